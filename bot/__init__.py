@@ -1,0 +1,1 @@
+"""Back-pain companion bot: the core (settings, clock, pure rules, wiring, CLI)."""
