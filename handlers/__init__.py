@@ -1,1 +1,30 @@
-"""handlers"""
+"""Telegram inbound: `register` wires every handler into the Application, in priority order."""
+
+from __future__ import annotations
+
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from handlers import basic, checkin, errors, sitting
+
+# (command, description): the bot's menu (setMyCommands), /help, and the README.
+COMMANDS: list[tuple[str, str]] = [
+    ("checkin", "rate your pain now"),
+    ("help", "what I can do"),
+]
+
+PRIVATE = filters.ChatType.PRIVATE
+
+
+def register(app: Application) -> None:
+    app.add_handler(MessageHandler(filters.ChatType.GROUPS, basic.group_message), group=-1)
+    app.add_handler(CommandHandler("help", basic.help_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("checkin", checkin.checkin_command, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(checkin.rating_button, pattern=r"^c:"))
+    app.add_handler(CallbackQueryHandler(sitting.sitting_button, pattern=r"^s:"))
+    app.add_handler(CallbackQueryHandler(basic.stale_button))
+    app.add_handler(MessageHandler(PRIVATE & filters.COMMAND, basic.unknown_command))
+    app.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.UpdateType.EDITED,
+                                   basic.text_message))
+    app.add_handler(MessageHandler(PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL
+                                   & ~filters.UpdateType.EDITED, basic.unsupported_media))
+    app.add_error_handler(errors.error_handler)

@@ -1,1 +1,54 @@
-"""messages"""
+"""Every text the bot sends: jinja2 templates (Telegram HTML) and button labels, rendered here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+# autoescape: every value a person typed (names, activity words) is escaped for Telegram HTML.
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                   trim_blocks=True, lstrip_blocks=True)
+
+Button = tuple[str, str]  # (label, callback data)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A rendered message: HTML text and inline keyboard rows."""
+
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+
+    def as_payload(self) -> dict:
+        return {"text": self.text, "buttons": [[list(b) for b in row] for row in self.buttons]}
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "Outgoing":
+        return cls(payload["text"], [[(b[0], b[1]) for b in row] for row in payload.get("buttons", [])])
+
+
+def render(template: str, /, **context: object) -> str:
+    """Render templates/<template>.html, trimmed."""
+    return _env.get_template(f"{template}.html").render(**context).strip()
+
+
+@cache
+def _labels() -> dict[str, str]:
+    return yaml.safe_load((TEMPLATES / "labels.yaml").read_text(encoding="utf-8"))
+
+
+def label(key: str, **values: object) -> str:
+    """A button label from templates/labels.yaml (plain text: Telegram shows labels verbatim)."""
+    return _labels()[key].format(**values)
+
+
+def rating_rows(prefix: str) -> list[list[Button]]:
+    """0-10 as two rows of buttons whose data is `<prefix>:<n>`."""
+    return [[(str(n), f"{prefix}:{n}") for n in range(0, 6)],
+            [(str(n), f"{prefix}:{n}") for n in range(6, 11)]]

@@ -1,0 +1,74 @@
+"""One wiring function: the Application with every handler and the few scheduler ticks."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlite_utils import Database
+from telegram import BotCommand
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram.request import BaseRequest
+
+import handlers
+from bot.clock import Clock
+from bot.runtime import Runtime
+from bot.settings import Settings
+from jobs.dispatch import dispatch_due
+from jobs.plan import plan_all
+from storage import outbox
+from storage.db import open_database
+
+log = logging.getLogger(__name__)
+
+
+async def _plan_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    plan_all(context.application.bot_data["runtime"])
+
+
+async def _dispatch_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    await dispatch_due(context.application.bot_data["runtime"])
+
+
+async def _post_init(app: Application) -> None:
+    rt: Runtime = app.bot_data["runtime"]
+    rt.bot = app.bot
+    recovered = outbox.recover(rt.db)
+    if recovered:
+        log.warning("requeued rows left mid-send by the last run", extra={"rows": recovered})
+    try:
+        await app.bot.set_my_commands([BotCommand(name, text) for name, text in handlers.COMMANDS])
+    except TelegramError as exc:  # the menu is a convenience; the bot works without it
+        log.warning("setMyCommands failed", extra={"error": type(exc).__name__})
+    plan_all(rt)
+
+
+def build_application(settings: Settings, clock: Clock, request: BaseRequest | None = None, *,
+                      db: Database | None = None, rate_limit: bool = True,
+                      schedule_ticks: bool = True) -> Application:
+    """The bot. Tests and the simulator pass a stand-in `request` and drive the jobs themselves."""
+    builder = (ApplicationBuilder()
+               .token(settings.TELEGRAM_BOT_TOKEN)
+               .base_url(settings.TELEGRAM_API_BASE_URL)
+               .post_init(_post_init))
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    if rate_limit:
+        # 30 msg/s overall and 1 msg/s per chat; RetryAfter is retried once here, then the
+        # outbox takes over with its own bounded retries.
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=1))
+    if not schedule_ticks:
+        builder = builder.job_queue(None)
+    app = builder.build()
+    if db is None:
+        db = open_database(settings.DATABASE_PATH)
+    app.bot_data["runtime"] = Runtime(db=db, clock=clock, settings=settings)
+    handlers.register(app)
+    if schedule_ticks:
+        app.job_queue.run_repeating(_dispatch_tick, interval=settings.DISPATCH_INTERVAL_SECONDS,
+                                    first=1, name="dispatch")
+        app.job_queue.run_repeating(_plan_tick, interval=settings.PLAN_INTERVAL_SECONDS,
+                                    first=timedelta(seconds=settings.PLAN_INTERVAL_SECONDS),
+                                    name="plan")
+    return app

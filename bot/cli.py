@@ -1,0 +1,126 @@
+"""The command line: `backpain-bot run | demo | simulate` (also `python -m bot ...`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot.settings import SettingsError, load_settings
+
+log = logging.getLogger("bot")
+
+NO_TOKEN = """\
+No TELEGRAM_BOT_TOKEN is set, so the bot cannot talk to Telegram.
+
+To get a token: open Telegram, start a chat with @BotFather, send /newbot, choose a name and a
+username ending in "bot", and copy the token it gives you (it looks like 123456789:AAE...). Then:
+
+    export TELEGRAM_BOT_TOKEN='123456789:AAE...'
+    backpain-bot run
+
+To see the bot at work without a token or a network, run:  backpain-bot demo
+"""
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.app import build_application
+    from bot.clock import SystemClock
+    from bot.logs import setup_logging
+    from storage.db import AlreadyRunning, InstanceLock
+
+    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    if not settings.TELEGRAM_BOT_TOKEN:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    setup_logging(settings.LOG_LEVEL)
+    lock = InstanceLock(settings.DATABASE_PATH)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        print(exc, file=sys.stderr)
+        return 3
+    try:
+        app = build_application(settings, SystemClock())
+        if settings.WEBHOOK_URL:
+            log.info("starting webhook", extra={"port": settings.WEBHOOK_PORT})
+            app.run_webhook(listen=settings.WEBHOOK_LISTEN, port=settings.WEBHOOK_PORT,
+                            webhook_url=settings.WEBHOOK_URL, secret_token=settings.WEBHOOK_SECRET,
+                            url_path=_path_of(settings.WEBHOOK_URL))
+        else:
+            log.info("starting polling")
+            app.run_polling()
+    finally:
+        lock.release()
+    return 0
+
+
+def _path_of(url: str) -> str:
+    from urllib.parse import urlparse
+
+    return urlparse(url).path.lstrip("/")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.simulator.demo import run_demo
+
+    print(run_demo(days=args.days))
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from bot.simulator.runner import Simulation
+    from bot.simulator.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(f"The scenario cannot be used: {exc}", file=sys.stderr)
+        return 2
+    if args.db and Path(args.db).exists():
+        print(f"{args.db} already exists; the simulator writes a fresh database. "
+              "Choose a new path or remove the file.", file=sys.stderr)
+        return 2
+    out = open(args.transcript, "w", encoding="utf-8") if args.transcript else sys.stdout
+    try:
+        lines = asyncio.run(Simulation(scenario, db_path=args.db, transcript=out).run())
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"simulated {scenario.days} days, {len(scenario.patients)} patients, "
+          f"{len(lines)} transcript lines", file=sys.stderr)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="backpain-bot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run the bot (polling, or webhook when WEBHOOK_URL is set)")
+    run.add_argument("--db", help="database file (default: DATABASE_PATH)")
+    run.set_defaults(func=_run)
+    demo = sub.add_parser("demo", help="show a simulated patient's first days; no token needed")
+    demo.add_argument("--days", type=int, default=3, help="how many days to show (default 3)")
+    demo.set_defaults(func=_demo)
+    sim = sub.add_parser("simulate", help="run a scenario file on a virtual clock")
+    sim.add_argument("--scenario", required=True, help="YAML or JSON scenario (docs/simulation.md)")
+    sim.add_argument("--db", help="write the simulated database here (default: in memory)")
+    sim.add_argument("--transcript", help="write JSON lines here (default: standard output)")
+    sim.set_defaults(func=_simulate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"Configuration problem: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

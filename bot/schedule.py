@@ -1,0 +1,150 @@
+"""Pure planning: a person's preferences become the messages due in a window, and lateness rules.
+
+Nothing here touches the database or Telegram: `jobs.plan` stores what `plan_messages` returns, and
+`jobs.dispatch` asks `send_decision` what to do with a row that is due.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.localtime import DailyWindow, local_date, local_to_utc
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class KindPolicy:
+    """How a kind of message behaves when it cannot go out on time."""
+
+    max_late: timedelta | None  # None: still worth sending however late
+    respects_quiet_hours: bool  # scheduled nudges do; a direct reply to the person does not
+    late_action: str = "expire"  # what happens past max_late: "expire" (recorded) or "drop"
+
+
+POLICIES: dict[str, KindPolicy] = {
+    # A check-in asked hours late is a different question; the day is recorded as missed instead.
+    "checkin": KindPolicy(timedelta(hours=4), True),
+    "checkin_reminder": KindPolicy(timedelta(hours=1), True),
+    # A nudge to stand up is only useful while the person is sitting.
+    "sitting": KindPolicy(timedelta(minutes=10), True, late_action="drop"),
+    # Teaching content keeps its value; it waits for the end of quiet hours instead.
+    "lesson": KindPolicy(None, True),
+    "summary": KindPolicy(timedelta(days=2), True),
+    # Answers to something the person just did always go out, whenever we can.
+    "reply": KindPolicy(None, False),
+}
+DEFAULT_POLICY = KindPolicy(None, False)
+
+
+def policy_for(kind: str) -> KindPolicy:
+    return POLICIES.get(kind, DEFAULT_POLICY)
+
+
+def expires_at(kind: str, due_at: datetime) -> datetime | None:
+    late = policy_for(kind).max_late
+    return None if late is None else due_at + late
+
+
+@dataclass(frozen=True)
+class Sitting:
+    days: frozenset[str]
+    start: time
+    end: time
+    every_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class Preferences:
+    patient_id: int
+    timezone: ZoneInfo
+    checkin_time: time | None
+    quiet: DailyWindow | None = None
+    sitting: Sitting | None = None
+    sitting_off_dates: frozenset[date] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Planned:
+    kind: str
+    due_at: datetime
+    dedupe_key: str
+    payload: dict
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return expires_at(self.kind, self.due_at)
+
+
+def _local_days(start: datetime, end: datetime, tz: ZoneInfo) -> list[date]:
+    first, last = local_date(start, tz), local_date(end, tz)
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def sitting_times(day: date, sitting: Sitting) -> list[time]:
+    """Nudge times on one day: one interval after sitting starts, then every interval before it ends."""
+    if WEEKDAYS[day.weekday()] not in sitting.days:
+        return []
+    step = timedelta(minutes=sitting.every_minutes)
+    start = datetime.combine(day, sitting.start)
+    end = datetime.combine(day, sitting.end)
+    times, moment = [], start + step
+    while moment < end:
+        times.append(moment.time())
+        moment += step
+    return times
+
+
+def plan_messages(prefs: Preferences, start: datetime, end: datetime) -> list[Planned]:
+    """Every scheduled prompt for one person due in [start, end), keyed so re-planning is a no-op."""
+    planned: list[Planned] = []
+    tz = prefs.timezone
+    for day in _local_days(start, end, tz):
+        if prefs.checkin_time is not None:
+            due = local_to_utc(day, prefs.checkin_time, tz)
+            planned.append(Planned("checkin", due, f"checkin:{prefs.patient_id}:{day.isoformat()}",
+                                   {"local_date": day.isoformat()}))
+        if prefs.sitting is not None and day not in prefs.sitting_off_dates:
+            for at in sitting_times(day, prefs.sitting):
+                due = local_to_utc(day, at, tz)
+                key = f"sitting:{prefs.patient_id}:{day.isoformat()}:{at.strftime('%H:%M')}"
+                planned.append(Planned("sitting", due, key, {"local_date": day.isoformat(),
+                                                            "local_time": at.strftime("%H:%M")}))
+    kept = [p for p in planned if start <= p.due_at < end]
+    if prefs.quiet is not None:
+        kept = [p for p in kept
+                if not (policy_for(p.kind).respects_quiet_hours and prefs.quiet.contains(p.due_at, tz))]
+    return sorted(kept, key=lambda p: (p.due_at, p.kind))
+
+
+@dataclass(frozen=True)
+class Send:
+    pass
+
+
+@dataclass(frozen=True)
+class Expire:
+    status: str  # "expired" or "dropped"
+
+
+@dataclass(frozen=True)
+class Postpone:
+    until: datetime
+
+
+def send_decision(kind: str, due_at: datetime, expires: datetime | None, now: datetime,
+                  quiet: DailyWindow | None, tz: ZoneInfo | None) -> Send | Expire | Postpone:
+    """What to do with a due row now: send it, give it up, or wait for quiet hours to end."""
+    policy = policy_for(kind)
+    late_status = "dropped" if policy.late_action == "drop" else "expired"
+    if expires is not None and now > expires:
+        return Expire(late_status)
+    if policy.respects_quiet_hours and quiet is not None and tz is not None \
+            and quiet.contains(now, tz):
+        until = quiet.next_end(now, tz)
+        if expires is not None and until > expires:
+            return Expire(late_status)
+        return Postpone(until)
+    return Send()

@@ -1,0 +1,204 @@
+"""Run a scenario: the real Application, handlers, jobs and database on a virtual clock.
+
+The clock jumps from one thing to the next (a due message, a persona's answer, a planner tick), so
+weeks of simulated time take seconds. Everything the bot sends goes to the in-process FakeBotApi;
+personas answer by feeding real-shaped updates to `Application.process_update`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import random
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.app import build_application
+from bot.clock import VirtualClock, iso
+from bot.localtime import local_date, local_to_utc, zone
+from bot.settings import load_settings
+from bot.simulator.fake_api import FakeBotApi
+from bot.simulator.scenario import Persona, Scenario
+from bot.simulator.updates import UpdateFactory
+from jobs.dispatch import dispatch_due, next_due
+from jobs.plan import plan_all
+from storage import patients
+from storage.db import open_database
+
+SIM_TOKEN = "123456789:SIMULATED-NOT-A-REAL-TOKEN-000"
+PLAN_EVERY = timedelta(minutes=15)
+
+Action = Callable[[], Awaitable[None]]
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario, *, db_path: Path | str | None = None,
+                 transcript: TextIO | None = None, **settings: Any):
+        self.scenario = scenario
+        self.clock = VirtualClock(scenario.start)
+        self.api = FakeBotApi(self.clock)
+        self.settings = load_settings(environ={}, dotenv=None, TELEGRAM_BOT_TOKEN=SIM_TOKEN,
+                                      DATABASE_PATH=db_path or ":memory:", **settings)
+        self.db = open_database(db_path)
+        self.app = build_application(self.settings, self.clock, self.api, db=self.db,
+                                     rate_limit=False, schedule_ticks=False)
+        self.rt = self.app.bot_data["runtime"]
+        self.rt.observers.append(self._observe)
+        self.rng = random.Random(scenario.seed)
+        self.lines: list[dict] = []
+        self._out = transcript
+        self._actions: list[tuple[datetime, int, Action]] = []
+        self._seq = itertools.count()
+        self.personas = {p.chat_id: p for p in scenario.patients}
+        self.patient_ids: dict[str, int] = {}
+        self.updates: UpdateFactory | None = None
+
+    # -- transcript ---------------------------------------------------------------------------
+    def note(self, persona: Persona | None, direction: str, kind: str, text: str = "",
+             buttons: list | None = None, **data: Any) -> None:
+        line = {"t": iso(self.clock.now()), "patient": persona.id if persona else None,
+                "chat_id": persona.chat_id if persona else None, "dir": direction, "kind": kind,
+                "text": text, "buttons": buttons or [], "data": data}
+        self.lines.append(line)
+        if self._out is not None:
+            self._out.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def _observe(self, event: str, data: dict) -> None:
+        if event == "sent":
+            row = data["row"]
+            persona = self.personas.get(row["chat_id"])
+            sent = next((s for s in reversed(self.api.sent) if s.chat_id == row["chat_id"]
+                         and s.message_id == data["message_id"]), None)
+            labels = [[label for label, _ in r] for r in sent.buttons] if sent else []
+            self.note(persona, "out", row["kind"], sent.text if sent else "", labels,
+                      outbox_id=row["id"])
+            if persona is not None and sent is not None:
+                self.react(persona, row, sent)
+        elif event == "unreachable":
+            self.note(self.personas.get(data["chat_id"]), "event", "unreachable",
+                      data={"patient_id": data["patient_id"]})
+        elif event == "decision":
+            self.note(self.personas.get(data.pop("chat_id")), "event", data.pop("kind"), **data)
+
+    # -- personas -----------------------------------------------------------------------------
+    def day_of(self, persona: Persona, moment: datetime | None = None) -> int:
+        tz = zone(persona.timezone)
+        first = local_date(self.scenario.start, tz)
+        return (local_date(moment or self.clock.now(), tz) - first).days
+
+    def local_moment(self, persona: Persona, day: int, at) -> datetime:
+        tz = zone(persona.timezone)
+        return local_to_utc(local_date(self.scenario.start, tz) + timedelta(days=day), at, tz)
+
+    def later(self, when: datetime, action: Action) -> None:
+        heapq.heappush(self._actions, (when, next(self._seq), action))
+
+    def reply_delay(self, persona: Persona) -> timedelta:
+        low, high = persona.reply_after_minutes
+        return timedelta(minutes=self.rng.randint(low, high))
+
+    def react(self, persona: Persona, row: dict, sent) -> None:
+        """How a persona answers what the bot sent (the scenario's `answers`)."""
+        kind = row["kind"]
+        if kind in ("checkin", "checkin_asked") and "checkin" not in persona.ignore:
+            pain = persona.checkin_pain.for_day(self.day_of(persona), self.rng)
+            self.later(self.clock.now() + self.reply_delay(persona),
+                       lambda: self.tap(persona, sent.message_id, f"c:{row['id']}:{pain}",
+                                        str(pain), "checkin"))
+        elif kind == "sitting" and "sitting" not in persona.ignore:
+            self.later(self.clock.now() + timedelta(minutes=self.rng.randint(1, 5)),
+                       lambda: self.tap(persona, sent.message_id, f"s:{row['id']}:done",
+                                        "Done", "sitting"))
+
+    async def tap(self, persona: Persona, message_id: int, data: str, shown: str,
+                  kind: str) -> None:
+        if self.api_blocked(persona):
+            return
+        self.note(persona, "in", kind, shown, data={"callback_data": data})
+        await self.app.process_update(self.updates.callback(persona.chat_id, data,
+                                                            message_id=message_id))
+
+    async def say(self, persona: Persona, text: str, kind: str = "text") -> None:
+        self.note(persona, "in", kind, text)
+        await self.app.process_update(self.updates.text(persona.chat_id, text,
+                                                        first_name=persona.first_name))
+
+    def api_blocked(self, persona: Persona) -> bool:
+        return self.api.is_blocked(persona.chat_id)
+
+    def enrol(self, persona: Persona) -> int:
+        """Register a persona as an onboarded patient (the onboarding chat is tested elsewhere)."""
+        tz = zone(persona.timezone)
+        sitting = persona.sitting or {}
+        pid = patients.create(
+            self.db, user_id=persona.chat_id, chat_id=persona.chat_id, now=self.clock.now(),
+            first_name=persona.first_name, timezone=persona.timezone,
+            checkin_time=persona.checkin_time,
+            quiet_from=persona.quiet_hours[0] if persona.quiet_hours else None,
+            quiet_to=persona.quiet_hours[1] if persona.quiet_hours else None,
+            sitting_days=",".join(sitting.get("days", [])), sitting_from=sitting.get("from"),
+            sitting_to=sitting.get("to"), sitting_every=sitting.get("every_minutes", 30),
+            status="active", start_date=local_date(self.clock.now(), tz).isoformat())
+        self.patient_ids[persona.id] = pid
+        return pid
+
+    def _schedule_blocks(self, persona: Persona) -> None:
+        if persona.blocks_bot_on_day is None:
+            return
+        from datetime import time
+
+        async def block() -> None:
+            self.api.block(persona.chat_id)
+            self.note(persona, "event", "blocked_bot")
+
+        self.later(self.local_moment(persona, persona.blocks_bot_on_day, time(0, 0)), block)
+
+    # -- running ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        for persona in self.scenario.patients:
+            self.enrol(persona)
+            self._schedule_blocks(persona)
+        await self.app.initialize()
+        self.updates = UpdateFactory(self.app.bot, self.clock)
+        await self.app.post_init(self.app)
+
+    async def run(self) -> list[dict]:
+        await self.start()
+        try:
+            await self.run_until(self.scenario.start + timedelta(days=self.scenario.days))
+        finally:
+            await self.app.shutdown()
+        return self.lines
+
+    async def run_until(self, end: datetime) -> None:
+        next_plan = self.clock.now()
+        while True:
+            now = self.clock.now()
+            if now >= next_plan:
+                plan_all(self.rt)
+                next_plan = now + PLAN_EVERY
+            while self._actions and self._actions[0][0] <= now:
+                _, _, action = heapq.heappop(self._actions)
+                await action()
+            await dispatch_due(self.rt)
+            upcoming = [next_plan, end]
+            if self._actions:
+                upcoming.append(self._actions[0][0])
+            due = next_due(self.rt)
+            if due is not None:
+                upcoming.append(due)
+            moment = max(min(upcoming), now + timedelta(seconds=1))
+            if moment >= end:
+                self.clock.set(end)
+                return
+            self.clock.set(moment)
+
+
+def local_dates(persona: Persona, lines: list[dict], kind: str) -> list[date]:
+    """The persona's local dates of the outgoing lines of one kind (handy in tests)."""
+    tz = zone(persona.timezone)
+    return [datetime.fromisoformat(line["t"]).astimezone(tz).date() for line in lines
+            if line["patient"] == persona.id and line["dir"] == "out" and line["kind"] == kind]

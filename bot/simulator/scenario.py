@@ -1,0 +1,204 @@
+"""Scenario files (YAML or JSON): who the simulated patients are and how they answer.
+
+The format is documented in docs/simulation.md; every problem is reported as a ScenarioError that
+names the patient and the field.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.localtime import zone
+from bot.parsing import parse_hhmm
+from bot.schedule import WEEKDAYS
+
+
+class ScenarioError(ValueError):
+    """The scenario file is not usable; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class PainSpec:
+    """A number, a list (one per day, the last repeating) or a {min, max} range."""
+
+    fixed: tuple[int, ...] = ()
+    low: int = 0
+    high: int = 0
+
+    def for_day(self, day: int, rng: random.Random) -> int:
+        if self.fixed:
+            return self.fixed[min(day, len(self.fixed) - 1)]
+        return rng.randint(self.low, self.high)
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    day: int
+    at: time
+    activity: str
+    before: int | None
+    after: int | None
+    settled: bool | None
+    next_day: int | None
+    minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class Persona:
+    id: str
+    chat_id: int
+    first_name: str
+    timezone: str
+    checkin_time: str
+    quiet_hours: tuple[str, str] | None
+    sitting: dict | None
+    activities: tuple[dict, ...]
+    checkin_pain: PainSpec
+    sessions: tuple[SessionPlan, ...]
+    ignore: frozenset[str]
+    blocks_bot_on_day: int | None
+    reply_after_minutes: tuple[int, int] = (2, 30)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    start: datetime
+    days: int
+    patients: tuple[Persona, ...]
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _fail(where: str, problem: str) -> ScenarioError:
+    return ScenarioError(f"{where}: {problem}")
+
+
+def _rating(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        raise _fail(where, f"a rating must be a whole number from 0 to 10, not {value!r}")
+    return value
+
+
+def _hhmm(value: Any, where: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):  # YAML 1.1 reads 10:00 as 600
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    parsed = parse_hhmm(str(value)) if value is not None else None
+    if parsed is None:
+        raise _fail(where, f"expected a local time like \"08:00\", not {value!r}")
+    return parsed.strftime("%H:%M")
+
+
+def _yes_no(value: Any, where: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if str(value).lower() in {"yes", "y", "true"}:
+        return True
+    if str(value).lower() in {"no", "n", "false"}:
+        return False
+    raise _fail(where, f"settled must be yes or no, not {value!r}")
+
+
+def _pain(value: Any, where: str) -> PainSpec:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return PainSpec(fixed=(_rating(value, where),))
+    if isinstance(value, list) and value:
+        return PainSpec(fixed=tuple(_rating(v, where) for v in value))
+    if isinstance(value, dict) and {"min", "max"} <= set(value):
+        low, high = _rating(value["min"], where), _rating(value["max"], where)
+        if low > high:
+            raise _fail(where, "min is above max")
+        return PainSpec(low=low, high=high)
+    raise _fail(where, "checkin_pain must be a number, a list of numbers or {min: .., max: ..}")
+
+
+def _persona(raw: dict, index: int) -> Persona:
+    if not isinstance(raw, dict) or not raw.get("id"):
+        raise _fail(f"patients[{index}]", "each patient needs an id")
+    pid = str(raw["id"])
+    where = f"patient {pid}"
+    try:
+        zone(str(raw.get("timezone", "UTC")))
+    except ValueError as exc:
+        raise _fail(where, str(exc)) from None
+    quiet = raw.get("quiet_hours")
+    quiet_pair = None
+    if quiet:
+        quiet_pair = (_hhmm(quiet.get("from"), f"{where} quiet_hours.from"),
+                      _hhmm(quiet.get("to"), f"{where} quiet_hours.to"))
+    sitting = raw.get("sitting")
+    if sitting:
+        days = [str(d).lower()[:3] for d in sitting.get("days", WEEKDAYS[:5])]
+        if not set(days) <= set(WEEKDAYS):
+            raise _fail(f"{where} sitting.days", f"days are mon..sun, not {days}")
+        every = int(sitting.get("every_minutes", 30))
+        if every not in (30, 45, 60):
+            raise _fail(f"{where} sitting.every_minutes", "choose 30, 45 or 60")
+        sitting = {"days": days, "from": _hhmm(sitting.get("from", "09:00"), where),
+                   "to": _hhmm(sitting.get("to", "17:00"), where), "every_minutes": every}
+    activities = tuple({"name": str(a["name"]), "minutes": int(a.get("minutes", 10))}
+                       for a in raw.get("activities", []))
+    answers = raw.get("answers", {}) or {}
+    sessions = []
+    for n, s in enumerate(answers.get("sessions", []) or []):
+        sw = f"{where} sessions[{n}]"
+        if s.get("activity") not in {a["name"] for a in activities}:
+            raise _fail(sw, f"activity {s.get('activity')!r} is not in this patient's activities")
+        sessions.append(SessionPlan(int(s.get("day", 0)), parse_hhmm(_hhmm(s.get("at"), sw)),
+                                    str(s["activity"]), _rating(s.get("before"), sw),
+                                    _rating(s.get("after"), sw), _yes_no(s.get("settled"), sw),
+                                    _rating(s.get("next_day"), sw),
+                                    int(s["minutes"]) if s.get("minutes") else None))
+    ignore = frozenset(str(k) for k in answers.get("ignore", []) or [])
+    blocks = answers.get("blocks_bot_on_day")
+    return Persona(
+        id=pid, chat_id=int(raw.get("chat_id", 1001 + index)),
+        first_name=str(raw.get("name", pid.capitalize())),
+        timezone=str(raw.get("timezone", "UTC")),
+        checkin_time=_hhmm(raw.get("checkin_time", "09:00"), f"{where} checkin_time"),
+        quiet_hours=quiet_pair, sitting=sitting, activities=activities,
+        checkin_pain=_pain(answers.get("checkin_pain", 4), f"{where} checkin_pain"),
+        sessions=tuple(sessions), ignore=ignore,
+        blocks_bot_on_day=int(blocks) if blocks is not None else None)
+
+
+def parse_scenario(raw: Any) -> Scenario:
+    if not isinstance(raw, dict):
+        raise ScenarioError("a scenario is a mapping with start, days and patients")
+    try:
+        start = datetime.fromisoformat(str(raw["start"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        raise ScenarioError("start must be an ISO-8601 time such as \"2026-03-02T12:00:00Z\"") from None
+    if start.tzinfo is None:
+        raise ScenarioError("start needs a time zone, e.g. a trailing Z for UTC")
+    days = raw.get("days", 7)
+    if not isinstance(days, int) or not 1 <= days <= 400:
+        raise ScenarioError("days must be a whole number from 1 to 400")
+    people = raw.get("patients") or []
+    if not people:
+        raise ScenarioError("patients: at least one patient is needed")
+    personas = tuple(_persona(p, i) for i, p in enumerate(people))
+    ids = [p.id for p in personas]
+    if len(set(ids)) != len(ids):
+        raise ScenarioError("patient ids must be unique")
+    known = {"start", "days", "patients", "seed"}
+    return Scenario(start, days, personas, int(raw.get("seed", 0)),
+                    {k: v for k, v in raw.items() if k not in known})
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is valid YAML too
+    except OSError as exc:
+        raise ScenarioError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path} is not valid YAML or JSON: {exc}") from None
+    return parse_scenario(raw)

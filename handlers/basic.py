@@ -1,0 +1,59 @@
+"""Help, the text router, and the kind answers to things the bot cannot use."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from handlers.checkin import typed_rating
+from handlers.common import patient_of, reply_template, runtime
+from storage import checkins
+
+EMERGENCY_DEFAULT = "your local emergency number (112 in Europe, 911 in North America, 999 in the UK)"
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/help: what the bot is and every command."""
+    from handlers import COMMANDS
+
+    rt = runtime(context)
+    patient = patient_of(rt, update)
+    await reply_template(rt, update, "help", commands=COMMANDS, emergency_number=EMERGENCY_DEFAULT,
+                         patient_id=patient["id"] if patient else None)
+
+
+async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Plain text in a private chat: an answer to whatever the bot is waiting for."""
+    rt = runtime(context)
+    patient = patient_of(rt, update)
+    if patient is None:
+        await reply_template(rt, update, "not_registered")
+        return
+    waiting = checkins.awaiting(rt.db, patient["id"])
+    if waiting is not None and waiting["kind"] == "checkin":
+        await typed_rating(rt, update, patient, waiting)
+        return
+    await reply_template(rt, update, "not_waiting", patient_id=patient["id"])
+
+
+async def unsupported_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, voice and the like: a short pointer to what works."""
+    await reply_template(runtime(context), update, "unsupported_media")
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A /command the bot does not have."""
+    await reply_template(runtime(context), update, "unknown_command")
+
+
+async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Anything in a group: the bot keeps health talk to private chats."""
+    await reply_template(runtime(context), update, "private_only")
+
+
+async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button whose data no handler knows: old keyboards, or forged data."""
+    from handlers.common import answer_callback
+
+    await answer_callback(update)
+    await reply_template(runtime(context), update, "expired")

@@ -1,0 +1,63 @@
+"""What every handler shares: the runtime, the person behind an update, and durable replies."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.runtime import Runtime
+from jobs.dispatch import dispatch_now
+from messages import Outgoing, render
+from storage import outbox, patients
+
+
+def runtime(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
+    return context.application.bot_data["runtime"]
+
+
+def patient_of(rt: Runtime, update: Update) -> dict | None:
+    """The patient row of whoever sent the update; identity is never taken from button data."""
+    user = update.effective_user
+    return patients.by_user(rt.db, user.id) if user else None
+
+
+def queue_reply(rt: Runtime, update: Update, out: Outgoing, *, patient_id: int | None = None,
+                kind: str = "reply", part: str = "0") -> int | None:
+    """Write a reply to the outbox, keyed by the update, so a redelivered update replies once.
+
+    Call inside the same transaction as the change the reply reports.
+    """
+    return outbox.enqueue(rt.db, chat_id=update.effective_chat.id, patient_id=patient_id,
+                          kind=kind, due_at=rt.clock.now(), now=rt.clock.now(),
+                          dedupe_key=f"{kind}:{update.update_id}:{part}", payload=out.as_payload())
+
+
+async def reply(rt: Runtime, update: Update, out: Outgoing | str, *,
+                patient_id: int | None = None, kind: str = "reply", part: str = "0") -> None:
+    """Queue a reply durably and send it now; if sending fails, the dispatcher retries it."""
+    if isinstance(out, str):
+        out = Outgoing(out)
+    row_id = queue_reply(rt, update, out, patient_id=patient_id, kind=kind, part=part)
+    if row_id is not None:
+        await dispatch_now(rt, row_id)
+
+
+async def reply_template(rt: Runtime, update: Update, template: str, *,
+                         patient_id: int | None = None, **context: object) -> None:
+    await reply(rt, update, Outgoing(render(template, **context)), patient_id=patient_id)
+
+
+async def answer_callback(update: Update, text: str | None = None) -> None:
+    """Stop the button's spinner; a failure here is cosmetic, so it must not stop the handler."""
+    try:
+        await update.callback_query.answer(text)
+    except Exception:  # noqa: BLE001 - the real work is already stored
+        pass
+
+
+async def clear_buttons(update: Update) -> None:
+    """Take the keyboard off an answered question so it cannot be pressed twice."""
+    try:
+        await update.callback_query.edit_message_reply_markup(None)
+    except Exception:  # noqa: BLE001 - e.g. message too old to edit; harmless
+        pass

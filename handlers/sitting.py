@@ -1,0 +1,46 @@
+"""Answers to a sitting nudge: done, snooze 15 minutes, or not sitting today."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from handlers.common import answer_callback, clear_buttons, patient_of, reply_template, runtime
+from storage import outbox, sitting
+
+ACTIONS = ("done", "snooze", "off")
+SNOOZE = timedelta(minutes=15)
+
+
+async def sitting_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A tap under a sitting nudge (data `s:<outbox id>:<action>`)."""
+    rt = runtime(context)
+    await answer_callback(update)
+    patient = patient_of(rt, update)
+    parts = (update.callback_query.data or "").split(":")
+    nudge = None
+    if patient and len(parts) == 3 and parts[1].isdigit() and len(parts[1]) < 12 \
+            and parts[2] in ACTIONS:
+        nudge = outbox.get(rt.db, int(parts[1]))
+    if nudge is None or nudge["kind"] != "sitting" or nudge["patient_id"] != patient["id"]:
+        await reply_template(rt, update, "expired")
+        return
+    action, now = parts[2], rt.clock.now()
+    day = json.loads(nudge["payload"])["local_date"]
+    with rt.db.atomic():
+        fresh = sitting.record(rt.db, patient["id"], nudge["id"], day, action, now)
+        if fresh and action == "snooze":
+            outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"],
+                           kind="sitting", due_at=now + SNOOZE, now=now,
+                           dedupe_key=f"sitting-snooze:{nudge['id']}",
+                           payload={"local_date": day, "snoozed_from": nudge["id"]})
+        elif fresh and action == "off":
+            sitting.day_off(rt.db, patient["id"], day)
+    if not fresh:
+        await reply_template(rt, update, "expired")
+        return
+    await clear_buttons(update)
+    await reply_template(rt, update, f"sitting_{action}", patient_id=patient["id"])

@@ -1,0 +1,98 @@
+"""The schema, as an ordered list of sqlite-utils migrations. Never edit an applied one: add another."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("backpain")
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE patients (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL UNIQUE,      -- Telegram user id
+            chat_id INTEGER NOT NULL UNIQUE,      -- private chat with the bot
+            first_name TEXT NOT NULL DEFAULT '',
+            timezone TEXT NOT NULL DEFAULT 'UTC',
+            checkin_time TEXT,                    -- local 'HH:MM'
+            quiet_from TEXT, quiet_to TEXT,       -- local 'HH:MM'
+            sitting_days TEXT NOT NULL DEFAULT '',-- 'mon,tue,...'
+            sitting_from TEXT, sitting_to TEXT,
+            sitting_every INTEGER NOT NULL DEFAULT 30,
+            status TEXT NOT NULL DEFAULT 'onboarding',  -- onboarding|active|paused|hold|inactive
+            inactive_reason TEXT,
+            start_date TEXT,                      -- local date the course started
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            chat_id INTEGER NOT NULL,
+            patient_id INTEGER REFERENCES patients(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            expires_at TEXT,
+            dedupe_key TEXT NOT NULL UNIQUE,
+            payload TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'pending',   -- pending|sending|sent|expired|dropped|failed|cancelled
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_error TEXT,
+            claimed_at TEXT,
+            sent_at TEXT,
+            telegram_message_id INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX outbox_due ON outbox(status, due_at);
+        CREATE INDEX outbox_patient ON outbox(patient_id, kind);
+        CREATE TABLE checkins (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            local_date TEXT NOT NULL,
+            pain INTEGER CHECK (pain BETWEEN 0 AND 10),  -- NULL: the day was missed
+            status TEXT NOT NULL,                 -- answered|missed
+            answered_at TEXT,
+            outbox_id INTEGER,
+            UNIQUE (patient_id, local_date)
+        );
+        CREATE TABLE awaiting (
+            patient_id INTEGER PRIMARY KEY REFERENCES patients(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,                   -- what a typed answer would answer
+            ref TEXT NOT NULL,                    -- e.g. the outbox id of the question
+            asked_at TEXT NOT NULL
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            patient_id INTEGER,                   -- kept as a plain number: the log outlives rows
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_patient ON events(patient_id, kind);
+        """
+    )
+
+
+@migrations()
+def m002_sitting(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sitting_breaks (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            outbox_id INTEGER NOT NULL UNIQUE,    -- one answer per nudge
+            local_date TEXT NOT NULL,
+            action TEXT NOT NULL,                 -- done|snooze|off
+            at TEXT NOT NULL
+        );
+        CREATE TABLE sitting_off (
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            local_date TEXT NOT NULL,
+            PRIMARY KEY (patient_id, local_date)
+        );
+        """
+    )

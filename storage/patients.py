@@ -1,0 +1,68 @@
+"""Patients and their preferences."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from bot.clock import iso
+from bot.localtime import DailyWindow, parse_hhmm, zone
+from bot.schedule import Preferences, Sitting
+
+PLANNABLE = "active"
+
+
+def create(db: Database, *, user_id: int, chat_id: int, now: datetime, first_name: str = "",
+           **fields: object) -> int:
+    row = {"user_id": user_id, "chat_id": chat_id, "first_name": first_name,
+           "created_at": iso(now), "updated_at": iso(now), **fields}
+    return db["patients"].insert(row).last_pk
+
+
+def get(db: Database, patient_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM patients WHERE id = ?", [patient_id]))
+    return rows[0] if rows else None
+
+
+def by_user(db: Database, user_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM patients WHERE user_id = ?", [user_id]))
+    return rows[0] if rows else None
+
+
+def by_chat(db: Database, chat_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM patients WHERE chat_id = ?", [chat_id]))
+    return rows[0] if rows else None
+
+
+def update(db: Database, patient_id: int, now: datetime, **fields: object) -> None:
+    db["patients"].update(patient_id, {**fields, "updated_at": iso(now)})
+
+
+def plannable(db: Database) -> list[dict]:
+    return list(db.query("SELECT * FROM patients WHERE status = ?", [PLANNABLE]))
+
+
+def mark_unreachable(db: Database, chat_id: int, now: datetime, reason: str) -> int | None:
+    """The person blocked the bot or the chat is gone: stop planning and drop what was queued."""
+    patient = by_chat(db, chat_id)
+    with db.atomic():
+        if patient is not None:
+            update(db, patient["id"], now, status="inactive", inactive_reason=reason)
+        db.execute("UPDATE outbox SET status = 'cancelled', last_error = ? "
+                   "WHERE chat_id = ? AND status = 'pending'", [reason, chat_id])
+    return patient["id"] if patient else None
+
+
+def preferences(patient: dict) -> Preferences:
+    tz = zone(patient["timezone"])
+    quiet = None
+    if patient["quiet_from"] and patient["quiet_to"]:
+        quiet = DailyWindow(parse_hhmm(patient["quiet_from"]), parse_hhmm(patient["quiet_to"]))
+    sitting = None
+    if patient["sitting_days"] and patient["sitting_from"] and patient["sitting_to"]:
+        sitting = Sitting(frozenset(patient["sitting_days"].split(",")),
+                          parse_hhmm(patient["sitting_from"]), parse_hhmm(patient["sitting_to"]),
+                          int(patient["sitting_every"]))
+    checkin = parse_hhmm(patient["checkin_time"]) if patient["checkin_time"] else None
+    return Preferences(patient["id"], tz, checkin, quiet, sitting)

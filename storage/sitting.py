@@ -1,0 +1,37 @@
+"""Sitting breaks taken, snoozed or declined."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlite_utils import Database
+
+from bot.clock import iso
+
+
+def record(db: Database, patient_id: int, outbox_id: int, local_date: str, action: str,
+           now: datetime) -> bool:
+    """False if this nudge was already answered."""
+    return db.execute(
+        "INSERT INTO sitting_breaks (patient_id, outbox_id, local_date, action, at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (outbox_id) DO NOTHING",
+        [patient_id, outbox_id, local_date, action, iso(now)]).rowcount == 1
+
+
+def day_off(db: Database, patient_id: int, local_date: str) -> None:
+    db.execute("INSERT INTO sitting_off (patient_id, local_date) VALUES (?, ?) "
+               "ON CONFLICT DO NOTHING", [patient_id, local_date])
+    db.execute("UPDATE outbox SET status = 'cancelled' WHERE patient_id = ? AND kind = 'sitting' "
+               "AND status = 'pending' AND json_extract(payload, '$.local_date') = ?",
+               [patient_id, local_date])
+
+
+def days_off(db: Database, patient_id: int, since: str) -> frozenset[date]:
+    return frozenset(date.fromisoformat(r["local_date"]) for r in db.query(
+        "SELECT local_date FROM sitting_off WHERE patient_id = ? AND local_date >= ?",
+        [patient_id, since]))
+
+
+def breaks_taken(db: Database, patient_id: int, since: str, until: str) -> int:
+    return db.execute("SELECT count(*) FROM sitting_breaks WHERE patient_id = ? AND action = 'done' "
+                      "AND local_date >= ? AND local_date < ?", [patient_id, since, until]).fetchone()[0]
