@@ -28,6 +28,7 @@ POLICIES: dict[str, KindPolicy] = {
     # A check-in asked hours late is a different question; the day is recorded as missed instead.
     "checkin": KindPolicy(timedelta(hours=4), True),
     "checkin_reminder": KindPolicy(timedelta(hours=1), True),
+    "checkin_asked": KindPolicy(timedelta(hours=1), False),  # the person just asked for it
     # A nudge to stand up is only useful while the person is sitting.
     "sitting": KindPolicy(timedelta(minutes=10), True, late_action="drop"),
     # Teaching content keeps its value; it waits for the end of quiet hours instead.

@@ -11,11 +11,11 @@ from bot.localtime import local_date, zone
 from bot.parsing import Ambiguous, Invalid, parse_rating
 from handlers.common import (answer_callback, clear_buttons, patient_of, queue_reply, reply,
                              reply_template, runtime)
+from jobs.compose import CHECKIN_KINDS
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, render
 from storage import checkins, events, outbox
 
-CHECKIN_KINDS = ("checkin", "checkin_asked")
 
 
 def _today(rt, patient: dict) -> str:

@@ -11,6 +11,9 @@ from bot.localtime import zone
 from messages import Outgoing, label, rating_rows, render
 from storage import checkins
 
+# The scheduled daily question, and the same question asked for with /checkin.
+CHECKIN_KINDS = ("checkin", "checkin_asked")
+
 
 def part_of_day(moment: datetime, tz_name: str) -> str:
     hour = moment.astimezone(zone(tz_name)).hour
@@ -22,7 +25,7 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
     payload = json.loads(row["payload"])
     if "text" in payload:  # replies are rendered when they are written, with the answer they follow
         return Outgoing.from_payload(payload)
-    if row["kind"] == "checkin" and patient is not None:
+    if row["kind"] in CHECKIN_KINDS and patient is not None:
         if checkins.for_date(db, patient["id"], payload["local_date"]) is not None:
             return None
         text = render("checkin", name=patient["first_name"],
@@ -39,5 +42,5 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
 
 def after_sent(db: Database, row: dict, now: datetime) -> None:
     """What sending a row means for the conversation: a check-in makes typed numbers its answers."""
-    if row["kind"] == "checkin" and row["patient_id"] is not None:
+    if row["kind"] in CHECKIN_KINDS and row["patient_id"] is not None:
         checkins.set_awaiting(db, row["patient_id"], "checkin", str(row["id"]), now)

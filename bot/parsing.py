@@ -1,0 +1,200 @@
+"""Understanding what people type: ratings, yes/no, durations and clock times.
+
+Pure and forgiving, but never guessing: anything unclear comes back as "unclear" so the bot can
+ask again, because a wrong pain rating would silently change the advice. Never raises on a str.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import time
+from fractions import Fraction
+
+_MAX_LEN = 64  # nobody types a rating or a time in more than this; long text is not an answer
+
+_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten".split())}
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b")
+_DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"), "-")
+_QUOTES = dict.fromkeys(map(ord, "\u2018\u2019\u02bc"), "'")
+_KEYCAP = dict.fromkeys(map(ord, "\ufe0f\u20e3"), None)  # "7️⃣" is 7 + selector + keycap
+
+
+@dataclass(frozen=True)
+class Rating:
+    value: int
+
+
+@dataclass(frozen=True)
+class Ambiguous:
+    """Between two whole ratings ("7.5", "6-7"): ask which one; high - low may exceed 1."""
+
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class Invalid:
+    reason: str  # "empty" | "out_of_range" | "not_a_number"
+
+
+def _normalise(text: str) -> str:
+    """NFKC, lower case, ASCII digits, dashes and apostrophes; single spaces."""
+    s = unicodedata.normalize("NFKC", text).translate(_KEYCAP).replace("\U0001f51f", "10")
+    s = s.casefold().translate(_DASHES).translate(_QUOTES)
+    # Any script's decimal digits (Arabic-Indic, Devanagari, ...) count as digits.
+    s = "".join(str(d) if (d := unicodedata.decimal(ch, None)) is not None else ch for ch in s)
+    s = re.sub(r"(?<=[0-9]),(?=[0-9])", ".", s)  # decimal comma: "7,5"
+    return " ".join(s.split())
+
+
+# Words people wrap around a rating that do not change it. Negations are deliberately absent:
+# "not 7" must not be read as 7.
+_FILLER = frozenset("""
+    pain my the a an is was it it's its i i'd id i'm im would say about around roughly approx
+    approximately maybe probably like level score rating at now right currently today feels feel
+    think guess um umm hmm well so nrs between
+""".split())
+_NUM = r"[0-9]+(?:\.[0-9]+)?"
+_SINGLE = re.compile(rf"(-?)({_NUM})")
+_FRACTION = re.compile(rf"(-?)({_NUM})/({_NUM})")
+_RANGE = re.compile(rf"({_NUM})(?:-| or | to | and )({_NUM})(?:/10)?")
+
+
+def parse_rating(text: str | None) -> Rating | Ambiguous | Invalid:
+    """A 0-10 pain rating typed as a digit, a word, "7/10", "7 out of 10", "about 6"..."""
+    if not isinstance(text, str) or not text.strip():
+        return Invalid("empty")
+    if len(text.strip()) > _MAX_LEN:
+        return Invalid("not_a_number")
+    s = _NUMBER_WORD.sub(lambda m: _WORDS[m.group(1)], _normalise(text))
+    s = re.sub(r"\bout of\b", "/", s)
+    # Most punctuation and emoji are noise; "<" and ">" are not ("<7" is not 7), and a point
+    # is kept unless it ends a sentence, so ".5" stays unreadable rather than becoming 5.
+    s = re.sub(r"[^0-9a-z'/<>\-.\s]|\.(?![0-9])", " ", s)
+    s = " ".join(w for w in s.split() if w not in _FILLER)
+    s = re.sub(r" ?([/-]) ?", r"\1", s)
+    if not s:
+        return Invalid("not_a_number")
+    if m := _FRACTION.fullmatch(s):
+        if m.group(3) != "10":
+            return Invalid("not_a_number")  # "7/5" is not a pain rating
+        return _from_value(m.group(1), m.group(2))
+    if m := _SINGLE.fullmatch(s):
+        return _from_value(m.group(1), m.group(2))
+    if m := _RANGE.fullmatch(s):
+        a, b = Fraction(m.group(1)), Fraction(m.group(2))
+        if a.denominator != 1 or b.denominator != 1:
+            return Invalid("not_a_number")
+        low, high = sorted((int(a), int(b)))
+        if high > 10:
+            return Invalid("out_of_range")
+        return Rating(low) if low == high else Ambiguous(low, high)
+    return Invalid("not_a_number")
+
+
+def _from_value(sign: str, number: str) -> Rating | Ambiguous | Invalid:
+    value = Fraction(number) * (-1 if sign else 1)
+    if not 0 <= value <= 10:
+        return Invalid("out_of_range")
+    if value.denominator == 1:
+        return Rating(int(value))
+    low = int(value)  # floor, since value >= 0
+    return Ambiguous(low, low + 1)
+
+
+_YES_WORDS = frozenset("yes y yeah yep yup yea ya ok okay k sure settled fine".split())
+_NO_WORDS = frozenset("no n nope nah not hasn't hasnt isn't isnt never".split())
+_YES_PHRASES = frozenset({"i think so", "it has", "it did", "back to normal", "more or less",
+                          "pretty much", "👍", "✅", "✔"})
+_NO_PHRASES = frozenset({"i don't think so", "i dont think so", "still sore", "still hurts",
+                         "still painful", "worse", "👎", "❌", "✖"})
+
+
+def parse_yes_no(text: str | None) -> bool | None:
+    """Has it settled? True, False, or None when unclear (mixed or unknown answers)."""
+    if not isinstance(text, str) or len(text) > _MAX_LEN:
+        return None
+    s = _normalise(text)
+    if s in _YES_PHRASES or s in _NO_PHRASES:
+        return s in _YES_PHRASES
+    words = re.sub(r"[^a-z' ]", " ", s).split()
+    if not words:
+        return None
+    negative = [w in _NO_WORDS or w.endswith("n't") for w in words]
+    # "settled" after "not" is part of the no; "no, it's fine now" mixes both: ask again.
+    positive = [w in _YES_WORDS and not (i and negative[i - 1]) for i, w in enumerate(words)]
+    if positive[0] and not any(negative):
+        return True
+    if negative[0] and not any(positive):
+        return False
+    return None
+
+
+_MIN_UNITS = r"(?:m|min|mins|minute|minutes)"
+_HOUR_UNITS = r"(?:h|hr|hrs|hour|hours)"
+_MINUTE_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+                 "ten": 10, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+                 "sixty": 60, "ninety": 90}
+_MINUTE_PHRASES = {"half an hour": 30, "half hour": 30, "a quarter of an hour": 15,
+                   "quarter of an hour": 15, "quarter hour": 15, "an hour and a half": 90,
+                   "one and a half hours": 90, "an hour and a quarter": 75}
+
+
+def parse_minutes(text: str | None) -> int | None:
+    """Whole minutes from "30", "30 min", "1.5 h", "1h 15m"...; None if unclear or not 1-600."""
+    if not isinstance(text, str) or len(text) > _MAX_LEN:
+        return None
+    s = re.sub(r"^(?:about|around|roughly|approx|approximately|maybe|for|~) ?", "",
+               _normalise(text))
+    s = s.rstrip(".!")
+    minutes = _MINUTE_PHRASES.get(s)
+    if minutes is None:
+        s = re.sub(r"\b(" + "|".join(_MINUTE_WORDS) + r")\b",
+                   lambda m: str(_MINUTE_WORDS[m.group(1)]), s)
+        minutes = _duration(s)
+    return minutes if minutes is not None and 1 <= minutes <= 600 else None
+
+
+def _duration(s: str) -> int | None:
+    if m := re.fullmatch(rf"([0-9]+) ?(?:{_MIN_UNITS})?", s):
+        return int(m.group(1))  # a bare number is minutes: that is what the question asks for
+    if m := re.fullmatch(rf"({_NUM}) ?{_HOUR_UNITS}", s):
+        hours = Fraction(m.group(1)) * 60
+        # 1.5 h is 90 min; 1.33 h is not a duration anyone means exactly, so it is unclear.
+        return int(hours) if hours.denominator == 1 else None
+    if m := re.fullmatch(rf"([0-9]+) ?{_HOUR_UNITS},? ?(?:and )?([0-9]+) ?(?:{_MIN_UNITS})?", s) \
+            or re.fullmatch(r"([0-9]+):([0-9]{2})", s):
+        hours, mins = int(m.group(1)), int(m.group(2))
+        return hours * 60 + mins if mins < 60 else None
+    return None
+
+
+def parse_hhmm(text: str | None) -> time | None:
+    """A clock time ("8", "08:30", "8.30", "8:30am", "8pm", "20h", "20h30"); None if unclear."""
+    if not isinstance(text, str) or len(text) > _MAX_LEN:
+        return None
+    s = _normalise(text).replace("a.m.", "am").replace("p.m.", "pm").rstrip(".!")
+    s = re.sub(r" ?o'?clock$", "", s)
+    if s in ("noon", "midday"):
+        return time(12, 0)
+    if s == "midnight":
+        return time(0, 0)
+    m = re.fullmatch(r"([0-9]{1,2})(?:[:.h ]?([0-9]{2}))? ?(am|pm|h)?", s)
+    if not m:
+        return None
+    hour, minute, suffix = int(m.group(1)), int(m.group(2) or 0), m.group(3)
+    if len(m.group(1)) == 1 and m.group(2) and not re.search(r"[:.h ]", s):
+        return None  # "830" could be 8:30 or a typo; ask rather than guess
+    if minute > 59:
+        return None
+    if suffix in ("am", "pm"):
+        if not 1 <= hour <= 12:
+            return None
+        # A bare hour is read on the 24-hour clock ("8" is 08:00); am/pm moves it.
+        hour = hour % 12 + (12 if suffix == "pm" else 0)
+    elif hour > 23:
+        return None
+    return time(hour, minute)
