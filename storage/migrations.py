@@ -96,3 +96,26 @@ def m002_sitting(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m003_course(db: Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE patients ADD COLUMN course_days TEXT NOT NULL DEFAULT 'mon,wed,fri';
+        ALTER TABLE patients ADD COLUMN course_time TEXT NOT NULL DEFAULT '18:00';
+        ALTER TABLE patients ADD COLUMN course_start TEXT;  -- local date week 1 began (cohort's or own)
+        ALTER TABLE patients ADD COLUMN course_state TEXT NOT NULL DEFAULT 'active';
+            -- active|maintenance (after week 12, weekly check-in)|stopped
+        CREATE TABLE lessons_sent (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            lesson_id TEXT NOT NULL,
+            outbox_id INTEGER,
+            sent_at TEXT NOT NULL,
+            feedback TEXT,                        -- helpful|not_for_me
+            check_answer INTEGER,                 -- 1 true / 0 false, as answered
+            UNIQUE (patient_id, lesson_id)
+        );
+        """
+    )
