@@ -1,4 +1,4 @@
-"""The command line: `backpain-bot run | demo | simulate` (also `python -m bot ...`)."""
+"""The command line: `backpain-bot run | demo | simulate | health` (also `python -m bot ...`)."""
 
 from __future__ import annotations
 
@@ -94,6 +94,24 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _health(args: argparse.Namespace) -> int:
+    from storage.db import open_database
+
+    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    try:
+        db = open_database(settings.DATABASE_PATH)
+        status = db.execute("PRAGMA quick_check").fetchone()[0]
+        pending = db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
+    except Exception as exc:  # noqa: BLE001 - a health check reports, it does not crash
+        print(f"unhealthy: cannot open the database ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    if status != "ok":
+        print("unhealthy: the database failed its integrity check", file=sys.stderr)
+        return 1
+    print(f"ok: database readable, {pending} messages queued")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="backpain-bot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -108,6 +126,9 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--db", help="write the simulated database here (default: in memory)")
     sim.add_argument("--transcript", help="write JSON lines here (default: standard output)")
     sim.set_defaults(func=_simulate)
+    health = sub.add_parser("health", help="check that the database opens and is intact")
+    health.add_argument("--db", help="database file (default: DATABASE_PATH)")
+    health.set_defaults(func=_health)
     return p
 
 

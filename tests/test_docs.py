@@ -1,0 +1,33 @@
+"""The README stays true: every setting and every command is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.cli import parser
+from bot.settings import SETTINGS
+from handlers import COMMANDS
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_setting_is_documented():
+    missing = [s.name for s in SETTINGS if f"`{s.name}`" not in README]
+    assert missing == []
+
+
+def test_every_cli_command_is_documented():
+    subcommands = parser()._subparsers._group_actions[0].choices
+    missing = [name for name in subcommands if f"backpain-bot {name}" not in README]
+    assert missing == []
+
+
+def test_every_telegram_command_is_documented():
+    missing = [name for name, _ in COMMANDS if f"`/{name}`" not in README]
+    assert missing == []
+
+
+def test_the_test_command_in_the_readme_is_the_one_ci_runs():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "python -m pytest" in README and "python -m pytest" in ci
