@@ -33,6 +33,7 @@ POLICIES: dict[str, KindPolicy] = {
     "sitting": KindPolicy(timedelta(minutes=10), True, late_action="drop"),
     # Teaching content keeps its value; it waits for the end of quiet hours instead.
     "lesson": KindPolicy(None, True),
+    "course_end": KindPolicy(None, True),
     "summary": KindPolicy(timedelta(days=2), True),
     # Answers to something the person just did always go out, whenever we can.
     "reply": KindPolicy(None, False),
@@ -65,6 +66,7 @@ class Preferences:
     quiet: DailyWindow | None = None
     sitting: Sitting | None = None
     sitting_off_dates: frozenset[date] = field(default_factory=frozenset)
+    checkin_weekdays: frozenset[str] | None = None  # None: every day (after the course: one day)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ def plan_messages(prefs: Preferences, start: datetime, end: datetime) -> list[Pl
     planned: list[Planned] = []
     tz = prefs.timezone
     for day in _local_days(start, end, tz):
-        if prefs.checkin_time is not None:
+        if prefs.checkin_time is not None and (
+                prefs.checkin_weekdays is None or WEEKDAYS[day.weekday()] in prefs.checkin_weekdays):
             due = local_to_utc(day, prefs.checkin_time, tz)
             planned.append(Planned("checkin", due, f"checkin:{prefs.patient_id}:{day.isoformat()}",
                                    {"local_date": day.isoformat()}))

@@ -7,9 +7,12 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
+from markupsafe import Markup, escape
+
+from bot import course_plan
 from bot.localtime import zone
-from messages import Outgoing, label, rating_rows, render
-from storage import checkins
+from messages import DEFAULT_EMERGENCY_NUMBER, Outgoing, label, rating_rows, render
+from storage import checkins, lessons
 
 # The scheduled daily question, and the same question asked for with /checkin.
 CHECKIN_KINDS = ("checkin", "checkin_asked")
@@ -37,10 +40,56 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
                         [[(label("sitting_done"), f"s:{rid}:done"),
                           (label("sitting_snooze"), f"s:{rid}:snooze")],
                          [(label("sitting_off"), f"s:{rid}:off")]])
+    if row["kind"] in ("lesson", "lesson_reread") and patient is not None:
+        return compose_lesson(db, patient, payload["lesson_id"], reread=row["kind"] == "lesson_reread")
+    if row["kind"] == "course_end" and patient is not None:
+        return compose_course_end(db, patient)
     raise ValueError(f"no composer for outbox kind {row['kind']!r}")
+
+
+def compose_lesson(db: Database, patient: dict, lesson_id: str, *, reread: bool = False
+                   ) -> Outgoing | None:
+    """A lesson with its feedback buttons; None if it already reached the person (sent once)."""
+    got = lessons.received(db, patient["id"])
+    if lesson_id in got and not reread:
+        return None
+    course = course_plan.default_course()
+    lesson = next(lesson for lesson in course if lesson.id == lesson_id)
+    shown = lesson.render(name=escape(patient["first_name"]), emergency_number=DEFAULT_EMERGENCY_NUMBER)
+    rows = []
+    if shown.check is not None and not reread:
+        rows.append([(label("check_true"), f"l:t:{lesson.id}:1"),
+                     (label("check_false"), f"l:t:{lesson.id}:0")])
+    if not reread:
+        rows.append([(label("lesson_helpful"), f"l:h:{lesson.id}"),
+                     (label("lesson_not_for_me"), f"l:n:{lesson.id}")])
+        if course_plan.next_unreceived(course, set(got) | {lesson.id}) is not None:
+            rows.append([(label("lesson_next"), f"l:x:{lesson.id}")])
+    return Outgoing(render("lesson", lesson=shown, total=len(course)), rows)
+
+
+def compose_course_end(db: Database, patient: dict) -> Outgoing:
+    activities = []
+    if "activities" in db.table_names():
+        activities = list(db.query("SELECT name, dose_minutes FROM activities "
+                                   "WHERE patient_id = ? ORDER BY name", [patient["id"]]))
+    text = render("course_end", name=patient["first_name"], activities=activities,
+                  emergency_number=Markup(DEFAULT_EMERGENCY_NUMBER))
+    return Outgoing(text, [[(label("course_keep_weekly"), "l:m:keep"),
+                            (label("course_stop"), "l:m:stop")]])
 
 
 def after_sent(db: Database, row: dict, now: datetime) -> None:
     """What sending a row means for the conversation: a check-in makes typed numbers its answers."""
     if row["kind"] in CHECKIN_KINDS and row["patient_id"] is not None:
         checkins.set_awaiting(db, row["patient_id"], "checkin", str(row["id"]), now)
+    elif row["kind"] == "lesson" and row["patient_id"] is not None:
+        lesson_id = json.loads(row["payload"])["lesson_id"]
+        lessons.record_sent(db, row["patient_id"], lesson_id, row["id"], now)
+    elif row["kind"] == "course_end" and row["patient_id"] is not None:
+        # The lighter rhythm starts unless the person chooses to stop.
+        db.execute("UPDATE patients SET course_state = 'maintenance' WHERE id = ? "
+                   "AND course_state = 'active'", [row["patient_id"]])
+        # Daily check-ins already planned give way; the next plan tick plans the weekly one.
+        db.execute("DELETE FROM outbox WHERE patient_id = ? AND kind = 'checkin' "
+                   "AND status = 'pending'", [row["patient_id"]])

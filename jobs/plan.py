@@ -4,14 +4,39 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
+from bot import course_plan
+from bot.localtime import local_date, parse_hhmm
 from bot.runtime import Runtime
-from bot.schedule import plan_messages
-from bot.localtime import local_date
+from bot.schedule import Planned, plan_messages
 from storage import outbox, patients, sitting
 
 log = logging.getLogger(__name__)
+
+
+def course_items(rt: Runtime, patient: dict, prefs, now: datetime,
+                 horizon: datetime) -> list[Planned]:
+    """Lessons due in the window, and the closing message once week 12 is over."""
+    if patient["course_state"] != "active" or not patient["course_start"]:
+        return []
+    tz = prefs.timezone
+    start = date.fromisoformat(patient["course_start"])
+    at = parse_hhmm(patient["course_time"])
+    days = [d for d in patient["course_days"].split(",") if d]
+    first, last = local_date(now, tz), local_date(horizon, tz)
+    items = []
+    for day, lesson in course_plan.due_between(course_plan.default_course(), start, days, first, last):
+        due = course_plan.lesson_due_at(day, at, tz, prefs.quiet)
+        if now <= due < horizon:
+            items.append(Planned("lesson", due, f"lesson:{patient['id']}:{lesson.id}",
+                                 {"lesson_id": lesson.id}))
+    end_day = course_plan.course_end(start)
+    if first <= end_day <= last:
+        due = course_plan.lesson_due_at(end_day, at, tz, prefs.quiet)
+        if now <= due < horizon:
+            items.append(Planned("course_end", due, f"course_end:{patient['id']}", {}))
+    return items
 
 
 def plan_patient(rt: Runtime, patient: dict) -> int:
@@ -23,7 +48,8 @@ def plan_patient(rt: Runtime, patient: dict) -> int:
     prefs = replace(prefs, sitting_off_dates=sitting.days_off(rt.db, patient["id"], today))
     added = 0
     with rt.db.atomic():
-        for item in plan_messages(prefs, now, horizon):
+        for item in plan_messages(prefs, now, horizon) + course_items(rt, patient, prefs, now,
+                                                                      horizon):
             if outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"],
                               kind=item.kind, due_at=item.due_at, dedupe_key=item.dedupe_key,
                               payload=item.payload, now=now):
@@ -35,7 +61,8 @@ def replan_patient(rt: Runtime, patient: dict) -> int:
     """After a change of settings: forget what was queued for the old settings, plan anew."""
     with rt.db.atomic():
         rt.db.execute("DELETE FROM outbox WHERE patient_id = ? AND status = 'pending' "
-                      "AND kind IN ('checkin', 'sitting')", [patient["id"]])
+                      "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end')",
+                      [patient["id"]])
         return plan_patient(rt, patient) if patient["status"] == patients.PLANNABLE else 0
 
 

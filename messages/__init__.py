@@ -17,6 +17,9 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefine
 
 Button = tuple[str, str]  # (label, callback data)
 
+# Shown until a clinic sets its own (cohort setting); already safe HTML.
+DEFAULT_EMERGENCY_NUMBER = "your local emergency number (112 in Europe, 911 in North America, 999 in the UK)"
+
 
 @dataclass(frozen=True)
 class Outgoing:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlite_utils import Database
 
 from bot.clock import iso
 from bot.localtime import DailyWindow, parse_hhmm, zone
-from bot.schedule import Preferences, Sitting
+from bot.schedule import WEEKDAYS, Preferences, Sitting
 
 PLANNABLE = "active"
 
@@ -65,4 +65,7 @@ def preferences(patient: dict) -> Preferences:
                           parse_hhmm(patient["sitting_from"]), parse_hhmm(patient["sitting_to"]),
                           int(patient["sitting_every"]))
     checkin = parse_hhmm(patient["checkin_time"]) if patient["checkin_time"] else None
-    return Preferences(patient["id"], tz, checkin, quiet, sitting)
+    weekly = None
+    if patient.get("course_state") == "maintenance" and patient.get("course_start"):
+        weekly = frozenset({WEEKDAYS[date.fromisoformat(patient["course_start"]).weekday()]})
+    return Preferences(patient["id"], tz, checkin, quiet, sitting, checkin_weekdays=weekly)

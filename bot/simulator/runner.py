@@ -73,8 +73,10 @@ class Simulation:
             sent = next((s for s in reversed(self.api.sent) if s.chat_id == row["chat_id"]
                          and s.message_id == data["message_id"]), None)
             labels = [[label for label, _ in r] for r in sent.buttons] if sent else []
-            self.note(persona, "out", row["kind"], sent.text if sent else "", labels,
-                      outbox_id=row["id"])
+            details = {"outbox_id": row["id"]}
+            if row["kind"] in ("lesson", "lesson_reread"):
+                details["lesson_id"] = json.loads(row["payload"])["lesson_id"]
+            self.note(persona, "out", row["kind"], sent.text if sent else "", labels, **details)
             if persona is not None and sent is not None:
                 self.react(persona, row, sent)
         elif event == "unreachable":
@@ -108,6 +110,11 @@ class Simulation:
             self.later(self.clock.now() + self.reply_delay(persona),
                        lambda: self.tap(persona, sent.message_id, f"c:{row['id']}:{pain}",
                                         str(pain), "checkin"))
+        elif kind == "lesson" and "lesson" not in persona.ignore:
+            lesson_id = json.loads(row["payload"])["lesson_id"]
+            self.later(self.clock.now() + self.reply_delay(persona),
+                       lambda: self.tap(persona, sent.message_id, f"l:h:{lesson_id}",
+                                        "Helpful", "lesson"))
         elif kind == "sitting" and "sitting" not in persona.ignore:
             self.later(self.clock.now() + timedelta(minutes=self.rng.randint(1, 5)),
                        lambda: self.tap(persona, sent.message_id, f"s:{row['id']}:done",
@@ -133,6 +140,11 @@ class Simulation:
         """Register a persona as an onboarded patient (the onboarding chat is tested elsewhere)."""
         tz = zone(persona.timezone)
         sitting = persona.sitting or {}
+        today = local_date(self.clock.now(), tz)
+        course = persona.course or {}
+        course_fields = {"course_days": ",".join(course.get("days", ["mon", "wed", "fri"])),
+                         "course_time": course.get("time", "18:00"),
+                         "course_start": (course.get("start") or today).isoformat()}
         pid = patients.create(
             self.db, user_id=persona.chat_id, chat_id=persona.chat_id, now=self.clock.now(),
             first_name=persona.first_name, timezone=persona.timezone,
@@ -141,7 +153,7 @@ class Simulation:
             quiet_to=persona.quiet_hours[1] if persona.quiet_hours else None,
             sitting_days=",".join(sitting.get("days", [])), sitting_from=sitting.get("from"),
             sitting_to=sitting.get("to"), sitting_every=sitting.get("every_minutes", 30),
-            status="active", start_date=local_date(self.clock.now(), tz).isoformat())
+            status="active", start_date=today.isoformat(), **course_fields)
         self.patient_ids[persona.id] = pid
         return pid
 

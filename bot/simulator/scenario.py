@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ class Persona:
     sessions: tuple[SessionPlan, ...]
     ignore: frozenset[str]
     blocks_bot_on_day: int | None
+    course: dict | None = None  # {days, time, start}: lesson days, local time, week-1 date
     reply_after_minutes: tuple[int, int] = (2, 30)
 
 
@@ -156,6 +157,20 @@ def _persona(raw: dict, index: int) -> Persona:
                                     _rating(s.get("after"), sw), _yes_no(s.get("settled"), sw),
                                     _rating(s.get("next_day"), sw),
                                     int(s["minutes"]) if s.get("minutes") else None))
+    course = raw.get("course")
+    if course is not None:
+        if not isinstance(course, dict):
+            raise _fail(f"{where} course", "expected {days: [...], time: \"18:00\", start: DATE}")
+        cdays = [str(d).lower()[:3] for d in course.get("days", ["mon", "wed", "fri"])]
+        if not set(cdays) <= set(WEEKDAYS):
+            raise _fail(f"{where} course.days", f"days are mon..sun, not {cdays}")
+        start = course.get("start")
+        try:
+            start = date.fromisoformat(str(start)) if start is not None else None
+        except ValueError:
+            raise _fail(f"{where} course.start", "expected a date like 2026-03-02") from None
+        course = {"days": cdays, "time": _hhmm(course.get("time", "18:00"), f"{where} course.time"),
+                  "start": start}
     ignore = frozenset(str(k) for k in answers.get("ignore", []) or [])
     blocks = answers.get("blocks_bot_on_day")
     return Persona(
@@ -165,7 +180,7 @@ def _persona(raw: dict, index: int) -> Persona:
         checkin_time=_hhmm(raw.get("checkin_time", "09:00"), f"{where} checkin_time"),
         quiet_hours=quiet_pair, sitting=sitting, activities=activities,
         checkin_pain=_pain(answers.get("checkin_pain", 4), f"{where} checkin_pain"),
-        sessions=tuple(sessions), ignore=ignore,
+        sessions=tuple(sessions), ignore=ignore, course=course,
         blocks_bot_on_day=int(blocks) if blocks is not None else None)
 
 

@@ -1,0 +1,160 @@
+"""The course: lesson buttons (feedback, checks, next, re-read, catch up), /course, and week 12's end."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import course_plan
+from bot.localtime import local_date, zone
+from handlers.common import answer_callback, clear_buttons, patient_of, reply, reply_template, runtime
+from jobs.dispatch import dispatch_now
+from messages import Outgoing, label, render
+from storage import lessons, outbox
+
+RECENT_BUTTONS = 8  # re-read buttons under /course: the latest few fit on a phone screen
+
+
+def _lesson(lesson_id: str):
+    return next((l for l in course_plan.default_course() if l.id == lesson_id), None)
+
+
+def _today(rt, patient: dict) -> date:
+    return local_date(rt.clock.now(), zone(patient["timezone"]))
+
+
+async def send_lesson(rt, update: Update, patient: dict, lesson_id: str, kind: str = "lesson") -> None:
+    """Send a lesson now; a lesson already planned for later is brought forward, not duplicated."""
+    now = rt.clock.now()
+    key = (f"lesson:{patient['id']}:{lesson_id}" if kind == "lesson"
+           else f"{kind}:{update.update_id}")
+    row_id = outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"], kind=kind,
+                            due_at=now, now=now, dedupe_key=key, payload={"lesson_id": lesson_id})
+    if row_id is None:
+        existing = list(rt.db.query("SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'",
+                                    [key]))
+        if not existing:
+            return
+        row_id = existing[0]["id"]
+        rt.db.execute("UPDATE outbox SET due_at = ?, next_attempt_at = NULL WHERE id = ?",
+                      [now.isoformat(timespec="seconds"), row_id])
+    await dispatch_now(rt, row_id)
+
+
+async def course_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/course: where you are, re-read a lesson, catch up on missed ones."""
+    rt = runtime(context)
+    patient = patient_of(rt, update)
+    if patient is None or not patient["course_start"]:
+        await reply_template(rt, update, "not_registered")
+        return
+    course = course_plan.default_course()
+    start, today = date.fromisoformat(patient["course_start"]), _today(rt, patient)
+    got = lessons.received(rt.db, patient["id"])
+    days = [d for d in patient["course_days"].split(",") if d]
+    gaps = course_plan.missed(course, start, days, today, set(got))
+    text = render("course_status", week=course_plan.course_week(start, today), start=start,
+                  received=len(got), total=len(course), missed=len(gaps),
+                  reacted=lessons.read_count(rt.db, patient["id"]))
+    titles = {l.id: l for l in course}
+    rows = [[(f"W{titles[i].week}: {titles[i].title}"[:60], f"l:r:{i}")]
+            for i in list(got)[-RECENT_BUTTONS:] if i in titles]
+    if gaps:
+        rows.insert(0, [(label("course_catch_up"), "l:c")])
+    await reply(rt, update, Outgoing(text, rows), patient_id=patient["id"])
+
+
+async def lesson_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any tap under a lesson or /course (data `l:<action>[:<lesson id>[:<value>]]`)."""
+    rt = runtime(context)
+    await answer_callback(update)
+    patient = patient_of(rt, update)
+    parts = (update.callback_query.data or "").split(":")
+    if patient is None or len(parts) < 2 or len(parts) > 4:
+        await reply_template(rt, update, "expired")
+        return
+    action, args = parts[1], parts[2:]
+    handler = _ACTIONS.get(action)
+    if handler is None or not await handler(rt, update, patient, args):
+        await reply_template(rt, update, "expired")
+
+
+async def _feedback(rt, update, patient, args) -> bool:
+    if len(args) != 1 or args[0] not in lessons.received(rt.db, patient["id"]):
+        return False
+    value = "helpful" if update.callback_query.data.startswith("l:h:") else "not_for_me"
+    lessons.set_feedback(rt.db, patient["id"], args[0], value)
+    await reply_template(rt, update, "lesson_feedback", feedback=value, patient_id=patient["id"])
+    return True
+
+
+async def _check(rt, update, patient, args) -> bool:
+    lesson = _lesson(args[0]) if len(args) == 2 and args[1] in ("0", "1") else None
+    if lesson is None or lesson.check is None \
+            or args[0] not in lessons.received(rt.db, patient["id"]):
+        return False
+    answer = args[1] == "1"
+    if not lessons.set_check_answer(rt.db, patient["id"], lesson.id, answer):
+        return False
+    shown = lesson.render(name="").check
+    await reply_template(rt, update, "lesson_check", patient_id=patient["id"],
+                         feedback=shown.right if answer == lesson.check.answer else shown.wrong)
+    return True
+
+
+async def _next(rt, update, patient, args) -> bool:
+    got = lessons.received(rt.db, patient["id"])
+    if len(args) != 1 or args[0] not in got:
+        return False
+    if got[args[0]]["feedback"] is None:
+        lessons.set_feedback(rt.db, patient["id"], args[0], "more")
+    upcoming = course_plan.next_unreceived(course_plan.default_course(), set(got))
+    if upcoming is None:
+        await reply_template(rt, update, "lesson_none", patient_id=patient["id"])
+    else:
+        await send_lesson(rt, update, patient, upcoming.id)
+    return True
+
+
+async def _reread(rt, update, patient, args) -> bool:
+    if len(args) != 1 or args[0] not in lessons.received(rt.db, patient["id"]):
+        return False
+    await send_lesson(rt, update, patient, args[0], kind="lesson_reread")
+    return True
+
+
+async def _catch_up(rt, update, patient, args) -> bool:
+    if args or not patient["course_start"]:
+        return False
+    days = [d for d in patient["course_days"].split(",") if d]
+    gaps = course_plan.missed(course_plan.default_course(), date.fromisoformat(patient["course_start"]),
+                              days, _today(rt, patient), set(lessons.received(rt.db, patient["id"])))
+    if not gaps:
+        await reply_template(rt, update, "lesson_none", patient_id=patient["id"])
+    else:
+        await send_lesson(rt, update, patient, gaps[0].id)
+    return True
+
+
+async def _maintenance(rt, update, patient, args) -> bool:
+    if args not in (["keep"], ["stop"]) or patient["course_state"] not in ("active", "maintenance"):
+        return False
+    from jobs.plan import replan_patient
+    from storage import patients
+
+    if args == ["keep"]:
+        patients.update(rt.db, patient["id"], rt.clock.now(), course_state="maintenance")
+    else:
+        patients.update(rt.db, patient["id"], rt.clock.now(), course_state="stopped",
+                        status="finished")
+        outbox.cancel_pending(rt.db, patient["id"])
+    await clear_buttons(update)
+    replan_patient(rt, patients.get(rt.db, patient["id"]))
+    await reply_template(rt, update, "course_maintenance", choice=args[0], patient_id=patient["id"])
+    return True
+
+
+_ACTIONS = {"h": _feedback, "n": _feedback, "t": _check, "x": _next, "r": _reread,
+            "c": _catch_up, "m": _maintenance}
