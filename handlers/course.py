@@ -15,6 +15,8 @@ from messages import Outgoing, label, render
 from storage import lessons, outbox
 
 RECENT_BUTTONS = 8  # re-read buttons under /course: the latest few fit on a phone screen
+DAY_PRESETS = {"mwf": "mon,wed,fri", "tts": "tue,thu,sat", "wkd": "mon,tue,wed,thu,fri"}
+TIME_PRESETS = ("0800", "1200", "1800", "2000")
 
 
 def _lesson(lesson_id: str):
@@ -57,13 +59,36 @@ async def course_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     gaps = course_plan.missed(course, start, days, today, set(got))
     text = render("course_status", week=course_plan.course_week(start, today), start=start,
                   received=len(got), total=len(course), missed=len(gaps),
-                  reacted=lessons.read_count(rt.db, patient["id"]))
+                  reacted=lessons.read_count(rt.db, patient["id"]),
+                  days=patient["course_days"].replace(",", ", "), at=patient["course_time"])
     titles = {l.id: l for l in course}
     rows = [[(f"W{titles[i].week}: {titles[i].title}"[:60], f"l:r:{i}")]
             for i in list(got)[-RECENT_BUTTONS:] if i in titles]
     if gaps:
         rows.insert(0, [(label("course_catch_up"), "l:c")])
+    rows.append([(label(f"course_days_{key}"), f"l:d:{key}") for key in DAY_PRESETS])
+    rows.append([(f"{t[:2]}:{t[2:]}", f"l:a:{t}") for t in TIME_PRESETS])
     await reply(rt, update, Outgoing(text, rows), patient_id=patient["id"])
+
+
+async def _rhythm(rt, update, patient, args) -> bool:
+    """Lesson days or time chosen under /course; the schedule is re-planned at once."""
+    from jobs.plan import replan_patient
+    from storage import patients
+
+    action = update.callback_query.data.split(":")[1]
+    if action == "d" and args and args[0] in DAY_PRESETS:
+        patients.update(rt.db, patient["id"], rt.clock.now(), course_days=DAY_PRESETS[args[0]])
+    elif action == "a" and args and args[0] in TIME_PRESETS:
+        patients.update(rt.db, patient["id"], rt.clock.now(),
+                        course_time=f"{args[0][:2]}:{args[0][2:]}")
+    else:
+        return False
+    fresh = patients.get(rt.db, patient["id"])
+    replan_patient(rt, fresh)
+    await reply_template(rt, update, "course_rhythm", patient_id=patient["id"],
+                         days=fresh["course_days"].replace(",", ", "), at=fresh["course_time"])
+    return True
 
 
 async def lesson_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -157,4 +182,4 @@ async def _maintenance(rt, update, patient, args) -> bool:
 
 
 _ACTIONS = {"h": _feedback, "n": _feedback, "t": _check, "x": _next, "r": _reread,
-            "c": _catch_up, "m": _maintenance}
+            "c": _catch_up, "m": _maintenance, "d": _rhythm, "a": _rhythm}

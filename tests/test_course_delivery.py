@@ -148,3 +148,17 @@ async def test_stopping_after_the_course_ends_all_prompts(harness, clock):
     assert tuple(row) == ("finished", "stopped")
     plan_all(harness.rt)
     assert harness.db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0] == 0
+
+
+async def test_lesson_days_and_time_can_be_changed_and_replan_at_once(harness, clock):
+    pid = harness.add_patient(course_start="2026-03-02")
+    plan_all(harness.rt)
+    await harness.tap(1001, "l:d:tts")
+    await harness.tap(1001, "l:a:0800")
+    assert "tue, thu, sat" in harness.last(1001).text and "08:00" in harness.last(1001).text
+    tz = zone("Europe/Berlin")
+    due = [datetime.fromisoformat(r["due_at"]).astimezone(tz) for r in harness.db.query(
+        "SELECT due_at FROM outbox WHERE kind = 'lesson' AND status = 'pending'")]
+    assert due and all(d.strftime("%a %H:%M") in {"Tue 08:00", "Thu 08:00", "Sat 08:00"} for d in due)
+    await harness.tap(1001, "l:a:0315")
+    assert "expired" in harness.last(1001).text
