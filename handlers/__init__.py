@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers import basic, checkin, course, errors, sitting
+from handlers import basic, checkin, course, errors, onboarding, sitting
 
 # (command, description): the bot's menu (setMyCommands), /help, and the README.
 COMMANDS: list[tuple[str, str]] = [
+    ("start", "set up, or pick up where you left off"),
     ("checkin", "rate your pain now"),
     ("course", "your 12-week course: progress, re-read, catch up"),
     ("help", "what I can do"),
@@ -18,12 +19,14 @@ PRIVATE = filters.ChatType.PRIVATE
 
 def register(app: Application) -> None:
     app.add_handler(MessageHandler(filters.ChatType.GROUPS, basic.group_message), group=-1)
+    app.add_handler(CommandHandler("start", onboarding.start_command, filters=PRIVATE))
     app.add_handler(CommandHandler("help", basic.help_command, filters=PRIVATE))
     app.add_handler(CommandHandler("checkin", checkin.checkin_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(checkin.rating_button, pattern=r"^c:"))
     app.add_handler(CallbackQueryHandler(sitting.sitting_button, pattern=r"^s:"))
     app.add_handler(CommandHandler("course", course.course_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(course.lesson_button, pattern=r"^l:"))
+    app.add_handler(CallbackQueryHandler(onboarding.onboarding_button, pattern=r"^o:"))
     app.add_handler(CallbackQueryHandler(basic.stale_button))
     app.add_handler(MessageHandler(PRIVATE & filters.COMMAND, basic.unknown_command))
     app.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.UpdateType.EDITED,

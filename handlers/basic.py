@@ -5,11 +5,14 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from handlers import onboarding
 from handlers.checkin import typed_rating
 from handlers.common import patient_of, reply_template, runtime
+from markupsafe import Markup
+
+from messages import DEFAULT_EMERGENCY_NUMBER
 from storage import checkins
 
-EMERGENCY_DEFAULT = "your local emergency number (112 in Europe, 911 in North America, 999 in the UK)"
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -18,13 +21,17 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
     rt = runtime(context)
     patient = patient_of(rt, update)
-    await reply_template(rt, update, "help", commands=COMMANDS, emergency_number=EMERGENCY_DEFAULT,
+    await reply_template(rt, update, "help", commands=COMMANDS,
+                         emergency_number=Markup(DEFAULT_EMERGENCY_NUMBER),
                          patient_id=patient["id"] if patient else None)
 
 
 async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Plain text in a private chat: an answer to whatever the bot is waiting for."""
     rt = runtime(context)
+    if onboarding.in_progress(rt, update):
+        await onboarding.typed_answer(rt, update)
+        return
     patient = patient_of(rt, update)
     if patient is None:
         await reply_template(rt, update, "not_registered")

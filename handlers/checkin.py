@@ -47,6 +47,9 @@ async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if patient is None or patient["status"] == "onboarding":
         await reply_template(rt, update, "not_registered")
         return
+    if patient["status"] == "hold":
+        await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
+        return
     today = _today(rt, patient)
     done = checkins.for_date(rt.db, patient["id"], today)
     if done is not None and done["status"] == "answered":

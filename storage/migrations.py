@@ -119,3 +119,38 @@ def m003_course(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m004_onboarding(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE onboarding (
+            user_id INTEGER PRIMARY KEY,          -- Telegram user id: before consent, no patient row
+            chat_id INTEGER NOT NULL,
+            patient_id INTEGER REFERENCES patients(id) ON DELETE CASCADE,  -- set on agreement
+            step TEXT NOT NULL,                   -- see bot.onboarding_rules.STEPS
+            data TEXT NOT NULL DEFAULT '{}',      -- activities chosen, waiting for their doses
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE consents (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,                   -- health_data
+            version INTEGER NOT NULL,
+            text_hash TEXT NOT NULL,              -- sha256 of the exact text agreed to
+            given_at TEXT NOT NULL,
+            withdrawn_at TEXT
+        );
+        CREATE INDEX consents_patient ON consents(patient_id, kind);
+        CREATE TABLE activities (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,                   -- as the person chose or typed it
+            dose_minutes INTEGER NOT NULL CHECK (dose_minutes > 0),
+            paused_until TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (patient_id, name)
+        );
+        """
+    )

@@ -1,0 +1,268 @@
+"""/start: the onboarding conversation, one step at a time, the step stored in SQLite.
+
+Buttons and typed text both become one canonical answer (handlers.onboarding_questions), checked
+against the person's current step; `apply_answer` stores it and asks the next question in one
+transaction. Nothing about a person's health is stored before they agree to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import onboarding_rules as R
+from bot.localtime import local_date, parse_hhmm, zone
+from handlers.common import (answer_callback, clear_buttons, patient_of, queue_reply,
+                             reply_template, runtime)
+from handlers.onboarding_questions import Reask, from_button, from_text, pending, question
+from jobs.dispatch import dispatch_now
+from jobs.plan import replan_patient
+from messages import Outgoing, label, render
+from storage import consents, events, patients
+
+
+async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start: begin onboarding, resume it where it stopped, or welcome back a set-up patient."""
+    rt = runtime(context)
+    user, chat = update.effective_user, update.effective_chat
+    state = consents.onboarding(rt.db, user.id)
+    patient = patient_of(rt, update)
+    if state is None and patient is not None:
+        await reply_template(rt, update, "onboarding_welcome_back", name=patient["first_name"],
+                             patient_id=patient["id"])
+        return
+    if state is None:
+        def begin() -> list[Outgoing]:
+            consents.set_step(rt.db, user.id, chat.id, "intro", rt.clock.now())
+            return [question(rt.db, consents.onboarding(rt.db, user.id), name=user.first_name)]
+
+        await _send(rt, update, begin)
+        return
+    await _send(rt, update, lambda: [Outgoing(render("onboarding_resume")),
+                                     question(rt.db, state)])
+
+
+def in_progress(rt, update: Update) -> bool:
+    """Is the sender part-way through onboarding, so that typed text answers its question?"""
+    user = update.effective_user
+    return user is not None and consents.onboarding(rt.db, user.id) is not None
+
+
+async def onboarding_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A tap on an onboarding button (`o:<step>:<value>`), honoured only at that current step."""
+    rt = runtime(context)
+    await answer_callback(update)
+    state = consents.onboarding(rt.db, update.effective_user.id)
+    parts = (update.callback_query.data or "").split(":", 2)
+    answer = None
+    if (state is not None and len(parts) == 3 and parts[1] == state["step"]
+            and state["chat_id"] == update.effective_chat.id):
+        answer = from_button(rt.db, state, parts[2])
+    if answer is None:
+        await reply_template(rt, update, "expired")
+        return
+    await clear_buttons(update)
+    await apply_answer(rt, update, state, answer)
+
+
+async def typed_answer(rt, update: Update) -> None:
+    """Typed text while onboarding: the answer to the current step, or a kind re-ask."""
+    state = consents.onboarding(rt.db, update.effective_user.id)
+    try:
+        answer = from_text(state, update.effective_message.text or "")
+    except Reask as reask:
+        await _send(rt, update, lambda: [question(rt.db, state, reask.problem, **reask.context)])
+        return
+    await apply_answer(rt, update, state, answer)
+
+
+class _AlreadyHandled(Exception):
+    """Telegram delivered this update again: its change and replies are already stored."""
+
+
+async def _send(rt, update: Update, act) -> bool:
+    """Run `act` (writes, returning the replies) and queue its replies in one transaction; send.
+
+    False, with nothing changed, when this update was handled before: a redelivered "no" must not
+    answer the next question too.
+    """
+    try:
+        with rt.db.atomic():
+            outs = act()
+            patient = patient_of(rt, update)  # read after the writes: consent may have made it
+            ids = [queue_reply(rt, update, out, patient_id=patient["id"] if patient else None,
+                               part=str(n)) for n, out in enumerate(outs)]
+            if ids and ids[0] is None:
+                raise _AlreadyHandled
+    except _AlreadyHandled:
+        return False
+    for row_id in ids:
+        if row_id is not None:
+            await dispatch_now(rt, row_id)
+    return True
+
+
+async def apply_answer(rt, update: Update, state: dict, answer: object) -> None:
+    """Store one accepted answer and ask the next question; then the few follow-ups outside it."""
+    turn = _Turn(rt, update, state, rt.clock.now())
+    if not await _send(rt, update, lambda: _STEPS[state["step"]](turn, answer)):
+        return
+    if state["step"] == "consent" and answer == "no":
+        consents.forget_visitor(rt.db, state["user_id"], state["chat_id"])
+    patient = patient_of(rt, update)
+    if patient is not None and consents.onboarding(rt.db, state["user_id"]) is None:
+        replan_patient(rt, patient)  # just finished: the schedule starts now
+
+
+@dataclass
+class _Turn:
+    rt: object
+    update: Update
+    state: dict
+    now: datetime
+
+    @property
+    def pid(self) -> int:
+        return self.state["patient_id"]
+
+    def set(self, **fields: object) -> None:
+        patients.update(self.rt.db, self.pid, self.now, **fields)
+
+    def go(self, step: str, *, data: dict | None = None, patient_id: int | None = None,
+           **extra: object) -> list[Outgoing]:
+        """Move to `step` and ask its question."""
+        consents.set_step(self.rt.db, self.state["user_id"], self.state["chat_id"], step, self.now,
+                          data=data, patient_id=patient_id)
+        return [question(self.rt.db, consents.onboarding(self.rt.db, self.state["user_id"]),
+                         **extra)]
+
+    def again(self, problem: str, **extra: object) -> list[Outgoing]:
+        return [question(self.rt.db, self.state, problem, **extra)]
+
+
+def _consent(t: _Turn, answer: str) -> list[Outgoing]:
+    db, user = t.rt.db, t.update.effective_user
+    if answer == "no":
+        consents.finish(db, user.id)
+        return [Outgoing(render("onboarding_declined"))]
+    pid = patients.create(db, user_id=user.id, chat_id=t.state["chat_id"], now=t.now,
+                          first_name=user.first_name or "")
+    text = question(db, t.state).text  # exactly the words they agreed to
+    consents.give(db, pid, R.CONSENT_KIND, R.CONSENT_VERSION, R.consent_hash(text), t.now)
+    events.record(db, t.now, "consent_given", pid, consent=R.CONSENT_KIND,
+                  version=R.CONSENT_VERSION)
+    return t.go("rf", patient_id=pid)
+
+
+def _red_flags(t: _Turn, answer: str) -> list[Outgoing]:
+    if answer == "no":
+        return t.go("soon")
+    t.set(status="hold")  # no course prompts until a doctor has seen them
+    events.record(t.rt.db, t.now, "red_flag", t.pid, level="emergency", at="onboarding")
+    return t.go("hold")
+
+
+def _seen(t: _Turn, answer: str) -> list[Outgoing]:
+    t.set(status="onboarding")
+    events.record(t.rt.db, t.now, "red_flag_seen", t.pid, at="onboarding")
+    return t.go("soon", after_hold=True)
+
+
+def _soon_signs(t: _Turn, answer: str) -> list[Outgoing]:
+    if answer == "no":
+        return t.go("tz")
+    events.record(t.rt.db, t.now, "red_flag", t.pid, level="soon", at="onboarding")
+    return [Outgoing(render("onboarding_see_doctor"))] + t.go("tz")
+
+
+def _timezone(t: _Turn, answer: str) -> list[Outgoing]:
+    if answer == "other":
+        return t.again("other")
+    t.set(timezone=answer)
+    return t.go("ci")
+
+
+def _checkin_time(t: _Turn, answer: str) -> list[Outgoing]:
+    t.set(checkin_time=answer)
+    return t.go("qh")
+
+
+def _quiet(t: _Turn, answer) -> list[Outgoing]:
+    if answer == "back":
+        return t.go("ci")
+    checkin = patients.get(t.rt.db, t.pid)["checkin_time"]
+    start, end = answer
+    if R.in_window(parse_hhmm(checkin), parse_hhmm(start), parse_hhmm(end)):
+        return t.again("conflict", checkin=checkin, start=start, end=end)
+    t.set(quiet_from=start, quiet_to=end)
+    return t.go("sit")
+
+
+def _sitting(t: _Turn, answer: str) -> list[Outgoing]:
+    if answer == "no":
+        t.set(sitting_days="", sitting_from=None, sitting_to=None)
+        return t.go("act")
+    t.set(sitting_days=R.SITTING_DAYS[answer])
+    return t.go("sh")
+
+
+def _sitting_hours(t: _Turn, answer: tuple[str, str]) -> list[Outgoing]:
+    t.set(sitting_from=answer[0], sitting_to=answer[1])
+    return t.go("se")
+
+
+def _sitting_every(t: _Turn, answer: int) -> list[Outgoing]:
+    t.set(sitting_every=answer)
+    return t.go("act")
+
+
+def _activities(t: _Turn, answer) -> list[Outgoing]:
+    chosen = list(t.state["data"].get("chosen", []))
+    if answer == "done":
+        return t.go("dose") if chosen else t.again("none")
+    if isinstance(answer, tuple):  # typed: add it, unless it is already there in any case
+        name = answer[1]
+        if any(c.casefold() == name.casefold() for c in chosen):
+            return t.go("act")
+        chosen_now = chosen + [name]
+    else:  # a button toggles
+        name = R.ACTIVITIES[answer]
+        chosen_now = [c for c in chosen if c != name] if name in chosen else chosen + [name]
+    if len(chosen_now) > R.MAX_ACTIVITIES:
+        return t.again("too_many")
+    return t.go("act", data={**t.state["data"], "chosen": chosen_now})
+
+
+def _dose(t: _Turn, minutes: int) -> list[Outgoing]:
+    db = t.rt.db
+    consents.add_activity(db, t.pid, pending(db, t.state)[0][1], minutes, t.now)
+    if pending(db, t.state):
+        return t.go("dose")
+    return _finish(t)
+
+
+def _finish(t: _Turn) -> list[Outgoing]:
+    """All answered: an active patient, their course starting today, and the summary."""
+    db = t.rt.db
+    patient = patients.get(db, t.pid)
+    today = local_date(t.now, zone(patient["timezone"])).isoformat()
+    t.set(status="active", start_date=today, course_start=today)
+    consents.finish(db, t.state["user_id"])
+    events.record(db, t.now, "onboarded", t.pid)
+    days = {v: k for k, v in R.SITTING_DAYS.items()}.get(patient["sitting_days"], "no")
+    sitting = label(f"onboarding_sit_{days}").lower() if days != "no" else ""
+    return [Outgoing(render(
+        "onboarding_summary", name=patient["first_name"], timezone=patient["timezone"],
+        checkin=patient["checkin_time"], quiet_from=patient["quiet_from"],
+        quiet_to=patient["quiet_to"], sitting_days=sitting, sitting_from=patient["sitting_from"],
+        sitting_to=patient["sitting_to"], sitting_every=patient["sitting_every"],
+        activities=consents.activities(db, t.pid)))]
+
+
+_STEPS = {"intro": lambda t, _: t.go("consent"), "consent": _consent, "rf": _red_flags,
+          "hold": _seen, "soon": _soon_signs, "tz": _timezone, "ci": _checkin_time, "qh": _quiet,
+          "sit": _sitting, "sh": _sitting_hours, "se": _sitting_every, "act": _activities,
+          "dose": _dose}
