@@ -16,13 +16,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from bot.clock import parse_iso
 from bot.localtime import DailyWindow, parse_hhmm, zone
 from bot.runtime import Runtime
 from bot.schedule import Expire, Postpone, send_decision
 from jobs.compose import after_sent, compose
 from messages import Outgoing
 from storage import outbox, patients
-from bot.clock import parse_iso
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,6 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
 
 def next_due(rt: Runtime) -> datetime | None:
     """When the next pending row becomes due (the simulator jumps its clock there)."""
-    rows = list(rt.db.query("SELECT min(coalesce(max(due_at, coalesce(next_attempt_at, due_at)), "
-                            "due_at)) AS t FROM outbox WHERE status = 'pending'"))
+    rows = list(rt.db.query("SELECT min(max(due_at, coalesce(next_attempt_at, due_at))) AS t "
+                            "FROM outbox WHERE status = 'pending'"))
     return parse_iso(rows[0]["t"]) if rows and rows[0]["t"] else None

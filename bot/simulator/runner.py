@@ -12,7 +12,7 @@ import itertools
 import json
 import random
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -160,13 +160,12 @@ class Simulation:
     def _schedule_blocks(self, persona: Persona) -> None:
         if persona.blocks_bot_on_day is None:
             return
-        from datetime import time
 
         async def block() -> None:
             self.api.block(persona.chat_id)
             self.note(persona, "event", "blocked_bot")
 
-        self.later(self.local_moment(persona, persona.blocks_bot_on_day, time(0, 0)), block)
+        self.later(self.local_moment(persona, persona.blocks_bot_on_day, time(0)), block)
 
     # -- running ------------------------------------------------------------------------------
     async def start(self) -> None:
