@@ -195,6 +195,15 @@ class Check:
     wrong: str
 
 
+def _fields(title: str, takeaway: str, body: str, check: Check | None) -> dict[str, str]:
+    """A lesson's texts by field name, raw or rendered alike."""
+    out = {"title": title, "takeaway": takeaway, "body": body}
+    if check is not None:
+        out |= {"check.question": check.question, "check.right": check.right,
+                "check.wrong": check.wrong}
+    return out
+
+
 @dataclass(frozen=True)
 class RenderedLesson:
     id: str
@@ -245,14 +254,7 @@ class Lesson:
 
     def texts(self) -> dict[str, str]:
         """Every template text of this lesson, by field name."""
-        out = {"title": self.title, "takeaway": self.takeaway, "body": self.body}
-        if self.check is not None:
-            out |= {
-                "check.question": self.check.question,
-                "check.right": self.check.right,
-                "check.wrong": self.check.wrong,
-            }
-        return out
+        return _fields(self.title, self.takeaway, self.body, self.check)
 
 
 def _split_front_matter(text: str) -> tuple[str, str]:
@@ -319,13 +321,7 @@ def _validate_texts(lesson: Lesson) -> None:
         rendered = lesson.render(name="", emergency_number=_LENGTH_CHECK_EMERGENCY_NUMBER)
     except jinja2.TemplateError as exc:
         raise CourseError(f"cannot render: {exc}") from exc
-    values = {"title": rendered.title, "takeaway": rendered.takeaway, "body": rendered.body}
-    if rendered.check is not None:
-        values |= {
-            "check.question": rendered.check.question,
-            "check.right": rendered.check.right,
-            "check.wrong": rendered.check.wrong,
-        }
+    values = _fields(rendered.title, rendered.takeaway, rendered.body, rendered.check)
     limits = {
         "body": MAX_BODY_CHARS,
         "takeaway": MAX_TAKEAWAY_CHARS,

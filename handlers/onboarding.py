@@ -21,7 +21,7 @@ from handlers.onboarding_questions import Reask, from_button, from_text, pending
 from jobs.dispatch import dispatch_now
 from jobs.plan import replan_patient
 from messages import Outgoing, label, render
-from storage import consents, events, patients
+from storage import activities, consents, events, patients
 
 
 async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -238,7 +238,7 @@ def _activities(t: _Turn, answer) -> list[Outgoing]:
 
 def _dose(t: _Turn, minutes: int) -> list[Outgoing]:
     db = t.rt.db
-    consents.add_activity(db, t.pid, pending(db, t.state)[0][1], minutes, t.now)
+    activities.add_activity(db, t.pid, pending(db, t.state)[0][1], minutes, t.now)
     if pending(db, t.state):
         return t.go("dose")
     return _finish(t)
@@ -259,7 +259,7 @@ def _finish(t: _Turn) -> list[Outgoing]:
         checkin=patient["checkin_time"], quiet_from=patient["quiet_from"],
         quiet_to=patient["quiet_to"], sitting_days=sitting, sitting_from=patient["sitting_from"],
         sitting_to=patient["sitting_to"], sitting_every=patient["sitting_every"],
-        activities=consents.activities(db, t.pid)))]
+        activities=activities.for_patient(db, t.pid)))]
 
 
 _STEPS = {"intro": lambda t, _: t.go("consent"), "consent": _consent, "rf": _red_flags,

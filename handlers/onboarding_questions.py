@@ -11,7 +11,7 @@ from bot.parsing import parse_hhmm, parse_minutes
 from markupsafe import Markup
 
 from messages import DEFAULT_EMERGENCY_NUMBER, Button, Outgoing, label, render
-from storage import consents
+from storage import activities, consents
 
 MAX_DOSE = 180  # minutes; a starting dose, so anything longer is more likely a slip
 _DONE_WORDS = frozenset({"done", "finished", "that's all", "thats all", "that's it", "no more"})
@@ -34,7 +34,7 @@ def emergency_number() -> Markup:
 
 def pending(db, state: dict) -> list[tuple[int, str]]:
     """Chosen activities still waiting for a starting dose, with their place in the choice."""
-    stored = {a["name"] for a in consents.activities(db, state["patient_id"])}
+    stored = {a["name"] for a in activities.for_patient(db, state["patient_id"])}
     return [(i, n) for i, n in enumerate(state["data"].get("chosen", [])) if n not in stored]
 
 

@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 from bot import course_plan
 from bot.localtime import zone
 from messages import DEFAULT_EMERGENCY_NUMBER, Outgoing, label, rating_rows, render
-from storage import checkins, lessons
+from storage import activities, checkins, lessons
 
 # The scheduled daily question, and the same question asked for with /checkin.
 CHECKIN_KINDS = ("checkin", "checkin_asked")
@@ -69,11 +69,8 @@ def compose_lesson(db: Database, patient: dict, lesson_id: str, *, reread: bool 
 
 
 def compose_course_end(db: Database, patient: dict) -> Outgoing:
-    activities = []
-    if "activities" in db.table_names():
-        activities = list(db.query("SELECT name, dose_minutes FROM activities "
-                                   "WHERE patient_id = ? ORDER BY name", [patient["id"]]))
-    text = render("course_end", name=patient["first_name"], activities=activities,
+    text = render("course_end", name=patient["first_name"],
+                  activities=activities.for_patient(db, patient["id"]),
                   emergency_number=Markup(DEFAULT_EMERGENCY_NUMBER))
     return Outgoing(text, [[(label("course_keep_weekly"), "l:m:keep"),
                             (label("course_stop"), "l:m:stop")]])

@@ -1,4 +1,4 @@
-"""Consent to store health data, and what onboarding keeps before and while it is given.
+"""Consent to store health data, and the onboarding step kept before and while it is given.
 
 Before someone agrees, only their Telegram ids and the step they are on are kept (`onboarding`);
 the patient row, and everything about their health, exists only after agreement.
@@ -60,15 +60,3 @@ def forget_visitor(db: Database, user_id: int, chat_id: int) -> None:
     db.execute("DELETE FROM onboarding WHERE user_id = ? AND patient_id IS NULL", [user_id])
     db.execute("DELETE FROM outbox WHERE chat_id = ? AND patient_id IS NULL AND kind = 'reply' "
                "AND status = 'sent'", [chat_id])
-
-
-def add_activity(db: Database, patient_id: int, name: str, dose_minutes: int,
-                 now: datetime) -> None:
-    db.execute("INSERT INTO activities (patient_id, name, dose_minutes, created_at) "
-               "VALUES (?, ?, ?, ?) ON CONFLICT (patient_id, name) DO NOTHING",
-               [patient_id, name, dose_minutes, iso(now)])
-
-
-def activities(db: Database, patient_id: int) -> list[dict]:
-    return list(db.query("SELECT * FROM activities WHERE patient_id = ? ORDER BY id",
-                         [patient_id]))

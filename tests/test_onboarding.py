@@ -8,7 +8,7 @@ import pytest
 
 from bot.onboarding_rules import consent_hash, in_window, match_timezone, parse_time_range
 from messages import render
-from storage import consents, events, patients
+from storage import activities, consents, events, patients
 
 U = 1001
 
@@ -91,7 +91,7 @@ async def test_happy_path_by_buttons(harness):
     assert consent["version"] == 1 and consent["withdrawn_at"] is None
     assert consent["text_hash"] == consent_hash(render("onboarding_consent"))
     assert consent["given_at"].startswith("2026-03-02T12:00")
-    assert [(a["name"], a["dose_minutes"]) for a in consents.activities(h.db, p["id"])] == \
+    assert [(a["name"], a["dose_minutes"]) for a in activities.for_patient(h.db, p["id"])] == \
         [("walking", 10), ("yoga", 15)]
     summary = h.last(U).text
     assert "all set" in summary and "18:00" in summary and "walking (10 min)" in summary
@@ -126,7 +126,7 @@ async def test_happy_path_typed(harness):
         ("active", "America/Sao_Paulo", "08:30", "22:30", "07:00")
     assert (p["sitting_days"], p["sitting_from"], p["sitting_to"], p["sitting_every"]) == \
         ("mon,tue,wed,thu,fri,sat,sun", "09:00", "17:00", 30)
-    assert [(a["name"], a["dose_minutes"]) for a in consents.activities(h.db, p["id"])] == \
+    assert [(a["name"], a["dose_minutes"]) for a in activities.for_patient(h.db, p["id"])] == \
         [("<b>dance</b>", 10), ("walking", 15)]
     assert "&lt;b&gt;dance&lt;/b&gt; (10 min)" in h.last(U).text
     assert "checkin" in pending_kinds(h, p["id"])
@@ -223,7 +223,7 @@ async def test_a_dose_button_only_sets_the_activity_it_asked_about(harness):
     assert "o:dose:1:5" in [d for row in second.buttons for _, d in row]
     await h.tap(U, "o:dose:1:5", second.message_id)
     pid = patient(h)["id"]
-    assert [(a["name"], a["dose_minutes"]) for a in consents.activities(h.db, pid)] == \
+    assert [(a["name"], a["dose_minutes"]) for a in activities.for_patient(h.db, pid)] == \
         [("walking", 20), ("swimming", 5)]
     assert patient(h)["sitting_days"] == "" and "sitting" not in pending_kinds(h, pid)
 
@@ -302,10 +302,10 @@ async def test_other_bad_answers_are_asked_again(harness):
     await h.send_text(U, "dancing")  # the same again is not a second activity
     await press(h, "o:act:done")
     await h.send_text(U, "forever")
-    assert step(h) == "dose" and consents.activities(h.db, patient(h)["id"]) == []
+    assert step(h) == "dose" and activities.for_patient(h.db, patient(h)["id"]) == []
     await h.send_text(U, "600")  # more than a starting dose
     await h.send_text(U, "half an hour")
-    assert [(a["name"], a["dose_minutes"]) for a in consents.activities(h.db, patient(h)["id"])] \
+    assert [(a["name"], a["dose_minutes"]) for a in activities.for_patient(h.db, patient(h)["id"])] \
         == [("Dancing", 30)]
     assert patient(h)["status"] == "active"
 
