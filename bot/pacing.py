@@ -30,6 +30,12 @@ _LIMITS = {
 }
 
 
+def limits(name: str) -> tuple[float, float]:
+    """The allowed range of one threshold (lowest, highest)."""
+    low, high, _ = _LIMITS[name]
+    return low, high
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """The settings of the rule; a clinic may change them per cohort."""

@@ -35,10 +35,24 @@ POLICIES: dict[str, KindPolicy] = {
     "lesson": KindPolicy(None, True),
     "course_end": KindPolicy(None, True),
     "summary": KindPolicy(timedelta(days=2), True),
+    # Session follow-ups: "has it settled?" hours late is a different question (S stays unknown);
+    # N is worth asking until the decision deadline (36 h after the start).
+    "settle": KindPolicy(timedelta(hours=4), True),
+    "next_day": KindPolicy(timedelta(hours=12), True),
+    "advice": KindPolicy(None, True),
+    "pause_over": KindPolicy(timedelta(days=2), True),
     # Answers to something the person just did always go out, whenever we can.
     "reply": KindPolicy(None, False),
 }
 DEFAULT_POLICY = KindPolicy(None, False)
+
+# Messages the bot starts (not replies). A day never has more than DAILY_PROMPT_CAP of them:
+# sitting nudges, the most frequent and least urgent, give way first (see jobs.compose), and any
+# nudge that would land within MERGE_GAP of another prompt is left out: one message is enough.
+SCHEDULED_KINDS = ("checkin", "checkin_reminder", "sitting", "lesson", "course_end", "summary",
+                   "settle", "next_day", "advice", "pause_over")
+DAILY_PROMPT_CAP = 20
+MERGE_GAP = timedelta(minutes=10)
 
 
 def policy_for(kind: str) -> KindPolicy:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers import basic, checkin, course, errors, onboarding, sitting
+from handlers import activity, basic, checkin, course, errors, onboarding, sitting
 
 # (command, description): the bot's menu (setMyCommands), /help, and the README.
 COMMANDS: list[tuple[str, str]] = [
     ("start", "set up, or pick up where you left off"),
     ("checkin", "rate your pain now"),
+    ("activity", "start an activity now, or log one you did"),
+    ("plan", "today's activities and their doses"),
     ("course", "your 12-week course: progress, re-read, catch up"),
     ("help", "what I can do"),
 ]
@@ -24,6 +26,11 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("checkin", checkin.checkin_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(checkin.rating_button, pattern=r"^c:"))
     app.add_handler(CallbackQueryHandler(sitting.sitting_button, pattern=r"^s:"))
+    app.add_handler(CommandHandler("activity", activity.activity_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("plan", activity.plan_command, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(activity.activity_button, pattern=r"^a:"))
+    app.add_handler(CallbackQueryHandler(activity.session_answer_button, pattern=r"^r:"))
+    app.add_handler(CallbackQueryHandler(activity.next_day_button, pattern=r"^n:"))
     app.add_handler(CommandHandler("course", course.course_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(course.lesson_button, pattern=r"^l:"))
     app.add_handler(CallbackQueryHandler(onboarding.onboarding_button, pattern=r"^o:"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from handlers import onboarding
+from handlers import activity, onboarding
 from handlers.checkin import typed_rating
 from handlers.common import patient_of, reply_template, runtime
 from markupsafe import Markup
@@ -39,6 +39,9 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     waiting = checkins.awaiting(rt.db, patient["id"])
     if waiting is not None and waiting["kind"] == "checkin":
         await typed_rating(rt, update, patient, waiting)
+        return
+    if waiting is not None and waiting["kind"] in activity.TYPED_KINDS:
+        await activity.typed_answer(rt, update, patient, waiting)
         return
     await reply_template(rt, update, "not_waiting", patient_id=patient["id"])
 

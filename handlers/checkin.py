@@ -9,13 +9,13 @@ from telegram.ext import ContextTypes
 
 from bot.localtime import local_date, zone
 from bot.parsing import Ambiguous, Invalid, parse_rating
-from handlers.common import (answer_callback, clear_buttons, patient_of, queue_reply, reply,
-                             reply_template, runtime)
+from handlers.common import (answer_callback, clear_buttons, patient_of, reply, reply_template,
+                             respond, runtime)
+from jobs import sessions as flow
 from jobs.compose import CHECKIN_KINDS
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, render
 from storage import checkins, events, outbox
-
 
 
 def _today(rt, patient: dict) -> str:
@@ -30,14 +30,17 @@ async def save_rating(rt, update: Update, patient: dict, question: dict, pain: i
     if existing is not None and existing["status"] == "answered":
         await reply_template(rt, update, "expired", patient_id=patient["id"])
         return
-    with rt.db.atomic():
+
+    def act() -> list[Outgoing]:
         checkins.record_answer(rt.db, patient["id"], day, pain, now, question["id"])
         checkins.clear_awaiting(rt.db, patient["id"], "checkin")
         events.record(rt.db, now, "checkin_answered", patient["id"], local_date=day)
-        row_id = queue_reply(rt, update, Outgoing(render("checkin_thanks", pain=pain)),
-                             patient_id=patient["id"])
-    if row_id is not None:
-        await dispatch_now(rt, row_id)
+        # The same number is the next-day rating of yesterday's sessions (and decides them).
+        _, advice = flow.record_pain_now(rt, patient, pain)
+        thanks = render("checkin_thanks", pain=pain)
+        return [flow.plan_message(rt, patient, intro=thanks)] + advice
+
+    await respond(rt, update, act, patient_id=patient["id"])
 
 
 async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -61,3 +61,40 @@ async def clear_buttons(update: Update) -> None:
         await update.callback_query.edit_message_reply_markup(None)
     except Exception:  # noqa: BLE001 - e.g. message too old to edit; harmless
         pass
+
+
+class AlreadyHandled(Exception):
+    """Telegram delivered this update again: its change and replies are already stored."""
+
+
+async def respond(rt: Runtime, update: Update, act, *, patient_id: int | None = None,
+                  once: str | None = None) -> bool:
+    """Run `act()` (writes; returns the replies) and queue the replies in one transaction; send.
+
+    The replies are keyed by the update (or by `once`, e.g. the message a button sits on), so a
+    redelivered update, or a second tap on the same keyboard, changes nothing and returns False.
+    """
+    try:
+        with rt.db.atomic():
+            outs = [o for o in act() if o is not None]
+            ids = []
+            for n, out in enumerate(outs):
+                key = f"reply:{once}:{n}" if once else f"reply:{update.update_id}:{n}"
+                ids.append(outbox.enqueue(rt.db, chat_id=update.effective_chat.id,
+                                          patient_id=patient_id, kind="reply",
+                                          due_at=rt.clock.now(), now=rt.clock.now(),
+                                          dedupe_key=key, payload=out.as_payload()))
+            if ids and ids[0] is None:
+                raise AlreadyHandled
+    except AlreadyHandled:
+        return False
+    for row_id in ids:
+        if row_id is not None:
+            await dispatch_now(rt, row_id)
+    return True
+
+
+def button_message_key(update: Update, what: str) -> str:
+    """A key for "this keyboard was used": the chat and message the tapped button sits on."""
+    message = update.callback_query.message
+    return f"{what}:{update.effective_chat.id}:{message.message_id if message else 0}"

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
 from markupsafe import Markup, escape
 
 from bot import course_plan
-from bot.localtime import zone
+from bot.localtime import local_date, zone
+from bot.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
+from jobs import sessions as session_flow
 from messages import DEFAULT_EMERGENCY_NUMBER, Outgoing, label, rating_rows, render
-from storage import activities, checkins, lessons
+from storage import activities, checkins, lessons, outbox, sessions
 
 # The scheduled daily question, and the same question asked for with /checkin.
 CHECKIN_KINDS = ("checkin", "checkin_asked")
+REMINDER_AFTER = timedelta(hours=3)
 
 
 def part_of_day(moment: datetime, tz_name: str) -> str:
@@ -28,14 +31,32 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
     payload = json.loads(row["payload"])
     if "text" in payload:  # replies are rendered when they are written, with the answer they follow
         return Outgoing.from_payload(payload)
-    if row["kind"] in CHECKIN_KINDS and patient is not None:
+    if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",) and patient is not None:
         if checkins.for_date(db, patient["id"], payload["local_date"]) is not None:
             return None
-        text = render("checkin", name=patient["first_name"],
-                      part_of_day=part_of_day(now, patient["timezone"]))
-        return Outgoing(text, rating_rows(f"c:{row['id']}"))
+        # The same rating also answers "how is it a day later?" for yesterday's sessions.
+        also = sorted({s["activity"] for s in session_flow.next_day_due(db, patient, now)})
+        text = render("checkin", name=patient["first_name"], reminder=row["kind"] == "checkin_reminder",
+                      part_of_day=part_of_day(now, patient["timezone"]), next_day_for=also)
+        return Outgoing(text, rating_rows(f"c:{payload.get('checkin_row', row['id'])}"))
+    if row["kind"] == "settle" and patient is not None:
+        due = session_flow.settle_due(db, patient, now)
+        if json.loads(row["payload"])["session_id"] not in {s["id"] for s in due}:
+            return None  # answered already, or asked together with another session's question
+        return session_flow.settle_question(due)
+    if row["kind"] == "next_day" and patient is not None:
+        due = session_flow.next_day_due(db, patient, now)
+        if payload["session_id"] not in {s["id"] for s in due}:
+            return None  # N came with the daily check-in, or the deadline has passed
+        return Outgoing(render("next_day", activities=sorted({s["activity"] for s in due}),
+                               name=patient["first_name"]),
+                        rating_rows(f"n:{row['id']}"))
+    if row["kind"] == "pause_over" and patient is not None:
+        return session_flow.pause_offer(db, patient, payload["activity_id"], now)
     if row["kind"] == "sitting":
         rid = row["id"]
+        if patient is not None and not sitting_worth_sending(db, patient, row, now):
+            return None
         return Outgoing(render("sitting", variant=rid),
                         [[(label("sitting_done"), f"s:{rid}:done"),
                           (label("sitting_snooze"), f"s:{rid}:snooze")],
@@ -45,6 +66,18 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
     if row["kind"] == "course_end" and patient is not None:
         return compose_course_end(db, patient)
     raise ValueError(f"no composer for outbox kind {row['kind']!r}")
+
+
+def sitting_worth_sending(db: Database, patient: dict, row: dict, now: datetime) -> bool:
+    """A sitting nudge gives way: during an activity (they are not sitting), right after another
+    prompt (one message is enough), and once the day's message cap is reached."""
+    if sessions.in_progress(db, patient["id"]) is not None:
+        return False
+    if outbox.sent_since(db, patient["id"], now - MERGE_GAP, exclude_kinds=("reply",)) > 0:
+        return False
+    tz = zone(patient["timezone"])
+    day_start = datetime.combine(local_date(now, tz), datetime.min.time(), tz)
+    return outbox.sent_since(db, patient["id"], day_start, kinds=SCHEDULED_KINDS) < DAILY_PROMPT_CAP
 
 
 def compose_lesson(db: Database, patient: dict, lesson_id: str, *, reread: bool = False
@@ -78,10 +111,21 @@ def compose_course_end(db: Database, patient: dict) -> Outgoing:
 
 def after_sent(db: Database, row: dict, now: datetime) -> None:
     """What sending a row means for the conversation: a check-in makes typed numbers its answers."""
-    if row["kind"] in CHECKIN_KINDS and row["patient_id"] is not None:
-        checkins.set_awaiting(db, row["patient_id"], "checkin", str(row["id"]), now)
+    payload = json.loads(row["payload"])
+    if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",) and row["patient_id"] is not None:
+        question = payload.get("checkin_row", row["id"])
+        checkins.set_awaiting(db, row["patient_id"], "checkin", str(question), now)
+        if row["kind"] == "checkin":  # one gentle reminder, hours later, only if still unanswered
+            outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"],
+                           kind="checkin_reminder", due_at=now + REMINDER_AFTER, now=now,
+                           dedupe_key=f"checkin_reminder:{row['patient_id']}:{payload['local_date']}",
+                           payload={"local_date": payload["local_date"], "checkin_row": row["id"]})
+    elif row["kind"] == "next_day" and row["patient_id"] is not None:
+        checkins.set_awaiting(db, row["patient_id"], "next_day", str(row["id"]), now)
+    elif row["kind"] == "settle" and row["patient_id"] is not None:
+        checkins.set_awaiting(db, row["patient_id"], "settle", str(row["id"]), now)
     elif row["kind"] == "lesson" and row["patient_id"] is not None:
-        lesson_id = json.loads(row["payload"])["lesson_id"]
+        lesson_id = payload["lesson_id"]
         lessons.record_sent(db, row["patient_id"], lesson_id, row["id"], now)
     elif row["kind"] == "course_end" and row["patient_id"] is not None:
         # The lighter rhythm starts unless the person chooses to stop.

@@ -10,6 +10,7 @@ from bot import course_plan
 from bot.localtime import local_date, parse_hhmm
 from bot.runtime import Runtime
 from bot.schedule import Planned, plan_messages
+from jobs import sessions as sessions_flow
 from storage import outbox, patients, sitting
 
 log = logging.getLogger(__name__)
@@ -80,5 +81,6 @@ def record_missed_days(rt: Runtime) -> int:
 def plan_all(rt: Runtime) -> int:
     added = sum(plan_patient(rt, p) for p in patients.plannable(rt.db))
     missed = record_missed_days(rt)
-    log.info("plan tick", extra={"added": added, "missed_days": missed})
+    decided = sessions_flow.decide_overdue(rt)
+    log.info("plan tick", extra={"added": added, "missed_days": missed, "decided": decided})
     return added

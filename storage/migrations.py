@@ -154,3 +154,38 @@ def m004_onboarding(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m005_sessions(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            activity_id INTEGER NOT NULL REFERENCES activities(id) ON DELETE CASCADE,
+            dose_minutes INTEGER NOT NULL,        -- the dose this session was done at
+            logged INTEGER NOT NULL DEFAULT 0,    -- 1: reported afterwards, not started live
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            before INTEGER CHECK (before BETWEEN 0 AND 10),
+            before_source TEXT,                   -- asked|checkin
+            after INTEGER CHECK (after BETWEEN 0 AND 10),
+            settled INTEGER CHECK (settled IN (0, 1)),
+            next_day INTEGER CHECK (next_day BETWEEN 0 AND 10),
+            stage TEXT NOT NULL,                  -- before|doing|after|waiting|decided|incomplete|cancelled
+            verdict TEXT,                         -- keep|progress|adapt|pause
+            findings TEXT,                        -- JSON list
+            partial INTEGER,
+            next_dose INTEGER,
+            pause_days INTEGER,
+            thresholds TEXT,                      -- JSON: the thresholds the decision used
+            rule_version INTEGER,
+            decided_at TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX sessions_patient ON sessions(patient_id, stage);
+        CREATE INDEX sessions_activity ON sessions(activity_id, decided_at);
+        ALTER TABLE patients ADD COLUMN paused_from TEXT;  -- /pause: prompts stopped at
+        """
+    )

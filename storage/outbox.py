@@ -83,3 +83,17 @@ def cancel_pending(db: Database, patient_id: int, kinds: tuple[str, ...] | None 
 def counts(db: Database) -> dict[str, int]:
     return {r["status"]: r["n"] for r in
             db.query("SELECT status, count(*) AS n FROM outbox GROUP BY status")}
+
+
+def sent_since(db: Database, patient_id: int, since: datetime, *,
+               kinds: tuple[str, ...] | None = None, exclude_kinds: tuple[str, ...] = ()) -> int:
+    """How many messages of these kinds reached this person since `since` (message-cap checks)."""
+    sql = "SELECT count(*) FROM outbox WHERE patient_id = ? AND status = 'sent' AND sent_at >= ?"
+    params: list = [patient_id, iso(since)]
+    if kinds is not None:
+        sql += f" AND kind IN ({', '.join('?' for _ in kinds)})"
+        params += kinds
+    if exclude_kinds:
+        sql += f" AND kind NOT IN ({', '.join('?' for _ in exclude_kinds)})"
+        params += exclude_kinds
+    return db.execute(sql, params).fetchone()[0]

@@ -1,0 +1,277 @@
+"""Activities and their sessions: /activity, /plan, start/done buttons, the B/A/S/N answers, and
+logging a session afterwards. Every button is checked against the person who pressed it."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.parsing import Ambiguous, Invalid, parse_rating, parse_yes_no
+from handlers.common import (answer_callback, button_message_key, clear_buttons, patient_of,
+                             reply, reply_template, respond, runtime)
+from jobs import sessions as flow
+from messages import Outgoing, label, render
+from storage import activities, checkins, outbox, sessions
+
+MAX_LOG_MINUTES = 240
+LOG_MINUTE_CHOICES = (10, 15, 20, 30, 45, 60)
+_FIELDS = {"b": "before", "a": "after", "s": "settled"}
+# What a typed answer can answer here (the `awaiting` kinds this module sets or reads).
+TYPED_KINDS = ("session_before", "session_after", "next_day", "settle")
+
+
+async def usable_patient(rt, update: Update) -> dict | None:
+    """The sender as a set-up patient who may use activities now; otherwise says why, returns None."""
+    patient = patient_of(rt, update)
+    if patient is None or patient["status"] == "onboarding":
+        await reply_template(rt, update, "not_registered")
+        return None
+    if patient["status"] == "hold":
+        await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
+        return None
+    return patient
+
+
+def _small_int(text: str) -> int | None:
+    return int(text) if text.isdigit() and len(text) <= 9 else None
+
+
+# -- commands ---------------------------------------------------------------------------------
+async def activity_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/activity: start one now (or finish the one under way), or log one done earlier."""
+    rt = runtime(context)
+    patient = await usable_patient(rt, update)
+    if patient is None:
+        return
+    doing = sessions.in_progress(rt.db, patient["id"])
+    if doing is not None:
+        await reply(rt, update, flow._doing_message(doing, already=True), patient_id=patient["id"])
+        return
+    out = flow.plan_message(rt, patient)
+    await reply(rt, update, Outgoing(render("activity_choose", has_any=len(out.buttons) > 1),
+                                     out.buttons), patient_id=patient["id"])
+
+
+async def plan_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/plan: today's activities at their current doses."""
+    rt = runtime(context)
+    patient = await usable_patient(rt, update)
+    if patient is not None:
+        await reply(rt, update, flow.plan_message(rt, patient), patient_id=patient["id"])
+
+
+# -- buttons ----------------------------------------------------------------------------------
+async def activity_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`a:` buttons: s start, e done, x didn't do it, l/la/lm/lw log afterwards, p not today."""
+    rt = runtime(context)
+    await answer_callback(update)
+    patient = patient_of(rt, update)
+    parts = (update.callback_query.data or "").split(":")
+    action = parts[1] if len(parts) > 1 else ""
+    if patient is None or patient["status"] in ("onboarding", "hold"):
+        await _refuse(rt, update, patient)
+        return
+    pid = patient["id"]
+    if action == "l" and len(parts) == 2:
+        await _log_choose(rt, update, patient)
+        return
+    if action == "p" and len(parts) == 2:
+        await clear_buttons(update)
+        await reply_template(rt, update, "pause_over_later", patient_id=pid)
+        return
+    number = _small_int(parts[2]) if len(parts) >= 3 else None
+    if action in ("s", "la", "lm", "lw"):
+        act = activities.owned(rt.db, number, pid) if number is not None else None
+        if act is None:
+            await reply_template(rt, update, "expired", patient_id=pid)
+        elif action == "s" and len(parts) == 3:
+            await clear_buttons(update)
+            await respond(rt, update, lambda: [flow.start(rt, patient, act)[1]], patient_id=pid)
+        elif action == "la" and len(parts) == 3:
+            await _log_minutes(rt, update, patient, act)
+        elif action == "lm" and len(parts) == 4:
+            await _log_when(rt, update, patient, act, _small_int(parts[3]))
+        elif action == "lw" and len(parts) == 5:
+            await _log_save(rt, update, patient, act, _small_int(parts[3]), _small_int(parts[4]))
+        else:
+            await reply_template(rt, update, "expired", patient_id=pid)
+        return
+    session = sessions.owned(rt.db, number, pid) if number is not None and len(parts) == 3 else None
+    result = None
+    if session is not None and action == "e":
+        result = lambda: [flow.end(rt, patient, session)]  # noqa: E731
+    elif session is not None and action == "x":
+        result = lambda: [flow.cancel(rt, patient, session)]  # noqa: E731
+    if result is None or not await _apply(rt, update, patient, result):
+        await reply_template(rt, update, "expired", patient_id=pid)
+
+
+async def _apply(rt, update: Update, patient: dict, act) -> bool:
+    """Run a session step; False when it no longer applies (already answered, stale, foreign)."""
+    outs: list = []
+
+    def run():
+        outs.extend(o for o in act() if o is not None)
+        return outs
+
+    await respond(rt, update, run, patient_id=patient["id"])
+    if outs and update.callback_query is not None:
+        await clear_buttons(update)
+    return bool(outs)
+
+
+async def _refuse(rt, update: Update, patient: dict | None) -> None:
+    if patient is not None and patient["status"] == "hold":
+        await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
+    else:
+        await reply_template(rt, update, "expired")
+
+
+async def _log_choose(rt, update: Update, patient: dict) -> None:
+    acts = activities.for_patient(rt.db, patient["id"])
+    rows = [[(a["name"], f"a:la:{a['id']}")] for a in acts]
+    await reply(rt, update, Outgoing(render("log_choose", has_any=bool(acts)), rows),
+                patient_id=patient["id"])
+
+
+async def _log_minutes(rt, update: Update, patient: dict, act: dict) -> None:
+    choices = sorted({act["dose_minutes"], *LOG_MINUTE_CHOICES})
+    rows = [[(label("onboarding_minutes", n=n), f"a:lm:{act['id']}:{n}") for n in choices[i:i + 4]]
+            for i in range(0, len(choices), 4)]
+    await reply(rt, update, Outgoing(render("log_minutes", activity=act["name"]), rows),
+                patient_id=patient["id"])
+
+
+async def _log_when(rt, update: Update, patient: dict, act: dict, minutes: int | None) -> None:
+    if minutes is None or not 1 <= minutes <= MAX_LOG_MINUTES:
+        await reply_template(rt, update, "expired", patient_id=patient["id"])
+        return
+    rows = [[(label("activity_just_now") if h == 0 else label("activity_hours_ago", n=h),
+              f"a:lw:{act['id']}:{minutes}:{h}") for h in flow.LOG_WHEN_HOURS]]
+    await reply(rt, update, Outgoing(render("log_when", activity=act["name"], minutes=minutes),
+                                     rows), patient_id=patient["id"])
+
+
+async def _log_save(rt, update: Update, patient: dict, act: dict, minutes: int | None,
+                    hours: int | None) -> None:
+    if (minutes is None or not 1 <= minutes <= MAX_LOG_MINUTES
+            or hours not in flow.LOG_WHEN_HOURS):
+        await reply_template(rt, update, "expired", patient_id=patient["id"])
+        return
+    # Keyed by the keyboard's message: a second tap on it must not log the session twice.
+    done = await respond(rt, update, lambda: [flow.log_past(rt, patient, act, minutes, hours)[1]],
+                         patient_id=patient["id"], once=button_message_key(update, "log"))
+    if done:
+        await clear_buttons(update)
+    else:
+        await reply_template(rt, update, "expired", patient_id=patient["id"])
+
+
+async def session_answer_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`r:<session>:<b|a|s>:<value>`: B or A (0-10) or settled (1/0) for one of their sessions."""
+    rt = runtime(context)
+    await answer_callback(update)
+    patient = patient_of(rt, update)
+    parts = (update.callback_query.data or "").split(":")
+    session, value = None, None
+    if patient is not None and len(parts) == 4 and parts[2] in _FIELDS:
+        sid, value = _small_int(parts[1]), _small_int(parts[3])
+        session = sessions.owned(rt.db, sid, patient["id"]) if sid is not None else None
+    limit = 1 if parts[2:3] == ["s"] else 10
+    if session is None or value is None or value > limit:
+        await reply_template(rt, update, "expired")
+        return
+    if not await _apply(rt, update, patient, lambda: _answer(rt, patient, session,
+                                                              _FIELDS[parts[2]], value)):
+        await reply_template(rt, update, "expired", patient_id=patient["id"])
+
+
+def _answer(rt, patient: dict, session: dict, field: str, value: int) -> list:
+    if field == "before":
+        return [flow.record_before(rt, patient, session, value)]
+    if field == "after":
+        return flow.record_after(rt, patient, session, value) or []
+    return [flow.record_settled(rt, patient, session, bool(value))]
+
+
+async def next_day_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`n:<outbox id>:<pain>`: pain a day after one or more sessions."""
+    rt = runtime(context)
+    await answer_callback(update)
+    patient = patient_of(rt, update)
+    parts = (update.callback_query.data or "").split(":")
+    row = None
+    if patient is not None and len(parts) == 3:
+        rid, pain = _small_int(parts[1]), _small_int(parts[2])
+        row = outbox.get(rt.db, rid) if rid is not None else None
+        if row is not None and (row["kind"] != "next_day" or row["patient_id"] != patient["id"]
+                                or pain is None or pain > 10):
+            row = None
+    if row is None or not await save_next_day(rt, update, patient, pain):
+        await reply_template(rt, update, "expired", patient_id=patient["id"] if patient else None)
+
+
+async def save_next_day(rt, update: Update, patient: dict, pain: int) -> bool:
+    def act():
+        applied, advice = flow.record_pain_now(rt, patient, pain)
+        if not applied:
+            return []
+        checkins.clear_awaiting(rt.db, patient["id"], "next_day")
+        return [Outgoing(render("next_day_thanks", pain=pain))] + advice
+
+    return await _apply(rt, update, patient, act)
+
+
+# -- typed answers ----------------------------------------------------------------------------
+async def typed_answer(rt, update: Update, patient: dict, waiting: dict) -> None:
+    """Typed text while a session question is open (B, A, N as numbers; S as yes/no)."""
+    text = update.effective_message.text or ""
+    kind = waiting["kind"]
+    if kind == "settle":
+        await _typed_settle(rt, update, patient, text)
+        return
+    result = parse_rating(text)
+    if isinstance(result, Invalid):
+        await reply_template(rt, update, "rating_reask", reason=result.reason,
+                             patient_id=patient["id"])
+        return
+    if kind == "next_day":
+        prefix = f"n:{waiting['ref']}"
+    else:
+        prefix = f"r:{waiting['ref']}:{'b' if kind == 'session_before' else 'a'}"
+    if isinstance(result, Ambiguous):
+        out = Outgoing(render("rating_ambiguous", low=result.low, high=result.high),
+                       [[(str(result.low), f"{prefix}:{result.low}"),
+                         (str(result.high), f"{prefix}:{result.high}")]])
+        await reply(rt, update, out, patient_id=patient["id"])
+        return
+    done = False
+    if kind == "next_day":
+        done = await save_next_day(rt, update, patient, result.value)
+    else:
+        session = sessions.owned(rt.db, int(waiting["ref"]), patient["id"])
+        field = "before" if kind == "session_before" else "after"
+        if session is not None:
+            done = await _apply(rt, update, patient,
+                                lambda: _answer(rt, patient, session, field, result.value))
+    if not done:
+        checkins.clear_awaiting(rt.db, patient["id"], kind)
+        await reply_template(rt, update, "not_waiting", patient_id=patient["id"])
+
+
+async def _typed_settle(rt, update: Update, patient: dict, text: str) -> None:
+    answer = parse_yes_no(text)
+    due = flow.settle_due(rt.db, patient, rt.clock.now())
+    if answer is None or len(due) != 1:
+        await reply(rt, update, Outgoing(render("settle_use_buttons", count=len(due))),
+                    patient_id=patient["id"])
+        if not due:
+            checkins.clear_awaiting(rt.db, patient["id"], "settle")
+        return
+
+    def act():
+        out = flow.record_settled(rt, patient, due[0], answer)
+        checkins.clear_awaiting(rt.db, patient["id"], "settle")
+        return [out]
+
+    await _apply(rt, update, patient, act)

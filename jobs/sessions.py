@@ -1,0 +1,397 @@
+"""Activity sessions end to end: start, B, end, A, S, N, and the pacing decision with its advice.
+
+Handlers call these inside one transaction with the reply they queue, so an answer and what the bot
+says about it are stored together. The rule itself is pure (bot.pacing); this module gathers its
+inputs from storage, stores the decision with everything it used, moves the dose, and renders the
+advice. The durable outbox carries the later prompts: `settle` (S, ~2 h after the end), `next_day`
+(N, ~24 h after the start, unless the daily check-in falls near then and asks it), `advice` (a
+decision made at the deadline without N) and `pause_over` (the offer to try a paused activity again).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime, time, timedelta
+
+from markupsafe import Markup
+
+from bot import pacing
+from bot.clock import iso, parse_iso
+from bot.localtime import local_date, local_to_utc, parse_hhmm, zone
+from bot.runtime import Runtime
+from messages import Outgoing, label, rating_rows, render
+from storage import activities, checkins, events, outbox, patients, sessions
+
+log = logging.getLogger(__name__)
+
+# B may come from a daily check-in made this shortly before the start (CLINICAL.md).
+BEFORE_FROM_CHECKIN = timedelta(hours=2)
+# A pain-now rating this long after a session's start counts as its N ("about 24 hours later").
+NEXT_DAY_EARLIEST = timedelta(hours=20)
+NEXT_DAY_AT = timedelta(hours=24)
+# A daily check-in due this close to the 24-hour point asks N itself; the separate N prompt then
+# waits until after it, as a fallback that is skipped once N is known.
+MERGE_WITH_CHECKIN = timedelta(hours=4)
+FALLBACK_AFTER_CHECKIN = timedelta(hours=3)
+# The settle question goes to every session that ended at least this long ago, in one message.
+SETTLE_MERGE = timedelta(minutes=30)
+PAUSE_OFFER_AFTER_CHECKIN = timedelta(minutes=30)
+LOG_WHEN_HOURS = (0, 1, 3, 6)  # "log a session afterwards": how long ago it started
+
+
+def thresholds_for(db, patient: dict) -> pacing.Thresholds:
+    """The rule's thresholds for this person (a clinic cohort may set its own, later)."""
+    return pacing.Thresholds()
+
+
+def today(patient: dict, now: datetime) -> str:
+    return local_date(now, zone(patient["timezone"])).isoformat()
+
+
+def _checkin_pain_near(rt: Runtime, patient: dict, started: datetime) -> int | None:
+    """A check-in answered within 2 hours before the start stands in for B."""
+    rows = list(rt.db.query(
+        "SELECT pain FROM checkins WHERE patient_id = ? AND status = 'answered' "
+        "AND answered_at BETWEEN ? AND ? ORDER BY answered_at DESC LIMIT 1",
+        [patient["id"], iso(started - BEFORE_FROM_CHECKIN), iso(started)]))
+    return rows[0]["pain"] if rows else None
+
+
+# -- the plan: what to do today ---------------------------------------------------------------
+def plan_message(rt: Runtime, patient: dict, *, intro: str = "") -> Outgoing:
+    """Each activity at its current dose (paused ones with their return date), and start buttons.
+
+    `intro` is already-rendered HTML (e.g. the check-in's thanks) shown above the plan.
+    """
+    now = rt.clock.now()
+    day = today(patient, now)
+    items = []
+    buttons = []
+    for act in activities.for_patient(rt.db, patient["id"]):
+        paused = activities.is_paused(act, day)
+        items.append({"name": act["name"], "dose": act["dose_minutes"], "paused": paused,
+                      "until": _nice_date(act["paused_until"]) if paused else ""})
+        if not paused:
+            buttons.append([(label("activity_start", name=act["name"]), f"a:s:{act['id']}")])
+    buttons.append([(label("activity_log"), "a:l")])
+    return Outgoing(render("plan", intro=Markup(intro), items=items), buttons)
+
+
+def _nice_date(iso_date: str | None) -> str:
+    if not iso_date:
+        return ""
+    d = date.fromisoformat(iso_date)
+    return f"{d.strftime('%a')} {d.day} {d.strftime('%b')}"
+
+
+# -- starting, ending, answering --------------------------------------------------------------
+def start(rt: Runtime, patient: dict, activity: dict) -> tuple[int | None, Outgoing]:
+    """Begin a live session: ask B, or take it from a recent check-in and say "off you go"."""
+    now = rt.clock.now()
+    doing = sessions.in_progress(rt.db, patient["id"])
+    if doing is not None:
+        return None, _doing_message(doing, already=True)
+    before = _checkin_pain_near(rt, patient, now)
+    sid = sessions.create(rt.db, patient_id=patient["id"], activity_id=activity["id"],
+                          dose_minutes=activity["dose_minutes"], started_at=now, now=now,
+                          stage="doing" if before is not None else "before", before=before,
+                          before_source="checkin" if before is not None else None)
+    events.record(rt.db, now, "session_started", patient["id"], session=sid)
+    session = sessions.get(rt.db, sid)
+    if before is None:
+        checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
+        return sid, Outgoing(render("session_before", activity=activity["name"]),
+                             rating_rows(f"r:{sid}:b"))
+    return sid, _doing_message(session, from_checkin=True)
+
+
+def _doing_message(session: dict, *, already: bool = False, from_checkin: bool = False
+                   ) -> Outgoing:
+    sid = session["id"]
+    if already and session["stage"] == "before":
+        return Outgoing(render("session_before", activity=session["activity"], already=True),
+                        rating_rows(f"r:{sid}:b"))
+    return Outgoing(render("session_go", activity=session["activity"],
+                           dose=session["dose_minutes"], before=session["before"],
+                           from_checkin=from_checkin, already=already,
+                           paused_until=_nice_date(session.get("paused_until"))
+                           if session.get("paused_until") else ""),
+                    [[(label("activity_done"), f"a:e:{sid}"),
+                      (label("activity_cancel"), f"a:x:{sid}")]])
+
+
+def record_before(rt: Runtime, patient: dict, session: dict, pain: int) -> Outgoing | None:
+    """Store B; a live session is now under way, a logged one goes straight on to A."""
+    logged = bool(session["logged"])
+    if not sessions.set_if_empty(rt.db, session["id"], "before", pain, "before",
+                                 "after" if logged else "doing", before_source="asked"):
+        return None
+    checkins.clear_awaiting(rt.db, patient["id"], "session_before")
+    if logged:
+        return ask_after(rt, patient, session)
+    return _doing_message(sessions.get(rt.db, session["id"]))
+
+
+def ask_after(rt: Runtime, patient: dict, session: dict) -> Outgoing:
+    checkins.set_awaiting(rt.db, patient["id"], "session_after", str(session["id"]),
+                          rt.clock.now())
+    return Outgoing(render("session_after", activity=session["activity"],
+                           logged=bool(session["logged"])),
+                    rating_rows(f"r:{session['id']}:a"))
+
+
+def log_past(rt: Runtime, patient: dict, activity: dict, minutes: int, hours_ago: int
+             ) -> tuple[int, Outgoing]:
+    """A session done earlier, reported now: started `hours_ago`, lasted `minutes`."""
+    now = rt.clock.now()
+    started = now - timedelta(hours=hours_ago, minutes=minutes if hours_ago == 0 else 0)
+    ended = min(started + timedelta(minutes=minutes), now)
+    before = _checkin_pain_near(rt, patient, started)
+    sid = sessions.create(rt.db, patient_id=patient["id"], activity_id=activity["id"],
+                          dose_minutes=minutes, started_at=started, ended_at=ended, now=now,
+                          logged=True, stage="after" if before is not None else "before",
+                          before=before, before_source="checkin" if before is not None else None)
+    events.record(rt.db, now, "session_logged", patient["id"], session=sid)
+    session = sessions.get(rt.db, sid)
+    if before is not None:
+        return sid, ask_after(rt, patient, session)
+    checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
+    return sid, Outgoing(render("session_before", activity=activity["name"], logged=True),
+                         rating_rows(f"r:{sid}:b"))
+
+
+def end(rt: Runtime, patient: dict, session: dict) -> Outgoing | None:
+    """The person tapped Done: ask A (the highest pain during or right after)."""
+    now = rt.clock.now()
+    cursor = rt.db.execute("UPDATE sessions SET ended_at = ?, stage = 'after' WHERE id = ? "
+                           "AND stage = 'doing'", [iso(now), session["id"]])
+    if cursor.rowcount != 1:
+        return None
+    return ask_after(rt, patient, session)
+
+
+def cancel(rt: Runtime, patient: dict, session: dict) -> Outgoing | None:
+    cursor = rt.db.execute("UPDATE sessions SET stage = 'cancelled' WHERE id = ? "
+                           "AND stage IN ('before', 'doing')", [session["id"]])
+    if cursor.rowcount != 1:
+        return None
+    checkins.clear_awaiting(rt.db, patient["id"])
+    return Outgoing(render("session_cancelled", activity=session["activity"]))
+
+
+def record_after(rt: Runtime, patient: dict, session: dict, pain: int) -> list[Outgoing] | None:
+    """Store A; plan S about 2 h after the end and N about 24 h after the start."""
+    now = rt.clock.now()
+    if not sessions.set_if_empty(rt.db, session["id"], "after", pain, "after", "waiting"):
+        return None
+    checkins.clear_awaiting(rt.db, patient["id"], "session_after")
+    t = thresholds_for(rt.db, patient)
+    ended = parse_iso(session["ended_at"]) if session["ended_at"] else now
+    started = parse_iso(session["started_at"])
+    settle_at = ended + timedelta(hours=t.settle_check_hours)
+    outs = [Outgoing(render("session_noted", activity=session["activity"], after=pain,
+                            before=session["before"],
+                            flare=session["before"] is not None
+                            and pain - session["before"] > t.flare_tolerance,
+                            settle_now=settle_at <= now))]
+    if settle_at <= now:  # logged afterwards, long enough ago: ask S straight away
+        outs.append(settle_question([sessions.get(rt.db, session["id"])]))
+    else:
+        _enqueue(rt, patient, "settle", settle_at, f"settle:{session['id']}",
+                 {"session_id": session["id"]})
+    _enqueue(rt, patient, "next_day", next_day_prompt_at(patient, started),
+             f"next_day:{session['id']}", {"session_id": session["id"]})
+    return outs
+
+
+def next_day_prompt_at(patient: dict, started: datetime) -> datetime:
+    """When to ask N: 24 h after the start, or just after a daily check-in that asks it anyway."""
+    target = started + NEXT_DAY_AT
+    if patient["checkin_time"]:
+        tz = zone(patient["timezone"])
+        at = parse_hhmm(patient["checkin_time"])
+        day = local_date(target, tz)
+        for d in (day - timedelta(days=1), day, day + timedelta(days=1)):
+            checkin = local_to_utc(d, at, tz)
+            if abs(checkin - target) <= MERGE_WITH_CHECKIN:
+                return max(target, checkin + FALLBACK_AFTER_CHECKIN)
+    return target
+
+
+def _enqueue(rt: Runtime, patient: dict, kind: str, due: datetime, key: str,
+             payload: dict) -> int | None:
+    return outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"], kind=kind,
+                          due_at=due, dedupe_key=key, payload=payload, now=rt.clock.now())
+
+
+def settle_question(due: list[dict]) -> Outgoing:
+    """Has the pain settled? One message, one yes/no row per session that is waiting for it."""
+    rows = []
+    for s in due:
+        rows.append([(label("settle_yes", name=s["activity"]) if len(due) > 1
+                      else label("settle_yes_one"), f"r:{s['id']}:s:1"),
+                     (label("settle_no", name=s["activity"]) if len(due) > 1
+                      else label("settle_no_one"), f"r:{s['id']}:s:0")])
+    return Outgoing(render("session_settle", sessions=due), rows)
+
+
+def settle_due(db, patient: dict, now: datetime) -> list[dict]:
+    """Sessions whose S is unanswered and whose settle time has come (or comes very soon)."""
+    t = thresholds_for(db, patient)
+    cutoff = now - timedelta(hours=t.settle_check_hours) + SETTLE_MERGE
+    return [s for s in sessions.open_for(db, patient["id"])
+            if s["stage"] == "waiting" and s["settled"] is None and s["ended_at"]
+            and parse_iso(s["ended_at"]) <= cutoff]
+
+
+def record_settled(rt: Runtime, patient: dict, session: dict, settled: bool) -> Outgoing | None:
+    if not sessions.set_if_empty(rt.db, session["id"], "settled", int(settled), "waiting"):
+        return None
+    return Outgoing(render("session_settled", activity=session["activity"], settled=settled))
+
+
+def next_day_due(db, patient: dict, now: datetime) -> list[dict]:
+    """Sessions for which a pain-now rating given now counts as N."""
+    t = thresholds_for(db, patient)
+    return sessions.waiting_next_day(db, patient["id"],
+                                     now - timedelta(hours=t.next_day_deadline_hours),
+                                     now - NEXT_DAY_EARLIEST)
+
+
+def record_pain_now(rt: Runtime, patient: dict, pain: int) -> tuple[int, list[Outgoing]]:
+    """A pain-now rating (daily check-in or N prompt) is N for every session at its 24-hour point;
+    each of those sessions is decided now. Returns how many took it, and the advice to send."""
+    advice, applied = [], 0
+    for s in next_day_due(rt.db, patient, rt.clock.now()):
+        if sessions.set_if_empty(rt.db, s["id"], "next_day", pain, "waiting"):
+            applied += 1
+            out = decide(rt, patient, s["id"])
+            if out is not None:
+                advice.append(out)
+    return applied, advice
+
+
+# -- deciding ---------------------------------------------------------------------------------
+def decide(rt: Runtime, patient: dict, session_id: int, *, overdue: bool = False
+           ) -> Outgoing | None:
+    """Apply rule v1 to one session, store the decision and its inputs, move the dose.
+
+    Returns the advice to send, or None (still waiting, incomplete, or already decided).
+    """
+    now = rt.clock.now()
+    s = sessions.get(rt.db, session_id)
+    if s is None or s["stage"] in sessions.FINAL_STAGES:
+        return None
+    t = thresholds_for(rt.db, patient)
+    earlier = sessions.decided_for_activity(rt.db, s["activity_id"], s["id"])
+    dose = s["current_dose"]
+    keeps = 0
+    for e in earlier:
+        if e["verdict"] != "keep" or e["dose_minutes"] != dose:
+            break
+        keeps += 1
+    ratings = pacing.Ratings(s["before"], s["after"],
+                             None if s["settled"] is None else bool(s["settled"]), s["next_day"])
+    decision = pacing.decide(ratings, dose,
+                             previous_verdict=earlier[0]["verdict"] if earlier else None,
+                             keeps_at_dose=keeps if s["dose_minutes"] == dose else 0,
+                             next_day_overdue=overdue, thresholds=t)
+    if decision.status == "waiting":
+        return None
+    if not sessions.record_decision(rt.db, s["id"], decision.as_dict(), now):
+        return None
+    day = today(patient, now)
+    if decision.verdict in ("progress", "adapt"):
+        activities.set_dose(rt.db, s["activity_id"], decision.next_dose)
+    elif decision.verdict == "pause":
+        until = (date.fromisoformat(day) + timedelta(days=decision.pause_days)).isoformat()
+        activities.set_dose(rt.db, s["activity_id"], decision.next_dose, paused_until=until)
+        _enqueue(rt, patient, "pause_over", _pause_offer_at(patient, until),
+                 f"pause_over:{s['activity_id']}:{until}", {"activity_id": s["activity_id"]})
+    inputs = {"before": s["before"], "after": s["after"], "settled": ratings.settled,
+              "next_day": s["next_day"]}
+    events.record(rt.db, now, "pacing_decision", patient["id"], session=s["id"],
+                  status=decision.status, verdict=decision.verdict,
+                  findings=list(decision.findings), rule_version=decision.rule_version)
+    rt.notify("decision", chat_id=patient["chat_id"], kind="pacing", session_id=s["id"],
+              activity=s["activity"], **inputs, findings=list(decision.findings),
+              verdict=decision.verdict, status=decision.status, partial=decision.partial,
+              dose=decision.dose, next_dose=decision.next_dose,
+              rule_version=decision.rule_version)
+    log.info("pacing decision", extra={"session": s["id"], "patient": patient["id"],
+                                       "status": decision.status, "verdict": decision.verdict})
+    if decision.status != "decided":
+        return None  # without A there is no sound basis for advice, so none is given
+    return advice_message(rt, patient, s, decision, day)
+
+
+def _pause_offer_at(patient: dict, until: str) -> datetime:
+    tz = zone(patient["timezone"])
+    at = parse_hhmm(patient["checkin_time"]) if patient["checkin_time"] else time(10, 0)
+    return local_to_utc(date.fromisoformat(until), at, tz) + PAUSE_OFFER_AFTER_CHECKIN
+
+
+def gentler_alternative(rt: Runtime, patient: dict, activity_id: int, day: str) -> str | None:
+    """Another activity the person already does without trouble (latest verdict keep/progress),
+    else any other activity that is not paused and not just adapted."""
+    tolerated, others = [], []
+    for act in activities.for_patient(rt.db, patient["id"]):
+        if act["id"] == activity_id or activities.is_paused(act, day):
+            continue
+        latest = sessions.decided_for_activity(rt.db, act["id"], 0)
+        verdict = latest[0]["verdict"] if latest else None
+        if verdict in ("keep", "progress"):
+            tolerated.append(act["name"])
+        elif verdict is None:
+            others.append(act["name"])
+    return (tolerated or others or [None])[0]
+
+
+def advice_message(rt: Runtime, patient: dict, s: dict, decision: pacing.Decision,
+                   day: str) -> Outgoing:
+    until = ""
+    if decision.verdict == "pause":
+        until = _nice_date((date.fromisoformat(day)
+                            + timedelta(days=decision.pause_days)).isoformat())
+    text = render("pacing_advice", activity=s["activity"], verdict=decision.verdict,
+                  findings=decision.findings, partial=decision.partial, dose=decision.dose,
+                  next_dose=decision.next_dose, pause_days=decision.pause_days, until=until,
+                  before=s["before"], after=s["after"], next_day=s["next_day"],
+                  tolerance=decision.thresholds["flare_tolerance"],
+                  alternative=gentler_alternative(rt, patient, s["activity_id"], day)
+                  if decision.verdict == "pause" else None)
+    return Outgoing(text)
+
+
+def decide_overdue(rt: Runtime) -> int:
+    """Sessions past the N deadline are decided on what is known: partial (A known, N missing) or
+    incomplete (no A: no advice). Advice goes through the outbox as `advice`, durable like the rest.
+    """
+    now = rt.clock.now()
+    earliest_deadline = timedelta(hours=pacing.limits("next_day_deadline_hours")[0])
+    decided = 0
+    for row in sessions.open_started_before(rt.db, now - earliest_deadline):
+        patient = patients.get(rt.db, row["patient_id"])
+        deadline = timedelta(hours=thresholds_for(rt.db, patient).next_day_deadline_hours)
+        if now - parse_iso(row["started_at"]) < deadline:
+            continue
+        with rt.db.atomic():
+            out = decide(rt, patient, row["id"], overdue=True)
+            if out is not None and patient["status"] == patients.PLANNABLE:
+                _enqueue(rt, patient, "advice", now, f"advice:{row['id']}", out.as_payload())
+        decided += 1
+    return decided
+
+
+def pause_offer(db, patient: dict, activity_id: int, now: datetime) -> Outgoing | None:
+    act = activities.owned(db, activity_id, patient["id"])
+    if act is None or activities.is_paused(act, today(patient, now)):
+        return None
+    return Outgoing(render("pause_over", activity=act["name"], dose=act["dose_minutes"]),
+                    [[(label("activity_start", name=act["name"]), f"a:s:{act['id']}")],
+                     [(label("pause_over_later"), "a:p")]])
+
+
+def payload_session(row: dict) -> int:
+    return json.loads(row["payload"])["session_id"]

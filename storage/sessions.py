@@ -1,0 +1,119 @@
+"""Activity sessions: the B, A, S, N answers of one go at one activity, and its pacing decision."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from bot.clock import iso
+
+# Stages a session moves through; the last three are final.
+OPEN_STAGES = ("before", "doing", "after", "waiting")
+FINAL_STAGES = ("decided", "incomplete", "cancelled")
+
+
+def create(db: Database, *, patient_id: int, activity_id: int, dose_minutes: int,
+           started_at: datetime, now: datetime, stage: str, logged: bool = False,
+           ended_at: datetime | None = None, before: int | None = None,
+           before_source: str | None = None) -> int:
+    return db["sessions"].insert({
+        "patient_id": patient_id, "activity_id": activity_id, "dose_minutes": dose_minutes,
+        "logged": int(logged), "started_at": iso(started_at),
+        "ended_at": iso(ended_at) if ended_at else None, "before": before,
+        "before_source": before_source, "stage": stage, "created_at": iso(now)}).last_pk
+
+
+def get(db: Database, session_id: int) -> dict | None:
+    rows = list(db.query("SELECT s.*, a.name AS activity, a.dose_minutes AS current_dose, "
+                         "a.paused_until FROM sessions s JOIN activities a ON a.id = s.activity_id "
+                         "WHERE s.id = ?", [session_id]))
+    return rows[0] if rows else None
+
+
+def owned(db: Database, session_id: int, patient_id: int) -> dict | None:
+    """The session, only if it belongs to this patient (button data is never trusted)."""
+    row = get(db, session_id)
+    return row if row is not None and row["patient_id"] == patient_id else None
+
+
+def update(db: Database, session_id: int, **fields: object) -> None:
+    db["sessions"].update(session_id, fields)
+
+
+def set_if_empty(db: Database, session_id: int, field: str, value: object,
+                 stage_from: str | tuple[str, ...], stage_to: str | None = None,
+                 **extra: object) -> bool:
+    """Store one answer only if it is still unanswered at that stage; True if this call stored it.
+
+    The guard in the WHERE clause makes a double tap or a redelivered update a no-op.
+    """
+    stages = (stage_from,) if isinstance(stage_from, str) else stage_from
+    sets = {field: value, **extra}
+    if stage_to is not None:
+        sets["stage"] = stage_to
+    assignments = ", ".join(f"{k} = ?" for k in sets)
+    marks = ", ".join("?" for _ in stages)
+    cursor = db.execute(f"UPDATE sessions SET {assignments} WHERE id = ? AND {field} IS NULL "
+                        f"AND stage IN ({marks})", [*sets.values(), session_id, *stages])
+    return cursor.rowcount == 1
+
+
+def open_for(db: Database, patient_id: int) -> list[dict]:
+    marks = ", ".join("?" for _ in OPEN_STAGES)
+    return list(db.query(
+        "SELECT s.*, a.name AS activity FROM sessions s JOIN activities a ON a.id = s.activity_id "
+        f"WHERE s.patient_id = ? AND s.stage IN ({marks}) ORDER BY s.started_at",
+        [patient_id, *OPEN_STAGES]))
+
+
+def in_progress(db: Database, patient_id: int) -> dict | None:
+    """A session started live and not yet ended (the person is doing it now)."""
+    rows = [s for s in open_for(db, patient_id) if s["stage"] in ("before", "doing")]
+    return rows[-1] if rows else None
+
+
+def waiting_next_day(db: Database, patient_id: int, earliest_start: datetime,
+                     latest_start: datetime) -> list[dict]:
+    """Sessions with A known and N missing that started inside the window (N is due for them)."""
+    return list(db.query(
+        "SELECT s.*, a.name AS activity FROM sessions s JOIN activities a ON a.id = s.activity_id "
+        "WHERE s.patient_id = ? AND s.stage = 'waiting' AND s.next_day IS NULL "
+        "AND s.started_at BETWEEN ? AND ? ORDER BY s.started_at",
+        [patient_id, iso(earliest_start), iso(latest_start)]))
+
+
+def open_started_before(db: Database, moment: datetime) -> list[dict]:
+    """Undecided sessions that started before `moment` (candidates for a deadline decision)."""
+    marks = ", ".join("?" for _ in OPEN_STAGES)
+    return list(db.query(
+        f"SELECT id, patient_id, started_at FROM sessions WHERE stage IN ({marks}) "
+        "AND started_at < ? ORDER BY id", [*OPEN_STAGES, iso(moment)]))
+
+
+def decided_for_activity(db: Database, activity_id: int, before_id: int) -> list[dict]:
+    """Earlier decided sessions of one activity, most recent decision first."""
+    return list(db.query(
+        "SELECT * FROM sessions WHERE activity_id = ? AND stage = 'decided' AND id != ? "
+        "ORDER BY decided_at DESC, id DESC", [activity_id, before_id]))
+
+
+def record_decision(db: Database, session_id: int, decision: dict, now: datetime) -> bool:
+    """Store the verdict with its findings, thresholds and rule version, once."""
+    stage = "decided" if decision["status"] == "decided" else "incomplete"
+    cursor = db.execute(
+        "UPDATE sessions SET stage = ?, verdict = ?, findings = ?, partial = ?, next_dose = ?, "
+        "pause_days = ?, thresholds = ?, rule_version = ?, decided_at = ? "
+        "WHERE id = ? AND stage NOT IN ('decided', 'incomplete', 'cancelled')",
+        [stage, decision["verdict"], json.dumps(decision["findings"]), int(decision["partial"]),
+         decision["next_dose"], decision["pause_days"], json.dumps(decision["thresholds"]),
+         decision["rule_version"], iso(now), session_id])
+    return cursor.rowcount == 1
+
+
+def since(db: Database, patient_id: int, started_after: datetime) -> list[dict]:
+    return list(db.query(
+        "SELECT s.*, a.name AS activity FROM sessions s JOIN activities a ON a.id = s.activity_id "
+        "WHERE s.patient_id = ? AND s.started_at >= ? AND s.stage != 'cancelled' "
+        "ORDER BY s.started_at", [patient_id, iso(started_after)]))
