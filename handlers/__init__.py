@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers import activity, basic, checkin, course, errors, onboarding, sitting
+from handlers import (activity, basic, checkin, course, errors, onboarding, settings, sitting,
+                      urgent)
 
 # (command, description): the bot's menu (setMyCommands), /help, and the README.
 COMMANDS: list[tuple[str, str]] = [
@@ -12,6 +13,11 @@ COMMANDS: list[tuple[str, str]] = [
     ("checkin", "rate your pain now"),
     ("activity", "start an activity now, or log one you did"),
     ("plan", "today's activities and their doses"),
+    ("history", "your last 14 days: ratings and advice"),
+    ("settings", "change your times, sitting breaks and activities"),
+    ("pause", "pause all prompts for a while"),
+    ("resume", "start prompts again"),
+    ("urgent", "check warning signs and get urgent help"),
     ("course", "your 12-week course: progress, re-read, catch up"),
     ("help", "what I can do"),
 ]
@@ -31,6 +37,13 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(activity.activity_button, pattern=r"^a:"))
     app.add_handler(CallbackQueryHandler(activity.session_answer_button, pattern=r"^r:"))
     app.add_handler(CallbackQueryHandler(activity.next_day_button, pattern=r"^n:"))
+    app.add_handler(CommandHandler("history", activity.history_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("settings", settings.settings_command, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(settings.settings_button, pattern=r"^set:"))
+    app.add_handler(CommandHandler("pause", settings.pause_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("resume", settings.resume_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("urgent", urgent.urgent_command, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(urgent.urgent_button, pattern=r"^u:"))
     app.add_handler(CommandHandler("course", course.course_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(course.lesson_button, pattern=r"^l:"))
     app.add_handler(CallbackQueryHandler(onboarding.onboarding_button, pattern=r"^o:"))

@@ -3,9 +3,13 @@ logging a session afterwards. Every button is checked against the person who pre
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.clock import parse_iso
+from bot.localtime import local_date, zone
 from bot.parsing import Ambiguous, Invalid, parse_rating, parse_yes_no
 from handlers.common import (answer_callback, button_message_key, clear_buttons, patient_of,
                              reply, reply_template, respond, runtime)
@@ -16,6 +20,8 @@ from storage import activities, checkins, outbox, sessions
 MAX_LOG_MINUTES = 240
 LOG_MINUTE_CHOICES = (10, 15, 20, 30, 45, 60)
 _FIELDS = {"b": "before", "a": "after", "s": "settled"}
+HISTORY_DAYS = 14
+VERDICT_WORDS = {"keep": "keep", "progress": "step up", "adapt": "adjusted", "pause": "break"}
 # What a typed answer can answer here (the `awaiting` kinds this module sets or reads).
 TYPED_KINDS = ("session_before", "session_after", "next_day", "settle")
 
@@ -58,6 +64,35 @@ async def plan_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     patient = await usable_patient(rt, update)
     if patient is not None:
         await reply(rt, update, flow.plan_message(rt, patient), patient_id=patient["id"])
+
+
+async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/history: the last 14 days, pain ratings and session verdicts, newest first."""
+    rt = runtime(context)
+    patient = await usable_patient(rt, update)
+    if patient is None:
+        return
+    now = rt.clock.now()
+    tz = zone(patient["timezone"])
+    today = local_date(now, tz)
+    first = today - timedelta(days=HISTORY_DAYS - 1)
+    by_day = {r["local_date"]: r for r in checkins.recent(rt.db, patient["id"], first.isoformat())}
+    done: dict[str, list] = {}
+    for s in sessions.since(rt.db, patient["id"], now - timedelta(days=HISTORY_DAYS + 1)):
+        day = local_date(parse_iso(s["started_at"]), tz).isoformat()
+        done.setdefault(day, []).append({"activity": s["activity"], "minutes": s["dose_minutes"],
+                                         "verdict": s["verdict"]})
+    days = []
+    for n in range(HISTORY_DAYS):
+        d = today - timedelta(days=n)
+        row = by_day.get(d.isoformat())
+        days.append({"label": f"{d.strftime('%a')} {d.day} {d.strftime('%b')}",
+                     "pain": row["pain"] if row else None,
+                     "missed": bool(row) and row["status"] == "missed",
+                     "sessions": done.get(d.isoformat(), [])})
+    text = render("history", days=days, verdicts=VERDICT_WORDS,
+                  any_data=any(d["pain"] is not None or d["sessions"] for d in days))
+    await reply(rt, update, Outgoing(text), patient_id=patient["id"])
 
 
 # -- buttons ----------------------------------------------------------------------------------

@@ -30,6 +30,11 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     user, chat = update.effective_user, update.effective_chat
     state = consents.onboarding(rt.db, user.id)
     patient = patient_of(rt, update)
+    if state is None and patient is not None and patient["status"] == "inactive":
+        from handlers.settings import resume  # they had blocked the bot and came back
+
+        await resume(rt, update, patient, "reactivated")
+        return
     if state is None and patient is not None:
         await reply_template(rt, update, "onboarding_welcome_back", name=patient["first_name"],
                              patient_id=patient["id"])
@@ -131,9 +136,16 @@ class _Turn:
     def set(self, **fields: object) -> None:
         patients.update(self.rt.db, self.pid, self.now, **fields)
 
+    @property
+    def editing(self) -> str | None:
+        """The setting being changed from /settings, or None during first-time onboarding."""
+        return self.state["data"].get("edit")
+
     def go(self, step: str, *, data: dict | None = None, patient_id: int | None = None,
            **extra: object) -> list[Outgoing]:
-        """Move to `step` and ask its question."""
+        """Move to `step` and ask its question (when editing, past the setting's steps: done)."""
+        if self.editing and step not in EDIT_FLOWS[self.editing]:
+            return self.end_edit()
         consents.set_step(self.rt.db, self.state["user_id"], self.state["chat_id"], step, self.now,
                           data=data, patient_id=patient_id)
         return [question(self.rt.db, consents.onboarding(self.rt.db, self.state["user_id"]),
@@ -141,6 +153,32 @@ class _Turn:
 
     def again(self, problem: str, **extra: object) -> list[Outgoing]:
         return [question(self.rt.db, self.state, problem, **extra)]
+
+    def end_edit(self) -> list[Outgoing]:
+        """A setting changed from /settings is stored: show them all again (re-planned after)."""
+        consents.finish(self.rt.db, self.state["user_id"])
+        events.record(self.rt.db, self.now, "settings_changed", self.pid, setting=self.editing)
+        return [settings_message(self.rt.db, patients.get(self.rt.db, self.pid), saved=True)]
+
+
+# Which onboarding steps each /settings choice walks through.
+EDIT_FLOWS = {"tz": {"tz"}, "ci": {"ci", "qh"}, "qh": {"qh", "ci"}, "sit": {"sit", "sh", "se"},
+              "act": {"act", "dose"}}
+
+
+def settings_message(db, patient: dict, *, saved: bool = False) -> Outgoing:
+    """Every setting with its current value, and a button to change each."""
+    days = {v: k for k, v in R.SITTING_DAYS.items()}.get(patient["sitting_days"], "no")
+    sitting = label(f"onboarding_sit_{days}").lower() if days != "no" else ""
+    text = render("settings", saved=saved, timezone=patient["timezone"],
+                  checkin=patient["checkin_time"], quiet_from=patient["quiet_from"],
+                  quiet_to=patient["quiet_to"], sitting_days=sitting,
+                  sitting_from=patient["sitting_from"], sitting_to=patient["sitting_to"],
+                  sitting_every=patient["sitting_every"],
+                  activities=activities.for_patient(db, patient["id"]))
+    return Outgoing(text, [[(label("settings_tz"), "set:tz"), (label("settings_ci"), "set:ci")],
+                           [(label("settings_qh"), "set:qh"), (label("settings_sit"), "set:sit")],
+                           [(label("settings_act"), "set:act"), (label("settings_dose"), "set:dose")]])
 
 
 def _consent(t: _Turn, answer: str) -> list[Outgoing]:
@@ -187,6 +225,10 @@ def _timezone(t: _Turn, answer: str) -> list[Outgoing]:
 
 def _checkin_time(t: _Turn, answer: str) -> list[Outgoing]:
     t.set(checkin_time=answer)
+    patient = patients.get(t.rt.db, t.pid)
+    if t.editing and not (patient["quiet_from"] and R.in_window(
+            parse_hhmm(answer), parse_hhmm(patient["quiet_from"]), parse_hhmm(patient["quiet_to"]))):
+        return t.end_edit()  # quiet hours still fit: nothing more to ask
     return t.go("qh")
 
 
@@ -222,6 +264,8 @@ def _sitting_every(t: _Turn, answer: int) -> list[Outgoing]:
 def _activities(t: _Turn, answer) -> list[Outgoing]:
     chosen = list(t.state["data"].get("chosen", []))
     if answer == "done":
+        if t.editing and not pending(t.rt.db, t.state):
+            return t.end_edit()
         return t.go("dose") if chosen else t.again("none")
     if isinstance(answer, tuple):  # typed: add it, unless it is already there in any case
         name = answer[1]
@@ -241,7 +285,7 @@ def _dose(t: _Turn, minutes: int) -> list[Outgoing]:
     activities.add_activity(db, t.pid, pending(db, t.state)[0][1], minutes, t.now)
     if pending(db, t.state):
         return t.go("dose")
-    return _finish(t)
+    return t.end_edit() if t.editing else _finish(t)
 
 
 def _finish(t: _Turn) -> list[Outgoing]:

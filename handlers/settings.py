@@ -1,0 +1,146 @@
+"""/settings (change any onboarding answer later), /pause and /resume (all prompts)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.clock import iso
+from bot.onboarding_rules import DOSE_PRESETS
+from handlers.activity import usable_patient
+from handlers.common import (answer_callback, clear_buttons, patient_of, reply, reply_template,
+                             respond, runtime)
+from handlers.onboarding import EDIT_FLOWS, settings_message
+from handlers.onboarding_questions import question
+from jobs.plan import replan_patient
+from messages import Outgoing, label, render
+from storage import activities, consents, events, patients
+
+DOSE_CHOICES = tuple(sorted({*DOSE_PRESETS, 45, 60}))
+# Everything the bot would send on its own; /pause cancels these (replies still go out).
+PROMPT_KINDS = ("checkin", "checkin_reminder", "sitting", "lesson", "course_end", "settle",
+                "next_day", "advice", "pause_over", "summary")
+
+
+async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    patient = await usable_patient(rt, update)
+    if patient is None:
+        return
+    consents.finish(rt.db, update.effective_user.id)  # a half-done change is dropped
+    await reply(rt, update, settings_message(rt.db, patient), patient_id=patient["id"])
+
+
+async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`set:<setting>`, `set:d:<activity>`, `set:dm:<activity>:<minutes>`."""
+    rt = runtime(context)
+    await answer_callback(update)
+    patient = patient_of(rt, update)
+    parts = (update.callback_query.data or "").split(":")
+    if patient is None or patient["status"] in ("onboarding", "hold") or len(parts) < 2:
+        await reply_template(rt, update, "expired")
+        return
+    pid, what = patient["id"], parts[1]
+    if what in EDIT_FLOWS and len(parts) == 2:
+        user, chat = update.effective_user.id, update.effective_chat.id
+
+        def begin():
+            consents.set_step(rt.db, user, chat, what, rt.clock.now(), patient_id=pid,
+                              data={"edit": what, "chosen": []})
+            return [question(rt.db, consents.onboarding(rt.db, user))]
+
+        await clear_buttons(update)
+        await respond(rt, update, begin, patient_id=pid)
+        return
+    if what == "dose" and len(parts) == 2:
+        rows = [[(f"{a['name']} ({a['dose_minutes']} min)", f"set:d:{a['id']}")]
+                for a in activities.for_patient(rt.db, pid)]
+        await reply(rt, update, Outgoing(render("settings_dose_which"), rows), patient_id=pid)
+        return
+    act = None
+    if what in ("d", "dm") and len(parts) >= 3 and parts[2].isdigit() and len(parts[2]) < 10:
+        act = activities.owned(rt.db, int(parts[2]), pid)
+    if act is not None and what == "d" and len(parts) == 3:
+        rows = [[(label("onboarding_minutes", n=n), f"set:dm:{act['id']}:{n}")
+                 for n in DOSE_CHOICES]]
+        await reply(rt, update, Outgoing(render("settings_dose_how", activity=act["name"],
+                                                dose=act["dose_minutes"]), rows), patient_id=pid)
+        return
+    if act is not None and what == "dm" and len(parts) == 4 and parts[3].isdigit() \
+            and int(parts[3]) in DOSE_CHOICES:
+        minutes = int(parts[3])
+
+        def change():
+            activities.set_dose(rt.db, act["id"], minutes, act["paused_until"])
+            events.record(rt.db, rt.clock.now(), "dose_changed", pid, activity=act["id"],
+                          by="patient")
+            return [settings_message(rt.db, patients.get(rt.db, pid), saved=True)]
+
+        await clear_buttons(update)
+        await respond(rt, update, change, patient_id=pid)
+        return
+    await reply_template(rt, update, "expired", patient_id=pid)
+
+
+async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/pause: stop every prompt until /resume; nothing already stored is touched."""
+    rt = runtime(context)
+    patient = await usable_patient(rt, update)
+    if patient is None:
+        return
+    if patient["status"] == "paused":
+        await reply_template(rt, update, "paused", already=True, patient_id=patient["id"])
+        return
+
+    def act():
+        now = rt.clock.now()
+        patients.update(rt.db, patient["id"], now, status="paused", paused_from=iso(now))
+        cancel_prompts(rt.db, patient["id"], "paused")
+        events.record(rt.db, now, "prompts_paused", patient["id"])
+        return [Outgoing(render("paused", already=False))]
+
+    await respond(rt, update, act, patient_id=patient["id"])
+
+
+def cancel_prompts(db, patient_id: int, reason: str) -> None:
+    marks = ", ".join("?" for _ in PROMPT_KINDS)
+    db.execute(f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE patient_id = ? "
+               f"AND status = 'pending' AND kind IN ({marks})", [reason, patient_id, *PROMPT_KINDS])
+
+
+async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/resume: prompts start again (after a red flag, only once a doctor has seen them)."""
+    rt = runtime(context)
+    patient = patient_of(rt, update)
+    if patient is None or patient["status"] == "onboarding":
+        await reply_template(rt, update, "not_registered")
+        return
+    if patient["status"] == "hold" and consents.onboarding(rt.db, update.effective_user.id):
+        await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
+        return
+    if patient["status"] == "hold":
+        await reply(rt, update, Outgoing(render("resume_hold"),
+                                         [[(label("onboarding_seen"), "u:seen")]]),
+                    patient_id=patient["id"])
+        return
+    if patient["status"] == "active":
+        await reply_template(rt, update, "resumed", already=True, patient_id=patient["id"])
+        return
+    await resume(rt, update, patient, "prompts_resumed")
+
+
+async def resume(rt, update: Update, patient: dict, event: str) -> None:
+    """Back to active (also for someone who had blocked the bot and came back), re-planned."""
+    def act():
+        now = rt.clock.now()
+        patients.update(rt.db, patient["id"], now, status=patients.PLANNABLE, paused_from=None,
+                        inactive_reason=None)
+        # Prompts cancelled by the pause (or the block) are planned afresh from now on.
+        rt.db.execute("DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "
+                      "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end') AND due_at >= ?",
+                      [patient["id"], iso(now)])
+        events.record(rt.db, now, event, patient["id"])
+        return [Outgoing(render("resumed", already=False))]
+
+    if await respond(rt, update, act, patient_id=patient["id"]):
+        replan_patient(rt, patients.get(rt.db, patient["id"]))
