@@ -100,3 +100,7 @@ def test_demo_prints_checkins_at_the_personas_local_time(tmp_path):
                or "Good morning" in line]
     assert prompts and all(" 08:00 " in line for line in prompts if "Good morning" in line)
     assert "Thanks, noted" in result.stdout
+    # A full day: check-in, a walk with its before/after, and next morning's advice.
+    assert "Enjoy your walk" in result.stdout and "highest pain during" in result.stdout
+    assert "pacing rule v1: walk B=5 A=6 settled=yes N=4" in result.stdout
+    assert "Your walk: keep going" in result.stdout

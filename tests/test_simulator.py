@@ -48,10 +48,15 @@ async def test_checkins_arrive_at_her_local_time_and_are_answered(example_run):
     days = local_dates(ana, lines, "checkin")
     assert len(days) == len(set(days))  # the US DST change on 2026-03-08 moved nothing
     answers = [line["text"] for line in lines if line["kind"] == "checkin" and line["dir"] == "in"]
-    assert answers == ["4", "4", "5", "3", "3", "3", "3", "3"]
+    # Day 2's 08:00 check-in comes 22 h after her day-1 walk, so it is also that walk's next-day
+    # question: she answers it with the session's next_day (4), not the day's 5.
+    assert answers == ["4", "4", "4", "3", "3", "3", "3", "3"]
+    [walk] = [line["data"] for line in lines if line["kind"] == "pacing"]
+    assert (walk["before"], walk["after"], walk["settled"], walk["next_day"]) == (4, 6, True, 4)
+    assert walk["verdict"] == "keep"
     stored = [r["pain"] for r in sim.db.query("SELECT pain FROM checkins WHERE status='answered' "
                                               "ORDER BY local_date")]
-    assert stored == [4, 4, 5, 3, 3, 3, 3, 3]
+    assert stored == [4, 4, 4, 3, 3, 3, 3, 3]
 
 
 async def test_ignored_sitting_nudges_stay_inside_sitting_hours_on_weekdays(example_run):

@@ -21,11 +21,11 @@ from bot.clock import VirtualClock, iso
 from bot.localtime import local_date, local_to_utc, zone
 from bot.settings import load_settings
 from bot.simulator.fake_api import FakeBotApi
-from bot.simulator.scenario import Persona, Scenario
+from bot.simulator.scenario import Persona, Scenario, SessionPlan
 from bot.simulator.updates import UpdateFactory
 from jobs.dispatch import dispatch_due, next_due
 from jobs.plan import plan_all
-from storage import patients
+from storage import activities, patients
 from storage.db import open_database
 
 SIM_TOKEN = "123456789:SIMULATED-NOT-A-REAL-TOKEN-000"
@@ -55,6 +55,11 @@ class Simulation:
         self.personas = {p.chat_id: p for p in scenario.patients}
         self.patient_ids: dict[str, int] = {}
         self.updates: UpdateFactory | None = None
+        # Sessions being played: the plan a persona is starting, and each session id's plan.
+        self._starting: dict[int, SessionPlan] = {}
+        self._plans: dict[int, SessionPlan] = {}
+        self._started_at: dict[int, datetime] = {}
+        self.activity_ids: dict[tuple[str, str], int] = {}
 
     # -- transcript ---------------------------------------------------------------------------
     def note(self, persona: Persona | None, direction: str, kind: str, text: str = "",
@@ -105,8 +110,20 @@ class Simulation:
     def react(self, persona: Persona, row: dict, sent) -> None:
         """How a persona answers what the bot sent (the scenario's `answers`)."""
         kind = row["kind"]
-        if kind in ("checkin", "checkin_asked") and "checkin" not in persona.ignore:
+        if self.react_to_session(persona, row, sent):
+            return
+        if kind in ("checkin", "checkin_asked", "checkin_reminder") \
+                and "checkin" not in persona.ignore:
             pain = persona.checkin_pain.for_day(self.day_of(persona), self.rng)
+            # A check-in near a session's 24-hour point is that session's next-day rating.
+            pain = next((self._plans[sid].next_day for sid in self._awaiting_next_day(persona)
+                         if self._plans[sid].next_day is not None), pain)
+            if kind == "checkin_reminder":
+                prefix = next(d for r in sent.buttons for _, d in r).rsplit(":", 1)[0]
+                self.later(self.clock.now() + self.reply_delay(persona),
+                           lambda: self.tap(persona, sent.message_id, f"{prefix}:{pain}",
+                                            str(pain), "checkin"))
+                return
             self.later(self.clock.now() + self.reply_delay(persona),
                        lambda: self.tap(persona, sent.message_id, f"c:{row['id']}:{pain}",
                                         str(pain), "checkin"))
@@ -119,6 +136,90 @@ class Simulation:
             self.later(self.clock.now() + timedelta(minutes=self.rng.randint(1, 5)),
                        lambda: self.tap(persona, sent.message_id, f"s:{row['id']}:done",
                                         "Done", "sitting"))
+
+    # -- activity sessions --------------------------------------------------------------------
+    def _schedule_sessions(self, persona: Persona) -> None:
+        for plan in persona.sessions:
+            async def begin(plan: SessionPlan = plan) -> None:
+                self._starting[persona.chat_id] = plan
+                await self.say(persona, "/activity", "activity")
+
+            self.later(self.local_moment(persona, plan.day, plan.at), begin)
+
+    def _awaiting_next_day(self, persona: Persona) -> list[int]:
+        now = self.clock.now()
+        return [sid for sid, at in self._started_at.items()
+                if self._plans[sid] in persona.sessions
+                and timedelta(hours=20) <= now - at <= timedelta(hours=36)]
+
+    def react_to_session(self, persona: Persona, row: dict, sent) -> bool:
+        """Play the persona's `sessions`: tap start, rate B, finish, rate A, answer S and N."""
+        datas = [d for r in sent.buttons for _, d in r]
+        now = self.clock.now()
+        soon = now + timedelta(minutes=1)
+        plan = self._starting.get(persona.chat_id)
+        if plan is not None:
+            aid = self.activity_ids.get((persona.id, plan.activity))
+            if f"a:s:{aid}" in datas:
+                self.later(soon, lambda: self.tap(persona, sent.message_id, f"a:s:{aid}",
+                                                  plan.activity, "activity_start"))
+                return True
+            if "a:l" in datas:  # the chooser without this activity: it is having a break
+                self._starting.pop(persona.chat_id, None)
+                self.note(persona, "event", "session_not_offered", activity=plan.activity)
+                return True
+        for data in datas:
+            parts = data.split(":")
+            if parts[0] == "r" and parts[2] in ("b", "a") and parts[3] == "0":
+                sid = int(parts[1])
+                if parts[2] == "b" and plan is not None:
+                    self._bind(persona, sid, plan)
+                chosen = self._plans.get(sid)
+                value = None if chosen is None else (
+                    chosen.before if parts[2] == "b" else chosen.after)
+                if value is not None:
+                    self.later(soon, lambda sid=sid, part=parts[2], value=value: self.tap(
+                        persona, sent.message_id, f"r:{sid}:{part}:{value}", str(value),
+                        "session_before" if part == "b" else "session_after"))
+                return True
+            if parts[0] == "a" and parts[1] == "e":
+                sid = int(parts[2])
+                if plan is not None and sid not in self._plans:
+                    self._bind(persona, sid, plan)
+                chosen = self._plans.get(sid)
+                if chosen is None:
+                    return True
+                # The persona does what the bot suggests unless the scenario says otherwise.
+                act = activities.get(self.db, self.activity_ids[(persona.id, chosen.activity)])
+                minutes = chosen.minutes or act["dose_minutes"]
+                self.later(now + timedelta(minutes=minutes), lambda sid=sid: self.tap(
+                    persona, sent.message_id, f"a:e:{sid}", "Done", "session_done"))
+                return True
+        settles = [d for d in datas if d.startswith("r:") and d.split(":")[2] == "s"]
+        if settles:
+            for data in settles:
+                sid, answer = int(data.split(":")[1]), data.split(":")[3]
+                chosen = self._plans.get(sid)
+                if chosen is not None and chosen.settled is not None \
+                        and answer == ("1" if chosen.settled else "0"):
+                    self.later(now + self.reply_delay(persona), lambda data=data: self.tap(
+                        persona, sent.message_id, data, "yes" if data.endswith("1") else "no",
+                        "session_settled"))
+            return True
+        if row["kind"] == "next_day":
+            sid = json.loads(row["payload"])["session_id"]
+            chosen = self._plans.get(sid)
+            if chosen is not None and chosen.next_day is not None:
+                self.later(now + self.reply_delay(persona), lambda: self.tap(
+                    persona, sent.message_id, f"n:{row['id']}:{chosen.next_day}",
+                    str(chosen.next_day), "next_day"))
+            return True
+        return False
+
+    def _bind(self, persona: Persona, sid: int, plan: SessionPlan) -> None:
+        self._plans[sid] = plan
+        self._started_at[sid] = self.clock.now()
+        self._starting.pop(persona.chat_id, None)
 
     async def tap(self, persona: Persona, message_id: int, data: str, shown: str,
                   kind: str) -> None:
@@ -155,6 +256,10 @@ class Simulation:
             sitting_to=sitting.get("to"), sitting_every=sitting.get("every_minutes", 30),
             status="active", start_date=today.isoformat(), **course_fields)
         self.patient_ids[persona.id] = pid
+        for act in persona.activities:
+            activities.add_activity(self.db, pid, act["name"], act["minutes"], self.clock.now())
+        for act in activities.for_patient(self.db, pid):
+            self.activity_ids[(persona.id, act["name"])] = act["id"]
         return pid
 
     def _schedule_blocks(self, persona: Persona) -> None:
@@ -172,6 +277,7 @@ class Simulation:
         for persona in self.scenario.patients:
             self.enrol(persona)
             self._schedule_blocks(persona)
+            self._schedule_sessions(persona)
         await self.app.initialize()
         self.updates = UpdateFactory(self.app.bot, self.clock)
         await self.app.post_init(self.app)

@@ -150,13 +150,22 @@ def _persona(raw: dict, index: int) -> Persona:
     sessions = []
     for n, s in enumerate(answers.get("sessions", []) or []):
         sw = f"{where} sessions[{n}]"
+        if not isinstance(s, dict):
+            raise _fail(sw, "each session is a mapping {day, at, activity, before, after, ...}")
         if s.get("activity") not in {a["name"] for a in activities}:
             raise _fail(sw, f"activity {s.get('activity')!r} is not in this patient's activities")
-        sessions.append(SessionPlan(int(s.get("day", 0)), parse_hhmm(_hhmm(s.get("at"), sw)),
-                                    str(s["activity"]), _rating(s.get("before"), sw),
-                                    _rating(s.get("after"), sw), _yes_no(s.get("settled"), sw),
-                                    _rating(s.get("next_day"), sw),
-                                    int(s["minutes"]) if s.get("minutes") else None))
+        days = s.get("day", 0)
+        days = days if isinstance(days, list) else [days]
+        if not all(isinstance(d, int) and d >= 0 for d in days):
+            raise _fail(f"{sw} day", "a day number (0 = the first day) or a list of them")
+        minutes = s.get("minutes")
+        if minutes is not None and not (isinstance(minutes, int) and 1 <= minutes <= 240):
+            raise _fail(f"{sw} minutes", "whole minutes from 1 to 240")
+        for day in days:
+            sessions.append(SessionPlan(day, parse_hhmm(_hhmm(s.get("at"), sw)),
+                                        str(s["activity"]), _rating(s.get("before"), sw),
+                                        _rating(s.get("after"), sw), _yes_no(s.get("settled"), sw),
+                                        _rating(s.get("next_day"), sw), minutes))
     course = raw.get("course")
     if course is not None:
         if not isinstance(course, dict):
