@@ -5,6 +5,7 @@ No telegram, no sqlite, no jinja2 here: the handler asks these functions and sto
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -78,6 +79,21 @@ def _zones_by_name() -> dict[str, str]:
 def _same_zone(names: tuple[str, ...]) -> bool:
     zones = [ZoneInfo(n) for n in names]
     return all(len({moment.astimezone(z).utcoffset() for z in zones}) == 1 for moment in _SAMPLES)
+
+
+@functools.cache
+def _finder():
+    from timezonefinder import TimezoneFinder  # loads its boundary data once, on first use
+
+    return TimezoneFinder()
+
+
+def timezone_at(latitude: float, longitude: float) -> str | None:
+    """The IANA time zone of a shared location, or None at sea / outside every land zone."""
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    name = _finder().timezone_at(lat=latitude, lng=longitude)
+    return None if name is None or name.startswith("Etc/") else name
 
 
 def match_timezone(text: str | None) -> str | tuple[str, ...] | None:

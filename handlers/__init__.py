@@ -51,6 +51,8 @@ def register(app: Application) -> None:
     app.add_handler(MessageHandler(PRIVATE & filters.COMMAND, basic.unknown_command))
     app.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.UpdateType.EDITED,
                                    basic.text_message))
+    app.add_handler(MessageHandler(PRIVATE & filters.LOCATION & ~filters.UpdateType.EDITED,
+                                   onboarding.location_message))
     app.add_handler(MessageHandler(PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL
                                    & ~filters.UpdateType.EDITED, basic.unsupported_media))
     app.add_error_handler(errors.error_handler)

@@ -84,6 +84,21 @@ async def typed_answer(rt, update: Update) -> None:
     await apply_answer(rt, update, state, answer)
 
 
+async def location_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A shared location answers the time-zone question; the coordinates are never stored."""
+    rt = runtime(context)
+    state = consents.onboarding(rt.db, update.effective_user.id) if update.effective_user else None
+    if state is None or state["step"] != "tz":
+        await reply_template(rt, update, "unsupported_media")
+        return
+    where = update.effective_message.location
+    name = R.timezone_at(where.latitude, where.longitude)
+    if name is None:
+        await _send(rt, update, lambda: [question(rt.db, state, "at_sea")])
+        return
+    await apply_answer(rt, update, state, name)
+
+
 class _AlreadyHandled(Exception):
     """Telegram delivered this update again: its change and replies are already stored."""
 

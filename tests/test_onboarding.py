@@ -371,3 +371,26 @@ async def test_checkin_command_during_a_red_flag_hold_points_to_care(harness):
     await harness.send_text(1001, "/checkin")
     assert "on hold" in harness.last(1001).text
     assert harness.db.execute("SELECT count(*) FROM outbox WHERE kind = 'checkin_asked'").fetchone()[0] == 0
+
+
+async def test_a_shared_location_sets_the_time_zone_and_is_not_kept(harness):
+    await to_timezone(harness)
+    await harness.app.process_update(harness.updates.location(U, 41.39, 2.17))  # Barcelona
+    assert patient(harness)["timezone"] == "Europe/Madrid"
+    assert step(harness) == "ci"
+    dump = "\n".join(str(r) for table in harness.db.table_names()
+                     for r in harness.db.query(f"SELECT * FROM [{table}]"))
+    assert "41.39" not in dump and "2.17" not in dump
+
+
+async def test_a_location_at_sea_asks_for_a_city(harness):
+    await to_timezone(harness)
+    await harness.app.process_update(harness.updates.location(U, 0.0, -30.0))
+    assert "open sea" in harness.last(U).text and step(harness) == "tz"
+
+
+async def test_a_location_outside_onboarding_gets_the_media_help(harness):
+    harness.add_patient()
+    await harness.app.process_update(harness.updates.location(U, 41.39, 2.17))
+    assert patient(harness)["timezone"] == "Europe/Berlin"
+    assert harness.last(U).text == render("unsupported_media")
