@@ -35,6 +35,10 @@ POLICIES: dict[str, KindPolicy] = {
     "lesson": KindPolicy(None, True),
     "course_end": KindPolicy(None, True),
     "summary": KindPolicy(timedelta(days=2), True),
+    # A caregiver's copy is timed for their own zone already; the chart follows its summary.
+    "summary_caregiver": KindPolicy(timedelta(days=2), False),
+    "chart": KindPolicy(timedelta(days=2), False),
+    "alert_caregiver": KindPolicy(None, False),
     # Session follow-ups: "has it settled?" hours late is a different question (S stays unknown);
     # N is worth asking until the decision deadline (36 h after the start).
     "settle": KindPolicy(timedelta(hours=4), True),
@@ -50,7 +54,7 @@ DEFAULT_POLICY = KindPolicy(None, False)
 # sitting nudges, the most frequent and least urgent, give way first (see jobs.compose), and any
 # nudge that would land within MERGE_GAP of another prompt is left out: one message is enough.
 SCHEDULED_KINDS = ("checkin", "checkin_reminder", "sitting", "lesson", "course_end", "summary",
-                   "settle", "next_day", "advice", "pause_over")
+                   "chart", "settle", "next_day", "advice", "pause_over")
 DAILY_PROMPT_CAP = 20
 MERGE_GAP = timedelta(minutes=10)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers import (activity, basic, checkin, course, errors, onboarding, settings, sitting,
-                      urgent)
+from handlers import (activity, basic, caregiver, checkin, course, errors, onboarding, settings,
+                      sitting, urgent)
 
 # (command, description): the bot's menu (setMyCommands), /help, and the README.
 COMMANDS: list[tuple[str, str]] = [
@@ -18,6 +18,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("pause", "pause all prompts for a while"),
     ("resume", "start prompts again"),
     ("urgent", "check warning signs and get urgent help"),
+    ("caregiver", "invite someone to get your weekly summary, or stop it"),
     ("course", "your 12-week course: progress, re-read, catch up"),
     ("help", "what I can do"),
 ]
@@ -43,6 +44,10 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("pause", settings.pause_command, filters=PRIVATE))
     app.add_handler(CommandHandler("resume", settings.resume_command, filters=PRIVATE))
     app.add_handler(CommandHandler("urgent", urgent.urgent_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("caregiver", caregiver.caregiver_command, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(caregiver.caregiver_button, pattern=r"^cg:"))
+    app.add_handler(CallbackQueryHandler(caregiver.join_button, pattern=r"^cgj:"))
+    app.add_handler(CallbackQueryHandler(caregiver.timezone_button, pattern=r"^cgz:"))
     app.add_handler(CallbackQueryHandler(urgent.urgent_button, pattern=r"^u:"))
     app.add_handler(CommandHandler("course", course.course_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(course.lesson_button, pattern=r"^l:"))

@@ -15,6 +15,7 @@ from telegram.ext import ContextTypes
 
 from bot import onboarding_rules as R
 from bot.localtime import local_date, parse_hhmm, zone
+from handlers import caregiver
 from handlers.common import (answer_callback, clear_buttons, patient_of, queue_reply,
                              reply_template, runtime)
 from handlers.onboarding_questions import Reask, from_button, from_text, pending, question
@@ -28,6 +29,9 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """/start: begin onboarding, resume it where it stopped, or welcome back a set-up patient."""
     rt = runtime(context)
     user, chat = update.effective_user, update.effective_chat
+    if context.args and context.args[0].startswith(caregiver.START_PREFIX):
+        await caregiver.open_invite(rt, update, context.args[0][len(caregiver.START_PREFIX):])
+        return
     state = consents.onboarding(rt.db, user.id)
     patient = patient_of(rt, update)
     if state is None and patient is not None and patient["status"] == "inactive":

@@ -137,7 +137,8 @@ async def resume(rt, update: Update, patient: dict, event: str) -> None:
                         inactive_reason=None)
         # Prompts cancelled by the pause (or the block) are planned afresh from now on.
         rt.db.execute("DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "
-                      "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end') AND due_at >= ?",
+                      "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end', 'summary', "
+                      "'summary_caregiver') AND due_at >= ?",
                       [patient["id"], iso(now)])
         events.record(rt.db, now, event, patient["id"])
         return [Outgoing(render("resumed", already=False))]

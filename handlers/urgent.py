@@ -12,6 +12,7 @@ from telegram.ext import ContextTypes
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
 from handlers.onboarding_questions import emergency_number
 from handlers.settings import cancel_prompts, resume
+from jobs.summary import alert_caregivers
 from messages import Outgoing, label, render
 from storage import events, patients
 
@@ -64,6 +65,7 @@ async def urgent_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             cancel_prompts(rt.db, pid, "red_flag")
         if pid:
             events.record(rt.db, now, "red_flag", pid, level="emergency", at="urgent")
+            alert_caregivers(rt.db, patient, now)  # those who chose it; no words of theirs
         buttons = [[(label("onboarding_seen"), "u:seen")]] if held else []
         return [Outgoing(render("urgent_emergency", emergency_number=emergency_number(),
                                 held=held), buttons)]

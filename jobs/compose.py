@@ -13,6 +13,7 @@ from bot import course_plan
 from bot.localtime import local_date, zone
 from bot.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
 from jobs import sessions as session_flow
+from jobs import summary
 from messages import DEFAULT_EMERGENCY_NUMBER, Outgoing, label, rating_rows, render
 from storage import activities, checkins, lessons, outbox, sessions
 
@@ -51,6 +52,10 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
         return Outgoing(render("next_day", activities=sorted({s["activity"] for s in due}),
                                name=patient["first_name"]),
                         rating_rows(f"n:{row['id']}"))
+    if row["kind"] in ("summary", "summary_caregiver") and patient is not None:
+        return summary.compose_summary(db, row, patient)
+    if row["kind"] == "chart" and patient is not None:
+        return summary.compose_chart(db, row, patient)
     if row["kind"] == "pause_over" and patient is not None:
         return session_flow.pause_offer(db, patient, payload["activity_id"], now)
     if row["kind"] == "sitting":
@@ -120,6 +125,8 @@ def after_sent(db: Database, row: dict, now: datetime) -> None:
                            kind="checkin_reminder", due_at=now + REMINDER_AFTER, now=now,
                            dedupe_key=f"checkin_reminder:{row['patient_id']}:{payload['local_date']}",
                            payload={"local_date": payload["local_date"], "checkin_row": row["id"]})
+    elif row["kind"] == "summary" and row["patient_id"] is not None:
+        summary.after_summary_sent(db, row, now)
     elif row["kind"] == "next_day" and row["patient_id"] is not None:
         checkins.set_awaiting(db, row["patient_id"], "next_day", str(row["id"]), now)
     elif row["kind"] == "settle" and row["patient_id"] is not None:

@@ -16,6 +16,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from bot import chart
 from bot.clock import parse_iso
 from bot.localtime import DailyWindow, parse_hhmm, zone
 from bot.runtime import Runtime
@@ -127,8 +128,15 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         report.skipped.append(row_id)
         return
     try:
-        message = await rt.bot.send_message(row["chat_id"], out.text, parse_mode=ParseMode.HTML,
-                                            reply_markup=keyboard(out))
+        if out.chart is not None:
+            # Drawing takes a fraction of a second of CPU: keep it off the event loop.
+            png = await asyncio.to_thread(chart.render_png, out.chart)
+            message = await rt.bot.send_photo(row["chat_id"], png, caption=out.text,
+                                              parse_mode=ParseMode.HTML)
+        else:
+            message = await rt.bot.send_message(row["chat_id"], out.text,
+                                                parse_mode=ParseMode.HTML,
+                                                reply_markup=keyboard(out))
     except RetryAfter as exc:
         # Telegram asked us to wait: not the message's fault, so it does not use up an attempt.
         wait = timedelta(seconds=retry_after_seconds(exc))
@@ -167,7 +175,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
             outbox.mark_sent(rt.db, row_id, sent_at, message.message_id)
             after_sent(rt.db, row, sent_at)
         report.sent.append(row_id)
-        rt.notify("sent", row=row, message_id=message.message_id, at=sent_at)
+        rt.notify("sent", row=row, message_id=message.message_id, at=sent_at, meta=out.meta)
         log.info("sent", extra={"row": row_id, "kind": kind})
 
 

@@ -11,6 +11,7 @@ from bot.localtime import local_date, parse_hhmm
 from bot.runtime import Runtime
 from bot.schedule import Planned, plan_messages
 from jobs import sessions as sessions_flow
+from jobs.summary import summary_items
 from storage import outbox, patients, sitting
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,11 @@ def plan_patient(rt: Runtime, patient: dict) -> int:
     prefs = replace(prefs, sitting_off_dates=sitting.days_off(rt.db, patient["id"], today))
     added = 0
     with rt.db.atomic():
-        for item in plan_messages(prefs, now, horizon) + course_items(rt, patient, prefs, now,
-                                                                      horizon):
-            if outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"],
+        for item in (plan_messages(prefs, now, horizon)
+                     + course_items(rt, patient, prefs, now, horizon)
+                     + summary_items(rt.db, patient, now, horizon)):
+            chat_id = item.payload.get("chat_id", patient["chat_id"])  # a caregiver's copy
+            if outbox.enqueue(rt.db, chat_id=chat_id, patient_id=patient["id"],
                               kind=item.kind, due_at=item.due_at, dedupe_key=item.dedupe_key,
                               payload=item.payload, now=now):
                 added += 1
@@ -62,7 +65,8 @@ def replan_patient(rt: Runtime, patient: dict) -> int:
     """After a change of settings: forget what was queued for the old settings, plan anew."""
     with rt.db.atomic():
         rt.db.execute("DELETE FROM outbox WHERE patient_id = ? AND status = 'pending' "
-                      "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end')",
+                      "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end', 'summary', "
+                      "'summary_caregiver')",
                       [patient["id"]])
         return plan_patient(rt, patient) if patient["status"] == patients.PLANNABLE else 0
 

@@ -27,6 +27,10 @@ class Outgoing:
 
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
+    # A chart to send as a photo, `text` being its caption (bot.chart.spec; drawn at send time).
+    chart: dict | None = None
+    # Facts about the message for observers (the simulator's transcript); never sent.
+    meta: dict | None = None
 
     def as_payload(self) -> dict:
         return {"text": self.text, "buttons": [[list(b) for b in row] for row in self.buttons]}

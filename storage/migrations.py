@@ -189,3 +189,46 @@ def m005_sessions(db: Database) -> None:
         ALTER TABLE patients ADD COLUMN paused_from TEXT;  -- /pause: prompts stopped at
         """
     )
+
+
+@migrations()
+def m006_caregivers(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE invites (
+            id INTEGER PRIMARY KEY,
+            code_hash TEXT NOT NULL UNIQUE,       -- sha256 of the code; the code itself is never kept
+            kind TEXT NOT NULL,                   -- caregiver (clinician, cohort: later)
+            patient_id INTEGER REFERENCES patients(id) ON DELETE CASCADE,
+            scope TEXT NOT NULL DEFAULT 'summary',-- caregiver: summary | summary_alerts
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            claimed_by INTEGER,                   -- Telegram user who opened it first
+            used_at TEXT,                         -- accepted: single use
+            revoked_at TEXT
+        );
+        CREATE TABLE invite_failures (
+            user_id INTEGER NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX invite_failures_user ON invite_failures(user_id, at);
+        CREATE TABLE caregivers (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL,
+            chat_id INTEGER NOT NULL,
+            first_name TEXT NOT NULL DEFAULT '',
+            timezone TEXT NOT NULL,
+            alerts INTEGER NOT NULL DEFAULT 0,    -- also receives the red-flag alert
+            invite_id INTEGER,
+            terms_hash TEXT NOT NULL,             -- sha256 of the text the caregiver accepted
+            linked_at TEXT NOT NULL,
+            ended_at TEXT,                        -- revoked by the patient or stopped by the caregiver
+            ended_by TEXT
+        );
+        CREATE INDEX caregivers_patient ON caregivers(patient_id);
+        CREATE INDEX caregivers_user ON caregivers(user_id);
+        ALTER TABLE patients ADD COLUMN summary_day TEXT NOT NULL DEFAULT 'sun';
+        ALTER TABLE patients ADD COLUMN summary_time TEXT NOT NULL DEFAULT '18:00';
+        """
+    )

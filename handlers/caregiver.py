@@ -1,0 +1,192 @@
+"""Caregivers: the patient's /caregiver (invite, list, revoke) and the caregiver's side (open the
+link, see exactly what they will get, accept, choose their time zone, stop at any time)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.clock import iso
+from bot.onboarding_rules import TZ_PRESETS
+from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
+from jobs.plan import replan_patient
+from messages import Outgoing, label, render
+from storage import caregivers, events, invites, patients
+
+INVITE_VALID = timedelta(days=7)
+START_PREFIX = "cg_"
+SCOPES = {"s": "summary", "a": "summary_alerts"}
+DAY_NAMES = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday",
+             "fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
+
+
+def bot_username(rt) -> str:
+    """For deep links: the configured username, else the one Telegram told us at start-up."""
+    if rt.settings.TELEGRAM_BOT_USERNAME:
+        return rt.settings.TELEGRAM_BOT_USERNAME.lstrip("@")
+    try:
+        return rt.bot.username
+    except Exception:  # noqa: BLE001 - not initialised (e.g. offline): a placeholder link
+        return "your_bot"
+
+
+def _menu(rt, patient: dict | None, user_id: int) -> Outgoing:
+    linked = caregivers.active_for_patient(rt.db, patient["id"]) if patient else []
+    caring = caregivers.active_for_user(rt.db, user_id)
+    rows = [[(label("caregiver_revoke", name=c["first_name"] or "caregiver"), f"cg:r:{c['id']}")]
+            for c in linked]
+    if patient is not None:
+        rows += [[(label("caregiver_invite_summary"), "cg:i:s")],
+                 [(label("caregiver_invite_alerts"), "cg:i:a")]]
+    rows += [[(label("caregiver_stop", name=c["patient_name"]), f"cg:x:{c['id']}")]
+             for c in caring]
+    return Outgoing(render("caregiver_menu", is_patient=patient is not None, linked=linked,
+                           caring=caring), rows)
+
+
+async def caregiver_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    patient = patient_of(rt, update)
+    if patient is not None and patient["status"] == "onboarding":
+        patient = None
+    await reply(rt, update, _menu(rt, patient, update.effective_user.id),
+                patient_id=patient["id"] if patient else None)
+
+
+async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`cg:i:<s|a>` invite, `cg:r:<id>` revoke (patient), `cg:x:<id>` stop (caregiver)."""
+    rt = runtime(context)
+    await answer_callback(update)
+    patient = patient_of(rt, update)
+    parts = (update.callback_query.data or "").split(":")
+    user_id = update.effective_user.id
+    now = rt.clock.now()
+    if len(parts) == 3 and parts[1] == "i" and parts[2] in SCOPES and patient is not None \
+            and patient["status"] not in ("onboarding",):
+        def invite():
+            invite_id, code = invites.create(rt.db, kind="caregiver", patient_id=patient["id"],
+                                             scope=SCOPES[parts[2]], now=now,
+                                             valid_for=INVITE_VALID)
+            events.record(rt.db, now, "caregiver_invited", patient["id"], invite=invite_id,
+                          scope=SCOPES[parts[2]])
+            link = f"https://t.me/{bot_username(rt)}?start={START_PREFIX}{code}"
+            return [Outgoing(render("caregiver_invite", link=link, alerts=parts[2] == "a"))]
+
+        await respond(rt, update, invite, patient_id=patient["id"])
+        return
+    target = None
+    if len(parts) == 3 and parts[1] in ("r", "x") and parts[2].isdigit() and len(parts[2]) < 10:
+        target = caregivers.get(rt.db, int(parts[2]))
+    allowed = target is not None and target["ended_at"] is None and (
+        (parts[1] == "r" and patient is not None and target["patient_id"] == patient["id"])
+        or (parts[1] == "x" and target["user_id"] == user_id))
+    if not allowed:
+        await reply(rt, update, Outgoing(render("expired")),
+                    patient_id=patient["id"] if patient else None)
+        return
+    by = "patient" if parts[1] == "r" else "caregiver"
+
+    def end():
+        caregivers.end(rt.db, target["id"], by, now)
+        events.record(rt.db, now, "caregiver_ended", target["patient_id"], caregiver=target["id"],
+                      by=by)
+        owner = patients.get(rt.db, target["patient_id"])
+        return [Outgoing(render("caregiver_ended", by=by, carer=target["first_name"],
+                                patient=owner["first_name"]))]
+
+    await clear_buttons(update)
+    await respond(rt, update, end, patient_id=target["patient_id"] if by == "patient" else None)
+
+
+async def open_invite(rt, update: Update, code: str) -> None:
+    """/start cg_<code>: show whose summaries, what is in them, and ask to accept."""
+    user = update.effective_user
+    now = rt.clock.now()
+    invite = None
+    if not invites.too_many_failures(rt.db, user.id, now):
+        invite = invites.usable(rt.db, code, "caregiver", now, user.id)
+    owner = patients.get(rt.db, invite["patient_id"]) if invite else None
+    if invite is None or owner is None or owner["user_id"] == user.id:
+        with rt.db.atomic():
+            invites.record_failure(rt.db, user.id, now)
+        await reply(rt, update, Outgoing(render("invite_refused")))
+        return
+    invites.claim(rt.db, invite["id"], user.id)
+    offer = _offer(owner, invite)
+    await reply(rt, update, Outgoing(offer, [[(label("caregiver_accept"), f"cgj:{invite['id']}:y"),
+                                              (label("caregiver_decline"),
+                                               f"cgj:{invite['id']}:n")]]))
+
+
+def _offer(owner: dict, invite: dict) -> str:
+    return render("caregiver_offer", name=owner["first_name"],
+                  alerts=invite["scope"] == "summary_alerts", day=DAY_NAMES[owner["summary_day"]],
+                  time=owner["summary_time"])
+
+
+async def join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`cgj:<invite>:y|n`: honoured only for the person who opened that invite, while valid."""
+    rt = runtime(context)
+    await answer_callback(update)
+    parts = (update.callback_query.data or "").split(":")
+    user, chat = update.effective_user, update.effective_chat
+    now = rt.clock.now()
+    invite = None
+    if len(parts) == 3 and parts[1].isdigit() and len(parts[1]) < 10 and parts[2] in ("y", "n"):
+        invite = invites.get(rt.db, int(parts[1]))
+    if (invite is None or invite["claimed_by"] != user.id or invite["used_at"]
+            or invite["revoked_at"] or invite["expires_at"] <= iso(now)):
+        await reply(rt, update, Outgoing(render("invite_refused")))
+        return
+    await clear_buttons(update)
+    owner = patients.get(rt.db, invite["patient_id"])
+    if parts[2] == "n":
+        await reply(rt, update, Outgoing(render("caregiver_declined", name=owner["first_name"])))
+        return
+
+    def accept():
+        if not invites.use(rt.db, invite["id"], user.id, now):
+            return []
+        terms = hashlib.sha256(_offer(owner, invite).encode("utf-8")).hexdigest()
+        cid = caregivers.link(rt.db, patient_id=owner["id"], user_id=user.id, chat_id=chat.id,
+                              first_name=user.first_name or "", timezone=owner["timezone"],
+                              alerts=invite["scope"] == "summary_alerts", invite_id=invite["id"],
+                              terms_hash=terms, now=now)
+        events.record(rt.db, now, "caregiver_linked", owner["id"], caregiver=cid)
+        return [Outgoing(render("caregiver_joined", name=owner["first_name"],
+                                timezone=owner["timezone"], day=DAY_NAMES[owner["summary_day"]],
+                                time=owner["summary_time"]),
+                         [[(label(f"onboarding_tz_{z.rsplit('/', 1)[1].lower()}"),
+                            f"cgz:{cid}:{z}") for z in TZ_PRESETS[i:i + 2]]
+                          for i in range(0, len(TZ_PRESETS), 2)])]
+
+    if not await respond(rt, update, accept):
+        await reply(rt, update, Outgoing(render("invite_refused")))
+        return
+    replan_patient(rt, owner)  # plans this caregiver's copies
+
+
+async def timezone_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`cgz:<caregiver>:<zone>`: the caregiver's own time zone, for when their copy arrives."""
+    rt = runtime(context)
+    await answer_callback(update)
+    parts = (update.callback_query.data or "").split(":", 2)
+    carer = None
+    if len(parts) == 3 and parts[1].isdigit() and len(parts[1]) < 10 and parts[2] in TZ_PRESETS:
+        carer = caregivers.get(rt.db, int(parts[1]))
+    if carer is None or carer["user_id"] != update.effective_user.id or carer["ended_at"]:
+        await reply(rt, update, Outgoing(render("expired")))
+        return
+    await clear_buttons(update)
+    owner = patients.get(rt.db, carer["patient_id"])
+
+    def change():
+        caregivers.set_timezone(rt.db, carer["id"], parts[2])
+        return [Outgoing(render("caregiver_timezone", timezone=parts[2], day=DAY_NAMES[owner["summary_day"]],
+                                time=owner["summary_time"]))]
+
+    await respond(rt, update, change)
+    replan_patient(rt, owner)

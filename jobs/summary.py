@@ -1,0 +1,130 @@
+"""Weekly summaries: planned per person (their local summary day and time) and per consenting
+caregiver (the first such local time in the caregiver's own zone at or after the patient's), the
+figures computed from the stored answers when the message is sent, and the chart for the patient.
+
+A caregiver's copy has no day-by-day ratings and nothing the patient typed; the chart, which plots
+each day's rating, goes to the patient only.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+
+from sqlite_utils import Database
+
+from bot import chart, weekly
+from bot.clock import iso, parse_iso
+from bot.localtime import local_date, local_to_utc, parse_hhmm, zone
+from bot.schedule import WEEKDAYS, Planned
+from messages import Outgoing, render
+from storage import caregivers, outbox
+
+CHART_TITLE = "Your pain so far"
+
+
+def summary_items(db: Database, patient: dict, now: datetime, horizon: datetime) -> list[Planned]:
+    """The patient's weekly summary due in [now, horizon), and each caregiver's copy of it."""
+    tz = zone(patient["timezone"])
+    at = parse_hhmm(patient["summary_time"])
+    items = []
+    day = local_date(now - timedelta(days=2), tz)  # caregivers' copies may trail by up to a day
+    while day <= local_date(horizon, tz):
+        if WEEKDAYS[day.weekday()] == patient["summary_day"]:
+            due = local_to_utc(day, at, tz)
+            if now <= due < horizon:
+                items.append(Planned("summary", due, f"summary:{patient['id']}:{day}",
+                                     {"week_end": day.isoformat()}))
+            for carer in caregivers.active_for_patient(db, patient["id"]):
+                carer_due = caregiver_due(due, at, carer["timezone"])
+                if now <= carer_due < horizon:
+                    items.append(Planned(
+                        "summary_caregiver", carer_due, f"summary_caregiver:{carer['id']}:{day}",
+                        {"week_end": day.isoformat(), "caregiver_id": carer["id"],
+                         "chat_id": carer["chat_id"]}))
+        day += timedelta(days=1)
+    return items
+
+
+def caregiver_due(patient_due: datetime, at, tz_name: str) -> datetime:
+    """The first time it is `at` in the caregiver's zone at or after the patient's summary."""
+    tz = zone(tz_name)
+    day = local_date(patient_due, tz)
+    due = local_to_utc(day, at, tz)
+    return due if due >= patient_due else local_to_utc(day + timedelta(days=1), at, tz)
+
+
+def ratings_by_day(db: Database, patient_id: int, until: date) -> dict[date, int]:
+    return {date.fromisoformat(r["local_date"]): r["pain"] for r in db.query(
+        "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered' "
+        "AND local_date <= ? ORDER BY local_date", [patient_id, until.isoformat()])}
+
+
+def _in_week(moment: str | None, tz, week: list[date]) -> bool:
+    return moment is not None and local_date(parse_iso(moment), tz) in week
+
+
+def figures(db: Database, patient: dict, week_end: date) -> weekly.WeekFigures:
+    tz = zone(patient["timezone"])
+    week = weekly.week_days(week_end)
+    verdicts = [r["verdict"] for r in db.query(
+        "SELECT verdict, decided_at FROM sessions WHERE patient_id = ? AND stage = 'decided'",
+        [patient["id"]]) if _in_week(r["decided_at"], tz, week)]
+    breaks = sum(1 for r in db.query(
+        "SELECT local_date FROM sitting_breaks WHERE patient_id = ? AND action = 'done'",
+        [patient["id"]]) if date.fromisoformat(r["local_date"]) in week)
+    lessons = sum(1 for r in db.query("SELECT sent_at FROM lessons_sent WHERE patient_id = ?",
+                                      [patient["id"]]) if _in_week(r["sent_at"], tz, week))
+    start = date.fromisoformat(patient["start_date"] or patient["course_start"] or
+                               week[0].isoformat())
+    return weekly.week_figures(ratings_by_day(db, patient["id"], week_end), week_end, start,
+                               verdicts, breaks, lessons)
+
+
+def compose_summary(db: Database, row: dict, patient: dict) -> Outgoing | None:
+    payload = json.loads(row["payload"])
+    week_end = date.fromisoformat(payload["week_end"])
+    found = figures(db, patient, week_end)
+    meta = {"recipient": "patient", "figures": found.as_dict()}
+    if row["kind"] == "summary":
+        text = render("summary", f=found, name=patient["first_name"], caregiver=False)
+        return Outgoing(text, meta=meta)
+    carer = caregivers.get(db, payload["caregiver_id"])
+    if carer is None or carer["ended_at"] is not None or carer["patient_id"] != patient["id"]:
+        return None  # consent withdrawn or revoked: nothing goes out, even if already planned
+    text = render("summary", f=found, name=patient["first_name"], caregiver=True,
+                  carer_name=carer["first_name"])
+    return Outgoing(text, meta={**meta, "recipient": f"caregiver:{carer['id']}"})
+
+
+def compose_chart(db: Database, row: dict, patient: dict) -> Outgoing:
+    """The chart of daily pain since the start, sessions marked; its alt text is the caption."""
+    week_end = date.fromisoformat(json.loads(row["payload"])["week_end"])
+    tz = zone(patient["timezone"])
+    marks = [(local_date(parse_iso(r["started_at"]), tz), r["verdict"]) for r in db.query(
+        "SELECT started_at, verdict FROM sessions WHERE patient_id = ? AND stage = 'decided'",
+        [patient["id"]])]
+    spec = chart.spec(ratings_by_day(db, patient["id"], week_end),
+                      [m for m in marks if m[0] <= week_end], CHART_TITLE)
+    return Outgoing(chart.alt_text(spec), chart=spec)
+
+
+def after_summary_sent(db: Database, row: dict, now: datetime) -> None:
+    """The patient's summary is followed at once by its chart (a photo of its own)."""
+    payload = json.loads(row["payload"])
+    outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"], kind="chart",
+                   due_at=now, now=now, dedupe_key=f"chart:{row['patient_id']}:{payload['week_end']}",
+                   payload={"week_end": payload["week_end"]})
+
+
+def alert_caregivers(db: Database, patient: dict, now: datetime) -> int:
+    """A red flag reported: caregivers who chose alerts are told, with no words of the patient's."""
+    sent = 0
+    for carer in caregivers.active_for_patient(db, patient["id"]):
+        if carer["alerts"] and outbox.enqueue(
+                db, chat_id=carer["chat_id"], patient_id=patient["id"], kind="alert_caregiver",
+                due_at=now, now=now, dedupe_key=f"alert_caregiver:{carer['id']}:{iso(now)}",
+                payload={"caregiver_id": carer["id"], "text": render(
+                    "caregiver_alert", name=patient["first_name"])}):
+            sent += 1
+    return sent

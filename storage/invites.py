@@ -1,0 +1,75 @@
+"""Invite codes: random, stored only as a hash, single use, expiring; guessing is slowed down."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from bot.clock import iso
+
+MAX_FAILURES = 5               # wrong codes per person ...
+FAILURE_WINDOW = timedelta(minutes=15)  # ... in this long, then every code is refused for a while
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def create(db: Database, *, kind: str, patient_id: int | None, scope: str, now: datetime,
+           valid_for: timedelta) -> tuple[int, str]:
+    """A new invite; returns its id and the code (shown once, never stored)."""
+    code = secrets.token_urlsafe(16)
+    invite_id = db["invites"].insert({
+        "code_hash": code_hash(code), "kind": kind, "patient_id": patient_id, "scope": scope,
+        "created_at": iso(now), "expires_at": iso(now + valid_for)}).last_pk
+    return invite_id, code
+
+
+def usable(db: Database, code: str, kind: str, now: datetime, user_id: int) -> dict | None:
+    """The invite behind `code` if it can still be used by this person; None otherwise.
+
+    Unknown, expired, revoked, used, another kind, or opened first by someone else: all the same
+    None, so the answer tells a guesser nothing.
+    """
+    if len(code) > 64:
+        return None
+    rows = list(db.query("SELECT * FROM invites WHERE code_hash = ?", [code_hash(code)]))
+    invite = rows[0] if rows else None
+    if (invite is None or invite["kind"] != kind or invite["used_at"] or invite["revoked_at"]
+            or invite["expires_at"] <= iso(now)
+            or invite["claimed_by"] not in (None, user_id)):
+        return None
+    return invite
+
+
+def claim(db: Database, invite_id: int, user_id: int) -> bool:
+    cursor = db.execute("UPDATE invites SET claimed_by = ? WHERE id = ? AND "
+                        "(claimed_by IS NULL OR claimed_by = ?)", [user_id, invite_id, user_id])
+    return cursor.rowcount == 1
+
+
+def get(db: Database, invite_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM invites WHERE id = ?", [invite_id]))
+    return rows[0] if rows else None
+
+
+def use(db: Database, invite_id: int, user_id: int, now: datetime) -> bool:
+    """Mark used, once, by the person who opened it, if still valid."""
+    cursor = db.execute("UPDATE invites SET used_at = ? WHERE id = ? AND claimed_by = ? AND "
+                        "used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+                        [iso(now), invite_id, user_id, iso(now)])
+    return cursor.rowcount == 1
+
+
+def too_many_failures(db: Database, user_id: int, now: datetime) -> bool:
+    count = db.execute("SELECT count(*) FROM invite_failures WHERE user_id = ? AND at > ?",
+                       [user_id, iso(now - FAILURE_WINDOW)]).fetchone()[0]
+    return count >= MAX_FAILURES
+
+
+def record_failure(db: Database, user_id: int, now: datetime) -> None:
+    db.execute("INSERT INTO invite_failures (user_id, at) VALUES (?, ?)", [user_id, iso(now)])
+    db.execute("DELETE FROM invite_failures WHERE at < ?", [iso(now - FAILURE_WINDOW)])
