@@ -38,13 +38,16 @@ def _menu(rt, patient: dict | None, user_id: int) -> Outgoing:
     caring = caregivers.active_for_user(rt.db, user_id)
     rows = [[(label("caregiver_revoke", name=c["first_name"] or "caregiver"), f"cg:r:{c['id']}")]
             for c in linked]
+    waiting = invites.open_for_patient(rt.db, patient["id"], rt.clock.now()) if patient else []
+    rows += [[(label("caregiver_cancel_invite", n=n + 1), f"cg:c:{i['id']}")]
+             for n, i in enumerate(waiting)]
     if patient is not None:
         rows += [[(label("caregiver_invite_summary"), "cg:i:s")],
                  [(label("caregiver_invite_alerts"), "cg:i:a")]]
     rows += [[(label("caregiver_stop", name=c["patient_name"]), f"cg:x:{c['id']}")]
              for c in caring]
     return Outgoing(render("caregiver_menu", is_patient=patient is not None, linked=linked,
-                           caring=caring), rows)
+                           caring=caring, waiting=len(waiting)), rows)
 
 
 async def caregiver_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -77,6 +80,18 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
         await respond(rt, update, invite, patient_id=patient["id"])
         return
+    if len(parts) == 3 and parts[1] == "c" and parts[2].isdigit() and len(parts[2]) < 10 \
+            and patient is not None:
+        def cancel():
+            if not invites.revoke(rt.db, int(parts[2]), patient["id"], now):
+                return []
+            events.record(rt.db, now, "caregiver_invite_cancelled", patient["id"],
+                          invite=int(parts[2]))
+            return [Outgoing(render("caregiver_invite_cancelled"))]
+
+        if await respond(rt, update, cancel, patient_id=patient["id"]):
+            await clear_buttons(update)
+            return
     target = None
     if len(parts) == 3 and parts[1] in ("r", "x") and parts[2].isdigit() and len(parts[2]) < 10:
         target = caregivers.get(rt.db, int(parts[2]))

@@ -73,3 +73,17 @@ def too_many_failures(db: Database, user_id: int, now: datetime) -> bool:
 def record_failure(db: Database, user_id: int, now: datetime) -> None:
     db.execute("INSERT INTO invite_failures (user_id, at) VALUES (?, ?)", [user_id, iso(now)])
     db.execute("DELETE FROM invite_failures WHERE at < ?", [iso(now - FAILURE_WINDOW)])
+
+
+def open_for_patient(db: Database, patient_id: int, now: datetime) -> list[dict]:
+    """Invites this patient made that nobody has accepted yet and that are still valid."""
+    return list(db.query("SELECT * FROM invites WHERE patient_id = ? AND used_at IS NULL AND "
+                         "revoked_at IS NULL AND expires_at > ? ORDER BY id",
+                         [patient_id, iso(now)]))
+
+
+def revoke(db: Database, invite_id: int, patient_id: int, now: datetime) -> bool:
+    cursor = db.execute("UPDATE invites SET revoked_at = ? WHERE id = ? AND patient_id = ? "
+                        "AND used_at IS NULL AND revoked_at IS NULL", [iso(now), invite_id,
+                                                                       patient_id])
+    return cursor.rowcount == 1

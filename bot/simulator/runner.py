@@ -25,7 +25,7 @@ from bot.simulator.scenario import Persona, Scenario, SessionPlan
 from bot.simulator.updates import UpdateFactory
 from jobs.dispatch import dispatch_due, next_due
 from jobs.plan import plan_all
-from storage import activities, patients
+from storage import activities, caregivers, patients
 from storage.db import open_database
 
 SIM_TOKEN = "123456789:SIMULATED-NOT-A-REAL-TOKEN-000"
@@ -53,6 +53,9 @@ class Simulation:
         self._actions: list[tuple[datetime, int, Action]] = []
         self._seq = itertools.count()
         self.personas = {p.chat_id: p for p in scenario.patients}
+        # Caregivers' chats: chat id -> (the patient persona, the caregiver's scenario id).
+        self.caregiver_chats = {c["chat_id"]: (p, c["id"]) for p in scenario.patients
+                                for c in p.caregivers}
         self.patient_ids: dict[str, int] = {}
         self.updates: UpdateFactory | None = None
         # Sessions being played: the plan a persona is starting, and each session id's plan.
@@ -63,10 +66,10 @@ class Simulation:
 
     # -- transcript ---------------------------------------------------------------------------
     def note(self, persona: Persona | None, direction: str, kind: str, text: str = "",
-             buttons: list | None = None, **data: Any) -> None:
+             buttons: list | None = None, chat_id: int | None = None, **data: Any) -> None:
         line = {"t": iso(self.clock.now()), "patient": persona.id if persona else None,
-                "chat_id": persona.chat_id if persona else None, "dir": direction, "kind": kind,
-                "text": text, "buttons": buttons or [], "data": data}
+                "chat_id": chat_id or (persona.chat_id if persona else None), "dir": direction,
+                "kind": kind, "text": text, "buttons": buttons or [], "data": data}
         self.lines.append(line)
         if self._out is not None:
             self._out.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -75,14 +78,29 @@ class Simulation:
         if event == "sent":
             row = data["row"]
             persona = self.personas.get(row["chat_id"])
+            carer = self.caregiver_chats.get(row["chat_id"])
+            if carer is not None:  # a caregiver's chat: noted under the patient it is about
+                persona = carer[0]
             sent = next((s for s in reversed(self.api.sent) if s.chat_id == row["chat_id"]
                          and s.message_id == data["message_id"]), None)
             labels = [[label for label, _ in r] for r in sent.buttons] if sent else []
             details = {"outbox_id": row["id"]}
             if row["kind"] in ("lesson", "lesson_reread"):
                 details["lesson_id"] = json.loads(row["payload"])["lesson_id"]
-            self.note(persona, "out", row["kind"], sent.text if sent else "", labels, **details)
-            if persona is not None and sent is not None:
+            if carer is not None:
+                details["recipient"] = f"caregiver:{carer[1]}"
+            if sent is not None and "_bytes" in sent.params:
+                details["photo_bytes"] = len(sent.params["_bytes"])
+            self.note(persona, "out", row["kind"], sent.text if sent else "", labels,
+                      chat_id=row["chat_id"], **details)
+            meta = data.get("meta") or {}
+            if "figures" in meta:
+                recipient = meta["recipient"]
+                if carer is not None:
+                    recipient = f"caregiver:{carer[1]}"
+                self.note(persona, "event", "summary", chat_id=row["chat_id"],
+                          recipient=recipient, figures=meta["figures"])
+            if persona is not None and sent is not None and carer is None:
                 self.react(persona, row, sent)
         elif event == "unreachable":
             self.note(self.personas.get(data["chat_id"]), "event", "unreachable",
@@ -260,6 +278,11 @@ class Simulation:
             activities.add_activity(self.db, pid, act["name"], act["minutes"], self.clock.now())
         for act in activities.for_patient(self.db, pid):
             self.activity_ids[(persona.id, act["name"])] = act["id"]
+        for carer in persona.caregivers:  # linked as if they had accepted an invite
+            caregivers.link(self.db, patient_id=pid, user_id=carer["chat_id"],
+                            chat_id=carer["chat_id"], first_name=carer["name"],
+                            timezone=carer["timezone"], alerts=carer["alerts"], invite_id=0,
+                            terms_hash="simulated", now=self.clock.now())
         return pid
 
     def _schedule_blocks(self, persona: Persona) -> None:

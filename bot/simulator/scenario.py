@@ -64,6 +64,7 @@ class Persona:
     ignore: frozenset[str]
     blocks_bot_on_day: int | None
     course: dict | None = None  # {days, time, start}: lesson days, local time, week-1 date
+    caregivers: tuple[dict, ...] = ()  # {id, chat_id, name, timezone, alerts}
     reply_after_minutes: tuple[int, int] = (2, 30)
 
 
@@ -180,6 +181,19 @@ def _persona(raw: dict, index: int) -> Persona:
             raise _fail(f"{where} course.start", "expected a date like 2026-03-02") from None
         course = {"days": cdays, "time": _hhmm(course.get("time", "18:00"), f"{where} course.time"),
                   "start": start}
+    carers = []
+    for n, c in enumerate(raw.get("caregivers", []) or []):
+        cw = f"{where} caregivers[{n}]"
+        if not isinstance(c, dict) or not c.get("id"):
+            raise _fail(cw, "each caregiver needs an id")
+        try:
+            zone(str(c.get("timezone", raw.get("timezone", "UTC"))))
+        except ValueError as exc:
+            raise _fail(cw, str(exc)) from None
+        carers.append({"id": str(c["id"]), "chat_id": int(c.get("chat_id", 5001 + 100 * index + n)),
+                       "name": str(c.get("name", str(c["id"]).capitalize())),
+                       "timezone": str(c.get("timezone", raw.get("timezone", "UTC"))),
+                       "alerts": bool(c.get("alerts", False))})
     ignore = frozenset(str(k) for k in answers.get("ignore", []) or [])
     blocks = answers.get("blocks_bot_on_day")
     return Persona(
@@ -189,7 +203,7 @@ def _persona(raw: dict, index: int) -> Persona:
         checkin_time=_hhmm(raw.get("checkin_time", "09:00"), f"{where} checkin_time"),
         quiet_hours=quiet_pair, sitting=sitting, activities=activities,
         checkin_pain=_pain(answers.get("checkin_pain", 4), f"{where} checkin_pain"),
-        sessions=tuple(sessions), ignore=ignore, course=course,
+        sessions=tuple(sessions), ignore=ignore, course=course, caregivers=tuple(carers),
         blocks_bot_on_day=int(blocks) if blocks is not None else None)
 
 
