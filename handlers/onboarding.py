@@ -194,10 +194,12 @@ def settings_message(db, patient: dict, *, saved: bool = False) -> Outgoing:
                   quiet_to=patient["quiet_to"], sitting_days=sitting,
                   sitting_from=patient["sitting_from"], sitting_to=patient["sitting_to"],
                   sitting_every=patient["sitting_every"],
+                  summary=f"{patient['summary_day'].capitalize()} {patient['summary_time']}",
                   activities=activities.for_patient(db, patient["id"]))
     return Outgoing(text, [[(label("settings_tz"), "set:tz"), (label("settings_ci"), "set:ci")],
                            [(label("settings_qh"), "set:qh"), (label("settings_sit"), "set:sit")],
-                           [(label("settings_act"), "set:act"), (label("settings_dose"), "set:dose")]])
+                           [(label("settings_act"), "set:act"), (label("settings_dose"), "set:dose")],
+                           [(label("settings_summary"), "set:sum")]])
 
 
 def _consent(t: _Turn, answer: str) -> list[Outgoing]:

@@ -17,6 +17,8 @@ from messages import Outgoing, label, render
 from storage import activities, consents, events, patients
 
 DOSE_CHOICES = tuple(sorted({*DOSE_PRESETS, 45, 60}))
+SUMMARY_CHOICES = (("sun", "18:00"), ("sun", "10:00"), ("sat", "18:00"), ("fri", "18:00"),
+                   ("mon", "08:00"))
 # Everything the bot would send on its own; /pause cancels these (replies still go out).
 PROMPT_KINDS = ("checkin", "checkin_reminder", "sitting", "lesson", "course_end", "settle",
                 "next_day", "advice", "pause_over", "summary")
@@ -51,6 +53,24 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
         await clear_buttons(update)
         await respond(rt, update, begin, patient_id=pid)
+        return
+    if what == "sum" and len(parts) == 2:
+        rows = [[(label("settings_summary_at", day=day.capitalize(), time=at),
+                  f"set:sum:{day}{at.replace(':', '')}")] for day, at in SUMMARY_CHOICES]
+        await reply(rt, update, Outgoing(render("settings_summary_when"), rows), patient_id=pid)
+        return
+    chosen = next(((d, t) for d, t in SUMMARY_CHOICES if len(parts) == 3 and what == "sum"
+                   and parts[2] == f"{d}{t.replace(':', '')}"), None)
+    if chosen is not None:
+        def change_summary():
+            patients.update(rt.db, pid, rt.clock.now(), summary_day=chosen[0],
+                            summary_time=chosen[1])
+            events.record(rt.db, rt.clock.now(), "settings_changed", pid, setting="summary")
+            return [settings_message(rt.db, patients.get(rt.db, pid), saved=True)]
+
+        await clear_buttons(update)
+        if await respond(rt, update, change_summary, patient_id=pid):
+            replan_patient(rt, patients.get(rt.db, pid))
         return
     if what == "dose" and len(parts) == 2:
         rows = [[(f"{a['name']} ({a['dose_minutes']} min)", f"set:d:{a['id']}")]

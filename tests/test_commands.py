@@ -193,3 +193,15 @@ async def test_commands_need_a_set_up_patient(harness, command):
     await harness.send_text(4004, command)
     assert "/start" in harness.last(4004).text
     assert list(harness.db.query("SELECT * FROM patients")) == []
+
+
+async def test_settings_weekly_summary_time(harness, clock):
+    pid = harness.add_patient()
+    await harness.send_text(USER, "/settings")
+    assert "Weekly summary: Sun 18:00" in harness.last(USER).text
+    await press(harness, harness.last(USER), "set:sum")
+    await press(harness, harness.last(USER), "set:sum:sat1800")
+    assert "Weekly summary: Sat 18:00" in harness.last(USER).text
+    assert patients.get(harness.db, pid)["summary_day"] == "sat"
+    await harness.tap(USER, "set:sum:tue0300")
+    assert "expired" in harness.last(USER).text
