@@ -213,6 +213,9 @@ async def session_answer_button(update: Update, context: ContextTypes.DEFAULT_TY
         sid, value = _small_int(parts[1]), _small_int(parts[3])
         session = sessions.owned(rt.db, sid, patient["id"]) if sid is not None else None
     limit = 1 if parts[2:3] == ["s"] else 10
+    if patient is not None and patient["status"] == "hold":
+        await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
+        return
     if session is None or value is None or value > limit:
         await reply_template(rt, update, "expired")
         return
@@ -236,6 +239,9 @@ async def next_day_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     patient = patient_of(rt, update)
     parts = (update.callback_query.data or "").split(":")
     row = None
+    if patient is not None and patient["status"] == "hold":
+        await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
+        return
     if patient is not None and len(parts) == 3:
         rid, pain = _small_int(parts[1]), _small_int(parts[2])
         row = outbox.get(rt.db, rid) if rid is not None else None

@@ -29,6 +29,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Plain text in a private chat: an answer to whatever the bot is waiting for."""
     rt = runtime(context)
+    onboarding.drop_stale_edit(rt, update)
     if onboarding.in_progress(rt, update):
         await onboarding.typed_answer(rt, update)
         return

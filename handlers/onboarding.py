@@ -8,12 +8,13 @@ transaction. Nothing about a person's health is stored before they agree to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import onboarding_rules as R
+from bot.clock import parse_iso
 from bot.localtime import local_date, parse_hhmm, zone
 from handlers import caregiver
 from handlers.common import (answer_callback, clear_buttons, patient_of, queue_reply,
@@ -22,7 +23,7 @@ from handlers.onboarding_questions import Reask, from_button, from_text, pending
 from jobs.dispatch import dispatch_now
 from jobs.plan import replan_patient
 from messages import Outgoing, label, render
-from storage import activities, consents, events, patients
+from storage import activities, checkins, consents, events, patients
 
 
 async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -52,6 +53,22 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     await _send(rt, update, lambda: [Outgoing(render("onboarding_resume")),
                                      question(rt.db, state)])
+
+
+EDIT_TIMEOUT = timedelta(minutes=30)
+
+
+def drop_stale_edit(rt, update: Update) -> None:
+    """A /settings change left half-done must not swallow later answers: it lapses after 30
+    minutes, or as soon as the bot has asked something newer (a check-in, a session question)."""
+    user = update.effective_user
+    state = consents.onboarding(rt.db, user.id) if user else None
+    if state is None or not state["data"].get("edit"):
+        return
+    waiting = checkins.awaiting(rt.db, state["patient_id"])
+    if (parse_iso(state["updated_at"]) < rt.clock.now() - EDIT_TIMEOUT
+            or (waiting is not None and waiting["asked_at"] > state["updated_at"])):
+        consents.finish(rt.db, user.id)
 
 
 def in_progress(rt, update: Update) -> bool:

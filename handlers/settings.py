@@ -160,6 +160,12 @@ async def resume(rt, update: Update, patient: dict, event: str) -> None:
                       "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end', 'summary', "
                       "'summary_caregiver') AND due_at >= ?",
                       [patient["id"], iso(now)])
+        # Session follow-ups held back meanwhile go out again (the dispatcher still applies
+        # their lateness rules: a settle question hours late is given up, not asked).
+        rt.db.execute("UPDATE outbox SET status = 'pending', last_error = NULL "
+                      "WHERE patient_id = ? AND status = 'cancelled' "
+                      "AND kind IN ('settle', 'next_day', 'advice', 'pause_over')",
+                      [patient["id"]])
         events.record(rt.db, now, event, patient["id"])
         return [Outgoing(render("resumed", already=False))]
 

@@ -30,6 +30,9 @@ def part_of_day(moment: datetime, tz_name: str) -> str:
 def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Outgoing | None:
     """The message for `row`, or None when it no longer makes sense (e.g. today is already rated)."""
     payload = json.loads(row["payload"])
+    if (patient is not None and patient["status"] != "active" and row["kind"] in SCHEDULED_KINDS
+            and row["kind"] != "advice"):
+        return None  # paused, on hold or gone: prompts the bot starts wait for /resume
     if "text" in payload:  # replies are rendered when they are written, with the answer they follow
         return Outgoing.from_payload(payload)
     if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",) and patient is not None:
@@ -117,9 +120,13 @@ def compose_course_end(db: Database, patient: dict) -> Outgoing:
 def after_sent(db: Database, row: dict, now: datetime) -> None:
     """What sending a row means for the conversation: a check-in makes typed numbers its answers."""
     payload = json.loads(row["payload"])
+    waiting = checkins.awaiting(db, row["patient_id"]) if row["patient_id"] else None
+    # A typed number answers the session question still open (B or A) before any later prompt.
+    session_open = waiting is not None and waiting["kind"] in ("session_before", "session_after")
     if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",) and row["patient_id"] is not None:
         question = payload.get("checkin_row", row["id"])
-        checkins.set_awaiting(db, row["patient_id"], "checkin", str(question), now)
+        if not session_open or row["kind"] == "checkin_asked":
+            checkins.set_awaiting(db, row["patient_id"], "checkin", str(question), now)
         if row["kind"] == "checkin":  # one gentle reminder, hours later, only if still unanswered
             outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"],
                            kind="checkin_reminder", due_at=now + REMINDER_AFTER, now=now,
@@ -127,9 +134,9 @@ def after_sent(db: Database, row: dict, now: datetime) -> None:
                            payload={"local_date": payload["local_date"], "checkin_row": row["id"]})
     elif row["kind"] == "summary" and row["patient_id"] is not None:
         summary.after_summary_sent(db, row, now)
-    elif row["kind"] == "next_day" and row["patient_id"] is not None:
+    elif row["kind"] == "next_day" and row["patient_id"] is not None and not session_open:
         checkins.set_awaiting(db, row["patient_id"], "next_day", str(row["id"]), now)
-    elif row["kind"] == "settle" and row["patient_id"] is not None:
+    elif row["kind"] == "settle" and row["patient_id"] is not None and not session_open:
         checkins.set_awaiting(db, row["patient_id"], "settle", str(row["id"]), now)
     elif row["kind"] == "lesson" and row["patient_id"] is not None:
         lesson_id = payload["lesson_id"]

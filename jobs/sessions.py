@@ -20,6 +20,7 @@ from bot import pacing
 from bot.clock import iso, parse_iso
 from bot.localtime import local_date, local_to_utc, parse_hhmm, zone
 from bot.runtime import Runtime
+from bot.schedule import policy_for
 from messages import Outgoing, label, rating_rows, render
 from storage import activities, checkins, events, outbox, patients, sessions
 
@@ -103,11 +104,12 @@ def start(rt: Runtime, patient: dict, activity: dict) -> tuple[int | None, Outgo
         checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
         return sid, Outgoing(render("session_before", activity=activity["name"]),
                              rating_rows(f"r:{sid}:b"))
-    return sid, _doing_message(session, from_checkin=True)
+    return sid, _doing_message(session, from_checkin=True, today_str=today(patient, now))
 
 
-def _doing_message(session: dict, *, already: bool = False, from_checkin: bool = False
-                   ) -> Outgoing:
+def _doing_message(session: dict, *, already: bool = False, from_checkin: bool = False,
+                   today_str: str | None = None) -> Outgoing:
+    """The "off you go" message; with `today_str` (local ISO date) it notes a break still running."""
     sid = session["id"]
     if already and session["stage"] == "before":
         return Outgoing(render("session_before", activity=session["activity"], already=True),
@@ -115,8 +117,9 @@ def _doing_message(session: dict, *, already: bool = False, from_checkin: bool =
     return Outgoing(render("session_go", activity=session["activity"],
                            dose=session["dose_minutes"], before=session["before"],
                            from_checkin=from_checkin, already=already,
-                           paused_until=_nice_date(session.get("paused_until"))
-                           if session.get("paused_until") else ""),
+                           paused_until=_nice_date(session["paused_until"])
+                           if today_str and session.get("paused_until")
+                           and session["paused_until"] > today_str else ""),
                     [[(label("activity_done"), f"a:e:{sid}"),
                       (label("activity_cancel"), f"a:x:{sid}")]])
 
@@ -130,7 +133,8 @@ def record_before(rt: Runtime, patient: dict, session: dict, pain: int) -> Outgo
     checkins.clear_awaiting(rt.db, patient["id"], "session_before")
     if logged:
         return ask_after(rt, patient, session)
-    return _doing_message(sessions.get(rt.db, session["id"]))
+    return _doing_message(sessions.get(rt.db, session["id"]),
+                          today_str=today(patient, rt.clock.now()))
 
 
 def ask_after(rt: Runtime, patient: dict, session: dict) -> Outgoing:
@@ -240,9 +244,11 @@ def settle_due(db, patient: dict, now: datetime) -> list[dict]:
     """Sessions whose S is unanswered and whose settle time has come (or comes very soon)."""
     t = thresholds_for(db, patient)
     cutoff = now - timedelta(hours=t.settle_check_hours) + SETTLE_MERGE
+    # Past the settle question's own lateness limit, "has it settled?" means something else.
+    oldest = now - timedelta(hours=t.settle_check_hours) - policy_for("settle").max_late
     return [s for s in sessions.open_for(db, patient["id"])
             if s["stage"] == "waiting" and s["settled"] is None and s["ended_at"]
-            and parse_iso(s["ended_at"]) <= cutoff]
+            and oldest <= parse_iso(s["ended_at"]) <= cutoff]
 
 
 def record_settled(rt: Runtime, patient: dict, session: dict, settled: bool) -> Outgoing | None:
@@ -285,7 +291,11 @@ def decide(rt: Runtime, patient: dict, session_id: int, *, overdue: bool = False
         return None
     t = thresholds_for(rt.db, patient)
     earlier = sessions.decided_for_activity(rt.db, s["activity_id"], s["id"])
-    dose = s["current_dose"]
+    # Judge the session at the dose it was done at when that was less than the current dose
+    # (a short logged session must not be "eased" from a longer dose it never tried).
+    dose = min(s["dose_minutes"], s["current_dose"])
+    # "Again after an adaptation" means this session came after that advice was given.
+    advised_before = [e for e in earlier if e["decided_at"] <= s["started_at"]]
     keeps = 0
     for e in earlier:
         if e["verdict"] != "keep" or e["dose_minutes"] != dose:
@@ -294,8 +304,9 @@ def decide(rt: Runtime, patient: dict, session_id: int, *, overdue: bool = False
     ratings = pacing.Ratings(s["before"], s["after"],
                              None if s["settled"] is None else bool(s["settled"]), s["next_day"])
     decision = pacing.decide(ratings, dose,
-                             previous_verdict=earlier[0]["verdict"] if earlier else None,
-                             keeps_at_dose=keeps if s["dose_minutes"] == dose else 0,
+                             previous_verdict=advised_before[0]["verdict"] if advised_before
+                             else None,
+                             keeps_at_dose=keeps if s["dose_minutes"] == s["current_dose"] else 0,
                              next_day_overdue=overdue, thresholds=t)
     if decision.status == "waiting":
         return None
@@ -355,7 +366,8 @@ def advice_message(rt: Runtime, patient: dict, s: dict, decision: pacing.Decisio
         until = _nice_date((date.fromisoformat(day)
                             + timedelta(days=decision.pause_days)).isoformat())
     text = render("pacing_advice", activity=s["activity"], verdict=decision.verdict,
-                  findings=decision.findings, partial=decision.partial, dose=decision.dose,
+                  findings=decision.findings, partial=decision.partial,
+                  dose=s["current_dose"] if decision.verdict == "keep" else decision.dose,
                   next_dose=decision.next_dose, pause_days=decision.pause_days, until=until,
                   before=s["before"], after=s["after"], next_day=s["next_day"],
                   tolerance=decision.thresholds["flare_tolerance"],
@@ -378,8 +390,11 @@ def decide_overdue(rt: Runtime) -> int:
             continue
         with rt.db.atomic():
             out = decide(rt, patient, row["id"], overdue=True)
-            if out is not None and patient["status"] == patients.PLANNABLE:
-                _enqueue(rt, patient, "advice", now, f"advice:{row['id']}", out.as_payload())
+            if out is not None:
+                rid = _enqueue(rt, patient, "advice", now, f"advice:{row['id']}", out.as_payload())
+                if rid is not None and patient["status"] != patients.PLANNABLE:
+                    # Paused or on hold: kept back, and sent if they resume.
+                    outbox.mark_final(rt.db, rid, "cancelled", patient["status"])
         decided += 1
     return decided
 

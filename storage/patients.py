@@ -48,7 +48,9 @@ def mark_unreachable(db: Database, chat_id: int, now: datetime, reason: str) -> 
     patient = by_chat(db, chat_id)
     with db.atomic():
         if patient is not None:
-            update(db, patient["id"], now, status="inactive", inactive_reason=reason)
+            # A hold stays a hold: coming back must still mean "I have been seen" first.
+            status = "hold" if patient["status"] == "hold" else "inactive"
+            update(db, patient["id"], now, status=status, inactive_reason=reason)
         db.execute("UPDATE outbox SET status = 'cancelled', last_error = ? "
                    "WHERE chat_id = ? AND status = 'pending'", [reason, chat_id])
     return patient["id"] if patient else None

@@ -222,3 +222,12 @@ async def test_three_weeks_with_a_caregiver_in_another_time_zone(tmp_path):
     verdicts = Counter(v for _, v in plotted["sessions"])
     assert verdicts == Counter(r["verdict"] for r in sim.db.query(
         "SELECT verdict FROM sessions WHERE stage = 'decided' AND started_at < '2026-03-22T23:00'"))
+
+
+def test_a_caregiver_never_sees_an_average_that_is_one_days_rating():
+    from bot.weekly import week_figures
+    from messages import render
+    few = week_figures({date(2026, 3, 10): 7, date(2026, 3, 12): 5}, date(2026, 3, 15),
+                       date(2026, 3, 2), [], 0, 0)
+    assert "/10" not in render("summary", f=few, name="Ana", caregiver=True, carer_name="Tom")
+    assert "6.0/10" in render("summary", f=few, name="Ana", caregiver=False)
