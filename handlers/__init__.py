@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers import (activity, basic, caregiver, checkin, course, errors, onboarding, settings,
-                      sitting, urgent)
+from handlers import (activity, basic, caregiver, checkin, course, errors, onboarding, privacy,
+                      settings, sitting, urgent)
 
 # (command, description): the bot's menu (setMyCommands), /help, and the README.
 COMMANDS: list[tuple[str, str]] = [
@@ -19,6 +19,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("resume", "start prompts again"),
     ("urgent", "check warning signs and get urgent help"),
     ("caregiver", "invite someone to get your weekly summary, or stop it"),
+    ("mydata", "a copy of everything I keep about you"),
+    ("delete", "delete everything I keep about you"),
     ("course", "your 12-week course: progress, re-read, catch up"),
     ("help", "what I can do"),
 ]
@@ -48,6 +50,9 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(caregiver.caregiver_button, pattern=r"^cg:"))
     app.add_handler(CallbackQueryHandler(caregiver.join_button, pattern=r"^cgj:"))
     app.add_handler(CallbackQueryHandler(caregiver.timezone_button, pattern=r"^cgz:"))
+    app.add_handler(CommandHandler("mydata", privacy.mydata_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("delete", privacy.delete_command, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(privacy.delete_button, pattern=r"^del:"))
     app.add_handler(CallbackQueryHandler(urgent.urgent_button, pattern=r"^u:"))
     app.add_handler(CommandHandler("course", course.course_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(course.lesson_button, pattern=r"^l:"))

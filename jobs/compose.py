@@ -15,7 +15,7 @@ from bot.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
 from jobs import sessions as session_flow
 from jobs import summary
 from messages import DEFAULT_EMERGENCY_NUMBER, Outgoing, label, rating_rows, render
-from storage import activities, checkins, lessons, outbox, sessions
+from storage import activities, checkins, lessons, outbox, privacy, sessions
 
 # The scheduled daily question, and the same question asked for with /checkin.
 CHECKIN_KINDS = ("checkin", "checkin_asked")
@@ -33,6 +33,14 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
     if (patient is not None and patient["status"] != "active" and row["kind"] in SCHEDULED_KINDS
             and row["kind"] != "advice"):
         return None  # paused, on hold or gone: prompts the bot starts wait for /resume
+    if row["kind"] == "export":
+        data = privacy.collect(db, patient["id"] if patient else None, payload["user_id"],
+                               row["chat_id"])
+        if payload["format"] == "json":
+            return Outgoing(render("mydata_file", format="JSON"),
+                            document=("my-back-pain-data.json", privacy.as_json(data)))
+        return Outgoing(render("mydata_file", format="CSV"),
+                        document=("my-back-pain-data.csv", privacy.as_csv(data)))
     if "text" in payload:  # replies are rendered when they are written, with the answer they follow
         return Outgoing.from_payload(payload)
     if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",) and patient is not None:

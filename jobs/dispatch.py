@@ -128,7 +128,11 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         report.skipped.append(row_id)
         return
     try:
-        if out.chart is not None:
+        if out.document is not None:
+            name, content = out.document
+            message = await rt.bot.send_document(row["chat_id"], content, filename=name,
+                                                 caption=out.text, parse_mode=ParseMode.HTML)
+        elif out.chart is not None:
             # Drawing takes a fraction of a second of CPU: keep it off the event loop.
             png = await asyncio.to_thread(chart.render_png, out.chart)
             message = await rt.bot.send_photo(row["chat_id"], png, caption=out.text,

@@ -29,6 +29,8 @@ class Outgoing:
     buttons: list[list[Button]] = field(default_factory=list)
     # A chart to send as a photo, `text` being its caption (bot.chart.spec; drawn at send time).
     chart: dict | None = None
+    # A file to send as a document, `text` being its caption: (file name, bytes).
+    document: tuple[str, bytes] | None = None
     # Facts about the message for observers (the simulator's transcript); never sent.
     meta: dict | None = None
 

@@ -1,0 +1,60 @@
+"""/mydata (a JSON and a CSV file of everything stored about the sender) and /delete (confirm,
+then every row about them removed, with a short receipt)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
+from messages import Outgoing, label, render
+from storage import events, outbox, privacy
+
+
+async def mydata_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    patient = patient_of(rt, update)
+    pid = patient["id"] if patient else None
+    now = rt.clock.now()
+
+    def act():
+        for part in ("json", "csv"):
+            outbox.enqueue(rt.db, chat_id=update.effective_chat.id, patient_id=pid,
+                           kind="export", due_at=now, now=now,
+                           dedupe_key=f"export:{update.update_id}:{part}",
+                           payload={"format": part, "user_id": update.effective_user.id})
+        return [Outgoing(render("mydata"))]
+
+    await respond(rt, update, act, patient_id=pid)
+
+
+async def delete_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    patient = patient_of(rt, update)
+    await reply(rt, update, Outgoing(render("delete_confirm"),
+                                     [[(label("delete_yes"), "del:yes")],
+                                      [(label("delete_no"), "del:no")]]),
+                patient_id=patient["id"] if patient else None)
+
+
+async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime(context)
+    await answer_callback(update)
+    await clear_buttons(update)
+    data = update.callback_query.data
+    if data == "del:no":
+        await reply(rt, update, Outgoing(render("delete_kept")))
+        return
+    if data != "del:yes":
+        await reply(rt, update, Outgoing(render("expired")))
+        return
+    patient = patient_of(rt, update)
+    user, chat = update.effective_user, update.effective_chat
+
+    def act():
+        counts = privacy.delete(rt.db, patient["id"] if patient else None, user.id, chat.id)
+        # An anonymous line in the audit log: that a deletion happened, not whose.
+        events.record(rt.db, rt.clock.now(), "person_deleted", None, rows=sum(counts.values()))
+        return [Outgoing(render("delete_done", counts=counts, total=sum(counts.values())))]
+
+    await respond(rt, update, act)
