@@ -1,4 +1,4 @@
-"""The command line: `backpain-bot run | demo | simulate | health` (also `python -m bot ...`)."""
+"""The command line: `backpain-bot run | demo | simulate | health | backup` (also `python -m bot ...`)."""
 
 from __future__ import annotations
 
@@ -112,6 +112,19 @@ def _health(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from bot.backup import BackupError, backup
+
+    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    try:
+        result = backup(settings.DATABASE_PATH, Path(args.out), force=args.force)
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(result.summary())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="backpain-bot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -129,6 +142,11 @@ def parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="check that the database opens and is intact")
     health.add_argument("--db", help="database file (default: DATABASE_PATH)")
     health.set_defaults(func=_health)
+    back = sub.add_parser("backup", help="copy the database safely, even while the bot runs")
+    back.add_argument("--out", required=True, help="the backup file to write (must not exist)")
+    back.add_argument("--db", help="database file (default: DATABASE_PATH)")
+    back.add_argument("--force", action="store_true", help="replace --out if it exists")
+    back.set_defaults(func=_backup)
     return p
 
 
