@@ -26,7 +26,7 @@ To see the bot at work without a token or a network, run:  backpain-bot demo
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot.app import build_application
+    from bot.app import build_application, webhook_options
     from bot.clock import SystemClock
     from bot.logs import setup_logging
     from storage.db import AlreadyRunning, InstanceLock
@@ -46,21 +46,13 @@ def _run(args: argparse.Namespace) -> int:
         app = build_application(settings, SystemClock())
         if settings.WEBHOOK_URL:
             log.info("starting webhook", extra={"port": settings.WEBHOOK_PORT})
-            app.run_webhook(listen=settings.WEBHOOK_LISTEN, port=settings.WEBHOOK_PORT,
-                            webhook_url=settings.WEBHOOK_URL, secret_token=settings.WEBHOOK_SECRET,
-                            url_path=_path_of(settings.WEBHOOK_URL))
+            app.run_webhook(**webhook_options(settings))
         else:
             log.info("starting polling")
             app.run_polling()
     finally:
         lock.release()
     return 0
-
-
-def _path_of(url: str) -> str:
-    from urllib.parse import urlparse
-
-    return urlparse(url).path.lstrip("/")
 
 
 def _demo(args: argparse.Namespace) -> int:
