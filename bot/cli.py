@@ -25,7 +25,14 @@ To see the bot at work without a token or a network, run:  backpain-bot demo
 """
 
 
+STOPPED = ("The bot stopped: Telegram could not be reached, or it refused the token ({error}). "
+           "Check the network, TELEGRAM_API_BASE_URL and TELEGRAM_BOT_TOKEN, then start it "
+           "again; nothing queued is lost.")
+
+
 def _run(args: argparse.Namespace) -> int:
+    from telegram.error import TelegramError
+
     from bot.app import build_application, webhook_options
     from bot.clock import SystemClock
     from bot.logs import setup_logging
@@ -35,7 +42,8 @@ def _run(args: argparse.Namespace) -> int:
     if not settings.TELEGRAM_BOT_TOKEN:
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    setup_logging(settings.LOG_LEVEL)
+    setup_logging(settings.LOG_LEVEL,
+                  secrets=(settings.TELEGRAM_BOT_TOKEN, settings.WEBHOOK_SECRET))
     lock = InstanceLock(settings.DATABASE_PATH)
     try:
         lock.acquire()
@@ -50,6 +58,11 @@ def _run(args: argparse.Namespace) -> int:
         else:
             log.info("starting polling")
             app.run_polling()
+    except TelegramError as exc:
+        # Not the exception's text: a connection error may carry the request URL, token and all.
+        log.error("stopped: Telegram unreachable or refused", extra={"error": type(exc).__name__})
+        print(STOPPED.format(error=type(exc).__name__), file=sys.stderr)
+        return 1
     finally:
         lock.release()
     return 0

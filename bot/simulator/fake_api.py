@@ -12,9 +12,9 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from telegram.error import TimedOut
+from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ _FAULTS: dict[str, tuple[int, str]] = {
     "503": (503, "Service Unavailable"),
     "504": (504, "Gateway Timeout"),
 }
-_KINDS = set(_FAULTS) | {"429", "timeout"}
+_KINDS = set(_FAULTS) | {"429", "timeout", "network"}
 
 
 @dataclass
@@ -57,7 +57,7 @@ class ApiCall:
     at: datetime
     method: str
     params: dict
-    outcome: str  # "ok" | "429" | "403" | "400" | "5xx" | "timeout"
+    outcome: str  # "ok" | "429" | "403" | "400" | "5xx" | "timeout" | "network"
 
 
 @dataclass
@@ -173,6 +173,10 @@ class FakeBotApi(BaseRequest):
         self._per_chat: dict[int, _Window] = {}
         if per_chat_per_second is not None:
             _Window.per_second(per_chat_per_second)  # validate early
+        self._unreachable = False
+        # Called with each Sent before the answer goes back to the bot: a journal written here
+        # survives the bot being killed between Telegram's delivery and the bot recording it.
+        self.on_send: Callable[[Sent], None] | None = None
 
     # --- test controls -------------------------------------------------------------------
 
@@ -185,6 +189,14 @@ class FakeBotApi(BaseRequest):
     def is_blocked(self, chat_id: int) -> bool:
         return chat_id in self._blocked
 
+    def set_unreachable(self, unreachable: bool = True) -> None:
+        """Telegram cannot be reached at all: every call fails before reaching the server.
+
+        The error is what PTB's HTTPXRequest raises for a connection failure (NetworkError), with
+        the full request URL in the message, token included, as some httpx errors carry it.
+        """
+        self._unreachable = unreachable
+
     def fail_next(
         self,
         kind: str,
@@ -194,7 +206,11 @@ class FakeBotApi(BaseRequest):
         retry_after: int = 5,
         times: int = 1,
     ) -> None:
-        """Queue a fault for the next `times` calls that match method/chat_id (None = any)."""
+        """Queue a fault for the next `times` calls that match method/chat_id (None = any).
+
+        Kinds: "400" (chat not found), "403" (blocked), "429" (with `retry_after`), "5xx" or
+        "500"/"502"/"503"/"504", "timeout" (TimedOut), "network" (a connection error).
+        """
         if kind not in _KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(_KINDS)}")
         if times < 1:
@@ -247,7 +263,9 @@ class FakeBotApi(BaseRequest):
         self.calls.append(call)
         chat_id = _as_chat_id(params.get("chat_id"))
         try:
-            self._apply_fault(api_method, chat_id)
+            if self._unreachable:
+                raise _network_error(url)
+            self._apply_fault(api_method, chat_id, url)
             if chat_id is not None and chat_id in self._blocked:
                 raise _Answer("403", 403, _error(403, "Forbidden: bot was blocked by the user"))
             result = self._handle(api_method, params, files, chat_id, now)
@@ -256,6 +274,9 @@ class FakeBotApi(BaseRequest):
             return answer.status, _dump(answer.body)
         except TimedOut:
             call.outcome = "timeout"
+            raise
+        except NetworkError:
+            call.outcome = "network"
             raise
         return 200, _dump({"ok": True, "result": result})
 
@@ -285,7 +306,7 @@ class FakeBotApi(BaseRequest):
             params[part] = {"filename": filename, "size": len(content)}
         return params, files
 
-    def _apply_fault(self, method: str, chat_id: int | None) -> None:
+    def _apply_fault(self, method: str, chat_id: int | None, url: str = "") -> None:
         for fault in self._faults:
             if fault.matches(method, chat_id):
                 break
@@ -296,6 +317,8 @@ class FakeBotApi(BaseRequest):
             self._faults.remove(fault)
         if fault.kind == "timeout":
             raise TimedOut()
+        if fault.kind == "network":
+            raise _network_error(url)
         if fault.kind == "429":
             raise _too_many(fault.retry_after)
         status, description = _FAULTS[fault.kind]
@@ -360,17 +383,18 @@ class FakeBotApi(BaseRequest):
         if field_name is not None:
             self._attach_file(message, sent_params, files, field_name, chat_id, message_id)
         self._texts[(chat_id, message_id)] = text
-        self.sent.append(
-            Sent(
-                at=now,
-                chat_id=chat_id,
-                message_id=message_id,
-                method=method,
-                text=text,
-                buttons=_buttons(markup),
-                params=sent_params,
-            )
+        sent = Sent(
+            at=now,
+            chat_id=chat_id,
+            message_id=message_id,
+            method=method,
+            text=text,
+            buttons=_buttons(markup),
+            params=sent_params,
         )
+        self.sent.append(sent)
+        if self.on_send is not None:
+            self.on_send(sent)
         return message
 
     def _attach_file(
@@ -435,6 +459,11 @@ class FakeBotApi(BaseRequest):
             "chat": _chat(chat_id),
             "from": self.bot_user,
         }
+
+
+def _network_error(url: str) -> NetworkError:
+    # Shaped like PTB's HTTPXRequest wrapping an httpx.ConnectError.
+    return NetworkError(f"httpx.ConnectError: All connection attempts failed for POST {url}")
 
 
 def _chat(chat_id: int) -> dict:
