@@ -48,8 +48,9 @@ _FAULTS: dict[str, tuple[int, str]] = {
     "502": (502, "Bad Gateway"),
     "503": (503, "Service Unavailable"),
     "504": (504, "Gateway Timeout"),
+    "401": (401, "Unauthorized"),  # a revoked token
 }
-_KINDS = set(_FAULTS) | {"429", "timeout", "network"}
+_KINDS = set(_FAULTS) | {"429", "timeout", "network", "migrated"}
 
 
 @dataclass
@@ -80,6 +81,7 @@ class _Fault:
     chat_id: int | None
     retry_after: int
     times: int
+    description: str | None = None
 
     def matches(self, method: str, chat_id: int | None) -> bool:
         return (self.method is None or self.method == method) and (
@@ -205,17 +207,24 @@ class FakeBotApi(BaseRequest):
         chat_id: int | None = None,
         retry_after: int = 5,
         times: int = 1,
+        description: str | None = None,
     ) -> None:
         """Queue a fault for the next `times` calls that match method/chat_id (None = any).
 
         Kinds: "400" (chat not found), "403" (blocked), "429" (with `retry_after`), "5xx" or
-        "500"/"502"/"503"/"504", "timeout" (TimedOut), "network" (a connection error).
+        "500"/"502"/"503"/"504", "401" (token revoked), "timeout" (TimedOut), "network" (a
+        connection error), "migrated" (a group became a supergroup). `description` replaces the
+        error text, e.g. "Bad Request: message is too long" for a "400".
         """
         if kind not in _KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(_KINDS)}")
         if times < 1:
             raise ValueError("times must be at least 1")
-        self._faults.append(_Fault(kind, method, chat_id, retry_after, times))
+        self._faults.append(_Fault(kind, method, chat_id, retry_after, times, description))
+
+    def clear_faults(self) -> None:
+        """Forget every queued fault (a long fault queued with a large `times` ends here)."""
+        self._faults.clear()
 
     def sent_to(self, chat_id: int) -> list[Sent]:
         return [s for s in self.sent if s.chat_id == chat_id]
@@ -321,9 +330,12 @@ class FakeBotApi(BaseRequest):
             raise _network_error(url)
         if fault.kind == "429":
             raise _too_many(fault.retry_after)
+        if fault.kind == "migrated":
+            raise _Answer("400", 400, _error(400, "Bad Request: group chat was upgraded to a "
+                                             "supergroup chat", migrate_to_chat_id=-1001234567890))
         status, description = _FAULTS[fault.kind]
-        outcome = fault.kind if fault.kind in ("400", "403") else "5xx"
-        raise _Answer(outcome, status, _error(status, description))
+        outcome = fault.kind if fault.kind in ("400", "401", "403") else "5xx"
+        raise _Answer(outcome, status, _error(status, fault.description or description))
 
     def _handle(
         self,
