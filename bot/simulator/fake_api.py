@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 from collections import deque
+from html.parser import HTMLParser
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
@@ -378,6 +379,7 @@ class FakeBotApi(BaseRequest):
         if method == "sendMessage" and not params.get("text"):
             # A real server rejects this too; catching it here beats finding it in production.
             raise _Answer("400", 400, _error(400, "Bad Request: message text is empty"))
+        _validate(method, params)
         self._rate_limit(chat_id, now)
         message_id = self._next_id.get(chat_id, 0) + 1
         self._next_id[chat_id] = message_id
@@ -445,6 +447,7 @@ class FakeBotApi(BaseRequest):
             message["document"] = document
 
     def _edit(self, method: str, params: dict, chat_id: int | None, now: datetime) -> Any:
+        _validate(method, params)
         message_id = params.get("message_id")
         if chat_id is None or message_id is None:
             return True  # inline messages: the real API answers True too
@@ -471,6 +474,81 @@ class FakeBotApi(BaseRequest):
             "chat": _chat(chat_id),
             "from": self.bot_user,
         }
+
+
+# What Telegram's HTML parse mode accepts (https://core.telegram.org/bots/api#html-style).
+_HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
+              "a", "tg-emoji", "code", "pre", "blockquote"}
+MAX_TEXT = 4096  # characters (UTF-16 code units) after entity parsing
+MAX_CAPTION = 1024
+MAX_CALLBACK_DATA = 64  # bytes
+
+
+class _TelegramHtml(HTMLParser):
+    """Checks markup the way the Bot API does: known tags, properly nested; counts the text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.text: list[str] = []
+        self.problem: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag not in _HTML_TAGS:
+            self.problem = self.problem or f'Unsupported start tag "{tag}"'
+        self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list) -> None:
+        self.problem = self.problem or f'Unsupported start tag "{tag}"'
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.problem = self.problem or f'Unexpected end tag "{tag}"'
+        else:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _bad(description: str) -> _Answer:
+    return _Answer("400", 400, _error(400, f"Bad Request: {description}"))
+
+
+def _validate(method: str, params: dict) -> None:
+    """Refuse what the real Bot API refuses: bad HTML, over-long text, oversized button data."""
+    field_name = "text" if "text" in params else "caption" if "caption" in params else None
+    if field_name is not None and isinstance(params[field_name], str):
+        raw = params[field_name]
+        visible = raw
+        if str(params.get("parse_mode", "")).upper() == "HTML":
+            parser = _TelegramHtml()
+            parser.feed(raw)
+            parser.close()
+            if parser.open and parser.problem is None:
+                parser.problem = f"Can't find end tag corresponding to start tag {parser.open[-1]!r}"
+            if parser.problem:
+                raise _bad(f"can't parse entities: {parser.problem}")
+            visible = "".join(parser.text)
+        limit = MAX_TEXT if field_name == "text" else MAX_CAPTION
+        if _utf16(visible) > limit:
+            raise _bad("message is too long" if field_name == "text" else
+                       "message caption is too long")
+        if field_name == "text" and not visible.strip():
+            raise _bad("message text is empty")
+    markup = params.get("reply_markup")
+    if isinstance(markup, dict):
+        for row in markup.get("inline_keyboard") or []:
+            for button in row:
+                data = button.get("callback_data")
+                if not button.get("text"):
+                    raise _bad("button text is empty")
+                if data is not None and not 1 <= len(str(data).encode("utf-8")) <= MAX_CALLBACK_DATA:
+                    raise _bad("BUTTON_DATA_INVALID")
 
 
 def _network_error(url: str) -> NetworkError:
