@@ -251,6 +251,21 @@ def test_callback_data_of_every_shape(world, data, who, message_id):
     assert after["patients"] == before["patients"] and after["consents"] == before["consents"]
 
 
+@SETTINGS
+@given(name=st.one_of(st.text(max_size=64), st.sampled_from(
+    ["<b>Ana", "Ana & Co", "</b>", "&lt;", "<a href='x'>Ana</a>", "\u202eanA", "🙂" * 32])))
+def test_any_first_name_renders_as_valid_telegram_html(world, name):
+    """Names come from Telegram as the person typed them; every message showing one must stay
+    valid HTML (the stand-in refuses broken markup, as Telegram does)."""
+    world.reset()
+    world.db.execute("UPDATE patients SET first_name = ? WHERE id = ?", [name, world.ana])
+    world.db.execute("DELETE FROM awaiting")
+    world.db.execute("UPDATE outbox SET status = 'expired' WHERE id = ?", [world.question])
+    sent = world.process(world.h.updates.text(ANA, "/checkin"))
+    assert replies_to(sent, ANA) and "How is your back" in sent[-1].text
+    assert world.db.execute("SELECT count(*) FROM outbox WHERE status = 'failed'").fetchone()[0] == 0
+
+
 STEP_PATH = {  # the taps that lead to each onboarding step
     "intro": [], "consent": ["o:intro:go"], "rf": ["o:intro:go", "o:consent:yes"],
 }
