@@ -114,8 +114,8 @@ def backup(db_path: Path | str, out: Path | str, *, force: bool = False) -> Back
                 f"The backup could not be made ({exc}). Nothing was written to {out}. If the "
                 "database is busy, try again; if the disk is full, free space first.") from None
         except OSError as exc:
-            raise BackupError(f"The backup could not be written next to {out} "
-                              f"({exc.strerror}). Check the folder exists and is writable.") from None
+            raise BackupError(f"The backup could not be written next to {out} ({exc.strerror}). "
+                              "Check the folder exists and is writable.") from None
         counts = _check(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())

@@ -1,4 +1,4 @@
-"""The command line: `backpain-bot run | demo | simulate | health | backup` (also `python -m bot ...`)."""
+"""The command line: `backpain-bot run | demo | simulate | health | backup` (or `python -m bot`)."""
 
 from __future__ import annotations
 

@@ -48,11 +48,12 @@ from storage.db import InstanceLock
 DAY_START = "2026-03-03T00:00:00Z"  # a Tuesday; 24 hours from here
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata")
 CHECKIN_TIMES = ("07:30", "08:00", "09:00", "12:00")
-TIMES_OF_DB = ("SELECT max(t) FROM (SELECT max(created_at) AS t FROM outbox UNION ALL "
-               "SELECT max(claimed_at) FROM outbox UNION ALL SELECT max(sent_at) FROM outbox "
-               "UNION ALL SELECT max(answered_at) FROM checkins UNION ALL SELECT max(at) FROM events "
-               "UNION ALL SELECT max(at) FROM sitting_breaks UNION ALL "
-               "SELECT max(updated_at) FROM patients)")
+TIMES_OF_DB = " UNION ALL ".join([  # the latest moment the database has seen
+    "SELECT max(created_at) AS t FROM outbox", "SELECT max(claimed_at) FROM outbox",
+    "SELECT max(sent_at) FROM outbox", "SELECT max(answered_at) FROM checkins",
+    "SELECT max(at) FROM events", "SELECT max(at) FROM sitting_breaks",
+    "SELECT max(updated_at) FROM patients"])
+TIMES_OF_DB = f"SELECT max(t) FROM ({TIMES_OF_DB})"
 
 # The outbox row being sent right now (set around jobs.dispatch._send_one), so the journal can
 # say which row a delivered message belongs to.
@@ -232,7 +233,8 @@ class CrashRun(Simulation):
         for persona in self.scenario.patients:
             if persona.chat_id not in known:
                 self.enrol(persona)
-        mid_send = [r["id"] for r in self.db.query("SELECT id FROM outbox WHERE status = 'sending'")]
+        mid_send = [r["id"] for r in
+                    self.db.query("SELECT id FROM outbox WHERE status = 'sending'")]
         self.journal.write({"e": "start", "t": iso(self.clock.now()), "pid": os.getpid(),
                             "recovered": mid_send})
         await self.app.initialize()

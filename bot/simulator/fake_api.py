@@ -530,7 +530,7 @@ def _validate(method: str, params: dict) -> None:
             parser.feed(raw)
             parser.close()
             if parser.open and parser.problem is None:
-                parser.problem = f"Can't find end tag corresponding to start tag {parser.open[-1]!r}"
+                parser.problem = f"Can't find end tag for start tag {parser.open[-1]!r}"
             if parser.problem:
                 raise _bad(f"can't parse entities: {parser.problem}")
             visible = "".join(parser.text)
@@ -547,7 +547,8 @@ def _validate(method: str, params: dict) -> None:
                 data = button.get("callback_data")
                 if not button.get("text"):
                     raise _bad("button text is empty")
-                if data is not None and not 1 <= len(str(data).encode("utf-8")) <= MAX_CALLBACK_DATA:
+                size = len(str(data).encode("utf-8")) if data is not None else 1
+                if not 1 <= size <= MAX_CALLBACK_DATA:
                     raise _bad("BUTTON_DATA_INVALID")
 
 
