@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from urllib.parse import urlparse
 
 from sqlite_utils import Database
 from telegram import BotCommand
@@ -42,6 +43,19 @@ async def _post_init(app: Application) -> None:
     except TelegramError as exc:  # the menu is a convenience; the bot works without it
         log.warning("setMyCommands failed", extra={"error": type(exc).__name__})
     plan_all(rt)
+
+
+def webhook_options(settings: Settings) -> dict:
+    """How `run` serves webhooks (`Application.run_webhook` / `Updater.start_webhook` keywords).
+
+    Always with the secret token: PTB then answers 403 to any request whose
+    X-Telegram-Bot-Api-Secret-Token header is missing or wrong, before it reaches a handler.
+    """
+    if not settings.WEBHOOK_SECRET:
+        raise ValueError("webhook mode needs WEBHOOK_SECRET")  # load_settings already refuses
+    return {"listen": settings.WEBHOOK_LISTEN, "port": settings.WEBHOOK_PORT,
+            "url_path": urlparse(settings.WEBHOOK_URL).path.lstrip("/"),
+            "webhook_url": settings.WEBHOOK_URL, "secret_token": settings.WEBHOOK_SECRET}
 
 
 def build_application(settings: Settings, clock: Clock, request: BaseRequest | None = None, *,

@@ -1,4 +1,4 @@
-"""The command line: `backpain-bot run | demo | simulate | health` (also `python -m bot ...`)."""
+"""The command line: `backpain-bot run | demo | simulate | health | backup` (or `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,15 @@ To see the bot at work without a token or a network, run:  backpain-bot demo
 """
 
 
+STOPPED = ("The bot stopped: Telegram could not be reached, or it refused the token ({error}). "
+           "Check the network, TELEGRAM_API_BASE_URL and TELEGRAM_BOT_TOKEN, then start it "
+           "again; nothing queued is lost.")
+
+
 def _run(args: argparse.Namespace) -> int:
-    from bot.app import build_application
+    from telegram.error import TelegramError
+
+    from bot.app import build_application, webhook_options
     from bot.clock import SystemClock
     from bot.logs import setup_logging
     from storage.db import AlreadyRunning, InstanceLock
@@ -35,7 +42,8 @@ def _run(args: argparse.Namespace) -> int:
     if not settings.TELEGRAM_BOT_TOKEN:
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    setup_logging(settings.LOG_LEVEL)
+    setup_logging(settings.LOG_LEVEL,
+                  secrets=(settings.TELEGRAM_BOT_TOKEN, settings.WEBHOOK_SECRET))
     lock = InstanceLock(settings.DATABASE_PATH)
     try:
         lock.acquire()
@@ -46,21 +54,18 @@ def _run(args: argparse.Namespace) -> int:
         app = build_application(settings, SystemClock())
         if settings.WEBHOOK_URL:
             log.info("starting webhook", extra={"port": settings.WEBHOOK_PORT})
-            app.run_webhook(listen=settings.WEBHOOK_LISTEN, port=settings.WEBHOOK_PORT,
-                            webhook_url=settings.WEBHOOK_URL, secret_token=settings.WEBHOOK_SECRET,
-                            url_path=_path_of(settings.WEBHOOK_URL))
+            app.run_webhook(**webhook_options(settings))
         else:
             log.info("starting polling")
             app.run_polling()
+    except TelegramError as exc:
+        # Not the exception's text: a connection error may carry the request URL, token and all.
+        log.error("stopped: Telegram unreachable or refused", extra={"error": type(exc).__name__})
+        print(STOPPED.format(error=type(exc).__name__), file=sys.stderr)
+        return 1
     finally:
         lock.release()
     return 0
-
-
-def _path_of(url: str) -> str:
-    from urllib.parse import urlparse
-
-    return urlparse(url).path.lstrip("/")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -112,6 +117,19 @@ def _health(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from bot.backup import BackupError, backup
+
+    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    try:
+        result = backup(settings.DATABASE_PATH, Path(args.out), force=args.force)
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(result.summary())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="backpain-bot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -129,6 +147,11 @@ def parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="check that the database opens and is intact")
     health.add_argument("--db", help="database file (default: DATABASE_PATH)")
     health.set_defaults(func=_health)
+    back = sub.add_parser("backup", help="copy the database safely, even while the bot runs")
+    back.add_argument("--out", required=True, help="the backup file to write (must not exist)")
+    back.add_argument("--db", help="database file (default: DATABASE_PATH)")
+    back.add_argument("--force", action="store_true", help="replace --out if it exists")
+    back.set_defaults(func=_backup)
     return p
 
 

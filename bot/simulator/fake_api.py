@@ -10,11 +10,12 @@ import hashlib
 import json
 import math
 from collections import deque
+from html.parser import HTMLParser
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from telegram.error import TimedOut
+from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 if TYPE_CHECKING:
@@ -48,8 +49,9 @@ _FAULTS: dict[str, tuple[int, str]] = {
     "502": (502, "Bad Gateway"),
     "503": (503, "Service Unavailable"),
     "504": (504, "Gateway Timeout"),
+    "401": (401, "Unauthorized"),  # a revoked token
 }
-_KINDS = set(_FAULTS) | {"429", "timeout"}
+_KINDS = set(_FAULTS) | {"429", "timeout", "network", "migrated"}
 
 
 @dataclass
@@ -57,7 +59,7 @@ class ApiCall:
     at: datetime
     method: str
     params: dict
-    outcome: str  # "ok" | "429" | "403" | "400" | "5xx" | "timeout"
+    outcome: str  # "ok" | "429" | "403" | "400" | "5xx" | "timeout" | "network"
 
 
 @dataclass
@@ -80,6 +82,7 @@ class _Fault:
     chat_id: int | None
     retry_after: int
     times: int
+    description: str | None = None
 
     def matches(self, method: str, chat_id: int | None) -> bool:
         return (self.method is None or self.method == method) and (
@@ -173,6 +176,10 @@ class FakeBotApi(BaseRequest):
         self._per_chat: dict[int, _Window] = {}
         if per_chat_per_second is not None:
             _Window.per_second(per_chat_per_second)  # validate early
+        self._unreachable = False
+        # Called with each Sent before the answer goes back to the bot: a journal written here
+        # survives the bot being killed between Telegram's delivery and the bot recording it.
+        self.on_send: Callable[[Sent], None] | None = None
 
     # --- test controls -------------------------------------------------------------------
 
@@ -185,6 +192,14 @@ class FakeBotApi(BaseRequest):
     def is_blocked(self, chat_id: int) -> bool:
         return chat_id in self._blocked
 
+    def set_unreachable(self, unreachable: bool = True) -> None:
+        """Telegram cannot be reached at all: every call fails before reaching the server.
+
+        The error is what PTB's HTTPXRequest raises for a connection failure (NetworkError), with
+        the full request URL in the message, token included, as some httpx errors carry it.
+        """
+        self._unreachable = unreachable
+
     def fail_next(
         self,
         kind: str,
@@ -193,13 +208,24 @@ class FakeBotApi(BaseRequest):
         chat_id: int | None = None,
         retry_after: int = 5,
         times: int = 1,
+        description: str | None = None,
     ) -> None:
-        """Queue a fault for the next `times` calls that match method/chat_id (None = any)."""
+        """Queue a fault for the next `times` calls that match method/chat_id (None = any).
+
+        Kinds: "400" (chat not found), "403" (blocked), "429" (with `retry_after`), "5xx" or
+        "500"/"502"/"503"/"504", "401" (token revoked), "timeout" (TimedOut), "network" (a
+        connection error), "migrated" (a group became a supergroup). `description` replaces the
+        error text, e.g. "Bad Request: message is too long" for a "400".
+        """
         if kind not in _KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(_KINDS)}")
         if times < 1:
             raise ValueError("times must be at least 1")
-        self._faults.append(_Fault(kind, method, chat_id, retry_after, times))
+        self._faults.append(_Fault(kind, method, chat_id, retry_after, times, description))
+
+    def clear_faults(self) -> None:
+        """Forget every queued fault (a long fault queued with a large `times` ends here)."""
+        self._faults.clear()
 
     def sent_to(self, chat_id: int) -> list[Sent]:
         return [s for s in self.sent if s.chat_id == chat_id]
@@ -247,7 +273,9 @@ class FakeBotApi(BaseRequest):
         self.calls.append(call)
         chat_id = _as_chat_id(params.get("chat_id"))
         try:
-            self._apply_fault(api_method, chat_id)
+            if self._unreachable:
+                raise _network_error(url)
+            self._apply_fault(api_method, chat_id, url)
             if chat_id is not None and chat_id in self._blocked:
                 raise _Answer("403", 403, _error(403, "Forbidden: bot was blocked by the user"))
             result = self._handle(api_method, params, files, chat_id, now)
@@ -256,6 +284,9 @@ class FakeBotApi(BaseRequest):
             return answer.status, _dump(answer.body)
         except TimedOut:
             call.outcome = "timeout"
+            raise
+        except NetworkError:
+            call.outcome = "network"
             raise
         return 200, _dump({"ok": True, "result": result})
 
@@ -285,7 +316,7 @@ class FakeBotApi(BaseRequest):
             params[part] = {"filename": filename, "size": len(content)}
         return params, files
 
-    def _apply_fault(self, method: str, chat_id: int | None) -> None:
+    def _apply_fault(self, method: str, chat_id: int | None, url: str = "") -> None:
         for fault in self._faults:
             if fault.matches(method, chat_id):
                 break
@@ -296,11 +327,16 @@ class FakeBotApi(BaseRequest):
             self._faults.remove(fault)
         if fault.kind == "timeout":
             raise TimedOut()
+        if fault.kind == "network":
+            raise _network_error(url)
         if fault.kind == "429":
             raise _too_many(fault.retry_after)
+        if fault.kind == "migrated":
+            raise _Answer("400", 400, _error(400, "Bad Request: group chat was upgraded to a "
+                                             "supergroup chat", migrate_to_chat_id=-1001234567890))
         status, description = _FAULTS[fault.kind]
-        outcome = fault.kind if fault.kind in ("400", "403") else "5xx"
-        raise _Answer(outcome, status, _error(status, description))
+        outcome = fault.kind if fault.kind in ("400", "401", "403") else "5xx"
+        raise _Answer(outcome, status, _error(status, fault.description or description))
 
     def _handle(
         self,
@@ -343,6 +379,7 @@ class FakeBotApi(BaseRequest):
         if method == "sendMessage" and not params.get("text"):
             # A real server rejects this too; catching it here beats finding it in production.
             raise _Answer("400", 400, _error(400, "Bad Request: message text is empty"))
+        _validate(method, params)
         self._rate_limit(chat_id, now)
         message_id = self._next_id.get(chat_id, 0) + 1
         self._next_id[chat_id] = message_id
@@ -360,17 +397,18 @@ class FakeBotApi(BaseRequest):
         if field_name is not None:
             self._attach_file(message, sent_params, files, field_name, chat_id, message_id)
         self._texts[(chat_id, message_id)] = text
-        self.sent.append(
-            Sent(
-                at=now,
-                chat_id=chat_id,
-                message_id=message_id,
-                method=method,
-                text=text,
-                buttons=_buttons(markup),
-                params=sent_params,
-            )
+        sent = Sent(
+            at=now,
+            chat_id=chat_id,
+            message_id=message_id,
+            method=method,
+            text=text,
+            buttons=_buttons(markup),
+            params=sent_params,
         )
+        self.sent.append(sent)
+        if self.on_send is not None:
+            self.on_send(sent)
         return message
 
     def _attach_file(
@@ -409,6 +447,7 @@ class FakeBotApi(BaseRequest):
             message["document"] = document
 
     def _edit(self, method: str, params: dict, chat_id: int | None, now: datetime) -> Any:
+        _validate(method, params)
         message_id = params.get("message_id")
         if chat_id is None or message_id is None:
             return True  # inline messages: the real API answers True too
@@ -435,6 +474,87 @@ class FakeBotApi(BaseRequest):
             "chat": _chat(chat_id),
             "from": self.bot_user,
         }
+
+
+# What Telegram's HTML parse mode accepts (https://core.telegram.org/bots/api#html-style).
+_HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
+              "a", "tg-emoji", "code", "pre", "blockquote"}
+MAX_TEXT = 4096  # characters (UTF-16 code units) after entity parsing
+MAX_CAPTION = 1024
+MAX_CALLBACK_DATA = 64  # bytes
+
+
+class _TelegramHtml(HTMLParser):
+    """Checks markup the way the Bot API does: known tags, properly nested; counts the text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.text: list[str] = []
+        self.problem: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag not in _HTML_TAGS:
+            self.problem = self.problem or f'Unsupported start tag "{tag}"'
+        self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list) -> None:
+        self.problem = self.problem or f'Unsupported start tag "{tag}"'
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.problem = self.problem or f'Unexpected end tag "{tag}"'
+        else:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _bad(description: str) -> _Answer:
+    return _Answer("400", 400, _error(400, f"Bad Request: {description}"))
+
+
+def _validate(method: str, params: dict) -> None:
+    """Refuse what the real Bot API refuses: bad HTML, over-long text, oversized button data."""
+    field_name = "text" if "text" in params else "caption" if "caption" in params else None
+    if field_name is not None and isinstance(params[field_name], str):
+        raw = params[field_name]
+        visible = raw
+        if str(params.get("parse_mode", "")).upper() == "HTML":
+            parser = _TelegramHtml()
+            parser.feed(raw)
+            parser.close()
+            if parser.open and parser.problem is None:
+                parser.problem = f"Can't find end tag for start tag {parser.open[-1]!r}"
+            if parser.problem:
+                raise _bad(f"can't parse entities: {parser.problem}")
+            visible = "".join(parser.text)
+        limit = MAX_TEXT if field_name == "text" else MAX_CAPTION
+        if _utf16(visible) > limit:
+            raise _bad("message is too long" if field_name == "text" else
+                       "message caption is too long")
+        if field_name == "text" and not visible.strip():
+            raise _bad("message text is empty")
+    markup = params.get("reply_markup")
+    if isinstance(markup, dict):
+        for row in markup.get("inline_keyboard") or []:
+            for button in row:
+                data = button.get("callback_data")
+                if not button.get("text"):
+                    raise _bad("button text is empty")
+                size = len(str(data).encode("utf-8")) if data is not None else 1
+                if not 1 <= size <= MAX_CALLBACK_DATA:
+                    raise _bad("BUTTON_DATA_INVALID")
+
+
+def _network_error(url: str) -> NetworkError:
+    # Shaped like PTB's HTTPXRequest wrapping an httpx.ConnectError.
+    return NetworkError(f"httpx.ConnectError: All connection attempts failed for POST {url}")
 
 
 def _chat(chat_id: int) -> dict:

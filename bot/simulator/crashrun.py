@@ -1,0 +1,283 @@
+"""A bot process built to be killed: the crash test runs it, SIGKILLs it, and runs it again.
+
+    python -m bot.simulator.crashrun --db PATH --journal PATH [--patients N] [--seed S]
+
+It drives the real Application (handlers, jobs, templates, SQLite) through one busy virtual day
+on the in-process fake Bot API, with simulated patients who answer check-ins (tapping or typing
+the number), take sitting breaks and mark lessons helpful.
+
+What survives a kill is what would survive in reality:
+
+* the database file (the bot's state), opened like `run` opens it, under the instance lock;
+* the journal: one JSON line per event on the Telegram side, appended, flushed and fsynced
+  *before* it takes effect. `send` lines are messages the fake Telegram delivered (written before
+  the bot gets the answer, so a kill between delivery and the bot recording it still shows the
+  delivery); `in` lines are the patients' taps and texts (written before the update is handed to
+  the bot, like Telegram holding an update until the bot has taken it). `start` lines record
+  each (re)start and which outbox rows it found mid-send; `done` ends the day.
+
+On start the process resumes: the virtual clock continues from the latest moment the journal or
+the database has seen, Telegram's message ids continue per chat, each patient still owes the
+reactions to what she has received, and every tap or text without an answer yet is delivered
+again with the same update id (as Telegram redelivers an update the bot never confirmed).
+`tests/test_crash.py` checks the invariants over the journal and the database afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import json
+import os
+import random
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from telegram import Update
+
+import jobs.dispatch as dispatch
+from bot.clock import iso, parse_iso
+from bot.logs import setup_logging
+from bot.simulator.fake_api import Sent
+from bot.simulator.runner import Simulation
+from bot.simulator.scenario import Persona, Scenario, parse_scenario
+from storage.db import InstanceLock
+
+DAY_START = "2026-03-03T00:00:00Z"  # a Tuesday; 24 hours from here
+ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata")
+CHECKIN_TIMES = ("07:30", "08:00", "09:00", "12:00")
+TIMES_OF_DB = " UNION ALL ".join([  # the latest moment the database has seen
+    "SELECT max(created_at) AS t FROM outbox", "SELECT max(claimed_at) FROM outbox",
+    "SELECT max(sent_at) FROM outbox", "SELECT max(answered_at) FROM checkins",
+    "SELECT max(at) FROM events", "SELECT max(at) FROM sitting_breaks",
+    "SELECT max(updated_at) FROM patients"])
+TIMES_OF_DB = f"SELECT max(t) FROM ({TIMES_OF_DB})"
+
+# The outbox row being sent right now (set around jobs.dispatch._send_one), so the journal can
+# say which row a delivered message belongs to.
+CURRENT_ROW: contextvars.ContextVar[dict | None] = contextvars.ContextVar("row", default=None)
+
+
+def busy_day(patients: int, seed: int) -> Scenario:
+    """`patients` people over four time zones: check-ins, sitting breaks, a lesson each."""
+    people = []
+    for n in range(patients):
+        people.append({
+            "id": f"p{n:02d}", "name": f"Person{n:02d}", "chat_id": 2001 + n,
+            "timezone": ZONES[n % len(ZONES)], "checkin_time": CHECKIN_TIMES[n % 4],
+            "quiet_hours": {"from": "22:00", "to": "07:00"},
+            "sitting": {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00",
+                        "to": "17:00", "every_minutes": (30, 45, 60)[n % 3]},
+            "course": {"days": ["mon", "tue", "wed", "thu", "fri"],
+                       "time": ("12:00", "18:00")[n % 2]},
+            "answers": {"checkin_pain": (2001 + n) % 11},
+        })
+    return parse_scenario({"start": DAY_START, "days": 1, "seed": seed, "patients": people})
+
+
+class Journal:
+    """Append-only JSON lines, each flushed and fsynced before the caller goes on."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.records: list[dict] = []
+        if path.exists():
+            raw = path.read_bytes()
+            keep = raw[:raw.rfind(b"\n") + 1]  # a line torn by the kill never took effect
+            if len(keep) != len(raw):
+                path.write_bytes(keep)
+            self.records = [json.loads(line) for line in keep.decode("utf-8").splitlines()]
+        self._file = open(path, "a", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.records.append(record)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _track_rows() -> None:
+    """Wrap jobs.dispatch._send_one so the row in flight is known while the fake API answers."""
+    original = dispatch._send_one
+    if getattr(original, "_tracked", False):
+        return
+
+    async def send_one(rt, row, patient, report):
+        token = CURRENT_ROW.set(row)
+        try:
+            return await original(rt, row, patient, report)
+        finally:
+            CURRENT_ROW.reset(token)
+
+    send_one._tracked = True  # type: ignore[attr-defined]
+    dispatch._send_one = send_one
+
+
+def _reply_update(row: dict | None) -> int | None:
+    """The update a reply row answers (its dedupe key is reply:<update id>:<part>)."""
+    if row is None or row["kind"] != "reply":
+        return None
+    parts = row["dedupe_key"].split(":")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdecimal() else None
+
+
+class CrashRun(Simulation):
+    """The simulator, made resumable: patients react to the journal, not to memory."""
+
+    def __init__(self, scenario: Scenario, db_path: Path, journal: Journal):
+        super().__init__(scenario, db_path=db_path)
+        self.journal = journal
+        self.rt.observers.remove(self._observe)  # reactions come from deliveries (on_send)
+        self.api.on_send = self._delivered
+        self.reacted: set[int] = set()     # prompt rows a patient already reacted to
+        self.acked: set[int] = set()       # update ids whose reply reached the patient
+        self.next_update = 1
+
+    # -- resuming -----------------------------------------------------------------------------
+    def resume_time(self) -> datetime:
+        moments = [self.scenario.start]
+        moments += [parse_iso(r["t"]) for r in self.journal.records if "t" in r]
+        latest = self.db.execute(TIMES_OF_DB).fetchone()[0]
+        if latest:
+            moments.append(parse_iso(latest))
+        return max(moments)
+
+    def restore(self) -> list[dict]:
+        """Message ids, update ids, reactions owed and updates to deliver again."""
+        owed, inbound = [], []
+        for record in self.journal.records:
+            if record["e"] == "send":
+                chat = record["chat"]
+                self.api._next_id[chat] = max(self.api._next_id.get(chat, 0), record["msg"])
+                if record.get("update") is not None:
+                    self.acked.add(record["update"])
+                owed.append(record)
+            elif record["e"] == "in":
+                self.next_update = max(self.next_update, record["update"] + 1)
+                self.reacted.add(record["prompt"])
+                inbound.append(record)
+        for record in owed:
+            self.plan_reaction(record)
+        return [r for r in inbound if r["update"] not in self.acked]
+
+    # -- the Telegram side --------------------------------------------------------------------
+    def _delivered(self, sent: Sent) -> None:
+        row = CURRENT_ROW.get()
+        record = {"e": "send", "t": iso(sent.at), "chat": sent.chat_id, "msg": sent.message_id,
+                  "row": row["id"] if row else None, "kind": row["kind"] if row else None,
+                  "update": _reply_update(row), "text": sent.text[:300],
+                  "data": [d for r in sent.buttons for _, d in r]}
+        self.journal.write(record)
+        if record["update"] is not None:
+            self.acked.add(record["update"])
+        self.plan_reaction(record)
+
+    def plan_reaction(self, record: dict) -> None:
+        """What the patient does about a message: deterministic per message, once per row."""
+        persona = self.personas.get(record["chat"])
+        row = record["row"]
+        if persona is None or row is None or row in self.reacted:
+            return
+        rng = random.Random(f"{self.scenario.seed}:{row}")
+        kind, data = record["kind"], record["data"]
+        at = parse_iso(record["t"])
+        pain = persona.checkin_pain.for_day(0, rng)
+        if kind in ("checkin", "checkin_asked") and data:
+            when = at + timedelta(minutes=rng.randint(2, 20))
+            if persona.chat_id % 2:
+                action = {"type": "text", "text": str(pain), "pain": pain}
+            else:
+                action = {"type": "tap", "data": f"c:{row}:{pain}", "pain": pain}
+        elif kind == "sitting" and data:
+            when, action = at + timedelta(minutes=rng.randint(1, 4)), {"type": "tap",
+                                                                       "data": f"s:{row}:done"}
+        elif kind == "lesson":
+            helpful = next((d for d in data if d.startswith("l:h:")), None)
+            if helpful is None:
+                return
+            when, action = at + timedelta(minutes=rng.randint(5, 60)), {"type": "tap",
+                                                                        "data": helpful}
+        else:
+            return
+        self.reacted.add(row)
+        self.later(max(when, self.clock.now()), lambda: self.act(persona, row, record["msg"],
+                                                                 kind, action))
+
+    async def act(self, persona: Persona, prompt: int, message_id: int, kind: str,
+                  action: dict) -> None:
+        record = {"e": "in", "t": iso(self.clock.now()), "chat": persona.chat_id,
+                  "update": self.next_update, "prompt": prompt, "prompt_kind": kind,
+                  "msg": message_id, **action}
+        self.next_update += 1
+        self.journal.write(record)  # Telegram has it now; the bot may die before taking it
+        await self.deliver(record)
+
+    async def deliver(self, record: dict) -> None:
+        if record["type"] == "tap":
+            update = self.updates.callback(record["chat"], record["data"], message_id=record["msg"])
+        else:
+            update = self.updates.text(record["chat"], record["text"])
+        raw = update.to_dict()
+        raw["update_id"] = record["update"]
+        await self.app.process_update(Update.de_json(raw, self.app.bot))
+
+    # -- running ------------------------------------------------------------------------------
+    async def resume(self) -> None:
+        self.clock.set(self.resume_time())
+        known = {r["chat_id"] for r in self.db.query("SELECT chat_id FROM patients")}
+        for persona in self.scenario.patients:
+            if persona.chat_id not in known:
+                self.enrol(persona)
+        mid_send = [r["id"] for r in
+                    self.db.query("SELECT id FROM outbox WHERE status = 'sending'")]
+        self.journal.write({"e": "start", "t": iso(self.clock.now()), "pid": os.getpid(),
+                            "recovered": mid_send})
+        await self.app.initialize()
+        from bot.simulator.updates import UpdateFactory
+
+        self.updates = UpdateFactory(self.app.bot, self.clock)
+        redeliver = self.restore()
+        await self.app.post_init(self.app)  # recovers the rows left mid-send, plans
+        for record in redeliver:
+            await self.deliver(record)
+
+    async def run_day(self) -> None:
+        await self.resume()
+        try:
+            await self.run_until(self.scenario.start + timedelta(days=self.scenario.days))
+            self.journal.write({"e": "done", "t": iso(self.clock.now())})
+        finally:
+            await self.app.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bot.simulator.crashrun", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--journal", required=True, type=Path)
+    p.add_argument("--patients", type=int, default=24)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    setup_logging("WARNING")
+    _track_rows()
+    journal = Journal(args.journal)
+    if any(r["e"] == "done" for r in journal.records):
+        print("the day is already done", file=sys.stderr)
+        return 0
+    with InstanceLock(args.db):
+        run = CrashRun(busy_day(args.patients, args.seed), args.db, journal)
+        try:
+            asyncio.run(run.run_day())
+        finally:
+            run.db.close()
+            journal.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
