@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram import Update
+from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, MessageHandler,
+                          TypeHandler, filters)
 
 from handlers import (activity, basic, caregiver, checkin, course, errors, onboarding, privacy,
                       settings, sitting, urgent)
@@ -29,6 +31,7 @@ PRIVATE = filters.ChatType.PRIVATE
 
 
 def register(app: Application) -> None:
+    app.add_handler(TypeHandler(Update, basic.foreign_callback), group=-2)
     app.add_handler(MessageHandler(filters.ChatType.GROUPS, basic.group_message), group=-1)
     app.add_handler(CommandHandler("start", onboarding.start_command, filters=PRIVATE))
     app.add_handler(CommandHandler("help", basic.help_command, filters=PRIVATE))

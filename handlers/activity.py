@@ -39,7 +39,7 @@ async def usable_patient(rt, update: Update) -> dict | None:
 
 
 def _small_int(text: str) -> int | None:
-    return int(text) if text.isdigit() and len(text) <= 9 else None
+    return int(text) if text.isdecimal() and len(text) <= 9 else None
 
 
 # -- commands ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from handlers import activity, onboarding
 from handlers.checkin import typed_rating
@@ -60,6 +60,21 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Anything in a group: the bot keeps health talk to private chats."""
     await reply_template(runtime(context), update, "private_only")
+
+
+async def foreign_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A tap outside a private chat, or on an inline message: answered, never acted on.
+
+    The bot only puts buttons under messages in private chats; a tap anywhere else is forged or
+    stale, and replying there could show someone's health data to a group.
+    """
+    from handlers.common import answer_callback
+
+    chat = update.effective_chat
+    if update.callback_query is None or (chat is not None and chat.type == "private"):
+        return
+    await answer_callback(update)
+    raise ApplicationHandlerStop
 
 
 async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

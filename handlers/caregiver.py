@@ -80,7 +80,7 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
         await respond(rt, update, invite, patient_id=patient["id"])
         return
-    if len(parts) == 3 and parts[1] == "c" and parts[2].isdigit() and len(parts[2]) < 10 \
+    if len(parts) == 3 and parts[1] == "c" and parts[2].isdecimal() and len(parts[2]) < 10 \
             and patient is not None:
         def cancel():
             if not invites.revoke(rt.db, int(parts[2]), patient["id"], now):
@@ -93,7 +93,7 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             await clear_buttons(update)
             return
     target = None
-    if len(parts) == 3 and parts[1] in ("r", "x") and parts[2].isdigit() and len(parts[2]) < 10:
+    if len(parts) == 3 and parts[1] in ("r", "x") and parts[2].isdecimal() and len(parts[2]) < 10:
         target = caregivers.get(rt.db, int(parts[2]))
     allowed = target is not None and target["ended_at"] is None and (
         (parts[1] == "r" and patient is not None and target["patient_id"] == patient["id"])
@@ -150,7 +150,7 @@ async def join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     user, chat = update.effective_user, update.effective_chat
     now = rt.clock.now()
     invite = None
-    if len(parts) == 3 and parts[1].isdigit() and len(parts[1]) < 10 and parts[2] in ("y", "n"):
+    if len(parts) == 3 and parts[1].isdecimal() and len(parts[1]) < 10 and parts[2] in ("y", "n"):
         invite = invites.get(rt.db, int(parts[1]))
     if (invite is None or invite["claimed_by"] != user.id or invite["used_at"]
             or invite["revoked_at"] or invite["expires_at"] <= iso(now)):
@@ -190,7 +190,7 @@ async def timezone_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await answer_callback(update)
     parts = (update.callback_query.data or "").split(":", 2)
     carer = None
-    if len(parts) == 3 and parts[1].isdigit() and len(parts[1]) < 10 and parts[2] in TZ_PRESETS:
+    if len(parts) == 3 and parts[1].isdecimal() and len(parts[1]) < 10 and parts[2] in TZ_PRESETS:
         carer = caregivers.get(rt.db, int(parts[1]))
     if carer is None or carer["user_id"] != update.effective_user.id or carer["ended_at"]:
         await reply(rt, update, Outgoing(render("expired")))

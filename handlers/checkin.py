@@ -84,7 +84,7 @@ async def rating_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 def _question_from(rt, data: str | None, patient: dict | None) -> tuple[dict | None, int]:
     """The check-in question a button refers to, only if it is this person's and still open."""
     parts = (data or "").split(":")
-    if patient is None or len(parts) != 3 or not (parts[1].isdigit() and parts[2].isdigit()):
+    if patient is None or len(parts) != 3 or not (parts[1].isdecimal() and parts[2].isdecimal()):
         return None, 0
     pain = int(parts[2])
     question = outbox.get(rt.db, int(parts[1])) if len(parts[1]) < 12 else None

@@ -78,7 +78,7 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await reply(rt, update, Outgoing(render("settings_dose_which"), rows), patient_id=pid)
         return
     act = None
-    if what in ("d", "dm") and len(parts) >= 3 and parts[2].isdigit() and len(parts[2]) < 10:
+    if what in ("d", "dm") and len(parts) >= 3 and parts[2].isdecimal() and len(parts[2]) < 10:
         act = activities.owned(rt.db, int(parts[2]), pid)
     if act is not None and what == "d" and len(parts) == 3:
         rows = [[(label("onboarding_minutes", n=n), f"set:dm:{act['id']}:{n}")
@@ -86,7 +86,7 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await reply(rt, update, Outgoing(render("settings_dose_how", activity=act["name"],
                                                 dose=act["dose_minutes"]), rows), patient_id=pid)
         return
-    if act is not None and what == "dm" and len(parts) == 4 and parts[3].isdigit() \
+    if act is not None and what == "dm" and len(parts) == 4 and parts[3].isdecimal() \
             and int(parts[3]) in DOSE_CHOICES:
         minutes = int(parts[3])
 

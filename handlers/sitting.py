@@ -22,7 +22,7 @@ async def sitting_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     patient = patient_of(rt, update)
     parts = (update.callback_query.data or "").split(":")
     nudge = None
-    if patient and len(parts) == 3 and parts[1].isdigit() and len(parts[1]) < 12 \
+    if patient and len(parts) == 3 and parts[1].isdecimal() and len(parts[1]) < 12 \
             and parts[2] in ACTIONS:
         nudge = outbox.get(rt.db, int(parts[1]))
     if nudge is None or nudge["kind"] != "sitting" or nudge["patient_id"] != patient["id"]:

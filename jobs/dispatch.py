@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError,
+                            TimedOut)
 
 from bot import chart
 from bot.clock import parse_iso
@@ -27,9 +28,10 @@ from storage import outbox, patients
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 6
+MAX_ATTEMPTS = 6  # for errors that are not an outage (unexpected Telegram errors)
+RETRY_FOR = timedelta(hours=24)  # network trouble, timeouts and 5xx: retried this long
 BACKOFF_START = timedelta(seconds=30)
-BACKOFF_CAP = timedelta(hours=1)
+BACKOFF_CAP = timedelta(minutes=15)
 CONCURRENCY = 32  # in flight at once; AIORateLimiter keeps us inside Telegram's limits
 
 
@@ -56,7 +58,7 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 
 
 def backoff(attempts: int) -> timedelta:
-    return min(BACKOFF_START * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    return min(BACKOFF_START * (2 ** min(max(attempts - 1, 0), 20)), BACKOFF_CAP)
 
 
 def _quiet(patient: dict | None) -> tuple[DailyWindow | None, object]:
@@ -164,7 +166,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         log.error("bad request", extra={"row": row_id, "kind": kind})
     except (TimedOut, NetworkError) as exc:  # TimedOut is a NetworkError; both may be passing
         error = "timeout" if isinstance(exc, TimedOut) else "network"
-        if row["attempts"] + 1 >= MAX_ATTEMPTS:
+        if rt.clock.now() - parse_iso(row["due_at"]) >= RETRY_FOR:
             outbox.mark_final(rt.db, row_id, "failed", error)
             report.failed.append(row_id)
             log.error("giving up after retries", extra={"row": row_id, "kind": kind})
@@ -173,6 +175,15 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
             report.retried.append(row_id)
             log.warning("send failed, will retry", extra={"row": row_id, "kind": kind,
                                                            "error": error})
+    except TelegramError as exc:  # InvalidToken, ChatMigrated, Conflict: not this message's fault
+        error = type(exc).__name__
+        if row["attempts"] + 1 >= MAX_ATTEMPTS:
+            outbox.mark_final(rt.db, row_id, "failed", error)
+            report.failed.append(row_id)
+        else:
+            outbox.mark_retry(rt.db, row_id, rt.clock.now() + backoff(row["attempts"] + 1), error)
+            report.retried.append(row_id)
+        log.error("unexpected Telegram error", extra={"row": row_id, "kind": kind, "error": error})
     else:
         sent_at = rt.clock.now()
         with rt.db.atomic():

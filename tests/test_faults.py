@@ -157,11 +157,6 @@ async def test_other_bad_requests_fail_once_and_the_person_stays_active(harness,
     assert patients.get(harness.db, pid)["status"] == "active"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "jobs/dispatch.py gives up after MAX_ATTEMPTS=6 tries 30 s apart doubling (about 15.5 min in "
-    "all): a Telegram or network outage longer than that fails check-ins, lessons and replies "
-    "for good, although DESIGN.md promises that an hour offline loses nothing. Proposed fix in "
-    "the trust report: retry network/5xx errors until the row's own expiry, backoff capped."))
 async def test_an_hour_without_telegram_loses_nothing(harness, clock):
     pid = harness.add_patient()
     plan_all(harness.rt)
@@ -175,11 +170,6 @@ async def test_an_hour_without_telegram_loses_nothing(harness, clock):
     assert patients.get(harness.db, pid)["status"] == "active"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "jobs/dispatch.py catches RetryAfter, Forbidden, BadRequest and NetworkError only: any other "
-    "TelegramError (InvalidToken for a revoked token, ChatMigrated, Conflict) escapes _send_one, "
-    "aborts the tick's gather and leaves the row in 'sending' until the next restart. Proposed "
-    "fix in the trust report: a last `except TelegramError` that schedules a bounded retry."))
 @pytest.mark.parametrize("kind", ["401", "migrated"])
 async def test_an_unexpected_telegram_error_leaves_the_row_retryable(harness, clock, kind):
     harness.add_patient()

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from bot.app import build_application
 from bot.clock import parse_iso
-from jobs.dispatch import MAX_ATTEMPTS, dispatch_due
+from jobs.dispatch import BACKOFF_CAP, RETRY_FOR, dispatch_due
 from jobs.plan import plan_all
 from storage import outbox, patients
 from storage.db import open_database
@@ -129,23 +129,25 @@ async def test_retry_after_is_waited_out(harness, clock):
     assert row["attempts"] == 1  # a 429 is not the message's fault
 
 
-async def test_timeouts_and_5xx_back_off_and_give_up_after_bounded_attempts(harness, clock):
-    harness.add_patient()
-    plan_all(harness.rt)
-    clock.set(clock.now().replace(day=3, hour=7, minute=0))
-    harness.api.fail_next("timeout", times=MAX_ATTEMPTS // 2)
-    harness.api.fail_next("5xx", times=MAX_ATTEMPTS)
+async def test_timeouts_and_5xx_back_off_and_give_up_after_a_day(harness, clock):
+    pid = harness.add_patient()
+    row_id = outbox.enqueue(harness.db, chat_id=1001, patient_id=pid, kind="reply",
+                            due_at=clock.now(), now=clock.now(), dedupe_key="reply:t",
+                            payload={"text": "an answer"})
+    start = clock.now()
+    harness.api.fail_next("timeout", times=3)
+    harness.api.fail_next("5xx", times=10**6)
     waits = []
-    for _ in range(MAX_ATTEMPTS):
+    while outbox.get(harness.db, row_id)["status"] == "pending":
         await dispatch_due(harness.rt)
-        pending = [r for r in rows(harness.db) if r["status"] == "pending" and r["next_attempt_at"]]
-        if pending:
-            retry_at = parse_iso(pending[0]["next_attempt_at"])
+        row = outbox.get(harness.db, row_id)
+        if row["status"] == "pending":
+            retry_at = parse_iso(row["next_attempt_at"])
             waits.append(retry_at - clock.now())
             clock.set(retry_at)
     assert waits == sorted(waits) and waits[0] == timedelta(seconds=30)  # growing back-off
-    assert harness.api.sent == []
-    assert [r["status"] for r in rows(harness.db) if r["attempts"]] == ["failed"]
+    assert max(waits) == BACKOFF_CAP and clock.now() - start >= RETRY_FOR
+    assert harness.api.sent == [] and outbox.get(harness.db, row_id)["status"] == "failed"
 
 
 async def test_bad_request_chat_not_found_marks_unreachable_without_retry(harness, clock):
