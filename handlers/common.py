@@ -73,10 +73,15 @@ async def respond(rt: Runtime, update: Update, act, *, patient_id: int | None = 
 
     The replies are keyed by the update (or by `once`, e.g. the message a button sits on), so a
     redelivered update, or a second tap on the same keyboard, changes nothing and returns False.
+    Without `patient_id` the replies belong to the sender's patient row as it is after the writes
+    (agreeing to the consent creates it; /delete removes it).
     """
     try:
         with rt.db.atomic():
             outs = [o for o in act() if o is not None]
+            if patient_id is None:
+                sender = patient_of(rt, update)
+                patient_id = sender["id"] if sender else None
             ids = []
             for n, out in enumerate(outs):
                 key = f"reply:{once}:{n}" if once else f"reply:{update.update_id}:{n}"

@@ -17,10 +17,9 @@ from bot import onboarding_rules as R
 from bot.clock import parse_iso
 from bot.localtime import local_date, parse_hhmm, zone
 from handlers import caregiver
-from handlers.common import (answer_callback, clear_buttons, patient_of, queue_reply,
-                             reply_template, runtime)
+from handlers.common import (answer_callback, clear_buttons, patient_of, reply_template,
+                             respond, runtime)
 from handlers.onboarding_questions import Reask, from_button, from_text, pending, question
-from jobs.dispatch import dispatch_now
 from jobs.plan import replan_patient
 from messages import Outgoing, label, render
 from storage import activities, checkins, consents, events, patients
@@ -120,30 +119,13 @@ async def location_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await apply_answer(rt, update, state, name)
 
 
-class _AlreadyHandled(Exception):
-    """Telegram delivered this update again: its change and replies are already stored."""
-
-
 async def _send(rt, update: Update, act) -> bool:
     """Run `act` (writes, returning the replies) and queue its replies in one transaction; send.
 
     False, with nothing changed, when this update was handled before: a redelivered "no" must not
     answer the next question too.
     """
-    try:
-        with rt.db.atomic():
-            outs = act()
-            patient = patient_of(rt, update)  # read after the writes: consent may have made it
-            ids = [queue_reply(rt, update, out, patient_id=patient["id"] if patient else None,
-                               part=str(n)) for n, out in enumerate(outs)]
-            if ids and ids[0] is None:
-                raise _AlreadyHandled
-    except _AlreadyHandled:
-        return False
-    for row_id in ids:
-        if row_id is not None:
-            await dispatch_now(rt, row_id)
-    return True
+    return await respond(rt, update, act)
 
 
 async def apply_answer(rt, update: Update, state: dict, answer: object) -> None:
