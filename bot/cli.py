@@ -1,4 +1,5 @@
-"""The command line: `backpain-bot run | demo | simulate | health | backup` (or `python -m bot`)."""
+"""The command line: `backpain-bot run | demo | simulate | health | backup | clinic | export`
+(or `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -130,6 +131,123 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bot_username(settings) -> str | None:
+    """For deep links: TELEGRAM_BOT_USERNAME, else ask Telegram (getMe) when a token is set."""
+    if settings.TELEGRAM_BOT_USERNAME:
+        return settings.TELEGRAM_BOT_USERNAME.lstrip("@")
+    if not settings.TELEGRAM_BOT_TOKEN:
+        return None
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    async def ask() -> str:
+        async with Bot(settings.TELEGRAM_BOT_TOKEN,
+                       base_url=settings.TELEGRAM_API_BASE_URL) as bot:
+            return bot.username
+
+    try:
+        return asyncio.run(ask())
+    except TelegramError:
+        return None
+
+
+NO_USERNAME = ("I need the bot's username for the link. Set TELEGRAM_BOT_USERNAME (e.g. "
+               "export TELEGRAM_BOT_USERNAME=my_back_bot), or set TELEGRAM_BOT_TOKEN while "
+               "Telegram can be reached. Nothing was changed.")
+
+
+def _clinic(args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from handlers.clinic import CLINICIAN_PREFIX, deep_link
+    from storage import clinics, events
+    from storage.db import open_database
+
+    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    db = open_database(settings.DATABASE_PATH)
+    now = SystemClock().now()
+    if args.clinic_command == "list":
+        rows = clinics.all_clinics(db)
+        if not rows:
+            print("No clinics yet: backpain-bot clinic create NAME")
+        for c in rows:
+            print(f"{c['id']}: {c['name']} ({c['timezone']}): {c['clinicians']} clinician(s), "
+                  f"{c['cohorts']} cohort(s), {c['patients']} patient(s)")
+            for k in clinics.clinicians_of(db, c["id"], active_only=False):
+                state = f"removed {k['removed_at'][:10]}" if k["removed_at"] else "active"
+                print(f"    clinician {k['id']}: {k['first_name'] or '(no name)'}, "
+                      f"joined {k['joined_at'][:10]}, {state}")
+        return 0
+    if args.clinic_command == "remove-clinician":
+        staff = clinics.clinician(db, args.clinician)
+        with db.atomic():
+            removed = staff is not None and clinics.remove_clinician(db, args.clinician, now)
+            if removed:
+                events.record(db, now, "clinician_removed", None, clinician=args.clinician,
+                              clinic=staff["clinic_id"])
+        if not removed:
+            print(f"No active clinician {args.clinician} (see: backpain-bot clinic list).",
+                  file=sys.stderr)
+            return 1
+        print(f"Removed clinician {args.clinician}: their access ended now.")
+        return 0
+    # create / invite: both print a single-use clinician invite link
+    username = _bot_username(settings)
+    if username is None:
+        print(NO_USERNAME, file=sys.stderr)
+        return 2
+    with db.atomic():
+        if args.clinic_command == "create":
+            from bot.localtime import zone
+
+            if clinics.clinic_by_ref(db, args.name) is not None:
+                print(f"A clinic called {args.name!r} exists already "
+                      "(backpain-bot clinic invite adds a clinician).", file=sys.stderr)
+                return 1
+            try:
+                zone(args.timezone)
+            except ValueError:
+                print(f"Unknown time zone {args.timezone!r}: use a name like Europe/London.",
+                      file=sys.stderr)
+                return 2
+            clinic_id = clinics.create_clinic(db, args.name, args.timezone, now)
+            events.record(db, now, "clinic_created", None, clinic=clinic_id)
+            print(f"Created clinic {clinic_id}: {args.name} ({args.timezone}).")
+        else:
+            found = clinics.clinic_by_ref(db, args.clinic)
+            if found is None:
+                print(f"No clinic {args.clinic!r} (see: backpain-bot clinic list).",
+                      file=sys.stderr)
+                return 1
+            clinic_id = found["id"]
+        invite_id, code = clinics.invite_clinician(db, clinic_id, now)
+        events.record(db, now, "clinician_invited", None, clinic=clinic_id, invite=invite_id)
+    print("Clinician invite (single use, valid 7 days; send it to one clinician):")
+    print(deep_link(username, CLINICIAN_PREFIX, code))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from jobs.clinic import export_files
+    from storage import clinics, events
+    from storage.db import open_database
+
+    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    db = open_database(settings.DATABASE_PATH)
+    cohort = clinics.cohort(db, args.cohort)
+    if cohort is None:
+        print(f"No cohort {args.cohort}.", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    now = SystemClock().now()
+    for name, data in export_files(db, cohort, now):
+        (out / name).write_bytes(data)
+        print(out / name)
+    events.record(db, now, "cohort_exported", None, cohort=cohort["id"], by="command_line")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="backpain-bot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -152,6 +270,24 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("--db", help="database file (default: DATABASE_PATH)")
     back.add_argument("--force", action="store_true", help="replace --out if it exists")
     back.set_defaults(func=_backup)
+    clinic = sub.add_parser("clinic", help="clinics: create, list, invite or remove clinicians")
+    clinic.add_argument("--db", help="database file (default: DATABASE_PATH)")
+    csub = clinic.add_subparsers(dest="clinic_command", required=True, metavar="ACTION")
+    create = csub.add_parser("create", help="a new clinic; prints its first clinician invite")
+    create.add_argument("name")
+    create.add_argument("--timezone", default="Europe/London",
+                        help="for the Monday digest (default Europe/London)")
+    csub.add_parser("list", help="clinics, their clinicians (with numbers) and head counts")
+    invite = csub.add_parser("invite", help="another clinician invite link for a clinic")
+    invite.add_argument("clinic", help="the clinic's number or exact name")
+    remove = csub.add_parser("remove-clinician", help="end a clinician's access at once")
+    remove.add_argument("clinician", type=int, help="the clinician's number (clinic list)")
+    clinic.set_defaults(func=_clinic)
+    export = sub.add_parser("export", help="a cohort's CSV files (patient-days and sessions)")
+    export.add_argument("--cohort", type=int, required=True, help="the cohort's number")
+    export.add_argument("--out", required=True, help="folder to write the two CSV files to")
+    export.add_argument("--db", help="database file (default: DATABASE_PATH)")
+    export.set_defaults(func=_export)
     return p
 
 

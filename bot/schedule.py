@@ -39,6 +39,9 @@ POLICIES: dict[str, KindPolicy] = {
     "summary_caregiver": KindPolicy(timedelta(days=2), False),
     "chart": KindPolicy(timedelta(days=2), False),
     "alert_caregiver": KindPolicy(None, False),
+    # Clinic staff: alerts go at once, day or night; the digest is timed in the clinic's zone.
+    "alert_clinician": KindPolicy(None, False),
+    "digest": KindPolicy(timedelta(days=1), False),
     # Session follow-ups: "has it settled?" hours late is a different question (S stays unknown);
     # N is worth asking until the decision deadline (36 h after the start).
     "settle": KindPolicy(timedelta(hours=4), True),

@@ -6,8 +6,8 @@ from telegram import Update
 from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, MessageHandler,
                           TypeHandler, filters)
 
-from handlers import (activity, basic, caregiver, checkin, course, errors, onboarding, privacy,
-                      settings, sitting, urgent)
+from handlers import (activity, basic, caregiver, checkin, clinic, course, errors, onboarding,
+                      privacy, settings, sitting, urgent)
 
 # (command, description): the bot's menu (setMyCommands), /help, and the README.
 COMMANDS: list[tuple[str, str]] = [
@@ -21,10 +21,21 @@ COMMANDS: list[tuple[str, str]] = [
     ("resume", "start prompts again"),
     ("urgent", "check warning signs and get urgent help"),
     ("caregiver", "invite someone to get your weekly summary, or stop it"),
+    ("leave", "stop sharing with your clinic's group"),
     ("mydata", "a copy of everything I keep about you"),
     ("delete", "delete everything I keep about you"),
     ("course", "your 12-week course: progress, re-read, catch up"),
     ("help", "what I can do"),
+]
+
+# Clinic staff only (listed in /help for clinicians, not in everyone's menu).
+CLINIC_COMMANDS: list[tuple[str, str]] = [
+    ("cohort_new", "NAME [YYYY-MM-DD]: a new cohort, its enrolment link and QR code"),
+    ("cohorts", "your clinic's cohorts"),
+    ("cohort", "ID: the roster"),
+    ("export", "ID: CSV files, one row per patient-day and per session"),
+    ("cohort_set", "ID [start DATE|rolling, emergency TEXT, threshold NAME VALUE]: settings"),
+    ("cohort_link", "ID: a new enrolment link and QR code (the old one stops working)"),
 ]
 
 PRIVATE = filters.ChatType.PRIVATE
@@ -53,6 +64,16 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(caregiver.caregiver_button, pattern=r"^cg:"))
     app.add_handler(CallbackQueryHandler(caregiver.join_button, pattern=r"^cgj:"))
     app.add_handler(CallbackQueryHandler(caregiver.timezone_button, pattern=r"^cgz:"))
+    app.add_handler(CommandHandler("leave", clinic.leave_command, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(clinic.leave_button, pattern=r"^lv:"))
+    app.add_handler(CallbackQueryHandler(clinic.cohort_join_button, pattern=r"^coj:"))
+    app.add_handler(CallbackQueryHandler(clinic.clinician_join_button, pattern=r"^clj:"))
+    app.add_handler(CommandHandler("cohort_new", clinic.cohort_new_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("cohorts", clinic.cohorts_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("cohort", clinic.cohort_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("export", clinic.export_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("cohort_set", clinic.cohort_set_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("cohort_link", clinic.cohort_link_command, filters=PRIVATE))
     app.add_handler(CommandHandler("mydata", privacy.mydata_command, filters=PRIVATE))
     app.add_handler(CommandHandler("delete", privacy.delete_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(privacy.delete_button, pattern=r"^del:"))

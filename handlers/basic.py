@@ -8,11 +8,8 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from handlers import activity, onboarding
 from handlers.checkin import typed_rating
 from handlers.common import patient_of, reply_template, runtime
-from markupsafe import Markup
-
-from messages import DEFAULT_EMERGENCY_NUMBER
+from handlers.onboarding_questions import emergency_number
 from storage import checkins
-
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -22,7 +19,8 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     rt = runtime(context)
     patient = patient_of(rt, update)
     await reply_template(rt, update, "help", commands=COMMANDS,
-                         emergency_number=Markup(DEFAULT_EMERGENCY_NUMBER),
+                         emergency_number=emergency_number(
+                             rt.db, patient["id"] if patient else None, update.effective_user.id),
                          patient_id=patient["id"] if patient else None)
 
 

@@ -11,6 +11,7 @@ from bot.localtime import local_date, zone
 from bot.parsing import Ambiguous, Invalid, parse_rating
 from handlers.common import (answer_callback, clear_buttons, patient_of, reply, reply_template,
                              respond, runtime)
+from jobs import clinic
 from jobs import sessions as flow
 from jobs.compose import CHECKIN_KINDS
 from jobs.dispatch import dispatch_now
@@ -37,6 +38,7 @@ async def save_rating(rt, update: Update, patient: dict, question: dict, pain: i
         events.record(rt.db, now, "checkin_answered", patient["id"], local_date=day)
         # The same number is the next-day rating of yesterday's sessions (and decides them).
         _, advice = flow.record_pain_now(rt, patient, pain)
+        clinic.check_rise(rt.db, patient, now)  # a sustained rise is flagged to their clinic
         thanks = render("checkin_thanks", pain=pain)
         return [flow.plan_message(rt, patient, intro=thanks)] + advice
 

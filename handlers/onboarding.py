@@ -16,22 +16,35 @@ from telegram.ext import ContextTypes
 from bot import onboarding_rules as R
 from bot.clock import parse_iso
 from bot.localtime import local_date, parse_hhmm, zone
-from handlers import caregiver
+from handlers import caregiver, clinic
 from handlers.common import (answer_callback, clear_buttons, patient_of, reply_template,
                              respond, runtime)
 from handlers.onboarding_questions import Reask, from_button, from_text, pending, question
+from jobs import clinic as clinic_flow
 from jobs.plan import replan_patient
 from messages import Outgoing, label, render
 from storage import activities, checkins, consents, events, patients
 
 
 async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start: begin onboarding, resume it where it stopped, or welcome back a set-up patient."""
+    """/start: begin onboarding, resume it where it stopped, or welcome back a set-up patient.
+
+    With a deep-link code: a caregiver's invite (cg_), a clinician's invite (cl_) or a cohort's
+    enrolment link (co_).
+    """
     rt = runtime(context)
+    code = context.args[0] if context.args else ""
+    for prefix, opener in ((caregiver.START_PREFIX, caregiver.open_invite),
+                           (clinic.CLINICIAN_PREFIX, clinic.open_clinician_invite),
+                           (clinic.COHORT_PREFIX, clinic.open_cohort_link)):
+        if code.startswith(prefix):
+            await opener(rt, update, code[len(prefix):])
+            return
+    await begin_or_resume(rt, update)
+
+
+async def begin_or_resume(rt, update: Update) -> None:
     user, chat = update.effective_user, update.effective_chat
-    if context.args and context.args[0].startswith(caregiver.START_PREFIX):
-        await caregiver.open_invite(rt, update, context.args[0][len(caregiver.START_PREFIX):])
-        return
     state = consents.onboarding(rt.db, user.id)
     patient = patient_of(rt, update)
     if state is None and patient is not None and patient["status"] == "inactive":
@@ -314,6 +327,8 @@ def _finish(t: _Turn) -> list[Outgoing]:
     patient = patients.get(db, t.pid)
     today = local_date(t.now, zone(patient["timezone"])).isoformat()
     t.set(status="active", start_date=today, course_start=today)
+    joined = clinic_flow.enrol_waiting(db, patients.get(db, t.pid), t.now)  # a cohort's link
+    patient = patients.get(db, t.pid)
     consents.finish(db, t.state["user_id"])
     events.record(db, t.now, "onboarded", t.pid)
     days = {v: k for k, v in R.SITTING_DAYS.items()}.get(patient["sitting_days"], "no")
@@ -323,7 +338,7 @@ def _finish(t: _Turn) -> list[Outgoing]:
         checkin=patient["checkin_time"], quiet_from=patient["quiet_from"],
         quiet_to=patient["quiet_to"], sitting_days=sitting, sitting_from=patient["sitting_from"],
         sitting_to=patient["sitting_to"], sitting_every=patient["sitting_every"],
-        activities=activities.for_patient(db, t.pid)))]
+        activities=activities.for_patient(db, t.pid), cohort=joined[0] if joined else None))]
 
 
 _STEPS = {"intro": lambda t, _: t.go("consent"), "consent": _consent, "rf": _red_flags,

@@ -10,6 +10,7 @@ from bot import onboarding_rules as R
 from bot.parsing import parse_hhmm, parse_minutes
 from markupsafe import Markup
 
+from jobs import clinic
 from messages import DEFAULT_EMERGENCY_NUMBER, Button, Outgoing, label, render
 from storage import activities, consents
 
@@ -27,9 +28,12 @@ class Reask(Exception):
         self.problem, self.context = problem, context
 
 
-def emergency_number() -> Markup:
-    """The number to call, already safe HTML (a clinic's own text replaces it later)."""
-    return Markup(DEFAULT_EMERGENCY_NUMBER)
+def emergency_number(db=None, patient_id: int | None = None,
+                     user_id: int | None = None) -> Markup:
+    """The number to call, already safe HTML: the person's cohort's own text, else the default."""
+    if db is None:
+        return Markup(DEFAULT_EMERGENCY_NUMBER)
+    return clinic.emergency_number(db, patient_id, user_id)
 
 
 def pending(db, state: dict) -> list[tuple[int, str]]:
@@ -58,7 +62,8 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
               [(label("onboarding_has_sign"), f"o:{step}:yes")]]
     if step == "intro":
         return Outgoing(render("onboarding_intro", name=extra.get("name", ""),
-                               emergency_number=emergency_number()),
+                               emergency_number=emergency_number(
+                                   db, state.get("patient_id"), state.get("user_id"))),
                         [[(label("onboarding_continue"), "o:intro:go")]])
     if step == "consent":
         return Outgoing(render("onboarding_consent"),
@@ -67,7 +72,8 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
     if step == "rf":
         return Outgoing(render("onboarding_red_flags", **ctx), yes_no)
     if step == "hold":
-        return Outgoing(render("onboarding_emergency", emergency_number=emergency_number()),
+        return Outgoing(render("onboarding_emergency", emergency_number=emergency_number(
+                                   db, state.get("patient_id"), state.get("user_id"))),
                         [[(label("onboarding_seen"), "o:hold:seen")]])
     if step == "soon":
         return Outgoing(render("onboarding_soon_signs", **{"after_hold": False, **ctx}), yes_no)

@@ -12,6 +12,7 @@ from telegram.ext import ContextTypes
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
 from handlers.onboarding_questions import emergency_number
 from handlers.settings import cancel_prompts, resume
+from jobs import clinic
 from jobs.summary import alert_caregivers
 from messages import Outgoing, label, render
 from storage import events, patients
@@ -54,7 +55,7 @@ async def urgent_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         if step == "emergency" and answer == "no":
             return [_question("soon")]
         if step == "soon" and answer == "no":
-            return [Outgoing(render("urgent_none", emergency_number=emergency_number()))]
+            return [Outgoing(render("urgent_none", emergency_number=emergency_number(rt.db, pid, update.effective_user.id)))]
         if step == "soon":
             if pid:
                 events.record(rt.db, now, "red_flag", pid, level="soon", at="urgent")
@@ -66,8 +67,9 @@ async def urgent_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         if pid:
             events.record(rt.db, now, "red_flag", pid, level="emergency", at="urgent")
             alert_caregivers(rt.db, patient, now)  # those who chose it; no words of theirs
+            clinic.alert(rt.db, patient, "red_flag", now)  # the clinic, if they are in a cohort
         buttons = [[(label("onboarding_seen"), "u:seen")]] if held else []
-        return [Outgoing(render("urgent_emergency", emergency_number=emergency_number(),
+        return [Outgoing(render("urgent_emergency", emergency_number=emergency_number(rt.db, pid, update.effective_user.id),
                                 held=held), buttons)]
 
     await respond(rt, update, act, patient_id=pid)

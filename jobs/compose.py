@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from markupsafe import Markup, escape
+from markupsafe import escape
 
 from bot import course_plan
 from bot.localtime import local_date, zone
 from bot.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
+from jobs import clinic, summary
 from jobs import sessions as session_flow
-from jobs import summary
-from messages import DEFAULT_EMERGENCY_NUMBER, Outgoing, label, rating_rows, render
+from messages import Outgoing, label, rating_rows, render
 from storage import activities, checkins, lessons, outbox, privacy, sessions
 
 # The scheduled daily question, and the same question asked for with /checkin.
@@ -41,6 +41,14 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
                             document=("my-back-pain-data.json", privacy.as_json(data)))
         return Outgoing(render("mydata_file", format="CSV"),
                         document=("my-back-pain-data.csv", privacy.as_csv(data)))
+    if row["kind"] == "alert_clinician":
+        return clinic.compose_alert(db, row, patient)
+    if row["kind"] == "digest":
+        return clinic.compose_digest(db, row, now)
+    if row["kind"] == "cohort_export":
+        return clinic.compose_export(db, row, now)
+    if row["kind"] == "cohort_qr":
+        return clinic.compose_qr(row)
     if "text" in payload:  # replies are rendered when they are written, with the answer they follow
         return Outgoing.from_payload(payload)
     if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",) and patient is not None:
@@ -104,7 +112,8 @@ def compose_lesson(db: Database, patient: dict, lesson_id: str, *, reread: bool 
         return None
     course = course_plan.default_course()
     lesson = next(lesson for lesson in course if lesson.id == lesson_id)
-    shown = lesson.render(name=escape(patient["first_name"]), emergency_number=DEFAULT_EMERGENCY_NUMBER)
+    shown = lesson.render(name=escape(patient["first_name"]),
+                          emergency_number=clinic.emergency_number(db, patient["id"]))
     rows = []
     if shown.check is not None and not reread:
         rows.append([(label("check_true"), f"l:t:{lesson.id}:1"),
@@ -120,7 +129,7 @@ def compose_lesson(db: Database, patient: dict, lesson_id: str, *, reread: bool 
 def compose_course_end(db: Database, patient: dict) -> Outgoing:
     text = render("course_end", name=patient["first_name"],
                   activities=activities.for_patient(db, patient["id"]),
-                  emergency_number=Markup(DEFAULT_EMERGENCY_NUMBER))
+                  emergency_number=clinic.emergency_number(db, patient["id"]))
     return Outgoing(text, [[(label("course_keep_weekly"), "l:m:keep"),
                             (label("course_stop"), "l:m:stop")]])
 

@@ -22,6 +22,7 @@ from bot.clock import parse_iso
 from bot.localtime import DailyWindow, parse_hhmm, zone
 from bot.runtime import Runtime
 from bot.schedule import Expire, Postpone, send_decision
+from jobs import clinic
 from jobs.compose import after_sent, compose
 from messages import Outgoing
 from storage import outbox, patients
@@ -154,12 +155,14 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
     except Forbidden:
         outbox.mark_final(rt.db, row_id, "failed", "forbidden")
         pid = patients.mark_unreachable(rt.db, row["chat_id"], rt.clock.now(), "blocked")
+        _alert_unreachable(rt, pid)
         report.failed.append(row_id)
         rt.notify("unreachable", patient_id=pid, chat_id=row["chat_id"])
         log.info("recipient blocked the bot", extra={"row": row_id, "patient": pid})
     except BadRequest as exc:
         if "chat not found" in exc.message.lower():
             pid = patients.mark_unreachable(rt.db, row["chat_id"], rt.clock.now(), "chat_not_found")
+            _alert_unreachable(rt, pid)
             rt.notify("unreachable", patient_id=pid, chat_id=row["chat_id"])
         outbox.mark_final(rt.db, row_id, "failed", "bad_request")
         report.failed.append(row_id)
@@ -192,6 +195,13 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         report.sent.append(row_id)
         rt.notify("sent", row=row, message_id=message.message_id, at=sent_at, meta=out.meta)
         log.info("sent", extra={"row": row_id, "kind": kind})
+
+
+def _alert_unreachable(rt: Runtime, patient_id: int | None) -> None:
+    """A patient we can no longer reach: their clinic is told (once a day at most)."""
+    patient = patients.get(rt.db, patient_id) if patient_id else None
+    if patient is not None:
+        clinic.alert(rt.db, patient, "blocked", rt.clock.now())
 
 
 def next_due(rt: Runtime) -> datetime | None:

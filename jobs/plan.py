@@ -10,6 +10,7 @@ from bot import course_plan
 from bot.localtime import local_date, parse_hhmm
 from bot.runtime import Runtime
 from bot.schedule import Planned, plan_messages
+from jobs import clinic
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items
 from storage import outbox, patients, sitting
@@ -86,5 +87,7 @@ def plan_all(rt: Runtime) -> int:
     added = sum(plan_patient(rt, p) for p in patients.plannable(rt.db))
     missed = record_missed_days(rt)
     decided = sessions_flow.decide_overdue(rt)
+    now = rt.clock.now()
+    added += clinic.plan_digests(rt.db, now, now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS))
     log.info("plan tick", extra={"added": added, "missed_days": missed, "decided": decided})
     return added

@@ -22,7 +22,7 @@ from bot.localtime import local_date, local_to_utc, parse_hhmm, zone
 from bot.runtime import Runtime
 from bot.schedule import policy_for
 from messages import Outgoing, label, rating_rows, render
-from storage import activities, checkins, events, outbox, patients, sessions
+from storage import activities, checkins, clinics, events, outbox, patients, sessions
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,9 @@ LOG_WHEN_HOURS = (0, 1, 3, 6)  # "log a session afterwards": how long ago it sta
 
 
 def thresholds_for(db, patient: dict) -> pacing.Thresholds:
-    """The rule's thresholds for this person (a clinic cohort may set its own, later)."""
-    return pacing.Thresholds()
+    """The rule's thresholds for this person: their cohort's, where it set any, else defaults."""
+    member = clinics.membership(db, patient["id"])
+    return pacing.Thresholds.from_dict(json.loads(member["thresholds"]) if member else None)
 
 
 def today(patient: dict, now: datetime) -> str:

@@ -19,11 +19,17 @@ def code_hash(code: str) -> str:
 
 
 def create(db: Database, *, kind: str, patient_id: int | None, scope: str, now: datetime,
-           valid_for: timedelta) -> tuple[int, str]:
-    """A new invite; returns its id and the code (shown once, never stored)."""
+           valid_for: timedelta, clinic_id: int | None = None,
+           cohort_id: int | None = None) -> tuple[int, str]:
+    """A new invite; returns its id and the code (shown once, never stored).
+
+    Kinds: `caregiver` (a patient's, single use), `clinician` (a clinic's, single use),
+    `cohort` (a cohort's enrolment link, used by many until replaced).
+    """
     code = secrets.token_urlsafe(16)
     invite_id = db["invites"].insert({
         "code_hash": code_hash(code), "kind": kind, "patient_id": patient_id, "scope": scope,
+        "clinic_id": clinic_id, "cohort_id": cohort_id,
         "created_at": iso(now), "expires_at": iso(now + valid_for)}).last_pk
     return invite_id, code
 
@@ -34,15 +40,19 @@ def usable(db: Database, code: str, kind: str, now: datetime, user_id: int) -> d
     Unknown, expired, revoked, used, another kind, or opened first by someone else: all the same
     None, so the answer tells a guesser nothing.
     """
-    if len(code) > 64:
-        return None
-    rows = list(db.query("SELECT * FROM invites WHERE code_hash = ?", [code_hash(code)]))
-    invite = rows[0] if rows else None
+    invite = find(db, code)
     if (invite is None or invite["kind"] != kind or invite["used_at"] or invite["revoked_at"]
             or invite["expires_at"] <= iso(now)
             or invite["claimed_by"] not in (None, user_id)):
         return None
     return invite
+
+
+def find(db: Database, code: str) -> dict | None:
+    if len(code) > 64:
+        return None
+    rows = list(db.query("SELECT * FROM invites WHERE code_hash = ?", [code_hash(code)]))
+    return rows[0] if rows else None
 
 
 def claim(db: Database, invite_id: int, user_id: int) -> bool:

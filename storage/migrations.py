@@ -232,3 +232,62 @@ def m006_caregivers(db: Database) -> None:
         ALTER TABLE patients ADD COLUMN summary_time TEXT NOT NULL DEFAULT '18:00';
         """
     )
+
+
+@migrations()
+def m007_clinics(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE clinics (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            timezone TEXT NOT NULL,               -- for the Monday digest
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE clinicians (
+            id INTEGER PRIMARY KEY,
+            clinic_id INTEGER NOT NULL REFERENCES clinics(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL,             -- Telegram user id
+            chat_id INTEGER NOT NULL,
+            first_name TEXT NOT NULL DEFAULT '',
+            invite_id INTEGER,
+            joined_at TEXT NOT NULL,
+            removed_at TEXT                       -- access ends at once
+        );
+        CREATE INDEX clinicians_user ON clinicians(user_id);
+        CREATE INDEX clinicians_clinic ON clinicians(clinic_id);
+        CREATE TABLE cohorts (
+            id INTEGER PRIMARY KEY,
+            clinic_id INTEGER NOT NULL REFERENCES clinics(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            start_date TEXT,                      -- fixed: week 1 begins then; NULL: rolling
+            thresholds TEXT NOT NULL DEFAULT '{}',-- pacing thresholds that differ from the defaults
+            emergency_text TEXT,                  -- shown to its patients; NULL: the default
+            created_by INTEGER,                   -- clinicians.id
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX cohorts_clinic ON cohorts(clinic_id);
+        CREATE TABLE cohort_offers (
+            id INTEGER PRIMARY KEY,               -- someone opened a cohort's link: what they saw
+            cohort_id INTEGER NOT NULL REFERENCES cohorts(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL,
+            terms_hash TEXT NOT NULL,             -- sha256 of the exact text shown
+            created_at TEXT NOT NULL,
+            accepted_at TEXT,                     -- joins when their set-up is complete
+            membership_id INTEGER
+        );
+        CREATE INDEX cohort_offers_user ON cohort_offers(user_id);
+        CREATE TABLE memberships (
+            id INTEGER PRIMARY KEY,
+            cohort_id INTEGER NOT NULL REFERENCES cohorts(id) ON DELETE CASCADE,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            consent_id INTEGER,                   -- consents row, kind clinic_sharing
+            joined_at TEXT NOT NULL,
+            left_at TEXT                          -- /leave: the clinic sees nothing more
+        );
+        CREATE INDEX memberships_patient ON memberships(patient_id);
+        CREATE INDEX memberships_cohort ON memberships(cohort_id);
+        ALTER TABLE invites ADD COLUMN clinic_id INTEGER REFERENCES clinics(id) ON DELETE CASCADE;
+        ALTER TABLE invites ADD COLUMN cohort_id INTEGER REFERENCES cohorts(id) ON DELETE CASCADE;
+        """
+    )

@@ -30,8 +30,12 @@ PERSONAL_TABLES: dict[str, tuple[str, str]] = {
     "caregivers": ("patient_id = ? OR user_id = ?", "patient+user"),
     "invites": ("patient_id = ?", "patient"),
     "invite_failures": ("user_id = ?", "user"),
+    "memberships": ("patient_id = ?", "patient"),
+    "cohort_offers": ("user_id = ?", "user"),
+    "clinicians": ("user_id = ?", "user"),        # a clinician's own row (name, chat)
 }
-NOT_PERSONAL = {"_sqlite_migrations", "sqlite_sequence"}
+# Clinics and cohorts describe organisations, not people.
+NOT_PERSONAL = {"_sqlite_migrations", "sqlite_sequence", "clinics", "cohorts"}
 
 
 def _params(kind: str, patient_id: int | None, user_id: int, chat_id: int) -> list | None:

@@ -1,0 +1,329 @@
+"""What a clinic sees: rosters, CSV exports, alerts and the Monday digest.
+
+Everything is computed from the stored answers at the moment it is shown or sent, and only for a
+cohort's current members: a patient who has left, or withdrawn consent, disappears from all of it.
+Alerts and digests are rendered at send time too, so a clinician removed in the meantime, or a
+patient who left, gets nothing sent about them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import segno
+from sqlite_utils import Database
+
+from bot import roster
+from bot.clock import iso, parse_iso
+from bot.localtime import local_date, local_to_utc, zone
+from jobs.summary import ratings_by_day
+from markupsafe import Markup, escape
+
+from messages import DEFAULT_EMERGENCY_NUMBER, Outgoing, render
+from storage import clinics, consents, events, outbox
+
+ALERT_KINDS = ("red_flag", "rise", "blocked")
+DIGEST_DAY, DIGEST_AT = 0, time(8, 0)  # Monday 08:00 in the clinic's time zone
+ROSTER_CHUNK = 15                       # patients per roster message (Telegram's 4096 characters)
+UNREACHABLE = ("blocked", "chat_not_found")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One roster line: the member and their figures."""
+
+    patient: dict
+    figures: roster.PatientFigures
+    start: date
+    today: date
+
+
+def _start(patient: dict, today: date) -> date:
+    return date.fromisoformat(patient["start_date"] or patient["course_start"] or today.isoformat())
+
+
+def _reported_red_flag(db: Database, patient_id: int) -> bool:
+    """An emergency sign reported (CLINICAL.md's first list), at set-up or with /urgent."""
+    return db.execute("SELECT count(*) FROM events WHERE patient_id = ? AND kind = 'red_flag' "
+                      "AND json_extract(data, '$.level') = 'emergency'",
+                      [patient_id]).fetchone()[0] > 0
+
+
+def patient_line(db: Database, patient: dict, now: datetime) -> Line:
+    """Read one member's rows and count them (bot.roster does the arithmetic)."""
+    tz = zone(patient["timezone"])
+    today = local_date(now, tz)
+    start = _start(patient, today)
+    answers = [parse_iso(r["t"]) for r in db.query(
+        "SELECT max(answered_at) AS t FROM checkins WHERE patient_id = ? AND status = 'answered' "
+        "UNION ALL SELECT max(created_at) FROM sessions WHERE patient_id = ?",
+        [patient["id"], patient["id"]]) if r["t"]]
+    verdicts = [r["verdict"] for r in db.query(
+        "SELECT verdict FROM sessions WHERE patient_id = ? AND stage = 'decided'", [patient["id"]])]
+    red_flag = _reported_red_flag(db, patient["id"])
+    found = roster.figures(
+        ratings=ratings_by_day(db, patient["id"], today), start=start, today=today,
+        last_answer=local_date(max(answers), tz) if answers else None, verdicts=verdicts,
+        red_flag=red_flag,
+        blocked=patient["status"] == "inactive" and patient["inactive_reason"] in UNREACHABLE)
+    return Line(patient, found, start, today)
+
+
+def cohort_lines(db: Database, cohort_id: int, now: datetime) -> list[Line]:
+    return [patient_line(db, p, now) for p in clinics.members(db, cohort_id)]
+
+
+def roster_messages(db: Database, cohort: dict, now: datetime) -> list[Outgoing]:
+    lines = cohort_lines(db, cohort["id"], now)
+    flagged = sum(1 for line in lines if line.figures.flags)
+    chunks = [lines[i:i + ROSTER_CHUNK] for i in range(0, len(lines), ROSTER_CHUNK)] or [[]]
+    return [Outgoing(render("clinic_roster", cohort=cohort, lines=chunk, part=n + 1,
+                            parts=len(chunks), total=len(lines), flagged=flagged))
+            for n, chunk in enumerate(chunks)]
+
+
+def emergency_number(db: Database, patient_id: int | None = None,
+                     user_id: int | None = None) -> Markup:
+    """The number to call, as safe HTML: the patient's cohort's own text, else the default.
+
+    Someone still setting up after accepting a cohort's link already gets their clinic's text.
+    """
+    text = clinics.emergency_text(db, patient_id)
+    if text is None and user_id is not None:
+        for offer in clinics.accepted_offers_waiting(db, user_id):
+            text = (clinics.cohort(db, offer["cohort_id"]) or {}).get("emergency_text") or text
+    return escape(text) if text else Markup(DEFAULT_EMERGENCY_NUMBER)
+
+
+# --- CSV export ------------------------------------------------------------------------------
+
+DAY_COLUMNS = ["cohort_id", "patient_id", "first_name", "local_date", "course_day", "checkin",
+               "pain", "sessions_started", "sitting_breaks"]
+SESSION_COLUMNS = ["cohort_id", "patient_id", "first_name", "session_id", "activity",
+                   "dose_minutes", "logged", "started_at", "ended_at", "before", "before_source",
+                   "after", "settled", "next_day", "stage", "verdict", "findings", "partial",
+                   "next_dose", "pause_days", "thresholds", "rule_version", "decided_at"]
+
+
+def _cell(value: object) -> object:
+    """Text a person typed must not run as a spreadsheet formula when the CSV is opened."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _csv(columns: list[str], rows: list[dict]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
+    return buffer.getvalue().encode("utf-8")
+
+
+def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict], list[dict]]:
+    """(one row per member per day from their start to today, one row per session)."""
+    days, sessions = [], []
+    for patient in clinics.members(db, cohort_id):
+        pid, tz = patient["id"], zone(patient["timezone"])
+        today = local_date(now, tz)
+        start = _start(patient, today)
+        checkins = {r["local_date"]: r for r in db.query(
+            "SELECT local_date, status, pain FROM checkins WHERE patient_id = ?", [pid])}
+        breaks: dict[str, int] = {}
+        for r in db.query("SELECT local_date FROM sitting_breaks WHERE patient_id = ? "
+                          "AND action = 'done'", [pid]):
+            breaks[r["local_date"]] = breaks.get(r["local_date"], 0) + 1
+        rows = list(db.query(
+            "SELECT s.*, a.name AS activity FROM sessions s JOIN activities a "
+            "ON a.id = s.activity_id WHERE s.patient_id = ? ORDER BY s.id", [pid]))
+        started: dict[str, int] = {}
+        for s in rows:
+            day = local_date(parse_iso(s["started_at"]), tz).isoformat()
+            started[day] = started.get(day, 0) + 1
+            sessions.append({**s, "cohort_id": cohort_id, "patient_id": pid,
+                             "first_name": patient["first_name"], "session_id": s["id"]})
+        day = start
+        while day <= today:
+            key = day.isoformat()
+            check = checkins.get(key)
+            days.append({"cohort_id": cohort_id, "patient_id": pid,
+                         "first_name": patient["first_name"], "local_date": key,
+                         "course_day": (day - start).days + 1,
+                         "checkin": check["status"] if check else "none",
+                         "pain": check["pain"] if check else None,
+                         "sessions_started": started.get(key, 0),
+                         "sitting_breaks": breaks.get(key, 0)})
+            day += timedelta(days=1)
+    return days, sessions
+
+
+def export_files(db: Database, cohort: dict, now: datetime) -> list[tuple[str, bytes]]:
+    days, sessions = export_rows(db, cohort["id"], now)
+    stamp = now.strftime("%Y%m%d")
+    return [(f"cohort-{cohort['id']}-days-{stamp}.csv", _csv(DAY_COLUMNS, days)),
+            (f"cohort-{cohort['id']}-sessions-{stamp}.csv", _csv(SESSION_COLUMNS, sessions))]
+
+
+def compose_export(db: Database, row: dict, now: datetime) -> Outgoing | None:
+    """One of the two CSV files of /export, built now, if the clinician may still see the cohort."""
+    payload = json.loads(row["payload"])
+    allowed = _still_allowed(db, payload)
+    if allowed is None:
+        return None
+    cohort = allowed[0]
+    days, sessions = export_files(db, cohort, now)
+    name, data = days if payload["part"] == "days" else sessions
+    return Outgoing(render("clinic_export_file", cohort=cohort, part=payload["part"]),
+                    document=(name, data))
+
+
+def qr_png(link: str) -> bytes:
+    """A QR code of the link, large enough to print on a waiting-room poster."""
+    buffer = io.BytesIO()
+    segno.make(link, error="m").save(buffer, kind="png", scale=12, border=4)
+    return buffer.getvalue()
+
+
+def compose_qr(row: dict) -> Outgoing:
+    """The enrolment link as a QR code image (a PNG file, sharp enough to print)."""
+    payload = json.loads(row["payload"])
+    return Outgoing(payload["caption"], document=(f"cohort-{payload['cohort_id']}-qr.png",
+                                                  qr_png(payload["link"])))
+
+
+# --- enrolment -------------------------------------------------------------------------------
+
+SHARING_CONSENT = "clinic_sharing"
+SHARING_VERSION = 1
+
+
+def enrol(db: Database, patient: dict, offer: dict, now: datetime) -> int:
+    """A set-up patient who accepted a cohort's offer becomes a member: the consent (the hash of
+    the exact text they saw), the membership, and a fixed cohort's start date for their course."""
+    cohort = clinics.cohort(db, offer["cohort_id"])
+    consent_id = consents.give(db, patient["id"], SHARING_CONSENT, SHARING_VERSION,
+                               offer["terms_hash"], now)
+    membership_id = clinics.join(db, cohort_id=cohort["id"], patient_id=patient["id"],
+                                 consent_id=consent_id, offer_id=offer["id"], now=now)
+    if cohort["start_date"] and patient["status"] == "onboarding":
+        db.execute("UPDATE patients SET course_start = ? WHERE id = ?",
+                   [cohort["start_date"], patient["id"]])
+    events.record(db, now, "cohort_joined", patient["id"], cohort=cohort["id"],
+                  membership=membership_id)
+    if _reported_red_flag(db, patient["id"]):
+        alert(db, patient, "red_flag", now)  # reported while setting up, before they joined
+    return membership_id
+
+
+def enrol_waiting(db: Database, patient: dict, now: datetime) -> list[dict]:
+    """At the end of set-up: the cohort offers accepted before it (the latest one counts)."""
+    waiting = clinics.accepted_offers_waiting(db, patient["user_id"])
+    if not waiting or clinics.membership(db, patient["id"]) is not None:
+        return []
+    enrol(db, patient, waiting[-1], now)
+    return [clinics.cohort(db, waiting[-1]["cohort_id"])]
+
+
+# --- alerts ----------------------------------------------------------------------------------
+
+def alert(db: Database, patient: dict, what: str, now: datetime) -> int:
+    """Tell the clinicians of this patient's cohort, at most once a day per patient and kind
+    (a sustained rise once a week). The text names the flag only: none of the patient's words."""
+    if what not in ALERT_KINDS:
+        raise ValueError(what)
+    queued = 0
+    for staff in clinics.watchers(db, patient["id"]):
+        day = local_date(now, zone(staff["clinic_timezone"]))
+        period = day.isocalendar()[:2] if what == "rise" else day.isoformat()
+        key = f"alert_clinician:{staff['id']}:{patient['id']}:{what}:{period}"
+        if outbox.enqueue(db, chat_id=staff["chat_id"], patient_id=patient["id"],
+                          kind="alert_clinician", due_at=now, now=now, dedupe_key=key,
+                          payload={"clinician_id": staff["id"], "cohort_id": staff["cohort_id"],
+                                   "alert": what}):
+            queued += 1
+    return queued
+
+
+def check_rise(db: Database, patient: dict, now: datetime) -> bool:
+    """After a rating: flag a sustained rise to the clinic (CLINICAL.md); True if there is one."""
+    if clinics.membership(db, patient["id"]) is None:
+        return False
+    if "rise" not in patient_line(db, patient, now).figures.flags:
+        return False
+    alert(db, patient, "rise", now)
+    return True
+
+
+def _still_allowed(db: Database, payload: dict) -> tuple[dict, dict] | None:
+    staff = clinics.clinician(db, payload["clinician_id"])
+    if staff is None or staff["removed_at"]:
+        return None
+    return clinics.cohort_for(db, payload["cohort_id"], staff["user_id"])
+
+
+def compose_alert(db: Database, row: dict, patient: dict | None) -> Outgoing | None:
+    payload = json.loads(row["payload"])
+    allowed = _still_allowed(db, payload)
+    member = clinics.membership(db, patient["id"]) if patient else None
+    if (allowed is None or member is None or member["cohort_id"] != payload["cohort_id"]
+            or patient["status"] == "withdrawn"):
+        return None  # removed clinician, or the patient left: nothing about them goes out
+    return Outgoing(render("clinic_alert", alert=payload["alert"], name=patient["first_name"],
+                           patient_id=patient["id"], cohort=allowed[0]))
+
+
+# --- the Monday digest -----------------------------------------------------------------------
+
+def digest_items(db: Database, now: datetime, horizon: datetime) -> list[dict]:
+    """Rows to queue: each active clinician, for each cohort of their clinic, on Monday 08:00."""
+    items = []
+    for staff in db.query("SELECT k.*, c.timezone AS clinic_timezone FROM clinicians k JOIN "
+                          "clinics c ON c.id = k.clinic_id WHERE k.removed_at IS NULL"):
+        tz = zone(staff["clinic_timezone"])
+        day = local_date(now, tz)
+        while day <= local_date(horizon, tz):
+            due = local_to_utc(day, DIGEST_AT, tz)
+            if day.weekday() == DIGEST_DAY and now <= due < horizon:
+                for h in db.query("SELECT id FROM cohorts WHERE clinic_id = ?",
+                                  [staff["clinic_id"]]):
+                    items.append({"chat_id": staff["chat_id"], "due_at": due,
+                                  "dedupe_key": f"digest:{h['id']}:{staff['id']}:{day}",
+                                  "payload": {"clinician_id": staff["id"], "cohort_id": h["id"],
+                                              "week_end": (day - timedelta(days=1)).isoformat()}})
+            day += timedelta(days=1)
+    return items
+
+
+def plan_digests(db: Database, now: datetime, horizon: datetime) -> int:
+    added = 0
+    with db.atomic():
+        for item in digest_items(db, now, horizon):
+            if outbox.enqueue(db, chat_id=item["chat_id"], patient_id=None, kind="digest",
+                              due_at=item["due_at"], dedupe_key=item["dedupe_key"],
+                              payload=item["payload"], now=now):
+                added += 1
+    return added
+
+
+def compose_digest(db: Database, row: dict, now: datetime) -> Outgoing | None:
+    payload = json.loads(row["payload"])
+    allowed = _still_allowed(db, payload)
+    if allowed is None:
+        return None
+    cohort = allowed[0]
+    week_end = date.fromisoformat(payload["week_end"])
+    since = iso(local_to_utc(week_end - timedelta(days=6), time(0), zone(cohort["clinic_timezone"])))
+    lines = cohort_lines(db, cohort["id"], now)
+    joined = sum(1 for line in lines if line.patient["joined_at"] >= since)
+    left = db.execute("SELECT count(*) FROM memberships WHERE cohort_id = ? AND left_at >= ?",
+                      [cohort["id"], since]).fetchone()[0]
+    answered = sum(line.figures.last_7.answered for line in lines)
+    possible = sum(line.figures.last_7.days for line in lines)
+    return Outgoing(render("clinic_digest", cohort=cohort, week_end=week_end, total=len(lines),
+                           joined=joined, left=left, answered=answered, possible=possible,
+                           flagged=[line for line in lines if line.figures.flags]))
