@@ -9,16 +9,18 @@ from handlers import activity, onboarding
 from handlers.checkin import typed_rating
 from handlers.common import patient_of, reply_template, runtime
 from handlers.onboarding_questions import emergency_number
-from storage import checkins
+from storage import checkins, clinics
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help: what the bot is and every command."""
-    from handlers import COMMANDS
+    from handlers import CLINIC_COMMANDS, COMMANDS
 
     rt = runtime(context)
     patient = patient_of(rt, update)
+    staff = clinics.roles_of(rt.db, update.effective_user.id)
     await reply_template(rt, update, "help", commands=COMMANDS,
+                         clinic_commands=CLINIC_COMMANDS if staff else [],
                          emergency_number=emergency_number(
                              rt.db, patient["id"] if patient else None, update.effective_user.id),
                          patient_id=patient["id"] if patient else None)

@@ -19,10 +19,11 @@ from bot import pacing
 from bot.clock import iso
 from handlers.caregiver import bot_username
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
+from handlers.onboarding_questions import question
 from jobs import clinic
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render
-from storage import clinics, events, invites, outbox
+from storage import clinics, consents, events, invites, outbox
 
 CLINICIAN_PREFIX = "cl_"
 COHORT_PREFIX = "co_"
@@ -387,14 +388,17 @@ async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
                       cohort=cohort["id"])
         if set_up:
             clinic.enrol(rt.db, patient, clinics.offer(rt.db, found["id"]), now)
-        return [Outgoing(render("clinic_joined", cohort=cohort, set_up=set_up))]
+            return [Outgoing(render("clinic_joined", cohort=cohort, set_up=True))]
+        # Not set up yet: they join when set-up ends; its first (or next) question follows.
+        state = consents.onboarding(rt.db, user.id)
+        if state is None:
+            consents.set_step(rt.db, user.id, update.effective_chat.id, "intro", now)
+            state = consents.onboarding(rt.db, user.id)
+        return [Outgoing(render("clinic_joined", cohort=cohort, set_up=False)),
+                question(rt.db, state, **({"name": user.first_name or ""}
+                                          if state["step"] == "intro" else {}))]
 
-    if not await respond(rt, update, accept):
-        return
-    if not set_up:
-        from handlers.onboarding import begin_or_resume  # onboarding imports this module
-
-        await begin_or_resume(rt, update)
+    await respond(rt, update, accept)
 
 
 async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

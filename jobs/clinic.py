@@ -202,15 +202,17 @@ SHARING_CONSENT = "clinic_sharing"
 SHARING_VERSION = 1
 
 
-def enrol(db: Database, patient: dict, offer: dict, now: datetime) -> int:
+def enrol(db: Database, patient: dict, offer: dict, now: datetime, *,
+          new_course: bool = False) -> int:
     """A set-up patient who accepted a cohort's offer becomes a member: the consent (the hash of
-    the exact text they saw), the membership, and a fixed cohort's start date for their course."""
+    the exact text they saw) and the membership. Someone whose course starts now (they just set
+    up) follows a fixed cohort's start date; someone already on the course keeps their own."""
     cohort = clinics.cohort(db, offer["cohort_id"])
     consent_id = consents.give(db, patient["id"], SHARING_CONSENT, SHARING_VERSION,
                                offer["terms_hash"], now)
     membership_id = clinics.join(db, cohort_id=cohort["id"], patient_id=patient["id"],
                                  consent_id=consent_id, offer_id=offer["id"], now=now)
-    if cohort["start_date"] and patient["status"] == "onboarding":
+    if cohort["start_date"] and new_course:
         db.execute("UPDATE patients SET course_start = ? WHERE id = ?",
                    [cohort["start_date"], patient["id"]])
     events.record(db, now, "cohort_joined", patient["id"], cohort=cohort["id"],
@@ -225,7 +227,7 @@ def enrol_waiting(db: Database, patient: dict, now: datetime) -> list[dict]:
     waiting = clinics.accepted_offers_waiting(db, patient["user_id"])
     if not waiting or clinics.membership(db, patient["id"]) is not None:
         return []
-    enrol(db, patient, waiting[-1], now)
+    enrol(db, patient, waiting[-1], now, new_course=True)
     return [clinics.cohort(db, waiting[-1]["cohort_id"])]
 
 

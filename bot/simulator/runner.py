@@ -11,25 +11,29 @@ import heapq
 import itertools
 import json
 import random
+import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+
+from telegram import Update
 
 from bot.app import build_application
 from bot.clock import VirtualClock, iso
 from bot.localtime import local_date, local_to_utc, zone
 from bot.settings import load_settings
 from bot.simulator.fake_api import FakeBotApi
-from bot.simulator.scenario import Persona, Scenario, SessionPlan
+from bot.simulator.scenario import Clinician, ClinicSpec, CohortSpec, Persona, Scenario, SessionPlan
 from bot.simulator.updates import UpdateFactory
 from jobs.dispatch import dispatch_due, next_due
 from jobs.plan import plan_all
-from storage import activities, caregivers, patients
+from storage import activities, caregivers, clinics, patients
 from storage.db import open_database
 
 SIM_TOKEN = "123456789:SIMULATED-NOT-A-REAL-TOKEN-000"
 PLAN_EVERY = timedelta(minutes=15)
+ENROLMENT_LINK = re.compile(r"https://t\.me/\w+\?start=co_([\w-]+)")
 
 Action = Callable[[], Awaitable[None]]
 
@@ -63,6 +67,13 @@ class Simulation:
         self._plans: dict[int, SessionPlan] = {}
         self._started_at: dict[int, datetime] = {}
         self.activity_ids: dict[tuple[str, str], int] = {}
+        # Clinics: clinicians' chats, and what the clinic flows created (ids, enrolment codes).
+        self.clinician_chats = {k.chat_id: (c, k) for c in scenario.clinics for k in c.clinicians}
+        self.cohort_of = {pid: (c, h) for c in scenario.clinics for h in c.cohorts
+                          for pid in h.patients}
+        self.clinic_ids: dict[str, int] = {}
+        self.cohort_ids: dict[tuple[str, str], int] = {}
+        self.enrolment_codes: dict[tuple[str, str], str] = {}
 
     # -- transcript ---------------------------------------------------------------------------
     def note(self, persona: Persona | None, direction: str, kind: str, text: str = "",
@@ -89,8 +100,11 @@ class Simulation:
                 details["lesson_id"] = json.loads(row["payload"])["lesson_id"]
             if carer is not None:
                 details["recipient"] = f"caregiver:{carer[1]}"
+            if row["chat_id"] in self.clinician_chats:
+                details["recipient"] = f"clinician:{row['chat_id']}"
             if sent is not None and "_bytes" in sent.params:
-                details["photo_bytes"] = len(sent.params["_bytes"])
+                key = "document_bytes" if sent.method == "sendDocument" else "photo_bytes"
+                details[key] = len(sent.params["_bytes"])
             self.note(persona, "out", row["kind"], sent.text if sent else "", labels,
                       chat_id=row["chat_id"], **details)
             meta = data.get("meta") or {}
@@ -136,6 +150,8 @@ class Simulation:
             # A check-in near a session's 24-hour point is that session's next-day rating.
             pain = next((self._plans[sid].next_day for sid in self._awaiting_next_day(persona)
                          if self._plans[sid].next_day is not None), pain)
+            if pain is None:  # a day she leaves unanswered (null, or `skip`, in checkin_pain)
+                return
             if kind == "checkin_reminder":
                 prefix = next(d for r in sent.buttons for _, d in r).rsplit(":", 1)[0]
                 self.later(self.clock.now() + self.reply_delay(persona),
@@ -256,11 +272,17 @@ class Simulation:
         return self.api.is_blocked(persona.chat_id)
 
     def enrol(self, persona: Persona) -> int:
-        """Register a persona as an onboarded patient (the onboarding chat is tested elsewhere)."""
+        """Register a persona as an onboarded patient (the onboarding chat is tested elsewhere).
+
+        A member-to-be of a fixed-start cohort gets the cohort's start as her course's week 1, as
+        she would have had she opened its link before setting up (unless `course.start` says)."""
         tz = zone(persona.timezone)
         sitting = persona.sitting or {}
         today = local_date(self.clock.now(), tz)
-        course = persona.course or {}
+        course = dict(persona.course or {})
+        cohort = self.cohort_of.get(persona.id)
+        if cohort is not None and cohort[1].start is not None and not course.get("start"):
+            course["start"] = cohort[1].start
         course_fields = {"course_days": ",".join(course.get("days", ["mon", "wed", "fri"])),
                          "course_time": course.get("time", "18:00"),
                          "course_start": (course.get("start") or today).isoformat()}
@@ -295,15 +317,144 @@ class Simulation:
 
         self.later(self.local_moment(persona, persona.blocks_bot_on_day, time(0)), block)
 
+    def _schedule_red_flag(self, persona: Persona) -> None:
+        """`red_flag`: /urgent, "yes" to an emergency sign, and "I have been seen" hours later."""
+        spec = persona.red_flag
+        if spec is None:
+            return
+
+        async def report() -> None:
+            if self.api_blocked(persona):
+                return
+            mark = len(self.api.sent)
+            await self.say(persona, "/urgent", "urgent")
+            question = self._sent_with_button(mark, persona.chat_id, "u:emergency:yes")
+            if question is None:
+                return
+            mark = len(self.api.sent)
+            await self.tap(persona, question[0].message_id, "u:emergency:yes", question[1],
+                           "urgent_emergency")
+            answer = self._sent_with_button(mark, persona.chat_id, "u:seen")
+            if answer is not None and spec["seen_after_hours"]:
+                self.later(self.clock.now() + timedelta(hours=spec["seen_after_hours"]),
+                           lambda: self.tap(persona, answer[0].message_id, "u:seen", answer[1],
+                                            "urgent_seen"))
+
+        self.later(self.local_moment(persona, spec["day"], spec["at"]), report)
+
+    # -- clinics ------------------------------------------------------------------------------
+    def _sent_with_button(self, mark: int, chat_id: int, data: str,
+                          suffix: str | None = None) -> tuple[Any, str, str] | None:
+        """(message, label, callback data) of the first message sent to the chat since `mark`
+        with a button whose data is `data`, or (with `suffix`) starts with `data` and ends so."""
+        for sent in self.api.sent[mark:]:
+            if sent.chat_id != chat_id:
+                continue
+            for row in sent.buttons:
+                for shown, value in row:
+                    if value == data if suffix is None else (value.startswith(data)
+                                                             and value.endswith(suffix)):
+                        return sent, shown, value
+        return None
+
+    def _replies_since(self, mark: int, chat_id: int) -> list:
+        return [s for s in self.api.sent[mark:] if s.chat_id == chat_id]
+
+    async def clinician_say(self, staff: Clinician, text: str, kind: str = "text") -> list:
+        """A clinician sends a message; returns what the bot sent to their chat in answer."""
+        mark = len(self.api.sent)
+        self.note(None, "in", kind, text, chat_id=staff.chat_id,
+                  recipient=f"clinician:{staff.chat_id}")
+        await self.app.process_update(self.updates.text(staff.chat_id, text,
+                                                        first_name=staff.name))
+        return self._replies_since(mark, staff.chat_id)
+
+    async def clinician_tap(self, staff: Clinician, message_id: int, data: str, shown: str,
+                            kind: str) -> list:
+        mark = len(self.api.sent)
+        self.note(None, "in", kind, shown, chat_id=staff.chat_id,
+                  recipient=f"clinician:{staff.chat_id}", callback_data=data)
+        update = self.updates.callback(staff.chat_id, data, message_id=message_id).to_dict()
+        update["callback_query"]["from"]["first_name"] = staff.name  # the factory says "Ana"
+        await self.app.process_update(Update.de_json(update, self.app.bot))
+        return self._replies_since(mark, staff.chat_id)
+
+    async def set_up_clinics(self) -> None:
+        """Play `clinics:` through the real flows: each clinic is created as the command line
+        does, each clinician opens their invite link and accepts, the first clinician sends
+        /cohort_new for each cohort, and each listed patient opens the link from its reply and
+        taps "join". Anything that does not work stops the run with a RuntimeError."""
+        for spec in self.scenario.clinics:
+            now = self.clock.now()
+            clinic_id = clinics.create_clinic(self.db, spec.name, spec.timezone, now)
+            self.clinic_ids[spec.name] = clinic_id
+            self.note(None, "event", "clinic_created", clinic=spec.name, clinic_id=clinic_id)
+            for staff in spec.clinicians:
+                await self._clinician_joins(spec, clinic_id, staff)
+            for cohort in spec.cohorts:
+                await self._cohort_created(spec, cohort, spec.clinicians[0])
+                for persona_id in cohort.patients:
+                    await self._patient_joins(spec, cohort, persona_id)
+
+    async def _clinician_joins(self, spec: ClinicSpec, clinic_id: int, staff: Clinician) -> None:
+        _, code = clinics.invite_clinician(self.db, clinic_id, self.clock.now())
+        mark = len(self.api.sent)
+        await self.clinician_say(staff, f"/start cl_{code}", "clinician_invite")
+        offer = self._sent_with_button(mark, staff.chat_id, "clj:", ":y")
+        if offer is None:
+            raise RuntimeError(f"clinician {staff.chat_id} of {spec.name!r}: the invite link was "
+                               "not offered with a button to accept")
+        await self.clinician_tap(staff, offer[0].message_id, offer[2], offer[1],
+                                 "clinician_accept")
+        if not any(r["clinic_id"] == clinic_id for r in clinics.roles_of(self.db, staff.chat_id)):
+            raise RuntimeError(f"clinician {staff.chat_id} could not join {spec.name!r}")
+
+    async def _cohort_created(self, spec: ClinicSpec, cohort: CohortSpec,
+                              staff: Clinician) -> None:
+        command = f"/cohort_new {cohort.name}"
+        if cohort.start is not None:
+            command += f" {cohort.start.isoformat()}"
+        replies = await self.clinician_say(staff, command, "cohort_new")
+        found = next((m for m in map(ENROLMENT_LINK.search, (s.text for s in replies)) if m), None)
+        made = clinics.cohort_by_code(self.db, found.group(1), self.clock.now()) if found else None
+        if made is None:
+            raise RuntimeError(f"{spec.name!r}: /cohort_new gave no working enrolment link for "
+                               f"{cohort.name!r}: {[s.text for s in replies]}")
+        key = (spec.name, cohort.name)
+        self.cohort_ids[key] = made["id"]
+        self.enrolment_codes[key] = found.group(1)
+        self.note(None, "event", "cohort_created", chat_id=staff.chat_id, clinic=spec.name,
+                  cohort=cohort.name, cohort_id=made["id"], start_date=made["start_date"],
+                  link=found.group(0), qr=any(s.method == "sendDocument" for s in replies))
+
+    async def _patient_joins(self, spec: ClinicSpec, cohort: CohortSpec, persona_id: str) -> None:
+        persona = next(p for p in self.scenario.patients if p.id == persona_id)
+        key = (spec.name, cohort.name)
+        mark = len(self.api.sent)
+        await self.say(persona, f"/start co_{self.enrolment_codes[key]}", "cohort_link")
+        offer = self._sent_with_button(mark, persona.chat_id, "coj:", ":y")
+        if offer is None:
+            raise RuntimeError(f"patient {persona.id}: the link of {cohort.name!r} offered no "
+                               "button to join")
+        await self.tap(persona, offer[0].message_id, offer[2], offer[1], "cohort_join")
+        member = clinics.membership(self.db, self.patient_ids[persona.id])
+        if member is None or member["cohort_id"] != self.cohort_ids[key]:
+            raise RuntimeError(f"patient {persona.id} did not become a member of "
+                               f"{cohort.name!r} ({spec.name!r})")
+        self.note(persona, "event", "cohort_joined", clinic=spec.name, cohort=cohort.name,
+                  cohort_id=member["cohort_id"], membership_id=member["id"])
+
     # -- running ------------------------------------------------------------------------------
     async def start(self) -> None:
         for persona in self.scenario.patients:
             self.enrol(persona)
             self._schedule_blocks(persona)
             self._schedule_sessions(persona)
+            self._schedule_red_flag(persona)
         await self.app.initialize()
         self.updates = UpdateFactory(self.app.bot, self.clock)
         await self.app.post_init(self.app)
+        await self.set_up_clinics()
 
     async def run(self) -> list[dict]:
         await self.start()

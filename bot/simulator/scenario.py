@@ -25,15 +25,20 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class PainSpec:
-    """A number, a list (one per day, the last repeating) or a {min, max} range."""
+    """A number, a list (one per day, the last repeating; null: that day goes unanswered) or a
+    {min, max} range (with `skip`, the share of days left unanswered)."""
 
-    fixed: tuple[int, ...] = ()
+    fixed: tuple[int | None, ...] = ()
     low: int = 0
     high: int = 0
+    skip: float = 0.0
 
-    def for_day(self, day: int, rng: random.Random) -> int:
+    def for_day(self, day: int, rng: random.Random) -> int | None:
+        """The rating to give on this day, or None: she lets this check-in go unanswered."""
         if self.fixed:
             return self.fixed[min(day, len(self.fixed) - 1)]
+        if self.skip and rng.random() < self.skip:  # no draw without skip: old runs repeat
+            return None
         return rng.randint(self.low, self.high)
 
 
@@ -66,6 +71,28 @@ class Persona:
     course: dict | None = None  # {days, time, start}: lesson days, local time, week-1 date
     caregivers: tuple[dict, ...] = ()  # {id, chat_id, name, timezone, alerts}
     reply_after_minutes: tuple[int, int] = (2, 30)
+    red_flag: dict | None = None  # {day, at, seen_after_hours}: /urgent, an emergency sign
+
+
+@dataclass(frozen=True)
+class Clinician:
+    chat_id: int  # the clinician's Telegram user id, which is also their private chat's id
+    name: str
+
+
+@dataclass(frozen=True)
+class CohortSpec:
+    name: str
+    start: date | None      # fixed start date; None: rolling
+    patients: tuple[str, ...]  # persona ids, in the order they join
+
+
+@dataclass(frozen=True)
+class ClinicSpec:
+    name: str
+    timezone: str
+    clinicians: tuple[Clinician, ...]
+    cohorts: tuple[CohortSpec, ...]
 
 
 @dataclass(frozen=True)
@@ -75,6 +102,7 @@ class Scenario:
     patients: tuple[Persona, ...]
     seed: int = 0
     extra: dict = field(default_factory=dict)
+    clinics: tuple[ClinicSpec, ...] = ()
 
 
 def _fail(where: str, problem: str) -> ScenarioError:
@@ -112,13 +140,34 @@ def _pain(value: Any, where: str) -> PainSpec:
     if isinstance(value, int) and not isinstance(value, bool):
         return PainSpec(fixed=(_rating(value, where),))
     if isinstance(value, list) and value:
-        return PainSpec(fixed=tuple(_rating(v, where) for v in value))
+        return PainSpec(fixed=tuple(_rating(v, where) for v in value))  # null: not answered
     if isinstance(value, dict) and {"min", "max"} <= set(value):
         low, high = _rating(value["min"], where), _rating(value["max"], where)
+        if low is None or high is None:
+            raise _fail(where, "min and max must be numbers from 0 to 10")
         if low > high:
             raise _fail(where, "min is above max")
-        return PainSpec(low=low, high=high)
+        skip = value.get("skip", 0)
+        if isinstance(skip, bool) or not isinstance(skip, (int, float)) or not 0 <= skip < 1:
+            raise _fail(where, f"skip is the share of days left unanswered, from 0 to below 1, "
+                               f"not {skip!r}")
+        return PainSpec(low=low, high=high, skip=float(skip))
     raise _fail(where, "checkin_pain must be a number, a list of numbers or {min: .., max: ..}")
+
+
+def _red_flag(value: Any, where: str) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _fail(where, "expected {day: 9, at: \"10:00\", seen_after_hours: 24}")
+    day = value.get("day")
+    if isinstance(day, bool) or not isinstance(day, int) or day < 0:
+        raise _fail(f"{where}.day", "a day number (0 = the first day)")
+    seen = value.get("seen_after_hours")
+    if seen is not None and (isinstance(seen, bool) or not isinstance(seen, int) or seen < 1):
+        raise _fail(f"{where}.seen_after_hours", "whole hours, at least 1 (or leave it out)")
+    return {"day": day, "at": parse_hhmm(_hhmm(value.get("at", "10:00"), f"{where}.at")),
+            "seen_after_hours": seen}
 
 
 def _persona(raw: dict, index: int) -> Persona:
@@ -204,7 +253,85 @@ def _persona(raw: dict, index: int) -> Persona:
         quiet_hours=quiet_pair, sitting=sitting, activities=activities,
         checkin_pain=_pain(answers.get("checkin_pain", 4), f"{where} checkin_pain"),
         sessions=tuple(sessions), ignore=ignore, course=course, caregivers=tuple(carers),
-        blocks_bot_on_day=int(blocks) if blocks is not None else None)
+        blocks_bot_on_day=int(blocks) if blocks is not None else None,
+        red_flag=_red_flag(answers.get("red_flag"), f"{where} red_flag"))
+
+
+def _clinics(raw: Any, personas: tuple[Persona, ...]) -> tuple[ClinicSpec, ...]:
+    """`clinics:`: each with its clinicians and cohorts, and which personas join which cohort."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ScenarioError("clinics: a list of clinics, each {name, timezone, clinicians, cohorts}")
+    by_id = {p.id: p for p in personas}
+    by_chat = {p.chat_id: p for p in personas}
+    taken = {p.chat_id: f"patient {p.id}" for p in personas}
+    taken.update({c["chat_id"]: f"caregiver {c['id']} of patient {p.id}"
+                  for p in personas for c in p.caregivers})
+    joined: dict[str, str] = {}
+    clinic_names, found = set(), []
+    for n, c in enumerate(raw):
+        if not isinstance(c, dict) or not str(c.get("name") or "").strip():
+            raise ScenarioError(f"clinics[{n}]: each clinic needs a name")
+        name = str(c["name"]).strip()
+        where = f"clinic {name!r}"
+        if name in clinic_names:
+            raise _fail(where, "clinic names must be unique")
+        clinic_names.add(name)
+        tz = str(c.get("timezone", "UTC"))
+        try:
+            zone(tz)
+        except ValueError as exc:
+            raise _fail(f"{where} timezone", str(exc)) from None
+        staff = []
+        for k, person in enumerate(c.get("clinicians") or []):
+            kw = f"{where} clinicians[{k}]"
+            uid = person.get("id") if isinstance(person, dict) else None
+            if isinstance(uid, bool) or not isinstance(uid, int) or uid <= 0:
+                raise _fail(kw, "each clinician needs an id: their Telegram user id, a positive "
+                                "whole number")
+            if uid in taken:
+                raise _fail(kw, f"id {uid} is already the chat of {taken[uid]}")
+            taken[uid] = f"clinician {uid} of {where}"
+            staff.append(Clinician(uid, str(person.get("name") or f"Clinician {uid}")))
+        if not staff:
+            raise _fail(f"{where} clinicians", "at least one clinician is needed: the cohorts are "
+                                               "created by a clinician in Telegram")
+        cohorts, cohort_names = [], set()
+        for k, h in enumerate(c.get("cohorts") or []):
+            if not isinstance(h, dict) or not str(h.get("name") or "").strip():
+                raise _fail(f"{where} cohorts[{k}]", "each cohort needs a name")
+            hname = " ".join(str(h["name"]).split())
+            hw = f"{where} cohort {hname!r}"
+            if hname in cohort_names:
+                raise _fail(hw, "cohort names must be unique within a clinic")
+            last = hname.split()[-1]  # /cohort_new would read a trailing date as the start
+            if len(hname) > 60 or (len(last) == 10 and last[4] == "-" and last[7] == "-"):
+                raise _fail(hw, "a name up to 60 characters that does not look like a date")
+            cohort_names.add(hname)
+            start = h.get("start")
+            if start is not None:
+                try:
+                    start = start if isinstance(start, date) else date.fromisoformat(str(start))
+                except ValueError:
+                    raise _fail(f"{hw} start", f"expected a date like 2026-03-02, not {start!r}"
+                                ) from None
+            members = []
+            for ref in h.get("patients") or []:
+                persona = by_id.get(str(ref))
+                if persona is None and isinstance(ref, int) and not isinstance(ref, bool):
+                    persona = by_chat.get(ref)
+                if persona is None:
+                    raise _fail(f"{hw} patients", f"{ref!r} is not a patient id (nor a patient's "
+                                                  "chat_id) in this scenario")
+                if persona.id in joined:
+                    raise _fail(f"{hw} patients", f"patient {persona.id} is already in "
+                                                  f"{joined[persona.id]}; a patient joins one cohort")
+                joined[persona.id] = hw
+                members.append(persona.id)
+            cohorts.append(CohortSpec(hname, start, tuple(members)))
+        found.append(ClinicSpec(name, tz, tuple(staff), tuple(cohorts)))
+    return tuple(found)
 
 
 def parse_scenario(raw: Any) -> Scenario:
@@ -226,9 +353,10 @@ def parse_scenario(raw: Any) -> Scenario:
     ids = [p.id for p in personas]
     if len(set(ids)) != len(ids):
         raise ScenarioError("patient ids must be unique")
-    known = {"start", "days", "patients", "seed"}
+    known = {"start", "days", "patients", "seed", "clinics"}
     return Scenario(start, days, personas, int(raw.get("seed", 0)),
-                    {k: v for k, v in raw.items() if k not in known})
+                    {k: v for k, v in raw.items() if k not in known},
+                    _clinics(raw.get("clinics"), personas))
 
 
 def load_scenario(path: Path | str) -> Scenario:
