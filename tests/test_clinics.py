@@ -12,6 +12,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.cli import main as cli
 from jobs.clinic import qr_png
@@ -562,3 +564,23 @@ def test_cli_without_a_username_or_token_changes_nothing(cli_env, capsys, tmp_pa
     from storage.db import open_database
 
     assert open_database(tmp_path / "bot.sqlite3")["clinics"].count == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(what=st.one_of(st.none(), st.sampled_from(["start", "emergency", "threshold", "x"]),
+                      st.text(max_size=12)),
+       rest=st.lists(st.one_of(st.text(max_size=30), st.sampled_from(
+           ["rolling", "default", "NaN", "inf", "-1", "1e308", "2026-02-30", "flare_tolerance",
+            "progress_step", "0.5", "٣", "2", "999"])), max_size=4))
+def test_any_cohort_setting_is_either_a_valid_change_or_an_explained_problem(what, rest):
+    from bot import pacing
+    from handlers.clinic import _setting_change
+
+    change, problem = _setting_change({"thresholds": "{}"}, what, rest)
+    assert (change == {}) or problem is None
+    if "thresholds" in change:  # whatever is stored builds valid thresholds
+        pacing.Thresholds.from_dict(json.loads(change["thresholds"]))
+    if "start_date" in change and change["start_date"]:
+        assert len(change["start_date"]) == 10
+    if "emergency_text" in change and change["emergency_text"]:
+        assert len(change["emergency_text"]) <= 200

@@ -51,6 +51,9 @@ EDGE_TEXTS = [
     "/help " + "x" * 4000, "/" + "a" * 64, "/курс", "/start 7", "/delete", "/mydata", "/urgent",
     "yes", "no", "done", "Europe/Berlin", "berlin", "08:00", "22:00-07:00", "30", "walk",
     "my " + "very " * 10 + "long walk", "x" * 41, "🧘", "tai-chi",
+    "/leave", "/cohorts", "/cohort_new", "/cohort_new " + "x" * 100, "/cohort 1", "/cohort ١",
+    "/export 99999999999999999999", "/cohort_set 1 threshold flare_tolerance NaN",
+    "/cohort_set 1 start 2026-02-30", "/start co_x", "/start cl_" + "a" * 100, "/start co_",
 ]
 
 texts = st.one_of(
@@ -73,7 +76,7 @@ _parts = st.one_of(
 callback_data = st.one_of(
     st.builds(lambda head, rest: ":".join([head, *rest]),
               st.sampled_from(["c", "s", "l", "o", "x", "", "C", "c ", "ç", "a", "r", "n", "u",
-                               "set", "cg", "cgj", "cgz", "del"]),
+                               "set", "cg", "cgj", "cgz", "del", "coj", "clj", "lv"]),
               st.lists(_parts, max_size=4)),
     st.text(max_size=64),
     st.binary(max_size=64).map(lambda b: b.decode("latin-1")),
