@@ -70,13 +70,13 @@ def status_before(db: Database, patient_id: int) -> str:
 
 
 def restore(db: Database, patient_id: int, now: datetime) -> str:
-    """After a new consent row: processing starts again (the caller re-plans). Returns the status."""
+    """After a new consent row, processing starts again (the caller re-plans); returns the status."""
     status = status_before(db, patient_id)
     db["patients"].update(patient_id, {"status": status, "inactive_reason": None,
                                        "paused_from": None, "updated_at": iso(now)})
     marks = ", ".join("?" for _ in REPLANNED_KINDS)
-    db.execute(f"DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' AND last_error = ? "
-               f"AND kind IN ({marks}) AND due_at >= ?",
+    db.execute(f"DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "
+               f"AND last_error = ? AND kind IN ({marks}) AND due_at >= ?",
                [patient_id, WITHDRAWN, *REPLANNED_KINDS, iso(now)])
     # A paused activity is still offered again when its break ends.
     db.execute("UPDATE outbox SET status = 'pending', last_error = NULL WHERE patient_id = ? "
