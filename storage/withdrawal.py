@@ -70,7 +70,7 @@ def status_before(db: Database, patient_id: int) -> str:
 
 
 def restore(db: Database, patient_id: int, now: datetime) -> str:
-    """After a new consent row, processing restarts (the caller re-plans); returns the new status."""
+    """After a new consent row, processing restarts (the caller re-plans); returns the status."""
     status = status_before(db, patient_id)
     db["patients"].update(patient_id, {"status": status, "inactive_reason": None,
                                        "paused_from": None, "updated_at": iso(now)})
