@@ -18,6 +18,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
+from jobs.retention import purge_old
 from storage import outbox
 from storage.db import open_database
 
@@ -30,6 +31,13 @@ async def _plan_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _dispatch_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     await dispatch_due(context.application.bot_data["runtime"])
+
+
+async def _retention_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    purge_old(context.application.bot_data["runtime"])
+
+
+RETENTION_INTERVAL = timedelta(hours=1)
 
 
 async def _post_init(app: Application) -> None:
@@ -85,4 +93,6 @@ def build_application(settings: Settings, clock: Clock, request: BaseRequest | N
         app.job_queue.run_repeating(_plan_tick, interval=settings.PLAN_INTERVAL_SECONDS,
                                     first=timedelta(seconds=settings.PLAN_INTERVAL_SECONDS),
                                     name="plan")
+        app.job_queue.run_repeating(_retention_tick, interval=RETENTION_INTERVAL,
+                                    first=timedelta(minutes=1), name="retention")
     return app

@@ -99,6 +99,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PLAN_INTERVAL_SECONDS", 900, "How often the planner tops up the schedule.",
             _positive_int),
     Setting("DISPATCH_INTERVAL_SECONDS", 5, "How often due messages are sent.", _positive_int),
+    Setting("OUTBOX_RETENTION_DAYS", 30, "After this many days the text of sent (or given-up) "
+            "messages, which can hold ratings and names, is scrubbed from the database, and "
+            "unused expired invites are removed. Checked hourly.", _positive_int),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -7,7 +7,7 @@ from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, Mes
                           TypeHandler, filters)
 
 from handlers import (activity, basic, caregiver, checkin, clinic, course, errors, onboarding,
-                      privacy, settings, sitting, urgent)
+                      privacy, settings, sitting, urgent, withdraw)
 
 # (command, description): the bot's menu (setMyCommands), /help, and the README.
 COMMANDS: list[tuple[str, str]] = [
@@ -24,6 +24,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("leave", "stop sharing with your clinic's group"),
     ("mydata", "a copy of everything I keep about you"),
     ("delete", "delete everything I keep about you"),
+    ("withdraw", "withdraw your consent: I stop, and keep what you told me"),
     ("course", "your 12-week course: progress, re-read, catch up"),
     ("help", "what I can do"),
 ]
@@ -44,6 +45,8 @@ PRIVATE = filters.ChatType.PRIVATE
 def register(app: Application) -> None:
     app.add_handler(TypeHandler(Update, basic.foreign_callback), group=-2)
     app.add_handler(MessageHandler(filters.ChatType.GROUPS, basic.group_message), group=-1)
+    # Private chats only reach this one of group -1: someone who withdrew consent stops here.
+    app.add_handler(TypeHandler(Update, withdraw.gate), group=-1)
     app.add_handler(CommandHandler("start", onboarding.start_command, filters=PRIVATE))
     app.add_handler(CommandHandler("help", basic.help_command, filters=PRIVATE))
     app.add_handler(CommandHandler("checkin", checkin.checkin_command, filters=PRIVATE))
@@ -77,6 +80,8 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("mydata", privacy.mydata_command, filters=PRIVATE))
     app.add_handler(CommandHandler("delete", privacy.delete_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(privacy.delete_button, pattern=r"^del:"))
+    app.add_handler(CommandHandler("withdraw", withdraw.withdraw_command, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(withdraw.withdraw_button, pattern=r"^w:"))
     app.add_handler(CallbackQueryHandler(urgent.urgent_button, pattern=r"^u:"))
     app.add_handler(CommandHandler("course", course.course_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(course.lesson_button, pattern=r"^l:"))

@@ -16,7 +16,7 @@ from telegram.ext import ContextTypes
 from bot import onboarding_rules as R
 from bot.clock import parse_iso
 from bot.localtime import local_date, parse_hhmm, zone
-from handlers import caregiver, clinic
+from handlers import caregiver, clinic, withdraw
 from handlers.common import (answer_callback, clear_buttons, patient_of, reply_template,
                              respond, runtime)
 from handlers.onboarding_questions import Reask, from_button, from_text, pending, question
@@ -47,6 +47,9 @@ async def begin_or_resume(rt, update: Update) -> None:
     user, chat = update.effective_user, update.effective_chat
     state = consents.onboarding(rt.db, user.id)
     patient = patient_of(rt, update)
+    if state is None and patient is not None and patient["status"] == withdraw.WITHDRAWN:
+        await withdraw.offer_consent_again(rt, update, patient)
+        return
     if state is None and patient is not None and patient["status"] == "inactive":
         from handlers.settings import resume  # they had blocked the bot and came back
 
@@ -216,6 +219,8 @@ def settings_message(db, patient: dict, *, saved: bool = False) -> Outgoing:
 
 def _consent(t: _Turn, answer: str) -> list[Outgoing]:
     db, user = t.rt.db, t.update.effective_user
+    if t.state["data"].get("again"):  # agreeing again after /withdraw
+        return withdraw.consent_again(db, t.state, answer, question(db, t.state).text, t.now)
     if answer == "no":
         consents.finish(db, user.id)
         return [Outgoing(render("onboarding_declined"))]

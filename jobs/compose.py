@@ -15,7 +15,7 @@ from bot.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
 from jobs import clinic, summary
 from jobs import sessions as session_flow
 from messages import Outgoing, label, rating_rows, render
-from storage import activities, checkins, lessons, outbox, privacy, sessions
+from storage import activities, checkins, lessons, outbox, privacy, sessions, withdrawal
 
 # The scheduled daily question, and the same question asked for with /checkin.
 CHECKIN_KINDS = ("checkin", "checkin_asked")
@@ -30,6 +30,8 @@ def part_of_day(moment: datetime, tz_name: str) -> str:
 def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Outgoing | None:
     """The message for `row`, or None when it no longer makes sense (e.g. today is already rated)."""
     payload = json.loads(row["payload"])
+    if row["kind"] not in ("reply", "export") and withdrawal.is_withdrawn(db, row["patient_id"]):
+        return None  # consent withdrawn: nothing the bot starts goes out, even if already due
     if (patient is not None and patient["status"] != "active" and row["kind"] in SCHEDULED_KINDS
             and row["kind"] != "advice"):
         return None  # paused, on hold or gone: prompts the bot starts wait for /resume

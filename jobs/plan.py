@@ -79,7 +79,8 @@ def record_missed_days(rt: Runtime) -> int:
         "INSERT INTO checkins (patient_id, local_date, status) "
         "SELECT patient_id, json_extract(payload, '$.local_date'), 'missed' FROM outbox "
         "WHERE kind = 'checkin' AND status IN ('sent', 'expired') AND due_at < ? "
-        "AND patient_id IS NOT NULL ON CONFLICT (patient_id, local_date) DO NOTHING",
+        "AND patient_id IN (SELECT id FROM patients WHERE status != 'withdrawn') "
+        "ON CONFLICT (patient_id, local_date) DO NOTHING",
         [cutoff]).rowcount
 
 

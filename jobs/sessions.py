@@ -386,6 +386,8 @@ def decide_overdue(rt: Runtime) -> int:
     decided = 0
     for row in sessions.open_started_before(rt.db, now - earliest_deadline):
         patient = patients.get(rt.db, row["patient_id"])
+        if patient["status"] == "withdrawn":
+            continue  # consent withdrawn: nothing about them is decided
         deadline = timedelta(hours=thresholds_for(rt.db, patient).next_day_deadline_hours)
         if now - parse_iso(row["started_at"]) < deadline:
             continue

@@ -89,6 +89,8 @@ def compose_summary(db: Database, row: dict, patient: dict) -> Outgoing | None:
     if row["kind"] == "summary":
         text = render("summary", f=found, name=patient["first_name"], caregiver=False)
         return Outgoing(text, meta=meta)
+    if patient["status"] == "withdrawn":
+        return None  # the patient withdrew consent: no copy goes out, even if already planned
     carer = caregivers.get(db, payload["caregiver_id"])
     if carer is None or carer["ended_at"] is not None or carer["patient_id"] != patient["id"]:
         return None  # consent withdrawn or revoked: nothing goes out, even if already planned

@@ -49,7 +49,7 @@ def mark_unreachable(db: Database, chat_id: int, now: datetime, reason: str) -> 
     with db.atomic():
         if patient is not None:
             # A hold stays a hold: coming back must still mean "I have been seen" first.
-            status = "hold" if patient["status"] == "hold" else "inactive"
+            status = patient["status"] if patient["status"] in ("hold", "withdrawn") else "inactive"
             update(db, patient["id"], now, status=status, inactive_reason=reason)
         db.execute("UPDATE outbox SET status = 'cancelled', last_error = ? "
                    "WHERE chat_id = ? AND status = 'pending'", [reason, chat_id])

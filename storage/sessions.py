@@ -9,9 +9,10 @@ from sqlite_utils import Database
 
 from bot.clock import iso
 
-# Stages a session moves through; the last three are final.
+# Stages a session moves through; the last four are final ("stopped": consent was withdrawn
+# while it was open, so it is kept as it was and never decided).
 OPEN_STAGES = ("before", "doing", "after", "waiting")
-FINAL_STAGES = ("decided", "incomplete", "cancelled")
+FINAL_STAGES = ("decided", "incomplete", "cancelled", "stopped")
 
 
 def create(db: Database, *, patient_id: int, activity_id: int, dose_minutes: int,
@@ -105,10 +106,10 @@ def record_decision(db: Database, session_id: int, decision: dict, now: datetime
     cursor = db.execute(
         "UPDATE sessions SET stage = ?, verdict = ?, findings = ?, partial = ?, next_dose = ?, "
         "pause_days = ?, thresholds = ?, rule_version = ?, decided_at = ? "
-        "WHERE id = ? AND stage NOT IN ('decided', 'incomplete', 'cancelled')",
+        f"WHERE id = ? AND stage NOT IN ({', '.join('?' for _ in FINAL_STAGES)})",
         [stage, decision["verdict"], json.dumps(decision["findings"]), int(decision["partial"]),
          decision["next_dose"], decision["pause_days"], json.dumps(decision["thresholds"]),
-         decision["rule_version"], iso(now), session_id])
+         decision["rule_version"], iso(now), session_id, *FINAL_STAGES])
     return cursor.rowcount == 1
 
 

@@ -1,29 +1,25 @@
 """Crash safety: the bot as a separate process, killed with SIGKILL at random moments, restarted.
 
-`python -m bot.simulator.crashrun` runs the real Application through a busy virtual day (24
-people in four time zones: check-ins tapped or typed, sitting breaks, a lesson each) against a
-database file, journaling everything the fake Telegram delivers and every patient action, fsynced,
-so the Telegram side of the story survives each kill (see that module's docstring). This test
-kills it at least 20 times (seeded RNG: sometimes during start-up and recovery, mostly a random
-number of deliveries into the day), restarts it each time, lets the last run finish the day, and
-then checks, from the journal and the database:
+`python -m bot.simulator.crashrun` runs the real Application through two busy virtual days (24
+people in four time zones: check-ins tapped or typed, sitting breaks, lessons, and a walk each on
+the first day with its before/after/settled ratings and the next-day rating) against a database
+file, journaling everything the fake Telegram delivers and every patient action, fsynced, so the
+Telegram side of the story survives each kill (see that module's docstring). This test kills it
+at least 20 times (seeded RNG: sometimes during start-up and recovery, mostly a random number of
+deliveries into the days), restarts it each time, lets the last run finish, and then checks,
+from the journal and the database:
 
-* no check-in or rating lost: every person got the day's check-in, every rating they gave is
+* no check-in or rating lost: every person got each day's check-in, every rating they gave is
   stored exactly as given, every acknowledgement ("Thanks, noted: N/10") matches the stored N;
   every sitting break and every lesson reaction they tapped is stored; every tap or text got an
   answer; nothing is left mid-send and nothing failed;
+* no session answer or decision lost: each person has exactly one walk, with the before (asked,
+  or from the check-in), after, settled and next-day ratings she gave; it is decided (with its
+  findings, thresholds and rule version, recorded once in the audit log), and the advice reached
+  her;
 * at most one duplicate message per kill, and only a message that was mid-send at that kill
   (the fake API answers without yielding, so one send is in flight at a time; see the note below);
 * the database passes `PRAGMA integrity_check` and opens with storage.db.open_database.
-
-Extending it to activity sessions and pacing decisions (being added separately): in
-`bot/simulator/crashrun.py`, give `CrashRun.plan_reaction` the persona's answers to the session
-prompts (before/after/settled, read from the scenario's `sessions`, keyed by the prompt's outbox
-row like the check-in), and add to `busy_day` a session or two per person. Then add here: every
-acknowledged session answer is stored with the value given, and every decision message the
-journal shows (kind of the pacing reply) has its row in the decisions table with the stored
-inputs, findings and rule version; decisions for sessions whose answers were all acknowledged
-must exist by the end of the day (the 36-hour "partial" rule may need a 2-day `busy_day`).
 
 Note on duplicates: with real network I/O, jobs.dispatch sends up to CONCURRENCY (32) rows at
 once, so one kill can duplicate up to that many messages (one per chat at most while the
@@ -48,14 +44,14 @@ import pytest
 
 from bot.localtime import local_date, zone
 from bot.clock import parse_iso
-from bot.simulator.crashrun import busy_day
+from bot.simulator.crashrun import ACTIVITY, busy_day, session_answers
 from storage.db import open_database
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20260303
 PATIENTS = 24
 KILLS = 24           # at least 20 are required; a few spare for runs that finish early
-EXPECTED_LINES = 920  # journal lines of an uninterrupted day (914), to spread the kills
+EXPECTED_LINES = 1320  # journal lines of an uninterrupted run (1312), to spread the kills
 
 
 def lines(path: Path) -> int:
@@ -119,6 +115,33 @@ def run_with_kills(tmp_path: Path) -> tuple[int, Path, Path]:
         log.close()
 
 
+def check_walk(db, chat: int, patient_id: int, sends: list, taps: list) -> None:
+    """Her one walk: every answer she gave stored as given, decided once, the advice delivered."""
+    before, after, settled = session_answers(chat)
+    pain = chat % 11
+    walks = db.execute("SELECT id, before, before_source, after, settled, next_day, stage, verdict, "
+                       "findings, thresholds, rule_version, partial FROM sessions "
+                       "WHERE patient_id = ?", [patient_id]).fetchall()
+    assert len(walks) == 1, f"chat {chat}: {len(walks)} walks (a start lost or repeated)"
+    (sid, b, source, a, s, n, stage, verdict, findings, thresholds, rule, partial), = walks
+    mine = [t for t in taps if t["chat"] == chat]
+    asked = [t for t in mine if t["prompt_kind"] == "session_before"]
+    assert (b, source) == ((before, "asked") if asked else (pain, "checkin")), chat
+    assert (a, s, n) == (after, int(settled), pain), chat
+    assert all(t["value"] == {"session_before": before, "session_after": after,
+                              "session_settled": int(settled), "next_day": pain}[t["prompt_kind"]]
+               for t in mine if "value" in t)
+    assert (stage, rule, partial) == ("decided", 1, 0) and verdict in ("keep", "adapt"), chat
+    assert json.loads(findings) is not None and json.loads(thresholds)["flare_tolerance"]
+    decisions = [r[0] for r in db.execute("SELECT data FROM events WHERE patient_id = ? "
+                                          "AND kind = 'pacing_decision'", [patient_id])]
+    assert len(decisions) == 1 and json.loads(decisions[0])["session"] == sid
+    assert json.loads(decisions[0])["verdict"] == verdict
+    words = {"keep": "keep going", "adapt": "let's adjust it"}[verdict]
+    assert any(r["chat"] == chat and f"Your {ACTIVITY}: {words}" in r["text"] for _, r in sends), \
+        f"chat {chat}: the advice never arrived"
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_loses_nothing_and_duplicates_little(tmp_path):
     kills, db_path, journal = run_with_kills(tmp_path)
@@ -155,14 +178,22 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_little(tmp_path)
             assert patient[1] == "active"
             expected = persona.chat_id % 11
             prompts = [r for _, r in sends if r["chat"] == persona.chat_id and r["kind"] == "checkin"]
-            assert prompts, f"{persona.id} never got her check-in"
-            day = local_date(parse_iso(prompts[0]["t"]), zone(persona.timezone)).isoformat()
+            days = sorted({local_date(parse_iso(p["t"]), zone(persona.timezone)).isoformat()
+                           for p in prompts})
+            assert len(days) == 2, f"{persona.id} did not get a check-in each day"
             stored = [tuple(r) for r in db.execute(
-                "SELECT local_date, pain, status FROM checkins WHERE patient_id = ?", [patient[0]])]
-            assert stored == [(day, expected, "answered")], persona.id
+                "SELECT local_date, pain, status FROM checkins WHERE patient_id = ? "
+                "ORDER BY local_date", [patient[0]])]
+            assert stored == [(day, expected, "answered") for day in days], persona.id
             thanks = [r["text"] for _, r in sends if r["chat"] == persona.chat_id
                       and r["text"].startswith("Thanks, noted")]
-            assert thanks and all(f"<b>{expected}/10</b>" in t for t in thanks)
+            before = session_answers(persona.chat_id)[0]
+            assert [t for t in thanks if "for today" in t]
+            for t in thanks:  # the check-in's, the walk's "before" and the next-day rating's
+                shown = (f"<b>{expected}/10</b>" if "for today" in t else
+                         f"noted {before}/10." if "Enjoy your" in t else f"noted {expected}/10.")
+                assert shown in t, (persona.id, t)
+            check_walk(db, persona.chat_id, patient[0], sends, taps)
         acked = {r["update"] for _, r in sends if r["update"] is not None}
         assert [t["update"] for t in taps if t["update"] not in acked] == []
         for tap in taps:
@@ -174,7 +205,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_little(tmp_path)
                 assert db.execute("SELECT feedback FROM lessons_sent WHERE lesson_id = ? AND "
                                   "patient_id = (SELECT id FROM patients WHERE chat_id = ?)",
                                   [lesson_id, tap["chat"]]).fetchone()[0] == "helpful"
-        assert {t["prompt_kind"] for t in taps} == {"checkin", "sitting", "lesson"}
+        assert {t["prompt_kind"] for t in taps} == {
+            "checkin", "sitting", "lesson", "activity_start", "session_before", "session_done",
+            "session_after", "session_settled", "next_day"}
         statuses = Counter(r[0] for r in db.execute("SELECT status FROM outbox"))
         assert statuses["sending"] == 0 and statuses["failed"] == 0, statuses
         sent_rows = {r[0] for r in db.execute("SELECT id FROM outbox WHERE status = 'sent'")}

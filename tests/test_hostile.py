@@ -48,7 +48,7 @@ EDGE_TEXTS = [
     "&amp;", "&#0;", "&lt;script&gt;", "\u200b7", "\u202e7", "\x00", "\ufeff7", " \t\n7\n ",
     "7" * 4096, "🙂" * 2048, "a" * 4096, "<" * 4096, "&" * 4096, "/start", "/start@BackPainCompanionBot",
     "/start@SomeOtherBot", "/checkin extra words", "/CHECKIN", "/ checkin", "//", "/", "/dance",
-    "/help " + "x" * 4000, "/" + "a" * 64, "/курс", "/start 7", "/delete", "/mydata", "/urgent",
+    "/help " + "x" * 4000, "/" + "a" * 64, "/курс", "/start 7", "/delete", "/mydata", "/urgent", "/withdraw",
     "yes", "no", "done", "Europe/Berlin", "berlin", "08:00", "22:00-07:00", "30", "walk",
     "my " + "very " * 10 + "long walk", "x" * 41, "🧘", "tai-chi",
     "/leave", "/cohorts", "/cohort_new", "/cohort_new " + "x" * 100, "/cohort 1", "/cohort ١",
@@ -76,7 +76,7 @@ _parts = st.one_of(
 callback_data = st.one_of(
     st.builds(lambda head, rest: ":".join([head, *rest]),
               st.sampled_from(["c", "s", "l", "o", "x", "", "C", "c ", "ç", "a", "r", "n", "u",
-                               "set", "cg", "cgj", "cgz", "del", "coj", "clj", "lv"]),
+                               "set", "cg", "cgj", "cgz", "del", "coj", "clj", "lv", "w"]),
               st.lists(_parts, max_size=4)),
     st.text(max_size=64),
     st.binary(max_size=64).map(lambda b: b.decode("latin-1")),

@@ -2,9 +2,12 @@
 
     python -m bot.simulator.crashrun --db PATH --journal PATH [--patients N] [--seed S]
 
-It drives the real Application (handlers, jobs, templates, SQLite) through one busy virtual day
+It drives the real Application (handlers, jobs, templates, SQLite) through two busy virtual days
 on the in-process fake Bot API, with simulated patients who answer check-ins (tapping or typing
-the number), take sitting breaks and mark lessons helpful.
+the number), take sitting breaks, mark lessons helpful, and go for a walk on the first day: they
+start it from the plan shown after their check-in, rate the pain before (unless the check-in
+gives it), tap Done, rate the pain after, answer "has it settled?" and the next-day rating (the
+next-day prompt, or the second day's check-in), so the pacing decision is made across kills.
 
 What survives a kill is what would survive in reality:
 
@@ -52,7 +55,8 @@ TIMES_OF_DB = " UNION ALL ".join([  # the latest moment the database has seen
     "SELECT max(created_at) AS t FROM outbox", "SELECT max(claimed_at) FROM outbox",
     "SELECT max(sent_at) FROM outbox", "SELECT max(answered_at) FROM checkins",
     "SELECT max(at) FROM events", "SELECT max(at) FROM sitting_breaks",
-    "SELECT max(updated_at) FROM patients"])
+    "SELECT max(updated_at) FROM patients", "SELECT max(created_at) FROM sessions",
+    "SELECT max(ended_at) FROM sessions", "SELECT max(decided_at) FROM sessions"])
 TIMES_OF_DB = f"SELECT max(t) FROM ({TIMES_OF_DB})"
 
 # The outbox row being sent right now (set around jobs.dispatch._send_one), so the journal can
@@ -60,21 +64,36 @@ TIMES_OF_DB = f"SELECT max(t) FROM ({TIMES_OF_DB})"
 CURRENT_ROW: contextvars.ContextVar[dict | None] = contextvars.ContextVar("row", default=None)
 
 
+ACTIVITY = "walk"
+WALK_MINUTES = 20
+DAYS = 2  # the next-day rating of a first-day walk comes on the second day
+
+
+def session_answers(chat_id: int) -> tuple[int, int, bool]:
+    """A persona's pain before and after her walk, and whether it settled (deterministic)."""
+    before = (chat_id * 3) % 7
+    return before, min(10, before + chat_id % 5), chat_id % 3 != 0
+
+
 def busy_day(patients: int, seed: int) -> Scenario:
-    """`patients` people over four time zones: check-ins, sitting breaks, a lesson each."""
+    """`patients` people over four time zones: check-ins, sitting breaks, a lesson each day, and
+    a walk each on the first day (its answers from `session_answers`, the next-day rating being
+    her usual check-in pain)."""
     people = []
     for n in range(patients):
         people.append({
             "id": f"p{n:02d}", "name": f"Person{n:02d}", "chat_id": 2001 + n,
             "timezone": ZONES[n % len(ZONES)], "checkin_time": CHECKIN_TIMES[n % 4],
             "quiet_hours": {"from": "22:00", "to": "07:00"},
-            "sitting": {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00",
+            # Sitting breaks on the first day only: the second is there for the next-day ratings.
+            "sitting": {"days": ["tue"], "from": "09:00",
                         "to": "17:00", "every_minutes": (30, 45, 60)[n % 3]},
             "course": {"days": ["mon", "tue", "wed", "thu", "fri"],
                        "time": ("12:00", "18:00")[n % 2]},
             "answers": {"checkin_pain": (2001 + n) % 11},
+            "activities": [{"name": ACTIVITY, "minutes": WALK_MINUTES}],
         })
-    return parse_scenario({"start": DAY_START, "days": 1, "seed": seed, "patients": people})
+    return parse_scenario({"start": DAY_START, "days": DAYS, "seed": seed, "patients": people})
 
 
 class Journal:
@@ -136,6 +155,7 @@ class CrashRun(Simulation):
         self.api.on_send = self._delivered
         self.reacted: set[int] = set()     # prompt rows a patient already reacted to
         self.acked: set[int] = set()       # update ids whose reply reached the patient
+        self.walked: set[int] = set()      # chats whose walk has started (or is about to)
         self.next_update = 1
 
     # -- resuming -----------------------------------------------------------------------------
@@ -160,6 +180,8 @@ class CrashRun(Simulation):
             elif record["e"] == "in":
                 self.next_update = max(self.next_update, record["update"] + 1)
                 self.reacted.add(record["prompt"])
+                if record["prompt_kind"] == "activity_start":
+                    self.walked.add(record["chat"])
                 inbound.append(record)
         for record in owed:
             self.plan_reaction(record)
@@ -203,10 +225,52 @@ class CrashRun(Simulation):
             when, action = at + timedelta(minutes=rng.randint(5, 60)), {"type": "tap",
                                                                         "data": helpful}
         else:
-            return
+            found = self.session_reaction(record, rng)
+            if found is None:
+                return
+            kind, when, action = found
         self.reacted.add(row)
         self.later(max(when, self.clock.now()), lambda: self.act(persona, row, record["msg"],
                                                                  kind, action))
+
+    def session_reaction(self, record: dict, rng: random.Random
+                         ) -> tuple[str, datetime, dict] | None:
+        """The walk: (what she answers, when, the tap) for a message of the session's flow."""
+        chat, data, at = record["chat"], record["data"], parse_iso(record["t"])
+        before, after, settled = session_answers(chat)
+        pain = chat % 11  # her usual rating, also the next day's
+        start = next((d for d in data if d.startswith("a:s:")), None)
+        if record["kind"] == "reply" and start is not None:
+            if chat in self.walked:
+                return None  # one walk: later plans are only read
+            self.walked.add(chat)
+            # Sometimes within 2 hours of the check-in (its rating is the "before"), sometimes
+            # not; a late walk gets its own next-day prompt, an early one the next check-in's.
+            later = rng.randint(30, 180) if rng.random() < 0.6 else rng.randint(300, 420)
+            return "activity_start", at + timedelta(minutes=later), {
+                "type": "tap", "data": start}
+        for part, value, kind in (("b", before, "session_before"), ("a", after, "session_after")):
+            tap = next((d for d in data if d.startswith("r:") and d.split(":")[2:] == [
+                part, str(value)]), None)
+            if tap is not None:
+                return kind, at + timedelta(minutes=rng.randint(1, 3)), {
+                    "type": "tap", "data": tap, "value": value}
+        done = next((d for d in data if d.startswith("a:e:")), None)
+        if record["kind"] == "reply" and done is not None:
+            return "session_done", at + timedelta(minutes=WALK_MINUTES), {"type": "tap",
+                                                                          "data": done}
+        if record["kind"] == "settle":
+            tap = next((d for d in data if d.startswith("r:") and d.endswith(f":s:{int(settled)}")),
+                       None)
+            if tap is not None:
+                return "session_settled", at + timedelta(minutes=rng.randint(2, 30)), {
+                    "type": "tap", "data": tap, "value": int(settled)}
+        if record["kind"] == "next_day":
+            tap = next((d for d in data if d.startswith("n:") and d.endswith(f":{pain}")), None)
+            if tap is not None:
+                return "next_day", at + timedelta(minutes=rng.randint(2, 30)), {
+                    "type": "tap", "data": tap, "value": pain}
+        return None
 
     async def act(self, persona: Persona, prompt: int, message_id: int, kind: str,
                   action: dict) -> None:
