@@ -19,8 +19,11 @@ from storage.withdrawal import WITHDRAWN
 
 # What still works while withdrawn: coming back, the data rights, help, and joining someone else
 # as their caregiver (that is the other person's data, under the caregiver's own agreement).
-OPEN_COMMANDS = frozenset({"start", "mydata", "delete", "help", "withdraw"})
-OPEN_BUTTONS = ("del:", "o:", "w:", "cgj:", "cgz:")
+# Still open: data rights, coming back, leaving a clinic's group, and clinic staff work (a
+# clinician may also have been a patient).
+OPEN_COMMANDS = frozenset({"start", "mydata", "delete", "help", "withdraw", "leave", "cohort_new",
+                           "cohorts", "cohort", "export", "cohort_set", "cohort_link"})
+OPEN_BUTTONS = ("del:", "o:", "w:", "cgj:", "cgz:", "lv:", "clj:")
 
 
 def _command(text: str) -> str | None:
