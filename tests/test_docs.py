@@ -31,3 +31,15 @@ def test_every_telegram_command_is_documented():
 def test_the_test_command_in_the_readme_is_the_one_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "python -m pytest" in README and "python -m pytest" in ci
+
+
+def test_every_test_named_in_security_md_exists():
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "SECURITY.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(tests/[\w/]+\.py)::(\w+)", text))
+    assert named
+    missing = [(f, t) for f, t in named
+               if not (root / f).exists() or f"def {t}(" not in (root / f).read_text()]
+    assert missing == []
