@@ -38,9 +38,12 @@ async def save_rating(rt, update: Update, patient: dict, question: dict, pain: i
         events.record(rt.db, now, "checkin_answered", patient["id"], local_date=day)
         # The same number is the next-day rating of yesterday's sessions (and decides them).
         _, advice = flow.record_pain_now(rt, patient, pain)
-        clinic.check_rise(rt.db, patient, now)  # a sustained rise is flagged to their clinic
         thanks = render("checkin_thanks", pain=pain)
-        return [flow.plan_message(rt, patient, intro=thanks)] + advice
+        outs = [flow.plan_message(rt, patient, intro=thanks)] + advice
+        rise = clinic.check_rise(rt.db, patient, now)  # told once a week; their clinic flagged
+        if rise is not None:
+            outs.append(Outgoing(render("rise_suggestion", clinic=rise.get("clinic_name"))))
+        return outs
 
     await respond(rt, update, act, patient_id=patient["id"])
 

@@ -251,14 +251,20 @@ def alert(db: Database, patient: dict, what: str, now: datetime) -> int:
     return queued
 
 
-def check_rise(db: Database, patient: dict, now: datetime) -> bool:
-    """After a rating: flag a sustained rise to the clinic (CLINICAL.md); True if there is one."""
-    if clinics.membership(db, patient["id"]) is None:
-        return False
-    if "rise" not in patient_line(db, patient, now).figures.flags:
-        return False
+def check_rise(db: Database, patient: dict, now: datetime) -> dict | None:
+    """After a rating: a sustained rise (CLINICAL.md) is noticed once per week. Returns the
+    membership (or {} for someone on their own) when the patient should be told, else None; the
+    clinic, if any, is alerted."""
+    line = patient_line(db, patient, now)
+    if "rise" not in line.figures.flags:
+        return None
+    week = "%d-W%02d" % line.today.isocalendar()[:2]
+    if any(e["data"].get("week") == week for e in events.for_patient(db, patient["id"],
+                                                                      "rise_noticed")):
+        return None
+    events.record(db, now, "rise_noticed", patient["id"], week=week)
     alert(db, patient, "rise", now)
-    return True
+    return clinics.membership(db, patient["id"]) or {}
 
 
 def _still_allowed(db: Database, payload: dict) -> tuple[dict, dict] | None:

@@ -362,11 +362,14 @@ async def test_a_sustained_rise_is_flagged_once_a_week(clinic, clock):
     await h.tap(PATIENT, button(h.last(PATIENT), "c:", 6), h.last(PATIENT).message_id)
     await h.tick()
     assert len([a for a in alerts_to(h, STAFF) if "risen" in a]) == 1
+    assert sum("averaged 2 or more points higher" in t for t in h.texts(PATIENT)) == 1
+    assert "let Northside Physio know" in next(t for t in h.texts(PATIENT) if "averaged 2 or more" in t)
     clock.advance(timedelta(hours=20))  # Monday: a new week may alert again, once
     await h.send_text(PATIENT, "/checkin")
     await h.tap(PATIENT, button(h.last(PATIENT), "c:", 6), h.last(PATIENT).message_id)
     await h.tick()
     assert len([a for a in alerts_to(h, STAFF) if "risen" in a]) == 2
+    assert sum("averaged 2 or more points higher" in t for t in h.texts(PATIENT)) == 2
 
 
 async def test_monday_digest_at_eight_in_the_clinics_zone(harness, clock):
