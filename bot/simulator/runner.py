@@ -32,7 +32,7 @@ from storage import activities, caregivers, clinics, patients
 from storage.db import open_database
 
 SIM_TOKEN = "123456789:SIMULATED-NOT-A-REAL-TOKEN-000"
-PLAN_EVERY = timedelta(minutes=15)
+PLAN_EVERY = timedelta(minutes=15)  # the default of the PLAN_INTERVAL_SECONDS setting
 ENROLMENT_LINK = re.compile(r"https://t\.me/\w+\?start=co_([\w-]+)")
 
 Action = Callable[[], Awaitable[None]]
@@ -50,6 +50,9 @@ class Simulation:
         self.app = build_application(self.settings, self.clock, self.api, db=self.db,
                                      rate_limit=False, schedule_ticks=False)
         self.rt = self.app.bot_data["runtime"]
+        # The planner ticks as often as the setting says (900 s unless the caller passes
+        # PLAN_INTERVAL_SECONDS=..., e.g. to run a large cohort faster).
+        self.plan_every = timedelta(seconds=self.settings.PLAN_INTERVAL_SECONDS)
         self.rt.observers.append(self._observe)
         self.rng = random.Random(scenario.seed)
         self.lines: list[dict] = []
@@ -175,6 +178,8 @@ class Simulation:
     def _schedule_sessions(self, persona: Persona) -> None:
         for plan in persona.sessions:
             async def begin(plan: SessionPlan = plan) -> None:
+                if self.api_blocked(persona):  # she blocked the bot: she writes to it no more
+                    return
                 self._starting[persona.chat_id] = plan
                 await self.say(persona, "/activity", "activity")
 
@@ -470,7 +475,7 @@ class Simulation:
             now = self.clock.now()
             if now >= next_plan:
                 plan_all(self.rt)
-                next_plan = now + PLAN_EVERY
+                next_plan = now + self.plan_every
             while self._actions and self._actions[0][0] <= now:
                 _, _, action = heapq.heappop(self._actions)
                 await action()
