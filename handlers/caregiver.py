@@ -119,17 +119,16 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def open_invite(rt, update: Update, code: str) -> None:
     """/start cg_<code>: show whose summaries, what is in them, and ask to accept."""
     user = update.effective_user
-    now = rt.clock.now()
-    invite = None
-    if not invites.too_many_failures(rt.db, user.id, now):
-        invite = invites.usable(rt.db, code, "caregiver", now, user.id)
-    owner = patients.get(rt.db, invite["patient_id"]) if invite else None
-    if invite is None or owner is None or owner["user_id"] == user.id:
-        with rt.db.atomic():
-            invites.record_failure(rt.db, user.id, now)
+
+    def not_their_own(invite: dict) -> bool:
+        owner = patients.get(rt.db, invite["patient_id"])
+        return owner is not None and owner["user_id"] != user.id
+
+    invite = invites.open_code(rt.db, code, "caregiver", rt.clock.now(), user.id, not_their_own)
+    if invite is None:
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
-    invites.claim(rt.db, invite["id"], user.id)
+    owner = patients.get(rt.db, invite["patient_id"])
     offer = _offer(owner, invite)
     await reply(rt, update, Outgoing(offer, [[(label("caregiver_accept"), f"cgj:{invite['id']}:y"),
                                               (label("caregiver_decline"),

@@ -266,17 +266,12 @@ def _parse_date(text: str) -> date | None:
 async def open_clinician_invite(rt, update: Update, code: str) -> None:
     """/start cl_<code>: what joining the clinic means, and accept / decline."""
     user = update.effective_user
-    now = rt.clock.now()
-    invite = None
-    if not invites.too_many_failures(rt.db, user.id, now):
-        invite = invites.usable(rt.db, code, "clinician", now, user.id)
-    place = clinics.clinic(rt.db, invite["clinic_id"]) if invite else None
-    if invite is None or place is None:
-        with rt.db.atomic():
-            invites.record_failure(rt.db, user.id, now)
+    invite = invites.open_code(rt.db, code, "clinician", rt.clock.now(), user.id,
+                               lambda i: clinics.clinic(rt.db, i["clinic_id"]) is not None)
+    if invite is None:
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
-    invites.claim(rt.db, invite["id"], user.id)
+    place = clinics.clinic(rt.db, invite["clinic_id"])
     await reply(rt, update, Outgoing(render("clinic_staff_offer", clinic=place),
                                      [[(label("clinic_accept"), f"clj:{invite['id']}:y"),
                                        (label("clinic_decline"), f"clj:{invite['id']}:n")]]))

@@ -48,6 +48,21 @@ def usable(db: Database, code: str, kind: str, now: datetime, user_id: int) -> d
     return invite
 
 
+def open_code(db: Database, code: str, kind: str, now: datetime, user_id: int,
+              valid=lambda invite: True) -> dict | None:
+    """The invite behind a code someone opened, claimed for them; or None, with the failure
+    counted, when it is unusable, fails `valid`, or they have failed too often lately."""
+    invite = None
+    if not too_many_failures(db, user_id, now):
+        invite = usable(db, code, kind, now, user_id)
+    with db.atomic():
+        if invite is None or not valid(invite):
+            record_failure(db, user_id, now)
+            return None
+        claim(db, invite["id"], user_id)
+    return invite
+
+
 def find(db: Database, code: str) -> dict | None:
     if len(code) > 64:
         return None
