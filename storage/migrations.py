@@ -232,3 +232,21 @@ def m006_caregivers(db: Database) -> None:
         ALTER TABLE patients ADD COLUMN summary_time TEXT NOT NULL DEFAULT '18:00';
         """
     )
+
+
+@migrations()
+def m008_perf_indexes(db: Database) -> None:
+    # outbox_patient_due: the planner reads the keys of a batch's rows inside its window, by
+    # patient and time, from the index alone (jobs/plan.py, outbox.keys_due_between).
+    # outbox_waiting: rows waiting for quiet hours to end or for a retry, so the next due time is
+    # found without reading every pending row (jobs/dispatch.next_due; the simulator asks often).
+    # sessions_open: open sessions by start, read at every plan tick (sessions.decide_overdue),
+    # without reading every session ever decided.
+    db.executescript(
+        """
+        CREATE INDEX outbox_patient_due ON outbox(patient_id, due_at, dedupe_key);
+        CREATE INDEX outbox_waiting ON outbox(next_attempt_at)
+            WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
+        CREATE INDEX sessions_open ON sessions(stage, started_at);
+        """
+    )
