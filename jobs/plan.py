@@ -1,64 +1,204 @@
-"""The planner tick: top up every active person's schedule for the next hours, idempotently."""
+"""The planner tick: top up every active person's schedule for the next hours, idempotently.
+
+The tick runs every 15 minutes and at start-up, so it must stay cheap at 100,000 people
+(docs/benchmarks.md). `plan_all` reads people in batches of `BATCH`; per batch one query reads their
+sitting days off, one their caregivers and one the keys already planned in the window, and one
+`executemany` inserts what is missing (still `ON CONFLICT (dedupe_key) DO NOTHING`, so planning
+stays idempotent whatever else wrote meanwhile). Within a tick the pure plans (check-ins, sitting
+nudges, lessons, a weekly summary) are made once for every set of inputs people share (`_Tick`): a
+message's time does not depend on who it is for. A person's rows are those plan_patient wrote
+before, check-ins first, then sitting nudges, lessons and summaries.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+from bisect import bisect_left, bisect_right
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
+from sqlite_utils import Database
+
 from bot import course_plan
+from bot.clock import iso
 from bot.localtime import local_date, parse_hhmm
 from bot.runtime import Runtime
 from bot.schedule import Planned, plan_messages
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items
-from storage import outbox, patients, sitting
+from storage import outbox, patients
 
 log = logging.getLogger(__name__)
 
+BATCH = 1000  # people per query and per insert: memory stays flat whatever the population
 
-def course_items(rt: Runtime, patient: dict, prefs, now: datetime,
-                 horizon: datetime) -> list[Planned]:
-    """Lessons due in the window, and the closing message once week 12 is over."""
-    if patient["course_state"] != "active" or not patient["course_start"]:
-        return []
-    tz = prefs.timezone
-    start = date.fromisoformat(patient["course_start"])
-    at = parse_hhmm(patient["course_time"])
-    days = [d for d in patient["course_days"].split(",") if d]
-    first, last = local_date(now, tz), local_date(horizon, tz)
-    items = []
-    for day, lesson in course_plan.due_between(course_plan.default_course(), start, days, first, last):
-        due = course_plan.lesson_due_at(day, at, tz, prefs.quiet)
-        if now <= due < horizon:
-            items.append(Planned("lesson", due, f"lesson:{patient['id']}:{lesson.id}",
-                                 {"lesson_id": lesson.id}))
-    end_day = course_plan.course_end(start)
-    if first <= end_day <= last:
-        due = course_plan.lesson_due_at(end_day, at, tz, prefs.quiet)
-        if now <= due < horizon:
-            items.append(Planned("course_end", due, f"course_end:{patient['id']}", {}))
-    return items
+
+@functools.lru_cache(maxsize=4096)
+def _calendar(start: date, days: tuple[str, ...]) -> tuple[list[date], list]:
+    """The shipped course's calendar (pure; many people share a start date and lesson days), and
+    its dates apart: they never decrease, so a window's lessons are found by bisection."""
+    entries = course_plan.calendar(course_plan.default_course(), start, days)
+    return [day for day, _ in entries], entries
+
+
+def _row(item: Planned, chat_id: int, patient_id: int, now_iso: str) -> tuple:
+    """An outbox row as outbox.enqueue_many takes it (what outbox.enqueue would insert)."""
+    expires = item.expires_at
+    return (item.payload.get("chat_id", chat_id),  # a caregiver's copy goes to the caregiver
+            patient_id, item.kind, iso(item.due_at), iso(expires) if expires else None,
+            item.dedupe_key, json.dumps(item.payload, ensure_ascii=False), now_iso)
+
+
+class _Tick:
+    """One tick's window [now, horizon), and the pure plans of the inputs seen so far in it.
+
+    A shared plan is made for patient id 0 and kept as row templates: the id only appears in the
+    dedupe key, right after the kind ("checkin:0:2026-03-02"), and is put in per person.
+    """
+
+    def __init__(self, rt: Runtime, now: datetime):
+        self.rt, self.now = rt, now
+        self.horizon = now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
+        self.now_iso = iso(now)
+        self._schedules: dict[tuple, tuple] = {}
+        self._summaries: dict[tuple, list[tuple]] = {}
+        self._course_days: dict[tuple, list[tuple]] = {}
+        self._lesson_due: dict[tuple, datetime] = {}
+        self._lessons: dict[tuple, list[tuple]] = {}
+
+    def _templates(self, items: list[Planned]) -> list[tuple]:
+        out = []
+        for item in items:
+            chat, _, kind, due, expires, key, payload, _ = _row(item, 0, 0, "")
+            head, sep, tail = key.partition(":0")
+            if not sep or (tail and not tail.startswith(":")):  # pragma: no cover - key changed
+                raise ValueError(f"unexpected dedupe key {key!r}")
+            out.append((kind, due, expires, head, tail, payload))
+        return out
+
+    def _schedule(self, p: dict, signature: tuple, *, checkin: bool,
+                  days_off: frozenset[date] = frozenset()) -> tuple:
+        """The check-in or the sitting half of plan_messages, shared by everyone whose inputs to
+        that half are the same; and the Preferences it was made from (time zone, quiet hours)."""
+        signature = (checkin, *signature)
+        shared = self._schedules.get(signature)
+        if shared is None:
+            prefs = replace(patients.preferences(p), patient_id=0, sitting_off_dates=days_off)
+            half = (replace(prefs, sitting=None) if checkin
+                    else replace(prefs, checkin_time=None))
+            shared = self._schedules[signature] = (
+                prefs, self._templates(plan_messages(half, self.now, self.horizon)))
+        return shared
+
+    def _course(self, p: dict, prefs) -> list[tuple]:
+        """Lessons due in the window, and the closing message once week 12 is over."""
+        if p["course_state"] != "active" or not p["course_start"]:
+            return []
+        signature = (p["course_start"], p["course_days"], p["timezone"])
+        found = self._course_days.get(signature)
+        if found is None:  # (local date, lesson id or None for the course end) in the window
+            first, last = (local_date(self.now, prefs.timezone),
+                           local_date(self.horizon, prefs.timezone))
+            start = date.fromisoformat(p["course_start"])
+            days, calendar = _calendar(start, tuple(d for d in p["course_days"].split(",") if d))
+            found = self._course_days[signature] = [
+                (day, lesson.id) for day, lesson in
+                calendar[bisect_left(days, first):bisect_right(days, last)]]
+            end_day = course_plan.course_end(start)
+            if first <= end_day <= last:
+                found.append((end_day, None))
+        templates = []
+        for day, lesson_id in found:
+            # the same day, lesson time, zone and quiet hours give the same message time
+            signature = (day, p["course_time"], *self._quiet(p))
+            due = self._lesson_due.get(signature)
+            if due is None:
+                due = self._lesson_due[signature] = course_plan.lesson_due_at(
+                    day, parse_hhmm(p["course_time"]), prefs.timezone, prefs.quiet)
+            if self.now <= due < self.horizon:
+                shared = self._lessons.get((lesson_id, due))
+                if shared is None:
+                    item = (Planned("lesson", due, f"lesson:0:{lesson_id}",
+                                    {"lesson_id": lesson_id}) if lesson_id
+                            else Planned("course_end", due, "course_end:0", {}))
+                    shared = self._lessons[(lesson_id, due)] = self._templates([item])
+                templates += shared
+        return templates
+
+    @staticmethod
+    def _quiet(p: dict) -> tuple:
+        return p["timezone"], p["quiet_from"], p["quiet_to"]
+
+    def plan(self, patient: dict, days_off: frozenset[date],
+             carers: list[dict]) -> tuple[list[tuple], list[tuple]]:
+        """This person's messages for the window: row templates (see _templates) and, for a
+        caregiver's copy of the summary, whole rows."""
+        p = patient
+        quiet = self._quiet(p)
+        weekly = None  # patients.preferences: after the course, weekly on its start's weekday
+        if p["course_state"] == "maintenance" and p["course_start"]:
+            weekly = date.fromisoformat(p["course_start"]).weekday()
+        prefs, checkins = self._schedule(p, quiet + (p["checkin_time"], weekly), checkin=True)
+        _, nudges = self._schedule(p, quiet + (p["sitting_days"], p["sitting_from"],
+                                               p["sitting_to"], p["sitting_every"], days_off),
+                                   checkin=False, days_off=days_off)
+        templates = checkins + nudges + self._course(p, prefs)
+        if carers:  # the patient's own summary and each caregiver's copy: not shared
+            return templates, [_row(item, p["chat_id"], p["id"], self.now_iso) for item in
+                               summary_items(self.rt.db, p, self.now, self.horizon, carers)]
+        signature = (p["timezone"], p["summary_day"], p["summary_time"])
+        summary = self._summaries.get(signature)
+        if summary is None:
+            summary = self._summaries[signature] = self._templates(summary_items(
+                self.rt.db, {**p, "id": 0}, self.now, self.horizon, []))
+        return templates + summary, []
+
+
+def _by_patient(db: Database, sql: str, ids: list[int], *params) -> dict[int, list]:
+    """Rows of a per-patient table for a batch of people, by patient id (one query)."""
+    found: dict[int, list] = {}
+    for row in db.query(sql.format(marks=", ".join("?" for _ in ids)), [*ids, *params]):
+        found.setdefault(row["patient_id"], []).append(row)
+    return found
+
+
+def _plan_batch(tick: _Tick, batch: list[dict]) -> int:
+    """Insert a batch of people's messages for the window; returns how many rows were new."""
+    db, ids = tick.rt.db, [p["id"] for p in batch]
+    # Days off from the earliest local "today" anywhere (UTC-12) on: earlier ones change nothing.
+    since = (tick.now.date() - timedelta(days=1)).isoformat()
+    off = _by_patient(db, "SELECT patient_id, local_date FROM sitting_off "
+                      "WHERE patient_id IN ({marks}) AND local_date >= ?", ids, since)
+    carers = _by_patient(db, "SELECT * FROM caregivers WHERE patient_id IN ({marks}) "
+                         "AND ended_at IS NULL ORDER BY id", ids)
+    planned = outbox.keys_due_between(db, ids, tick.now, tick.horizon)
+    rows, now_iso = [], tick.now_iso
+    for p in batch:
+        pid, chat = p["id"], p["chat_id"]
+        days_off = frozenset(date.fromisoformat(r["local_date"]) for r in off.get(pid, ()))
+        templates, whole = tick.plan(p, days_off, carers.get(pid, []))
+        for kind, due, expires, head, tail, payload in templates:
+            key = f"{head}:{pid}{tail}"
+            if key not in planned:
+                rows.append((chat, pid, kind, due, expires, key, payload, now_iso))
+        rows += [row for row in whole if row[5] not in planned]
+    if not rows:
+        return 0
+    with db.atomic():
+        return outbox.enqueue_many(db, rows)
 
 
 def plan_patient(rt: Runtime, patient: dict) -> int:
     """Insert this person's messages for the horizon; returns how many rows were new."""
-    now = rt.clock.now()
-    horizon = now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
-    prefs = patients.preferences(patient)
-    today = local_date(now, prefs.timezone).isoformat()
-    prefs = replace(prefs, sitting_off_dates=sitting.days_off(rt.db, patient["id"], today))
-    added = 0
-    with rt.db.atomic():
-        for item in (plan_messages(prefs, now, horizon)
-                     + course_items(rt, patient, prefs, now, horizon)
-                     + summary_items(rt.db, patient, now, horizon)):
-            chat_id = item.payload.get("chat_id", patient["chat_id"])  # a caregiver's copy
-            if outbox.enqueue(rt.db, chat_id=chat_id, patient_id=patient["id"],
-                              kind=item.kind, due_at=item.due_at, dedupe_key=item.dedupe_key,
-                              payload=item.payload, now=now):
-                added += 1
-    return added
+    return _plan_batch(_Tick(rt, rt.clock.now()), [patient])
+
+
+def plan_everyone(rt: Runtime) -> int:
+    """plan_patient for every plannable person, a batch at a time; returns how many were new."""
+    tick = _Tick(rt, rt.clock.now())
+    return sum(_plan_batch(tick, batch) for batch in patients.plannable_batches(rt.db, BATCH))
 
 
 def replan_patient(rt: Runtime, patient: dict) -> int:
@@ -83,7 +223,7 @@ def record_missed_days(rt: Runtime) -> int:
 
 
 def plan_all(rt: Runtime) -> int:
-    added = sum(plan_patient(rt, p) for p in patients.plannable(rt.db))
+    added = plan_everyone(rt)
     missed = record_missed_days(rt)
     decided = sessions_flow.decide_overdue(rt)
     log.info("plan tick", extra={"added": added, "missed_days": missed, "decided": decided})

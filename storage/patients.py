@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 
 from sqlite_utils import Database
@@ -41,6 +42,18 @@ def update(db: Database, patient_id: int, now: datetime, **fields: object) -> No
 
 def plannable(db: Database) -> list[dict]:
     return list(db.query("SELECT * FROM patients WHERE status = ?", [PLANNABLE]))
+
+
+def plannable_batches(db: Database, size: int = 1000) -> Iterator[list[dict]]:
+    """The same people as `plannable`, in id order, `size` at a time (memory stays flat)."""
+    last = 0
+    while True:
+        batch = list(db.query("SELECT * FROM patients WHERE status = ? AND id > ? ORDER BY id "
+                              "LIMIT ?", [PLANNABLE, last, size]))
+        if not batch:
+            return
+        yield batch
+        last = batch[-1]["id"]
 
 
 def mark_unreachable(db: Database, chat_id: int, now: datetime, reason: str) -> int | None:
