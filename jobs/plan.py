@@ -4,10 +4,12 @@ The tick runs every 15 minutes and at start-up, so it must stay cheap at 100,000
 (docs/benchmarks.md). `plan_all` reads people in batches of `BATCH`; per batch one query reads their
 sitting days off, one their caregivers and one the keys already planned in the window, and one
 `executemany` inserts what is missing (still `ON CONFLICT (dedupe_key) DO NOTHING`, so planning
-stays idempotent whatever else wrote meanwhile). Within a tick the pure plans (check-ins, sitting
-nudges, lessons, a weekly summary) are made once for every set of inputs people share (`_Tick`): a
-message's time does not depend on who it is for. A person's rows are those plan_patient wrote
-before, check-ins first, then sitting nudges, lessons and summaries.
+stays idempotent whatever else wrote meanwhile). The pure plans (check-ins, sitting nudges,
+lessons, a weekly summary) are made once for every set of inputs people share, over a stretch a day
+longer than the window, and every tick whose window lies inside that stretch takes its slice
+(`_Span`): a message's time depends neither on who it is for nor on the window it is planned in.
+Caregivers' copies are planned per person. A person's rows are those plan_patient wrote before,
+check-ins first, then sitting nudges, lessons and summaries.
 """
 
 from __future__ import annotations
@@ -51,109 +53,155 @@ def _row(item: Planned, chat_id: int, patient_id: int, now_iso: str) -> tuple:
             item.dedupe_key, json.dumps(item.payload, ensure_ascii=False), now_iso)
 
 
-class _Tick:
-    """One tick's window [now, horizon), and the pure plans of the inputs seen so far in it.
+def _templates(items: list[Planned]) -> list[tuple]:
+    """Row templates of messages planned for patient id 0: (kind, due, expires, key head, key
+    tail, payload); the dedupe key of patient N is f"{head}:{N}{tail}"."""
+    out = []
+    for item in items:
+        _, _, kind, due, expires, key, payload, _ = _row(item, 0, 0, "")
+        head, sep, tail = key.partition(":0")
+        if not sep or (tail and not tail.startswith(":")):  # pragma: no cover - key changed
+            raise ValueError(f"unexpected dedupe key {key!r}")
+        out.append((kind, due, expires, head, tail, payload))
+    return out
 
-    A shared plan is made for patient id 0 and kept as row templates: the id only appears in the
-    dedupe key, right after the kind ("checkin:0:2026-03-02"), and is put in per person.
-    """
 
-    def __init__(self, rt: Runtime, now: datetime):
-        self.rt, self.now = rt, now
-        self.horizon = now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
-        self.now_iso = iso(now)
-        self._schedules: dict[tuple, tuple] = {}
-        self._summaries: dict[tuple, list[tuple]] = {}
-        self._course_days: dict[tuple, list[tuple]] = {}
-        self._lesson_due: dict[tuple, datetime] = {}
-        self._lessons: dict[tuple, list[tuple]] = {}
+def _quiet(p: dict) -> tuple:
+    return p["timezone"], p["quiet_from"], p["quiet_to"]
 
-    def _templates(self, items: list[Planned]) -> list[tuple]:
-        out = []
-        for item in items:
-            chat, _, kind, due, expires, key, payload, _ = _row(item, 0, 0, "")
-            head, sep, tail = key.partition(":0")
-            if not sep or (tail and not tail.startswith(":")):  # pragma: no cover - key changed
-                raise ValueError(f"unexpected dedupe key {key!r}")
-            out.append((kind, due, expires, head, tail, payload))
-        return out
 
-    def _schedule(self, p: dict, signature: tuple, *, checkin: bool,
-                  days_off: frozenset[date] = frozenset()) -> tuple:
-        """The check-in or the sitting half of plan_messages, shared by everyone whose inputs to
-        that half are the same; and the Preferences it was made from (time zone, quiet hours)."""
+class _Span:
+    """Pure plans over [start, end), a stretch from midnight UTC a day longer than the window,
+    shared by every person with the same inputs and by every tick whose window lies inside it
+    (the bot and the simulator tick every 15 minutes). A message's time does not depend on the
+    window it is planned in, so a tick takes the slice of the span's plan due in its window."""
+
+    def __init__(self, now: datetime, length: timedelta):
+        self.start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        self.end = self.start + length + timedelta(days=1)
+        self.schedules: dict[tuple, tuple] = {}  # -> (Preferences, due times, templates)
+        self.summaries: dict[tuple, tuple] = {}  # -> (due times, templates)
+        self.course_days: dict[tuple, list[tuple]] = {}
+        self.lesson_due: dict[tuple, datetime] = {}
+        self.lessons: dict[tuple, list[tuple]] = {}
+
+    def covers(self, now: datetime, horizon: datetime) -> bool:
+        return self.start <= now and horizon <= self.end
+
+    def schedule(self, p: dict, signature: tuple, *, checkin: bool,
+                 days_off: frozenset[date] = frozenset()) -> tuple:
+        """The check-in or the sitting half of plan_messages (sorted by time), and the
+        Preferences it was made from (its time zone and quiet hours serve the lessons)."""
         signature = (checkin, *signature)
-        shared = self._schedules.get(signature)
+        shared = self.schedules.get(signature)
         if shared is None:
             prefs = replace(patients.preferences(p), patient_id=0, sitting_off_dates=days_off)
             half = (replace(prefs, sitting=None) if checkin
                     else replace(prefs, checkin_time=None))
-            shared = self._schedules[signature] = (
-                prefs, self._templates(plan_messages(half, self.now, self.horizon)))
+            templates = _templates(plan_messages(half, self.start, self.end))
+            shared = self.schedules[signature] = (prefs, [t[1] for t in templates], templates)
         return shared
 
-    def _course(self, p: dict, prefs) -> list[tuple]:
-        """Lessons due in the window, and the closing message once week 12 is over."""
-        if p["course_state"] != "active" or not p["course_start"]:
-            return []
+    def summary(self, db: Database, p: dict) -> tuple:
+        signature = (p["timezone"], p["summary_day"], p["summary_time"])
+        shared = self.summaries.get(signature)
+        if shared is None:
+            templates = _templates(summary_items(db, {**p, "id": 0}, self.start, self.end, []))
+            shared = self.summaries[signature] = ([t[1] for t in templates], templates)
+        return shared
+
+    def course(self, p: dict, prefs) -> list[tuple]:
+        """(local date, lesson id or None for the course end) on the span's local dates."""
         signature = (p["course_start"], p["course_days"], p["timezone"])
-        found = self._course_days.get(signature)
-        if found is None:  # (local date, lesson id or None for the course end) in the window
-            first, last = (local_date(self.now, prefs.timezone),
-                           local_date(self.horizon, prefs.timezone))
+        found = self.course_days.get(signature)
+        if found is None:
+            first, last = (local_date(self.start, prefs.timezone),
+                           local_date(self.end, prefs.timezone))
             start = date.fromisoformat(p["course_start"])
             days, calendar = _calendar(start, tuple(d for d in p["course_days"].split(",") if d))
-            found = self._course_days[signature] = [
+            found = self.course_days[signature] = [
                 (day, lesson.id) for day, lesson in
                 calendar[bisect_left(days, first):bisect_right(days, last)]]
             end_day = course_plan.course_end(start)
             if first <= end_day <= last:
                 found.append((end_day, None))
-        templates = []
-        for day, lesson_id in found:
-            # the same day, lesson time, zone and quiet hours give the same message time
-            signature = (day, p["course_time"], *self._quiet(p))
-            due = self._lesson_due.get(signature)
-            if due is None:
-                due = self._lesson_due[signature] = course_plan.lesson_due_at(
-                    day, parse_hhmm(p["course_time"]), prefs.timezone, prefs.quiet)
-            if self.now <= due < self.horizon:
-                shared = self._lessons.get((lesson_id, due))
-                if shared is None:
-                    item = (Planned("lesson", due, f"lesson:0:{lesson_id}",
-                                    {"lesson_id": lesson_id}) if lesson_id
-                            else Planned("course_end", due, "course_end:0", {}))
-                    shared = self._lessons[(lesson_id, due)] = self._templates([item])
-                templates += shared
-        return templates
+        return found
 
-    @staticmethod
-    def _quiet(p: dict) -> tuple:
-        return p["timezone"], p["quiet_from"], p["quiet_to"]
+    def lesson(self, p: dict, prefs, day: date, lesson_id: str | None) -> tuple:
+        """The lesson's (or closing message's) time for this person, and its template."""
+        # the same day, lesson time, zone and quiet hours give the same message time
+        signature = (day, p["course_time"], *_quiet(p))
+        due = self.lesson_due.get(signature)
+        if due is None:
+            due = self.lesson_due[signature] = course_plan.lesson_due_at(
+                day, parse_hhmm(p["course_time"]), prefs.timezone, prefs.quiet)
+        shared = self.lessons.get((lesson_id, due))
+        if shared is None:
+            item = (Planned("lesson", due, f"lesson:0:{lesson_id}", {"lesson_id": lesson_id})
+                    if lesson_id else Planned("course_end", due, "course_end:0", {}))
+            shared = self.lessons[(lesson_id, due)] = _templates([item])
+        return due, shared
+
+
+_span: _Span | None = None  # pure data, so one per process serves every database
+
+
+class _Tick:
+    """One tick's window [now, horizon): slices of the shared span's plans."""
+
+    def __init__(self, rt: Runtime, now: datetime):
+        global _span
+        self.rt, self.now = rt, now
+        self.horizon = now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
+        self.now_iso, self.horizon_iso = iso(now), iso(self.horizon)
+        if _span is None or not _span.covers(now, self.horizon):
+            _span = _Span(now, self.horizon - now)
+        self.span = _span
+        self._dates: dict[str, tuple[date, date]] = {}
+
+    def _slice(self, dues: list[str], templates: list[tuple]) -> list[tuple]:
+        return templates[bisect_left(dues, self.now_iso):bisect_left(dues, self.horizon_iso)]
+
+    def _course(self, p: dict, prefs) -> list[tuple]:
+        """Lessons due in the window, and the closing message once week 12 is over: those of
+        the window's local dates (as course_plan.due_between) due inside the window."""
+        if p["course_state"] != "active" or not p["course_start"]:
+            return []
+        dates = self._dates.get(p["timezone"])
+        if dates is None:
+            dates = self._dates[p["timezone"]] = (local_date(self.now, prefs.timezone),
+                                                  local_date(self.horizon, prefs.timezone))
+        first, last = dates
+        templates = []
+        for day, lesson_id in self.span.course(p, prefs):
+            if first <= day <= last:
+                due, shared = self.span.lesson(p, prefs, day, lesson_id)
+                if self.now <= due < self.horizon:
+                    templates += shared
+        return templates
 
     def plan(self, patient: dict, days_off: frozenset[date],
              carers: list[dict]) -> tuple[list[tuple], list[tuple]]:
         """This person's messages for the window: row templates (see _templates) and, for a
         caregiver's copy of the summary, whole rows."""
-        p = patient
-        quiet = self._quiet(p)
+        p, span = patient, self.span
+        quiet = _quiet(p)
         weekly = None  # patients.preferences: after the course, weekly on its start's weekday
         if p["course_state"] == "maintenance" and p["course_start"]:
             weekly = date.fromisoformat(p["course_start"]).weekday()
-        prefs, checkins = self._schedule(p, quiet + (p["checkin_time"], weekly), checkin=True)
-        _, nudges = self._schedule(p, quiet + (p["sitting_days"], p["sitting_from"],
-                                               p["sitting_to"], p["sitting_every"], days_off),
-                                   checkin=False, days_off=days_off)
-        templates = checkins + nudges + self._course(p, prefs)
+        prefs, dues, checkins = span.schedule(p, quiet + (p["checkin_time"], weekly),
+                                              checkin=True)
+        templates = self._slice(dues, checkins)
+        _, dues, nudges = span.schedule(p, quiet + (p["sitting_days"], p["sitting_from"],
+                                                    p["sitting_to"], p["sitting_every"],
+                                                    days_off),
+                                        checkin=False, days_off=days_off)
+        templates += self._slice(dues, nudges)
+        templates += self._course(p, prefs)
         if carers:  # the patient's own summary and each caregiver's copy: not shared
             return templates, [_row(item, p["chat_id"], p["id"], self.now_iso) for item in
                                summary_items(self.rt.db, p, self.now, self.horizon, carers)]
-        signature = (p["timezone"], p["summary_day"], p["summary_time"])
-        summary = self._summaries.get(signature)
-        if summary is None:
-            summary = self._summaries[signature] = self._templates(summary_items(
-                self.rt.db, {**p, "id": 0}, self.now, self.horizon, []))
-        return templates + summary, []
+        return templates + self._slice(*span.summary(self.rt.db, p)), []
 
 
 def _by_patient(db: Database, sql: str, ids: list[int], *params) -> dict[int, list]:
