@@ -260,14 +260,31 @@ def replan_patient(rt: Runtime, patient: dict) -> int:
 
 
 def record_missed_days(rt: Runtime) -> int:
-    """A check-in left unanswered for 20 hours is recorded as a missed day (and never nagged)."""
+    """A check-in left unanswered for 20 hours is recorded as a missed day (and never nagged).
+
+    Only check-ins due since the mark the last tick left are looked at: every check-in due before
+    it was then past the cutoff and no longer waiting to be sent, so it was recorded then if it
+    was sent or expired (and a check-in never goes back to waiting). Each tick thus stays small
+    however long the history grows, and a restart does not look at the whole history again.
+    """
     cutoff = (rt.clock.now() - timedelta(hours=20)).isoformat(timespec="seconds")
-    return rt.db.execute(
-        "INSERT INTO checkins (patient_id, local_date, status) "
-        "SELECT patient_id, json_extract(payload, '$.local_date'), 'missed' FROM outbox "
-        "WHERE kind = 'checkin' AND status IN ('sent', 'expired') AND due_at < ? "
-        "AND patient_id IS NOT NULL ON CONFLICT (patient_id, local_date) DO NOTHING",
-        [cutoff]).rowcount
+    db = rt.db
+    with db.atomic():
+        mark = db.execute("SELECT value FROM planner_marks WHERE name = 'missed_days'").fetchone()
+        added = db.execute(
+            "INSERT INTO checkins (patient_id, local_date, status) "
+            "SELECT patient_id, json_extract(payload, '$.local_date'), 'missed' FROM outbox "
+            "WHERE kind = 'checkin' AND status IN ('sent', 'expired') AND due_at < ? "
+            "AND due_at >= ? AND patient_id IS NOT NULL "
+            "ON CONFLICT (patient_id, local_date) DO NOTHING",
+            [cutoff, mark[0] if mark else ""]).rowcount
+        waiting = [row[0] for status in ("pending", "sending") for row in db.execute(
+            "SELECT due_at FROM outbox WHERE status = ? AND kind = 'checkin' "
+            "ORDER BY due_at LIMIT 1", [status]).fetchall()]
+        db.execute("INSERT INTO planner_marks (name, value) VALUES ('missed_days', ?) "
+                   "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                   [min([cutoff, *waiting])])
+    return added
 
 
 def plan_all(rt: Runtime) -> int:

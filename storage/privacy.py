@@ -31,7 +31,8 @@ PERSONAL_TABLES: dict[str, tuple[str, str]] = {
     "invites": ("patient_id = ?", "patient"),
     "invite_failures": ("user_id = ?", "user"),
 }
-NOT_PERSONAL = {"_sqlite_migrations", "sqlite_sequence"}
+NOT_PERSONAL = {"_sqlite_migrations", "sqlite_sequence",
+                "planner_marks"}  # one row: where record_missed_days resumes (no person)
 
 
 def _params(kind: str, patient_id: int | None, user_id: int, chat_id: int) -> list | None:
