@@ -285,10 +285,22 @@ def add_history(path: str, days: int) -> dict:
                 "VALUES (?, ?, 'checkin', ?3, ?4, ?5, 'sent', 1, ?6, ?6)", rows)
             db.conn.executemany("INSERT INTO checkins (patient_id, local_date, pain, status, "
                                 "answered_at) VALUES (?, ?, ?, 'answered', ?)", answers)
+    seconds = time.perf_counter() - started
     rows = db.execute("SELECT count(*) FROM outbox WHERE kind = 'checkin' AND status = 'sent'"
                       ).fetchone()[0]
+    # One tick's look at past check-ins on this history: ours (from the mark the planned
+    # database's last tick left) and main's (every past check-in); nothing is new to record.
+    rt = _runtime(db, VirtualClock(RESTART + timedelta(minutes=10)))
+    timed = {}
+    for name, step in (("ours", jobs.plan.record_missed_days),
+                       ("main", reference.record_missed_days)):
+        started = time.perf_counter()
+        step(rt)
+        timed[name] = time.perf_counter() - started
+    db.execute("DELETE FROM checkins WHERE status = 'missed'")  # leave the history as it was
     close(db)
-    return {"days": days, "checkin_rows": rows, "seconds": time.perf_counter() - started}
+    return {"days": days, "checkin_rows": rows, "seconds": seconds,
+            "missed_days_ours_s": timed["ours"], "missed_days_main_s": timed["main"]}
 
 
 # PTB's run_daily counts days from Sunday (0) to Saturday (6).

@@ -182,26 +182,26 @@ yardstick the smoke test compares against) planned each person alone with one IN
 and a query or two per person. `jobs/plan.py` now reads people in batches of 1,000; per batch it
 asks SQLite once for their sitting days off, once for their caregivers and once for the dedupe
 keys already planned in the window (index `outbox_patient_due`, migration `m008_perf_indexes`), and
-inserts what is missing with one `executemany` (still `ON CONFLICT (dedupe_key) DO NOTHING`). Within
-a tick the pure plan of each distinct set of inputs (time zone, check-in time and quiet hours;
-sitting window; course calendar and lesson time; summary day and time) is made once for everyone
-who shares it. Nothing is remembered between ticks: a restart does the same work as any tick. What
-is left at {_n(n)} patients is mostly Python work per person and message (about
+inserts what is missing with one `executemany` (still `ON CONFLICT (dedupe_key) DO NOTHING`). The
+pure plan of each distinct set of inputs (time zone, check-in time and quiet hours; sitting window;
+course calendar and lesson time; summary day and time) is made once for everyone who shares it,
+over a stretch a day longer than the window, and kept (pure data, in the process) for the ticks
+whose windows lie inside it; caregivers' copies are planned per person. Nothing about the database
+is assumed between ticks: every tick reads the planned keys again, so a restart does the work of
+any tick plus making the pure plans once. What is left at {_n(n)} patients is mostly Python work per person and message (about
 {_n(big['plan']['rows'])} keys formed and looked up each tick) and reading the people and the keys
 from SQLite."""]
     if history:
         m, s = history
-        extra = s["startup_history"]["seconds"] - s["startup"]["seconds"]
         rows = s["history"]["checkin_rows"]
-        per_row = extra / rows if rows else 0.0
         out += ["", f"""\
 History: a restart at {_n(m)} patients with {s['history']['days']} days of answered check-ins
-behind them ({_n(rows)} rows) took {_s(s['startup_history']['seconds'])} instead of
-{_s(s['startup']['seconds'])}: `record_missed_days` (as on main) looks at every sent or expired
-check-in ever planned, at every tick ({per_row * 1e6:.1f} µs a row). At {_n(n)} patients with the
-same history that would add about {_s(per_row * rows * n / m)} to every tick, and it keeps growing
-with time. Not fixed here: the fix is to remember, in the database, the due time before which
-every check-in was already settled and only look after it."""]
+behind them ({_n(rows)} rows) took {_s(s['startup_history']['seconds'])} against
+{_s(s['startup']['seconds'])} without. On that database one tick's `record_missed_days` took
+{_s(s['history']['missed_days_ours_s'])}; main's version, which reads every past check-in at every
+tick, took {_s(s['history']['missed_days_main_s'])} (and grows every day). Ours only looks at
+check-ins due since the mark the previous tick left in `planner_marks`; the first tick on a
+database without a mark reads them all once."""]
     return "\n".join(out)
 
 
@@ -275,7 +275,10 @@ by hand, run the command again.
 **Machine:** {info['cpu']}, {info['cores']} cores, {info['ram_gb']:.1f} GB RAM, {info['os']};
 Python {info['python']}, SQLite {info['sqlite']}; {libs}; commit {info['commit'] or 'unknown'}.
 Each figure comes from its own fresh Python process, so one measurement's time and memory do not
-leak into another's. The machine is shared (2 cores), so timings carry some noise.
+leak into another's. """ + ("""Two measurements ran at a time (the fan-outs, then planning,
+start-up and handling size by size, beside the simulation), so each had one of the cores and
+timings are somewhat slower than alone. """ if results.get("parallel") else "") + """The machine
+is shared (2 cores; other work ran on it meanwhile), so timings carry some noise.
 
 ## Targets
 

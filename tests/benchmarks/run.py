@@ -1,7 +1,8 @@
 """Benchmarks (issue 8): send at Telegram's limit, plan for 100,000 patients against the naive
 design, handling cost, simulation speed, and how the costs grow. One command, one run:
 
-    python -m tests.benchmarks.run            # full run, about 30 minutes; writes docs/benchmarks.md
+    python -m tests.benchmarks.run            # full run, about 90 minutes; writes docs/benchmarks.md
+    python -m tests.benchmarks.run --parallel # the same, two measurements at a time (about an hour)
     python -m tests.benchmarks.run --quick    # small sizes, a few seconds (the smoke test uses it)
 
 Every figure comes from its own fresh Python process (`--measure`), so times and peak memory of
@@ -114,8 +115,8 @@ def machine() -> dict:
 
 
 def run_all(plan: Plan, workdir: Path, log: Path, jobs: int = 1) -> dict:
-    """Every measurement of `plan`, one process each. `jobs=2` runs the real-time and simulator
-    measurements beside the size-by-size ones (only for --quick: it disturbs the timings)."""
+    """Every measurement of `plan`, one process each. `jobs=2` runs the fan-out and simulator
+    measurements beside the size-by-size ones (--quick, --parallel: it disturbs the timings)."""
     results: dict = {"fanout": [], "sizes": {}, "simulation": None}
 
     def fanouts() -> None:
@@ -138,7 +139,8 @@ def run_all(plan: Plan, workdir: Path, log: Path, jobs: int = 1) -> dict:
 
     if jobs > 1:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            other = pool.submit(lambda: (fanouts(), simulations()))
+            other = pool.submit(simulations)  # the longest, beside everything else
+            fanouts()
             sizes()
             other.result()
     else:
@@ -195,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.run",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run the fan-out and size-by-size measurements beside the simulation "
+                             "(two at a time: about half the wall time; timings disturb each other "
+                             "a little on a small machine)")
     parser.add_argument("--output", type=Path, default=None,
                         help="Markdown report (default: docs/benchmarks.md; with --quick: none)")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results")
@@ -223,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
 
     plan = QUICK if args.quick else FULL
     output = args.output or (None if args.quick else ROOT / "docs" / "benchmarks.md")
-    command = "python -m tests.benchmarks.run" + (" --quick" if args.quick else "")
+    command = ("python -m tests.benchmarks.run" + (" --quick" if args.quick else "")
+               + (" --parallel" if args.parallel else ""))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="backpain-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
@@ -231,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         log = workdir / "measurements.log"
         print(f"benchmarks ({'quick' if args.quick else 'full'}); measurement logs in {log}",
               file=sys.stderr)
-        results = run_all(plan, workdir, log, jobs=2 if args.quick else 1)
+        results = run_all(plan, workdir, log, jobs=2 if args.quick or args.parallel else 1)
+        results["parallel"] = bool(args.quick or args.parallel)
     seconds = time.perf_counter() - started
     info = machine()
     text = report.render(results, info, command, seconds)
