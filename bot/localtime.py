@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -9,8 +10,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.clock import UTC
 
 
+@functools.lru_cache(maxsize=1024)
 def zone(name: str) -> ZoneInfo:
-    """The ZoneInfo for an IANA name; ValueError (not a zoneinfo error) when unknown."""
+    """The ZoneInfo for an IANA name; ValueError (not a zoneinfo error) when unknown.
+
+    Cached: ZoneInfo keeps only the last 8 zones it made, so with more zones in use (the
+    planner goes through everyone's) it read the zone files from disk again and again."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -33,7 +34,7 @@ MAX_ATTEMPTS = 6  # for errors that are not an outage (unexpected Telegram error
 RETRY_FOR = timedelta(hours=24)  # network trouble, timeouts and 5xx: retried this long
 BACKOFF_START = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(minutes=15)
-CONCURRENCY = 32  # in flight at once; AIORateLimiter keeps us inside Telegram's limits
+CONCURRENCY = 32  # in flight at once; Pace and AIORateLimiter keep us inside Telegram's limits
 
 
 @dataclass
@@ -72,27 +73,43 @@ def _quiet(patient: dict | None) -> tuple[DailyWindow | None, object]:
 
 
 async def dispatch_due(rt: Runtime, limit: int = 500) -> DispatchReport:
-    """Send everything that is due now (at most `limit` rows a tick)."""
+    """Send everything that is due now, `limit` rows at a time, until nothing due is left.
+
+    One tick drains a backlog rather than stopping after `limit` rows: the scheduler skips the
+    next ticks while this one runs, so stopping early would leave the line idle for up to a tick
+    interval after every batch. Every row handled leaves the due set (sent, retried later,
+    postponed or given up), so the loop ends.
+    """
     report = DispatchReport()
-    now = rt.clock.now()
-    claimed: list[tuple[dict, dict | None]] = []
-    for row in outbox.due(rt.db, now, limit):
-        patient = patients.get(rt.db, row["patient_id"]) if row["patient_id"] else None
-        quiet, tz = _quiet(patient)
-        expires = parse_iso(row["expires_at"]) if row["expires_at"] else None
-        decision = send_decision(row["kind"], parse_iso(row["due_at"]), expires, now, quiet, tz)
-        if isinstance(decision, Expire):
-            outbox.mark_final(rt.db, row["id"], decision.status)
-            report.expired.append(row["id"])
-            log.info("outbox row given up", extra={"row": row["id"], "kind": row["kind"],
-                                                   "status": decision.status})
-        elif isinstance(decision, Postpone):
-            outbox.postpone(rt.db, row["id"], decision.until)
-            report.postponed.append(row["id"])
-        elif outbox.claim(rt.db, row["id"], now):
-            claimed.append((row, patient))
-    await send_rows(rt, claimed, report)
-    return report
+    rows: list[dict] = []
+    while True:
+        if rows and len(rows) < limit:
+            return report  # that was the last of the backlog
+        now = rt.clock.now()
+        rows = outbox.due(rt.db, now, limit)
+        if not rows:
+            return report
+        people = patients.get_many(rt.db, {row["patient_id"] for row in rows
+                                           if row["patient_id"]})
+        claimed: list[tuple[dict, dict | None]] = []
+        with rt.db.atomic():  # one commit for the batch's decisions and claims
+            for row in rows:
+                patient = people.get(row["patient_id"]) if row["patient_id"] else None
+                quiet, tz = _quiet(patient)
+                expires = parse_iso(row["expires_at"]) if row["expires_at"] else None
+                decision = send_decision(row["kind"], parse_iso(row["due_at"]), expires, now,
+                                         quiet, tz)
+                if isinstance(decision, Expire):
+                    outbox.mark_final(rt.db, row["id"], decision.status)
+                    report.expired.append(row["id"])
+                    log.info("outbox row given up", extra={"row": row["id"], "kind": row["kind"],
+                                                           "status": decision.status})
+                elif isinstance(decision, Postpone):
+                    outbox.postpone(rt.db, row["id"], decision.until)
+                    report.postponed.append(row["id"])
+                elif outbox.claim(rt.db, row["id"], now):
+                    claimed.append((row, patient))
+        await send_rows(rt, claimed, report)
 
 
 async def dispatch_now(rt: Runtime, row_id: int) -> DispatchReport:
@@ -105,11 +122,97 @@ async def dispatch_now(rt: Runtime, row_id: int) -> DispatchReport:
     return report
 
 
+class Pace:
+    """Keeps sends just inside Telegram's limits: `overall` a second, and `per_chat` a second.
+
+    PTB's AIORateLimiter is a leaky bucket: after a pause it lets a burst of 30 through at once,
+    and Telegram answers a burst on top of a steady flow with 429, after which AIORateLimiter
+    stops *every* send for retry_after + 0.1 s; the stalls cost more than the 429s themselves
+    (docs/benchmarks.md). Here sends pass one at a time, and a send goes only when the one
+    `overall` sends before it *actually* went a `window` ago (a sliding window, as Telegram
+    counts), at least half an even spacing after the previous one (no bursts), and a per-chat gap
+    after the chat's previous one. A late send (the event loop was busy) never lets the next ones
+    bunch up, and the window keeps the rate at `overall / window` whatever the timer jitter.
+
+    Times are the event loop's monotonic clock: this is about real seconds on the wire. It is
+    only used when the bot talks through a rate limiter (production); tests and the simulator
+    on a virtual clock send unpaced.
+    """
+
+    def __init__(self, overall: int, per_chat: int, window: float):
+        self.window = window
+        self.min_gap = window / overall / 2
+        self.chat_gap = window / per_chat
+        self._recent: deque[float] = deque(maxlen=overall)
+        self._chats: dict[int, float] = {}
+        self._turn: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _turnstile(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a lock belongs to one event loop (tests run many)
+            self._turn, self._loop = asyncio.Lock(), loop
+        return self._turn
+
+    def _chat_ready(self, chat_id: int) -> float:
+        return self._chats.get(chat_id, float("-inf")) + self.chat_gap
+
+    async def chat_free(self, chat_id: int) -> None:
+        """Until this chat's last message is a per-chat gap old (needs no place in flight)."""
+        loop = asyncio.get_running_loop()
+        while (ready := self._chat_ready(chat_id)) > loop.time():
+            await asyncio.sleep(ready - loop.time())
+
+    async def wait(self, chat_id: int) -> None:
+        """Until this message may go; then it counts as sent."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.chat_free(chat_id)
+            async with self._turnstile():
+                if self._chat_ready(chat_id) > loop.time():
+                    continue  # the chat got a message meanwhile: wait outside the turnstile
+                recent = self._recent
+                ready = recent[-1] + self.min_gap if recent else loop.time()
+                if len(recent) == recent.maxlen:
+                    ready = max(ready, recent[0] + self.window)
+                if ready > loop.time():
+                    await asyncio.sleep(ready - loop.time())
+                now = loop.time()
+                recent.append(now)
+                self._chats[chat_id] = now
+                if len(self._chats) > 10_000:
+                    self._chats = {c: t for c, t in self._chats.items()
+                                   if t + self.chat_gap > now}
+                return
+
+
+# Telegram's limits for a bot: about 30 messages a second overall, one a second per chat. The
+# window is 2% longer than a second, so jitter between here and the wire never crosses them.
+PACE: Pace | None = Pace(overall=30, per_chat=1, window=1.02)
+
+
+def _pace(rt: Runtime) -> Pace | None:
+    """PACE when the bot talks through a rate limiter (production), else None."""
+    return PACE if getattr(rt.bot, "rate_limiter", None) is not None else None
+
+
 async def send_rows(rt: Runtime, claimed: list[tuple[dict, dict | None]],
                     report: DispatchReport) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
+    pace = _pace(rt)
+    if pace is not None and len(claimed) > 1:
+        # Everyone's first message, then everyone's second...: a person's next message then
+        # comes well after the per-chat gap instead of holding a place in flight waiting for it.
+        seen: Counter[int] = Counter()
+        order = []
+        for row, patient in claimed:
+            seen[row["chat_id"]] += 1
+            order.append((seen[row["chat_id"]], row, patient))
+        claimed = [(row, patient) for _, row, patient in sorted(order, key=lambda o: o[0])]
 
     async def one(row: dict, patient: dict | None) -> None:
+        if pace is not None:
+            await pace.chat_free(row["chat_id"])  # waiting for a chat holds no place in flight
         async with gate:
             await _send_one(rt, row, patient, report)
 
@@ -130,6 +233,9 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         outbox.mark_final(rt.db, row_id, "skipped")
         report.skipped.append(row_id)
         return
+    pace = _pace(rt)
+    if pace is not None:
+        await pace.wait(row["chat_id"])
     try:
         if out.document is not None:
             name, content = out.document
@@ -205,7 +311,15 @@ def _alert_unreachable(rt: Runtime, patient_id: int | None) -> None:
 
 
 def next_due(rt: Runtime) -> datetime | None:
-    """When the next pending row becomes due (the simulator jumps its clock there)."""
-    rows = list(rt.db.query("SELECT min(max(due_at, coalesce(next_attempt_at, due_at))) AS t "
-                            "FROM outbox WHERE status = 'pending'"))
-    return parse_iso(rows[0]["t"]) if rows and rows[0]["t"] else None
+    """When the next pending row becomes due (the simulator jumps its clock there).
+
+    The earliest of max(due_at, next_attempt_at) over pending rows, in two index look-ups: rows
+    with no next attempt, in due order, and the few waiting for quiet hours or a retry.
+    """
+    plain = rt.db.execute("SELECT due_at FROM outbox WHERE status = 'pending' "
+                          "AND next_attempt_at IS NULL ORDER BY due_at LIMIT 1").fetchone()
+    waiting = rt.db.execute("SELECT min(max(due_at, next_attempt_at)) FROM outbox "
+                            "INDEXED BY outbox_waiting WHERE status = 'pending' "
+                            "AND next_attempt_at IS NOT NULL").fetchone()
+    times = [row[0] for row in (plain, waiting) if row and row[0]]
+    return parse_iso(min(times)) if times else None

@@ -1,65 +1,253 @@
-"""The planner tick: top up every active person's schedule for the next hours, idempotently."""
+"""The planner tick: top up every active person's schedule for the next hours, idempotently.
+
+The tick runs every 15 minutes and at start-up, so it must stay cheap at 100,000 people
+(docs/benchmarks.md). `plan_all` reads people in batches of `BATCH`; per batch one query reads their
+sitting days off, one their caregivers and one the keys already planned in the window, and one
+`executemany` inserts what is missing (still `ON CONFLICT (dedupe_key) DO NOTHING`, so planning
+stays idempotent whatever else wrote meanwhile). The pure plans (check-ins, sitting nudges,
+lessons, a weekly summary) are made once for every set of inputs people share, over a stretch a day
+longer than the window, and every tick whose window lies inside that stretch takes its slice
+(`_Span`): a message's time depends neither on who it is for nor on the window it is planned in.
+Caregivers' copies are planned per person. A person's rows are those plan_patient wrote before,
+check-ins first, then sitting nudges, lessons and summaries.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+from bisect import bisect_left, bisect_right
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
+from sqlite_utils import Database
+
 from bot import course_plan
+from bot.clock import iso
 from bot.localtime import local_date, parse_hhmm
 from bot.runtime import Runtime
 from bot.schedule import Planned, plan_messages
 from jobs import clinic
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items
-from storage import outbox, patients, sitting
+from storage import outbox, patients
 
 log = logging.getLogger(__name__)
 
+BATCH = 1000  # people per query and per insert: memory stays flat whatever the population
 
-def course_items(rt: Runtime, patient: dict, prefs, now: datetime,
-                 horizon: datetime) -> list[Planned]:
-    """Lessons due in the window, and the closing message once week 12 is over."""
-    if patient["course_state"] != "active" or not patient["course_start"]:
-        return []
-    tz = prefs.timezone
-    start = date.fromisoformat(patient["course_start"])
-    at = parse_hhmm(patient["course_time"])
-    days = [d for d in patient["course_days"].split(",") if d]
-    first, last = local_date(now, tz), local_date(horizon, tz)
-    items = []
-    for day, lesson in course_plan.due_between(course_plan.default_course(), start, days, first, last):
-        due = course_plan.lesson_due_at(day, at, tz, prefs.quiet)
-        if now <= due < horizon:
-            items.append(Planned("lesson", due, f"lesson:{patient['id']}:{lesson.id}",
-                                 {"lesson_id": lesson.id}))
-    end_day = course_plan.course_end(start)
-    if first <= end_day <= last:
-        due = course_plan.lesson_due_at(end_day, at, tz, prefs.quiet)
-        if now <= due < horizon:
-            items.append(Planned("course_end", due, f"course_end:{patient['id']}", {}))
-    return items
+
+@functools.lru_cache(maxsize=4096)
+def _calendar(start: date, days: tuple[str, ...]) -> tuple[list[date], list]:
+    """The shipped course's calendar (pure; many people share a start date and lesson days), and
+    its dates apart: they never decrease, so a window's lessons are found by bisection."""
+    entries = course_plan.calendar(course_plan.default_course(), start, days)
+    return [day for day, _ in entries], entries
+
+
+def _row(item: Planned, chat_id: int, patient_id: int, now_iso: str) -> tuple:
+    """An outbox row as outbox.enqueue_many takes it (what outbox.enqueue would insert)."""
+    expires = item.expires_at
+    return (item.payload.get("chat_id", chat_id),  # a caregiver's copy goes to the caregiver
+            patient_id, item.kind, iso(item.due_at), iso(expires) if expires else None,
+            item.dedupe_key, json.dumps(item.payload, ensure_ascii=False), now_iso)
+
+
+def _templates(items: list[Planned]) -> list[tuple]:
+    """Row templates of messages planned for patient id 0: (kind, due, expires, key head, key
+    tail, payload); the dedupe key of patient N is f"{head}:{N}{tail}"."""
+    out = []
+    for item in items:
+        _, _, kind, due, expires, key, payload, _ = _row(item, 0, 0, "")
+        head, sep, tail = key.partition(":0")
+        if not sep or (tail and not tail.startswith(":")):  # pragma: no cover - key changed
+            raise ValueError(f"unexpected dedupe key {key!r}")
+        out.append((kind, due, expires, head, tail, payload))
+    return out
+
+
+def _quiet(p: dict) -> tuple:
+    return p["timezone"], p["quiet_from"], p["quiet_to"]
+
+
+class _Span:
+    """Pure plans over [start, end), a stretch from midnight UTC a day longer than the window,
+    shared by every person with the same inputs and by every tick whose window lies inside it
+    (the bot and the simulator tick every 15 minutes). A message's time does not depend on the
+    window it is planned in, so a tick takes the slice of the span's plan due in its window."""
+
+    def __init__(self, now: datetime, length: timedelta):
+        self.start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        self.end = self.start + length + timedelta(days=1)
+        self.schedules: dict[tuple, tuple] = {}  # -> (Preferences, due times, templates)
+        self.summaries: dict[tuple, tuple] = {}  # -> (due times, templates)
+        self.course_days: dict[tuple, list[tuple]] = {}
+        self.lesson_due: dict[tuple, datetime] = {}
+        self.lessons: dict[tuple, list[tuple]] = {}
+
+    def covers(self, now: datetime, horizon: datetime) -> bool:
+        return self.start <= now and horizon <= self.end
+
+    def schedule(self, p: dict, signature: tuple, *, checkin: bool,
+                 days_off: frozenset[date] = frozenset()) -> tuple:
+        """The check-in or the sitting half of plan_messages (sorted by time), and the
+        Preferences it was made from (its time zone and quiet hours serve the lessons)."""
+        signature = (checkin, *signature)
+        shared = self.schedules.get(signature)
+        if shared is None:
+            prefs = replace(patients.preferences(p), patient_id=0, sitting_off_dates=days_off)
+            half = (replace(prefs, sitting=None) if checkin
+                    else replace(prefs, checkin_time=None))
+            templates = _templates(plan_messages(half, self.start, self.end))
+            shared = self.schedules[signature] = (prefs, [t[1] for t in templates], templates)
+        return shared
+
+    def summary(self, db: Database, p: dict) -> tuple:
+        signature = (p["timezone"], p["summary_day"], p["summary_time"])
+        shared = self.summaries.get(signature)
+        if shared is None:
+            templates = _templates(summary_items(db, {**p, "id": 0}, self.start, self.end, []))
+            shared = self.summaries[signature] = ([t[1] for t in templates], templates)
+        return shared
+
+    def course(self, p: dict, prefs) -> list[tuple]:
+        """(local date, lesson id or None for the course end) on the span's local dates."""
+        signature = (p["course_start"], p["course_days"], p["timezone"])
+        found = self.course_days.get(signature)
+        if found is None:
+            first, last = (local_date(self.start, prefs.timezone),
+                           local_date(self.end, prefs.timezone))
+            start = date.fromisoformat(p["course_start"])
+            days, calendar = _calendar(start, tuple(d for d in p["course_days"].split(",") if d))
+            found = self.course_days[signature] = [
+                (day, lesson.id) for day, lesson in
+                calendar[bisect_left(days, first):bisect_right(days, last)]]
+            end_day = course_plan.course_end(start)
+            if first <= end_day <= last:
+                found.append((end_day, None))
+        return found
+
+    def lesson(self, p: dict, prefs, day: date, lesson_id: str | None) -> tuple:
+        """The lesson's (or closing message's) time for this person, and its template."""
+        # the same day, lesson time, zone and quiet hours give the same message time
+        signature = (day, p["course_time"], *_quiet(p))
+        due = self.lesson_due.get(signature)
+        if due is None:
+            due = self.lesson_due[signature] = course_plan.lesson_due_at(
+                day, parse_hhmm(p["course_time"]), prefs.timezone, prefs.quiet)
+        shared = self.lessons.get((lesson_id, due))
+        if shared is None:
+            item = (Planned("lesson", due, f"lesson:0:{lesson_id}", {"lesson_id": lesson_id})
+                    if lesson_id else Planned("course_end", due, "course_end:0", {}))
+            shared = self.lessons[(lesson_id, due)] = _templates([item])
+        return due, shared
+
+
+_span: _Span | None = None  # pure data, so one per process serves every database
+
+
+class _Tick:
+    """One tick's window [now, horizon): slices of the shared span's plans."""
+
+    def __init__(self, rt: Runtime, now: datetime):
+        global _span
+        self.rt, self.now = rt, now
+        self.horizon = now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
+        self.now_iso, self.horizon_iso = iso(now), iso(self.horizon)
+        if _span is None or not _span.covers(now, self.horizon):
+            _span = _Span(now, self.horizon - now)
+        self.span = _span
+        self._dates: dict[str, tuple[date, date]] = {}
+
+    def _slice(self, dues: list[str], templates: list[tuple]) -> list[tuple]:
+        return templates[bisect_left(dues, self.now_iso):bisect_left(dues, self.horizon_iso)]
+
+    def _course(self, p: dict, prefs) -> list[tuple]:
+        """Lessons due in the window, and the closing message once week 12 is over: those of
+        the window's local dates (as course_plan.due_between) due inside the window."""
+        if p["course_state"] != "active" or not p["course_start"]:
+            return []
+        dates = self._dates.get(p["timezone"])
+        if dates is None:
+            dates = self._dates[p["timezone"]] = (local_date(self.now, prefs.timezone),
+                                                  local_date(self.horizon, prefs.timezone))
+        first, last = dates
+        templates = []
+        for day, lesson_id in self.span.course(p, prefs):
+            if first <= day <= last:
+                due, shared = self.span.lesson(p, prefs, day, lesson_id)
+                if self.now <= due < self.horizon:
+                    templates += shared
+        return templates
+
+    def plan(self, patient: dict, days_off: frozenset[date],
+             carers: list[dict]) -> tuple[list[tuple], list[tuple]]:
+        """This person's messages for the window: row templates (see _templates) and, for a
+        caregiver's copy of the summary, whole rows."""
+        p, span = patient, self.span
+        quiet = _quiet(p)
+        weekly = None  # patients.preferences: after the course, weekly on its start's weekday
+        if p["course_state"] == "maintenance" and p["course_start"]:
+            weekly = date.fromisoformat(p["course_start"]).weekday()
+        prefs, dues, checkins = span.schedule(p, quiet + (p["checkin_time"], weekly),
+                                              checkin=True)
+        templates = self._slice(dues, checkins)
+        _, dues, nudges = span.schedule(p, quiet + (p["sitting_days"], p["sitting_from"],
+                                                    p["sitting_to"], p["sitting_every"],
+                                                    days_off),
+                                        checkin=False, days_off=days_off)
+        templates += self._slice(dues, nudges)
+        templates += self._course(p, prefs)
+        if carers:  # the patient's own summary and each caregiver's copy: not shared
+            return templates, [_row(item, p["chat_id"], p["id"], self.now_iso) for item in
+                               summary_items(self.rt.db, p, self.now, self.horizon, carers)]
+        return templates + self._slice(*span.summary(self.rt.db, p)), []
+
+
+def _by_patient(db: Database, sql: str, ids: list[int], *params) -> dict[int, list]:
+    """Rows of a per-patient table for a batch of people, by patient id (one query)."""
+    found: dict[int, list] = {}
+    for row in db.query(sql.format(marks=", ".join("?" for _ in ids)), [*ids, *params]):
+        found.setdefault(row["patient_id"], []).append(row)
+    return found
+
+
+def _plan_batch(tick: _Tick, batch: list[dict]) -> int:
+    """Insert a batch of people's messages for the window; returns how many rows were new."""
+    db, ids = tick.rt.db, [p["id"] for p in batch]
+    # Days off from the earliest local "today" anywhere (UTC-12) on: earlier ones change nothing.
+    since = (tick.now.date() - timedelta(days=1)).isoformat()
+    off = _by_patient(db, "SELECT patient_id, local_date FROM sitting_off "
+                      "WHERE patient_id IN ({marks}) AND local_date >= ?", ids, since)
+    carers = _by_patient(db, "SELECT * FROM caregivers WHERE patient_id IN ({marks}) "
+                         "AND ended_at IS NULL ORDER BY id", ids)
+    planned = outbox.keys_due_between(db, ids, tick.now, tick.horizon)
+    rows, now_iso = [], tick.now_iso
+    for p in batch:
+        pid, chat = p["id"], p["chat_id"]
+        days_off = frozenset(date.fromisoformat(r["local_date"]) for r in off.get(pid, ()))
+        templates, whole = tick.plan(p, days_off, carers.get(pid, []))
+        for kind, due, expires, head, tail, payload in templates:
+            key = f"{head}:{pid}{tail}"
+            if key not in planned:
+                rows.append((chat, pid, kind, due, expires, key, payload, now_iso))
+        rows += [row for row in whole if row[5] not in planned]
+    if not rows:
+        return 0
+    with db.atomic():
+        return outbox.enqueue_many(db, rows)
 
 
 def plan_patient(rt: Runtime, patient: dict) -> int:
     """Insert this person's messages for the horizon; returns how many rows were new."""
-    now = rt.clock.now()
-    horizon = now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
-    prefs = patients.preferences(patient)
-    today = local_date(now, prefs.timezone).isoformat()
-    prefs = replace(prefs, sitting_off_dates=sitting.days_off(rt.db, patient["id"], today))
-    added = 0
-    with rt.db.atomic():
-        for item in (plan_messages(prefs, now, horizon)
-                     + course_items(rt, patient, prefs, now, horizon)
-                     + summary_items(rt.db, patient, now, horizon)):
-            chat_id = item.payload.get("chat_id", patient["chat_id"])  # a caregiver's copy
-            if outbox.enqueue(rt.db, chat_id=chat_id, patient_id=patient["id"],
-                              kind=item.kind, due_at=item.due_at, dedupe_key=item.dedupe_key,
-                              payload=item.payload, now=now):
-                added += 1
-    return added
+    return _plan_batch(_Tick(rt, rt.clock.now()), [patient])
+
+
+def plan_everyone(rt: Runtime) -> int:
+    """plan_patient for every plannable person, a batch at a time; returns how many were new."""
+    tick = _Tick(rt, rt.clock.now())
+    return sum(_plan_batch(tick, batch) for batch in patients.plannable_batches(rt.db, BATCH))
 
 
 def replan_patient(rt: Runtime, patient: dict) -> int:
@@ -73,19 +261,35 @@ def replan_patient(rt: Runtime, patient: dict) -> int:
 
 
 def record_missed_days(rt: Runtime) -> int:
-    """A check-in left unanswered for 20 hours is recorded as a missed day (and never nagged)."""
+    """A check-in left unanswered for 20 hours is recorded as a missed day (and never nagged).
+
+    Only check-ins due since the mark the last tick left are looked at: every check-in due before
+    it was then past the cutoff and no longer waiting to be sent, so it was recorded then if it
+    was sent or expired (and a check-in never goes back to waiting). Each tick thus stays small
+    however long the history grows, and a restart does not look at the whole history again.
+    """
     cutoff = (rt.clock.now() - timedelta(hours=20)).isoformat(timespec="seconds")
-    return rt.db.execute(
-        "INSERT INTO checkins (patient_id, local_date, status) "
-        "SELECT patient_id, json_extract(payload, '$.local_date'), 'missed' FROM outbox "
-        "WHERE kind = 'checkin' AND status IN ('sent', 'expired') AND due_at < ? "
-        "AND patient_id IN (SELECT id FROM patients WHERE status != 'withdrawn') "
-        "ON CONFLICT (patient_id, local_date) DO NOTHING",
-        [cutoff]).rowcount
+    db = rt.db
+    with db.atomic():
+        mark = db.execute("SELECT value FROM planner_marks WHERE name = 'missed_days'").fetchone()
+        added = db.execute(
+            "INSERT INTO checkins (patient_id, local_date, status) "
+            "SELECT patient_id, json_extract(payload, '$.local_date'), 'missed' FROM outbox "
+            "WHERE kind = 'checkin' AND status IN ('sent', 'expired') AND due_at < ? "
+            "AND due_at >= ? AND patient_id IN (SELECT id FROM patients WHERE status != 'withdrawn') "
+            "ON CONFLICT (patient_id, local_date) DO NOTHING",
+            [cutoff, mark[0] if mark else ""]).rowcount
+        waiting = [row[0] for status in ("pending", "sending") for row in db.execute(
+            "SELECT due_at FROM outbox WHERE status = ? AND kind = 'checkin' "
+            "ORDER BY due_at LIMIT 1", [status]).fetchall()]
+        db.execute("INSERT INTO planner_marks (name, value) VALUES ('missed_days', ?) "
+                   "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                   [min([cutoff, *waiting])])
+    return added
 
 
 def plan_all(rt: Runtime) -> int:
-    added = sum(plan_patient(rt, p) for p in patients.plannable(rt.db))
+    added = plan_everyone(rt)
     missed = record_missed_days(rt)
     decided = sessions_flow.decide_overdue(rt)
     now = rt.clock.now()

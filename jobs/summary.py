@@ -23,8 +23,14 @@ from storage import caregivers, outbox
 CHART_TITLE = "Your pain so far"
 
 
-def summary_items(db: Database, patient: dict, now: datetime, horizon: datetime) -> list[Planned]:
-    """The patient's weekly summary due in [now, horizon), and each caregiver's copy of it."""
+def summary_items(db: Database, patient: dict, now: datetime, horizon: datetime,
+                  carers: list[dict] | None = None) -> list[Planned]:
+    """The patient's weekly summary due in [now, horizon), and each caregiver's copy of it.
+
+    `carers`: the patient's active caregivers, if the caller has read them already (the planner
+    reads a batch's at once)."""
+    if carers is None:
+        carers = caregivers.active_for_patient(db, patient["id"])
     tz = zone(patient["timezone"])
     at = parse_hhmm(patient["summary_time"])
     items = []
@@ -35,7 +41,7 @@ def summary_items(db: Database, patient: dict, now: datetime, horizon: datetime)
             if now <= due < horizon:
                 items.append(Planned("summary", due, f"summary:{patient['id']}:{day}",
                                      {"week_end": day.isoformat()}))
-            for carer in caregivers.active_for_patient(db, patient["id"]):
+            for carer in carers:
                 carer_due = caregiver_due(due, at, carer["timezone"])
                 if now <= carer_due < horizon:
                     items.append(Planned(

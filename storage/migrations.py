@@ -291,3 +291,27 @@ def m007_clinics(db: Database) -> None:
         ALTER TABLE invites ADD COLUMN cohort_id INTEGER REFERENCES cohorts(id) ON DELETE CASCADE;
         """
     )
+
+
+@migrations()
+def m008_perf_indexes(db: Database) -> None:
+    # outbox_patient_due: the planner reads the keys of a batch's rows inside its window, by
+    # patient and time, from the index alone (jobs/plan.py, outbox.keys_due_between).
+    # outbox_waiting: rows waiting for quiet hours to end or for a retry, so the next due time is
+    # found without reading every pending row (jobs/dispatch.next_due; the simulator asks often).
+    # sessions_open: open sessions by start, read at every plan tick (sessions.decide_overdue),
+    # without reading every session ever decided.
+    # planner_marks: where the plan tick's look at past check-ins starts (record_missed_days), so
+    # it does not read the whole history at every tick.
+    db.executescript(
+        """
+        CREATE INDEX outbox_patient_due ON outbox(patient_id, due_at, dedupe_key);
+        CREATE INDEX outbox_waiting ON outbox(next_attempt_at)
+            WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
+        CREATE INDEX sessions_open ON sessions(stage, started_at);
+        CREATE TABLE planner_marks (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+    )

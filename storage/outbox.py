@@ -24,6 +24,24 @@ def enqueue(db: Database, *, chat_id: int, kind: str, due_at: datetime, dedupe_k
     return cursor.lastrowid if cursor.rowcount else None
 
 
+def enqueue_many(db: Database, rows: list[tuple]) -> int:
+    """Insert prepared rows (chat_id, patient_id, kind, due_at, expires_at, dedupe_key, payload,
+    created_at; times and payload as stored) unless their key exists; returns how many were new."""
+    return db.conn.executemany(
+        "INSERT INTO outbox (chat_id, patient_id, kind, due_at, expires_at, dedupe_key, payload, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+        rows).rowcount
+
+
+def keys_due_between(db: Database, patient_ids: list[int], start: datetime,
+                     end: datetime) -> set[str]:
+    """Dedupe keys of these patients' rows (any status) due in [start, end)."""
+    marks = ", ".join("?" for _ in patient_ids)
+    return {key for (key,) in db.execute(
+        f"SELECT dedupe_key FROM outbox WHERE patient_id IN ({marks}) AND due_at >= ? "
+        f"AND due_at < ?", [*patient_ids, iso(start), iso(end)]).fetchall()}
+
+
 def get(db: Database, row_id: int) -> dict | None:
     rows = list(db.query("SELECT * FROM outbox WHERE id = ?", [row_id]))
     return rows[0] if rows else None

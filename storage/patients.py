@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 
 from sqlite_utils import Database
@@ -25,6 +26,16 @@ def get(db: Database, patient_id: int) -> dict | None:
     return rows[0] if rows else None
 
 
+def get_many(db: Database, patient_ids: set[int] | list[int]) -> dict[int, dict]:
+    """Patients by id, in one query per 500 ids."""
+    ids, found = list(patient_ids), {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        found.update((row["id"], row) for row in db.query(
+            f"SELECT * FROM patients WHERE id IN ({', '.join('?' for _ in chunk)})", chunk))
+    return found
+
+
 def by_user(db: Database, user_id: int) -> dict | None:
     rows = list(db.query("SELECT * FROM patients WHERE user_id = ?", [user_id]))
     return rows[0] if rows else None
@@ -41,6 +52,18 @@ def update(db: Database, patient_id: int, now: datetime, **fields: object) -> No
 
 def plannable(db: Database) -> list[dict]:
     return list(db.query("SELECT * FROM patients WHERE status = ?", [PLANNABLE]))
+
+
+def plannable_batches(db: Database, size: int = 1000) -> Iterator[list[dict]]:
+    """The same people as `plannable`, in id order, `size` at a time (memory stays flat)."""
+    last = 0
+    while True:
+        batch = list(db.query("SELECT * FROM patients WHERE status = ? AND id > ? ORDER BY id "
+                              "LIMIT ?", [PLANNABLE, last, size]))
+        if not batch:
+            return
+        yield batch
+        last = batch[-1]["id"]
 
 
 def mark_unreachable(db: Database, chat_id: int, now: datetime, reason: str) -> int | None:

@@ -34,8 +34,9 @@ PERSONAL_TABLES: dict[str, tuple[str, str]] = {
     "cohort_offers": ("user_id = ?", "user"),
     "clinicians": ("user_id = ?", "user"),        # a clinician's own row (name, chat)
 }
-# Clinics and cohorts describe organisations, not people.
-NOT_PERSONAL = {"_sqlite_migrations", "sqlite_sequence", "clinics", "cohorts"}
+# Clinics and cohorts describe organisations, not people; planner_marks holds one row: where
+# record_missed_days resumes.
+NOT_PERSONAL = {"_sqlite_migrations", "sqlite_sequence", "clinics", "cohorts", "planner_marks"}
 
 
 def _params(kind: str, patient_id: int | None, user_id: int, chat_id: int) -> list | None:

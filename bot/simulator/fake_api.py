@@ -158,12 +158,16 @@ class FakeBotApi(BaseRequest):
         username: str = "BackPainCompanionBot",
         overall_per_second: float | None = None,
         per_chat_per_second: float | None = None,
+        history: int | None = None,
     ):
+        """`history`: keep only the last N calls and sent messages (long simulations; None: all).
+
+        The rate limits read `clock`: give it a SystemClock to enforce them in real seconds."""
         self.clock = clock
         self.bot_id = bot_id
         self.username = username
-        self.calls: list[ApiCall] = []
-        self.sent: list[Sent] = []
+        self.calls: list[ApiCall] | deque[ApiCall] = [] if history is None else deque(maxlen=history)
+        self.sent: list[Sent] | deque[Sent] = [] if history is None else deque(maxlen=history)
         self._blocked: set[int] = set()
         self._faults: list[_Fault] = []
         self._next_id: dict[int, int] = {}

@@ -40,10 +40,13 @@ Action = Callable[[], Awaitable[None]]
 
 class Simulation:
     def __init__(self, scenario: Scenario, *, db_path: Path | str | None = None,
-                 transcript: TextIO | None = None, **settings: Any):
+                 transcript: TextIO | None = None, keep_lines: bool = True, **settings: Any):
+        """`keep_lines=False` keeps neither the transcript lines nor the fake API's history in
+        memory (long runs: the benchmark's 1,000 patients x 84 days); `counts` still tallies the
+        lines by direction and kind, and `transcript` still receives them."""
         self.scenario = scenario
         self.clock = VirtualClock(scenario.start)
-        self.api = FakeBotApi(self.clock)
+        self.api = FakeBotApi(self.clock, history=None if keep_lines else 1000)
         self.settings = load_settings(environ={}, dotenv=None, TELEGRAM_BOT_TOKEN=SIM_TOKEN,
                                       DATABASE_PATH=db_path or ":memory:", **settings)
         self.db = open_database(db_path)
@@ -56,6 +59,8 @@ class Simulation:
         self.rt.observers.append(self._observe)
         self.rng = random.Random(scenario.seed)
         self.lines: list[dict] = []
+        self.keep_lines = keep_lines
+        self.counts: Counter[tuple[str, str]] = Counter()
         self._out = transcript
         self._actions: list[tuple[datetime, int, Action]] = []
         self._seq = itertools.count()
@@ -84,7 +89,9 @@ class Simulation:
         line = {"t": iso(self.clock.now()), "patient": persona.id if persona else None,
                 "chat_id": chat_id or (persona.chat_id if persona else None), "dir": direction,
                 "kind": kind, "text": text, "buttons": buttons or [], "data": data}
-        self.lines.append(line)
+        self.counts[(direction, kind)] += 1
+        if self.keep_lines:
+            self.lines.append(line)
         if self._out is not None:
             self._out.write(json.dumps(line, ensure_ascii=False) + "\n")
 
