@@ -12,6 +12,7 @@ import itertools
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
