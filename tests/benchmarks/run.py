@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -163,18 +164,18 @@ def one_size(plan: Plan, n: int, workdir: Path, log: Path) -> dict:
         Path(workdir / f"reference-{n}.sqlite3").unlink()
     if plan.history and plan.history[0] == n:
         older = str(workdir / f"history-{n}.sqlite3")
-        Path(older).write_bytes(Path(planned).read_bytes())
+        shutil.copyfile(planned, older)
         size["history"] = measure("history", log, inline, path=older, days=plan.history[1])
         size["startup_history"] = measure("startup", log, path=older, restart=True)
     runs = []
     for _ in range(plan.restarts):  # the headline figure: the median of a few
         again = str(workdir / f"restart-{n}.sqlite3")
-        Path(again).write_bytes(Path(planned).read_bytes())
+        shutil.copyfile(planned, again)
         runs.append(measure("startup", log, path=again, restart=True))
     size["startup"] = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
     size["startup_runs"] = [r["seconds"] for r in runs]
     first = str(workdir / f"first-{n}.sqlite3")
-    Path(first).write_bytes(Path(template).read_bytes())
+    shutil.copyfile(template, first)
     size["startup_first"] = measure("startup", log, path=first, restart=False)
     size["naive"] = measure("startup_naive", log, path=template)
     size["handling"] = measure("handling", log, template=template,
