@@ -9,7 +9,6 @@ from datetime import timedelta
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.clock import iso
 from bot.onboarding_rules import TZ_PRESETS
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
 from jobs.plan import replan_patient
@@ -145,19 +144,16 @@ async def join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """`cgj:<invite>:y|n`: honoured only for the person who opened that invite, while valid."""
     rt = runtime(context)
     await answer_callback(update)
-    parts = (update.callback_query.data or "").split(":")
     user, chat = update.effective_user, update.effective_chat
     now = rt.clock.now()
-    invite = None
-    if len(parts) == 3 and parts[1].isdecimal() and len(parts[1]) < 10 and parts[2] in ("y", "n"):
-        invite = invites.get(rt.db, int(parts[1]))
-    if (invite is None or invite["claimed_by"] != user.id or invite["used_at"]
-            or invite["revoked_at"] or invite["expires_at"] <= iso(now)):
+    found = invites.answered(rt.db, update.callback_query.data, "caregiver", user.id, now)
+    if found is None:
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
+    invite, yes = found
     await clear_buttons(update)
     owner = patients.get(rt.db, invite["patient_id"])
-    if parts[2] == "n":
+    if not yes:
         await reply(rt, update, Outgoing(render("caregiver_declined", name=owner["first_name"])))
         return
 

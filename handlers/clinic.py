@@ -281,19 +281,16 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
     """`clj:<invite>:y|n`: honoured only for the person who opened that invite, while valid."""
     rt = runtime(context)
     await answer_callback(update)
-    parts = (update.callback_query.data or "").split(":")
     user, chat = update.effective_user, update.effective_chat
     now = rt.clock.now()
-    invite = None
-    if len(parts) == 3 and _parse_id(parts[1]) is not None and parts[2] in ("y", "n"):
-        invite = invites.get(rt.db, int(parts[1]))
-    if (invite is None or invite["kind"] != "clinician" or invite["claimed_by"] != user.id
-            or invite["used_at"] or invite["revoked_at"] or invite["expires_at"] <= iso(now)):
+    found = invites.answered(rt.db, update.callback_query.data, "clinician", user.id, now)
+    if found is None:
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
+    invite, yes = found
     await clear_buttons(update)
     place = clinics.clinic(rt.db, invite["clinic_id"])
-    if parts[2] == "n":
+    if not yes:
         await reply(rt, update, Outgoing(render("clinic_staff_declined", clinic=place)))
         return
     if any(r["clinic_id"] == place["id"] for r in clinics.roles_of(rt.db, user.id)):

@@ -19,6 +19,7 @@ from bot.cli import main as cli
 from jobs.clinic import qr_png
 from messages import render
 from storage import clinics, consents, events, invites, outbox, sessions
+from tests.test_caregivers import invite
 from tests.test_sessions import button, do_session, setup
 
 CLINIC_LINK = re.compile(r"https://t\.me/(\w+)\?start=cl_([\w-]+)")
@@ -587,3 +588,21 @@ def test_any_cohort_setting_is_either_a_valid_change_or_an_explained_problem(wha
         assert len(change["start_date"]) == 10
     if "emergency_text" in change and change["emergency_text"]:
         assert len(change["emergency_text"]) <= 200
+
+
+async def test_an_invite_answered_with_the_other_kinds_button_is_refused(harness):
+    """Caregiver and clinician invites share a table: each button accepts only its own kind."""
+    h = harness
+    _, code = make_clinic(h)
+    await h.send_text(STRANGER, f"/start cl_{code}")  # opened (claimed) by the stranger
+    invite_id = h.db.execute("SELECT id FROM invites WHERE kind = 'clinician'").fetchone()[0]
+    await h.tap(STRANGER, f"cgj:{invite_id}:y", 1)
+    assert h.last(STRANGER).text == render("invite_refused")
+    assert h.db.execute("SELECT count(*) FROM caregivers").fetchone()[0] == 0
+    pid, _ = setup(h, ("walking", 20))
+    carer_code = (await invite(h))
+    await h.send_text(STRANGER, f"/start cg_{carer_code}")
+    carer_invite = h.db.execute("SELECT id FROM invites WHERE kind = 'caregiver'").fetchone()[0]
+    await h.tap(STRANGER, f"clj:{carer_invite}:y", 1)
+    assert h.last(STRANGER).text == render("invite_refused")
+    assert clinics.roles_of(h.db, STRANGER) == []
