@@ -315,3 +315,17 @@ def m008_perf_indexes(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m009_liveness(db: Database) -> None:
+    # When each tick (dispatch, plan) last ran to the end: `backpain-bot health` reads it, so a
+    # process that is up but stuck is reported unhealthy (storage/liveness.py).
+    db.executescript(
+        """
+        CREATE TABLE liveness (
+            name TEXT PRIMARY KEY,
+            at TEXT NOT NULL
+        );
+        """
+    )
