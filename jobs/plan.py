@@ -37,7 +37,7 @@ from bot.schedule import Planned, plan_messages
 from jobs import clinic
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items
-from storage import outbox, patients
+from storage import liveness, outbox, patients
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +344,8 @@ def plan_all(rt: Runtime) -> int:
 
     Each stage handles people one by one, so one person's bad data is logged and skipped inside
     it. A stage failing as a whole (the database itself unusable) does not stop the next stages
-    either; its error is raised once all have run, so the tick is not counted as alive."""
+    either; its error is raised once all have run, and the tick is not counted as alive (no
+    `plan` beat in the liveness table)."""
     now = rt.clock.now()
     horizon = now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
     stages = (("plan", lambda: plan_everyone(rt)),
@@ -363,4 +364,7 @@ def plan_all(rt: Runtime) -> int:
                                  "decided": counts["decide_overdue"]})
     if failure is not None:
         raise failure
+    # Alive: `backpain-bot health` reads this. Here as well as after the scheduled tick, so the
+    # start-up plan counts too (the first scheduled tick comes an interval later).
+    liveness.beat(rt.db, "plan", rt.clock.now())
     return added

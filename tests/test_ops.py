@@ -211,3 +211,215 @@ def test_the_range_answer_reads_plainly():
     assert text.startswith("That start date is outside the range")
     assert "leave the date out" in text
     assert render("clinic_bad_date").startswith("I couldn't read")
+
+
+# --- one bot per database file ---------------------------------------------------------------
+
+def _link(kind: str, target, link) -> None:
+    import os
+
+    (os.symlink if kind == "symlink" else os.link)(target, link)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "hard link"])
+def test_a_second_bot_through_a_link_is_refused(tmp_path, kind):
+    from storage.db import AlreadyRunning, InstanceLock, open_database
+    from tests.test_settings_cli import GOOD_TOKEN, cli
+
+    real = tmp_path / "data" / "bot.sqlite3"
+    open_database(real).close()
+    (tmp_path / "elsewhere").mkdir()
+    other = tmp_path / "elsewhere" / "same.sqlite3"
+    _link(kind, real, other)
+    with InstanceLock(real):
+        with pytest.raises(AlreadyRunning, match="already running"):
+            InstanceLock(other).acquire()
+        result = cli("run", "--db", str(other), cwd=tmp_path,
+                     env={"TELEGRAM_BOT_TOKEN": GOOD_TOKEN})
+        assert result.returncode == 3 and "already running" in result.stderr
+        assert "Traceback" not in result.stderr
+        db = open_database(other)  # the lock leaves SQLite's own locking alone
+        db.execute("INSERT INTO liveness (name, at) VALUES ('x', 'y')")
+        db.conn.commit()
+        db.close()  # and closing another descriptor of the file does not drop it
+        with pytest.raises(AlreadyRunning):
+            InstanceLock(other).acquire()
+    with InstanceLock(other):  # released with its holder; held through the link it is the same
+        with pytest.raises(AlreadyRunning):
+            InstanceLock(real).acquire()
+
+
+def test_the_lock_creates_a_missing_database_privately(tmp_path):
+    from storage.db import InstanceLock
+
+    path = tmp_path / "new" / "bot.sqlite3"
+    with InstanceLock(path):
+        assert _mode(path.parent) == 0o700 and _mode(path) == 0o600
+
+
+# --- health ----------------------------------------------------------------------------------
+
+def _mode(path) -> int:
+    import stat
+
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _health(capsys, path, *flags) -> tuple[int, list[str]]:
+    from bot.cli import main
+
+    capsys.readouterr()
+    code = main(["health", "--db", str(path), *flags])
+    return code, capsys.readouterr().out.splitlines()
+
+
+@pytest.fixture
+def env(monkeypatch):
+    for name in ("DATABASE_PATH", "DISPATCH_INTERVAL_SECONDS", "PLAN_INTERVAL_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir("/")  # no .env file around
+
+
+def _beats(path, dispatch_ago: float | None, plan_ago: float | None) -> None:
+    from datetime import datetime, timezone
+
+    from storage import liveness
+    from storage.db import open_database
+
+    db = open_database(path)
+    now = datetime.now(timezone.utc)
+    for name, ago in (("dispatch", dispatch_ago), ("plan", plan_ago)):
+        if ago is not None:
+            liveness.beat(db, name, now - timedelta(seconds=ago))
+    db.conn.commit()
+    db.close()
+
+
+def test_health_with_the_database_deleted_is_unhealthy_and_creates_nothing(tmp_path, capsys,
+                                                                            env):
+    from storage.db import open_database
+
+    path = tmp_path / "bot.sqlite3"
+    open_database(path).close()
+    path.unlink()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, lines = _health(capsys, path)
+    assert code == 1 and lines[-1] == "unhealthy"
+    assert lines[0].startswith("unhealthy: there is no database at")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_health_with_the_folder_missing_is_unhealthy_and_creates_nothing(tmp_path, capsys, env):
+    code, lines = _health(capsys, tmp_path / "volume" / "bot.sqlite3")
+    assert code == 1 and "volume mounted" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_health_is_healthy_while_both_ticks_beat(tmp_path, capsys, env):
+    path = tmp_path / "bot.sqlite3"
+    _beats(path, dispatch_ago=2, plan_ago=600)
+    code, lines = _health(capsys, path)
+    assert code == 0 and lines[-1] == "healthy"
+    assert [line.split(":")[0] for line in lines[:-1]] == ["ok"] * 6  # one line per check
+    assert any(line.startswith("ok: dispatch tick last finished") for line in lines)
+
+
+@pytest.mark.parametrize("dispatch_ago, plan_ago, stale", [
+    (16, 600, "dispatch"), (2, 2701, "plan"), (None, 600, "dispatch"), (2, None, "plan")])
+def test_health_with_a_stale_or_missing_beat_is_unhealthy(tmp_path, capsys, env, dispatch_ago,
+                                                          plan_ago, stale):
+    """Three intervals: dispatch 3 x 5 s, plan 3 x 900 s (the defaults)."""
+    path = tmp_path / "bot.sqlite3"
+    _beats(path, dispatch_ago, plan_ago)
+    code, lines = _health(capsys, path)
+    assert code == 1 and lines[-1] == "unhealthy"
+    [bad] = [line for line in lines if line.startswith("unhealthy:")]
+    assert f"{stale} tick" in bad
+    assert _health(capsys, path, "--no-liveness")[0] == 0  # a stopped bot's database is fine
+
+
+def test_health_reports_a_pending_migration_and_leaves_it_pending(tmp_path, capsys, env):
+    from storage.db import open_database
+
+    path = tmp_path / "bot.sqlite3"
+    db = open_database(path)
+    db.execute("DROP TABLE liveness")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm009_liveness'")
+    db.conn.commit()
+    db.close()
+    code, lines = _health(capsys, path, "--no-liveness")
+    assert code == 1 and "1 migration(s) not applied (m009_liveness)" in lines[-2]
+    assert _health(capsys, path, "--no-liveness")[0] == 1  # still pending: health changed nothing
+
+
+def test_health_refuses_a_file_that_is_not_a_database(tmp_path, capsys, env):
+    path = tmp_path / "bot.sqlite3"
+    path.write_bytes(b"not a database at all" * 100)
+    code, lines = _health(capsys, path, "--no-liveness")
+    assert code == 1 and "cannot read the database" in lines[-2]
+
+
+async def test_the_plan_tick_and_start_up_beat(harness):
+    from storage import liveness
+
+    h = harness  # started: post_init ran plan_all
+    assert liveness.last(h.db, "plan") == h.clock.now()
+    h.clock.advance(timedelta(minutes=15))
+    plan_all(h.rt)
+    assert liveness.last(h.db, "plan") == h.clock.now()
+
+
+# --- private files ---------------------------------------------------------------------------
+
+@pytest.fixture
+def umask_022():
+    import os
+
+    old = os.umask(0o022)  # the usual default, which made everything world-readable
+    yield
+    os.umask(old)
+
+
+def test_database_wal_and_shm_are_private_in_a_private_folder(tmp_path, umask_022):
+    from storage.db import open_database
+
+    path = tmp_path / "data" / "deeper" / "bot.sqlite3"
+    db = open_database(path)
+    db.execute("INSERT INTO liveness (name, at) VALUES ('x', 'y')")
+    db.conn.commit()
+    files = [path, path.with_name("bot.sqlite3-wal"), path.with_name("bot.sqlite3-shm")]
+    try:
+        assert [_mode(f) for f in files] == [0o600] * 3
+        assert _mode(path.parent) == _mode(path.parent.parent) == 0o700
+    finally:
+        db.close()
+
+
+def test_a_folder_that_exists_keeps_its_mode(tmp_path, umask_022):
+    from storage.db import open_database
+
+    (tmp_path / "shared").mkdir(mode=0o755)
+    open_database(tmp_path / "shared" / "bot.sqlite3").close()
+    assert _mode(tmp_path / "shared") == 0o755
+    assert _mode(tmp_path / "shared" / "bot.sqlite3") == 0o600
+
+
+async def test_cli_exports_and_backups_are_private(harness, tmp_path, monkeypatch, umask_022):
+    from bot.cli import main
+
+    h = harness
+    _, code = make_clinic(h)
+    await join_staff(h, code)
+    cohort_id, _ = await new_cohort(h)
+    h.db.conn.commit()
+    monkeypatch.setenv("DATABASE_PATH", str(h.db_path))
+    out = tmp_path / "exports" / "march"
+    assert main(["export", "--cohort", str(cohort_id), "--out", str(out)]) == 0
+    files = list(out.iterdir())
+    assert len(files) == 2 and all(_mode(f) == 0o600 for f in files)
+    assert _mode(out) == _mode(out.parent) == 0o700
+    files[0].chmod(0o644)  # written over: made private too
+    assert main(["export", "--cohort", str(cohort_id), "--out", str(out)]) == 0
+    assert _mode(files[0]) == 0o600
+    assert main(["backup", "--out", str(tmp_path / "copy.sqlite3")]) == 0
+    assert _mode(tmp_path / "copy.sqlite3") == 0o600
