@@ -41,14 +41,14 @@ from storage import liveness, outbox, patients
 
 log = logging.getLogger(__name__)
 
+BATCH = 1000  # people per query and per insert: memory stays flat whatever the population
+
 
 def skipped(stage: str, exc: BaseException, **ids: object) -> None:
     """One person (or clinician, or row) could not be handled: say who and what kind of failure,
     never the data (an exception's text can quote it), and carry on with everyone else."""
     log.error("skipped one person: their stored data could not be handled",
               extra={"stage": stage, "error": type(exc).__name__, **ids})
-
-BATCH = 1000  # people per query and per insert: memory stays flat whatever the population
 
 
 @functools.lru_cache(maxsize=4096)
