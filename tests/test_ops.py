@@ -423,3 +423,26 @@ async def test_cli_exports_and_backups_are_private(harness, tmp_path, monkeypatc
     assert _mode(files[0]) == 0o600
     assert main(["backup", "--out", str(tmp_path / "copy.sqlite3")]) == 0
     assert _mode(tmp_path / "copy.sqlite3") == 0o600
+
+
+async def test_a_stage_failing_whole_lets_the_others_run_and_the_tick_is_not_alive(
+        harness, monkeypatch):
+    """The database failing under one stage (not one person's data): the rest still run, the
+    error is raised afterwards, and no `plan` beat is written, so health sees it."""
+    import sqlite3
+
+    from storage import liveness
+
+    h = harness
+    pid = h.add_patient(user_id=2001)
+    before = liveness.last(h.db, "plan")
+    h.clock.advance(timedelta(minutes=15))
+
+    def locked(rt):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(sessions_flow, "decide_overdue", locked)
+    with pytest.raises(sqlite3.OperationalError):
+        plan_all(h.rt)
+    assert queued(h.db, pid) > 0  # planning ran before, and the digests after, regardless
+    assert liveness.last(h.db, "plan") == before
