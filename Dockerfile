@@ -17,11 +17,13 @@ COPY storage ./storage
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 --user-group backpain \
     && mkdir -p /data \
-    && chown backpain:backpain /data
+    && chown backpain:backpain /data \
+    && chmod 0700 /data
 
 USER 10001:10001
 VOLUME ["/data"]
-# Healthy while the database opens and passes SQLite's own quick check.
+# Healthy while the database exists (read-only check), passes SQLite's quick check, is migrated,
+# and both ticks (dispatch, plan) finished within three of their intervals.
 HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
     CMD ["backpain-bot", "health"]
 ENTRYPOINT ["backpain-bot"]

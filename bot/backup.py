@@ -3,7 +3,7 @@
 SQLite's online backup API copies the database page by page inside one read transaction. The
 database runs in WAL mode, so that read never blocks the bot's writes, and the copy is the state
 of one moment even while rows are being added. The backup opens the file read-only and never
-touches the bot's instance lock (`<db>.lock`): it is not a second bot.
+touches the bot's instance lock (storage.db.InstanceLock): it is not a second bot.
 
 The copy is written beside its target under a temporary name, checked with
 `PRAGMA integrity_check`, switched to a single self-contained file (journal_mode=DELETE, no -wal

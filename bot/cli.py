@@ -101,21 +101,17 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _health(args: argparse.Namespace) -> int:
-    from storage.db import open_database
+    from bot.clock import SystemClock
+    from bot.health import check
 
     settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
-    try:
-        db = open_database(settings.DATABASE_PATH)
-        status = db.execute("PRAGMA quick_check").fetchone()[0]
-        pending = db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
-    except Exception as exc:  # noqa: BLE001 - a health check reports, it does not crash
-        print(f"unhealthy: cannot open the database ({type(exc).__name__})", file=sys.stderr)
-        return 1
-    if status != "ok":
-        print("unhealthy: the database failed its integrity check", file=sys.stderr)
-        return 1
-    print(f"ok: database readable, {pending} messages queued")
-    return 0
+    checks = check(settings.DATABASE_PATH, settings, SystemClock().now(),
+                   liveness=not args.no_liveness, full=args.full)
+    for item in checks:
+        print(item)
+    healthy = all(item.ok for item in checks)
+    print("healthy" if healthy else "unhealthy")
+    return 0 if healthy else 1
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -230,7 +226,7 @@ def _export(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
     from jobs.clinic import export_files
     from storage import clinics, events
-    from storage.db import open_database
+    from storage.db import open_database, private_folder, write_private
 
     settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
     db = open_database(settings.DATABASE_PATH)
@@ -239,10 +235,10 @@ def _export(args: argparse.Namespace) -> int:
         print(f"No cohort {args.cohort}.", file=sys.stderr)
         return 1
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    private_folder(out)  # health data: a folder made here is 0700, each file 0600
     now = SystemClock().now()
     for name, data in export_files(db, cohort, now):
-        (out / name).write_bytes(data)
+        write_private(out / name, data)
         print(out / name)
     events.record(db, now, "cohort_exported", None, cohort=cohort["id"], by="command_line")
     return 0
@@ -262,8 +258,13 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--db", help="write the simulated database here (default: in memory)")
     sim.add_argument("--transcript", help="write JSON lines here (default: standard output)")
     sim.set_defaults(func=_simulate)
-    health = sub.add_parser("health", help="check that the database opens and is intact")
+    health = sub.add_parser("health", help="check the database (read-only) and that the ticks "
+                                           "run; exit 1 if anything is wrong")
     health.add_argument("--db", help="database file (default: DATABASE_PATH)")
+    health.add_argument("--no-liveness", action="store_true",
+                        help="skip the tick check (a stopped bot's database, a backup)")
+    health.add_argument("--full", action="store_true",
+                        help="SQLite's full integrity_check instead of quick_check (slower)")
     health.set_defaults(func=_health)
     back = sub.add_parser("backup", help="copy the database safely, even while the bot runs")
     back.add_argument("--out", required=True, help="the backup file to write (must not exist)")

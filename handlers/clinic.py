@@ -17,6 +17,7 @@ from telegram.ext import ContextTypes
 
 from bot import pacing
 from bot.clock import iso
+from bot.localtime import local_date, zone
 from handlers.caregiver import bot_username
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
 from handlers.onboarding_questions import question
@@ -79,17 +80,21 @@ async def cohort_new_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
         await _refuse(rt, update)
         return
     args = list(context.args or [])
+    staff = roles[-1]  # the clinic they joined most recently
     start = None
     if args and _looks_like_date(args[-1]):
         start = _parse_date(args.pop())
         if start is None:
             await _refuse(rt, update, "clinic_bad_date")
             return
+        out_of_range = _start_out_of_range(rt, staff["clinic_id"], start)
+        if out_of_range:
+            await _refuse(rt, update, "clinic_bad_date", **out_of_range)
+            return
     name = " ".join(args).strip()
     if not name or len(name) > NAME_MAX:
         await _refuse(rt, update, "clinic_usage", usage="cohort_new", cohorts=[])
         return
-    staff = roles[-1]  # the clinic they joined most recently
     now = rt.clock.now()
     qr = {}
 
@@ -192,6 +197,12 @@ async def cohort_set_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
     cohort, staff = found
     what, rest = (args[1].lower(), args[2:]) if len(args) > 1 else (None, [])
     change, problem = _setting_change(cohort, what, rest)
+    if change.get("start_date"):
+        out_of_range = _start_out_of_range(rt, cohort["clinic_id"],
+                                           date.fromisoformat(change["start_date"]))
+        if out_of_range:
+            await _refuse(rt, update, "clinic_bad_date", setting=True, **out_of_range)
+            return
     if problem:
         await _refuse(rt, update, "clinic_setting_problem", problem=problem, cohort=cohort,
                       names=list(pacing.Thresholds().as_dict()))
@@ -252,6 +263,16 @@ def _setting_change(cohort: dict, what: str | None, rest: list[str]) -> tuple[di
 
 def _looks_like_date(text: str) -> bool:
     return len(text) == 10 and text[4] == "-" and text[7] == "-"
+
+
+def _start_out_of_range(rt, clinic_id: int, day: date) -> dict | None:
+    """None for a start date the clinic may set today (its local date); else the allowed range,
+    for the answer (storage.clinics.start_range holds the rule)."""
+    place = clinics.clinic(rt.db, clinic_id)
+    earliest, latest = clinics.start_range(local_date(rt.clock.now(), zone(place["timezone"])))
+    if earliest <= day <= latest:
+        return None
+    return {"earliest": earliest.isoformat(), "latest": latest.isoformat()}
 
 
 def _parse_date(text: str) -> date | None:

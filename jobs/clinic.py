@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -25,6 +26,8 @@ from markupsafe import Markup, escape
 
 from messages import DEFAULT_EMERGENCY_NUMBER, Outgoing, render
 from storage import clinics, consents, events, outbox
+
+log = logging.getLogger(__name__)
 
 ALERT_KINDS = ("red_flag", "rise", "blocked")
 DIGEST_DAY, DIGEST_AT = 0, time(8, 0)  # Monday 08:00 in the clinic's time zone
@@ -290,20 +293,30 @@ def compose_alert(db: Database, row: dict, patient: dict | None) -> Outgoing | N
 def digest_items(db: Database, now: datetime, horizon: datetime) -> list[dict]:
     """Rows to queue: each active clinician, for each cohort of their clinic, on Monday 08:00."""
     items = []
-    for staff in db.query("SELECT k.*, c.timezone AS clinic_timezone FROM clinicians k JOIN "
-                          "clinics c ON c.id = k.clinic_id WHERE k.removed_at IS NULL"):
-        tz = zone(staff["clinic_timezone"])
-        day = local_date(now, tz)
-        while day <= local_date(horizon, tz):
-            due = local_to_utc(day, DIGEST_AT, tz)
-            if day.weekday() == DIGEST_DAY and now <= due < horizon:
-                for h in db.query("SELECT id FROM cohorts WHERE clinic_id = ?",
-                                  [staff["clinic_id"]]):
-                    items.append({"chat_id": staff["chat_id"], "due_at": due,
-                                  "dedupe_key": f"digest:{h['id']}:{staff['id']}:{day}",
-                                  "payload": {"clinician_id": staff["id"], "cohort_id": h["id"],
-                                              "week_end": (day - timedelta(days=1)).isoformat()}})
-            day += timedelta(days=1)
+    for staff in list(db.query("SELECT k.*, c.timezone AS clinic_timezone FROM clinicians k "
+                               "JOIN clinics c ON c.id = k.clinic_id WHERE k.removed_at IS NULL")):
+        try:
+            items += _digest_items_of(db, staff, now, horizon)
+        except Exception as exc:  # noqa: BLE001 - one clinic's bad data must not stop the others
+            log.error("skipped one clinician: their clinic's stored data could not be handled",
+                      extra={"stage": "digests", "error": type(exc).__name__,
+                             "clinician": staff["id"], "clinic": staff["clinic_id"]})
+    return items
+
+
+def _digest_items_of(db: Database, staff: dict, now: datetime, horizon: datetime) -> list[dict]:
+    items = []
+    tz = zone(staff["clinic_timezone"])
+    day = local_date(now, tz)
+    while day <= local_date(horizon, tz):
+        due = local_to_utc(day, DIGEST_AT, tz)
+        if day.weekday() == DIGEST_DAY and now <= due < horizon:
+            for h in db.query("SELECT id FROM cohorts WHERE clinic_id = ?", [staff["clinic_id"]]):
+                items.append({"chat_id": staff["chat_id"], "due_at": due,
+                              "dedupe_key": f"digest:{h['id']}:{staff['id']}:{day}",
+                              "payload": {"clinician_id": staff["id"], "cohort_id": h["id"],
+                                          "week_end": (day - timedelta(days=1)).isoformat()}})
+        day += timedelta(days=1)
     return items
 
 

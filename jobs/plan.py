@@ -10,6 +10,11 @@ longer than the window, and every tick whose window lies inside that stretch tak
 (`_Span`): a message's time depends neither on who it is for nor on the window it is planned in.
 Caregivers' copies are planned per person. A person's rows are those plan_patient wrote before,
 check-ins first, then sitting nudges, lessons and summaries.
+
+One person's bad data never stops anyone else (`skipped`): planning a person, recording their
+missed days, deciding an overdue session and planning a clinician's digest each fail alone, logged
+with the id and the kind of failure (never the data), and everyone else is planned. A stored date
+that overflows (a cohort starting 9999-12-31) is such a failure: that person is skipped each tick.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sqlite3
 from bisect import bisect_left, bisect_right
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -31,11 +37,18 @@ from bot.schedule import Planned, plan_messages
 from jobs import clinic
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items
-from storage import outbox, patients
+from storage import liveness, outbox, patients
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000  # people per query and per insert: memory stays flat whatever the population
+
+
+def skipped(stage: str, exc: BaseException, **ids: object) -> None:
+    """One person (or clinician, or row) could not be handled: say who and what kind of failure,
+    never the data (an exception's text can quote it), and carry on with everyone else."""
+    log.error("skipped one person: their stored data could not be handled",
+              extra={"stage": stage, "error": type(exc).__name__, **ids})
 
 
 @functools.lru_cache(maxsize=4096)
@@ -120,12 +133,12 @@ class _Span:
                            local_date(self.end, prefs.timezone))
             start = date.fromisoformat(p["course_start"])
             days, calendar = _calendar(start, tuple(d for d in p["course_days"].split(",") if d))
-            found = self.course_days[signature] = [
-                (day, lesson.id) for day, lesson in
-                calendar[bisect_left(days, first):bisect_right(days, last)]]
-            end_day = course_plan.course_end(start)
+            end_day = course_plan.course_end(start)  # may overflow: before anything is cached
+            found = [(day, lesson.id) for day, lesson in
+                     calendar[bisect_left(days, first):bisect_right(days, last)]]
             if first <= end_day <= last:
                 found.append((end_day, None))
+            self.course_days[signature] = found
         return found
 
     def lesson(self, p: dict, prefs, day: date, lesson_id: str | None) -> tuple:
@@ -226,8 +239,12 @@ def _plan_batch(tick: _Tick, batch: list[dict]) -> int:
     rows, now_iso = [], tick.now_iso
     for p in batch:
         pid, chat = p["id"], p["chat_id"]
-        days_off = frozenset(date.fromisoformat(r["local_date"]) for r in off.get(pid, ()))
-        templates, whole = tick.plan(p, days_off, carers.get(pid, []))
+        try:
+            days_off = frozenset(date.fromisoformat(r["local_date"]) for r in off.get(pid, ()))
+            templates, whole = tick.plan(p, days_off, carers.get(pid, []))
+        except Exception as exc:  # noqa: BLE001 - one person's bad data must not stop the others
+            skipped("plan", exc, patient=pid)
+            continue
         for kind, due, expires, head, tail, payload in templates:
             key = f"{head}:{pid}{tail}"
             if key not in planned:
@@ -235,8 +252,19 @@ def _plan_batch(tick: _Tick, batch: list[dict]) -> int:
         rows += [row for row in whole if row[5] not in planned]
     if not rows:
         return 0
-    with db.atomic():
-        return outbox.enqueue_many(db, rows)
+    try:
+        with db.atomic():
+            return outbox.enqueue_many(db, rows)
+    except sqlite3.IntegrityError:
+        pass  # a row the database refuses: insert person by person, so only its owner is skipped
+    added = 0
+    for pid in dict.fromkeys(row[1] for row in rows):
+        try:
+            with db.atomic():
+                added += outbox.enqueue_many(db, [row for row in rows if row[1] == pid])
+        except sqlite3.IntegrityError as exc:
+            skipped("plan_insert", exc, patient=pid)
+    return added
 
 
 def plan_patient(rt: Runtime, patient: dict) -> int:
@@ -260,6 +288,13 @@ def replan_patient(rt: Runtime, patient: dict) -> int:
         return plan_patient(rt, patient) if patient["status"] == patients.PLANNABLE else 0
 
 
+_MISSED = ("INSERT INTO checkins (patient_id, local_date, status) "
+           "SELECT patient_id, json_extract(payload, '$.local_date'), 'missed' FROM outbox "
+           "WHERE kind = 'checkin' AND status IN ('sent', 'expired') AND due_at < ? "
+           "AND due_at >= ? AND patient_id IN (SELECT id FROM patients "
+           "WHERE status != 'withdrawn') ")
+
+
 def record_missed_days(rt: Runtime) -> int:
     """A check-in left unanswered for 20 hours is recorded as a missed day (and never nagged).
 
@@ -272,13 +307,29 @@ def record_missed_days(rt: Runtime) -> int:
     db = rt.db
     with db.atomic():
         mark = db.execute("SELECT value FROM planner_marks WHERE name = 'missed_days'").fetchone()
-        added = db.execute(
-            "INSERT INTO checkins (patient_id, local_date, status) "
-            "SELECT patient_id, json_extract(payload, '$.local_date'), 'missed' FROM outbox "
-            "WHERE kind = 'checkin' AND status IN ('sent', 'expired') AND due_at < ? "
-            "AND due_at >= ? AND patient_id IN (SELECT id FROM patients WHERE status != 'withdrawn') "
-            "ON CONFLICT (patient_id, local_date) DO NOTHING",
-            [cutoff, mark[0] if mark else ""]).rowcount
+        since = mark[0] if mark else ""
+        try:
+            with db.atomic():
+                added = db.execute(_MISSED + "ON CONFLICT (patient_id, local_date) DO NOTHING",
+                                   [cutoff, since]).rowcount
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+                raise  # the database, not a row: the tick fails and the next one tries again
+            # A row that cannot be read (its payload damaged): person by person, so only its
+            # owner's missed days are skipped.
+            added = 0
+            for (pid,) in db.execute(
+                    "SELECT DISTINCT patient_id FROM outbox WHERE kind = 'checkin' "
+                    "AND status IN ('sent', 'expired') AND due_at < ? AND due_at >= ?",
+                    [cutoff, since]).fetchall():
+                try:
+                    with db.atomic():
+                        added += db.execute(
+                            _MISSED + "AND patient_id = ? "
+                            "ON CONFLICT (patient_id, local_date) DO NOTHING",
+                            [cutoff, since, pid]).rowcount
+                except sqlite3.Error as exc:
+                    skipped("missed_days", exc, patient=pid)
         waiting = [row[0] for status in ("pending", "sending") for row in db.execute(
             "SELECT due_at FROM outbox WHERE status = ? AND kind = 'checkin' "
             "ORDER BY due_at LIMIT 1", [status]).fetchall()]
@@ -289,10 +340,31 @@ def record_missed_days(rt: Runtime) -> int:
 
 
 def plan_all(rt: Runtime) -> int:
-    added = plan_everyone(rt)
-    missed = record_missed_days(rt)
-    decided = sessions_flow.decide_overdue(rt)
+    """The plan tick (and start-up): every stage runs whatever another one did.
+
+    Each stage handles people one by one, so one person's bad data is logged and skipped inside
+    it. A stage failing as a whole (the database itself unusable) does not stop the next stages
+    either; its error is raised once all have run, and the tick is not counted as alive (no
+    `plan` beat in the liveness table)."""
     now = rt.clock.now()
-    added += clinic.plan_digests(rt.db, now, now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS))
-    log.info("plan tick", extra={"added": added, "missed_days": missed, "decided": decided})
+    horizon = now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
+    stages = (("plan", lambda: plan_everyone(rt)),
+              ("missed_days", lambda: record_missed_days(rt)),
+              ("decide_overdue", lambda: sessions_flow.decide_overdue(rt)),
+              ("digests", lambda: clinic.plan_digests(rt.db, now, horizon)))
+    counts, failure = {}, None
+    for stage, run in stages:
+        try:
+            counts[stage] = run()
+        except Exception as exc:  # noqa: BLE001 - the other stages still run
+            log.error("plan stage failed", extra={"stage": stage, "error": type(exc).__name__})
+            counts[stage], failure = 0, failure or exc
+    added = counts["plan"] + counts["digests"]
+    log.info("plan tick", extra={"added": added, "missed_days": counts["missed_days"],
+                                 "decided": counts["decide_overdue"]})
+    if failure is not None:
+        raise failure
+    # Alive: `backpain-bot health` reads this. Here as well as after the scheduled tick, so the
+    # start-up plan counts too (the first scheduled tick comes an interval later).
+    liveness.beat(rt.db, "plan", rt.clock.now())
     return added

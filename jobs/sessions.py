@@ -385,21 +385,30 @@ def decide_overdue(rt: Runtime) -> int:
     earliest_deadline = timedelta(hours=pacing.limits("next_day_deadline_hours")[0])
     decided = 0
     for row in sessions.open_started_before(rt.db, now - earliest_deadline):
-        patient = patients.get(rt.db, row["patient_id"])
-        if patient["status"] == "withdrawn":
-            continue  # consent withdrawn: nothing about them is decided
-        deadline = timedelta(hours=thresholds_for(rt.db, patient).next_day_deadline_hours)
-        if now - parse_iso(row["started_at"]) < deadline:
-            continue
-        with rt.db.atomic():
-            out = decide(rt, patient, row["id"], overdue=True)
-            if out is not None:
-                rid = _enqueue(rt, patient, "advice", now, f"advice:{row['id']}", out.as_payload())
-                if rid is not None and patient["status"] != patients.PLANNABLE:
-                    # Paused or on hold: kept back, and sent if they resume.
-                    outbox.mark_final(rt.db, rid, "cancelled", patient["status"])
-        decided += 1
+        try:
+            decided += _decide_one_overdue(rt, row, now)
+        except Exception as exc:  # noqa: BLE001 - one person's bad data must not stop the others
+            log.error("skipped one person: their stored data could not be handled",
+                      extra={"stage": "decide_overdue", "error": type(exc).__name__,
+                             "patient": row["patient_id"], "session": row["id"]})
     return decided
+
+
+def _decide_one_overdue(rt: Runtime, row: dict, now: datetime) -> int:
+    patient = patients.get(rt.db, row["patient_id"])
+    if patient["status"] == "withdrawn":
+        return 0  # consent withdrawn: nothing about them is decided
+    deadline = timedelta(hours=thresholds_for(rt.db, patient).next_day_deadline_hours)
+    if now - parse_iso(row["started_at"]) < deadline:
+        return 0
+    with rt.db.atomic():
+        out = decide(rt, patient, row["id"], overdue=True)
+        if out is not None:
+            rid = _enqueue(rt, patient, "advice", now, f"advice:{row['id']}", out.as_payload())
+            if rid is not None and patient["status"] != patients.PLANNABLE:
+                # Paused or on hold: kept back, and sent if they resume.
+                outbox.mark_final(rt.db, rid, "cancelled", patient["status"])
+    return 1
 
 
 def pause_offer(db, patient: dict, activity_id: int, now: datetime) -> Outgoing | None:

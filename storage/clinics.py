@@ -7,7 +7,7 @@ active (not removed) clinician of the clinic that owns it. Every clinician comma
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -16,6 +16,11 @@ from storage import invites
 
 CLINICIAN_INVITE_VALID = timedelta(days=7)
 ENROL_LINK_VALID = timedelta(days=365)  # a waiting-room poster stays up; /cohort_link replaces it
+# A fixed cohort start date lies from 4 weeks before to a year after the clinic's local today: a
+# late-starting group can still be set up, a typo (2025 for 2026) cannot leave newcomers with a
+# course that ended long ago, and no date is so far off that date arithmetic overflows.
+START_PAST = timedelta(days=28)
+START_AHEAD = timedelta(days=365)
 
 
 def _one(db: Database, sql: str, params: list) -> dict | None:
@@ -100,6 +105,11 @@ def remove_clinician(db: Database, clinician_id: int, now: datetime) -> bool:
 
 
 # --- cohorts ---------------------------------------------------------------------------------
+
+def start_range(today: date) -> tuple[date, date]:
+    """The first and last fixed start date a clinic may set on its local date `today`."""
+    return today - START_PAST, today + START_AHEAD
+
 
 def create_cohort(db: Database, *, clinic_id: int, name: str, start_date: str | None,
                   created_by: int, now: datetime) -> int:

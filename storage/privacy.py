@@ -36,7 +36,8 @@ PERSONAL_TABLES: dict[str, tuple[str, str]] = {
 }
 # Clinics and cohorts describe organisations, not people; planner_marks holds one row: where
 # record_missed_days resumes.
-NOT_PERSONAL = {"_sqlite_migrations", "sqlite_sequence", "clinics", "cohorts", "planner_marks"}
+NOT_PERSONAL = {"_sqlite_migrations", "sqlite_sequence", "clinics", "cohorts", "planner_marks",
+                "liveness"}
 
 
 def _params(kind: str, patient_id: int | None, user_id: int, chat_id: int) -> list | None:
