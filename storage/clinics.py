@@ -19,8 +19,8 @@ ENROL_LINK_VALID = timedelta(days=365)  # a waiting-room poster stays up; /cohor
 # A fixed cohort start date lies from 4 weeks before to a year after the clinic's local today: a
 # late-starting group can still be set up, a typo (2025 for 2026) cannot leave newcomers with a
 # course that ended long ago, and no date is so far off that date arithmetic overflows.
-START_PAST = timedelta(days=28)
-START_AHEAD = timedelta(days=365)
+START_PAST = timedelta(weeks=12)
+START_AHEAD = timedelta(weeks=26)
 
 
 def _one(db: Database, sql: str, params: list) -> dict | None:
