@@ -70,10 +70,22 @@ def plain_text(telegram_html: str) -> str:
     return "".join(parser.parts)
 
 
+def _lines_as_sentences(text: str) -> str:
+    """End every line with a full stop if it has none: a list item is read as one unit, and
+    textstat would otherwise count a whole bullet list as one long sentence."""
+    lines = []
+    for line in text.split("\n"):
+        stripped = line.rstrip()
+        if stripped and stripped[-1] not in ".!?":
+            stripped += "."
+        lines.append(stripped)
+    return "\n".join(lines)
+
+
 def lesson_text(lesson: Lesson) -> str:
     """Body and takeaway of a lesson as plain text, rendered with the default variables."""
     rendered = lesson.render()
-    return plain_text(rendered.body) + "\n\n" + plain_text(rendered.takeaway)
+    return _lines_as_sentences(plain_text(rendered.body) + "\n\n" + plain_text(rendered.takeaway))
 
 
 @dataclass(frozen=True)
