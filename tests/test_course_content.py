@@ -412,3 +412,50 @@ def test_report_lists_every_snippet_and_week(course):
     for week in range(1, 13):
         assert f"**Week {week}.**" in report
     assert "python -m bot.course_report" in report
+
+
+# --------------------------------------------------------------------------------------------
+# Sources: every lesson cites the claims table of docs/clinical-rules.md, and the table cites back
+
+CLINICAL_RULES = Path(__file__).resolve().parent.parent / "docs" / "clinical-rules.md"
+_CLAIM_ROW = re.compile(r"^\| (C\d{2}) \| .*? \| ([^|]*) \| ([^|]+) \|$", re.MULTILINE)
+_CITED = re.compile(r"\b([CR]\d{1,2})\b")
+
+
+def _claims() -> dict[str, tuple[set[str], str]]:
+    text = CLINICAL_RULES.read_text(encoding="utf-8")
+    return {m.group(1): ({i.strip() for i in m.group(2).split(",") if i.strip()}, m.group(3).strip())
+            for m in _CLAIM_ROW.finditer(text)}
+
+
+def test_every_lesson_cites_claims_that_exist(course):
+    claims = _claims()
+    assert len(claims) >= 30
+    red_flags = {f"R{n}" for n in range(1, 7)}
+    for x in course:
+        cited = set(_CITED.findall(x.source))
+        assert x.source.startswith("docs/clinical-rules.md"), x.id
+        assert cited, f"{x.id} cites no claim"
+        assert cited <= set(claims) | red_flags, (x.id, cited - set(claims) - red_flags)
+
+
+def test_every_claim_names_lessons_that_cite_it_and_a_source(course):
+    by_id = {x.id: x for x in course}
+    for claim, (lessons, source) in _claims().items():
+        assert lessons, claim
+        assert source, claim
+        for lesson_id in lessons:
+            assert lesson_id in by_id, (claim, lesson_id)
+            assert claim in _CITED.findall(by_id[lesson_id].source), (claim, lesson_id)
+
+
+def test_the_course_never_points_at_the_shared_folder():
+    root = Path(__file__).resolve().parent.parent
+    templates = root / "messages" / "templates"
+    owned = [*DEFAULT_FOLDER.glob("*.md"), *templates.glob("_signs_*.html"),
+             *(templates / f"{name}.html" for name in ("course_end", "course_maintenance", "help")),
+             root / "docs" / "course.md", CLINICAL_RULES, root / "bot" / "course.py",
+             root / "bot" / "course_report.py"]
+    for path in owned:
+        text = path.read_text(encoding="utf-8")
+        assert "../shared" not in text and "CLINICAL.md" not in text, path.name
