@@ -23,6 +23,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PENDING = {
     "tests/test_course_promises.py::test_a_typed_warning_sign_is_recognised":
         "bot.safety.screen is a placeholder until the warning-sign phrase lists land (issue 14)",
+    "tests/test_course_promises.py::test_urgent_asks_about_the_neck_signs":
+        "the /urgent and set-up questions gain the neck list with the safety work (issue 14)",
 }
 
 _COMMAND = re.compile(r"(?<![\w/])/([a-z_]+)\b")
@@ -115,3 +117,13 @@ def test_a_typed_warning_sign_is_recognised():
     assert safety.screen("I can't feel the toilet paper").level == "emergency"
     assert safety.screen("my legs are getting weaker and weaker").level == "emergency"
     assert safety.screen("I've had a fever since yesterday").level == "soon"
+
+
+@pytest.mark.xfail(strict=True, reason=PENDING[
+    "tests/test_course_promises.py::test_urgent_asks_about_the_neck_signs"])
+def test_urgent_asks_about_the_neck_signs():
+    # The lessons teach the neck signs as emergencies; /urgent must ask about them too.
+    from messages import render
+
+    neck = render("_signs_neck")
+    assert neck and neck in render("urgent_q_emergency")
