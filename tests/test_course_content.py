@@ -31,7 +31,7 @@ from bot.course import (
 )
 from bot.course_report import averages, build_report, plain_text, readability
 
-EMERGENCY_20 = "x" * 20  # the length the loader checks against
+EMERGENCY_60 = "x" * 60  # the length the loader checks against (messages.MAX_EMERGENCY_TEXT)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_file_names_start_with_id(course):
 
 def test_bodies_fit_when_rendered(course):
     for x in course:
-        r = x.render(name="", emergency_number=EMERGENCY_20)
+        r = x.render(name="", emergency_number=EMERGENCY_60)
         assert 0 < len(r.body) <= MAX_BODY_CHARS, (x.id, len(r.body))
         assert 0 < len(r.takeaway) <= MAX_TAKEAWAY_CHARS, x.id
         assert "\n" not in r.takeaway and "\n" not in r.title, x.id
@@ -284,6 +284,10 @@ def test_copy_of_course_loads(course_copy, course):
         ("w01-02", "Doctors call it", "Doctors call it " + "very " * 60, "limit 700"),
         ("w01-02", 'takeaway: "', 'takeaway: "' + "long " * 25, "limit 120"),
         ("w01-02", "---\nid:", "id:", "front matter"),
+        ("w01-03", "Call {{ emergency_number }}", "Ring {{ emergency_number }}", "call {{ emergency_number }}"),
+        ("w01-03", '{% include "_signs_neck.html" +%}', '{% include "help.html" +%}', "only the warning-sign lists"),
+        ("w01-04", "test: tests/test_commands.py::", "test: test_commands::", "promises.test"),
+        ("w01-04", "  - promise: ", "  - pledge: ", "promise"),
     ],
 )
 def test_broken_file_raises_naming_the_file(course_copy, file_prefix, old, new, problem):
