@@ -127,3 +127,18 @@ def test_urgent_asks_about_the_neck_signs():
 
     neck = render("_signs_neck")
     assert neck and neck in render("urgent_q_emergency")
+
+
+@pytest.mark.xfail(strict=True, reason="a lesson gets the 83-character default text until the "
+                   "per-country number of bot.safety.emergency_number is wired in (issue 14)")
+async def test_a_delivered_lesson_names_the_countrys_number(harness):
+    # Lesson lengths are checked with a 60-character emergency text; what a patient without a
+    # clinic is actually shown must be their country's number, no longer than that.
+    from jobs.compose import compose_lesson
+    from messages import DEFAULT_EMERGENCY_NUMBER
+    from storage import patients
+
+    pid = harness.add_patient(timezone="Europe/Berlin")
+    shown = compose_lesson(harness.db, patients.get(harness.db, pid), "w10-04")
+    assert shown is not None and "112" in shown.text
+    assert DEFAULT_EMERGENCY_NUMBER not in shown.text
