@@ -2,7 +2,9 @@
 
 Each snippet is one Markdown-named file in ``messages/course/`` (``wWW-NN-slug.md``): YAML front
 matter between two ``---`` lines, then a body written in Telegram HTML. The body, title, takeaway
-and check texts are jinja2 templates that may use only ``name`` and ``emergency_number``.
+and check texts are jinja2 templates that may use only ``name`` and ``emergency_number``, and may
+include the canonical warning-sign lists (``messages/templates/_signs_*.html``), so a list reads the
+same in a lesson as in /help and the closing message.
 
 This module is pure: standard library, PyYAML and jinja2 only. See docs/course.md.
 """
@@ -20,6 +22,8 @@ import jinja2
 import jinja2.meta
 import yaml
 
+from messages import MAX_EMERGENCY_TEXT
+
 ALLOWED_VARIABLES = frozenset({"name", "emergency_number"})
 ALLOWED_TAGS = frozenset({"b", "i", "u", "s", "code", "a", "blockquote"})
 MAX_BODY_CHARS = 700
@@ -30,10 +34,15 @@ WEEKS = 12
 MIN_PER_WEEK = 2
 MAX_PER_WEEK = 4
 
-# The emergency number used when checking lengths: 20 characters, as long as any we expect.
-_LENGTH_CHECK_EMERGENCY_NUMBER = "x" * 20
+# The emergency text used when checking lengths: as long as the longest a patient can be shown
+# (a clinic's own text is capped at MAX_EMERGENCY_TEXT; the per-country numbers are shorter).
+LENGTH_CHECK_EMERGENCY_NUMBER = "x" * MAX_EMERGENCY_TEXT
+_LENGTH_CHECK_EMERGENCY_NUMBER = LENGTH_CHECK_EMERGENCY_NUMBER
 
-# The themes of the 12 weeks (CLINICAL.md, "The 12-week course outline").
+# The shared warning-sign lists a lesson may include (docs/clinical-rules.md, "Red flags").
+SIGN_PARTIALS = ("_signs_emergency.html", "_signs_soon.html", "_signs_neck.html")
+
+# The themes of the 12 weeks (docs/clinical-rules.md, "The course").
 WEEK_THEMES: dict[int, str] = {
     1: "What non-specific back pain is: common, not dangerous, most settles in 6 to 12 weeks",
     2: "Pain as an alarm system; scans and pain do not match; an over-sensitive alarm",
@@ -55,13 +64,18 @@ WEEK_THEMES: dict[int, str] = {
 _ID_RE = re.compile(r"^w(\d{2})-(\d{2})$")
 _FILENAME_RE = re.compile(r"^w\d{2}-\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*\.md$")
 _REQUIRED_FIELDS = ("id", "week", "order", "title", "takeaway", "source")
-_OPTIONAL_FIELDS = ("check",)
+_OPTIONAL_FIELDS = ("check", "promises")
+_PROMISE_FIELDS = ("promise", "test")
+_PROMISE_TEST_RE = re.compile(r"^tests/[a-z0-9_/]+\.py::[A-Za-z_][A-Za-z0-9_]*$")
+# The number is plain text such as "999 or 112", never a sentence: the lesson says "call" itself.
+_EMERGENCY_USE_RE = re.compile(r"(\S+\s+)?\{\{-?\s*emergency_number\b")
 _CHECK_FIELDS = ("question", "answer", "right", "wrong")
 _TELEGRAM_ENTITIES = frozenset({"lt", "gt", "amp", "quot"})
 _AMPERSAND_RE = re.compile(r"&(?!(?:lt|gt|amp|quot|#[0-9]+|#[xX][0-9a-fA-F]+);)")
 _HREF_SCHEMES = ("https://", "http://", "tg://", "mailto:")
 
 DEFAULT_FOLDER = pathlib.Path(__file__).resolve().parent.parent / "messages" / "course"
+PARTIALS_FOLDER = pathlib.Path(__file__).resolve().parent.parent / "messages" / "templates"
 
 
 class CourseError(ValueError):
@@ -73,6 +87,7 @@ class CourseError(ValueError):
 
 
 _ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(PARTIALS_FOLDER),  # for the _signs_*.html partials only
     undefined=jinja2.StrictUndefined,
     autoescape=False,  # the variables are already HTML-escaped by the caller
     keep_trailing_newline=False,
@@ -90,6 +105,10 @@ def _render(source: str, *, name: str, emergency_number: str) -> str:
 
 def _undeclared(source: str) -> set[str]:
     return set(jinja2.meta.find_undeclared_variables(_ENV.parse(source)))
+
+
+def _included(source: str) -> set[str | None]:
+    return set(jinja2.meta.find_referenced_templates(_ENV.parse(source)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,6 +214,14 @@ class Check:
     wrong: str
 
 
+@dataclass(frozen=True)
+class Promise:
+    """Something a lesson tells the person the bot does, and the test that proves the bot does it."""
+
+    promise: str
+    test: str  # "tests/test_file.py::test_name"
+
+
 def _fields(title: str, takeaway: str, body: str, check: Check | None) -> dict[str, str]:
     """A lesson's texts by field name, raw or rendered alike."""
     out = {"title": title, "takeaway": takeaway, "body": body}
@@ -226,6 +253,7 @@ class Lesson:
     source: str
     body: str
     check: Check | None
+    promises: tuple[Promise, ...] = ()
 
     def render(
         self, *, name: str = "", emergency_number: str = "your local emergency number"
@@ -304,13 +332,43 @@ def _parse_check(raw: object) -> Check | None:
     )
 
 
+def _parse_promises(raw: object) -> tuple[Promise, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise CourseError("field 'promises' must be a non-empty list of {promise, test} mappings")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or sorted(item) != sorted(_PROMISE_FIELDS):
+            raise CourseError(f"each of 'promises' needs exactly 'promise' and 'test', got {item!r}")
+        test = _need_str(item, "test", "promises.")
+        if not _PROMISE_TEST_RE.match(test):
+            raise CourseError(f"promises.test must look like tests/test_x.py::test_name, got {test!r}")
+        out.append(Promise(promise=_need_str(item, "promise", "promises."), test=test))
+    return tuple(out)
+
+
 def _validate_texts(lesson: Lesson) -> None:
     texts = lesson.texts()
     for field, source in texts.items():
         try:
             undeclared = _undeclared(source)
+            included = _included(source)
         except jinja2.TemplateSyntaxError as exc:
             raise CourseError(f"field '{field}': template syntax error: {exc}") from exc
+        bad_includes = sorted(str(x) for x in included - set(SIGN_PARTIALS))
+        if bad_includes:
+            raise CourseError(
+                f"field '{field}' includes {', '.join(bad_includes)} "
+                f"(only the warning-sign lists may be included: {', '.join(SIGN_PARTIALS)})"
+            )
+        for match in _EMERGENCY_USE_RE.finditer(source):
+            before = re.sub(r"<[^>]*>", "", match.group(1) or "").strip()
+            if not re.search(r"(?i)\bcall$", before):
+                raise CourseError(
+                    f"field '{field}': write 'call {{{{ emergency_number }}}}' (the number is "
+                    "plain text such as \"999 or 112\" and never says \"call\" itself)"
+                )
         bad = sorted(undeclared - ALLOWED_VARIABLES)
         if bad:
             raise CourseError(
@@ -385,6 +443,7 @@ def parse_lesson(text: str) -> Lesson:
         source=_need_str(data, "source"),
         body=body,
         check=_parse_check(data.get("check")),
+        promises=_parse_promises(data.get("promises")),
     )
     _validate_texts(lesson)
     return lesson

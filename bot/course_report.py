@@ -26,7 +26,10 @@ import textstat
 
 from bot.course import (
     DEFAULT_FOLDER,
+    LENGTH_CHECK_EMERGENCY_NUMBER,
     MAX_BODY_CHARS,
+    MAX_TAKEAWAY_CHARS,
+    SIGN_PARTIALS,
     WEEK_THEMES,
     WEEKS,
     Lesson,
@@ -70,10 +73,22 @@ def plain_text(telegram_html: str) -> str:
     return "".join(parser.parts)
 
 
+def _lines_as_sentences(text: str) -> str:
+    """End every line with a full stop if it has none: a list item is read as one unit, and
+    textstat would otherwise count a whole bullet list as one long sentence."""
+    lines = []
+    for line in text.split("\n"):
+        stripped = line.rstrip()
+        if stripped and stripped[-1] not in ".!?":
+            stripped += "."
+        lines.append(stripped)
+    return "\n".join(lines)
+
+
 def lesson_text(lesson: Lesson) -> str:
     """Body and takeaway of a lesson as plain text, rendered with the default variables."""
     rendered = lesson.render()
-    return plain_text(rendered.body) + "\n\n" + plain_text(rendered.takeaway)
+    return _lines_as_sentences(plain_text(rendered.body) + "\n\n" + plain_text(rendered.takeaway))
 
 
 @dataclass(frozen=True)
@@ -131,12 +146,15 @@ week: 1               # 1 to 12
 order: 1              # position in the week
 title: "You are not alone"
 takeaway: "Most back pain settles within 6 to 12 weeks."   # one line, at most 120 characters
-source: "Leaflet: mechanical back pain (how long it takes); CLINICAL.md week 1"
+source: "docs/clinical-rules.md C01, C02"   # the claims it makes, by number
 check:                # optional; on about a third of the snippets
   question: "True or false: a scan that shows wear explains your pain."
   answer: false       # true or false
   right: "Right. ..."       # shown when they answer correctly, at most 300 characters
   wrong: "Not quite. ..."   # shown otherwise, at most 300 characters
+promises:             # needed when the text says what the bot does or names a /command
+  - promise: "/urgent asks the warning-sign questions"
+    test: tests/test_commands.py::test_urgent_soon_and_no_signs   # the test that proves it
 ---
 Welcome{% if name %}, {{ name }}{% endif %}! The body is Telegram HTML ...
 
@@ -162,11 +180,12 @@ def build_report(course: Sequence[Lesson]) -> str:
     add(
         "The bot sends a short self-management course over 12 weeks to adults with non-specific "
         "(mechanical) low back or neck pain: 2 to 4 short snippets a week, each with a one-line "
-        "takeaway and, on about a third of them, a true-or-false question. The facts come from "
-        "the two source leaflets and `CLINICAL.md` in the shared folder, rewritten in plain "
-        "words; where a leaflet and the NICE NG59 guideline disagree (acupuncture, TENS and "
-        "other electrotherapy), the course follows the guideline and says that guidelines do "
-        "not recommend them. It never diagnoses and never advises complete rest."
+        "takeaway and, on about a third of them, a true-or-false question. Every claim it "
+        "makes is listed with its source (a leaflet, a NICE NG59 recommendation or a paper) in "
+        "[clinical-rules.md](clinical-rules.md), in the project's own words; where a leaflet and "
+        "the guideline disagree (acupuncture, TENS and other electrotherapy), the course follows "
+        "the guideline. It never diagnoses and never advises complete rest. The warning signs "
+        "and `/urgent` come in week 1 and again in weeks 10 and 12."
     )
     add("")
     add("## Files and format")
@@ -182,13 +201,17 @@ def build_report(course: Sequence[Lesson]) -> str:
         f"- The body is Telegram HTML: only `<b> <i> <u> <s> <code> <a href=\"...\"> "
         f"<blockquote>`, every tag closed and properly nested; write `&amp;` `&lt;` `&gt;` for "
         f"`&` `<` `>`. No Markdown. At most {MAX_BODY_CHARS} characters once rendered (tags "
-        f"included, with an empty name and a 20-character emergency number)."
+        f"included, with an empty name and a {len(LENGTH_CHECK_EMERGENCY_NUMBER)}-character emergency text, "
+        f"the longest a clinic may set)."
     )
     add(
         "- Title, takeaway, body and check texts are jinja2 templates. Only two variables exist: "
         "`{{ name }}` (first name, already HTML-escaped, may be empty: guard it with "
-        "`{% if name %}`) and `{{ emergency_number }}` (e.g. \"999 or 112\"). Anything else fails "
-        "loading."
+        "`{% if name %}`) and `{{ emergency_number }}` (plain text such as \"999 or 112\", or a "
+        "clinic's own text: always write `call {{ emergency_number }}`). Anything else fails "
+        "loading. The warning-sign lists are never written out: include "
+        "`{% include \"_signs_emergency.html\" +%}` (also `_signs_neck.html`, `_signs_soon.html`), "
+        "the same lists /help and the closing message show."
     )
     add(
         "- `bot/course.py` loads and validates every file (`load_course()`); any problem raises "
@@ -204,7 +227,12 @@ def build_report(course: Sequence[Lesson]) -> str:
         "variables, safety wording, average reading ease of at least "
         f"{TARGET_READING_EASE:.0f})."
     )
-    add("4. Regenerate this page: `python -m bot.course_report` (`--check` tells if it is stale).")
+    add(
+        "4. Add every new claim to [clinical-rules.md](clinical-rules.md) with its source and cite "
+        "its number in `source`; `tests/test_course_originality.py` checks that no run of 8 words "
+        "comes from a leaflet."
+    )
+    add("5. Regenerate this page: `python -m bot.course_report` (`--check` tells if it is stale).")
     add("")
     add("## Weeks and topics")
     add("")
@@ -219,7 +247,8 @@ def build_report(course: Sequence[Lesson]) -> str:
     add("")
     add(
         "Computed with textstat on each snippet's body and takeaway as plain text (tags "
-        "stripped), rendered with an empty name and the default emergency number. Syllables are "
+        "stripped, each line of a list read as one sentence), rendered with an empty name and "
+        "the default emergency number. Syllables are "
         "counted with pyphen (textstat's own fallback) so that no dictionary is downloaded. "
         "Flesch reading ease: higher is easier, 60 to 70 is plain English; the course aims for "
         f"an average of at least {TARGET_READING_EASE:.0f}. Grade is the Flesch-Kincaid US "
@@ -244,7 +273,86 @@ def build_report(course: Sequence[Lesson]) -> str:
         f"**{avg.words:.0f}** | **{avg.chars:.0f}** | | |"
     )
     add("")
+    _extra_sections(course, add)
     return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class Longest:
+    """The longest rendered text of one kind, with the longest emergency text a clinic may set."""
+
+    id: str
+    chars: int  # rendered Telegram HTML, as checked against the limit
+    words: int  # plain text
+
+
+def longest(course: Sequence[Lesson]) -> dict[str, Longest]:
+    """The longest body and takeaway of the course, rendered with a 60-character emergency text."""
+    out = {}
+    for field in ("body", "takeaway"):
+        best = None
+        for lesson in course:
+            text = getattr(lesson.render(name="", emergency_number=LENGTH_CHECK_EMERGENCY_NUMBER), field)
+            row = Longest(lesson.id, len(text), int(textstat.lexicon_count(plain_text(text))))
+            if best is None or row.chars > best.chars:
+                best = row
+        assert best is not None
+        out[field] = best
+    return out
+
+
+def sign_lists(course: Sequence[Lesson]) -> dict[str, list[str]]:
+    """Which lessons include which warning-sign list."""
+    out: dict[str, list[str]] = {name: [] for name in SIGN_PARTIALS}
+    for lesson in course:
+        for name in SIGN_PARTIALS:
+            if name in lesson.body:
+                out[name].append(lesson.id)
+    return out
+
+
+def _extra_sections(course: Sequence[Lesson], add) -> None:
+    big = longest(course)
+    add("## Lengths with the longest emergency text")
+    add("")
+    add(
+        f"Rendered with an empty name and a {len(LENGTH_CHECK_EMERGENCY_NUMBER)}-character "
+        "emergency text (the longest a clinic may set; the per-country numbers are shorter). "
+        "Characters are Telegram HTML as sent, words are the plain text."
+    )
+    add("")
+    add("| text | lesson | characters | limit | words |")
+    add("|---|---|---:|---:|---:|")
+    add(f"| longest lesson body | {big['body'].id} | {big['body'].chars} | {MAX_BODY_CHARS} | "
+        f"{big['body'].words} |")
+    add(f"| longest takeaway | {big['takeaway'].id} | {big['takeaway'].chars} | "
+        f"{MAX_TAKEAWAY_CHARS} | {big['takeaway'].words} |")
+    add("")
+    add("## Warning signs")
+    add("")
+    add(
+        "The three lists live once each in `messages/templates/` and are included wherever a list "
+        "is shown (lessons, the closing message, /help, the set-up and /urgent questions); "
+        "`tests/test_course_signs.py` renders every place and compares the items."
+    )
+    add("")
+    for name, ids in sign_lists(course).items():
+        add(f"- `{name}`: {', '.join(f'`{i}`' for i in ids)}")
+    add("")
+    add("## Promises about the bot")
+    add("")
+    add(
+        "What a lesson tells the person the bot does, and the test that proves it "
+        "(`tests/test_course_promises.py` checks that each test exists and that every lesson "
+        "naming the bot or a command has a row)."
+    )
+    add("")
+    add("| lesson | promise | test |")
+    add("|---|---|---|")
+    for lesson in course:
+        for p in lesson.promises:
+            add(f"| {lesson.id} | {_md_cell(p.promise)} | `{p.test}` |")
+    add("")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,7 +31,7 @@ from bot.course import (
 )
 from bot.course_report import averages, build_report, plain_text, readability
 
-EMERGENCY_20 = "x" * 20  # the length the loader checks against
+EMERGENCY_60 = "x" * 60  # the length the loader checks against (messages.MAX_EMERGENCY_TEXT)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_file_names_start_with_id(course):
 
 def test_bodies_fit_when_rendered(course):
     for x in course:
-        r = x.render(name="", emergency_number=EMERGENCY_20)
+        r = x.render(name="", emergency_number=EMERGENCY_60)
         assert 0 < len(r.body) <= MAX_BODY_CHARS, (x.id, len(r.body))
         assert 0 < len(r.takeaway) <= MAX_TAKEAWAY_CHARS, x.id
         assert "\n" not in r.takeaway and "\n" not in r.title, x.id
@@ -284,6 +284,10 @@ def test_copy_of_course_loads(course_copy, course):
         ("w01-02", "Doctors call it", "Doctors call it " + "very " * 60, "limit 700"),
         ("w01-02", 'takeaway: "', 'takeaway: "' + "long " * 25, "limit 120"),
         ("w01-02", "---\nid:", "id:", "front matter"),
+        ("w01-03", "Call {{ emergency_number }}", "Ring {{ emergency_number }}", "call {{ emergency_number }}"),
+        ("w01-03", '{% include "_signs_neck.html" +%}', '{% include "help.html" +%}', "only the warning-sign lists"),
+        ("w01-04", "test: tests/test_commands.py::", "test: test_commands::", "promises.test"),
+        ("w01-04", "  - promise: ", "  - pledge: ", "promise"),
     ],
 )
 def test_broken_file_raises_naming_the_file(course_copy, file_prefix, old, new, problem):
@@ -412,3 +416,50 @@ def test_report_lists_every_snippet_and_week(course):
     for week in range(1, 13):
         assert f"**Week {week}.**" in report
     assert "python -m bot.course_report" in report
+
+
+# --------------------------------------------------------------------------------------------
+# Sources: every lesson cites the claims table of docs/clinical-rules.md, and the table cites back
+
+CLINICAL_RULES = Path(__file__).resolve().parent.parent / "docs" / "clinical-rules.md"
+_CLAIM_ROW = re.compile(r"^\| (C\d{2}) \| .*? \| ([^|]*) \| ([^|]+) \|$", re.MULTILINE)
+_CITED = re.compile(r"\b([CR]\d{1,2})\b")
+
+
+def _claims() -> dict[str, tuple[set[str], str]]:
+    text = CLINICAL_RULES.read_text(encoding="utf-8")
+    return {m.group(1): ({i.strip() for i in m.group(2).split(",") if i.strip()}, m.group(3).strip())
+            for m in _CLAIM_ROW.finditer(text)}
+
+
+def test_every_lesson_cites_claims_that_exist(course):
+    claims = _claims()
+    assert len(claims) >= 30
+    red_flags = {f"R{n}" for n in range(1, 7)}
+    for x in course:
+        cited = set(_CITED.findall(x.source))
+        assert x.source.startswith("docs/clinical-rules.md"), x.id
+        assert cited, f"{x.id} cites no claim"
+        assert cited <= set(claims) | red_flags, (x.id, cited - set(claims) - red_flags)
+
+
+def test_every_claim_names_lessons_that_cite_it_and_a_source(course):
+    by_id = {x.id: x for x in course}
+    for claim, (lessons, source) in _claims().items():
+        assert lessons, claim
+        assert source, claim
+        for lesson_id in lessons:
+            assert lesson_id in by_id, (claim, lesson_id)
+            assert claim in _CITED.findall(by_id[lesson_id].source), (claim, lesson_id)
+
+
+def test_the_course_never_points_at_the_shared_folder():
+    root = Path(__file__).resolve().parent.parent
+    templates = root / "messages" / "templates"
+    owned = [*DEFAULT_FOLDER.glob("*.md"), *templates.glob("_signs_*.html"),
+             *(templates / f"{name}.html" for name in ("course_end", "course_maintenance", "help")),
+             root / "docs" / "course.md", CLINICAL_RULES, root / "bot" / "course.py",
+             root / "bot" / "course_report.py"]
+    for path in owned:
+        text = path.read_text(encoding="utf-8")
+        assert "../shared" not in text and "CLINICAL.md" not in text, path.name
