@@ -115,7 +115,15 @@ async def typed_answer(rt, update: Update) -> None:
     try:
         answer = from_text(state, update.effective_message.text or "")
     except Reask as reask:
-        await _send(rt, update, lambda: [question(rt.db, state, reask.problem, **reask.context)])
+        problem = reask.problem
+        if state["step"] == "hold" and problem == "short":
+            # On hold: a short reminder, the whole advice at most once an hour.
+            from handlers.safety import full_advice_due
+
+            if full_advice_due(rt.db, state["patient_id"], rt.clock.now()):
+                events.record(rt.db, rt.clock.now(), "hold_advice", state["patient_id"])
+                problem = None
+        await _send(rt, update, lambda: [question(rt.db, state, problem, **reask.context)])
         return
     await apply_answer(rt, update, state, answer)
 
@@ -243,6 +251,9 @@ def _red_flags(t: _Turn, answer: str) -> list[Outgoing]:
 
 def _seen(t: _Turn, answer: str) -> list[Outgoing]:
     t.set(status="onboarding")
+    if answer == "mistake":  # the warning-sign question again; no false declaration needed
+        events.record(t.rt.db, t.now, "red_flag_mistake", t.pid, at="onboarding")
+        return t.go("rf", recheck=True)
     events.record(t.rt.db, t.now, "red_flag_seen", t.pid, at="onboarding")
     return t.go("soon", after_hold=True)
 
