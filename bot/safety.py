@@ -92,6 +92,7 @@ class _Sign:
     cancel: tuple[re.Pattern[str], ...]
     requires: tuple[re.Pattern[str], ...]
     old_news: bool
+    fallback: bool
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ def _rules() -> _Rules:
                 cancel=_compile(s.get("cancel", []), terms),
                 requires=_compile(s.get("requires", []), terms),
                 old_news=bool(s.get("old_news", True)),
+                fallback=bool(s.get("fallback", False)),
             )
         )
         if s["level"] not in _LEVEL_RANK:
@@ -259,7 +261,7 @@ def _words(text: str) -> str:
 def _is_doubtful(r: _Rules, sign: _Sign, text: str, start: int, end: int) -> bool:
     """A match at text[start:end] is negated, hedged or old news (same clause, a few words)."""
     window: list[str] = []
-    for w in reversed(text[:start].split()):
+    for w in reversed(text[max(0, start - 160) : start].split()[1:] if start > 160 else text[:start].split()):
         if w in r.clause_breaks:
             break
         window.append(w)
@@ -272,7 +274,7 @@ def _is_doubtful(r: _Rules, sign: _Sign, text: str, start: int, end: int) -> boo
     if r.hedges.search(pre) or r.hedges.search(inside):
         return True
     post: list[str] = []
-    for w in text[end:].split():
+    for w in text[end : end + 80].split():
         if w in r.clause_breaks and w != "now":
             break
         post.append(w)
@@ -282,9 +284,10 @@ def _is_doubtful(r: _Rules, sign: _Sign, text: str, start: int, end: int) -> boo
         return True
     if not sign.old_news:
         return False
-    i = text.rfind(" , ", 0, start)
-    j = text.find(" , ", end)
-    clause = text[i + 3 if i >= 0 else 0 : j if j >= 0 else len(text)]
+    lo, hi = max(0, start - 200), min(len(text), end + 200)
+    i = text.rfind(" , ", lo, start)
+    j = text.find(" , ", end, hi)
+    clause = text[i + 3 if i >= 0 else lo : j if j >= 0 else hi]
     return bool(r.old_news.search(clause))
 
 
@@ -321,6 +324,11 @@ def _screen_words(text: str) -> dict[str, bool]:
             )
         if certain or doubtful:
             heard[sign.id] = certain
+    # a fallback sign ("numbness" said without where) counts only when nothing else of its level did
+    levels = {s.level for s in r.signs if s.id in heard and not s.fallback}
+    for sign in r.signs:
+        if sign.fallback and sign.id in heard and sign.level in levels:
+            del heard[sign.id]
     return heard
 
 
