@@ -123,7 +123,8 @@ async def typed_answer(rt, update: Update) -> None:
             if full_advice_due(rt.db, state["patient_id"], rt.clock.now()):
                 events.record(rt.db, rt.clock.now(), "hold_advice", state["patient_id"])
                 problem = None
-        await _send(rt, update, lambda: [question(rt.db, state, problem, **reask.context)])
+        context = reask.context
+        await _send(rt, update, lambda: [question(rt.db, state, problem, **context)])
         return
     await apply_answer(rt, update, state, answer)
 

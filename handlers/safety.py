@@ -16,71 +16,26 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import safety
 from bot.onboarding_rules import is_mistake, is_seen
-from bot.clock import iso, parse_iso
 from handlers.common import patient_of, reply, respond, runtime
 from jobs import clinic
+from jobs.safety import (ref_of, ask, full_advice_due, hold_buttons, queue_follow_up,
+                         record_soon, safety_waiting, seen_question, seen_since_report, settle)
 from jobs.summary import alert_caregivers, alert_caregivers_seen
-from messages import Button, Outgoing, label, render
-from storage import checkins, consents, events, outbox, patients
+from messages import Outgoing, label, render
+from storage import consents, events, patients
 
 log = logging.getLogger(__name__)
 
-# What the bot may be waiting for that only a clear answer settles.
-SAFETY_KINDS = ("urgent_emergency", "urgent_soon", "safety_confirm", "hold_seen", "hold_carry_on")
-FOLLOW_UP_AFTER = timedelta(hours=24)     # "Were you able to get checked?"
-FULL_ADVICE_EVERY = timedelta(hours=1)    # on hold: the whole advice at most this often
-SOON_EPISODE = timedelta(days=14)         # a "soon" sign repeated within this alerts no one again
 WITHDRAWN = "withdrawn"
 
 # --- what the bot waits for ------------------------------------------------------------------
-
-def ask(db, patient_id: int, kind: str, now: datetime, **data: object) -> None:
-    """Wait for a safety answer; the question it displaces (e.g. an open check-in) comes back
-    once this one is settled."""
-    current = checkins.awaiting(db, patient_id)
-    prev = None
-    if current is not None and current["kind"] not in SAFETY_KINDS:
-        prev = {k: current[k] for k in ("kind", "ref", "asked_at")}
-    elif current is not None:
-        prev = _ref(current).get("prev")
-    checkins.set_awaiting(db, patient_id, kind, json.dumps({**data, "prev": prev}), now)
-
-
-def _ref(waiting: dict | None) -> dict:
-    try:
-        found = json.loads(waiting["ref"]) if waiting else {}
-    except (TypeError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
-def settle(db, patient_id: int | None) -> None:
-    """The safety question is answered: the question it displaced is open again (or nothing)."""
-    if patient_id is None:
-        return
-    current = checkins.awaiting(db, patient_id)
-    if current is None or current["kind"] not in SAFETY_KINDS:
-        return
-    prev = _ref(current).get("prev")
-    if prev:
-        db["awaiting"].upsert({"patient_id": patient_id, **prev}, pk="patient_id")
-    else:
-        checkins.clear_awaiting(db, patient_id)
-
-
-def safety_waiting(db, patient: dict | None) -> dict | None:
-    if patient is None:
-        return None
-    waiting = checkins.awaiting(db, patient["id"])
-    return waiting if waiting is not None and waiting["kind"] in SAFETY_KINDS else None
-
 
 def last_question(db, chat_id: int) -> tuple[str, dict] | None:
     """For someone with no patient row (nowhere to keep `awaiting`): the safety question the last
@@ -113,11 +68,6 @@ def number(rt, patient: dict | None, update: Update):
                                    user.id if user else None)
 
 
-def _yes_no(prefix: str, yes: str = "safety_yes_now", no: str = "safety_no_not_now"
-            ) -> list[list[Button]]:
-    return [[(label(yes), f"{prefix}:yes")], [(label(no), f"{prefix}:no")]]
-
-
 def urgent_question(step: str, *, recheck: bool = False, problem: str | None = None) -> Outgoing:
     suffix = ":m" if recheck else ""
     return Outgoing(render(f"urgent_q_{step}", problem=problem, recheck=recheck),
@@ -131,17 +81,6 @@ def confirm_question(level: str, doubtful: bool, emergency_number, *,
                            emergency_number=emergency_number),
                     [[(label("safety_yes_now"), f"sf:{level}:yes")],
                      [(label("safety_no_not_now"), f"sf:{level}:no")]])
-
-
-def hold_buttons() -> list[list[Button]]:
-    return [[(label("onboarding_seen"), "u:seen")], [(label("safety_mistake"), "u:mistake")]]
-
-
-def seen_question(problem: str | None = None) -> Outgoing:
-    return Outgoing(render("safety_seen_question", problem=problem),
-                    [[(label("onboarding_seen"), "u:fu:seen")],
-                     [(label("safety_not_yet"), "u:fu:notyet")],
-                     [(label("safety_mistake"), "u:mistake")]])
 
 
 def carry_on_question(problem: str | None = None) -> Outgoing:
@@ -164,6 +103,9 @@ def record_emergency(rt, patient: dict, now: datetime, at: str,
     from handlers.settings import cancel_prompts
 
     db, pid = rt.db, patient["id"]
+    state = consents.onboarding(db, patient["user_id"])
+    if state is not None and state["data"].get("edit"):
+        consents.finish(db, patient["user_id"])  # a half-done /settings change is dropped
     held = patient["status"] in ("active", "paused", "hold")
     if patient["status"] in ("active", "paused"):
         patients.update(db, pid, now, status="hold")
@@ -174,60 +116,6 @@ def record_emergency(rt, patient: dict, now: datetime, at: str,
     alert_caregivers(db, patient, now)  # those who chose it; no words of theirs
     clinic.alert(db, patient, "red_flag", now)  # the clinic, if they are in a cohort
     return held
-
-
-def record_soon(db, patient: dict, now: datetime, at: str,
-                signs: tuple[str, ...] | list[str] = ()) -> None:
-    """A "see a doctor soon" sign: recorded, and the clinic told once per episode (14 days)."""
-    pid = patient["id"]
-    since = iso(now - SOON_EPISODE)
-    earlier = db.execute("SELECT count(*) FROM events WHERE patient_id = ? AND kind = 'red_flag' "
-                         "AND json_extract(data, '$.level') = 'soon' AND at >= ?",
-                         [pid, since]).fetchone()[0]
-    events.record(db, now, "red_flag", pid, level="soon", at=at,
-                  **({"signs": list(signs)} if signs else {}))
-    if not earlier:
-        clinic.alert(db, patient, "red_flag_soon", now)
-
-
-def queue_follow_up(db, patient: dict, now: datetime, after: timedelta = FOLLOW_UP_AFTER) -> None:
-    """"Were you able to get checked?" about a day later (bot.schedule's `safety_followup`)."""
-    outbox.enqueue(db, chat_id=patient["chat_id"], patient_id=patient["id"],
-                   kind="safety_followup", due_at=now + after, now=now,
-                   dedupe_key=f"safety_followup:{patient['id']}:{iso(now)}",
-                   payload={"reported_at": iso(now)})
-
-
-def compose_follow_up(db, row: dict, patient: dict | None) -> Outgoing | None:
-    """The follow-up, only while the hold lasts (lifted meanwhile: nothing to ask)."""
-    if patient is None or patient["status"] != "hold":
-        return None
-    if consents.onboarding(db, patient["user_id"]) is not None:
-        return None  # still setting up: the onboarding hold step asks this itself
-    return seen_question()
-
-
-def seen_since_report(db, patient_id: int) -> bool:
-    """Has the patient said they were seen since their latest emergency report?"""
-    row = db.execute(
-        "SELECT max(CASE WHEN kind = 'red_flag' THEN id END), "
-        "max(CASE WHEN kind = 'red_flag_seen' THEN id END) FROM events WHERE patient_id = ? "
-        "AND (kind = 'red_flag_seen' OR (kind = 'red_flag' "
-        "AND json_extract(data, '$.level') = 'emergency'))", [patient_id]).fetchone()
-    return row[1] is not None and (row[0] is None or row[1] > row[0])
-
-
-def _last_full_advice(db, patient_id: int) -> datetime | None:
-    row = db.execute(
-        "SELECT max(at) FROM events WHERE patient_id = ? AND (kind = 'hold_advice' OR "
-        "(kind = 'red_flag' AND json_extract(data, '$.level') = 'emergency'))",
-        [patient_id]).fetchone()
-    return parse_iso(row[0]) if row and row[0] else None
-
-
-def full_advice_due(db, patient_id: int, now: datetime) -> bool:
-    last = _last_full_advice(db, patient_id)
-    return last is None or now - last >= FULL_ADVICE_EVERY
 
 
 # --- the screen ------------------------------------------------------------------------------
@@ -399,7 +287,7 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
     """Typed text that answers a safety question, or comes while on hold. False: not ours."""
     text = update.effective_message.text or ""
     waiting = safety_waiting(rt.db, patient)
-    kind, info = (waiting["kind"], _ref(waiting)) if waiting else (None, {})
+    kind, info = (waiting["kind"], ref_of(waiting)) if waiting else (None, {})
     if patient is None and update.effective_chat is not None:
         found = last_question(rt.db, update.effective_chat.id)
         if found is not None:
@@ -459,7 +347,7 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     await clear_buttons(update)
     waiting = safety_waiting(rt.db, patient)
-    info = _ref(waiting) if waiting is not None and waiting["kind"] == "safety_confirm" else {}
+    info = ref_of(waiting) if waiting is not None and waiting["kind"] == "safety_confirm" else {}
     await respond(rt, update, lambda: confirm_answer(rt, update, patient, parts[1], parts[2],
                                                      info),
                   patient_id=patient["id"] if patient else None)

@@ -12,7 +12,7 @@ from markupsafe import escape
 from bot import course_plan
 from bot.localtime import local_date, zone
 from bot.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
-from jobs import clinic, summary
+from jobs import clinic, safety, summary
 from jobs import sessions as session_flow
 from messages import Outgoing, label, rating_rows, render
 from storage import activities, checkins, lessons, outbox, privacy, sessions, withdrawal
@@ -20,9 +20,7 @@ from storage import activities, checkins, lessons, outbox, privacy, sessions, wi
 # The scheduled daily question, and the same question asked for with /checkin.
 CHECKIN_KINDS = ("checkin", "checkin_asked")
 REMINDER_AFTER = timedelta(hours=3)
-# handlers.safety.SAFETY_KINDS: what only a clear answer settles (not displaced by a prompt).
-SAFETY_WAITING = ("urgent_emergency", "urgent_soon", "safety_confirm", "hold_seen",
-                  "hold_carry_on")
+
 
 
 def part_of_day(moment: datetime, tz_name: str) -> str:
@@ -47,9 +45,7 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
         return Outgoing(render("mydata_file", format="CSV"),
                         document=("my-back-pain-data.csv", privacy.as_csv(data)))
     if row["kind"] == "safety_followup":
-        from handlers.safety import compose_follow_up
-
-        return compose_follow_up(db, row, patient)
+        return safety.compose_follow_up(db, row, patient)
     if row["kind"] == "alert_clinician":
         return clinic.compose_alert(db, row, patient)
     if row["kind"] == "digest":
@@ -148,13 +144,11 @@ def after_sent(db: Database, row: dict, now: datetime) -> None:
     payload = json.loads(row["payload"])
     waiting = checkins.awaiting(db, row["patient_id"]) if row["patient_id"] else None
     if row["kind"] == "safety_followup" and row["patient_id"] is not None:
-        from handlers.safety import ask
-
-        ask(db, row["patient_id"], "hold_seen", now)
+        safety.ask(db, row["patient_id"], "hold_seen", now)
         return
     # A safety question stays open until it has a clear answer: a prompt does not displace it
     # (its buttons still work; handlers.safety restores the displaced question afterwards).
-    safety_open = waiting is not None and waiting["kind"] in SAFETY_WAITING
+    safety_open = waiting is not None and waiting["kind"] in safety.SAFETY_KINDS
     # A typed number answers the session question still open (B or A) before any later prompt.
     session_open = waiting is not None and waiting["kind"] in ("session_before", "session_after")
     if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",) and row["patient_id"] is not None:
