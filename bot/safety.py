@@ -360,12 +360,12 @@ def screen(text: str | None) -> Screen:
 # Answers to a safety question
 
 
-_YES_WORDS = frozenset({"yes", "yeah", "yep", "yup", "aye", "yea", "yess", "yesss", "ya", "yah"})
+_YES_WORDS = frozenset({"yes", "yeah", "yep", "yup", "aye", "yea", "yess", "yesss", "yeah yeah"})
 _NO_WORDS = frozenset({"no", "nope", "nah", "none", "noo", "nooo", "nop"})
 _NO_TAIL = frozenset(
     "i dont do not have havent had hasnt has none of these them those that thats its it is isnt "
     "am im not at all no nope nah thanks thank you right now doesnt does nothing like currently "
-    "any anything definitely really".split()
+    "any anything definitely apply applies to".split()
 )
 _UNSURE_PHRASES = (
     "not sure", "unsure", "dont know", "dunno", "maybe", "perhaps", "possibly", "i think so",
@@ -401,7 +401,7 @@ def safety_answer(text: str | None) -> Answer | None:
         if _DOUBT_AFTER_YES.search(" ".join(rest)):
             return None
         return "yes"
-    if joined in ("not at all", "not really", "none at all", "nothing") or first in _NO_WORDS:
+    if joined in ("not at all", "none at all") or first in _NO_WORDS:
         if first in _NO_WORDS and any(w not in _NO_TAIL for w in rest):
             return None
         return "no"
