@@ -177,19 +177,26 @@ def confirm_answer(rt, update: Update, patient: dict | None, level: str, answer:
         if patient is not None and patient["status"] != WITHDRAWN:
             record_soon(rt.db, patient, now, "message", signs)
         return [Outgoing(render("urgent_soon_doctor"))]
+    return emergency_confirmed(rt, update, patient, "message", signs)
+
+
+def emergency_confirmed(rt, update: Update, patient: dict | None, at: str,
+                        signs: list[str] | tuple[str, ...] = ()) -> list[Outgoing]:
+    """An emergency sign confirmed (/urgent's "yes", or "yes" to "Is this happening now?")."""
     if patient is None or patient["status"] == WITHDRAWN:
-        return [emergency_advice(rt, None, update, held=False)]
+        return [emergency_advice(rt, None, update, held=False)]  # nothing stored
+    now, pid = rt.clock.now(), patient["id"]
     state = consents.onboarding(rt.db, patient["user_id"])
     if patient["status"] == "onboarding" and state is not None:
         # Still setting up: the same hold as the set-up question's "yes".
         from handlers.onboarding_questions import question
 
         patients.update(rt.db, pid, now, status="hold")
-        events.record(rt.db, now, "red_flag", pid, level="emergency", at="message",
+        events.record(rt.db, now, "red_flag", pid, level="emergency", at=at,
                       **({"signs": list(signs)} if signs else {}))
         consents.set_step(rt.db, state["user_id"], state["chat_id"], "hold", now)
         return [question(rt.db, consents.onboarding(rt.db, state["user_id"]))]
-    held = record_emergency(rt, patient, now, "message", signs)
+    held = record_emergency(rt, patient, now, at, signs)
     return [emergency_advice(rt, patient, update, held)]
 
 
@@ -224,10 +231,7 @@ def urgent_answer(rt, update: Update, patient: dict | None, step: str, answer: s
         if recheck:  # "I answered by mistake", and no emergency sign now: the hold is lifted
             out.append(lift_hold(rt, patient, "red_flag_mistake"))
         return out
-    if patient is None or patient["status"] == WITHDRAWN:
-        return [emergency_advice(rt, None, update, held=False)]
-    held = record_emergency(rt, patient, now, "urgent")
-    return [emergency_advice(rt, patient, update, held)]
+    return emergency_confirmed(rt, update, patient, "urgent")
 
 
 def seen(rt, update: Update, patient: dict, at: str) -> list[Outgoing]:

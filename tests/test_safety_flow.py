@@ -467,3 +467,53 @@ def test_no_answer_outside_the_clear_sets_moves_a_safety_step(text):
         assert answer == "yes" or is_seen(text)
     if held == "mistake":
         assert is_mistake(text)
+
+
+# --- more states ------------------------------------------------------------------------------
+
+async def test_an_emergency_confirmed_while_setting_up_holds_the_set_up(harness):
+    h = harness
+    await onboard_to(h, "soon")
+    await say(h, "no")
+    assert step(h) == "tz"
+    await say(h, EMERGENCY)
+    reply = await say(h, "yes")
+    assert step(h) == "hold" and "Please get medical help now" in reply.text
+    pid = patients.by_user(h.db, USER)["id"]
+    assert status(h, pid) == "hold" and red_flags(h, pid) == [("emergency", "message")]
+    # /urgent while setting up does the same.
+    await tap(h, "o:hold:mistake")
+    await say(h, "/urgent")
+    await say(h, "yes")
+    assert step(h) == "hold"
+
+
+async def test_resume_on_hold_takes_a_typed_yes(harness):
+    h = harness
+    pid = await on_hold(h)
+    assert "Have you been seen" in (await say(h, "/resume")).text
+    assert CLEAR_YES_NO in (await say(h, "ok")).text
+    assert "fine to carry on" in (await say(h, "yes")).text
+    await say(h, "yes")
+    assert status(h, pid) == "active"
+
+
+async def test_a_redelivered_message_is_answered_once(harness):
+    h = harness
+    pid = h.add_patient()
+    update = h.updates.text(USER, EMERGENCY)
+    await h.app.process_update(update)
+    await h.app.process_update(update)
+    assert sum("Is this happening now?" in t for t in h.texts(USER)) == 1
+    assert len(events.for_patient(h.db, pid, "warning_sign_heard")) == 1
+
+
+async def test_a_paused_patient_who_confirms_is_put_on_hold(harness):
+    h = harness
+    pid = h.add_patient()
+    await say(h, "/pause")
+    await say(h, EMERGENCY)
+    await tap(h, "sf:emergency:yes")
+    assert status(h, pid) == "hold"
+    assert h.db.execute("SELECT count(*) FROM outbox WHERE patient_id = ? AND "
+                        "kind = 'safety_followup' AND status = 'pending'", [pid]).fetchone()[0] == 1
