@@ -9,7 +9,8 @@ How `screen` reads a message:
 1. normalise: NFKC, casefold, curly quotes straightened, apostrophes dropped ("can't" -> "cant"),
    clause punctuation kept as a "," token, everything else non-word becomes a space;
 2. spell: each word is looked up in the data file's explicit variants ("numbnes" -> "numbness"),
-   then long key words are matched within a small edit distance ("incontinant" -> "incontinent");
+   then long key words are matched within a small edit distance and the same first letter
+   ("incontinant" -> "incontinent");
 3. match: each sign's `patterns` (certain) and `core` (the sign without its qualifier: doubtful)
    are regular expressions over the normalised words, with `{term}` macros from `[terms]`;
 4. doubt: a negation or hedge word shortly before a match, inside it, or an "old news" phrase in
@@ -243,6 +244,8 @@ def _spell(word: str) -> str:
     best, best_d = word, 99
     for d in _deletes(word, 2 if len(word) >= 8 else 1):
         for cand in r.fuzzy.get(d, ()):
+            if cand[0] != word[0]:  # misspellings keep the first letter; real words often do not
+                continue
             limit = min(_max_edits(cand), _max_edits(word))
             dist = _distance(word, cand, limit)
             if dist <= limit and (dist, cand) < (best_d, best):
