@@ -153,7 +153,9 @@ def after_sent(db: Database, row: dict, now: datetime) -> None:
     session_open = waiting is not None and waiting["kind"] in ("session_before", "session_after")
     if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",) and row["patient_id"] is not None:
         question = payload.get("checkin_row", row["id"])
-        if not safety_open and (not session_open or row["kind"] == "checkin_asked"):
+        # /checkin asked for now takes over any open question (a safety one too: its advice has
+        # been given, and the person chose to go on); a scheduled check-in does not.
+        if row["kind"] == "checkin_asked" or not (safety_open or session_open):
             checkins.set_awaiting(db, row["patient_id"], "checkin", str(question), now)
         if row["kind"] == "checkin":  # one gentle reminder, hours later, only if still unanswered
             outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"],
