@@ -56,17 +56,28 @@ class Screen:
 
 
 _APOSTROPHES = str.maketrans({c: "'" for c in "\u2018\u2019\u02bc\u02b9\u0060\u00b4\u2032"})
-_CLAUSE = re.compile(r"(?<!\d)\.|\.(?!\d)|[!?;:\n\r\u2026()\[\]\u2013\u2014\"]+|,|(?<!\d)/(?!\d)| - ")
+# clause breaks: sentence punctuation, commas, brackets, dashes; not a decimal point or "7/10"
+_CLAUSE = re.compile(
+    r"(?<!\d)\.|\.(?!\d)|[!?;:\n\r\u2026()\[\]\u2013\u2014\"]+|,|(?<!\d)/(?!\d)| - "
+)
 _NON_WORD = re.compile(r"[^\w,]+")
 _UNDERSCORE = re.compile(r"_+")
 _SPACES = re.compile(r" {2,}")
+_CONTRACTIONS = {
+    "cannot": "cant", "can not": "cant", "could not": "couldnt", "do not": "dont",
+    "does not": "doesnt", "did not": "didnt", "have not": "havent", "has not": "hasnt",
+    "had not": "hadnt", "is not": "isnt", "are not": "arent", "was not": "wasnt",
+    "were not": "werent", "will not": "wont", "would not": "wouldnt", "should not": "shouldnt",
+}
+_CONTRACT = re.compile(r"\b(?:" + "|".join(sorted(_CONTRACTIONS, key=len, reverse=True)) + r")\b")
 
 
 def normalise(text: str) -> str:
     """`text` as lower-case words separated by single spaces; clause breaks as " , ".
 
-    Apostrophes are dropped ("can't" -> "cant", "I'd" -> "id"); "cannot" and "can not" become
-    "cant". No spelling correction here (see `_words`).
+    Apostrophes are dropped ("can't" -> "cant", "I'd" -> "id") and the long forms follow
+    ("cannot", "can not" -> "cant"; "do not" -> "dont"). No spelling correction here (see
+    `_words`).
     """
     text = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
     text = text.replace("'", "")
@@ -74,8 +85,7 @@ def normalise(text: str) -> str:
     text = _NON_WORD.sub(" ", text)
     text = _UNDERSCORE.sub(" ", text)
     text = _SPACES.sub(" ", text).strip()
-    text = re.sub(r"\b(?:cannot|can not)\b", "cant", text)
-    return text
+    return _CONTRACT.sub(lambda m: _CONTRACTIONS[m.group(0)], text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,8 +273,9 @@ def _words(text: str) -> str:
 
 def _is_doubtful(r: _Rules, sign: _Sign, text: str, start: int, end: int) -> bool:
     """A match at text[start:end] is negated, hedged or old news (same clause, a few words)."""
+    before = text[start - 160 : start].split()[1:] if start > 160 else text[:start].split()
     window: list[str] = []
-    for w in reversed(text[max(0, start - 160) : start].split()[1:] if start > 160 else text[:start].split()):
+    for w in reversed(before):
         if w in r.clause_breaks:
             break
         window.append(w)
@@ -378,7 +389,8 @@ _UNSURE_PHRASES = (
 _UNSURE = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in _UNSURE_PHRASES) + r")\b")
 _DOUBT_AFTER_YES = re.compile(
     r"\b(?:no|not|nope|nah|dont|doesnt|didnt|havent|hasnt|isnt|arent|wasnt|never|cant|wont|"
-    r"but|though|although|except|unless|if|or|sorry|meant|mean)\b"
+    r"but|though|although|except|unless|if|or|sorry|meant|mean|think|maybe|perhaps|possibly|"
+    r"probably|might|guess|kind of|sort of|unsure)\b"
 )
 
 

@@ -15,14 +15,15 @@ from hypothesis import strategies as st
 from bot import safety
 from bot.safety import Screen, emergency_number, normalise, safety_answer, screen
 
-PHRASES = tomllib.loads((Path(__file__).parent / "data" / "warning_phrases.toml").read_text("utf-8"))
+ROOT = Path(__file__).resolve().parent.parent
+PHRASES = tomllib.loads((ROOT / "tests" / "data" / "warning_phrases.toml").read_text("utf-8"))
 
 
 def _figures() -> tuple[str, dict[str, float], list[str]]:
     """(report, figures, misses) over the phrase set."""
     emergency, soon, ordinary = PHRASES["emergency"], PHRASES["soon"], PHRASES["ordinary"]
     e_hits = [t for t in emergency if screen(t).level == "emergency"]
-    e_certain = [t for t in emergency if screen(t) .level == "emergency" and not screen(t).doubtful]
+    e_certain = [t for t in e_hits if not screen(t).doubtful]
     s_hits = [t for t in soon if screen(t).level in ("soon", "emergency")]
     s_exact = [t for t in soon if screen(t).level == "soon"]
     alarms = [t for t in ordinary if screen(t).level is not None]
@@ -82,6 +83,7 @@ def test_negated_or_hedged_signs_are_asked_about_not_dismissed(text):
     ("I don't have a fever", "soon", "fever"),
     ("never had cancer", "soon", "cancer"),
     ("I haven't lost any weight", "soon", "weight_loss"),
+    ("I do not have a fever", "soon", "fever"),
     ("no problems with my bladder", "emergency", "bladder"),
     ("Numbness? None.", "emergency", "numbness"),
     ("my leg is numb", "emergency", "legs"),  # the sign's core without "getting worse"
@@ -146,6 +148,7 @@ def test_nothing_to_screen(text):
 def test_normalise():
     assert normalise("I CAN\u2019T feel, my  legs!!") == "i cant feel , my legs ,"
     assert normalise("I cannot pee") == "i cant pee"
+    assert normalise("I could not make it, I do not know") == "i couldnt make it , i dont know"
     assert normalise("temp 38.5") == "temp 38 5"
     assert normalise("\uff11\uff10/10") == "10/10".replace("/", " ")
 
@@ -157,8 +160,7 @@ def test_the_data_files_are_well_formed():
     assert {s.level for s in rules.signs} == {"emergency", "soon"}
     for sign in rules.signs:
         assert sign.patterns or sign.core, sign.id
-    raw = tomllib.loads(
-        (Path(safety.__file__).parent.parent / "messages" / "warning_signs.toml").read_text("utf-8"))
+    raw = tomllib.loads((ROOT / "messages" / "warning_signs.toml").read_text("utf-8"))
     for sign in raw["sign"]:
         assert sign.get("source"), f"{sign['id']} has no source note"
 
@@ -174,7 +176,8 @@ UNSURE = ["not sure", "unsure", "don't know", "I don't know", "dunno", "maybe", 
 UNCLEAR = ["ok", "okay", "OK!", "fine", "sure", "k", "y", "n", "next", "continue", "start",
            "I agree", "agree", "help", "1", "0", "42", "\U0001f44d", "", " ", "hello",
            "yes but not now", "yes no", "yeah nah", "no but my leg is numb", "sorry I meant no",
-           "no wait yes", "yes I can't", "ok yes", "fine no", "sure yes", "next please"]
+           "no wait yes", "yes I can't", "ok yes", "fine no", "sure yes", "next please",
+           "yes, I think", "yeah I guess"]
 
 
 @pytest.mark.parametrize("text", YES)
@@ -323,7 +326,8 @@ def test_the_number_table_covers_the_required_countries():
     for cc in eu:
         assert numbers[cc].startswith("112"), cc
     assert numbers["GB"] == "999 or 112"
-    assert (numbers["US"], numbers["CA"], numbers["AU"], numbers["NZ"]) == ("911", "911", "000", "111")
+    assert (numbers["US"], numbers["CA"], numbers["AU"], numbers["NZ"]) == (
+        "911", "911", "000", "111")
     assert (numbers["IN"], numbers["JP"], numbers["BR"], numbers["ZA"], numbers["RU"]) == (
         "112", "119", "192", "112", "112")
 
