@@ -439,7 +439,10 @@ def _tz_file(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def _zones() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], dict[str, str]]:
-    """(zone.tab zone -> (country,), zone1970.tab zone -> countries, link -> target)."""
+    """(zone.tab zone -> (country,), zone1970.tab zone -> countries, link -> target).
+
+    Links come from the package's tzdata.zi ("L Asia/Kolkata Asia/Calcutta").
+    """
 
     def read(name: str) -> dict[str, tuple[str, ...]]:
         out: dict[str, tuple[str, ...]] = {}
@@ -462,6 +465,13 @@ def _zones() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], di
     return read("zone.tab"), read("zone1970.tab"), links
 
 
+@lru_cache(maxsize=1)
+def _zone_names() -> dict[str, str]:
+    """casefolded zone or link name -> its spelling in tzdata."""
+    zone_tab, zone1970, links = _zones()
+    return {z.casefold(): z for z in (*zone_tab, *zone1970, *links)}
+
+
 def emergency_number(timezone: str | None) -> str:
     """The emergency number of the country of `timezone`, as plain text ("119", "999 or 112").
 
@@ -471,9 +481,7 @@ def emergency_number(timezone: str | None) -> str:
     if not timezone or not isinstance(timezone, str) or len(timezone) > 80:
         return UNKNOWN_NUMBER
     zone_tab, zone1970, links = _zones()
-    zone = timezone.strip()
-    lower = {z.casefold(): z for z in (*zone_tab, *zone1970, *links)}
-    zone = lower.get(zone.casefold(), zone)
+    zone = _zone_names().get(timezone.strip().casefold(), timezone.strip())
     for _ in range(4):
         if zone in links:
             zone = links[zone]

@@ -202,6 +202,11 @@ def test_unclear_is_none(text):
 
 _YES_WORDS = {"yes", "yeah", "yep", "yup", "aye", "yea", "yess", "yesss"}
 _NO_WORDS = {"no", "nope", "nah", "none", "noo", "nooo", "nop", "not"}
+# the words a "no" may carry after it ("no I don't", "none of these", "not at all", "no thanks")
+_NO_FORM = _NO_WORDS | set(
+    "i dont do have havent had hasnt has of these them those that thats its it is isnt am im at all "
+    "thanks thank you right now doesnt does nothing like currently any anything definitely apply "
+    "applies to".split())
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -213,6 +218,7 @@ def test_any_text_without_a_yes_or_no_word_first_is_never_yes_or_no(text):
         assert words and words[0] in _YES_WORDS, (text, words)
     elif answer == "no":
         assert words and words[0] in _NO_WORDS, (text, words)
+        assert set(words) <= _NO_FORM, (text, words)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -330,6 +336,16 @@ def test_the_number_table_covers_the_required_countries():
         "911", "911", "000", "111")
     assert (numbers["IN"], numbers["JP"], numbers["BR"], numbers["ZA"], numbers["RU"]) == (
         "112", "119", "192", "112", "112")
+
+
+def test_zone1970_is_used_when_its_countries_share_a_number(monkeypatch):
+    zone_tab, zone1970, links = safety._zones()
+    fake1970 = {**zone1970, "Test/Shared": ("DE", "FR", "NL"), "Test/Mixed": ("DE", "GB")}
+    monkeypatch.setattr(safety, "_zones", lambda: (zone_tab, fake1970, links))
+    monkeypatch.setattr(safety, "_zone_names", lambda: {"test/shared": "Test/Shared",
+                                                        "test/mixed": "Test/Mixed"})
+    assert emergency_number("Test/Shared") == "112"
+    assert emergency_number("Test/Mixed") == "112 or your local emergency number"
 
 
 def test_every_zone_in_zone_tab_gets_an_answer():
