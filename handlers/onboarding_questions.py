@@ -142,7 +142,7 @@ def from_button(db, state: dict, value: str) -> object | None:
             return next((n for n in R.DOSE_PRESETS if str(n) == minutes), None)
         return None
     allowed = {"intro": ("go",), "consent": ("yes", "no"), "rf": ("yes", "no"),
-               "hold": ("seen", "mistake"), "soon": ("yes", "no"), "sit": tuple(R.SITTING_DAYS)}
+               "hold": ("seen", "mistake", "notyet"), "soon": ("yes", "no"), "sit": tuple(R.SITTING_DAYS)}
     return value if value in allowed.get(step, ()) else None
 
 

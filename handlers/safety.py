@@ -195,6 +195,7 @@ def emergency_confirmed(rt, update: Update, patient: dict | None, at: str,
         events.record(rt.db, now, "red_flag", pid, level="emergency", at=at,
                       **({"signs": list(signs)} if signs else {}))
         consents.set_step(rt.db, state["user_id"], state["chat_id"], "hold", now)
+        queue_follow_up(rt.db, patient, now)
         return [question(rt.db, consents.onboarding(rt.db, state["user_id"]))]
     held = record_emergency(rt, patient, now, at, signs)
     return [emergency_advice(rt, patient, update, held)]

@@ -99,8 +99,15 @@ def compose_follow_up(db, row: dict, patient: dict | None) -> Outgoing | None:
     """The follow-up, only while the hold lasts (lifted meanwhile: nothing to ask)."""
     if patient is None or patient["status"] != "hold":
         return None
-    if consents.onboarding(db, patient["user_id"]) is not None:
-        return None  # still setting up: the onboarding hold step asks this itself
+    state = consents.onboarding(db, patient["user_id"])
+    if state is not None:
+        if state["step"] != "hold":
+            return None
+        # Still setting up: the same question, answered by the onboarding hold step's buttons.
+        return Outgoing(render("safety_seen_question", problem=None),
+                        [[(label("onboarding_seen"), "o:hold:seen")],
+                         [(label("safety_not_yet"), "o:hold:notyet")],
+                         [(label("safety_mistake"), "o:hold:mistake")]])
     return seen_question()
 
 

@@ -517,3 +517,19 @@ async def test_a_paused_patient_who_confirms_is_put_on_hold(harness):
     assert status(h, pid) == "hold"
     assert h.db.execute("SELECT count(*) FROM outbox WHERE patient_id = ? AND "
                         "kind = 'safety_followup' AND status = 'pending'", [pid]).fetchone()[0] == 1
+
+
+async def test_a_hold_while_setting_up_gets_the_follow_up_too(harness):
+    h = harness
+    await onboard_to(h, "hold")
+    h.clock.advance(timedelta(hours=24, minutes=1))
+    await dispatch_due(h.rt)
+    follow = last(h)
+    assert "Were you able to get checked?" in follow.text
+    await tap(h, "o:hold:notyet")
+    assert "as soon as you can" in last(h).text and step(h) == "hold"
+    await tap(h, "o:hold:seen")
+    assert step(h) == "soon"
+    h.clock.advance(timedelta(hours=25))
+    await dispatch_due(h.rt)  # the second follow-up has nothing to ask now
+    assert "Were you able to get checked?" not in last(h).text
