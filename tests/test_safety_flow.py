@@ -533,3 +533,20 @@ async def test_a_hold_while_setting_up_gets_the_follow_up_too(harness):
     h.clock.advance(timedelta(hours=25))
     await dispatch_due(h.rt)  # the second follow-up has nothing to ask now
     assert "Were you able to get checked?" not in last(h).text
+
+
+def test_the_follow_up_kind_is_declared_and_the_screen_runs_first(harness):
+    from telegram.ext import MessageHandler
+
+    from bot.schedule import POLICIES, SCHEDULED_KINDS
+    from handlers import safety as screen_module
+    from handlers.settings import PROMPT_KINDS
+
+    policy = POLICIES["safety_followup"]
+    assert policy.respects_quiet_hours and policy.max_late is not None
+    # Not a prompt the hold cancels, nor one composed away while on hold.
+    assert "safety_followup" not in PROMPT_KINDS and "safety_followup" not in SCHEDULED_KINDS
+    first = min(harness.app.handlers)
+    assert first < -2 and any(isinstance(x, MessageHandler)
+                              and x.callback is screen_module.screen_message
+                              for x in harness.app.handlers[first])
