@@ -153,3 +153,17 @@ def test_says_is_checked():
         {"day": [0, 2], "at": "09:05", "text": "hi"}]}]}).patients[0].says
     assert [(d, t.strftime("%H:%M"), x) for d, t, x in found] == [(0, "09:05", "hi"),
                                                                   (2, "09:05", "hi")]
+
+
+async def test_the_words_are_never_logged(harness, caplog):
+    import logging
+
+    h = harness
+    h.add_patient()
+    with caplog.at_level(logging.DEBUG):
+        await h.send_text(1001, PHRASES["idle"])
+        await h.send_text(1001, "yes")
+    heard = [r for r in caplog.records if r.getMessage() == "warning sign heard"]
+    assert heard and getattr(heard[0], "level", None) == "emergency"
+    assert not any("wet myself" in r.getMessage() or "wet myself" in str(r.__dict__)
+                   for r in caplog.records)
