@@ -247,7 +247,7 @@ def _spell(word: str) -> str:
     r = _rules()
     if word in r.variants:
         return r.variants[word]
-    if len(word) < 7 or len(word) > 24 or word in r.protected or word in r.fuzzy_words:
+    if len(word) < 5 or len(word) > 24 or word in r.protected or word in r.fuzzy_words:
         return word
     if not word.isalpha():
         return word
