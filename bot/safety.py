@@ -9,13 +9,16 @@ How `screen` reads a message:
 1. normalise: NFKC, casefold, curly quotes straightened, apostrophes dropped ("can't" -> "cant"),
    clause punctuation kept as a "," token, everything else non-word becomes a space;
 2. spell: each word is looked up in the data file's explicit variants ("numbnes" -> "numbness"),
-   then long key words are matched within a small edit distance and the same first letter
-   ("incontinant" -> "incontinent");
+   then key words of six letters or more are matched within a small edit distance and the same
+   first letter ("incontinant" -> "incontinent");
 3. match: each sign's `patterns` (certain) and `core` (the sign without its qualifier: doubtful)
    are regular expressions over the normalised words, with `{term}` macros from `[terms]`;
+   `exclude` spans never count ("fell asleep"), `cancel` drops core matches (explained weight
+   loss), `requires` must occur somewhere, `doubt` makes every match doubtful;
 4. doubt: a negation or hedge word shortly before a match, inside it, or an "old news" phrase in
    the same clause makes that match doubtful. A doubtful match still reports its level: doubt
    leads to asking, never to dismissing.
+The data file's header explains every field; docs/warning-signs.md has the whole account.
 """
 
 from __future__ import annotations
