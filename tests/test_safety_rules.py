@@ -80,6 +80,7 @@ def test_negated_or_hedged_signs_are_asked_about_not_dismissed(text):
     ("no numbness", "emergency", "numbness"),
     ("no numbness in my groin", "emergency", "saddle"),
     ("my legs are not weak", "emergency", "legs"),
+    ("not weak", "emergency", "numbness"),
     ("I don't have a fever", "soon", "fever"),
     ("never had cancer", "soon", "cancer"),
     ("I haven't lost any weight", "soon", "weight_loss"),
