@@ -66,6 +66,7 @@ _CLAUSE = re.compile(
 _NON_WORD = re.compile(r"[^\w,]+")
 _UNDERSCORE = re.compile(r"_+")
 _SPACES = re.compile(r" {2,}")
+_ILL = re.compile(r"\bi'll\b")
 _CONTRACTIONS = {
     "cannot": "cant", "can not": "cant", "could not": "couldnt", "do not": "dont",
     "does not": "doesnt", "did not": "didnt", "have not": "havent", "has not": "hasnt",
@@ -83,7 +84,7 @@ def normalise(text: str) -> str:
     `_words`).
     """
     text = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
-    text = text.replace("'", "")
+    text = _ILL.sub("i will", text).replace("'", "")  # "I'll" is not "ill"
     text = _CLAUSE.sub(" , ", text)
     text = _NON_WORD.sub(" ", text)
     text = _UNDERSCORE.sub(" ", text)
