@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 import tomllib
 from pathlib import Path
 
@@ -57,6 +58,13 @@ def test_the_phrase_set_is_big_enough():
     assert len(PHRASES["ordinary"]) >= 60
     for group in ("emergency", "soon", "ordinary", "negated"):
         assert len(set(PHRASES[group])) == len(PHRASES[group]), f"duplicates in {group}"
+
+
+def test_every_sign_is_in_the_phrase_set():
+    phrases = PHRASES["emergency"] + PHRASES["soon"]
+    heard = Counter(sign for text in phrases for sign in screen(text).signs)
+    thin = {s.id: heard[s.id] for s in safety._rules().signs if heard[s.id] < 5}
+    assert thin == {}, f"signs with fewer than 5 phrasings: {thin}"
 
 
 def test_recall_and_false_alarms():
@@ -222,8 +230,8 @@ _YES_WORDS = {"yes", "yeah", "yep", "yup", "aye", "yea", "yess", "yesss"}
 _NO_WORDS = {"no", "nope", "nah", "none", "noo", "nooo", "nop", "not"}
 # the words a "no" may carry after it ("no I don't", "none of these", "not at all", "no thanks")
 _NO_FORM = _NO_WORDS | set(
-    "i dont do have havent had hasnt has of these them those that thats its it is isnt am im at all "
-    "thanks thank you right now doesnt does nothing like currently any anything definitely apply "
+    "i dont do have havent had hasnt has of these them those that thats its it is isnt am im "
+    "at all thanks thank you right now doesnt does nothing like currently any anything definitely apply "
     "applies to".split())
 
 
