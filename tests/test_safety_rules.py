@@ -231,8 +231,8 @@ _NO_WORDS = {"no", "nope", "nah", "none", "noo", "nooo", "nop", "not"}
 # the words a "no" may carry after it ("no I don't", "none of these", "not at all", "no thanks")
 _NO_FORM = _NO_WORDS | set(
     "i dont do have havent had hasnt has of these them those that thats its it is isnt am im "
-    "at all thanks thank you right now doesnt does nothing like currently any anything definitely apply "
-    "applies to".split())
+    "at all thanks thank you right now doesnt does nothing like currently any anything "
+    "definitely apply applies to".split())
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
