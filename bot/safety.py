@@ -383,12 +383,13 @@ _NO_WORDS = frozenset({"no", "nope", "nah", "none", "noo", "nooo", "nop"})
 _NO_TAIL = frozenset(
     "i dont do not have havent had hasnt has none of these them those that thats its it is isnt "
     "am im not at all no nope nah thanks thank you right now doesnt does nothing like currently "
-    "any anything definitely apply applies to".split()
+    "any anything definitely apply applies to the above never".split()
 )
 _UNSURE_PHRASES = (
     "not sure", "unsure", "dont know", "dunno", "maybe", "perhaps", "possibly", "i think so",
     "not really sure", "no idea", "not certain", "idk", "dont think so", "probably", "might be",
     "not sure really", "hard to say", "cant say", "cant tell", "no clue", "uncertain",
+    "not that i know of", "not that im aware of", "not that i am aware of", "not as far as i know",
 )
 _UNSURE = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in _UNSURE_PHRASES) + r")\b")
 _DOUBT_AFTER_YES = re.compile(

@@ -196,9 +196,11 @@ def test_the_data_files_are_well_formed():
 YES = ["yes", "Yes.", "YES!", "yeah", "yep", "yup", "aye", "yes I do", "yes I have",
        "yes I have numbness", "Yes, I do", "yes it is"]
 NO = ["no", "No.", "NO", "nope", "nah", "no I don't", "none", "none of these", "none of them",
-      "no none", "not at all", "No, I don't.", "no thanks", "none of these apply"]
+      "no none", "not at all", "No, I don't.", "no thanks", "none of these apply",
+      "none of the above", "no never"]
 UNSURE = ["not sure", "unsure", "don't know", "I don't know", "dunno", "maybe", "perhaps",
-          "possibly", "I think so", "not really sure", "no idea", "I'm not sure", "idk"]
+          "possibly", "I think so", "not really sure", "no idea", "I'm not sure", "idk",
+          "not that I know of", "I don't think so"]
 UNCLEAR = ["ok", "okay", "OK!", "fine", "sure", "k", "y", "n", "next", "continue", "start",
            "I agree", "agree", "help", "1", "0", "42", "\U0001f44d", "", " ", "hello",
            "yes but not now", "yes no", "yeah nah", "no but my leg is numb", "sorry I meant no",
@@ -232,7 +234,7 @@ _NO_WORDS = {"no", "nope", "nah", "none", "noo", "nooo", "nop", "not"}
 _NO_FORM = _NO_WORDS | set(
     "i dont do have havent had hasnt has of these them those that thats its it is isnt am im "
     "at all thanks thank you right now doesnt does nothing like currently any anything "
-    "definitely apply applies to".split())
+    "definitely apply applies to the above never".split())
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
