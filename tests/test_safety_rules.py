@@ -61,10 +61,12 @@ def test_the_phrase_set_is_big_enough():
 
 
 def test_every_sign_is_in_the_phrase_set():
-    phrases = PHRASES["emergency"] + PHRASES["soon"]
+    phrases = PHRASES["emergency"] + PHRASES["soon"] + PHRASES["negated"]
     heard = Counter(sign for text in phrases for sign in screen(text).signs)
-    thin = {s.id: heard[s.id] for s in safety._rules().signs if heard[s.id] < 5}
-    assert thin == {}, f"signs with fewer than 5 phrasings: {thin}"
+    # a fallback sign ("numbness" said without where) is heard only when nothing more precise is
+    thin = {s.id: heard[s.id] for s in safety._rules().signs
+            if heard[s.id] < (1 if s.fallback else 5)}
+    assert thin == {}, f"signs with too few phrasings: {thin}"
 
 
 def test_recall_and_false_alarms():
