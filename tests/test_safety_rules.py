@@ -5,6 +5,7 @@ number by time zone, and property tests (never raises, bounded time, no yes/no b
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections import Counter
 import tomllib
@@ -306,6 +307,19 @@ def test_screen_is_quick_on_long_repetitive_text(unit):
     start = time.perf_counter()
     screen(text)
     assert time.perf_counter() - start < 2.0
+
+
+def test_screen_is_quick_on_the_data_files_own_words():
+    # the worst case for the patterns: nothing but their own words, in random order
+    words = re.findall(r"[a-z]{2,}", (ROOT / "messages" / "warning_signs.toml").read_text("utf-8"))
+    rng = random.Random(3)
+    screen("warm up")
+    for _ in range(5):
+        text = " ".join(rng.choice(words) for _ in range(2500))[:10_000]
+        start = time.perf_counter()
+        found = screen(text)
+        assert time.perf_counter() - start < 2.0
+        assert isinstance(found, Screen)
 
 
 def test_screen_reads_only_a_bounded_prefix_of_huge_text():
