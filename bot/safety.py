@@ -61,12 +61,16 @@ class Screen:
 _APOSTROPHES = str.maketrans({c: "'" for c in "\u2018\u2019\u02bc\u02b9\u0060\u00b4\u2032"})
 # clause breaks: sentence punctuation, commas, brackets, dashes; not a decimal point or "7/10"
 _CLAUSE = re.compile(
-    r"(?<!\d)\.|\.(?!\d)|[!?;:\n\r\u2026()\[\]\u2013\u2014\"]+|,|(?<!\d)/(?!\d)| - "
+    r"(?<!\d)\.|\.(?!\d)|[!;:\n\r\u2026()\[\]\u2013\u2014\"]+|,|(?<!\d)/(?!\d)| - "
 )
-_NON_WORD = re.compile(r"[^\w,]+")
+_NON_WORD = re.compile(r"[^\w,?]+")
 _UNDERSCORE = re.compile(r"_+")
 _SPACES = re.compile(r" {2,}")
 _ILL = re.compile(r"\bi'll\b")
+_QUESTION = re.compile(r"\?+")
+_QUESTION_WORDS = frozenset(
+    "is are am does do did can could should would will what how why whats hows".split()
+)
 _CONTRACTIONS = {
     "cannot": "cant", "can not": "cant", "could not": "couldnt", "do not": "dont",
     "does not": "doesnt", "did not": "didnt", "have not": "havent", "has not": "hasnt",
@@ -81,11 +85,12 @@ def normalise(text: str) -> str:
 
     Apostrophes are dropped ("can't" -> "cant", "I'd" -> "id") and the long forms follow
     ("cannot", "can not" -> "cant"; "do not" -> "dont"). No spelling correction here (see
-    `_words`).
+    `_words`). A question mark becomes the word ",?" (a clause break that marks a question).
     """
     text = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
     text = _ILL.sub("i will", text).replace("'", "")  # "I'll" is not "ill"
     text = _CLAUSE.sub(" , ", text)
+    text = _QUESTION.sub(" ,? ", text)  # a question mark ends a clause and marks it a question
     text = _NON_WORD.sub(" ", text)
     text = _UNDERSCORE.sub(" ", text)
     text = _SPACES.sub(" ", text).strip()
@@ -300,6 +305,9 @@ def _is_doubtful(r: _Rules, sign: _Sign, text: str, start: int, end: int) -> boo
             break
     if r.after.search(" ".join(post)):
         return True
+    # a question ("is numbness in the groin serious?", "should I worry about ...") is asked about
+    if _is_question(r, text, start, end):
+        return True
     if not sign.old_news:
         return False
     lo, hi = max(0, start - 200), min(len(text), end + 200)
@@ -307,6 +315,23 @@ def _is_doubtful(r: _Rules, sign: _Sign, text: str, start: int, end: int) -> boo
     j = text.find(" , ", end, hi)
     clause = text[i + 3 if i >= 0 else lo : j if j >= 0 else hi]
     return bool(r.old_news.search(clause))
+
+
+def _is_question(r: _Rules, text: str, start: int, end: int) -> bool:
+    """The clause around text[start:end] ends with "?" or starts with a question word."""
+    for w in text[end : end + 200].split():
+        if w == ",?":
+            return True
+        if w in r.clause_breaks:
+            break
+    first = ""
+    for w in reversed(text[max(0, start - 200) : start].split()):
+        if w in r.clause_breaks or w == ",?":
+            break
+        first = w
+    if not first:
+        first = text[start:end].split(" ", 1)[0]
+    return first in _QUESTION_WORDS
 
 
 def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:

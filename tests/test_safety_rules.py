@@ -120,6 +120,8 @@ def test_negated_or_hedged_signs_are_asked_about_not_dismissed(text):
     ("I'm scared I might wet myself", "emergency", "bladder"),
     ("what if I can't feel my legs", "emergency", "legs"),
     ("I had numbness down there years ago", "emergency", "saddle"),
+    ("is numbness in the groin serious?", "emergency", "saddle"),  # a question
+    ("should I worry about numbness down there", "emergency", "saddle"),
 ])
 def test_doubt_keeps_the_level(text, level, sign):
     assert screen(text) == Screen(level, (sign,), True)
@@ -177,6 +179,7 @@ def test_normalise():
     assert normalise("I CAN\u2019T feel, my  legs!!") == "i cant feel , my legs ,"
     assert normalise("I cannot pee") == "i cant pee"
     assert normalise("I'll do it") == "i will do it"  # not "ill"
+    assert normalise("is that bad??") == "is that bad ,?"
     assert normalise("I could not make it, I do not know") == "i couldnt make it , i dont know"
     assert normalise("temp 38.5") == "temp 38 5"
     assert normalise("\uff11\uff10/10") == "10/10".replace("/", " ")
