@@ -436,11 +436,15 @@ def safety_answer(text: str | None) -> Answer | None:
     if not text or not isinstance(text, str):
         return None
     words = normalise(text[:500]).replace(",", " ").split()
+    question = "?" in words  # "yes?" asks back: not a clear answer
+    words = [w for w in words if w != "?"]
     if not words or len(words) > 12:
         return None
     joined = " ".join(words)
     if _UNSURE.search(joined) and len(words) <= 8:
         return "unsure"
+    if question:
+        return None
     first, rest = words[0], words[1:]
     if first in _YES_WORDS:
         if _DOUBT_AFTER_YES.search(" ".join(rest)):

@@ -211,7 +211,7 @@ UNCLEAR = ["ok", "okay", "OK!", "fine", "sure", "k", "y", "n", "next", "continue
            "I agree", "agree", "help", "1", "0", "42", "\U0001f44d", "", " ", "hello",
            "yes but not now", "yes no", "yeah nah", "no but my leg is numb", "sorry I meant no",
            "no wait yes", "yes I can't", "ok yes", "fine no", "sure yes", "next please",
-           "yes, I think", "yeah I guess"]
+           "yes, I think", "yeah I guess", "yes?", "no?", "none??"]
 
 
 @pytest.mark.parametrize("text", YES)
