@@ -36,7 +36,8 @@ Answer = Literal["yes", "no", "unsure"]
 
 UNKNOWN_NUMBER = "112 or your local emergency number"
 _LEVEL_RANK = {"emergency": 2, "soon": 1}
-_MAX_CHARS = 20_000  # longer texts are screened in overlapping windows of this size
+_MAX_CHARS = 100_000  # only the start of a longer text is read
+_WINDOW_WORDS, _OVERLAP_WORDS = 3000, 60  # screened in overlapping windows of words
 
 
 @dataclass(frozen=True)
@@ -379,14 +380,11 @@ def screen(text: str | None) -> Screen:
     """Warning-sign language in `text`: the most serious level heard, which signs, and doubt."""
     if not text or not isinstance(text, str):
         return Screen(None)
-    try:
-        words = _words(text[: _MAX_CHARS * 5])
-    except RecursionError:  # pragma: no cover - defensive; normalise does not recurse
-        return Screen(None)
+    words = _words(text[:_MAX_CHARS]).split(" ")
     heard: dict[str, bool] = {}
-    step = _MAX_CHARS - 400
-    for i in range(0, max(len(words), 1), step):
-        for sign, certain in _screen_words(words[i : i + _MAX_CHARS]).items():
+    # long texts in overlapping windows of words: a sign is a few words long, so none is cut
+    for i in range(0, len(words), _WINDOW_WORDS - _OVERLAP_WORDS):
+        for sign, certain in _screen_words(" ".join(words[i : i + _WINDOW_WORDS])).items():
             heard[sign] = heard.get(sign, False) or certain
     if not heard:
         return Screen(None)
@@ -403,7 +401,7 @@ def screen(text: str | None) -> Screen:
 # Answers to a safety question
 
 
-_YES_WORDS = frozenset({"yes", "yeah", "yep", "yup", "aye", "yea", "yess", "yesss", "yeah yeah"})
+_YES_WORDS = frozenset({"yes", "yeah", "yep", "yup", "aye", "yea", "yess", "yesss"})
 _NO_WORDS = frozenset({"no", "nope", "nah", "none", "noo", "nooo", "nop"})
 _NO_TAIL = frozenset(
     "i dont do not have havent had hasnt has none of these them those that thats its it is isnt "

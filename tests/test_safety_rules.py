@@ -325,6 +325,12 @@ def test_screen_is_quick_on_the_data_files_own_words():
         assert isinstance(found, Screen)
 
 
+@pytest.mark.parametrize("padding", [2990, 2995, 2999, 3000, 5935, 5941])
+def test_a_sign_across_a_window_boundary_is_heard(padding):
+    text = "fine " * padding + "my leg is numb and getting worse"
+    assert screen(text) == Screen("emergency", ("legs",), False)
+
+
 def test_screen_reads_only_a_bounded_prefix_of_huge_text():
     start = time.perf_counter()
     assert screen("fine " * 200_000 + "I wet myself").level is None  # past the 100,000 chars read
