@@ -168,3 +168,32 @@ def preset_activity(text: str) -> str | None:
         if typed in (_fold(key), _fold(name)):
             return name
     return None
+
+
+# Typed words that mean "I answered the warning-sign question by mistake" or "I have been seen by
+# a doctor" (safety flows; whole messages only, so a longer sentence never counts by accident).
+_MISTAKE = frozenset({"i answered by mistake", "answered by mistake", "by mistake", "mistake",
+                      "wrong button", "i pressed the wrong button", "i tapped the wrong button",
+                      "i clicked the wrong button", "pressed the wrong button",
+                      "tapped the wrong button", "it was a mistake", "that was a mistake",
+                      "my mistake", "i made a mistake", "i meant no", "sorry i meant no",
+                      "i pressed yes by mistake", "i said yes by mistake"})
+_SEEN = frozenset({"i have been seen", "i've been seen", "ive been seen", "been seen", "seen",
+                   "i have been seen by a doctor", "i've been seen by a doctor",
+                   "i was seen", "i was seen by a doctor", "i have seen a doctor",
+                   "i've seen a doctor", "seen a doctor", "i saw a doctor", "saw a doctor",
+                   "i saw the doctor", "i have seen the doctor", "i've seen the doctor"})
+
+
+def safety_words(text: str | None) -> str:
+    """Lower case, apostrophes made plain, punctuation and extra spaces gone."""
+    text = (text or "").casefold().replace("\u2019", "'").replace("\u2018", "'")
+    return " ".join(re.sub(r"[^\w' ]+", " ", text).split())
+
+
+def is_mistake(text: str | None) -> bool:
+    return safety_words(text) in _MISTAKE
+
+
+def is_seen(text: str | None) -> bool:
+    return safety_words(text) in _SEEN

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from bot.weekly import VERDICTS, week_figures
 
 INACTIVE_DAYS = 3  # days without an answer before the roster flags someone as quiet
-FLAGS = ("red_flag", "rise", "inactive", "blocked")
+FLAGS = ("red_flag", "soon_sign", "rise", "inactive", "blocked")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,9 @@ class PatientFigures:
     change: float | None               # last_week - first_week; None while they overlap
     verdicts: dict[str, int] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
+    # The local date a dated flag was last reported: "red_flag" (an emergency sign) and
+    # "soon_sign" (a see-doctor sign).
+    flag_dates: dict[str, date] = field(default_factory=dict)
 
 
 def _adherence(answered: set[date], first: date, today: date) -> Adherence:
@@ -47,16 +50,22 @@ def _adherence(answered: set[date], first: date, today: date) -> Adherence:
 
 
 def figures(*, ratings: dict[date, int], start: date, today: date, last_answer: date | None,
-            verdicts: list[str], red_flag: bool, blocked: bool) -> PatientFigures:
+            verdicts: list[str], red_flag: bool | date | None, blocked: bool,
+            soon_sign: date | None = None) -> PatientFigures:
     """Everything the roster shows about one patient, from their answered check-ins by local date."""
     answered = {d for d in ratings if start <= d <= today}
     # The same means and the same sustained-rise rule as the patient's own weekly summary.
     week = week_figures(ratings, today, start, verdicts, 0, 0)
     since = (today - last_answer).days if last_answer else None
     quiet_since = since if since is not None else (today - start).days
-    flags = []
+    flags, dates = [], {}
     if red_flag:
         flags.append("red_flag")
+        if isinstance(red_flag, date):
+            dates["red_flag"] = red_flag
+    if soon_sign:
+        flags.append("soon_sign")
+        dates["soon_sign"] = soon_sign
     if week.sustained_rise:
         flags.append("rise")
     if quiet_since >= INACTIVE_DAYS:
@@ -69,4 +78,4 @@ def figures(*, ratings: dict[date, int], start: date, today: date, last_answer: 
         overall=_adherence(answered, start, today),
         days_since_answer=since,
         first_week=week.first_week, last_week=week.average, change=week.change_vs_first,
-        verdicts={v: counts.get(v, 0) for v in VERDICTS}, flags=tuple(flags))
+        verdicts={v: counts.get(v, 0) for v in VERDICTS}, flags=tuple(flags), flag_dates=dates)

@@ -48,6 +48,10 @@ POLICIES: dict[str, KindPolicy] = {
     "next_day": KindPolicy(timedelta(hours=12), True),
     "advice": KindPolicy(None, True),
     "pause_over": KindPolicy(timedelta(days=2), True),
+    # "Were you able to get checked?" a day after an emergency sign: not in the night (it waits
+    # for the end of quiet hours), still worth asking days late while the hold lasts. Not a
+    # prompt the hold cancels: it is how the hold ends.
+    "safety_followup": KindPolicy(timedelta(days=3), True),
     # Answers to something the person just did always go out, whenever we can.
     "reply": KindPolicy(None, False),
 }

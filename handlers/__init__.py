@@ -7,7 +7,7 @@ from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, Mes
                           TypeHandler, filters)
 
 from handlers import (activity, basic, caregiver, checkin, clinic, course, errors, onboarding,
-                      privacy, settings, sitting, urgent, withdraw)
+                      privacy, safety, settings, sitting, urgent, withdraw)
 
 # (command, description): the bot's menu (setMyCommands), /help, and the README.
 COMMANDS: list[tuple[str, str]] = [
@@ -43,6 +43,9 @@ PRIVATE = filters.ChatType.PRIVATE
 
 
 def register(app: Application) -> None:
+    # Every private text, edited ones too, in every state: a warning sign is answered first.
+    app.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND,
+                                   safety.screen_message), group=-3)
     app.add_handler(TypeHandler(Update, basic.foreign_callback), group=-2)
     app.add_handler(MessageHandler(filters.ChatType.GROUPS, basic.group_message), group=-1)
     # Private chats only reach this one of group -1: someone who withdrew consent stops here.
@@ -83,6 +86,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("withdraw", withdraw.withdraw_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(withdraw.withdraw_button, pattern=r"^w:"))
     app.add_handler(CallbackQueryHandler(urgent.urgent_button, pattern=r"^u:"))
+    app.add_handler(CallbackQueryHandler(safety.confirm_button, pattern=r"^sf:"))
     app.add_handler(CommandHandler("course", course.course_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(course.lesson_button, pattern=r"^l:"))
     app.add_handler(CallbackQueryHandler(onboarding.onboarding_button, pattern=r"^o:"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from handlers import activity, onboarding
+from handlers import activity, onboarding, safety
 from handlers.checkin import typed_rating
 from handlers.common import patient_of, reply_template, runtime
 from handlers.onboarding_questions import emergency_number
@@ -30,10 +30,13 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """Plain text in a private chat: an answer to whatever the bot is waiting for."""
     rt = runtime(context)
     onboarding.drop_stale_edit(rt, update)
+    patient = patient_of(rt, update)
+    # A safety question waiting for its answer (or a hold) comes before anything else.
+    if await safety.typed(rt, update, patient):
+        return
     if onboarding.in_progress(rt, update):
         await onboarding.typed_answer(rt, update)
         return
-    patient = patient_of(rt, update)
     if patient is None:
         await reply_template(rt, update, "not_registered")
         return

@@ -23,14 +23,14 @@ from handlers.common import answer_callback, clear_buttons, patient_of, reply, r
 from handlers.onboarding_questions import question
 from jobs import clinic
 from jobs.dispatch import dispatch_now
-from messages import Outgoing, label, render
+from messages import MAX_EMERGENCY_TEXT, Outgoing, label, render
 from storage import clinics, consents, events, invites, outbox
 
 CLINICIAN_PREFIX = "cl_"
 COHORT_PREFIX = "co_"
 OFFER_VALID = timedelta(days=7)
 NAME_MAX = 60
-EMERGENCY_MAX = 200
+EMERGENCY_MAX = MAX_EMERGENCY_TEXT  # what lesson lengths are checked with
 SETTINGS = ("start", "emergency", "threshold")
 
 
@@ -205,6 +205,7 @@ async def cohort_set_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
             return
     if problem:
         await _refuse(rt, update, "clinic_setting_problem", problem=problem, cohort=cohort,
+                      max_length=EMERGENCY_MAX,
                       names=list(pacing.Thresholds().as_dict()))
         return
     now = rt.clock.now()
@@ -216,7 +217,9 @@ async def cohort_set_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
                           clinician=staff["id"], fields=sorted(change))
         fresh = clinics.cohort(rt.db, cohort["id"])
         return [Outgoing(render("clinic_settings", cohort=fresh, changed=bool(change),
-                                thresholds=_thresholds_shown(fresh)))]
+                                thresholds=_thresholds_shown(fresh),
+                                emergency_text=clinic.clean_emergency_text(
+                                    fresh["emergency_text"])))]
 
     await respond(rt, update, act, patient_id=_sender_pid(rt, update))
 
@@ -237,10 +240,15 @@ def _setting_change(cohort: dict, what: str | None, rest: list[str]) -> tuple[di
         day = _parse_date(rest[0])
         return ({"start_date": day.isoformat()}, None) if day else ({}, "date")
     if what == "emergency" and rest:
-        text = " ".join(rest).strip()
-        if len(text) > EMERGENCY_MAX:
+        text = " ".join(" ".join(rest).split())
+        if text.lower() == "default":
+            return {"emergency_text": None}, None
+        cleaned = clinic.clean_emergency_text(text)
+        if cleaned is None:
+            return {}, "usage"
+        if len(cleaned) > EMERGENCY_MAX:
             return {}, "emergency_long"
-        return {"emergency_text": None if text.lower() == "default" else text}, None
+        return {"emergency_text": cleaned}, None
     if what == "threshold" and len(rest) == 2:
         own = clinics.thresholds_of(cohort)
         name = rest[0].lower()

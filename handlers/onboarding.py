@@ -21,6 +21,7 @@ from handlers.common import (answer_callback, clear_buttons, patient_of, reply_t
                              respond, runtime)
 from handlers.onboarding_questions import Reask, from_button, from_text, pending, question
 from jobs import clinic as clinic_flow
+from jobs import safety
 from jobs.plan import replan_patient
 from messages import Outgoing, label, render
 from storage import activities, checkins, consents, events, patients
@@ -115,7 +116,16 @@ async def typed_answer(rt, update: Update) -> None:
     try:
         answer = from_text(state, update.effective_message.text or "")
     except Reask as reask:
-        await _send(rt, update, lambda: [question(rt.db, state, reask.problem, **reask.context)])
+        problem = reask.problem
+        if state["step"] == "hold" and problem == "short":
+            # On hold: a short reminder, the whole advice at most once an hour.
+            from handlers.safety import full_advice_due
+
+            if full_advice_due(rt.db, state["patient_id"], rt.clock.now()):
+                events.record(rt.db, rt.clock.now(), "hold_advice", state["patient_id"])
+                problem = None
+        context = reask.context
+        await _send(rt, update, lambda: [question(rt.db, state, problem, **context)])
         return
     await apply_answer(rt, update, state, answer)
 
@@ -238,11 +248,18 @@ def _red_flags(t: _Turn, answer: str) -> list[Outgoing]:
         return t.go("soon")
     t.set(status="hold")  # no course prompts until a doctor has seen them
     events.record(t.rt.db, t.now, "red_flag", t.pid, level="emergency", at="onboarding")
+    safety.queue_follow_up(t.rt.db, patients.get(t.rt.db, t.pid), t.now)
     return t.go("hold")
 
 
 def _seen(t: _Turn, answer: str) -> list[Outgoing]:
+    if answer == "notyet":  # the follow-up's "Not yet": the advice again, asked again tomorrow
+        safety.queue_follow_up(t.rt.db, patients.get(t.rt.db, t.pid), t.now)
+        return t.again("not_yet")
     t.set(status="onboarding")
+    if answer == "mistake":  # the warning-sign question again; no false declaration needed
+        events.record(t.rt.db, t.now, "red_flag_mistake", t.pid, at="onboarding")
+        return t.go("rf", recheck=True)
     events.record(t.rt.db, t.now, "red_flag_seen", t.pid, at="onboarding")
     return t.go("soon", after_hold=True)
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from bot import onboarding_rules as R
 from bot.parsing import parse_hhmm, parse_minutes
-from markupsafe import Markup
+from markupsafe import Markup, escape
+
+from bot import safety
 
 from jobs import clinic
-from messages import DEFAULT_EMERGENCY_NUMBER, Button, Outgoing, label, render
+from messages import Button, Outgoing, label, render
 from storage import activities, consents
 
 MAX_DOSE = 180  # minutes; a starting dose, so anything longer is more likely a slip
@@ -30,9 +32,10 @@ class Reask(Exception):
 
 def emergency_number(db=None, patient_id: int | None = None,
                      user_id: int | None = None) -> Markup:
-    """The number to call, already safe HTML: the person's cohort's own text, else the default."""
+    """The number to call, already safe HTML: the person's cohort's own text, else their
+    country's number (from their time zone), else "112 or your local emergency number"."""
     if db is None:
-        return Markup(DEFAULT_EMERGENCY_NUMBER)
+        return Markup(escape(safety.emergency_number(None)))
     return clinic.emergency_number(db, patient_id, user_id)
 
 
@@ -73,8 +76,9 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
         return Outgoing(render("onboarding_red_flags", **ctx), yes_no)
     if step == "hold":
         return Outgoing(render("onboarding_emergency", emergency_number=emergency_number(
-                                   db, state.get("patient_id"), state.get("user_id"))),
-                        [[(label("onboarding_seen"), "o:hold:seen")]])
+                                   db, state.get("patient_id"), state.get("user_id")), **ctx),
+                        [[(label("onboarding_seen"), "o:hold:seen")],
+                         [(label("safety_mistake"), "o:hold:mistake")]])
     if step == "soon":
         return Outgoing(render("onboarding_soon_signs", **{"after_hold": False, **ctx}), yes_no)
     if step == "tz":
@@ -138,14 +142,26 @@ def from_button(db, state: dict, value: str) -> object | None:
             return next((n for n in R.DOSE_PRESETS if str(n) == minutes), None)
         return None
     allowed = {"intro": ("go",), "consent": ("yes", "no"), "rf": ("yes", "no"),
-               "hold": ("seen",), "soon": ("yes", "no"), "sit": tuple(R.SITTING_DAYS)}
+               "hold": ("seen", "mistake", "notyet"), "soon": ("yes", "no"), "sit": tuple(R.SITTING_DAYS)}
     return value if value in allowed.get(step, ()) else None
 
 
 def from_text(state: dict, text: str) -> object:
     """The answer typed text stands for at the current step; raises Reask when it cannot be used."""
     step, words = state["step"], " ".join(text.casefold().split())
-    if step in ("intro", "consent", "rf", "soon"):
+    if step in ("rf", "soon"):  # safety questions: only a clear yes or no counts
+        answer = safety.safety_answer(text)
+        if answer is None or answer == "unsure":
+            raise Reask("unsure" if answer == "unsure" else "unclear")
+        return answer
+    if step == "hold":
+        if R.is_mistake(text):
+            return "mistake"
+        answer = "yes" if R.is_seen(text) else safety.safety_answer(text)
+        if answer == "yes":
+            return "seen"
+        raise Reask({"no": "not_yet", "unsure": "unsure"}.get(answer, "short"))
+    if step in ("intro", "consent"):
         answer = R.yes_no(text)
         if answer is None or (step == "intro" and not answer):
             raise Reask()
@@ -191,4 +207,4 @@ def from_text(state: dict, text: str) -> object:
         if minutes is None or minutes > MAX_DOSE:
             raise Reask()
         return minutes
-    raise Reask()  # "hold": only the button moves on, after a doctor has seen them
+    raise Reask()

@@ -139,9 +139,16 @@ async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
         return
     if patient["status"] == "hold":
-        await reply(rt, update, Outgoing(render("resume_hold"),
-                                         [[(label("onboarding_seen"), "u:seen")]]),
-                    patient_id=patient["id"])
+        from handlers import safety
+
+        def ask_seen():
+            if safety.seen_since_report(rt.db, patient["id"]):  # seen, not yet cleared
+                safety.ask(rt.db, patient["id"], "hold_carry_on", rt.clock.now())
+                return [safety.carry_on_question()]
+            safety.ask(rt.db, patient["id"], "hold_seen", rt.clock.now())
+            return [Outgoing(render("resume_hold"), safety.hold_buttons())]
+
+        await respond(rt, update, ask_seen, patient_id=patient["id"])
         return
     if patient["status"] == "active":
         await reply_template(rt, update, "resumed", already=True, patient_id=patient["id"])
@@ -153,21 +160,38 @@ async def resume(rt, update: Update, patient: dict, event: str) -> None:
     """Back to active (also for someone who had blocked the bot and came back), re-planned."""
     def act():
         now = rt.clock.now()
-        patients.update(rt.db, patient["id"], now, status=patients.PLANNABLE, paused_from=None,
-                        inactive_reason=None)
-        # Prompts cancelled by the pause (or the block) are planned afresh from now on.
-        rt.db.execute("DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "
-                      "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end', 'summary', "
-                      "'summary_caregiver') AND due_at >= ?",
-                      [patient["id"], iso(now)])
-        # Session follow-ups held back meanwhile go out again (the dispatcher still applies
-        # their lateness rules: a settle question hours late is given up, not asked).
-        rt.db.execute("UPDATE outbox SET status = 'pending', last_error = NULL "
-                      "WHERE patient_id = ? AND status = 'cancelled' "
-                      "AND kind IN ('settle', 'next_day', 'advice', 'pause_over')",
-                      [patient["id"]])
+        # Prompts cancelled by the pause (or the block) are planned afresh from now on; session
+        # follow-ups held back meanwhile go out again (the dispatcher still applies their
+        # lateness rules: a settle question hours late is given up, not asked).
+        reactivate(rt.db, patient["id"], now)
         events.record(rt.db, now, event, patient["id"])
         return [Outgoing(render("resumed", already=False))]
 
     if await respond(rt, update, act, patient_id=patient["id"]):
         replan_patient(rt, patients.get(rt.db, patient["id"]))
+
+
+def reactivate(db, patient_id: int, now) -> None:
+    """Back to active (after a pause, a block or a hold): prompts cancelled meanwhile are planned
+    afresh from now on, session follow-ups held back go out again, a hold's follow-up is dropped.
+    The caller re-plans (after its transaction)."""
+    patients.update(db, patient_id, now, status=patients.PLANNABLE, paused_from=None,
+                    inactive_reason=None)
+    db.execute("DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "
+               "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end', 'summary', "
+               "'summary_caregiver') AND due_at >= ?", [patient_id, iso(now)])
+    db.execute("UPDATE outbox SET status = 'pending', last_error = NULL "
+               "WHERE patient_id = ? AND status = 'cancelled' "
+               "AND kind IN ('settle', 'next_day', 'advice', 'pause_over')", [patient_id])
+    db.execute("UPDATE outbox SET status = 'cancelled', last_error = 'hold_lifted' "
+               "WHERE patient_id = ? AND status = 'pending' AND kind = 'safety_followup'",
+               [patient_id])
+
+
+def lift_hold(rt, patient: dict, event: str) -> Outgoing:
+    """Inside a handler's transaction: the hold ends (cleared by a doctor, or reported by
+    mistake) and prompts start again; the plan tick (or `replan_after`) plans them."""
+    now = rt.clock.now()
+    reactivate(rt.db, patient["id"], now)
+    events.record(rt.db, now, event, patient["id"])
+    return Outgoing(render("safety_hold_lifted", mistake=event == "red_flag_mistake"))

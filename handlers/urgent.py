@@ -1,7 +1,9 @@
-"""/urgent: the red-flag questions (CLINICAL.md), escalation, and "I have been seen" after a hold.
+"""/urgent: the red-flag questions, escalation, and the way out of a hold.
 
 Anyone may ask, registered or not: a stranger asking for urgent help gets the same safety answer.
-An emergency sign puts a patient's prompts on hold until they confirm a doctor has seen them.
+An emergency sign puts a patient's prompts on hold; "I have been seen" (then "may you carry on?")
+or "I answered by mistake" (the questions again) lead out of it. Typed answers to these questions
+are read in handlers.safety, with the same rules as the buttons.
 """
 
 from __future__ import annotations
@@ -9,67 +11,58 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from handlers import safety as flow
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
-from handlers.onboarding_questions import emergency_number
-from handlers.settings import cancel_prompts, resume
-from jobs import clinic
-from jobs.summary import alert_caregivers
-from messages import Outgoing, label, render
-from storage import events, patients
+from messages import Outgoing, render
 
-
-def _question(step: str) -> Outgoing:
-    return Outgoing(render(f"urgent_q_{step}"),
-                    [[(label("onboarding_no_signs"), f"u:{step}:no")],
-                     [(label("onboarding_has_sign"), f"u:{step}:yes")]])
+_ANSWERS = {"u:emergency:yes", "u:emergency:no", "u:soon:yes", "u:soon:no",
+            "u:emergency:yes:m", "u:emergency:no:m", "u:soon:yes:m", "u:soon:no:m"}
 
 
 async def urgent_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     patient = patient_of(rt, update)
-    await reply(rt, update, _question("emergency"), patient_id=patient["id"] if patient else None)
+    pid = patient["id"] if patient else None
+
+    def act() -> list[Outgoing]:
+        if pid is not None and patient["status"] != flow.WITHDRAWN:
+            flow.ask(rt.db, pid, "urgent_emergency", rt.clock.now(), recheck=False)
+        return [flow.urgent_question("emergency")]
+
+    await respond(rt, update, act, patient_id=pid)
 
 
 async def urgent_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """`u:emergency:yes|no`, `u:soon:yes|no`, `u:seen`."""
+    """`u:emergency|soon:yes|no[:m]` (`:m`: asked again after "I answered by mistake"),
+    `u:seen`, `u:mistake`, `u:fu:seen|notyet` (the follow-up), `u:ok:yes|no` (carry on?)."""
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
     pid = patient["id"] if patient else None
     data = update.callback_query.data or ""
-    if data == "u:seen":
-        if patient is None or patient["status"] != "hold":
+    on_hold = patient is not None and patient["status"] == "hold"
+    if data in ("u:seen", "u:fu:seen", "u:fu:notyet", "u:mistake", "u:ok:yes", "u:ok:no"):
+        if not on_hold:
             await reply(rt, update, Outgoing(render("expired")), patient_id=pid)
             return
         await clear_buttons(update)
-        await resume(rt, update, patient, "red_flag_seen")
+        if data in ("u:seen", "u:fu:seen"):
+            act = lambda: flow.seen(rt, update, patient, "button")  # noqa: E731
+        elif data == "u:fu:notyet":
+            act = lambda: flow.seen_answer(rt, update, patient, "no")  # noqa: E731
+        elif data == "u:mistake":
+            act = lambda: flow.mistake(rt, update, patient)  # noqa: E731
+        else:
+            act = lambda: flow.carry_on_answer(rt, update, patient, data[-3:].strip(":"))  # noqa: E731
+        await respond(rt, update, act, patient_id=pid)
+        flow.replan_if_lifted(rt, patient)
         return
-    if data not in ("u:emergency:yes", "u:emergency:no", "u:soon:yes", "u:soon:no"):
+    if data not in _ANSWERS:
         await reply(rt, update, Outgoing(render("expired")), patient_id=pid)
         return
     await clear_buttons(update)
-    _, step, answer = data.split(":")
-
-    def act() -> list[Outgoing]:
-        now = rt.clock.now()
-        if step == "emergency" and answer == "no":
-            return [_question("soon")]
-        if step == "soon" and answer == "no":
-            return [Outgoing(render("urgent_none", emergency_number=emergency_number(rt.db, pid, update.effective_user.id)))]
-        if step == "soon":
-            if pid:
-                events.record(rt.db, now, "red_flag", pid, level="soon", at="urgent")
-            return [Outgoing(render("urgent_soon_doctor"))]
-        held = patient is not None and patient["status"] in ("active", "paused")
-        if held:
-            patients.update(rt.db, pid, now, status="hold")
-            cancel_prompts(rt.db, pid, "red_flag")
-        if pid:
-            events.record(rt.db, now, "red_flag", pid, level="emergency", at="urgent")
-            alert_caregivers(rt.db, patient, now)  # those who chose it; no words of theirs
-            clinic.alert(rt.db, patient, "red_flag", now)  # the clinic, if they are in a cohort
-        buttons = [[(label("onboarding_seen"), "u:seen")]] if held else []
-        return [Outgoing(render("urgent_emergency", emergency_number=emergency_number(rt.db, pid, update.effective_user.id),
-                                held=held), buttons)]
-
-    await respond(rt, update, act, patient_id=pid)
+    parts = data.split(":")
+    await respond(rt, update, lambda: flow.urgent_answer(rt, update, patient, parts[1], parts[2],
+                                                         len(parts) == 4),
+                  patient_id=pid)
+    flow.replan_if_lifted(rt, patient)

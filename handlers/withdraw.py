@@ -13,7 +13,8 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot import onboarding_rules as R
 from handlers.common import (answer_callback, button_message_key, clear_buttons, patient_of,
                              reply, reply_template, respond, runtime)
-from messages import DEFAULT_EMERGENCY_NUMBER, Outgoing, label, render
+from jobs import clinic
+from messages import Outgoing, label, render
 from storage import consents, events, withdrawal
 from storage.withdrawal import WITHDRAWN
 
@@ -56,7 +57,7 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if command is None and consents.onboarding(rt.db, user.id) is not None:
             return  # answering the consent question again
     await reply_template(rt, update, "withdrawn_answer", patient_id=patient["id"],
-                         emergency_number=DEFAULT_EMERGENCY_NUMBER)
+                         emergency_number=clinic.emergency_number(rt.db, patient["id"]))
     raise ApplicationHandlerStop
 
 

@@ -12,24 +12,26 @@ import csv
 import io
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import segno
 from sqlite_utils import Database
 
-from bot import roster
+from bot import roster, safety
 from bot.clock import iso, parse_iso
 from bot.localtime import local_date, local_to_utc, zone
 from jobs.summary import ratings_by_day
 from markupsafe import Markup, escape
 
-from messages import DEFAULT_EMERGENCY_NUMBER, Outgoing, render
+from messages import Outgoing, render
 from storage import clinics, consents, events, outbox
 
 log = logging.getLogger(__name__)
 
-ALERT_KINDS = ("red_flag", "rise", "blocked")
+ALERT_KINDS = ("red_flag", "red_flag_soon", "red_flag_seen", "rise", "blocked")
+SOON_EPISODE = timedelta(days=14)  # a "soon" sign repeated within this is the same episode
 DIGEST_DAY, DIGEST_AT = 0, time(8, 0)  # Monday 08:00 in the clinic's time zone
 ROSTER_CHUNK = 15                       # patients per roster message (Telegram's 4096 characters)
 UNREACHABLE = ("blocked", "chat_not_found")
@@ -49,11 +51,14 @@ def _start(patient: dict, today: date) -> date:
     return date.fromisoformat(patient["start_date"] or patient["course_start"] or today.isoformat())
 
 
-def _reported_red_flag(db: Database, patient_id: int) -> bool:
-    """An emergency sign reported (CLINICAL.md's first list), at set-up or with /urgent."""
-    return db.execute("SELECT count(*) FROM events WHERE patient_id = ? AND kind = 'red_flag' "
-                      "AND json_extract(data, '$.level') = 'emergency'",
-                      [patient_id]).fetchone()[0] > 0
+def sign_reports(db: Database, patient_id: int) -> dict[str, list[datetime]]:
+    """When each level of warning sign was reported (confirmed), oldest first."""
+    found: dict[str, list[datetime]] = {"emergency": [], "soon": []}
+    for r in db.query("SELECT at, json_extract(data, '$.level') AS level FROM events "
+                      "WHERE patient_id = ? AND kind = 'red_flag' ORDER BY id", [patient_id]):
+        if r["level"] in found:
+            found[r["level"]].append(parse_iso(r["at"]))
+    return found
 
 
 def patient_line(db: Database, patient: dict, now: datetime) -> Line:
@@ -67,11 +72,12 @@ def patient_line(db: Database, patient: dict, now: datetime) -> Line:
         [patient["id"], patient["id"]]) if r["t"]]
     verdicts = [r["verdict"] for r in db.query(
         "SELECT verdict FROM sessions WHERE patient_id = ? AND stage = 'decided'", [patient["id"]])]
-    red_flag = _reported_red_flag(db, patient["id"])
+    reports = sign_reports(db, patient["id"])
     found = roster.figures(
         ratings=ratings_by_day(db, patient["id"], today), start=start, today=today,
         last_answer=local_date(max(answers), tz) if answers else None, verdicts=verdicts,
-        red_flag=red_flag,
+        red_flag=local_date(reports["emergency"][-1], tz) if reports["emergency"] else None,
+        soon_sign=local_date(reports["soon"][-1], tz) if reports["soon"] else None,
         blocked=patient["status"] == "inactive" and patient["inactive_reason"] in UNREACHABLE)
     return Line(patient, found, start, today)
 
@@ -89,23 +95,48 @@ def roster_messages(db: Database, cohort: dict, now: datetime) -> list[Outgoing]
             for n, chunk in enumerate(chunks)]
 
 
-def emergency_number(db: Database, patient_id: int | None = None,
-                     user_id: int | None = None) -> Markup:
-    """The number to call, as safe HTML: the patient's cohort's own text, else the default.
+_CALL_WORDS = re.compile(r"^\s*(?:(?:call|dial|phone|ring|tel\.?|telephone)\b[\s:,.-]*)+",
+                         re.IGNORECASE)
 
-    Someone still setting up after accepting a cohort's link already gets their clinic's text.
+
+def clean_emergency_text(text: str | None) -> str | None:
+    """A clinic's emergency text as stored and shown: without a leading "call"/"dial"/"phone"/
+    "ring" (the templates say "call {{ emergency_number }}"), whitespace tidied; None if empty."""
+    if text is None:
+        return None
+    cleaned = _CALL_WORDS.sub("", " ".join(str(text).split())).strip()
+    return cleaned or None
+
+
+def emergency_number(db: Database, patient_id: int | None = None,
+                     user_id: int | None = None, timezone: str | None = None) -> Markup:
+    """The number to call, as safe HTML: the patient's cohort's own text, else the number of the
+    country of the patient's time zone (bot.safety), else "112 or your local emergency number".
+
+    Someone still setting up after accepting a cohort's link already gets their clinic's text;
+    someone without a zone yet (or a stranger) gets the default.
     """
     text = clinics.emergency_text(db, patient_id)
     if text is None and user_id is not None:
         for offer in clinics.accepted_offers_waiting(db, user_id):
             text = (clinics.cohort(db, offer["cohort_id"]) or {}).get("emergency_text") or text
-    return escape(text) if text else Markup(DEFAULT_EMERGENCY_NUMBER)
+    text = clean_emergency_text(text)
+    if text:
+        return escape(text)
+    if timezone is None and patient_id is not None:
+        row = db.execute("SELECT timezone FROM patients WHERE id = ?", [patient_id]).fetchone()
+        timezone = row[0] if row else None
+    if timezone is None and patient_id is None and user_id is not None:
+        row = db.execute("SELECT timezone FROM patients WHERE user_id = ?", [user_id]).fetchone()
+        timezone = row[0] if row else None
+    return escape(safety.emergency_number(timezone))
 
 
 # --- CSV export ------------------------------------------------------------------------------
 
 DAY_COLUMNS = ["cohort_id", "patient_id", "first_name", "local_date", "course_day", "checkin",
-               "pain", "sessions_started", "sitting_breaks"]
+               "pain", "sessions_started", "sitting_breaks", "emergency_sign_reported_at",
+               "soon_sign_reported_at"]
 SESSION_COLUMNS = ["cohort_id", "patient_id", "first_name", "session_id", "activity",
                    "dose_minutes", "logged", "started_at", "ended_at", "before", "before_source",
                    "after", "settled", "next_day", "stage", "verdict", "findings", "partial",
@@ -144,6 +175,10 @@ def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict]
         rows = list(db.query(
             "SELECT s.*, a.name AS activity FROM sessions s JOIN activities a "
             "ON a.id = s.activity_id WHERE s.patient_id = ? ORDER BY s.id", [pid]))
+        reported: dict[tuple[str, str], str] = {}  # (level, local date) -> the latest report
+        for level, moments in sign_reports(db, pid).items():
+            for moment in moments:
+                reported[(level, local_date(moment, tz).isoformat())] = iso(moment)
         started: dict[str, int] = {}
         for s in rows:
             day = local_date(parse_iso(s["started_at"]), tz).isoformat()
@@ -160,7 +195,9 @@ def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict]
                          "checkin": check["status"] if check else "none",
                          "pain": check["pain"] if check else None,
                          "sessions_started": started.get(key, 0),
-                         "sitting_breaks": breaks.get(key, 0)})
+                         "sitting_breaks": breaks.get(key, 0),
+                         "emergency_sign_reported_at": reported.get(("emergency", key)),
+                         "soon_sign_reported_at": reported.get(("soon", key))})
             day += timedelta(days=1)
     return days, sessions
 
@@ -220,8 +257,11 @@ def enrol(db: Database, patient: dict, offer: dict, now: datetime, *,
                    [cohort["start_date"], patient["id"]])
     events.record(db, now, "cohort_joined", patient["id"], cohort=cohort["id"],
                   membership=membership_id)
-    if _reported_red_flag(db, patient["id"]):
+    reports = sign_reports(db, patient["id"])
+    if reports["emergency"]:
         alert(db, patient, "red_flag", now)  # reported while setting up, before they joined
+    if reports["soon"] and now - reports["soon"][-1] <= SOON_EPISODE:
+        alert(db, patient, "red_flag_soon", now)
     return membership_id
 
 

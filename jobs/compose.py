@@ -12,7 +12,7 @@ from markupsafe import escape
 from bot import course_plan
 from bot.localtime import local_date, zone
 from bot.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
-from jobs import clinic, summary
+from jobs import clinic, safety, summary
 from jobs import sessions as session_flow
 from messages import Outgoing, label, rating_rows, render
 from storage import activities, checkins, lessons, outbox, privacy, sessions, withdrawal
@@ -20,6 +20,7 @@ from storage import activities, checkins, lessons, outbox, privacy, sessions, wi
 # The scheduled daily question, and the same question asked for with /checkin.
 CHECKIN_KINDS = ("checkin", "checkin_asked")
 REMINDER_AFTER = timedelta(hours=3)
+
 
 
 def part_of_day(moment: datetime, tz_name: str) -> str:
@@ -43,6 +44,8 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
                             document=("my-back-pain-data.json", privacy.as_json(data)))
         return Outgoing(render("mydata_file", format="CSV"),
                         document=("my-back-pain-data.csv", privacy.as_csv(data)))
+    if row["kind"] == "safety_followup":
+        return safety.compose_follow_up(db, row, patient)
     if row["kind"] == "alert_clinician":
         return clinic.compose_alert(db, row, patient)
     if row["kind"] == "digest":
@@ -140,11 +143,19 @@ def after_sent(db: Database, row: dict, now: datetime) -> None:
     """What sending a row means for the conversation: a check-in makes typed numbers its answers."""
     payload = json.loads(row["payload"])
     waiting = checkins.awaiting(db, row["patient_id"]) if row["patient_id"] else None
+    if row["kind"] == "safety_followup" and row["patient_id"] is not None:
+        safety.ask(db, row["patient_id"], "hold_seen", now)
+        return
+    # A safety question stays open until it has a clear answer: a prompt does not displace it
+    # (its buttons still work; handlers.safety restores the displaced question afterwards).
+    safety_open = waiting is not None and waiting["kind"] in safety.SAFETY_KINDS
     # A typed number answers the session question still open (B or A) before any later prompt.
     session_open = waiting is not None and waiting["kind"] in ("session_before", "session_after")
     if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",) and row["patient_id"] is not None:
         question = payload.get("checkin_row", row["id"])
-        if not session_open or row["kind"] == "checkin_asked":
+        # /checkin asked for now takes over any open question (a safety one too: its advice has
+        # been given, and the person chose to go on); a scheduled check-in does not.
+        if row["kind"] == "checkin_asked" or not (safety_open or session_open):
             checkins.set_awaiting(db, row["patient_id"], "checkin", str(question), now)
         if row["kind"] == "checkin":  # one gentle reminder, hours later, only if still unanswered
             outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"],
@@ -153,9 +164,11 @@ def after_sent(db: Database, row: dict, now: datetime) -> None:
                            payload={"local_date": payload["local_date"], "checkin_row": row["id"]})
     elif row["kind"] == "summary" and row["patient_id"] is not None:
         summary.after_summary_sent(db, row, now)
-    elif row["kind"] == "next_day" and row["patient_id"] is not None and not session_open:
+    elif row["kind"] == "next_day" and row["patient_id"] is not None and not session_open \
+            and not safety_open:
         checkins.set_awaiting(db, row["patient_id"], "next_day", str(row["id"]), now)
-    elif row["kind"] == "settle" and row["patient_id"] is not None and not session_open:
+    elif row["kind"] == "settle" and row["patient_id"] is not None and not session_open \
+            and not safety_open:
         checkins.set_awaiting(db, row["patient_id"], "settle", str(row["id"]), now)
     elif row["kind"] == "lesson" and row["patient_id"] is not None:
         lesson_id = payload["lesson_id"]

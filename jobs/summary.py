@@ -136,3 +136,17 @@ def alert_caregivers(db: Database, patient: dict, now: datetime) -> int:
                     "caregiver_alert", name=patient["first_name"])}):
             sent += 1
     return sent
+
+
+def alert_caregivers_seen(db: Database, patient: dict, now: datetime) -> int:
+    """The patient says a doctor has seen them: caregivers who chose alerts are told (no words of
+    the patient's), once per report."""
+    sent = 0
+    for carer in caregivers.active_for_patient(db, patient["id"]):
+        if carer["alerts"] and outbox.enqueue(
+                db, chat_id=carer["chat_id"], patient_id=patient["id"], kind="alert_caregiver",
+                due_at=now, now=now, dedupe_key=f"alert_caregiver_seen:{carer['id']}:{iso(now)}",
+                payload={"caregiver_id": carer["id"], "text": render(
+                    "caregiver_seen_alert", name=patient["first_name"])}):
+            sent += 1
+    return sent

@@ -103,7 +103,8 @@ class World:
                 f"set:d:{act}", f"set:dm:{act}:30", f"cg:r:{self.carer}", f"cg:x:{self.carer}",
                 f"cg:c:{self.carer_invite}", f"cgz:{self.carer}:Europe/London",
                 f"cgj:{self.carer_invite}:y", f"coj:{self.offer}:y", f"lv:{self.membership}:y",
-                f"clj:{self.staff_invite}:y", "l:h:w01-01", "u:seen", "o:consent:yes", "p:x"]
+                f"clj:{self.staff_invite}:y", "l:h:w01-01", "u:seen", "u:mistake", "u:ok:yes",
+                "sf:emergency:yes", "sf:soon:yes", "o:consent:yes", "p:x"]
 
     def checkin_row(self) -> int:
         return int(button(self.checkin, "c:").split(":")[1])

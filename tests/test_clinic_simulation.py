@@ -123,8 +123,13 @@ def expected_figures(db, patient: dict, now: datetime) -> dict:
               else round(last_week - first_week, 1))
     verdicts = Counter(r["verdict"] for r in db.query(
         "SELECT verdict FROM sessions WHERE patient_id = ? AND stage = 'decided'", [patient["id"]]))
-    red_flag = any(json.loads(r["data"]).get("level") == "emergency" for r in db.query(
-        "SELECT data FROM events WHERE patient_id = ? AND kind = 'red_flag'", [patient["id"]]))
+    emergencies = [r["at"] for r in db.query(
+        "SELECT at, data FROM events WHERE patient_id = ? AND kind = 'red_flag' ORDER BY id",
+        [patient["id"]]) if json.loads(r["data"]).get("level") == "emergency"]
+    red_flag = bool(emergencies)
+    # Issue 14: the flag is dated (the patient's local date of the latest report).
+    red_flag_date = (datetime.fromisoformat(emergencies[-1]).astimezone(tz).date()
+                     if emergencies else None)
     flags = []
     if red_flag:
         flags.append("red_flag")
@@ -139,7 +144,8 @@ def expected_figures(db, patient: dict, now: datetime) -> dict:
             "last_7": adherence(max(start, today - timedelta(days=6))),
             "overall": adherence(start), "since": since, "first_week": first_week,
             "last_week": last_week, "change": change,
-            "verdicts": {v: verdicts.get(v, 0) for v in VERDICTS}, "flags": tuple(flags)}
+            "verdicts": {v: verdicts.get(v, 0) for v in VERDICTS}, "flags": tuple(flags),
+            "red_flag_date": red_flag_date}
 
 
 def members_in_db(db, cohort_id: int) -> list[dict]:
@@ -164,7 +170,9 @@ def roster_entry(patient: dict, e: dict) -> str:
             f"{e['last_7'][0]}/{e['last_7'][1]}, {e['overall'][0]}/{e['overall'][1]} · {since} · "
             f"{trend} · {v['keep']}/{v['progress']}/{v['adapt']}/{v['pause']}")
     if e["flags"]:
-        text += "\n⚠️ " + ", ".join(FLAG_TEXT[f] for f in e["flags"])
+        text += "\n⚠️ " + ", ".join(
+            FLAG_TEXT[f] + (f" {e['red_flag_date']}" if f == "red_flag" else "")
+            for f in e["flags"])
     return text
 
 
@@ -251,7 +259,8 @@ def test_roster_figures_equal_the_ones_recomputed_from_the_database(played):
                    "last_7": (f.last_7.answered, f.last_7.days),
                    "overall": (f.overall.answered, f.overall.days), "since": f.days_since_answer,
                    "first_week": f.first_week, "last_week": f.last_week, "change": f.change,
-                   "verdicts": dict(f.verdicts), "flags": tuple(f.flags)}
+                   "verdicts": dict(f.verdicts), "flags": tuple(f.flags),
+                   "red_flag_date": f.flag_dates.get("red_flag")}
             assert got == e, patient["first_name"]
             checked += 1
     assert checked == 54
@@ -300,6 +309,11 @@ def test_export_has_one_row_per_member_per_day_with_the_stored_rating(played):
             breaks = Counter(r["local_date"] for r in db.query(
                 "SELECT local_date FROM sitting_breaks WHERE patient_id = ? AND action = 'done'",
                 [p["id"]]))
+            signs = {}  # (level, local date) -> the latest report's time (issue 14's columns)
+            for r in db.query("SELECT at, data FROM events WHERE patient_id = ? AND "
+                              "kind = 'red_flag' ORDER BY id", [p["id"]]):
+                local = datetime.fromisoformat(r["at"]).astimezone(tz).date().isoformat()
+                signs[(json.loads(r["data"])["level"], local)] = r["at"]
             for n in range((today - start).days + 1):
                 day = (start + timedelta(days=n)).isoformat()
                 check = stored.get(day)
@@ -309,7 +323,9 @@ def test_export_has_one_row_per_member_per_day_with_the_stored_rating(played):
                     "checkin": check["status"] if check else "none",
                     "pain": "" if not check or check["pain"] is None else str(check["pain"]),
                     "sessions_started": str(started.get(day, 0)),
-                    "sitting_breaks": str(breaks.get(day, 0))})
+                    "sitting_breaks": str(breaks.get(day, 0)),
+                    "emergency_sign_reported_at": signs.get(("emergency", day), ""),
+                    "soon_sign_reported_at": signs.get(("soon", day), "")})
         assert rows == expected
         answered = [r for r in rows if r["checkin"] == "answered"]
         assert answered and all(r["pain"] != "" for r in answered)

@@ -131,18 +131,22 @@ async def test_urgent_emergency_sign_holds_prompts_until_seen(harness, clock):
     assert "warning signs" in question.text and "bladder" in question.text
     answer = await press(harness, question, "u:emergency:yes")
     assert "get medical help now" in answer.text
-    assert "your local emergency number" in answer.text
+    assert "Call 112," in answer.text  # Europe/Berlin's number (issue 14: no generic list)
     assert patients.get(harness.db, pid)["status"] == "hold"
     assert not pending(harness, "checkin")
     await harness.send_text(USER, "/checkin")
     assert "on hold" in harness.last(USER).text
     await harness.send_text(USER, "/resume")
     assert "Have you been seen" in harness.last(USER).text
-    await press(harness, answer, "u:seen")
+    # "I have been seen" asks one question before anything resumes (issue 14).
+    carry_on = await press(harness, answer, "u:seen")
+    assert "fine to carry on" in carry_on.text
+    assert patients.get(harness.db, pid)["status"] == "hold"
+    await press(harness, carry_on, "u:ok:yes")
     assert patients.get(harness.db, pid)["status"] == "active"
     assert pending(harness, "checkin")
     kinds = [(e["kind"], e["data"].get("level")) for e in events.for_patient(harness.db, pid)]
-    assert kinds == [("red_flag", "emergency"), ("red_flag_seen", None)]
+    assert kinds == [("red_flag", "emergency"), ("red_flag_seen", None), ("hold_lifted", None)]
 
 
 async def test_urgent_soon_and_no_signs(harness):

@@ -350,10 +350,27 @@ class Simulation:
             answer = self._sent_with_button(mark, persona.chat_id, "u:seen")
             if answer is not None and spec["seen_after_hours"]:
                 self.later(self.clock.now() + timedelta(hours=spec["seen_after_hours"]),
-                           lambda: self.tap(persona, answer[0].message_id, "u:seen", answer[1],
-                                            "urgent_seen"))
+                           lambda: seen(answer))
+
+        async def seen(answer) -> None:
+            """ "I have been seen", then "yes" to "may you carry on?": the hold ends."""
+            mark = len(self.api.sent)
+            await self.tap(persona, answer[0].message_id, "u:seen", answer[1], "urgent_seen")
+            cleared = self._sent_with_button(mark, persona.chat_id, "u:ok:yes")
+            if cleared is not None:
+                await self.tap(persona, cleared[0].message_id, "u:ok:yes", cleared[1],
+                               "urgent_cleared")
 
         self.later(self.local_moment(persona, spec["day"], spec["at"]), report)
+
+    def _schedule_says(self, persona: Persona) -> None:
+        """`says`: free text typed at a local day and time, whatever the bot has open."""
+        for day, at, text in persona.says:
+            async def type_it(text: str = text) -> None:
+                if not self.api_blocked(persona):
+                    await self.say(persona, text, "says")
+
+            self.later(self.local_moment(persona, day, at), type_it)
 
     # -- clinics ------------------------------------------------------------------------------
     def _sent_with_button(self, mark: int, chat_id: int, data: str,
@@ -464,6 +481,7 @@ class Simulation:
             self._schedule_blocks(persona)
             self._schedule_sessions(persona)
             self._schedule_red_flag(persona)
+            self._schedule_says(persona)
         await self.app.initialize()
         self.updates = UpdateFactory(self.app.bot, self.clock)
         await self.app.post_init(self.app)

@@ -72,6 +72,8 @@ class Persona:
     caregivers: tuple[dict, ...] = ()  # {id, chat_id, name, timezone, alerts}
     reply_after_minutes: tuple[int, int] = (2, 30)
     red_flag: dict | None = None  # {day, at, seen_after_hours}: /urgent, an emergency sign
+    # Free text typed at a local day and time, whatever is open: (day, time, text).
+    says: tuple[tuple[int, time, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,33 @@ def _red_flag(value: Any, where: str) -> dict | None:
             "seen_after_hours": seen}
 
 
+MAX_SAYS_TEXT = 4096  # Telegram's longest text message
+
+
+def _says(value: Any, where: str) -> tuple[tuple[int, time, str], ...]:
+    """`says: [{day: N, at: "HH:MM", text: "..."}]`, a day may be a list of days."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _fail(where, "expected a list of {day: 2, at: \"09:05\", text: \"...\"}")
+    found = []
+    for n, item in enumerate(value):
+        iw = f"{where}[{n}]"
+        if not isinstance(item, dict):
+            raise _fail(iw, "expected {day: 2, at: \"09:05\", text: \"...\"}")
+        days = item.get("day", 0)
+        days = days if isinstance(days, list) else [days]
+        if not days or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                               for d in days):
+            raise _fail(f"{iw}.day", "a day number (0 = the first day) or a list of them")
+        text = item.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_SAYS_TEXT:
+            raise _fail(f"{iw}.text", f"the text she types: 1 to {MAX_SAYS_TEXT} characters")
+        at = parse_hhmm(_hhmm(item.get("at"), f"{iw}.at"))
+        found.extend((day, at, text) for day in days)
+    return tuple(found)
+
+
 def _persona(raw: dict, index: int) -> Persona:
     if not isinstance(raw, dict) or not raw.get("id"):
         raise _fail(f"patients[{index}]", "each patient needs an id")
@@ -254,7 +283,8 @@ def _persona(raw: dict, index: int) -> Persona:
         checkin_pain=_pain(answers.get("checkin_pain", 4), f"{where} checkin_pain"),
         sessions=tuple(sessions), ignore=ignore, course=course, caregivers=tuple(carers),
         blocks_bot_on_day=int(blocks) if blocks is not None else None,
-        red_flag=_red_flag(answers.get("red_flag"), f"{where} red_flag"))
+        red_flag=_red_flag(answers.get("red_flag"), f"{where} red_flag"),
+        says=_says(raw.get("says", answers.get("says")), f"{where} says"))
 
 
 def _clinics(raw: Any, personas: tuple[Persona, ...]) -> tuple[ClinicSpec, ...]:

@@ -1,0 +1,358 @@
+"""Warning signs heard in any message, and the safety questions that take only a clear answer.
+
+* `screen_message` runs before every other handler (group -3) for every private text, edited ones
+  too, in every state. When `bot.safety.screen` hears a warning sign it answers at once with that
+  level's advice and "Is this happening now?", and stops the message there (it is never also taken
+  as a rating). The text itself is never stored or logged: events say the level and sign ids.
+* Safety questions (/urgent's two, the confirming question, "Were you able to get checked?", "Did
+  they say it's fine to carry on?") wait in the `awaiting` table (kinds in SAFETY_KINDS); a typed
+  answer counts only through `bot.safety.safety_answer`: anything unclear asks again, saying why.
+* A hold has a way back ("I answered by mistake": the questions again, "None of these" lifts it), a
+  short reminder for anything sent while on hold (the full advice at most once an hour), and a
+  follow-up row about 24 hours after the report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot import safety
+from bot.onboarding_rules import is_mistake, is_seen
+from handlers.common import patient_of, reply, respond, runtime
+from jobs import clinic
+from jobs.safety import (ref_of, ask, full_advice_due, hold_buttons, queue_follow_up,
+                         record_soon, safety_waiting, seen_question, seen_since_report, settle)
+from jobs.summary import alert_caregivers, alert_caregivers_seen
+from messages import Outgoing, label, render
+from storage import consents, events, patients
+
+log = logging.getLogger(__name__)
+
+WITHDRAWN = "withdrawn"
+
+# --- what the bot waits for ------------------------------------------------------------------
+
+def last_question(db, chat_id: int) -> tuple[str, dict] | None:
+    """For someone with no patient row (nowhere to keep `awaiting`): the safety question the last
+    message to their chat asked, read from its buttons."""
+    rows = list(db.query("SELECT payload FROM outbox WHERE chat_id = ? AND kind = 'reply' "
+                         "ORDER BY id DESC LIMIT 1", [chat_id]))
+    if not rows:
+        return None
+    try:
+        buttons = json.loads(rows[0]["payload"]).get("buttons") or []
+    except (TypeError, ValueError):
+        return None
+    for row in buttons:
+        for _, data in row:
+            parts = str(data).split(":")
+            if parts[:2] == ["u", "emergency"]:
+                return "urgent_emergency", {}
+            if parts[:2] == ["u", "soon"]:
+                return "urgent_soon", {}
+            if parts[0] == "sf" and len(parts) >= 3 and parts[1] in ("emergency", "soon"):
+                return "safety_confirm", {"level": parts[1], "signs": [], "doubtful": False}
+    return None
+
+
+# --- the number and the messages -------------------------------------------------------------
+
+def number(rt, patient: dict | None, update: Update):
+    user = update.effective_user
+    return clinic.emergency_number(rt.db, patient["id"] if patient else None,
+                                   user.id if user else None)
+
+
+def urgent_question(step: str, *, recheck: bool = False, problem: str | None = None) -> Outgoing:
+    suffix = ":m" if recheck else ""
+    return Outgoing(render(f"urgent_q_{step}", problem=problem, recheck=recheck),
+                    [[(label("onboarding_no_signs"), f"u:{step}:no{suffix}")],
+                     [(label("onboarding_has_sign"), f"u:{step}:yes{suffix}")]])
+
+
+def confirm_question(level: str, doubtful: bool, emergency_number, *,
+                     problem: str | None = None) -> Outgoing:
+    return Outgoing(render("safety_heard", level=level, doubtful=doubtful, problem=problem,
+                           emergency_number=emergency_number),
+                    [[(label("safety_yes_now"), f"sf:{level}:yes")],
+                     [(label("safety_no_not_now"), f"sf:{level}:no")]])
+
+
+def carry_on_question(problem: str | None = None) -> Outgoing:
+    return Outgoing(render("safety_carry_on", problem=problem),
+                    [[(label("safety_carry_on_yes"), "u:ok:yes")],
+                     [(label("safety_carry_on_no"), "u:ok:no")]])
+
+
+def emergency_advice(rt, patient: dict | None, update: Update, held: bool) -> Outgoing:
+    return Outgoing(render("urgent_emergency", emergency_number=number(rt, patient, update),
+                           held=held), hold_buttons() if held else [])
+
+
+# --- what a confirmed sign does --------------------------------------------------------------
+
+def record_emergency(rt, patient: dict, now: datetime, at: str,
+                     signs: tuple[str, ...] | list[str] = ()) -> bool:
+    """An emergency sign confirmed by a set-up patient: prompts on hold (from active or paused),
+    the follow-up queued, the caregivers who chose alerts and the clinic told. True if on hold."""
+    from handlers.settings import cancel_prompts
+
+    db, pid = rt.db, patient["id"]
+    state = consents.onboarding(db, patient["user_id"])
+    if state is not None and state["data"].get("edit"):
+        consents.finish(db, patient["user_id"])  # a half-done /settings change is dropped
+    held = patient["status"] in ("active", "paused", "hold")
+    if patient["status"] in ("active", "paused"):
+        patients.update(db, pid, now, status="hold")
+        cancel_prompts(db, pid, "red_flag")
+        queue_follow_up(db, patient, now)
+    events.record(db, now, "red_flag", pid, level="emergency", at=at,
+                  **({"signs": list(signs)} if signs else {}))
+    alert_caregivers(db, patient, now)  # those who chose it; no words of theirs
+    clinic.alert(db, patient, "red_flag", now)  # the clinic, if they are in a cohort
+    return held
+
+
+# --- the screen ------------------------------------------------------------------------------
+
+async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every private text (edited too), before anything else: a warning sign is answered now."""
+    message = update.message or update.edited_message
+    chat, user = update.effective_chat, update.effective_user
+    if message is None or chat is None or chat.type != "private" or user is None:
+        return
+    text = message.text
+    if not text or text.startswith("/"):
+        return
+    found = safety.screen(text)
+    if found.level is None:
+        return
+    rt = runtime(context)
+    patient = patient_of(rt, update)
+    pid = patient["id"] if patient else None
+    log.info("warning sign heard", extra={"patient_id": pid, "level": found.level,
+                                          "signs": ",".join(found.signs),
+                                          "doubtful": found.doubtful})
+    emergency_number = number(rt, patient, update)
+    if patient is not None and patient["status"] == WITHDRAWN:
+        # Consent withdrawn: nothing is stored, but the advice is never held back.
+        await reply(rt, update, Outgoing(render("safety_withdrawn", level=found.level,
+                                                emergency_number=emergency_number)),
+                    patient_id=pid)
+        raise ApplicationHandlerStop
+
+    def act() -> list[Outgoing]:
+        if patient is not None:
+            now = rt.clock.now()
+            ask(rt.db, pid, "safety_confirm", now, level=found.level, signs=list(found.signs),
+                doubtful=found.doubtful)
+            events.record(rt.db, now, "warning_sign_heard", pid, level=found.level,
+                          signs=list(found.signs), doubtful=found.doubtful)
+        return [confirm_question(found.level, found.doubtful, emergency_number)]
+
+    await respond(rt, update, act, patient_id=pid)
+    raise ApplicationHandlerStop
+
+
+# --- answers: buttons and typed --------------------------------------------------------------
+
+def confirm_answer(rt, update: Update, patient: dict | None, level: str, answer: str | None,
+                   info: dict) -> list[Outgoing]:
+    """The answer to "Is this happening now?" (inside respond's transaction)."""
+    now, pid = rt.clock.now(), patient["id"] if patient else None
+    emergency_number = number(rt, patient, update)
+    if answer is None or answer == "unsure":
+        return [confirm_question(level, bool(info.get("doubtful")), emergency_number,
+                                 problem="unsure" if answer == "unsure" else "unclear")]
+    settle(rt.db, pid)
+    signs = info.get("signs") or []
+    if answer == "no":
+        return [Outgoing(render("safety_not_now", level=level, emergency_number=emergency_number))]
+    if level == "soon":
+        if patient is not None and patient["status"] != WITHDRAWN:
+            record_soon(rt.db, patient, now, "message", signs)
+        return [Outgoing(render("urgent_soon_doctor"))]
+    return emergency_confirmed(rt, update, patient, "message", signs)
+
+
+def emergency_confirmed(rt, update: Update, patient: dict | None, at: str,
+                        signs: list[str] | tuple[str, ...] = ()) -> list[Outgoing]:
+    """An emergency sign confirmed (/urgent's "yes", or "yes" to "Is this happening now?")."""
+    if patient is None or patient["status"] == WITHDRAWN:
+        return [emergency_advice(rt, None, update, held=False)]  # nothing stored
+    now, pid = rt.clock.now(), patient["id"]
+    state = consents.onboarding(rt.db, patient["user_id"])
+    if patient["status"] == "onboarding" and state is not None:
+        # Still setting up: the same hold as the set-up question's "yes".
+        from handlers.onboarding_questions import question
+
+        patients.update(rt.db, pid, now, status="hold")
+        events.record(rt.db, now, "red_flag", pid, level="emergency", at=at,
+                      **({"signs": list(signs)} if signs else {}))
+        consents.set_step(rt.db, state["user_id"], state["chat_id"], "hold", now)
+        queue_follow_up(rt.db, patient, now)
+        return [question(rt.db, consents.onboarding(rt.db, state["user_id"]))]
+    held = record_emergency(rt, patient, now, at, signs)
+    return [emergency_advice(rt, patient, update, held)]
+
+
+def urgent_answer(rt, update: Update, patient: dict | None, step: str, answer: str | None,
+                  recheck: bool) -> list[Outgoing]:
+    """An answer to one of /urgent's questions (inside respond's transaction)."""
+    from handlers.settings import lift_hold
+
+    now, pid = rt.clock.now(), patient["id"] if patient else None
+    if answer is None or answer == "unsure":
+        return [urgent_question(step, recheck=recheck,
+                                problem="unsure" if answer == "unsure" else "unclear")]
+    on_hold = patient is not None and patient["status"] == "hold"
+    recheck = recheck and on_hold
+    if step == "emergency" and answer == "no":
+        if pid is not None:
+            ask(rt.db, pid, "urgent_soon", now, recheck=recheck)
+        return [urgent_question("soon", recheck=recheck)]
+    settle(rt.db, pid)
+    emergency_number = number(rt, patient, update)
+    if step == "soon":
+        out = []
+        if answer == "yes":
+            if patient is not None and patient["status"] != WITHDRAWN:
+                record_soon(rt.db, patient, now, "urgent")
+            out.append(Outgoing(render("urgent_soon_doctor")))
+        else:
+            out.append(Outgoing(render("urgent_none", emergency_number=emergency_number,
+                                       on_hold=on_hold and not recheck),
+                                [[(label("safety_mistake"), "u:mistake")]]
+                                if on_hold and not recheck else []))
+        if recheck:  # "I answered by mistake", and no emergency sign now: the hold is lifted
+            out.append(lift_hold(rt, patient, "red_flag_mistake"))
+        return out
+    return emergency_confirmed(rt, update, patient, "urgent")
+
+
+def seen(rt, update: Update, patient: dict, at: str) -> list[Outgoing]:
+    """ "I have been seen": the clinic and caregivers who chose alerts are told (once per report),
+    then one question: may they carry on with their activities?"""
+    now = rt.clock.now()
+    if not seen_since_report(rt.db, patient["id"]):
+        events.record(rt.db, now, "red_flag_seen", patient["id"], at=at)
+        clinic.alert(rt.db, patient, "red_flag_seen", now)
+        alert_caregivers_seen(rt.db, patient, now)
+    ask(rt.db, patient["id"], "hold_carry_on", now)
+    return [carry_on_question()]
+
+
+def carry_on_answer(rt, update: Update, patient: dict, answer: str | None) -> list[Outgoing]:
+    from handlers.settings import lift_hold
+
+    if answer is None or answer == "unsure":
+        return [carry_on_question("unsure" if answer == "unsure" else "unclear")]
+    settle(rt.db, patient["id"])
+    if answer == "yes":
+        return [lift_hold(rt, patient, "hold_lifted")]
+    events.record(rt.db, rt.clock.now(), "hold_kept", patient["id"])
+    return [Outgoing(render("safety_stay_on_hold"))]
+
+
+def seen_answer(rt, update: Update, patient: dict, answer: str | None) -> list[Outgoing]:
+    """ "Were you able to get checked?" / "Have you been seen by a doctor?" """
+    now = rt.clock.now()
+    if answer == "yes":
+        return seen(rt, update, patient, "follow_up")
+    if answer == "no":
+        settle(rt.db, patient["id"])
+        queue_follow_up(rt.db, patient, now)
+        return [Outgoing(render("safety_not_yet", emergency_number=number(rt, patient, update)),
+                         hold_buttons())]
+    return [seen_question("unsure" if answer == "unsure" else "unclear")]
+
+
+def mistake(rt, update: Update, patient: dict) -> list[Outgoing]:
+    """ "I answered by mistake": the warning-sign questions again; no declaration needed."""
+    ask(rt.db, patient["id"], "urgent_emergency", rt.clock.now(), recheck=True)
+    return [urgent_question("emergency", recheck=True)]
+
+
+def hold_reminder(rt, update: Update, patient: dict) -> list[Outgoing]:
+    """Anything sent while on hold: a short reminder; the whole advice at most once an hour."""
+    now = rt.clock.now()
+    if full_advice_due(rt.db, patient["id"], now):
+        events.record(rt.db, now, "hold_advice", patient["id"])
+        return [emergency_advice(rt, patient, update, held=True)]
+    return [Outgoing(render("hold_reminder", emergency_number=number(rt, patient, update)),
+                     hold_buttons())]
+
+
+async def typed(rt, update: Update, patient: dict | None) -> bool:
+    """Typed text that answers a safety question, or comes while on hold. False: not ours."""
+    text = update.effective_message.text or ""
+    waiting = safety_waiting(rt.db, patient)
+    kind, info = (waiting["kind"], ref_of(waiting)) if waiting else (None, {})
+    if patient is None and update.effective_chat is not None:
+        found = last_question(rt.db, update.effective_chat.id)
+        if found is not None:
+            kind, info = found
+    on_hold = (patient is not None and patient["status"] == "hold"
+               and consents.onboarding(rt.db, patient["user_id"]) is None)
+    if kind is None and not on_hold:
+        return False
+    answer = safety.safety_answer(text)
+    pid = patient["id"] if patient else None
+    if on_hold and is_mistake(text):
+        act = lambda: mistake(rt, update, patient)  # noqa: E731
+    elif on_hold and is_seen(text) and kind != "hold_carry_on":
+        act = lambda: seen(rt, update, patient, "typed")  # noqa: E731
+    elif kind == "safety_confirm":
+        act = lambda: confirm_answer(rt, update, patient, info.get("level", "emergency"),  # noqa: E731
+                                     answer, info)
+    elif kind in ("urgent_emergency", "urgent_soon"):
+        act = lambda: urgent_answer(rt, update, patient, kind.split("_")[1], answer,  # noqa: E731
+                                    bool(info.get("recheck")))
+    elif kind == "hold_seen" and on_hold:
+        act = lambda: seen_answer(rt, update, patient, answer)  # noqa: E731
+    elif kind == "hold_carry_on" and on_hold:
+        act = lambda: carry_on_answer(rt, update, patient, answer)  # noqa: E731
+    elif on_hold:
+        act = lambda: hold_reminder(rt, update, patient)  # noqa: E731
+    else:
+        settle(rt.db, pid)  # a question about a hold that has been lifted meanwhile
+        return False
+    await respond(rt, update, act, patient_id=pid)
+    replan_if_lifted(rt, patient)
+    return True
+
+
+def replan_if_lifted(rt, before: dict | None) -> None:
+    """A hold lifted inside a handler's transaction: plan the prompts now, not at the next tick."""
+    if before is None or before["status"] != "hold":
+        return
+    from jobs.plan import replan_patient
+
+    fresh = patients.get(rt.db, before["id"])
+    if fresh is not None and fresh["status"] == patients.PLANNABLE:
+        replan_patient(rt, fresh)
+
+
+async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`sf:<level>:yes|no`: the confirming question's buttons."""
+    from handlers.common import answer_callback, clear_buttons
+
+    rt = runtime(context)
+    await answer_callback(update)
+    patient = patient_of(rt, update)
+    parts = (update.callback_query.data or "").split(":")
+    if len(parts) != 3 or parts[1] not in ("emergency", "soon") or parts[2] not in ("yes", "no"):
+        await reply(rt, update, Outgoing(render("expired")),
+                    patient_id=patient["id"] if patient else None)
+        return
+    await clear_buttons(update)
+    waiting = safety_waiting(rt.db, patient)
+    info = ref_of(waiting) if waiting is not None and waiting["kind"] == "safety_confirm" else {}
+    await respond(rt, update, lambda: confirm_answer(rt, update, patient, parts[1], parts[2],
+                                                     info),
+                  patient_id=patient["id"] if patient else None)

@@ -1,0 +1,134 @@
+"""Safety state kept between messages: what the bot waits for that only a clear answer settles,
+the follow-up a day after an emergency sign, and "soon" signs told to the clinic once per episode.
+
+Used by handlers.safety (the conversation) and jobs.compose (the follow-up row); no telegram.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from bot.clock import iso, parse_iso
+from jobs import clinic
+from messages import Button, Outgoing, label, render
+from storage import checkins, consents, events, outbox
+
+SAFETY_KINDS = ("urgent_emergency", "urgent_soon", "safety_confirm", "hold_seen", "hold_carry_on")
+FOLLOW_UP_AFTER = timedelta(hours=24)     # "Were you able to get checked?"
+FULL_ADVICE_EVERY = timedelta(hours=1)    # on hold: the whole advice at most this often
+SOON_EPISODE = clinic.SOON_EPISODE       # a "soon" sign repeated within this alerts no one again
+
+
+def ask(db, patient_id: int, kind: str, now: datetime, **data: object) -> None:
+    """Wait for a safety answer; the question it displaces (e.g. an open check-in) comes back
+    once this one is settled."""
+    current = checkins.awaiting(db, patient_id)
+    prev = None
+    if current is not None and current["kind"] not in SAFETY_KINDS:
+        prev = {k: current[k] for k in ("kind", "ref", "asked_at")}
+    elif current is not None:
+        prev = ref_of(current).get("prev")
+    checkins.set_awaiting(db, patient_id, kind, json.dumps({**data, "prev": prev}), now)
+
+
+def ref_of(waiting: dict | None) -> dict:
+    """What a safety question stored with itself (its `ref`, JSON)."""
+    try:
+        found = json.loads(waiting["ref"]) if waiting else {}
+    except (TypeError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def settle(db, patient_id: int | None) -> None:
+    """The safety question is answered: the question it displaced is open again (or nothing)."""
+    if patient_id is None:
+        return
+    current = checkins.awaiting(db, patient_id)
+    if current is None or current["kind"] not in SAFETY_KINDS:
+        return
+    prev = ref_of(current).get("prev")
+    if prev:
+        db["awaiting"].upsert({"patient_id": patient_id, **prev}, pk="patient_id")
+    else:
+        checkins.clear_awaiting(db, patient_id)
+
+
+def safety_waiting(db, patient: dict | None) -> dict | None:
+    if patient is None:
+        return None
+    waiting = checkins.awaiting(db, patient["id"])
+    return waiting if waiting is not None and waiting["kind"] in SAFETY_KINDS else None
+
+
+def hold_buttons() -> list[list[Button]]:
+    return [[(label("onboarding_seen"), "u:seen")], [(label("safety_mistake"), "u:mistake")]]
+
+
+def seen_question(problem: str | None = None) -> Outgoing:
+    return Outgoing(render("safety_seen_question", problem=problem),
+                    [[(label("onboarding_seen"), "u:fu:seen")],
+                     [(label("safety_not_yet"), "u:fu:notyet")],
+                     [(label("safety_mistake"), "u:mistake")]])
+
+
+def record_soon(db, patient: dict, now: datetime, at: str,
+                signs: tuple[str, ...] | list[str] = ()) -> None:
+    """A "see a doctor soon" sign: recorded, and the clinic told once per episode (14 days)."""
+    pid = patient["id"]
+    since = iso(now - SOON_EPISODE)
+    earlier = db.execute("SELECT count(*) FROM events WHERE patient_id = ? AND kind = 'red_flag' "
+                         "AND json_extract(data, '$.level') = 'soon' AND at >= ?",
+                         [pid, since]).fetchone()[0]
+    events.record(db, now, "red_flag", pid, level="soon", at=at,
+                  **({"signs": list(signs)} if signs else {}))
+    if not earlier:
+        clinic.alert(db, patient, "red_flag_soon", now)
+
+
+def queue_follow_up(db, patient: dict, now: datetime, after: timedelta = FOLLOW_UP_AFTER) -> None:
+    """"Were you able to get checked?" about a day later (bot.schedule's `safety_followup`)."""
+    outbox.enqueue(db, chat_id=patient["chat_id"], patient_id=patient["id"],
+                   kind="safety_followup", due_at=now + after, now=now,
+                   dedupe_key=f"safety_followup:{patient['id']}:{iso(now)}",
+                   payload={"reported_at": iso(now)})
+
+
+def compose_follow_up(db, row: dict, patient: dict | None) -> Outgoing | None:
+    """The follow-up, only while the hold lasts (lifted meanwhile: nothing to ask)."""
+    if patient is None or patient["status"] != "hold":
+        return None
+    state = consents.onboarding(db, patient["user_id"])
+    if state is not None:
+        if state["step"] != "hold":
+            return None
+        # Still setting up: the same question, answered by the onboarding hold step's buttons.
+        return Outgoing(render("safety_seen_question", problem=None),
+                        [[(label("onboarding_seen"), "o:hold:seen")],
+                         [(label("safety_not_yet"), "o:hold:notyet")],
+                         [(label("safety_mistake"), "o:hold:mistake")]])
+    return seen_question()
+
+
+def seen_since_report(db, patient_id: int) -> bool:
+    """Has the patient said they were seen since their latest emergency report?"""
+    row = db.execute(
+        "SELECT max(CASE WHEN kind = 'red_flag' THEN id END), "
+        "max(CASE WHEN kind = 'red_flag_seen' THEN id END) FROM events WHERE patient_id = ? "
+        "AND (kind = 'red_flag_seen' OR (kind = 'red_flag' "
+        "AND json_extract(data, '$.level') = 'emergency'))", [patient_id]).fetchone()
+    return row[1] is not None and (row[0] is None or row[1] > row[0])
+
+
+def _last_full_advice(db, patient_id: int) -> datetime | None:
+    row = db.execute(
+        "SELECT max(at) FROM events WHERE patient_id = ? AND (kind = 'hold_advice' OR "
+        "(kind = 'red_flag' AND json_extract(data, '$.level') = 'emergency'))",
+        [patient_id]).fetchone()
+    return parse_iso(row[0]) if row and row[0] else None
+
+
+def full_advice_due(db, patient_id: int, now: datetime) -> bool:
+    last = _last_full_advice(db, patient_id)
+    return last is None or now - last >= FULL_ADVICE_EVERY
