@@ -21,10 +21,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # Promises whose proof is marked xfail until another piece of work lands; each names why.
 PENDING = {
-    "tests/test_course_promises.py::test_a_typed_warning_sign_is_recognised":
-        "bot.safety.screen is a placeholder until the warning-sign phrase lists land (issue 14)",
-    "tests/test_course_promises.py::test_urgent_asks_about_the_neck_signs":
-        "the /urgent and set-up questions gain the neck list with the safety work (issue 14)",
 }
 
 _COMMAND = re.compile(r"(?<![\w/])/([a-z_]+)\b")
@@ -110,8 +106,6 @@ def test_thresholds_a_clinic_can_change_are_not_stated_as_facts():
         assert not fixed.search(_lesson_text(lesson)), lesson.id
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING[
-    "tests/test_course_promises.py::test_a_typed_warning_sign_is_recognised"])
 def test_a_typed_warning_sign_is_recognised():
     # Week 1 teaches that a warning sign told in one's own words, at any moment, is heard.
     assert safety.screen("I can't feel the toilet paper").level == "emergency"
@@ -119,18 +113,14 @@ def test_a_typed_warning_sign_is_recognised():
     assert safety.screen("I've had a fever since yesterday").level == "soon"
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING[
-    "tests/test_course_promises.py::test_urgent_asks_about_the_neck_signs"])
 def test_urgent_asks_about_the_neck_signs():
     # The lessons teach the neck signs as emergencies; /urgent must ask about them too.
     from messages import render
 
     neck = render("_signs_neck")
-    assert neck and neck in render("urgent_q_emergency")
+    assert neck and neck in render("urgent_q_emergency", problem=None, recheck=False)
 
 
-@pytest.mark.xfail(strict=True, reason="a lesson gets the 83-character default text until the "
-                   "per-country number of bot.safety.emergency_number is wired in (issue 14)")
 async def test_a_delivered_lesson_names_the_countrys_number(harness):
     # Lesson lengths are checked with a 60-character emergency text; what a patient without a
     # clinic is actually shown must be their country's number, no longer than that.

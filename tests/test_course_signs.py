@@ -76,10 +76,10 @@ TEMPLATE_LISTS = {
     "help": ([EMERGENCY, NECK],
              {"commands": [("urgent", "x")], "clinic_commands": [], "emergency_number": "112"}),
     "course_maintenance": ([], {"choice": "stop"}),
-    "onboarding_red_flags": ([EMERGENCY], {"problem": False}),
+    "onboarding_red_flags": ([EMERGENCY, NECK], {"problem": False}),
     "onboarding_soon_signs": ([SOON], {"problem": False, "after_hold": False}),
-    "urgent_q_emergency": ([EMERGENCY], {}),
-    "urgent_q_soon": ([SOON], {}),
+    "urgent_q_emergency": ([EMERGENCY, NECK], {"problem": None, "recheck": False}),
+    "urgent_q_soon": ([SOON], {"problem": None}),
     "onboarding_intro": ([EMERGENCY, NECK], {"name": "Zoë", "emergency_number": "112"}),
     "withdrawn_answer": ([EMERGENCY, NECK], {"emergency_number": "112"}),
 }

@@ -343,7 +343,7 @@ async def test_the_emergency_number_follows_the_patients_zone(harness, zone_name
     assert expected in reply.text
     assert "911 in North America" not in reply.text
     await say(h, "/help")
-    assert expected.replace("Call", "call") in last(h).text
+    assert expected.casefold() in last(h).text.casefold()  # /help says it mid-sentence
 
 
 async def test_now_not_today_in_the_emergency_texts():
