@@ -75,6 +75,9 @@ def store(db: Database, raw: bytes | str, now: datetime) -> Stored | None:
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     try:
         decoded = json.loads(text)
+        # One spelling per content (polling re-encodes, a webhook posts bytes): the digest
+        # then recognises the same update whichever way it came.
+        text = json.dumps(decoded, ensure_ascii=False, separators=(",", ":"))
     except ValueError:
         decoded = None
     update_id, kind, chat_id = describe(decoded)
