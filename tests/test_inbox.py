@@ -185,3 +185,112 @@ async def test_crash_between_handling_and_done_changes_nothing_twice(clock, fres
     ratings = b.db.execute("SELECT count(*) FROM checkins WHERE patient_id = ?", [pid]).fetchone()
     replies = b.db.execute("SELECT count(*) FROM outbox WHERE kind = 'reply'").fetchone()[0]
     assert ratings[0] == 1 and replies == 1 and len(b.texts(USER)) == 1
+
+
+async def test_a_redelivered_update_is_stored_and_handled_once(bot):
+    update = bot.updates.text(USER, "/help")
+    bot.push(update)
+    bot.push(update)  # Telegram sends it again (it never saw the confirmation)
+    await until(lambda: update.update_id in bot.api.confirmed, "confirmed")
+    # And once more through the other door, as a webhook retry would.
+    assert bot.service.inbound.receive([update.to_json()]) == []
+    await bot.service.inbound.drain()
+    await bot.stop()
+    assert len(bot.rows()) == 1 and len(bot.texts(USER)) == 1
+
+
+async def test_a_reused_update_id_with_new_content_is_handled(bot):
+    first = bot.updates.text(USER, "/help").to_dict()
+    second = bot.updates.text(USER, "/start").to_dict()
+    second["update_id"] = first["update_id"]  # Telegram reuses ids after a week of silence
+    bot.api.push_update(first)
+    await until(lambda: len(bot.texts(USER)) == 1, "first answered")
+    # A week later (a webhook here; polling after a restart starts without an offset).
+    assert len(bot.service.inbound.receive([json.dumps(second)])) == 1
+    await until(lambda: len(bot.texts(USER)) == 2, "second answered too")
+    await bot.stop()
+    assert [r["status"] for r in bot.rows()] == ["done", "done"]
+    assert bot.db.execute("SELECT step FROM onboarding WHERE user_id = ?",
+                          [USER]).fetchone()[0] == "intro"
+
+
+async def test_chats_are_handled_concurrently_and_each_chat_in_order(bot):
+    from telegram.ext import TypeHandler
+
+    gate, seen = asyncio.Event(), []
+
+    async def slow_for_user(update, context):
+        seen.append((update.effective_chat.id, update.message.text))
+        if update.effective_chat.id == USER and update.message.text == "/help":
+            await gate.wait()  # this chat's handler is slow
+
+    bot.app.add_handler(TypeHandler(object, slow_for_user), group=-9)
+    bot.push(bot.updates.text(USER, "/help"))
+    bot.push(bot.updates.text(USER, "/start"))
+    bot.push(bot.updates.text(OTHER, "/help"))
+    await until(lambda: bot.texts(OTHER), "the other chat answered while the first is stuck")
+    assert bot.texts(USER) == [] and (USER, "/start") not in seen
+    gate.set()
+    await until(lambda: len(bot.texts(USER)) == 2, "the first chat caught up")
+    assert [t for c, t in seen if c == USER] == ["/help", "/start"]
+    rows = bot.rows()
+    assert all(r["status"] == "done" for r in rows)
+
+
+async def test_edited_resume_while_withdrawn_does_nothing_but_the_note(bot):
+    pid = add_patient(bot, status="withdrawn")
+    edit = bot.updates.edited_text(USER, "/resume", message_id=5)
+    bot.push(edit)
+    await until(lambda: bot.texts(USER), "the note")
+    await bot.stop()
+    assert bot.texts(USER) == ["I can't use edited messages. Please send it again as a new "
+                               "message."]
+    assert patients.get(bot.db, pid)["status"] == "withdrawn"
+    assert bot.db.execute("SELECT count(*) FROM outbox WHERE patient_id = ? AND kind != 'reply'",
+                          [pid]).fetchone()[0] == 0
+
+
+async def test_edited_messages_never_answer_a_question(harness):
+    """Also without the inbox (process_update directly): an edit is not an answer."""
+    pid = harness.add_patient()
+    await harness.app.process_update(harness.updates.edited_text(USER, "7", message_id=3))
+    assert harness.texts(USER) == ["I can't use edited messages. Please send it again as a new "
+                                   "message."]
+    assert harness.db.execute("SELECT count(*) FROM checkins WHERE patient_id = ?",
+                              [pid]).fetchone()[0] == 0
+
+
+async def test_business_and_unparseable_updates_are_kept_out_and_logged_without_content(
+        bot, caplog):
+    secret = "my-private-words"
+    business = {"update_id": 900, "business_message": {"message_id": 1, "date": 0, "text": secret,
+                                                       "chat": {"id": USER, "type": "private"}}}
+    garbage = b'{"update_id": 901, "message": "' + secret.encode() + b'"'  # not even JSON
+    odd = {"update_id": 902, "message": {"chat": {"id": USER}, "text": secret}}  # not a Message
+    with caplog.at_level("INFO"):
+        stored = bot.service.inbound.receive([json.dumps(business), garbage, json.dumps(odd)])
+        await bot.service.inbound.drain()
+    assert [s.status for s in stored] == ["ignored", "bad", "new"]
+    assert [r["status"] for r in bot.rows()] == ["ignored", "bad", "bad"]
+    assert secret not in caplog.text and bot.texts(USER) == []
+
+
+async def test_a_flood_from_one_chat_is_throttled_with_one_note(clock, fresh_db, db_path,
+                                                                monkeypatch):
+    monkeypatch.setattr(inbound_module.safety, "screen",
+                        lambda text: Screen("emergency" if "numb" in (text or "") else None))
+    b = await Bot(clock, fresh_db, db_path, INBOUND_PER_CHAT_PER_MINUTE=5).start()
+    flooder = 4242
+    for n in range(12):
+        b.push(b.updates.text(flooder, f"hello {n}"))
+    b.push(b.updates.text(flooder, "my legs are numb"))
+    b.push(b.updates.text(OTHER, "/help"))
+    await until(lambda: b.texts(OTHER), "the other chat answered")
+    await until(lambda: not b.service.inbound.busy, "all handled")
+    await b.stop()
+    rows = b.rows()
+    by_chat = [r for r in rows if r["chat_id"] == flooder]
+    assert [r["status"] for r in by_chat] == ["done"] * 5 + ["throttled"] * 7 + ["done"]
+    notes = [t for t in b.texts(flooder) if "sending a lot at once" in t]
+    assert len(notes) == 1
+    assert [r["status"] for r in rows if r["chat_id"] == OTHER] == ["done"]
