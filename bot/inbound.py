@@ -414,13 +414,15 @@ class Service:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         try:
-            await asyncio.wait_for(self.inbound.drain(), flush)
+            async with asyncio.timeout(flush):
+                await self.inbound.drain()
         except TimeoutError:
             pass
         await self.inbound.stop()
         await self.sender.stop()
         try:
-            await asyncio.wait_for(self.sender.pass_once("fast"), flush)
+            async with asyncio.timeout(flush):
+                await self.sender.pass_once("fast")
         except TimeoutError:
             pass
         self.rt.sender = None

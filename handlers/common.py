@@ -71,7 +71,8 @@ async def _cosmetic(call) -> None:
     """A Bot API call whose failure is harmless; in the background under `run`."""
     async def guarded() -> None:
         try:
-            await asyncio.wait_for(call(), COSMETIC_TIMEOUT)
+            async with asyncio.timeout(COSMETIC_TIMEOUT):
+                await call()
         except Exception:  # noqa: BLE001 - the real work is already stored
             pass
 
