@@ -99,10 +99,19 @@ async def dispatch_due(rt: Runtime, limit: int = 500, lane: str | None = None) -
         with rt.db.atomic():  # one commit for the batch's decisions and claims
             for row in rows:
                 patient = people.get(row["patient_id"]) if row["patient_id"] else None
-                quiet, tz = _quiet(patient)
-                expires = parse_iso(row["expires_at"]) if row["expires_at"] else None
-                decision = send_decision(row["kind"], parse_iso(row["due_at"]), expires, now,
-                                         quiet, tz)
+                try:
+                    quiet, tz = _quiet(patient)
+                    expires = parse_iso(row["expires_at"]) if row["expires_at"] else None
+                    decision = send_decision(row["kind"], parse_iso(row["due_at"]), expires, now,
+                                             quiet, tz)
+                except Exception:  # noqa: BLE001 - one bad row (a poisoned date or zone) must
+                    # not stop everyone else's messages: it fails alone, logged by id and kind.
+                    log.exception("cannot decide on outbox row",
+                                  extra={"row": row["id"], "kind": row["kind"],
+                                         "patient": row["patient_id"]})
+                    outbox.mark_final(rt.db, row["id"], "failed", "decision_error")
+                    report.failed.append(row["id"])
+                    continue
                 if isinstance(decision, Expire):
                     outbox.mark_final(rt.db, row["id"], decision.status)
                     report.expired.append(row["id"])

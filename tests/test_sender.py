@@ -154,3 +154,24 @@ async def test_a_row_stranded_in_sending_is_back_within_a_minute(bot, monkeypatc
     await until(lambda: status(bot) == "sent", "reaped and sent again, without a restart")
     row = next(bot.db.query("SELECT last_error FROM outbox"))
     assert row["last_error"] is None
+
+
+async def test_one_poisoned_row_does_not_stop_the_others(bot):
+    now = bot.clock.now()
+    pid = add_patient(bot, 2100)
+    bot.db.execute("UPDATE patients SET timezone = 'Not/AZone' WHERE id = ?", [pid])
+    outbox.enqueue(bot.db, chat_id=2100, patient_id=pid, kind="reply", due_at=now,
+                   dedupe_key="poisoned", now=now, payload={"text": "never"})
+    outbox.enqueue(bot.db, chat_id=2101, kind="reply", due_at=now, dedupe_key="fine", now=now,
+                   payload={"text": "hello"})
+    bot.rt.sender.kick()
+    await until(lambda: bot.texts(2101) == ["hello"], "the healthy row sent")
+    assert next(bot.db.query("SELECT status, last_error FROM outbox WHERE dedupe_key = "
+                             "'poisoned'")) == {"status": "failed", "last_error": "decision_error"}
+
+
+async def test_the_ticks_report_that_they_are_alive(bot):
+    from storage import liveness
+
+    await until(lambda: liveness.last(bot.db, "dispatch") is not None, "a dispatch beat")
+    assert liveness.last(bot.db, "plan") is not None  # the start-up plan
