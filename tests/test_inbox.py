@@ -304,3 +304,15 @@ async def test_a_moving_live_location_is_dropped_without_a_note_each_time(harnes
 
     await harness.app.process_update(Update.de_json(edited, harness.app.bot))
     assert harness.texts(USER) == []
+
+
+async def test_delete_removes_what_the_inbox_holds_of_that_chat(bot):
+    add_patient(bot)
+    bot.push(bot.updates.text(USER, "my back hurts a lot today"))
+    bot.push(bot.updates.text(OTHER, "/help"))
+    bot.push(bot.updates.text(USER, "/delete"))
+    await until(lambda: len(bot.texts(USER)) == 2, "the confirmation question")
+    bot.push(bot.updates.callback(USER, "del:yes", message_id=2))
+    await until(lambda: any("I deleted" in t for t in bot.texts(USER)), "the receipt")
+    await until(lambda: not bot.service.inbound.busy, "all handled")
+    assert [r["chat_id"] for r in bot.rows()] == [OTHER]
