@@ -316,3 +316,18 @@ async def test_delete_removes_what_the_inbox_holds_of_that_chat(bot):
     await until(lambda: any("I deleted" in t for t in bot.texts(USER)), "the receipt")
     await until(lambda: not bot.service.inbound.busy, "all handled")
     assert [r["chat_id"] for r in bot.rows()] == [OTHER]
+
+
+async def test_handled_payloads_are_scrubbed_after_a_day_and_redeliveries_still_known(bot):
+    from datetime import timedelta
+
+    update = bot.updates.text(USER, "my secret words")
+    bot.service.inbound.receive([update.to_json()])
+    await bot.service.inbound.drain()
+    bot.clock.advance(timedelta(hours=23))
+    bot.service._retention()
+    assert "secret" in bot.rows()[0]["payload"]
+    bot.clock.advance(timedelta(hours=2))
+    bot.service._retention()
+    assert bot.rows()[0]["payload"] == "{}" and bot.rows()[0]["status"] == "done"
+    assert bot.service.inbound.receive([update.to_json()]) == []  # still recognised
