@@ -331,3 +331,27 @@ async def test_handled_payloads_are_scrubbed_after_a_day_and_redeliveries_still_
     bot.service._retention()
     assert bot.rows()[0]["payload"] == "{}" and bot.rows()[0]["status"] == "done"
     assert bot.service.inbound.receive([update.to_json()]) == []  # still recognised
+
+
+async def test_polling_backs_off_on_network_errors_and_a_revoked_token_stops_it(bot):
+    from telegram.error import InvalidToken
+
+    [poller] = [t for t in bot.service._tasks if t.get_name() == "poll"]
+    poller.cancel()
+    await asyncio.gather(poller, return_exceptions=True)
+    waits = []
+
+    async def no_sleep(seconds):
+        waits.append(seconds)
+        await asyncio.sleep(0)
+
+    bot.api.fail_next("network", method="getUpdates", times=3)
+    raw = bot.push(bot.updates.text(USER, "/help"))
+    task = asyncio.create_task(inbound_module.poll(bot.app, bot.service.inbound, timeout=1,
+                                                   sleep=no_sleep))
+    await until(lambda: [r["update_id"] for r in bot.rows()] == [raw["update_id"]], "stored")
+    assert waits == [1.0, 2.0, 4.0]
+    bot.api.fail_next("401", method="getUpdates")
+    with pytest.raises(InvalidToken):
+        async with asyncio.timeout(5):
+            await task
