@@ -67,23 +67,21 @@ class Inbound:
     # --- intake ------------------------------------------------------------------------------
 
     def receive(self, raws: list[bytes | str]) -> list[inbox.Stored]:
-        """Store a batch (one transaction), then hand the new rows on. Returns the new rows;
-        the caller confirms the batch to Telegram only after this returned."""
-        stored = inbox.store_batch(self.rt.db, raws, self.rt.clock.now())
+        """Store a batch and the per-chat rate's verdicts in one transaction, then hand the rows
+        to handle on. Returns the new rows (redeliveries left out); the caller confirms the batch
+        to Telegram only after this returned."""
+        db, now = self.rt.db, self.rt.clock.now()
+        with db.atomic():
+            stored = [s for s in (inbox.store(db, raw, now) for raw in raws) if s is not None]
+            accepted = [s for s in stored if s.status == inbox.NEW
+                        and (s.chat_id is None or self._within_rate(s))]
         for row in stored:
             if row.status != inbox.NEW:
                 log.warning("update not handled", extra={"inbox": row.id, "kind": row.kind,
                                                          "status": row.status})
-        self.accept(stored)
-        return stored
-
-    def accept(self, stored: list[inbox.Stored]) -> None:
-        for row in stored:
-            if row.status != inbox.NEW:
-                continue
-            if row.chat_id is not None and not self._within_rate(row):
-                continue
+        for row in accepted:
             self._enqueue(row.id, row.chat_id)
+        return stored
 
     def recover(self) -> int:
         """Rows stored but never marked handled (the last run stopped first): handled now."""
@@ -113,18 +111,18 @@ class Inbound:
         new_burst = self._burst.get(chat, float("-inf")) <= now - BURST_WINDOW
         self._burst[chat] = now
         note = None
-        with db.atomic():
-            inbox.mark(db, row.id, inbox.THROTTLED, at)
-            if new_burst:
-                person = patients.by_chat(db, chat)
-                note = outbox.enqueue(db, chat_id=chat, patient_id=person["id"] if person else None,
-                                      kind="reply", due_at=at, now=at,
-                                      dedupe_key=f"throttled:{row.id}",
-                                      payload={"text": render("inbound_throttled"), "buttons": []})
-        log.warning("chat over its inbound rate", extra={"inbox": row.id, "chat": chat,
-                                                         "note": bool(note)})
+        inbox.mark(db, row.id, inbox.THROTTLED, at)  # in `receive`'s transaction
+        if new_burst:
+            person = patients.by_chat(db, chat)
+            note = outbox.enqueue(db, chat_id=chat, patient_id=person["id"] if person else None,
+                                  kind="reply", due_at=at, now=at,
+                                  dedupe_key=f"throttled:{row.id}",
+                                  payload={"text": render("inbound_throttled"), "buttons": []})
+        # Once per burst at WARNING: a flood must not become a flood of log lines too.
+        log.log(logging.WARNING if new_burst else logging.DEBUG, "chat over its inbound rate",
+                extra={"inbox": row.id, "chat": chat, "note": bool(note)})
         if note is not None:
-            self._spawn(dispatch_now(self.rt, note))
+            self._spawn(dispatch_now(self.rt, note))  # runs after the commit (no await here)
         return False
 
     def _warning_sign(self, row_id: int) -> bool:

@@ -1,7 +1,7 @@
 """The durable inbox: every update Telegram delivers is a row here before Telegram is told so.
 
 Polling confirms a batch to Telegram with the next getUpdates offset, a webhook with its HTTP 200;
-both happen only after `store_batch` committed. Handling then reads the rows (`bot/inbound.py`),
+both happen only after the batch committed (`bot.inbound.Inbound.receive`). Handling then reads the rows (`bot/inbound.py`),
 so a crash at any instant loses nothing: rows still 'new' are handled at the next start.
 
 UNIQUE(update_id, digest): the same update delivered twice (same id, same JSON) is recognised and
@@ -70,7 +70,7 @@ def store(db: Database, raw: bytes | str, now: datetime) -> Stored | None:
     """Store one update's raw JSON; None when the very same update is already stored.
 
     Never raises for bad content: what cannot be decoded is stored as 'bad' (and never handled).
-    Call inside a transaction to store a batch at once (`store_batch`).
+    Call inside a transaction to store a batch at once.
     """
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     try:
@@ -90,12 +90,6 @@ def store(db: Database, raw: bytes | str, now: datetime) -> Stored | None:
     if not cursor.rowcount:
         return None
     return Stored(cursor.lastrowid, chat_id, kind, status)
-
-
-def store_batch(db: Database, raws: list[bytes | str], now: datetime) -> list[Stored]:
-    """Store a batch in one transaction; the new rows (redeliveries left out)."""
-    with db.atomic():
-        return [s for s in (store(db, raw, now) for raw in raws) if s is not None]
 
 
 def get(db: Database, row_id: int) -> dict | None:
