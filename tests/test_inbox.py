@@ -355,3 +355,23 @@ async def test_polling_backs_off_on_network_errors_and_a_revoked_token_stops_it(
     with pytest.raises(InvalidToken):
         async with asyncio.timeout(5):
             await task
+
+
+async def test_a_thousand_messages_from_one_chat_delay_no_one_else(bot):
+    from tests.test_sender import checkin_question, stored_ratings
+
+    people = [(3000 + n, checkin_question(bot, add_patient(bot, 3000 + n), 3000 + n))
+              for n in range(20)]
+    for n in range(1000):
+        bot.push(bot.updates.text(4242, f"spam {n}"))
+    loop, waits = asyncio.get_running_loop(), []
+    for n, (chat, question) in enumerate(people):
+        started = loop.time()
+        bot.push(bot.updates.callback(chat, f"c:{question}:5", message_id=1))
+        await until(lambda: stored_ratings(bot) == n + 1, f"rating {n} stored", timeout=5)
+        waits.append(loop.time() - started)
+    assert max(waits) < 1.0
+    await until(lambda: all(bot.texts(chat) for chat, _ in people), "every rating answered")
+    await until(lambda: not bot.service.inbound.busy, "the flood dealt with")
+    assert inbox.counts(bot.db) == {"done": 40, "throttled": 980}
+    assert len(bot.texts(4242)) == 21  # 20 answers and one note
