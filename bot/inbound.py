@@ -355,7 +355,6 @@ class Service:
     async def start(self) -> None:
         await self.app.initialize()  # getMe: InvalidToken surfaces here
         self.rt.sender = self.sender
-        self.rt.background = self.inbound.background
         await self.app.post_init(self.app)  # outbox recovery, command menu, first plan
         self.sender.start()
         self.inbound.recover()
@@ -426,7 +425,6 @@ class Service:
         except TimeoutError:
             pass
         self.rt.sender = None
-        self.rt.background = None
         await self.app.shutdown()
 
 
