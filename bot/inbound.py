@@ -248,11 +248,20 @@ async def poll(app: Any, inbound: Inbound, *, timeout: int = POLL_TIMEOUT,
         if not result:
             continue
         raws = [json.dumps(u, ensure_ascii=False, separators=(",", ":")) for u in result]
-        inbound.receive(raws)  # committed before the offset below confirms the batch
+        try:
+            inbound.receive(raws)  # committed before the offset below confirms the batch
+        except Exception as exc:  # noqa: BLE001 - e.g. database locked or disk full
+            # Not stored, so not confirmed: the offset stays, Telegram delivers it again.
+            log.error("could not store updates; asking again", extra={
+                "error": type(exc).__name__, "updates": len(raws)})
+            await sleep(1.0)
+            continue
         ids = [u.get("update_id") for u in result if isinstance(u, dict)]
         ids = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
         if ids:
             offset = max(ids) + 1
+        else:  # nothing to move the offset past (never from Telegram): do not spin
+            await sleep(1.0)
 
 
 # --- webhook -----------------------------------------------------------------------------------

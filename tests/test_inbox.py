@@ -375,3 +375,37 @@ async def test_a_thousand_messages_from_one_chat_delay_no_one_else(bot):
     await until(lambda: not bot.service.inbound.busy, "the flood dealt with")
     assert inbox.counts(bot.db) == {"done": 40, "throttled": 980}
     assert len(bot.texts(4242)) == 21  # 20 answers and one note
+
+
+async def test_a_batch_that_cannot_be_stored_is_not_confirmed(bot, monkeypatch):
+    [poller] = [t for t in bot.service._tasks if t.get_name() == "poll"]
+    poller.cancel()
+    await asyncio.gather(poller, return_exceptions=True)
+    real, failures = inbox.store, []
+
+    def disk_full(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inbox, "store", disk_full)
+
+    async def no_sleep(seconds):
+        await asyncio.sleep(0)
+
+    raw = bot.push(bot.updates.text(USER, "/help"))
+    first_call = len(bot.api.calls)
+    task = asyncio.create_task(inbound_module.poll(bot.app, bot.service.inbound, timeout=1,
+                                                   sleep=no_sleep))
+    try:
+        await until(lambda: [r["update_id"] for r in bot.rows()] == [raw["update_id"]],
+                    "stored on the second try")
+        offsets = [c.params.get("offset") for c in list(bot.api.calls)[first_call:]
+                   if c.method == "getUpdates"]
+        # The call after the failure asked again without confirming: no offset yet.
+        assert failures and offsets[:2] == [None, None]
+        assert raw["update_id"] not in bot.api.confirmed or len(offsets) > 2
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
