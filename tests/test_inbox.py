@@ -405,7 +405,6 @@ async def test_a_batch_that_cannot_be_stored_is_not_confirmed(bot, monkeypatch):
                    if c.method == "getUpdates"]
         # The call after the failure asked again without confirming: no offset yet.
         assert failures and offsets[:2] == [None, None]
-        assert raw["update_id"] not in bot.api.confirmed or len(offsets) > 2
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
