@@ -24,6 +24,7 @@ import json
 import logging
 import signal
 from collections import deque
+from datetime import timedelta
 from typing import Any, Callable
 from urllib.parse import urlparse
 
@@ -45,6 +46,8 @@ POLL_TIMEOUT = 30  # seconds Telegram holds a getUpdates call open
 POLL_BACKOFF_CAP = 30.0  # seconds between getUpdates tries while Telegram cannot be reached
 BURST_WINDOW = 60.0  # seconds: the per-chat rate's window; a burst ends after this long quiet
 RETENTION_INTERVAL = 3600.0
+SWEEP_INTERVAL = 60.0  # seconds between sweeps for 'new' rows no worker holds
+SWEEP_AGE = 60.0  # seconds a row must have waited before the sweep takes it
 
 
 class Inbound:
@@ -56,6 +59,7 @@ class Inbound:
         self.per_minute = per_minute
         self._monotonic = monotonic
         self._queues: dict[int, deque[int]] = {}
+        self._queued: set[int] = set()  # row ids queued or being handled
         self._workers: dict[int, asyncio.Task] = {}
         self._arrivals: dict[int, deque[float]] = {}
         self._burst: dict[int, float] = {}  # chat -> when its last update was throttled
@@ -138,7 +142,19 @@ class Inbound:
 
     # --- workers -----------------------------------------------------------------------------
 
+    def sweep(self, older_than: float = SWEEP_AGE) -> int:
+        """Rows still 'new' a while after they arrived that no worker holds (a worker failed on
+        something other than the update, e.g. a locked database): queued again."""
+        before = self.rt.clock.now() - timedelta(seconds=older_than)
+        lost = [(i, c) for i, c in inbox.open_rows(self.rt.db, before) if i not in self._queued]
+        for row_id, chat_id in lost:
+            self._enqueue(row_id, chat_id)
+        if lost:
+            log.warning("requeued updates no worker held", extra={"rows": len(lost)})
+        return len(lost)
+
     def _enqueue(self, row_id: int, chat_id: int | None) -> None:
+        self._queued.add(row_id)
         key = chat_id if chat_id is not None else 0
         queue = self._queues.get(key)
         if queue is not None:
@@ -151,7 +167,13 @@ class Inbound:
         queue = self._queues[key]
         try:
             while queue:
-                await self.handle(queue.popleft())
+                row_id = queue.popleft()
+                try:
+                    await self.handle(row_id)
+                except Exception:  # noqa: BLE001 - the row stays 'new'; `sweep` retries it
+                    log.exception("worker failed on an update", extra={"inbox": row_id})
+                finally:
+                    self._queued.discard(row_id)
         finally:
             # No await between the empty queue and this: nothing can be added to a dead worker.
             if self._queues.get(key) is queue:
@@ -214,6 +236,7 @@ class Inbound:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._queues.clear()
         self._workers.clear()
+        self._queued.clear()
 
 
 # --- polling -----------------------------------------------------------------------------------
@@ -381,6 +404,8 @@ class Service:
             self.settings.PLAN_INTERVAL_SECONDS, self._plan), name="plan"))
         self._tasks.append(asyncio.create_task(self._every(
             RETENTION_INTERVAL, self._retention, first=60.0), name="retention"))
+        self._tasks.append(asyncio.create_task(self._every(
+            SWEEP_INTERVAL, self.inbound.sweep), name="sweep"))
 
     async def _every(self, interval: float, tick: Callable[[], None],
                      first: float | None = None) -> None:

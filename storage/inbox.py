@@ -100,10 +100,16 @@ def get(db: Database, row_id: int) -> dict | None:
     return dict(zip(("id", "update_id", "chat_id", "kind", "payload", "status"), row))
 
 
-def open_rows(db: Database) -> list[tuple[int, int | None]]:
-    """(id, chat id) of rows still to handle, oldest first (crash recovery at start-up)."""
-    return [(r[0], r[1]) for r in
-            db.execute("SELECT id, chat_id FROM inbox WHERE status = 'new' ORDER BY id")]
+def open_rows(db: Database, received_before: datetime | None = None
+              ) -> list[tuple[int, int | None]]:
+    """(id, chat id) of rows still to handle, oldest first (crash recovery at start-up; with
+    `received_before`, the sweep for rows a failed worker left behind)."""
+    if received_before is None:
+        rows = db.execute("SELECT id, chat_id FROM inbox WHERE status = 'new' ORDER BY id")
+    else:
+        rows = db.execute("SELECT id, chat_id FROM inbox WHERE status = 'new' "
+                          "AND received_at < ? ORDER BY id", [iso(received_before)])
+    return [(r[0], r[1]) for r in rows]
 
 
 def mark(db: Database, row_id: int, status: str, now: datetime, error: str | None = None) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 
 import pytest
@@ -408,3 +409,25 @@ async def test_a_batch_that_cannot_be_stored_is_not_confirmed(bot, monkeypatch):
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_row_a_worker_failed_on_is_swept_up_without_a_restart(bot, monkeypatch):
+    from datetime import timedelta
+
+    real, failures = inbox.get, []
+
+    def locked(db, row_id):
+        if not failures:
+            failures.append(row_id)
+            raise sqlite3.OperationalError("database is locked")
+        return real(db, row_id)
+
+    monkeypatch.setattr(inbox, "get", locked)
+    bot.push(bot.updates.text(USER, "/help"))
+    await until(lambda: failures and not bot.service.inbound.busy, "the worker gave up")
+    assert [r["status"] for r in bot.rows()] == ["new"]
+    assert bot.service.inbound.sweep() == 0  # too recent: it may still be on its way
+    bot.clock.advance(timedelta(minutes=2))
+    assert bot.service.inbound.sweep() == 1
+    await until(lambda: bot.texts(USER), "handled after the sweep")
+    assert [r["status"] for r in bot.rows()] == ["done"]
