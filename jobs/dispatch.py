@@ -166,12 +166,16 @@ class Pace:
         self._recent: deque[float] = deque(maxlen=overall)
         self._chats: dict[int, float] = {}
         self._turn: asyncio.Lock | None = None
+        self._calm: asyncio.Event | None = None  # set while no urgent send waits
+        self._urgent = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _turnstile(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a lock belongs to one event loop (tests run many)
-            self._turn, self._loop = asyncio.Lock(), loop
+            self._turn, self._calm, self._loop = asyncio.Lock(), asyncio.Event(), loop
+            self._calm.set()
+            self._urgent = 0
         return self._turn
 
     def _chat_ready(self, chat_id: int) -> float:
@@ -183,27 +187,50 @@ class Pace:
         while (ready := self._chat_ready(chat_id)) > loop.time():
             await asyncio.sleep(ready - loop.time())
 
-    async def wait(self, chat_id: int) -> None:
-        """Until this message may go; then it counts as sent."""
+    async def wait(self, chat_id: int, urgent: bool = False) -> None:
+        """Until this message may go; then it counts as sent.
+
+        `urgent` (a reply, an alert) goes ahead of every non-urgent send waiting for its turn:
+        those step aside while an urgent one waits, so a reply waits for at most one spacing,
+        not for a batch of planned prompts already queued at the turnstile.
+        """
         loop = asyncio.get_running_loop()
+        self._turnstile()
         while True:
             await self.chat_free(chat_id)
-            async with self._turnstile():
-                if self._chat_ready(chat_id) > loop.time():
-                    continue  # the chat got a message meanwhile: wait outside the turnstile
-                recent = self._recent
-                ready = recent[-1] + self.min_gap if recent else loop.time()
-                if len(recent) == recent.maxlen:
-                    ready = max(ready, recent[0] + self.window)
-                if ready > loop.time():
-                    await asyncio.sleep(ready - loop.time())
-                now = loop.time()
-                recent.append(now)
-                self._chats[chat_id] = now
-                if len(self._chats) > 10_000:
-                    self._chats = {c: t for c, t in self._chats.items()
-                                   if t + self.chat_gap > now}
-                return
+            if not urgent and self._urgent:
+                await self._calm.wait()
+                continue
+            if urgent:  # counted only once ready: a chat's own gap holds no one else up
+                self._urgent += 1
+                self._calm.clear()
+            try:
+                async with self._turnstile():
+                    if self._chat_ready(chat_id) > loop.time():
+                        continue  # the chat got a message meanwhile: wait outside the turnstile
+                    if not urgent and self._urgent:
+                        continue  # an urgent send arrived while this one queued: let it by
+                    await self._go(loop, chat_id)
+                    return
+            finally:
+                if urgent:
+                    self._urgent -= 1
+                    if self._urgent == 0:
+                        self._calm.set()
+
+    async def _go(self, loop: asyncio.AbstractEventLoop, chat_id: int) -> None:
+        """Inside the turnstile: wait for this send's place in the window, then count it."""
+        recent = self._recent
+        ready = recent[-1] + self.min_gap if recent else loop.time()
+        if len(recent) == recent.maxlen:
+            ready = max(ready, recent[0] + self.window)
+        if ready > loop.time():
+            await asyncio.sleep(ready - loop.time())
+        now = loop.time()
+        recent.append(now)
+        self._chats[chat_id] = now
+        if len(self._chats) > 10_000:
+            self._chats = {c: t for c, t in self._chats.items() if t + self.chat_gap > now}
 
 
 # Telegram's limits for a bot: about 30 messages a second overall, one a second per chat. The
@@ -300,7 +327,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         return
     pace = _pace(rt)
     if pace is not None:
-        await pace.wait(row["chat_id"])
+        await pace.wait(row["chat_id"], urgent=row["kind"] not in outbox.PLANNED)
     try:
         if out.document is not None:
             name, content = out.document

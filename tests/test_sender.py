@@ -175,3 +175,19 @@ async def test_the_ticks_report_that_they_are_alive(bot):
 
     await until(lambda: liveness.last(bot.db, "dispatch") is not None, "a dispatch beat")
     assert liveness.last(bot.db, "plan") is not None  # the start-up plan
+
+
+async def test_pace_lets_an_urgent_send_ahead_of_queued_planned_ones():
+    """Real (short) seconds: 40 planned sends queue at a 20-per-0.2 s pace, then a reply."""
+    pace, order = dispatch.Pace(overall=20, per_chat=1, window=0.2), []
+
+    async def send(chat: int, urgent: bool) -> None:
+        await pace.wait(chat, urgent=urgent)
+        order.append(chat)
+
+    bulk = [asyncio.create_task(send(4000 + n, False)) for n in range(40)]
+    await asyncio.sleep(0)  # they are all queued at the turnstile now
+    reply = asyncio.create_task(send(1, True))
+    await asyncio.gather(*bulk, reply)
+    assert order.index(1) <= 2, order
+    assert sorted(order) == sorted([1] + [4000 + n for n in range(40)])
