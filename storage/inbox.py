@@ -24,6 +24,7 @@ from bot.clock import iso
 
 NEW, DONE, THROTTLED, IGNORED, BAD = "new", "done", "throttled", "ignored", "bad"
 KEEP_PAYLOAD = timedelta(days=1)
+KEEP_ROW = timedelta(days=7)
 
 # The inbox row being handled, set by the worker (bot/inbound.py) around process_update: replies
 # are then keyed by it (handlers.common.update_key). None when tests call process_update directly.
@@ -132,8 +133,14 @@ def counts(db: Database) -> dict[str, int]:
     return {s: n for s, n in db.execute("SELECT status, count(*) FROM inbox GROUP BY status")}
 
 
-def scrub(db: Database, now: datetime, keep: timedelta = KEEP_PAYLOAD) -> int:
+def scrub(db: Database, now: datetime, keep: timedelta = KEEP_PAYLOAD,
+          keep_row: timedelta = KEEP_ROW) -> int:
     """Payloads of rows handled more than `keep` ago become '{}' (they can hold what a person
-    typed); the digest stays, so a late redelivery is still recognised."""
-    return db.execute("UPDATE inbox SET payload = '{}' WHERE handled_at IS NOT NULL "
-                      "AND handled_at < ? AND payload != '{}'", [iso(now - keep)]).rowcount
+    typed); the digest stays, so a late redelivery is still recognised. Rows handled more than
+    `keep_row` ago are deleted: Telegram keeps an undelivered update for 24 hours, so nothing
+    that old comes again. Returns how many payloads were scrubbed."""
+    with db.atomic():
+        db.execute("DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?",
+                   [iso(now - keep_row)])
+        return db.execute("UPDATE inbox SET payload = '{}' WHERE handled_at IS NOT NULL "
+                          "AND handled_at < ? AND payload != '{}'", [iso(now - keep)]).rowcount

@@ -332,6 +332,9 @@ async def test_handled_payloads_are_scrubbed_after_a_day_and_redeliveries_still_
     bot.service._retention()
     assert bot.rows()[0]["payload"] == "{}" and bot.rows()[0]["status"] == "done"
     assert bot.service.inbound.receive([update.to_json()]) == []  # still recognised
+    bot.clock.advance(timedelta(days=7))
+    bot.service._retention()
+    assert bot.rows() == []  # a week on, Telegram cannot deliver it again: the row goes
 
 
 async def test_polling_backs_off_on_network_errors_and_a_revoked_token_stops_it(bot):
