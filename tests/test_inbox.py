@@ -434,3 +434,17 @@ async def test_a_row_a_worker_failed_on_is_swept_up_without_a_restart(bot, monke
     assert bot.service.inbound.sweep() == 1
     await until(lambda: bot.texts(USER), "handled after the sweep")
     assert [r["status"] for r in bot.rows()] == ["done"]
+
+
+async def test_inbox_ids_are_never_reused_after_rows_are_deleted(bot):
+    from datetime import timedelta
+
+    first = bot.updates.text(USER, "/help")
+    bot.service.inbound.receive([first.to_json()])
+    await bot.service.inbound.drain()
+    bot.clock.advance(timedelta(days=8))
+    bot.service._retention()
+    assert bot.rows() == []
+    bot.service.inbound.receive([bot.updates.text(USER, "/help").to_json()])
+    await bot.service.inbound.drain()
+    await until(lambda: len(bot.texts(USER)) == 2, "the second /help answered too")
