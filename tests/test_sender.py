@@ -191,3 +191,17 @@ async def test_pace_lets_an_urgent_send_ahead_of_queued_planned_ones():
     await asyncio.gather(*bulk, reply)
     assert order.index(1) <= 2, order
     assert sorted(order) == sorted([1] + [4000 + n for n in range(40)])
+
+
+async def test_a_wall_clock_stepped_back_holds_no_reply(bot):
+    """A reply queued "now" just before the clock stepped back an hour (so due an hour ahead of
+    the clock) is still sent at once (alerts too: `outbox.IMMEDIATE`); a planned prompt waits
+    for its time as before."""
+    ahead = bot.clock.now() + timedelta(hours=1)
+    for chat, kind in ((2200, "reply"), (2202, "checkin")):
+        outbox.enqueue(bot.db, chat_id=chat, kind=kind, dedupe_key=kind, due_at=ahead,
+                       now=bot.clock.now(), payload={"text": kind, "local_date": "2026-03-02"})
+    bot.rt.sender.kick()
+    await until(lambda: bot.texts(2200), "the reply sent")
+    await bot.rt.sender.pass_once("bulk")
+    assert bot.texts(2202) == []
