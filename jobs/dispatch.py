@@ -278,8 +278,12 @@ def _unstrand(rt: Runtime, row: dict, exc: BaseException) -> None:
     """An error anywhere between the claim and the recorded result (a locked or full database,
     a bug): the row goes back to the queue for another try soon. If even that write fails, the
     lease reaper (`reap`) returns it once it is no longer in flight here."""
-    log.error("send path failed; the row goes back to the queue",
-              extra={"row": row["id"], "kind": row["kind"], "error": type(exc).__name__})
+    if isinstance(exc, asyncio.CancelledError):  # shutting down mid-send: not a fault
+        log.info("send interrupted; the row goes back to the queue",
+                 extra={"row": row["id"], "kind": row["kind"]})
+    else:
+        log.error("send path failed; the row goes back to the queue",
+                  extra={"row": row["id"], "kind": row["kind"], "error": type(exc).__name__})
     try:
         rt.db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL, "
                       "next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'sending'",
