@@ -91,7 +91,9 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
                           (label("sitting_snooze"), f"s:{rid}:snooze")],
                          [(label("sitting_off"), f"s:{rid}:off")]])
     if row["kind"] in ("lesson", "lesson_reread") and patient is not None:
-        return compose_lesson(db, patient, payload["lesson_id"], reread=row["kind"] == "lesson_reread")
+        # "again": a lesson re-sent because its content changed (storage.migrations m011).
+        return compose_lesson(db, patient, payload["lesson_id"],
+                              reread=row["kind"] == "lesson_reread" or bool(payload.get("again")))
     if row["kind"] == "course_end" and patient is not None:
         return compose_course_end(db, patient)
     raise ValueError(f"no composer for outbox kind {row['kind']!r}")
