@@ -68,8 +68,12 @@ def webhook_options(settings: Settings) -> dict:
 
 def build_application(settings: Settings, clock: Clock, request: BaseRequest | None = None, *,
                       db: Database | None = None, rate_limit: bool = True,
-                      schedule_ticks: bool = True) -> Application:
-    """The bot. Tests and the simulator pass a stand-in `request` and drive the jobs themselves."""
+                      schedule_ticks: bool = True, updater: bool = True) -> Application:
+    """The bot. Tests and the simulator pass a stand-in `request` and drive the jobs themselves.
+
+    `run` builds it with `updater=False, schedule_ticks=False`: bot.inbound polls (or serves the
+    webhook) into the durable inbox and runs the sender and the ticks itself.
+    """
     builder = (ApplicationBuilder()
                .token(settings.TELEGRAM_BOT_TOKEN)
                .base_url(settings.TELEGRAM_API_BASE_URL)
@@ -82,6 +86,8 @@ def build_application(settings: Settings, clock: Clock, request: BaseRequest | N
         builder = builder.rate_limiter(AIORateLimiter(max_retries=1))
     if not schedule_ticks:
         builder = builder.job_queue(None)
+    if not updater:
+        builder = builder.updater(None)
     app = builder.build()
     if db is None:
         db = open_database(settings.DATABASE_PATH)

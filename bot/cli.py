@@ -34,8 +34,9 @@ STOPPED = ("The bot stopped: Telegram could not be reached, or it refused the to
 def _run(args: argparse.Namespace) -> int:
     from telegram.error import TelegramError
 
-    from bot.app import build_application, webhook_options
+    from bot.app import build_application
     from bot.clock import SystemClock
+    from bot.inbound import serve
     from bot.logs import setup_logging
     from storage.db import AlreadyRunning, InstanceLock
 
@@ -52,13 +53,14 @@ def _run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 3
     try:
-        app = build_application(settings, SystemClock())
+        # No PTB Updater: bot.inbound stores every update in the inbox before Telegram is told it
+        # arrived, handles it from there, and runs the sender and the ticks (docs/architecture.md).
+        app = build_application(settings, SystemClock(), schedule_ticks=False, updater=False)
         if settings.WEBHOOK_URL:
             log.info("starting webhook", extra={"port": settings.WEBHOOK_PORT})
-            app.run_webhook(**webhook_options(settings))
         else:
             log.info("starting polling")
-            app.run_polling()
+        asyncio.run(serve(app, settings))
     except TelegramError as exc:
         # Not the exception's text: a connection error may carry the request URL, token and all.
         log.error("stopped: Telegram unreachable or refused", extra={"error": type(exc).__name__})

@@ -21,6 +21,14 @@ class Runtime:
     bot: "Bot | None" = None
     # Filled by tests and the simulator to observe dispatch outcomes; empty in production.
     observers: list[Any] = field(default_factory=list)
+    # Under `run`: the long-running sender (jobs.dispatch.Sender). Handlers then queue replies
+    # and kick it instead of sending inline. None in tests and the simulator: inline sends.
+    sender: Any = None
+    # Outbox row ids being sent by this process right now (the lease reaper leaves them alone).
+    in_flight: set[int] = field(default_factory=set)
+    # Under `run`: background tasks handlers start (answering a button's spinner), kept so they
+    # are not garbage-collected mid-flight. None: such calls are awaited inline.
+    background: set[Any] | None = None
 
     def notify(self, event: str, **data: Any) -> None:
         for observer in self.observers:

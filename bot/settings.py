@@ -94,6 +94,13 @@ SETTINGS: tuple[Setting, ...] = (
             secret=True),
     Setting("WEBHOOK_LISTEN", "0.0.0.0", "Address the webhook server listens on."),
     Setting("WEBHOOK_PORT", 8443, "Port the webhook server listens on.", _positive_int),
+    Setting("WEBHOOK_MAX_BODY_BYTES", 1_000_000, "Largest webhook request body accepted; a "
+            "larger one is refused with 413 before it is read (Telegram's updates are far "
+            "smaller).", _positive_int),
+    Setting("INBOUND_PER_CHAT_PER_MINUTE", 20, "Updates one chat may have handled per minute. "
+            "Past it, its extra updates are stored but not handled (a text with a warning sign "
+            "always is) and the chat gets one \"give me a moment\" note per burst, so a flood "
+            "from one chat never delays anyone else.", _positive_int),
     Setting("PLAN_HORIZON_HOURS", 36, "How far ahead scheduled messages are planned.",
             _positive_int),
     Setting("PLAN_INTERVAL_SECONDS", 900, "How often the planner tops up the schedule.",

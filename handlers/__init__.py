@@ -6,8 +6,8 @@ from telegram import Update
 from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, MessageHandler,
                           TypeHandler, filters)
 
-from handlers import (activity, basic, caregiver, checkin, clinic, course, errors, onboarding,
-                      privacy, settings, sitting, urgent, withdraw)
+from handlers import (activity, basic, caregiver, checkin, clinic, common, course, errors,
+                      onboarding, privacy, settings, sitting, urgent, withdraw)
 
 # (command, description): the bot's menu (setMyCommands), /help, and the README.
 COMMANDS: list[tuple[str, str]] = [
@@ -45,6 +45,10 @@ PRIVATE = filters.ChatType.PRIVATE
 def register(app: Application) -> None:
     app.add_handler(TypeHandler(Update, basic.foreign_callback), group=-2)
     app.add_handler(MessageHandler(filters.ChatType.GROUPS, basic.group_message), group=-1)
+    # Edited messages never run a command nor answer a question (an edit could turn an old
+    # message into /resume): a short note, and nothing else runs. Before the withdrawal gate.
+    app.add_handler(MessageHandler(PRIVATE & filters.UpdateType.EDITED, common.edited_message),
+                    group=-1)
     # Private chats only reach this one of group -1: someone who withdrew consent stops here.
     app.add_handler(TypeHandler(Update, withdraw.gate), group=-1)
     app.add_handler(CommandHandler("start", onboarding.start_command, filters=PRIVATE))

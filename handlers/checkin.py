@@ -10,7 +10,7 @@ from telegram.ext import ContextTypes
 from bot.localtime import local_date, zone
 from bot.parsing import Ambiguous, Invalid, parse_rating
 from handlers.common import (answer_callback, clear_buttons, patient_of, reply, reply_template,
-                             respond, runtime)
+                             respond, runtime, update_key)
 from jobs import clinic
 from jobs import sessions as flow
 from jobs.compose import CHECKIN_KINDS
@@ -67,7 +67,7 @@ async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     now = rt.clock.now()
     row_id = outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"],
                             kind="checkin_asked", due_at=now, now=now,
-                            dedupe_key=f"checkin_asked:{update.update_id}",
+                            dedupe_key=f"checkin_asked:{update_key(update)}",
                             payload={"local_date": today})
     if row_id is not None:
         await dispatch_now(rt, row_id)

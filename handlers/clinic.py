@@ -18,7 +18,7 @@ from telegram.ext import ContextTypes
 from bot import pacing
 from bot.clock import iso
 from handlers.caregiver import bot_username
-from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
+from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime, update_key
 from handlers.onboarding_questions import question
 from jobs import clinic
 from jobs.dispatch import dispatch_now
@@ -122,7 +122,7 @@ def _link_messages(rt, update: Update, cohort: dict, qr: dict, *, new: bool) -> 
     text = render("clinic_cohort_link", cohort=cohort, link=link, new=new)
     qr["row"] = outbox.enqueue(rt.db, chat_id=update.effective_chat.id, patient_id=None,
                                kind="cohort_qr", due_at=now, now=now,
-                               dedupe_key=f"cohort_qr:{update.update_id}",
+                               dedupe_key=f"cohort_qr:{update_key(update)}",
                                payload={"link": link, "cohort_id": cohort["id"],
                                         "caption": render("clinic_qr_caption", cohort=cohort)})
     return [Outgoing(text)]
@@ -170,7 +170,7 @@ async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         for part in ("days", "sessions"):
             rows.append(outbox.enqueue(
                 rt.db, chat_id=update.effective_chat.id, patient_id=None, kind="cohort_export",
-                due_at=now, now=now, dedupe_key=f"cohort_export:{update.update_id}:{part}",
+                due_at=now, now=now, dedupe_key=f"cohort_export:{update_key(update)}:{part}",
                 payload={"cohort_id": cohort["id"], "clinician_id": staff["id"], "part": part}))
         events.record(rt.db, now, "cohort_exported", None, cohort=cohort["id"],
                       clinician=staff["id"])

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from contextvars import ContextVar
+
 from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.runtime import Runtime
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, render
-from storage import outbox, patients
+from storage import inbox, outbox, patients
+
+log = logging.getLogger(__name__)
+
+# Under `run` the inbox worker sets this to a set that keeps background tasks alive: cosmetic
+# Bot API calls (a button's spinner, taking a keyboard off) then run beside the handler with a
+# short timeout instead of holding it. None (tests, the simulator): they are awaited inline.
+BACKGROUND: ContextVar[set | None] = ContextVar("background_calls", default=None)
+COSMETIC_TIMEOUT = 10.0  # seconds
+
+
+def update_key(update: Update) -> str:
+    """What replies to this update are keyed by: its inbox row under `run` (`i<id>`; Telegram
+    may reuse an update id after a week), else the update id (tests, the simulator)."""
+    row = inbox.CURRENT.get()
+    return f"i{row}" if row is not None else str(update.update_id)
 
 
 def runtime(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
@@ -29,7 +48,8 @@ def queue_reply(rt: Runtime, update: Update, out: Outgoing, *, patient_id: int |
     """
     return outbox.enqueue(rt.db, chat_id=update.effective_chat.id, patient_id=patient_id,
                           kind=kind, due_at=rt.clock.now(), now=rt.clock.now(),
-                          dedupe_key=f"{kind}:{update.update_id}:{part}", payload=out.as_payload())
+                          dedupe_key=f"{kind}:{update_key(update)}:{part}",
+                          payload=out.as_payload())
 
 
 async def reply(rt: Runtime, update: Update, out: Outgoing | str, *,
@@ -47,20 +67,42 @@ async def reply_template(rt: Runtime, update: Update, template: str, *,
     await reply(rt, update, Outgoing(render(template, **context)), patient_id=patient_id)
 
 
+async def _cosmetic(call) -> None:
+    """A Bot API call whose failure is harmless; in the background under `run`."""
+    async def guarded() -> None:
+        try:
+            await asyncio.wait_for(call(), COSMETIC_TIMEOUT)
+        except Exception:  # noqa: BLE001 - the real work is already stored
+            pass
+
+    tasks = BACKGROUND.get()
+    if tasks is None:
+        await guarded()
+        return
+    task = asyncio.create_task(guarded())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
 async def answer_callback(update: Update, text: str | None = None) -> None:
     """Stop the button's spinner; a failure here is cosmetic, so it must not stop the handler."""
-    try:
-        await update.callback_query.answer(text)
-    except Exception:  # noqa: BLE001 - the real work is already stored
-        pass
+    await _cosmetic(lambda: update.callback_query.answer(text))
 
 
 async def clear_buttons(update: Update) -> None:
     """Take the keyboard off an answered question so it cannot be pressed twice."""
-    try:
-        await update.callback_query.edit_message_reply_markup(None)
-    except Exception:  # noqa: BLE001 - e.g. message too old to edit; harmless
-        pass
+    await _cosmetic(lambda: update.callback_query.edit_message_reply_markup(None))
+
+
+async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited message (group -1, before the withdrawal gate): never a command nor an answer,
+    only a short note to send it again as a new message."""
+    rt = runtime(context)
+    sender = patient_of(rt, update)
+    await reply_template(rt, update, "edited_message",
+                         patient_id=sender["id"] if sender else None)
+    log.info("edited message refused", extra={"update": update.update_id})
+    raise ApplicationHandlerStop
 
 
 class AlreadyHandled(Exception):
@@ -84,7 +126,7 @@ async def respond(rt: Runtime, update: Update, act, *, patient_id: int | None = 
                 patient_id = sender["id"] if sender else None
             ids = []
             for n, out in enumerate(outs):
-                key = f"reply:{once}:{n}" if once else f"reply:{update.update_id}:{n}"
+                key = f"reply:{once}:{n}" if once else f"reply:{update_key(update)}:{n}"
                 ids.append(outbox.enqueue(rt.db, chat_id=update.effective_chat.id,
                                           patient_id=patient_id, kind="reply",
                                           due_at=rt.clock.now(), now=rt.clock.now(),

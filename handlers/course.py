@@ -9,7 +9,7 @@ from telegram.ext import ContextTypes
 
 from bot import course_plan
 from bot.localtime import local_date, zone
-from handlers.common import answer_callback, clear_buttons, patient_of, reply, reply_template, runtime
+from handlers.common import answer_callback, clear_buttons, patient_of, reply, reply_template, runtime, update_key
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render
 from storage import lessons, outbox
@@ -31,7 +31,7 @@ async def send_lesson(rt, update: Update, patient: dict, lesson_id: str, kind: s
     """Send a lesson now; a lesson already planned for later is brought forward, not duplicated."""
     now = rt.clock.now()
     key = (f"lesson:{patient['id']}:{lesson_id}" if kind == "lesson"
-           else f"{kind}:{update.update_id}")
+           else f"{kind}:{update_key(update)}")
     row_id = outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"], kind=kind,
                             due_at=now, now=now, dedupe_key=key, payload={"lesson_id": lesson_id})
     if row_id is None:

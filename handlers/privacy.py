@@ -6,7 +6,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
+from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime, update_key
 from messages import Outgoing, label, render
 from storage import events, outbox, privacy
 
@@ -21,7 +21,7 @@ async def mydata_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         for part in ("json", "csv"):
             outbox.enqueue(rt.db, chat_id=update.effective_chat.id, patient_id=pid,
                            kind="export", due_at=now, now=now,
-                           dedupe_key=f"export:{update.update_id}:{part}",
+                           dedupe_key=f"export:{update_key(update)}:{part}",
                            payload={"format": part, "user_id": update.effective_user.id})
         return [Outgoing(render("mydata"))]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,14 +20,14 @@ from telegram.error import (BadRequest, Forbidden, NetworkError, RetryAfter, Tel
                             TimedOut)
 
 from bot import chart
-from bot.clock import parse_iso
+from bot.clock import iso, parse_iso
 from bot.localtime import DailyWindow, parse_hhmm, zone
 from bot.runtime import Runtime
 from bot.schedule import Expire, Postpone, send_decision
 from jobs import clinic
 from jobs.compose import after_sent, compose
 from messages import Outgoing
-from storage import outbox, patients
+from storage import liveness, outbox, patients
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ RETRY_FOR = timedelta(hours=24)  # network trouble, timeouts and 5xx: retried th
 BACKOFF_START = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(minutes=15)
 CONCURRENCY = 32  # in flight at once; Pace and AIORateLimiter keep us inside Telegram's limits
+LEASE = timedelta(seconds=60)  # a 'sending' row not in flight here this long goes back (reap)
+STRANDED_RETRY = timedelta(seconds=5)  # an unexpected error in the send path: try again soon
+MARK_SENT_RETRIES = (0.05, 0.25, 1.0)  # seconds between tries when the database is locked
 
 
 @dataclass
@@ -72,7 +76,7 @@ def _quiet(patient: dict | None) -> tuple[DailyWindow | None, object]:
     return None, tz
 
 
-async def dispatch_due(rt: Runtime, limit: int = 500) -> DispatchReport:
+async def dispatch_due(rt: Runtime, limit: int = 500, lane: str | None = None) -> DispatchReport:
     """Send everything that is due now, `limit` rows at a time, until nothing due is left.
 
     One tick drains a backlog rather than stopping after `limit` rows: the scheduler skips the
@@ -86,7 +90,7 @@ async def dispatch_due(rt: Runtime, limit: int = 500) -> DispatchReport:
         if rows and len(rows) < limit:
             return report  # that was the last of the backlog
         now = rt.clock.now()
-        rows = outbox.due(rt.db, now, limit)
+        rows = outbox.due(rt.db, now, limit, lane)
         if not rows:
             return report
         people = patients.get_many(rt.db, {row["patient_id"] for row in rows
@@ -113,8 +117,15 @@ async def dispatch_due(rt: Runtime, limit: int = 500) -> DispatchReport:
 
 
 async def dispatch_now(rt: Runtime, row_id: int) -> DispatchReport:
-    """Send one row straight away (a reply to something the person just did)."""
+    """Send one row straight away (a reply to something the person just did).
+
+    Under `run` (a Sender is running) this only wakes the sender and returns at once: a handler
+    never waits for Telegram. Tests and the simulator (no sender) send inline, as before.
+    """
     report = DispatchReport()
+    if rt.sender is not None:
+        rt.sender.kick()
+        return report
     row = outbox.get(rt.db, row_id)
     if row is not None and outbox.claim(rt.db, row_id, rt.clock.now()):
         patient = patients.get(rt.db, row["patient_id"]) if row["patient_id"] else None
@@ -211,12 +222,57 @@ async def send_rows(rt: Runtime, claimed: list[tuple[dict, dict | None]],
         claimed = [(row, patient) for _, row, patient in sorted(order, key=lambda o: o[0])]
 
     async def one(row: dict, patient: dict | None) -> None:
-        if pace is not None:
-            await pace.chat_free(row["chat_id"])  # waiting for a chat holds no place in flight
-        async with gate:
-            await _send_one(rt, row, patient, report)
+        try:
+            if pace is not None:
+                await pace.chat_free(row["chat_id"])  # waiting for a chat holds no place in flight
+            async with gate:
+                await _send_one(rt, row, patient, report)
+        except BaseException as exc:  # noqa: BLE001 - the lease: no row stays stranded
+            _unstrand(rt, row, exc)
+            if not isinstance(exc, Exception):
+                raise  # cancelled (shutdown): the row is back in the queue
+        finally:
+            rt.in_flight.discard(row["id"])
 
+    rt.in_flight.update(row["id"] for row, _ in claimed)
     await asyncio.gather(*(one(row, patient) for row, patient in claimed))
+
+
+def _unstrand(rt: Runtime, row: dict, exc: BaseException) -> None:
+    """An error anywhere between the claim and the recorded result (a locked or full database,
+    a bug): the row goes back to the queue for another try soon. If even that write fails, the
+    lease reaper (`reap`) returns it once it is no longer in flight here."""
+    log.error("send path failed; the row goes back to the queue",
+              extra={"row": row["id"], "kind": row["kind"], "error": type(exc).__name__})
+    try:
+        rt.db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL, "
+                      "next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'sending'",
+                      [iso(rt.clock.now() + STRANDED_RETRY), "stranded", row["id"]])
+    except Exception:  # noqa: BLE001 - the reaper takes over
+        log.error("could not requeue the row; the lease will", extra={"row": row["id"]})
+
+
+async def _mark_sent(rt: Runtime, row: dict, sent_at: datetime, message_id: int | None) -> None:
+    """Record a delivered row; a locked database is retried briefly before giving up (then the
+    row is requeued or reaped, and sent again: at least once, never lost)."""
+    for delay in (*MARK_SENT_RETRIES, None):
+        try:
+            with rt.db.atomic():
+                outbox.mark_sent(rt.db, row["id"], sent_at, message_id)
+                after_sent(rt.db, row, sent_at)
+            return
+        except sqlite3.OperationalError as exc:
+            if delay is None or "locked" not in str(exc):
+                raise
+            await asyncio.sleep(delay)
+
+
+def reap(rt: Runtime) -> int:
+    """Rows stranded in 'sending' (claimed over LEASE ago, not in flight here) back to pending."""
+    n = outbox.reap(rt.db, rt.clock.now() - LEASE, rt.in_flight)
+    if n:
+        log.warning("lease expired: rows back in the queue", extra={"rows": n})
+    return n
 
 
 async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: DispatchReport) -> None:
@@ -295,9 +351,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         log.error("unexpected Telegram error", extra={"row": row_id, "kind": kind, "error": error})
     else:
         sent_at = rt.clock.now()
-        with rt.db.atomic():
-            outbox.mark_sent(rt.db, row_id, sent_at, message.message_id)
-            after_sent(rt.db, row, sent_at)
+        await _mark_sent(rt, row, sent_at, message.message_id)
         report.sent.append(row_id)
         rt.notify("sent", row=row, message_id=message.message_id, at=sent_at, meta=out.meta)
         log.info("sent", extra={"row": row_id, "kind": kind})
@@ -323,3 +377,63 @@ def next_due(rt: Runtime) -> datetime | None:
                             "AND next_attempt_at IS NOT NULL").fetchone()
     times = [row[0] for row in (plain, waiting) if row and row[0]]
     return parse_iso(min(times)) if times else None
+
+
+class Sender:
+    """The one long-running sender of `run`: handlers queue rows and `kick` it, never waiting.
+
+    Two lanes, each a loop: the fast lane (replies, alerts, anything a handler queued: every kind
+    not in `outbox.PLANNED`) wakes at once when kicked; the bulk lane (planned prompts, nudges
+    last) every `interval` seconds. Both also run every `interval` seconds measured on the event
+    loop's monotonic clock, so a step of the wall clock never stalls them. They share `Pace`, so
+    Telegram's limits hold overall; a reply waits behind at most the sends already in flight.
+    Every pass first reaps rows whose lease ran out; the bulk lane's pass ends with
+    `liveness.beat(db, "dispatch", now)`.
+    """
+
+    def __init__(self, rt: Runtime, interval: float):
+        self.rt = rt
+        self.interval = interval
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._fast(), name="sender-fast"),
+                       asyncio.create_task(self._bulk(), name="sender-bulk")]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def pass_once(self, lane: str | None) -> DispatchReport | None:
+        try:
+            reap(self.rt)
+            return await dispatch_due(self.rt, lane=lane)
+        except Exception:  # noqa: BLE001 - the loop must outlive any one pass
+            log.exception("dispatch pass failed", extra={"lane": lane})
+            return None
+
+    async def _fast(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.pass_once("fast")
+
+    async def _bulk(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await self.pass_once("bulk")
+            try:
+                liveness.beat(self.rt.db, "dispatch", self.rt.clock.now())
+            except Exception:  # noqa: BLE001
+                log.exception("liveness beat failed")
+            await asyncio.sleep(max(0.0, started + self.interval - loop.time()))

@@ -329,3 +329,31 @@ def m009_liveness(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m010_inbox(db: Database) -> None:
+    # Every update is a row here before Telegram is told it arrived (the next getUpdates offset,
+    # or the webhook's 200): storage/inbox.py, bot/inbound.py. UNIQUE(update_id, digest): the
+    # same update delivered again is recognised; a reused update id with other content is new.
+    # inbox_open: rows still to handle at start-up; outbox_sending: the sender's lease reaper.
+    db.executescript(
+        """
+        CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY,
+            update_id INTEGER NOT NULL,
+            chat_id INTEGER,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'new',
+            handled_at TEXT,
+            error TEXT,
+            UNIQUE (update_id, digest)
+        );
+        CREATE INDEX inbox_open ON inbox(id) WHERE status = 'new';
+        CREATE INDEX inbox_handled ON inbox(handled_at) WHERE handled_at IS NOT NULL;
+        CREATE INDEX outbox_sending ON outbox(claimed_at) WHERE status = 'sending';
+        """
+    )

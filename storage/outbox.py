@@ -56,11 +56,43 @@ def recover(db: Database) -> int:
                       "WHERE status = 'sending'").rowcount
 
 
-def due(db: Database, now: datetime, limit: int) -> list[dict]:
+# The sender's two lanes (jobs.dispatch.Sender). Planned prompts go in the bulk lane, nudges
+# last; everything else (replies, clinic and caregiver alerts, advice, files a person asked for)
+# in the fast lane, which the sender serves at once when a handler queues something.
+PLANNED = ("checkin", "checkin_reminder", "sitting", "lesson", "course_end", "summary",
+           "summary_caregiver", "chart", "digest", "settle", "next_day", "pause_over")
+NUDGES = ("checkin_reminder", "sitting")
+
+
+def due(db: Database, now: datetime, limit: int, lane: str | None = None) -> list[dict]:
+    """Pending rows due now, oldest first; `lane` 'fast' or 'bulk' picks one lane of the sender
+    (bulk: nudges after the other planned prompts)."""
+    planned = ", ".join(f"'{k}'" for k in PLANNED)
+    where, order = "", "due_at, id"
+    if lane == "fast":
+        where = f"AND kind NOT IN ({planned})"
+    elif lane == "bulk":
+        where = f"AND kind IN ({planned})"
+        order = (f"CASE WHEN kind IN ({', '.join(repr(k) for k in NUDGES)}) THEN 1 ELSE 0 END, "
+                 "due_at, id")
     return list(db.query(
         "SELECT * FROM outbox WHERE status = 'pending' AND due_at <= :now "
-        "AND (next_attempt_at IS NULL OR next_attempt_at <= :now) ORDER BY due_at, id LIMIT :limit",
+        f"AND (next_attempt_at IS NULL OR next_attempt_at <= :now) {where} "
+        f"ORDER BY {order} LIMIT :limit",
         {"now": iso(now), "limit": limit}))
+
+
+def reap(db: Database, claimed_before: datetime, in_flight: set[int] | frozenset[int]) -> int:
+    """The lease: rows left 'sending' (claimed before `claimed_before`) that this process is not
+    sending go back to the queue. A row is in flight only while its send is awaited, so one
+    stuck this long was stranded by an error between the claim and the recorded result."""
+    rows = [r for (r,) in db.execute("SELECT id FROM outbox WHERE status = 'sending' "
+                                     "AND claimed_at < ?", [iso(claimed_before)])
+            if r not in in_flight]
+    for row_id in rows:
+        db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL, "
+                   "last_error = 'lease' WHERE id = ? AND status = 'sending'", [row_id])
+    return len(rows)
 
 
 def claim(db: Database, row_id: int, now: datetime) -> bool:

@@ -1,4 +1,4 @@
-"""The webhook server, for real: PTB's tornado server on loopback, real HTTP requests.
+"""The webhook server, for real: our tornado server (bot.inbound) on loopback, real HTTP requests.
 
 The Bot API side is the in-process FakeBotApi, so setWebhook never leaves the machine. A request
 without the secret token header, or with a wrong one, must get 403 and change nothing; the right
@@ -8,12 +8,15 @@ one is processed like any update.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import sqlite3
 
 import httpx
 import pytest
 
 from bot.app import build_application, webhook_options
+from bot.inbound import Inbound, Service
 from bot.settings import load_settings
 from bot.simulator.fake_api import FakeBotApi
 from bot.simulator.runner import SIM_TOKEN
@@ -49,11 +52,10 @@ async def served(tmp_path, clock):
                              WEBHOOK_SECRET=SECRET, WEBHOOK_LISTEN="127.0.0.1", WEBHOOK_PORT=port)
     api = FakeBotApi(clock)
     db = open_database(settings.DATABASE_PATH)
-    app = build_application(settings, clock, api, db=db, rate_limit=False, schedule_ticks=False)
-    await app.initialize()
-    await app.post_init(app)
-    await app.updater.start_webhook(**webhook_options(settings))  # what `run` does, in our loop
-    await app.start()
+    app = build_application(settings, clock, api, db=db, rate_limit=False, schedule_ticks=False,
+                            updater=False)
+    service = Service(app, settings)
+    await service.start()  # what `run` does, in our loop: our tornado server and the inbox
     url = f"http://127.0.0.1:{port}/telegram/hook"
     async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
         await wait_until_listening(client, url)
@@ -63,9 +65,7 @@ async def served(tmp_path, clock):
             nonlocal stopped
             if not stopped:
                 stopped = True
-                await app.updater.stop()
-                await app.stop()  # returns once every queued update has been processed
-                await app.shutdown()
+                await service.stop()  # returns once every stored update has been handled
 
         try:
             yield app, api, db, client, url, UpdateFactory(app.bot, clock), stop
@@ -134,3 +134,74 @@ def test_webhook_options_refuse_to_serve_without_a_secret(tmp_path):
     assert webhook_options(settings)["url_path"] == "hook"
     with pytest.raises(ValueError, match="WEBHOOK_SECRET"):
         webhook_options(settings.replace(WEBHOOK_SECRET=""))
+
+
+# --- issue 13: the secret before the body, a body cap, stored before the 200 -------------------
+
+async def raw_request(port: int, head: str, body: bytes = b"") -> bytes:
+    """Send `head` (and `body`) on a plain socket; the response's first line."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head.encode() + body)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+
+
+def head(port: int, length: int, secret: str | None, extra: str = "") -> str:
+    lines = [f"POST /telegram/hook HTTP/1.1", f"Host: 127.0.0.1:{port}",
+             "Content-Type: application/json", f"Content-Length: {length}"]
+    if secret is not None:
+        lines.append(f"X-Telegram-Bot-Api-Secret-Token: {secret}")
+    return "\r\n".join(lines) + "\r\n" + extra + "\r\n"
+
+
+async def test_a_wrong_secret_is_refused_before_the_body_is_read(served):
+    app, api, db, client, url, updates, stop = served
+    port = int(url.split(":")[2].split("/")[0])
+    # Headers promising 95 MB, and not one byte of body sent: the answer still comes.
+    for secret in (None, "wrong"):
+        assert b" 403 " in await raw_request(port, head(port, 95_000_000, secret))
+    await stop()
+    assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
+
+
+async def test_a_body_over_the_cap_is_413_and_not_stored(served):
+    app, api, db, client, url, updates, stop = served
+    port = int(url.split(":")[2].split("/")[0])
+    # Declared too long: refused on the headers alone.
+    assert b" 413 " in await raw_request(port, head(port, 1_000_001, SECRET))
+    # Sent in chunks with no length: counted as it streams, nothing kept, 413.
+    big = json.dumps({"update_id": 1, "message": {"text": "x" * 1_100_000}}).encode()
+
+    async def chunks():
+        for i in range(0, len(big), 65536):
+            yield big[i:i + 65536]
+
+    response = await client.post(url, content=chunks(),
+                                 headers={"Content-Type": "application/json",
+                                          "X-Telegram-Bot-Api-Secret-Token": SECRET})
+    assert response.status_code == 413
+    await stop()
+    assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0 and api.sent == []
+
+
+async def test_the_update_is_stored_before_the_200(served, tmp_path, monkeypatch):
+    app, api, db, client, url, updates, stop = served
+    hold = asyncio.Event()
+
+    async def never(self, row_id):  # handling never happens in this test
+        await hold.wait()
+
+    monkeypatch.setattr(Inbound, "handle", never)
+    update = updates.text(1001, "/help")
+    assert (await post(client, url, update, SECRET)).status_code == 200
+    # Read through another connection: committed, not just written.
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as other:
+        rows = other.execute("SELECT update_id, status FROM inbox").fetchall()
+    assert rows == [(update.update_id, "new")]
+    # Telegram retries a webhook it thinks failed: the same update is recognised, not stored again.
+    assert (await post(client, url, update, SECRET)).status_code == 200
+    assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == 1
+    hold.set()

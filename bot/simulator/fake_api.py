@@ -6,6 +6,7 @@ them into RetryAfter / Forbidden / BadRequest / NetworkError exactly as in produ
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -184,6 +185,13 @@ class FakeBotApi(BaseRequest):
         # Called with each Sent before the answer goes back to the bot: a journal written here
         # survives the bot being killed between Telegram's delivery and the bot recording it.
         self.on_send: Callable[[Sent], None] | None = None
+        # getUpdates with Telegram's offset semantics: pushed updates wait here until a call
+        # with a later offset confirms them; then they are forgotten (ids kept in `confirmed`).
+        self.updates: list[dict] = []
+        self.confirmed: list[int] = []
+        self._arrived: asyncio.Event | None = None
+        # Set to an unset asyncio.Event to make every send* call hang until it is set.
+        self.hang: asyncio.Event | None = None
 
     # --- test controls -------------------------------------------------------------------
 
@@ -231,6 +239,21 @@ class FakeBotApi(BaseRequest):
         """Forget every queued fault (a long fault queued with a large `times` ends here)."""
         self._faults.clear()
 
+    def push_update(self, update: dict) -> None:
+        """An update for getUpdates (a dict as Telegram sends it, e.g. `Update.to_dict()`)."""
+        self.updates.append(update)
+        if self._arrived is not None:
+            self._arrived.set()
+
+    def _get_updates(self, params: dict) -> list[dict]:
+        offset = params.get("offset")
+        if offset is not None:
+            offset = int(offset)
+            self.confirmed += [u["update_id"] for u in self.updates if u["update_id"] < offset]
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        limit = int(params.get("limit") or 100)
+        return [dict(u) for u in self.updates[:limit]]
+
     def sent_to(self, chat_id: int) -> list[Sent]:
         return [s for s in self.sent if s.chat_id == chat_id]
 
@@ -271,8 +294,20 @@ class FakeBotApi(BaseRequest):
         pool_timeout: Any = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         api_method = url.rstrip("/").rsplit("/", 1)[-1]
-        now = self.clock.now()
         params, files = self._decode(request_data)
+        if api_method == "getUpdates" and params.get("timeout") and not self._unreachable:
+            # Long polling: wait (on the event loop) until an update is pushed or the timeout.
+            if self._arrived is None:
+                self._arrived = asyncio.Event()
+            self._arrived.clear()
+            if not self._get_updates({"offset": params.get("offset"), "limit": 1}):
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), float(params["timeout"]))
+                except TimeoutError:
+                    pass
+        if self.hang is not None and api_method.startswith("send"):
+            await self.hang.wait()
+        now = self.clock.now()
         call = ApiCall(at=now, method=api_method, params=params, outcome=OK)
         self.calls.append(call)
         chat_id = _as_chat_id(params.get("chat_id"))
@@ -353,7 +388,7 @@ class FakeBotApi(BaseRequest):
         if method == "getMe":
             return self.bot_user
         if method == "getUpdates":
-            return []
+            return self._get_updates(params)
         if method in _TRUE_METHODS:
             return True
         if method in _EDIT_METHODS:
