@@ -13,6 +13,7 @@ reported as xfail with the figures measured, and a failure with the inbox is a r
 from __future__ import annotations
 
 import heapq
+import json
 import os
 import random
 import signal
@@ -213,6 +214,8 @@ class People:
         self.expect: dict[int, tuple] = {}
         self.reacted: set[tuple] = set()
         self.started: Counter = Counter()
+        self.want_start: dict[int, bool] = {}
+        self.how: dict[int, str] = {}
         self.stopped = False
         tg.on_send = self.on_send
 
@@ -228,6 +231,8 @@ class People:
             parts = d.split(":")
             if parts[0] == "c" and self._once(("c", parts[1])):
                 pain = chat % 11
+                with self.lock:
+                    self.want_start[chat] = True
                 self._answer(delay, chat, msg, f"c:{parts[1]}:{pain}", typed,
                              ("checkin", chat, pain))
                 return
@@ -244,9 +249,8 @@ class People:
                 return
         start = next((d for d in data if d.startswith("a:s:")), None)
         if start is not None:
-            with self.lock:
-                go = self.started[chat] < self.sessions and self._once(("s", chat,
-                                                                        self.started[chat]))
+            with self.lock:  # only the plan she is waiting for (not a copy sent twice)
+                go = self.want_start.pop(chat, False) and self.started[chat] < self.sessions
                 if go:
                     self.started[chat] += 1
             if go:
@@ -269,14 +273,21 @@ class People:
                 uid = self.tg.tap(chat, msg, data)
             with self.lock:
                 self.expect[uid] = expected
+                self.how[uid] = "typed" if typed else "tapped"
         self.later.at(delay, act)
 
     def _next_walk(self, chat: int, delay: float) -> None:
         with self.lock:
             more = self.started[chat] < self.sessions
-        if more:
-            self.later.at(delay, lambda: None if self.stopped else self.tg.send_text(chat,
-                                                                                   "/activity"))
+        if not more:
+            return
+
+        def again() -> None:
+            if not self.stopped:
+                with self.lock:
+                    self.want_start[chat] = True
+                self.tg.send_text(chat, "/activity")
+        self.later.at(delay, again)
 
     def close(self) -> None:
         self.stopped = True
@@ -329,10 +340,12 @@ def duplicates(db: Path, tg: TelegramServer) -> int:
 
 def wait_quiet(tg: TelegramServer, people: People | None, bot: BotProcess, *, quiet: float,
                limit: float) -> None:
-    """Until nothing is queued, nobody is about to act and nothing was sent for `quiet` s."""
-    deadline = time.monotonic() + limit
+    """Until nothing is queued at Telegram, nobody is about to act, and nothing was sent for
+    `quiet` s (counted from now at the earliest: the bot may be starting up)."""
+    begun = time.monotonic()
+    deadline = begun + limit
     while time.monotonic() < deadline:
-        last = max((s.at for s in tg.sends), default=0.0)
+        last = max([s.at for s in tg.sends[-1:]] + [begun])
         if (tg.pending() == 0 and (people is None or people.later.idle())
                 and time.monotonic() - last > quiet):
             return
@@ -514,15 +527,20 @@ def test_sigkill_20_times_loses_no_confirmed_answer(tmp_path):
         kinds = Counter(w[0] for w in people.expect.values())
         figures = (f"{bot.kills} kills; {len(people.expect)} answers sent "
                    f"({dict(kinds)}), {len(confirmed)} updates confirmed, {len(lost)} lost "
-                   f"({dict(Counter(x[1] for x in lost))}); {dup} duplicate messages; "
+                   f"({dict(Counter(x[1] + ' ' + people.how[x[0]] for x in lost))}); "
+                   f"{dup} duplicate messages; "
                    f"{len(tg.sends)} messages; rates {tg.rate_report()}")
         print(figures)
         (tmp_path / "figures.txt").write_text(figures)
+        (tmp_path / "messages.json").write_text(json.dumps(
+            [(m.chat_id, m.message_id, round(m.at, 3), m.text[:80], m.buttons)
+             for m in tg.sends]))
     assert bot.kills >= 20
-    assert len(people.expect) >= 100, figures  # a busy stretch, not an idle one
     assert read(db, "SELECT count(*) FROM outbox WHERE status = 'sending'")[0][0] == 0
     assert read(db, "PRAGMA integrity_check")[0][0] == "ok"
-    outcome(db, not lost and dup <= bot.kills, figures)
+    # A busy stretch, not an idle one: today's losses stall the people whose answer was lost.
+    busy = len(people.expect) >= 150
+    outcome(db, busy and not lost and dup <= bot.kills, figures)
 
 
 def flood_run(tmp_path: Path, *, flood: int, raters: int) -> tuple[Path, list, list, str]:
