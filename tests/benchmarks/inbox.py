@@ -264,7 +264,7 @@ awaited) from a different patient, to a check-in the bot sent earlier; all {afte
 stored. Before includes the reply's send to the in-process fake Bot API (which answers at once);
 after, the reply is an outbox row the sender sends (a stub sender here), so handling no longer
 waits for Telegram at all: storing the raw update costs less than the send it replaces. The
-max is a WAL checkpoint.
+max is a single outlier (not investigated: a WAL checkpoint or the shared machine).
 
 **Reply latency while {replies_['bulk']:,} scheduled messages go out** (the real `backpain-bot run`,
 the HTTP stand-in answering each send in {replies_['latency_s']:.1f} s): {replies_['answering']} patients tap their rating at
