@@ -19,7 +19,7 @@ from bot.settings import Settings
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
 from jobs.retention import purge_old
-from storage import outbox
+from storage import liveness, outbox
 from storage.db import open_database
 
 log = logging.getLogger(__name__)
@@ -51,13 +51,14 @@ async def _post_init(app: Application) -> None:
     except TelegramError as exc:  # the menu is a convenience; the bot works without it
         log.warning("setMyCommands failed", extra={"error": type(exc).__name__})
     plan_all(rt)
+    liveness.beat(rt.db, "plan", rt.clock.now())
 
 
 def webhook_options(settings: Settings) -> dict:
-    """How `run` serves webhooks (`Application.run_webhook` / `Updater.start_webhook` keywords).
+    """PTB's webhook keywords (`Updater.start_webhook`), kept for tools that use PTB's server.
 
-    Always with the secret token: PTB then answers 403 to any request whose
-    X-Telegram-Bot-Api-Secret-Token header is missing or wrong, before it reaches a handler.
+    `run` no longer does: bot.inbound.WebhookServer refuses a missing or wrong secret before
+    reading the body, caps the body, and stores the update before answering 200.
     """
     if not settings.WEBHOOK_SECRET:
         raise ValueError("webhook mode needs WEBHOOK_SECRET")  # load_settings already refuses

@@ -102,8 +102,10 @@ class Inbound:
         while recent and recent[0] <= now - BURST_WINDOW:
             recent.popleft()
         if len(self._arrivals) > 10_000:  # forget chats quiet for a window
-            self._arrivals = {c: d for c, d in self._arrivals.items() if d and d[-1] > now - BURST_WINDOW}
-            self._arrivals.setdefault(chat, recent)
+            self._arrivals = {c: d for c, d in self._arrivals.items()
+                              if d and d[-1] > now - BURST_WINDOW}
+            self._arrivals[chat] = recent
+            self._burst = {c: t for c, t in self._burst.items() if t > now - BURST_WINDOW}
         if len(recent) < self.per_minute or self._warning_sign(row.id):
             recent.append(now)
             return True
@@ -414,13 +416,15 @@ class Service:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         try:
-            await asyncio.wait_for(self.inbound.drain(), flush)
+            async with asyncio.timeout(flush):
+                await self.inbound.drain()
         except TimeoutError:
             pass
         await self.inbound.stop()
         await self.sender.stop()
         try:
-            await asyncio.wait_for(self.sender.pass_once("fast"), flush)
+            async with asyncio.timeout(flush):
+                await self.sender.pass_once("fast")
         except TimeoutError:
             pass
         self.rt.sender = None

@@ -71,7 +71,8 @@ async def _cosmetic(call) -> None:
     """A Bot API call whose failure is harmless; in the background under `run`."""
     async def guarded() -> None:
         try:
-            await asyncio.wait_for(call(), COSMETIC_TIMEOUT)
+            async with asyncio.timeout(COSMETIC_TIMEOUT):
+                await call()
         except Exception:  # noqa: BLE001 - the real work is already stored
             pass
 
@@ -95,13 +96,16 @@ async def clear_buttons(update: Update) -> None:
 
 
 async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An edited message (group -1, before the withdrawal gate): never a command nor an answer,
-    only a short note to send it again as a new message."""
-    rt = runtime(context)
-    sender = patient_of(rt, update)
-    await reply_template(rt, update, "edited_message",
-                         patient_id=sender["id"] if sender else None)
-    log.info("edited message refused", extra={"update": update.update_id})
+    """An edited message (group -1, before the withdrawal gate): never a command nor an answer.
+    An edited text or caption gets a short note to send it again as a new message; other edits
+    (a live location moving: one every few seconds) are dropped quietly."""
+    message = update.edited_message
+    if message is not None and (message.text or message.caption):
+        rt = runtime(context)
+        sender = patient_of(rt, update)
+        await reply_template(rt, update, "edited_message",
+                             patient_id=sender["id"] if sender else None)
+        log.info("edited message refused", extra={"update": update.update_id})
     raise ApplicationHandlerStop
 
 

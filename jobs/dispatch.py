@@ -421,7 +421,10 @@ class Sender:
     async def _fast(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                # that races with the wake-up, and the sender would never stop.
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()

@@ -294,3 +294,13 @@ async def test_a_flood_from_one_chat_is_throttled_with_one_note(clock, fresh_db,
     notes = [t for t in b.texts(flooder) if "sending a lot at once" in t]
     assert len(notes) == 1
     assert [r["status"] for r in rows if r["chat_id"] == OTHER] == ["done"]
+
+
+async def test_a_moving_live_location_is_dropped_without_a_note_each_time(harness):
+    update = harness.updates.location(USER, 52.5, 13.4).to_dict()
+    edited = {"update_id": update["update_id"] + 100, "edited_message": {
+        **update["message"], "edit_date": update["message"]["date"] + 5}}
+    from telegram import Update
+
+    await harness.app.process_update(Update.de_json(edited, harness.app.bot))
+    assert harness.texts(USER) == []

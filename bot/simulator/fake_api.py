@@ -302,7 +302,8 @@ class FakeBotApi(BaseRequest):
             self._arrived.clear()
             if not self._get_updates({"offset": params.get("offset"), "limit": 1}):
                 try:
-                    await asyncio.wait_for(self._arrived.wait(), float(params["timeout"]))
+                    async with asyncio.timeout(float(params["timeout"])):
+                        await self._arrived.wait()
                 except TimeoutError:
                     pass
         if self.hang is not None and api_method.startswith("send"):
