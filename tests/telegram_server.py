@@ -552,6 +552,12 @@ def _decode(content_type: str, body: bytes, query: str) -> tuple[dict, dict[str,
         if not isinstance(loaded, dict):
             raise _Answer("400", 400, _err(400, "Bad Request: invalid JSON"))
         params.update(loaded)
+        if isinstance(params.get("reply_markup"), str):  # a JSON-serialized object, as allowed
+            try:
+                params["reply_markup"] = json.loads(params["reply_markup"])
+            except ValueError:
+                raise _Answer("400", 400, _err(400, "Bad Request: can't parse reply keyboard "
+                                                    "markup JSON object")) from None
     elif kind == "application/x-www-form-urlencoded":
         pairs += parse_qsl(body.decode("utf-8"), keep_blank_values=True)
     elif kind == "multipart/form-data":
