@@ -224,7 +224,7 @@ class People:
         self.tg, self.sessions, self.pace = tg, sessions, pace
         self.rng = random.Random(seed)
         self.later = Later()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # on_send runs in the stand-in's request threads
         self.expect: dict[int, tuple] = {}
         self.reacted: set[tuple] = set()
         self.started: Counter = Counter()
@@ -271,10 +271,11 @@ class People:
                 self._answer(delay, chat, msg, start, False, ("start", chat))
 
     def _once(self, key: tuple) -> bool:
-        if key in self.reacted:
-            return False
-        self.reacted.add(key)
-        return True
+        with self.lock:
+            if key in self.reacted:
+                return False
+            self.reacted.add(key)
+            return True
 
     def _answer(self, delay: float, chat: int, msg: int, data: str, typed: bool,
                 expected: tuple) -> None:

@@ -242,7 +242,8 @@ def keep_section(old: str, new: str) -> str:
     return new.rstrip("\n") + "\n\n" + block + "\n"
 
 
-def section(before: dict, after: dict, replies_: dict, seconds: float) -> str:
+def section(before: dict, after: dict, replies_: dict, seconds: float,
+            replies_before: dict | None = None) -> str:
     ok_handling = after["p99_ms"] < 10
     return f"""{START_MARK}
 ## 6. The inbox (issue 13): cost per update, reply latency under a bulk send
@@ -272,7 +273,10 @@ random moments during the bulk; from the tap queued at Telegram to the "Thanks" 
 chat: **p50 {replies_['reply_p50_s']} s, p99 {replies_['reply_p99_s']} s** (max {replies_['reply_max_s']} s; {replies_['answered']} of
 {replies_['answering']} answered). The bulk went out at {replies_['bulk_per_s']} messages/s over
 {replies_['bulk_span_s']} s (peak {replies_['peak_per_second']} in a second; {replies_['over_30_per_second']} one-second windows over 30; chats given two
-messages within a second: {replies_['chats_over_1_per_second']}).
+messages within a second: {replies_['chats_over_1_per_second']}).""" + (f"""
+The same with the code before the inbox (PTB's Updater, one update at a time, each handler
+awaiting its reply's send under the rate limiter): **p50 {replies_before['reply_p50_s']} s, p99
+{replies_before['reply_p99_s']} s** ({replies_before['answered']} of {replies_before['answering']} answered).""" if replies_before else "") + f"""
 {END_MARK}"""
 
 
@@ -293,11 +297,15 @@ def run_all(base: Path | None, write: bool) -> dict:
     results = {"before": one(["handling", "--path", "before"], base or ROOT),
                "after": one(["handling", "--path", "after"], ROOT),
                "replies": one(["replies"], ROOT)}
+    if base is not None:
+        for name in ("telegram_server.py", "test_real_process.py"):
+            (base / "tests" / name).write_text((ROOT / "tests" / name).read_text())
+        results["replies_before"] = one(["replies"], base)
     if write:
         doc = ROOT / "docs" / "benchmarks.md"
         text = doc.read_text()
         block = section(results["before"], results["after"], results["replies"],
-                        time.monotonic() - started)
+                        time.monotonic() - started, results.get("replies_before"))
         if START_MARK in text:
             text = text[:text.index(START_MARK)] + block + text[text.index(END_MARK)
                                                                 + len(END_MARK):]
