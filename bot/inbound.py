@@ -24,6 +24,7 @@ import json
 import logging
 import signal
 from collections import deque
+from datetime import timedelta
 from typing import Any, Callable
 from urllib.parse import urlparse
 
@@ -45,6 +46,8 @@ POLL_TIMEOUT = 30  # seconds Telegram holds a getUpdates call open
 POLL_BACKOFF_CAP = 30.0  # seconds between getUpdates tries while Telegram cannot be reached
 BURST_WINDOW = 60.0  # seconds: the per-chat rate's window; a burst ends after this long quiet
 RETENTION_INTERVAL = 3600.0
+SWEEP_INTERVAL = 60.0  # seconds between sweeps for 'new' rows no worker holds
+SWEEP_AGE = 60.0  # seconds a row must have waited before the sweep takes it
 
 
 class Inbound:
@@ -56,6 +59,7 @@ class Inbound:
         self.per_minute = per_minute
         self._monotonic = monotonic
         self._queues: dict[int, deque[int]] = {}
+        self._queued: set[int] = set()  # row ids queued or being handled
         self._workers: dict[int, asyncio.Task] = {}
         self._arrivals: dict[int, deque[float]] = {}
         self._burst: dict[int, float] = {}  # chat -> when its last update was throttled
@@ -67,23 +71,21 @@ class Inbound:
     # --- intake ------------------------------------------------------------------------------
 
     def receive(self, raws: list[bytes | str]) -> list[inbox.Stored]:
-        """Store a batch (one transaction), then hand the new rows on. Returns the new rows;
-        the caller confirms the batch to Telegram only after this returned."""
-        stored = inbox.store_batch(self.rt.db, raws, self.rt.clock.now())
+        """Store a batch and the per-chat rate's verdicts in one transaction, then hand the rows
+        to handle on. Returns the new rows (redeliveries left out); the caller confirms the batch
+        to Telegram only after this returned."""
+        db, now = self.rt.db, self.rt.clock.now()
+        with db.atomic():
+            stored = [s for s in (inbox.store(db, raw, now) for raw in raws) if s is not None]
+            accepted = [s for s in stored if s.status == inbox.NEW
+                        and (s.chat_id is None or self._within_rate(s))]
         for row in stored:
             if row.status != inbox.NEW:
                 log.warning("update not handled", extra={"inbox": row.id, "kind": row.kind,
                                                          "status": row.status})
-        self.accept(stored)
-        return stored
-
-    def accept(self, stored: list[inbox.Stored]) -> None:
-        for row in stored:
-            if row.status != inbox.NEW:
-                continue
-            if row.chat_id is not None and not self._within_rate(row):
-                continue
+        for row in accepted:
             self._enqueue(row.id, row.chat_id)
+        return stored
 
     def recover(self) -> int:
         """Rows stored but never marked handled (the last run stopped first): handled now."""
@@ -113,18 +115,18 @@ class Inbound:
         new_burst = self._burst.get(chat, float("-inf")) <= now - BURST_WINDOW
         self._burst[chat] = now
         note = None
-        with db.atomic():
-            inbox.mark(db, row.id, inbox.THROTTLED, at)
-            if new_burst:
-                person = patients.by_chat(db, chat)
-                note = outbox.enqueue(db, chat_id=chat, patient_id=person["id"] if person else None,
-                                      kind="reply", due_at=at, now=at,
-                                      dedupe_key=f"throttled:{row.id}",
-                                      payload={"text": render("inbound_throttled"), "buttons": []})
-        log.warning("chat over its inbound rate", extra={"inbox": row.id, "chat": chat,
-                                                         "note": bool(note)})
+        inbox.mark(db, row.id, inbox.THROTTLED, at)  # in `receive`'s transaction
+        if new_burst:
+            person = patients.by_chat(db, chat)
+            note = outbox.enqueue(db, chat_id=chat, patient_id=person["id"] if person else None,
+                                  kind="reply", due_at=at, now=at,
+                                  dedupe_key=f"throttled:{row.id}",
+                                  payload={"text": render("inbound_throttled"), "buttons": []})
+        # Once per burst at WARNING: a flood must not become a flood of log lines too.
+        log.log(logging.WARNING if new_burst else logging.DEBUG, "chat over its inbound rate",
+                extra={"inbox": row.id, "chat": chat, "note": bool(note)})
         if note is not None:
-            self._spawn(dispatch_now(self.rt, note))
+            self._spawn(dispatch_now(self.rt, note))  # runs after the commit (no await here)
         return False
 
     def _warning_sign(self, row_id: int) -> bool:
@@ -140,7 +142,19 @@ class Inbound:
 
     # --- workers -----------------------------------------------------------------------------
 
+    def sweep(self, older_than: float = SWEEP_AGE) -> int:
+        """Rows still 'new' a while after they arrived that no worker holds (a worker failed on
+        something other than the update, e.g. a locked database): queued again."""
+        before = self.rt.clock.now() - timedelta(seconds=older_than)
+        lost = [(i, c) for i, c in inbox.open_rows(self.rt.db, before) if i not in self._queued]
+        for row_id, chat_id in lost:
+            self._enqueue(row_id, chat_id)
+        if lost:
+            log.warning("requeued updates no worker held", extra={"rows": len(lost)})
+        return len(lost)
+
     def _enqueue(self, row_id: int, chat_id: int | None) -> None:
+        self._queued.add(row_id)
         key = chat_id if chat_id is not None else 0
         queue = self._queues.get(key)
         if queue is not None:
@@ -153,7 +167,13 @@ class Inbound:
         queue = self._queues[key]
         try:
             while queue:
-                await self.handle(queue.popleft())
+                row_id = queue.popleft()
+                try:
+                    await self.handle(row_id)
+                except Exception:  # noqa: BLE001 - the row stays 'new'; `sweep` retries it
+                    log.exception("worker failed on an update", extra={"inbox": row_id})
+                finally:
+                    self._queued.discard(row_id)
         finally:
             # No await between the empty queue and this: nothing can be added to a dead worker.
             if self._queues.get(key) is queue:
@@ -216,6 +236,7 @@ class Inbound:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._queues.clear()
         self._workers.clear()
+        self._queued.clear()
 
 
 # --- polling -----------------------------------------------------------------------------------
@@ -250,11 +271,20 @@ async def poll(app: Any, inbound: Inbound, *, timeout: int = POLL_TIMEOUT,
         if not result:
             continue
         raws = [json.dumps(u, ensure_ascii=False, separators=(",", ":")) for u in result]
-        inbound.receive(raws)  # committed before the offset below confirms the batch
+        try:
+            inbound.receive(raws)  # committed before the offset below confirms the batch
+        except Exception as exc:  # noqa: BLE001 - e.g. database locked or disk full
+            # Not stored, so not confirmed: the offset stays, Telegram delivers it again.
+            log.error("could not store updates; asking again", extra={
+                "error": type(exc).__name__, "updates": len(raws)})
+            await sleep(1.0)
+            continue
         ids = [u.get("update_id") for u in result if isinstance(u, dict)]
         ids = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
         if ids:
             offset = max(ids) + 1
+        else:  # nothing to move the offset past (never from Telegram): do not spin
+            await sleep(1.0)
 
 
 # --- webhook -----------------------------------------------------------------------------------
@@ -357,7 +387,6 @@ class Service:
     async def start(self) -> None:
         await self.app.initialize()  # getMe: InvalidToken surfaces here
         self.rt.sender = self.sender
-        self.rt.background = self.inbound.background
         await self.app.post_init(self.app)  # outbox recovery, command menu, first plan
         self.sender.start()
         self.inbound.recover()
@@ -375,6 +404,8 @@ class Service:
             self.settings.PLAN_INTERVAL_SECONDS, self._plan), name="plan"))
         self._tasks.append(asyncio.create_task(self._every(
             RETENTION_INTERVAL, self._retention, first=60.0), name="retention"))
+        self._tasks.append(asyncio.create_task(self._every(
+            SWEEP_INTERVAL, self.inbound.sweep), name="sweep"))
 
     async def _every(self, interval: float, tick: Callable[[], None],
                      first: float | None = None) -> None:
@@ -428,7 +459,6 @@ class Service:
         except TimeoutError:
             pass
         self.rt.sender = None
-        self.rt.background = None
         await self.app.shutdown()
 
 

@@ -26,9 +26,6 @@ class Runtime:
     sender: Any = None
     # Outbox row ids being sent by this process right now (the lease reaper leaves them alone).
     in_flight: set[int] = field(default_factory=set)
-    # Under `run`: background tasks handlers start (answering a button's spinner), kept so they
-    # are not garbage-collected mid-flight. None: such calls are awaited inline.
-    background: set[Any] | None = None
 
     def notify(self, event: str, **data: Any) -> None:
         for observer in self.observers:

@@ -99,10 +99,19 @@ async def dispatch_due(rt: Runtime, limit: int = 500, lane: str | None = None) -
         with rt.db.atomic():  # one commit for the batch's decisions and claims
             for row in rows:
                 patient = people.get(row["patient_id"]) if row["patient_id"] else None
-                quiet, tz = _quiet(patient)
-                expires = parse_iso(row["expires_at"]) if row["expires_at"] else None
-                decision = send_decision(row["kind"], parse_iso(row["due_at"]), expires, now,
-                                         quiet, tz)
+                try:
+                    quiet, tz = _quiet(patient)
+                    expires = parse_iso(row["expires_at"]) if row["expires_at"] else None
+                    decision = send_decision(row["kind"], parse_iso(row["due_at"]), expires, now,
+                                             quiet, tz)
+                except Exception:  # noqa: BLE001 - one bad row (a poisoned date or zone) must
+                    # not stop everyone else's messages: it fails alone, logged by id and kind.
+                    log.exception("cannot decide on outbox row",
+                                  extra={"row": row["id"], "kind": row["kind"],
+                                         "patient": row["patient_id"]})
+                    outbox.mark_final(rt.db, row["id"], "failed", "decision_error")
+                    report.failed.append(row["id"])
+                    continue
                 if isinstance(decision, Expire):
                     outbox.mark_final(rt.db, row["id"], decision.status)
                     report.expired.append(row["id"])
@@ -157,12 +166,16 @@ class Pace:
         self._recent: deque[float] = deque(maxlen=overall)
         self._chats: dict[int, float] = {}
         self._turn: asyncio.Lock | None = None
+        self._calm: asyncio.Event | None = None  # set while no urgent send waits
+        self._urgent = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _turnstile(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a lock belongs to one event loop (tests run many)
-            self._turn, self._loop = asyncio.Lock(), loop
+            self._turn, self._calm, self._loop = asyncio.Lock(), asyncio.Event(), loop
+            self._calm.set()
+            self._urgent = 0
         return self._turn
 
     def _chat_ready(self, chat_id: int) -> float:
@@ -174,27 +187,50 @@ class Pace:
         while (ready := self._chat_ready(chat_id)) > loop.time():
             await asyncio.sleep(ready - loop.time())
 
-    async def wait(self, chat_id: int) -> None:
-        """Until this message may go; then it counts as sent."""
+    async def wait(self, chat_id: int, urgent: bool = False) -> None:
+        """Until this message may go; then it counts as sent.
+
+        `urgent` (a reply, an alert) goes ahead of every non-urgent send waiting for its turn:
+        those step aside while an urgent one waits, so a reply waits for at most one spacing,
+        not for a batch of planned prompts already queued at the turnstile.
+        """
         loop = asyncio.get_running_loop()
+        self._turnstile()
         while True:
             await self.chat_free(chat_id)
-            async with self._turnstile():
-                if self._chat_ready(chat_id) > loop.time():
-                    continue  # the chat got a message meanwhile: wait outside the turnstile
-                recent = self._recent
-                ready = recent[-1] + self.min_gap if recent else loop.time()
-                if len(recent) == recent.maxlen:
-                    ready = max(ready, recent[0] + self.window)
-                if ready > loop.time():
-                    await asyncio.sleep(ready - loop.time())
-                now = loop.time()
-                recent.append(now)
-                self._chats[chat_id] = now
-                if len(self._chats) > 10_000:
-                    self._chats = {c: t for c, t in self._chats.items()
-                                   if t + self.chat_gap > now}
-                return
+            if not urgent and self._urgent:
+                await self._calm.wait()
+                continue
+            if urgent:  # counted only once ready: a chat's own gap holds no one else up
+                self._urgent += 1
+                self._calm.clear()
+            try:
+                async with self._turnstile():
+                    if self._chat_ready(chat_id) > loop.time():
+                        continue  # the chat got a message meanwhile: wait outside the turnstile
+                    if not urgent and self._urgent:
+                        continue  # an urgent send arrived while this one queued: let it by
+                    await self._go(loop, chat_id)
+                    return
+            finally:
+                if urgent:
+                    self._urgent -= 1
+                    if self._urgent == 0:
+                        self._calm.set()
+
+    async def _go(self, loop: asyncio.AbstractEventLoop, chat_id: int) -> None:
+        """Inside the turnstile: wait for this send's place in the window, then count it."""
+        recent = self._recent
+        ready = recent[-1] + self.min_gap if recent else loop.time()
+        if len(recent) == recent.maxlen:
+            ready = max(ready, recent[0] + self.window)
+        if ready > loop.time():
+            await asyncio.sleep(ready - loop.time())
+        now = loop.time()
+        recent.append(now)
+        self._chats[chat_id] = now
+        if len(self._chats) > 10_000:
+            self._chats = {c: t for c, t in self._chats.items() if t + self.chat_gap > now}
 
 
 # Telegram's limits for a bot: about 30 messages a second overall, one a second per chat. The
@@ -242,8 +278,12 @@ def _unstrand(rt: Runtime, row: dict, exc: BaseException) -> None:
     """An error anywhere between the claim and the recorded result (a locked or full database,
     a bug): the row goes back to the queue for another try soon. If even that write fails, the
     lease reaper (`reap`) returns it once it is no longer in flight here."""
-    log.error("send path failed; the row goes back to the queue",
-              extra={"row": row["id"], "kind": row["kind"], "error": type(exc).__name__})
+    if isinstance(exc, asyncio.CancelledError):  # shutting down mid-send: not a fault
+        log.info("send interrupted; the row goes back to the queue",
+                 extra={"row": row["id"], "kind": row["kind"]})
+    else:
+        log.error("send path failed; the row goes back to the queue",
+                  extra={"row": row["id"], "kind": row["kind"], "error": type(exc).__name__})
     try:
         rt.db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL, "
                       "next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'sending'",
@@ -291,7 +331,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         return
     pace = _pace(rt)
     if pace is not None:
-        await pace.wait(row["chat_id"])
+        await pace.wait(row["chat_id"], urgent=row["kind"] not in outbox.PLANNED)
     try:
         if out.document is not None:
             name, content = out.document

@@ -1,7 +1,7 @@
 """The durable inbox: every update Telegram delivers is a row here before Telegram is told so.
 
 Polling confirms a batch to Telegram with the next getUpdates offset, a webhook with its HTTP 200;
-both happen only after `store_batch` committed. Handling then reads the rows (`bot/inbound.py`),
+both happen only after the batch committed (`bot.inbound.Inbound.receive`). Handling then reads the rows (`bot/inbound.py`),
 so a crash at any instant loses nothing: rows still 'new' are handled at the next start.
 
 UNIQUE(update_id, digest): the same update delivered twice (same id, same JSON) is recognised and
@@ -24,6 +24,7 @@ from bot.clock import iso
 
 NEW, DONE, THROTTLED, IGNORED, BAD = "new", "done", "throttled", "ignored", "bad"
 KEEP_PAYLOAD = timedelta(days=1)
+KEEP_ROW = timedelta(days=7)
 
 # The inbox row being handled, set by the worker (bot/inbound.py) around process_update: replies
 # are then keyed by it (handlers.common.update_key). None when tests call process_update directly.
@@ -70,7 +71,7 @@ def store(db: Database, raw: bytes | str, now: datetime) -> Stored | None:
     """Store one update's raw JSON; None when the very same update is already stored.
 
     Never raises for bad content: what cannot be decoded is stored as 'bad' (and never handled).
-    Call inside a transaction to store a batch at once (`store_batch`).
+    Call inside a transaction to store a batch at once.
     """
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     try:
@@ -92,12 +93,6 @@ def store(db: Database, raw: bytes | str, now: datetime) -> Stored | None:
     return Stored(cursor.lastrowid, chat_id, kind, status)
 
 
-def store_batch(db: Database, raws: list[bytes | str], now: datetime) -> list[Stored]:
-    """Store a batch in one transaction; the new rows (redeliveries left out)."""
-    with db.atomic():
-        return [s for s in (store(db, raw, now) for raw in raws) if s is not None]
-
-
 def get(db: Database, row_id: int) -> dict | None:
     row = db.execute("SELECT id, update_id, chat_id, kind, payload, status FROM inbox "
                      "WHERE id = ?", [row_id]).fetchone()
@@ -106,10 +101,16 @@ def get(db: Database, row_id: int) -> dict | None:
     return dict(zip(("id", "update_id", "chat_id", "kind", "payload", "status"), row))
 
 
-def open_rows(db: Database) -> list[tuple[int, int | None]]:
-    """(id, chat id) of rows still to handle, oldest first (crash recovery at start-up)."""
-    return [(r[0], r[1]) for r in
-            db.execute("SELECT id, chat_id FROM inbox WHERE status = 'new' ORDER BY id")]
+def open_rows(db: Database, received_before: datetime | None = None
+              ) -> list[tuple[int, int | None]]:
+    """(id, chat id) of rows still to handle, oldest first (crash recovery at start-up; with
+    `received_before`, the sweep for rows a failed worker left behind)."""
+    if received_before is None:
+        rows = db.execute("SELECT id, chat_id FROM inbox WHERE status = 'new' ORDER BY id")
+    else:
+        rows = db.execute("SELECT id, chat_id FROM inbox WHERE status = 'new' "
+                          "AND received_at < ? ORDER BY id", [iso(received_before)])
+    return [(r[0], r[1]) for r in rows]
 
 
 def mark(db: Database, row_id: int, status: str, now: datetime, error: str | None = None) -> bool:
@@ -132,8 +133,14 @@ def counts(db: Database) -> dict[str, int]:
     return {s: n for s, n in db.execute("SELECT status, count(*) FROM inbox GROUP BY status")}
 
 
-def scrub(db: Database, now: datetime, keep: timedelta = KEEP_PAYLOAD) -> int:
+def scrub(db: Database, now: datetime, keep: timedelta = KEEP_PAYLOAD,
+          keep_row: timedelta = KEEP_ROW) -> int:
     """Payloads of rows handled more than `keep` ago become '{}' (they can hold what a person
-    typed); the digest stays, so a late redelivery is still recognised."""
-    return db.execute("UPDATE inbox SET payload = '{}' WHERE handled_at IS NOT NULL "
-                      "AND handled_at < ? AND payload != '{}'", [iso(now - keep)]).rowcount
+    typed); the digest stays, so a late redelivery is still recognised. Rows handled more than
+    `keep_row` ago are deleted: Telegram keeps an undelivered update for 24 hours, so nothing
+    that old comes again. Returns how many payloads were scrubbed."""
+    with db.atomic():
+        db.execute("DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?",
+                   [iso(now - keep_row)])
+        return db.execute("UPDATE inbox SET payload = '{}' WHERE handled_at IS NOT NULL "
+                          "AND handled_at < ? AND payload != '{}'", [iso(now - keep)]).rowcount

@@ -337,10 +337,12 @@ def m010_inbox(db: Database) -> None:
     # or the webhook's 200): storage/inbox.py, bot/inbound.py. UNIQUE(update_id, digest): the
     # same update delivered again is recognised; a reused update id with other content is new.
     # inbox_open: rows still to handle at start-up; outbox_sending: the sender's lease reaper.
+    # AUTOINCREMENT: handled rows are deleted after a week, and a reused id would find its reply
+    # key (`reply:i<id>:n`) taken by an old reply and stay unanswered.
     db.executescript(
         """
         CREATE TABLE inbox (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: replies are keyed by it
             update_id INTEGER NOT NULL,
             chat_id INTEGER,
             kind TEXT NOT NULL,

@@ -62,21 +62,25 @@ def recover(db: Database) -> int:
 PLANNED = ("checkin", "checkin_reminder", "sitting", "lesson", "course_end", "summary",
            "summary_caregiver", "chart", "digest", "settle", "next_day", "pause_over")
 NUDGES = ("checkin_reminder", "sitting")
+# Queued "now" and never scheduled: the fast lane sends them even when their due time is ahead
+# of the clock, so a wall clock stepped back never holds a reply or an alert.
+IMMEDIATE = ("reply", "alert_clinician", "alert_caregiver")
 
 
 def due(db: Database, now: datetime, limit: int, lane: str | None = None) -> list[dict]:
     """Pending rows due now, oldest first; `lane` 'fast' or 'bulk' picks one lane of the sender
     (bulk: nudges after the other planned prompts)."""
     planned = ", ".join(f"'{k}'" for k in PLANNED)
-    where, order = "", "due_at, id"
+    due, where, order = "due_at <= :now", "", "due_at, id"
     if lane == "fast":
         where = f"AND kind NOT IN ({planned})"
+        due = f"(due_at <= :now OR kind IN ({', '.join(repr(k) for k in IMMEDIATE)}))"
     elif lane == "bulk":
         where = f"AND kind IN ({planned})"
         order = (f"CASE WHEN kind IN ({', '.join(repr(k) for k in NUDGES)}) THEN 1 ELSE 0 END, "
                  "due_at, id")
     return list(db.query(
-        "SELECT * FROM outbox WHERE status = 'pending' AND due_at <= :now "
+        f"SELECT * FROM outbox WHERE status = 'pending' AND {due} "
         f"AND (next_attempt_at IS NULL OR next_attempt_at <= :now) {where} "
         f"ORDER BY {order} LIMIT :limit",
         {"now": iso(now), "limit": limit}))

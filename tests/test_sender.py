@@ -154,3 +154,54 @@ async def test_a_row_stranded_in_sending_is_back_within_a_minute(bot, monkeypatc
     await until(lambda: status(bot) == "sent", "reaped and sent again, without a restart")
     row = next(bot.db.query("SELECT last_error FROM outbox"))
     assert row["last_error"] is None
+
+
+async def test_one_poisoned_row_does_not_stop_the_others(bot):
+    now = bot.clock.now()
+    pid = add_patient(bot, 2100)
+    bot.db.execute("UPDATE patients SET timezone = 'Not/AZone' WHERE id = ?", [pid])
+    outbox.enqueue(bot.db, chat_id=2100, patient_id=pid, kind="reply", due_at=now,
+                   dedupe_key="poisoned", now=now, payload={"text": "never"})
+    outbox.enqueue(bot.db, chat_id=2101, kind="reply", due_at=now, dedupe_key="fine", now=now,
+                   payload={"text": "hello"})
+    bot.rt.sender.kick()
+    await until(lambda: bot.texts(2101) == ["hello"], "the healthy row sent")
+    assert next(bot.db.query("SELECT status, last_error FROM outbox WHERE dedupe_key = "
+                             "'poisoned'")) == {"status": "failed", "last_error": "decision_error"}
+
+
+async def test_the_ticks_report_that_they_are_alive(bot):
+    from storage import liveness
+
+    await until(lambda: liveness.last(bot.db, "dispatch") is not None, "a dispatch beat")
+    assert liveness.last(bot.db, "plan") is not None  # the start-up plan
+
+
+async def test_pace_lets_an_urgent_send_ahead_of_queued_planned_ones():
+    """Real (short) seconds: 40 planned sends queue at a 20-per-0.2 s pace, then a reply."""
+    pace, order = dispatch.Pace(overall=20, per_chat=1, window=0.2), []
+
+    async def send(chat: int, urgent: bool) -> None:
+        await pace.wait(chat, urgent=urgent)
+        order.append(chat)
+
+    bulk = [asyncio.create_task(send(4000 + n, False)) for n in range(40)]
+    await asyncio.sleep(0)  # they are all queued at the turnstile now
+    reply = asyncio.create_task(send(1, True))
+    await asyncio.gather(*bulk, reply)
+    assert order.index(1) <= 2, order
+    assert sorted(order) == sorted([1] + [4000 + n for n in range(40)])
+
+
+async def test_a_wall_clock_stepped_back_holds_no_reply(bot):
+    """A reply queued "now" just before the clock stepped back an hour (so due an hour ahead of
+    the clock) is still sent at once (alerts too: `outbox.IMMEDIATE`); a planned prompt waits
+    for its time as before."""
+    ahead = bot.clock.now() + timedelta(hours=1)
+    for chat, kind in ((2200, "reply"), (2202, "checkin")):
+        outbox.enqueue(bot.db, chat_id=chat, kind=kind, dedupe_key=kind, due_at=ahead,
+                       now=bot.clock.now(), payload={"text": kind, "local_date": "2026-03-02"})
+    bot.rt.sender.kick()
+    await until(lambda: bot.texts(2200), "the reply sent")
+    await bot.rt.sender.pass_once("bulk")
+    assert bot.texts(2202) == []
