@@ -73,6 +73,7 @@ class Sent:
     method: str
     text: str
     buttons: list[list[tuple[str, str]]]
+    requested: float | None = None  # time.monotonic() when the request arrived (before latency)
 
 
 @dataclass
@@ -470,6 +471,7 @@ class TelegramServer:
         part = {"sendPhoto": "photo", "sendDocument": "document"}.get(method)
         if part and part not in files and not isinstance(params.get(part), str):
             raise _Answer("400", 400, _err(400, f"Bad Request: there is no {part} in the request"))
+        requested = time.monotonic()
         wait = self.latency() if callable(self.latency) else self.latency
         if wait:
             time.sleep(wait)
@@ -487,7 +489,7 @@ class TelegramServer:
             text = str(params.get("text") or params.get("caption") or "")
             self._texts[(chat_id, message_id)] = text
             sent = Sent(time.monotonic(), time.time(), chat_id, message_id, method, text,
-                        _buttons(params.get("reply_markup")))
+                        _buttons(params.get("reply_markup")), requested)
             self.messages[chat_id].append(sent)
             self.sends.append(sent)
         if self.on_send is not None:
