@@ -158,15 +158,18 @@ def before_send(db: Database, row: dict, now: datetime) -> None:
     # A typed number answers the session question still open (B or A) before any later prompt.
     session_open = waiting is not None and waiting["kind"] in ("session_before", "session_after")
     if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",):
-        question = payload.get("checkin_row", row["id"])
-        # /checkin asked for now takes over any open question (a safety one too: its advice has
-        # been given, and the person chose to go on); a scheduled check-in does not.
-        if row["kind"] == "checkin_asked" or not (safety_open or session_open):
-            checkins.set_awaiting(db, row["patient_id"], "checkin", str(question), now)
-    elif row["kind"] == "next_day" and not session_open and not safety_open:
-        checkins.set_awaiting(db, row["patient_id"], "next_day", str(row["id"]), now)
-    elif row["kind"] == "settle" and not session_open and not safety_open:
-        checkins.set_awaiting(db, row["patient_id"], "settle", str(row["id"]), now)
+        kind, ref = "checkin", str(payload.get("checkin_row", row["id"]))
+    elif row["kind"] in ("next_day", "settle"):
+        kind, ref = row["kind"], str(row["id"])
+    else:
+        return
+    if safety_open:
+        # Not even /checkin displaces a safety question (a "yes" typed next is its answer):
+        # this question comes back once that one is settled.
+        safety.displace(db, row["patient_id"], kind, ref, now)
+    elif row["kind"] == "checkin_asked" or not session_open:
+        # /checkin asked for now takes over an open session question; a scheduled prompt does not.
+        checkins.set_awaiting(db, row["patient_id"], kind, ref, now)
 
 
 def after_sent(db: Database, row: dict, now: datetime) -> None:
