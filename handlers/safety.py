@@ -209,12 +209,25 @@ def confirm_answer(rt, update: Update, patient: dict | None, level: str, answer:
     settle(rt.db, pid)
     signs = info.get("signs") or []
     if answer == "no":
-        return [Outgoing(render("safety_not_now", level=level, emergency_number=emergency_number))]
+        return [Outgoing(render("safety_not_now", level=level, emergency_number=emergency_number)),
+                *_setup_question_again(rt, update)]
     if level == "soon":
         if patient is not None and patient["status"] != WITHDRAWN:
             record_soon(rt.db, patient, now, "message", signs)
-        return [Outgoing(render("urgent_soon_doctor"))]
+        return [Outgoing(render("urgent_soon_doctor")), *_setup_question_again(rt, update)]
     return emergency_confirmed(rt, update, patient, "message", signs)
+
+
+def _setup_question_again(rt, update: Update) -> list[Outgoing]:
+    """Mid-set-up, the step the person was on, asked again below the safety answer (its
+    keyboard is far above by now)."""
+    from handlers.onboarding_questions import question
+
+    user = update.effective_user
+    state = consents.onboarding(rt.db, user.id) if user else None
+    if state is None or state["step"] == "hold" or state["data"].get("edit"):
+        return []
+    return [question(rt.db, state)]
 
 
 def emergency_confirmed(rt, update: Update, patient: dict | None, at: str,

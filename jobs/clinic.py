@@ -95,7 +95,7 @@ def roster_messages(db: Database, cohort: dict, now: datetime) -> list[Outgoing]
             for n, chunk in enumerate(chunks)]
 
 
-_CALL_WORDS = re.compile(r"^\s*(?:(?:call|dial|phone|ring|tel\.?|telephone)\b[\s:,.-]*)+",
+_CALL_WORDS = re.compile(r"^\s*(?:(?:please|call|dial|phone|ring|tel\.?|telephone)\b[\s:,.-]*)+",
                          re.IGNORECASE)
 
 
@@ -105,6 +105,8 @@ def clean_emergency_text(text: str | None) -> str | None:
     if text is None:
         return None
     cleaned = _CALL_WORDS.sub("", " ".join(str(text).split())).strip()
+    # Templates go on after it ("call 999, or go to..."): a final full stop would end the sentence.
+    cleaned = cleaned.rstrip(" .;,")
     return cleaned or None
 
 

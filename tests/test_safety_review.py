@@ -120,3 +120,35 @@ async def test_an_unanswered_confirming_question_lapses(harness):
     await say(h, "/checkin")
     await say(h, "4")
     assert h.db["checkins"].count == 1
+
+
+async def test_after_a_safety_answer_in_set_up_its_question_is_asked_again(harness):
+    h = harness
+    await onboard_to(h, "soon")
+    await say(h, "no")  # no soon signs: on to the time zone
+    assert step(h) == "tz"
+    await say(h, "I've wet myself twice today")
+    await say(h, "no")
+    texts = h.texts(USER)
+    assert "call 112 or your local emergency number straight away" in texts[-2]
+    assert "time zone" in texts[-1].casefold() and step(h) == "tz"
+
+
+async def test_a_pause_outlives_a_hold(harness):
+    h = harness
+    pid = h.add_patient()
+    await say(h, "/pause")
+    await say(h, "/urgent")
+    await say(h, "yes")
+    assert status(h, pid) == "hold"
+    await say(h, "I answered by mistake")
+    await say(h, "no")
+    await say(h, "no")
+    assert status(h, pid) == "paused" and "stay paused" in h.last(USER).text
+
+
+def test_a_clinic_text_never_doubles_call_nor_ends_the_sentence():
+    from jobs.clinic import clean_emergency_text
+
+    assert clean_emergency_text("please call 999") == "999"
+    assert clean_emergency_text("999.") == "999"
