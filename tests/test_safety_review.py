@@ -152,3 +152,14 @@ def test_a_clinic_text_never_doubles_call_nor_ends_the_sentence():
 
     assert clean_emergency_text("please call 999") == "999"
     assert clean_emergency_text("999.") == "999"
+
+
+def test_a_zone_keeps_its_own_countrys_number_when_tzdata_links_it_to_a_neighbour():
+    from bot.safety import UNKNOWN_NUMBER, emergency_number
+
+    # tzdata links these zones to another country's (Asia/Kuala_Lumpur -> Asia/Singapore).
+    assert emergency_number("Asia/Kuala_Lumpur") == "999"  # Malaysia, not Singapore's 995
+    assert emergency_number("Europe/Ljubljana") == "112"   # Slovenia, not Serbia's 194
+    assert emergency_number("Europe/Oslo") == "113"        # Norway's own
+    assert emergency_number("Asia/Kuwait") in ("112", UNKNOWN_NUMBER)  # never Saudi Arabia's 997
+    assert emergency_number("Asia/Calcutta") == "112"      # an old name still finds India
