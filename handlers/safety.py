@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime, timedelta
 
 from telegram import Update
@@ -30,11 +31,14 @@ from jobs.safety import (ref_of, ask, full_advice_due, hold_buttons, queue_follo
                          record_soon, safety_waiting, seen_question, seen_since_report, settle)
 from jobs.summary import alert_caregivers, alert_caregivers_seen
 from messages import Outgoing, label, render
-from storage import consents, events, patients
+from storage import checkins, consents, events, patients
 
 log = logging.getLogger(__name__)
 
 WITHDRAWN = "withdrawn"
+# Questions a typed number answers; a number beside a warning sign is asked for again.
+RATING_KINDS = ("checkin", "session_before", "session_after", "next_day")
+_RATING = re.compile(r"(?<![\w.])(?:10|[0-9])(?:\s*/\s*10)?(?![\w.])")
 # An unanswered "Is this happening now?" stops taking typed answers after this long.
 CONFIRM_LAPSES = timedelta(hours=12)
 
@@ -166,8 +170,13 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     def act() -> list[Outgoing]:
         if patient is not None:
             now = rt.clock.now()
+            before = checkins.awaiting(rt.db, pid)
+            # "7, and I wet myself": the 7 is not guessed at while safety comes first; once the
+            # safety question is settled the person is asked to send it again.
+            rating_held = (before is not None and before["kind"] in RATING_KINDS
+                           and _RATING.search(text) is not None)
             ask(rt.db, pid, "safety_confirm", now, level=found.level, signs=list(found.signs),
-                doubtful=found.doubtful)
+                doubtful=found.doubtful, **({"rating_held": True} if rating_held else {}))
             events.record(rt.db, now, "warning_sign_heard", pid, level=found.level,
                           signs=list(found.signs), doubtful=found.doubtful)
         return [confirm_question(found.level, found.doubtful, emergency_number)]
@@ -208,13 +217,14 @@ def confirm_answer(rt, update: Update, patient: dict | None, level: str, answer:
                                  problem="unsure" if answer == "unsure" else "unclear")]
     settle(rt.db, pid)
     signs = info.get("signs") or []
+    again = [Outgoing(render("safety_rating_again"))] if info.get("rating_held") else []
     if answer == "no":
         return [Outgoing(render("safety_not_now", level=level, emergency_number=emergency_number)),
-                *_setup_question_again(rt, update)]
+                *again, *_setup_question_again(rt, update)]
     if level == "soon":
         if patient is not None and patient["status"] != WITHDRAWN:
             record_soon(rt.db, patient, now, "message", signs)
-        return [Outgoing(render("urgent_soon_doctor")), *_setup_question_again(rt, update)]
+        return [Outgoing(render("urgent_soon_doctor")), *again, *_setup_question_again(rt, update)]
     return emergency_confirmed(rt, update, patient, "message", signs)
 
 

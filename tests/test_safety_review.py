@@ -163,3 +163,15 @@ def test_a_zone_keeps_its_own_countrys_number_when_tzdata_links_it_to_a_neighbou
     assert emergency_number("Europe/Oslo") == "113"        # Norway's own
     assert emergency_number("Asia/Kuwait") in ("112", UNKNOWN_NUMBER)  # never Saudi Arabia's 997
     assert emergency_number("Asia/Calcutta") == "112"      # an old name still finds India
+
+
+async def test_a_rating_beside_a_warning_sign_is_asked_for_again(harness):
+    h = harness
+    h.add_patient()
+    await say(h, "/checkin")
+    await say(h, "7, and I've wet myself twice today")
+    await say(h, "no")
+    assert "send the number again" in h.last(USER).text
+    assert h.db["checkins"].count == 0
+    await say(h, "7")
+    assert h.db["checkins"].count == 1
