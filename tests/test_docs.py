@@ -43,3 +43,33 @@ def test_every_test_named_in_security_md_exists():
     missing = [(f, t) for f, t in named
                if not (root / f).exists() or f"def {t}(" not in (root / f).read_text()]
     assert missing == []
+
+
+OUTSIDE = ("../shared", "CLINICAL.md", "DESIGN.md", "STYLE.md", "seeds/")
+NOT_OURS = {".git", ".venv", "tests", "__pycache__", ".hypothesis", ".pytest_cache", "data",
+            "build", "dist"}
+
+
+def _project_files():
+    for path in sorted(ROOT.rglob("*")):
+        parts = path.relative_to(ROOT).parts
+        if path.is_file() and not NOT_OURS & set(parts) and not parts[0].endswith(".egg-info"):
+            yield path
+
+
+def test_nothing_points_outside_the_repository():
+    """The project keeps its own account (docs/design.md, docs/clinical-rules.md)."""
+    found = []
+    for path in _project_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        found += [(str(path.relative_to(ROOT)), name) for name in OUTSIDE if name in text]
+    assert found == []
+
+
+def test_the_project_owns_its_design_and_clinical_rules():
+    for name in ("design.md", "clinical-rules.md"):
+        assert (ROOT / "docs" / name).stat().st_size > 2000
+        assert f"docs/{name}" in README
