@@ -73,3 +73,19 @@ def test_the_project_owns_its_design_and_clinical_rules():
     for name in ("design.md", "clinical-rules.md"):
         assert (ROOT / "docs" / name).stat().st_size > 2000
         assert f"docs/{name}" in README
+
+
+def test_the_readme_tables_are_generated_from_the_registries():
+    """`python -m tests.readme_tables` rewrites them; CI runs it with --check."""
+    from tests.readme_tables import render
+
+    assert render(README) == README
+
+
+def test_a_new_command_or_setting_gets_a_row():
+    from tests import readme_tables
+
+    cli = readme_tables.cli_table("")
+    assert "`backpain-bot clinic [--db PATH] create NAME [--timezone ZONE]`" in cli
+    assert all(f"`/{name}`" in readme_tables.telegram_table("") for name, _ in COMMANDS)
+    assert all(f"`{s.name}`" in readme_tables.settings_table() for s in SETTINGS)
