@@ -418,7 +418,3 @@ def pause_offer(db, patient: dict, activity_id: int, now: datetime) -> Outgoing 
     return Outgoing(render("pause_over", activity=act["name"], dose=act["dose_minutes"]),
                     [[(label("activity_start", name=act["name"]), f"a:s:{act['id']}")],
                      [(label("pause_over_later"), "a:p")]])
-
-
-def payload_session(row: dict) -> int:
-    return json.loads(row["payload"])["session_id"]
