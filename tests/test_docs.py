@@ -51,9 +51,21 @@ NOT_OURS = {".git", ".venv", "tests", "__pycache__", ".hypothesis", ".pytest_cac
 
 
 def _project_files():
-    for path in sorted(ROOT.rglob("*")):
-        parts = path.relative_to(ROOT).parts
-        if path.is_file() and not NOT_OURS & set(parts) and not parts[0].endswith(".egg-info"):
+    """The tracked files (git ls-files), or every file outside NOT_OURS where git is missing."""
+    import os
+    import subprocess
+
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                                check=True).stdout.decode().split("\0")
+        paths = [ROOT / name for name in listed if name]
+    except (OSError, subprocess.CalledProcessError):
+        paths = []
+        for folder, dirs, files in os.walk(ROOT):
+            dirs[:] = [d for d in dirs if d not in NOT_OURS and not d.endswith(".egg-info")]
+            paths += [Path(folder) / f for f in files]
+    for path in sorted(paths):
+        if path.is_file() and not NOT_OURS & set(path.relative_to(ROOT).parts):
             yield path
 
 
