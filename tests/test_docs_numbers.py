@@ -139,3 +139,20 @@ def test_design_quotes_the_codes_numbers():
     assert f"rolling window ({DEFAULT['PLAN_HORIZON_HOURS']} hours ahead)" in design
     assert pace._recent.maxlen == 30 and round(pace.window / pace.chat_gap) == 1
     assert "(30 messages a second overall, one a second per chat)" in design
+
+
+def test_the_modules_the_page_calls_pure_import_no_io_library():
+    """Layers: "pure rules (`a`, `b`, ...) import no telegram, sqlite, jinja2 or yaml"."""
+    import subprocess
+    import sys
+
+    listed = re.search(r"pure rules \(([^)]*)\) import no telegram, sqlite, jinja2 or yaml", PAGE)
+    assert listed, "the Layers section no longer names the pure rules this way"
+    names = re.findall(r"`(\w+)`", listed.group(1))
+    code = ("import importlib, sys\n"
+            f"for name in {names!r}: importlib.import_module('bot.' + name)\n"
+            "print(sorted(m for m in ('telegram', 'sqlite3', 'sqlite_utils', 'jinja2', 'yaml')"
+            " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
