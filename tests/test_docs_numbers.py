@@ -156,3 +156,28 @@ def test_the_modules_the_page_calls_pure_import_no_io_library():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def _resolves(name: str) -> bool:
+    import importlib
+
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            if not hasattr(found, attr):
+                return False
+            found = getattr(found, attr)
+        return True
+    return False
+
+
+def test_every_module_function_and_file_the_page_names_exists():
+    names = set(re.findall(r"`((?:bot|jobs|storage|handlers|messages)\.[A-Za-z_][\w.]*)`", PAGE))
+    files = set(re.findall(r"`((?:bot|jobs|storage|handlers|messages|tests)/[\w/.]+)`", PAGE))
+    assert names and files
+    assert sorted(n for n in names if not _resolves(n)) == []
+    assert sorted(f for f in files if not (ROOT / f).exists()) == []
