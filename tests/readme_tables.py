@@ -113,8 +113,7 @@ def _cli_key(cell: str) -> str | None:
 def cli_table(old: str = "") -> str:
     from bot.cli import parser
 
-    helps = {name: a.help for a in parser()._subparsers._group_actions[0]._choices_actions
-             for name in [a.dest]}
+    helps = {a.dest: a.help for a in parser()._subparsers._group_actions[0]._choices_actions}
     kept = _kept_prose(old, _cli_key)
     lines = ["| command | what it does |", "|---|---|"]
     for key, usage in _cli_commands():
