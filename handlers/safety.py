@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import safety
-from bot.onboarding_rules import is_mistake, is_seen
+from bot.clock import parse_iso
+from bot.onboarding_rules import is_mistake, is_not_yet, is_seen
 from handlers.common import patient_of, reply, respond, runtime
 from jobs import clinic
 from jobs.safety import (ref_of, ask, full_advice_due, hold_buttons, queue_follow_up,
@@ -34,6 +35,8 @@ from storage import consents, events, patients
 log = logging.getLogger(__name__)
 
 WITHDRAWN = "withdrawn"
+# An unanswered "Is this happening now?" stops taking typed answers after this long.
+CONFIRM_LAPSES = timedelta(hours=12)
 
 # --- what the bot waits for ------------------------------------------------------------------
 
@@ -126,8 +129,8 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     chat, user = update.effective_chat, update.effective_user
     if message is None or chat is None or chat.type != "private" or user is None:
         return
-    text = message.text
-    if not text or text.startswith("/"):
+    text = _typed_words(message)
+    if not text:
         return
     found = safety.screen(text)
     if found.level is None:
@@ -146,6 +149,20 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                     patient_id=pid)
         raise ApplicationHandlerStop
 
+    open_question = safety_waiting(rt.db, patient)
+    if open_question is not None and open_question["kind"] == "safety_confirm":
+        info = ref_of(open_question)
+        level = info.get("level", "emergency")
+        if _rank(level, bool(info.get("doubtful"))) >= _rank(found.level, found.doubtful):
+            # A question as serious or more is already open: it is never swapped for a lesser
+            # one, and "yes, and my legs are weak" answers it with its first word.
+            answer = safety.safety_answer(_first_word(text))
+            await respond(rt, update, lambda: confirm_answer(
+                rt, update, patient, level, answer if answer in ("yes", "no") else None, info),
+                patient_id=pid)
+            replan_if_lifted(rt, patient)
+            raise ApplicationHandlerStop
+
     def act() -> list[Outgoing]:
         if patient is not None:
             now = rt.clock.now()
@@ -157,6 +174,26 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
     await respond(rt, update, act, patient_id=pid)
     raise ApplicationHandlerStop
+
+
+def _typed_words(message) -> str:
+    """What the person typed: the text or a photo's caption; after a /command, its arguments
+    ("/checkin 7 and I wet myself"); a slash that starts no command is just text."""
+    text = message.text or message.caption or ""
+    entities = message.entities or message.caption_entities or ()
+    if any(e.type == "bot_command" and e.offset == 0 for e in entities):
+        return text.partition(" ")[2]
+    return text
+
+
+def _rank(level: str, doubtful: bool) -> int:
+    """How serious an open question is: an emergency over a soon sign, a clear one over doubt."""
+    return {"soon": 0, "emergency": 2}.get(level, 2) + (0 if doubtful else 1)
+
+
+def _first_word(text: str) -> str:
+    words = safety.normalise(text).split()
+    return words[0] if words else ""
 
 
 # --- answers: buttons and typed --------------------------------------------------------------
@@ -292,6 +329,12 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
     """Typed text that answers a safety question, or comes while on hold. False: not ours."""
     text = update.effective_message.text or ""
     waiting = safety_waiting(rt.db, patient)
+    if (waiting is not None and waiting["kind"] == "safety_confirm"
+            and rt.clock.now() - parse_iso(waiting["asked_at"]) > CONFIRM_LAPSES):
+        # Its advice was given at the time; days later a typed "4" is today's rating, not an
+        # unclear answer to a question the person no longer sees.
+        settle(rt.db, patient["id"])
+        waiting = None
     kind, info = (waiting["kind"], ref_of(waiting)) if waiting else (None, {})
     if patient is None and update.effective_chat is not None:
         found = last_question(rt.db, update.effective_chat.id)
@@ -302,6 +345,8 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
     if kind is None and not on_hold:
         return False
     answer = safety.safety_answer(text)
+    if kind == "hold_seen" and is_not_yet(text):
+        answer = "no"  # "not yet" to "Were you able to get checked?", as its button says
     pid = patient["id"] if patient else None
     if on_hold and is_mistake(text):
         act = lambda: mistake(rt, update, patient)  # noqa: E731

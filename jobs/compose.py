@@ -91,7 +91,9 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
                           (label("sitting_snooze"), f"s:{rid}:snooze")],
                          [(label("sitting_off"), f"s:{rid}:off")]])
     if row["kind"] in ("lesson", "lesson_reread") and patient is not None:
-        return compose_lesson(db, patient, payload["lesson_id"], reread=row["kind"] == "lesson_reread")
+        # "again": a lesson re-sent because its content changed (storage.migrations m011).
+        return compose_lesson(db, patient, payload["lesson_id"],
+                              reread=row["kind"] == "lesson_reread" or bool(payload.get("again")))
     if row["kind"] == "course_end" and patient is not None:
         return compose_course_end(db, patient)
     raise ValueError(f"no composer for outbox kind {row['kind']!r}")
@@ -139,11 +141,15 @@ def compose_course_end(db: Database, patient: dict) -> Outgoing:
                             (label("course_stop"), "l:m:stop")]])
 
 
-def after_sent(db: Database, row: dict, now: datetime) -> None:
-    """What sending a row means for the conversation: a check-in makes typed numbers its answers."""
+def before_send(db: Database, row: dict, now: datetime) -> None:
+    """A question about to go out makes typed answers its own: set before the Bot API call, not
+    after it is recorded sent, because a crash in between would otherwise leave the person's
+    typed answer (already in the inbox) with nothing to answer."""
+    if row["patient_id"] is None:
+        return
     payload = json.loads(row["payload"])
-    waiting = checkins.awaiting(db, row["patient_id"]) if row["patient_id"] else None
-    if row["kind"] == "safety_followup" and row["patient_id"] is not None:
+    waiting = checkins.awaiting(db, row["patient_id"])
+    if row["kind"] == "safety_followup":
         safety.ask(db, row["patient_id"], "hold_seen", now)
         return
     # A safety question stays open until it has a clear answer: a prompt does not displace it
@@ -151,25 +157,32 @@ def after_sent(db: Database, row: dict, now: datetime) -> None:
     safety_open = waiting is not None and waiting["kind"] in safety.SAFETY_KINDS
     # A typed number answers the session question still open (B or A) before any later prompt.
     session_open = waiting is not None and waiting["kind"] in ("session_before", "session_after")
-    if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",) and row["patient_id"] is not None:
-        question = payload.get("checkin_row", row["id"])
-        # /checkin asked for now takes over any open question (a safety one too: its advice has
-        # been given, and the person chose to go on); a scheduled check-in does not.
-        if row["kind"] == "checkin_asked" or not (safety_open or session_open):
-            checkins.set_awaiting(db, row["patient_id"], "checkin", str(question), now)
-        if row["kind"] == "checkin":  # one gentle reminder, hours later, only if still unanswered
-            outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"],
-                           kind="checkin_reminder", due_at=now + REMINDER_AFTER, now=now,
-                           dedupe_key=f"checkin_reminder:{row['patient_id']}:{payload['local_date']}",
-                           payload={"local_date": payload["local_date"], "checkin_row": row["id"]})
+    if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",):
+        kind, ref = "checkin", str(payload.get("checkin_row", row["id"]))
+    elif row["kind"] in ("next_day", "settle"):
+        kind, ref = row["kind"], str(row["id"])
+    else:
+        return
+    if safety_open:
+        # Not even /checkin displaces a safety question (a "yes" typed next is its answer):
+        # this question comes back once that one is settled.
+        safety.displace(db, row["patient_id"], kind, ref, now)
+    elif row["kind"] == "checkin_asked" or not session_open:
+        # /checkin asked for now takes over an open session question; a scheduled prompt does not.
+        checkins.set_awaiting(db, row["patient_id"], kind, ref, now)
+
+
+def after_sent(db: Database, row: dict, now: datetime) -> None:
+    """What a row reaching the person means: a reminder planned, a lesson counted, a state moved."""
+    payload = json.loads(row["payload"])
+    if row["kind"] == "checkin" and row["patient_id"] is not None:
+        # One gentle reminder, hours later, only if still unanswered.
+        outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"],
+                       kind="checkin_reminder", due_at=now + REMINDER_AFTER, now=now,
+                       dedupe_key=f"checkin_reminder:{row['patient_id']}:{payload['local_date']}",
+                       payload={"local_date": payload["local_date"], "checkin_row": row["id"]})
     elif row["kind"] == "summary" and row["patient_id"] is not None:
         summary.after_summary_sent(db, row, now)
-    elif row["kind"] == "next_day" and row["patient_id"] is not None and not session_open \
-            and not safety_open:
-        checkins.set_awaiting(db, row["patient_id"], "next_day", str(row["id"]), now)
-    elif row["kind"] == "settle" and row["patient_id"] is not None and not session_open \
-            and not safety_open:
-        checkins.set_awaiting(db, row["patient_id"], "settle", str(row["id"]), now)
     elif row["kind"] == "lesson" and row["patient_id"] is not None:
         lesson_id = payload["lesson_id"]
         lessons.record_sent(db, row["patient_id"], lesson_id, row["id"], now)
