@@ -1,6 +1,6 @@
 """The pacing rule (relative rest), version 1: one session of one activity -> one verdict.
 
-See "The pacing rule" in CLINICAL.md. Pure: no I/O, no clock, standard library only.
+See "The pacing rule" in docs/clinical-rules.md. Pure: no I/O, no clock, standard library only.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def decide(
     next_day_overdue: bool,
     thresholds: Thresholds = Thresholds(),
 ) -> Decision:
-    """Apply rule version 1 to one session; see CLINICAL.md "The pacing rule"."""
+    """Apply rule version 1 to one session; see docs/clinical-rules.md "The pacing rule"."""
     _check_dose(dose)
     if previous_verdict is not None and previous_verdict not in VERDICTS:
         raise ValueError(

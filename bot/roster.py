@@ -22,10 +22,6 @@ class Adherence:
     answered: int
     days: int
 
-    @property
-    def share(self) -> float | None:
-        return self.answered / self.days if self.days else None
-
 
 @dataclass(frozen=True)
 class PatientFigures:

@@ -84,9 +84,11 @@ SETTINGS: tuple[Setting, ...] = (
             "links when no token is at hand (e.g. BackPainCompanionBot).", _username),
     Setting("TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot", "Bot API base URL; point it "
             "at a self-hosted Bot API server if you run one.", _url),
-    Setting("DATABASE_PATH", "data/backpain.sqlite3", "Where the SQLite database lives. Its "
-            "folder is created if needed.", Path),
-    Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR or CRITICAL.", _log_level),
+    Setting("DATABASE_PATH", "data/backpain.sqlite3", "The SQLite database file; its folder is "
+            "created if needed (0700). The file and its -wal/-shm are created readable by their "
+            "owner only (0600).", Path),
+    Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR or CRITICAL. Logs carry ids and "
+            "kinds, never tokens or ratings.", _log_level),
     Setting("WEBHOOK_URL", "", "Public https address Telegram should post updates to. Empty: "
             "the bot polls instead (the default, nothing to expose).", _https_url),
     Setting("WEBHOOK_SECRET", "", "Secret token Telegram sends with every webhook request; "
@@ -96,7 +98,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBHOOK_PORT", 8443, "Port the webhook server listens on.", _positive_int),
     Setting("WEBHOOK_MAX_BODY_BYTES", 1_000_000, "Largest webhook request body accepted; a "
             "larger one is refused with 413 before it is read (Telegram's updates are far "
-            "smaller).", _positive_int),
+            "smaller), and a request without the right secret gets 403 before its body is read.",
+            _positive_int),
     Setting("INBOUND_PER_CHAT_PER_MINUTE", 20, "Updates one chat may have handled per minute. "
             "Past it, its extra updates are stored but not handled (a text with a warning sign "
             "always is) and the chat gets one \"give me a moment\" note per burst, so a flood "
@@ -107,8 +110,10 @@ SETTINGS: tuple[Setting, ...] = (
             _positive_int),
     Setting("DISPATCH_INTERVAL_SECONDS", 5, "How often due messages are sent.", _positive_int),
     Setting("OUTBOX_RETENTION_DAYS", 30, "After this many days the text of sent (or given-up) "
-            "messages, which can hold ratings and names, is scrubbed from the database, and "
-            "unused expired invites are removed. Checked hourly.", _positive_int),
+            "messages, which can hold ratings and names, is scrubbed from the database, finished "
+            "messages to people who never became patients are deleted, and unused invites that "
+            "expired that long ago are removed. Checked hourly (docs/PRIVACY.md, Retention).",
+            _positive_int),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 VERDICTS = ("keep", "progress", "adapt", "pause")
-SUSTAINED_RISE = 2.0  # CLINICAL.md: 7-day average at least 2 points above the first week's
+SUSTAINED_RISE = 2.0  # docs/clinical-rules.md: 7-day average at least 2 points above the first week's
 
 
 def mean(values: list[int]) -> float | None:

@@ -26,7 +26,7 @@ from storage import activities, checkins, clinics, events, outbox, patients, ses
 
 log = logging.getLogger(__name__)
 
-# B may come from a daily check-in made this shortly before the start (CLINICAL.md).
+# B may come from a daily check-in made this shortly before the start (docs/clinical-rules.md).
 BEFORE_FROM_CHECKIN = timedelta(hours=2)
 # A pain-now rating this long after a session's start counts as its N ("about 24 hours later").
 NEXT_DAY_EARLIEST = timedelta(hours=20)
@@ -418,7 +418,3 @@ def pause_offer(db, patient: dict, activity_id: int, now: datetime) -> Outgoing 
     return Outgoing(render("pause_over", activity=act["name"], dose=act["dose_minutes"]),
                     [[(label("activity_start", name=act["name"]), f"a:s:{act['id']}")],
                      [(label("pause_over_later"), "a:p")]])
-
-
-def payload_session(row: dict) -> int:
-    return json.loads(row["payload"])["session_id"]

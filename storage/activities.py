@@ -39,10 +39,6 @@ def set_dose(db: Database, activity_id: int, dose_minutes: int,
                [dose_minutes, paused_until, activity_id])
 
 
-def rename(db: Database, activity_id: int, name: str) -> None:
-    db.execute("UPDATE activities SET name = ? WHERE id = ?", [name, activity_id])
-
-
 def remove(db: Database, activity_id: int) -> None:
     db.execute("DELETE FROM activities WHERE id = ?", [activity_id])
 

@@ -30,8 +30,3 @@ def days_off(db: Database, patient_id: int, since: str) -> frozenset[date]:
     return frozenset(date.fromisoformat(r["local_date"]) for r in db.query(
         "SELECT local_date FROM sitting_off WHERE patient_id = ? AND local_date >= ?",
         [patient_id, since]))
-
-
-def breaks_taken(db: Database, patient_id: int, since: str, until: str) -> int:
-    return db.execute("SELECT count(*) FROM sitting_breaks WHERE patient_id = ? AND action = 'done' "
-                      "AND local_date >= ? AND local_date < ?", [patient_id, since, until]).fetchone()[0]

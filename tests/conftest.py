@@ -34,9 +34,21 @@ def db_path(tmp_path):
     return tmp_path / "bot.sqlite3"
 
 
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory):
+    """A database migrated once per run: migrating costs ~35 ms, a copy of the file ~1 ms."""
+    path = tmp_path_factory.mktemp("migrated") / "bot.sqlite3"
+    db = open_database(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself, to copy
+    db.close()
+    return path
+
+
 @pytest.fixture
-def fresh_db(db_path):
-    db = open_database(db_path)
+def fresh_db(db_path, migrated):
+    db_path.write_bytes(migrated.read_bytes())
+    db_path.chmod(0o600)
+    db = open_database(db_path)  # applies nothing: the copy has every migration
     yield db
     db.close()
 

@@ -41,6 +41,7 @@ def quick_run(tmp_path_factory):
     return report.read_text(), json.loads(raw.read_text()), done.stdout
 
 
+@pytest.mark.slow
 def test_report_has_machine_command_targets_and_every_section(quick_run):
     text, raw, stdout = quick_run
     assert "`python -m tests.benchmarks.run --quick`" in text
@@ -52,6 +53,7 @@ def test_report_has_machine_command_targets_and_every_section(quick_run):
     assert "## 1. Fan-out at the limit" in stdout and "| 30 → 30 |" in stdout  # printed too
 
 
+@pytest.mark.slow
 def test_fanout_loses_nothing_sends_nothing_twice_and_keeps_the_limits(quick_run):
     _, raw, _ = quick_run
     for run in raw["results"]["fanout"]:
@@ -64,6 +66,7 @@ def test_fanout_loses_nothing_sends_nothing_twice_and_keeps_the_limits(quick_run
     assert per_chat["closest_same_chat_s"] >= 1.0
 
 
+@pytest.mark.slow
 def test_planning_startup_naive_handling_and_simulation_did_their_work(quick_run):
     _, raw, _ = quick_run
     [(n, size)] = raw["results"]["sizes"].items()
@@ -105,6 +108,7 @@ def _rows(db):
             for table in ("outbox", "checkins", "sessions")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start", [datetime(2026, 3, 7, 18, 7, tzinfo=timezone.utc),  # US DST
                                    datetime(2026, 3, 28, 23, 59, tzinfo=timezone.utc),  # EU DST
                                    datetime(2026, 4, 4, 13, 0, tzinfo=timezone.utc)])  # AU/NZ
@@ -152,6 +156,7 @@ def test_batched_planner_writes_what_planning_each_person_alone_writes(start):
     assert outcomes[0][0] == outcomes[1][0]
 
 
+@pytest.mark.slow
 def test_next_due_is_the_plain_query(harness, clock):
     db, rng = harness.db, random.Random(2)
     for n in range(300):

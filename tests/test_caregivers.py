@@ -190,6 +190,7 @@ async def test_a_red_flag_alerts_only_caregivers_who_chose_it(harness, clock):
     assert not any("warning sign" in t for t in harness.texts(OTHER)[1:] if "reported" in t)
 
 
+@pytest.mark.slow
 async def test_three_weeks_with_a_caregiver_in_another_time_zone(tmp_path):
     scenario = load_scenario(Path(__file__).parent / "scenarios" / "caregiver_three_weeks.yaml")
     sim = Simulation(scenario, db_path=tmp_path / "sim.sqlite3")

@@ -189,6 +189,7 @@ def _cohorts(played: Played):
 
 # --- the flows that built the clinics ---------------------------------------------------------
 
+@pytest.mark.slow
 def test_clinics_cohorts_and_members_were_made_through_the_telegram_flows(played):
     sim, lines = played.sim, played.lines
     created = [line for line in lines if line["dir"] == "event" and line["kind"] == "cohort_created"]
@@ -226,6 +227,7 @@ def test_clinics_cohorts_and_members_were_made_through_the_telegram_flows(played
     assert {p["course_start"] for p in members_in_db(sim.db, rolling)} == {"2026-03-02"}
 
 
+@pytest.mark.slow
 def test_the_scenario_has_the_variety_the_roster_is_about(played):
     """The figures below are only worth checking if the cohort really shows all of this."""
     found = Counter()
@@ -247,6 +249,7 @@ def test_the_scenario_has_the_variety_the_roster_is_about(played):
 
 # --- (a) the roster ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_roster_figures_equal_the_ones_recomputed_from_the_database(played):
     db, checked = played.sim.db, 0
     for _, _, cohort_id in _cohorts(played):
@@ -266,6 +269,7 @@ def test_roster_figures_equal_the_ones_recomputed_from_the_database(played):
     assert checked == 54
 
 
+@pytest.mark.slow
 def test_the_roster_text_the_clinician_receives_shows_each_patients_figures(played):
     db = played.sim.db
     for clinic_name, cohort_name, cohort_id in _cohorts(played):
@@ -285,6 +289,7 @@ def test_the_roster_text_the_clinician_receives_shows_each_patients_figures(play
     assert "part 1 of 2" in tuesday and "part 2 of 2" in tuesday
 
 
+@pytest.mark.slow
 def test_each_patient_of_the_roster_starts_on_a_line_of_their_own(played):
     for text in played.rosters.values():
         assert not re.search(r"⚠️[^\n]*<b>", text)
@@ -292,6 +297,7 @@ def test_each_patient_of_the_roster_starts_on_a_line_of_their_own(played):
 
 # --- (b) the CSV export -----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_export_has_one_row_per_member_per_day_with_the_stored_rating(played):
     db = played.sim.db
     for _, _, cohort_id in _cohorts(played):
@@ -334,6 +340,7 @@ def test_export_has_one_row_per_member_per_day_with_the_stored_rating(played):
     assert any(r["sitting_breaks"] != "0" for r in everyone)
 
 
+@pytest.mark.slow
 def test_export_has_one_row_per_session_with_its_ratings_and_verdict(played):
     db = played.sim.db
     total = 0
@@ -360,6 +367,7 @@ def test_export_has_one_row_per_session_with_its_ratings_and_verdict(played):
 
 # --- (c) nothing about anyone else ------------------------------------------------------------
 
+@pytest.mark.slow
 def test_patients_of_other_cohorts_and_clinics_never_appear(played):
     sim, db = played.sim, played.sim.db
     all_patients = {p["id"]: p for p in db.query("SELECT * FROM patients")}

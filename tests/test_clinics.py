@@ -570,6 +570,7 @@ def test_cli_without_a_username_or_token_changes_nothing(cli_env, capsys, tmp_pa
     assert open_database(tmp_path / "bot.sqlite3")["clinics"].count == 0
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(what=st.one_of(st.none(), st.sampled_from(["start", "emergency", "threshold", "x"]),
                       st.text(max_size=12)),

@@ -35,6 +35,7 @@ def twelve_weeks():
     return sim, asyncio.run(sim.run())
 
 
+@pytest.mark.slow
 def test_every_lesson_once_in_order_at_local_time_outside_quiet_hours(twelve_weeks):
     sim, lines = twelve_weeks
     tz = zone("Europe/Berlin")
@@ -51,6 +52,7 @@ def test_every_lesson_once_in_order_at_local_time_outside_quiet_hours(twelve_wee
     assert weeks == [lesson.week for lesson in COURSE]
 
 
+@pytest.mark.slow
 def test_after_week_12_one_closing_message_then_weekly_checkins(twelve_weeks):
     sim, lines = twelve_weeks
     tz = zone("Europe/Berlin")

@@ -43,3 +43,61 @@ def test_every_test_named_in_security_md_exists():
     missing = [(f, t) for f, t in named
                if not (root / f).exists() or f"def {t}(" not in (root / f).read_text()]
     assert missing == []
+
+
+OUTSIDE = ("../shared", "CLINICAL.md", "DESIGN.md", "STYLE.md", "seeds/")
+NOT_OURS = {".git", ".venv", "tests", "__pycache__", ".hypothesis", ".pytest_cache", "data",
+            "build", "dist"}
+
+
+def _project_files():
+    """The tracked files (git ls-files), or every file outside NOT_OURS where git is missing."""
+    import os
+    import subprocess
+
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                                check=True).stdout.decode().split("\0")
+        paths = [ROOT / name for name in listed if name]
+    except (OSError, subprocess.CalledProcessError):
+        paths = []
+        for folder, dirs, files in os.walk(ROOT):
+            dirs[:] = [d for d in dirs if d not in NOT_OURS and not d.endswith(".egg-info")]
+            paths += [Path(folder) / f for f in files]
+    for path in sorted(paths):
+        if path.is_file() and not NOT_OURS & set(path.relative_to(ROOT).parts):
+            yield path
+
+
+def test_nothing_points_outside_the_repository():
+    """The project keeps its own account (docs/design.md, docs/clinical-rules.md)."""
+    found = []
+    for path in _project_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        found += [(str(path.relative_to(ROOT)), name) for name in OUTSIDE if name in text]
+    assert found == []
+
+
+def test_the_project_owns_its_design_and_clinical_rules():
+    for name in ("design.md", "clinical-rules.md"):
+        assert (ROOT / "docs" / name).stat().st_size > 2000
+        assert f"docs/{name}" in README
+
+
+def test_the_readme_tables_are_generated_from_the_registries():
+    """`python -m tests.readme_tables` rewrites them; CI runs it with --check."""
+    from tests.readme_tables import render
+
+    assert render(README) == README
+
+
+def test_a_new_command_or_setting_gets_a_row():
+    from tests import readme_tables
+
+    cli = readme_tables.cli_table("")
+    assert "`backpain-bot clinic [--db PATH] create NAME [--timezone ZONE]`" in cli
+    assert all(f"`/{name}`" in readme_tables.telegram_table("") for name, _ in COMMANDS)
+    assert all(f"`{s.name}`" in readme_tables.settings_table() for s in SETTINGS)

@@ -337,6 +337,7 @@ async def test_handled_payloads_are_scrubbed_after_a_day_and_redeliveries_still_
     assert bot.rows() == []  # a week on, Telegram cannot deliver it again: the row goes
 
 
+@pytest.mark.slow
 async def test_polling_backs_off_on_network_errors_and_a_revoked_token_stops_it(bot):
     from telegram.error import InvalidToken
 
@@ -361,6 +362,7 @@ async def test_polling_backs_off_on_network_errors_and_a_revoked_token_stops_it(
             await task
 
 
+@pytest.mark.slow
 async def test_a_thousand_messages_from_one_chat_delay_no_one_else(bot):
     from tests.test_sender import checkin_question, stored_ratings
 

@@ -34,6 +34,7 @@ def local(line, tz):
     return datetime.fromisoformat(line["t"]).astimezone(zone(tz))
 
 
+@pytest.mark.slow
 async def test_a_tolerant_walker_progresses(tmp_path):
     sim, lines = await run("tolerant_walker.yaml", tmp_path)
     walks = pacing(lines, "walk")
@@ -50,6 +51,7 @@ async def test_a_tolerant_walker_progresses(tmp_path):
                for r in rows) and len(rows) == 7
 
 
+@pytest.mark.slow
 async def test_a_flaring_gardener_adapts_pauses_and_retries(tmp_path):
     sim, lines = await run("flaring_gardener.yaml", tmp_path)
     garden = pacing(lines, "gardening")
@@ -68,6 +70,7 @@ async def test_a_flaring_gardener_adapts_pauses_and_retries(tmp_path):
     assert {w["verdict"] for w in pacing(lines, "walk")} <= {"keep", "progress"}
 
 
+@pytest.mark.slow
 async def test_two_weeks_across_a_dst_change(tmp_path):
     sim, lines = await run("dst_two_weeks.yaml", tmp_path)
     tz = "Europe/Berlin"
@@ -87,6 +90,7 @@ async def test_two_weeks_across_a_dst_change(tmp_path):
     assert not any(line["kind"] == "unreachable" for line in lines)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tolerant_walker.yaml", "flaring_gardener.yaml",
                                   "dst_two_weeks.yaml"])
 async def test_every_message_is_sent_once(tmp_path, name):

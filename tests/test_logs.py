@@ -119,6 +119,7 @@ def assert_clean(log: str, sent_texts: list[str]) -> None:
                 assert line not in log, f"a message text leaked: {line!r}"
 
 
+@pytest.mark.slow
 async def test_a_simulated_week_at_debug_logs_no_secrets_ratings_text_or_names(captured):
     sim = TypingSimulation(scenario())
     sim.api.bot_id = int(BOT_ID)  # getMe answers with the token's own id, as Telegram does
@@ -131,6 +132,7 @@ async def test_a_simulated_week_at_debug_logs_no_secrets_ratings_text_or_names(c
     assert_clean(log, [s.text for s in sim.api.sent])
 
 
+@pytest.mark.slow
 async def test_telegram_unreachable_logs_stay_clean(captured):
     """Telegram out of reach at start, then for a whole day mid-week, while patients write."""
     sim = TypingSimulation(scenario(days=4))
@@ -172,6 +174,7 @@ async def test_telegram_unreachable_logs_stay_clean(captured):
     assert_clean(log, [s.text for s in sim.api.sent])  # ...but the logs do not
 
 
+@pytest.mark.slow
 def test_run_with_telegram_unreachable_stops_cleanly_without_leaking(tmp_path):
     """The real `run` at DEBUG against a closed loopback port: real httpx connection errors."""
     with socket.socket() as s:

@@ -221,6 +221,7 @@ def _link(kind: str, target, link) -> None:
     (os.symlink if kind == "symlink" else os.link)(target, link)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["symlink", "hard link"])
 def test_a_second_bot_through_a_link_is_refused(tmp_path, kind):
     from storage.db import AlreadyRunning, InstanceLock, open_database

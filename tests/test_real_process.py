@@ -38,6 +38,9 @@ from tests.telegram_server import TOKEN, Sent, TelegramServer
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "standin_webhook_secret_for_tests_0123"
 
+# Real processes and a real HTTP server: out of the fast loop (pytest -m "not slow").
+pytestmark = pytest.mark.slow
+
 
 # --- the bot as a process --------------------------------------------------------------------
 def free_port() -> int:

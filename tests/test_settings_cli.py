@@ -68,6 +68,7 @@ def cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_run_without_token_explains_and_exits_nonzero(tmp_path):
     result = cli("run", cwd=tmp_path)
     assert result.returncode != 0
@@ -75,12 +76,14 @@ def test_run_without_token_explains_and_exits_nonzero(tmp_path):
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_run_with_a_bad_setting_explains(tmp_path):
     result = cli("run", cwd=tmp_path, env={"LOG_LEVEL": "shout"})
     assert result.returncode == 2 and "LOG_LEVEL" in result.stderr
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_second_instance_on_one_database_is_refused(tmp_path):
     with InstanceLock(tmp_path / "db.sqlite3"):
         with pytest.raises(AlreadyRunning, match="already running"):
@@ -92,6 +95,7 @@ def test_second_instance_on_one_database_is_refused(tmp_path):
     InstanceLock(tmp_path / "db.sqlite3").acquire()  # released with its holder
 
 
+@pytest.mark.slow
 def test_demo_prints_checkins_at_the_personas_local_time(tmp_path):
     result = cli("demo", "--days", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

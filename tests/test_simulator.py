@@ -27,6 +27,7 @@ async def example_run():
     return scenario, sim, lines
 
 
+@pytest.mark.slow
 async def test_example_runs_and_transcript_is_well_formed(example_run):
     scenario, _, lines = example_run
     assert lines
@@ -38,6 +39,7 @@ async def test_example_runs_and_transcript_is_well_formed(example_run):
         assert datetime.fromisoformat(line["t"]).utcoffset().total_seconds() == 0
 
 
+@pytest.mark.slow
 async def test_checkins_arrive_at_her_local_time_and_are_answered(example_run):
     scenario, sim, lines = example_run
     ana = scenario.patients[0]
@@ -59,6 +61,7 @@ async def test_checkins_arrive_at_her_local_time_and_are_answered(example_run):
     assert stored == [4, 4, 4, 3, 3, 3, 3, 3]
 
 
+@pytest.mark.slow
 async def test_ignored_sitting_nudges_stay_inside_sitting_hours_on_weekdays(example_run):
     scenario, _, lines = example_run
     tz = zone(scenario.patients[0].timezone)
@@ -69,6 +72,7 @@ async def test_ignored_sitting_nudges_stay_inside_sitting_hours_on_weekdays(exam
     assert not [l for l in lines if l["kind"] == "sitting" and l["dir"] == "in"]
 
 
+@pytest.mark.slow
 async def test_blocking_the_bot_stops_everything_for_her(example_run):
     scenario, sim, lines = example_run
     block = next(l for l in lines if l["kind"] == "blocked_bot")
@@ -95,6 +99,7 @@ def test_bad_scenarios_say_what_is_wrong(raw, words):
         parse_scenario(raw)
 
 
+@pytest.mark.slow
 def test_simulate_command_writes_json_lines(tmp_path):
     out, db = tmp_path / "t.jsonl", tmp_path / "sim.sqlite3"
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
