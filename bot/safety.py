@@ -112,6 +112,7 @@ class _Sign:
     exclude: tuple[re.Pattern[str], ...]
     cancel: tuple[re.Pattern[str], ...]
     requires: tuple[re.Pattern[str], ...]
+    ordinary: tuple[re.Pattern[str], ...]
     old_news: bool
     fallback: bool
 
@@ -157,6 +158,22 @@ def _compile(patterns: list[str], terms: dict[str, str]) -> tuple[re.Pattern[str
     return tuple(re.compile(r"\b(?:" + _expand(p, terms) + r")\b") for p in patterns)
 
 
+def _near(pairs: list[list], terms: dict[str, str]) -> list[str]:
+    """Co-occurrence rules as patterns: [A, B, n] is A and B, in either order, with at most n
+    words between them inside one clause ("my bum feels like its been injected" is {area} near
+    {numb}). A synonym class on each side, so one rule hears phrasings nobody wrote down."""
+    out = []
+    for pair in pairs:
+        a, b, n = str(pair[0]), str(pair[1]), int(pair[2])
+        if not 0 <= n <= 12:
+            raise ValueError(f"near window {n} out of range in {pair!r}")
+        # the gap never runs over another body part ("my arm hurts and my foot is numb")
+        gap = "(?:(?!(?:{other_part}) )[^\\s,]+ ){0,%d}" % n if "other_part" in terms \
+            else "(?:[^\\s,]+ ){0,%d}" % n
+        out.append(f"(?:{a}) {gap}(?:{b})|(?:{b}) {gap}(?:{a})")
+    return out
+
+
 def _alternation(words: list[str]) -> re.Pattern[str]:
     words = sorted(set(words), key=len, reverse=True)
     return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b")
@@ -192,11 +209,12 @@ def _rules() -> _Rules:
                 id=s["id"],
                 level=s["level"],
                 patterns=_compile(s.get("patterns", []), terms),
-                core=_compile(s.get("core", []), terms),
+                core=_compile(s.get("core", []) + _near(s.get("near", []), terms), terms),
                 doubt=_compile(s.get("doubt", []), terms),
                 exclude=_compile(s.get("exclude", []), terms),
                 cancel=_compile(s.get("cancel", []), terms),
                 requires=_compile(s.get("requires", []), terms),
+                ordinary=_compile(s.get("ordinary", []), terms),
                 old_news=bool(s.get("old_news", True)),
                 fallback=bool(s.get("fallback", False)),
             )
@@ -346,6 +364,8 @@ def _screen_words(text: str) -> dict[str, bool]:
     heard: dict[str, bool] = {}
     for sign in r.signs:
         if sign.requires and not any(p.search(text) for p in sign.requires):
+            continue
+        if any(p.search(text) for p in sign.ordinary):
             continue
         excluded = [m.span() for p in sign.exclude for m in p.finditer(text)]
         sign_doubt = any(p.search(text) for p in sign.doubt)
