@@ -158,6 +158,9 @@ def _compile(patterns: list[str], terms: dict[str, str]) -> tuple[re.Pattern[str
     return tuple(re.compile(r"\b(?:" + _expand(p, terms) + r")\b") for p in patterns)
 
 
+_NEAR_STOP = "but|because|cos|coz|cause|so|then|although|though|however|whereas|except|apart from"
+
+
 def _near(pairs: list[list], terms: dict[str, str]) -> list[str]:
     """Co-occurrence rules as patterns: [A, B, n] is A and B, in either order, with at most n
     words between them inside one clause ("my bum feels like its been injected" is {area} near
@@ -167,9 +170,10 @@ def _near(pairs: list[list], terms: dict[str, str]) -> list[str]:
         a, b, n = str(pair[0]), str(pair[1]), int(pair[2])
         if not 0 <= n <= 12:
             raise ValueError(f"near window {n} out of range in {pair!r}")
-        # the gap never runs over another body part ("my arm hurts and my foot is numb")
-        gap = "(?:(?!(?:{other_part}) )[^\\s,]+ ){0,%d}" % n if "other_part" in terms \
-            else "(?:[^\\s,]+ ){0,%d}" % n
+        # the gap stays in one clause ("but", "because", "so" end it) and never runs over another
+        # body part ("my arm hurts and my foot is numb")
+        stop = _NEAR_STOP + ("|(?:{other_part})" if "other_part" in terms else "")
+        gap = "(?:(?!(?:%s) )[^\\s,]+ ){0,%d}" % (stop, n)
         out.append(f"(?:{a}) {gap}(?:{b})|(?:{b}) {gap}(?:{a})")
     return out
 
@@ -190,6 +194,39 @@ def _deletes(word: str, depth: int) -> set[str]:
     for _ in range(depth):
         frontier = {w[:i] + w[i + 1 :] for w in frontier for i in range(len(w))}
         out |= frontier
+    return out
+
+
+# neighbouring keys on a QWERTY phone keyboard (a thumb that lands one key off)
+_KEYS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_NEIGHBOURS = {
+    c: "".join(
+        _KEYS[r2][c2]
+        for r2 in range(max(0, r - 1), min(3, r + 2))
+        for c2 in range(len(_KEYS[r2]))
+        if (r2, c2) != (r, col) and abs(c2 - col - (r - r2) * 0.5) <= 1
+    )
+    for r, row in enumerate(_KEYS)
+    for col, c in enumerate(row)
+}
+
+
+def _typos(key: str) -> set[str]:
+    """The usual phone slips of a key word, never touching its first letter: two letters swapped,
+    a letter doubled, a doubled letter single, and (key words of five letters or more) one letter
+    hit one key off. Real words among them are listed as `protected` in the data file."""
+    out: set[str] = set()
+    n = len(key)
+    for i in range(1, n):
+        out.add(key[:i] + key[i] * 2 + key[i + 1 :])  # doubled
+        if i + 1 < n and key[i] != key[i + 1]:
+            out.add(key[:i] + key[i + 1] + key[i] + key[i + 2 :])  # swapped
+        if i + 1 < n and key[i] == key[i + 1]:
+            out.add(key[:i] + key[i + 1 :])  # a double letter single
+        if n >= 5 and key[i].isalpha():
+            for c in _NEIGHBOURS.get(key[i], ""):
+                out.add(key[:i] + c + key[i + 1 :])  # one key off
+    out.discard(key)
     return out
 
 
@@ -226,6 +263,12 @@ def _rules() -> _Rules:
     for canonical, wrongs in spelling["variants"].items():
         for w in wrongs:
             variants[w] = canonical
+    protected = frozenset(spelling.get("protected", []))
+    keys = set(spelling.get("typos", []))
+    for key in sorted(keys):
+        for w in _typos(key):
+            if w not in protected and w not in keys and w not in variants:
+                variants[w] = key
     fuzzy: dict[str, set[str]] = {}
     for word in spelling["fuzzy"]:
         for d in _deletes(word, _max_edits(word)):
@@ -236,7 +279,7 @@ def _rules() -> _Rules:
         variants=variants,
         fuzzy={k: tuple(sorted(v)) for k, v in fuzzy.items()},
         fuzzy_words=frozenset(spelling["fuzzy"]),
-        protected=frozenset(spelling.get("protected", [])),
+        protected=protected,
         negators=_alternation(neg["negators"]),
         after=_alternation(neg["after"]),
         hedges=_alternation(neg["hedges"]),
