@@ -23,13 +23,14 @@ The data file's header explains every field; docs/warning-signs.md has the whole
 
 from __future__ import annotations
 
+import bisect
 import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from typing import Iterator, Literal
 
 Level = Literal["emergency", "soon"]
 Answer = Literal["yes", "no", "unsure"]
@@ -113,6 +114,7 @@ class _Sign:
     cancel: tuple[re.Pattern[str], ...]
     requires: tuple[re.Pattern[str], ...]
     ordinary: tuple[re.Pattern[str], ...]
+    any: re.Pattern[str] | None
     old_news: bool
     fallback: bool
 
@@ -154,8 +156,22 @@ def _expand(pattern: str, terms: dict[str, str], depth: int = 0) -> str:
     return _MACRO.sub(sub, pattern)
 
 
+# A pattern starts at the start of a word: the normalised text is words joined by single spaces,
+# so "not after anything but a space" is the same as a word boundary there, and much quicker for
+# Python's regular expressions to test at every position than \b.
+_START = r"(?<![^ ])"
+
+
 def _compile(patterns: list[str], terms: dict[str, str]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(r"\b(?:" + _expand(p, terms) + r")\b") for p in patterns)
+    return tuple(re.compile(_START + "(?:" + _expand(p, terms) + r")\b") for p in patterns)
+
+
+def _any_of(patterns: list[str], terms: dict[str, str]) -> re.Pattern[str] | None:
+    """One regular expression that matches where any of `patterns` would: a sign none of whose
+    patterns occur anywhere is skipped after one pass over the text."""
+    if not patterns:
+        return None
+    return re.compile(_START + "(?:" + "|".join(f"(?:{_expand(p, terms)})\\b" for p in patterns) + ")")
 
 
 _NEAR_STOP = "but|because|cos|coz|cause|so|then|although|though|however|whereas|except|apart from"
@@ -241,12 +257,14 @@ def _rules() -> _Rules:
              for name, alts in data["terms"].items()}
     signs = []
     for s in data["sign"]:
+        core = s.get("core", []) + _near(s.get("near", []), terms)
         signs.append(
             _Sign(
                 id=s["id"],
                 level=s["level"],
                 patterns=_compile(s.get("patterns", []), terms),
-                core=_compile(s.get("core", []) + _near(s.get("near", []), terms), terms),
+                core=_compile(core, terms),
+                any=_any_of(s.get("patterns", []) + core, terms),
                 doubt=_compile(s.get("doubt", []), terms),
                 exclude=_compile(s.get("exclude", []), terms),
                 cancel=_compile(s.get("cancel", []), terms),
@@ -401,22 +419,72 @@ def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
     return any(s < xe and xs < e for xs, xe in spans)
 
 
+_SPACE = re.compile(" ")
+_SPAN_WORDS = 40  # no pattern is longer than this many words (the widest: 12-word gaps, twice)
+
+
+def _ahead(pos: int, starts: list[int], end: int) -> int:
+    """Where the word _SPAN_WORDS words after `pos` ends (or the end of the text)."""
+    i = bisect.bisect_right(starts, pos) + _SPAN_WORDS
+    return starts[i] if i < len(starts) else end
+
+
+def _hits(any_re: re.Pattern[str], text: str) -> list[int]:
+    """Every position where one of a sign's patterns matches (overlapping ones too)."""
+    out: list[int] = []
+    m = any_re.search(text)
+    while m is not None:
+        out.append(m.start())
+        m = any_re.search(text, m.start() + 1)
+    return out
+
+
+def _matches(p: re.Pattern[str], text: str, hits: list[int]) -> Iterator[re.Match[str]]:
+    """What p.finditer(text) gives, tried only where the sign's patterns can start (`hits`)."""
+    end = -1
+    for h in hits:
+        if h < end:
+            continue
+        m = p.match(text, h)
+        if m is not None:
+            end = m.end()
+            yield m
+
+
+def _is_excluded(sign: _Sign, text: str, m: re.Match[str], starts: list[int]) -> bool:
+    """The match overlaps one of the sign's exclusions (found within _SPAN_WORDS words of it)."""
+    lo, hi = _back(m.start(), starts), _ahead(m.end(), starts, len(text))
+    return any(_overlaps(m.span(), [x.span() for x in p.finditer(text, lo, hi)])
+               for p in sign.exclude)
+
+
+def _back(pos: int, starts: list[int]) -> int:
+    """Where the word _SPAN_WORDS words before `pos` starts (an exclusion may begin there)."""
+    i = bisect.bisect_right(starts, pos) - 1
+    return starts[max(0, i - _SPAN_WORDS)]
+
+
 def _screen_words(text: str) -> dict[str, bool]:
     """sign id -> certain (True) or only doubtful (False), for the signs heard in `text`."""
     r = _rules()
     heard: dict[str, bool] = {}
+    starts: list[int] | None = None  # where each word starts, made when first needed
     for sign in r.signs:
+        hits = _hits(sign.any, text) if sign.any is not None else []
+        if not hits:
+            continue  # nothing of this sign anywhere: one pass, and the common case
         if sign.requires and not any(p.search(text) for p in sign.requires):
             continue
         if any(p.search(text) for p in sign.ordinary):
             continue
-        excluded = [m.span() for p in sign.exclude for m in p.finditer(text)]
+        if starts is None:
+            starts = [0] + [m.end() for m in _SPACE.finditer(text)]
         sign_doubt = any(p.search(text) for p in sign.doubt)
         cancelled = any(p.search(text) for p in sign.cancel)
         certain = doubtful = False
         for p in sign.patterns:
-            for m in p.finditer(text):
-                if _overlaps(m.span(), excluded):
+            for m in _matches(p, text, hits):
+                if _is_excluded(sign, text, m, starts):
                     continue
                 if sign_doubt or _is_doubtful(r, sign, text, *m.span()):
                     doubtful = True
@@ -426,9 +494,13 @@ def _screen_words(text: str) -> dict[str, bool]:
             if certain:
                 break
         if not certain and not doubtful and not cancelled:
-            doubtful = any(
-                not _overlaps(m.span(), excluded) for p in sign.core for m in p.finditer(text)
-            )
+            for p in sign.core:
+                for m in _matches(p, text, hits):
+                    if not _is_excluded(sign, text, m, starts):
+                        doubtful = True
+                        break
+                if doubtful:
+                    break
         if certain or doubtful:
             heard[sign.id] = certain
     # a fallback sign ("numbness" said without where) counts only when nothing else of its level did
