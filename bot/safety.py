@@ -8,13 +8,17 @@ jinja2 or yaml.
 How `screen` reads a message:
 1. normalise: NFKC, casefold, curly quotes straightened, apostrophes dropped ("can't" -> "cant"),
    clause punctuation kept as a "," token, everything else non-word becomes a space;
-2. spell: each word is looked up in the data file's explicit variants ("numbnes" -> "numbness"),
-   then key words of six letters or more are matched within a small edit distance and the same
-   first letter ("incontinant" -> "incontinent");
+2. spell: each word is looked up in the data file's explicit variants ("numbnes" -> "numbness")
+   and the phone slips generated from its `typos` key words ("wekaer" -> "weaker", "fecer" ->
+   "fever"), then key words of six letters or more are matched within a small edit distance and
+   the same first letter ("incontinant" -> "incontinent");
 3. match: each sign's `patterns` (certain) and `core` (the sign without its qualifier: doubtful)
    are regular expressions over the normalised words, with `{term}` macros from `[terms]`;
+   `near` rules ([A, B, n]: two synonym classes within n words of one clause) are core matches;
    `exclude` spans never count ("fell asleep"), `cancel` drops core matches (explained weight
-   loss), `requires` must occur somewhere, `doubt` makes every match doubtful;
+   loss), `requires` must occur somewhere, `ordinary` drops the sign, `doubt` makes every match
+   doubtful. A sign's patterns are joined into one expression for a first pass; they are tried
+   one by one only where it matched;
 4. doubt: a negation or hedge word shortly before a match, inside it, or an "old news" phrase in
    the same clause makes that match doubtful. A doubtful match still reports its level: doubt
    leads to asking, never to dismissing.
@@ -171,7 +175,8 @@ def _any_of(patterns: list[str], terms: dict[str, str]) -> re.Pattern[str] | Non
     patterns occur anywhere is skipped after one pass over the text."""
     if not patterns:
         return None
-    return re.compile(_START + "(?:" + "|".join(f"(?:{_expand(p, terms)})\\b" for p in patterns) + ")")
+    joined = "|".join(f"(?:{_expand(p, terms)})\\b" for p in patterns)
+    return re.compile(_START + "(?:" + joined + ")")
 
 
 _NEAR_STOP = "but|because|cos|coz|cause|so|then|although|though|however|whereas|except|apart from"

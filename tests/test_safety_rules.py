@@ -101,7 +101,7 @@ def test_the_held_out_sets_are_big_enough_and_apart():
             assert len(set(texts)) == len(texts), f"duplicates in {name}.{group}"
             # written blind, so a few short, common messages ("pain 6", "I fainted") recur
             shared = tuned & set(texts)
-            assert len(shared) <= 0.1 * len(texts), f"{name}.{group} repeats the tuned set: {shared}"
+            assert len(shared) <= 0.1 * len(texts), f"{name}.{group} repeats: {shared}"
 
 
 def test_first_held_out_set_now_tuned():
@@ -448,7 +448,8 @@ def test_typos_keep_the_first_letter_and_skip_protected_words():
     # a near rule stops at "so", "but", "because" and at another body part
     ("the toilet at work is broken so I can't go there", Screen(None)),
     ("cant sleep because i need a wee all night", Screen(None)),
-    ("my bum aches and my foot feels like its been injected", Screen("emergency", ("legs",), True)),
+    ("my bum aches and my foot feels like its been injected",
+     Screen("emergency", ("legs",), True)),
 ])
 def test_near_rules(text, expected):
     assert screen(text) == expected
