@@ -189,11 +189,15 @@ def _near(pairs: list[list], terms: dict[str, str]) -> list[str]:
     out = []
     for pair in pairs:
         a, b, n = str(pair[0]), str(pair[1]), int(pair[2])
-        if not 0 <= n <= 12:
+        if not 0 <= n <= 12 or len(pair) > 4:
             raise ValueError(f"near window {n} out of range in {pair!r}")
+        # an optional fourth item: more words the gap may not cross ("and" for a body part and a
+        # feeling, which "and" often joins from two separate remarks)
         # the gap stays in one clause ("but", "because", "so" end it) and never runs over another
         # body part ("my arm hurts and my foot is numb")
         stop = _NEAR_STOP + ("|(?:{other_part})" if "other_part" in terms else "")
+        if len(pair) == 4:
+            stop += "|" + str(pair[3])
         gap = "(?:(?!(?:%s) )[^\\s,]+ ){0,%d}" % (stop, n)
         out.append(f"(?:{a}) {gap}(?:{b})|(?:{b}) {gap}(?:{a})")
     return out

@@ -24,11 +24,16 @@ PHRASES = tomllib.loads((ROOT / "tests" / "data" / "warning_phrases.toml").read_
 # Blind sets: each written and committed before the rules were run on it (see the file's header).
 HELDOUT = tomllib.loads(
     (ROOT / "tests" / "data" / "warning_phrases_heldout.toml").read_text("utf-8"))
-# The last blind set's figures on its first, untouched run (the honest estimate for phrasings
-# nobody has tried yet), kept for the record and the docs; the floors below are what it must
-# keep now that its misses have been fixed.
-SECOND_UNTOUCHED = "emergency 87/101 = 86.1% (17 doubtful); soon 48/50 = 96.0%; false alarms 3/101"
-SECOND_FLOORS = {"emergency_recall": 0.95, "soon_recall": 0.95, "false_alarms": 0.05}
+# Each blind set's figures on its first, untouched run: the honest estimates for phrasings
+# nobody had tried, kept for the record (docs/warning-signs.md). Each set's misses were fixed
+# after that run, so the earlier sets are held to the tuned targets and the last one to floors.
+UNTOUCHED = {
+    "first": "emergency 130/150 = 86.7% (18 doubtful); soon 76/80 = 95.0%; false alarms 21/153",
+    "second": "emergency 87/101 = 86.1% (17 doubtful); soon 48/50 = 96.0%; false alarms 3/101",
+    "third": "emergency 49/60 = 81.7% (9 doubtful); soon 29/30 = 96.7%; false alarms 5/60",
+}
+LAST_BLIND_SET = "third"
+LAST_FLOORS = {"emergency_recall": 0.95, "soon_recall": 0.95, "false_alarms": 0.05}
 
 
 def _figures(phrases: dict[str, list[str]] = PHRASES) -> tuple[str, dict[str, float], list[str]]:
@@ -91,6 +96,7 @@ def test_recall_and_false_alarms():
 
 
 def test_the_held_out_sets_are_big_enough_and_apart():
+    assert set(HELDOUT) == set(UNTOUCHED)
     first, second = HELDOUT["first"], HELDOUT["second"]
     assert (len(first["emergency"]), len(first["soon"]), len(first["ordinary"])) >= (150, 80, 150)
     assert len(second["emergency"]) >= 100 and len(second["soon"]) >= 50
@@ -104,29 +110,21 @@ def test_the_held_out_sets_are_big_enough_and_apart():
             assert len(shared) <= 0.1 * len(texts), f"{name}.{group} repeats: {shared}"
 
 
-def test_first_held_out_set_now_tuned():
-    # blind when written (first run: emergency 86.7%, soon 95.0%, false alarms 13.7%); round
-    # two's rules were then improved against it, so it is held to the tuned set's targets
-    report, figures, misses = _figures(HELDOUT["first"])
-    print("\nfirst held-out set:", report)
+@pytest.mark.parametrize("name", sorted(UNTOUCHED))
+def test_held_out_sets(name):
+    report, figures, misses = _figures(HELDOUT[name])
+    print(f"\n{name} held-out set: {report}\n   its first, untouched run: {UNTOUCHED[name]}")
     for line in misses:
         print("  ", line)
     message = report + "\n" + "\n".join(misses)
-    assert figures["emergency_recall"] == 1.0, message
-    assert figures["soon_recall"] >= 0.95, message
-    assert figures["false_alarms"] <= 0.05, message
-
-
-def test_second_held_out_set_keeps_its_floor():
-    report, figures, misses = _figures(HELDOUT["second"])
-    print("\nsecond held-out set:", report)
-    print("   its first, untouched run:", SECOND_UNTOUCHED)
-    for line in misses:
-        print("  ", line)
-    message = report + "\n" + "\n".join(misses)
-    assert figures["emergency_recall"] >= SECOND_FLOORS["emergency_recall"], message
-    assert figures["soon_recall"] >= SECOND_FLOORS["soon_recall"], message
-    assert figures["false_alarms"] <= SECOND_FLOORS["false_alarms"], message
+    if name == LAST_BLIND_SET:
+        assert figures["emergency_recall"] >= LAST_FLOORS["emergency_recall"], message
+        assert figures["soon_recall"] >= LAST_FLOORS["soon_recall"], message
+        assert figures["false_alarms"] <= LAST_FLOORS["false_alarms"], message
+    else:
+        assert figures["emergency_recall"] == 1.0, message
+        assert figures["soon_recall"] >= 0.95, message
+        assert figures["false_alarms"] <= 0.05, message
 
 
 def test_joined_ordinary_messages_rarely_alarm():
