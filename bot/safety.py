@@ -8,13 +8,17 @@ jinja2 or yaml.
 How `screen` reads a message:
 1. normalise: NFKC, casefold, curly quotes straightened, apostrophes dropped ("can't" -> "cant"),
    clause punctuation kept as a "," token, everything else non-word becomes a space;
-2. spell: each word is looked up in the data file's explicit variants ("numbnes" -> "numbness"),
-   then key words of six letters or more are matched within a small edit distance and the same
-   first letter ("incontinant" -> "incontinent");
+2. spell: each word is looked up in the data file's explicit variants ("numbnes" -> "numbness")
+   and the phone slips generated from its `typos` key words ("wekaer" -> "weaker", "fecer" ->
+   "fever"), then key words of six letters or more are matched within a small edit distance and
+   the same first letter ("incontinant" -> "incontinent");
 3. match: each sign's `patterns` (certain) and `core` (the sign without its qualifier: doubtful)
    are regular expressions over the normalised words, with `{term}` macros from `[terms]`;
+   `near` rules ([A, B, n]: two synonym classes within n words of one clause) are core matches;
    `exclude` spans never count ("fell asleep"), `cancel` drops core matches (explained weight
-   loss), `requires` must occur somewhere, `doubt` makes every match doubtful;
+   loss), `requires` must occur somewhere, `ordinary` drops the sign, `doubt` makes every match
+   doubtful. A sign's patterns are joined into one expression for a first pass; they are tried
+   one by one only where it matched;
 4. doubt: a negation or hedge word shortly before a match, inside it, or an "old news" phrase in
    the same clause makes that match doubtful. A doubtful match still reports its level: doubt
    leads to asking, never to dismissing.
@@ -23,13 +27,14 @@ The data file's header explains every field; docs/warning-signs.md has the whole
 
 from __future__ import annotations
 
+import bisect
 import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from typing import Iterator, Literal
 
 Level = Literal["emergency", "soon"]
 Answer = Literal["yes", "no", "unsure"]
@@ -112,6 +117,8 @@ class _Sign:
     exclude: tuple[re.Pattern[str], ...]
     cancel: tuple[re.Pattern[str], ...]
     requires: tuple[re.Pattern[str], ...]
+    ordinary: tuple[re.Pattern[str], ...]
+    any: re.Pattern[str] | None
     old_news: bool
     fallback: bool
 
@@ -153,8 +160,47 @@ def _expand(pattern: str, terms: dict[str, str], depth: int = 0) -> str:
     return _MACRO.sub(sub, pattern)
 
 
+# A pattern starts at the start of a word: the normalised text is words joined by single spaces,
+# so "not after anything but a space" is the same as a word boundary there, and much quicker for
+# Python's regular expressions to test at every position than \b.
+_START = r"(?<![^ ])"
+
+
 def _compile(patterns: list[str], terms: dict[str, str]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(r"\b(?:" + _expand(p, terms) + r")\b") for p in patterns)
+    return tuple(re.compile(_START + "(?:" + _expand(p, terms) + r")\b") for p in patterns)
+
+
+def _any_of(patterns: list[str], terms: dict[str, str]) -> re.Pattern[str] | None:
+    """One regular expression that matches where any of `patterns` would: a sign none of whose
+    patterns occur anywhere is skipped after one pass over the text."""
+    if not patterns:
+        return None
+    joined = "|".join(f"(?:{_expand(p, terms)})\\b" for p in patterns)
+    return re.compile(_START + "(?:" + joined + ")")
+
+
+_NEAR_STOP = "but|because|cos|coz|cause|so|then|although|though|however|whereas|except|apart from"
+
+
+def _near(pairs: list[list], terms: dict[str, str]) -> list[str]:
+    """Co-occurrence rules as patterns: [A, B, n] is A and B, in either order, with at most n
+    words between them inside one clause ("my bum feels like its been injected" is {area} near
+    {numb}). A synonym class on each side, so one rule hears phrasings nobody wrote down."""
+    out = []
+    for pair in pairs:
+        a, b, n = str(pair[0]), str(pair[1]), int(pair[2])
+        if not 0 <= n <= 12 or len(pair) > 4:
+            raise ValueError(f"near window {n} out of range in {pair!r}")
+        # an optional fourth item: more words the gap may not cross ("and" for a body part and a
+        # feeling, which "and" often joins from two separate remarks)
+        # the gap stays in one clause ("but", "because", "so" end it) and never runs over another
+        # body part ("my arm hurts and my foot is numb")
+        stop = _NEAR_STOP + ("|(?:{other_part})" if "other_part" in terms else "")
+        if len(pair) == 4:
+            stop += "|" + str(pair[3])
+        gap = "(?:(?!(?:%s) )[^\\s,]+ ){0,%d}" % (stop, n)
+        out.append(f"(?:{a}) {gap}(?:{b})|(?:{b}) {gap}(?:{a})")
+    return out
 
 
 def _alternation(words: list[str]) -> re.Pattern[str]:
@@ -176,6 +222,39 @@ def _deletes(word: str, depth: int) -> set[str]:
     return out
 
 
+# neighbouring keys on a QWERTY phone keyboard (a thumb that lands one key off)
+_KEYS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_NEIGHBOURS = {
+    c: "".join(
+        _KEYS[r2][c2]
+        for r2 in range(max(0, r - 1), min(3, r + 2))
+        for c2 in range(len(_KEYS[r2]))
+        if (r2, c2) != (r, col) and abs(c2 - col - (r - r2) * 0.5) <= 1
+    )
+    for r, row in enumerate(_KEYS)
+    for col, c in enumerate(row)
+}
+
+
+def _typos(key: str) -> set[str]:
+    """The usual phone slips of a key word, never touching its first letter: two letters swapped,
+    a letter doubled, a doubled letter single, and (key words of five letters or more) one letter
+    hit one key off. Real words among them are listed as `protected` in the data file."""
+    out: set[str] = set()
+    n = len(key)
+    for i in range(1, n):
+        out.add(key[:i] + key[i] * 2 + key[i + 1 :])  # doubled
+        if i + 1 < n and key[i] != key[i + 1]:
+            out.add(key[:i] + key[i + 1] + key[i] + key[i + 2 :])  # swapped
+        if i + 1 < n and key[i] == key[i + 1]:
+            out.add(key[:i] + key[i + 1 :])  # a double letter single
+        if n >= 5 and key[i].isalpha():
+            for c in _NEIGHBOURS.get(key[i], ""):
+                out.add(key[:i] + c + key[i + 1 :])  # one key off
+    out.discard(key)
+    return out
+
+
 def _max_edits(word: str) -> int:
     return 2 if len(word) >= 9 else 1
 
@@ -187,16 +266,19 @@ def _rules() -> _Rules:
              for name, alts in data["terms"].items()}
     signs = []
     for s in data["sign"]:
+        core = s.get("core", []) + _near(s.get("near", []), terms)
         signs.append(
             _Sign(
                 id=s["id"],
                 level=s["level"],
                 patterns=_compile(s.get("patterns", []), terms),
-                core=_compile(s.get("core", []), terms),
+                core=_compile(core, terms),
+                any=_any_of(s.get("patterns", []) + core, terms),
                 doubt=_compile(s.get("doubt", []), terms),
                 exclude=_compile(s.get("exclude", []), terms),
                 cancel=_compile(s.get("cancel", []), terms),
                 requires=_compile(s.get("requires", []), terms),
+                ordinary=_compile(s.get("ordinary", []), terms),
                 old_news=bool(s.get("old_news", True)),
                 fallback=bool(s.get("fallback", False)),
             )
@@ -208,6 +290,12 @@ def _rules() -> _Rules:
     for canonical, wrongs in spelling["variants"].items():
         for w in wrongs:
             variants[w] = canonical
+    protected = frozenset(spelling.get("protected", []))
+    keys = set(spelling.get("typos", []))
+    for key in sorted(keys):
+        for w in _typos(key):
+            if w not in protected and w not in keys and w not in variants:
+                variants[w] = key
     fuzzy: dict[str, set[str]] = {}
     for word in spelling["fuzzy"]:
         for d in _deletes(word, _max_edits(word)):
@@ -218,7 +306,7 @@ def _rules() -> _Rules:
         variants=variants,
         fuzzy={k: tuple(sorted(v)) for k, v in fuzzy.items()},
         fuzzy_words=frozenset(spelling["fuzzy"]),
-        protected=frozenset(spelling.get("protected", [])),
+        protected=protected,
         negators=_alternation(neg["negators"]),
         after=_alternation(neg["after"]),
         hedges=_alternation(neg["hedges"]),
@@ -340,20 +428,72 @@ def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
     return any(s < xe and xs < e for xs, xe in spans)
 
 
+_SPACE = re.compile(" ")
+_SPAN_WORDS = 40  # no pattern is longer than this many words (the widest: 12-word gaps, twice)
+
+
+def _ahead(pos: int, starts: list[int], end: int) -> int:
+    """Where the word _SPAN_WORDS words after `pos` ends (or the end of the text)."""
+    i = bisect.bisect_right(starts, pos) + _SPAN_WORDS
+    return starts[i] if i < len(starts) else end
+
+
+def _hits(any_re: re.Pattern[str], text: str) -> list[int]:
+    """Every position where one of a sign's patterns matches (overlapping ones too)."""
+    out: list[int] = []
+    m = any_re.search(text)
+    while m is not None:
+        out.append(m.start())
+        m = any_re.search(text, m.start() + 1)
+    return out
+
+
+def _matches(p: re.Pattern[str], text: str, hits: list[int]) -> Iterator[re.Match[str]]:
+    """What p.finditer(text) gives, tried only where the sign's patterns can start (`hits`)."""
+    end = -1
+    for h in hits:
+        if h < end:
+            continue
+        m = p.match(text, h)
+        if m is not None:
+            end = m.end()
+            yield m
+
+
+def _is_excluded(sign: _Sign, text: str, m: re.Match[str], starts: list[int]) -> bool:
+    """The match overlaps one of the sign's exclusions (found within _SPAN_WORDS words of it)."""
+    lo, hi = _back(m.start(), starts), _ahead(m.end(), starts, len(text))
+    return any(_overlaps(m.span(), [x.span() for x in p.finditer(text, lo, hi)])
+               for p in sign.exclude)
+
+
+def _back(pos: int, starts: list[int]) -> int:
+    """Where the word _SPAN_WORDS words before `pos` starts (an exclusion may begin there)."""
+    i = bisect.bisect_right(starts, pos) - 1
+    return starts[max(0, i - _SPAN_WORDS)]
+
+
 def _screen_words(text: str) -> dict[str, bool]:
     """sign id -> certain (True) or only doubtful (False), for the signs heard in `text`."""
     r = _rules()
     heard: dict[str, bool] = {}
+    starts: list[int] | None = None  # where each word starts, made when first needed
     for sign in r.signs:
+        hits = _hits(sign.any, text) if sign.any is not None else []
+        if not hits:
+            continue  # nothing of this sign anywhere: one pass, and the common case
         if sign.requires and not any(p.search(text) for p in sign.requires):
             continue
-        excluded = [m.span() for p in sign.exclude for m in p.finditer(text)]
+        if any(p.search(text) for p in sign.ordinary):
+            continue
+        if starts is None:
+            starts = [0] + [m.end() for m in _SPACE.finditer(text)]
         sign_doubt = any(p.search(text) for p in sign.doubt)
         cancelled = any(p.search(text) for p in sign.cancel)
         certain = doubtful = False
         for p in sign.patterns:
-            for m in p.finditer(text):
-                if _overlaps(m.span(), excluded):
+            for m in _matches(p, text, hits):
+                if _is_excluded(sign, text, m, starts):
                     continue
                 if sign_doubt or _is_doubtful(r, sign, text, *m.span()):
                     doubtful = True
@@ -363,9 +503,13 @@ def _screen_words(text: str) -> dict[str, bool]:
             if certain:
                 break
         if not certain and not doubtful and not cancelled:
-            doubtful = any(
-                not _overlaps(m.span(), excluded) for p in sign.core for m in p.finditer(text)
-            )
+            for p in sign.core:
+                for m in _matches(p, text, hits):
+                    if not _is_excluded(sign, text, m, starts):
+                        doubtful = True
+                        break
+                if doubtful:
+                    break
         if certain or doubtful:
             heard[sign.id] = certain
     # a fallback sign ("numbness" said without where) counts only when nothing else of its level did

@@ -1,5 +1,6 @@
 """The warning-sign rules as pure functions (bot.safety): recall and false alarms over the phrase
-set in tests/data/warning_phrases.toml, negation and doubt, clear answers only, the emergency
+set in tests/data/warning_phrases.toml and the blind held-out sets in
+tests/data/warning_phrases_heldout.toml, negation and doubt, clear answers only, the emergency
 number by time zone, and property tests (never raises, bounded time, no yes/no by accident)."""
 
 from __future__ import annotations
@@ -20,11 +21,24 @@ from bot.safety import Screen, emergency_number, normalise, safety_answer, scree
 
 ROOT = Path(__file__).resolve().parent.parent
 PHRASES = tomllib.loads((ROOT / "tests" / "data" / "warning_phrases.toml").read_text("utf-8"))
+# Blind sets: each written and committed before the rules were run on it (see the file's header).
+HELDOUT = tomllib.loads(
+    (ROOT / "tests" / "data" / "warning_phrases_heldout.toml").read_text("utf-8"))
+# Each blind set's figures on its first, untouched run: the honest estimates for phrasings
+# nobody had tried, kept for the record (docs/warning-signs.md). Each set's misses were fixed
+# after that run, so the earlier sets are held to the tuned targets and the last one to floors.
+UNTOUCHED = {
+    "first": "emergency 130/150 = 86.7% (18 doubtful); soon 76/80 = 95.0%; false alarms 21/153",
+    "second": "emergency 87/101 = 86.1% (17 doubtful); soon 48/50 = 96.0%; false alarms 3/101",
+    "third": "emergency 49/60 = 81.7% (9 doubtful); soon 29/30 = 96.7%; false alarms 5/60",
+}
+LAST_BLIND_SET = "third"
+LAST_FLOORS = {"emergency_recall": 0.95, "soon_recall": 0.95, "false_alarms": 0.05}
 
 
-def _figures() -> tuple[str, dict[str, float], list[str]]:
-    """(report, figures, misses) over the phrase set."""
-    emergency, soon, ordinary = PHRASES["emergency"], PHRASES["soon"], PHRASES["ordinary"]
+def _figures(phrases: dict[str, list[str]] = PHRASES) -> tuple[str, dict[str, float], list[str]]:
+    """(report, figures, misses) over a phrase set."""
+    emergency, soon, ordinary = phrases["emergency"], phrases["soon"], phrases["ordinary"]
     e_hits = [t for t in emergency if screen(t).level == "emergency"]
     e_certain = [t for t in e_hits if not screen(t).doubtful]
     s_hits = [t for t in soon if screen(t).level in ("soon", "emergency")]
@@ -81,11 +95,44 @@ def test_recall_and_false_alarms():
     assert figures["false_alarms"] <= 0.05, message
 
 
+def test_the_held_out_sets_are_big_enough_and_apart():
+    assert set(HELDOUT) == set(UNTOUCHED)
+    first, second = HELDOUT["first"], HELDOUT["second"]
+    assert (len(first["emergency"]), len(first["soon"]), len(first["ordinary"])) >= (150, 80, 150)
+    assert len(second["emergency"]) >= 100 and len(second["soon"]) >= 50
+    assert len(second["ordinary"]) >= 100
+    tuned = {t for group in PHRASES.values() for t in group}
+    for name, blind in HELDOUT.items():
+        for group, texts in blind.items():
+            assert len(set(texts)) == len(texts), f"duplicates in {name}.{group}"
+            # written blind, so a few short, common messages ("pain 6", "I fainted") recur
+            shared = tuned & set(texts)
+            assert len(shared) <= 0.1 * len(texts), f"{name}.{group} repeats: {shared}"
+
+
+@pytest.mark.parametrize("name", sorted(UNTOUCHED))
+def test_held_out_sets(name):
+    report, figures, misses = _figures(HELDOUT[name])
+    print(f"\n{name} held-out set: {report}\n   its first, untouched run: {UNTOUCHED[name]}")
+    for line in misses:
+        print("  ", line)
+    message = report + "\n" + "\n".join(misses)
+    if name == LAST_BLIND_SET:
+        assert figures["emergency_recall"] >= LAST_FLOORS["emergency_recall"], message
+        assert figures["soon_recall"] >= LAST_FLOORS["soon_recall"], message
+        assert figures["false_alarms"] <= LAST_FLOORS["false_alarms"], message
+    else:
+        assert figures["emergency_recall"] == 1.0, message
+        assert figures["soon_recall"] >= 0.95, message
+        assert figures["false_alarms"] <= 0.05, message
+
+
 def test_joined_ordinary_messages_rarely_alarm():
     # three ordinary messages run together, as people type: the gaps in the patterns must not
     # build a sign out of unrelated pieces
     rng = random.Random(7)
-    ordinary = [t for t in PHRASES["ordinary"] if len(t) > 3]
+    ordinary = [t for t in PHRASES["ordinary"] + [t for blind in HELDOUT.values()
+                                                  for t in blind["ordinary"]] if len(t) > 3]
     alarms = []
     for _ in range(1000):
         text = rng.choice([" and ", " ", " but ", ". "]).join(rng.sample(ordinary, 3))
@@ -323,6 +370,93 @@ def test_screen_is_quick_on_the_data_files_own_words():
         found = screen(text)
         assert time.perf_counter() - start < 2.0
         assert isinstance(found, Screen)
+
+
+def test_screen_is_well_under_50_ms_on_10000_characters_of_messages():
+    # ordinary and warning-sign messages run together: the realistic long message. CPU time, best
+    # of five after warm-up (the machine is shared); the aim is well under 50 ms, the assertion
+    # leaves room for a slow, busy CI runner
+    rng = random.Random(11)
+    pool = PHRASES["ordinary"] + PHRASES["emergency"] + PHRASES["soon"]
+    text = " ".join(rng.choice(pool) for _ in range(600))[:10_000]
+    screen("warm up")
+    best = min(_cpu(lambda: screen(text)) for _ in range(5))
+    print(f"\n10,000 characters of messages: {best * 1000:.0f} ms")
+    assert best < 0.15
+
+
+def _cpu(f) -> float:
+    start = time.process_time()
+    f()
+    return time.process_time() - start
+
+
+_DATA_WORDS = sorted(set(re.findall(
+    r"[a-z]{2,}", (ROOT / "messages" / "warning_signs.toml").read_text("utf-8"))))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(words=st.lists(st.one_of(st.sampled_from(_DATA_WORDS), st.sampled_from([",", ",?", "i"])),
+                      max_size=120))
+def test_patterns_tried_at_hits_find_what_finditer_finds(words):
+    # the screen tries a sign's patterns only where its combined pattern matched: the same
+    # matches as scanning the whole text with each pattern
+    text = " ".join(words)
+    for sign in safety._rules().signs:
+        hits = safety._hits(sign.any, text) if sign.any is not None else []
+        for p in sign.patterns + sign.core:
+            assert [m.span() for m in safety._matches(p, text, hits)] == \
+                [m.span() for m in p.finditer(text)], (sign.id, p.pattern[:80], text)
+
+
+@pytest.mark.parametrize("text, level, sign", [
+    # swapped, doubled or one-key-off letters of key words, generated, not listed one by one
+    ("lost control of my bwoels", "emergency", "bowel"),
+    ("my legs are getting wekaer", "emergency", "legs"),
+    ("I have a fecer", "soon", "fever"),
+    ("nummbness around my groni", "emergency", "saddle"),
+    ("my bladdre isnt working", "emergency", "bladder"),
+    ("my legs are getting worsr and numb", "emergency", "legs"),
+])
+def test_phone_typos_of_key_words_are_heard(text, level, sign):
+    found = screen(text)
+    assert found.level == level and sign in found.signs, f"{text!r} -> {found}"
+
+
+@pytest.mark.parametrize("text", [
+    "the village fete was fun", "I spurred him on", "I slurped my tea", "he swears a lot",
+])
+def test_real_words_near_a_key_word_are_not_corrected(text):
+    assert screen(text) == Screen(None)
+
+
+def test_typos_keep_the_first_letter_and_skip_protected_words():
+    typos = safety._typos("worse")
+    assert {"wrose", "worsse", "wirse", "worsd"} <= typos  # swapped, doubled, one key off
+    assert all(t[0] == "w" for t in typos) and "worse" not in typos
+    assert safety._typos("feet") >= {"fete"}  # generated, but a real word:
+    assert safety._spell("fete") == "fete"  # listed as protected, so never corrected
+
+
+@pytest.mark.parametrize("text, expected", [
+    # near rules: two synonym classes within a few words of one clause, in either order
+    ("my bum feels like its been injected with novocaine", Screen("emergency", ("saddle",), True)),
+    ("urine is not coming properly from yesterday only", Screen("emergency", ("bladder",), True)),
+    ("motion is passing without my control", Screen("emergency", ("bowel",), True)),
+    # a near rule stops at "so", "but", "because" and at another body part
+    ("the toilet at work is broken so I can't go there", Screen(None)),
+    ("cant sleep because i need a wee all night", Screen(None)),
+    ("my bum aches and my foot feels like its been injected",
+     Screen("emergency", ("legs",), True)),
+])
+def test_near_rules(text, expected):
+    assert screen(text) == expected
+
+
+def test_an_ordinary_context_drops_only_its_own_sign():
+    assert screen("bum numb after a long cycle ride, normal for me") == Screen(None)
+    found = screen("bum numb after a long cycle ride, normal for me, but I wet myself")
+    assert found == Screen("emergency", ("bladder",), False)
 
 
 @pytest.mark.parametrize("padding", [2990, 2995, 2999, 3000, 5935, 5941])
