@@ -14,8 +14,8 @@ from datetime import date
 import matplotlib
 
 matplotlib.use("Agg")  # no display; must precede pyplot
-import matplotlib.dates as mdates  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.dates as mdates
+from matplotlib.figure import Figure
 
 MARKERS = {"keep": ("o", "#2e7d32"), "progress": ("^", "#1565c0"), "adapt": ("s", "#ef6c00"),
            "pause": ("X", "#c62828")}

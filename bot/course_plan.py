@@ -7,10 +7,9 @@ the same week, so nothing slips into the following week and the course ends with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
-
-import functools
 
 from bot.course import WEEKS, Lesson, load_course
 from bot.schedule import WEEKDAYS

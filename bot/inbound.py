@@ -24,8 +24,9 @@ import json
 import logging
 import signal
 from collections import deque
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from telegram import Update
@@ -136,7 +137,7 @@ class Inbound:
             message = body.get("message") or body.get("edited_message") or {}
             text = message.get("text") if isinstance(message, dict) else None
             return isinstance(text, str) and safety.screen(text).level is not None
-        except Exception:  # noqa: BLE001 - when in doubt, handle it
+        except Exception:  # when in doubt, handle it
             log.exception("screening a throttled update failed", extra={"inbox": row_id})
             return True
 
@@ -170,7 +171,7 @@ class Inbound:
                 row_id = queue.popleft()
                 try:
                     await self.handle(row_id)
-                except Exception:  # noqa: BLE001 - the row stays 'new'; `sweep` retries it
+                except Exception:  # the row stays 'new'; `sweep` retries it
                     log.exception("worker failed on an update", extra={"inbox": row_id})
                 finally:
                     self._queued.discard(row_id)
@@ -212,7 +213,7 @@ class Inbound:
             BACKGROUND.reset(background_token)
         try:
             inbox.mark(db, row_id, inbox.DONE, self.rt.clock.now(), error)
-        except Exception:  # noqa: BLE001 - handled again at the next start (idempotent)
+        except Exception:  # handled again at the next start (idempotent)
             log.exception("could not mark an update handled", extra={"inbox": row_id})
 
     def _spawn(self, coro) -> None:
@@ -417,7 +418,7 @@ class Service:
             started = loop.time()
             try:
                 tick()
-            except Exception:  # noqa: BLE001 - the loop outlives any one tick
+            except Exception:  # the loop outlives any one tick
                 log.exception("tick failed", extra={"tick": getattr(tick, "__name__", "?")})
             await asyncio.sleep(max(0.0, started + interval - loop.time()))
 
@@ -484,5 +485,5 @@ async def serve(app: Any, settings: Any) -> None:
     finally:
         try:
             await service.stop()
-        except Exception:  # noqa: BLE001 - stopping must not hide why we stopped
+        except Exception:  # stopping must not hide why we stopped
             log.exception("error while stopping")

@@ -128,7 +128,7 @@ class Settings:
         shown = {k: ("***" if _BY_NAME[k].secret and v else v) for k, v in self.values.items()}
         return f"Settings({shown})"
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         values = dict(self.values)
         values.update({k.upper(): v for k, v in changes.items()})
         return Settings(values)

@@ -11,8 +11,16 @@ from telegram.ext import ContextTypes
 from bot.clock import parse_iso
 from bot.localtime import local_date, zone
 from bot.parsing import Ambiguous, Invalid, parse_rating, parse_yes_no
-from handlers.common import (answer_callback, button_message_key, clear_buttons, patient_of,
-                             reply, reply_template, respond, runtime)
+from handlers.common import (
+    answer_callback,
+    button_message_key,
+    clear_buttons,
+    patient_of,
+    reply,
+    reply_template,
+    respond,
+    runtime,
+)
 from jobs import sessions as flow
 from messages import Outgoing, label, render
 from storage import activities, checkins, outbox, sessions
@@ -132,12 +140,9 @@ async def activity_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             await reply_template(rt, update, "expired", patient_id=pid)
         return
     session = sessions.owned(rt.db, number, pid) if number is not None and len(parts) == 3 else None
-    result = None
-    if session is not None and action == "e":
-        result = lambda: [flow.end(rt, patient, session)]  # noqa: E731
-    elif session is not None and action == "x":
-        result = lambda: [flow.cancel(rt, patient, session)]  # noqa: E731
-    if result is None or not await _apply(rt, update, patient, result):
+    step = {"e": flow.end, "x": flow.cancel}.get(action) if session is not None else None
+    if step is None or not await _apply(rt, update, patient,
+                                        lambda: [step(rt, patient, session)]):
         await reply_template(rt, update, "expired", patient_id=pid)
 
 

@@ -9,8 +9,16 @@ from telegram.ext import ContextTypes
 
 from bot.localtime import local_date, zone
 from bot.parsing import Ambiguous, Invalid, parse_rating
-from handlers.common import (answer_callback, clear_buttons, patient_of, reply, reply_template,
-                             respond, runtime, update_key)
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    patient_of,
+    reply,
+    reply_template,
+    respond,
+    runtime,
+    update_key,
+)
 from jobs import clinic
 from jobs import sessions as flow
 from jobs.compose import CHECKIN_KINDS

@@ -19,7 +19,15 @@ from bot import pacing
 from bot.clock import iso
 from bot.localtime import local_date, zone
 from handlers.caregiver import bot_username
-from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime, update_key
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    patient_of,
+    reply,
+    respond,
+    runtime,
+    update_key,
+)
 from handlers.onboarding_questions import question
 from jobs import clinic
 from jobs.dispatch import dispatch_now

@@ -9,7 +9,15 @@ from telegram.ext import ContextTypes
 
 from bot import course_plan
 from bot.localtime import local_date, zone
-from handlers.common import answer_callback, clear_buttons, patient_of, reply, reply_template, runtime, update_key
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    patient_of,
+    reply,
+    reply_template,
+    runtime,
+    update_key,
+)
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render
 from storage import lessons, outbox

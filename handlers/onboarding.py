@@ -17,8 +17,14 @@ from bot import onboarding_rules as R
 from bot.clock import parse_iso
 from bot.localtime import local_date, parse_hhmm, zone
 from handlers import caregiver, clinic, withdraw
-from handlers.common import (answer_callback, clear_buttons, patient_of, reply_template,
-                             respond, runtime)
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    patient_of,
+    reply_template,
+    respond,
+    runtime,
+)
 from handlers.onboarding_questions import Reask, from_button, from_text, pending, question
 from jobs import clinic as clinic_flow
 from jobs import safety

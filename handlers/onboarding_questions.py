@@ -6,15 +6,14 @@ turn an answer into one canonical value (or refuse it), and handlers.onboarding 
 
 from __future__ import annotations
 
-from bot import onboarding_rules as R
-from bot.parsing import parse_hhmm, parse_minutes
 from markupsafe import Markup, escape
 
+from bot import onboarding_rules as R
 from bot import safety
-
+from bot.parsing import parse_hhmm, parse_minutes
 from jobs import clinic
 from messages import Button, Outgoing, label, render
-from storage import activities, consents
+from storage import activities
 
 MAX_DOSE = 180  # minutes; a starting dose, so anything longer is more likely a slip
 _DONE_WORDS = frozenset({"done", "finished", "that's all", "thats all", "that's it", "no more"})

@@ -6,7 +6,15 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime, update_key
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    patient_of,
+    reply,
+    respond,
+    runtime,
+    update_key,
+)
 from messages import Outgoing, label, render
 from storage import events, outbox, privacy
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
+from functools import partial
 
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
@@ -25,8 +26,18 @@ from bot import safety
 from bot.onboarding_rules import is_mistake, is_seen
 from handlers.common import patient_of, reply, respond, runtime
 from jobs import clinic
-from jobs.safety import (ref_of, ask, full_advice_due, hold_buttons, queue_follow_up,
-                         record_soon, safety_waiting, seen_question, seen_since_report, settle)
+from jobs.safety import (
+    ask,
+    full_advice_due,
+    hold_buttons,
+    queue_follow_up,
+    record_soon,
+    ref_of,
+    safety_waiting,
+    seen_question,
+    seen_since_report,
+    settle,
+)
 from jobs.summary import alert_caregivers, alert_caregivers_seen
 from messages import Outgoing, label, render
 from storage import consents, events, patients
@@ -304,21 +315,21 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
     answer = safety.safety_answer(text)
     pid = patient["id"] if patient else None
     if on_hold and is_mistake(text):
-        act = lambda: mistake(rt, update, patient)  # noqa: E731
+        act = partial(mistake, rt, update, patient)
     elif on_hold and is_seen(text) and kind != "hold_carry_on":
-        act = lambda: seen(rt, update, patient, "typed")  # noqa: E731
+        act = partial(seen, rt, update, patient, "typed")
     elif kind == "safety_confirm":
-        act = lambda: confirm_answer(rt, update, patient, info.get("level", "emergency"),  # noqa: E731
-                                     answer, info)
+        act = partial(confirm_answer, rt, update, patient, info.get("level", "emergency"),
+                      answer, info)
     elif kind in ("urgent_emergency", "urgent_soon"):
-        act = lambda: urgent_answer(rt, update, patient, kind.split("_")[1], answer,  # noqa: E731
-                                    bool(info.get("recheck")))
+        act = partial(urgent_answer, rt, update, patient, kind.split("_")[1], answer,
+                      bool(info.get("recheck")))
     elif kind == "hold_seen" and on_hold:
-        act = lambda: seen_answer(rt, update, patient, answer)  # noqa: E731
+        act = partial(seen_answer, rt, update, patient, answer)
     elif kind == "hold_carry_on" and on_hold:
-        act = lambda: carry_on_answer(rt, update, patient, answer)  # noqa: E731
+        act = partial(carry_on_answer, rt, update, patient, answer)
     elif on_hold:
-        act = lambda: hold_reminder(rt, update, patient)  # noqa: E731
+        act = partial(hold_reminder, rt, update, patient)
     else:
         settle(rt.db, pid)  # a question about a hold that has been lifted meanwhile
         return False

@@ -8,8 +8,15 @@ from telegram.ext import ContextTypes
 from bot.clock import iso
 from bot.onboarding_rules import DOSE_PRESETS
 from handlers.activity import usable_patient
-from handlers.common import (answer_callback, clear_buttons, patient_of, reply, reply_template,
-                             respond, runtime)
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    patient_of,
+    reply,
+    reply_template,
+    respond,
+    runtime,
+)
 from handlers.onboarding import EDIT_FLOWS, settings_message
 from handlers.onboarding_questions import question
 from jobs.plan import replan_patient

@@ -8,6 +8,8 @@ are read in handlers.safety, with the same rules as the buttons.
 
 from __future__ import annotations
 
+from functools import partial
+
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -47,13 +49,13 @@ async def urgent_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             return
         await clear_buttons(update)
         if data in ("u:seen", "u:fu:seen"):
-            act = lambda: flow.seen(rt, update, patient, "button")  # noqa: E731
+            act = partial(flow.seen, rt, update, patient, "button")
         elif data == "u:fu:notyet":
-            act = lambda: flow.seen_answer(rt, update, patient, "no")  # noqa: E731
+            act = partial(flow.seen_answer, rt, update, patient, "no")
         elif data == "u:mistake":
-            act = lambda: flow.mistake(rt, update, patient)  # noqa: E731
+            act = partial(flow.mistake, rt, update, patient)
         else:
-            act = lambda: flow.carry_on_answer(rt, update, patient, data[-3:].strip(":"))  # noqa: E731
+            act = partial(flow.carry_on_answer, rt, update, patient, data[-3:].strip(":"))
         await respond(rt, update, act, patient_id=pid)
         flow.replan_if_lifted(rt, patient)
         return

@@ -11,8 +11,16 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import onboarding_rules as R
-from handlers.common import (answer_callback, button_message_key, clear_buttons, patient_of,
-                             reply, reply_template, respond, runtime)
+from handlers.common import (
+    answer_callback,
+    button_message_key,
+    clear_buttons,
+    patient_of,
+    reply,
+    reply_template,
+    respond,
+    runtime,
+)
 from jobs import clinic
 from messages import Outgoing, label, render
 from storage import consents, events, withdrawal

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import segno
+from markupsafe import Markup, escape
 from sqlite_utils import Database
 
 from bot import roster, safety
 from bot.clock import iso, parse_iso
 from bot.localtime import local_date, local_to_utc, zone
 from jobs.summary import ratings_by_day
-from markupsafe import Markup, escape
-
 from messages import Outgoing, render
 from storage import clinics, consents, events, outbox
 

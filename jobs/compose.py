@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlite_utils import Database
-
 from markupsafe import escape
+from sqlite_utils import Database
 
 from bot import course_plan
 from bot.localtime import local_date, zone

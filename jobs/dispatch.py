@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import (BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError,
-                            TimedOut)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot import chart
 from bot.clock import iso, parse_iso
@@ -104,7 +103,7 @@ async def dispatch_due(rt: Runtime, limit: int = 500, lane: str | None = None) -
                     expires = parse_iso(row["expires_at"]) if row["expires_at"] else None
                     decision = send_decision(row["kind"], parse_iso(row["due_at"]), expires, now,
                                              quiet, tz)
-                except Exception:  # noqa: BLE001 - one bad row (a poisoned date or zone) must
+                except Exception:  # one bad row (a poisoned date or zone) must
                     # not stop everyone else's messages: it fails alone, logged by id and kind.
                     log.exception("cannot decide on outbox row",
                                   extra={"row": row["id"], "kind": row["kind"],
@@ -263,7 +262,7 @@ async def send_rows(rt: Runtime, claimed: list[tuple[dict, dict | None]],
                 await pace.chat_free(row["chat_id"])  # waiting for a chat holds no place in flight
             async with gate:
                 await _send_one(rt, row, patient, report)
-        except BaseException as exc:  # noqa: BLE001 - the lease: no row stays stranded
+        except BaseException as exc:  # the lease: no row stays stranded
             _unstrand(rt, row, exc)
             if not isinstance(exc, Exception):
                 raise  # cancelled (shutdown): the row is back in the queue
@@ -320,7 +319,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
     now = rt.clock.now()
     try:
         out = compose(rt.db, row, patient, now)
-    except Exception:  # noqa: BLE001 - one bad row must not stop the others
+    except Exception:  # one bad row must not stop the others
         log.exception("cannot render outbox row", extra={"row": row_id, "kind": kind})
         outbox.mark_final(rt.db, row_id, "failed", "render_error")
         report.failed.append(row_id)
@@ -454,7 +453,7 @@ class Sender:
         try:
             reap(self.rt)
             return await dispatch_due(self.rt, lane=lane)
-        except Exception:  # noqa: BLE001 - the loop must outlive any one pass
+        except Exception:  # the loop must outlive any one pass
             log.exception("dispatch pass failed", extra={"lane": lane})
             return None
 
@@ -477,6 +476,6 @@ class Sender:
             await self.pass_once("bulk")
             try:
                 liveness.beat(self.rt.db, "dispatch", self.rt.clock.now())
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("liveness beat failed")
             await asyncio.sleep(max(0.0, started + self.interval - loop.time()))

@@ -42,7 +42,7 @@ class Outgoing:
         return {"text": self.text, "buttons": [[list(b) for b in row] for row in self.buttons]}
 
     @classmethod
-    def from_payload(cls, payload: dict) -> "Outgoing":
+    def from_payload(cls, payload: dict) -> Outgoing:
         return cls(payload["text"], [[(b[0], b[1]) for b in row] for row in payload.get("buttons", [])])
 
 

@@ -129,7 +129,7 @@ class InstanceLock:
             os.close(self._fd)  # releases the lock: it lives and dies with this descriptor
             self._fd = None
 
-    def __enter__(self) -> "InstanceLock":
+    def __enter__(self) -> InstanceLock:
         self.acquire()
         return self
 

@@ -42,7 +42,7 @@ class World:
         self.h = h
         self.errors: list[BaseException] = []
 
-    async def build(self) -> "World":
+    async def build(self) -> World:
         h = self.h
 
         async def record(update, context) -> None:

@@ -9,7 +9,7 @@ import os
 import random
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -105,9 +105,9 @@ def _rows(db):
             for table in ("outbox", "checkins", "sessions")]
 
 
-@pytest.mark.parametrize("start", [datetime(2026, 3, 7, 18, 7, tzinfo=timezone.utc),  # US DST
-                                   datetime(2026, 3, 28, 23, 59, tzinfo=timezone.utc),  # EU DST
-                                   datetime(2026, 4, 4, 13, 0, tzinfo=timezone.utc)])  # AU/NZ
+@pytest.mark.parametrize("start", [datetime(2026, 3, 7, 18, 7, tzinfo=UTC),  # US DST
+                                   datetime(2026, 3, 28, 23, 59, tzinfo=UTC),  # EU DST
+                                   datetime(2026, 4, 4, 13, 0, tzinfo=UTC)])  # AU/NZ
 def test_batched_planner_writes_what_planning_each_person_alone_writes(start):
     outcomes = []
     for plan_all in (reference.plan_all, plan.plan_all):

@@ -9,7 +9,6 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from bot.localtime import zone
@@ -18,7 +17,7 @@ from bot.simulator.scenario import load_scenario
 from bot.weekly import mean, week_days
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
-from storage import caregivers, checkins, invites, outbox
+from storage import caregivers, checkins, invites
 from tests.test_sessions import button, press
 
 PATIENT, CARER, OTHER = 1001, 2002, 3003

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from bot.cli import main as cli
 from jobs.clinic import qr_png
 from messages import render
-from storage import clinics, consents, events, invites, outbox, sessions
+from storage import clinics, consents, events, invites, sessions
 from tests.test_caregivers import invite
 from tests.test_sessions import button, do_session, setup
 
@@ -584,9 +584,9 @@ def test_any_cohort_setting_is_either_a_valid_change_or_an_explained_problem(wha
     assert (change == {}) or problem is None
     if "thresholds" in change:  # whatever is stored builds valid thresholds
         pacing.Thresholds.from_dict(json.loads(change["thresholds"]))
-    if "start_date" in change and change["start_date"]:
+    if change.get("start_date"):
         assert len(change["start_date"]) == 10
-    if "emergency_text" in change and change["emergency_text"]:
+    if change.get("emergency_text"):
         assert len(change["emergency_text"]) <= 60
 
 

@@ -172,8 +172,8 @@ def test_urgent_help_uses_the_emergency_number(course, week):
 
 
 def test_only_allowed_variables_exist():
-    assert ALLOWED_VARIABLES == {"name", "emergency_number"}
-    assert ALLOWED_TAGS == {"b", "i", "u", "s", "code", "a", "blockquote"}
+    assert {"name", "emergency_number"} == ALLOWED_VARIABLES
+    assert {"b", "i", "u", "s", "code", "a", "blockquote"} == ALLOWED_TAGS
 
 
 # --------------------------------------------------------------------------------------------

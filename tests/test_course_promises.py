@@ -10,8 +10,6 @@ import ast
 import pathlib
 import re
 
-import pytest
-
 from bot import safety
 from bot.course import load_course
 from bot.course_report import plain_text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
@@ -15,7 +15,7 @@ from bot.clock import VirtualClock
 from bot.simulator.fake_api import FakeBotApi
 from bot.simulator.updates import UpdateFactory
 
-START = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 TOKEN = "123456:TEST-TOKEN"
 # RetryAfter/Voice read their int-or-timedelta attributes inside PTB itself, which warns.
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")

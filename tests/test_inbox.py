@@ -48,7 +48,7 @@ class Bot:
         self.api = FakeBotApi(clock)
         self.service: Service | None = None
 
-    async def start(self, poll: bool = True) -> "Bot":
+    async def start(self, poll: bool = True) -> Bot:
         app = build_application(self.settings, self.clock, self.api, db=self.db,
                                 rate_limit=False, schedule_ticks=False, updater=False)
         self.service = Service(app, self.settings, poll_timeout=1)

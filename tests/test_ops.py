@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from jobs import sessions as sessions_flow
 from jobs.clinic import plan_digests
 from jobs.plan import plan_all, record_missed_days
 from messages import render
-from storage import clinics, outbox
+from storage import clinics
 from tests.conftest import Harness
 from tests.test_clinics import STAFF, join_staff, make_clinic, new_cohort
 from tests.test_sessions import button
@@ -281,13 +281,13 @@ def env(monkeypatch):
 
 
 def _beats(path, dispatch_ago: float | None, plan_ago: float | None) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from storage import liveness
     from storage.db import open_database
 
     db = open_database(path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for name, ago in (("dispatch", dispatch_ago), ("plan", plan_ago)):
         if ago is not None:
             liveness.beat(db, name, now - timedelta(seconds=ago))

@@ -8,7 +8,6 @@ its personas as set-up patients).
 
 from __future__ import annotations
 
-
 import pytest
 
 from bot.simulator.runner import Simulation

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.localtime import DailyWindow, local_to_utc, zone
-from bot.schedule import Preferences, Sitting, plan_messages, send_decision, Expire, Postpone, Send
+from bot.schedule import Expire, Postpone, Preferences, Send, Sitting, plan_messages, send_decision
 
-UTC = timezone.utc
+UTC = UTC
 
 # (zone, a date on which its clocks change, or a plain date for zones without DST)
 DST_DATES = [

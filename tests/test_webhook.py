@@ -150,7 +150,7 @@ async def raw_request(port: int, head: str, body: bytes = b"") -> bytes:
 
 
 def head(port: int, length: int, secret: str | None, extra: str = "") -> str:
-    lines = [f"POST /telegram/hook HTTP/1.1", f"Host: 127.0.0.1:{port}",
+    lines = ["POST /telegram/hook HTTP/1.1", f"Host: 127.0.0.1:{port}",
              "Content-Type: application/json", f"Content-Length: {length}"]
     if secret is not None:
         lines.append(f"X-Telegram-Bot-Api-Secret-Token: {secret}")

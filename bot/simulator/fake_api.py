@@ -11,10 +11,11 @@ import hashlib
 import json
 import math
 from collections import deque
-from html.parser import HTMLParser
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from html.parser import HTMLParser
+from typing import TYPE_CHECKING, Any
 
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
