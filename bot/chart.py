@@ -52,7 +52,7 @@ def render_png(chart: dict) -> bytes:
     if days:
         ax.plot(days, values, color="#455a64", linewidth=2.5, marker="o", markersize=5,
                 label="pain")
-    by_day = dict(zip(days, values))
+    by_day = dict(zip(days, values, strict=True))
     for verdict, (marker, colour) in MARKERS.items():
         marked = [date.fromisoformat(d) for d, v in chart["sessions"] if v == verdict]
         if marked:

@@ -54,7 +54,8 @@ def calendar(course: Sequence[Lesson], start: date,
     for week in range(1, WEEKS + 1):
         lessons = [lesson for lesson in course if lesson.week == week]
         lessons.sort(key=lambda lesson: lesson.order)
-        for day, lesson in zip(_week_days(start, week, chosen, len(lessons)), lessons):
+        for day, lesson in zip(_week_days(start, week, chosen, len(lessons)), lessons,
+                               strict=False):
             out.append((day, lesson))
     return out
 

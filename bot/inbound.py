@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -469,10 +470,8 @@ async def serve(app: Any, settings: Any) -> None:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stopping.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     try:
         await service.start()
         waiter = asyncio.create_task(service.wait())

@@ -28,7 +28,7 @@ TIME_PRESETS = ("0800", "1200", "1800", "2000")
 
 
 def _lesson(lesson_id: str):
-    return next((l for l in course_plan.default_course() if l.id == lesson_id), None)
+    return next((lesson for lesson in course_plan.default_course() if lesson.id == lesson_id), None)
 
 
 def _today(rt, patient: dict) -> date:
@@ -69,7 +69,7 @@ async def course_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                   received=len(got), total=len(course), missed=len(gaps),
                   reacted=lessons.read_count(rt.db, patient["id"]),
                   days=patient["course_days"].replace(",", ", "), at=patient["course_time"])
-    titles = {l.id: l for l in course}
+    titles = {lesson.id: lesson for lesson in course}
     rows = [[(f"W{titles[i].week}: {titles[i].title}"[:60], f"l:r:{i}")]
             for i in list(got)[-RECENT_BUTTONS:] if i in titles]
     if gaps:

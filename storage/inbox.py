@@ -98,7 +98,8 @@ def get(db: Database, row_id: int) -> dict | None:
                      "WHERE id = ?", [row_id]).fetchone()
     if row is None:
         return None
-    return dict(zip(("id", "update_id", "chat_id", "kind", "payload", "status"), row))
+    return dict(zip(("id", "update_id", "chat_id", "kind", "payload", "status"), row,
+                    strict=True))
 
 
 def open_rows(db: Database, received_before: datetime | None = None

@@ -66,7 +66,7 @@ def test_fanout_loses_nothing_sends_nothing_twice_and_keeps_the_limits(quick_run
 
 def test_planning_startup_naive_handling_and_simulation_did_their_work(quick_run):
     _, raw, _ = quick_run
-    [(n, size)] = raw["results"]["sizes"].items()
+    [(_n, size)] = raw["results"]["sizes"].items()
     assert size["population"]["timezones"] > 20
     ours, old = size["plan"], size["plan_reference"]
     assert ours["rows"] > 0 and ours["rows"] == old["rows"]  # same plan as the plain planner

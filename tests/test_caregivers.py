@@ -119,7 +119,8 @@ async def summary_setup(h, clock):
     pid = h.add_patient(start_date="2026-03-02")
     code = await invite(h)
     await accept(h, code)
-    for day, pain in zip(range(2, 16), [5, 6, 4, 5, 5, 6, 4, 3, 4, 3, 3, 2, 4, 3]):
+    for day, pain in zip(range(2, 16), [5, 6, 4, 5, 5, 6, 4, 3, 4, 3, 3, 2, 4, 3],
+                         strict=True):
         checkins.record_answer(h.db, pid, f"2026-03-{day:02d}", pain, clock.now())
     checkins.record_missed(h.db, pid, "2026-03-13")
     h.db.execute("DELETE FROM checkins WHERE local_date = '2026-03-12'")
@@ -160,8 +161,6 @@ async def test_summary_figures_match_the_ratings_in_the_database(harness, clock)
         [pid])}
     this = [rows[d] for d in week_days(date(2026, 3, 15)) if d in rows]
     last = [rows[d] for d in week_days(date(2026, 3, 8)) if d in rows]
-    first = [rows[date(2026, 3, 2) + timedelta(days=n)] for n in range(7)
-             if date(2026, 3, 2) + timedelta(days=n) in rows]
     assert f"Check-ins answered: <b>{len(this)} of 7</b>" in text
     assert f"Average pain: <b>{mean(this)}/10</b>" in text
     change = round(mean(this) - mean(last), 1)

@@ -253,7 +253,7 @@ def test_roster_figures_equal_the_ones_recomputed_from_the_database(played):
         lines = clinic.cohort_lines(db, cohort_id, played.now)
         members = members_in_db(db, cohort_id)
         assert [line.patient["id"] for line in lines] == [p["id"] for p in members]
-        for line, patient in zip(lines, members):
+        for line, patient in zip(lines, members, strict=True):
             e, f = expected_figures(db, patient, played.now), line.figures
             got = {"today": line.today, "start": line.start,
                    "last_7": (f.last_7.answered, f.last_7.days),
@@ -275,7 +275,7 @@ def test_the_roster_text_the_clinician_receives_shows_each_patients_figures(play
         assert f"<b>{cohort_name}</b> (cohort {cohort_id}, {clinic_name})" in text
         flagged = sum(1 for e in figures if e["flags"])
         assert f"{len(members)} patients, {flagged} flagged." in text
-        for patient, e in zip(members, figures):
+        for patient, e in zip(members, figures, strict=True):
             assert shows(text, roster_entry(patient, e)), roster_entry(patient, e)
         # Nobody else: exactly the members, each once.
         assert sorted(int(n) for n in re.findall(r"#(\d+) \(day ", text)) == \
@@ -346,7 +346,7 @@ def test_export_has_one_row_per_session_with_its_ratings_and_verdict(played):
             "ORDER BY s.patient_id, s.id", members))
         assert [(int(r["patient_id"]), int(r["session_id"])) for r in rows] == \
             [(s["patient_id"], s["id"]) for s in stored]
-        for row, s in zip(rows, stored):
+        for row, s in zip(rows, stored, strict=True):
             for column in ("activity", "dose_minutes", "before", "after", "settled", "next_day",
                            "stage", "verdict", "next_dose", "started_at", "decided_at"):
                 want = "" if s[column] is None else str(s[column])

@@ -290,7 +290,7 @@ async def test_roster_shows_adherence_trend_verdicts_and_flags(clinic, clock):
 
 
 async def test_export_sends_two_csv_files_matching_the_database(clinic, clock):
-    h, pid = clinic["h"], clinic["pid"]
+    h, _pid = clinic["h"], clinic["pid"]
     await h.send_text(PATIENT, "/checkin")
     await h.tap(PATIENT, button(h.last(PATIENT), "c:", 4), h.last(PATIENT).message_id)
     await do_session(h, clinic["activities"]["walking"], before=None, after=5)
@@ -377,7 +377,7 @@ async def test_monday_digest_at_eight_in_the_clinics_zone(harness, clock):
     h = harness
     _, code = make_clinic(h, "Harbor PT", "America/New_York")
     await join_staff(h, code)
-    cohort_id, link = await new_cohort(h)
+    _cohort_id, link = await new_cohort(h)
     setup(h, ("walking", 20))
     await enrol(h, link)
     clock.set(clock.now() + timedelta(days=6))  # Sunday 2026-03-08
@@ -599,7 +599,7 @@ async def test_an_invite_answered_with_the_other_kinds_button_is_refused(harness
     await h.tap(STRANGER, f"cgj:{invite_id}:y", 1)
     assert h.last(STRANGER).text == render("invite_refused")
     assert h.db.execute("SELECT count(*) FROM caregivers").fetchone()[0] == 0
-    pid, _ = setup(h, ("walking", 20))
+    _pid, _ = setup(h, ("walking", 20))
     carer_code = (await invite(h))
     await h.send_text(STRANGER, f"/start cg_{carer_code}")
     carer_invite = h.db.execute("SELECT id FROM invites WHERE kind = 'caregiver'").fetchone()[0]

@@ -83,7 +83,7 @@ def test_ids_unique_and_match_week_and_order(course):
 def test_file_names_start_with_id(course):
     names = sorted(p.name for p in DEFAULT_FOLDER.glob("*.md"))
     assert len(names) == len(course)
-    for name, lesson in zip(names, course):
+    for name, lesson in zip(names, course, strict=True):
         assert name.startswith(lesson.id + "-")
 
 

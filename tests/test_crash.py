@@ -162,7 +162,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_little(tmp_path)
         first = next(i for i, r in sends if r["row"] == row)
         restart = next(s for s in starts if s > first)
         assert row in records[restart]["recovered"], f"row {row} was sent twice without a crash"
-    for a, b in zip(starts, starts[1:] + [len(records)]):
+    for a, b in zip(starts, starts[1:] + [len(records)], strict=True):
         recovered = set(records[a]["recovered"])
         redone = {r["row"] for i, r in sends if a < i < b and r["row"] in recovered
                   and any(j < a and s["row"] == r["row"] for j, s in sends)}

@@ -8,6 +8,7 @@ the small calls around a tap, other 400s, and errors PTB raises that dispatch do
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from datetime import timedelta
@@ -117,9 +118,9 @@ async def test_a_long_outage_costs_a_bounded_number_of_calls_with_growing_waits(
         by_row[row_of(call)].append(call.at)
     assert len(by_row) == len(users) and None not in by_row
     for times in by_row.values():
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert len(times) >= 3 and gaps[0] == BACKOFF_START  # backing off, never a storm
-        assert all(later == min(2 * earlier, BACKOFF_CAP) for earlier, later in zip(gaps, gaps[1:]))
+        assert all(later == min(2 * earlier, BACKOFF_CAP) for earlier, later in itertools.pairwise(gaps))
 
 
 async def test_a_429_flood_is_waited_out_row_by_row_and_costs_no_attempts(harness, clock):
@@ -135,7 +136,7 @@ async def test_a_429_flood_is_waited_out_row_by_row_and_costs_no_attempts(harnes
     for call in flood:
         by_row[row_of(call)].append(call.at)
     for times in by_row.values():
-        assert all(b - a >= timedelta(seconds=30) for a, b in zip(times, times[1:]))
+        assert all(b - a >= timedelta(seconds=30) for a, b in itertools.pairwise(times))
     assert len(flood) <= len(users) * (10 * 60 // 30 + 1)
     harness.api.clear_faults()
     await run_until(harness, clock.now() + timedelta(minutes=2))

@@ -65,7 +65,7 @@ def _next_out(lines: list[dict], after: int, patient: str) -> dict:
 
 @pytest.mark.parametrize("who", ["checkin", "activity", "paused", "hold", "idle"])
 def test_an_emergency_typed_in_words_is_answered_in_the_next_message(played, who):
-    sim, lines = played
+    _sim, lines = played
     said = [(n, line) for n, line in enumerate(lines) if line["patient"] == who
             and line["dir"] == "in" and line["kind"] == "says" and line["text"] == PHRASES[who]]
     assert len(said) == 1, f"{who} did not type the phrase"
@@ -81,7 +81,7 @@ def test_an_emergency_typed_in_words_is_answered_in_the_next_message(played, who
 
 
 def test_the_state_each_was_in_is_as_described(played):
-    sim, lines = played
+    sim, _lines = played
     ids = sim.patient_ids
     assert patients.get(sim.db, ids["paused"])["status"] == "paused"
     assert patients.get(sim.db, ids["hold"])["status"] == "hold"

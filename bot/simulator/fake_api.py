@@ -7,6 +7,7 @@ them into RetryAfter / Forbidden / BadRequest / NetworkError exactly as in produ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
@@ -344,10 +345,8 @@ class FakeBotApi(BaseRequest):
             value = raw.get(name)
             params[name] = value if isinstance(value, str) else json.loads(json_value)
         if isinstance(params.get("reply_markup"), str):
-            try:
+            with contextlib.suppress(ValueError):
                 params["reply_markup"] = json.loads(params["reply_markup"])
-            except ValueError:
-                pass
         files: dict[str, bytes] = {}
         for part, (filename, content, _mimetype) in request_data.multipart_data.items():
             if not isinstance(content, bytes):  # PTB >= 21.5 may hand over a file handle
