@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ username ending in "bot", and copy the token it gives you (it looks like 1234567
     backpain-bot run
 
 To see the bot at work without a token or a network, run:  backpain-bot demo
-"""
+"""  # noqa: S105 - help text, not a token
 
 
 STOPPED = ("The bot stopped: Telegram could not be reached, or it refused the token ({error}). "
@@ -91,12 +92,9 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"{args.db} already exists; the simulator writes a fresh database. "
               "Choose a new path or remove the file.", file=sys.stderr)
         return 2
-    out = open(args.transcript, "w", encoding="utf-8") if args.transcript else sys.stdout
-    try:
+    with (open(args.transcript, "w", encoding="utf-8") if args.transcript
+          else contextlib.nullcontext(sys.stdout)) as out:
         lines = asyncio.run(Simulation(scenario, db_path=args.db, transcript=out).run())
-    finally:
-        if out is not sys.stdout:
-            out.close()
     print(f"simulated {scenario.days} days, {len(scenario.patients)} patients, "
           f"{len(lines)} transcript lines", file=sys.stderr)
     return 0

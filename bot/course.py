@@ -89,7 +89,7 @@ class CourseError(ValueError):
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(PARTIALS_FOLDER),  # for the _signs_*.html partials only
     undefined=jinja2.StrictUndefined,
-    autoescape=False,  # the variables are already HTML-escaped by the caller
+    autoescape=False,  # noqa: S701 - the partials get HTML the caller has already escaped
     keep_trailing_newline=False,
 )
 

@@ -92,7 +92,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBHOOK_SECRET", "", "Secret token Telegram sends with every webhook request; "
             "required when WEBHOOK_URL is set. Secret: environment only.", _webhook_secret,
             secret=True),
-    Setting("WEBHOOK_LISTEN", "0.0.0.0", "Address the webhook server listens on."),
+    # All interfaces: inside the container; Docker publishes only the port asked for.
+    Setting("WEBHOOK_LISTEN", "0.0.0.0", "Address the webhook server listens on."),  # noqa: S104
     Setting("WEBHOOK_PORT", 8443, "Port the webhook server listens on.", _positive_int),
     Setting("WEBHOOK_MAX_BODY_BYTES", 1_000_000, "Largest webhook request body accepted; a "
             "larger one is refused with 413 before it is read (Telegram's updates are far "

@@ -73,7 +73,7 @@ async def _cosmetic(call) -> None:
         try:
             async with asyncio.timeout(COSMETIC_TIMEOUT):
                 await call()
-        except Exception:  # noqa: BLE001 - the real work is already stored
+        except Exception:  # noqa: BLE001, S110 - cosmetic; the real work is already stored
             pass
 
     tasks = BACKGROUND.get()

@@ -34,7 +34,7 @@ def emergency_number(db=None, patient_id: int | None = None,
     """The number to call, already safe HTML: the person's cohort's own text, else their
     country's number (from their time zone), else "112 or your local emergency number"."""
     if db is None:
-        return Markup(escape(safety.emergency_number(None)))
+        return escape(safety.emergency_number(None))
     return clinic.emergency_number(db, patient_id, user_id)
 
 

@@ -131,7 +131,7 @@ async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 def cancel_prompts(db, patient_id: int, reason: str) -> None:
     marks = ", ".join("?" for _ in PROMPT_KINDS)
-    db.execute(f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE patient_id = ? "
+    db.execute(f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE patient_id = ? "  # noqa: S608 - placeholders
                f"AND status = 'pending' AND kind IN ({marks})", [reason, patient_id, *PROMPT_KINDS])
 
 

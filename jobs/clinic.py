@@ -300,7 +300,8 @@ def check_rise(db: Database, patient: dict, now: datetime) -> dict | None:
     line = patient_line(db, patient, now)
     if "rise" not in line.figures.flags:
         return None
-    week = "%d-W%02d" % line.today.isocalendar()[:2]
+    year, number = line.today.isocalendar()[:2]
+    week = f"{year}-W{number:02d}"
     if any(e["data"].get("week") == week for e in events.for_patient(db, patient["id"],
                                                                       "rise_noticed")):
         return None

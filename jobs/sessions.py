@@ -77,7 +77,8 @@ def plan_message(rt: Runtime, patient: dict, *, intro: str = "") -> Outgoing:
         if not paused:
             buttons.append([(label("activity_start", name=act["name"]), f"a:s:{act['id']}")])
     buttons.append([(label("activity_log"), "a:l")])
-    return Outgoing(render("plan", intro=Markup(intro), items=items), buttons)
+    intro_html = Markup(intro)  # noqa: S704 - our own rendered template, escaped there
+    return Outgoing(render("plan", intro=intro_html, items=items), buttons)
 
 
 def _nice_date(iso_date: str | None) -> str:

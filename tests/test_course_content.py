@@ -311,7 +311,7 @@ def test_duplicate_id_raises(course_copy):
 
 def test_badly_named_file_raises(course_copy):
     shutil.copy(_first(course_copy, "w01-01"), course_copy / "Intro.md")
-    with pytest.raises(CourseError, match="Intro.md"):
+    with pytest.raises(CourseError, match=r"Intro\.md"):
         load_course(course_copy)
 
 

@@ -84,7 +84,7 @@ def wait_for(proc: subprocess.Popen, condition, timeout: float) -> bool:
 def run_with_kills(tmp_path: Path) -> tuple[int, Path, Path]:
     rng = random.Random(SEED)
     db, journal = tmp_path / "bot.sqlite3", tmp_path / "journal.jsonl"
-    log = open(tmp_path / "runs.log", "ab")
+    log = open(tmp_path / "runs.log", "ab")  # noqa: SIM115 - closed in the finally below
     kills, proc = 0, None
     try:
         while True:
@@ -99,8 +99,8 @@ def run_with_kills(tmp_path: Path) -> tuple[int, Path, Path]:
             step = rng.randint(1, max(1, left // (KILLS - kills + 1)))
             deadline = time.monotonic() + (rng.uniform(0.05, 1.5) if rng.random() < 0.25
                                            else 60)  # a quarter die during start-up/recovery
-            alive = wait_for(proc, lambda: lines(journal) >= start_lines + step
-                             or time.monotonic() >= deadline, 60)
+            alive = wait_for(proc, lambda target=start_lines + step, deadline=deadline:
+                             lines(journal) >= target or time.monotonic() >= deadline, 60)
             if not alive:  # the day ended before this kill: the test wants more kills than that
                 assert proc.returncode == 0, (tmp_path / "runs.log").read_text()[-3000:]
                 return kills, db, journal

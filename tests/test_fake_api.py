@@ -132,7 +132,7 @@ async def test_true_methods(bot: Bot, fake: FakeBotApi):
 
 
 async def test_empty_text_is_a_bad_request(bot: Bot, fake: FakeBotApi):
-    with pytest.raises(BadRequest, match="(?i)message text is empty"):
+    with pytest.raises(BadRequest, match=r"(?i)message text is empty"):
         await bot.send_message(1001, "")
     assert fake.sent == [] and fake.calls[-1].outcome == "400"
 
@@ -189,7 +189,7 @@ async def test_server_errors_raise_plain_network_error(bot: Bot, fake: FakeBotAp
 async def test_400_raises_bad_request(bot: Bot, fake: FakeBotApi):
     fake.fail_next("400")
     # PTB drops the "Bad Request: " prefix and capitalises the rest: "Chat not found".
-    with pytest.raises(BadRequest, match="(?i)chat not found"):
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):
         await bot.send_message(1001, "hello")
     assert fake.calls[-1].outcome == "400"
 

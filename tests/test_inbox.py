@@ -372,7 +372,7 @@ async def test_a_thousand_messages_from_one_chat_delay_no_one_else(bot):
     for n, (chat, question) in enumerate(people):
         started = loop.time()
         bot.push(bot.updates.callback(chat, f"c:{question}:5", message_id=1))
-        await until(lambda: stored_ratings(bot) == n + 1, f"rating {n} stored", timeout=5)
+        await until(lambda n=n: stored_ratings(bot) == n + 1, f"rating {n} stored", timeout=5)
         waits.append(loop.time() - started)
     assert max(waits) < 1.0
     await until(lambda: all(bot.texts(chat) for chat, _ in people), "every rating answered")

@@ -244,9 +244,9 @@ def test_a_second_bot_through_a_link_is_refused(tmp_path, kind):
         db.close()  # and closing another descriptor of the file does not drop it
         with pytest.raises(AlreadyRunning):
             InstanceLock(other).acquire()
-    with InstanceLock(other):  # released with its holder; held through the link it is the same
-        with pytest.raises(AlreadyRunning):
-            InstanceLock(real).acquire()
+    # released with its holder; held through the link it is the same
+    with InstanceLock(other), pytest.raises(AlreadyRunning):
+        InstanceLock(real).acquire()
 
 
 def test_the_lock_creates_a_missing_database_privately(tmp_path):

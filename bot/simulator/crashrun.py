@@ -57,7 +57,7 @@ TIMES_OF_DB = " UNION ALL ".join([  # the latest moment the database has seen
     "SELECT max(at) FROM events", "SELECT max(at) FROM sitting_breaks",
     "SELECT max(updated_at) FROM patients", "SELECT max(created_at) FROM sessions",
     "SELECT max(ended_at) FROM sessions", "SELECT max(decided_at) FROM sessions"])
-TIMES_OF_DB = f"SELECT max(t) FROM ({TIMES_OF_DB})"
+TIMES_OF_DB = f"SELECT max(t) FROM ({TIMES_OF_DB})"  # noqa: S608 - constants only
 
 # The outbox row being sent right now (set around jobs.dispatch._send_one), so the journal can
 # say which row a delivered message belongs to.
@@ -108,7 +108,7 @@ class Journal:
             if len(keep) != len(raw):
                 path.write_bytes(keep)
             self.records = [json.loads(line) for line in keep.decode("utf-8").splitlines()]
-        self._file = open(path, "a", encoding="utf-8")
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open until close()
 
     def write(self, record: dict) -> None:
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")

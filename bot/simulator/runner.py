@@ -32,7 +32,7 @@ from jobs.plan import plan_all
 from storage import activities, caregivers, clinics, patients
 from storage.db import open_database
 
-SIM_TOKEN = "123456789:SIMULATED-NOT-A-REAL-TOKEN-000"
+SIM_TOKEN = "123456789:SIMULATED-NOT-A-REAL-TOKEN-000"  # noqa: S105 - a fake, by design
 PLAN_EVERY = timedelta(minutes=15)  # the default of the PLAN_INTERVAL_SECONDS setting
 ENROLMENT_LINK = re.compile(r"https://t\.me/\w+\?start=co_([\w-]+)")
 

@@ -21,7 +21,7 @@ def _utf16_len(text: str) -> int:
 
 
 def _file_ids(kind: str, n: int) -> tuple[str, str]:
-    digest = hashlib.sha1(f"in:{kind}:{n}".encode()).hexdigest()
+    digest = hashlib.sha1(f"in:{kind}:{n}".encode(), usedforsecurity=False).hexdigest()
     return f"BQAC{digest[:40]}", f"AgAD{digest[40:]}"
 
 
@@ -79,7 +79,7 @@ class UpdateFactory:
             "from": self._user(user_id, "Ana", "en"),
             # Stable per chat, like Telegram's; hashlib because hash() is salted per process.
             "chat_instance": str(
-                int(hashlib.sha1(f"chat:{chat_id}".encode()).hexdigest()[:15], 16)
+                int(hashlib.sha1(f"chat:{chat_id}".encode(), usedforsecurity=False).hexdigest()[:15], 16)
             ),
             "data": data,
             "message": origin,
