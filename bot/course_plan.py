@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from bot.course import WEEKS, Lesson, load_course
 from bot.schedule import WEEKDAYS
+
+if TYPE_CHECKING:
+    from bot.localtime import DailyWindow
 
 DEFAULT_DAYS = ("mon", "wed", "fri")
 
@@ -76,7 +81,7 @@ def next_unreceived(course: Sequence[Lesson], received: set[str]) -> Lesson | No
     return next((lesson for lesson in course if lesson.id not in received), None)
 
 
-def lesson_due_at(day: date, at, tz, quiet) -> datetime:
+def lesson_due_at(day: date, at: time, tz: ZoneInfo, quiet: DailyWindow | None) -> datetime:
     """The UTC instant of a lesson: its chosen local time, or the end of quiet hours if inside them."""
     from bot.localtime import local_to_utc
 

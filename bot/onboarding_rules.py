@@ -11,9 +11,13 @@ import re
 import unicodedata
 from datetime import datetime, time
 from functools import cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, available_timezones
 
 from bot.parsing import parse_hhmm, parse_yes_no
+
+if TYPE_CHECKING:
+    from timezonefinder import TimezoneFinder
 
 CONSENT_KIND = "health_data"
 CONSENT_VERSION = 1
@@ -82,7 +86,7 @@ def _same_zone(names: tuple[str, ...]) -> bool:
 
 
 @functools.cache
-def _finder():
+def _finder() -> TimezoneFinder:
     from timezonefinder import TimezoneFinder  # loads its boundary data once, on first use
 
     return TimezoneFinder()

@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 Level = Literal["emergency", "soon"]
 Answer = Literal["yes", "no", "unsure"]
@@ -132,7 +132,7 @@ class _Rules:
     window: int
 
 
-def _read_toml(name: str) -> dict:
+def _read_toml(name: str) -> dict[str, Any]:
     with resources.files("messages").joinpath(name).open("rb") as f:
         return tomllib.load(f)
 
@@ -524,6 +524,7 @@ def emergency_number(timezone: str | None) -> str:
             return number
     if zone in zone1970:
         found = {numbers.get(cc) for cc in zone1970[zone]}
-        if len(found) == 1 and None not in found:
-            return found.pop()
+        only = found.pop() if len(found) == 1 else None
+        if only is not None:
+            return only
     return UNKNOWN_NUMBER

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.localtime import DailyWindow, local_date, local_to_utc
@@ -99,7 +100,7 @@ class Planned:
     kind: str
     due_at: datetime
     dedupe_key: str
-    payload: dict
+    payload: dict[str, Any]
 
     @property
     def expires_at(self) -> datetime | None:
