@@ -61,6 +61,13 @@ def write_private(path: Path | str, data: bytes) -> None:
         os.close(fd)
 
 
+def new_id(table: sqlite_utils.db.Table) -> int:
+    """The id of the row `table.insert(...)` just wrote (sqlite-utils types it as optional)."""
+    if not isinstance(table.last_pk, int):
+        raise RuntimeError(f"an insert into {table.name} gave no integer id")
+    return table.last_pk
+
+
 def open_database(path: Path | str | None) -> sqlite_utils.Database:
     """A migrated database at `path` (created with its folder if needed, 0600 in 0700);
     None or ':memory:' for tests."""

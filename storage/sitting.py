@@ -33,5 +33,6 @@ def days_off(db: Database, patient_id: int, since: str) -> frozenset[date]:
 
 
 def breaks_taken(db: Database, patient_id: int, since: str, until: str) -> int:
-    return db.execute("SELECT count(*) FROM sitting_breaks WHERE patient_id = ? AND action = 'done' "
-                      "AND local_date >= ? AND local_date < ?", [patient_id, since, until]).fetchone()[0]
+    return db.execute("SELECT count(*) FROM sitting_breaks WHERE patient_id = ? "
+                      "AND action = 'done' AND local_date >= ? AND local_date < ?",
+                      [patient_id, since, until]).fetchone()[0]
