@@ -180,8 +180,8 @@ def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict]
                 reported[(level, local_date(moment, tz).isoformat())] = iso(moment)
         started: dict[str, int] = {}
         for s in rows:
-            day = local_date(parse_iso(s["started_at"]), tz).isoformat()
-            started[day] = started.get(day, 0) + 1
+            started_on = local_date(parse_iso(s["started_at"]), tz).isoformat()
+            started[started_on] = started.get(started_on, 0) + 1
             sessions.append({**s, "cohort_id": cohort_id, "patient_id": pid,
                              "first_name": patient["first_name"], "session_id": s["id"]})
         day = start
@@ -247,6 +247,8 @@ def enrol(db: Database, patient: dict, offer: dict, now: datetime, *,
     the exact text they saw) and the membership. Someone whose course starts now (they just set
     up) follows a fixed cohort's start date; someone already on the course keeps their own."""
     cohort = clinics.cohort(db, offer["cohort_id"])
+    if cohort is None:  # the offer's foreign key: cannot happen
+        raise LookupError(f"cohort {offer['cohort_id']} does not exist")
     consent_id = consents.give(db, patient["id"], SHARING_CONSENT, SHARING_VERSION,
                                offer["terms_hash"], now)
     membership_id = clinics.join(db, cohort_id=cohort["id"], patient_id=patient["id"],
@@ -270,7 +272,8 @@ def enrol_waiting(db: Database, patient: dict, now: datetime) -> list[dict]:
     if not waiting or clinics.membership(db, patient["id"]) is not None:
         return []
     enrol(db, patient, waiting[-1], now, new_course=True)
-    return [clinics.cohort(db, waiting[-1]["cohort_id"])]
+    cohort = clinics.cohort(db, waiting[-1]["cohort_id"])
+    return [cohort] if cohort is not None else []
 
 
 # --- alerts ----------------------------------------------------------------------------------
@@ -321,8 +324,8 @@ def compose_alert(db: Database, row: dict, patient: dict | None) -> Outgoing | N
     payload = json.loads(row["payload"])
     allowed = _still_allowed(db, payload)
     member = clinics.membership(db, patient["id"]) if patient else None
-    if (allowed is None or member is None or member["cohort_id"] != payload["cohort_id"]
-            or patient["status"] == "withdrawn"):
+    if (patient is None or allowed is None or member is None
+            or member["cohort_id"] != payload["cohort_id"] or patient["status"] == "withdrawn"):
         return None  # removed clinician, or the patient left: nothing about them goes out
     return Outgoing(render("clinic_alert", alert=payload["alert"], name=patient["first_name"],
                            patient_id=patient["id"], cohort=allowed[0]))

@@ -13,6 +13,7 @@ import sqlite3
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
@@ -66,7 +67,7 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_START * (2 ** min(max(attempts - 1, 0), 20)), BACKOFF_CAP)
 
 
-def _quiet(patient: dict | None) -> tuple[DailyWindow | None, object]:
+def _quiet(patient: dict | None) -> tuple[DailyWindow | None, ZoneInfo | None]:
     if patient is None:
         return None, None
     tz = zone(patient["timezone"])
@@ -164,8 +165,9 @@ class Pace:
         self.chat_gap = window / per_chat
         self._recent: deque[float] = deque(maxlen=overall)
         self._chats: dict[int, float] = {}
-        self._turn: asyncio.Lock | None = None
-        self._calm: asyncio.Event | None = None  # set while no urgent send waits
+        # Made again for each event loop in _turnstile (a lock belongs to one loop).
+        self._turn = asyncio.Lock()
+        self._calm = asyncio.Event()  # set while no urgent send waits
         self._urgent = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -328,23 +330,26 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         outbox.mark_final(rt.db, row_id, "skipped")
         report.skipped.append(row_id)
         return
+    bot = rt.bot
+    if bot is None:
+        raise RuntimeError("the runtime has no Bot to send with")
     pace = _pace(rt)
     if pace is not None:
         await pace.wait(row["chat_id"], urgent=row["kind"] not in outbox.PLANNED)
     try:
         if out.document is not None:
             name, content = out.document
-            message = await rt.bot.send_document(row["chat_id"], content, filename=name,
-                                                 caption=out.text, parse_mode=ParseMode.HTML)
+            message = await bot.send_document(row["chat_id"], content, filename=name,
+                                              caption=out.text, parse_mode=ParseMode.HTML)
         elif out.chart is not None:
             # Drawing takes a fraction of a second of CPU: keep it off the event loop.
             png = await asyncio.to_thread(chart.render_png, out.chart)
-            message = await rt.bot.send_photo(row["chat_id"], png, caption=out.text,
-                                              parse_mode=ParseMode.HTML)
+            message = await bot.send_photo(row["chat_id"], png, caption=out.text,
+                                           parse_mode=ParseMode.HTML)
         else:
-            message = await rt.bot.send_message(row["chat_id"], out.text,
-                                                parse_mode=ParseMode.HTML,
-                                                reply_markup=keyboard(out))
+            message = await bot.send_message(row["chat_id"], out.text,
+                                             parse_mode=ParseMode.HTML,
+                                             reply_markup=keyboard(out))
     except RetryAfter as exc:
         # Telegram asked us to wait: not the message's fault, so it does not use up an attempt.
         wait = timedelta(seconds=retry_after_seconds(exc))

@@ -101,7 +101,7 @@ def start(rt: Runtime, patient: dict, activity: dict) -> tuple[int | None, Outgo
                           stage="doing" if before is not None else "before", before=before,
                           before_source="checkin" if before is not None else None)
     events.record(rt.db, now, "session_started", patient["id"], session=sid)
-    session = sessions.get(rt.db, sid)
+    session = sessions.existing(rt.db, sid)
     if before is None:
         checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
         return sid, Outgoing(render("session_before", activity=activity["name"]),
@@ -135,7 +135,7 @@ def record_before(rt: Runtime, patient: dict, session: dict, pain: int) -> Outgo
     checkins.clear_awaiting(rt.db, patient["id"], "session_before")
     if logged:
         return ask_after(rt, patient, session)
-    return _doing_message(sessions.get(rt.db, session["id"]),
+    return _doing_message(sessions.existing(rt.db, session["id"]),
                           today_str=today(patient, rt.clock.now()))
 
 
@@ -159,7 +159,7 @@ def log_past(rt: Runtime, patient: dict, activity: dict, minutes: int, hours_ago
                           logged=True, stage="after" if before is not None else "before",
                           before=before, before_source="checkin" if before is not None else None)
     events.record(rt.db, now, "session_logged", patient["id"], session=sid)
-    session = sessions.get(rt.db, sid)
+    session = sessions.existing(rt.db, sid)
     if before is not None:
         return sid, ask_after(rt, patient, session)
     checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
@@ -202,7 +202,7 @@ def record_after(rt: Runtime, patient: dict, session: dict, pain: int) -> list[O
                             and pain - session["before"] > t.flare_tolerance,
                             settle_now=settle_at <= now))]
     if settle_at <= now:  # logged afterwards, long enough ago: ask S straight away
-        outs.append(settle_question([sessions.get(rt.db, session["id"])]))
+        outs.append(settle_question([sessions.existing(rt.db, session["id"])]))
     else:
         _enqueue(rt, patient, "settle", settle_at, f"settle:{session['id']}",
                  {"session_id": session["id"]})
@@ -247,7 +247,9 @@ def settle_due(db, patient: dict, now: datetime) -> list[dict]:
     t = thresholds_for(db, patient)
     cutoff = now - timedelta(hours=t.settle_check_hours) + SETTLE_MERGE
     # Past the settle question's own lateness limit, "has it settled?" means something else.
-    oldest = now - timedelta(hours=t.settle_check_hours) - policy_for("settle").max_late
+    max_late = policy_for("settle").max_late
+    assert max_late is not None  # the settle question has a lateness limit
+    oldest = now - timedelta(hours=t.settle_check_hours) - max_late
     return [s for s in sessions.open_for(db, patient["id"])
             if s["stage"] == "waiting" and s["settled"] is None and s["ended_at"]
             and oldest <= parse_iso(s["ended_at"]) <= cutoff]
@@ -397,8 +399,8 @@ def decide_overdue(rt: Runtime) -> int:
 
 def _decide_one_overdue(rt: Runtime, row: dict, now: datetime) -> int:
     patient = patients.get(rt.db, row["patient_id"])
-    if patient["status"] == "withdrawn":
-        return 0  # consent withdrawn: nothing about them is decided
+    if patient is None or patient["status"] == "withdrawn":
+        return 0  # deleted, or consent withdrawn: nothing about them is decided
     deadline = timedelta(hours=thresholds_for(rt.db, patient).next_day_deadline_hours)
     if now - parse_iso(row["started_at"]) < deadline:
         return 0

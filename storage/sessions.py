@@ -34,6 +34,14 @@ def get(db: Database, session_id: int) -> dict | None:
     return rows[0] if rows else None
 
 
+def existing(db: Database, session_id: int) -> dict:
+    """`get` for a session the caller has just written or read: its absence is a bug."""
+    row = get(db, session_id)
+    if row is None:
+        raise LookupError(f"session {session_id} does not exist")
+    return row
+
+
 def owned(db: Database, session_id: int, patient_id: int) -> dict | None:
     """The session, only if it belongs to this patient (button data is never trusted)."""
     row = get(db, session_id)
