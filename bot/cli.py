@@ -9,6 +9,7 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from bot.settings import SettingsError, load_settings
 
@@ -32,6 +33,11 @@ STOPPED = ("The bot stopped: Telegram could not be reached, or it refused the to
            "again; nothing queued is lost.")
 
 
+def _db_override(args: argparse.Namespace) -> dict[str, Any]:
+    """`--db PATH` as a settings override (none without it)."""
+    return {"DATABASE_PATH": Path(args.db)} if args.db else {}
+
+
 def _run(args: argparse.Namespace) -> int:
     from telegram.error import TelegramError
 
@@ -41,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     from bot.logs import setup_logging
     from storage.db import AlreadyRunning, InstanceLock
 
-    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    settings = load_settings(**_db_override(args))
     if not settings.TELEGRAM_BOT_TOKEN:
         print(NO_TOKEN, file=sys.stderr)
         return 2
@@ -104,7 +110,7 @@ def _health(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
     from bot.health import check
 
-    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    settings = load_settings(**_db_override(args))
     checks = check(settings.DATABASE_PATH, settings, SystemClock().now(),
                    liveness=not args.no_liveness, full=args.full)
     for item in checks:
@@ -117,7 +123,7 @@ def _health(args: argparse.Namespace) -> int:
 def _backup(args: argparse.Namespace) -> int:
     from bot.backup import BackupError, backup
 
-    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    settings = load_settings(**_db_override(args))
     try:
         result = backup(settings.DATABASE_PATH, Path(args.out), force=args.force)
     except BackupError as exc:
@@ -158,7 +164,7 @@ def _clinic(args: argparse.Namespace) -> int:
     from storage import clinics, events
     from storage.db import open_database
 
-    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    settings = load_settings(**_db_override(args))
     db = open_database(settings.DATABASE_PATH)
     now = SystemClock().now()
     if args.clinic_command == "list":
@@ -177,7 +183,7 @@ def _clinic(args: argparse.Namespace) -> int:
         staff = clinics.clinician(db, args.clinician)
         with db.atomic():
             removed = staff is not None and clinics.remove_clinician(db, args.clinician, now)
-            if removed:
+            if staff is not None and removed:
                 events.record(db, now, "clinician_removed", None, clinician=args.clinician,
                               clinic=staff["clinic_id"])
         if not removed:
@@ -228,7 +234,7 @@ def _export(args: argparse.Namespace) -> int:
     from storage import clinics, events
     from storage.db import open_database, private_folder, write_private
 
-    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    settings = load_settings(**_db_override(args))
     db = open_database(settings.DATABASE_PATH)
     cohort = clinics.cohort(db, args.cohort)
     if cohort is None:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import NoReturn
 
 import jinja2
 import jinja2.meta
@@ -120,7 +121,7 @@ class _TelegramHTMLChecker(HTMLParser):
         super().__init__(convert_charrefs=False)
         self.stack: list[str] = []
 
-    def _fail(self, problem: str) -> None:
+    def _fail(self, problem: str) -> NoReturn:
         line, col = self.getpos()
         raise CourseError(f"invalid Telegram HTML at line {line}, column {col + 1}: {problem}")
 
@@ -134,7 +135,8 @@ class _TelegramHTMLChecker(HTMLParser):
             names = [key for key, _ in attrs]
             href = dict(attrs).get("href")
             if names != ["href"] or not href or not href.strip():
-                self._fail('<a> needs exactly one non-empty href attribute, e.g. <a href="https://...">')
+                self._fail('<a> needs exactly one non-empty href attribute, '
+                           'e.g. <a href="https://...">')
             if not href.strip().lower().startswith(_HREF_SCHEMES):
                 self._fail(f"<a> href must start with one of {', '.join(_HREF_SCHEMES)}")
         elif attrs:

@@ -25,9 +25,9 @@ import json
 import logging
 import signal
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from telegram import Update
@@ -41,6 +41,9 @@ from jobs.plan import plan_all
 from jobs.retention import purge_old
 from messages import render
 from storage import inbox, liveness, outbox, patients
+
+if TYPE_CHECKING:
+    import tornado.httpserver
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ class Inbound:
 
     # --- intake ------------------------------------------------------------------------------
 
-    def receive(self, raws: list[bytes | str]) -> list[inbox.Stored]:
+    def receive(self, raws: Sequence[bytes | str]) -> list[inbox.Stored]:
         """Store a batch and the per-chat rate's verdicts in one transaction, then hand the rows
         to handle on. Returns the new rows (redeliveries left out); the caller confirms the batch
         to Telegram only after this returned."""
@@ -80,7 +83,7 @@ class Inbound:
         with db.atomic():
             stored = [s for s in (inbox.store(db, raw, now) for raw in raws) if s is not None]
             accepted = [s for s in stored if s.status == inbox.NEW
-                        and (s.chat_id is None or self._within_rate(s))]
+                        and (s.chat_id is None or self._within_rate(s, s.chat_id))]
         for row in stored:
             if row.status != inbox.NEW:
                 log.warning("update not handled", extra={"inbox": row.id, "kind": row.kind,
@@ -98,10 +101,10 @@ class Inbound:
             log.warning("handling updates left by the last run", extra={"rows": len(rows)})
         return len(rows)
 
-    def _within_rate(self, row: inbox.Stored) -> bool:
+    def _within_rate(self, row: inbox.Stored, chat: int) -> bool:
         """False (and the row marked 'throttled') past the chat's rate, unless the update is a
         text with a warning sign: those are always handled."""
-        now, chat = self._now(), row.chat_id
+        now = self._now()
         recent = self._arrivals.setdefault(chat, deque())
         while recent and recent[0] <= now - BURST_WINDOW:
             recent.popleft()
@@ -281,8 +284,8 @@ async def poll(app: Any, inbound: Inbound, *, timeout: int = POLL_TIMEOUT,
                 "error": type(exc).__name__, "updates": len(raws)})
             await sleep(1.0)
             continue
-        ids = [u.get("update_id") for u in result if isinstance(u, dict)]
-        ids = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+        given = [u.get("update_id") for u in result if isinstance(u, dict)]
+        ids = [i for i in given if isinstance(i, int) and not isinstance(i, bool)]
         if ids:
             offset = max(ids) + 1
         else:  # nothing to move the offset past (never from Telegram): do not spin
@@ -349,7 +352,7 @@ def webhook_handler(inbound: Inbound, secret: str, cap: int):
 class WebhookServer:
     def __init__(self, inbound: Inbound, settings: Any):
         self.inbound, self.settings = inbound, settings
-        self._server = None
+        self._server: tornado.httpserver.HTTPServer | None = None
 
     async def start(self) -> None:
         import tornado.httpserver
@@ -409,7 +412,7 @@ class Service:
         self._tasks.append(asyncio.create_task(self._every(
             SWEEP_INTERVAL, self.inbound.sweep), name="sweep"))
 
-    async def _every(self, interval: float, tick: Callable[[], None],
+    async def _every(self, interval: float, tick: Callable[[], object],
                      first: float | None = None) -> None:
         """Run `tick` every `interval` seconds of the monotonic clock, from `first` (default: one
         interval) on; a slow tick delays the next, never doubles it."""
@@ -479,8 +482,8 @@ async def serve(app: Any, settings: Any) -> None:
         done, _ = await asyncio.wait({waiter, stop}, return_when=asyncio.FIRST_COMPLETED)
         for task in (waiter, stop):
             task.cancel()
-        if waiter in done and not waiter.cancelled() and waiter.exception() is not None:
-            raise waiter.exception()
+        if waiter in done and not waiter.cancelled() and (failed := waiter.exception()):
+            raise failed
     finally:
         try:
             await service.stop()
