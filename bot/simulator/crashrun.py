@@ -37,6 +37,7 @@ import random
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from telegram import Update
 
@@ -190,7 +191,7 @@ class CrashRun(Simulation):
     # -- the Telegram side --------------------------------------------------------------------
     def _delivered(self, sent: Sent) -> None:
         row = CURRENT_ROW.get()
-        record = {"e": "send", "t": iso(sent.at), "chat": sent.chat_id, "msg": sent.message_id,
+        record: dict[str, Any] = {"e": "send", "t": iso(sent.at), "chat": sent.chat_id, "msg": sent.message_id,
                   "row": row["id"] if row else None, "kind": row["kind"] if row else None,
                   "update": _reply_update(row), "text": sent.text[:300],
                   "data": [d for r in sent.buttons for _, d in r]}
@@ -306,6 +307,8 @@ class CrashRun(Simulation):
 
         self.updates = UpdateFactory(self.app.bot, self.clock)
         redeliver = self.restore()
+        if self.app.post_init is None:
+            raise RuntimeError("build_application sets post_init")
         await self.app.post_init(self.app)  # recovers the rows left mid-send, plans
         for record in redeliver:
             await self.deliver(record)
