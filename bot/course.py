@@ -154,7 +154,8 @@ class _TelegramHTMLChecker(HTMLParser):
         if not self.stack:
             self._fail(f"closing tag </{tag}> has no matching opening tag")
         if self.stack[-1] != tag:
-            self._fail(f"closing tag </{tag}> does not match the open <{self.stack[-1]}> (misnested)")
+            self._fail(f"closing tag </{tag}> does not match the open <{self.stack[-1]}> "
+                       "(misnested)")
         self.stack.pop()
 
     def handle_data(self, data: str) -> None:
@@ -218,7 +219,7 @@ class Check:
 
 @dataclass(frozen=True)
 class Promise:
-    """Something a lesson tells the person the bot does, and the test that proves the bot does it."""
+    """Something a lesson tells the person the bot does, and the test that proves it does."""
 
     promise: str
     test: str  # "tests/test_file.py::test_name"
@@ -342,10 +343,12 @@ def _parse_promises(raw: object) -> tuple[Promise, ...]:
     out = []
     for item in raw:
         if not isinstance(item, dict) or sorted(item) != sorted(_PROMISE_FIELDS):
-            raise CourseError(f"each of 'promises' needs exactly 'promise' and 'test', got {item!r}")
+            raise CourseError(
+                f"each of 'promises' needs exactly 'promise' and 'test', got {item!r}")
         test = _need_str(item, "test", "promises.")
         if not _PROMISE_TEST_RE.match(test):
-            raise CourseError(f"promises.test must look like tests/test_x.py::test_name, got {test!r}")
+            raise CourseError(
+                f"promises.test must look like tests/test_x.py::test_name, got {test!r}")
         out.append(Promise(promise=_need_str(item, "promise", "promises."), test=test))
     return tuple(out)
 
@@ -431,7 +434,8 @@ def parse_lesson(text: str) -> Lesson:
     expected_id = f"w{week:02d}-{order:02d}"
     if not _ID_RE.match(lesson_id) or lesson_id != expected_id:
         raise CourseError(
-            f"id {lesson_id!r} does not match week {week} and order {order} (expected {expected_id!r})"
+            f"id {lesson_id!r} does not match week {week} and order {order} "
+            f"(expected {expected_id!r})"
         )
     body = body.strip()
     if not body:
@@ -473,7 +477,8 @@ def load_course(folder: pathlib.Path | None = None) -> tuple[Lesson, ...]:
         if not path.name.startswith(lesson.id + "-"):
             raise CourseError(f"{path}: file name must start with its id {lesson.id!r}")
         if lesson.id in seen:
-            raise CourseError(f"{path}: duplicate id {lesson.id!r} (also in {seen[lesson.id].name})")
+            raise CourseError(
+                f"{path}: duplicate id {lesson.id!r} (also in {seen[lesson.id].name})")
         seen[lesson.id] = path
         lessons.append(lesson)
     if not lessons:

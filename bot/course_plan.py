@@ -82,7 +82,7 @@ def next_unreceived(course: Sequence[Lesson], received: set[str]) -> Lesson | No
 
 
 def lesson_due_at(day: date, at: time, tz: ZoneInfo, quiet: DailyWindow | None) -> datetime:
-    """The UTC instant of a lesson: its chosen local time, or the end of quiet hours if inside them."""
+    """The UTC instant of a lesson: its chosen local time, or the end of quiet hours if in them."""
     from bot.localtime import local_to_utc
 
     moment = local_to_utc(day, at, tz)

@@ -89,4 +89,5 @@ def week_figures(ratings: dict[date, int], week_end: date, start: date, verdicts
     counts = Counter(v for v in verdicts if v in VERDICTS)
     return WeekFigures(week_end - timedelta(days=6), week_end, len(this), mean(this),
                        mean(before), mean(first), {v: counts[v] for v in VERDICTS},
-                       breaks, lessons, first_week_is_this_week=week_end - timedelta(days=6) <= start)
+                       breaks, lessons,
+                       first_week_is_this_week=week_end - timedelta(days=6) <= start)

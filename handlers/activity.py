@@ -35,7 +35,7 @@ TYPED_KINDS = ("session_before", "session_after", "next_day", "settle")
 
 
 async def usable_patient(rt, update: Update) -> dict | None:
-    """The sender as a set-up patient who may use activities now; otherwise says why, returns None."""
+    """The sender as a set-up patient who may use activities now; else says why and gives None."""
     patient = patient_of(rt, update)
     if patient is None or patient["status"] == "onboarding":
         await reply_template(rt, update, "not_registered")

@@ -195,7 +195,8 @@ async def timezone_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
     def change():
         caregivers.set_timezone(rt.db, carer["id"], parts[2])
-        return [Outgoing(render("caregiver_timezone", timezone=parts[2], day=DAY_NAMES[owner["summary_day"]],
+        return [Outgoing(render("caregiver_timezone", timezone=parts[2],
+                                day=DAY_NAMES[owner["summary_day"]],
                                 time=owner["summary_time"]))]
 
     await respond(rt, update, change)

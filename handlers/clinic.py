@@ -131,7 +131,8 @@ async def cohort_link_command(update: Update, context: ContextTypes.DEFAULT_TYPE
 def _link_messages(rt, update: Update, cohort: dict, qr: dict, *, new: bool) -> list[Outgoing]:
     """Inside the transaction: a fresh code, the text reply, and the QR image queued beside it."""
     now = rt.clock.now()
-    link = deep_link(bot_username(rt), COHORT_PREFIX, clinics.new_enrolment_link(rt.db, cohort["id"], now))
+    code = clinics.new_enrolment_link(rt.db, cohort["id"], now)
+    link = deep_link(bot_username(rt), COHORT_PREFIX, code)
     text = render("clinic_cohort_link", cohort=cohort, link=link, new=new)
     qr["row"] = outbox.enqueue(rt.db, chat_id=update.effective_chat.id, patient_id=None,
                                kind="cohort_qr", due_at=now, now=now,

@@ -1,4 +1,4 @@
-"""The course: lesson buttons (feedback, checks, next, re-read, catch up), /course, and week 12's end."""
+"""The course: lesson buttons (feedback, checks, next, re-read, catch up), /course, week 12 end."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def _today(rt, patient: dict) -> date:
     return local_date(rt.clock.now(), zone(patient["timezone"]))
 
 
-async def send_lesson(rt, update: Update, patient: dict, lesson_id: str, kind: str = "lesson") -> None:
+async def send_lesson(rt, update: Update, patient: dict, lesson_id: str,
+                      kind: str = "lesson") -> None:
     """Send a lesson now; a lesson already planned for later is brought forward, not duplicated."""
     now = rt.clock.now()
     key = (f"lesson:{patient['id']}:{lesson_id}" if kind == "lesson"
@@ -43,8 +44,8 @@ async def send_lesson(rt, update: Update, patient: dict, lesson_id: str, kind: s
     row_id = outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"], kind=kind,
                             due_at=now, now=now, dedupe_key=key, payload={"lesson_id": lesson_id})
     if row_id is None:
-        existing = list(rt.db.query("SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'",
-                                    [key]))
+        existing = list(rt.db.query(
+            "SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'", [key]))
         if not existing:
             return
         row_id = existing[0]["id"]
@@ -162,8 +163,9 @@ async def _catch_up(rt, update, patient, args) -> bool:
     if args or not patient["course_start"]:
         return False
     days = [d for d in patient["course_days"].split(",") if d]
-    gaps = course_plan.missed(course_plan.default_course(), date.fromisoformat(patient["course_start"]),
-                              days, _today(rt, patient), set(lessons.received(rt.db, patient["id"])))
+    gaps = course_plan.missed(course_plan.default_course(),
+                              date.fromisoformat(patient["course_start"]), days,
+                              _today(rt, patient), set(lessons.received(rt.db, patient["id"])))
     if not gaps:
         await reply_template(rt, update, "lesson_none", patient_id=patient["id"])
     else:

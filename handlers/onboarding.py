@@ -229,7 +229,8 @@ def settings_message(db, patient: dict, *, saved: bool = False) -> Outgoing:
                   activities=activities.for_patient(db, patient["id"]))
     return Outgoing(text, [[(label("settings_tz"), "set:tz"), (label("settings_ci"), "set:ci")],
                            [(label("settings_qh"), "set:qh"), (label("settings_sit"), "set:sit")],
-                           [(label("settings_act"), "set:act"), (label("settings_dose"), "set:dose")],
+                           [(label("settings_act"), "set:act"),
+                            (label("settings_dose"), "set:dose")],
                            [(label("settings_summary"), "set:sum")]])
 
 
@@ -288,7 +289,8 @@ def _checkin_time(t: _Turn, answer: str) -> list[Outgoing]:
     t.set(checkin_time=answer)
     patient = patients.get(t.rt.db, t.pid)
     if t.editing and not (patient["quiet_from"] and R.in_window(
-            parse_hhmm(answer), parse_hhmm(patient["quiet_from"]), parse_hhmm(patient["quiet_to"]))):
+            parse_hhmm(answer), parse_hhmm(patient["quiet_from"]),
+            parse_hhmm(patient["quiet_to"]))):
         return t.end_edit()  # quiet hours still fit: nothing more to ask
     return t.go("qh")
 

@@ -89,7 +89,8 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
         return Outgoing(render("onboarding_checkin_time", **ctx),
                         _rows([(t, f"o:ci:{t.replace(':', '')}") for t in R.CHECKIN_PRESETS], 3))
     if step == "qh":
-        return Outgoing(render("onboarding_quiet", **{"checkin": "", "start": "", "end": "", **ctx}),
+        blank = {"checkin": "", "start": "", "end": ""}
+        return Outgoing(render("onboarding_quiet", **{**blank, **ctx}),
                         _span_buttons("qh", R.QUIET_PRESETS)
                         + [[(label("onboarding_change_checkin"), "o:qh:back")]])
     if step == "sit":
@@ -100,7 +101,8 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
                         _span_buttons("sh", R.SITTING_PRESETS))
     if step == "se":
         return Outgoing(render("onboarding_sitting_every", **ctx),
-                        [[(label("onboarding_minutes", n=n), f"o:se:{n}") for n in R.SITTING_EVERY]])
+                        [[(label("onboarding_minutes", n=n), f"o:se:{n}")
+                          for n in R.SITTING_EVERY]])
     if step == "act":
         chosen = state["data"].get("chosen", [])
         buttons = [(label("onboarding_chosen", name=label(f"onboarding_act_{k}")) if name in chosen
@@ -141,7 +143,8 @@ def from_button(db, state: dict, value: str) -> object | None:
             return next((n for n in R.DOSE_PRESETS if str(n) == minutes), None)
         return None
     allowed = {"intro": ("go",), "consent": ("yes", "no"), "rf": ("yes", "no"),
-               "hold": ("seen", "mistake", "notyet"), "soon": ("yes", "no"), "sit": tuple(R.SITTING_DAYS)}
+               "hold": ("seen", "mistake", "notyet"), "soon": ("yes", "no"),
+               "sit": tuple(R.SITTING_DAYS)}
     return value if value in allowed.get(step, ()) else None
 
 

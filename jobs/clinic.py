@@ -381,7 +381,8 @@ def compose_digest(db: Database, row: dict, now: datetime) -> Outgoing | None:
         return None
     cohort = allowed[0]
     week_end = date.fromisoformat(payload["week_end"])
-    since = iso(local_to_utc(week_end - timedelta(days=6), time(0), zone(cohort["clinic_timezone"])))
+    since = iso(local_to_utc(week_end - timedelta(days=6), time(0),
+                             zone(cohort["clinic_timezone"])))
     lines = cohort_lines(db, cohort["id"], now)
     joined = sum(1 for line in lines if line.patient["joined_at"] >= since)
     left = db.execute("SELECT count(*) FROM memberships WHERE cohort_id = ? AND left_at >= ?",

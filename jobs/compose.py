@@ -28,7 +28,7 @@ def part_of_day(moment: datetime, tz_name: str) -> str:
 
 
 def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Outgoing | None:
-    """The message for `row`, or None when it no longer makes sense (e.g. today is already rated)."""
+    """The message for `row`, or None once it no longer makes sense (e.g. today is rated)."""
     payload = json.loads(row["payload"])
     if row["kind"] not in ("reply", "export") and withdrawal.is_withdrawn(db, row["patient_id"]):
         return None  # consent withdrawn: nothing the bot starts goes out, even if already due
@@ -60,7 +60,8 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
             return None
         # The same rating also answers "how is it a day later?" for yesterday's sessions.
         also = sorted({s["activity"] for s in session_flow.next_day_due(db, patient, now)})
-        text = render("checkin", name=patient["first_name"], reminder=row["kind"] == "checkin_reminder",
+        text = render("checkin", name=patient["first_name"],
+                      reminder=row["kind"] == "checkin_reminder",
                       part_of_day=part_of_day(now, patient["timezone"]), next_day_for=also)
         return Outgoing(text, rating_rows(f"c:{payload.get('checkin_row', row['id'])}"))
     if row["kind"] == "settle" and patient is not None:
@@ -90,7 +91,8 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
                           (label("sitting_snooze"), f"s:{rid}:snooze")],
                          [(label("sitting_off"), f"s:{rid}:off")]])
     if row["kind"] in ("lesson", "lesson_reread") and patient is not None:
-        return compose_lesson(db, patient, payload["lesson_id"], reread=row["kind"] == "lesson_reread")
+        return compose_lesson(db, patient, payload["lesson_id"],
+                              reread=row["kind"] == "lesson_reread")
     if row["kind"] == "course_end" and patient is not None:
         return compose_course_end(db, patient)
     raise ValueError(f"no composer for outbox kind {row['kind']!r}")

@@ -5,7 +5,7 @@ says about it are stored together. The rule itself is pure (bot.pacing); this mo
 inputs from storage, stores the decision with everything it used, moves the dose, and renders the
 advice. The durable outbox carries the later prompts: `settle` (S, ~2 h after the end), `next_day`
 (N, ~24 h after the start, unless the daily check-in falls near then and asks it), `advice` (a
-decision made at the deadline without N) and `pause_over` (the offer to try a paused activity again).
+decision made at the deadline without N) and `pause_over` (an offer to try a paused activity again).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def start(rt: Runtime, patient: dict, activity: dict) -> tuple[int | None, Outgo
 
 def _doing_message(session: dict, *, already: bool = False, from_checkin: bool = False,
                    today_str: str | None = None) -> Outgoing:
-    """The "off you go" message; with `today_str` (local ISO date) it notes a break still running."""
+    """The "off you go" message; with `today_str` (a local ISO date) notes a break still running."""
     sid = session["id"]
     if already and session["stage"] == "before":
         return Outgoing(render("session_before", activity=session["activity"], already=True),

@@ -22,7 +22,8 @@ Button = tuple[str, str]  # (label, callback data)
 MAX_EMERGENCY_TEXT = 60
 
 # Shown until a clinic sets its own (cohort setting); already safe HTML.
-DEFAULT_EMERGENCY_NUMBER = "your local emergency number (112 in Europe, 911 in North America, 999 in the UK)"
+DEFAULT_EMERGENCY_NUMBER = ("your local emergency number "
+                            "(112 in Europe, 911 in North America, 999 in the UK)")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class Outgoing:
 
     @classmethod
     def from_payload(cls, payload: dict) -> Outgoing:
-        return cls(payload["text"], [[(b[0], b[1]) for b in row] for row in payload.get("buttons", [])])
+        return cls(payload["text"],
+                   [[(b[0], b[1]) for b in row] for row in payload.get("buttons", [])])
 
 
 def render(template: str, /, **context: object) -> str:

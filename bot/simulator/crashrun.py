@@ -191,7 +191,8 @@ class CrashRun(Simulation):
     # -- the Telegram side --------------------------------------------------------------------
     def _delivered(self, sent: Sent) -> None:
         row = CURRENT_ROW.get()
-        record: dict[str, Any] = {"e": "send", "t": iso(sent.at), "chat": sent.chat_id, "msg": sent.message_id,
+        record: dict[str, Any] = {
+                  "e": "send", "t": iso(sent.at), "chat": sent.chat_id, "msg": sent.message_id,
                   "row": row["id"] if row else None, "kind": row["kind"] if row else None,
                   "update": _reply_update(row), "text": sent.text[:300],
                   "data": [d for r in sent.buttons for _, d in r]}

@@ -170,7 +170,8 @@ class FakeBotApi(BaseRequest):
         self.clock = clock
         self.bot_id = bot_id
         self.username = username
-        self.calls: list[ApiCall] | deque[ApiCall] = [] if history is None else deque(maxlen=history)
+        self.calls: list[ApiCall] | deque[ApiCall] = (
+            [] if history is None else deque(maxlen=history))
         self.sent: list[Sent] | deque[Sent] = [] if history is None else deque(maxlen=history)
         self._blocked: set[int] = set()
         self._faults: list[_Fault] = []

@@ -297,7 +297,8 @@ def _clinics(raw: Any, personas: tuple[Persona, ...]) -> tuple[ClinicSpec, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise ScenarioError("clinics: a list of clinics, each {name, timezone, clinicians, cohorts}")
+        raise ScenarioError(
+            "clinics: a list of clinics, each {name, timezone, clinicians, cohorts}")
     by_id = {p.id: p for p in personas}
     by_chat = {p.chat_id: p for p in personas}
     taken = {p.chat_id: f"patient {p.id}" for p in personas}
@@ -360,8 +361,9 @@ def _clinics(raw: Any, personas: tuple[Persona, ...]) -> tuple[ClinicSpec, ...]:
                     raise _fail(f"{hw} patients", f"{ref!r} is not a patient id (nor a patient's "
                                                   "chat_id) in this scenario")
                 if persona.id in joined:
-                    raise _fail(f"{hw} patients", f"patient {persona.id} is already in "
-                                                  f"{joined[persona.id]}; a patient joins one cohort")
+                    raise _fail(f"{hw} patients",
+                                f"patient {persona.id} is already in {joined[persona.id]}; "
+                                "a patient joins one cohort")
                 joined[persona.id] = hw
                 members.append(persona.id)
             cohorts.append(CohortSpec(hname, start, tuple(members)))
@@ -375,7 +377,8 @@ def parse_scenario(raw: Any) -> Scenario:
     try:
         start = datetime.fromisoformat(str(raw["start"]).replace("Z", "+00:00"))
     except (KeyError, ValueError):
-        raise ScenarioError("start must be an ISO-8601 time such as \"2026-03-02T12:00:00Z\"") from None
+        raise ScenarioError(
+            "start must be an ISO-8601 time such as \"2026-03-02T12:00:00Z\"") from None
     if start.tzinfo is None:
         raise ScenarioError("start needs a time zone, e.g. a trailing Z for UTC")
     days = raw.get("days", 7)
