@@ -72,7 +72,7 @@ def test_planning_startup_naive_handling_and_simulation_did_their_work(quick_run
     assert ours["rows"] > 0 and ours["rows"] == old["rows"]  # same plan as the plain planner
     assert ours["warm_rows"] == old["warm_rows"] and ours["rows_total"] == old["rows_total"]
     assert set(ours["kinds"]) >= {"checkin", "sitting", "lesson"}
-    assert size["startup"]["scheduler_jobs"] == 3  # plan, dispatch and retention ticks; none per person
+    assert size["startup"]["scheduler_jobs"] == 3  # plan, dispatch, retention; none per person
     assert size["startup_first"]["rows_added"] == ours["rows_after_cold"] > ours["rows"]
     assert ours["kinds"]["summary_caregiver"] > 0 and ours["kinds"]["advice"] > 0
     assert ours["parts"]["open_sessions"] > 0

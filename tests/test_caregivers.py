@@ -61,7 +61,8 @@ async def test_invite_open_accept_and_pick_a_time_zone(harness):
     joined = await accept(harness, code)
     assert "every Sunday around 18:00" in joined.text
     [carer] = caregivers.active_for_patient(harness.db, pid)
-    assert carer["user_id"] == CARER and carer["alerts"] == 1 and carer["timezone"] == "Europe/Berlin"
+    assert carer["user_id"] == CARER and carer["alerts"] == 1
+    assert carer["timezone"] == "Europe/Berlin"
     await press_user(harness, CARER, f"cgz:{carer['id']}:America/New_York")
     assert caregivers.get(harness.db, carer["id"])["timezone"] == "America/New_York"
     await harness.send_text(PATIENT, "/caregiver")
@@ -69,7 +70,8 @@ async def test_invite_open_accept_and_pick_a_time_zone(harness):
     assert "(summary and warning-sign alert)" in harness.last(PATIENT).text
 
 
-async def test_reused_expired_revoked_wrong_and_guessed_invites_get_the_same_refusal(harness, clock):
+async def test_reused_expired_revoked_wrong_and_guessed_invites_get_the_same_refusal(harness,
+                                                                                     clock):
     harness.add_patient()
     refusals = []
     used = await invite(harness)
@@ -127,7 +129,8 @@ async def summary_setup(h, clock):
     return pid
 
 
-async def test_consent_withdrawn_a_minute_before_means_no_summary_for_that_caregiver(harness, clock):
+async def test_consent_withdrawn_a_minute_before_means_no_summary_for_that_caregiver(harness,
+                                                                                      clock):
     pid = await summary_setup(harness, clock)
     clock.set(datetime(2026, 3, 15, 16, 0, tzinfo=zone("UTC")))  # Sun 17:00 Berlin
     plan_all(harness.rt)
@@ -202,7 +205,8 @@ async def test_three_weeks_with_a_caregiver_in_another_time_zone(tmp_path):
     # Both copies of a week carry the same figures, recomputed here from the database.
     pid = sim.patient_ids["maria"]
     rows = {date.fromisoformat(r["local_date"]): r["pain"] for r in sim.db.query(
-        "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered'", [pid])}
+        "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered'",
+        [pid])}
     for line in summaries:
         f = line["data"]["figures"]
         this = [rows[d] for d in week_days(date.fromisoformat(f["week_end"])) if d in rows]

@@ -111,7 +111,8 @@ def expected_figures(db, patient: dict, now: datetime) -> dict:
         "SELECT answered_at AS t FROM checkins WHERE patient_id = ? AND status = 'answered' "
         "UNION ALL SELECT created_at FROM sessions WHERE patient_id = ?",
         [patient["id"], patient["id"]]) if r["t"]]
-    last = max(datetime.fromisoformat(t) for t in moments).astimezone(tz).date() if moments else None
+    last = (max(datetime.fromisoformat(t) for t in moments).astimezone(tz).date()
+            if moments else None)
     since = (today - last).days if last else None
 
     first_week = _mean([ratings[start + timedelta(days=n)] for n in range(7)
@@ -191,7 +192,8 @@ def _cohorts(played: Played):
 
 def test_clinics_cohorts_and_members_were_made_through_the_telegram_flows(played):
     sim, lines = played.sim, played.lines
-    created = [line for line in lines if line["dir"] == "event" and line["kind"] == "cohort_created"]
+    created = [line for line in lines
+               if line["dir"] == "event" and line["kind"] == "cohort_created"]
     assert [(c["data"]["clinic"], c["data"]["cohort"], c["data"]["start_date"], c["data"]["qr"])
             for c in created] == [("Northside Physio", "Tuesday group", "2026-03-03", True),
                                   ("Northside Physio", "Rolling group", None, True),
@@ -305,7 +307,8 @@ def test_export_has_one_row_per_member_per_day_with_the_stored_rating(played):
                 "SELECT local_date, status, pain FROM checkins WHERE patient_id = ?", [p["id"]])}
             started = Counter(datetime.fromisoformat(r["started_at"]).astimezone(tz).date()
                               .isoformat() for r in db.query(
-                                  "SELECT started_at FROM sessions WHERE patient_id = ?", [p["id"]]))
+                                  "SELECT started_at FROM sessions WHERE patient_id = ?",
+                                  [p["id"]]))
             breaks = Counter(r["local_date"] for r in db.query(
                 "SELECT local_date FROM sitting_breaks WHERE patient_id = ? AND action = 'done'",
                 [p["id"]]))
@@ -386,7 +389,8 @@ def test_patients_of_other_cohorts_and_clinics_never_appear(played):
             "SELECT clinic_id FROM clinicians WHERE chat_id = ?", [row["chat_id"]])}
         assert staff_clinics == {clinic_of_patient}
     alerted = {(r["chat_id"], r["patient_id"]) for r in db.query(
-        "SELECT chat_id, patient_id FROM outbox WHERE kind = 'alert_clinician' AND status = 'sent'")}
+        "SELECT chat_id, patient_id FROM outbox "
+        "WHERE kind = 'alert_clinician' AND status = 'sent'")}
     assert (9101, sim.patient_ids["p52"]) in alerted        # Riverside's red flag
     assert (9001, sim.patient_ids["p11"]) in alerted        # Northside's red flag, both staff
     assert (9002, sim.patient_ids["p11"]) in alerted

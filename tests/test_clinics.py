@@ -364,7 +364,8 @@ async def test_a_sustained_rise_is_flagged_once_a_week(clinic, clock):
     await h.tick()
     assert len([a for a in alerts_to(h, STAFF) if "risen" in a]) == 1
     assert sum("averaged 2 or more points higher" in t for t in h.texts(PATIENT)) == 1
-    assert "let Northside Physio know" in next(t for t in h.texts(PATIENT) if "averaged 2 or more" in t)
+    assert "let Northside Physio know" in next(t for t in h.texts(PATIENT)
+                                               if "averaged 2 or more" in t)
     clock.advance(timedelta(hours=20))  # Monday: a new week may alert again, once
     await h.send_text(PATIENT, "/checkin")
     await h.tap(PATIENT, button(h.last(PATIENT), "c:", 6), h.last(PATIENT).message_id)
@@ -399,7 +400,8 @@ async def test_removed_clinician_loses_access_at_once(clinic, monkeypatch, capsy
     assert cli(["clinic", "remove-clinician", str(staff["id"])]) == 0
     await h.send_text(STAFF, f"/cohort {clinic['cohort']}")
     assert h.last(STAFF).text == render("clinic_staff_only")
-    assert list(h.db.query("SELECT * FROM outbox WHERE kind = 'digest' AND status = 'pending'")) == []
+    assert list(h.db.query(
+        "SELECT * FROM outbox WHERE kind = 'digest' AND status = 'pending'")) == []
     # An alert already queued for them is not sent.
     await h.send_text(PATIENT, "/urgent")
     await h.tap(PATIENT, "u:emergency:yes", h.last(PATIENT).message_id)

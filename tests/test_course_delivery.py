@@ -45,8 +45,8 @@ def test_every_lesson_once_in_order_at_local_time_outside_quiet_hours(twelve_wee
         assert not quiet.contains(moment, tz)
         # 07:00 is inside quiet hours, so lessons wait for 07:30 local, summer time or not
         assert moment.astimezone(tz).time() == time(7, 30)
-    weeks = [(datetime.fromisoformat(line["t"]).astimezone(tz).date() - date(2026, 3, 2)).days // 7 + 1
-             for line in out]
+    weeks = [(datetime.fromisoformat(line["t"]).astimezone(tz).date() - date(2026, 3, 2)).days
+             // 7 + 1 for line in out]
     assert weeks == [lesson.week for lesson in COURSE]
 
 
@@ -69,7 +69,8 @@ async def test_mid_cohort_starts_at_the_cohorts_current_week():
         "patients": [{"id": "leo", "timezone": "Europe/Berlin",
                       "course": {"start": "2026-03-02", "time": "18:00"}}]}}))
     lines = await sim.run()
-    got = [line["data"]["lesson_id"] for line in lines if line["kind"] == "lesson" and line["dir"] == "out"]
+    got = [line["data"]["lesson_id"] for line in lines
+           if line["kind"] == "lesson" and line["dir"] == "out"]
     assert got and all(lid.startswith("w04-") for lid in got)  # 2026-03-23 is in week 4
 
 
@@ -146,7 +147,8 @@ async def test_stopping_after_the_course_ends_all_prompts(harness, clock):
     row = harness.db.execute("SELECT status, course_state FROM patients").fetchone()
     assert tuple(row) == ("finished", "stopped")
     plan_all(harness.rt)
-    assert harness.db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0] == 0
+    assert harness.db.execute(
+        "SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0] == 0
 
 
 async def test_lesson_days_and_time_can_be_changed_and_replan_at_once(harness, clock):
@@ -158,6 +160,7 @@ async def test_lesson_days_and_time_can_be_changed_and_replan_at_once(harness, c
     tz = zone("Europe/Berlin")
     due = [datetime.fromisoformat(r["due_at"]).astimezone(tz) for r in harness.db.query(
         "SELECT due_at FROM outbox WHERE kind = 'lesson' AND status = 'pending'")]
-    assert due and all(d.strftime("%a %H:%M") in {"Tue 08:00", "Thu 08:00", "Sat 08:00"} for d in due)
+    assert due and all(d.strftime("%a %H:%M") in {"Tue 08:00", "Thu 08:00", "Sat 08:00"}
+                       for d in due)
     await harness.tap(1001, "l:a:0315")
     assert "expired" in harness.last(1001).text

@@ -119,8 +119,8 @@ def check_walk(db, chat: int, patient_id: int, sends: list, taps: list) -> None:
     """Her one walk: every answer she gave stored as given, decided once, the advice delivered."""
     before, after, settled = session_answers(chat)
     pain = chat % 11
-    walks = db.execute("SELECT id, before, before_source, after, settled, next_day, stage, verdict, "
-                       "findings, thresholds, rule_version, partial FROM sessions "
+    walks = db.execute("SELECT id, before, before_source, after, settled, next_day, stage, "
+                       "verdict, findings, thresholds, rule_version, partial FROM sessions "
                        "WHERE patient_id = ?", [patient_id]).fetchall()
     assert len(walks) == 1, f"chat {chat}: {len(walks)} walks (a start lost or repeated)"
     (sid, b, source, a, s, n, stage, verdict, findings, thresholds, rule, partial), = walks
@@ -177,7 +177,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_little(tmp_path)
                                  [persona.chat_id]).fetchone()
             assert patient[1] == "active"
             expected = persona.chat_id % 11
-            prompts = [r for _, r in sends if r["chat"] == persona.chat_id and r["kind"] == "checkin"]
+            prompts = [r for _, r in sends
+                       if r["chat"] == persona.chat_id and r["kind"] == "checkin"]
             days = sorted({local_date(parse_iso(p["t"]), zone(persona.timezone)).isoformat()
                            for p in prompts})
             assert len(days) == 2, f"{persona.id} did not get a check-in each day"

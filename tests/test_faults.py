@@ -112,7 +112,8 @@ async def test_a_long_outage_costs_a_bounded_number_of_calls_with_growing_waits(
     calls = sends(harness)
     assert harness.api.sent == []
     # Waits start at BACKOFF_START and double up to BACKOFF_CAP: that bounds the calls per row.
-    per_row = 1 + math.ceil(math.log2(BACKOFF_CAP / BACKOFF_START)) + math.ceil(window / BACKOFF_CAP)
+    per_row = (1 + math.ceil(math.log2(BACKOFF_CAP / BACKOFF_START))
+               + math.ceil(window / BACKOFF_CAP))
     assert len(calls) <= len(users) * per_row
     by_row = defaultdict(list)
     for call in calls:
@@ -121,7 +122,8 @@ async def test_a_long_outage_costs_a_bounded_number_of_calls_with_growing_waits(
     for times in by_row.values():
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert len(times) >= 3 and gaps[0] == BACKOFF_START  # backing off, never a storm
-        assert all(later == min(2 * earlier, BACKOFF_CAP) for earlier, later in itertools.pairwise(gaps))
+        assert all(later == min(2 * earlier, BACKOFF_CAP)
+                   for earlier, later in itertools.pairwise(gaps))
 
 
 async def test_a_429_flood_is_waited_out_row_by_row_and_costs_no_attempts(harness, clock):

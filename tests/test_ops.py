@@ -28,7 +28,8 @@ def skips(caplog) -> list[logging.LogRecord]:
 
 
 def queued(db, patient_id: int) -> int:
-    return db.execute("SELECT count(*) FROM outbox WHERE patient_id = ?", [patient_id]).fetchone()[0]
+    return db.execute("SELECT count(*) FROM outbox WHERE patient_id = ?",
+                      [patient_id]).fetchone()[0]
 
 
 def crowd(h) -> tuple[int, list[int]]:

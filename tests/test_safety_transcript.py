@@ -127,7 +127,8 @@ async def test_mid_onboarding_and_withdrawn_and_stranger(harness):
     pid = h.add_patient(user_id=2002, status="withdrawn", timezone="Europe/London")
     await h.send_text(2002, PHRASES["idle"])
     assert "Call 999" in h.last(2002).text and "not storing" in h.last(2002).text
-    assert h.db.execute("SELECT count(*) FROM events WHERE patient_id = ?", [pid]).fetchone()[0] == 0
+    assert h.db.execute("SELECT count(*) FROM events WHERE patient_id = ?",
+                        [pid]).fetchone()[0] == 0
 
 
 async def test_an_edited_message_is_screened_too(harness):
