@@ -10,7 +10,16 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.onboarding_rules import TZ_PRESETS
-from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    current_chat,
+    patient_of,
+    reply,
+    respond,
+    runtime,
+    sender,
+)
 from jobs.plan import replan_patient
 from messages import Outgoing, label, render
 from storage import caregivers, events, invites, patients
@@ -54,7 +63,7 @@ async def caregiver_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     patient = patient_of(rt, update)
     if patient is not None and patient["status"] == "onboarding":
         patient = None
-    await reply(rt, update, _menu(rt, patient, update.effective_user.id),
+    await reply(rt, update, _menu(rt, patient, sender(update).id),
                 patient_id=patient["id"] if patient else None)
 
 
@@ -64,7 +73,7 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await answer_callback(update)
     patient = patient_of(rt, update)
     parts = (update.callback_query.data or "").split(":")
-    user_id = update.effective_user.id
+    user_id = sender(update).id
     now = rt.clock.now()
     if len(parts) == 3 and parts[1] == "i" and parts[2] in SCOPES and patient is not None \
             and patient["status"] not in ("onboarding",):
@@ -144,7 +153,7 @@ async def join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """`cgj:<invite>:y|n`: honoured only for the person who opened that invite, while valid."""
     rt = runtime(context)
     await answer_callback(update)
-    user, chat = update.effective_user, update.effective_chat
+    user, chat = sender(update), current_chat(update)
     now = rt.clock.now()
     found = invites.answered(rt.db, update.callback_query.data, "caregiver", user.id, now)
     if found is None:
@@ -187,7 +196,7 @@ async def timezone_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     carer = None
     if len(parts) == 3 and parts[1].isdecimal() and len(parts[1]) < 10 and parts[2] in TZ_PRESETS:
         carer = caregivers.get(rt.db, int(parts[1]))
-    if carer is None or carer["user_id"] != update.effective_user.id or carer["ended_at"]:
+    if carer is None or carer["user_id"] != sender(update).id or carer["ended_at"]:
         await reply(rt, update, Outgoing(render("expired")))
         return
     await clear_buttons(update)

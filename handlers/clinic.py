@@ -22,10 +22,12 @@ from handlers.caregiver import bot_username
 from handlers.common import (
     answer_callback,
     clear_buttons,
+    current_chat,
     patient_of,
     reply,
     respond,
     runtime,
+    sender,
     update_key,
 )
 from handlers.onboarding_questions import question
@@ -62,7 +64,7 @@ async def _refuse(rt, update: Update, template: str = "clinic_staff_only", **con
 
 async def _cohort_or_refuse(rt, update: Update, args: list[str], usage: str):
     """The cohort named by the first argument, if the sender may see it; else answered, None."""
-    user_id = update.effective_user.id
+    user_id = sender(update).id
     if not clinics.roles_of(rt.db, user_id):
         await _refuse(rt, update)
         return None
@@ -83,7 +85,7 @@ async def _cohort_or_refuse(rt, update: Update, args: list[str], usage: str):
 async def cohort_new_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/cohort_new NAME [YYYY-MM-DD]: a cohort (fixed start, or rolling) and its link + QR code."""
     rt = runtime(context)
-    roles = clinics.roles_of(rt.db, update.effective_user.id)
+    roles = clinics.roles_of(rt.db, sender(update).id)
     if not roles:
         await _refuse(rt, update)
         return
@@ -134,7 +136,7 @@ def _link_messages(rt, update: Update, cohort: dict, qr: dict, *, new: bool) -> 
     code = clinics.new_enrolment_link(rt.db, cohort["id"], now)
     link = deep_link(bot_username(rt), COHORT_PREFIX, code)
     text = render("clinic_cohort_link", cohort=cohort, link=link, new=new)
-    qr["row"] = outbox.enqueue(rt.db, chat_id=update.effective_chat.id, patient_id=None,
+    qr["row"] = outbox.enqueue(rt.db, chat_id=current_chat(update).id, patient_id=None,
                                kind="cohort_qr", due_at=now, now=now,
                                dedupe_key=f"cohort_qr:{update_key(update)}",
                                payload={"link": link, "cohort_id": cohort["id"],
@@ -150,11 +152,11 @@ async def _send_qr(rt, qr: dict) -> None:
 async def cohorts_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/cohorts: the cohorts of the sender's clinics, with head counts."""
     rt = runtime(context)
-    if not clinics.roles_of(rt.db, update.effective_user.id):
+    if not clinics.roles_of(rt.db, sender(update).id):
         await _refuse(rt, update)
         return
     await reply(rt, update, Outgoing(render(
-        "clinic_cohorts", cohorts=clinics.cohorts_for_user(rt.db, update.effective_user.id))),
+        "clinic_cohorts", cohorts=clinics.cohorts_for_user(rt.db, sender(update).id))),
         patient_id=_sender_pid(rt, update))
 
 
@@ -183,7 +185,7 @@ async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     def act():
         for part in ("days", "sessions"):
             rows.append(outbox.enqueue(
-                rt.db, chat_id=update.effective_chat.id, patient_id=None, kind="cohort_export",
+                rt.db, chat_id=current_chat(update).id, patient_id=None, kind="cohort_export",
                 due_at=now, now=now, dedupe_key=f"cohort_export:{update_key(update)}:{part}",
                 payload={"cohort_id": cohort["id"], "clinician_id": staff["id"], "part": part}))
         events.record(rt.db, now, "cohort_exported", None, cohort=cohort["id"],
@@ -303,7 +305,7 @@ def _parse_date(text: str) -> date | None:
 
 async def open_clinician_invite(rt, update: Update, code: str) -> None:
     """/start cl_<code>: what joining the clinic means, and accept / decline."""
-    user = update.effective_user
+    user = sender(update)
     invite = invites.open_code(rt.db, code, "clinician", rt.clock.now(), user.id,
                                lambda i: clinics.clinic(rt.db, i["clinic_id"]) is not None)
     if invite is None:
@@ -319,7 +321,7 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
     """`clj:<invite>:y|n`: honoured only for the person who opened that invite, while valid."""
     rt = runtime(context)
     await answer_callback(update)
-    user, chat = update.effective_user, update.effective_chat
+    user, chat = sender(update), current_chat(update)
     now = rt.clock.now()
     found = invites.answered(rt.db, update.callback_query.data, "clinician", user.id, now)
     if found is None:
@@ -356,7 +358,7 @@ def _offer_text(cohort: dict) -> str:
 
 async def open_cohort_link(rt, update: Update, code: str) -> None:
     """/start co_<code>: the clinic's name, exactly what it will see, and join / not now."""
-    user = update.effective_user
+    user = sender(update)
     now = rt.clock.now()
     cohort = None
     if not invites.too_many_failures(rt.db, user.id, now):
@@ -390,7 +392,7 @@ async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
     rt = runtime(context)
     await answer_callback(update)
     parts = (update.callback_query.data or "").split(":")
-    user = update.effective_user
+    user = sender(update)
     now = rt.clock.now()
     found = None
     if len(parts) == 3 and _parse_id(parts[1]) is not None and parts[2] in ("y", "n"):
@@ -422,7 +424,7 @@ async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
         # Not set up yet: they join when set-up ends; its first (or next) question follows.
         state = consents.onboarding(rt.db, user.id)
         if state is None:
-            consents.set_step(rt.db, user.id, update.effective_chat.id, "intro", now)
+            consents.set_step(rt.db, user.id, current_chat(update).id, "intro", now)
             state = consents.onboarding(rt.db, user.id)
         return [Outgoing(render("clinic_joined", cohort=cohort, set_up=False)),
                 question(rt.db, state, **({"name": user.first_name or ""}

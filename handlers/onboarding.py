@@ -16,14 +16,17 @@ from telegram.ext import ContextTypes
 from bot import onboarding_rules as R
 from bot.clock import parse_iso
 from bot.localtime import local_date, parse_hhmm, zone
+from bot.runtime import Runtime
 from handlers import caregiver, clinic, withdraw
 from handlers.common import (
     answer_callback,
     clear_buttons,
+    current_chat,
     patient_of,
     reply_template,
     respond,
     runtime,
+    sender,
 )
 from handlers.onboarding_questions import Reask, from_button, from_text, pending, question
 from jobs import clinic as clinic_flow
@@ -51,7 +54,7 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def begin_or_resume(rt, update: Update) -> None:
-    user, chat = update.effective_user, update.effective_chat
+    user, chat = sender(update), current_chat(update)
     state = consents.onboarding(rt.db, user.id)
     patient = patient_of(rt, update)
     if state is None and patient is not None and patient["status"] == withdraw.WITHDRAWN:
@@ -103,11 +106,11 @@ async def onboarding_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     """A tap on an onboarding button (`o:<step>:<value>`), honoured only at that current step."""
     rt = runtime(context)
     await answer_callback(update)
-    state = consents.onboarding(rt.db, update.effective_user.id)
+    state = consents.onboarding(rt.db, sender(update).id)
     parts = (update.callback_query.data or "").split(":", 2)
     answer = None
     if (state is not None and len(parts) == 3 and parts[1] == state["step"]
-            and state["chat_id"] == update.effective_chat.id):
+            and state["chat_id"] == current_chat(update).id):
         answer = from_button(rt.db, state, parts[2])
     if answer is None:
         await reply_template(rt, update, "expired")
@@ -118,7 +121,7 @@ async def onboarding_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 async def typed_answer(rt, update: Update) -> None:
     """Typed text while onboarding: the answer to the current step, or a kind re-ask."""
-    state = consents.onboarding(rt.db, update.effective_user.id)
+    state = consents.onboarding(rt.db, sender(update).id)
     try:
         answer = from_text(state, update.effective_message.text or "")
     except Reask as reask:
@@ -139,7 +142,7 @@ async def typed_answer(rt, update: Update) -> None:
 async def location_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A shared location answers the time-zone question; the coordinates are never stored."""
     rt = runtime(context)
-    state = consents.onboarding(rt.db, update.effective_user.id) if update.effective_user else None
+    state = consents.onboarding(rt.db, sender(update).id) if update.effective_user else None
     if state is None or state["step"] != "tz":
         await reply_template(rt, update, "unsupported_media")
         return
@@ -174,7 +177,7 @@ async def apply_answer(rt, update: Update, state: dict, answer: object) -> None:
 
 @dataclass
 class _Turn:
-    rt: object
+    rt: Runtime
     update: Update
     state: dict
     now: datetime
@@ -235,7 +238,7 @@ def settings_message(db, patient: dict, *, saved: bool = False) -> Outgoing:
 
 
 def _consent(t: _Turn, answer: str) -> list[Outgoing]:
-    db, user = t.rt.db, t.update.effective_user
+    db, user = t.rt.db, sender(t.update)
     if t.state["data"].get("again"):  # agreeing again after /withdraw
         return withdraw.consent_again(db, t.state, answer, question(db, t.state).text, t.now)
     if answer == "no":

@@ -24,7 +24,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import safety
 from bot.onboarding_rules import is_mistake, is_seen
-from handlers.common import patient_of, reply, respond, runtime
+from handlers.common import current_chat, patient_of, reply, respond, runtime
 from jobs import clinic
 from jobs.safety import (
     ask,
@@ -305,7 +305,7 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
     waiting = safety_waiting(rt.db, patient)
     kind, info = (waiting["kind"], ref_of(waiting)) if waiting else (None, {})
     if patient is None and update.effective_chat is not None:
-        found = last_question(rt.db, update.effective_chat.id)
+        found = last_question(rt.db, current_chat(update).id)
         if found is not None:
             kind, info = found
     on_hold = (patient is not None and patient["status"] == "hold"

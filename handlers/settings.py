@@ -11,11 +11,13 @@ from handlers.activity import usable_patient
 from handlers.common import (
     answer_callback,
     clear_buttons,
+    current_chat,
     patient_of,
     reply,
     reply_template,
     respond,
     runtime,
+    sender,
 )
 from handlers.onboarding import EDIT_FLOWS, settings_message
 from handlers.onboarding_questions import question
@@ -36,7 +38,7 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     patient = await usable_patient(rt, update)
     if patient is None:
         return
-    consents.finish(rt.db, update.effective_user.id)  # a half-done change is dropped
+    consents.finish(rt.db, sender(update).id)  # a half-done change is dropped
     await reply(rt, update, settings_message(rt.db, patient), patient_id=patient["id"])
 
 
@@ -51,7 +53,7 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     pid, what = patient["id"], parts[1]
     if what in EDIT_FLOWS and len(parts) == 2:
-        user, chat = update.effective_user.id, update.effective_chat.id
+        user, chat = sender(update).id, current_chat(update).id
 
         def begin():
             consents.set_step(rt.db, user, chat, what, rt.clock.now(), patient_id=pid,
@@ -142,7 +144,7 @@ async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if patient is None or patient["status"] == "onboarding":
         await reply_template(rt, update, "not_registered")
         return
-    if patient["status"] == "hold" and consents.onboarding(rt.db, update.effective_user.id):
+    if patient["status"] == "hold" and consents.onboarding(rt.db, sender(update).id):
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
         return
     if patient["status"] == "hold":
