@@ -116,7 +116,7 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         caregivers.end(rt.db, target["id"], by, now)
         events.record(rt.db, now, "caregiver_ended", target["patient_id"], caregiver=target["id"],
                       by=by)
-        owner = patients.get(rt.db, target["patient_id"])
+        owner = patients.existing(rt.db, target["patient_id"])
         return [Outgoing(render("caregiver_ended", by=by, carer=target["first_name"],
                                 patient=owner["first_name"]))]
 
@@ -126,7 +126,7 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def open_invite(rt, update: Update, code: str) -> None:
     """/start cg_<code>: show whose summaries, what is in them, and ask to accept."""
-    user = update.effective_user
+    user = sender(update)
 
     def not_their_own(invite: dict) -> bool:
         owner = patients.get(rt.db, invite["patient_id"])
@@ -136,7 +136,7 @@ async def open_invite(rt, update: Update, code: str) -> None:
     if invite is None:
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
-    owner = patients.get(rt.db, invite["patient_id"])
+    owner = patients.existing(rt.db, invite["patient_id"])
     offer = _offer(owner, invite)
     await reply(rt, update, Outgoing(offer, [[(label("caregiver_accept"), f"cgj:{invite['id']}:y"),
                                               (label("caregiver_decline"),
@@ -161,7 +161,7 @@ async def join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     invite, yes = found
     await clear_buttons(update)
-    owner = patients.get(rt.db, invite["patient_id"])
+    owner = patients.existing(rt.db, invite["patient_id"])
     if not yes:
         await reply(rt, update, Outgoing(render("caregiver_declined", name=owner["first_name"])))
         return
@@ -200,7 +200,7 @@ async def timezone_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await reply(rt, update, Outgoing(render("expired")))
         return
     await clear_buttons(update)
-    owner = patients.get(rt.db, carer["patient_id"])
+    owner = patients.existing(rt.db, carer["patient_id"])
 
     def change():
         caregivers.set_timezone(rt.db, carer["id"], parts[2])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, timedelta
+from typing import Any
 
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -106,7 +107,7 @@ async def cohort_new_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
         await _refuse(rt, update, "clinic_usage", usage="cohort_new", cohorts=[])
         return
     now = rt.clock.now()
-    qr = {}
+    qr: dict[str, Any] = {}
 
     def create():
         cohort_id = clinics.create_cohort(rt.db, clinic_id=staff["clinic_id"], name=name,
@@ -125,7 +126,7 @@ async def cohort_link_command(update: Update, context: ContextTypes.DEFAULT_TYPE
     found = await _cohort_or_refuse(rt, update, list(context.args or []), "cohort_link")
     if found is None:
         return
-    qr = {}
+    qr: dict[str, Any] = {}
     if await respond(rt, update, lambda: _link_messages(rt, update, found[0], qr, new=False)):
         await _send_qr(rt, qr)
 

@@ -93,7 +93,7 @@ async def _rhythm(rt, update, patient, args) -> bool:
                         course_time=f"{args[0][:2]}:{args[0][2:]}")
     else:
         return False
-    fresh = patients.get(rt.db, patient["id"])
+    fresh = patients.existing(rt.db, patient["id"])
     replan_patient(rt, fresh)
     await reply_template(rt, update, "course_rhythm", patient_id=patient["id"],
                          days=fresh["course_days"].replace(",", ", "), at=fresh["course_time"])
@@ -186,7 +186,7 @@ async def _maintenance(rt, update, patient, args) -> bool:
                         status="finished")
         outbox.cancel_pending(rt.db, patient["id"])
     await clear_buttons(update)
-    replan_patient(rt, patients.get(rt.db, patient["id"]))
+    replan_patient(rt, patients.existing(rt.db, patient["id"]))
     await reply_template(rt, update, "course_maintenance", choice=args[0], patient_id=patient["id"])
     return True
 

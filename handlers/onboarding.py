@@ -7,8 +7,10 @@ transaction. Nothing about a person's health is stored before they agree to it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -88,7 +90,7 @@ def drop_stale_edit(rt, update: Update) -> None:
     minutes, or as soon as the bot has asked something newer (a check-in, a session question)."""
     user = update.effective_user
     state = consents.onboarding(rt.db, user.id) if user else None
-    if state is None or not state["data"].get("edit"):
+    if user is None or state is None or not state["data"].get("edit"):
         return
     waiting = checkins.awaiting(rt.db, state["patient_id"])
     if (parse_iso(state["updated_at"]) < rt.clock.now() - EDIT_TIMEOUT
@@ -125,7 +127,7 @@ async def typed_answer(rt, update: Update) -> None:
     try:
         answer = from_text(state, update.effective_message.text or "")
     except Reask as reask:
-        problem = reask.problem
+        problem: str | None = reask.problem
         if state["step"] == "hold" and problem == "short":
             # On hold: a short reminder, the whole advice at most once an hour.
             from handlers.safety import full_advice_due
@@ -374,7 +376,8 @@ def _finish(t: _Turn) -> list[Outgoing]:
         activities=activities.for_patient(db, t.pid), cohort=joined[0] if joined else None))]
 
 
-_STEPS = {"intro": lambda t, _: t.go("consent"), "consent": _consent, "rf": _red_flags,
+_STEPS: dict[str, Callable[[_Turn, Any], list[Outgoing]]] = {
+          "intro": lambda t, _: t.go("consent"), "consent": _consent, "rf": _red_flags,
           "hold": _seen, "soon": _soon_signs, "tz": _timezone, "ci": _checkin_time, "qh": _quiet,
           "sit": _sitting, "sh": _sitting_hours, "se": _sitting_every, "act": _activities,
           "dose": _dose}

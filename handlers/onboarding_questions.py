@@ -159,15 +159,15 @@ def from_text(state: dict, text: str) -> object:
     if step == "hold":
         if R.is_mistake(text):
             return "mistake"
-        answer = "yes" if R.is_seen(text) else safety.safety_answer(text)
-        if answer == "yes":
+        said = "yes" if R.is_seen(text) else safety.safety_answer(text)
+        if said == "yes":
             return "seen"
-        raise Reask({"no": "not_yet", "unsure": "unsure"}.get(answer, "short"))
+        raise Reask({"no": "not_yet", "unsure": "unsure"}.get(said or "", "short"))
     if step in ("intro", "consent"):
-        answer = R.yes_no(text)
-        if answer is None or (step == "intro" and not answer):
+        agreed = R.yes_no(text)
+        if agreed is None or (step == "intro" and not agreed):
             raise Reask()
-        return "go" if step == "intro" else ("yes" if answer else "no")
+        return "go" if step == "intro" else ("yes" if agreed else "no")
     if step == "tz":
         if words in ("other", "other…", "other..."):
             return "other"

@@ -79,7 +79,7 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
         await clear_buttons(update)
         if await respond(rt, update, change_summary, patient_id=pid):
-            replan_patient(rt, patients.get(rt.db, pid))
+            replan_patient(rt, patients.existing(rt.db, pid))
         return
     if what == "dose" and len(parts) == 2:
         rows = [[(f"{a['name']} ({a['dose_minutes']} min)", f"set:d:{a['id']}")]
@@ -177,7 +177,7 @@ async def resume(rt, update: Update, patient: dict, event: str) -> None:
         return [Outgoing(render("resumed", already=False))]
 
     if await respond(rt, update, act, patient_id=patient["id"]):
-        replan_patient(rt, patients.get(rt.db, patient["id"]))
+        replan_patient(rt, patients.existing(rt.db, patient["id"]))
 
 
 def reactivate(db, patient_id: int, now) -> None:

@@ -27,6 +27,14 @@ def get(db: Database, patient_id: int) -> dict | None:
     return rows[0] if rows else None
 
 
+def existing(db: Database, patient_id: int) -> dict:
+    """`get` for a patient the caller has just read or written: their absence is a bug."""
+    row = get(db, patient_id)
+    if row is None:
+        raise LookupError(f"patient {patient_id} does not exist")
+    return row
+
+
 def get_many(db: Database, patient_ids: set[int] | list[int]) -> dict[int, dict]:
     """Patients by id, in one query per 500 ids."""
     ids = list(patient_ids)
