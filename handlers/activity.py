@@ -15,6 +15,7 @@ from handlers.common import (
     answer_callback,
     button_message_key,
     clear_buttons,
+    incoming,
     patient_of,
     reply,
     reply_template,
@@ -271,7 +272,7 @@ async def save_next_day(rt, update: Update, patient: dict, pain: int) -> bool:
 # -- typed answers ----------------------------------------------------------------------------
 async def typed_answer(rt, update: Update, patient: dict, waiting: dict) -> None:
     """Typed text while a session question is open (B, A, N as numbers; S as yes/no)."""
-    text = update.effective_message.text or ""
+    text = incoming(update).text or ""
     kind = waiting["kind"]
     if kind == "settle":
         await _typed_settle(rt, update, patient, text)

@@ -106,7 +106,7 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     allowed = target is not None and target["ended_at"] is None and (
         (parts[1] == "r" and patient is not None and target["patient_id"] == patient["id"])
         or (parts[1] == "x" and target["user_id"] == user_id))
-    if not allowed:
+    if target is None or not allowed:
         await reply(rt, update, Outgoing(render("expired")),
                     patient_id=patient["id"] if patient else None)
         return

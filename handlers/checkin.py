@@ -12,6 +12,7 @@ from bot.parsing import Ambiguous, Invalid, parse_rating
 from handlers.common import (
     answer_callback,
     clear_buttons,
+    incoming,
     patient_of,
     reply,
     reply_template,
@@ -114,7 +115,7 @@ async def typed_rating(rt, update: Update, patient: dict, waiting: dict) -> None
         checkins.clear_awaiting(rt.db, patient["id"])
         await reply_template(rt, update, "not_waiting", patient_id=patient["id"])
         return
-    result = parse_rating(update.effective_message.text)
+    result = parse_rating(incoming(update).text)
     if isinstance(result, Ambiguous):
         prefix = f"c:{question['id']}"
         out = Outgoing(render("rating_ambiguous", low=result.low, high=result.high),

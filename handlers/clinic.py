@@ -289,6 +289,8 @@ def _start_out_of_range(rt, clinic_id: int, day: date) -> dict | None:
     """None for a start date the clinic may set today (its local date); else the allowed range,
     for the answer (storage.clinics.start_range holds the rule)."""
     place = clinics.clinic(rt.db, clinic_id)
+    if place is None:  # the clinician's own clinic: cannot happen
+        raise LookupError(f"clinic {clinic_id} does not exist")
     earliest, latest = clinics.start_range(local_date(rt.clock.now(), zone(place["timezone"])))
     if earliest <= day <= latest:
         return None
@@ -331,6 +333,8 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
     invite, yes = found
     await clear_buttons(update)
     place = clinics.clinic(rt.db, invite["clinic_id"])
+    if place is None:  # the invite's foreign key: cannot happen
+        raise LookupError(f"clinic {invite['clinic_id']} does not exist")
     if not yes:
         await reply(rt, update, Outgoing(render("clinic_staff_declined", clinic=place)))
         return
@@ -372,7 +376,7 @@ async def open_cohort_link(rt, update: Update, code: str) -> None:
         return
     patient = patient_of(rt, update)
     member = clinics.membership(rt.db, patient["id"]) if patient else None
-    if member is not None:
+    if patient is not None and member is not None:
         await reply(rt, update, Outgoing(render("clinic_already_member", member=member,
                                                 same=member["cohort_id"] == cohort["id"])),
                     patient_id=patient["id"])
@@ -439,7 +443,7 @@ async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     rt = runtime(context)
     patient = patient_of(rt, update)
     member = clinics.membership(rt.db, patient["id"]) if patient else None
-    if member is None:
+    if patient is None or member is None:
         await _refuse(rt, update, "clinic_not_member")
         return
     await reply(rt, update, Outgoing(render("clinic_leave_confirm", member=member),
@@ -455,7 +459,7 @@ async def leave_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     parts = (update.callback_query.data or "").split(":")
     patient = patient_of(rt, update)
     member = clinics.membership(rt.db, patient["id"]) if patient else None
-    if (member is None or len(parts) != 3 or parts[2] not in ("y", "n")
+    if (patient is None or member is None or len(parts) != 3 or parts[2] not in ("y", "n")
             or _parse_id(parts[1]) != member["id"]):
         await _refuse(rt, update, "expired")
         return

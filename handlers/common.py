@@ -6,7 +6,7 @@ import asyncio
 import logging
 from contextvars import ContextVar
 
-from telegram import Chat, Update, User
+from telegram import CallbackQuery, Chat, Message, Update, User
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.runtime import Runtime
@@ -46,6 +46,20 @@ def current_chat(update: Update) -> Chat:
     if update.effective_chat is None:
         raise ValueError(f"update {update.update_id} has no chat")
     return update.effective_chat
+
+
+def tapped(update: Update) -> CallbackQuery:
+    """The button tap of a callback update (see `sender`)."""
+    if update.callback_query is None:
+        raise ValueError(f"update {update.update_id} is not a button tap")
+    return update.callback_query
+
+
+def incoming(update: Update) -> Message:
+    """The message of a message update (see `sender`)."""
+    if update.effective_message is None:
+        raise ValueError(f"update {update.update_id} has no message")
+    return update.effective_message
 
 
 def patient_of(rt: Runtime, update: Update) -> dict | None:
@@ -101,12 +115,12 @@ async def _cosmetic(call) -> None:
 
 async def answer_callback(update: Update, text: str | None = None) -> None:
     """Stop the button's spinner; a failure here is cosmetic, so it must not stop the handler."""
-    await _cosmetic(lambda: update.callback_query.answer(text))
+    await _cosmetic(lambda: tapped(update).answer(text))
 
 
 async def clear_buttons(update: Update) -> None:
     """Take the keyboard off an answered question so it cannot be pressed twice."""
-    await _cosmetic(lambda: update.callback_query.edit_message_reply_markup(None))
+    await _cosmetic(lambda: tapped(update).edit_message_reply_markup(None))
 
 
 async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -161,5 +175,5 @@ async def respond(rt: Runtime, update: Update, act, *, patient_id: int | None = 
 
 def button_message_key(update: Update, what: str) -> str:
     """A key for "this keyboard was used": the chat and message the tapped button sits on."""
-    message = update.callback_query.message
+    message = tapped(update).message
     return f"{what}:{current_chat(update).id}:{message.message_id if message else 0}"

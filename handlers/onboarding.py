@@ -24,6 +24,7 @@ from handlers.common import (
     answer_callback,
     clear_buttons,
     current_chat,
+    incoming,
     patient_of,
     reply_template,
     respond,
@@ -125,7 +126,7 @@ async def typed_answer(rt, update: Update) -> None:
     """Typed text while onboarding: the answer to the current step, or a kind re-ask."""
     state = consents.onboarding(rt.db, sender(update).id)
     try:
-        answer = from_text(state, update.effective_message.text or "")
+        answer = from_text(state, incoming(update).text or "")
     except Reask as reask:
         problem: str | None = reask.problem
         if state["step"] == "hold" and problem == "short":

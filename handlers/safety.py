@@ -24,7 +24,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import safety
 from bot.onboarding_rules import is_mistake, is_seen
-from handlers.common import current_chat, patient_of, reply, respond, runtime
+from handlers.common import current_chat, incoming, patient_of, reply, respond, runtime
 from jobs import clinic
 from jobs.safety import (
     ask,
@@ -301,7 +301,7 @@ def hold_reminder(rt, update: Update, patient: dict) -> list[Outgoing]:
 
 async def typed(rt, update: Update, patient: dict | None) -> bool:
     """Typed text that answers a safety question, or comes while on hold. False: not ours."""
-    text = update.effective_message.text or ""
+    text = incoming(update).text or ""
     waiting = safety_waiting(rt.db, patient)
     kind, info = (waiting["kind"], ref_of(waiting)) if waiting else (None, {})
     if patient is None and update.effective_chat is not None:

@@ -27,8 +27,8 @@ async def urgent_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     pid = patient["id"] if patient else None
 
     def act() -> list[Outgoing]:
-        if pid is not None and patient["status"] != flow.WITHDRAWN:
-            flow.ask(rt.db, pid, "urgent_emergency", rt.clock.now(), recheck=False)
+        if patient is not None and patient["status"] != flow.WITHDRAWN:
+            flow.ask(rt.db, patient["id"], "urgent_emergency", rt.clock.now(), recheck=False)
         return [flow.urgent_question("emergency")]
 
     await respond(rt, update, act, patient_id=pid)
@@ -44,7 +44,7 @@ async def urgent_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     data = update.callback_query.data or ""
     on_hold = patient is not None and patient["status"] == "hold"
     if data in ("u:seen", "u:fu:seen", "u:fu:notyet", "u:mistake", "u:ok:yes", "u:ok:no"):
-        if not on_hold:
+        if patient is None or not on_hold:
             await reply(rt, update, Outgoing(render("expired")), patient_id=pid)
             return
         await clear_buttons(update)
