@@ -97,7 +97,7 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         row = by_day.get(d.isoformat())
         days.append({"label": f"{d.strftime('%a')} {d.day} {d.strftime('%b')}",
                      "pain": row["pain"] if row else None,
-                     "missed": bool(row) and row["status"] == "missed",
+                     "missed": row is not None and row["status"] == "missed",
                      "sessions": done.get(d.isoformat(), [])})
     text = render("history", days=days, verdicts=VERDICT_WORDS,
                   any_data=any(d["pain"] is not None or d["sessions"] for d in days))
@@ -142,8 +142,8 @@ async def activity_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     session = sessions.owned(rt.db, number, pid) if number is not None and len(parts) == 3 else None
     step = {"e": flow.end, "x": flow.cancel}.get(action) if session is not None else None
-    if step is None or not await _apply(rt, update, patient,
-                                        lambda: [step(rt, patient, session)]):
+    if step is None or session is None or not await _apply(
+            rt, update, patient, lambda: [step(rt, patient, session)]):
         await reply_template(rt, update, "expired", patient_id=pid)
 
 
@@ -222,7 +222,7 @@ async def session_answer_button(update: Update, context: ContextTypes.DEFAULT_TY
     if patient is not None and patient["status"] == "hold":
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
         return
-    if session is None or value is None or value > limit:
+    if patient is None or session is None or value is None or value > limit:
         await reply_template(rt, update, "expired")
         return
     if not await _apply(rt, update, patient, lambda: _answer(rt, patient, session,
@@ -254,7 +254,8 @@ async def next_day_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         if row is not None and (row["kind"] != "next_day" or row["patient_id"] != patient["id"]
                                 or pain is None or pain > 10):
             row = None
-    if row is None or not await save_next_day(rt, update, patient, pain):
+    if (patient is None or pain is None or row is None
+            or not await save_next_day(rt, update, patient, pain)):
         await reply_template(rt, update, "expired", patient_id=patient["id"] if patient else None)
 
 

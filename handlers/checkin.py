@@ -88,7 +88,7 @@ async def rating_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await answer_callback(update)
     patient = patient_of(rt, update)
     question, pain = _question_from(rt, update.callback_query.data, patient)
-    if question is None:
+    if patient is None or question is None:
         await reply_template(rt, update, "expired")
         return
     await clear_buttons(update)

@@ -75,7 +75,8 @@ async def begin_or_resume(rt, update: Update) -> None:
     if state is None:
         def begin() -> list[Outgoing]:
             consents.set_step(rt.db, user.id, chat.id, "intro", rt.clock.now())
-            return [question(rt.db, consents.onboarding(rt.db, user.id), name=user.first_name)]
+            return [question(rt.db, consents.existing_onboarding(rt.db, user.id),
+                             name=user.first_name)]
 
         await _send(rt, update, begin)
         return
@@ -115,7 +116,7 @@ async def onboarding_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     if (state is not None and len(parts) == 3 and parts[1] == state["step"]
             and state["chat_id"] == current_chat(update).id):
         answer = from_button(rt.db, state, parts[2])
-    if answer is None:
+    if state is None or answer is None:
         await reply_template(rt, update, "expired")
         return
     await clear_buttons(update)
@@ -124,7 +125,7 @@ async def onboarding_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 async def typed_answer(rt, update: Update) -> None:
     """Typed text while onboarding: the answer to the current step, or a kind re-ask."""
-    state = consents.onboarding(rt.db, sender(update).id)
+    state = consents.existing_onboarding(rt.db, sender(update).id)
     try:
         answer = from_text(state, incoming(update).text or "")
     except Reask as reask:
@@ -146,10 +147,10 @@ async def location_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     """A shared location answers the time-zone question; the coordinates are never stored."""
     rt = runtime(context)
     state = consents.onboarding(rt.db, sender(update).id) if update.effective_user else None
-    if state is None or state["step"] != "tz":
+    where = incoming(update).location
+    if where is None or state is None or state["step"] != "tz":
         await reply_template(rt, update, "unsupported_media")
         return
-    where = update.effective_message.location
     name = R.timezone_at(where.latitude, where.longitude)
     if name is None:
         await _send(rt, update, lambda: [question(rt.db, state, "at_sea")])
@@ -198,14 +199,14 @@ class _Turn:
         return self.state["data"].get("edit")
 
     def go(self, step: str, *, data: dict | None = None, patient_id: int | None = None,
-           **extra: object) -> list[Outgoing]:
+           **extra: Any) -> list[Outgoing]:
         """Move to `step` and ask its question (when editing, past the setting's steps: done)."""
         if self.editing and step not in EDIT_FLOWS[self.editing]:
             return self.end_edit()
         consents.set_step(self.rt.db, self.state["user_id"], self.state["chat_id"], step, self.now,
                           data=data, patient_id=patient_id)
-        return [question(self.rt.db, consents.onboarding(self.rt.db, self.state["user_id"]),
-                         **extra)]
+        state = consents.existing_onboarding(self.rt.db, self.state["user_id"])
+        return [question(self.rt.db, state, **extra)]
 
     def again(self, problem: str, **extra: object) -> list[Outgoing]:
         return [question(self.rt.db, self.state, problem, **extra)]
@@ -214,7 +215,7 @@ class _Turn:
         """A setting changed from /settings is stored: show them all again (re-planned after)."""
         consents.finish(self.rt.db, self.state["user_id"])
         events.record(self.rt.db, self.now, "settings_changed", self.pid, setting=self.editing)
-        return [settings_message(self.rt.db, patients.get(self.rt.db, self.pid), saved=True)]
+        return [settings_message(self.rt.db, patients.existing(self.rt.db, self.pid), saved=True)]
 
 
 # Which onboarding steps each /settings choice walks through.
@@ -261,13 +262,13 @@ def _red_flags(t: _Turn, answer: str) -> list[Outgoing]:
         return t.go("soon")
     t.set(status="hold")  # no course prompts until a doctor has seen them
     events.record(t.rt.db, t.now, "red_flag", t.pid, level="emergency", at="onboarding")
-    safety.queue_follow_up(t.rt.db, patients.get(t.rt.db, t.pid), t.now)
+    safety.queue_follow_up(t.rt.db, patients.existing(t.rt.db, t.pid), t.now)
     return t.go("hold")
 
 
 def _seen(t: _Turn, answer: str) -> list[Outgoing]:
     if answer == "notyet":  # the follow-up's "Not yet": the advice again, asked again tomorrow
-        safety.queue_follow_up(t.rt.db, patients.get(t.rt.db, t.pid), t.now)
+        safety.queue_follow_up(t.rt.db, patients.existing(t.rt.db, t.pid), t.now)
         return t.again("not_yet")
     t.set(status="onboarding")
     if answer == "mistake":  # the warning-sign question again; no false declaration needed
@@ -293,7 +294,7 @@ def _timezone(t: _Turn, answer: str) -> list[Outgoing]:
 
 def _checkin_time(t: _Turn, answer: str) -> list[Outgoing]:
     t.set(checkin_time=answer)
-    patient = patients.get(t.rt.db, t.pid)
+    patient = patients.existing(t.rt.db, t.pid)
     if t.editing and not (patient["quiet_from"] and R.in_window(
             parse_hhmm(answer), parse_hhmm(patient["quiet_from"]),
             parse_hhmm(patient["quiet_to"]))):
@@ -304,7 +305,7 @@ def _checkin_time(t: _Turn, answer: str) -> list[Outgoing]:
 def _quiet(t: _Turn, answer) -> list[Outgoing]:
     if answer == "back":
         return t.go("ci")
-    checkin = patients.get(t.rt.db, t.pid)["checkin_time"]
+    checkin = patients.existing(t.rt.db, t.pid)["checkin_time"]
     start, end = answer
     if R.in_window(parse_hhmm(checkin), parse_hhmm(start), parse_hhmm(end)):
         return t.again("conflict", checkin=checkin, start=start, end=end)
@@ -360,11 +361,11 @@ def _dose(t: _Turn, minutes: int) -> list[Outgoing]:
 def _finish(t: _Turn) -> list[Outgoing]:
     """All answered: an active patient, their course starting today, and the summary."""
     db = t.rt.db
-    patient = patients.get(db, t.pid)
+    patient = patients.existing(db, t.pid)
     today = local_date(t.now, zone(patient["timezone"])).isoformat()
     t.set(status="active", start_date=today, course_start=today)
-    joined = clinic_flow.enrol_waiting(db, patients.get(db, t.pid), t.now)  # a cohort's link
-    patient = patients.get(db, t.pid)
+    joined = clinic_flow.enrol_waiting(db, patients.existing(db, t.pid), t.now)  # a cohort's link
+    patient = patients.existing(db, t.pid)
     consents.finish(db, t.state["user_id"])
     events.record(db, t.now, "onboarded", t.pid)
     days = {v: k for k, v in R.SITTING_DAYS.items()}.get(patient["sitting_days"], "no")

@@ -39,6 +39,14 @@ def onboarding(db: Database, user_id: int) -> dict | None:
     return row
 
 
+def existing_onboarding(db: Database, user_id: int) -> dict:
+    """`onboarding` for a state the caller has just read or written: its absence is a bug."""
+    state = onboarding(db, user_id)
+    if state is None:
+        raise LookupError(f"user {user_id} is not onboarding")
+    return state
+
+
 def set_step(db: Database, user_id: int, chat_id: int, step: str, now: datetime, *,
              patient_id: int | None = None, data: dict | None = None) -> None:
     """Create or move the onboarding state; patient_id and data are kept unless given."""
