@@ -141,7 +141,8 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not text or text.startswith("/"):
         return
     found = safety.screen(text)
-    if found.level is None:
+    level = found.level
+    if level is None:
         return
     rt = runtime(context)
     patient = patient_of(rt, update)
@@ -160,11 +161,11 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     def act() -> list[Outgoing]:
         if patient is not None:
             now = rt.clock.now()
-            ask(rt.db, pid, "safety_confirm", now, level=found.level, signs=list(found.signs),
-                doubtful=found.doubtful)
+            ask(rt.db, patient["id"], "safety_confirm", now, level=found.level,
+                signs=list(found.signs), doubtful=found.doubtful)
             events.record(rt.db, now, "warning_sign_heard", pid, level=found.level,
                           signs=list(found.signs), doubtful=found.doubtful)
-        return [confirm_question(found.level, found.doubtful, emergency_number)]
+        return [confirm_question(level, found.doubtful, emergency_number)]
 
     await respond(rt, update, act, patient_id=pid)
     raise ApplicationHandlerStop
@@ -207,7 +208,7 @@ def emergency_confirmed(rt, update: Update, patient: dict | None, at: str,
                       **({"signs": list(signs)} if signs else {}))
         consents.set_step(rt.db, state["user_id"], state["chat_id"], "hold", now)
         queue_follow_up(rt.db, patient, now)
-        return [question(rt.db, consents.onboarding(rt.db, state["user_id"]))]
+        return [question(rt.db, consents.existing_onboarding(rt.db, state["user_id"]))]
     held = record_emergency(rt, patient, now, at, signs)
     return [emergency_advice(rt, patient, update, held)]
 
@@ -240,7 +241,8 @@ def urgent_answer(rt, update: Update, patient: dict | None, step: str, answer: s
                                        on_hold=on_hold and not recheck),
                                 [[(label("safety_mistake"), "u:mistake")]]
                                 if on_hold and not recheck else []))
-        if recheck:  # "I answered by mistake", and no emergency sign now: the hold is lifted
+        if recheck and patient is not None:
+            # "I answered by mistake", and no emergency sign now: the hold is lifted
             out.append(lift_hold(rt, patient, "red_flag_mistake"))
         return out
     return emergency_confirmed(rt, update, patient, "urgent")
@@ -314,22 +316,23 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
         return False
     answer = safety.safety_answer(text)
     pid = patient["id"] if patient else None
-    if on_hold and is_mistake(text):
-        act = partial(mistake, rt, update, patient)
-    elif on_hold and is_seen(text) and kind != "hold_carry_on":
-        act = partial(seen, rt, update, patient, "typed")
+    held = patient if on_hold else None  # the same test, in a form the type checker follows
+    if held is not None and is_mistake(text):
+        act = partial(mistake, rt, update, held)
+    elif held is not None and is_seen(text) and kind != "hold_carry_on":
+        act = partial(seen, rt, update, held, "typed")
     elif kind == "safety_confirm":
         act = partial(confirm_answer, rt, update, patient, info.get("level", "emergency"),
                       answer, info)
     elif kind in ("urgent_emergency", "urgent_soon"):
         act = partial(urgent_answer, rt, update, patient, kind.split("_")[1], answer,
                       bool(info.get("recheck")))
-    elif kind == "hold_seen" and on_hold:
-        act = partial(seen_answer, rt, update, patient, answer)
-    elif kind == "hold_carry_on" and on_hold:
-        act = partial(carry_on_answer, rt, update, patient, answer)
-    elif on_hold:
-        act = partial(hold_reminder, rt, update, patient)
+    elif kind == "hold_seen" and held is not None:
+        act = partial(seen_answer, rt, update, held, answer)
+    elif kind == "hold_carry_on" and held is not None:
+        act = partial(carry_on_answer, rt, update, held, answer)
+    elif held is not None:
+        act = partial(hold_reminder, rt, update, held)
     else:
         settle(rt.db, pid)  # a question about a hold that has been lifted meanwhile
         return False
