@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlparse
 
 from sqlite_utils import Database
@@ -75,7 +76,8 @@ def build_application(settings: Settings, clock: Clock, request: BaseRequest | N
     `run` builds it with `updater=False, schedule_ticks=False`: bot.inbound polls (or serves the
     webhook) into the durable inbox and runs the sender and the ticks itself.
     """
-    builder = (ApplicationBuilder()
+    # Its type parameters change with each option below: typed loosely so it can be reassigned.
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (ApplicationBuilder()
                .token(settings.TELEGRAM_BOT_TOKEN)
                .base_url(settings.TELEGRAM_API_BASE_URL)
                .post_init(_post_init))
@@ -95,11 +97,13 @@ def build_application(settings: Settings, clock: Clock, request: BaseRequest | N
     app.bot_data["runtime"] = Runtime(db=db, clock=clock, settings=settings)
     handlers.register(app)
     if schedule_ticks:
-        app.job_queue.run_repeating(_dispatch_tick, interval=settings.DISPATCH_INTERVAL_SECONDS,
-                                    first=1, name="dispatch")
-        app.job_queue.run_repeating(_plan_tick, interval=settings.PLAN_INTERVAL_SECONDS,
-                                    first=timedelta(seconds=settings.PLAN_INTERVAL_SECONDS),
-                                    name="plan")
-        app.job_queue.run_repeating(_retention_tick, interval=RETENTION_INTERVAL,
-                                    first=timedelta(minutes=1), name="retention")
+        ticks = app.job_queue
+        if ticks is None:  # PTB's job-queue extra is not installed
+            raise RuntimeError("schedule_ticks needs python-telegram-bot[job-queue]")
+        ticks.run_repeating(_dispatch_tick, interval=settings.DISPATCH_INTERVAL_SECONDS,
+                            first=1, name="dispatch")
+        ticks.run_repeating(_plan_tick, interval=settings.PLAN_INTERVAL_SECONDS,
+                            first=timedelta(seconds=settings.PLAN_INTERVAL_SECONDS), name="plan")
+        ticks.run_repeating(_retention_tick, interval=RETENTION_INTERVAL,
+                            first=timedelta(minutes=1), name="retention")
     return app

@@ -14,8 +14,8 @@ from datetime import date
 import matplotlib
 
 matplotlib.use("Agg")  # no display; must precede pyplot
-import matplotlib.dates as mdates  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.dates as mdates
+from matplotlib.figure import Figure
 
 MARKERS = {"keep": ("o", "#2e7d32"), "progress": ("^", "#1565c0"), "adapt": ("s", "#ef6c00"),
            "pause": ("X", "#c62828")}
@@ -34,7 +34,7 @@ def alt_text(chart: dict) -> str:
     if not points:
         return "Chart: no ratings yet."
     values = [p for _, p in points]
-    verdicts = {}
+    verdicts: dict[str, int] = {}
     for _, v in chart["sessions"]:
         verdicts[v] = verdicts.get(v, 0) + 1
     marked = ", ".join(f"{n} {v}" for v, n in verdicts.items()) or "none"
@@ -50,13 +50,15 @@ def render_png(chart: dict) -> bytes:
     days = [date.fromisoformat(d) for d, _ in chart["points"]]
     values = [p for _, p in chart["points"]]
     if days:
-        ax.plot(days, values, color="#455a64", linewidth=2.5, marker="o", markersize=5,
-                label="pain")
-    by_day = dict(zip(days, values))
+        # matplotlib's stubs leave out the dates its unit converters take (date axes).
+        ax.plot(days, values, color="#455a64", linewidth=2.5, marker="o",  # type: ignore[arg-type]
+                markersize=5, label="pain")
+    by_day = dict(zip(days, values, strict=True))
     for verdict, (marker, colour) in MARKERS.items():
         marked = [date.fromisoformat(d) for d, v in chart["sessions"] if v == verdict]
         if marked:
-            ax.scatter(marked, [by_day.get(d, 0) + 0.4 for d in marked], marker=marker, s=140,
+            ax.scatter(marked, [by_day.get(d, 0) + 0.4 for d in marked],  # type: ignore[arg-type]
+                       marker=marker, s=140,
                        color=colour, label=verdict, zorder=3)
     ax.set_ylim(-0.5, 10.9)
     ax.set_yticks(range(0, 11, 2))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from bot.settings import SettingsError, load_settings
 
@@ -23,12 +25,17 @@ username ending in "bot", and copy the token it gives you (it looks like 1234567
     backpain-bot run
 
 To see the bot at work without a token or a network, run:  backpain-bot demo
-"""
+"""  # noqa: S105 - help text, not a token
 
 
 STOPPED = ("The bot stopped: Telegram could not be reached, or it refused the token ({error}). "
            "Check the network, TELEGRAM_API_BASE_URL and TELEGRAM_BOT_TOKEN, then start it "
            "again; nothing queued is lost.")
+
+
+def _db_override(args: argparse.Namespace) -> dict[str, Any]:
+    """`--db PATH` as a settings override (none without it)."""
+    return {"DATABASE_PATH": Path(args.db)} if args.db else {}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -40,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     from bot.logs import setup_logging
     from storage.db import AlreadyRunning, InstanceLock
 
-    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    settings = load_settings(**_db_override(args))
     if not settings.TELEGRAM_BOT_TOKEN:
         print(NO_TOKEN, file=sys.stderr)
         return 2
@@ -91,12 +98,9 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"{args.db} already exists; the simulator writes a fresh database. "
               "Choose a new path or remove the file.", file=sys.stderr)
         return 2
-    out = open(args.transcript, "w", encoding="utf-8") if args.transcript else sys.stdout
-    try:
+    with (open(args.transcript, "w", encoding="utf-8") if args.transcript
+          else contextlib.nullcontext(sys.stdout)) as out:
         lines = asyncio.run(Simulation(scenario, db_path=args.db, transcript=out).run())
-    finally:
-        if out is not sys.stdout:
-            out.close()
     print(f"simulated {scenario.days} days, {len(scenario.patients)} patients, "
           f"{len(lines)} transcript lines", file=sys.stderr)
     return 0
@@ -106,7 +110,7 @@ def _health(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
     from bot.health import check
 
-    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    settings = load_settings(**_db_override(args))
     checks = check(settings.DATABASE_PATH, settings, SystemClock().now(),
                    liveness=not args.no_liveness, full=args.full)
     for item in checks:
@@ -119,7 +123,7 @@ def _health(args: argparse.Namespace) -> int:
 def _backup(args: argparse.Namespace) -> int:
     from bot.backup import BackupError, backup
 
-    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    settings = load_settings(**_db_override(args))
     try:
         result = backup(settings.DATABASE_PATH, Path(args.out), force=args.force)
     except BackupError as exc:
@@ -160,7 +164,7 @@ def _clinic(args: argparse.Namespace) -> int:
     from storage import clinics, events
     from storage.db import open_database
 
-    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    settings = load_settings(**_db_override(args))
     db = open_database(settings.DATABASE_PATH)
     now = SystemClock().now()
     if args.clinic_command == "list":
@@ -179,7 +183,7 @@ def _clinic(args: argparse.Namespace) -> int:
         staff = clinics.clinician(db, args.clinician)
         with db.atomic():
             removed = staff is not None and clinics.remove_clinician(db, args.clinician, now)
-            if removed:
+            if staff is not None and removed:
                 events.record(db, now, "clinician_removed", None, clinician=args.clinician,
                               clinic=staff["clinic_id"])
         if not removed:
@@ -230,7 +234,7 @@ def _export(args: argparse.Namespace) -> int:
     from storage import clinics, events
     from storage.db import open_database, private_folder, write_private
 
-    settings = load_settings(**({"DATABASE_PATH": Path(args.db)} if args.db else {}))
+    settings = load_settings(**_db_override(args))
     db = open_database(settings.DATABASE_PATH)
     cohort = clinics.cohort(db, args.cohort)
     if cohort is None:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import NoReturn
 
 import jinja2
 import jinja2.meta
@@ -89,7 +90,7 @@ class CourseError(ValueError):
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(PARTIALS_FOLDER),  # for the _signs_*.html partials only
     undefined=jinja2.StrictUndefined,
-    autoescape=False,  # the variables are already HTML-escaped by the caller
+    autoescape=False,  # noqa: S701 - the partials get HTML the caller has already escaped
     keep_trailing_newline=False,
 )
 
@@ -120,7 +121,7 @@ class _TelegramHTMLChecker(HTMLParser):
         super().__init__(convert_charrefs=False)
         self.stack: list[str] = []
 
-    def _fail(self, problem: str) -> None:
+    def _fail(self, problem: str) -> NoReturn:
         line, col = self.getpos()
         raise CourseError(f"invalid Telegram HTML at line {line}, column {col + 1}: {problem}")
 
@@ -134,7 +135,8 @@ class _TelegramHTMLChecker(HTMLParser):
             names = [key for key, _ in attrs]
             href = dict(attrs).get("href")
             if names != ["href"] or not href or not href.strip():
-                self._fail('<a> needs exactly one non-empty href attribute, e.g. <a href="https://...">')
+                self._fail('<a> needs exactly one non-empty href attribute, '
+                           'e.g. <a href="https://...">')
             if not href.strip().lower().startswith(_HREF_SCHEMES):
                 self._fail(f"<a> href must start with one of {', '.join(_HREF_SCHEMES)}")
         elif attrs:
@@ -152,7 +154,8 @@ class _TelegramHTMLChecker(HTMLParser):
         if not self.stack:
             self._fail(f"closing tag </{tag}> has no matching opening tag")
         if self.stack[-1] != tag:
-            self._fail(f"closing tag </{tag}> does not match the open <{self.stack[-1]}> (misnested)")
+            self._fail(f"closing tag </{tag}> does not match the open <{self.stack[-1]}> "
+                       "(misnested)")
         self.stack.pop()
 
     def handle_data(self, data: str) -> None:
@@ -216,7 +219,7 @@ class Check:
 
 @dataclass(frozen=True)
 class Promise:
-    """Something a lesson tells the person the bot does, and the test that proves the bot does it."""
+    """Something a lesson tells the person the bot does, and the test that proves it does."""
 
     promise: str
     test: str  # "tests/test_file.py::test_name"
@@ -340,10 +343,12 @@ def _parse_promises(raw: object) -> tuple[Promise, ...]:
     out = []
     for item in raw:
         if not isinstance(item, dict) or sorted(item) != sorted(_PROMISE_FIELDS):
-            raise CourseError(f"each of 'promises' needs exactly 'promise' and 'test', got {item!r}")
+            raise CourseError(
+                f"each of 'promises' needs exactly 'promise' and 'test', got {item!r}")
         test = _need_str(item, "test", "promises.")
         if not _PROMISE_TEST_RE.match(test):
-            raise CourseError(f"promises.test must look like tests/test_x.py::test_name, got {test!r}")
+            raise CourseError(
+                f"promises.test must look like tests/test_x.py::test_name, got {test!r}")
         out.append(Promise(promise=_need_str(item, "promise", "promises."), test=test))
     return tuple(out)
 
@@ -429,7 +434,8 @@ def parse_lesson(text: str) -> Lesson:
     expected_id = f"w{week:02d}-{order:02d}"
     if not _ID_RE.match(lesson_id) or lesson_id != expected_id:
         raise CourseError(
-            f"id {lesson_id!r} does not match week {week} and order {order} (expected {expected_id!r})"
+            f"id {lesson_id!r} does not match week {week} and order {order} "
+            f"(expected {expected_id!r})"
         )
     body = body.strip()
     if not body:
@@ -471,7 +477,8 @@ def load_course(folder: pathlib.Path | None = None) -> tuple[Lesson, ...]:
         if not path.name.startswith(lesson.id + "-"):
             raise CourseError(f"{path}: file name must start with its id {lesson.id!r}")
         if lesson.id in seen:
-            raise CourseError(f"{path}: duplicate id {lesson.id!r} (also in {seen[lesson.id].name})")
+            raise CourseError(
+                f"{path}: duplicate id {lesson.id!r} (also in {seen[lesson.id].name})")
         seen[lesson.id] = path
         lessons.append(lesson)
     if not lessons:

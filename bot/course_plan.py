@@ -7,13 +7,17 @@ the same week, so nothing slips into the following week and the course ends with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
-
 import functools
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from bot.course import WEEKS, Lesson, load_course
 from bot.schedule import WEEKDAYS
+
+if TYPE_CHECKING:
+    from bot.localtime import DailyWindow
 
 DEFAULT_DAYS = ("mon", "wed", "fri")
 
@@ -55,7 +59,8 @@ def calendar(course: Sequence[Lesson], start: date,
     for week in range(1, WEEKS + 1):
         lessons = [lesson for lesson in course if lesson.week == week]
         lessons.sort(key=lambda lesson: lesson.order)
-        for day, lesson in zip(_week_days(start, week, chosen, len(lessons)), lessons):
+        for day, lesson in zip(_week_days(start, week, chosen, len(lessons)), lessons,
+                               strict=False):
             out.append((day, lesson))
     return out
 
@@ -76,8 +81,8 @@ def next_unreceived(course: Sequence[Lesson], received: set[str]) -> Lesson | No
     return next((lesson for lesson in course if lesson.id not in received), None)
 
 
-def lesson_due_at(day: date, at, tz, quiet) -> datetime:
-    """The UTC instant of a lesson: its chosen local time, or the end of quiet hours if inside them."""
+def lesson_due_at(day: date, at: time, tz: ZoneInfo, quiet: DailyWindow | None) -> datetime:
+    """The UTC instant of a lesson: its chosen local time, or the end of quiet hours if in them."""
     from bot.localtime import local_to_utc
 
     moment = local_to_utc(day, at, tz)

@@ -201,7 +201,8 @@ def build_report(course: Sequence[Lesson]) -> str:
         f"- The body is Telegram HTML: only `<b> <i> <u> <s> <code> <a href=\"...\"> "
         f"<blockquote>`, every tag closed and properly nested; write `&amp;` `&lt;` `&gt;` for "
         f"`&` `<` `>`. No Markdown. At most {MAX_BODY_CHARS} characters once rendered (tags "
-        f"included, with an empty name and a {len(LENGTH_CHECK_EMERGENCY_NUMBER)}-character emergency text, "
+        f"included, with an empty name and a {len(LENGTH_CHECK_EMERGENCY_NUMBER)}-character "
+        f"emergency text, "
         f"the longest a clinic may set)."
     )
     add(
@@ -292,7 +293,8 @@ def longest(course: Sequence[Lesson]) -> dict[str, Longest]:
     for field in ("body", "takeaway"):
         best = None
         for lesson in course:
-            text = getattr(lesson.render(name="", emergency_number=LENGTH_CHECK_EMERGENCY_NUMBER), field)
+            rendered = lesson.render(name="", emergency_number=LENGTH_CHECK_EMERGENCY_NUMBER)
+            text = getattr(rendered, field)
             row = Longest(lesson.id, len(text), int(textstat.lexicon_count(plain_text(text))))
             if best is None or row.chars > best.chars:
                 best = row
@@ -356,9 +358,12 @@ def _extra_sections(course: Sequence[Lesson], add) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.course_report", description=__doc__.split("\n")[0])
-    parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT, help="where to write the report")
-    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the report is out of date")
+    parser = argparse.ArgumentParser(prog="python -m bot.course_report",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT,
+                        help="where to write the report")
+    parser.add_argument("--check", action="store_true",
+                        help="do not write; exit 1 if the report is out of date")
     args = parser.parse_args(argv)
 
     course = load_course()

@@ -19,13 +19,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import signal
 from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from telegram import Update
@@ -39,6 +41,9 @@ from jobs.plan import plan_all
 from jobs.retention import purge_old
 from messages import render
 from storage import inbox, liveness, outbox, patients
+
+if TYPE_CHECKING:
+    import tornado.httpserver
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +75,7 @@ class Inbound:
 
     # --- intake ------------------------------------------------------------------------------
 
-    def receive(self, raws: list[bytes | str]) -> list[inbox.Stored]:
+    def receive(self, raws: Sequence[bytes | str]) -> list[inbox.Stored]:
         """Store a batch and the per-chat rate's verdicts in one transaction, then hand the rows
         to handle on. Returns the new rows (redeliveries left out); the caller confirms the batch
         to Telegram only after this returned."""
@@ -78,7 +83,7 @@ class Inbound:
         with db.atomic():
             stored = [s for s in (inbox.store(db, raw, now) for raw in raws) if s is not None]
             accepted = [s for s in stored if s.status == inbox.NEW
-                        and (s.chat_id is None or self._within_rate(s))]
+                        and (s.chat_id is None or self._within_rate(s, s.chat_id))]
         for row in stored:
             if row.status != inbox.NEW:
                 log.warning("update not handled", extra={"inbox": row.id, "kind": row.kind,
@@ -96,10 +101,10 @@ class Inbound:
             log.warning("handling updates left by the last run", extra={"rows": len(rows)})
         return len(rows)
 
-    def _within_rate(self, row: inbox.Stored) -> bool:
+    def _within_rate(self, row: inbox.Stored, chat: int) -> bool:
         """False (and the row marked 'throttled') past the chat's rate, unless the update is a
         text with a warning sign: those are always handled."""
-        now, chat = self._now(), row.chat_id
+        now = self._now()
         recent = self._arrivals.setdefault(chat, deque())
         while recent and recent[0] <= now - BURST_WINDOW:
             recent.popleft()
@@ -136,7 +141,7 @@ class Inbound:
             message = body.get("message") or body.get("edited_message") or {}
             text = message.get("text") if isinstance(message, dict) else None
             return isinstance(text, str) and safety.screen(text).level is not None
-        except Exception:  # noqa: BLE001 - when in doubt, handle it
+        except Exception:  # when in doubt, handle it
             log.exception("screening a throttled update failed", extra={"inbox": row_id})
             return True
 
@@ -170,7 +175,7 @@ class Inbound:
                 row_id = queue.popleft()
                 try:
                     await self.handle(row_id)
-                except Exception:  # noqa: BLE001 - the row stays 'new'; `sweep` retries it
+                except Exception:  # the row stays 'new'; `sweep` retries it
                     log.exception("worker failed on an update", extra={"inbox": row_id})
                 finally:
                     self._queued.discard(row_id)
@@ -212,7 +217,7 @@ class Inbound:
             BACKGROUND.reset(background_token)
         try:
             inbox.mark(db, row_id, inbox.DONE, self.rt.clock.now(), error)
-        except Exception:  # noqa: BLE001 - handled again at the next start (idempotent)
+        except Exception:  # handled again at the next start (idempotent)
             log.exception("could not mark an update handled", extra={"inbox": row_id})
 
     def _spawn(self, coro) -> None:
@@ -279,8 +284,8 @@ async def poll(app: Any, inbound: Inbound, *, timeout: int = POLL_TIMEOUT,
                 "error": type(exc).__name__, "updates": len(raws)})
             await sleep(1.0)
             continue
-        ids = [u.get("update_id") for u in result if isinstance(u, dict)]
-        ids = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+        given = [u.get("update_id") for u in result if isinstance(u, dict)]
+        ids = [i for i in given if isinstance(i, int) and not isinstance(i, bool)]
         if ids:
             offset = max(ids) + 1
         else:  # nothing to move the offset past (never from Telegram): do not spin
@@ -347,7 +352,7 @@ def webhook_handler(inbound: Inbound, secret: str, cap: int):
 class WebhookServer:
     def __init__(self, inbound: Inbound, settings: Any):
         self.inbound, self.settings = inbound, settings
-        self._server = None
+        self._server: tornado.httpserver.HTTPServer | None = None
 
     async def start(self) -> None:
         import tornado.httpserver
@@ -407,7 +412,7 @@ class Service:
         self._tasks.append(asyncio.create_task(self._every(
             SWEEP_INTERVAL, self.inbound.sweep), name="sweep"))
 
-    async def _every(self, interval: float, tick: Callable[[], None],
+    async def _every(self, interval: float, tick: Callable[[], object],
                      first: float | None = None) -> None:
         """Run `tick` every `interval` seconds of the monotonic clock, from `first` (default: one
         interval) on; a slow tick delays the next, never doubles it."""
@@ -417,7 +422,7 @@ class Service:
             started = loop.time()
             try:
                 tick()
-            except Exception:  # noqa: BLE001 - the loop outlives any one tick
+            except Exception:  # the loop outlives any one tick
                 log.exception("tick failed", extra={"tick": getattr(tick, "__name__", "?")})
             await asyncio.sleep(max(0.0, started + interval - loop.time()))
 
@@ -468,10 +473,8 @@ async def serve(app: Any, settings: Any) -> None:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stopping.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     try:
         await service.start()
         waiter = asyncio.create_task(service.wait())
@@ -479,10 +482,10 @@ async def serve(app: Any, settings: Any) -> None:
         done, _ = await asyncio.wait({waiter, stop}, return_when=asyncio.FIRST_COMPLETED)
         for task in (waiter, stop):
             task.cancel()
-        if waiter in done and not waiter.cancelled() and waiter.exception() is not None:
-            raise waiter.exception()
+        if waiter in done and not waiter.cancelled() and (failed := waiter.exception()):
+            raise failed
     finally:
         try:
             await service.stop()
-        except Exception:  # noqa: BLE001 - stopping must not hide why we stopped
+        except Exception:  # stopping must not hide why we stopped
             log.exception("error while stopping")

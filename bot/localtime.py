@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from bot.clock import UTC
 
 
 @functools.lru_cache(maxsize=1024)

@@ -11,9 +11,13 @@ import re
 import unicodedata
 from datetime import datetime, time
 from functools import cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, available_timezones
 
 from bot.parsing import parse_hhmm, parse_yes_no
+
+if TYPE_CHECKING:
+    from timezonefinder import TimezoneFinder
 
 CONSENT_KIND = "health_data"
 CONSENT_VERSION = 1
@@ -56,7 +60,7 @@ def consent_hash(text: str) -> str:
 
 
 def _fold(text: str) -> str:
-    """Case- and accent-insensitive, with spaces and hyphens as underscores: "São Paulo" -> sao_paulo."""
+    """Case- and accent-insensitive, spaces and hyphens as underscores: "São Paulo" -> sao_paulo."""
     s = unicodedata.normalize("NFKD", text.strip().casefold())
     s = "".join(ch for ch in s if not unicodedata.combining(ch))
     return re.sub(r"[\s_\-]+", "_", s).strip("_")
@@ -82,7 +86,7 @@ def _same_zone(names: tuple[str, ...]) -> bool:
 
 
 @functools.cache
-def _finder():
+def _finder() -> TimezoneFinder:
     from timezonefinder import TimezoneFinder  # loads its boundary data once, on first use
 
     return TimezoneFinder()
@@ -97,7 +101,7 @@ def timezone_at(latitude: float, longitude: float) -> str | None:
 
 
 def match_timezone(text: str | None) -> str | tuple[str, ...] | None:
-    """An IANA name for "Europe/Madrid", "madrid" or "são paulo"; a tuple when ambiguous; else None."""
+    """An IANA name for "Europe/Madrid", "madrid" or "são paulo"; a tuple if ambiguous, or None."""
     if not isinstance(text, str) or not text.strip() or len(text) > 64:
         return None
     typed = _fold(text.split(",", 1)[0])  # "Madrid, Spain" -> madrid

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
+from typing import Any
 
 RULE_VERSION = 1
 VERDICTS = ("keep", "progress", "adapt", "pause")
@@ -61,11 +62,11 @@ class Thresholds:
             # Normalise so as_dict() is the same however the value was written (3 vs 3.0).
             object.__setattr__(self, name, int(value) if whole else float(value))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> Thresholds:
+    def from_dict(cls, d: dict[str, Any] | None) -> Thresholds:
         """Build from stored settings: unknown keys are ignored, missing keys take the default."""
         if d is None:
             return cls()
@@ -112,10 +113,10 @@ class Decision:
     dose: int
     next_dose: int
     pause_days: int
-    thresholds: dict
+    thresholds: dict[str, Any]
     rule_version: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["findings"] = list(self.findings)
         return d
@@ -152,7 +153,8 @@ def decide(
         raise ValueError(f"keeps_at_dose must be a whole number >= 0, got {keeps_at_dose!r}")
     t = thresholds
 
-    def result(status, verdict=None, findings=(), partial=False, next_dose=dose, pause=0):
+    def result(status: str, verdict: str | None = None, findings: tuple[str, ...] = (),
+               partial: bool = False, next_dose: int = dose, pause: int = 0) -> Decision:
         return Decision(status, verdict, findings, partial, dose, next_dose, pause,
                         t.as_dict(), RULE_VERSION)
 

@@ -162,9 +162,9 @@ def _duration(s: str) -> int | None:
     if m := re.fullmatch(rf"([0-9]+) ?(?:{_MIN_UNITS})?", s):
         return int(m.group(1))  # a bare number is minutes: that is what the question asks for
     if m := re.fullmatch(rf"({_NUM}) ?{_HOUR_UNITS}", s):
-        hours = Fraction(m.group(1)) * 60
+        minutes = Fraction(m.group(1)) * 60
         # 1.5 h is 90 min; 1.33 h is not a duration anyone means exactly, so it is unclear.
-        return int(hours) if hours.denominator == 1 else None
+        return int(minutes) if minutes.denominator == 1 else None
     if m := re.fullmatch(rf"([0-9]+) ?{_HOUR_UNITS},? ?(?:and )?([0-9]+) ?(?:{_MIN_UNITS})?", s) \
             or re.fullmatch(r"([0-9]+):([0-9]{2})", s):
         hours, mins = int(m.group(1)), int(m.group(2))

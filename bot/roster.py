@@ -48,7 +48,7 @@ def _adherence(answered: set[date], first: date, today: date) -> Adherence:
 def figures(*, ratings: dict[date, int], start: date, today: date, last_answer: date | None,
             verdicts: list[str], red_flag: bool | date | None, blocked: bool,
             soon_sign: date | None = None) -> PatientFigures:
-    """Everything the roster shows about one patient, from their answered check-ins by local date."""
+    """All the roster shows about one patient, from their answered check-ins by local date."""
     answered = {d for d in ratings if start <= d <= today}
     # The same means and the same sustained-rise rule as the patient's own weekly summary.
     week = week_figures(ratings, today, start, verdicts, 0, 0)

@@ -15,10 +15,10 @@ if TYPE_CHECKING:  # the core imports no telegram; only the type checker sees th
 
 @dataclass
 class Runtime:
-    db: "Database"
-    clock: "Clock"
-    settings: "Settings"
-    bot: "Bot | None" = None
+    db: Database
+    clock: Clock
+    settings: Settings
+    bot: Bot | None = None
     # Filled by tests and the simulator to observe dispatch outcomes; empty in production.
     observers: list[Any] = field(default_factory=list)
     # Under `run`: the long-running sender (jobs.dispatch.Sender). Handlers then queue replies

@@ -31,10 +31,11 @@ import bisect
 import re
 import tomllib
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Iterator, Literal
+from typing import Any, Literal
 
 Level = Literal["emergency", "soon"]
 Answer = Literal["yes", "no", "unsure"]
@@ -139,7 +140,7 @@ class _Rules:
     window: int
 
 
-def _read_toml(name: str) -> dict:
+def _read_toml(name: str) -> dict[str, Any]:
     with resources.files("messages").joinpath(name).open("rb") as f:
         return tomllib.load(f)
 
@@ -671,6 +672,7 @@ def emergency_number(timezone: str | None) -> str:
             return number
     if zone in zone1970:
         found = {numbers.get(cc) for cc in zone1970[zone]}
-        if len(found) == 1 and None not in found:
-            return found.pop()
+        only = found.pop() if len(found) == 1 else None
+        if only is not None:
+            return only
     return UNKNOWN_NUMBER

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.localtime import DailyWindow, local_date, local_to_utc
@@ -99,7 +100,7 @@ class Planned:
     kind: str
     due_at: datetime
     dedupe_key: str
-    payload: dict
+    payload: dict[str, Any]
 
     @property
     def expires_at(self) -> datetime | None:
@@ -112,7 +113,7 @@ def _local_days(start: datetime, end: datetime, tz: ZoneInfo) -> list[date]:
 
 
 def sitting_times(day: date, sitting: Sitting) -> list[time]:
-    """Nudge times on one day: one interval after sitting starts, then every interval before it ends."""
+    """Nudge times on a day: an interval after sitting starts, then every interval until its end."""
     if WEEKDAYS[day.weekday()] not in sitting.days:
         return []
     step = timedelta(minutes=sitting.every_minutes)
@@ -126,12 +127,13 @@ def sitting_times(day: date, sitting: Sitting) -> list[time]:
 
 
 def plan_messages(prefs: Preferences, start: datetime, end: datetime) -> list[Planned]:
-    """Every scheduled prompt for one person due in [start, end), keyed so re-planning is a no-op."""
+    """Every scheduled prompt for one person due in [start, end), keyed so replanning is a no-op."""
     planned: list[Planned] = []
     tz = prefs.timezone
     for day in _local_days(start, end, tz):
         if prefs.checkin_time is not None and (
-                prefs.checkin_weekdays is None or WEEKDAYS[day.weekday()] in prefs.checkin_weekdays):
+                prefs.checkin_weekdays is None
+                or WEEKDAYS[day.weekday()] in prefs.checkin_weekdays):
             due = local_to_utc(day, prefs.checkin_time, tz)
             planned.append(Planned("checkin", due, f"checkin:{prefs.patient_id}:{day.isoformat()}",
                                    {"local_date": day.isoformat()}))
@@ -144,7 +146,8 @@ def plan_messages(prefs: Preferences, start: datetime, end: datetime) -> list[Pl
     kept = [p for p in planned if start <= p.due_at < end]
     if prefs.quiet is not None:
         kept = [p for p in kept
-                if not (policy_for(p.kind).respects_quiet_hours and prefs.quiet.contains(p.due_at, tz))]
+                if not (policy_for(p.kind).respects_quiet_hours
+                        and prefs.quiet.contains(p.due_at, tz))]
     return sorted(kept, key=lambda p: (p.due_at, p.kind))
 
 

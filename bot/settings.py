@@ -94,7 +94,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBHOOK_SECRET", "", "Secret token Telegram sends with every webhook request; "
             "required when WEBHOOK_URL is set. Secret: environment only.", _webhook_secret,
             secret=True),
-    Setting("WEBHOOK_LISTEN", "0.0.0.0", "Address the webhook server listens on."),
+    # All interfaces: inside the container; Docker publishes only the port asked for.
+    Setting("WEBHOOK_LISTEN", "0.0.0.0", "Address the webhook server listens on."),  # noqa: S104
     Setting("WEBHOOK_PORT", 8443, "Port the webhook server listens on.", _positive_int),
     Setting("WEBHOOK_MAX_BODY_BYTES", 1_000_000, "Largest webhook request body accepted; a "
             "larger one is refused with 413 before it is read (Telegram's updates are far "
@@ -133,7 +134,7 @@ class Settings:
         shown = {k: ("***" if _BY_NAME[k].secret and v else v) for k, v in self.values.items()}
         return f"Settings({shown})"
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         values = dict(self.values)
         values.update({k.upper(): v for k, v in changes.items()})
         return Settings(values)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 VERDICTS = ("keep", "progress", "adapt", "pause")
 SUSTAINED_RISE = 2.0  # docs/clinical-rules.md: 7-day average at least 2 points above the first week's
@@ -31,7 +32,7 @@ class WeekFigures:
     average: float | None         # mean pain of the answered days
     last_week: float | None       # the week before
     first_week: float | None      # the first 7 days from the start date
-    verdicts: dict = field(default_factory=dict)  # verdict -> sessions decided this week
+    verdicts: dict[str, int] = field(default_factory=dict)  # verdict -> sessions decided this week
     breaks: int = 0               # sitting breaks taken
     lessons: int = 0              # lessons received this week
     first_week_is_this_week: bool = False
@@ -70,7 +71,7 @@ class WeekFigures:
             return "steady"
         return "keep_going"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"week_start": self.week_start.isoformat(), "week_end": self.week_end.isoformat(),
                 "answered": self.answered, "average": self.average, "last_week": self.last_week,
                 "first_week": self.first_week, "change_vs_last": self.change_vs_last,
@@ -88,4 +89,5 @@ def week_figures(ratings: dict[date, int], week_end: date, start: date, verdicts
     counts = Counter(v for v in verdicts if v in VERDICTS)
     return WeekFigures(week_end - timedelta(days=6), week_end, len(this), mean(this),
                        mean(before), mean(first), {v: counts[v] for v in VERDICTS},
-                       breaks, lessons, first_week_is_this_week=week_end - timedelta(days=6) <= start)
+                       breaks, lessons,
+                       first_week_is_this_week=week_end - timedelta(days=6) <= start)

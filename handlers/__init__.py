@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, MessageHandler,
-                          TypeHandler, filters)
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
 
-from handlers import (activity, basic, caregiver, checkin, clinic, common, course, errors,
-                      onboarding, privacy, safety, settings, sitting, urgent, withdraw)
+from handlers import (
+    activity,
+    basic,
+    caregiver,
+    checkin,
+    clinic,
+    common,
+    course,
+    errors,
+    onboarding,
+    privacy,
+    safety,
+    settings,
+    sitting,
+    urgent,
+    withdraw,
+)
 
 # (command, description): the bot's menu (setMyCommands), /help, and the README.
 COMMANDS: list[tuple[str, str]] = [

@@ -11,8 +11,17 @@ from telegram.ext import ContextTypes
 from bot.clock import parse_iso
 from bot.localtime import local_date, zone
 from bot.parsing import Ambiguous, Invalid, parse_rating, parse_yes_no
-from handlers.common import (answer_callback, button_message_key, clear_buttons, patient_of,
-                             reply, reply_template, respond, runtime)
+from handlers.common import (
+    answer_callback,
+    button_message_key,
+    clear_buttons,
+    incoming,
+    patient_of,
+    reply,
+    reply_template,
+    respond,
+    runtime,
+)
 from jobs import sessions as flow
 from messages import Outgoing, label, render
 from storage import activities, checkins, outbox, sessions
@@ -27,7 +36,7 @@ TYPED_KINDS = ("session_before", "session_after", "next_day", "settle")
 
 
 async def usable_patient(rt, update: Update) -> dict | None:
-    """The sender as a set-up patient who may use activities now; otherwise says why, returns None."""
+    """The sender as a set-up patient who may use activities now; else says why and gives None."""
     patient = patient_of(rt, update)
     if patient is None or patient["status"] == "onboarding":
         await reply_template(rt, update, "not_registered")
@@ -88,7 +97,7 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         row = by_day.get(d.isoformat())
         days.append({"label": f"{d.strftime('%a')} {d.day} {d.strftime('%b')}",
                      "pain": row["pain"] if row else None,
-                     "missed": bool(row) and row["status"] == "missed",
+                     "missed": row is not None and row["status"] == "missed",
                      "sessions": done.get(d.isoformat(), [])})
     text = render("history", days=days, verdicts=VERDICT_WORDS,
                   any_data=any(d["pain"] is not None or d["sessions"] for d in days))
@@ -132,12 +141,9 @@ async def activity_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             await reply_template(rt, update, "expired", patient_id=pid)
         return
     session = sessions.owned(rt.db, number, pid) if number is not None and len(parts) == 3 else None
-    result = None
-    if session is not None and action == "e":
-        result = lambda: [flow.end(rt, patient, session)]  # noqa: E731
-    elif session is not None and action == "x":
-        result = lambda: [flow.cancel(rt, patient, session)]  # noqa: E731
-    if result is None or not await _apply(rt, update, patient, result):
+    step = {"e": flow.end, "x": flow.cancel}.get(action) if session is not None else None
+    if step is None or session is None or not await _apply(
+            rt, update, patient, lambda: [step(rt, patient, session)]):
         await reply_template(rt, update, "expired", patient_id=pid)
 
 
@@ -216,7 +222,7 @@ async def session_answer_button(update: Update, context: ContextTypes.DEFAULT_TY
     if patient is not None and patient["status"] == "hold":
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
         return
-    if session is None or value is None or value > limit:
+    if patient is None or session is None or value is None or value > limit:
         await reply_template(rt, update, "expired")
         return
     if not await _apply(rt, update, patient, lambda: _answer(rt, patient, session,
@@ -248,7 +254,8 @@ async def next_day_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         if row is not None and (row["kind"] != "next_day" or row["patient_id"] != patient["id"]
                                 or pain is None or pain > 10):
             row = None
-    if row is None or not await save_next_day(rt, update, patient, pain):
+    if (patient is None or pain is None or row is None
+            or not await save_next_day(rt, update, patient, pain)):
         await reply_template(rt, update, "expired", patient_id=patient["id"] if patient else None)
 
 
@@ -266,7 +273,7 @@ async def save_next_day(rt, update: Update, patient: dict, pain: int) -> bool:
 # -- typed answers ----------------------------------------------------------------------------
 async def typed_answer(rt, update: Update, patient: dict, waiting: dict) -> None:
     """Typed text while a session question is open (B, A, N as numbers; S as yes/no)."""
-    text = update.effective_message.text or ""
+    text = incoming(update).text or ""
     kind = waiting["kind"]
     if kind == "settle":
         await _typed_settle(rt, update, patient, text)

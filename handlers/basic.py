@@ -7,7 +7,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from handlers import activity, onboarding, safety
 from handlers.checkin import typed_rating
-from handlers.common import patient_of, reply_template, runtime
+from handlers.common import patient_of, reply_template, runtime, sender
 from handlers.onboarding_questions import emergency_number
 from storage import checkins, clinics
 
@@ -18,11 +18,11 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
     rt = runtime(context)
     patient = patient_of(rt, update)
-    staff = clinics.roles_of(rt.db, update.effective_user.id)
+    staff = clinics.roles_of(rt.db, sender(update).id)
     await reply_template(rt, update, "help", commands=COMMANDS,
                          clinic_commands=CLINIC_COMMANDS if staff else [],
                          emergency_number=emergency_number(
-                             rt.db, patient["id"] if patient else None, update.effective_user.id),
+                             rt.db, patient["id"] if patient else None, sender(update).id),
                          patient_id=patient["id"] if patient else None)
 
 

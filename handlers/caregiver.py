@@ -10,7 +10,16 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.onboarding_rules import TZ_PRESETS
-from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    current_chat,
+    patient_of,
+    reply,
+    respond,
+    runtime,
+    sender,
+)
 from jobs.plan import replan_patient
 from messages import Outgoing, label, render
 from storage import caregivers, events, invites, patients
@@ -54,7 +63,7 @@ async def caregiver_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     patient = patient_of(rt, update)
     if patient is not None and patient["status"] == "onboarding":
         patient = None
-    await reply(rt, update, _menu(rt, patient, update.effective_user.id),
+    await reply(rt, update, _menu(rt, patient, sender(update).id),
                 patient_id=patient["id"] if patient else None)
 
 
@@ -64,7 +73,7 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await answer_callback(update)
     patient = patient_of(rt, update)
     parts = (update.callback_query.data or "").split(":")
-    user_id = update.effective_user.id
+    user_id = sender(update).id
     now = rt.clock.now()
     if len(parts) == 3 and parts[1] == "i" and parts[2] in SCOPES and patient is not None \
             and patient["status"] not in ("onboarding",):
@@ -97,7 +106,7 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     allowed = target is not None and target["ended_at"] is None and (
         (parts[1] == "r" and patient is not None and target["patient_id"] == patient["id"])
         or (parts[1] == "x" and target["user_id"] == user_id))
-    if not allowed:
+    if target is None or not allowed:
         await reply(rt, update, Outgoing(render("expired")),
                     patient_id=patient["id"] if patient else None)
         return
@@ -107,7 +116,7 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         caregivers.end(rt.db, target["id"], by, now)
         events.record(rt.db, now, "caregiver_ended", target["patient_id"], caregiver=target["id"],
                       by=by)
-        owner = patients.get(rt.db, target["patient_id"])
+        owner = patients.existing(rt.db, target["patient_id"])
         return [Outgoing(render("caregiver_ended", by=by, carer=target["first_name"],
                                 patient=owner["first_name"]))]
 
@@ -117,7 +126,7 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def open_invite(rt, update: Update, code: str) -> None:
     """/start cg_<code>: show whose summaries, what is in them, and ask to accept."""
-    user = update.effective_user
+    user = sender(update)
 
     def not_their_own(invite: dict) -> bool:
         owner = patients.get(rt.db, invite["patient_id"])
@@ -127,7 +136,7 @@ async def open_invite(rt, update: Update, code: str) -> None:
     if invite is None:
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
-    owner = patients.get(rt.db, invite["patient_id"])
+    owner = patients.existing(rt.db, invite["patient_id"])
     offer = _offer(owner, invite)
     await reply(rt, update, Outgoing(offer, [[(label("caregiver_accept"), f"cgj:{invite['id']}:y"),
                                               (label("caregiver_decline"),
@@ -144,7 +153,7 @@ async def join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """`cgj:<invite>:y|n`: honoured only for the person who opened that invite, while valid."""
     rt = runtime(context)
     await answer_callback(update)
-    user, chat = update.effective_user, update.effective_chat
+    user, chat = sender(update), current_chat(update)
     now = rt.clock.now()
     found = invites.answered(rt.db, update.callback_query.data, "caregiver", user.id, now)
     if found is None:
@@ -152,7 +161,7 @@ async def join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     invite, yes = found
     await clear_buttons(update)
-    owner = patients.get(rt.db, invite["patient_id"])
+    owner = patients.existing(rt.db, invite["patient_id"])
     if not yes:
         await reply(rt, update, Outgoing(render("caregiver_declined", name=owner["first_name"])))
         return
@@ -187,15 +196,16 @@ async def timezone_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     carer = None
     if len(parts) == 3 and parts[1].isdecimal() and len(parts[1]) < 10 and parts[2] in TZ_PRESETS:
         carer = caregivers.get(rt.db, int(parts[1]))
-    if carer is None or carer["user_id"] != update.effective_user.id or carer["ended_at"]:
+    if carer is None or carer["user_id"] != sender(update).id or carer["ended_at"]:
         await reply(rt, update, Outgoing(render("expired")))
         return
     await clear_buttons(update)
-    owner = patients.get(rt.db, carer["patient_id"])
+    owner = patients.existing(rt.db, carer["patient_id"])
 
     def change():
         caregivers.set_timezone(rt.db, carer["id"], parts[2])
-        return [Outgoing(render("caregiver_timezone", timezone=parts[2], day=DAY_NAMES[owner["summary_day"]],
+        return [Outgoing(render("caregiver_timezone", timezone=parts[2],
+                                day=DAY_NAMES[owner["summary_day"]],
                                 time=owner["summary_time"]))]
 
     await respond(rt, update, change)

@@ -9,8 +9,17 @@ from telegram.ext import ContextTypes
 
 from bot.localtime import local_date, zone
 from bot.parsing import Ambiguous, Invalid, parse_rating
-from handlers.common import (answer_callback, clear_buttons, patient_of, reply, reply_template,
-                             respond, runtime, update_key)
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    incoming,
+    patient_of,
+    reply,
+    reply_template,
+    respond,
+    runtime,
+    update_key,
+)
 from jobs import clinic
 from jobs import sessions as flow
 from jobs.compose import CHECKIN_KINDS
@@ -79,7 +88,7 @@ async def rating_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await answer_callback(update)
     patient = patient_of(rt, update)
     question, pain = _question_from(rt, update.callback_query.data, patient)
-    if question is None:
+    if patient is None or question is None:
         await reply_template(rt, update, "expired")
         return
     await clear_buttons(update)
@@ -106,7 +115,7 @@ async def typed_rating(rt, update: Update, patient: dict, waiting: dict) -> None
         checkins.clear_awaiting(rt.db, patient["id"])
         await reply_template(rt, update, "not_waiting", patient_id=patient["id"])
         return
-    result = parse_rating(update.effective_message.text)
+    result = parse_rating(incoming(update).text)
     if isinstance(result, Ambiguous):
         prefix = f"c:{question['id']}"
         out = Outgoing(render("rating_ambiguous", low=result.low, high=result.high),

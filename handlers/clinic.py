@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, timedelta
+from typing import Any
 
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -19,7 +20,17 @@ from bot import pacing
 from bot.clock import iso
 from bot.localtime import local_date, zone
 from handlers.caregiver import bot_username
-from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime, update_key
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    current_chat,
+    patient_of,
+    reply,
+    respond,
+    runtime,
+    sender,
+    update_key,
+)
 from handlers.onboarding_questions import question
 from jobs import clinic
 from jobs.dispatch import dispatch_now
@@ -54,7 +65,7 @@ async def _refuse(rt, update: Update, template: str = "clinic_staff_only", **con
 
 async def _cohort_or_refuse(rt, update: Update, args: list[str], usage: str):
     """The cohort named by the first argument, if the sender may see it; else answered, None."""
-    user_id = update.effective_user.id
+    user_id = sender(update).id
     if not clinics.roles_of(rt.db, user_id):
         await _refuse(rt, update)
         return None
@@ -75,7 +86,7 @@ async def _cohort_or_refuse(rt, update: Update, args: list[str], usage: str):
 async def cohort_new_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/cohort_new NAME [YYYY-MM-DD]: a cohort (fixed start, or rolling) and its link + QR code."""
     rt = runtime(context)
-    roles = clinics.roles_of(rt.db, update.effective_user.id)
+    roles = clinics.roles_of(rt.db, sender(update).id)
     if not roles:
         await _refuse(rt, update)
         return
@@ -96,7 +107,7 @@ async def cohort_new_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
         await _refuse(rt, update, "clinic_usage", usage="cohort_new", cohorts=[])
         return
     now = rt.clock.now()
-    qr = {}
+    qr: dict[str, Any] = {}
 
     def create():
         cohort_id = clinics.create_cohort(rt.db, clinic_id=staff["clinic_id"], name=name,
@@ -115,7 +126,7 @@ async def cohort_link_command(update: Update, context: ContextTypes.DEFAULT_TYPE
     found = await _cohort_or_refuse(rt, update, list(context.args or []), "cohort_link")
     if found is None:
         return
-    qr = {}
+    qr: dict[str, Any] = {}
     if await respond(rt, update, lambda: _link_messages(rt, update, found[0], qr, new=False)):
         await _send_qr(rt, qr)
 
@@ -123,9 +134,10 @@ async def cohort_link_command(update: Update, context: ContextTypes.DEFAULT_TYPE
 def _link_messages(rt, update: Update, cohort: dict, qr: dict, *, new: bool) -> list[Outgoing]:
     """Inside the transaction: a fresh code, the text reply, and the QR image queued beside it."""
     now = rt.clock.now()
-    link = deep_link(bot_username(rt), COHORT_PREFIX, clinics.new_enrolment_link(rt.db, cohort["id"], now))
+    code = clinics.new_enrolment_link(rt.db, cohort["id"], now)
+    link = deep_link(bot_username(rt), COHORT_PREFIX, code)
     text = render("clinic_cohort_link", cohort=cohort, link=link, new=new)
-    qr["row"] = outbox.enqueue(rt.db, chat_id=update.effective_chat.id, patient_id=None,
+    qr["row"] = outbox.enqueue(rt.db, chat_id=current_chat(update).id, patient_id=None,
                                kind="cohort_qr", due_at=now, now=now,
                                dedupe_key=f"cohort_qr:{update_key(update)}",
                                payload={"link": link, "cohort_id": cohort["id"],
@@ -141,11 +153,11 @@ async def _send_qr(rt, qr: dict) -> None:
 async def cohorts_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/cohorts: the cohorts of the sender's clinics, with head counts."""
     rt = runtime(context)
-    if not clinics.roles_of(rt.db, update.effective_user.id):
+    if not clinics.roles_of(rt.db, sender(update).id):
         await _refuse(rt, update)
         return
     await reply(rt, update, Outgoing(render(
-        "clinic_cohorts", cohorts=clinics.cohorts_for_user(rt.db, update.effective_user.id))),
+        "clinic_cohorts", cohorts=clinics.cohorts_for_user(rt.db, sender(update).id))),
         patient_id=_sender_pid(rt, update))
 
 
@@ -174,7 +186,7 @@ async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     def act():
         for part in ("days", "sessions"):
             rows.append(outbox.enqueue(
-                rt.db, chat_id=update.effective_chat.id, patient_id=None, kind="cohort_export",
+                rt.db, chat_id=current_chat(update).id, patient_id=None, kind="cohort_export",
                 due_at=now, now=now, dedupe_key=f"cohort_export:{update_key(update)}:{part}",
                 payload={"cohort_id": cohort["id"], "clinician_id": staff["id"], "part": part}))
         events.record(rt.db, now, "cohort_exported", None, cohort=cohort["id"],
@@ -277,6 +289,8 @@ def _start_out_of_range(rt, clinic_id: int, day: date) -> dict | None:
     """None for a start date the clinic may set today (its local date); else the allowed range,
     for the answer (storage.clinics.start_range holds the rule)."""
     place = clinics.clinic(rt.db, clinic_id)
+    if place is None:  # the clinician's own clinic: cannot happen
+        raise LookupError(f"clinic {clinic_id} does not exist")
     earliest, latest = clinics.start_range(local_date(rt.clock.now(), zone(place["timezone"])))
     if earliest <= day <= latest:
         return None
@@ -294,7 +308,7 @@ def _parse_date(text: str) -> date | None:
 
 async def open_clinician_invite(rt, update: Update, code: str) -> None:
     """/start cl_<code>: what joining the clinic means, and accept / decline."""
-    user = update.effective_user
+    user = sender(update)
     invite = invites.open_code(rt.db, code, "clinician", rt.clock.now(), user.id,
                                lambda i: clinics.clinic(rt.db, i["clinic_id"]) is not None)
     if invite is None:
@@ -310,7 +324,7 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
     """`clj:<invite>:y|n`: honoured only for the person who opened that invite, while valid."""
     rt = runtime(context)
     await answer_callback(update)
-    user, chat = update.effective_user, update.effective_chat
+    user, chat = sender(update), current_chat(update)
     now = rt.clock.now()
     found = invites.answered(rt.db, update.callback_query.data, "clinician", user.id, now)
     if found is None:
@@ -319,6 +333,8 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
     invite, yes = found
     await clear_buttons(update)
     place = clinics.clinic(rt.db, invite["clinic_id"])
+    if place is None:  # the invite's foreign key: cannot happen
+        raise LookupError(f"clinic {invite['clinic_id']} does not exist")
     if not yes:
         await reply(rt, update, Outgoing(render("clinic_staff_declined", clinic=place)))
         return
@@ -347,7 +363,7 @@ def _offer_text(cohort: dict) -> str:
 
 async def open_cohort_link(rt, update: Update, code: str) -> None:
     """/start co_<code>: the clinic's name, exactly what it will see, and join / not now."""
-    user = update.effective_user
+    user = sender(update)
     now = rt.clock.now()
     cohort = None
     if not invites.too_many_failures(rt.db, user.id, now):
@@ -360,7 +376,7 @@ async def open_cohort_link(rt, update: Update, code: str) -> None:
         return
     patient = patient_of(rt, update)
     member = clinics.membership(rt.db, patient["id"]) if patient else None
-    if member is not None:
+    if patient is not None and member is not None:
         await reply(rt, update, Outgoing(render("clinic_already_member", member=member,
                                                 same=member["cohort_id"] == cohort["id"])),
                     patient_id=patient["id"])
@@ -381,7 +397,7 @@ async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
     rt = runtime(context)
     await answer_callback(update)
     parts = (update.callback_query.data or "").split(":")
-    user = update.effective_user
+    user = sender(update)
     now = rt.clock.now()
     found = None
     if len(parts) == 3 and _parse_id(parts[1]) is not None and parts[2] in ("y", "n"):
@@ -413,7 +429,7 @@ async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
         # Not set up yet: they join when set-up ends; its first (or next) question follows.
         state = consents.onboarding(rt.db, user.id)
         if state is None:
-            consents.set_step(rt.db, user.id, update.effective_chat.id, "intro", now)
+            consents.set_step(rt.db, user.id, current_chat(update).id, "intro", now)
             state = consents.onboarding(rt.db, user.id)
         return [Outgoing(render("clinic_joined", cohort=cohort, set_up=False)),
                 question(rt.db, state, **({"name": user.first_name or ""}
@@ -427,7 +443,7 @@ async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     rt = runtime(context)
     patient = patient_of(rt, update)
     member = clinics.membership(rt.db, patient["id"]) if patient else None
-    if member is None:
+    if patient is None or member is None:
         await _refuse(rt, update, "clinic_not_member")
         return
     await reply(rt, update, Outgoing(render("clinic_leave_confirm", member=member),
@@ -443,7 +459,7 @@ async def leave_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     parts = (update.callback_query.data or "").split(":")
     patient = patient_of(rt, update)
     member = clinics.membership(rt.db, patient["id"]) if patient else None
-    if (member is None or len(parts) != 3 or parts[2] not in ("y", "n")
+    if (patient is None or member is None or len(parts) != 3 or parts[2] not in ("y", "n")
             or _parse_id(parts[1]) != member["id"]):
         await _refuse(rt, update, "expired")
         return

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from contextvars import ContextVar
 
-from telegram import Update
+from telegram import CallbackQuery, Chat, Message, Update, User
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.runtime import Runtime
@@ -34,6 +34,34 @@ def runtime(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
     return context.application.bot_data["runtime"]
 
 
+def sender(update: Update) -> User:
+    """Who sent the update. Every update the handlers take has one; PTB types it optional."""
+    if update.effective_user is None:
+        raise ValueError(f"update {update.update_id} has no sender")
+    return update.effective_user
+
+
+def current_chat(update: Update) -> Chat:
+    """The chat of the update (see `sender`)."""
+    if update.effective_chat is None:
+        raise ValueError(f"update {update.update_id} has no chat")
+    return update.effective_chat
+
+
+def tapped(update: Update) -> CallbackQuery:
+    """The button tap of a callback update (see `sender`)."""
+    if update.callback_query is None:
+        raise ValueError(f"update {update.update_id} is not a button tap")
+    return update.callback_query
+
+
+def incoming(update: Update) -> Message:
+    """The message of a message update (see `sender`)."""
+    if update.effective_message is None:
+        raise ValueError(f"update {update.update_id} has no message")
+    return update.effective_message
+
+
 def patient_of(rt: Runtime, update: Update) -> dict | None:
     """The patient row of whoever sent the update; identity is never taken from button data."""
     user = update.effective_user
@@ -46,7 +74,7 @@ def queue_reply(rt: Runtime, update: Update, out: Outgoing, *, patient_id: int |
 
     Call inside the same transaction as the change the reply reports.
     """
-    return outbox.enqueue(rt.db, chat_id=update.effective_chat.id, patient_id=patient_id,
+    return outbox.enqueue(rt.db, chat_id=current_chat(update).id, patient_id=patient_id,
                           kind=kind, due_at=rt.clock.now(), now=rt.clock.now(),
                           dedupe_key=f"{kind}:{update_key(update)}:{part}",
                           payload=out.as_payload())
@@ -73,7 +101,7 @@ async def _cosmetic(call) -> None:
         try:
             async with asyncio.timeout(COSMETIC_TIMEOUT):
                 await call()
-        except Exception:  # noqa: BLE001 - the real work is already stored
+        except Exception:  # noqa: BLE001, S110 - cosmetic; the real work is already stored
             pass
 
     tasks = BACKGROUND.get()
@@ -87,12 +115,12 @@ async def _cosmetic(call) -> None:
 
 async def answer_callback(update: Update, text: str | None = None) -> None:
     """Stop the button's spinner; a failure here is cosmetic, so it must not stop the handler."""
-    await _cosmetic(lambda: update.callback_query.answer(text))
+    await _cosmetic(lambda: tapped(update).answer(text))
 
 
 async def clear_buttons(update: Update) -> None:
     """Take the keyboard off an answered question so it cannot be pressed twice."""
-    await _cosmetic(lambda: update.callback_query.edit_message_reply_markup(None))
+    await _cosmetic(lambda: tapped(update).edit_message_reply_markup(None))
 
 
 async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -131,7 +159,7 @@ async def respond(rt: Runtime, update: Update, act, *, patient_id: int | None = 
             ids = []
             for n, out in enumerate(outs):
                 key = f"reply:{once}:{n}" if once else f"reply:{update_key(update)}:{n}"
-                ids.append(outbox.enqueue(rt.db, chat_id=update.effective_chat.id,
+                ids.append(outbox.enqueue(rt.db, chat_id=current_chat(update).id,
                                           patient_id=patient_id, kind="reply",
                                           due_at=rt.clock.now(), now=rt.clock.now(),
                                           dedupe_key=key, payload=out.as_payload()))
@@ -147,5 +175,5 @@ async def respond(rt: Runtime, update: Update, act, *, patient_id: int | None = 
 
 def button_message_key(update: Update, what: str) -> str:
     """A key for "this keyboard was used": the chat and message the tapped button sits on."""
-    message = update.callback_query.message
-    return f"{what}:{update.effective_chat.id}:{message.message_id if message else 0}"
+    message = tapped(update).message
+    return f"{what}:{current_chat(update).id}:{message.message_id if message else 0}"

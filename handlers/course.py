@@ -1,4 +1,4 @@
-"""The course: lesson buttons (feedback, checks, next, re-read, catch up), /course, and week 12's end."""
+"""The course: lesson buttons (feedback, checks, next, re-read, catch up), /course, week 12 end."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from telegram.ext import ContextTypes
 
 from bot import course_plan
 from bot.localtime import local_date, zone
-from handlers.common import answer_callback, clear_buttons, patient_of, reply, reply_template, runtime, update_key
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    patient_of,
+    reply,
+    reply_template,
+    runtime,
+    update_key,
+)
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render
 from storage import lessons, outbox
@@ -20,14 +28,15 @@ TIME_PRESETS = ("0800", "1200", "1800", "2000")
 
 
 def _lesson(lesson_id: str):
-    return next((l for l in course_plan.default_course() if l.id == lesson_id), None)
+    return next((lesson for lesson in course_plan.default_course() if lesson.id == lesson_id), None)
 
 
 def _today(rt, patient: dict) -> date:
     return local_date(rt.clock.now(), zone(patient["timezone"]))
 
 
-async def send_lesson(rt, update: Update, patient: dict, lesson_id: str, kind: str = "lesson") -> None:
+async def send_lesson(rt, update: Update, patient: dict, lesson_id: str,
+                      kind: str = "lesson") -> None:
     """Send a lesson now; a lesson already planned for later is brought forward, not duplicated."""
     now = rt.clock.now()
     key = (f"lesson:{patient['id']}:{lesson_id}" if kind == "lesson"
@@ -35,8 +44,8 @@ async def send_lesson(rt, update: Update, patient: dict, lesson_id: str, kind: s
     row_id = outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"], kind=kind,
                             due_at=now, now=now, dedupe_key=key, payload={"lesson_id": lesson_id})
     if row_id is None:
-        existing = list(rt.db.query("SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'",
-                                    [key]))
+        existing = list(rt.db.query(
+            "SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'", [key]))
         if not existing:
             return
         row_id = existing[0]["id"]
@@ -61,7 +70,7 @@ async def course_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                   received=len(got), total=len(course), missed=len(gaps),
                   reacted=lessons.read_count(rt.db, patient["id"]),
                   days=patient["course_days"].replace(",", ", "), at=patient["course_time"])
-    titles = {l.id: l for l in course}
+    titles = {lesson.id: lesson for lesson in course}
     rows = [[(f"W{titles[i].week}: {titles[i].title}"[:60], f"l:r:{i}")]
             for i in list(got)[-RECENT_BUTTONS:] if i in titles]
     if gaps:
@@ -84,7 +93,7 @@ async def _rhythm(rt, update, patient, args) -> bool:
                         course_time=f"{args[0][:2]}:{args[0][2:]}")
     else:
         return False
-    fresh = patients.get(rt.db, patient["id"])
+    fresh = patients.existing(rt.db, patient["id"])
     replan_patient(rt, fresh)
     await reply_template(rt, update, "course_rhythm", patient_id=patient["id"],
                          days=fresh["course_days"].replace(",", ", "), at=fresh["course_time"])
@@ -154,8 +163,9 @@ async def _catch_up(rt, update, patient, args) -> bool:
     if args or not patient["course_start"]:
         return False
     days = [d for d in patient["course_days"].split(",") if d]
-    gaps = course_plan.missed(course_plan.default_course(), date.fromisoformat(patient["course_start"]),
-                              days, _today(rt, patient), set(lessons.received(rt.db, patient["id"])))
+    gaps = course_plan.missed(course_plan.default_course(),
+                              date.fromisoformat(patient["course_start"]), days,
+                              _today(rt, patient), set(lessons.received(rt.db, patient["id"])))
     if not gaps:
         await reply_template(rt, update, "lesson_none", patient_id=patient["id"])
     else:
@@ -176,7 +186,7 @@ async def _maintenance(rt, update, patient, args) -> bool:
                         status="finished")
         outbox.cancel_pending(rt.db, patient["id"])
     await clear_buttons(update)
-    replan_patient(rt, patients.get(rt.db, patient["id"]))
+    replan_patient(rt, patients.existing(rt.db, patient["id"]))
     await reply_template(rt, update, "course_maintenance", choice=args[0], patient_id=patient["id"])
     return True
 

@@ -7,8 +7,10 @@ transaction. Nothing about a person's health is stored before they agree to it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -16,9 +18,19 @@ from telegram.ext import ContextTypes
 from bot import onboarding_rules as R
 from bot.clock import parse_iso
 from bot.localtime import local_date, parse_hhmm, zone
+from bot.runtime import Runtime
 from handlers import caregiver, clinic, withdraw
-from handlers.common import (answer_callback, clear_buttons, patient_of, reply_template,
-                             respond, runtime)
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    current_chat,
+    incoming,
+    patient_of,
+    reply_template,
+    respond,
+    runtime,
+    sender,
+)
 from handlers.onboarding_questions import Reask, from_button, from_text, pending, question
 from jobs import clinic as clinic_flow
 from jobs import safety
@@ -45,7 +57,7 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def begin_or_resume(rt, update: Update) -> None:
-    user, chat = update.effective_user, update.effective_chat
+    user, chat = sender(update), current_chat(update)
     state = consents.onboarding(rt.db, user.id)
     patient = patient_of(rt, update)
     if state is None and patient is not None and patient["status"] == withdraw.WITHDRAWN:
@@ -63,7 +75,8 @@ async def begin_or_resume(rt, update: Update) -> None:
     if state is None:
         def begin() -> list[Outgoing]:
             consents.set_step(rt.db, user.id, chat.id, "intro", rt.clock.now())
-            return [question(rt.db, consents.onboarding(rt.db, user.id), name=user.first_name)]
+            return [question(rt.db, consents.existing_onboarding(rt.db, user.id),
+                             name=user.first_name)]
 
         await _send(rt, update, begin)
         return
@@ -79,7 +92,7 @@ def drop_stale_edit(rt, update: Update) -> None:
     minutes, or as soon as the bot has asked something newer (a check-in, a session question)."""
     user = update.effective_user
     state = consents.onboarding(rt.db, user.id) if user else None
-    if state is None or not state["data"].get("edit"):
+    if user is None or state is None or not state["data"].get("edit"):
         return
     waiting = checkins.awaiting(rt.db, state["patient_id"])
     if (parse_iso(state["updated_at"]) < rt.clock.now() - EDIT_TIMEOUT
@@ -97,13 +110,13 @@ async def onboarding_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     """A tap on an onboarding button (`o:<step>:<value>`), honoured only at that current step."""
     rt = runtime(context)
     await answer_callback(update)
-    state = consents.onboarding(rt.db, update.effective_user.id)
+    state = consents.onboarding(rt.db, sender(update).id)
     parts = (update.callback_query.data or "").split(":", 2)
     answer = None
     if (state is not None and len(parts) == 3 and parts[1] == state["step"]
-            and state["chat_id"] == update.effective_chat.id):
+            and state["chat_id"] == current_chat(update).id):
         answer = from_button(rt.db, state, parts[2])
-    if answer is None:
+    if state is None or answer is None:
         await reply_template(rt, update, "expired")
         return
     await clear_buttons(update)
@@ -112,11 +125,11 @@ async def onboarding_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 async def typed_answer(rt, update: Update) -> None:
     """Typed text while onboarding: the answer to the current step, or a kind re-ask."""
-    state = consents.onboarding(rt.db, update.effective_user.id)
+    state = consents.existing_onboarding(rt.db, sender(update).id)
     try:
-        answer = from_text(state, update.effective_message.text or "")
+        answer = from_text(state, incoming(update).text or "")
     except Reask as reask:
-        problem = reask.problem
+        problem: str | None = reask.problem
         if state["step"] == "hold" and problem == "short":
             # On hold: a short reminder, the whole advice at most once an hour.
             from handlers.safety import full_advice_due
@@ -133,11 +146,11 @@ async def typed_answer(rt, update: Update) -> None:
 async def location_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A shared location answers the time-zone question; the coordinates are never stored."""
     rt = runtime(context)
-    state = consents.onboarding(rt.db, update.effective_user.id) if update.effective_user else None
-    if state is None or state["step"] != "tz":
+    state = consents.onboarding(rt.db, sender(update).id) if update.effective_user else None
+    where = incoming(update).location
+    if where is None or state is None or state["step"] != "tz":
         await reply_template(rt, update, "unsupported_media")
         return
-    where = update.effective_message.location
     name = R.timezone_at(where.latitude, where.longitude)
     if name is None:
         await _send(rt, update, lambda: [question(rt.db, state, "at_sea")])
@@ -168,7 +181,7 @@ async def apply_answer(rt, update: Update, state: dict, answer: object) -> None:
 
 @dataclass
 class _Turn:
-    rt: object
+    rt: Runtime
     update: Update
     state: dict
     now: datetime
@@ -186,14 +199,14 @@ class _Turn:
         return self.state["data"].get("edit")
 
     def go(self, step: str, *, data: dict | None = None, patient_id: int | None = None,
-           **extra: object) -> list[Outgoing]:
+           **extra: Any) -> list[Outgoing]:
         """Move to `step` and ask its question (when editing, past the setting's steps: done)."""
         if self.editing and step not in EDIT_FLOWS[self.editing]:
             return self.end_edit()
         consents.set_step(self.rt.db, self.state["user_id"], self.state["chat_id"], step, self.now,
                           data=data, patient_id=patient_id)
-        return [question(self.rt.db, consents.onboarding(self.rt.db, self.state["user_id"]),
-                         **extra)]
+        state = consents.existing_onboarding(self.rt.db, self.state["user_id"])
+        return [question(self.rt.db, state, **extra)]
 
     def again(self, problem: str, **extra: object) -> list[Outgoing]:
         return [question(self.rt.db, self.state, problem, **extra)]
@@ -202,7 +215,7 @@ class _Turn:
         """A setting changed from /settings is stored: show them all again (re-planned after)."""
         consents.finish(self.rt.db, self.state["user_id"])
         events.record(self.rt.db, self.now, "settings_changed", self.pid, setting=self.editing)
-        return [settings_message(self.rt.db, patients.get(self.rt.db, self.pid), saved=True)]
+        return [settings_message(self.rt.db, patients.existing(self.rt.db, self.pid), saved=True)]
 
 
 # Which onboarding steps each /settings choice walks through.
@@ -223,12 +236,13 @@ def settings_message(db, patient: dict, *, saved: bool = False) -> Outgoing:
                   activities=activities.for_patient(db, patient["id"]))
     return Outgoing(text, [[(label("settings_tz"), "set:tz"), (label("settings_ci"), "set:ci")],
                            [(label("settings_qh"), "set:qh"), (label("settings_sit"), "set:sit")],
-                           [(label("settings_act"), "set:act"), (label("settings_dose"), "set:dose")],
+                           [(label("settings_act"), "set:act"),
+                            (label("settings_dose"), "set:dose")],
                            [(label("settings_summary"), "set:sum")]])
 
 
 def _consent(t: _Turn, answer: str) -> list[Outgoing]:
-    db, user = t.rt.db, t.update.effective_user
+    db, user = t.rt.db, sender(t.update)
     if t.state["data"].get("again"):  # agreeing again after /withdraw
         return withdraw.consent_again(db, t.state, answer, question(db, t.state).text, t.now)
     if answer == "no":
@@ -248,13 +262,13 @@ def _red_flags(t: _Turn, answer: str) -> list[Outgoing]:
         return t.go("soon")
     t.set(status="hold")  # no course prompts until a doctor has seen them
     events.record(t.rt.db, t.now, "red_flag", t.pid, level="emergency", at="onboarding")
-    safety.queue_follow_up(t.rt.db, patients.get(t.rt.db, t.pid), t.now)
+    safety.queue_follow_up(t.rt.db, patients.existing(t.rt.db, t.pid), t.now)
     return t.go("hold")
 
 
 def _seen(t: _Turn, answer: str) -> list[Outgoing]:
     if answer == "notyet":  # the follow-up's "Not yet": the advice again, asked again tomorrow
-        safety.queue_follow_up(t.rt.db, patients.get(t.rt.db, t.pid), t.now)
+        safety.queue_follow_up(t.rt.db, patients.existing(t.rt.db, t.pid), t.now)
         return t.again("not_yet")
     t.set(status="onboarding")
     if answer == "mistake":  # the warning-sign question again; no false declaration needed
@@ -280,9 +294,10 @@ def _timezone(t: _Turn, answer: str) -> list[Outgoing]:
 
 def _checkin_time(t: _Turn, answer: str) -> list[Outgoing]:
     t.set(checkin_time=answer)
-    patient = patients.get(t.rt.db, t.pid)
+    patient = patients.existing(t.rt.db, t.pid)
     if t.editing and not (patient["quiet_from"] and R.in_window(
-            parse_hhmm(answer), parse_hhmm(patient["quiet_from"]), parse_hhmm(patient["quiet_to"]))):
+            parse_hhmm(answer), parse_hhmm(patient["quiet_from"]),
+            parse_hhmm(patient["quiet_to"]))):
         return t.end_edit()  # quiet hours still fit: nothing more to ask
     return t.go("qh")
 
@@ -290,7 +305,7 @@ def _checkin_time(t: _Turn, answer: str) -> list[Outgoing]:
 def _quiet(t: _Turn, answer) -> list[Outgoing]:
     if answer == "back":
         return t.go("ci")
-    checkin = patients.get(t.rt.db, t.pid)["checkin_time"]
+    checkin = patients.existing(t.rt.db, t.pid)["checkin_time"]
     start, end = answer
     if R.in_window(parse_hhmm(checkin), parse_hhmm(start), parse_hhmm(end)):
         return t.again("conflict", checkin=checkin, start=start, end=end)
@@ -346,11 +361,11 @@ def _dose(t: _Turn, minutes: int) -> list[Outgoing]:
 def _finish(t: _Turn) -> list[Outgoing]:
     """All answered: an active patient, their course starting today, and the summary."""
     db = t.rt.db
-    patient = patients.get(db, t.pid)
+    patient = patients.existing(db, t.pid)
     today = local_date(t.now, zone(patient["timezone"])).isoformat()
     t.set(status="active", start_date=today, course_start=today)
-    joined = clinic_flow.enrol_waiting(db, patients.get(db, t.pid), t.now)  # a cohort's link
-    patient = patients.get(db, t.pid)
+    joined = clinic_flow.enrol_waiting(db, patients.existing(db, t.pid), t.now)  # a cohort's link
+    patient = patients.existing(db, t.pid)
     consents.finish(db, t.state["user_id"])
     events.record(db, t.now, "onboarded", t.pid)
     days = {v: k for k, v in R.SITTING_DAYS.items()}.get(patient["sitting_days"], "no")
@@ -363,7 +378,8 @@ def _finish(t: _Turn) -> list[Outgoing]:
         activities=activities.for_patient(db, t.pid), cohort=joined[0] if joined else None))]
 
 
-_STEPS = {"intro": lambda t, _: t.go("consent"), "consent": _consent, "rf": _red_flags,
+_STEPS: dict[str, Callable[[_Turn, Any], list[Outgoing]]] = {
+          "intro": lambda t, _: t.go("consent"), "consent": _consent, "rf": _red_flags,
           "hold": _seen, "soon": _soon_signs, "tz": _timezone, "ci": _checkin_time, "qh": _quiet,
           "sit": _sitting, "sh": _sitting_hours, "se": _sitting_every, "act": _activities,
           "dose": _dose}

@@ -6,15 +6,14 @@ turn an answer into one canonical value (or refuse it), and handlers.onboarding 
 
 from __future__ import annotations
 
-from bot import onboarding_rules as R
-from bot.parsing import parse_hhmm, parse_minutes
 from markupsafe import Markup, escape
 
+from bot import onboarding_rules as R
 from bot import safety
-
+from bot.parsing import parse_hhmm, parse_minutes
 from jobs import clinic
 from messages import Button, Outgoing, label, render
-from storage import activities, consents
+from storage import activities
 
 MAX_DOSE = 180  # minutes; a starting dose, so anything longer is more likely a slip
 _DONE_WORDS = frozenset({"done", "finished", "that's all", "thats all", "that's it", "no more"})
@@ -35,7 +34,7 @@ def emergency_number(db=None, patient_id: int | None = None,
     """The number to call, already safe HTML: the person's cohort's own text, else their
     country's number (from their time zone), else "112 or your local emergency number"."""
     if db is None:
-        return Markup(escape(safety.emergency_number(None)))
+        return escape(safety.emergency_number(None))
     return clinic.emergency_number(db, patient_id, user_id)
 
 
@@ -90,7 +89,8 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
         return Outgoing(render("onboarding_checkin_time", **ctx),
                         _rows([(t, f"o:ci:{t.replace(':', '')}") for t in R.CHECKIN_PRESETS], 3))
     if step == "qh":
-        return Outgoing(render("onboarding_quiet", **{"checkin": "", "start": "", "end": "", **ctx}),
+        blank = {"checkin": "", "start": "", "end": ""}
+        return Outgoing(render("onboarding_quiet", **{**blank, **ctx}),
                         _span_buttons("qh", R.QUIET_PRESETS)
                         + [[(label("onboarding_change_checkin"), "o:qh:back")]])
     if step == "sit":
@@ -101,7 +101,8 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
                         _span_buttons("sh", R.SITTING_PRESETS))
     if step == "se":
         return Outgoing(render("onboarding_sitting_every", **ctx),
-                        [[(label("onboarding_minutes", n=n), f"o:se:{n}") for n in R.SITTING_EVERY]])
+                        [[(label("onboarding_minutes", n=n), f"o:se:{n}")
+                          for n in R.SITTING_EVERY]])
     if step == "act":
         chosen = state["data"].get("chosen", [])
         buttons = [(label("onboarding_chosen", name=label(f"onboarding_act_{k}")) if name in chosen
@@ -142,7 +143,8 @@ def from_button(db, state: dict, value: str) -> object | None:
             return next((n for n in R.DOSE_PRESETS if str(n) == minutes), None)
         return None
     allowed = {"intro": ("go",), "consent": ("yes", "no"), "rf": ("yes", "no"),
-               "hold": ("seen", "mistake", "notyet"), "soon": ("yes", "no"), "sit": tuple(R.SITTING_DAYS)}
+               "hold": ("seen", "mistake", "notyet"), "soon": ("yes", "no"),
+               "sit": tuple(R.SITTING_DAYS)}
     return value if value in allowed.get(step, ()) else None
 
 
@@ -164,10 +166,10 @@ def from_text(state: dict, text: str) -> object:
         # A bare "yes" here may mean "yes, I will go": only "I have been seen" lifts a hold.
         raise Reask("unsure" if safety.safety_answer(text) == "unsure" else "short")
     if step in ("intro", "consent"):
-        answer = R.yes_no(text)
-        if answer is None or (step == "intro" and not answer):
+        agreed = R.yes_no(text)
+        if agreed is None or (step == "intro" and not agreed):
             raise Reask()
-        return "go" if step == "intro" else ("yes" if answer else "no")
+        return "go" if step == "intro" else ("yes" if agreed else "no")
     if step == "tz":
         if words in ("other", "other…", "other..."):
             return "other"

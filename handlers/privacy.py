@@ -6,7 +6,17 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime, update_key
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    current_chat,
+    patient_of,
+    reply,
+    respond,
+    runtime,
+    sender,
+    update_key,
+)
 from messages import Outgoing, label, render
 from storage import events, outbox, privacy
 
@@ -19,10 +29,10 @@ async def mydata_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
     def act():
         for part in ("json", "csv"):
-            outbox.enqueue(rt.db, chat_id=update.effective_chat.id, patient_id=pid,
+            outbox.enqueue(rt.db, chat_id=current_chat(update).id, patient_id=pid,
                            kind="export", due_at=now, now=now,
                            dedupe_key=f"export:{update_key(update)}:{part}",
-                           payload={"format": part, "user_id": update.effective_user.id})
+                           payload={"format": part, "user_id": sender(update).id})
         return [Outgoing(render("mydata"))]
 
     await respond(rt, update, act, patient_id=pid)
@@ -49,7 +59,7 @@ async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await reply(rt, update, Outgoing(render("expired")))
         return
     patient = patient_of(rt, update)
-    user, chat = update.effective_user, update.effective_chat
+    user, chat = sender(update), current_chat(update)
 
     def act():
         counts = privacy.delete(rt.db, patient["id"] if patient else None, user.id, chat.id)

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 from datetime import datetime, timedelta
+from functools import partial
 
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
@@ -25,10 +26,20 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot import safety
 from bot.clock import parse_iso
 from bot.onboarding_rules import is_mistake, is_not_yet, is_seen
-from handlers.common import patient_of, reply, respond, runtime
+from handlers.common import current_chat, incoming, patient_of, reply, respond, runtime
 from jobs import clinic
-from jobs.safety import (ref_of, ask, full_advice_due, hold_buttons, queue_follow_up,
-                         record_soon, safety_waiting, seen_question, seen_since_report, settle)
+from jobs.safety import (
+    ask,
+    full_advice_due,
+    hold_buttons,
+    queue_follow_up,
+    record_soon,
+    ref_of,
+    safety_waiting,
+    seen_question,
+    seen_since_report,
+    settle,
+)
 from jobs.summary import alert_caregivers, alert_caregivers_seen
 from messages import Outgoing, label, render
 from storage import checkins, consents, events, patients
@@ -137,7 +148,8 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not text:
         return
     found = safety.screen(text)
-    if found.level is None:
+    level = found.level
+    if level is None:
         return
     rt = runtime(context)
     patient = patient_of(rt, update)
@@ -156,14 +168,14 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     open_question = safety_waiting(rt.db, patient)
     if open_question is not None and open_question["kind"] == "safety_confirm":
         info = ref_of(open_question)
-        level = info.get("level", "emergency")
-        if _rank(level, bool(info.get("doubtful"))) >= _rank(found.level, found.doubtful):
+        open_level = str(info.get("level", "emergency"))
+        if _rank(open_level, bool(info.get("doubtful"))) >= _rank(level, found.doubtful):
             # A question as serious or more is already open: it is never swapped for a lesser
             # one, and "yes, and my legs are weak" answers it with its first word.
             answer = safety.safety_answer(_first_word(text))
-            await respond(rt, update, lambda: confirm_answer(
-                rt, update, patient, level, answer if answer in ("yes", "no") else None, info),
-                patient_id=pid)
+            await respond(rt, update, partial(
+                confirm_answer, rt, update, patient, open_level,
+                answer if answer in ("yes", "no") else None, info), patient_id=pid)
             replan_if_lifted(rt, patient)
             raise ApplicationHandlerStop
 
@@ -179,7 +191,7 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 doubtful=found.doubtful, **({"rating_held": True} if rating_held else {}))
             events.record(rt.db, now, "warning_sign_heard", pid, level=found.level,
                           signs=list(found.signs), doubtful=found.doubtful)
-        return [confirm_question(found.level, found.doubtful, emergency_number)]
+        return [confirm_question(level, found.doubtful, emergency_number)]
 
     await respond(rt, update, act, patient_id=pid)
     raise ApplicationHandlerStop
@@ -256,7 +268,7 @@ def emergency_confirmed(rt, update: Update, patient: dict | None, at: str,
                       **({"signs": list(signs)} if signs else {}))
         consents.set_step(rt.db, state["user_id"], state["chat_id"], "hold", now)
         queue_follow_up(rt.db, patient, now)
-        return [question(rt.db, consents.onboarding(rt.db, state["user_id"]))]
+        return [question(rt.db, consents.existing_onboarding(rt.db, state["user_id"]))]
     held = record_emergency(rt, patient, now, at, signs)
     return [emergency_advice(rt, patient, update, held)]
 
@@ -289,7 +301,8 @@ def urgent_answer(rt, update: Update, patient: dict | None, step: str, answer: s
                                        on_hold=on_hold and not recheck),
                                 [[(label("safety_mistake"), "u:mistake")]]
                                 if on_hold and not recheck else []))
-        if recheck:  # "I answered by mistake", and no emergency sign now: the hold is lifted
+        if recheck and patient is not None:
+            # "I answered by mistake", and no emergency sign now: the hold is lifted
             out.append(lift_hold(rt, patient, "red_flag_mistake"))
         return out
     return emergency_confirmed(rt, update, patient, "urgent")
@@ -350,7 +363,7 @@ def hold_reminder(rt, update: Update, patient: dict) -> list[Outgoing]:
 
 async def typed(rt, update: Update, patient: dict | None) -> bool:
     """Typed text that answers a safety question, or comes while on hold. False: not ours."""
-    text = update.effective_message.text or ""
+    text = incoming(update).text or ""
     waiting = safety_waiting(rt.db, patient)
     if (waiting is not None and waiting["kind"] == "safety_confirm"
             and rt.clock.now() - parse_iso(waiting["asked_at"]) > CONFIRM_LAPSES):
@@ -360,7 +373,7 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
         waiting = None
     kind, info = (waiting["kind"], ref_of(waiting)) if waiting else (None, {})
     if patient is None and update.effective_chat is not None:
-        found = last_question(rt.db, update.effective_chat.id)
+        found = last_question(rt.db, current_chat(update).id)
         if found is not None:
             kind, info = found
     on_hold = (patient is not None and patient["status"] == "hold"
@@ -371,22 +384,23 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
     if kind == "hold_seen" and is_not_yet(text):
         answer = "no"  # "not yet" to "Were you able to get checked?", as its button says
     pid = patient["id"] if patient else None
-    if on_hold and is_mistake(text):
-        act = lambda: mistake(rt, update, patient)  # noqa: E731
-    elif on_hold and is_seen(text) and kind != "hold_carry_on":
-        act = lambda: seen(rt, update, patient, "typed")  # noqa: E731
+    held = patient if on_hold else None  # the same test, in a form the type checker follows
+    if held is not None and is_mistake(text):
+        act = partial(mistake, rt, update, held)
+    elif held is not None and is_seen(text) and kind != "hold_carry_on":
+        act = partial(seen, rt, update, held, "typed")
     elif kind == "safety_confirm":
-        act = lambda: confirm_answer(rt, update, patient, info.get("level", "emergency"),  # noqa: E731
-                                     answer, info)
+        act = partial(confirm_answer, rt, update, patient, info.get("level", "emergency"),
+                      answer, info)
     elif kind in ("urgent_emergency", "urgent_soon"):
-        act = lambda: urgent_answer(rt, update, patient, kind.split("_")[1], answer,  # noqa: E731
-                                    bool(info.get("recheck")))
-    elif kind == "hold_seen" and on_hold:
-        act = lambda: seen_answer(rt, update, patient, answer)  # noqa: E731
-    elif kind == "hold_carry_on" and on_hold:
-        act = lambda: carry_on_answer(rt, update, patient, answer)  # noqa: E731
-    elif on_hold:
-        act = lambda: hold_reminder(rt, update, patient)  # noqa: E731
+        act = partial(urgent_answer, rt, update, patient, kind.split("_")[1], answer,
+                      bool(info.get("recheck")))
+    elif kind == "hold_seen" and held is not None:
+        act = partial(seen_answer, rt, update, held, answer)
+    elif kind == "hold_carry_on" and held is not None:
+        act = partial(carry_on_answer, rt, update, held, answer)
+    elif held is not None:
+        act = partial(hold_reminder, rt, update, held)
     else:
         settle(rt.db, pid)  # a question about a hold that has been lifted meanwhile
         return False

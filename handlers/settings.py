@@ -8,8 +8,17 @@ from telegram.ext import ContextTypes
 from bot.clock import iso
 from bot.onboarding_rules import DOSE_PRESETS
 from handlers.activity import usable_patient
-from handlers.common import (answer_callback, clear_buttons, patient_of, reply, reply_template,
-                             respond, runtime)
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    current_chat,
+    patient_of,
+    reply,
+    reply_template,
+    respond,
+    runtime,
+    sender,
+)
 from handlers.onboarding import EDIT_FLOWS, settings_message
 from handlers.onboarding_questions import question
 from jobs.plan import replan_patient
@@ -29,7 +38,7 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     patient = await usable_patient(rt, update)
     if patient is None:
         return
-    consents.finish(rt.db, update.effective_user.id)  # a half-done change is dropped
+    consents.finish(rt.db, sender(update).id)  # a half-done change is dropped
     await reply(rt, update, settings_message(rt.db, patient), patient_id=patient["id"])
 
 
@@ -44,7 +53,7 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     pid, what = patient["id"], parts[1]
     if what in EDIT_FLOWS and len(parts) == 2:
-        user, chat = update.effective_user.id, update.effective_chat.id
+        user, chat = sender(update).id, current_chat(update).id
 
         def begin():
             consents.set_step(rt.db, user, chat, what, rt.clock.now(), patient_id=pid,
@@ -70,7 +79,7 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
         await clear_buttons(update)
         if await respond(rt, update, change_summary, patient_id=pid):
-            replan_patient(rt, patients.get(rt.db, pid))
+            replan_patient(rt, patients.existing(rt.db, pid))
         return
     if what == "dose" and len(parts) == 2:
         rows = [[(f"{a['name']} ({a['dose_minutes']} min)", f"set:d:{a['id']}")]
@@ -124,7 +133,7 @@ async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 def cancel_prompts(db, patient_id: int, reason: str) -> None:
     marks = ", ".join("?" for _ in PROMPT_KINDS)
-    db.execute(f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE patient_id = ? "
+    db.execute(f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE patient_id = ? "  # noqa: S608 - placeholders
                f"AND status = 'pending' AND kind IN ({marks})", [reason, patient_id, *PROMPT_KINDS])
 
 
@@ -135,7 +144,7 @@ async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if patient is None or patient["status"] == "onboarding":
         await reply_template(rt, update, "not_registered")
         return
-    if patient["status"] == "hold" and consents.onboarding(rt.db, update.effective_user.id):
+    if patient["status"] == "hold" and consents.onboarding(rt.db, sender(update).id):
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
         return
     if patient["status"] == "hold":
@@ -168,7 +177,7 @@ async def resume(rt, update: Update, patient: dict, event: str) -> None:
         return [Outgoing(render("resumed", already=False))]
 
     if await respond(rt, update, act, patient_id=patient["id"]):
-        replan_patient(rt, patients.get(rt.db, patient["id"]))
+        replan_patient(rt, patients.existing(rt.db, patient["id"]))
 
 
 def reactivate(db, patient_id: int, now) -> None:

@@ -25,7 +25,8 @@ async def sitting_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if patient and len(parts) == 3 and parts[1].isdecimal() and len(parts[1]) < 12 \
             and parts[2] in ACTIONS:
         nudge = outbox.get(rt.db, int(parts[1]))
-    if nudge is None or nudge["kind"] != "sitting" or nudge["patient_id"] != patient["id"]:
+    if (patient is None or nudge is None or nudge["kind"] != "sitting"
+            or nudge["patient_id"] != patient["id"]):
         await reply_template(rt, update, "expired")
         return
     action, now = parts[2], rt.clock.now()

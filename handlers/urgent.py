@@ -8,6 +8,8 @@ are read in handlers.safety, with the same rules as the buttons.
 
 from __future__ import annotations
 
+from functools import partial
+
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -25,8 +27,8 @@ async def urgent_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     pid = patient["id"] if patient else None
 
     def act() -> list[Outgoing]:
-        if pid is not None and patient["status"] != flow.WITHDRAWN:
-            flow.ask(rt.db, pid, "urgent_emergency", rt.clock.now(), recheck=False)
+        if patient is not None and patient["status"] != flow.WITHDRAWN:
+            flow.ask(rt.db, patient["id"], "urgent_emergency", rt.clock.now(), recheck=False)
         return [flow.urgent_question("emergency")]
 
     await respond(rt, update, act, patient_id=pid)
@@ -42,18 +44,18 @@ async def urgent_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     data = update.callback_query.data or ""
     on_hold = patient is not None and patient["status"] == "hold"
     if data in ("u:seen", "u:fu:seen", "u:fu:notyet", "u:mistake", "u:ok:yes", "u:ok:no"):
-        if not on_hold:
+        if patient is None or not on_hold:
             await reply(rt, update, Outgoing(render("expired")), patient_id=pid)
             return
         await clear_buttons(update)
         if data in ("u:seen", "u:fu:seen"):
-            act = lambda: flow.seen(rt, update, patient, "button")  # noqa: E731
+            act = partial(flow.seen, rt, update, patient, "button")
         elif data == "u:fu:notyet":
-            act = lambda: flow.seen_answer(rt, update, patient, "no")  # noqa: E731
+            act = partial(flow.seen_answer, rt, update, patient, "no")
         elif data == "u:mistake":
-            act = lambda: flow.mistake(rt, update, patient)  # noqa: E731
+            act = partial(flow.mistake, rt, update, patient)
         else:
-            act = lambda: flow.carry_on_answer(rt, update, patient, data[-3:].strip(":"))  # noqa: E731
+            act = partial(flow.carry_on_answer, rt, update, patient, data[-3:].strip(":"))
         await respond(rt, update, act, patient_id=pid)
         flow.replan_if_lifted(rt, patient)
         return

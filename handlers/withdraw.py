@@ -11,8 +11,18 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import onboarding_rules as R
-from handlers.common import (answer_callback, button_message_key, clear_buttons, patient_of,
-                             reply, reply_template, respond, runtime)
+from handlers.common import (
+    answer_callback,
+    button_message_key,
+    clear_buttons,
+    current_chat,
+    patient_of,
+    reply,
+    reply_template,
+    respond,
+    runtime,
+    sender,
+)
 from jobs import clinic
 from messages import Outgoing, label, render
 from storage import consents, events, withdrawal
@@ -106,7 +116,7 @@ async def offer_consent_again(rt, update: Update, patient: dict) -> None:
     """/start from someone who withdrew: the consent question again, exactly as first asked."""
     from handlers.onboarding_questions import question
 
-    user, chat = update.effective_user, update.effective_chat
+    user, chat = sender(update), current_chat(update)
 
     def act():
         consents.set_step(rt.db, user.id, chat.id, "consent", rt.clock.now(),

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import segno
+from markupsafe import Markup, escape
 from sqlite_utils import Database
 
 from bot import roster, safety
 from bot.clock import iso, parse_iso
 from bot.localtime import local_date, local_to_utc, zone
 from jobs.summary import ratings_by_day
-from markupsafe import Markup, escape
-
 from messages import Outgoing, render
 from storage import clinics, consents, events, outbox
 
@@ -183,8 +182,8 @@ def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict]
                 reported[(level, local_date(moment, tz).isoformat())] = iso(moment)
         started: dict[str, int] = {}
         for s in rows:
-            day = local_date(parse_iso(s["started_at"]), tz).isoformat()
-            started[day] = started.get(day, 0) + 1
+            started_on = local_date(parse_iso(s["started_at"]), tz).isoformat()
+            started[started_on] = started.get(started_on, 0) + 1
             sessions.append({**s, "cohort_id": cohort_id, "patient_id": pid,
                              "first_name": patient["first_name"], "session_id": s["id"]})
         day = start
@@ -250,6 +249,8 @@ def enrol(db: Database, patient: dict, offer: dict, now: datetime, *,
     the exact text they saw) and the membership. Someone whose course starts now (they just set
     up) follows a fixed cohort's start date; someone already on the course keeps their own."""
     cohort = clinics.cohort(db, offer["cohort_id"])
+    if cohort is None:  # the offer's foreign key: cannot happen
+        raise LookupError(f"cohort {offer['cohort_id']} does not exist")
     consent_id = consents.give(db, patient["id"], SHARING_CONSENT, SHARING_VERSION,
                                offer["terms_hash"], now)
     membership_id = clinics.join(db, cohort_id=cohort["id"], patient_id=patient["id"],
@@ -273,7 +274,8 @@ def enrol_waiting(db: Database, patient: dict, now: datetime) -> list[dict]:
     if not waiting or clinics.membership(db, patient["id"]) is not None:
         return []
     enrol(db, patient, waiting[-1], now, new_course=True)
-    return [clinics.cohort(db, waiting[-1]["cohort_id"])]
+    cohort = clinics.cohort(db, waiting[-1]["cohort_id"])
+    return [cohort] if cohort is not None else []
 
 
 # --- alerts ----------------------------------------------------------------------------------
@@ -303,7 +305,8 @@ def check_rise(db: Database, patient: dict, now: datetime) -> dict | None:
     line = patient_line(db, patient, now)
     if "rise" not in line.figures.flags:
         return None
-    week = "%d-W%02d" % line.today.isocalendar()[:2]
+    year, number = line.today.isocalendar()[:2]
+    week = f"{year}-W{number:02d}"
     if any(e["data"].get("week") == week for e in events.for_patient(db, patient["id"],
                                                                       "rise_noticed")):
         return None
@@ -323,8 +326,8 @@ def compose_alert(db: Database, row: dict, patient: dict | None) -> Outgoing | N
     payload = json.loads(row["payload"])
     allowed = _still_allowed(db, payload)
     member = clinics.membership(db, patient["id"]) if patient else None
-    if (allowed is None or member is None or member["cohort_id"] != payload["cohort_id"]
-            or patient["status"] == "withdrawn"):
+    if (patient is None or allowed is None or member is None
+            or member["cohort_id"] != payload["cohort_id"] or patient["status"] == "withdrawn"):
         return None  # removed clinician, or the patient left: nothing about them goes out
     return Outgoing(render("clinic_alert", alert=payload["alert"], name=patient["first_name"],
                            patient_id=patient["id"], cohort=allowed[0]))
@@ -380,7 +383,8 @@ def compose_digest(db: Database, row: dict, now: datetime) -> Outgoing | None:
         return None
     cohort = allowed[0]
     week_end = date.fromisoformat(payload["week_end"])
-    since = iso(local_to_utc(week_end - timedelta(days=6), time(0), zone(cohort["clinic_timezone"])))
+    since = iso(local_to_utc(week_end - timedelta(days=6), time(0),
+                             zone(cohort["clinic_timezone"])))
     lines = cohort_lines(db, cohort["id"], now)
     joined = sum(1 for line in lines if line.patient["joined_at"] >= since)
     left = db.execute("SELECT count(*) FROM memberships WHERE cohort_id = ? AND left_at >= ?",

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlite_utils import Database
-
 from markupsafe import escape
+from sqlite_utils import Database
 
 from bot import course_plan
 from bot.localtime import local_date, zone
@@ -29,7 +28,7 @@ def part_of_day(moment: datetime, tz_name: str) -> str:
 
 
 def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Outgoing | None:
-    """The message for `row`, or None when it no longer makes sense (e.g. today is already rated)."""
+    """The message for `row`, or None once it no longer makes sense (e.g. today is rated)."""
     payload = json.loads(row["payload"])
     if row["kind"] not in ("reply", "export") and withdrawal.is_withdrawn(db, row["patient_id"]):
         return None  # consent withdrawn: nothing the bot starts goes out, even if already due
@@ -61,7 +60,8 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
             return None
         # The same rating also answers "how is it a day later?" for yesterday's sessions.
         also = sorted({s["activity"] for s in session_flow.next_day_due(db, patient, now)})
-        text = render("checkin", name=patient["first_name"], reminder=row["kind"] == "checkin_reminder",
+        text = render("checkin", name=patient["first_name"],
+                      reminder=row["kind"] == "checkin_reminder",
                       part_of_day=part_of_day(now, patient["timezone"]), next_day_for=also)
         return Outgoing(text, rating_rows(f"c:{payload.get('checkin_row', row['id'])}"))
     if row["kind"] == "settle" and patient is not None:

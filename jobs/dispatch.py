@@ -14,11 +14,11 @@ import sqlite3
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import (BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError,
-                            TimedOut)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot import chart
 from bot.clock import iso, parse_iso
@@ -68,7 +68,7 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_START * (2 ** min(max(attempts - 1, 0), 20)), BACKOFF_CAP)
 
 
-def _quiet(patient: dict | None) -> tuple[DailyWindow | None, object]:
+def _quiet(patient: dict | None) -> tuple[DailyWindow | None, ZoneInfo | None]:
     if patient is None:
         return None, None
     tz = zone(patient["timezone"])
@@ -105,7 +105,7 @@ async def dispatch_due(rt: Runtime, limit: int = 500, lane: str | None = None) -
                     expires = parse_iso(row["expires_at"]) if row["expires_at"] else None
                     decision = send_decision(row["kind"], parse_iso(row["due_at"]), expires, now,
                                              quiet, tz)
-                except Exception:  # noqa: BLE001 - one bad row (a poisoned date or zone) must
+                except Exception:  # one bad row (a poisoned date or zone) must
                     # not stop everyone else's messages: it fails alone, logged by id and kind.
                     log.exception("cannot decide on outbox row",
                                   extra={"row": row["id"], "kind": row["kind"],
@@ -166,8 +166,9 @@ class Pace:
         self.chat_gap = window / per_chat
         self._recent: deque[float] = deque(maxlen=overall)
         self._chats: dict[int, float] = {}
-        self._turn: asyncio.Lock | None = None
-        self._calm: asyncio.Event | None = None  # set while no urgent send waits
+        # Made again for each event loop in _turnstile (a lock belongs to one loop).
+        self._turn = asyncio.Lock()
+        self._calm = asyncio.Event()  # set while no urgent send waits
         self._urgent = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -267,7 +268,7 @@ async def send_rows(rt: Runtime, claimed: list[tuple[dict, dict | None]],
                     await pace.chat_free(row["chat_id"])  # waiting holds no place in flight
                 async with gate:
                     await _send_one(rt, row, patient, report)
-        except BaseException as exc:  # noqa: BLE001 - the lease: no row stays stranded
+        except BaseException as exc:  # the lease: no row stays stranded
             _unstrand(rt, row, exc)
             if not isinstance(exc, Exception):
                 raise  # cancelled (shutdown): the row is back in the queue
@@ -338,7 +339,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
     now = rt.clock.now()
     try:
         out = compose(rt.db, row, patient, now)
-    except Exception:  # noqa: BLE001 - one bad row must not stop the others
+    except Exception:  # one bad row must not stop the others
         log.exception("cannot render outbox row", extra={"row": row_id, "kind": kind})
         outbox.mark_final(rt.db, row_id, "failed", "render_error")
         report.failed.append(row_id)
@@ -349,23 +350,26 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         return
     with rt.db.atomic():
         before_send(rt.db, row, now)  # typed answers belong to this question from now on
+    bot = rt.bot
+    if bot is None:
+        raise RuntimeError("the runtime has no Bot to send with")
     pace = _pace(rt)
     if pace is not None:
         await pace.wait(row["chat_id"], urgent=row["kind"] not in outbox.PLANNED)
     try:
         if out.document is not None:
             name, content = out.document
-            message = await rt.bot.send_document(row["chat_id"], content, filename=name,
-                                                 caption=out.text, parse_mode=ParseMode.HTML)
+            message = await bot.send_document(row["chat_id"], content, filename=name,
+                                              caption=out.text, parse_mode=ParseMode.HTML)
         elif out.chart is not None:
             # Drawing takes a fraction of a second of CPU: keep it off the event loop.
             png = await asyncio.to_thread(chart.render_png, out.chart)
-            message = await rt.bot.send_photo(row["chat_id"], png, caption=out.text,
-                                              parse_mode=ParseMode.HTML)
+            message = await bot.send_photo(row["chat_id"], png, caption=out.text,
+                                           parse_mode=ParseMode.HTML)
         else:
-            message = await rt.bot.send_message(row["chat_id"], out.text,
-                                                parse_mode=ParseMode.HTML,
-                                                reply_markup=keyboard(out))
+            message = await bot.send_message(row["chat_id"], out.text,
+                                             parse_mode=ParseMode.HTML,
+                                             reply_markup=keyboard(out))
     except RetryAfter as exc:
         # Telegram asked us to wait: not the message's fault, so it does not use up an attempt.
         wait = timedelta(seconds=retry_after_seconds(exc))
@@ -486,7 +490,7 @@ class Sender:
         try:
             reap(self.rt)
             return await dispatch_due(self.rt, lane=lane)
-        except Exception:  # noqa: BLE001 - the loop must outlive any one pass
+        except Exception:  # the loop must outlive any one pass
             log.exception("dispatch pass failed", extra={"lane": lane})
             return None
 
@@ -515,6 +519,6 @@ class Sender:
             await self.pass_once("bulk")
             try:
                 liveness.beat(self.rt.db, "dispatch", self.rt.clock.now())
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("liveness beat failed")
             await asyncio.sleep(max(0.0, started + self.interval - loop.time()))

@@ -5,7 +5,7 @@ says about it are stored together. The rule itself is pure (bot.pacing); this mo
 inputs from storage, stores the decision with everything it used, moves the dose, and renders the
 advice. The durable outbox carries the later prompts: `settle` (S, ~2 h after the end), `next_day`
 (N, ~24 h after the start, unless the daily check-in falls near then and asks it), `advice` (a
-decision made at the deadline without N) and `pause_over` (the offer to try a paused activity again).
+decision made at the deadline without N) and `pause_over` (an offer to try a paused activity again).
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def plan_message(rt: Runtime, patient: dict, *, intro: str = "") -> Outgoing:
         if not paused:
             buttons.append([(label("activity_start", name=act["name"]), f"a:s:{act['id']}")])
     buttons.append([(label("activity_log"), "a:l")])
-    return Outgoing(render("plan", intro=Markup(intro), items=items), buttons)
+    intro_html = Markup(intro)  # noqa: S704 - our own rendered template, escaped there
+    return Outgoing(render("plan", intro=intro_html, items=items), buttons)
 
 
 def _nice_date(iso_date: str | None) -> str:
@@ -100,7 +101,7 @@ def start(rt: Runtime, patient: dict, activity: dict) -> tuple[int | None, Outgo
                           stage="doing" if before is not None else "before", before=before,
                           before_source="checkin" if before is not None else None)
     events.record(rt.db, now, "session_started", patient["id"], session=sid)
-    session = sessions.get(rt.db, sid)
+    session = sessions.existing(rt.db, sid)
     if before is None:
         checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
         return sid, Outgoing(render("session_before", activity=activity["name"]),
@@ -110,7 +111,7 @@ def start(rt: Runtime, patient: dict, activity: dict) -> tuple[int | None, Outgo
 
 def _doing_message(session: dict, *, already: bool = False, from_checkin: bool = False,
                    today_str: str | None = None) -> Outgoing:
-    """The "off you go" message; with `today_str` (local ISO date) it notes a break still running."""
+    """The "off you go" message; with `today_str` (a local ISO date) notes a break still running."""
     sid = session["id"]
     if already and session["stage"] == "before":
         return Outgoing(render("session_before", activity=session["activity"], already=True),
@@ -134,7 +135,7 @@ def record_before(rt: Runtime, patient: dict, session: dict, pain: int) -> Outgo
     checkins.clear_awaiting(rt.db, patient["id"], "session_before")
     if logged:
         return ask_after(rt, patient, session)
-    return _doing_message(sessions.get(rt.db, session["id"]),
+    return _doing_message(sessions.existing(rt.db, session["id"]),
                           today_str=today(patient, rt.clock.now()))
 
 
@@ -158,7 +159,7 @@ def log_past(rt: Runtime, patient: dict, activity: dict, minutes: int, hours_ago
                           logged=True, stage="after" if before is not None else "before",
                           before=before, before_source="checkin" if before is not None else None)
     events.record(rt.db, now, "session_logged", patient["id"], session=sid)
-    session = sessions.get(rt.db, sid)
+    session = sessions.existing(rt.db, sid)
     if before is not None:
         return sid, ask_after(rt, patient, session)
     checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
@@ -201,7 +202,7 @@ def record_after(rt: Runtime, patient: dict, session: dict, pain: int) -> list[O
                             and pain - session["before"] > t.flare_tolerance,
                             settle_now=settle_at <= now))]
     if settle_at <= now:  # logged afterwards, long enough ago: ask S straight away
-        outs.append(settle_question([sessions.get(rt.db, session["id"])]))
+        outs.append(settle_question([sessions.existing(rt.db, session["id"])]))
     else:
         _enqueue(rt, patient, "settle", settle_at, f"settle:{session['id']}",
                  {"session_id": session["id"]})
@@ -246,7 +247,9 @@ def settle_due(db, patient: dict, now: datetime) -> list[dict]:
     t = thresholds_for(db, patient)
     cutoff = now - timedelta(hours=t.settle_check_hours) + SETTLE_MERGE
     # Past the settle question's own lateness limit, "has it settled?" means something else.
-    oldest = now - timedelta(hours=t.settle_check_hours) - policy_for("settle").max_late
+    max_late = policy_for("settle").max_late
+    assert max_late is not None  # the settle question has a lateness limit
+    oldest = now - timedelta(hours=t.settle_check_hours) - max_late
     return [s for s in sessions.open_for(db, patient["id"])
             if s["stage"] == "waiting" and s["settled"] is None and s["ended_at"]
             and oldest <= parse_iso(s["ended_at"]) <= cutoff]
@@ -396,8 +399,8 @@ def decide_overdue(rt: Runtime) -> int:
 
 def _decide_one_overdue(rt: Runtime, row: dict, now: datetime) -> int:
     patient = patients.get(rt.db, row["patient_id"])
-    if patient["status"] == "withdrawn":
-        return 0  # consent withdrawn: nothing about them is decided
+    if patient is None or patient["status"] == "withdrawn":
+        return 0  # deleted, or consent withdrawn: nothing about them is decided
     deadline = timedelta(hours=thresholds_for(rt.db, patient).next_day_deadline_hours)
     if now - parse_iso(row["started_at"]) < deadline:
         return 0

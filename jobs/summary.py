@@ -121,7 +121,8 @@ def after_summary_sent(db: Database, row: dict, now: datetime) -> None:
     """The patient's summary is followed at once by its chart (a photo of its own)."""
     payload = json.loads(row["payload"])
     outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"], kind="chart",
-                   due_at=now, now=now, dedupe_key=f"chart:{row['patient_id']}:{payload['week_end']}",
+                   due_at=now, now=now,
+                   dedupe_key=f"chart:{row['patient_id']}:{payload['week_end']}",
                    payload={"week_end": payload["week_end"]})
 
 

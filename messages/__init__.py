@@ -22,7 +22,8 @@ Button = tuple[str, str]  # (label, callback data)
 MAX_EMERGENCY_TEXT = 60
 
 # Shown until a clinic sets its own (cohort setting); already safe HTML.
-DEFAULT_EMERGENCY_NUMBER = "your local emergency number (112 in Europe, 911 in North America, 999 in the UK)"
+DEFAULT_EMERGENCY_NUMBER = ("your local emergency number "
+                            "(112 in Europe, 911 in North America, 999 in the UK)")
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,9 @@ class Outgoing:
         return {"text": self.text, "buttons": [[list(b) for b in row] for row in self.buttons]}
 
     @classmethod
-    def from_payload(cls, payload: dict) -> "Outgoing":
-        return cls(payload["text"], [[(b[0], b[1]) for b in row] for row in payload.get("buttons", [])])
+    def from_payload(cls, payload: dict) -> Outgoing:
+        return cls(payload["text"],
+                   [[(b[0], b[1]) for b in row] for row in payload.get("buttons", [])])
 
 
 def render(template: str, /, **context: object) -> str:

@@ -7,14 +7,15 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.clock import iso
+from storage.db import new_id
 
 
 def link(db: Database, *, patient_id: int, user_id: int, chat_id: int, first_name: str,
          timezone: str, alerts: bool, invite_id: int, terms_hash: str, now: datetime) -> int:
-    return db["caregivers"].insert({
+    return new_id(db.table("caregivers").insert({
         "patient_id": patient_id, "user_id": user_id, "chat_id": chat_id,
         "first_name": first_name, "timezone": timezone, "alerts": int(alerts),
-        "invite_id": invite_id, "terms_hash": terms_hash, "linked_at": iso(now)}).last_pk
+        "invite_id": invite_id, "terms_hash": terms_hash, "linked_at": iso(now)}))
 
 
 def get(db: Database, caregiver_id: int) -> dict | None:

@@ -38,7 +38,7 @@ def recent(db: Database, patient_id: int, since_date: str) -> list[dict]:
 
 
 def set_awaiting(db: Database, patient_id: int, kind: str, ref: str, now: datetime) -> None:
-    db["awaiting"].upsert({"patient_id": patient_id, "kind": kind, "ref": ref,
+    db.table("awaiting").upsert({"patient_id": patient_id, "kind": kind, "ref": ref,
                            "asked_at": iso(now)}, pk="patient_id")
 
 

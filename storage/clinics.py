@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 from bot.clock import iso
 from storage import invites
+from storage.db import new_id
 
 CLINICIAN_INVITE_VALID = timedelta(days=7)
 ENROL_LINK_VALID = timedelta(days=365)  # a waiting-room poster stays up; /cohort_link replaces it
@@ -31,8 +32,8 @@ def _one(db: Database, sql: str, params: list) -> dict | None:
 # --- clinics (created from the command line) -------------------------------------------------
 
 def create_clinic(db: Database, name: str, timezone: str, now: datetime) -> int:
-    return db["clinics"].insert({"name": name, "timezone": timezone,
-                                 "created_at": iso(now)}).last_pk
+    return new_id(db.table("clinics").insert({"name": name, "timezone": timezone,
+                                 "created_at": iso(now)}))
 
 
 def clinic(db: Database, clinic_id: int) -> dict | None:
@@ -69,9 +70,9 @@ def invite_clinician(db: Database, clinic_id: int, now: datetime) -> tuple[int, 
 
 def add_clinician(db: Database, *, clinic_id: int, user_id: int, chat_id: int, first_name: str,
                   invite_id: int, now: datetime) -> int:
-    return db["clinicians"].insert({
+    return new_id(db.table("clinicians").insert({
         "clinic_id": clinic_id, "user_id": user_id, "chat_id": chat_id, "first_name": first_name,
-        "invite_id": invite_id, "joined_at": iso(now)}).last_pk
+        "invite_id": invite_id, "joined_at": iso(now)}))
 
 
 def clinician(db: Database, clinician_id: int) -> dict | None:
@@ -113,8 +114,9 @@ def start_range(today: date) -> tuple[date, date]:
 
 def create_cohort(db: Database, *, clinic_id: int, name: str, start_date: str | None,
                   created_by: int, now: datetime) -> int:
-    return db["cohorts"].insert({"clinic_id": clinic_id, "name": name, "start_date": start_date,
-                                 "created_by": created_by, "created_at": iso(now)}).last_pk
+    return new_id(db.table("cohorts").insert({
+        "clinic_id": clinic_id, "name": name, "start_date": start_date,
+        "created_by": created_by, "created_at": iso(now)}))
 
 
 def cohort(db: Database, cohort_id: int) -> dict | None:
@@ -148,7 +150,7 @@ def cohorts_for_user(db: Database, user_id: int) -> list[dict]:
 
 
 def update_cohort(db: Database, cohort_id: int, **fields: object) -> None:
-    db["cohorts"].update(cohort_id, fields)
+    db.table("cohorts").update(cohort_id, fields)
 
 
 def thresholds_of(cohort_row: dict) -> dict:
@@ -176,8 +178,8 @@ def cohort_by_code(db: Database, code: str, now: datetime) -> dict | None:
 # --- joining and leaving ---------------------------------------------------------------------
 
 def make_offer(db: Database, cohort_id: int, user_id: int, terms_hash: str, now: datetime) -> int:
-    return db["cohort_offers"].insert({"cohort_id": cohort_id, "user_id": user_id,
-                                       "terms_hash": terms_hash, "created_at": iso(now)}).last_pk
+    return new_id(db.table("cohort_offers").insert({"cohort_id": cohort_id, "user_id": user_id,
+                                       "terms_hash": terms_hash, "created_at": iso(now)}))
 
 
 def offer(db: Database, offer_id: int) -> dict | None:
@@ -198,9 +200,9 @@ def accepted_offers_waiting(db: Database, user_id: int) -> list[dict]:
 
 def join(db: Database, *, cohort_id: int, patient_id: int, consent_id: int, offer_id: int,
          now: datetime) -> int:
-    membership_id = db["memberships"].insert({"cohort_id": cohort_id, "patient_id": patient_id,
-                                              "consent_id": consent_id,
-                                              "joined_at": iso(now)}).last_pk
+    membership_id = new_id(db.table("memberships").insert({
+        "cohort_id": cohort_id, "patient_id": patient_id, "consent_id": consent_id,
+        "joined_at": iso(now)}))
     db.execute("UPDATE cohort_offers SET membership_id = ? WHERE id = ?",
                [membership_id, offer_id])
     return membership_id

@@ -12,13 +12,14 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.clock import iso
+from storage.db import new_id
 
 
 def give(db: Database, patient_id: int, kind: str, version: int, text_hash: str,
          now: datetime) -> int:
-    return db["consents"].insert({"patient_id": patient_id, "kind": kind, "version": version,
-                                  "text_hash": text_hash, "given_at": iso(now),
-                                  "withdrawn_at": None}).last_pk
+    return new_id(db.table("consents").insert({
+        "patient_id": patient_id, "kind": kind, "version": version,
+        "text_hash": text_hash, "given_at": iso(now), "withdrawn_at": None}))
 
 
 def current(db: Database, patient_id: int, kind: str) -> dict | None:
@@ -38,13 +39,22 @@ def onboarding(db: Database, user_id: int) -> dict | None:
     return row
 
 
+def existing_onboarding(db: Database, user_id: int) -> dict:
+    """`onboarding` for a state the caller has just read or written: its absence is a bug."""
+    state = onboarding(db, user_id)
+    if state is None:
+        raise LookupError(f"user {user_id} is not onboarding")
+    return state
+
+
 def set_step(db: Database, user_id: int, chat_id: int, step: str, now: datetime, *,
              patient_id: int | None = None, data: dict | None = None) -> None:
     """Create or move the onboarding state; patient_id and data are kept unless given."""
     db.execute(
         "INSERT INTO onboarding (user_id, chat_id, patient_id, step, data, updated_at) "
         "VALUES (:user, :chat, :patient, :step, coalesce(:data, '{}'), :now) "
-        "ON CONFLICT (user_id) DO UPDATE SET step = excluded.step, updated_at = excluded.updated_at, "
+        "ON CONFLICT (user_id) DO UPDATE SET step = excluded.step, "
+        "updated_at = excluded.updated_at, "
         "patient_id = coalesce(:patient, onboarding.patient_id), "
         "data = coalesce(:data, onboarding.data)",
         {"user": user_id, "chat": chat_id, "patient": patient_id, "step": step, "now": iso(now),

@@ -61,6 +61,13 @@ def write_private(path: Path | str, data: bytes) -> None:
         os.close(fd)
 
 
+def new_id(table: sqlite_utils.db.Table) -> int:
+    """The id of the row `table.insert(...)` just wrote (sqlite-utils types it as optional)."""
+    if not isinstance(table.last_pk, int):
+        raise RuntimeError(f"an insert into {table.name} gave no integer id")
+    return table.last_pk
+
+
 def open_database(path: Path | str | None) -> sqlite_utils.Database:
     """A migrated database at `path` (created with its folder if needed, 0600 in 0700);
     None or ':memory:' for tests."""
@@ -129,7 +136,7 @@ class InstanceLock:
             os.close(self._fd)  # releases the lock: it lives and dies with this descriptor
             self._fd = None
 
-    def __enter__(self) -> "InstanceLock":
+    def __enter__(self) -> InstanceLock:
         self.acquire()
         return self
 

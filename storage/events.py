@@ -8,16 +8,18 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.clock import iso
+from storage.db import new_id
 
 
 def record(db: Database, now: datetime, kind: str, patient_id: int | None = None,
            **data: object) -> int:
-    return db["events"].insert({"at": iso(now), "patient_id": patient_id, "kind": kind,
-                                "data": json.dumps(data, ensure_ascii=False, default=str)}).last_pk
+    return new_id(db.table("events").insert({"at": iso(now), "patient_id": patient_id, "kind": kind,
+                                "data": json.dumps(data, ensure_ascii=False, default=str)}))
 
 
 def for_patient(db: Database, patient_id: int, kind: str | None = None) -> list[dict]:
-    sql, params = "SELECT * FROM events WHERE patient_id = ?", [patient_id]
+    sql = "SELECT * FROM events WHERE patient_id = ?"
+    params: list[int | str] = [patient_id]
     if kind:
         sql += " AND kind = ?"
         params.append(kind)

@@ -1,8 +1,9 @@
 """The durable inbox: every update Telegram delivers is a row here before Telegram is told so.
 
 Polling confirms a batch to Telegram with the next getUpdates offset, a webhook with its HTTP 200;
-both happen only after the batch committed (`bot.inbound.Inbound.receive`). Handling then reads the rows (`bot/inbound.py`),
-so a crash at any instant loses nothing: rows still 'new' are handled at the next start.
+both happen only after the batch committed (`bot.inbound.Inbound.receive`). Handling then reads
+the rows (`bot/inbound.py`), so a crash at any instant loses nothing: rows still 'new' are
+handled at the next start.
 
 UNIQUE(update_id, digest): the same update delivered twice (same id, same JSON) is recognised and
 stored once; an update id Telegram reuses (after a week without updates) with other content is a
@@ -88,7 +89,7 @@ def store(db: Database, raw: bytes | str, now: datetime) -> Stored | None:
         "handled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (update_id, digest) DO NOTHING",
         [update_id if update_id is not None else -1, chat_id, kind, text, digest(text), iso(now),
          status, None if status == NEW else iso(now)])
-    if not cursor.rowcount:
+    if not cursor.rowcount or cursor.lastrowid is None:
         return None
     return Stored(cursor.lastrowid, chat_id, kind, status)
 
@@ -98,7 +99,8 @@ def get(db: Database, row_id: int) -> dict | None:
                      "WHERE id = ?", [row_id]).fetchone()
     if row is None:
         return None
-    return dict(zip(("id", "update_id", "chat_id", "kind", "payload", "status"), row))
+    return dict(zip(("id", "update_id", "chat_id", "kind", "payload", "status"), row,
+                    strict=True))
 
 
 def open_rows(db: Database, received_before: datetime | None = None

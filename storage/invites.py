@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from bot.clock import iso
+from storage.db import new_id
 
 MAX_FAILURES = 5               # wrong codes per person ...
 FAILURE_WINDOW = timedelta(minutes=15)  # ... in this long, then every code is refused for a while
@@ -27,10 +28,10 @@ def create(db: Database, *, kind: str, patient_id: int | None, scope: str, now: 
     `cohort` (a cohort's enrolment link, used by many until replaced).
     """
     code = secrets.token_urlsafe(16)
-    invite_id = db["invites"].insert({
+    invite_id = new_id(db.table("invites").insert({
         "code_hash": code_hash(code), "kind": kind, "patient_id": patient_id, "scope": scope,
         "clinic_id": clinic_id, "cohort_id": cohort_id,
-        "created_at": iso(now), "expires_at": iso(now + valid_for)}).last_pk
+        "created_at": iso(now), "expires_at": iso(now + valid_for)}))
     return invite_id, code
 
 

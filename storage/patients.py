@@ -10,6 +10,7 @@ from sqlite_utils import Database
 from bot.clock import iso
 from bot.localtime import DailyWindow, parse_hhmm, zone
 from bot.schedule import WEEKDAYS, Preferences, Sitting
+from storage.db import new_id
 
 PLANNABLE = "active"
 
@@ -18,7 +19,7 @@ def create(db: Database, *, user_id: int, chat_id: int, now: datetime, first_nam
            **fields: object) -> int:
     row = {"user_id": user_id, "chat_id": chat_id, "first_name": first_name,
            "created_at": iso(now), "updated_at": iso(now), **fields}
-    return db["patients"].insert(row).last_pk
+    return new_id(db.table("patients").insert(row))
 
 
 def get(db: Database, patient_id: int) -> dict | None:
@@ -26,9 +27,18 @@ def get(db: Database, patient_id: int) -> dict | None:
     return rows[0] if rows else None
 
 
+def existing(db: Database, patient_id: int) -> dict:
+    """`get` for a patient the caller has just read or written: their absence is a bug."""
+    row = get(db, patient_id)
+    if row is None:
+        raise LookupError(f"patient {patient_id} does not exist")
+    return row
+
+
 def get_many(db: Database, patient_ids: set[int] | list[int]) -> dict[int, dict]:
     """Patients by id, in one query per 500 ids."""
-    ids, found = list(patient_ids), {}
+    ids = list(patient_ids)
+    found: dict[int, dict] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         found.update((row["id"], row) for row in db.query(
@@ -47,7 +57,7 @@ def by_chat(db: Database, chat_id: int) -> dict | None:
 
 
 def update(db: Database, patient_id: int, now: datetime, **fields: object) -> None:
-    db["patients"].update(patient_id, {**fields, "updated_at": iso(now)})
+    db.table("patients").update(patient_id, {**fields, "updated_at": iso(now)})
 
 
 def plannable(db: Database) -> list[dict]:

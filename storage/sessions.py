@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.clock import iso
+from storage.db import new_id
 
 # Stages a session moves through; the last four are final ("stopped": consent was withdrawn
 # while it was open, so it is kept as it was and never decided).
@@ -19,11 +20,11 @@ def create(db: Database, *, patient_id: int, activity_id: int, dose_minutes: int
            started_at: datetime, now: datetime, stage: str, logged: bool = False,
            ended_at: datetime | None = None, before: int | None = None,
            before_source: str | None = None) -> int:
-    return db["sessions"].insert({
+    return new_id(db.table("sessions").insert({
         "patient_id": patient_id, "activity_id": activity_id, "dose_minutes": dose_minutes,
         "logged": int(logged), "started_at": iso(started_at),
         "ended_at": iso(ended_at) if ended_at else None, "before": before,
-        "before_source": before_source, "stage": stage, "created_at": iso(now)}).last_pk
+        "before_source": before_source, "stage": stage, "created_at": iso(now)}))
 
 
 def get(db: Database, session_id: int) -> dict | None:
@@ -33,6 +34,14 @@ def get(db: Database, session_id: int) -> dict | None:
     return rows[0] if rows else None
 
 
+def existing(db: Database, session_id: int) -> dict:
+    """`get` for a session the caller has just written or read: its absence is a bug."""
+    row = get(db, session_id)
+    if row is None:
+        raise LookupError(f"session {session_id} does not exist")
+    return row
+
+
 def owned(db: Database, session_id: int, patient_id: int) -> dict | None:
     """The session, only if it belongs to this patient (button data is never trusted)."""
     row = get(db, session_id)
@@ -40,7 +49,7 @@ def owned(db: Database, session_id: int, patient_id: int) -> dict | None:
 
 
 def update(db: Database, session_id: int, **fields: object) -> None:
-    db["sessions"].update(session_id, fields)
+    db.table("sessions").update(session_id, fields)
 
 
 def set_if_empty(db: Database, session_id: int, field: str, value: object,

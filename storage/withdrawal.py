@@ -55,7 +55,7 @@ def withdraw(db: Database, patient: dict, now: datetime) -> dict[str, int]:
     }
     db.execute("DELETE FROM awaiting WHERE patient_id = ?", [pid])  # typed numbers answer nothing
     db.execute("DELETE FROM onboarding WHERE user_id = ?", [patient["user_id"]])  # a /settings edit
-    db["patients"].update(pid, {"status": WITHDRAWN, "inactive_reason": REASON,
+    db.table("patients").update(pid, {"status": WITHDRAWN, "inactive_reason": REASON,
                                 "updated_at": at})
     events.record(db, now, "consent_withdrawn", pid, was=patient["status"], **done)
     return done
@@ -72,7 +72,7 @@ def status_before(db: Database, patient_id: int) -> str:
 def restore(db: Database, patient_id: int, now: datetime) -> str:
     """After a new consent row, processing restarts (the caller re-plans); returns the status."""
     status = status_before(db, patient_id)
-    db["patients"].update(patient_id, {"status": status, "inactive_reason": None,
+    db.table("patients").update(patient_id, {"status": status, "inactive_reason": None,
                                        "paused_from": None, "updated_at": iso(now)})
     marks = ", ".join("?" for _ in REPLANNED_KINDS)
     db.execute(f"DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "

@@ -4,7 +4,7 @@ fake Bot API. No network, no sleeping."""
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -19,7 +19,7 @@ from jobs.plan import plan_all
 from storage import patients
 from storage.db import open_database
 
-START = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)  # a Monday
+START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
 
 warnings.filterwarnings("ignore", message=".*Deprecated since version v22.2.*")
 
@@ -68,7 +68,7 @@ class Harness:
         self.rt = self.app.bot_data["runtime"]
         self.updates: UpdateFactory | None = None
 
-    async def start(self) -> "Harness":
+    async def start(self) -> Harness:
         await self.app.initialize()
         self.updates = UpdateFactory(self.app.bot, self.clock)
         await self.app.post_init(self.app)

@@ -1,7 +1,7 @@
 """Access control as a table: every command and every button kind, pressed by every role.
 
 The world: Ana, a patient in our clinic's cohort, with an activity under way, an open check-in and a
-caregiver (Tom); our clinic's clinician, a removed one, a clinician of another clinic, and a stranger.
+caregiver (Tom); our clinic's clinician, a removed one, another clinic's clinician, and a stranger.
 Buttons carry Ana's real ids (her check-in, her session, her activity, her caregiver link, her
 membership, her offer), as a forger would. Each case starts from the same database snapshot.
 
@@ -42,7 +42,7 @@ class World:
         self.h = h
         self.errors: list[BaseException] = []
 
-    async def build(self) -> "World":
+    async def build(self) -> World:
         h = self.h
 
         async def record(update, context) -> None:

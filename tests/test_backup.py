@@ -103,7 +103,8 @@ def test_backup_while_another_connection_writes_then_restore(tmp_path):
     restored = tmp_path / "restored" / "backpain.sqlite3"
     restore(out, restored)
     db = open_database(restored)
-    seq = [int(r["data"]) for r in db.query("SELECT data FROM events WHERE kind = 'load' ORDER BY id")]
+    seq = [int(r["data"])
+           for r in db.query("SELECT data FROM events WHERE kind = 'load' ORDER BY id")]
     db.close()
     # A snapshot of one moment: every row committed before it, none torn, none missing between.
     assert before <= len(seq) <= writer.written

@@ -9,7 +9,7 @@ import os
 import random
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,13 +69,13 @@ def test_fanout_loses_nothing_sends_nothing_twice_and_keeps_the_limits(quick_run
 @pytest.mark.slow
 def test_planning_startup_naive_handling_and_simulation_did_their_work(quick_run):
     _, raw, _ = quick_run
-    [(n, size)] = raw["results"]["sizes"].items()
+    [(_n, size)] = raw["results"]["sizes"].items()
     assert size["population"]["timezones"] > 20
     ours, old = size["plan"], size["plan_reference"]
     assert ours["rows"] > 0 and ours["rows"] == old["rows"]  # same plan as the plain planner
     assert ours["warm_rows"] == old["warm_rows"] and ours["rows_total"] == old["rows_total"]
     assert set(ours["kinds"]) >= {"checkin", "sitting", "lesson"}
-    assert size["startup"]["scheduler_jobs"] == 3  # plan, dispatch and retention ticks; none per person
+    assert size["startup"]["scheduler_jobs"] == 3  # plan, dispatch, retention; none per person
     assert size["startup_first"]["rows_added"] == ours["rows_after_cold"] > ours["rows"]
     assert ours["kinds"]["summary_caregiver"] > 0 and ours["kinds"]["advice"] > 0
     assert ours["parts"]["open_sessions"] > 0
@@ -109,9 +109,9 @@ def _rows(db):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("start", [datetime(2026, 3, 7, 18, 7, tzinfo=timezone.utc),  # US DST
-                                   datetime(2026, 3, 28, 23, 59, tzinfo=timezone.utc),  # EU DST
-                                   datetime(2026, 4, 4, 13, 0, tzinfo=timezone.utc)])  # AU/NZ
+@pytest.mark.parametrize("start", [datetime(2026, 3, 7, 18, 7, tzinfo=UTC),  # US DST
+                                   datetime(2026, 3, 28, 23, 59, tzinfo=UTC),  # EU DST
+                                   datetime(2026, 4, 4, 13, 0, tzinfo=UTC)])  # AU/NZ
 def test_batched_planner_writes_what_planning_each_person_alone_writes(start):
     outcomes = []
     for plan_all in (reference.plan_all, plan.plan_all):

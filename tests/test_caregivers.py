@@ -18,7 +18,7 @@ from bot.simulator.scenario import load_scenario
 from bot.weekly import mean, week_days
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
-from storage import caregivers, checkins, invites, outbox
+from storage import caregivers, checkins, invites
 from tests.test_sessions import button, press
 
 PATIENT, CARER, OTHER = 1001, 2002, 3003
@@ -62,7 +62,8 @@ async def test_invite_open_accept_and_pick_a_time_zone(harness):
     joined = await accept(harness, code)
     assert "every Sunday around 18:00" in joined.text
     [carer] = caregivers.active_for_patient(harness.db, pid)
-    assert carer["user_id"] == CARER and carer["alerts"] == 1 and carer["timezone"] == "Europe/Berlin"
+    assert carer["user_id"] == CARER and carer["alerts"] == 1
+    assert carer["timezone"] == "Europe/Berlin"
     await press_user(harness, CARER, f"cgz:{carer['id']}:America/New_York")
     assert caregivers.get(harness.db, carer["id"])["timezone"] == "America/New_York"
     await harness.send_text(PATIENT, "/caregiver")
@@ -70,7 +71,8 @@ async def test_invite_open_accept_and_pick_a_time_zone(harness):
     assert "(summary and warning-sign alert)" in harness.last(PATIENT).text
 
 
-async def test_reused_expired_revoked_wrong_and_guessed_invites_get_the_same_refusal(harness, clock):
+async def test_reused_expired_revoked_wrong_and_guessed_invites_get_the_same_refusal(harness,
+                                                                                     clock):
     harness.add_patient()
     refusals = []
     used = await invite(harness)
@@ -120,14 +122,16 @@ async def summary_setup(h, clock):
     pid = h.add_patient(start_date="2026-03-02")
     code = await invite(h)
     await accept(h, code)
-    for day, pain in zip(range(2, 16), [5, 6, 4, 5, 5, 6, 4, 3, 4, 3, 3, 2, 4, 3]):
+    for day, pain in zip(range(2, 16), [5, 6, 4, 5, 5, 6, 4, 3, 4, 3, 3, 2, 4, 3],
+                         strict=True):
         checkins.record_answer(h.db, pid, f"2026-03-{day:02d}", pain, clock.now())
     checkins.record_missed(h.db, pid, "2026-03-13")
     h.db.execute("DELETE FROM checkins WHERE local_date = '2026-03-12'")
     return pid
 
 
-async def test_consent_withdrawn_a_minute_before_means_no_summary_for_that_caregiver(harness, clock):
+async def test_consent_withdrawn_a_minute_before_means_no_summary_for_that_caregiver(harness,
+                                                                                      clock):
     pid = await summary_setup(harness, clock)
     clock.set(datetime(2026, 3, 15, 16, 0, tzinfo=zone("UTC")))  # Sun 17:00 Berlin
     plan_all(harness.rt)
@@ -161,8 +165,6 @@ async def test_summary_figures_match_the_ratings_in_the_database(harness, clock)
         [pid])}
     this = [rows[d] for d in week_days(date(2026, 3, 15)) if d in rows]
     last = [rows[d] for d in week_days(date(2026, 3, 8)) if d in rows]
-    first = [rows[date(2026, 3, 2) + timedelta(days=n)] for n in range(7)
-             if date(2026, 3, 2) + timedelta(days=n) in rows]
     assert f"Check-ins answered: <b>{len(this)} of 7</b>" in text
     assert f"Average pain: <b>{mean(this)}/10</b>" in text
     change = round(mean(this) - mean(last), 1)
@@ -205,7 +207,8 @@ async def test_three_weeks_with_a_caregiver_in_another_time_zone(tmp_path):
     # Both copies of a week carry the same figures, recomputed here from the database.
     pid = sim.patient_ids["maria"]
     rows = {date.fromisoformat(r["local_date"]): r["pain"] for r in sim.db.query(
-        "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered'", [pid])}
+        "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered'",
+        [pid])}
     for line in summaries:
         f = line["data"]["figures"]
         this = [rows[d] for d in week_days(date.fromisoformat(f["week_end"])) if d in rows]

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from storage import checkins
-from jobs.plan import plan_all
 from jobs.dispatch import dispatch_due
+from jobs.plan import plan_all
+from storage import checkins
 
 
 async def open_checkin(h, user_id=1001):

@@ -111,7 +111,8 @@ def expected_figures(db, patient: dict, now: datetime) -> dict:
         "SELECT answered_at AS t FROM checkins WHERE patient_id = ? AND status = 'answered' "
         "UNION ALL SELECT created_at FROM sessions WHERE patient_id = ?",
         [patient["id"], patient["id"]]) if r["t"]]
-    last = max(datetime.fromisoformat(t) for t in moments).astimezone(tz).date() if moments else None
+    last = (max(datetime.fromisoformat(t) for t in moments).astimezone(tz).date()
+            if moments else None)
     since = (today - last).days if last else None
 
     first_week = _mean([ratings[start + timedelta(days=n)] for n in range(7)
@@ -192,7 +193,8 @@ def _cohorts(played: Played):
 @pytest.mark.slow
 def test_clinics_cohorts_and_members_were_made_through_the_telegram_flows(played):
     sim, lines = played.sim, played.lines
-    created = [line for line in lines if line["dir"] == "event" and line["kind"] == "cohort_created"]
+    created = [line for line in lines
+               if line["dir"] == "event" and line["kind"] == "cohort_created"]
     assert [(c["data"]["clinic"], c["data"]["cohort"], c["data"]["start_date"], c["data"]["qr"])
             for c in created] == [("Northside Physio", "Tuesday group", "2026-03-03", True),
                                   ("Northside Physio", "Rolling group", None, True),
@@ -256,7 +258,7 @@ def test_roster_figures_equal_the_ones_recomputed_from_the_database(played):
         lines = clinic.cohort_lines(db, cohort_id, played.now)
         members = members_in_db(db, cohort_id)
         assert [line.patient["id"] for line in lines] == [p["id"] for p in members]
-        for line, patient in zip(lines, members):
+        for line, patient in zip(lines, members, strict=True):
             e, f = expected_figures(db, patient, played.now), line.figures
             got = {"today": line.today, "start": line.start,
                    "last_7": (f.last_7.answered, f.last_7.days),
@@ -279,7 +281,7 @@ def test_the_roster_text_the_clinician_receives_shows_each_patients_figures(play
         assert f"<b>{cohort_name}</b> (cohort {cohort_id}, {clinic_name})" in text
         flagged = sum(1 for e in figures if e["flags"])
         assert f"{len(members)} patients, {flagged} flagged." in text
-        for patient, e in zip(members, figures):
+        for patient, e in zip(members, figures, strict=True):
             assert shows(text, roster_entry(patient, e)), roster_entry(patient, e)
         # Nobody else: exactly the members, each once.
         assert sorted(int(n) for n in re.findall(r"#(\d+) \(day ", text)) == \
@@ -311,7 +313,8 @@ def test_export_has_one_row_per_member_per_day_with_the_stored_rating(played):
                 "SELECT local_date, status, pain FROM checkins WHERE patient_id = ?", [p["id"]])}
             started = Counter(datetime.fromisoformat(r["started_at"]).astimezone(tz).date()
                               .isoformat() for r in db.query(
-                                  "SELECT started_at FROM sessions WHERE patient_id = ?", [p["id"]]))
+                                  "SELECT started_at FROM sessions WHERE patient_id = ?",
+                                  [p["id"]]))
             breaks = Counter(r["local_date"] for r in db.query(
                 "SELECT local_date FROM sitting_breaks WHERE patient_id = ? AND action = 'done'",
                 [p["id"]]))
@@ -353,7 +356,7 @@ def test_export_has_one_row_per_session_with_its_ratings_and_verdict(played):
             "ORDER BY s.patient_id, s.id", members))
         assert [(int(r["patient_id"]), int(r["session_id"])) for r in rows] == \
             [(s["patient_id"], s["id"]) for s in stored]
-        for row, s in zip(rows, stored):
+        for row, s in zip(rows, stored, strict=True):
             for column in ("activity", "dose_minutes", "before", "after", "settled", "next_day",
                            "stage", "verdict", "next_dose", "started_at", "decided_at"):
                 want = "" if s[column] is None else str(s[column])
@@ -394,7 +397,8 @@ def test_patients_of_other_cohorts_and_clinics_never_appear(played):
             "SELECT clinic_id FROM clinicians WHERE chat_id = ?", [row["chat_id"]])}
         assert staff_clinics == {clinic_of_patient}
     alerted = {(r["chat_id"], r["patient_id"]) for r in db.query(
-        "SELECT chat_id, patient_id FROM outbox WHERE kind = 'alert_clinician' AND status = 'sent'")}
+        "SELECT chat_id, patient_id FROM outbox "
+        "WHERE kind = 'alert_clinician' AND status = 'sent'")}
     assert (9101, sim.patient_ids["p52"]) in alerted        # Riverside's red flag
     assert (9001, sim.patient_ids["p11"]) in alerted        # Northside's red flag, both staff
     assert (9002, sim.patient_ids["p11"]) in alerted

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from bot.cli import main as cli
 from jobs.clinic import qr_png
 from messages import render
-from storage import clinics, consents, events, invites, outbox, sessions
+from storage import clinics, consents, events, invites, sessions
 from tests.test_caregivers import invite
 from tests.test_sessions import button, do_session, setup
 
@@ -290,7 +290,7 @@ async def test_roster_shows_adherence_trend_verdicts_and_flags(clinic, clock):
 
 
 async def test_export_sends_two_csv_files_matching_the_database(clinic, clock):
-    h, pid = clinic["h"], clinic["pid"]
+    h, _pid = clinic["h"], clinic["pid"]
     await h.send_text(PATIENT, "/checkin")
     await h.tap(PATIENT, button(h.last(PATIENT), "c:", 4), h.last(PATIENT).message_id)
     await do_session(h, clinic["activities"]["walking"], before=None, after=5)
@@ -364,7 +364,8 @@ async def test_a_sustained_rise_is_flagged_once_a_week(clinic, clock):
     await h.tick()
     assert len([a for a in alerts_to(h, STAFF) if "risen" in a]) == 1
     assert sum("averaged 2 or more points higher" in t for t in h.texts(PATIENT)) == 1
-    assert "let Northside Physio know" in next(t for t in h.texts(PATIENT) if "averaged 2 or more" in t)
+    assert "let Northside Physio know" in next(t for t in h.texts(PATIENT)
+                                               if "averaged 2 or more" in t)
     clock.advance(timedelta(hours=20))  # Monday: a new week may alert again, once
     await h.send_text(PATIENT, "/checkin")
     await h.tap(PATIENT, button(h.last(PATIENT), "c:", 6), h.last(PATIENT).message_id)
@@ -377,7 +378,7 @@ async def test_monday_digest_at_eight_in_the_clinics_zone(harness, clock):
     h = harness
     _, code = make_clinic(h, "Harbor PT", "America/New_York")
     await join_staff(h, code)
-    cohort_id, link = await new_cohort(h)
+    _cohort_id, link = await new_cohort(h)
     setup(h, ("walking", 20))
     await enrol(h, link)
     clock.set(clock.now() + timedelta(days=6))  # Sunday 2026-03-08
@@ -399,7 +400,8 @@ async def test_removed_clinician_loses_access_at_once(clinic, monkeypatch, capsy
     assert cli(["clinic", "remove-clinician", str(staff["id"])]) == 0
     await h.send_text(STAFF, f"/cohort {clinic['cohort']}")
     assert h.last(STAFF).text == render("clinic_staff_only")
-    assert list(h.db.query("SELECT * FROM outbox WHERE kind = 'digest' AND status = 'pending'")) == []
+    assert list(h.db.query(
+        "SELECT * FROM outbox WHERE kind = 'digest' AND status = 'pending'")) == []
     # An alert already queued for them is not sent.
     await h.send_text(PATIENT, "/urgent")
     await h.tap(PATIENT, "u:emergency:yes", h.last(PATIENT).message_id)
@@ -585,9 +587,9 @@ def test_any_cohort_setting_is_either_a_valid_change_or_an_explained_problem(wha
     assert (change == {}) or problem is None
     if "thresholds" in change:  # whatever is stored builds valid thresholds
         pacing.Thresholds.from_dict(json.loads(change["thresholds"]))
-    if "start_date" in change and change["start_date"]:
+    if change.get("start_date"):
         assert len(change["start_date"]) == 10
-    if "emergency_text" in change and change["emergency_text"]:
+    if change.get("emergency_text"):
         assert len(change["emergency_text"]) <= 60
 
 
@@ -600,7 +602,7 @@ async def test_an_invite_answered_with_the_other_kinds_button_is_refused(harness
     await h.tap(STRANGER, f"cgj:{invite_id}:y", 1)
     assert h.last(STRANGER).text == render("invite_refused")
     assert h.db.execute("SELECT count(*) FROM caregivers").fetchone()[0] == 0
-    pid, _ = setup(h, ("walking", 20))
+    _pid, _ = setup(h, ("walking", 20))
     carer_code = (await invite(h))
     await h.send_text(STRANGER, f"/start cg_{carer_code}")
     carer_invite = h.db.execute("SELECT id FROM invites WHERE kind = 'caregiver'").fetchone()[0]

@@ -8,8 +8,8 @@ import pytest
 
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
-from storage import activities, checkins, events, outbox, patients, sessions
-from tests.test_sessions import button, data_of, press
+from storage import activities, checkins, events, patients, sessions
+from tests.test_sessions import button, press
 
 USER = 1001
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -37,18 +36,18 @@ def twelve_weeks():
 
 @pytest.mark.slow
 def test_every_lesson_once_in_order_at_local_time_outside_quiet_hours(twelve_weeks):
-    sim, lines = twelve_weeks
+    _sim, lines = twelve_weeks
     tz = zone("Europe/Berlin")
-    out = [l for l in lines if l["dir"] == "out" and l["kind"] == "lesson"]
-    assert [l["data"]["lesson_id"] for l in out] == [lesson.id for lesson in COURSE]
+    out = [line for line in lines if line["dir"] == "out" and line["kind"] == "lesson"]
+    assert [line["data"]["lesson_id"] for line in out] == [lesson.id for lesson in COURSE]
     quiet = DailyWindow(time(22), time(7, 30))
     for line in out:
         moment = datetime.fromisoformat(line["t"])
         assert not quiet.contains(moment, tz)
         # 07:00 is inside quiet hours, so lessons wait for 07:30 local, summer time or not
         assert moment.astimezone(tz).time() == time(7, 30)
-    weeks = [(datetime.fromisoformat(l["t"]).astimezone(tz).date() - date(2026, 3, 2)).days // 7 + 1
-             for l in out]
+    weeks = [(datetime.fromisoformat(line["t"]).astimezone(tz).date() - date(2026, 3, 2)).days
+             // 7 + 1 for line in out]
     assert weeks == [lesson.week for lesson in COURSE]
 
 
@@ -56,12 +55,12 @@ def test_every_lesson_once_in_order_at_local_time_outside_quiet_hours(twelve_wee
 def test_after_week_12_one_closing_message_then_weekly_checkins(twelve_weeks):
     sim, lines = twelve_weeks
     tz = zone("Europe/Berlin")
-    ends = [l for l in lines if l["kind"] == "course_end" and l["dir"] == "out"]
+    ends = [line for line in lines if line["kind"] == "course_end" and line["dir"] == "out"]
     assert len(ends) == 1 and "plan" in ends[0]["text"]
     end_at = datetime.fromisoformat(ends[0]["t"])
     assert end_at.astimezone(tz).date() == date(2026, 3, 2) + timedelta(weeks=12)
-    later = [datetime.fromisoformat(l["t"]).astimezone(tz).date() for l in lines
-             if l["kind"] == "checkin" and l["dir"] == "out" and l["t"] > ends[0]["t"]]
+    later = [datetime.fromisoformat(line["t"]).astimezone(tz).date() for line in lines
+             if line["kind"] == "checkin" and line["dir"] == "out" and line["t"] > ends[0]["t"]]
     assert later and all(d.weekday() == 0 for d in later)  # course began on a Monday
     assert sim.db.execute("SELECT course_state FROM patients").fetchone()[0] == "maintenance"
 
@@ -72,7 +71,8 @@ async def test_mid_cohort_starts_at_the_cohorts_current_week():
         "patients": [{"id": "leo", "timezone": "Europe/Berlin",
                       "course": {"start": "2026-03-02", "time": "18:00"}}]}}))
     lines = await sim.run()
-    got = [l["data"]["lesson_id"] for l in lines if l["kind"] == "lesson" and l["dir"] == "out"]
+    got = [line["data"]["lesson_id"] for line in lines
+           if line["kind"] == "lesson" and line["dir"] == "out"]
     assert got and all(lid.startswith("w04-") for lid in got)  # 2026-03-23 is in week 4
 
 
@@ -113,7 +113,7 @@ async def test_next_sends_the_following_lesson_once(with_lesson, clock):
 
 async def test_check_question_feedback(harness, clock):
     pid = harness.add_patient(course_start="2026-03-02")
-    checked = next(l for l in COURSE if l.check is not None)
+    checked = next(lesson for lesson in COURSE if lesson.check is not None)
     lessons.record_sent(harness.db, pid, checked.id, None, clock.now())
     right = int(checked.check.answer)
     await harness.tap(1001, f"l:t:{checked.id}:{right}")
@@ -144,16 +144,17 @@ async def test_course_command_offers_reread_and_catch_up(harness, clock):
 
 
 async def test_stopping_after_the_course_ends_all_prompts(harness, clock):
-    pid = harness.add_patient(course_start="2025-12-01", course_state="maintenance")
+    harness.add_patient(course_start="2025-12-01", course_state="maintenance")
     await harness.tap(1001, "l:m:stop")
     row = harness.db.execute("SELECT status, course_state FROM patients").fetchone()
     assert tuple(row) == ("finished", "stopped")
     plan_all(harness.rt)
-    assert harness.db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0] == 0
+    assert harness.db.execute(
+        "SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0] == 0
 
 
 async def test_lesson_days_and_time_can_be_changed_and_replan_at_once(harness, clock):
-    pid = harness.add_patient(course_start="2026-03-02")
+    harness.add_patient(course_start="2026-03-02")
     plan_all(harness.rt)
     await harness.tap(1001, "l:d:tts")
     await harness.tap(1001, "l:a:0800")
@@ -161,6 +162,7 @@ async def test_lesson_days_and_time_can_be_changed_and_replan_at_once(harness, c
     tz = zone("Europe/Berlin")
     due = [datetime.fromisoformat(r["due_at"]).astimezone(tz) for r in harness.db.query(
         "SELECT due_at FROM outbox WHERE kind = 'lesson' AND status = 'pending'")]
-    assert due and all(d.strftime("%a %H:%M") in {"Tue 08:00", "Thu 08:00", "Sat 08:00"} for d in due)
+    assert due and all(d.strftime("%a %H:%M") in {"Tue 08:00", "Thu 08:00", "Sat 08:00"}
+                       for d in due)
     await harness.tap(1001, "l:a:0315")
     assert "expired" in harness.last(1001).text

@@ -10,8 +10,6 @@ import ast
 import pathlib
 import re
 
-import pytest
-
 from bot import safety
 from bot.course import load_course
 from bot.course_report import plain_text
@@ -39,7 +37,8 @@ def _test_names(path: pathlib.Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names = set()
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.name.startswith("test")):
             names.add(node.name)
     return names
 

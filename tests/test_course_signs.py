@@ -17,7 +17,8 @@ from messages import MAX_EMERGENCY_TEXT, TEMPLATES, render
 
 _SIGN_WORDS = re.compile(
     r"\b(bladder|bowels?|urine|genitals|back passage|sexual|numb|numbness|weakness|fever|unwell|"
-    r"weight loss|cancer|bad fall|accident|pain at night|night pain|clumsy|unsteady|headache|dizziness|double vision|"
+    r"weight loss|cancer|bad fall|accident|pain at night|night pain|clumsy|unsteady|headache|"
+    r"dizziness|double vision|"
     r"swallowing)\b"
 )
 
@@ -96,8 +97,8 @@ def test_the_canonical_lists_follow_the_clinical_rules():
                  "constant pain at night"):
         assert word in soon, word
     neck = " ".join(CANON[NECK])
-    for word in ("arm or hand", "getting worse", "clumsy hands", "unsteady", "sudden severe headache",
-                 "dizziness", "double vision", "speaking", "swallowing"):
+    for word in ("arm or hand", "getting worse", "clumsy hands", "unsteady",
+                 "sudden severe headache", "dizziness", "double vision", "speaking", "swallowing"):
         assert word in neck, word
 
 

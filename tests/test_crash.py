@@ -48,8 +48,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.localtime import local_date, zone
 from bot.clock import parse_iso
+from bot.localtime import local_date, zone
 from bot.simulator.crashrun import ACTIVITY, busy_day, session_answers
 from storage.db import open_database
 
@@ -93,7 +93,7 @@ def wait_for(proc: subprocess.Popen, condition, timeout: float) -> bool:
 def run_with_kills(tmp_path: Path) -> tuple[int, Path, Path]:
     rng = random.Random(SEED)
     db, journal = tmp_path / "bot.sqlite3", tmp_path / "journal.jsonl"
-    log = open(tmp_path / "runs.log", "ab")
+    log = open(tmp_path / "runs.log", "ab")  # noqa: SIM115 - closed in the finally below
     kills, proc = 0, None
     try:
         while True:
@@ -108,8 +108,8 @@ def run_with_kills(tmp_path: Path) -> tuple[int, Path, Path]:
             step = rng.randint(1, max(1, left // (KILLS - kills + 1)))
             deadline = time.monotonic() + (rng.uniform(0.05, 1.5) if rng.random() < 0.25
                                            else 60)  # a quarter die during start-up/recovery
-            alive = wait_for(proc, lambda: lines(journal) >= start_lines + step
-                             or time.monotonic() >= deadline, 60)
+            alive = wait_for(proc, lambda target=start_lines + step, deadline=deadline:
+                             lines(journal) >= target or time.monotonic() >= deadline, 60)
             if not alive:  # the day ended before this kill: the test wants more kills than that
                 assert proc.returncode == 0, (tmp_path / "runs.log").read_text()[-3000:]
                 return kills, db, journal
@@ -128,8 +128,8 @@ def check_walk(db, chat: int, patient_id: int, sends: list, taps: list) -> None:
     """Her one walk: every answer she gave stored as given, decided once, the advice delivered."""
     before, after, settled = session_answers(chat)
     pain = chat % 11
-    walks = db.execute("SELECT id, before, before_source, after, settled, next_day, stage, verdict, "
-                       "findings, thresholds, rule_version, partial FROM sessions "
+    walks = db.execute("SELECT id, before, before_source, after, settled, next_day, stage, "
+                       "verdict, findings, thresholds, rule_version, partial FROM sessions "
                        "WHERE patient_id = ?", [patient_id]).fetchall()
     assert len(walks) == 1, f"chat {chat}: {len(walks)} walks (a start lost or repeated)"
     (sid, b, source, a, s, n, stage, verdict, findings, thresholds, rule, partial), = walks
@@ -171,7 +171,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_little(tmp_path)
         first = next(i for i, r in sends if r["row"] == row)
         restart = next(s for s in starts if s > first)
         assert row in records[restart]["recovered"], f"row {row} was sent twice without a crash"
-    for a, b in zip(starts, starts[1:] + [len(records)]):
+    for a, b in zip(starts, starts[1:] + [len(records)], strict=True):
         recovered = set(records[a]["recovered"])
         redone = {r["row"] for i, r in sends if a < i < b and r["row"] in recovered
                   and any(j < a and s["row"] == r["row"] for j, s in sends)}
@@ -186,7 +186,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_little(tmp_path)
                                  [persona.chat_id]).fetchone()
             assert patient[1] == "active"
             expected = persona.chat_id % 11
-            prompts = [r for _, r in sends if r["chat"] == persona.chat_id and r["kind"] == "checkin"]
+            prompts = [r for _, r in sends
+                       if r["chat"] == persona.chat_id and r["kind"] == "checkin"]
             days = sorted({local_date(parse_iso(p["t"]), zone(persona.timezone)).isoformat()
                            for p in prompts})
             assert len(days) == 2, f"{persona.id} did not get a check-in each day"

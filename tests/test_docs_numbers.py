@@ -109,14 +109,14 @@ def _claims() -> list[str]:
         # caregivers and clinics
         f"single use, {_days(caregiver.INVITE_VALID)} days",
         f"{invites.MAX_FAILURES} failures in {_min(invites.FAILURE_WINDOW)} minutes",
-        _if(clinics.ENROL_LINK_VALID == timedelta(days=365), "valid a year"),
+        _if(timedelta(days=365) == clinics.ENROL_LINK_VALID, "valid a year"),
         f"({clinic.ROSTER_CHUNK} patients per message)",
         f"within {_days(clinic.SOON_EPISODE)} days alerts no one again",
         f"`messages.MAX_EMERGENCY_TEXT` ({MAX_EMERGENCY_TEXT}) characters",
         # safety
         f"About {_h(safety.FOLLOW_UP_AFTER)} hours after the report",
         f"given up after {_days(POLICIES['safety_followup'].max_late)} days",
-        _if(safety.FULL_ADVICE_EVERY == timedelta(hours=1), "the full advice at most once an hour"),
+        _if(timedelta(hours=1) == safety.FULL_ADVICE_EVERY, "the full advice at most once an hour"),
     ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
@@ -15,7 +15,7 @@ from bot.clock import VirtualClock
 from bot.simulator.fake_api import FakeBotApi
 from bot.simulator.updates import UpdateFactory
 
-START = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 TOKEN = "123456:TEST-TOKEN"
 # RetryAfter/Voice read their int-or-timedelta attributes inside PTB itself, which warns.
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2")
@@ -132,7 +132,7 @@ async def test_true_methods(bot: Bot, fake: FakeBotApi):
 
 
 async def test_empty_text_is_a_bad_request(bot: Bot, fake: FakeBotApi):
-    with pytest.raises(BadRequest, match="(?i)message text is empty"):
+    with pytest.raises(BadRequest, match=r"(?i)message text is empty"):
         await bot.send_message(1001, "")
     assert fake.sent == [] and fake.calls[-1].outcome == "400"
 
@@ -189,7 +189,7 @@ async def test_server_errors_raise_plain_network_error(bot: Bot, fake: FakeBotAp
 async def test_400_raises_bad_request(bot: Bot, fake: FakeBotApi):
     fake.fail_next("400")
     # PTB drops the "Bad Request: " prefix and capitalises the rest: "Chat not found".
-    with pytest.raises(BadRequest, match="(?i)chat not found"):
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):
         await bot.send_message(1001, "hello")
     assert fake.calls[-1].outcome == "400"
 

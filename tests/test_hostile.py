@@ -46,9 +46,11 @@ EDGE_TEXTS = [
     "7", "７", "٧", "७", "7️⃣", "🔟", "²", "①", "7/10", "10/10", "11", "-0", "-1", "0x7", "1e1",
     "NaN", "inf", "7.5", "7,5", "6-7", "seven", "SEVEN", "not 7", "<7", "7 <b>", "<b>7</b>",
     "&amp;", "&#0;", "&lt;script&gt;", "\u200b7", "\u202e7", "\x00", "\ufeff7", " \t\n7\n ",
-    "7" * 4096, "🙂" * 2048, "a" * 4096, "<" * 4096, "&" * 4096, "/start", "/start@BackPainCompanionBot",
+    "7" * 4096, "🙂" * 2048, "a" * 4096, "<" * 4096, "&" * 4096, "/start",
+    "/start@BackPainCompanionBot",
     "/start@SomeOtherBot", "/checkin extra words", "/CHECKIN", "/ checkin", "//", "/", "/dance",
-    "/help " + "x" * 4000, "/" + "a" * 64, "/курс", "/start 7", "/delete", "/mydata", "/urgent", "/withdraw",
+    "/help " + "x" * 4000, "/" + "a" * 64, "/курс", "/start 7", "/delete", "/mydata", "/urgent",
+    "/withdraw",
     "yes", "no", "done", "Europe/Berlin", "berlin", "08:00", "22:00-07:00", "30", "walk",
     "my " + "very " * 10 + "long walk", "x" * 41, "🧘", "tai-chi",
     "/leave", "/cohorts", "/cohort_new", "/cohort_new " + "x" * 100, "/cohort 1", "/cohort ١",
@@ -262,7 +264,8 @@ def test_any_first_name_renders_as_valid_telegram_html(world, name):
     world.db.execute("UPDATE outbox SET status = 'expired' WHERE id = ?", [world.question])
     sent = world.process(world.h.updates.text(ANA, "/checkin"))
     assert replies_to(sent, ANA) and "How is your back" in sent[-1].text
-    assert world.db.execute("SELECT count(*) FROM outbox WHERE status = 'failed'").fetchone()[0] == 0
+    assert world.db.execute(
+        "SELECT count(*) FROM outbox WHERE status = 'failed'").fetchone()[0] == 0
 
 
 STEP_PATH = {  # the taps that lead to each onboarding step
@@ -298,8 +301,9 @@ def test_any_text_at_any_onboarding_step(world, step, text):
     assert len(replies_to(sent, NEWCOMER)) >= 1
     now = consents.onboarding(world.db, NEWCOMER)
     if step == "intro" or step == "consent":
-        assert world.db.execute("SELECT count(*) FROM patients WHERE user_id = ?",
-                                [NEWCOMER]).fetchone()[0] == (1 if now and now["step"] == "rf" else 0)
+        stored = world.db.execute("SELECT count(*) FROM patients WHERE user_id = ?",
+                                  [NEWCOMER]).fetchone()[0]
+        assert stored == (1 if now and now["step"] == "rf" else 0)
     for row in world.db.query("SELECT name, dose_minutes FROM activities WHERE patient_id = ?",
                               [state["patient_id"] or -1]):
         name = row["name"]  # stored as typed: must still be a short, single-line name

@@ -48,7 +48,7 @@ class Bot:
         self.api = FakeBotApi(clock)
         self.service: Service | None = None
 
-    async def start(self, poll: bool = True) -> "Bot":
+    async def start(self, poll: bool = True) -> Bot:
         app = build_application(self.settings, self.clock, self.api, db=self.db,
                                 rate_limit=False, schedule_ticks=False, updater=False)
         self.service = Service(app, self.settings, poll_timeout=1)
@@ -374,7 +374,7 @@ async def test_a_thousand_messages_from_one_chat_delay_no_one_else(bot):
     for n, (chat, question) in enumerate(people):
         started = loop.time()
         bot.push(bot.updates.callback(chat, f"c:{question}:5", message_id=1))
-        await until(lambda: stored_ratings(bot) == n + 1, f"rating {n} stored", timeout=5)
+        await until(lambda n=n: stored_ratings(bot) == n + 1, f"rating {n} stored", timeout=5)
         waits.append(loop.time() - started)
     assert max(waits) < 1.0
     await until(lambda: all(bot.texts(chat) for chat, _ in people), "every rating answered")

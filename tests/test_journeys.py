@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import datetime, time
 from pathlib import Path
@@ -43,7 +44,7 @@ async def test_a_tolerant_walker_progresses(tmp_path):
     assert [w["next_dose"] for w in walks] == [20, 22, 22, 24, 24, 26, 26]
     assert all(not w["findings"] and not w["partial"] and w["rule_version"] == 1 for w in walks)
     # Each decision's dose is the previous one's next dose: the dose only moves by decisions.
-    assert all(a["next_dose"] == b["dose"] for a, b in zip(walks, walks[1:]))
+    assert all(a["next_dose"] == b["dose"] for a, b in itertools.pairwise(walks))
     # Her 08:00 check-in falls ~20 h after a noon walk, so it carries N: no separate N prompt.
     assert outs(lines, "next_day") == []
     rows = list(sim.db.query("SELECT before, after, settled, next_day, verdict FROM sessions"))
@@ -53,7 +54,7 @@ async def test_a_tolerant_walker_progresses(tmp_path):
 
 @pytest.mark.slow
 async def test_a_flaring_gardener_adapts_pauses_and_retries(tmp_path):
-    sim, lines = await run("flaring_gardener.yaml", tmp_path)
+    _sim, lines = await run("flaring_gardener.yaml", tmp_path)
     garden = pacing(lines, "gardening")
     assert [g["verdict"] for g in garden] == ["adapt", "pause", "keep"]
     assert [(g["dose"], g["next_dose"]) for g in garden] == [(40, 28), (28, 20), (20, 20)]
@@ -72,7 +73,7 @@ async def test_a_flaring_gardener_adapts_pauses_and_retries(tmp_path):
 
 @pytest.mark.slow
 async def test_two_weeks_across_a_dst_change(tmp_path):
-    sim, lines = await run("dst_two_weeks.yaml", tmp_path)
+    _sim, lines = await run("dst_two_weeks.yaml", tmp_path)
     tz = "Europe/Berlin"
     checkins = outs(lines, "checkin")
     days = [local(c, tz).date() for c in checkins]
@@ -94,7 +95,7 @@ async def test_two_weeks_across_a_dst_change(tmp_path):
 @pytest.mark.parametrize("name", ["tolerant_walker.yaml", "flaring_gardener.yaml",
                                   "dst_two_weeks.yaml"])
 async def test_every_message_is_sent_once(tmp_path, name):
-    sim, lines = await run(name, tmp_path)
+    sim, _lines = await run(name, tmp_path)
     keys = [r["dedupe_key"] for r in sim.db.query("SELECT dedupe_key FROM outbox "
                                                    "WHERE status = 'sent'")]
     assert len(keys) == len(set(keys))

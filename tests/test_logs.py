@@ -112,7 +112,8 @@ def assert_clean(log: str, sent_texts: list[str]) -> None:
         if len(text) > 6:
             assert text.lower() not in log.lower(), f"typed text leaked: {text!r}"
     found = RATING_CONTEXT.search(log)
-    assert found is None, f"a rating in context leaked: ...{log[max(0, found.start() - 80):found.end() + 40]}..."
+    assert found is None, \
+        f"a rating in context leaked: ...{log[max(0, found.start() - 80):found.end() + 40]}..."
     for text in sent_texts:
         for line in text.splitlines():
             if len(line) >= 25:
@@ -127,7 +128,8 @@ async def test_a_simulated_week_at_debug_logs_no_secrets_ratings_text_or_names(c
     log = captured.getvalue()
     kinds = {line["kind"] for line in lines if line["dir"] == "out"}
     assert {"checkin", "sitting", "lesson", "reply"} <= kinds  # the week really happened
-    assert sim.db.execute("SELECT count(*) FROM checkins WHERE status = 'answered'").fetchone()[0] >= 15
+    assert sim.db.execute(
+        "SELECT count(*) FROM checkins WHERE status = 'answered'").fetchone()[0] >= 15
     assert "plan tick" in log and " sent " in log and "row=" in log  # ids and kinds are logged
     assert_clean(log, [s.text for s in sim.api.sent])
 

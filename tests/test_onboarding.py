@@ -305,8 +305,8 @@ async def test_other_bad_answers_are_asked_again(harness):
     assert step(h) == "dose" and activities.for_patient(h.db, patient(h)["id"]) == []
     await h.send_text(U, "600")  # more than a starting dose
     await h.send_text(U, "half an hour")
-    assert [(a["name"], a["dose_minutes"]) for a in activities.for_patient(h.db, patient(h)["id"])] \
-        == [("Dancing", 30)]
+    chosen = activities.for_patient(h.db, patient(h)["id"])
+    assert [(a["name"], a["dose_minutes"]) for a in chosen] == [("Dancing", 30)]
     assert patient(h)["status"] == "active"
 
 
@@ -370,7 +370,8 @@ async def test_checkin_command_during_a_red_flag_hold_points_to_care(harness):
     harness.add_patient(status="hold")
     await harness.send_text(1001, "/checkin")
     assert "on hold" in harness.last(1001).text
-    assert harness.db.execute("SELECT count(*) FROM outbox WHERE kind = 'checkin_asked'").fetchone()[0] == 0
+    assert harness.db.execute(
+        "SELECT count(*) FROM outbox WHERE kind = 'checkin_asked'").fetchone()[0] == 0
 
 
 async def test_a_shared_location_sets_the_time_zone_and_is_not_kept(harness):

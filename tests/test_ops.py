@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from jobs import sessions as sessions_flow
 from jobs.clinic import plan_digests
 from jobs.plan import plan_all, record_missed_days
 from messages import render
-from storage import clinics, outbox
+from storage import clinics
 from tests.conftest import Harness
 from tests.test_clinics import STAFF, join_staff, make_clinic, new_cohort
 from tests.test_sessions import button
@@ -28,7 +28,8 @@ def skips(caplog) -> list[logging.LogRecord]:
 
 
 def queued(db, patient_id: int) -> int:
-    return db.execute("SELECT count(*) FROM outbox WHERE patient_id = ?", [patient_id]).fetchone()[0]
+    return db.execute("SELECT count(*) FROM outbox WHERE patient_id = ?",
+                      [patient_id]).fetchone()[0]
 
 
 def crowd(h) -> tuple[int, list[int]]:
@@ -245,9 +246,9 @@ def test_a_second_bot_through_a_link_is_refused(tmp_path, kind):
         db.close()  # and closing another descriptor of the file does not drop it
         with pytest.raises(AlreadyRunning):
             InstanceLock(other).acquire()
-    with InstanceLock(other):  # released with its holder; held through the link it is the same
-        with pytest.raises(AlreadyRunning):
-            InstanceLock(real).acquire()
+    # released with its holder; held through the link it is the same
+    with InstanceLock(other), pytest.raises(AlreadyRunning):
+        InstanceLock(real).acquire()
 
 
 def test_the_lock_creates_a_missing_database_privately(tmp_path):
@@ -282,13 +283,13 @@ def env(monkeypatch):
 
 
 def _beats(path, dispatch_ago: float | None, plan_ago: float | None) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from storage import liveness
     from storage.db import open_database
 
     db = open_database(path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for name, ago in (("dispatch", dispatch_ago), ("plan", plan_ago)):
         if ago is not None:
             liveness.beat(db, name, now - timedelta(seconds=ago))

@@ -79,13 +79,15 @@ async def test_offline_past_the_window_expires_the_checkin_and_records_a_missed_
     plan_all(harness.rt)
     clock.advance(timedelta(hours=6))  # the 08:00 check-in is now 5 hours late
     await dispatch_due(harness.rt)
-    [checkin] = [r for r in rows(harness.db, kind="checkin") if r["due_at"] < clock.now().isoformat()]
+    [checkin] = [r for r in rows(harness.db, kind="checkin")
+                 if r["due_at"] < clock.now().isoformat()]
     assert checkin["status"] == "expired"
     assert harness.api.sent == []
     clock.advance(timedelta(hours=20))
     plan_all(harness.rt)
     missed = list(harness.db.query("SELECT * FROM checkins WHERE patient_id = ?", [pid]))
-    assert [(m["local_date"], m["status"], m["pain"]) for m in missed] == [("2026-03-03", "missed", None)]
+    assert [(m["local_date"], m["status"], m["pain"]) for m in missed] == [
+        ("2026-03-03", "missed", None)]
 
 
 async def test_checkin_due_in_quiet_hours_waits_or_expires(harness, clock):

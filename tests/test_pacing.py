@@ -22,9 +22,10 @@ from bot.pacing import (
 )
 
 SEVERITY = {"keep": 0, "progress": 0, "adapt": 1, "pause": 2}
+DEFAULTS = Thresholds()
 
 
-def run(b, a, s, n, dose=20, previous=None, keeps=0, overdue=False, t=Thresholds()) -> Decision:
+def run(b, a, s, n, dose=20, previous=None, keeps=0, overdue=False, t=DEFAULTS) -> Decision:
     return decide(Ratings(b, a, s, n), dose, previous_verdict=previous, keeps_at_dose=keeps,
                   next_day_overdue=overdue, thresholds=t)
 

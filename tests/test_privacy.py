@@ -26,7 +26,7 @@ async def busy_patient(h):
 
 
 async def test_mydata_sends_json_and_csv_with_every_row(harness):
-    pid = await busy_patient(harness)
+    await busy_patient(harness)
     await harness.send_text(USER, "/mydata")
     await harness.tick()
     docs = [s for s in harness.api.sent_to(USER) if s.method == "sendDocument"]

@@ -23,14 +23,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.clock import iso
 from storage import activities, outbox, patients
 from storage.db import open_database
 from tests.telegram_server import TOKEN, Sent, TelegramServer
@@ -121,7 +120,7 @@ def setup_patients(db_path: Path, chats: list[int], *, spread: float = 0.0,
     """Active patients in UTC, each with today's check-in due now (spread over `spread` s).
 
     Their own check-in time is 12 hours away, so the planner adds nothing today."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     later = (now + timedelta(hours=12)).strftime("%H:%M")
     today = now.date().isoformat()
     db = open_database(db_path)
@@ -292,7 +291,7 @@ class People:
 def missing_effects(db: Path, ids: dict[int, int], expect: dict[int, tuple],
                     confirmed: set[int]) -> list[tuple]:
     """The confirmed updates whose effect is not in the database (answers lost)."""
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     lost = []
     try:

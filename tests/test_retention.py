@@ -13,7 +13,7 @@ from bot.settings import load_settings
 from bot.simulator.runner import SIM_TOKEN
 from jobs.plan import record_missed_days
 from jobs.retention import purge_old
-from storage import checkins, invites, outbox
+from storage import checkins, outbox
 from tests.test_caregivers import CARER, accept, invite, open_link
 from tests.test_sessions import USER, do_session, press, setup
 

@@ -355,7 +355,7 @@ async def test_now_not_today_in_the_emergency_texts():
 @pytest.mark.parametrize("typed, stored", [
     ("Call 999 or the clinic on 0123", "999 or the clinic on 0123"),
     ("DIAL 000", "000"), ("phone: 112", "112"), ("ring 999", "999"), ("999", "999")])
-async def test_a_clinic_text_never_reads_call_call(clinic, typed, stored):  # noqa: F811
+async def test_a_clinic_text_never_reads_call_call(clinic, typed, stored):  # noqa: F811 - the fixture
     h = clinic["h"]
     await h.send_text(STAFF, f"/cohort_set {clinic['cohort']} emergency {typed}")
     shown = h.last(STAFF).text
@@ -369,7 +369,7 @@ async def test_a_clinic_text_never_reads_call_call(clinic, typed, stored):  # no
         assert "call call" not in text.lower()
 
 
-async def test_a_clinic_text_is_capped(clinic):  # noqa: F811
+async def test_a_clinic_text_is_capped(clinic):  # noqa: F811 - the fixture
     h = clinic["h"]
     await h.send_text(STAFF, f"/cohort_set {clinic['cohort']} emergency {'9' * 61}")
     assert "60 characters" in h.last(STAFF).text
@@ -390,7 +390,7 @@ def soon_alerts(h):
     return [a for a in alerts_to(h, STAFF) if "needs a doctor's check soon" in a]
 
 
-async def test_a_soon_sign_alerts_the_clinic_once_per_episode_with_roster_and_export(clinic):  # noqa: F811
+async def test_a_soon_sign_alerts_the_clinic_once_per_episode_with_roster_and_export(clinic):  # noqa: F811 - the fixture
     h, pid = clinic["h"], clinic["pid"]
     await h.send_text(PATIENT, "/urgent")
     await h.tap(PATIENT, "u:emergency:no", h.last(PATIENT).message_id)
@@ -424,7 +424,7 @@ async def test_a_soon_sign_alerts_the_clinic_once_per_episode_with_roster_and_ex
     assert len(soon_alerts(h)) == 2
 
 
-async def test_the_emergency_flag_is_dated_and_seen_alerts_the_clinic(clinic):  # noqa: F811
+async def test_the_emergency_flag_is_dated_and_seen_alerts_the_clinic(clinic):  # noqa: F811 - the fixture
     h, pid = clinic["h"], clinic["pid"]
     await h.send_text(PATIENT, "/urgent")
     await h.tap(PATIENT, "u:emergency:yes", h.last(PATIENT).message_id)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections import Counter
 import tomllib
+from collections import Counter
 from pathlib import Path
 
 import pytest

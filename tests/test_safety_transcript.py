@@ -8,7 +8,6 @@ its personas as set-up patients).
 
 from __future__ import annotations
 
-
 import pytest
 
 from bot.simulator.runner import Simulation
@@ -66,7 +65,7 @@ def _next_out(lines: list[dict], after: int, patient: str) -> dict:
 
 @pytest.mark.parametrize("who", ["checkin", "activity", "paused", "hold", "idle"])
 def test_an_emergency_typed_in_words_is_answered_in_the_next_message(played, who):
-    sim, lines = played
+    _sim, lines = played
     said = [(n, line) for n, line in enumerate(lines) if line["patient"] == who
             and line["dir"] == "in" and line["kind"] == "says" and line["text"] == PHRASES[who]]
     assert len(said) == 1, f"{who} did not type the phrase"
@@ -82,7 +81,7 @@ def test_an_emergency_typed_in_words_is_answered_in_the_next_message(played, who
 
 
 def test_the_state_each_was_in_is_as_described(played):
-    sim, lines = played
+    sim, _lines = played
     ids = sim.patient_ids
     assert patients.get(sim.db, ids["paused"])["status"] == "paused"
     assert patients.get(sim.db, ids["hold"])["status"] == "hold"
@@ -128,7 +127,8 @@ async def test_mid_onboarding_and_withdrawn_and_stranger(harness):
     pid = h.add_patient(user_id=2002, status="withdrawn", timezone="Europe/London")
     await h.send_text(2002, PHRASES["idle"])
     assert "Call 999" in h.last(2002).text and "not storing" in h.last(2002).text
-    assert h.db.execute("SELECT count(*) FROM events WHERE patient_id = ?", [pid]).fetchone()[0] == 0
+    assert h.db.execute("SELECT count(*) FROM events WHERE patient_id = ?",
+                        [pid]).fetchone()[0] == 0
 
 
 async def test_an_edited_message_is_screened_too(harness):

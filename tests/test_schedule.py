@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.localtime import DailyWindow, local_to_utc, zone
-from bot.schedule import Preferences, Sitting, plan_messages, send_decision, Expire, Postpone, Send
+from bot.schedule import Expire, Postpone, Preferences, Send, Sitting, plan_messages, send_decision
 
-UTC = timezone.utc
+UTC = UTC
 
 # (zone, a date on which its clocks change, or a plain date for zones without DST)
 DST_DATES = [
@@ -50,7 +51,8 @@ def test_one_checkin_per_local_day_at_the_chosen_time(tz_name, change_day, at):
     for p in planned:
         wall = p.due_at.astimezone(tz).time()
         naive = datetime.combine(p.due_at.astimezone(tz).date(), at)
-        exists = naive.replace(tzinfo=tz).astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive
+        round_trip = naive.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
+        exists = round_trip.replace(tzinfo=None) == naive
         if exists:
             assert wall == at
         else:  # skipped by spring-forward: the first valid minute after the gap

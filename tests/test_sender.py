@@ -67,7 +67,7 @@ async def test_taps_are_stored_at_once_during_a_429_storm_or_a_hang(bot, fault):
     for n, (chat, question) in enumerate(people):
         started = loop.time()
         bot.push(bot.updates.callback(chat, f"c:{question}:{n % 11}", message_id=1))
-        await until(lambda: stored_ratings(bot) == n + 1, f"tap {n} stored", timeout=2)
+        await until(lambda n=n: stored_ratings(bot) == n + 1, f"tap {n} stored", timeout=2)
         waits.append(loop.time() - started)
     assert max(waits) < 1.0
     assert bot.api.sent == []

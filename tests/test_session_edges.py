@@ -24,7 +24,7 @@ async def test_an_abandoned_settings_change_does_not_swallow_the_next_checkin(ha
 async def test_a_short_logged_session_is_eased_from_its_own_dose(harness):
     pid, ids = setup(harness, ("walk", 60))
     await harness.tap(USER, f"a:lw:{ids['walk']}:10:3", message_id=5)
-    sid = list(harness.db.query("SELECT id FROM sessions"))[0]["id"]
+    sid = next(iter(harness.db.query("SELECT id FROM sessions")))["id"]
     await press(harness, harness.last(USER), f"r:{sid}:b:", 2)
     await press(harness, harness.last(USER), f"r:{sid}:a:", 8)
     await press(harness, harness.last(USER), f"r:{sid}:s:", 0)
@@ -55,7 +55,7 @@ async def test_two_flares_the_same_day_adapt_twice_not_pause(harness, clock):
 
 
 async def test_settle_is_not_asked_about_a_session_from_yesterday(harness, clock):
-    pid, ids = setup(harness, ("walk", 20), ("swim", 30))
+    _pid, ids = setup(harness, ("walk", 20), ("swim", 30))
     clock.set(clock.now().replace(hour=19, minute=0))  # 20:00 Berlin: settle falls in quiet hours
     walk = await do_session(harness, ids["walk"], before=3, after=4)
     clock.set(clock.now().replace(day=3, hour=10, minute=0))
@@ -76,7 +76,7 @@ async def test_a_checkin_sent_meanwhile_does_not_take_a_typed_after_rating(harne
     await harness.send_text(USER, "/activity")
     msg = await press(harness, harness.last(USER), f"a:s:{ids['walk']}")
     await press(harness, msg, "r:", 3)
-    sid = list(harness.db.query("SELECT id FROM sessions"))[0]["id"]
+    sid = next(iter(harness.db.query("SELECT id FROM sessions")))["id"]
     clock.set(clock.now().replace(hour=6, minute=55))
     await press(harness, harness.last(USER), f"a:e:{sid}")
     clock.set(clock.now().replace(hour=7, minute=1))
@@ -87,7 +87,7 @@ async def test_a_checkin_sent_meanwhile_does_not_take_a_typed_after_rating(harne
 
 
 async def test_pause_and_resume_keep_the_session_follow_ups(harness, clock):
-    pid, ids = setup(harness, ("walk", 20))
+    _pid, ids = setup(harness, ("walk", 20))
     sid = await do_session(harness, ids["walk"], before=3, after=4)
     await harness.send_text(USER, "/pause")
     clock.advance(timedelta(minutes=30))
@@ -100,7 +100,7 @@ async def test_pause_and_resume_keep_the_session_follow_ups(harness, clock):
 
 
 async def test_a_finished_break_is_not_mentioned_when_starting_later(harness, clock):
-    pid, ids = setup(harness, ("walk", 20))
+    _pid, ids = setup(harness, ("walk", 20))
     activities.set_dose(harness.db, ids["walk"], 14, paused_until="2026-03-01")
     await harness.send_text(USER, "/activity")
     msg = await press(harness, harness.last(USER), f"a:s:{ids['walk']}")
@@ -113,7 +113,7 @@ async def test_answers_to_session_questions_wait_during_a_red_flag_hold(harness)
     await harness.send_text(USER, "/activity")
     msg = await press(harness, harness.last(USER), f"a:s:{ids['walk']}")
     msg = await press(harness, msg, "r:", 3)
-    sid = list(harness.db.query("SELECT id FROM sessions"))[0]["id"]
+    sid = next(iter(harness.db.query("SELECT id FROM sessions")))["id"]
     done = await press(harness, msg, f"a:e:{sid}")
     await harness.send_text(USER, "/urgent")
     await press(harness, harness.last(USER), "u:emergency:yes")

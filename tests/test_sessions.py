@@ -102,7 +102,7 @@ async def test_full_session_keep_with_every_input_and_the_decision_stored(h):
 
 
 async def test_before_comes_from_a_checkin_made_in_the_last_two_hours(h):
-    pid, ids = setup(h, ("walk", 20))
+    _pid, ids = setup(h, ("walk", 20))
     await h.send_text(USER, "/checkin")
     await press(h, h.last(USER), "c:", 4)
     plan = h.last(USER)
@@ -115,7 +115,7 @@ async def test_before_comes_from_a_checkin_made_in_the_last_two_hours(h):
 
 
 async def test_a_checkin_three_hours_old_is_not_used_as_before(h):
-    pid, ids = setup(h, ("walk", 20))
+    _pid, ids = setup(h, ("walk", 20))
     await h.send_text(USER, "/checkin")
     await press(h, h.last(USER), "c:", 4)
     h.clock.advance(timedelta(hours=3))
@@ -207,7 +207,7 @@ async def test_adapt_then_pause_then_an_offer_to_retry_at_the_lower_dose(h, cloc
 
 
 async def test_no_next_day_answer_gives_a_partial_decision_at_36_hours(h, clock):
-    pid, ids = setup(h, ("walk", 20))
+    _pid, ids = setup(h, ("walk", 20))
     sid = await do_session(h, ids["walk"], before=3, after=4)
     clock.advance(timedelta(hours=2))
     await tick(h)
@@ -234,14 +234,14 @@ async def test_a_session_never_finished_is_incomplete_and_gives_no_advice(h, clo
     sent_before = len(h.api.sent_to(USER))
     clock.advance(timedelta(hours=37))
     await tick(h)
-    row = list(h.db.query("SELECT stage, verdict FROM sessions"))[0]
+    row = next(iter(h.db.query("SELECT stage, verdict FROM sessions")))
     assert row == {"stage": "incomplete", "verdict": None}
     assert not any("keep going" in t or "adjust" in t for t in h.texts(USER)[sent_before:])
     assert activities.owned(h.db, ids["walk"], pid)["dose_minutes"] == 20
 
 
 async def test_log_a_session_afterwards_through_buttons(h, clock):
-    pid, ids = setup(h, ("walk", 30))
+    _pid, ids = setup(h, ("walk", 30))
     await h.send_text(USER, "/activity")
     msg = await press(h, h.last(USER), "a:l")
     msg = await press(h, msg, f"a:la:{ids['walk']}")
@@ -249,7 +249,7 @@ async def test_log_a_session_afterwards_through_buttons(h, clock):
     msg = await press(h, msg, f"a:lm:{ids['walk']}:", 30)
     msg = await press(h, msg, f"a:lw:{ids['walk']}:30:", 3)  # "3 h ago"
     assert "just before you started" in msg.text
-    sid = list(h.db.query("SELECT id FROM sessions"))[0]["id"]
+    sid = next(iter(h.db.query("SELECT id FROM sessions")))["id"]
     msg = await press(h, msg, f"r:{sid}:b:", 2)
     msg = await press(h, msg, f"r:{sid}:a:", 3)
     settle = h.last(USER)
@@ -261,7 +261,7 @@ async def test_log_a_session_afterwards_through_buttons(h, clock):
 
 
 async def test_a_second_tap_on_the_log_keyboard_logs_once(h):
-    pid, ids = setup(h, ("walk", 30))
+    _pid, ids = setup(h, ("walk", 30))
     await h.tap(USER, f"a:lw:{ids['walk']}:30:1", message_id=77)
     await h.tap(USER, f"a:lw:{ids['walk']}:30:1", message_id=77)
     assert len(list(h.db.query("SELECT id FROM sessions"))) == 1
@@ -270,12 +270,12 @@ async def test_a_second_tap_on_the_log_keyboard_logs_once(h):
 
 @pytest.mark.parametrize("typed,stored", [("7", 7), ("7/10", 7), (" seven ", 7)])
 async def test_typed_before_and_after(h, typed, stored):
-    pid, ids = setup(h, ("walk", 20))
+    _pid, ids = setup(h, ("walk", 20))
     await h.send_text(USER, "/activity")
     await press(h, h.last(USER), f"a:s:{ids['walk']}")
     await h.send_text(USER, typed)
     msg = h.last(USER)
-    sid = list(h.db.query("SELECT id FROM sessions"))[0]["id"]
+    sid = next(iter(h.db.query("SELECT id FROM sessions")))["id"]
     await press(h, msg, f"a:e:{sid}")
     await h.send_text(USER, typed)
     row = sessions.get(h.db, sid)
@@ -284,7 +284,7 @@ async def test_typed_before_and_after(h, typed, stored):
 
 @pytest.mark.parametrize("typed", ["11", "-1", "lots"])
 async def test_typed_out_of_range_is_asked_again_and_nothing_stored(h, typed):
-    pid, ids = setup(h, ("walk", 20))
+    _pid, ids = setup(h, ("walk", 20))
     await h.send_text(USER, "/activity")
     await press(h, h.last(USER), f"a:s:{ids['walk']}")
     await h.send_text(USER, typed)
@@ -293,7 +293,7 @@ async def test_typed_out_of_range_is_asked_again_and_nothing_stored(h, typed):
 
 
 async def test_half_point_asks_which(h):
-    pid, ids = setup(h, ("walk", 20))
+    _pid, ids = setup(h, ("walk", 20))
     await h.send_text(USER, "/activity")
     await press(h, h.last(USER), f"a:s:{ids['walk']}")
     await h.send_text(USER, "7.5")
@@ -316,7 +316,7 @@ async def test_forged_or_foreign_buttons_are_refused_and_change_nothing(h, data)
                                 started_at=h.clock.now(), now=h.clock.now(), stage="after")
     await h.send_text(USER, "/activity")
     await press(h, h.last(USER), f"a:s:{ids['walk']}")
-    sid = [s["id"] for s in h.db.query("SELECT id FROM sessions WHERE patient_id = ?", [pid])][0]
+    sid = next(s["id"] for s in h.db.query("SELECT id FROM sessions WHERE patient_id = ?", [pid]))
     before = list(h.db.query("SELECT * FROM sessions ORDER BY id"))
     await h.tap(USER, data.format(sid=sid, other=other_sid, other_act=other_act, act=ids["walk"]))
     assert "expired" in h.last(USER).text
@@ -346,7 +346,7 @@ async def test_one_reminder_if_unanswered_none_if_answered(h, clock):
 
 
 async def test_no_sitting_nudge_while_an_activity_is_under_way(h, clock):
-    pid, ids = setup(h, ("walk", 20), sitting_days="mon,tue,wed,thu,fri", sitting_from="09:00",
+    _pid, ids = setup(h, ("walk", 20), sitting_days="mon,tue,wed,thu,fri", sitting_from="09:00",
                      sitting_to="17:00", sitting_every=30)
     clock.set(clock.now().replace(hour=12, minute=35))  # Mon 13:35 Berlin
     await tick(h)

@@ -64,8 +64,9 @@ def test_repr_hides_secrets():
 def cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
     base["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd,
+                          env={**base, **(env or {})}, capture_output=True, text=True,
+                          timeout=120)
 
 
 @pytest.mark.slow

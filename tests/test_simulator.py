@@ -29,7 +29,7 @@ async def example_run():
 
 @pytest.mark.slow
 async def test_example_runs_and_transcript_is_well_formed(example_run):
-    scenario, _, lines = example_run
+    _scenario, _, lines = example_run
     assert lines
     times = [line["t"] for line in lines]
     assert times == sorted(times)
@@ -65,20 +65,20 @@ async def test_checkins_arrive_at_her_local_time_and_are_answered(example_run):
 async def test_ignored_sitting_nudges_stay_inside_sitting_hours_on_weekdays(example_run):
     scenario, _, lines = example_run
     tz = zone(scenario.patients[0].timezone)
-    nudges = [datetime.fromisoformat(l["t"]).astimezone(tz) for l in lines
-              if l["kind"] == "sitting" and l["dir"] == "out"]
+    nudges = [datetime.fromisoformat(line["t"]).astimezone(tz) for line in lines
+              if line["kind"] == "sitting" and line["dir"] == "out"]
     assert nudges
     assert all(n.weekday() < 5 and time(9) < n.time() < time(17) for n in nudges)
-    assert not [l for l in lines if l["kind"] == "sitting" and l["dir"] == "in"]
+    assert not [line for line in lines if line["kind"] == "sitting" and line["dir"] == "in"]
 
 
 @pytest.mark.slow
 async def test_blocking_the_bot_stops_everything_for_her(example_run):
-    scenario, sim, lines = example_run
-    block = next(l for l in lines if l["kind"] == "blocked_bot")
-    unreachable = next(l for l in lines if l["kind"] == "unreachable")
+    _scenario, sim, lines = example_run
+    block = next(line for line in lines if line["kind"] == "blocked_bot")
+    unreachable = next(line for line in lines if line["kind"] == "unreachable")
     assert block["t"] <= unreachable["t"]
-    after = [l for l in lines if l["dir"] == "out" and l["t"] > unreachable["t"]]
+    after = [line for line in lines if line["dir"] == "out" and line["t"] > unreachable["t"]]
     assert after == []
     assert sim.db.execute("SELECT status FROM patients").fetchone()[0] == "inactive"
 
@@ -108,7 +108,7 @@ def test_simulate_command_writes_json_lines(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert any(l["kind"] == "checkin" for l in lines) and db.exists()
+    assert any(line["kind"] == "checkin" for line in lines) and db.exists()
     again = subprocess.run([sys.executable, "-m", "bot", "simulate", "--scenario", str(EXAMPLE),
                             "--db", str(db)], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert again.returncode == 2 and "already exists" in again.stderr

@@ -82,7 +82,7 @@ def post(client: httpx.AsyncClient, url: str, update, secret: str | None):
 
 
 async def test_set_webhook_carries_the_secret(served):
-    app, api, *_ = served
+    _app, api, *_ = served
     [call] = [c for c in api.calls if c.method == "setWebhook"]
     assert call.params["url"] == "https://bot.example.org/telegram/hook"
     assert call.params["secret_token"] == SECRET
@@ -90,7 +90,7 @@ async def test_set_webhook_carries_the_secret(served):
 
 @pytest.mark.parametrize("secret", [None, "", "wrong", SECRET[:-1], SECRET + "x", SECRET.upper()])
 async def test_missing_or_wrong_secret_is_403_and_nothing_is_processed(served, secret):
-    app, api, db, client, url, updates, stop = served
+    _app, api, db, client, url, updates, stop = served
     forged = updates.text(4242, "/checkin", first_name="Mallory")
     response = await post(client, url, forged, secret)
     assert response.status_code == 403
@@ -105,7 +105,7 @@ async def test_missing_or_wrong_secret_is_403_and_nothing_is_processed(served, s
 
 
 async def test_right_secret_is_200_and_the_update_is_processed(served):
-    app, api, db, client, url, updates, stop = served
+    _app, api, db, client, url, updates, stop = served
     response = await post(client, url, updates.text(1001, "/start"), SECRET)
     assert response.status_code == 200
     await stop()
@@ -114,7 +114,7 @@ async def test_right_secret_is_200_and_the_update_is_processed(served):
 
 
 async def test_other_paths_and_non_json_are_refused(served):
-    app, api, db, client, url, updates, stop = served
+    _app, api, db, client, url, updates, stop = served
     update = updates.text(1001, "/start")
     wrong_path = await client.post(url.replace("/hook", "/other"), content=update.to_json(),
                                    headers={"Content-Type": "application/json",
@@ -150,7 +150,7 @@ async def raw_request(port: int, head: str, body: bytes = b"") -> bytes:
 
 
 def head(port: int, length: int, secret: str | None, extra: str = "") -> str:
-    lines = [f"POST /telegram/hook HTTP/1.1", f"Host: 127.0.0.1:{port}",
+    lines = ["POST /telegram/hook HTTP/1.1", f"Host: 127.0.0.1:{port}",
              "Content-Type: application/json", f"Content-Length: {length}"]
     if secret is not None:
         lines.append(f"X-Telegram-Bot-Api-Secret-Token: {secret}")
@@ -158,7 +158,7 @@ def head(port: int, length: int, secret: str | None, extra: str = "") -> str:
 
 
 async def test_a_wrong_secret_is_refused_before_the_body_is_read(served):
-    app, api, db, client, url, updates, stop = served
+    _app, _api, db, _client, url, _updates, stop = served
     port = int(url.split(":")[2].split("/")[0])
     # Headers promising 95 MB, and not one byte of body sent: the answer still comes.
     for secret in (None, "wrong"):
@@ -168,7 +168,7 @@ async def test_a_wrong_secret_is_refused_before_the_body_is_read(served):
 
 
 async def test_a_body_over_the_cap_is_413_and_not_stored(served):
-    app, api, db, client, url, updates, stop = served
+    _app, api, db, client, url, _updates, stop = served
     port = int(url.split(":")[2].split("/")[0])
     # Declared too long: refused on the headers alone.
     assert b" 413 " in await raw_request(port, head(port, 1_000_001, SECRET))
@@ -188,7 +188,7 @@ async def test_a_body_over_the_cap_is_413_and_not_stored(served):
 
 
 async def test_the_update_is_stored_before_the_200(served, tmp_path, monkeypatch):
-    app, api, db, client, url, updates, stop = served
+    _app, _api, db, client, url, updates, _stop = served
     hold = asyncio.Event()
 
     async def never(self, row_id):  # handling never happens in this test

@@ -102,7 +102,7 @@ async def test_rows_that_slip_into_the_queue_are_not_sent(harness):
 
 async def test_answers_and_old_buttons_are_not_stored_and_get_a_kind_answer(harness):
     h = harness
-    pid, sid, checkin = await busy(h)
+    pid, sid, _checkin = await busy(h)
     h.clock.set(h.clock.now().replace(day=3, hour=7, minute=0))  # Tue 08:00 Berlin
     await h.tick()
     question = h.last(USER)

@@ -45,6 +45,7 @@ import random
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from telegram import Update
 
@@ -71,7 +72,7 @@ TIMES_OF_DB = " UNION ALL ".join([  # the latest moment the database has seen
     "SELECT max(at) FROM events", "SELECT max(at) FROM sitting_breaks",
     "SELECT max(updated_at) FROM patients", "SELECT max(created_at) FROM sessions",
     "SELECT max(ended_at) FROM sessions", "SELECT max(decided_at) FROM sessions"])
-TIMES_OF_DB = f"SELECT max(t) FROM ({TIMES_OF_DB})"
+TIMES_OF_DB = f"SELECT max(t) FROM ({TIMES_OF_DB})"  # noqa: S608 - constants only
 
 # The outbox row being sent right now (set around jobs.dispatch._send_one), so the journal can
 # say which row a delivered message belongs to.
@@ -122,7 +123,7 @@ class Journal:
             if len(keep) != len(raw):
                 path.write_bytes(keep)
             self.records = [json.loads(line) for line in keep.decode("utf-8").splitlines()]
-        self._file = open(path, "a", encoding="utf-8")
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open until close()
 
     def write(self, record: dict) -> None:
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -223,7 +224,8 @@ class CrashRun(Simulation):
     # -- the Telegram side --------------------------------------------------------------------
     def _delivered(self, sent: Sent) -> None:
         row = CURRENT_ROW.get()
-        record = {"e": "send", "t": iso(sent.at), "chat": sent.chat_id, "msg": sent.message_id,
+        record: dict[str, Any] = {
+                  "e": "send", "t": iso(sent.at), "chat": sent.chat_id, "msg": sent.message_id,
                   "row": row["id"] if row else None, "kind": row["kind"] if row else None,
                   "update": _reply_update(self.db, row), "text": sent.text[:300],
                   "data": [d for r in sent.buttons for _, d in r]}
@@ -350,6 +352,8 @@ class CrashRun(Simulation):
 
         self.updates = UpdateFactory(self.app.bot, self.clock)
         redeliver = self.restore()
+        if self.app.post_init is None:
+            raise RuntimeError("build_application sets post_init")
         await self.app.post_init(self.app)  # recovers the rows left mid-send, plans
         if self.inbound is not None:
             self.inbound.recover()  # stored and confirmed, never handled: handled now

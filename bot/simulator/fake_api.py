@@ -7,14 +7,16 @@ them into RetryAfter / Forbidden / BadRequest / NetworkError exactly as in produ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
 from collections import deque
-from html.parser import HTMLParser
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from html.parser import HTMLParser
+from typing import TYPE_CHECKING, Any
 
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
@@ -144,7 +146,8 @@ def _too_many(retry_after: int) -> _Answer:
 
 def _file_id(kind: str, chat_id: int, message_id: int, size: int) -> tuple[str, str]:
     # Deterministic, so simulator runs are reproducible.
-    digest = hashlib.sha1(f"{kind}:{chat_id}:{message_id}:{size}".encode()).hexdigest()
+    digest = hashlib.sha1(f"{kind}:{chat_id}:{message_id}:{size}".encode(),
+                          usedforsecurity=False).hexdigest()
     return f"AgAC{digest[:40]}", f"AQAD{digest[40:]}"
 
 
@@ -167,7 +170,8 @@ class FakeBotApi(BaseRequest):
         self.clock = clock
         self.bot_id = bot_id
         self.username = username
-        self.calls: list[ApiCall] | deque[ApiCall] = [] if history is None else deque(maxlen=history)
+        self.calls: list[ApiCall] | deque[ApiCall] = (
+            [] if history is None else deque(maxlen=history))
         self.sent: list[Sent] | deque[Sent] = [] if history is None else deque(maxlen=history)
         self._blocked: set[int] = set()
         self._faults: list[_Fault] = []
@@ -343,10 +347,8 @@ class FakeBotApi(BaseRequest):
             value = raw.get(name)
             params[name] = value if isinstance(value, str) else json.loads(json_value)
         if isinstance(params.get("reply_markup"), str):
-            try:
+            with contextlib.suppress(ValueError):
                 params["reply_markup"] = json.loads(params["reply_markup"])
-            except ValueError:
-                pass
         files: dict[str, bytes] = {}
         for part, (filename, content, _mimetype) in request_data.multipart_data.items():
             if not isinstance(content, bytes):  # PTB >= 21.5 may hand over a file handle

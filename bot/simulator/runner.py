@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,7 +33,7 @@ from jobs.plan import plan_all
 from storage import activities, caregivers, clinics, patients
 from storage.db import open_database
 
-SIM_TOKEN = "123456789:SIMULATED-NOT-A-REAL-TOKEN-000"
+SIM_TOKEN = "123456789:SIMULATED-NOT-A-REAL-TOKEN-000"  # noqa: S105 - a fake, by design
 PLAN_EVERY = timedelta(minutes=15)  # the default of the PLAN_INTERVAL_SECONDS setting
 ENROLMENT_LINK = re.compile(r"https://t\.me/\w+\?start=co_([\w-]+)")
 
@@ -70,7 +71,7 @@ class Simulation:
         self.caregiver_chats = {c["chat_id"]: (p, c["id"]) for p in scenario.patients
                                 for c in p.caregivers}
         self.patient_ids: dict[str, int] = {}
-        self.updates: UpdateFactory | None = None
+        self.updates: UpdateFactory  # made in start(), once the Bot is initialised
         # Sessions being played: the plan a persona is starting, and each session id's plan.
         self._starting: dict[int, SessionPlan] = {}
         self._plans: dict[int, SessionPlan] = {}
@@ -225,9 +226,9 @@ class Simulation:
                 value = None if chosen is None else (
                     chosen.before if parts[2] == "b" else chosen.after)
                 if value is not None:
-                    self.later(soon, lambda sid=sid, part=parts[2], value=value: self.tap(
-                        persona, sent.message_id, f"r:{sid}:{part}:{value}", str(value),
-                        "session_before" if part == "b" else "session_after"))
+                    self.later(soon, partial(
+                        self.tap, persona, sent.message_id, f"r:{sid}:{parts[2]}:{value}",
+                        str(value), "session_before" if parts[2] == "b" else "session_after"))
                 return True
             if parts[0] == "a" and parts[1] == "e":
                 sid = int(parts[2])
@@ -238,9 +239,11 @@ class Simulation:
                     return True
                 # The persona does what the bot suggests unless the scenario says otherwise.
                 act = activities.get(self.db, self.activity_ids[(persona.id, chosen.activity)])
+                if act is None:
+                    raise RuntimeError(f"activity {chosen.activity!r} of {persona.id} is gone")
                 minutes = chosen.minutes or act["dose_minutes"]
-                self.later(now + timedelta(minutes=minutes), lambda sid=sid: self.tap(
-                    persona, sent.message_id, f"a:e:{sid}", "Done", "session_done"))
+                self.later(now + timedelta(minutes=minutes), partial(
+                    self.tap, persona, sent.message_id, f"a:e:{sid}", "Done", "session_done"))
                 return True
         settles = [d for d in datas if d.startswith("r:") and d.split(":")[2] == "s"]
         if settles:
@@ -249,9 +252,9 @@ class Simulation:
                 chosen = self._plans.get(sid)
                 if chosen is not None and chosen.settled is not None \
                         and answer == ("1" if chosen.settled else "0"):
-                    self.later(now + self.reply_delay(persona), lambda data=data: self.tap(
-                        persona, sent.message_id, data, "yes" if data.endswith("1") else "no",
-                        "session_settled"))
+                    self.later(now + self.reply_delay(persona), partial(
+                        self.tap, persona, sent.message_id, data,
+                        "yes" if data.endswith("1") else "no", "session_settled"))
             return True
         if row["kind"] == "next_day":
             sid = json.loads(row["payload"])["session_id"]
@@ -377,7 +380,7 @@ class Simulation:
                           suffix: str | None = None) -> tuple[Any, str, str] | None:
         """(message, label, callback data) of the first message sent to the chat since `mark`
         with a button whose data is `data`, or (with `suffix`) starts with `data` and ends so."""
-        for sent in self.api.sent[mark:]:
+        for sent in itertools.islice(self.api.sent, mark, None):
             if sent.chat_id != chat_id:
                 continue
             for row in sent.buttons:
@@ -388,7 +391,7 @@ class Simulation:
         return None
 
     def _replies_since(self, mark: int, chat_id: int) -> list:
-        return [s for s in self.api.sent[mark:] if s.chat_id == chat_id]
+        return [s for s in itertools.islice(self.api.sent, mark, None) if s.chat_id == chat_id]
 
     async def clinician_say(self, staff: Clinician, text: str, kind: str = "text") -> list:
         """A clinician sends a message; returns what the bot sent to their chat in answer."""
@@ -447,7 +450,7 @@ class Simulation:
         replies = await self.clinician_say(staff, command, "cohort_new")
         found = next((m for m in map(ENROLMENT_LINK.search, (s.text for s in replies)) if m), None)
         made = clinics.cohort_by_code(self.db, found.group(1), self.clock.now()) if found else None
-        if made is None:
+        if found is None or made is None:
             raise RuntimeError(f"{spec.name!r}: /cohort_new gave no working enrolment link for "
                                f"{cohort.name!r}: {[s.text for s in replies]}")
         key = (spec.name, cohort.name)
@@ -484,6 +487,8 @@ class Simulation:
             self._schedule_says(persona)
         await self.app.initialize()
         self.updates = UpdateFactory(self.app.bot, self.clock)
+        if self.app.post_init is None:
+            raise RuntimeError("build_application sets post_init")
         await self.app.post_init(self.app)
         await self.set_up_clinics()
 

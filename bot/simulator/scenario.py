@@ -128,6 +128,11 @@ def _hhmm(value: Any, where: str) -> str:
     return parsed.strftime("%H:%M")
 
 
+def _time(value: Any, where: str) -> time:
+    """`_hhmm`, as a time."""
+    return time.fromisoformat(_hhmm(value, where))
+
+
 def _yes_no(value: Any, where: str) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
@@ -181,7 +186,7 @@ def _says(value: Any, where: str) -> tuple[tuple[int, time, str], ...]:
         return ()
     if not isinstance(value, list):
         raise _fail(where, "expected a list of {day: 2, at: \"09:05\", text: \"...\"}")
-    found = []
+    found: list[tuple[int, time, str]] = []
     for n, item in enumerate(value):
         iw = f"{where}[{n}]"
         if not isinstance(item, dict):
@@ -194,7 +199,7 @@ def _says(value: Any, where: str) -> tuple[tuple[int, time, str], ...]:
         text = item.get("text")
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_SAYS_TEXT:
             raise _fail(f"{iw}.text", f"the text she types: 1 to {MAX_SAYS_TEXT} characters")
-        at = parse_hhmm(_hhmm(item.get("at"), f"{iw}.at"))
+        at = _time(item.get("at"), f"{iw}.at")
         found.extend((day, at, text) for day in days)
     return tuple(found)
 
@@ -215,13 +220,13 @@ def _persona(raw: dict, index: int) -> Persona:
                       _hhmm(quiet.get("to"), f"{where} quiet_hours.to"))
     sitting = raw.get("sitting")
     if sitting:
-        days = [str(d).lower()[:3] for d in sitting.get("days", WEEKDAYS[:5])]
-        if not set(days) <= set(WEEKDAYS):
-            raise _fail(f"{where} sitting.days", f"days are mon..sun, not {days}")
+        weekdays = [str(d).lower()[:3] for d in sitting.get("days", WEEKDAYS[:5])]
+        if not set(weekdays) <= set(WEEKDAYS):
+            raise _fail(f"{where} sitting.days", f"days are mon..sun, not {weekdays}")
         every = int(sitting.get("every_minutes", 30))
         if every not in (30, 45, 60):
             raise _fail(f"{where} sitting.every_minutes", "choose 30, 45 or 60")
-        sitting = {"days": days, "from": _hhmm(sitting.get("from", "09:00"), where),
+        sitting = {"days": weekdays, "from": _hhmm(sitting.get("from", "09:00"), where),
                    "to": _hhmm(sitting.get("to", "17:00"), where), "every_minutes": every}
     activities = tuple({"name": str(a["name"]), "minutes": int(a.get("minutes", 10))}
                        for a in raw.get("activities", []))
@@ -241,7 +246,7 @@ def _persona(raw: dict, index: int) -> Persona:
         if minutes is not None and not (isinstance(minutes, int) and 1 <= minutes <= 240):
             raise _fail(f"{sw} minutes", "whole minutes from 1 to 240")
         for day in days:
-            sessions.append(SessionPlan(day, parse_hhmm(_hhmm(s.get("at"), sw)),
+            sessions.append(SessionPlan(day, _time(s.get("at"), sw),
                                         str(s["activity"]), _rating(s.get("before"), sw),
                                         _rating(s.get("after"), sw), _yes_no(s.get("settled"), sw),
                                         _rating(s.get("next_day"), sw), minutes))
@@ -292,7 +297,8 @@ def _clinics(raw: Any, personas: tuple[Persona, ...]) -> tuple[ClinicSpec, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise ScenarioError("clinics: a list of clinics, each {name, timezone, clinicians, cohorts}")
+        raise ScenarioError(
+            "clinics: a list of clinics, each {name, timezone, clinicians, cohorts}")
     by_id = {p.id: p for p in personas}
     by_chat = {p.chat_id: p for p in personas}
     taken = {p.chat_id: f"patient {p.id}" for p in personas}
@@ -355,8 +361,9 @@ def _clinics(raw: Any, personas: tuple[Persona, ...]) -> tuple[ClinicSpec, ...]:
                     raise _fail(f"{hw} patients", f"{ref!r} is not a patient id (nor a patient's "
                                                   "chat_id) in this scenario")
                 if persona.id in joined:
-                    raise _fail(f"{hw} patients", f"patient {persona.id} is already in "
-                                                  f"{joined[persona.id]}; a patient joins one cohort")
+                    raise _fail(f"{hw} patients",
+                                f"patient {persona.id} is already in {joined[persona.id]}; "
+                                "a patient joins one cohort")
                 joined[persona.id] = hw
                 members.append(persona.id)
             cohorts.append(CohortSpec(hname, start, tuple(members)))
@@ -370,7 +377,8 @@ def parse_scenario(raw: Any) -> Scenario:
     try:
         start = datetime.fromisoformat(str(raw["start"]).replace("Z", "+00:00"))
     except (KeyError, ValueError):
-        raise ScenarioError("start must be an ISO-8601 time such as \"2026-03-02T12:00:00Z\"") from None
+        raise ScenarioError(
+            "start must be an ISO-8601 time such as \"2026-03-02T12:00:00Z\"") from None
     if start.tzinfo is None:
         raise ScenarioError("start needs a time zone, e.g. a trailing Z for UTC")
     days = raw.get("days", 7)

@@ -21,7 +21,7 @@ def _utf16_len(text: str) -> int:
 
 
 def _file_ids(kind: str, n: int) -> tuple[str, str]:
-    digest = hashlib.sha1(f"in:{kind}:{n}".encode()).hexdigest()
+    digest = hashlib.sha1(f"in:{kind}:{n}".encode(), usedforsecurity=False).hexdigest()
     return f"BQAC{digest[:40]}", f"AgAD{digest[40:]}"
 
 
@@ -78,9 +78,8 @@ class UpdateFactory:
             "id": f"{self._bot_user()['id']}{self._callback_id:06d}",
             "from": self._user(user_id, "Ana", "en"),
             # Stable per chat, like Telegram's; hashlib because hash() is salted per process.
-            "chat_instance": str(
-                int(hashlib.sha1(f"chat:{chat_id}".encode()).hexdigest()[:15], 16)
-            ),
+            "chat_instance": str(int(hashlib.sha1(
+                f"chat:{chat_id}".encode(), usedforsecurity=False).hexdigest()[:15], 16)),
             "data": data,
             "message": origin,
         }

@@ -38,11 +38,11 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -155,10 +155,10 @@ def replies(answering: int, bulk: int, latency: float, seed: int = 8) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="replies-bench-"))
     db_path = folder / "bot.sqlite3"
     db = open_database(db_path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     mine = _population(db, answering, now, now - timedelta(minutes=2), sent=False)
     # The bulk: other patients' check-ins, due just after (the dispatcher sends oldest first).
-    from storage import outbox, patients  # noqa: F401 - same helpers, other ids
+    from storage import outbox, patients
     others = []
     with db.conn:
         day = now.date().isoformat()

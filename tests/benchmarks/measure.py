@@ -14,7 +14,8 @@ import sqlite3
 import statistics
 import time
 from collections import Counter
-from datetime import datetime, time as dtime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes
@@ -23,6 +24,7 @@ import handlers
 import jobs.dispatch
 import jobs.plan
 import jobs.sessions
+from bot import course_plan
 from bot.app import build_application
 from bot.clock import SystemClock, VirtualClock, iso
 from bot.localtime import local_date, parse_hhmm, zone
@@ -31,7 +33,6 @@ from bot.settings import load_settings
 from bot.simulator.fake_api import FakeBotApi
 from bot.simulator.runner import SIM_TOKEN, Simulation
 from bot.simulator.updates import UpdateFactory
-from bot import course_plan
 from jobs.plan import plan_all
 from storage import checkins, outbox, patients
 from storage.db import open_database
@@ -39,7 +40,7 @@ from tests.benchmarks import reference
 from tests.benchmarks.cohort import cohort
 from tests.benchmarks.population import populate
 
-START = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)  # a Monday, noon UTC
+START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, noon UTC
 RESTART = START + timedelta(minutes=10)  # the restart measured: ten minutes after the last plan
 TELEGRAM_OVERALL = 30.0  # messages a second, per bot
 TELEGRAM_PER_CHAT = 1.0  # messages a second, per chat

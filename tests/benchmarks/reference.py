@@ -31,7 +31,8 @@ def course_items(rt: Runtime, patient: dict, prefs, now: datetime,
     days = [d for d in patient["course_days"].split(",") if d]
     first, last = local_date(now, tz), local_date(horizon, tz)
     items = []
-    for day, lesson in course_plan.due_between(course_plan.default_course(), start, days, first, last):
+    course = course_plan.default_course()
+    for day, lesson in course_plan.due_between(course, start, days, first, last):
         due = course_plan.lesson_due_at(day, at, tz, prefs.quiet)
         if now <= due < horizon:
             items.append(Planned("lesson", due, f"lesson:{patient['id']}:{lesson.id}",

@@ -188,9 +188,9 @@ course calendar and lesson time; summary day and time) is made once for everyone
 over a stretch a day longer than the window, and kept (pure data, in the process) for the ticks
 whose windows lie inside it; caregivers' copies are planned per person. Nothing about the database
 is assumed between ticks: every tick reads the planned keys again, so a restart does the work of
-any tick plus making the pure plans once. What is left at {_n(n)} patients is mostly Python work per person and message (about
-{_n(big['plan']['rows'])} keys formed and looked up each tick) and reading the people and the keys
-from SQLite."""]
+any tick plus making the pure plans once. What is left at {_n(n)} patients is mostly Python work
+per person and message (about {_n(big['plan']['rows'])} keys formed and looked up each tick) and
+reading the people and the keys from SQLite."""]
     if history:
         m, s = history
         rows = s["history"]["checkin_rows"]

@@ -1,8 +1,8 @@
 """Benchmarks (issue 8): send at Telegram's limit, plan for 100,000 patients against the naive
 design, handling cost, simulation speed, and how the costs grow. One command, one run:
 
-    python -m tests.benchmarks.run            # full run, about 90 minutes; writes docs/benchmarks.md
-    python -m tests.benchmarks.run --parallel # the same, two measurements at a time (about an hour)
+    python -m tests.benchmarks.run            # full run, ~90 minutes; writes docs/benchmarks.md
+    python -m tests.benchmarks.run --parallel # the same, two measurements at a time (~an hour)
     python -m tests.benchmarks.run --quick    # small sizes, a few seconds (the smoke test uses it)
 
 Every figure comes from its own fresh Python process (`--measure`), so times and peak memory of
