@@ -183,7 +183,7 @@ def _any_of(patterns: list[str], terms: dict[str, str]) -> re.Pattern[str] | Non
 _NEAR_STOP = "but|because|cos|coz|cause|so|then|although|though|however|whereas|except|apart from"
 
 
-def _near(pairs: list[list], terms: dict[str, str]) -> list[str]:
+def _near(pairs: list[list[Any]], terms: dict[str, str]) -> list[str]:
     """Co-occurrence rules as patterns: [A, B, n] is A and B, in either order, with at most n
     words between them inside one clause ("my bum feels like its been injected" is {area} near
     {numb}). A synonym class on each side, so one rule hears phrasings nobody wrote down."""

@@ -181,7 +181,7 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
     def act() -> list[Outgoing]:
         if patient is not None:
-            now = rt.clock.now()
+            now, pid = rt.clock.now(), patient["id"]
             before = checkins.awaiting(rt.db, pid)
             # "7, and I wet myself": the 7 is not guessed at while safety comes first; once the
             # safety question is settled the person is asked to send it again.
@@ -365,7 +365,7 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
     """Typed text that answers a safety question, or comes while on hold. False: not ours."""
     text = incoming(update).text or ""
     waiting = safety_waiting(rt.db, patient)
-    if (waiting is not None and waiting["kind"] == "safety_confirm"
+    if (patient is not None and waiting is not None and waiting["kind"] == "safety_confirm"
             and rt.clock.now() - parse_iso(waiting["asked_at"]) > CONFIRM_LAPSES):
         # Its advice was given at the time; days later a typed "4" is today's rating, not an
         # unclear answer to a question the person no longer sees.
