@@ -199,7 +199,7 @@ def _near(pairs: list[list[Any]], terms: dict[str, str]) -> list[str]:
         stop = _NEAR_STOP + ("|(?:{other_part})" if "other_part" in terms else "")
         if len(pair) == 4:
             stop += "|" + str(pair[3])
-        gap = "(?:(?!(?:%s) )[^\\s,]+ ){0,%d}" % (stop, n)
+        gap = f"(?:(?!(?:{stop}) )[^\\s,]+ ){{0,{n}}}"
         out.append(f"(?:{a}) {gap}(?:{b})|(?:{b}) {gap}(?:{a})")
     return out
 

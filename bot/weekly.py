@@ -12,7 +12,8 @@ from datetime import date, timedelta
 from typing import Any
 
 VERDICTS = ("keep", "progress", "adapt", "pause")
-SUSTAINED_RISE = 2.0  # docs/clinical-rules.md: 7-day average at least 2 points above the first week's
+# docs/clinical-rules.md: a 7-day average at least 2 points above the first week's.
+SUSTAINED_RISE = 2.0
 
 
 def mean(values: list[int]) -> float | None:

@@ -299,7 +299,7 @@ def alert(db: Database, patient: dict, what: str, now: datetime) -> int:
 
 
 def check_rise(db: Database, patient: dict, now: datetime) -> dict | None:
-    """After a rating: a sustained rise (docs/clinical-rules.md) is noticed once per week. Returns the
+    """After a rating: a sustained rise (docs/clinical-rules.md) is noticed once a week. Returns the
     membership (or {} for someone on their own) when the patient should be told, else None; the
     clinic, if any, is alerted."""
     line = patient_line(db, patient, now)

@@ -245,12 +245,13 @@ class TelegramServer:
         per_chat: dict[int, list[float]] = defaultdict(list)
         for s in sends:
             per_chat[s.chat_id].append(s.at)
-        chat_breaches = sum(1 for ts in per_chat.values() for a, b in zip(ts, ts[1:])
+        chat_breaches = sum(1 for ts in per_chat.values() for a, b in itertools.pairwise(ts)
                             if b - a < 1.0)
         return {"sends": len(sends), "peak_per_second": peak, "over_30_per_second": breaches,
                 "chat_gaps_under_1s": chat_breaches,
-                "chats_over_1_per_second": sum(1 for ts in per_chat.values()
-                                               if any(b - a < 1.0 for a, b in zip(ts, ts[1:])))}
+                "chats_over_1_per_second": sum(
+                    1 for ts in per_chat.values()
+                    if any(b - a < 1.0 for a, b in itertools.pairwise(ts)))}
 
     # --- the API -----------------------------------------------------------------------------
     def _bot_user(self) -> dict:
@@ -399,12 +400,12 @@ class TelegramServer:
         headers = {"Content-Type": "application/json"}
         if hook.get("secret_token"):
             headers["X-Telegram-Bot-Api-Secret-Token"] = hook["secret_token"]
-        request = urllib.request.Request(url, data=json.dumps(entry.raw).encode(), method="POST",
-                                         headers=headers)
+        request = urllib.request.Request(  # noqa: S310 - the bot's own loopback http URL
+            url, data=json.dumps(entry.raw).encode(), method="POST", headers=headers)
         with self.lock:
             entry.delivered_at.append(time.monotonic())
         try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - our http URL
                 return 200 <= answer.status < 300
         except urllib.error.HTTPError as exc:
             self.last_webhook_error = f"Wrong response from the webhook: {exc.code}"

@@ -1,4 +1,4 @@
-"""docs/architecture.md quotes the numbers the code uses: each phrase is built from the code's value.
+"""docs/architecture.md quotes the numbers the code uses: each phrase is built from its value.
 
 When a constant or a setting's default changes, the phrase below no longer matches the page: change
 the page (and, if the wording must change, the phrase here) in the same commit.

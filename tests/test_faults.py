@@ -1,4 +1,4 @@
-"""Faults from Telegram, through the stand-in: what docs/design.md promises, nothing lost, no storms.
+"""Faults from Telegram, through the stand-in: what docs/design.md promises, no loss, no storms.
 
 test_outbox.py already covers the scheduled path (429 waited out, timeouts and 5xx backing off
 and giving up, 403 and "chat not found" marking the person unreachable). Here: the reply path

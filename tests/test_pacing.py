@@ -1,4 +1,4 @@
-"""The pacing rule, version 1 (docs/clinical-rules.md "The pacing rule"): tables, then properties."""
+"""The pacing rule, version 1 (docs/clinical-rules.md, "The pacing rule"): tables, properties."""
 
 from __future__ import annotations
 

@@ -65,10 +65,9 @@ class BotProcess:
         self.starts = 0
 
     def start(self) -> None:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=self.db.parent,
-                                     env=self.env, stdout=log, stderr=log)
-        log.close()
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=self.db.parent,
+                                         env=self.env, stdout=log, stderr=log)
         self.starts += 1
 
     def kill(self) -> None:
@@ -637,7 +636,7 @@ def watch(db: Path, tg: TelegramServer, ids: dict[int, int], taps: dict[int, flo
     deadline = time.monotonic() + limit
     try:
         while time.monotonic() < deadline and (
-                len([c for c in taps if c in watcher.seen]) < len(taps) or len(answered) < len(taps)):
+                sum(c in watcher.seen for c in taps) < len(taps) or len(answered) < len(taps)):
             for chat, at in taps.items():
                 if chat not in answered:
                     thanks = [s for s in tg.messages[chat] if "Thanks" in s.text and s.at >= at]
@@ -662,7 +661,7 @@ def pct(values: list[float], p: int) -> str:
 
 @pytest.mark.slow
 def test_flood_from_one_chat_does_not_hold_other_peoples_ratings(tmp_path):
-    db, stored, answered, figures = flood_run(tmp_path, flood=1000, raters=20)
+    _, stored, answered, figures = flood_run(tmp_path, flood=1000, raters=20)
     print(figures)
     ok = max(stored) < 1.0 and max(answered) < 1.0
     outcome(ok, figures)
@@ -713,7 +712,7 @@ def fault_run(tmp_path: Path, fault: str, *, raters: int = 10) -> tuple[Path, li
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["storm", "hang"])
 def test_taps_are_stored_during_a_429_storm_or_a_hang(tmp_path, fault):
-    db, stored, answered, figures = fault_run(tmp_path, fault)
+    _, stored, answered, figures = fault_run(tmp_path, fault)
     print(figures)
     ok = max(stored) < 1.0 and max(answered) < 30
     outcome(ok, figures)

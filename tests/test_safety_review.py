@@ -69,15 +69,17 @@ async def test_in_set_up_a_typed_not_yet_asks_again_tomorrow(harness):
     await dispatch_due(h.rt)
     assert "get checked" in h.last(USER).text
     await say(h, "not yet")
-    follow_ups = h.db.execute("SELECT count(*) FROM outbox WHERE patient_id = ? AND "
-                              "kind = 'safety_followup' AND status = 'pending'", [pid]).fetchone()[0]
+    follow_ups = h.db.execute(
+        "SELECT count(*) FROM outbox WHERE patient_id = ? AND kind = 'safety_followup' "
+        "AND status = 'pending'", [pid]).fetchone()[0]
     assert follow_ups == 1 and step(h) == "hold"
 
 
 async def test_a_caption_and_a_commands_words_are_screened(harness):
     h = harness
     h.add_patient()
-    await h.app.process_update(h.updates.photo(USER, caption="I've wet myself and my legs are going weak"))
+    caption = "I've wet myself and my legs are going weak"
+    await h.app.process_update(h.updates.photo(USER, caption=caption))
     assert "Is this happening now" in h.last(USER).text
     await say(h, "no")
     await say(h, "/checkin 7 and i wet myself")

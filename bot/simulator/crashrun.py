@@ -184,7 +184,8 @@ class CrashRun(Simulation):
         self.rt.observers.remove(self._observe)  # reactions come from deliveries (on_send)
         self.api.on_send = self._delivered
         self.reacted: set[int] = set()     # prompt rows a patient already reacted to
-        self.answered: set[int] = set()       # update ids whose reply reached the patient (informational)
+        # update ids whose reply reached the patient (informational)
+        self.answered: set[int] = set()
         self.walked: set[int] = set()      # chats whose walk has started (or is about to)
         self.next_update = 1
 
