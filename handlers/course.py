@@ -35,13 +35,10 @@ async def send_lesson(rt, update: Update, patient: dict, lesson_id: str, kind: s
     row_id = outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"], kind=kind,
                             due_at=now, now=now, dedupe_key=key, payload={"lesson_id": lesson_id})
     if row_id is None:
-        existing = list(rt.db.query("SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'",
-                                    [key]))
-        if not existing:
+        row_id = outbox.pending_id(rt.db, key)
+        if row_id is None:
             return
-        row_id = existing[0]["id"]
-        rt.db.execute("UPDATE outbox SET due_at = ?, next_attempt_at = NULL WHERE id = ?",
-                      [now.isoformat(timespec="seconds"), row_id])
+        outbox.bring_forward(rt.db, row_id, now)
     await dispatch_now(rt, row_id)
 
 

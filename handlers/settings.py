@@ -7,6 +7,7 @@ from telegram.ext import ContextTypes
 
 from bot.clock import iso
 from bot.onboarding_rules import DOSE_PRESETS
+from bot.rules.kinds import names
 from handlers.activity import usable_patient
 from handlers.common import (answer_callback, clear_buttons, patient_of, reply, reply_template,
                              respond, runtime)
@@ -14,14 +15,13 @@ from handlers.onboarding import EDIT_FLOWS, settings_message
 from handlers.onboarding_questions import question
 from jobs.plan import replan_patient
 from messages import Outgoing, label, render
-from storage import activities, consents, events, patients
+from storage import activities, consents, events, outbox, patients
 
 DOSE_CHOICES = tuple(sorted({*DOSE_PRESETS, 45, 60}))
 SUMMARY_CHOICES = (("sun", "18:00"), ("sun", "10:00"), ("sat", "18:00"), ("fri", "18:00"),
                    ("mon", "08:00"))
 # Everything the bot would send on its own; /pause cancels these (replies still go out).
-PROMPT_KINDS = ("checkin", "checkin_reminder", "sitting", "lesson", "course_end", "settle",
-                "next_day", "advice", "pause_over", "summary")
+PROMPT_KINDS = names(paused=True)
 
 
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -123,9 +123,7 @@ async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 def cancel_prompts(db, patient_id: int, reason: str) -> None:
-    marks = ", ".join("?" for _ in PROMPT_KINDS)
-    db.execute(f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE patient_id = ? "
-               f"AND status = 'pending' AND kind IN ({marks})", [reason, patient_id, *PROMPT_KINDS])
+    outbox.cancel_for(db, patient_id, PROMPT_KINDS, reason)
 
 
 async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -177,15 +175,7 @@ def reactivate(db, patient_id: int, now) -> None:
     The caller re-plans (after its transaction)."""
     patients.update(db, patient_id, now, status=patients.PLANNABLE, paused_from=None,
                     inactive_reason=None)
-    db.execute("DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "
-               "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end', 'summary', "
-               "'summary_caregiver') AND due_at >= ?", [patient_id, iso(now)])
-    db.execute("UPDATE outbox SET status = 'pending', last_error = NULL "
-               "WHERE patient_id = ? AND status = 'cancelled' "
-               "AND kind IN ('settle', 'next_day', 'advice', 'pause_over')", [patient_id])
-    db.execute("UPDATE outbox SET status = 'cancelled', last_error = 'hold_lifted' "
-               "WHERE patient_id = ? AND status = 'pending' AND kind = 'safety_followup'",
-               [patient_id])
+    outbox.resume_rows(db, patient_id, now)
 
 
 def lift_hold(rt, patient: dict, event: str) -> Outgoing:

@@ -20,7 +20,7 @@ from telegram.error import (BadRequest, Forbidden, NetworkError, RetryAfter, Tel
                             TimedOut)
 
 from bot import chart
-from bot.clock import iso, parse_iso
+from bot.clock import parse_iso
 from bot.localtime import DailyWindow, parse_hhmm, zone
 from bot.runtime import Runtime
 from bot.schedule import Expire, Postpone, send_decision
@@ -285,9 +285,7 @@ def _unstrand(rt: Runtime, row: dict, exc: BaseException) -> None:
         log.error("send path failed; the row goes back to the queue",
                   extra={"row": row["id"], "kind": row["kind"], "error": type(exc).__name__})
     try:
-        rt.db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL, "
-                      "next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'sending'",
-                      [iso(rt.clock.now() + STRANDED_RETRY), "stranded", row["id"]])
+        outbox.requeue_stranded(rt.db, row["id"], rt.clock.now() + STRANDED_RETRY)
     except Exception:  # noqa: BLE001 - the reaper takes over
         log.error("could not requeue the row; the lease will", extra={"row": row["id"]})
 

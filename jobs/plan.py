@@ -31,6 +31,7 @@ from sqlite_utils import Database
 
 from bot import course_plan
 from bot.clock import iso
+from bot.rules.kinds import names
 from bot.localtime import local_date, parse_hhmm
 from bot.runtime import Runtime
 from bot.schedule import Planned, plan_messages
@@ -278,13 +279,14 @@ def plan_everyone(rt: Runtime) -> int:
     return sum(_plan_batch(tick, batch) for batch in patients.plannable_batches(rt.db, BATCH))
 
 
+# What the planner makes again after a change of settings (bot.rules.kinds `on_resume`).
+REPLANNED = names(on_resume="replan")
+
+
 def replan_patient(rt: Runtime, patient: dict) -> int:
     """After a change of settings: forget what was queued for the old settings, plan anew."""
     with rt.db.atomic():
-        rt.db.execute("DELETE FROM outbox WHERE patient_id = ? AND status = 'pending' "
-                      "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end', 'summary', "
-                      "'summary_caregiver')",
-                      [patient["id"]])
+        outbox.delete_pending(rt.db, patient["id"], REPLANNED)
         return plan_patient(rt, patient) if patient["status"] == patients.PLANNABLE else 0
 
 
