@@ -1,8 +1,8 @@
-"""Turn an outbox row into the message a person sees (scheduled kinds render at send time)."""
+"""The composers and after-send hooks of the outbox kinds (scheduled kinds render at send time);
+`jobs.kinds` says which kind uses which."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
@@ -15,12 +15,11 @@ from bot.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
 from jobs import clinic, safety, summary
 from jobs import sessions as session_flow
 from messages import Outgoing, label, rating_rows, render
-from storage import activities, checkins, lessons, outbox, privacy, sessions, withdrawal
+from storage import activities, checkins, lessons, outbox, patients, privacy, sessions
 
 # The scheduled daily question, and the same question asked for with /checkin.
 CHECKIN_KINDS = ("checkin", "checkin_asked")
 REMINDER_AFTER = timedelta(hours=3)
-
 
 
 def part_of_day(moment: datetime, tz_name: str) -> str:
@@ -28,73 +27,72 @@ def part_of_day(moment: datetime, tz_name: str) -> str:
     return "morning" if 4 <= hour < 12 else "afternoon" if hour < 18 else "evening"
 
 
-def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Outgoing | None:
-    """The message for `row`, or None when it no longer makes sense (e.g. today is already rated)."""
-    payload = json.loads(row["payload"])
-    if row["kind"] not in ("reply", "export") and withdrawal.is_withdrawn(db, row["patient_id"]):
-        return None  # consent withdrawn: nothing the bot starts goes out, even if already due
-    if (patient is not None and patient["status"] != "active" and row["kind"] in SCHEDULED_KINDS
-            and row["kind"] != "advice"):
-        return None  # paused, on hold or gone: prompts the bot starts wait for /resume
-    if row["kind"] == "export":
-        data = privacy.collect(db, patient["id"] if patient else None, payload["user_id"],
-                               row["chat_id"])
-        if payload["format"] == "json":
-            return Outgoing(render("mydata_file", format="JSON"),
-                            document=("my-back-pain-data.json", privacy.as_json(data)))
-        return Outgoing(render("mydata_file", format="CSV"),
-                        document=("my-back-pain-data.csv", privacy.as_csv(data)))
-    if row["kind"] == "safety_followup":
-        return safety.compose_follow_up(db, row, patient)
-    if row["kind"] == "alert_clinician":
-        return clinic.compose_alert(db, row, patient)
-    if row["kind"] == "digest":
-        return clinic.compose_digest(db, row, now)
-    if row["kind"] == "cohort_export":
-        return clinic.compose_export(db, row, now)
-    if row["kind"] == "cohort_qr":
-        return clinic.compose_qr(row)
-    if "text" in payload:  # replies are rendered when they are written, with the answer they follow
-        return Outgoing.from_payload(payload)
-    if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",) and patient is not None:
-        if checkins.for_date(db, patient["id"], payload["local_date"]) is not None:
-            return None
-        # The same rating also answers "how is it a day later?" for yesterday's sessions.
-        also = sorted({s["activity"] for s in session_flow.next_day_due(db, patient, now)})
-        text = render("checkin", name=patient["first_name"], reminder=row["kind"] == "checkin_reminder",
-                      part_of_day=part_of_day(now, patient["timezone"]), next_day_for=also)
-        return Outgoing(text, rating_rows(f"c:{payload.get('checkin_row', row['id'])}"))
-    if row["kind"] == "settle" and patient is not None:
-        due = session_flow.settle_due(db, patient, now)
-        if json.loads(row["payload"])["session_id"] not in {s["id"] for s in due}:
-            return None  # answered already, or asked together with another session's question
-        return session_flow.settle_question(due)
-    if row["kind"] == "next_day" and patient is not None:
-        due = session_flow.next_day_due(db, patient, now)
-        if payload["session_id"] not in {s["id"] for s in due}:
-            return None  # N came with the daily check-in, or the deadline has passed
-        return Outgoing(render("next_day", activities=sorted({s["activity"] for s in due}),
-                               name=patient["first_name"]),
-                        rating_rows(f"n:{row['id']}"))
-    if row["kind"] in ("summary", "summary_caregiver") and patient is not None:
-        return summary.compose_summary(db, row, patient)
-    if row["kind"] == "chart" and patient is not None:
-        return summary.compose_chart(db, row, patient)
-    if row["kind"] == "pause_over" and patient is not None:
-        return session_flow.pause_offer(db, patient, payload["activity_id"], now)
-    if row["kind"] == "sitting":
-        rid = row["id"]
-        if patient is not None and not sitting_worth_sending(db, patient, row, now):
-            return None
-        return Outgoing(render("sitting", variant=rid),
-                        [[(label("sitting_done"), f"s:{rid}:done"),
-                          (label("sitting_snooze"), f"s:{rid}:snooze")],
-                         [(label("sitting_off"), f"s:{rid}:off")]])
-    if row["kind"] in ("lesson", "lesson_reread") and patient is not None:
-        return compose_lesson(db, patient, payload["lesson_id"], reread=row["kind"] == "lesson_reread")
-    if row["kind"] == "course_end" and patient is not None:
-        return compose_course_end(db, patient)
-    raise ValueError(f"no composer for outbox kind {row['kind']!r}")
+# Each composer: (db, row, payload, patient, now) -> the message, or None when it no longer makes
+# sense (e.g. today is already rated). jobs.kinds maps every kind to one.
+
+def compose_export(db: Database, row: dict, payload: dict, patient: dict | None,
+                   now: datetime) -> Outgoing:
+    """/mydata's file, JSON or CSV."""
+    data = privacy.collect(db, patient["id"] if patient else None, payload["user_id"],
+                           row["chat_id"])
+    if payload["format"] == "json":
+        return Outgoing(render("mydata_file", format="JSON"),
+                        document=("my-back-pain-data.json", privacy.as_json(data)))
+    return Outgoing(render("mydata_file", format="CSV"),
+                    document=("my-back-pain-data.csv", privacy.as_csv(data)))
+
+
+def compose_written(db: Database, row: dict, payload: dict, patient: dict | None,
+                    now: datetime) -> Outgoing:
+    """Replies are rendered when they are written, with the answer they follow."""
+    if "text" not in payload:
+        raise ValueError(f"no composer for outbox kind {row['kind']!r}")
+    return Outgoing.from_payload(payload)
+
+
+def compose_checkin(db: Database, row: dict, payload: dict, patient: dict,
+                    now: datetime) -> Outgoing | None:
+    if checkins.for_date(db, patient["id"], payload["local_date"]) is not None:
+        return None
+    # The same rating also answers "how is it a day later?" for yesterday's sessions.
+    also = sorted({s["activity"] for s in session_flow.next_day_due(db, patient, now)})
+    text = render("checkin", name=patient["first_name"], reminder=row["kind"] == "checkin_reminder",
+                  part_of_day=part_of_day(now, patient["timezone"]), next_day_for=also)
+    return Outgoing(text, rating_rows(f"c:{payload.get('checkin_row', row['id'])}"))
+
+
+def compose_settle(db: Database, row: dict, payload: dict, patient: dict,
+                   now: datetime) -> Outgoing | None:
+    due = session_flow.settle_due(db, patient, now)
+    if payload["session_id"] not in {s["id"] for s in due}:
+        return None  # answered already, or asked together with another session's question
+    return session_flow.settle_question(due)
+
+
+def compose_next_day(db: Database, row: dict, payload: dict, patient: dict,
+                     now: datetime) -> Outgoing | None:
+    due = session_flow.next_day_due(db, patient, now)
+    if payload["session_id"] not in {s["id"] for s in due}:
+        return None  # N came with the daily check-in, or the deadline has passed
+    return Outgoing(render("next_day", activities=sorted({s["activity"] for s in due}),
+                           name=patient["first_name"]),
+                    rating_rows(f"n:{row['id']}"))
+
+
+def compose_sitting(db: Database, row: dict, payload: dict, patient: dict | None,
+                    now: datetime) -> Outgoing | None:
+    rid = row["id"]
+    if patient is not None and not sitting_worth_sending(db, patient, row, now):
+        return None
+    return Outgoing(render("sitting", variant=rid),
+                    [[(label("sitting_done"), f"s:{rid}:done"),
+                      (label("sitting_snooze"), f"s:{rid}:snooze")],
+                     [(label("sitting_off"), f"s:{rid}:off")]])
+
+
+def compose_lesson_row(db: Database, row: dict, payload: dict, patient: dict,
+                       now: datetime) -> Outgoing | None:
+    return compose_lesson(db, patient, payload["lesson_id"], reread=row["kind"] == "lesson_reread")
 
 
 def sitting_worth_sending(db: Database, patient: dict, row: dict, now: datetime) -> bool:
@@ -139,44 +137,56 @@ def compose_course_end(db: Database, patient: dict) -> Outgoing:
                             (label("course_stop"), "l:m:stop")]])
 
 
-def after_sent(db: Database, row: dict, now: datetime) -> None:
-    """What sending a row means for the conversation: a check-in makes typed numbers its answers."""
-    payload = json.loads(row["payload"])
-    waiting = checkins.awaiting(db, row["patient_id"]) if row["patient_id"] else None
-    if row["kind"] == "safety_followup" and row["patient_id"] is not None:
-        safety.ask(db, row["patient_id"], "hold_seen", now)
-        return
+# Each after-send hook: (db, row, payload, now) -> None; what sending a row means for the
+# conversation (jobs.kinds maps the kinds that have one).
+
+def _open_questions(db: Database, patient_id: int) -> tuple[bool, bool]:
+    """(a safety question is open, a session question is open)."""
+    waiting = checkins.awaiting(db, patient_id)
     # A safety question stays open until it has a clear answer: a prompt does not displace it
     # (its buttons still work; handlers.safety restores the displaced question afterwards).
     safety_open = waiting is not None and waiting["kind"] in safety.SAFETY_KINDS
     # A typed number answers the session question still open (B or A) before any later prompt.
     session_open = waiting is not None and waiting["kind"] in ("session_before", "session_after")
-    if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",) and row["patient_id"] is not None:
-        question = payload.get("checkin_row", row["id"])
-        # /checkin asked for now takes over any open question (a safety one too: its advice has
-        # been given, and the person chose to go on); a scheduled check-in does not.
-        if row["kind"] == "checkin_asked" or not (safety_open or session_open):
-            checkins.set_awaiting(db, row["patient_id"], "checkin", str(question), now)
-        if row["kind"] == "checkin":  # one gentle reminder, hours later, only if still unanswered
-            outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"],
-                           kind="checkin_reminder", due_at=now + REMINDER_AFTER, now=now,
-                           dedupe_key=f"checkin_reminder:{row['patient_id']}:{payload['local_date']}",
-                           payload={"local_date": payload["local_date"], "checkin_row": row["id"]})
-    elif row["kind"] == "summary" and row["patient_id"] is not None:
-        summary.after_summary_sent(db, row, now)
-    elif row["kind"] == "next_day" and row["patient_id"] is not None and not session_open \
-            and not safety_open:
-        checkins.set_awaiting(db, row["patient_id"], "next_day", str(row["id"]), now)
-    elif row["kind"] == "settle" and row["patient_id"] is not None and not session_open \
-            and not safety_open:
-        checkins.set_awaiting(db, row["patient_id"], "settle", str(row["id"]), now)
-    elif row["kind"] == "lesson" and row["patient_id"] is not None:
-        lesson_id = payload["lesson_id"]
-        lessons.record_sent(db, row["patient_id"], lesson_id, row["id"], now)
-    elif row["kind"] == "course_end" and row["patient_id"] is not None:
-        # The lighter rhythm starts unless the person chooses to stop.
-        db.execute("UPDATE patients SET course_state = 'maintenance' WHERE id = ? "
-                   "AND course_state = 'active'", [row["patient_id"]])
-        # Daily check-ins already planned give way; the next plan tick plans the weekly one.
-        db.execute("DELETE FROM outbox WHERE patient_id = ? AND kind = 'checkin' "
-                   "AND status = 'pending'", [row["patient_id"]])
+    return safety_open, session_open
+
+
+def after_safety_followup(db: Database, row: dict, payload: dict, now: datetime) -> None:
+    safety.ask(db, row["patient_id"], "hold_seen", now)
+
+
+def after_checkin(db: Database, row: dict, payload: dict, now: datetime) -> None:
+    """A check-in makes typed numbers its answers."""
+    safety_open, session_open = _open_questions(db, row["patient_id"])
+    question = payload.get("checkin_row", row["id"])
+    # /checkin asked for now takes over any open question (a safety one too: its advice has
+    # been given, and the person chose to go on); a scheduled check-in does not.
+    if row["kind"] == "checkin_asked" or not (safety_open or session_open):
+        checkins.set_awaiting(db, row["patient_id"], "checkin", str(question), now)
+    if row["kind"] == "checkin":  # one gentle reminder, hours later, only if still unanswered
+        outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"],
+                       kind="checkin_reminder", due_at=now + REMINDER_AFTER, now=now,
+                       dedupe_key=f"checkin_reminder:{row['patient_id']}:{payload['local_date']}",
+                       payload={"local_date": payload["local_date"], "checkin_row": row["id"]})
+
+
+def after_summary(db: Database, row: dict, payload: dict, now: datetime) -> None:
+    summary.after_summary_sent(db, row, now)
+
+
+def after_session_question(db: Database, row: dict, payload: dict, now: datetime) -> None:
+    """`next_day` and `settle`: a typed number answers them, unless another question is open."""
+    safety_open, session_open = _open_questions(db, row["patient_id"])
+    if not session_open and not safety_open:
+        checkins.set_awaiting(db, row["patient_id"], row["kind"], str(row["id"]), now)
+
+
+def after_lesson(db: Database, row: dict, payload: dict, now: datetime) -> None:
+    lessons.record_sent(db, row["patient_id"], payload["lesson_id"], row["id"], now)
+
+
+def after_course_end(db: Database, row: dict, payload: dict, now: datetime) -> None:
+    # The lighter rhythm starts unless the person chooses to stop.
+    patients.start_maintenance(db, row["patient_id"])
+    # Daily check-ins already planned give way; the next plan tick plans the weekly one.
+    outbox.delete_pending(db, row["patient_id"], ("checkin",))

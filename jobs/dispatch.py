@@ -25,7 +25,7 @@ from bot.localtime import DailyWindow, parse_hhmm, zone
 from bot.runtime import Runtime
 from bot.schedule import Expire, Postpone, send_decision
 from jobs import clinic
-from jobs.compose import after_sent, compose
+from jobs.kinds import after_sent, compose
 from messages import Outgoing
 from storage import liveness, outbox, patients
 

@@ -94,3 +94,9 @@ def preferences(patient: dict) -> Preferences:
     if patient.get("course_state") == "maintenance" and patient.get("course_start"):
         weekly = frozenset({WEEKDAYS[date.fromisoformat(patient["course_start"]).weekday()]})
     return Preferences(patient["id"], tz, checkin, quiet, sitting, checkin_weekdays=weekly)
+
+
+def start_maintenance(db: Database, patient_id: int) -> None:
+    """The course is over: the lighter rhythm starts (unless the person already chose)."""
+    db.execute("UPDATE patients SET course_state = 'maintenance' WHERE id = ? "
+               "AND course_state = 'active'", [patient_id])
