@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 from bot.clock import parse_iso
 from bot.localtime import local_date, zone
 from bot.parsing import Ambiguous, Invalid, parse_rating, parse_yes_no
+from bot.rules.kinds import questions
 from handlers.common import (answer_callback, button_message_key, clear_buttons, patient_of,
                              reply, reply_template, respond, runtime)
 from jobs import sessions as flow
@@ -23,7 +24,7 @@ _FIELDS = {"b": "before", "a": "after", "s": "settled"}
 HISTORY_DAYS = 14
 VERDICT_WORDS = {"keep": "keep", "progress": "step up", "adapt": "adjusted", "pause": "break"}
 # What a typed answer can answer here (the `awaiting` kinds this module sets or reads).
-TYPED_KINDS = ("session_before", "session_after", "next_day", "settle")
+TYPED_KINDS = questions("session") + questions("follow_up")
 
 
 async def usable_patient(rt, update: Update) -> dict | None:

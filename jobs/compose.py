@@ -11,6 +11,7 @@ from markupsafe import escape
 
 from bot import course_plan
 from bot.localtime import local_date, zone
+from bot.rules.kinds import questions
 from bot.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
 from jobs import clinic, safety, summary
 from jobs import sessions as session_flow
@@ -147,7 +148,7 @@ def _open_questions(db: Database, patient_id: int) -> tuple[bool, bool]:
     # (its buttons still work; handlers.safety restores the displaced question afterwards).
     safety_open = waiting is not None and waiting["kind"] in safety.SAFETY_KINDS
     # A typed number answers the session question still open (B or A) before any later prompt.
-    session_open = waiting is not None and waiting["kind"] in ("session_before", "session_after")
+    session_open = waiting is not None and waiting["kind"] in questions("session")
     return safety_open, session_open
 
 

@@ -10,11 +10,12 @@ import json
 from datetime import datetime, timedelta
 
 from bot.clock import iso, parse_iso
+from bot.rules.kinds import questions
 from jobs import clinic
 from messages import Button, Outgoing, label, render
 from storage import checkins, consents, events, outbox
 
-SAFETY_KINDS = ("urgent_emergency", "urgent_soon", "safety_confirm", "hold_seen", "hold_carry_on")
+SAFETY_KINDS = questions("safety")
 FOLLOW_UP_AFTER = timedelta(hours=24)     # "Were you able to get checked?"
 FULL_ADVICE_EVERY = timedelta(hours=1)    # on hold: the whole advice at most this often
 SOON_EPISODE = clinic.SOON_EPISODE       # a "soon" sign repeated within this alerts no one again

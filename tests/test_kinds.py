@@ -111,3 +111,17 @@ async def test_every_kind_stored_by_a_simulation_is_declared(scenario):
     await sim.run()
     stored = {kind for (kind,) in sim.db.execute("SELECT DISTINCT kind FROM outbox")}
     assert stored and stored <= set(KINDS), stored - set(KINDS)
+
+
+def test_every_question_the_bot_waits_for_is_declared():
+    """Kinds written to `awaiting` (set_awaiting / safety.ask with a literal kind)."""
+    from bot.rules.kinds import QUESTIONS
+
+    found = set()
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and _name(node.func) in ("set_awaiting", "ask"):
+                found |= {a.value for a in node.args[2:3]
+                          if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+    assert {"checkin", "session_before", "hold_seen", "urgent_soon"} <= found
+    assert found <= set(QUESTIONS), found - set(QUESTIONS)

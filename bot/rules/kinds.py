@@ -121,3 +121,27 @@ def names(**facts: object) -> tuple[str, ...]:
     """Kinds whose facts match, in declaration order: `names(paused=True)`."""
     return tuple(k.name for k in KINDS.values()
                  if all(getattr(k, f) == v for f, v in facts.items()))
+
+
+# --- what the bot waits for (the `awaiting` table's kinds) --------------------------------------
+# A typed number answers the open question. "safety": only a clear answer settles it, a prompt
+# never displaces it (jobs.safety); "session": the before/after rating of an activity, answered
+# before any later prompt.
+Question = Literal["checkin", "session", "follow_up", "safety"]
+
+QUESTIONS: dict[str, Question] = {
+    "checkin": "checkin",
+    "session_before": "session",
+    "session_after": "session",
+    "next_day": "follow_up",
+    "settle": "follow_up",
+    "urgent_emergency": "safety",
+    "urgent_soon": "safety",
+    "safety_confirm": "safety",
+    "hold_seen": "safety",
+    "hold_carry_on": "safety",
+}
+
+
+def questions(group: Question) -> tuple[str, ...]:
+    return tuple(name for name, g in QUESTIONS.items() if g == group)
