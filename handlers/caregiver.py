@@ -10,6 +10,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.onboarding_rules import TZ_PRESETS
+from bot.rules.callbacks import encode
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
 from jobs.plan import replan_patient
 from messages import Outgoing, label, render
@@ -35,15 +36,15 @@ def bot_username(rt) -> str:
 def _menu(rt, patient: dict | None, user_id: int) -> Outgoing:
     linked = caregivers.active_for_patient(rt.db, patient["id"]) if patient else []
     caring = caregivers.active_for_user(rt.db, user_id)
-    rows = [[(label("caregiver_revoke", name=c["first_name"] or "caregiver"), f"cg:r:{c['id']}")]
+    rows = [[(label("caregiver_revoke", name=c["first_name"] or "caregiver"), encode("cg:r", c["id"]))]
             for c in linked]
     waiting = invites.open_for_patient(rt.db, patient["id"], rt.clock.now()) if patient else []
-    rows += [[(label("caregiver_cancel_invite", n=n + 1), f"cg:c:{i['id']}")]
+    rows += [[(label("caregiver_cancel_invite", n=n + 1), encode("cg:c", i["id"]))]
              for n, i in enumerate(waiting)]
     if patient is not None:
-        rows += [[(label("caregiver_invite_summary"), "cg:i:s")],
-                 [(label("caregiver_invite_alerts"), "cg:i:a")]]
-    rows += [[(label("caregiver_stop", name=c["patient_name"]), f"cg:x:{c['id']}")]
+        rows += [[(label("caregiver_invite_summary"), encode("cg:i", "s"))],
+                 [(label("caregiver_invite_alerts"), encode("cg:i", "a"))]]
+    rows += [[(label("caregiver_stop", name=c["patient_name"]), encode("cg:x", c["id"]))]
              for c in caring]
     return Outgoing(render("caregiver_menu", is_patient=patient is not None, linked=linked,
                            caring=caring, waiting=len(waiting)), rows)
@@ -129,9 +130,9 @@ async def open_invite(rt, update: Update, code: str) -> None:
         return
     owner = patients.get(rt.db, invite["patient_id"])
     offer = _offer(owner, invite)
-    await reply(rt, update, Outgoing(offer, [[(label("caregiver_accept"), f"cgj:{invite['id']}:y"),
+    await reply(rt, update, Outgoing(offer, [[(label("caregiver_accept"), encode("cgj", invite["id"], "y")),
                                               (label("caregiver_decline"),
-                                               f"cgj:{invite['id']}:n")]]))
+                                               encode("cgj", invite["id"], "n"))]]))
 
 
 def _offer(owner: dict, invite: dict) -> str:
@@ -170,7 +171,7 @@ async def join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                                 timezone=owner["timezone"], day=DAY_NAMES[owner["summary_day"]],
                                 time=owner["summary_time"]),
                          [[(label(f"onboarding_tz_{z.rsplit('/', 1)[1].lower()}"),
-                            f"cgz:{cid}:{z}") for z in TZ_PRESETS[i:i + 2]]
+                            encode("cgz", cid, z)) for z in TZ_PRESETS[i:i + 2]]
                           for i in range(0, len(TZ_PRESETS), 2)])]
 
     if not await respond(rt, update, accept):

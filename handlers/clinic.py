@@ -18,6 +18,7 @@ from telegram.ext import ContextTypes
 from bot import pacing
 from bot.clock import iso
 from bot.localtime import local_date, zone
+from bot.rules.callbacks import encode
 from handlers.caregiver import bot_username
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime, update_key
 from handlers.onboarding_questions import question
@@ -302,8 +303,8 @@ async def open_clinician_invite(rt, update: Update, code: str) -> None:
         return
     place = clinics.clinic(rt.db, invite["clinic_id"])
     await reply(rt, update, Outgoing(render("clinic_staff_offer", clinic=place),
-                                     [[(label("clinic_accept"), f"clj:{invite['id']}:y"),
-                                       (label("clinic_decline"), f"clj:{invite['id']}:n")]]))
+                                     [[(label("clinic_accept"), encode("clj", invite["id"], "y")),
+                                       (label("clinic_decline"), encode("clj", invite["id"], "n"))]]))
 
 
 async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -370,8 +371,8 @@ async def open_cohort_link(rt, update: Update, code: str) -> None:
     def offer():
         offer_id = clinics.make_offer(rt.db, cohort["id"], user.id,
                                       hashlib.sha256(text.encode("utf-8")).hexdigest(), now)
-        return [Outgoing(text, [[(label("clinic_join"), f"coj:{offer_id}:y")],
-                                [(label("clinic_not_now"), f"coj:{offer_id}:n")]])]
+        return [Outgoing(text, [[(label("clinic_join"), encode("coj", offer_id, "y"))],
+                                [(label("clinic_not_now"), encode("coj", offer_id, "n"))]])]
 
     await respond(rt, update, offer)
 
@@ -431,8 +432,8 @@ async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await _refuse(rt, update, "clinic_not_member")
         return
     await reply(rt, update, Outgoing(render("clinic_leave_confirm", member=member),
-                                     [[(label("clinic_leave_yes"), f"lv:{member['id']}:y")],
-                                      [(label("clinic_leave_no"), f"lv:{member['id']}:n")]]),
+                                     [[(label("clinic_leave_yes"), encode("lv", member["id"], "y"))],
+                                      [(label("clinic_leave_no"), encode("lv", member["id"], "n"))]]),
                 patient_id=patient["id"])
 
 

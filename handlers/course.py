@@ -9,6 +9,7 @@ from telegram.ext import ContextTypes
 
 from bot import course_plan
 from bot.localtime import local_date, zone
+from bot.rules.callbacks import encode
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, reply_template, runtime, update_key
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render
@@ -59,12 +60,12 @@ async def course_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                   reacted=lessons.read_count(rt.db, patient["id"]),
                   days=patient["course_days"].replace(",", ", "), at=patient["course_time"])
     titles = {l.id: l for l in course}
-    rows = [[(f"W{titles[i].week}: {titles[i].title}"[:60], f"l:r:{i}")]
+    rows = [[(f"W{titles[i].week}: {titles[i].title}"[:60], encode("l:r", i))]
             for i in list(got)[-RECENT_BUTTONS:] if i in titles]
     if gaps:
-        rows.insert(0, [(label("course_catch_up"), "l:c")])
-    rows.append([(label(f"course_days_{key}"), f"l:d:{key}") for key in DAY_PRESETS])
-    rows.append([(f"{t[:2]}:{t[2:]}", f"l:a:{t}") for t in TIME_PRESETS])
+        rows.insert(0, [(label("course_catch_up"), encode("l:c"))])
+    rows.append([(label(f"course_days_{key}"), encode("l:d", key)) for key in DAY_PRESETS])
+    rows.append([(f"{t[:2]}:{t[2:]}", encode("l:a", t)) for t in TIME_PRESETS])
     await reply(rt, update, Outgoing(text, rows), patient_id=patient["id"])
 
 

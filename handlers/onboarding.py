@@ -16,6 +16,7 @@ from telegram.ext import ContextTypes
 from bot import onboarding_rules as R
 from bot.clock import parse_iso
 from bot.localtime import local_date, parse_hhmm, zone
+from bot.rules.callbacks import encode
 from handlers import caregiver, clinic, withdraw
 from handlers.common import (answer_callback, clear_buttons, patient_of, reply_template,
                              respond, runtime)
@@ -221,10 +222,10 @@ def settings_message(db, patient: dict, *, saved: bool = False) -> Outgoing:
                   sitting_every=patient["sitting_every"],
                   summary=f"{patient['summary_day'].capitalize()} {patient['summary_time']}",
                   activities=activities.for_patient(db, patient["id"]))
-    return Outgoing(text, [[(label("settings_tz"), "set:tz"), (label("settings_ci"), "set:ci")],
-                           [(label("settings_qh"), "set:qh"), (label("settings_sit"), "set:sit")],
-                           [(label("settings_act"), "set:act"), (label("settings_dose"), "set:dose")],
-                           [(label("settings_summary"), "set:sum")]])
+    return Outgoing(text, [[(label("settings_tz"), encode("set", "tz")), (label("settings_ci"), encode("set", "ci"))],
+                           [(label("settings_qh"), encode("set", "qh")), (label("settings_sit"), encode("set", "sit"))],
+                           [(label("settings_act"), encode("set", "act")), (label("settings_dose"), encode("set", "dose"))],
+                           [(label("settings_summary"), encode("set", "sum"))]])
 
 
 def _consent(t: _Turn, answer: str) -> list[Outgoing]:

@@ -23,6 +23,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import safety
 from bot.onboarding_rules import is_mistake, is_seen
+from bot.rules.callbacks import encode
 from handlers.common import patient_of, reply, respond, runtime
 from jobs import clinic
 from jobs.safety import (ref_of, ask, full_advice_due, hold_buttons, queue_follow_up,
@@ -79,14 +80,14 @@ def confirm_question(level: str, doubtful: bool, emergency_number, *,
                      problem: str | None = None) -> Outgoing:
     return Outgoing(render("safety_heard", level=level, doubtful=doubtful, problem=problem,
                            emergency_number=emergency_number),
-                    [[(label("safety_yes_now"), f"sf:{level}:yes")],
-                     [(label("safety_no_not_now"), f"sf:{level}:no")]])
+                    [[(label("safety_yes_now"), encode("sf", level, "yes"))],
+                     [(label("safety_no_not_now"), encode("sf", level, "no"))]])
 
 
 def carry_on_question(problem: str | None = None) -> Outgoing:
     return Outgoing(render("safety_carry_on", problem=problem),
-                    [[(label("safety_carry_on_yes"), "u:ok:yes")],
-                     [(label("safety_carry_on_no"), "u:ok:no")]])
+                    [[(label("safety_carry_on_yes"), encode("u:ok", "yes"))],
+                     [(label("safety_carry_on_no"), encode("u:ok", "no"))]])
 
 
 def emergency_advice(rt, patient: dict | None, update: Update, held: bool) -> Outgoing:
@@ -227,7 +228,7 @@ def urgent_answer(rt, update: Update, patient: dict | None, step: str, answer: s
         else:
             out.append(Outgoing(render("urgent_none", emergency_number=emergency_number,
                                        on_hold=on_hold and not recheck),
-                                [[(label("safety_mistake"), "u:mistake")]]
+                                [[(label("safety_mistake"), encode("u:mistake"))]]
                                 if on_hold and not recheck else []))
         if recheck:  # "I answered by mistake", and no emergency sign now: the hold is lifted
             out.append(lift_hold(rt, patient, "red_flag_mistake"))

@@ -7,6 +7,7 @@ from telegram.ext import ContextTypes
 
 from bot.clock import iso
 from bot.onboarding_rules import DOSE_PRESETS
+from bot.rules.callbacks import decode, encode
 from bot.rules.kinds import names
 from handlers.activity import usable_patient
 from handlers.common import (answer_callback, clear_buttons, patient_of, reply, reply_template,
@@ -34,72 +35,95 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """`set:<setting>`, `set:d:<activity>`, `set:dm:<activity>:<minutes>`."""
+    """`set:<setting>`, `set:sum:<when>`, `set:d:<activity>`, `set:dm:<activity>:<minutes>`."""
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    parts = (update.callback_query.data or "").split(":")
-    if patient is None or patient["status"] in ("onboarding", "hold") or len(parts) < 2:
+    cb = decode(update.callback_query.data)
+    if patient is None or patient["status"] in ("onboarding", "hold") or cb is None \
+            or not cb.head.startswith("set"):
         await reply_template(rt, update, "expired")
         return
-    pid, what = patient["id"], parts[1]
-    if what in EDIT_FLOWS and len(parts) == 2:
-        user, chat = update.effective_user.id, update.effective_chat.id
+    step = _SETTING_STEPS.get(cb.head)
+    if step is None or not await step(rt, update, patient, cb):
+        await reply_template(rt, update, "expired", patient_id=patient["id"])
 
-        def begin():
-            consents.set_step(rt.db, user, chat, what, rt.clock.now(), patient_id=pid,
-                              data={"edit": what, "chosen": []})
-            return [question(rt.db, consents.onboarding(rt.db, user))]
 
-        await clear_buttons(update)
-        await respond(rt, update, begin, patient_id=pid)
-        return
-    if what == "sum" and len(parts) == 2:
+async def _begin_edit(rt, update: Update, patient: dict, cb) -> bool:
+    """`set:<setting>`: a menu (summary, dose) or the onboarding question to change it."""
+    what, pid = cb["what"], patient["id"]
+    if what == "sum":
         rows = [[(label("settings_summary_at", day=day.capitalize(), time=at),
-                  f"set:sum:{day}{at.replace(':', '')}")] for day, at in SUMMARY_CHOICES]
+                  encode("set:sum", f"{day}{at.replace(':', '')}"))] for day, at in SUMMARY_CHOICES]
         await reply(rt, update, Outgoing(render("settings_summary_when"), rows), patient_id=pid)
-        return
-    chosen = next(((d, t) for d, t in SUMMARY_CHOICES if len(parts) == 3 and what == "sum"
-                   and parts[2] == f"{d}{t.replace(':', '')}"), None)
-    if chosen is not None:
-        def change_summary():
-            patients.update(rt.db, pid, rt.clock.now(), summary_day=chosen[0],
-                            summary_time=chosen[1])
-            events.record(rt.db, rt.clock.now(), "settings_changed", pid, setting="summary")
-            return [settings_message(rt.db, patients.get(rt.db, pid), saved=True)]
-
-        await clear_buttons(update)
-        if await respond(rt, update, change_summary, patient_id=pid):
-            replan_patient(rt, patients.get(rt.db, pid))
-        return
-    if what == "dose" and len(parts) == 2:
-        rows = [[(f"{a['name']} ({a['dose_minutes']} min)", f"set:d:{a['id']}")]
+        return True
+    if what == "dose":
+        rows = [[(f"{a['name']} ({a['dose_minutes']} min)", encode("set:d", a["id"]))]
                 for a in activities.for_patient(rt.db, pid)]
         await reply(rt, update, Outgoing(render("settings_dose_which"), rows), patient_id=pid)
-        return
-    act = None
-    if what in ("d", "dm") and len(parts) >= 3 and parts[2].isdecimal() and len(parts[2]) < 10:
-        act = activities.owned(rt.db, int(parts[2]), pid)
-    if act is not None and what == "d" and len(parts) == 3:
-        rows = [[(label("onboarding_minutes", n=n), f"set:dm:{act['id']}:{n}")
-                 for n in DOSE_CHOICES]]
-        await reply(rt, update, Outgoing(render("settings_dose_how", activity=act["name"],
-                                                dose=act["dose_minutes"]), rows), patient_id=pid)
-        return
-    if act is not None and what == "dm" and len(parts) == 4 and parts[3].isdecimal() \
-            and int(parts[3]) in DOSE_CHOICES:
-        minutes = int(parts[3])
+        return True
+    if what not in EDIT_FLOWS:
+        return False
+    user, chat = update.effective_user.id, update.effective_chat.id
 
-        def change():
-            activities.set_dose(rt.db, act["id"], minutes, act["paused_until"])
-            events.record(rt.db, rt.clock.now(), "dose_changed", pid, activity=act["id"],
-                          by="patient")
-            return [settings_message(rt.db, patients.get(rt.db, pid), saved=True)]
+    def begin():
+        consents.set_step(rt.db, user, chat, what, rt.clock.now(), patient_id=pid,
+                          data={"edit": what, "chosen": []})
+        return [question(rt.db, consents.onboarding(rt.db, user))]
 
-        await clear_buttons(update)
-        await respond(rt, update, change, patient_id=pid)
-        return
-    await reply_template(rt, update, "expired", patient_id=pid)
+    await clear_buttons(update)
+    await respond(rt, update, begin, patient_id=pid)
+    return True
+
+
+async def _summary_chosen(rt, update: Update, patient: dict, cb) -> bool:
+    pid = patient["id"]
+    chosen = next(((d, t) for d, t in SUMMARY_CHOICES if cb["when"] == f"{d}{t.replace(':', '')}"),
+                  None)
+    if chosen is None:
+        return False
+
+    def change_summary():
+        patients.update(rt.db, pid, rt.clock.now(), summary_day=chosen[0], summary_time=chosen[1])
+        events.record(rt.db, rt.clock.now(), "settings_changed", pid, setting="summary")
+        return [settings_message(rt.db, patients.get(rt.db, pid), saved=True)]
+
+    await clear_buttons(update)
+    if await respond(rt, update, change_summary, patient_id=pid):
+        replan_patient(rt, patients.get(rt.db, pid))
+    return True
+
+
+async def _dose_activity(rt, update: Update, patient: dict, cb) -> bool:
+    act = activities.owned(rt.db, cb["activity"], patient["id"])
+    if act is None:
+        return False
+    rows = [[(label("onboarding_minutes", n=n), encode("set:dm", act["id"], n))
+             for n in DOSE_CHOICES]]
+    await reply(rt, update, Outgoing(render("settings_dose_how", activity=act["name"],
+                                            dose=act["dose_minutes"]), rows),
+                patient_id=patient["id"])
+    return True
+
+
+async def _dose_minutes(rt, update: Update, patient: dict, cb) -> bool:
+    pid, minutes = patient["id"], cb["minutes"]
+    act = activities.owned(rt.db, cb["activity"], pid)
+    if act is None or minutes not in DOSE_CHOICES:
+        return False
+
+    def change():
+        activities.set_dose(rt.db, act["id"], minutes, act["paused_until"])
+        events.record(rt.db, rt.clock.now(), "dose_changed", pid, activity=act["id"], by="patient")
+        return [settings_message(rt.db, patients.get(rt.db, pid), saved=True)]
+
+    await clear_buttons(update)
+    await respond(rt, update, change, patient_id=pid)
+    return True
+
+
+_SETTING_STEPS = {"set": _begin_edit, "set:sum": _summary_chosen, "set:d": _dose_activity,
+                  "set:dm": _dose_minutes}
 
 
 async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -11,6 +11,7 @@ from markupsafe import escape
 
 from bot import course_plan
 from bot.localtime import local_date, zone
+from bot.rules.callbacks import encode
 from bot.rules.kinds import questions
 from bot.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
 from jobs import clinic, safety, summary
@@ -59,7 +60,7 @@ def compose_checkin(db: Database, row: dict, payload: dict, patient: dict,
     also = sorted({s["activity"] for s in session_flow.next_day_due(db, patient, now)})
     text = render("checkin", name=patient["first_name"], reminder=row["kind"] == "checkin_reminder",
                   part_of_day=part_of_day(now, patient["timezone"]), next_day_for=also)
-    return Outgoing(text, rating_rows(f"c:{payload.get('checkin_row', row['id'])}"))
+    return Outgoing(text, rating_rows("c", payload.get("checkin_row", row["id"])))
 
 
 def compose_settle(db: Database, row: dict, payload: dict, patient: dict,
@@ -77,7 +78,7 @@ def compose_next_day(db: Database, row: dict, payload: dict, patient: dict,
         return None  # N came with the daily check-in, or the deadline has passed
     return Outgoing(render("next_day", activities=sorted({s["activity"] for s in due}),
                            name=patient["first_name"]),
-                    rating_rows(f"n:{row['id']}"))
+                    rating_rows("n", row["id"]))
 
 
 def compose_sitting(db: Database, row: dict, payload: dict, patient: dict | None,
@@ -86,9 +87,9 @@ def compose_sitting(db: Database, row: dict, payload: dict, patient: dict | None
     if patient is not None and not sitting_worth_sending(db, patient, row, now):
         return None
     return Outgoing(render("sitting", variant=rid),
-                    [[(label("sitting_done"), f"s:{rid}:done"),
-                      (label("sitting_snooze"), f"s:{rid}:snooze")],
-                     [(label("sitting_off"), f"s:{rid}:off")]])
+                    [[(label("sitting_done"), encode("s", rid, "done")),
+                      (label("sitting_snooze"), encode("s", rid, "snooze"))],
+                     [(label("sitting_off"), encode("s", rid, "off"))]])
 
 
 def compose_lesson_row(db: Database, row: dict, payload: dict, patient: dict,
@@ -120,13 +121,13 @@ def compose_lesson(db: Database, patient: dict, lesson_id: str, *, reread: bool 
                           emergency_number=clinic.emergency_number(db, patient["id"]))
     rows = []
     if shown.check is not None and not reread:
-        rows.append([(label("check_true"), f"l:t:{lesson.id}:1"),
-                     (label("check_false"), f"l:t:{lesson.id}:0")])
+        rows.append([(label("check_true"), encode("l:t", lesson.id, 1)),
+                     (label("check_false"), encode("l:t", lesson.id, 0))])
     if not reread:
-        rows.append([(label("lesson_helpful"), f"l:h:{lesson.id}"),
-                     (label("lesson_not_for_me"), f"l:n:{lesson.id}")])
+        rows.append([(label("lesson_helpful"), encode("l:h", lesson.id)),
+                     (label("lesson_not_for_me"), encode("l:n", lesson.id))])
         if course_plan.next_unreceived(course, set(got) | {lesson.id}) is not None:
-            rows.append([(label("lesson_next"), f"l:x:{lesson.id}")])
+            rows.append([(label("lesson_next"), encode("l:x", lesson.id))])
     return Outgoing(render("lesson", lesson=shown, total=len(course)), rows)
 
 
@@ -134,8 +135,8 @@ def compose_course_end(db: Database, patient: dict) -> Outgoing:
     text = render("course_end", name=patient["first_name"],
                   activities=activities.for_patient(db, patient["id"]),
                   emergency_number=clinic.emergency_number(db, patient["id"]))
-    return Outgoing(text, [[(label("course_keep_weekly"), "l:m:keep"),
-                            (label("course_stop"), "l:m:stop")]])
+    return Outgoing(text, [[(label("course_keep_weekly"), encode("l:m", "keep")),
+                            (label("course_stop"), encode("l:m", "stop"))]])
 
 
 # Each after-send hook: (db, row, payload, now) -> None; what sending a row means for the

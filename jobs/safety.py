@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timedelta
 
 from bot.clock import iso, parse_iso
+from bot.rules.callbacks import encode
 from bot.rules.kinds import questions
 from jobs import clinic
 from messages import Button, Outgoing, label, render
@@ -64,14 +65,14 @@ def safety_waiting(db, patient: dict | None) -> dict | None:
 
 
 def hold_buttons() -> list[list[Button]]:
-    return [[(label("onboarding_seen"), "u:seen")], [(label("safety_mistake"), "u:mistake")]]
+    return [[(label("onboarding_seen"), encode("u:seen"))], [(label("safety_mistake"), encode("u:mistake"))]]
 
 
 def seen_question(problem: str | None = None) -> Outgoing:
     return Outgoing(render("safety_seen_question", problem=problem),
-                    [[(label("onboarding_seen"), "u:fu:seen")],
-                     [(label("safety_not_yet"), "u:fu:notyet")],
-                     [(label("safety_mistake"), "u:mistake")]])
+                    [[(label("onboarding_seen"), encode("u:fu", "seen"))],
+                     [(label("safety_not_yet"), encode("u:fu", "notyet"))],
+                     [(label("safety_mistake"), encode("u:mistake"))]])
 
 
 def record_soon(db, patient: dict, now: datetime, at: str,
@@ -106,9 +107,9 @@ def compose_follow_up(db, row: dict, patient: dict | None) -> Outgoing | None:
             return None
         # Still setting up: the same question, answered by the onboarding hold step's buttons.
         return Outgoing(render("safety_seen_question", problem=None),
-                        [[(label("onboarding_seen"), "o:hold:seen")],
-                         [(label("safety_not_yet"), "o:hold:notyet")],
-                         [(label("safety_mistake"), "o:hold:mistake")]])
+                        [[(label("onboarding_seen"), encode("o", "hold", "seen"))],
+                         [(label("safety_not_yet"), encode("o", "hold", "notyet"))],
+                         [(label("safety_mistake"), encode("o", "hold", "mistake"))]])
     return seen_question()
 
 

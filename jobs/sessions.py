@@ -19,6 +19,7 @@ from markupsafe import Markup
 from bot import pacing
 from bot.clock import iso, parse_iso
 from bot.localtime import local_date, local_to_utc, parse_hhmm, zone
+from bot.rules.callbacks import encode
 from bot.runtime import Runtime
 from bot.schedule import policy_for
 from messages import Outgoing, label, rating_rows, render
@@ -75,8 +76,8 @@ def plan_message(rt: Runtime, patient: dict, *, intro: str = "") -> Outgoing:
         items.append({"name": act["name"], "dose": act["dose_minutes"], "paused": paused,
                       "until": _nice_date(act["paused_until"]) if paused else ""})
         if not paused:
-            buttons.append([(label("activity_start", name=act["name"]), f"a:s:{act['id']}")])
-    buttons.append([(label("activity_log"), "a:l")])
+            buttons.append([(label("activity_start", name=act["name"]), encode("a:s", act["id"]))])
+    buttons.append([(label("activity_log"), encode("a:l"))])
     return Outgoing(render("plan", intro=Markup(intro), items=items), buttons)
 
 
@@ -104,7 +105,7 @@ def start(rt: Runtime, patient: dict, activity: dict) -> tuple[int | None, Outgo
     if before is None:
         checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
         return sid, Outgoing(render("session_before", activity=activity["name"]),
-                             rating_rows(f"r:{sid}:b"))
+                             rating_rows("r", sid, "b"))
     return sid, _doing_message(session, from_checkin=True, today_str=today(patient, now))
 
 
@@ -114,15 +115,15 @@ def _doing_message(session: dict, *, already: bool = False, from_checkin: bool =
     sid = session["id"]
     if already and session["stage"] == "before":
         return Outgoing(render("session_before", activity=session["activity"], already=True),
-                        rating_rows(f"r:{sid}:b"))
+                        rating_rows("r", sid, "b"))
     return Outgoing(render("session_go", activity=session["activity"],
                            dose=session["dose_minutes"], before=session["before"],
                            from_checkin=from_checkin, already=already,
                            paused_until=_nice_date(session["paused_until"])
                            if today_str and session.get("paused_until")
                            and session["paused_until"] > today_str else ""),
-                    [[(label("activity_done"), f"a:e:{sid}"),
-                      (label("activity_cancel"), f"a:x:{sid}")]])
+                    [[(label("activity_done"), encode("a:e", sid)),
+                      (label("activity_cancel"), encode("a:x", sid))]])
 
 
 def record_before(rt: Runtime, patient: dict, session: dict, pain: int) -> Outgoing | None:
@@ -143,7 +144,7 @@ def ask_after(rt: Runtime, patient: dict, session: dict) -> Outgoing:
                           rt.clock.now())
     return Outgoing(render("session_after", activity=session["activity"],
                            logged=bool(session["logged"])),
-                    rating_rows(f"r:{session['id']}:a"))
+                    rating_rows("r", session["id"], "a"))
 
 
 def log_past(rt: Runtime, patient: dict, activity: dict, minutes: int, hours_ago: int
@@ -163,7 +164,7 @@ def log_past(rt: Runtime, patient: dict, activity: dict, minutes: int, hours_ago
         return sid, ask_after(rt, patient, session)
     checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
     return sid, Outgoing(render("session_before", activity=activity["name"], logged=True),
-                         rating_rows(f"r:{sid}:b"))
+                         rating_rows("r", sid, "b"))
 
 
 def end(rt: Runtime, patient: dict, session: dict) -> Outgoing | None:
@@ -235,9 +236,9 @@ def settle_question(due: list[dict]) -> Outgoing:
     rows = []
     for s in due:
         rows.append([(label("settle_yes", name=s["activity"]) if len(due) > 1
-                      else label("settle_yes_one"), f"r:{s['id']}:s:1"),
+                      else label("settle_yes_one"), encode("r", s["id"], "s", 1)),
                      (label("settle_no", name=s["activity"]) if len(due) > 1
-                      else label("settle_no_one"), f"r:{s['id']}:s:0")])
+                      else label("settle_no_one"), encode("r", s["id"], "s", 0))])
     return Outgoing(render("session_settle", sessions=due), rows)
 
 
@@ -416,8 +417,8 @@ def pause_offer(db, patient: dict, activity_id: int, now: datetime) -> Outgoing 
     if act is None or activities.is_paused(act, today(patient, now)):
         return None
     return Outgoing(render("pause_over", activity=act["name"], dose=act["dose_minutes"]),
-                    [[(label("activity_start", name=act["name"]), f"a:s:{act['id']}")],
-                     [(label("pause_over_later"), "a:p")]])
+                    [[(label("activity_start", name=act["name"]), encode("a:s", act["id"]))],
+                     [(label("pause_over_later"), encode("a:p"))]])
 
 
 def payload_session(row: dict) -> int:
