@@ -10,7 +10,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.onboarding_rules import TZ_PRESETS
-from bot.rules.callbacks import encode
+from bot.rules.callbacks import decode, encode
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
 from jobs.plan import replan_patient
 from messages import Outgoing, label, render
@@ -64,45 +64,46 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    parts = (update.callback_query.data or "").split(":")
+    cb = decode(update.callback_query.data)
+    head = cb.head if cb is not None else ""
     user_id = update.effective_user.id
     now = rt.clock.now()
-    if len(parts) == 3 and parts[1] == "i" and parts[2] in SCOPES and patient is not None \
-            and patient["status"] not in ("onboarding",):
+    if head == "cg:i" and patient is not None and patient["status"] not in ("onboarding",):
+        scope = cb["scope"]
+
         def invite():
             invite_id, code = invites.create(rt.db, kind="caregiver", patient_id=patient["id"],
-                                             scope=SCOPES[parts[2]], now=now,
+                                             scope=SCOPES[scope], now=now,
                                              valid_for=INVITE_VALID)
             events.record(rt.db, now, "caregiver_invited", patient["id"], invite=invite_id,
-                          scope=SCOPES[parts[2]])
+                          scope=SCOPES[scope])
             link = f"https://t.me/{bot_username(rt)}?start={START_PREFIX}{code}"
-            return [Outgoing(render("caregiver_invite", link=link, alerts=parts[2] == "a"))]
+            return [Outgoing(render("caregiver_invite", link=link, alerts=scope == "a"))]
 
         await respond(rt, update, invite, patient_id=patient["id"])
         return
-    if len(parts) == 3 and parts[1] == "c" and parts[2].isdecimal() and len(parts[2]) < 10 \
-            and patient is not None:
+    if head == "cg:c" and patient is not None:
         def cancel():
-            if not invites.revoke(rt.db, int(parts[2]), patient["id"], now):
+            if not invites.revoke(rt.db, cb["invite"], patient["id"], now):
                 return []
             events.record(rt.db, now, "caregiver_invite_cancelled", patient["id"],
-                          invite=int(parts[2]))
+                          invite=cb["invite"])
             return [Outgoing(render("caregiver_invite_cancelled"))]
 
         if await respond(rt, update, cancel, patient_id=patient["id"]):
             await clear_buttons(update)
             return
     target = None
-    if len(parts) == 3 and parts[1] in ("r", "x") and parts[2].isdecimal() and len(parts[2]) < 10:
-        target = caregivers.get(rt.db, int(parts[2]))
+    if head in ("cg:r", "cg:x"):
+        target = caregivers.get(rt.db, cb["caregiver"])
     allowed = target is not None and target["ended_at"] is None and (
-        (parts[1] == "r" and patient is not None and target["patient_id"] == patient["id"])
-        or (parts[1] == "x" and target["user_id"] == user_id))
+        (head == "cg:r" and patient is not None and target["patient_id"] == patient["id"])
+        or (head == "cg:x" and target["user_id"] == user_id))
     if not allowed:
         await reply(rt, update, Outgoing(render("expired")),
                     patient_id=patient["id"] if patient else None)
         return
-    by = "patient" if parts[1] == "r" else "caregiver"
+    by = "patient" if head == "cg:r" else "caregiver"
 
     def end():
         caregivers.end(rt.db, target["id"], by, now)
@@ -147,7 +148,8 @@ async def join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await answer_callback(update)
     user, chat = update.effective_user, update.effective_chat
     now = rt.clock.now()
-    found = invites.answered(rt.db, update.callback_query.data, "caregiver", user.id, now)
+    found = invites.answered(rt.db, decode(update.callback_query.data), "cgj", "caregiver", user.id,
+                             now)
     if found is None:
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
@@ -184,10 +186,11 @@ async def timezone_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """`cgz:<caregiver>:<zone>`: the caregiver's own time zone, for when their copy arrives."""
     rt = runtime(context)
     await answer_callback(update)
-    parts = (update.callback_query.data or "").split(":", 2)
+    cb = decode(update.callback_query.data)
+    zone_name = cb["zone"] if cb is not None and cb.head == "cgz" else None
     carer = None
-    if len(parts) == 3 and parts[1].isdecimal() and len(parts[1]) < 10 and parts[2] in TZ_PRESETS:
-        carer = caregivers.get(rt.db, int(parts[1]))
+    if zone_name in TZ_PRESETS:
+        carer = caregivers.get(rt.db, cb["caregiver"])
     if carer is None or carer["user_id"] != update.effective_user.id or carer["ended_at"]:
         await reply(rt, update, Outgoing(render("expired")))
         return
@@ -195,8 +198,8 @@ async def timezone_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     owner = patients.get(rt.db, carer["patient_id"])
 
     def change():
-        caregivers.set_timezone(rt.db, carer["id"], parts[2])
-        return [Outgoing(render("caregiver_timezone", timezone=parts[2], day=DAY_NAMES[owner["summary_day"]],
+        caregivers.set_timezone(rt.db, carer["id"], zone_name)
+        return [Outgoing(render("caregiver_timezone", timezone=zone_name, day=DAY_NAMES[owner["summary_day"]],
                                 time=owner["summary_time"]))]
 
     await respond(rt, update, change)

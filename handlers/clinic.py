@@ -18,7 +18,7 @@ from telegram.ext import ContextTypes
 from bot import pacing
 from bot.clock import iso
 from bot.localtime import local_date, zone
-from bot.rules.callbacks import encode
+from bot.rules.callbacks import decode, encode
 from handlers.caregiver import bot_username
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime, update_key
 from handlers.onboarding_questions import question
@@ -313,7 +313,8 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
     await answer_callback(update)
     user, chat = update.effective_user, update.effective_chat
     now = rt.clock.now()
-    found = invites.answered(rt.db, update.callback_query.data, "clinician", user.id, now)
+    found = invites.answered(rt.db, decode(update.callback_query.data), "clj", "clinician", user.id,
+                             now)
     if found is None:
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
@@ -381,19 +382,18 @@ async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
     """`coj:<offer>:y|n`: only the person the offer was shown to, once, within a week."""
     rt = runtime(context)
     await answer_callback(update)
-    parts = (update.callback_query.data or "").split(":")
+    cb = decode(update.callback_query.data)
+    cb = cb if cb is not None and cb.head == "coj" else None
     user = update.effective_user
     now = rt.clock.now()
-    found = None
-    if len(parts) == 3 and _parse_id(parts[1]) is not None and parts[2] in ("y", "n"):
-        found = clinics.offer(rt.db, int(parts[1]))
+    found = clinics.offer(rt.db, cb["offer"]) if cb is not None else None
     cohort = clinics.cohort(rt.db, found["cohort_id"]) if found else None
     if (found is None or cohort is None or found["user_id"] != user.id or found["accepted_at"]
             or found["created_at"] <= iso(now - OFFER_VALID)):
         await _refuse(rt, update, "expired")
         return
     await clear_buttons(update)
-    if parts[2] == "n":
+    if cb["answer"] == "n":
         await _refuse(rt, update, "clinic_not_joined", cohort=cohort)
         return
     patient = patient_of(rt, update)
@@ -441,15 +441,14 @@ async def leave_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """`lv:<membership>:y|n`: only for the member themself, while still a member."""
     rt = runtime(context)
     await answer_callback(update)
-    parts = (update.callback_query.data or "").split(":")
+    cb = decode(update.callback_query.data)
     patient = patient_of(rt, update)
     member = clinics.membership(rt.db, patient["id"]) if patient else None
-    if (member is None or len(parts) != 3 or parts[2] not in ("y", "n")
-            or _parse_id(parts[1]) != member["id"]):
+    if member is None or cb is None or cb.head != "lv" or cb["membership"] != member["id"]:
         await _refuse(rt, update, "expired")
         return
     await clear_buttons(update)
-    if parts[2] == "n":
+    if cb["answer"] == "n":
         await _refuse(rt, update, "clinic_leave_kept", member=member)
         return
     now = rt.clock.now()

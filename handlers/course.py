@@ -9,7 +9,7 @@ from telegram.ext import ContextTypes
 
 from bot import course_plan
 from bot.localtime import local_date, zone
-from bot.rules.callbacks import encode
+from bot.rules.callbacks import decode, encode
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, reply_template, runtime, update_key
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render
@@ -69,12 +69,11 @@ async def course_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await reply(rt, update, Outgoing(text, rows), patient_id=patient["id"])
 
 
-async def _rhythm(rt, update, patient, args) -> bool:
+async def _rhythm(rt, update, patient, action, args) -> bool:
     """Lesson days or time chosen under /course; the schedule is re-planned at once."""
     from jobs.plan import replan_patient
     from storage import patients
 
-    action = update.callback_query.data.split(":")[1]
     if action == "d" and args and args[0] in DAY_PRESETS:
         patients.update(rt.db, patient["id"], rt.clock.now(), course_days=DAY_PRESETS[args[0]])
     elif action == "a" and args and args[0] in TIME_PRESETS:
@@ -94,26 +93,26 @@ async def lesson_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    parts = (update.callback_query.data or "").split(":")
-    if patient is None or len(parts) < 2 or len(parts) > 4:
+    cb = decode(update.callback_query.data)
+    if patient is None or cb is None or not cb.head.startswith("l:"):
         await reply_template(rt, update, "expired")
         return
-    action, args = parts[1], parts[2:]
+    action, args = cb.head[2:], [str(v) for v in cb.fields.values()]
     handler = _ACTIONS.get(action)
-    if handler is None or not await handler(rt, update, patient, args):
+    if handler is None or not await handler(rt, update, patient, action, args):
         await reply_template(rt, update, "expired")
 
 
-async def _feedback(rt, update, patient, args) -> bool:
+async def _feedback(rt, update, patient, action, args) -> bool:
     if len(args) != 1 or args[0] not in lessons.received(rt.db, patient["id"]):
         return False
-    value = "helpful" if update.callback_query.data.startswith("l:h:") else "not_for_me"
+    value = "helpful" if action == "h" else "not_for_me"
     lessons.set_feedback(rt.db, patient["id"], args[0], value)
     await reply_template(rt, update, "lesson_feedback", feedback=value, patient_id=patient["id"])
     return True
 
 
-async def _check(rt, update, patient, args) -> bool:
+async def _check(rt, update, patient, action, args) -> bool:
     lesson = _lesson(args[0]) if len(args) == 2 and args[1] in ("0", "1") else None
     if lesson is None or lesson.check is None \
             or args[0] not in lessons.received(rt.db, patient["id"]):
@@ -127,7 +126,7 @@ async def _check(rt, update, patient, args) -> bool:
     return True
 
 
-async def _next(rt, update, patient, args) -> bool:
+async def _next(rt, update, patient, action, args) -> bool:
     got = lessons.received(rt.db, patient["id"])
     if len(args) != 1 or args[0] not in got:
         return False
@@ -141,14 +140,14 @@ async def _next(rt, update, patient, args) -> bool:
     return True
 
 
-async def _reread(rt, update, patient, args) -> bool:
+async def _reread(rt, update, patient, action, args) -> bool:
     if len(args) != 1 or args[0] not in lessons.received(rt.db, patient["id"]):
         return False
     await send_lesson(rt, update, patient, args[0], kind="lesson_reread")
     return True
 
 
-async def _catch_up(rt, update, patient, args) -> bool:
+async def _catch_up(rt, update, patient, action, args) -> bool:
     if args or not patient["course_start"]:
         return False
     days = [d for d in patient["course_days"].split(",") if d]
@@ -161,7 +160,7 @@ async def _catch_up(rt, update, patient, args) -> bool:
     return True
 
 
-async def _maintenance(rt, update, patient, args) -> bool:
+async def _maintenance(rt, update, patient, action, args) -> bool:
     if args not in (["keep"], ["stop"]) or patient["course_state"] not in ("active", "maintenance"):
         return False
     from jobs.plan import replan_patient

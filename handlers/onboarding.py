@@ -16,7 +16,7 @@ from telegram.ext import ContextTypes
 from bot import onboarding_rules as R
 from bot.clock import parse_iso
 from bot.localtime import local_date, parse_hhmm, zone
-from bot.rules.callbacks import encode
+from bot.rules.callbacks import decode, encode
 from handlers import caregiver, clinic, withdraw
 from handlers.common import (answer_callback, clear_buttons, patient_of, reply_template,
                              respond, runtime)
@@ -99,11 +99,11 @@ async def onboarding_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     rt = runtime(context)
     await answer_callback(update)
     state = consents.onboarding(rt.db, update.effective_user.id)
-    parts = (update.callback_query.data or "").split(":", 2)
+    cb = decode(update.callback_query.data)
     answer = None
-    if (state is not None and len(parts) == 3 and parts[1] == state["step"]
+    if (state is not None and cb is not None and cb.head == "o" and cb["step"] == state["step"]
             and state["chat_id"] == update.effective_chat.id):
-        answer = from_button(rt.db, state, parts[2])
+        answer = from_button(rt.db, state, cb["value"])
     if answer is None:
         await reply_template(rt, update, "expired")
         return

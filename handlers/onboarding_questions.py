@@ -113,7 +113,7 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
     if step == "dose":
         index, name = pending(db, state)[0]
         return Outgoing(render("onboarding_dose", name=name, max_minutes=MAX_DOSE, **ctx),
-                        [[(label("onboarding_minutes", n=n), f"o:dose:{index}:{n}")
+                        [[(label("onboarding_minutes", n=n), encode("o", "dose", f"{index}:{n}"))
                           for n in R.DOSE_PRESETS]])
     raise ValueError(f"unknown onboarding step {step!r}")
 

@@ -23,7 +23,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import safety
 from bot.onboarding_rules import is_mistake, is_seen
-from bot.rules.callbacks import encode
+from bot.rules.callbacks import decode, encode
 from handlers.common import patient_of, reply, respond, runtime
 from jobs import clinic
 from jobs.safety import (ref_of, ask, full_advice_due, hold_buttons, queue_follow_up,
@@ -51,13 +51,14 @@ def last_question(db, chat_id: int) -> tuple[str, dict] | None:
         return None
     for row in buttons:
         for _, data in row:
-            parts = str(data).split(":")
-            if parts[:2] == ["u", "emergency"]:
+            cb = decode(str(data))
+            head = cb.head if cb is not None else ""
+            if head == "u:emergency":
                 return "urgent_emergency", {}
-            if parts[:2] == ["u", "soon"]:
+            if head == "u:soon":
                 return "urgent_soon", {}
-            if parts[0] == "sf" and len(parts) >= 3 and parts[1] in ("emergency", "soon"):
-                return "safety_confirm", {"level": parts[1], "signs": [], "doubtful": False}
+            if head == "sf":
+                return "safety_confirm", {"level": cb["level"], "signs": [], "doubtful": False}
     return None
 
 
@@ -70,10 +71,10 @@ def number(rt, patient: dict | None, update: Update):
 
 
 def urgent_question(step: str, *, recheck: bool = False, problem: str | None = None) -> Outgoing:
-    suffix = ":m" if recheck else ""
+    again = ("m",) if recheck else ()
     return Outgoing(render(f"urgent_q_{step}", problem=problem, recheck=recheck),
-                    [[(label("onboarding_no_signs"), f"u:{step}:no{suffix}")],
-                     [(label("onboarding_has_sign"), f"u:{step}:yes{suffix}")]])
+                    [[(label("onboarding_no_signs"), encode(f"u:{step}", "no", *again))],
+                     [(label("onboarding_has_sign"), encode(f"u:{step}", "yes", *again))]])
 
 
 def confirm_question(level: str, doubtful: bool, emergency_number, *,
@@ -346,14 +347,14 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    parts = (update.callback_query.data or "").split(":")
-    if len(parts) != 3 or parts[1] not in ("emergency", "soon") or parts[2] not in ("yes", "no"):
+    cb = decode(update.callback_query.data)
+    if cb is None or cb.head != "sf":
         await reply(rt, update, Outgoing(render("expired")),
                     patient_id=patient["id"] if patient else None)
         return
     await clear_buttons(update)
     waiting = safety_waiting(rt.db, patient)
     info = ref_of(waiting) if waiting is not None and waiting["kind"] == "safety_confirm" else {}
-    await respond(rt, update, lambda: confirm_answer(rt, update, patient, parts[1], parts[2],
-                                                     info),
+    await respond(rt, update, lambda: confirm_answer(rt, update, patient, cb["level"],
+                                                     cb["answer"], info),
                   patient_id=patient["id"] if patient else None)
