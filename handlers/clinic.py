@@ -15,9 +15,9 @@ from datetime import date, timedelta
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import pacing
+from bot.rules import pacing
 from bot.clock import iso
-from bot.localtime import local_date, zone
+from bot.rules.localtime import local_date, zone
 from bot.rules.callbacks import decode, encode
 from handlers.caregiver import bot_username
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime, update_key

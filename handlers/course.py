@@ -7,8 +7,9 @@ from datetime import date
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import course_plan
-from bot.localtime import local_date, zone
+from bot.course import default_course
+from bot.rules import course_plan
+from bot.rules.localtime import local_date, zone
 from bot.rules.callbacks import decode, encode
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, reply_template, runtime, update_key
 from jobs.dispatch import dispatch_now
@@ -21,7 +22,7 @@ TIME_PRESETS = ("0800", "1200", "1800", "2000")
 
 
 def _lesson(lesson_id: str):
-    return next((l for l in course_plan.default_course() if l.id == lesson_id), None)
+    return next((l for l in default_course() if l.id == lesson_id), None)
 
 
 def _today(rt, patient: dict) -> date:
@@ -50,7 +51,7 @@ async def course_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if patient is None or not patient["course_start"]:
         await reply_template(rt, update, "not_registered")
         return
-    course = course_plan.default_course()
+    course = default_course()
     start, today = date.fromisoformat(patient["course_start"]), _today(rt, patient)
     got = lessons.received(rt.db, patient["id"])
     days = [d for d in patient["course_days"].split(",") if d]
@@ -132,7 +133,7 @@ async def _next(rt, update, patient, action, args) -> bool:
         return False
     if got[args[0]]["feedback"] is None:
         lessons.set_feedback(rt.db, patient["id"], args[0], "more")
-    upcoming = course_plan.next_unreceived(course_plan.default_course(), set(got))
+    upcoming = course_plan.next_unreceived(default_course(), set(got))
     if upcoming is None:
         await reply_template(rt, update, "lesson_none", patient_id=patient["id"])
     else:
@@ -151,7 +152,7 @@ async def _catch_up(rt, update, patient, action, args) -> bool:
     if args or not patient["course_start"]:
         return False
     days = [d for d in patient["course_days"].split(",") if d]
-    gaps = course_plan.missed(course_plan.default_course(), date.fromisoformat(patient["course_start"]),
+    gaps = course_plan.missed(default_course(), date.fromisoformat(patient["course_start"]),
                               days, _today(rt, patient), set(lessons.received(rt.db, patient["id"])))
     if not gaps:
         await reply_template(rt, update, "lesson_none", patient_id=patient["id"])

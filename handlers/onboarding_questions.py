@@ -6,11 +6,11 @@ turn an answer into one canonical value (or refuse it), and handlers.onboarding 
 
 from __future__ import annotations
 
-from bot import onboarding_rules as R
-from bot.parsing import parse_hhmm, parse_minutes
+from bot.rules import onboarding_rules as R
+from bot.rules.parsing import parse_hhmm, parse_minutes
 from markupsafe import Markup, escape
 
-from bot import safety
+from bot.rules import safety
 
 from bot.rules.callbacks import encode
 from jobs import clinic

@@ -21,8 +21,8 @@ from datetime import datetime
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot import safety
-from bot.onboarding_rules import is_mistake, is_seen
+from bot.rules import safety
+from bot.rules.onboarding_rules import is_mistake, is_seen
 from bot.rules.callbacks import decode, encode
 from handlers.common import patient_of, reply, respond, runtime
 from jobs import clinic

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.clock import iso
-from bot.onboarding_rules import DOSE_PRESETS
+from bot.rules.onboarding_rules import DOSE_PRESETS
 from bot.rules.callbacks import decode, encode
 from bot.rules.kinds import names
 from handlers.activity import usable_patient

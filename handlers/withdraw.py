@@ -10,7 +10,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot import onboarding_rules as R
+from bot.rules import onboarding_rules as R
 from bot.rules.callbacks import decode, encode
 from handlers.common import (answer_callback, button_message_key, clear_buttons, patient_of,
                              reply, reply_template, respond, runtime)

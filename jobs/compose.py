@@ -9,11 +9,12 @@ from sqlite_utils import Database
 
 from markupsafe import escape
 
-from bot import course_plan
-from bot.localtime import local_date, zone
+from bot.course import default_course
+from bot.rules import course_plan
+from bot.rules.localtime import local_date, zone
 from bot.rules.callbacks import encode
 from bot.rules.kinds import questions
-from bot.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
+from bot.rules.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
 from jobs import clinic, safety, summary
 from jobs import sessions as session_flow
 from messages import Outgoing, label, rating_rows, render
@@ -115,7 +116,7 @@ def compose_lesson(db: Database, patient: dict, lesson_id: str, *, reread: bool 
     got = lessons.received(db, patient["id"])
     if lesson_id in got and not reread:
         return None
-    course = course_plan.default_course()
+    course = default_course()
     lesson = next(lesson for lesson in course if lesson.id == lesson_id)
     shown = lesson.render(name=escape(patient["first_name"]),
                           emergency_number=clinic.emergency_number(db, patient["id"]))

@@ -21,9 +21,9 @@ from telegram.error import (BadRequest, Forbidden, NetworkError, RetryAfter, Tel
 
 from bot import chart
 from bot.clock import parse_iso
-from bot.localtime import DailyWindow, parse_hhmm, zone
+from bot.rules.localtime import DailyWindow, parse_hhmm, zone
 from bot.runtime import Runtime
-from bot.schedule import Expire, Postpone, send_decision
+from bot.rules.schedule import Expire, Postpone, send_decision
 from jobs import clinic
 from jobs.kinds import after_sent, compose
 from messages import Outgoing

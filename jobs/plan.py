@@ -29,12 +29,13 @@ from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot import course_plan
+from bot.course import default_course
+from bot.rules import course_plan
 from bot.clock import iso
 from bot.rules.kinds import names
-from bot.localtime import local_date, parse_hhmm
+from bot.rules.localtime import local_date, parse_hhmm
 from bot.runtime import Runtime
-from bot.schedule import Planned, plan_messages
+from bot.rules.schedule import Planned, plan_messages
 from jobs import clinic
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items
@@ -56,7 +57,7 @@ def skipped(stage: str, exc: BaseException, **ids: object) -> None:
 def _calendar(start: date, days: tuple[str, ...]) -> tuple[list[date], list]:
     """The shipped course's calendar (pure; many people share a start date and lesson days), and
     its dates apart: they never decrease, so a window's lessons are found by bisection."""
-    entries = course_plan.calendar(course_plan.default_course(), start, days)
+    entries = course_plan.calendar(default_course(), start, days)
     return [day for day, _ in entries], entries
 
 

@@ -9,7 +9,7 @@ from sqlite_utils import Database
 
 from bot.clock import iso
 from bot.rules.kinds import names
-from bot.schedule import expires_at as policy_expiry
+from bot.rules.schedule import expires_at as policy_expiry
 
 
 def enqueue(db: Database, *, chat_id: int, kind: str, due_at: datetime, dedupe_key: str,

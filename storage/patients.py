@@ -8,8 +8,8 @@ from datetime import date, datetime
 from sqlite_utils import Database
 
 from bot.clock import iso
-from bot.localtime import DailyWindow, parse_hhmm, zone
-from bot.schedule import WEEKDAYS, Preferences, Sitting
+from bot.rules.localtime import DailyWindow, parse_hhmm, zone
+from bot.rules.schedule import WEEKDAYS, Preferences, Sitting
 
 PLANNABLE = "active"
 

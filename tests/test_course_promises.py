@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from bot import safety
+from bot.rules import safety
 from bot.course import load_course
 from bot.course_report import plain_text
 from handlers import COMMANDS

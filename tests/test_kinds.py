@@ -81,7 +81,7 @@ def test_every_declared_kind_has_a_composer_and_nothing_else_does():
 
 
 def test_the_lists_read_elsewhere_come_from_the_registry():
-    from bot.schedule import POLICIES, SCHEDULED_KINDS
+    from bot.rules.schedule import POLICIES, SCHEDULED_KINDS
     from handlers.settings import PROMPT_KINDS
     from storage import outbox, withdrawal
 

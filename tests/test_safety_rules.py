@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import safety
-from bot.safety import Screen, emergency_number, normalise, safety_answer, screen
+from bot.rules import safety
+from bot.rules.safety import Screen, emergency_number, normalise, safety_answer, screen
 
 ROOT = Path(__file__).resolve().parent.parent
 PHRASES = tomllib.loads((ROOT / "tests" / "data" / "warning_phrases.toml").read_text("utf-8"))

@@ -7,8 +7,8 @@ from datetime import date, datetime, time, timedelta, timezone
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bot.localtime import DailyWindow, local_to_utc, zone
-from bot.schedule import Preferences, Sitting, plan_messages, send_decision, Expire, Postpone, Send
+from bot.rules.localtime import DailyWindow, local_to_utc, zone
+from bot.rules.schedule import Preferences, Sitting, plan_messages, send_decision, Expire, Postpone, Send
 
 UTC = timezone.utc
 

@@ -25,13 +25,14 @@ import jobs.plan
 import jobs.sessions
 from bot.app import build_application
 from bot.clock import SystemClock, VirtualClock, iso
-from bot.localtime import local_date, parse_hhmm, zone
+from bot.rules.localtime import local_date, parse_hhmm, zone
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.simulator.fake_api import FakeBotApi
 from bot.simulator.runner import SIM_TOKEN, Simulation
 from bot.simulator.updates import UpdateFactory
-from bot import course_plan
+from bot.course import default_course
+from bot.rules import course_plan
 from jobs.plan import plan_all
 from storage import checkins, outbox, patients
 from storage.db import open_database
@@ -120,7 +121,7 @@ async def fanout(path: str, messages: int, chats: int, paced: bool = True,
     # Nothing else to plan, no quiet hours in the way: only the rows below go out.
     db.execute("UPDATE patients SET checkin_time = NULL, sitting_days = '', quiet_from = NULL, "
                "quiet_to = NULL, course_state = 'stopped', summary_day = ''")
-    lessons = [lesson.id for lesson in course_plan.default_course()]
+    lessons = [lesson.id for lesson in default_course()]
     today = now.date().isoformat()
     expected: dict[int, int] = {}
     people = db.execute("SELECT id, chat_id FROM patients ORDER BY id").fetchall()

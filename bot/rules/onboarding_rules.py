@@ -13,7 +13,7 @@ from datetime import datetime, time
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from bot.parsing import parse_hhmm, parse_yes_no
+from bot.rules.parsing import parse_hhmm, parse_yes_no
 
 CONSENT_KIND = "health_data"
 CONSENT_VERSION = 1

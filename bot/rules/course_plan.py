@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import functools
+from bot.rules.localtime import local_to_utc
+from bot.rules.schedule import WEEKDAYS
 
-from bot.course import WEEKS, Lesson, load_course
-from bot.schedule import WEEKDAYS
+if TYPE_CHECKING:  # the lessons themselves are read (jinja2, yaml) by bot.course
+    from bot.course import Lesson
 
+WEEKS = 12
 DEFAULT_DAYS = ("mon", "wed", "fri")
-
-
-@functools.cache
-def default_course() -> tuple[Lesson, ...]:
-    """The course shipped in messages/course, read once per process."""
-    return load_course()
 
 
 def course_week(start: date, today: date) -> int:
@@ -78,8 +75,6 @@ def next_unreceived(course: Sequence[Lesson], received: set[str]) -> Lesson | No
 
 def lesson_due_at(day: date, at, tz, quiet) -> datetime:
     """The UTC instant of a lesson: its chosen local time, or the end of quiet hours if inside them."""
-    from bot.localtime import local_to_utc
-
     moment = local_to_utc(day, at, tz)
     if quiet is not None and quiet.contains(moment, tz):
         moment = quiet.next_end(moment, tz)
