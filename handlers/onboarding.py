@@ -21,6 +21,7 @@ from handlers import caregiver, clinic, withdraw
 from handlers.common import (answer_callback, clear_buttons, patient_of, reply_template,
                              respond, runtime)
 from handlers.onboarding_questions import Reask, from_button, from_text, pending, question
+from handlers.resume import resume
 from jobs import clinic as clinic_flow
 from jobs import safety
 from jobs.plan import replan_patient
@@ -53,9 +54,7 @@ async def begin_or_resume(rt, update: Update) -> None:
         await withdraw.offer_consent_again(rt, update, patient)
         return
     if state is None and patient is not None and patient["status"] == "inactive":
-        from handlers.settings import resume  # they had blocked the bot and came back
-
-        await resume(rt, update, patient, "reactivated")
+        await resume(rt, update, patient, "reactivated")  # they had blocked the bot, came back
         return
     if state is None and patient is not None:
         await reply_template(rt, update, "onboarding_welcome_back", name=patient["first_name"],
@@ -120,9 +119,7 @@ async def typed_answer(rt, update: Update) -> None:
         problem = reask.problem
         if state["step"] == "hold" and problem == "short":
             # On hold: a short reminder, the whole advice at most once an hour.
-            from handlers.safety import full_advice_due
-
-            if full_advice_due(rt.db, state["patient_id"], rt.clock.now()):
+            if safety.full_advice_due(rt.db, state["patient_id"], rt.clock.now()):
                 events.record(rt.db, rt.clock.now(), "hold_advice", state["patient_id"])
                 problem = None
         context = reask.context

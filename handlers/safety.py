@@ -28,6 +28,7 @@ from handlers.common import patient_of, reply, respond, runtime
 from jobs import clinic
 from jobs.safety import (ref_of, ask, full_advice_due, hold_buttons, queue_follow_up,
                          record_soon, safety_waiting, seen_question, seen_since_report, settle)
+from jobs.prompts import cancel_prompts, lift_hold
 from jobs.summary import alert_caregivers, alert_caregivers_seen
 from messages import Outgoing, label, render
 from storage import consents, events, patients
@@ -102,8 +103,6 @@ def record_emergency(rt, patient: dict, now: datetime, at: str,
                      signs: tuple[str, ...] | list[str] = ()) -> bool:
     """An emergency sign confirmed by a set-up patient: prompts on hold (from active or paused),
     the follow-up queued, the caregivers who chose alerts and the clinic told. True if on hold."""
-    from handlers.settings import cancel_prompts
-
     db, pid = rt.db, patient["id"]
     state = consents.onboarding(db, patient["user_id"])
     if state is not None and state["data"].get("edit"):
@@ -206,8 +205,6 @@ def emergency_confirmed(rt, update: Update, patient: dict | None, at: str,
 def urgent_answer(rt, update: Update, patient: dict | None, step: str, answer: str | None,
                   recheck: bool) -> list[Outgoing]:
     """An answer to one of /urgent's questions (inside respond's transaction)."""
-    from handlers.settings import lift_hold
-
     now, pid = rt.clock.now(), patient["id"] if patient else None
     if answer is None or answer == "unsure":
         return [urgent_question(step, recheck=recheck,
@@ -250,8 +247,6 @@ def seen(rt, update: Update, patient: dict, at: str) -> list[Outgoing]:
 
 
 def carry_on_answer(rt, update: Update, patient: dict, answer: str | None) -> list[Outgoing]:
-    from handlers.settings import lift_hold
-
     if answer is None or answer == "unsure":
         return [carry_on_question("unsure" if answer == "unsure" else "unclear")]
     settle(rt.db, patient["id"])

@@ -6,23 +6,24 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.clock import iso
-from bot.rules.onboarding_rules import DOSE_PRESETS
 from bot.rules.callbacks import decode, encode
-from bot.rules.kinds import names
+from bot.rules.onboarding_rules import DOSE_PRESETS
+from handlers import safety
 from handlers.activity import usable_patient
 from handlers.common import (answer_callback, clear_buttons, patient_of, reply, reply_template,
                              respond, runtime)
 from handlers.onboarding import EDIT_FLOWS, settings_message
 from handlers.onboarding_questions import question
+from handlers.resume import resume
 from jobs.plan import replan_patient
+from jobs.prompts import PROMPT_KINDS as PROMPT_KINDS  # what /pause cancels (re-exported)
+from jobs.prompts import cancel_prompts
 from messages import Outgoing, label, render
-from storage import activities, consents, events, outbox, patients
+from storage import activities, consents, events, patients
 
 DOSE_CHOICES = tuple(sorted({*DOSE_PRESETS, 45, 60}))
 SUMMARY_CHOICES = (("sun", "18:00"), ("sun", "10:00"), ("sat", "18:00"), ("fri", "18:00"),
                    ("mon", "08:00"))
-# Everything the bot would send on its own; /pause cancels these (replies still go out).
-PROMPT_KINDS = names(paused=True)
 
 
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -146,10 +147,6 @@ async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await respond(rt, update, act, patient_id=patient["id"])
 
 
-def cancel_prompts(db, patient_id: int, reason: str) -> None:
-    outbox.cancel_for(db, patient_id, PROMPT_KINDS, reason)
-
-
 async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/resume: prompts start again (after a red flag, only once a doctor has seen them)."""
     rt = runtime(context)
@@ -161,8 +158,6 @@ async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
         return
     if patient["status"] == "hold":
-        from handlers import safety
-
         def ask_seen():
             if safety.seen_since_report(rt.db, patient["id"]):  # seen, not yet cleared
                 safety.ask(rt.db, patient["id"], "hold_carry_on", rt.clock.now())
@@ -176,36 +171,3 @@ async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply_template(rt, update, "resumed", already=True, patient_id=patient["id"])
         return
     await resume(rt, update, patient, "prompts_resumed")
-
-
-async def resume(rt, update: Update, patient: dict, event: str) -> None:
-    """Back to active (also for someone who had blocked the bot and came back), re-planned."""
-    def act():
-        now = rt.clock.now()
-        # Prompts cancelled by the pause (or the block) are planned afresh from now on; session
-        # follow-ups held back meanwhile go out again (the dispatcher still applies their
-        # lateness rules: a settle question hours late is given up, not asked).
-        reactivate(rt.db, patient["id"], now)
-        events.record(rt.db, now, event, patient["id"])
-        return [Outgoing(render("resumed", already=False))]
-
-    if await respond(rt, update, act, patient_id=patient["id"]):
-        replan_patient(rt, patients.get(rt.db, patient["id"]))
-
-
-def reactivate(db, patient_id: int, now) -> None:
-    """Back to active (after a pause, a block or a hold): prompts cancelled meanwhile are planned
-    afresh from now on, session follow-ups held back go out again, a hold's follow-up is dropped.
-    The caller re-plans (after its transaction)."""
-    patients.update(db, patient_id, now, status=patients.PLANNABLE, paused_from=None,
-                    inactive_reason=None)
-    outbox.resume_rows(db, patient_id, now)
-
-
-def lift_hold(rt, patient: dict, event: str) -> Outgoing:
-    """Inside a handler's transaction: the hold ends (cleared by a doctor, or reported by
-    mistake) and prompts start again; the plan tick (or `replan_after`) plans them."""
-    now = rt.clock.now()
-    reactivate(rt.db, patient["id"], now)
-    events.record(rt.db, now, event, patient["id"])
-    return Outgoing(render("safety_hold_lifted", mistake=event == "red_flag_mistake"))
