@@ -31,7 +31,7 @@ from jobs.safety import (ref_of, ask, full_advice_due, hold_buttons, queue_follo
 from jobs.prompts import cancel_prompts, lift_hold
 from jobs.summary import alert_caregivers, alert_caregivers_seen
 from messages import Outgoing, label, render
-from storage import consents, events, patients
+from storage import consents, events, outbox, patients
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,11 @@ WITHDRAWN = "withdrawn"
 def last_question(db, chat_id: int) -> tuple[str, dict] | None:
     """For someone with no patient row (nowhere to keep `awaiting`): the safety question the last
     message to their chat asked, read from its buttons."""
-    rows = list(db.query("SELECT payload FROM outbox WHERE chat_id = ? AND kind = 'reply' "
-                         "ORDER BY id DESC LIMIT 1", [chat_id]))
-    if not rows:
+    payload = outbox.last_reply_payload(db, chat_id)
+    if payload is None:
         return None
     try:
-        buttons = json.loads(rows[0]["payload"]).get("buttons") or []
+        buttons = json.loads(payload).get("buttons") or []
     except (TypeError, ValueError):
         return None
     for row in buttons:

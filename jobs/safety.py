@@ -80,9 +80,7 @@ def record_soon(db, patient: dict, now: datetime, at: str,
     """A "see a doctor soon" sign: recorded, and the clinic told once per episode (14 days)."""
     pid = patient["id"]
     since = iso(now - SOON_EPISODE)
-    earlier = db.execute("SELECT count(*) FROM events WHERE patient_id = ? AND kind = 'red_flag' "
-                         "AND json_extract(data, '$.level') = 'soon' AND at >= ?",
-                         [pid, since]).fetchone()[0]
+    earlier = events.soon_signs_since(db, pid, since)
     events.record(db, now, "red_flag", pid, level="soon", at=at,
                   **({"signs": list(signs)} if signs else {}))
     if not earlier:
@@ -115,20 +113,12 @@ def compose_follow_up(db, row: dict, patient: dict | None) -> Outgoing | None:
 
 def seen_since_report(db, patient_id: int) -> bool:
     """Has the patient said they were seen since their latest emergency report?"""
-    row = db.execute(
-        "SELECT max(CASE WHEN kind = 'red_flag' THEN id END), "
-        "max(CASE WHEN kind = 'red_flag_seen' THEN id END) FROM events WHERE patient_id = ? "
-        "AND (kind = 'red_flag_seen' OR (kind = 'red_flag' "
-        "AND json_extract(data, '$.level') = 'emergency'))", [patient_id]).fetchone()
-    return row[1] is not None and (row[0] is None or row[1] > row[0])
+    return events.seen_since_report(db, patient_id)
 
 
 def _last_full_advice(db, patient_id: int) -> datetime | None:
-    row = db.execute(
-        "SELECT max(at) FROM events WHERE patient_id = ? AND (kind = 'hold_advice' OR "
-        "(kind = 'red_flag' AND json_extract(data, '$.level') = 'emergency'))",
-        [patient_id]).fetchone()
-    return parse_iso(row[0]) if row and row[0] else None
+    at = events.last_full_advice(db, patient_id)
+    return parse_iso(at) if at else None
 
 
 def full_advice_due(db, patient_id: int, now: datetime) -> bool:

@@ -54,11 +54,8 @@ def today(patient: dict, now: datetime) -> str:
 
 def _checkin_pain_near(rt: Runtime, patient: dict, started: datetime) -> int | None:
     """A check-in answered within 2 hours before the start stands in for B."""
-    rows = list(rt.db.query(
-        "SELECT pain FROM checkins WHERE patient_id = ? AND status = 'answered' "
-        "AND answered_at BETWEEN ? AND ? ORDER BY answered_at DESC LIMIT 1",
-        [patient["id"], iso(started - BEFORE_FROM_CHECKIN), iso(started)]))
-    return rows[0]["pain"] if rows else None
+    return checkins.pain_answered_between(rt.db, patient["id"],
+                                          iso(started - BEFORE_FROM_CHECKIN), iso(started))
 
 
 # -- the plan: what to do today ---------------------------------------------------------------
@@ -170,17 +167,13 @@ def log_past(rt: Runtime, patient: dict, activity: dict, minutes: int, hours_ago
 def end(rt: Runtime, patient: dict, session: dict) -> Outgoing | None:
     """The person tapped Done: ask A (the highest pain during or right after)."""
     now = rt.clock.now()
-    cursor = rt.db.execute("UPDATE sessions SET ended_at = ?, stage = 'after' WHERE id = ? "
-                           "AND stage = 'doing'", [iso(now), session["id"]])
-    if cursor.rowcount != 1:
+    if not sessions.mark_done(rt.db, session["id"], now):
         return None
     return ask_after(rt, patient, session)
 
 
 def cancel(rt: Runtime, patient: dict, session: dict) -> Outgoing | None:
-    cursor = rt.db.execute("UPDATE sessions SET stage = 'cancelled' WHERE id = ? "
-                           "AND stage IN ('before', 'doing')", [session["id"]])
-    if cursor.rowcount != 1:
+    if not sessions.mark_cancelled(rt.db, session["id"]):
         return None
     checkins.clear_awaiting(rt.db, patient["id"])
     return Outgoing(render("session_cancelled", activity=session["activity"]))

@@ -202,3 +202,34 @@ def requeue_stranded(db: Database, row_id: int, at: datetime) -> None:
     db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL, "
                "next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'sending'",
                [iso(at), "stranded", row_id])
+
+
+def last_reply_payload(db: Database, chat_id: int) -> str | None:
+    """The stored payload (JSON) of the last reply queued for this chat."""
+    row = db.execute("SELECT payload FROM outbox WHERE chat_id = ? AND kind = 'reply' "
+                     "ORDER BY id DESC LIMIT 1", [chat_id]).fetchone()
+    return row[0] if row else None
+
+
+def give_back_attempt(db: Database, row_id: int) -> None:
+    """Telegram asked us to wait: the try does not count against the row's attempts."""
+    db.execute("UPDATE outbox SET attempts = attempts - 1 WHERE id = ?", [row_id])
+
+
+def next_due_at(db: Database) -> str | None:
+    """The earliest max(due_at, next_attempt_at) over pending rows, in two index look-ups: rows
+    with no next attempt, in due order, and the few waiting for quiet hours or a retry."""
+    plain = db.execute("SELECT due_at FROM outbox WHERE status = 'pending' "
+                       "AND next_attempt_at IS NULL ORDER BY due_at LIMIT 1").fetchone()
+    waiting = db.execute("SELECT min(max(due_at, next_attempt_at)) FROM outbox "
+                         "INDEXED BY outbox_waiting WHERE status = 'pending' "
+                         "AND next_attempt_at IS NOT NULL").fetchone()
+    times = [row[0] for row in (plain, waiting) if row and row[0]]
+    return min(times) if times else None
+
+
+def first_checkin_due(db: Database, status: str) -> str | None:
+    """The due time of the earliest check-in row in this status."""
+    row = db.execute("SELECT due_at FROM outbox WHERE status = ? AND kind = 'checkin' "
+                     "ORDER BY due_at LIMIT 1", [status]).fetchone()
+    return row[0] if row else None

@@ -133,3 +133,17 @@ def test_the_pure_rules_depend_on_nothing_above_them():
     above = [(m, t) for m, targets in graph.items() if m.startswith("bot.rules")
              for t in targets if not t.startswith(("bot.rules", "bot.clock"))]
     assert above == []
+SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
+                 r"CREATE\s+(TABLE|INDEX)|ALTER\s+TABLE|DROP\s+(TABLE|INDEX))\b",
+                 re.IGNORECASE | re.DOTALL)
+
+
+def test_sql_is_written_only_in_storage():
+    found = []
+    for package in ("handlers", "jobs"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                        and SQL.search(node.value):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []
