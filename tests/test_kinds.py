@@ -125,3 +125,14 @@ def test_every_question_the_bot_waits_for_is_declared():
                           if isinstance(a, ast.Constant) and isinstance(a.value, str)}
     assert {"checkin", "session_before", "hold_seen", "urgent_soon"} <= found
     assert found <= set(QUESTIONS), found - set(QUESTIONS)
+
+
+def test_delete_removes_every_kind_and_withdraw_keeps_only_what_it_says():
+    """/delete removes every outbox row about the person, whatever its kind (storage.privacy);
+    /withdraw cancels all but the kinds declared kept."""
+    from storage.privacy import PERSONAL_TABLES
+
+    assert {k.on_delete for k in KINDS.values()} == {"delete"}
+    assert PERSONAL_TABLES["outbox"] == ("patient_id = ? OR chat_id = ?", "patient+chat")
+    assert names(kept_on_withdraw=True) == ("export",)
+    assert set(names(sent_when_withdrawn=True)) == {"reply", "export"}
