@@ -26,6 +26,8 @@ class Runtime:
     sender: Any = None
     # Outbox row ids being sent by this process right now (the lease reaper leaves them alone).
     in_flight: set[int] = field(default_factory=set)
+    # Per chat: the lock that keeps one send in flight, and how many sends hold or wait for it.
+    chat_turns: dict[int, list[Any]] = field(default_factory=dict)
 
     def notify(self, event: str, **data: Any) -> None:
         for observer in self.observers:

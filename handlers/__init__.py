@@ -16,8 +16,9 @@ PRIVATE = filters.ChatType.PRIVATE
 
 
 def register(app: Application) -> None:
-    # Every private text, edited ones too, in every state: a warning sign is answered first.
-    app.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND,
+    # Every private text, caption and command argument, edited ones too, in every state: a
+    # warning sign is answered first.
+    app.add_handler(MessageHandler(PRIVATE & (filters.TEXT | filters.CAPTION),
                                    safety.screen_message), group=-3)
     app.add_handler(TypeHandler(Update, basic.foreign_callback), group=-2)
     app.add_handler(MessageHandler(filters.ChatType.GROUPS, basic.group_message), group=-1)

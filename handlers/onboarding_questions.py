@@ -158,10 +158,12 @@ def from_text(state: dict, text: str) -> object:
     if step == "hold":
         if R.is_mistake(text):
             return "mistake"
-        answer = "yes" if R.is_seen(text) else safety.safety_answer(text)
-        if answer == "yes":
+        if R.is_seen(text):
             return "seen"
-        raise Reask({"no": "not_yet", "unsure": "unsure"}.get(answer, "short"))
+        if R.is_not_yet(text) or safety.safety_answer(text) == "no":
+            return "notyet"  # as the follow-up's button: asked again tomorrow
+        # A bare "yes" here may mean "yes, I will go": only "I have been seen" lifts a hold.
+        raise Reask("unsure" if safety.safety_answer(text) == "unsure" else "short")
     if step in ("intro", "consent"):
         answer = R.yes_no(text)
         if answer is None or (step == "intro" and not answer):

@@ -1,12 +1,12 @@
 """Warning signs heard in any message, and the safety questions that take only a clear answer.
 
 * `screen_message` runs before every other handler (group -3) for every private text, edited ones
-  too, in every state. When `bot.safety.screen` hears a warning sign it answers at once with that
+  too, in every state. When `bot.rules.safety.screen` hears a warning sign it answers at once with that
   level's advice and "Is this happening now?", and stops the message there (it is never also taken
   as a rating). The text itself is never stored or logged: events say the level and sign ids.
 * Safety questions (/urgent's two, the confirming question, "Were you able to get checked?", "Did
   they say it's fine to carry on?") wait in the `awaiting` table (kinds in SAFETY_KINDS); a typed
-  answer counts only through `bot.safety.safety_answer`: anything unclear asks again, saying why.
+  answer counts only through `bot.rules.safety.safety_answer`: anything unclear asks again, saying why.
 * A hold has a way back ("I answered by mistake": the questions again, "None of these" lifts it), a
   short reminder for anything sent while on hold (the full advice at most once an hour), and a
   follow-up row about 24 hours after the report.
@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.clock import parse_iso
 from bot.rules import safety
-from bot.rules.onboarding_rules import is_mistake, is_seen
 from bot.rules.callbacks import decode, encode
+from bot.rules.onboarding_rules import is_mistake, is_not_yet, is_seen
 from handlers.common import patient_of, reply, respond, runtime
 from jobs import clinic
 from jobs.safety import (ref_of, ask, full_advice_due, hold_buttons, queue_follow_up,
@@ -31,11 +33,16 @@ from jobs.safety import (ref_of, ask, full_advice_due, hold_buttons, queue_follo
 from jobs.prompts import cancel_prompts, lift_hold
 from jobs.summary import alert_caregivers, alert_caregivers_seen
 from messages import Outgoing, label, render
-from storage import consents, events, outbox, patients
+from storage import checkins, consents, events, outbox, patients
 
 log = logging.getLogger(__name__)
 
 WITHDRAWN = "withdrawn"
+# Questions a typed number answers; a number beside a warning sign is asked for again.
+RATING_KINDS = ("checkin", "session_before", "session_after", "next_day")
+_RATING = re.compile(r"(?<![\w.])(?:10|[0-9])(?:\s*/\s*10)?(?![\w.])")
+# An unanswered "Is this happening now?" stops taking typed answers after this long.
+CONFIRM_LAPSES = timedelta(hours=12)
 
 # --- what the bot waits for ------------------------------------------------------------------
 
@@ -126,8 +133,8 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     chat, user = update.effective_chat, update.effective_user
     if message is None or chat is None or chat.type != "private" or user is None:
         return
-    text = message.text
-    if not text or text.startswith("/"):
+    text = _typed_words(message)
+    if not text:
         return
     found = safety.screen(text)
     if found.level is None:
@@ -146,17 +153,56 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                     patient_id=pid)
         raise ApplicationHandlerStop
 
+    open_question = safety_waiting(rt.db, patient)
+    if open_question is not None and open_question["kind"] == "safety_confirm":
+        info = ref_of(open_question)
+        level = info.get("level", "emergency")
+        if _rank(level, bool(info.get("doubtful"))) >= _rank(found.level, found.doubtful):
+            # A question as serious or more is already open: it is never swapped for a lesser
+            # one, and "yes, and my legs are weak" answers it with its first word.
+            answer = safety.safety_answer(_first_word(text))
+            await respond(rt, update, lambda: confirm_answer(
+                rt, update, patient, level, answer if answer in ("yes", "no") else None, info),
+                patient_id=pid)
+            replan_if_lifted(rt, patient)
+            raise ApplicationHandlerStop
+
     def act() -> list[Outgoing]:
         if patient is not None:
             now = rt.clock.now()
+            before = checkins.awaiting(rt.db, pid)
+            # "7, and I wet myself": the 7 is not guessed at while safety comes first; once the
+            # safety question is settled the person is asked to send it again.
+            rating_held = (before is not None and before["kind"] in RATING_KINDS
+                           and _RATING.search(text) is not None)
             ask(rt.db, pid, "safety_confirm", now, level=found.level, signs=list(found.signs),
-                doubtful=found.doubtful)
+                doubtful=found.doubtful, **({"rating_held": True} if rating_held else {}))
             events.record(rt.db, now, "warning_sign_heard", pid, level=found.level,
                           signs=list(found.signs), doubtful=found.doubtful)
         return [confirm_question(found.level, found.doubtful, emergency_number)]
 
     await respond(rt, update, act, patient_id=pid)
     raise ApplicationHandlerStop
+
+
+def _typed_words(message) -> str:
+    """What the person typed: the text or a photo's caption; after a /command, its arguments
+    ("/checkin 7 and I wet myself"); a slash that starts no command is just text."""
+    text = message.text or message.caption or ""
+    entities = message.entities or message.caption_entities or ()
+    if any(e.type == "bot_command" and e.offset == 0 for e in entities):
+        return text.partition(" ")[2]
+    return text
+
+
+def _rank(level: str, doubtful: bool) -> int:
+    """How serious an open question is: an emergency over a soon sign, a clear one over doubt."""
+    return {"soon": 0, "emergency": 2}.get(level, 2) + (0 if doubtful else 1)
+
+
+def _first_word(text: str) -> str:
+    words = safety.normalise(text).split()
+    return words[0] if words else ""
 
 
 # --- answers: buttons and typed --------------------------------------------------------------
@@ -171,13 +217,27 @@ def confirm_answer(rt, update: Update, patient: dict | None, level: str, answer:
                                  problem="unsure" if answer == "unsure" else "unclear")]
     settle(rt.db, pid)
     signs = info.get("signs") or []
+    again = [Outgoing(render("safety_rating_again"))] if info.get("rating_held") else []
     if answer == "no":
-        return [Outgoing(render("safety_not_now", level=level, emergency_number=emergency_number))]
+        return [Outgoing(render("safety_not_now", level=level, emergency_number=emergency_number)),
+                *again, *_setup_question_again(rt, update)]
     if level == "soon":
         if patient is not None and patient["status"] != WITHDRAWN:
             record_soon(rt.db, patient, now, "message", signs)
-        return [Outgoing(render("urgent_soon_doctor"))]
+        return [Outgoing(render("urgent_soon_doctor")), *again, *_setup_question_again(rt, update)]
     return emergency_confirmed(rt, update, patient, "message", signs)
+
+
+def _setup_question_again(rt, update: Update) -> list[Outgoing]:
+    """Mid-set-up, the step the person was on, asked again below the safety answer (its
+    keyboard is far above by now)."""
+    from handlers.onboarding_questions import question
+
+    user = update.effective_user
+    state = consents.onboarding(rt.db, user.id) if user else None
+    if state is None or state["step"] == "hold" or state["data"].get("edit"):
+        return []
+    return [question(rt.db, state)]
 
 
 def emergency_confirmed(rt, update: Update, patient: dict | None, at: str,
@@ -288,6 +348,12 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
     """Typed text that answers a safety question, or comes while on hold. False: not ours."""
     text = update.effective_message.text or ""
     waiting = safety_waiting(rt.db, patient)
+    if (waiting is not None and waiting["kind"] == "safety_confirm"
+            and rt.clock.now() - parse_iso(waiting["asked_at"]) > CONFIRM_LAPSES):
+        # Its advice was given at the time; days later a typed "4" is today's rating, not an
+        # unclear answer to a question the person no longer sees.
+        settle(rt.db, patient["id"])
+        waiting = None
     kind, info = (waiting["kind"], ref_of(waiting)) if waiting else (None, {})
     if patient is None and update.effective_chat is not None:
         found = last_question(rt.db, update.effective_chat.id)
@@ -298,6 +364,8 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
     if kind is None and not on_hold:
         return False
     answer = safety.safety_answer(text)
+    if kind == "hold_seen" and is_not_yet(text):
+        answer = "no"  # "not yet" to "Were you able to get checked?", as its button says
     pid = patient["id"] if patient else None
     if on_hold and is_mistake(text):
         act = lambda: mistake(rt, update, patient)  # noqa: E731

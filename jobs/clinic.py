@@ -92,7 +92,7 @@ def roster_messages(db: Database, cohort: dict, now: datetime) -> list[Outgoing]
             for n, chunk in enumerate(chunks)]
 
 
-_CALL_WORDS = re.compile(r"^\s*(?:(?:call|dial|phone|ring|tel\.?|telephone)\b[\s:,.-]*)+",
+_CALL_WORDS = re.compile(r"^\s*(?:(?:please|call|dial|phone|ring|tel\.?|telephone)\b[\s:,.-]*)+",
                          re.IGNORECASE)
 
 
@@ -102,13 +102,15 @@ def clean_emergency_text(text: str | None) -> str | None:
     if text is None:
         return None
     cleaned = _CALL_WORDS.sub("", " ".join(str(text).split())).strip()
+    # Templates go on after it ("call 999, or go to..."): a final full stop would end the sentence.
+    cleaned = cleaned.rstrip(" .;,")
     return cleaned or None
 
 
 def emergency_number(db: Database, patient_id: int | None = None,
                      user_id: int | None = None, timezone: str | None = None) -> Markup:
     """The number to call, as safe HTML: the patient's cohort's own text, else the number of the
-    country of the patient's time zone (bot.safety), else "112 or your local emergency number".
+    country of the patient's time zone (bot.rules.safety), else "112 or your local emergency number".
 
     Someone still setting up after accepting a cohort's link already gets their clinic's text;
     someone without a zone yet (or a stranger) gets the default.

@@ -95,7 +95,9 @@ def compose_sitting(db: Database, row: dict, payload: dict, patient: dict | None
 
 def compose_lesson_row(db: Database, row: dict, payload: dict, patient: dict,
                        now: datetime) -> Outgoing | None:
-    return compose_lesson(db, patient, payload["lesson_id"], reread=row["kind"] == "lesson_reread")
+    # "again": a lesson re-sent because its content changed (storage.migrations m011).
+    return compose_lesson(db, patient, payload["lesson_id"],
+                          reread=row["kind"] == "lesson_reread" or bool(payload.get("again")))
 
 
 def sitting_worth_sending(db: Database, patient: dict, row: dict, now: datetime) -> bool:
@@ -140,48 +142,47 @@ def compose_course_end(db: Database, patient: dict) -> Outgoing:
                             (label("course_stop"), encode("l:m", "stop"))]])
 
 
-# Each after-send hook: (db, row, payload, now) -> None; what sending a row means for the
-# conversation (jobs.kinds maps the kinds that have one).
+# Hooks: (db, row, payload, now) -> None, for rows that belong to a patient; jobs.kinds says
+# which kind has which. "Before send" runs just before the Bot API call, "after sent" once the
+# row is recorded sent.
 
-def _open_questions(db: Database, patient_id: int) -> tuple[bool, bool]:
-    """(a safety question is open, a session question is open)."""
-    waiting = checkins.awaiting(db, patient_id)
+def before_safety_followup(db: Database, row: dict, payload: dict, now: datetime) -> None:
+    safety.ask(db, row["patient_id"], "hold_seen", now)
+
+
+def before_question(db: Database, row: dict, payload: dict, now: datetime) -> None:
+    """A question about to go out makes typed answers its own: set before the Bot API call, not
+    after it is recorded sent, because a crash in between would otherwise leave the person's
+    typed answer (already in the inbox) with nothing to answer."""
+    waiting = checkins.awaiting(db, row["patient_id"])
     # A safety question stays open until it has a clear answer: a prompt does not displace it
     # (its buttons still work; handlers.safety restores the displaced question afterwards).
     safety_open = waiting is not None and waiting["kind"] in safety.SAFETY_KINDS
     # A typed number answers the session question still open (B or A) before any later prompt.
     session_open = waiting is not None and waiting["kind"] in questions("session")
-    return safety_open, session_open
-
-
-def after_safety_followup(db: Database, row: dict, payload: dict, now: datetime) -> None:
-    safety.ask(db, row["patient_id"], "hold_seen", now)
+    if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",):
+        kind, ref = "checkin", str(payload.get("checkin_row", row["id"]))
+    else:  # next_day, settle
+        kind, ref = row["kind"], str(row["id"])
+    if safety_open:
+        # Not even /checkin displaces a safety question (a "yes" typed next is its answer):
+        # this question comes back once that one is settled.
+        safety.displace(db, row["patient_id"], kind, ref, now)
+    elif row["kind"] == "checkin_asked" or not session_open:
+        # /checkin asked for now takes over an open session question; a scheduled prompt does not.
+        checkins.set_awaiting(db, row["patient_id"], kind, ref, now)
 
 
 def after_checkin(db: Database, row: dict, payload: dict, now: datetime) -> None:
-    """A check-in makes typed numbers its answers."""
-    safety_open, session_open = _open_questions(db, row["patient_id"])
-    question = payload.get("checkin_row", row["id"])
-    # /checkin asked for now takes over any open question (a safety one too: its advice has
-    # been given, and the person chose to go on); a scheduled check-in does not.
-    if row["kind"] == "checkin_asked" or not (safety_open or session_open):
-        checkins.set_awaiting(db, row["patient_id"], "checkin", str(question), now)
-    if row["kind"] == "checkin":  # one gentle reminder, hours later, only if still unanswered
-        outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"],
-                       kind="checkin_reminder", due_at=now + REMINDER_AFTER, now=now,
-                       dedupe_key=f"checkin_reminder:{row['patient_id']}:{payload['local_date']}",
-                       payload={"local_date": payload["local_date"], "checkin_row": row["id"]})
+    """One gentle reminder, hours later, only if still unanswered."""
+    outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"],
+                   kind="checkin_reminder", due_at=now + REMINDER_AFTER, now=now,
+                   dedupe_key=f"checkin_reminder:{row['patient_id']}:{payload['local_date']}",
+                   payload={"local_date": payload["local_date"], "checkin_row": row["id"]})
 
 
 def after_summary(db: Database, row: dict, payload: dict, now: datetime) -> None:
     summary.after_summary_sent(db, row, now)
-
-
-def after_session_question(db: Database, row: dict, payload: dict, now: datetime) -> None:
-    """`next_day` and `settle`: a typed number answers them, unless another question is open."""
-    safety_open, session_open = _open_questions(db, row["patient_id"])
-    if not session_open and not safety_open:
-        checkins.set_awaiting(db, row["patient_id"], row["kind"], str(row["id"]), now)
 
 
 def after_lesson(db: Database, row: dict, payload: dict, now: datetime) -> None:

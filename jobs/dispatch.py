@@ -8,6 +8,7 @@ returns to the queue at the next start, so the worst case is one duplicate, neve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections import Counter, deque
@@ -25,7 +26,7 @@ from bot.rules.localtime import DailyWindow, parse_hhmm, zone
 from bot.runtime import Runtime
 from bot.rules.schedule import Expire, Postpone, send_decision
 from jobs import clinic
-from jobs.kinds import after_sent, compose
+from jobs.kinds import after_sent, before_send, compose
 from messages import Outgoing
 from storage import liveness, outbox, patients
 
@@ -259,10 +260,13 @@ async def send_rows(rt: Runtime, claimed: list[tuple[dict, dict | None]],
 
     async def one(row: dict, patient: dict | None) -> None:
         try:
-            if pace is not None:
-                await pace.chat_free(row["chat_id"])  # waiting for a chat holds no place in flight
-            async with gate:
-                await _send_one(rt, row, patient, report)
+            # One send in flight per chat: a chat's messages arrive in order, and a kill can
+            # leave at most one of them delivered but unrecorded (sent again after the restart).
+            async with _chat_turn(rt, row["chat_id"]):
+                if pace is not None:
+                    await pace.chat_free(row["chat_id"])  # waiting holds no place in flight
+                async with gate:
+                    await _send_one(rt, row, patient, report)
         except BaseException as exc:  # noqa: BLE001 - the lease: no row stays stranded
             _unstrand(rt, row, exc)
             if not isinstance(exc, Exception):
@@ -272,6 +276,20 @@ async def send_rows(rt: Runtime, claimed: list[tuple[dict, dict | None]],
 
     rt.in_flight.update(row["id"] for row, _ in claimed)
     await asyncio.gather(*(one(row, patient) for row, patient in claimed))
+
+
+@contextlib.asynccontextmanager
+async def _chat_turn(rt: Runtime, chat_id: int):
+    """Hold this chat's turn to send; the lock is dropped once nobody waits for it."""
+    turn = rt.chat_turns.setdefault(chat_id, [asyncio.Lock(), 0])  # [lock, tasks using it]
+    turn[1] += 1
+    try:
+        async with turn[0]:
+            yield
+    finally:
+        turn[1] -= 1
+        if turn[1] == 0:
+            del rt.chat_turns[chat_id]
 
 
 def _unstrand(rt: Runtime, row: dict, exc: BaseException) -> None:
@@ -327,6 +345,8 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         outbox.mark_final(rt.db, row_id, "skipped")
         report.skipped.append(row_id)
         return
+    with rt.db.atomic():
+        before_send(rt.db, row, now)  # typed answers belong to this question from now on
     pace = _pace(rt)
     if pace is not None:
         await pace.wait(row["chat_id"], urgent=row["kind"] not in outbox.PLANNED)
@@ -423,11 +443,16 @@ class Sender:
     `liveness.beat(db, "dispatch", now)`.
     """
 
+    # Fast-lane passes that may run at once: a pass ends when its slowest send does (a chat's
+    # second reply waits its 1 s gap), so a new reply must not wait for the last pass to end.
+    FAST_PASSES = 16
+
     def __init__(self, rt: Runtime, interval: float):
         self.rt = rt
         self.interval = interval
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._passes: set[asyncio.Task] = set()
 
     def kick(self) -> None:
         self._wake.set()
@@ -436,11 +461,18 @@ class Sender:
         self._tasks = [asyncio.create_task(self._fast(), name="sender-fast"),
                        asyncio.create_task(self._bulk(), name="sender-bulk")]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop both lanes; fast passes already sending get `grace` seconds to finish (a send
+        cancelled mid-call may reach the person and then be sent again after the restart)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        if self._passes:
+            await asyncio.wait(self._passes, timeout=grace)
+        for task in self._passes:
+            task.cancel()
+        await asyncio.gather(*self._passes, return_exceptions=True)
+        self._tasks, self._passes = [], set()
 
     async def pass_once(self, lane: str | None) -> DispatchReport | None:
         try:
@@ -460,7 +492,13 @@ class Sender:
             except TimeoutError:
                 pass
             self._wake.clear()
-            await self.pass_once("fast")
+            while len(self._passes) >= self.FAST_PASSES:
+                await asyncio.wait(self._passes, return_when=asyncio.FIRST_COMPLETED)
+            # Not awaited: rows already claimed by a running pass are not claimed again, so the
+            # new pass sends only what came since, whatever the earlier ones still wait for.
+            task = asyncio.create_task(self.pass_once("fast"), name="sender-fast-pass")
+            self._passes.add(task)
+            task.add_done_callback(self._passes.discard)
 
     async def _bulk(self) -> None:
         loop = asyncio.get_running_loop()

@@ -1,6 +1,7 @@
 """What each outbox kind looks like and what sending it means: a composer for every kind declared
-in `bot.rules.kinds` (tests/test_kinds.py checks both ways), and an after-send hook where sending
-changes the conversation. `compose` and `after_sent` are what the sender calls.
+in `bot.rules.kinds` (tests/test_kinds.py checks both ways), and hooks before and after sending
+where it changes the conversation. `compose`, `before_send` and `after_sent` are what the sender
+calls.
 """
 
 from __future__ import annotations
@@ -91,15 +92,20 @@ COMPOSERS: dict[str, Composer] = {
     "course_end": Composer(_course_end),
 }
 
-# (db, row, payload, now) -> None, for rows that belong to a patient.
-AFTER_SENT: dict[str, Callable[[Database, dict, dict, datetime], None]] = {
-    "safety_followup": c.after_safety_followup,
+# (db, row, payload, now) -> None, for rows that belong to a patient: run just before the Bot API
+# call (a question takes typed answers as its own), and once the row is recorded sent.
+Hook = Callable[[Database, dict, dict, datetime], None]
+BEFORE_SEND: dict[str, Hook] = {
+    "safety_followup": c.before_safety_followup,
+    "checkin": c.before_question,
+    "checkin_asked": c.before_question,
+    "checkin_reminder": c.before_question,
+    "next_day": c.before_question,
+    "settle": c.before_question,
+}
+AFTER_SENT: dict[str, Hook] = {
     "checkin": c.after_checkin,
-    "checkin_asked": c.after_checkin,
-    "checkin_reminder": c.after_checkin,
     "summary": c.after_summary,
-    "next_day": c.after_session_question,
-    "settle": c.after_session_question,
     "lesson": c.after_lesson,
     "course_end": c.after_course_end,
 }
@@ -123,8 +129,15 @@ def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Out
     return composer.compose(db, row, payload, patient, now)
 
 
+def before_send(db: Database, row: dict, now: datetime) -> None:
+    """A question about to go out makes typed answers its own (see `compose.before_question`)."""
+    hook = BEFORE_SEND.get(row["kind"])
+    if hook is not None and row["patient_id"] is not None:
+        hook(db, row, json.loads(row["payload"]), now)
+
+
 def after_sent(db: Database, row: dict, now: datetime) -> None:
-    """What sending a row means for the conversation: a check-in makes typed numbers its answers."""
+    """What a row reaching the person means: a reminder planned, a lesson counted, a state moved."""
     hook = AFTER_SENT.get(row["kind"])
     if hook is not None and row["patient_id"] is not None:
         hook(db, row, json.loads(row["payload"]), now)

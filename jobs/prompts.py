@@ -28,6 +28,12 @@ def lift_hold(rt, patient: dict, event: str) -> Outgoing:
     """Inside a handler's transaction: the hold ends (cleared by a doctor, or reported by
     mistake) and prompts start again; the plan tick (or `replan_after`) plans them."""
     now = rt.clock.now()
-    reactivate(rt.db, patient["id"], now)
+    paused = bool(patient.get("paused_from"))  # on hold from a /pause: the pause stays theirs
+    if paused:
+        patients.update(rt.db, patient["id"], now, status="paused")
+        outbox.cancel_for(rt.db, patient["id"], names(on_resume="cancel"), "hold_lifted")
+    else:
+        reactivate(rt.db, patient["id"], now)
     events.record(rt.db, now, event, patient["id"])
-    return Outgoing(render("safety_hold_lifted", mistake=event == "red_flag_mistake"))
+    return Outgoing(render("safety_hold_lifted", mistake=event == "red_flag_mistake",
+                           paused=paused))

@@ -34,6 +34,17 @@ def ask(db, patient_id: int, kind: str, now: datetime, **data: object) -> None:
     checkins.set_awaiting(db, patient_id, kind, json.dumps({**data, "prev": prev}), now)
 
 
+def displace(db, patient_id: int, kind: str, ref: str, now: datetime) -> None:
+    """A question sent while a safety question is open waits behind it: it becomes the one
+    that comes back once the safety question is settled (the latest such question wins)."""
+    current = checkins.awaiting(db, patient_id)
+    if current is None or current["kind"] not in SAFETY_KINDS:
+        return
+    data = ref_of(current)
+    data["prev"] = {"kind": kind, "ref": ref, "asked_at": iso(now)}
+    db["awaiting"].upsert({**current, "ref": json.dumps(data)}, pk="patient_id")
+
+
 def ref_of(waiting: dict | None) -> dict:
     """What a safety question stored with itself (its `ref`, JSON)."""
     try:

@@ -20,7 +20,7 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefine
 Button = tuple[str, str]  # (label, callback data)
 
 # The longest emergency text a patient can be shown (a clinic's own text is capped at this; the
-# per-country numbers of bot.safety are shorter): lesson lengths are checked with it.
+# per-country numbers of bot.rules.safety are shorter): lesson lengths are checked with it.
 MAX_EMERGENCY_TEXT = 60
 
 # Shown until a clinic sets its own (cohort setting); already safe HTML.

@@ -359,3 +359,28 @@ def m010_inbox(db: Database) -> None:
         CREATE INDEX outbox_sending ON outbox(claimed_at) WHERE status = 'sending';
         """
     )
+
+
+@migrations()
+def m011_warning_sign_lessons_again(db: Database) -> None:
+    # The course now teaches the warning signs in week 1 (w01-03: get help now; w01-04: see a
+    # doctor soon, /urgent and typing a sign in your own words). Someone who had already passed
+    # those places received the old lessons under the same ids, so the planner would never send
+    # the new ones: each such active person gets both once, as re-reads (no buttons; their
+    # answers to the old lessons stay as they were). Due at their last lesson's time, so the next
+    # dispatch sends them, outside their quiet hours.
+    db.execute(
+        """
+        INSERT INTO outbox (chat_id, patient_id, kind, due_at, expires_at, dedupe_key, payload,
+                            created_at)
+        SELECT p.chat_id, p.id, 'lesson', max(s.sent_at), NULL,
+               'lesson_again:' || p.id || ':' || l.id,
+               json_object('lesson_id', l.id, 'again', json('true')), max(s.sent_at)
+        FROM patients p
+        JOIN lessons_sent s ON s.patient_id = p.id
+        JOIN (SELECT 'w01-03' AS id UNION ALL SELECT 'w01-04') l
+        WHERE p.status = 'active' AND s.lesson_id >= 'w01-03'
+        GROUP BY p.id, l.id
+        ON CONFLICT (dedupe_key) DO NOTHING
+        """
+    )

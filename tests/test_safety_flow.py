@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.rules import safety
-from bot.rules.onboarding_rules import is_mistake, is_seen
+from bot.rules.onboarding_rules import is_mistake, is_not_yet, is_seen
 from handlers.onboarding_questions import Reask, from_text
 from jobs import clinic as clinic_flow
 from jobs.dispatch import dispatch_due
@@ -166,14 +166,14 @@ async def test_the_confirming_question(harness):
     pid = h.add_patient()
     await say(h, "/checkin")
     reply = await say(h, EMERGENCY)
-    assert "Is this happening now?" in reply.text and "Call 112" in reply.text
+    assert "Is this happening now" in reply.text and "Call 112" in reply.text
     assert checkins.awaiting(h.db, pid)["kind"] == "safety_confirm"
     for text in UNCLEAR:
         assert CLEAR_YES_NO in (await say(h, text)).text, text
     assert NOT_SURE_LINE in (await say(h, "not sure")).text
     assert status(h, pid) == "active" and red_flags(h, pid) == []
     reply = await say(h, "no")
-    assert "glad it isn't happening now" in reply.text
+    assert "If it does happen, or you are not sure, call 112 straight away" in reply.text
     # The check-in it displaced is open again: a typed number is its rating.
     assert checkins.awaiting(h.db, pid)["kind"] == "checkin"
     await say(h, "4")
@@ -191,7 +191,7 @@ async def test_a_confirmed_soon_sign_is_recorded(harness):
     h = harness
     pid = h.add_patient()
     reply = await say(h, SOON)
-    assert "Is this happening now?" in reply.text and "today or tomorrow" in reply.text
+    assert "Does this apply to you?" in reply.text and "today or tomorrow" in reply.text
     await say(h, "yes")
     assert red_flags(h, pid) == [("soon", "message")] and status(h, pid) == "active"
 
@@ -201,7 +201,7 @@ async def test_a_doubtful_match_asks_without_claiming(harness, monkeypatch):
     h.add_patient()
     monkeypatch.setattr(safety, "screen", lambda text: safety.Screen("emergency", ("legs",), True))
     reply = await say(h, "no numbness in my legs, not weak either")
-    assert "could be a warning sign" in reply.text and "Is this happening now?" in reply.text
+    assert "could be a warning sign" in reply.text and "Is this happening now" in reply.text
     assert "This could be a warning sign that needs help now" not in reply.text
 
 
@@ -462,11 +462,13 @@ def test_no_answer_outside_the_clear_sets_moves_a_safety_step(text):
         held = from_text({"step": "hold", "data": {}}, text)
     except Reask:
         held = None
-    assert held in (None, "seen", "mistake")
-    if held == "seen":
-        assert answer == "yes" or is_seen(text)
+    assert held in (None, "seen", "mistake", "notyet")
+    if held == "seen":  # only an explicit "I have been seen": a bare "yes" may mean "I will go"
+        assert is_seen(text)
     if held == "mistake":
         assert is_mistake(text)
+    if held == "notyet":  # keeps the hold; asked again tomorrow
+        assert answer == "no" or is_not_yet(text)
 
 
 # --- more states ------------------------------------------------------------------------------
@@ -504,7 +506,7 @@ async def test_a_redelivered_message_is_answered_once(harness):
     update = h.updates.text(USER, EMERGENCY)
     await h.app.process_update(update)
     await h.app.process_update(update)
-    assert sum("Is this happening now?" in t for t in h.texts(USER)) == 1
+    assert sum("Is this happening now" in t for t in h.texts(USER)) == 1
     assert len(events.for_patient(h.db, pid, "warning_sign_heard")) == 1
 
 

@@ -1,4 +1,4 @@
-"""The warning-sign rules as pure functions (bot.safety): recall and false alarms over the phrase
+"""The warning-sign rules as pure functions (bot.rules.safety): recall and false alarms over the phrase
 set in tests/data/warning_phrases.toml, negation and doubt, clear answers only, the emergency
 number by time zone, and property tests (never raises, bounded time, no yes/no by accident)."""
 

@@ -15,7 +15,7 @@ from bot.simulator.runner import Simulation
 from bot.simulator.scenario import ScenarioError, parse_scenario
 from storage import checkins, consents, patients
 
-# Phrases the warning-sign screen recognises (bot.safety, messages/warning_signs.toml).
+# Phrases the warning-sign screen recognises (bot.rules.safety, messages/warning_signs.toml).
 PHRASES = {
     "checkin": "I can't feel my bum and I wet myself",
     "activity": "i cant feel my bum and i wet myself on the walk",
@@ -75,8 +75,8 @@ def test_an_emergency_typed_in_words_is_answered_in_the_next_message(played, who
     assert answer["kind"] == "reply"
     assert answer["t"][:16] == line["t"][:16], "answered within the same minute"
     assert f"Call {NUMBERS[who]}" in answer["text"], answer["text"]
-    assert "Is this happening now?" in answer["text"]
-    assert "Yes, it's happening now" in answer["buttons"][0]
+    assert "Is this happening now" in answer["text"]
+    assert "Yes" in answer["buttons"][0]
     # Never taken as a rating or an answer to what was open.
     assert "didn't catch a number" not in answer["text"]
 
@@ -113,13 +113,13 @@ async def test_mid_onboarding_and_withdrawn_and_stranger(harness):
     before = len(h.api.sent_to(1001))
     await h.send_text(1001, PHRASES["idle"])
     sent = h.api.sent_to(1001)[before:]
-    assert len(sent) == 1 and "Is this happening now?" in sent[0].text
+    assert len(sent) == 1 and "Is this happening now" in sent[0].text
     assert "Call 112 or your local emergency number" in sent[0].text  # no zone yet
     assert sent[0].at == h.clock.now()
     assert consents.onboarding(h.db, 1001)["step"] == "tz"  # not taken as a time zone
     # A stranger (no patient row, no onboarding).
     await h.send_text(3003, PHRASES["idle"])
-    assert "Is this happening now?" in h.last(3003).text
+    assert "Is this happening now" in h.last(3003).text
     await h.send_text(3003, "yes")
     assert "get medical help now" in h.last(3003).text
     assert h.db["patients"].count == 1 and h.db.execute(
@@ -138,7 +138,7 @@ async def test_an_edited_message_is_screened_too(harness):
     message_id = h.api.sent_to(1001)[-1].message_id
     await h.app.process_update(h.updates.edited_text(1001, PHRASES["edited"],
                                                      message_id=message_id))
-    assert "Is this happening now?" in h.last(1001).text
+    assert "Is this happening now" in h.last(1001).text
 
 
 def test_says_is_checked():

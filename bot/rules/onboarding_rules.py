@@ -182,7 +182,18 @@ _SEEN = frozenset({"i have been seen", "i've been seen", "ive been seen", "been 
                    "i have been seen by a doctor", "i've been seen by a doctor",
                    "i was seen", "i was seen by a doctor", "i have seen a doctor",
                    "i've seen a doctor", "seen a doctor", "i saw a doctor", "saw a doctor",
-                   "i saw the doctor", "i have seen the doctor", "i've seen the doctor"})
+                   "i saw the doctor", "i have seen the doctor", "i've seen the doctor",
+                   "yes i have been seen", "yes ive been seen", "yes i was seen",
+                   "i saw my gp", "saw my gp", "seen the gp", "seen my gp", "i saw the gp",
+                   "ive seen the gp", "ive seen my gp", "ive been checked", "i have been checked",
+                   "i got checked", "been checked", "i was checked", "ive been to a&e",
+                   "been to a&e", "ive been to the hospital", "i went to the hospital",
+                   "i went to a&e", "i went to the er", "the doctor saw me", "a doctor saw me",
+                   "doctor has seen me", "the doctor has seen me"})
+_NOT_YET = frozenset({"not yet", "no not yet", "not yet no", "no", "nope", "no i havent",
+                      "no i have not", "i havent", "i have not", "not seen yet", "no not seen",
+                      "havent been seen", "i havent been seen", "i have not been seen",
+                      "not been seen yet", "i havent been seen yet", "not yet sorry"})
 
 
 def safety_words(text: str | None) -> str:
@@ -191,9 +202,24 @@ def safety_words(text: str | None) -> str:
     return " ".join(re.sub(r"[^\w' ]+", " ", text).split())
 
 
+def _plain(text: str | None) -> str:
+    """As `safety_words`, without apostrophes: "I've" and "Ive", "A&E" and "a e" compare equal."""
+    return safety_words(text).replace("'", "")
+
+
+_MISTAKE_PLAIN = frozenset(map(_plain, _MISTAKE))
+_SEEN_PLAIN = frozenset(map(_plain, _SEEN))
+_NOT_YET_PLAIN = frozenset(map(_plain, _NOT_YET))
+
+
 def is_mistake(text: str | None) -> bool:
-    return safety_words(text) in _MISTAKE
+    return _plain(text) in _MISTAKE_PLAIN
 
 
 def is_seen(text: str | None) -> bool:
-    return safety_words(text) in _SEEN
+    return _plain(text) in _SEEN_PLAIN
+
+
+def is_not_yet(text: str | None) -> bool:
+    """"Not yet" to "Were you able to get checked?" (typed as the button says, or plainly)."""
+    return _plain(text) in _NOT_YET_PLAIN

@@ -514,9 +514,12 @@ def emergency_number(timezone: str | None) -> str:
         return UNKNOWN_NUMBER
     zone_tab, zone1970, links = _zones()
     zone = _zone_names().get(timezone.strip().casefold(), timezone.strip())
+    # A zone zone.tab names keeps its own country: tzdata links some countries' zones to a
+    # neighbour's (Asia/Kuala_Lumpur -> Asia/Singapore), whose number is not theirs.
     for _ in range(4):
-        if zone in links:
-            zone = links[zone]
+        if zone in zone_tab or zone not in links:
+            break
+        zone = links[zone]
     numbers = _numbers()
     if zone in zone_tab:
         number = numbers.get(zone_tab[zone][0])

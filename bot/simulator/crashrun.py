@@ -15,14 +15,22 @@ What survives a kill is what would survive in reality:
 * the journal: one JSON line per event on the Telegram side, appended, flushed and fsynced
   *before* it takes effect. `send` lines are messages the fake Telegram delivered (written before
   the bot gets the answer, so a kill between delivery and the bot recording it still shows the
-  delivery); `in` lines are the patients' taps and texts (written before the update is handed to
-  the bot, like Telegram holding an update until the bot has taken it). `start` lines record
-  each (re)start and which outbox rows it found mid-send; `done` ends the day.
+  delivery); `in` lines are the patients' taps and texts with the update's raw JSON (written
+  when Telegram queues the update); `ack` lines are Telegram's confirmation of an update (what
+  the next getUpdates offset, or a webhook's 200, tells it), after which Telegram forgets the
+  update for good. `start` lines record each (re)start and which outbox rows it found mid-send;
+  `done` ends the day.
+
+Intake is `run`'s: the update is stored in the durable inbox (`bot.inbound.Inbound.receive`),
+then confirmed (`ack`), then handled from the inbox (`Inbound.handle`). `--intake updater`
+models the code before the inbox instead: PTB's Updater confirms a batch with its next
+getUpdates call, before handling it, so there `ack` comes first.
 
 On start the process resumes: the virtual clock continues from the latest moment the journal or
 the database has seen, Telegram's message ids continue per chat, each patient still owes the
-reactions to what she has received, and every tap or text without an answer yet is delivered
-again with the same update id (as Telegram redelivers an update the bot never confirmed).
+reactions to what she has received, inbox rows left unhandled are handled (`Inbound.recover`),
+and only the updates Telegram never saw confirmed are delivered again, byte for byte: a
+confirmed update is never delivered twice, whatever became of it.
 `tests/test_crash.py` checks the invariants over the journal and the database afterwards.
 """
 
@@ -47,6 +55,12 @@ from bot.simulator.fake_api import Sent
 from bot.simulator.runner import Simulation
 from bot.simulator.scenario import Persona, Scenario, parse_scenario
 from storage.db import InstanceLock
+
+try:  # the durable inbox (issue 13)
+    from bot.inbound import Inbound
+    from storage import inbox
+except ImportError:  # pragma: no cover - the code before it
+    Inbound = inbox = None  # type: ignore[assignment,misc]
 
 DAY_START = "2026-03-03T00:00:00Z"  # a Tuesday; 24 hours from here
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata")
@@ -137,24 +151,39 @@ def _track_rows() -> None:
     dispatch._send_one = send_one
 
 
-def _reply_update(row: dict | None) -> int | None:
-    """The update a reply row answers (its dedupe key is reply:<update id>:<part>)."""
+def _reply_update(db, row: dict | None) -> int | None:
+    """The update a reply row answers: its dedupe key is reply:<update id>:<part>, or
+    reply:i<inbox row>:<part> when handled from the inbox."""
     if row is None or row["kind"] != "reply":
         return None
     parts = row["dedupe_key"].split(":")
-    return int(parts[1]) if len(parts) == 3 and parts[1].isdecimal() else None
+    if len(parts) != 3:
+        return None
+    if parts[1].isdecimal():
+        return int(parts[1])
+    if parts[1][:1] == "i" and parts[1][1:].isdecimal():
+        found = db.execute("SELECT update_id FROM inbox WHERE id = ?",
+                           [int(parts[1][1:])]).fetchone()
+        return found[0] if found else None
+    return None
 
 
 class CrashRun(Simulation):
     """The simulator, made resumable: patients react to the journal, not to memory."""
 
-    def __init__(self, scenario: Scenario, db_path: Path, journal: Journal):
+    def __init__(self, scenario: Scenario, db_path: Path, journal: Journal,
+                 intake: str = "inbox"):
         super().__init__(scenario, db_path=db_path)
         self.journal = journal
+        if intake == "inbox" and Inbound is None:
+            raise SystemExit("this code has no durable inbox; use --intake updater")
+        self.intake = intake
+        # The per-chat inbound rate is run's concern (tested elsewhere), not a crash's.
+        self.inbound = Inbound(self.app, 10**9) if intake == "inbox" else None
         self.rt.observers.remove(self._observe)  # reactions come from deliveries (on_send)
         self.api.on_send = self._delivered
         self.reacted: set[int] = set()     # prompt rows a patient already reacted to
-        self.acked: set[int] = set()       # update ids whose reply reached the patient
+        self.answered: set[int] = set()       # update ids whose reply reached the patient (informational)
         self.walked: set[int] = set()      # chats whose walk has started (or is about to)
         self.next_update = 1
 
@@ -169,13 +198,16 @@ class CrashRun(Simulation):
 
     def restore(self) -> list[dict]:
         """Message ids, update ids, reactions owed and updates to deliver again."""
-        owed, inbound = [], []
+        owed, inbound, confirmed = [], [], set()
         for record in self.journal.records:
+            if record["e"] == "ack":
+                confirmed.add(record["update"])
+                continue
             if record["e"] == "send":
                 chat = record["chat"]
                 self.api._next_id[chat] = max(self.api._next_id.get(chat, 0), record["msg"])
                 if record.get("update") is not None:
-                    self.acked.add(record["update"])
+                    self.answered.add(record["update"])
                 owed.append(record)
             elif record["e"] == "in":
                 self.next_update = max(self.next_update, record["update"] + 1)
@@ -185,18 +217,19 @@ class CrashRun(Simulation):
                 inbound.append(record)
         for record in owed:
             self.plan_reaction(record)
-        return [r for r in inbound if r["update"] not in self.acked]
+        # Telegram delivers again only what was never confirmed; the rest is the bot's problem.
+        return [r for r in inbound if r["update"] not in confirmed]
 
     # -- the Telegram side --------------------------------------------------------------------
     def _delivered(self, sent: Sent) -> None:
         row = CURRENT_ROW.get()
         record = {"e": "send", "t": iso(sent.at), "chat": sent.chat_id, "msg": sent.message_id,
                   "row": row["id"] if row else None, "kind": row["kind"] if row else None,
-                  "update": _reply_update(row), "text": sent.text[:300],
+                  "update": _reply_update(self.db, row), "text": sent.text[:300],
                   "data": [d for r in sent.buttons for _, d in r]}
         self.journal.write(record)
         if record["update"] is not None:
-            self.acked.add(record["update"])
+            self.answered.add(record["update"])
         self.plan_reaction(record)
 
     def plan_reaction(self, record: dict) -> None:
@@ -274,21 +307,32 @@ class CrashRun(Simulation):
 
     async def act(self, persona: Persona, prompt: int, message_id: int, kind: str,
                   action: dict) -> None:
+        if action["type"] == "tap":
+            update = self.updates.callback(persona.chat_id, action["data"], message_id=message_id)
+        else:
+            update = self.updates.text(persona.chat_id, action["text"])
+        raw = update.to_dict()
+        raw["update_id"] = self.next_update
         record = {"e": "in", "t": iso(self.clock.now()), "chat": persona.chat_id,
                   "update": self.next_update, "prompt": prompt, "prompt_kind": kind,
-                  "msg": message_id, **action}
+                  "msg": message_id, **action,
+                  "raw": json.dumps(raw, ensure_ascii=False, separators=(",", ":"))}
         self.next_update += 1
         self.journal.write(record)  # Telegram has it now; the bot may die before taking it
         await self.deliver(record)
 
     async def deliver(self, record: dict) -> None:
-        if record["type"] == "tap":
-            update = self.updates.callback(record["chat"], record["data"], message_id=record["msg"])
-        else:
-            update = self.updates.text(record["chat"], record["text"])
-        raw = update.to_dict()
-        raw["update_id"] = record["update"]
-        await self.app.process_update(Update.de_json(raw, self.app.bot))
+        """Telegram hands the update over: stored, confirmed, handled (`--intake updater`:
+        confirmed, handled)."""
+        confirm = {"e": "ack", "t": iso(self.clock.now()), "update": record["update"]}
+        if self.inbound is None:
+            self.journal.write(confirm)
+            await self.app.process_update(Update.de_json(json.loads(record["raw"]),
+                                                         self.app.bot))
+            return
+        self.inbound.receive([record["raw"]])  # committed before Telegram hears it arrived
+        self.journal.write(confirm)
+        await self.inbound.drain()
 
     # -- running ------------------------------------------------------------------------------
     async def resume(self) -> None:
@@ -307,6 +351,9 @@ class CrashRun(Simulation):
         self.updates = UpdateFactory(self.app.bot, self.clock)
         redeliver = self.restore()
         await self.app.post_init(self.app)  # recovers the rows left mid-send, plans
+        if self.inbound is not None:
+            self.inbound.recover()  # stored and confirmed, never handled: handled now
+            await self.inbound.drain()
         for record in redeliver:
             await self.deliver(record)
 
@@ -326,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--journal", required=True, type=Path)
     p.add_argument("--patients", type=int, default=24)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--intake", choices=("inbox", "updater"), default="inbox",
+                   help="inbox: stored, then confirmed (run's path); updater: confirmed before "
+                        "handling (PTB's Updater, the code before the inbox)")
     args = p.parse_args(argv)
     setup_logging("WARNING")
     _track_rows()
@@ -334,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         print("the day is already done", file=sys.stderr)
         return 0
     with InstanceLock(args.db):
-        run = CrashRun(busy_day(args.patients, args.seed), args.db, journal)
+        run = CrashRun(busy_day(args.patients, args.seed), args.db, journal, args.intake)
         try:
             asyncio.run(run.run_day())
         finally:

@@ -102,8 +102,10 @@ class UpdateFactory:
         }
         return self._update(message=message)
 
-    def photo(self, user_id: int) -> Update:
+    def photo(self, user_id: int, caption: str | None = None) -> Update:
         message = self._private_message(user_id)
+        if caption:
+            message["caption"] = caption
         file_id, unique_id = _file_ids("photo", message["message_id"])
         message["photo"] = [
             {

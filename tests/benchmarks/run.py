@@ -56,6 +56,13 @@ QUICK = Plan(fanout=[(30, 30, True), (6, 3, True)], sizes=[300], answers=100,
 INLINE = {"population", "plan", "history"}  # synchronous, no global state: may run in-process
 
 
+def _write(path: Path, text: str) -> None:
+    """The report, keeping the inbox section (tests/benchmarks/inbox.py writes that one)."""
+    from tests.benchmarks.inbox import keep_section
+
+    path.write_text(keep_section(path.read_text() if path.exists() else "", text))
+
+
 def measure(name: str, log: Path, inline: bool = False, **kwargs) -> dict:
     """Run one measurement in a fresh interpreter; its stderr goes to `log`. `inline`: run a
     synchronous one in this process instead (quick runs only: time and memory then mean nothing)."""
@@ -225,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         raw = json.loads(args.from_json.read_text())
         text = report.render(raw["results"], raw["machine"], raw["command"], raw["seconds"])
         print_tables(text)
-        (args.output or ROOT / "docs" / "benchmarks.md").write_text(text)
+        _write(args.output or ROOT / "docs" / "benchmarks.md", text)
         return 0
 
     plan = QUICK if args.quick else FULL
@@ -250,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                                          "seconds": seconds, "results": results}, indent=1,
                                         default=str))
     if output:
-        output.write_text(text)
+        _write(output, text)
         print(f"\nwrote {output}", file=sys.stderr)
     return 0
 
