@@ -9,10 +9,10 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.clock import parse_iso
-from bot.rules.localtime import local_date, zone
-from bot.rules.parsing import Ambiguous, Invalid, parse_rating, parse_yes_no
 from bot.rules.callbacks import decode, encode
 from bot.rules.kinds import questions
+from bot.rules.localtime import local_date, zone
+from bot.rules.parsing import Ambiguous, Invalid, parse_rating, parse_yes_no
 from handlers.common import (answer_callback, button_message_key, clear_buttons, patient_of,
                              reply, reply_template, respond, runtime)
 from jobs import sessions as flow

@@ -9,8 +9,8 @@ from datetime import timedelta
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.rules.onboarding_rules import TZ_PRESETS
 from bot.rules.callbacks import decode, encode
+from bot.rules.onboarding_rules import TZ_PRESETS
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
 from jobs.plan import replan_patient
 from messages import Outgoing, label, render

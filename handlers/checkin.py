@@ -7,9 +7,9 @@ import json
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.rules.callbacks import decode, encode
 from bot.rules.localtime import local_date, zone
 from bot.rules.parsing import Ambiguous, Invalid, parse_rating
-from bot.rules.callbacks import decode, encode
 from handlers.common import (answer_callback, clear_buttons, patient_of, reply, reply_template,
                              respond, runtime, update_key)
 from jobs import clinic

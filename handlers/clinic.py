@@ -15,10 +15,10 @@ from datetime import date, timedelta
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.rules import pacing
 from bot.clock import iso
-from bot.rules.localtime import local_date, zone
+from bot.rules import pacing
 from bot.rules.callbacks import decode, encode
+from bot.rules.localtime import local_date, zone
 from handlers.caregiver import bot_username
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime, update_key
 from handlers.onboarding_questions import question

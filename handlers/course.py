@@ -9,8 +9,8 @@ from telegram.ext import ContextTypes
 
 from bot.course import default_course
 from bot.rules import course_plan
-from bot.rules.localtime import local_date, zone
 from bot.rules.callbacks import decode, encode
+from bot.rules.localtime import local_date, zone
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, reply_template, runtime, update_key
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render

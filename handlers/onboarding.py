@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.rules import onboarding_rules as R
 from bot.clock import parse_iso
-from bot.rules.localtime import local_date, parse_hhmm, zone
+from bot.rules import onboarding_rules as R
 from bot.rules.callbacks import decode, encode
+from bot.rules.localtime import local_date, parse_hhmm, zone
 from handlers import caregiver, clinic, withdraw
 from handlers.common import (answer_callback, clear_buttons, patient_of, reply_template,
                              respond, runtime)

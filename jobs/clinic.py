@@ -19,8 +19,8 @@ from datetime import date, datetime, time, timedelta
 import segno
 from sqlite_utils import Database
 
-from bot.rules import roster, safety
 from bot.clock import iso, parse_iso
+from bot.rules import roster, safety
 from bot.rules.localtime import local_date, local_to_utc, zone
 from jobs.summary import ratings_by_day
 from markupsafe import Markup, escape

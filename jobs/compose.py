@@ -11,9 +11,9 @@ from markupsafe import escape
 
 from bot.course import default_course
 from bot.rules import course_plan
-from bot.rules.localtime import local_date, zone
 from bot.rules.callbacks import encode
 from bot.rules.kinds import questions
+from bot.rules.localtime import local_date, zone
 from bot.rules.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
 from jobs import clinic, safety, summary
 from jobs import sessions as session_flow

@@ -23,8 +23,8 @@ from telegram.error import (BadRequest, Forbidden, NetworkError, RetryAfter, Tel
 from bot import chart
 from bot.clock import parse_iso
 from bot.rules.localtime import DailyWindow, parse_hhmm, zone
-from bot.runtime import Runtime
 from bot.rules.schedule import Expire, Postpone, send_decision
+from bot.runtime import Runtime
 from jobs import clinic
 from jobs.kinds import after_sent, before_send, compose
 from messages import Outgoing

@@ -29,13 +29,13 @@ from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
+from bot.clock import iso
 from bot.course import default_course
 from bot.rules import course_plan
-from bot.clock import iso
 from bot.rules.kinds import names
 from bot.rules.localtime import local_date, parse_hhmm
-from bot.runtime import Runtime
 from bot.rules.schedule import Planned, plan_messages
+from bot.runtime import Runtime
 from jobs import clinic
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items

@@ -16,12 +16,12 @@ from datetime import date, datetime, time, timedelta
 
 from markupsafe import Markup
 
-from bot.rules import pacing
 from bot.clock import iso, parse_iso
-from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
+from bot.rules import pacing
 from bot.rules.callbacks import encode
-from bot.runtime import Runtime
+from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
 from bot.rules.schedule import policy_for
+from bot.runtime import Runtime
 from messages import Outgoing, label, rating_rows, render
 from storage import activities, checkins, clinics, events, outbox, patients, sessions
 

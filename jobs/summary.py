@@ -14,8 +14,8 @@ from datetime import date, datetime, timedelta
 from sqlite_utils import Database
 
 from bot import chart
-from bot.rules import weekly
 from bot.clock import iso, parse_iso
+from bot.rules import weekly
 from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
 from bot.rules.schedule import WEEKDAYS, Planned
 from messages import Outgoing, render

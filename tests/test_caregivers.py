@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from bot.rules.localtime import zone
+from bot.rules.weekly import mean, week_days
 from bot.simulator.runner import Simulation
 from bot.simulator.scenario import load_scenario
-from bot.rules.weekly import mean, week_days
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
 from storage import caregivers, checkins, invites, outbox

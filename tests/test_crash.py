@@ -48,8 +48,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.rules.localtime import local_date, zone
 from bot.clock import parse_iso
+from bot.rules.localtime import local_date, zone
 from bot.simulator.crashrun import ACTIVITY, busy_day, session_answers
 from storage.db import open_database
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.rules.localtime import DailyWindow, local_date, local_to_utc
 from bot.rules.kinds import KINDS, names
+from bot.rules.localtime import DailyWindow, local_date, local_to_utc
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
