@@ -199,7 +199,7 @@ def _clinic(args: argparse.Namespace) -> int:
         return 2
     with db.atomic():
         if args.clinic_command == "create":
-            from bot.localtime import zone
+            from bot.rules.localtime import zone
 
             if clinics.clinic_by_ref(db, args.name) is not None:
                 print(f"A clinic called {args.name!r} exists already "

@@ -23,6 +23,7 @@ import jinja2
 import jinja2.meta
 import yaml
 
+from bot.rules.course_plan import WEEKS
 from messages import MAX_EMERGENCY_TEXT
 
 ALLOWED_VARIABLES = frozenset({"name", "emergency_number"})
@@ -31,7 +32,6 @@ MAX_BODY_CHARS = 700
 MAX_TAKEAWAY_CHARS = 120
 MAX_FEEDBACK_CHARS = 300
 MAX_TITLE_CHARS = 80
-WEEKS = 12
 MIN_PER_WEEK = 2
 MAX_PER_WEEK = 4
 
@@ -489,3 +489,9 @@ def load_course(folder: pathlib.Path | None = None) -> tuple[Lesson, ...]:
 def lessons_for_week(course: Iterable[Lesson], week: int) -> tuple[Lesson, ...]:
     """The lessons of one week, in order."""
     return tuple(sorted((x for x in course if x.week == week), key=lambda x: x.order))
+
+
+@functools.cache
+def default_course() -> tuple[Lesson, ...]:
+    """The course shipped in messages/course, read once per process."""
+    return load_course()

@@ -33,7 +33,7 @@ from urllib.parse import urlparse
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 
-from bot import safety
+from bot.rules import safety
 from bot.runtime import Runtime
 from handlers.common import BACKGROUND
 from jobs.dispatch import Sender, dispatch_now, retry_after_seconds

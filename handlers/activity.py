@@ -9,8 +9,10 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.clock import parse_iso
-from bot.localtime import local_date, zone
-from bot.parsing import Ambiguous, Invalid, parse_rating, parse_yes_no
+from bot.rules.callbacks import decode, encode
+from bot.rules.kinds import questions
+from bot.rules.localtime import local_date, zone
+from bot.rules.parsing import Ambiguous, Invalid, parse_rating, parse_yes_no
 from handlers.common import (
     answer_callback,
     button_message_key,
@@ -32,7 +34,7 @@ _FIELDS = {"b": "before", "a": "after", "s": "settled"}
 HISTORY_DAYS = 14
 VERDICT_WORDS = {"keep": "keep", "progress": "step up", "adapt": "adjusted", "pause": "break"}
 # What a typed answer can answer here (the `awaiting` kinds this module sets or reads).
-TYPED_KINDS = ("session_before", "session_after", "next_day", "settle")
+TYPED_KINDS = questions("session") + questions("follow_up")
 
 
 async def usable_patient(rt, update: Update) -> dict | None:
@@ -45,10 +47,6 @@ async def usable_patient(rt, update: Update) -> dict | None:
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
         return None
     return patient
-
-
-def _small_int(text: str) -> int | None:
-    return int(text) if text.isdecimal() and len(text) <= 9 else None
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -110,40 +108,40 @@ async def activity_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    parts = (update.callback_query.data or "").split(":")
-    action = parts[1] if len(parts) > 1 else ""
+    cb = decode(update.callback_query.data)
+    head = cb.head if cb is not None and cb.head.startswith("a:") else ""
     if patient is None or patient["status"] in ("onboarding", "hold"):
         await _refuse(rt, update, patient)
         return
     pid = patient["id"]
-    if action == "l" and len(parts) == 2:
+    if head == "a:l":
         await _log_choose(rt, update, patient)
         return
-    if action == "p" and len(parts) == 2:
+    if head == "a:p":
         await clear_buttons(update)
         await reply_template(rt, update, "pause_over_later", patient_id=pid)
         return
-    number = _small_int(parts[2]) if len(parts) >= 3 else None
-    if action in ("s", "la", "lm", "lw"):
-        act = activities.owned(rt.db, number, pid) if number is not None else None
+    if head in ("a:s", "a:la", "a:lm", "a:lw"):
+        act = activities.owned(rt.db, cb["activity"], pid)
         if act is None:
             await reply_template(rt, update, "expired", patient_id=pid)
-        elif action == "s" and len(parts) == 3:
+        elif head == "a:s":
             await clear_buttons(update)
             await respond(rt, update, lambda: [flow.start(rt, patient, act)[1]], patient_id=pid)
-        elif action == "la" and len(parts) == 3:
+        elif head == "a:la":
             await _log_minutes(rt, update, patient, act)
-        elif action == "lm" and len(parts) == 4:
-            await _log_when(rt, update, patient, act, _small_int(parts[3]))
-        elif action == "lw" and len(parts) == 5:
-            await _log_save(rt, update, patient, act, _small_int(parts[3]), _small_int(parts[4]))
+        elif head == "a:lm":
+            await _log_when(rt, update, patient, act, cb["minutes"])
         else:
-            await reply_template(rt, update, "expired", patient_id=pid)
+            await _log_save(rt, update, patient, act, cb["minutes"], cb["ago"])
         return
-    session = sessions.owned(rt.db, number, pid) if number is not None and len(parts) == 3 else None
-    step = {"e": flow.end, "x": flow.cancel}.get(action) if session is not None else None
-    if step is None or session is None or not await _apply(
-            rt, update, patient, lambda: [step(rt, patient, session)]):
+    session = sessions.owned(rt.db, cb["session"], pid) if head in ("a:e", "a:x") else None
+    result = None
+    if session is not None and head == "a:e":
+        result = lambda: [flow.end(rt, patient, session)]  # noqa: E731
+    elif session is not None and head == "a:x":
+        result = lambda: [flow.cancel(rt, patient, session)]  # noqa: E731
+    if result is None or not await _apply(rt, update, patient, result):
         await reply_template(rt, update, "expired", patient_id=pid)
 
 
@@ -170,14 +168,14 @@ async def _refuse(rt, update: Update, patient: dict | None) -> None:
 
 async def _log_choose(rt, update: Update, patient: dict) -> None:
     acts = activities.for_patient(rt.db, patient["id"])
-    rows = [[(a["name"], f"a:la:{a['id']}")] for a in acts]
+    rows = [[(a["name"], encode("a:la", a["id"]))] for a in acts]
     await reply(rt, update, Outgoing(render("log_choose", has_any=bool(acts)), rows),
                 patient_id=patient["id"])
 
 
 async def _log_minutes(rt, update: Update, patient: dict, act: dict) -> None:
     choices = sorted({act["dose_minutes"], *LOG_MINUTE_CHOICES})
-    rows = [[(label("onboarding_minutes", n=n), f"a:lm:{act['id']}:{n}") for n in choices[i:i + 4]]
+    rows = [[(label("onboarding_minutes", n=n), encode("a:lm", act["id"], n)) for n in choices[i:i + 4]]
             for i in range(0, len(choices), 4)]
     await reply(rt, update, Outgoing(render("log_minutes", activity=act["name"]), rows),
                 patient_id=patient["id"])
@@ -188,7 +186,7 @@ async def _log_when(rt, update: Update, patient: dict, act: dict, minutes: int |
         await reply_template(rt, update, "expired", patient_id=patient["id"])
         return
     rows = [[(label("activity_just_now") if h == 0 else label("activity_hours_ago", n=h),
-              f"a:lw:{act['id']}:{minutes}:{h}") for h in flow.LOG_WHEN_HOURS]]
+              encode("a:lw", act["id"], minutes, h)) for h in flow.LOG_WHEN_HOURS]]
     await reply(rt, update, Outgoing(render("log_when", activity=act["name"], minutes=minutes),
                                      rows), patient_id=patient["id"])
 
@@ -213,12 +211,13 @@ async def session_answer_button(update: Update, context: ContextTypes.DEFAULT_TY
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    parts = (update.callback_query.data or "").split(":")
+    cb = decode(update.callback_query.data)
+    cb = cb if cb is not None and cb.head == "r" else None
     session, value = None, None
-    if patient is not None and len(parts) == 4 and parts[2] in _FIELDS:
-        sid, value = _small_int(parts[1]), _small_int(parts[3])
-        session = sessions.owned(rt.db, sid, patient["id"]) if sid is not None else None
-    limit = 1 if parts[2:3] == ["s"] else 10
+    if patient is not None and cb is not None:
+        value = cb["value"]
+        session = sessions.owned(rt.db, cb["session"], patient["id"])
+    limit = 1 if cb is not None and cb["field"] == "s" else 10
     if patient is not None and patient["status"] == "hold":
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
         return
@@ -226,7 +225,7 @@ async def session_answer_button(update: Update, context: ContextTypes.DEFAULT_TY
         await reply_template(rt, update, "expired")
         return
     if not await _apply(rt, update, patient, lambda: _answer(rt, patient, session,
-                                                              _FIELDS[parts[2]], value)):
+                                                              _FIELDS[cb["field"]], value)):
         await reply_template(rt, update, "expired", patient_id=patient["id"])
 
 
@@ -243,16 +242,16 @@ async def next_day_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    parts = (update.callback_query.data or "").split(":")
+    cb = decode(update.callback_query.data)
     row = None
     if patient is not None and patient["status"] == "hold":
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
         return
-    if patient is not None and len(parts) == 3:
-        rid, pain = _small_int(parts[1]), _small_int(parts[2])
-        row = outbox.get(rt.db, rid) if rid is not None else None
+    pain = cb["pain"] if cb is not None and cb.head == "n" else None
+    if patient is not None and pain is not None:
+        row = outbox.get(rt.db, cb["row"])
         if row is not None and (row["kind"] != "next_day" or row["patient_id"] != patient["id"]
-                                or pain is None or pain > 10):
+                                or pain > 10):
             row = None
     if (patient is None or pain is None or row is None
             or not await save_next_day(rt, update, patient, pain)):
@@ -284,13 +283,13 @@ async def typed_answer(rt, update: Update, patient: dict, waiting: dict) -> None
                              patient_id=patient["id"])
         return
     if kind == "next_day":
-        prefix = f"n:{waiting['ref']}"
+        head, fields = "n", (int(waiting["ref"]),)
     else:
-        prefix = f"r:{waiting['ref']}:{'b' if kind == 'session_before' else 'a'}"
+        head, fields = "r", (int(waiting["ref"]), "b" if kind == "session_before" else "a")
     if isinstance(result, Ambiguous):
         out = Outgoing(render("rating_ambiguous", low=result.low, high=result.high),
-                       [[(str(result.low), f"{prefix}:{result.low}"),
-                         (str(result.high), f"{prefix}:{result.high}")]])
+                       [[(str(result.low), encode(head, *fields, result.low)),
+                         (str(result.high), encode(head, *fields, result.high))]])
         await reply(rt, update, out, patient_id=patient["id"])
         return
     done = False

@@ -7,6 +7,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from handlers import activity, onboarding, safety
 from handlers.checkin import typed_rating
+from handlers.commands import CLINIC_COMMANDS, COMMANDS
 from handlers.common import patient_of, reply_template, runtime, sender
 from handlers.onboarding_questions import emergency_number
 from storage import checkins, clinics
@@ -14,8 +15,6 @@ from storage import checkins, clinics
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help: what the bot is and every command."""
-    from handlers import CLINIC_COMMANDS, COMMANDS
-
     rt = runtime(context)
     patient = patient_of(rt, update)
     staff = clinics.roles_of(rt.db, sender(update).id)

@@ -9,7 +9,8 @@ from datetime import timedelta
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.onboarding_rules import TZ_PRESETS
+from bot.rules.callbacks import decode, encode
+from bot.rules.onboarding_rules import TZ_PRESETS
 from handlers.common import (
     answer_callback,
     clear_buttons,
@@ -44,15 +45,15 @@ def bot_username(rt) -> str:
 def _menu(rt, patient: dict | None, user_id: int) -> Outgoing:
     linked = caregivers.active_for_patient(rt.db, patient["id"]) if patient else []
     caring = caregivers.active_for_user(rt.db, user_id)
-    rows = [[(label("caregiver_revoke", name=c["first_name"] or "caregiver"), f"cg:r:{c['id']}")]
+    rows = [[(label("caregiver_revoke", name=c["first_name"] or "caregiver"), encode("cg:r", c["id"]))]
             for c in linked]
     waiting = invites.open_for_patient(rt.db, patient["id"], rt.clock.now()) if patient else []
-    rows += [[(label("caregiver_cancel_invite", n=n + 1), f"cg:c:{i['id']}")]
+    rows += [[(label("caregiver_cancel_invite", n=n + 1), encode("cg:c", i["id"]))]
              for n, i in enumerate(waiting)]
     if patient is not None:
-        rows += [[(label("caregiver_invite_summary"), "cg:i:s")],
-                 [(label("caregiver_invite_alerts"), "cg:i:a")]]
-    rows += [[(label("caregiver_stop", name=c["patient_name"]), f"cg:x:{c['id']}")]
+        rows += [[(label("caregiver_invite_summary"), encode("cg:i", "s"))],
+                 [(label("caregiver_invite_alerts"), encode("cg:i", "a"))]]
+    rows += [[(label("caregiver_stop", name=c["patient_name"]), encode("cg:x", c["id"]))]
              for c in caring]
     return Outgoing(render("caregiver_menu", is_patient=patient is not None, linked=linked,
                            caring=caring, waiting=len(waiting)), rows)
@@ -72,45 +73,46 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    parts = (update.callback_query.data or "").split(":")
-    user_id = sender(update).id
+    cb = decode(update.callback_query.data)
+    head = cb.head if cb is not None else ""
+    user_id = update.effective_user.id
     now = rt.clock.now()
-    if len(parts) == 3 and parts[1] == "i" and parts[2] in SCOPES and patient is not None \
-            and patient["status"] not in ("onboarding",):
+    if head == "cg:i" and patient is not None and patient["status"] not in ("onboarding",):
+        scope = cb["scope"]
+
         def invite():
             invite_id, code = invites.create(rt.db, kind="caregiver", patient_id=patient["id"],
-                                             scope=SCOPES[parts[2]], now=now,
+                                             scope=SCOPES[scope], now=now,
                                              valid_for=INVITE_VALID)
             events.record(rt.db, now, "caregiver_invited", patient["id"], invite=invite_id,
-                          scope=SCOPES[parts[2]])
+                          scope=SCOPES[scope])
             link = f"https://t.me/{bot_username(rt)}?start={START_PREFIX}{code}"
-            return [Outgoing(render("caregiver_invite", link=link, alerts=parts[2] == "a"))]
+            return [Outgoing(render("caregiver_invite", link=link, alerts=scope == "a"))]
 
         await respond(rt, update, invite, patient_id=patient["id"])
         return
-    if len(parts) == 3 and parts[1] == "c" and parts[2].isdecimal() and len(parts[2]) < 10 \
-            and patient is not None:
+    if head == "cg:c" and patient is not None:
         def cancel():
-            if not invites.revoke(rt.db, int(parts[2]), patient["id"], now):
+            if not invites.revoke(rt.db, cb["invite"], patient["id"], now):
                 return []
             events.record(rt.db, now, "caregiver_invite_cancelled", patient["id"],
-                          invite=int(parts[2]))
+                          invite=cb["invite"])
             return [Outgoing(render("caregiver_invite_cancelled"))]
 
         if await respond(rt, update, cancel, patient_id=patient["id"]):
             await clear_buttons(update)
             return
     target = None
-    if len(parts) == 3 and parts[1] in ("r", "x") and parts[2].isdecimal() and len(parts[2]) < 10:
-        target = caregivers.get(rt.db, int(parts[2]))
+    if head in ("cg:r", "cg:x"):
+        target = caregivers.get(rt.db, cb["caregiver"])
     allowed = target is not None and target["ended_at"] is None and (
-        (parts[1] == "r" and patient is not None and target["patient_id"] == patient["id"])
-        or (parts[1] == "x" and target["user_id"] == user_id))
-    if target is None or not allowed:
+        (head == "cg:r" and patient is not None and target["patient_id"] == patient["id"])
+        or (head == "cg:x" and target["user_id"] == user_id))
+    if not allowed:
         await reply(rt, update, Outgoing(render("expired")),
                     patient_id=patient["id"] if patient else None)
         return
-    by = "patient" if parts[1] == "r" else "caregiver"
+    by = "patient" if head == "cg:r" else "caregiver"
 
     def end():
         caregivers.end(rt.db, target["id"], by, now)
@@ -138,9 +140,9 @@ async def open_invite(rt, update: Update, code: str) -> None:
         return
     owner = patients.existing(rt.db, invite["patient_id"])
     offer = _offer(owner, invite)
-    await reply(rt, update, Outgoing(offer, [[(label("caregiver_accept"), f"cgj:{invite['id']}:y"),
+    await reply(rt, update, Outgoing(offer, [[(label("caregiver_accept"), encode("cgj", invite["id"], "y")),
                                               (label("caregiver_decline"),
-                                               f"cgj:{invite['id']}:n")]]))
+                                               encode("cgj", invite["id"], "n"))]]))
 
 
 def _offer(owner: dict, invite: dict) -> str:
@@ -155,7 +157,8 @@ async def join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await answer_callback(update)
     user, chat = sender(update), current_chat(update)
     now = rt.clock.now()
-    found = invites.answered(rt.db, update.callback_query.data, "caregiver", user.id, now)
+    found = invites.answered(rt.db, decode(update.callback_query.data), "cgj", "caregiver", user.id,
+                             now)
     if found is None:
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
@@ -179,7 +182,7 @@ async def join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                                 timezone=owner["timezone"], day=DAY_NAMES[owner["summary_day"]],
                                 time=owner["summary_time"]),
                          [[(label(f"onboarding_tz_{z.rsplit('/', 1)[1].lower()}"),
-                            f"cgz:{cid}:{z}") for z in TZ_PRESETS[i:i + 2]]
+                            encode("cgz", cid, z)) for z in TZ_PRESETS[i:i + 2]]
                           for i in range(0, len(TZ_PRESETS), 2)])]
 
     if not await respond(rt, update, accept):
@@ -192,20 +195,20 @@ async def timezone_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """`cgz:<caregiver>:<zone>`: the caregiver's own time zone, for when their copy arrives."""
     rt = runtime(context)
     await answer_callback(update)
-    parts = (update.callback_query.data or "").split(":", 2)
+    cb = decode(update.callback_query.data)
+    zone_name = cb["zone"] if cb is not None and cb.head == "cgz" else None
     carer = None
-    if len(parts) == 3 and parts[1].isdecimal() and len(parts[1]) < 10 and parts[2] in TZ_PRESETS:
-        carer = caregivers.get(rt.db, int(parts[1]))
-    if carer is None or carer["user_id"] != sender(update).id or carer["ended_at"]:
+    if zone_name in TZ_PRESETS:
+        carer = caregivers.get(rt.db, cb["caregiver"])
+    if carer is None or carer["user_id"] != update.effective_user.id or carer["ended_at"]:
         await reply(rt, update, Outgoing(render("expired")))
         return
     await clear_buttons(update)
     owner = patients.existing(rt.db, carer["patient_id"])
 
     def change():
-        caregivers.set_timezone(rt.db, carer["id"], parts[2])
-        return [Outgoing(render("caregiver_timezone", timezone=parts[2],
-                                day=DAY_NAMES[owner["summary_day"]],
+        caregivers.set_timezone(rt.db, carer["id"], zone_name)
+        return [Outgoing(render("caregiver_timezone", timezone=zone_name, day=DAY_NAMES[owner["summary_day"]],
                                 time=owner["summary_time"]))]
 
     await respond(rt, update, change)

@@ -7,8 +7,9 @@ import json
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.localtime import local_date, zone
-from bot.parsing import Ambiguous, Invalid, parse_rating
+from bot.rules.callbacks import decode, encode
+from bot.rules.localtime import local_date, zone
+from bot.rules.parsing import Ambiguous, Invalid, parse_rating
 from handlers.common import (
     answer_callback,
     clear_buttons,
@@ -97,11 +98,11 @@ async def rating_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 def _question_from(rt, data: str | None, patient: dict | None) -> tuple[dict | None, int]:
     """The check-in question a button refers to, only if it is this person's and still open."""
-    parts = (data or "").split(":")
-    if patient is None or len(parts) != 3 or not (parts[1].isdecimal() and parts[2].isdecimal()):
+    cb = decode(data)
+    if patient is None or cb is None or cb.head != "c":
         return None, 0
-    pain = int(parts[2])
-    question = outbox.get(rt.db, int(parts[1])) if len(parts[1]) < 12 else None
+    pain = cb["pain"]
+    question = outbox.get(rt.db, cb["row"])
     if (question is None or question["kind"] not in CHECKIN_KINDS
             or question["patient_id"] != patient["id"] or not 0 <= pain <= 10):
         return None, 0
@@ -117,10 +118,9 @@ async def typed_rating(rt, update: Update, patient: dict, waiting: dict) -> None
         return
     result = parse_rating(incoming(update).text)
     if isinstance(result, Ambiguous):
-        prefix = f"c:{question['id']}"
         out = Outgoing(render("rating_ambiguous", low=result.low, high=result.high),
-                       [[(str(result.low), f"{prefix}:{result.low}"),
-                         (str(result.high), f"{prefix}:{result.high}")]])
+                       [[(str(result.low), encode("c", question["id"], result.low)),
+                         (str(result.high), encode("c", question["id"], result.high))]])
         await reply(rt, update, out, patient_id=patient["id"])
     elif isinstance(result, Invalid):
         await reply_template(rt, update, "rating_reask", reason=result.reason,

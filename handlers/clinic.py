@@ -16,9 +16,10 @@ from typing import Any
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import pacing
 from bot.clock import iso
-from bot.localtime import local_date, zone
+from bot.rules import pacing
+from bot.rules.callbacks import decode, encode
+from bot.rules.localtime import local_date, zone
 from handlers.caregiver import bot_username
 from handlers.common import (
     answer_callback,
@@ -316,8 +317,8 @@ async def open_clinician_invite(rt, update: Update, code: str) -> None:
         return
     place = clinics.clinic(rt.db, invite["clinic_id"])
     await reply(rt, update, Outgoing(render("clinic_staff_offer", clinic=place),
-                                     [[(label("clinic_accept"), f"clj:{invite['id']}:y"),
-                                       (label("clinic_decline"), f"clj:{invite['id']}:n")]]))
+                                     [[(label("clinic_accept"), encode("clj", invite["id"], "y")),
+                                       (label("clinic_decline"), encode("clj", invite["id"], "n"))]]))
 
 
 async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -326,7 +327,8 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
     await answer_callback(update)
     user, chat = sender(update), current_chat(update)
     now = rt.clock.now()
-    found = invites.answered(rt.db, update.callback_query.data, "clinician", user.id, now)
+    found = invites.answered(rt.db, decode(update.callback_query.data), "clj", "clinician", user.id,
+                             now)
     if found is None:
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
@@ -386,8 +388,8 @@ async def open_cohort_link(rt, update: Update, code: str) -> None:
     def offer():
         offer_id = clinics.make_offer(rt.db, cohort["id"], user.id,
                                       hashlib.sha256(text.encode("utf-8")).hexdigest(), now)
-        return [Outgoing(text, [[(label("clinic_join"), f"coj:{offer_id}:y")],
-                                [(label("clinic_not_now"), f"coj:{offer_id}:n")]])]
+        return [Outgoing(text, [[(label("clinic_join"), encode("coj", offer_id, "y"))],
+                                [(label("clinic_not_now"), encode("coj", offer_id, "n"))]])]
 
     await respond(rt, update, offer)
 
@@ -396,19 +398,18 @@ async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
     """`coj:<offer>:y|n`: only the person the offer was shown to, once, within a week."""
     rt = runtime(context)
     await answer_callback(update)
-    parts = (update.callback_query.data or "").split(":")
-    user = sender(update)
+    cb = decode(update.callback_query.data)
+    cb = cb if cb is not None and cb.head == "coj" else None
+    user = update.effective_user
     now = rt.clock.now()
-    found = None
-    if len(parts) == 3 and _parse_id(parts[1]) is not None and parts[2] in ("y", "n"):
-        found = clinics.offer(rt.db, int(parts[1]))
+    found = clinics.offer(rt.db, cb["offer"]) if cb is not None else None
     cohort = clinics.cohort(rt.db, found["cohort_id"]) if found else None
     if (found is None or cohort is None or found["user_id"] != user.id or found["accepted_at"]
             or found["created_at"] <= iso(now - OFFER_VALID)):
         await _refuse(rt, update, "expired")
         return
     await clear_buttons(update)
-    if parts[2] == "n":
+    if cb["answer"] == "n":
         await _refuse(rt, update, "clinic_not_joined", cohort=cohort)
         return
     patient = patient_of(rt, update)
@@ -447,8 +448,8 @@ async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await _refuse(rt, update, "clinic_not_member")
         return
     await reply(rt, update, Outgoing(render("clinic_leave_confirm", member=member),
-                                     [[(label("clinic_leave_yes"), f"lv:{member['id']}:y")],
-                                      [(label("clinic_leave_no"), f"lv:{member['id']}:n")]]),
+                                     [[(label("clinic_leave_yes"), encode("lv", member["id"], "y"))],
+                                      [(label("clinic_leave_no"), encode("lv", member["id"], "n"))]]),
                 patient_id=patient["id"])
 
 
@@ -456,15 +457,14 @@ async def leave_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """`lv:<membership>:y|n`: only for the member themself, while still a member."""
     rt = runtime(context)
     await answer_callback(update)
-    parts = (update.callback_query.data or "").split(":")
+    cb = decode(update.callback_query.data)
     patient = patient_of(rt, update)
     member = clinics.membership(rt.db, patient["id"]) if patient else None
-    if (patient is None or member is None or len(parts) != 3 or parts[2] not in ("y", "n")
-            or _parse_id(parts[1]) != member["id"]):
+    if member is None or cb is None or cb.head != "lv" or cb["membership"] != member["id"]:
         await _refuse(rt, update, "expired")
         return
     await clear_buttons(update)
-    if parts[2] == "n":
+    if cb["answer"] == "n":
         await _refuse(rt, update, "clinic_leave_kept", member=member)
         return
     now = rt.clock.now()

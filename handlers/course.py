@@ -7,8 +7,10 @@ from datetime import date
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import course_plan
-from bot.localtime import local_date, zone
+from bot.course import default_course
+from bot.rules import course_plan
+from bot.rules.callbacks import decode, encode
+from bot.rules.localtime import local_date, zone
 from handlers.common import (
     answer_callback,
     clear_buttons,
@@ -28,7 +30,7 @@ TIME_PRESETS = ("0800", "1200", "1800", "2000")
 
 
 def _lesson(lesson_id: str):
-    return next((lesson for lesson in course_plan.default_course() if lesson.id == lesson_id), None)
+    return next((l for l in default_course() if l.id == lesson_id), None)
 
 
 def _today(rt, patient: dict) -> date:
@@ -44,13 +46,10 @@ async def send_lesson(rt, update: Update, patient: dict, lesson_id: str,
     row_id = outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"], kind=kind,
                             due_at=now, now=now, dedupe_key=key, payload={"lesson_id": lesson_id})
     if row_id is None:
-        existing = list(rt.db.query(
-            "SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'", [key]))
-        if not existing:
+        row_id = outbox.pending_id(rt.db, key)
+        if row_id is None:
             return
-        row_id = existing[0]["id"]
-        rt.db.execute("UPDATE outbox SET due_at = ?, next_attempt_at = NULL WHERE id = ?",
-                      [now.isoformat(timespec="seconds"), row_id])
+        outbox.bring_forward(rt.db, row_id, now)
     await dispatch_now(rt, row_id)
 
 
@@ -61,7 +60,7 @@ async def course_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if patient is None or not patient["course_start"]:
         await reply_template(rt, update, "not_registered")
         return
-    course = course_plan.default_course()
+    course = default_course()
     start, today = date.fromisoformat(patient["course_start"]), _today(rt, patient)
     got = lessons.received(rt.db, patient["id"])
     days = [d for d in patient["course_days"].split(",") if d]
@@ -70,22 +69,21 @@ async def course_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                   received=len(got), total=len(course), missed=len(gaps),
                   reacted=lessons.read_count(rt.db, patient["id"]),
                   days=patient["course_days"].replace(",", ", "), at=patient["course_time"])
-    titles = {lesson.id: lesson for lesson in course}
-    rows = [[(f"W{titles[i].week}: {titles[i].title}"[:60], f"l:r:{i}")]
+    titles = {l.id: l for l in course}
+    rows = [[(f"W{titles[i].week}: {titles[i].title}"[:60], encode("l:r", i))]
             for i in list(got)[-RECENT_BUTTONS:] if i in titles]
     if gaps:
-        rows.insert(0, [(label("course_catch_up"), "l:c")])
-    rows.append([(label(f"course_days_{key}"), f"l:d:{key}") for key in DAY_PRESETS])
-    rows.append([(f"{t[:2]}:{t[2:]}", f"l:a:{t}") for t in TIME_PRESETS])
+        rows.insert(0, [(label("course_catch_up"), encode("l:c"))])
+    rows.append([(label(f"course_days_{key}"), encode("l:d", key)) for key in DAY_PRESETS])
+    rows.append([(f"{t[:2]}:{t[2:]}", encode("l:a", t)) for t in TIME_PRESETS])
     await reply(rt, update, Outgoing(text, rows), patient_id=patient["id"])
 
 
-async def _rhythm(rt, update, patient, args) -> bool:
+async def _rhythm(rt, update, patient, action, args) -> bool:
     """Lesson days or time chosen under /course; the schedule is re-planned at once."""
     from jobs.plan import replan_patient
     from storage import patients
 
-    action = update.callback_query.data.split(":")[1]
     if action == "d" and args and args[0] in DAY_PRESETS:
         patients.update(rt.db, patient["id"], rt.clock.now(), course_days=DAY_PRESETS[args[0]])
     elif action == "a" and args and args[0] in TIME_PRESETS:
@@ -105,26 +103,26 @@ async def lesson_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    parts = (update.callback_query.data or "").split(":")
-    if patient is None or len(parts) < 2 or len(parts) > 4:
+    cb = decode(update.callback_query.data)
+    if patient is None or cb is None or not cb.head.startswith("l:"):
         await reply_template(rt, update, "expired")
         return
-    action, args = parts[1], parts[2:]
+    action, args = cb.head[2:], [str(v) for v in cb.fields.values()]
     handler = _ACTIONS.get(action)
-    if handler is None or not await handler(rt, update, patient, args):
+    if handler is None or not await handler(rt, update, patient, action, args):
         await reply_template(rt, update, "expired")
 
 
-async def _feedback(rt, update, patient, args) -> bool:
+async def _feedback(rt, update, patient, action, args) -> bool:
     if len(args) != 1 or args[0] not in lessons.received(rt.db, patient["id"]):
         return False
-    value = "helpful" if update.callback_query.data.startswith("l:h:") else "not_for_me"
+    value = "helpful" if action == "h" else "not_for_me"
     lessons.set_feedback(rt.db, patient["id"], args[0], value)
     await reply_template(rt, update, "lesson_feedback", feedback=value, patient_id=patient["id"])
     return True
 
 
-async def _check(rt, update, patient, args) -> bool:
+async def _check(rt, update, patient, action, args) -> bool:
     lesson = _lesson(args[0]) if len(args) == 2 and args[1] in ("0", "1") else None
     if lesson is None or lesson.check is None \
             or args[0] not in lessons.received(rt.db, patient["id"]):
@@ -138,13 +136,13 @@ async def _check(rt, update, patient, args) -> bool:
     return True
 
 
-async def _next(rt, update, patient, args) -> bool:
+async def _next(rt, update, patient, action, args) -> bool:
     got = lessons.received(rt.db, patient["id"])
     if len(args) != 1 or args[0] not in got:
         return False
     if got[args[0]]["feedback"] is None:
         lessons.set_feedback(rt.db, patient["id"], args[0], "more")
-    upcoming = course_plan.next_unreceived(course_plan.default_course(), set(got))
+    upcoming = course_plan.next_unreceived(default_course(), set(got))
     if upcoming is None:
         await reply_template(rt, update, "lesson_none", patient_id=patient["id"])
     else:
@@ -152,20 +150,19 @@ async def _next(rt, update, patient, args) -> bool:
     return True
 
 
-async def _reread(rt, update, patient, args) -> bool:
+async def _reread(rt, update, patient, action, args) -> bool:
     if len(args) != 1 or args[0] not in lessons.received(rt.db, patient["id"]):
         return False
     await send_lesson(rt, update, patient, args[0], kind="lesson_reread")
     return True
 
 
-async def _catch_up(rt, update, patient, args) -> bool:
+async def _catch_up(rt, update, patient, action, args) -> bool:
     if args or not patient["course_start"]:
         return False
     days = [d for d in patient["course_days"].split(",") if d]
-    gaps = course_plan.missed(course_plan.default_course(),
-                              date.fromisoformat(patient["course_start"]), days,
-                              _today(rt, patient), set(lessons.received(rt.db, patient["id"])))
+    gaps = course_plan.missed(default_course(), date.fromisoformat(patient["course_start"]),
+                              days, _today(rt, patient), set(lessons.received(rt.db, patient["id"])))
     if not gaps:
         await reply_template(rt, update, "lesson_none", patient_id=patient["id"])
     else:
@@ -173,7 +170,7 @@ async def _catch_up(rt, update, patient, args) -> bool:
     return True
 
 
-async def _maintenance(rt, update, patient, args) -> bool:
+async def _maintenance(rt, update, patient, action, args) -> bool:
     if args not in (["keep"], ["stop"]) or patient["course_state"] not in ("active", "maintenance"):
         return False
     from jobs.plan import replan_patient

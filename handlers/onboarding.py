@@ -15,9 +15,10 @@ from typing import Any
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import onboarding_rules as R
 from bot.clock import parse_iso
-from bot.localtime import local_date, parse_hhmm, zone
+from bot.rules import onboarding_rules as R
+from bot.rules.callbacks import decode, encode
+from bot.rules.localtime import local_date, parse_hhmm, zone
 from bot.runtime import Runtime
 from handlers import caregiver, clinic, withdraw
 from handlers.common import (
@@ -32,6 +33,7 @@ from handlers.common import (
     sender,
 )
 from handlers.onboarding_questions import Reask, from_button, from_text, pending, question
+from handlers.resume import resume
 from jobs import clinic as clinic_flow
 from jobs import safety
 from jobs.plan import replan_patient
@@ -64,9 +66,7 @@ async def begin_or_resume(rt, update: Update) -> None:
         await withdraw.offer_consent_again(rt, update, patient)
         return
     if state is None and patient is not None and patient["status"] == "inactive":
-        from handlers.settings import resume  # they had blocked the bot and came back
-
-        await resume(rt, update, patient, "reactivated")
+        await resume(rt, update, patient, "reactivated")  # they had blocked the bot, came back
         return
     if state is None and patient is not None:
         await reply_template(rt, update, "onboarding_welcome_back", name=patient["first_name"],
@@ -110,13 +110,13 @@ async def onboarding_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     """A tap on an onboarding button (`o:<step>:<value>`), honoured only at that current step."""
     rt = runtime(context)
     await answer_callback(update)
-    state = consents.onboarding(rt.db, sender(update).id)
-    parts = (update.callback_query.data or "").split(":", 2)
+    state = consents.onboarding(rt.db, update.effective_user.id)
+    cb = decode(update.callback_query.data)
     answer = None
-    if (state is not None and len(parts) == 3 and parts[1] == state["step"]
-            and state["chat_id"] == current_chat(update).id):
-        answer = from_button(rt.db, state, parts[2])
-    if state is None or answer is None:
+    if (state is not None and cb is not None and cb.head == "o" and cb["step"] == state["step"]
+            and state["chat_id"] == update.effective_chat.id):
+        answer = from_button(rt.db, state, cb["value"])
+    if answer is None:
         await reply_template(rt, update, "expired")
         return
     await clear_buttons(update)
@@ -132,9 +132,7 @@ async def typed_answer(rt, update: Update) -> None:
         problem: str | None = reask.problem
         if state["step"] == "hold" and problem == "short":
             # On hold: a short reminder, the whole advice at most once an hour.
-            from handlers.safety import full_advice_due
-
-            if full_advice_due(rt.db, state["patient_id"], rt.clock.now()):
+            if safety.full_advice_due(rt.db, state["patient_id"], rt.clock.now()):
                 events.record(rt.db, rt.clock.now(), "hold_advice", state["patient_id"])
                 problem = None
         context = reask.context
@@ -234,11 +232,10 @@ def settings_message(db, patient: dict, *, saved: bool = False) -> Outgoing:
                   sitting_every=patient["sitting_every"],
                   summary=f"{patient['summary_day'].capitalize()} {patient['summary_time']}",
                   activities=activities.for_patient(db, patient["id"]))
-    return Outgoing(text, [[(label("settings_tz"), "set:tz"), (label("settings_ci"), "set:ci")],
-                           [(label("settings_qh"), "set:qh"), (label("settings_sit"), "set:sit")],
-                           [(label("settings_act"), "set:act"),
-                            (label("settings_dose"), "set:dose")],
-                           [(label("settings_summary"), "set:sum")]])
+    return Outgoing(text, [[(label("settings_tz"), encode("set", "tz")), (label("settings_ci"), encode("set", "ci"))],
+                           [(label("settings_qh"), encode("set", "qh")), (label("settings_sit"), encode("set", "sit"))],
+                           [(label("settings_act"), encode("set", "act")), (label("settings_dose"), encode("set", "dose"))],
+                           [(label("settings_summary"), encode("set", "sum"))]])
 
 
 def _consent(t: _Turn, answer: str) -> list[Outgoing]:

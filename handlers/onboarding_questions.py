@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from bot import onboarding_rules as R
-from bot import safety
-from bot.parsing import parse_hhmm, parse_minutes
+from bot.rules import onboarding_rules as R
+from bot.rules import safety
+from bot.rules.callbacks import encode
+from bot.rules.parsing import parse_hhmm, parse_minutes
 from jobs import clinic
 from messages import Button, Outgoing, label, render
 from storage import activities
@@ -53,67 +54,66 @@ def _code(span: tuple[str, str]) -> str:
 
 
 def _span_buttons(step: str, presets) -> list[list[Button]]:
-    return [[(label("onboarding_range", start=a, end=b), f"o:{step}:{_code((a, b))}")]
+    return [[(label("onboarding_range", start=a, end=b), encode("o", step, _code((a, b))))]
             for a, b in presets]
 
 
 def question(db, state: dict, problem: str | None = None, **extra: object) -> Outgoing:
     """The message asking the current step's question (again, when `problem` says why)."""
     step, ctx = state["step"], {"problem": problem, **extra}
-    yes_no = [[(label("onboarding_no_signs"), f"o:{step}:no")],
-              [(label("onboarding_has_sign"), f"o:{step}:yes")]]
+    yes_no = [[(label("onboarding_no_signs"), encode("o", step, "no"))],
+              [(label("onboarding_has_sign"), encode("o", step, "yes"))]]
     if step == "intro":
         return Outgoing(render("onboarding_intro", name=extra.get("name", ""),
                                emergency_number=emergency_number(
                                    db, state.get("patient_id"), state.get("user_id"))),
-                        [[(label("onboarding_continue"), "o:intro:go")]])
+                        [[(label("onboarding_continue"), encode("o", "intro", "go"))]])
     if step == "consent":
         return Outgoing(render("onboarding_consent"),
-                        [[(label("onboarding_agree"), "o:consent:yes"),
-                          (label("onboarding_decline"), "o:consent:no")]])
+                        [[(label("onboarding_agree"), encode("o", "consent", "yes")),
+                          (label("onboarding_decline"), encode("o", "consent", "no"))]])
     if step == "rf":
         return Outgoing(render("onboarding_red_flags", **ctx), yes_no)
     if step == "hold":
         return Outgoing(render("onboarding_emergency", emergency_number=emergency_number(
                                    db, state.get("patient_id"), state.get("user_id")), **ctx),
-                        [[(label("onboarding_seen"), "o:hold:seen")],
-                         [(label("safety_mistake"), "o:hold:mistake")]])
+                        [[(label("onboarding_seen"), encode("o", "hold", "seen"))],
+                         [(label("safety_mistake"), encode("o", "hold", "mistake"))]])
     if step == "soon":
         return Outgoing(render("onboarding_soon_signs", **{"after_hold": False, **ctx}), yes_no)
     if step == "tz":
-        buttons = [(label(f"onboarding_tz_{z.rsplit('/', 1)[1].lower()}"), f"o:tz:{z}")
-                   for z in R.TZ_PRESETS] + [(label("onboarding_tz_other"), "o:tz:other")]
+        buttons = [(label(f"onboarding_tz_{z.rsplit('/', 1)[1].lower()}"), encode("o", "tz", z))
+                   for z in R.TZ_PRESETS] + [(label("onboarding_tz_other"), encode("o", "tz", "other"))]
         return Outgoing(render("onboarding_timezone", **{"candidates": (), **ctx}),
                         [] if problem == "other" else _rows(buttons, 2))
     if step == "ci":
         return Outgoing(render("onboarding_checkin_time", **ctx),
-                        _rows([(t, f"o:ci:{t.replace(':', '')}") for t in R.CHECKIN_PRESETS], 3))
+                        _rows([(t, encode("o", "ci", t.replace(":", ""))) for t in R.CHECKIN_PRESETS], 3))
     if step == "qh":
         blank = {"checkin": "", "start": "", "end": ""}
         return Outgoing(render("onboarding_quiet", **{**blank, **ctx}),
                         _span_buttons("qh", R.QUIET_PRESETS)
-                        + [[(label("onboarding_change_checkin"), "o:qh:back")]])
+                        + [[(label("onboarding_change_checkin"), encode("o", "qh", "back"))]])
     if step == "sit":
         return Outgoing(render("onboarding_sitting", **ctx),
-                        [[(label(f"onboarding_sit_{k}"), f"o:sit:{k}") for k in R.SITTING_DAYS]])
+                        [[(label(f"onboarding_sit_{k}"), encode("o", "sit", k)) for k in R.SITTING_DAYS]])
     if step == "sh":
         return Outgoing(render("onboarding_sitting_hours", **ctx),
                         _span_buttons("sh", R.SITTING_PRESETS))
     if step == "se":
         return Outgoing(render("onboarding_sitting_every", **ctx),
-                        [[(label("onboarding_minutes", n=n), f"o:se:{n}")
-                          for n in R.SITTING_EVERY]])
+                        [[(label("onboarding_minutes", n=n), encode("o", "se", n)) for n in R.SITTING_EVERY]])
     if step == "act":
         chosen = state["data"].get("chosen", [])
         buttons = [(label("onboarding_chosen", name=label(f"onboarding_act_{k}")) if name in chosen
-                    else label(f"onboarding_act_{k}"), f"o:act:{k}")
+                    else label(f"onboarding_act_{k}"), encode("o", "act", k))
                    for k, name in R.ACTIVITIES.items()]
         return Outgoing(render("onboarding_activities", chosen=chosen, **ctx),
-                        _rows(buttons, 2) + [[(label("onboarding_done"), "o:act:done")]])
+                        _rows(buttons, 2) + [[(label("onboarding_done"), encode("o", "act", "done"))]])
     if step == "dose":
         index, name = pending(db, state)[0]
         return Outgoing(render("onboarding_dose", name=name, max_minutes=MAX_DOSE, **ctx),
-                        [[(label("onboarding_minutes", n=n), f"o:dose:{index}:{n}")
+                        [[(label("onboarding_minutes", n=n), encode("o", "dose", f"{index}:{n}"))
                           for n in R.DOSE_PRESETS]])
     raise ValueError(f"unknown onboarding step {step!r}")
 

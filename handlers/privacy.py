@@ -6,6 +6,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.rules.callbacks import decode, encode
 from handlers.common import (
     answer_callback,
     clear_buttons,
@@ -42,8 +43,8 @@ async def delete_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     rt = runtime(context)
     patient = patient_of(rt, update)
     await reply(rt, update, Outgoing(render("delete_confirm"),
-                                     [[(label("delete_yes"), "del:yes")],
-                                      [(label("delete_no"), "del:no")]]),
+                                     [[(label("delete_yes"), encode("del", "yes"))],
+                                      [(label("delete_no"), encode("del", "no"))]]),
                 patient_id=patient["id"] if patient else None)
 
 
@@ -51,11 +52,12 @@ async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     rt = runtime(context)
     await answer_callback(update)
     await clear_buttons(update)
-    data = update.callback_query.data
-    if data == "del:no":
+    cb = decode(update.callback_query.data)
+    answer = cb["answer"] if cb is not None and cb.head == "del" else None
+    if answer == "no":
         await reply(rt, update, Outgoing(render("delete_kept")))
         return
-    if data != "del:yes":
+    if answer != "yes":
         await reply(rt, update, Outgoing(render("expired")))
         return
     patient = patient_of(rt, update)

@@ -1,12 +1,12 @@
 """Warning signs heard in any message, and the safety questions that take only a clear answer.
 
 * `screen_message` runs before every other handler (group -3) for every private text, edited ones
-  too, in every state. When `bot.safety.screen` hears a warning sign it answers at once with that
+  too, in every state. When `bot.rules.safety.screen` hears a warning sign it answers at once with that
   level's advice and "Is this happening now?", and stops the message there (it is never also taken
   as a rating). The text itself is never stored or logged: events say the level and sign ids.
 * Safety questions (/urgent's two, the confirming question, "Were you able to get checked?", "Did
   they say it's fine to carry on?") wait in the `awaiting` table (kinds in SAFETY_KINDS); a typed
-  answer counts only through `bot.safety.safety_answer`: anything unclear asks again, saying why.
+  answer counts only through `bot.rules.safety.safety_answer`: anything unclear asks again, saying why.
 * A hold has a way back ("I answered by mistake": the questions again, "None of these" lifts it), a
   short reminder for anything sent while on hold (the full advice at most once an hour), and a
   follow-up row about 24 hours after the report.
@@ -23,11 +23,13 @@ from functools import partial
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot import safety
 from bot.clock import parse_iso
-from bot.onboarding_rules import is_mistake, is_not_yet, is_seen
+from bot.rules import safety
+from bot.rules.callbacks import decode, encode
+from bot.rules.onboarding_rules import is_mistake, is_not_yet, is_seen
 from handlers.common import current_chat, incoming, patient_of, reply, respond, runtime
 from jobs import clinic
+from jobs.prompts import cancel_prompts, lift_hold
 from jobs.safety import (
     ask,
     full_advice_due,
@@ -42,7 +44,7 @@ from jobs.safety import (
 )
 from jobs.summary import alert_caregivers, alert_caregivers_seen
 from messages import Outgoing, label, render
-from storage import checkins, consents, events, patients
+from storage import checkins, consents, events, outbox, patients
 
 log = logging.getLogger(__name__)
 
@@ -58,23 +60,23 @@ CONFIRM_LAPSES = timedelta(hours=12)
 def last_question(db, chat_id: int) -> tuple[str, dict] | None:
     """For someone with no patient row (nowhere to keep `awaiting`): the safety question the last
     message to their chat asked, read from its buttons."""
-    rows = list(db.query("SELECT payload FROM outbox WHERE chat_id = ? AND kind = 'reply' "
-                         "ORDER BY id DESC LIMIT 1", [chat_id]))
-    if not rows:
+    payload = outbox.last_reply_payload(db, chat_id)
+    if payload is None:
         return None
     try:
-        buttons = json.loads(rows[0]["payload"]).get("buttons") or []
+        buttons = json.loads(payload).get("buttons") or []
     except (TypeError, ValueError):
         return None
     for row in buttons:
         for _, data in row:
-            parts = str(data).split(":")
-            if parts[:2] == ["u", "emergency"]:
+            cb = decode(str(data))
+            head = cb.head if cb is not None else ""
+            if head == "u:emergency":
                 return "urgent_emergency", {}
-            if parts[:2] == ["u", "soon"]:
+            if head == "u:soon":
                 return "urgent_soon", {}
-            if parts[0] == "sf" and len(parts) >= 3 and parts[1] in ("emergency", "soon"):
-                return "safety_confirm", {"level": parts[1], "signs": [], "doubtful": False}
+            if head == "sf":
+                return "safety_confirm", {"level": cb["level"], "signs": [], "doubtful": False}
     return None
 
 
@@ -87,24 +89,24 @@ def number(rt, patient: dict | None, update: Update):
 
 
 def urgent_question(step: str, *, recheck: bool = False, problem: str | None = None) -> Outgoing:
-    suffix = ":m" if recheck else ""
+    again = ("m",) if recheck else ()
     return Outgoing(render(f"urgent_q_{step}", problem=problem, recheck=recheck),
-                    [[(label("onboarding_no_signs"), f"u:{step}:no{suffix}")],
-                     [(label("onboarding_has_sign"), f"u:{step}:yes{suffix}")]])
+                    [[(label("onboarding_no_signs"), encode(f"u:{step}", "no", *again))],
+                     [(label("onboarding_has_sign"), encode(f"u:{step}", "yes", *again))]])
 
 
 def confirm_question(level: str, doubtful: bool, emergency_number, *,
                      problem: str | None = None) -> Outgoing:
     return Outgoing(render("safety_heard", level=level, doubtful=doubtful, problem=problem,
                            emergency_number=emergency_number),
-                    [[(label("safety_yes_now"), f"sf:{level}:yes")],
-                     [(label("safety_no_not_now"), f"sf:{level}:no")]])
+                    [[(label("safety_yes_now"), encode("sf", level, "yes"))],
+                     [(label("safety_no_not_now"), encode("sf", level, "no"))]])
 
 
 def carry_on_question(problem: str | None = None) -> Outgoing:
     return Outgoing(render("safety_carry_on", problem=problem),
-                    [[(label("safety_carry_on_yes"), "u:ok:yes")],
-                     [(label("safety_carry_on_no"), "u:ok:no")]])
+                    [[(label("safety_carry_on_yes"), encode("u:ok", "yes"))],
+                     [(label("safety_carry_on_no"), encode("u:ok", "no"))]])
 
 
 def emergency_advice(rt, patient: dict | None, update: Update, held: bool) -> Outgoing:
@@ -118,8 +120,6 @@ def record_emergency(rt, patient: dict, now: datetime, at: str,
                      signs: tuple[str, ...] | list[str] = ()) -> bool:
     """An emergency sign confirmed by a set-up patient: prompts on hold (from active or paused),
     the follow-up queued, the caregivers who chose alerts and the clinic told. True if on hold."""
-    from handlers.settings import cancel_prompts
-
     db, pid = rt.db, patient["id"]
     state = consents.onboarding(db, patient["user_id"])
     if state is not None and state["data"].get("edit"):
@@ -276,8 +276,6 @@ def emergency_confirmed(rt, update: Update, patient: dict | None, at: str,
 def urgent_answer(rt, update: Update, patient: dict | None, step: str, answer: str | None,
                   recheck: bool) -> list[Outgoing]:
     """An answer to one of /urgent's questions (inside respond's transaction)."""
-    from handlers.settings import lift_hold
-
     now, pid = rt.clock.now(), patient["id"] if patient else None
     if answer is None or answer == "unsure":
         return [urgent_question(step, recheck=recheck,
@@ -299,7 +297,7 @@ def urgent_answer(rt, update: Update, patient: dict | None, step: str, answer: s
         else:
             out.append(Outgoing(render("urgent_none", emergency_number=emergency_number,
                                        on_hold=on_hold and not recheck),
-                                [[(label("safety_mistake"), "u:mistake")]]
+                                [[(label("safety_mistake"), encode("u:mistake"))]]
                                 if on_hold and not recheck else []))
         if recheck and patient is not None:
             # "I answered by mistake", and no emergency sign now: the hold is lifted
@@ -321,8 +319,6 @@ def seen(rt, update: Update, patient: dict, at: str) -> list[Outgoing]:
 
 
 def carry_on_answer(rt, update: Update, patient: dict, answer: str | None) -> list[Outgoing]:
-    from handlers.settings import lift_hold
-
     if answer is None or answer == "unsure":
         return [carry_on_question("unsure" if answer == "unsure" else "unclear")]
     settle(rt.db, patient["id"])
@@ -427,14 +423,14 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    parts = (update.callback_query.data or "").split(":")
-    if len(parts) != 3 or parts[1] not in ("emergency", "soon") or parts[2] not in ("yes", "no"):
+    cb = decode(update.callback_query.data)
+    if cb is None or cb.head != "sf":
         await reply(rt, update, Outgoing(render("expired")),
                     patient_id=patient["id"] if patient else None)
         return
     await clear_buttons(update)
     waiting = safety_waiting(rt.db, patient)
     info = ref_of(waiting) if waiting is not None and waiting["kind"] == "safety_confirm" else {}
-    await respond(rt, update, lambda: confirm_answer(rt, update, patient, parts[1], parts[2],
-                                                     info),
+    await respond(rt, update, lambda: confirm_answer(rt, update, patient, cb["level"],
+                                                     cb["answer"], info),
                   patient_id=patient["id"] if patient else None)

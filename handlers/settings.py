@@ -6,12 +6,13 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.clock import iso
-from bot.onboarding_rules import DOSE_PRESETS
+from bot.rules.callbacks import decode, encode
+from bot.rules.onboarding_rules import DOSE_PRESETS
+from handlers import safety
 from handlers.activity import usable_patient
 from handlers.common import (
     answer_callback,
     clear_buttons,
-    current_chat,
     patient_of,
     reply,
     reply_template,
@@ -21,16 +22,16 @@ from handlers.common import (
 )
 from handlers.onboarding import EDIT_FLOWS, settings_message
 from handlers.onboarding_questions import question
+from handlers.resume import resume
 from jobs.plan import replan_patient
+from jobs.prompts import PROMPT_KINDS as PROMPT_KINDS  # what /pause cancels (re-exported)
+from jobs.prompts import cancel_prompts
 from messages import Outgoing, label, render
 from storage import activities, consents, events, patients
 
 DOSE_CHOICES = tuple(sorted({*DOSE_PRESETS, 45, 60}))
 SUMMARY_CHOICES = (("sun", "18:00"), ("sun", "10:00"), ("sat", "18:00"), ("fri", "18:00"),
                    ("mon", "08:00"))
-# Everything the bot would send on its own; /pause cancels these (replies still go out).
-PROMPT_KINDS = ("checkin", "checkin_reminder", "sitting", "lesson", "course_end", "settle",
-                "next_day", "advice", "pause_over", "summary")
 
 
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -43,72 +44,95 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """`set:<setting>`, `set:d:<activity>`, `set:dm:<activity>:<minutes>`."""
+    """`set:<setting>`, `set:sum:<when>`, `set:d:<activity>`, `set:dm:<activity>:<minutes>`."""
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    parts = (update.callback_query.data or "").split(":")
-    if patient is None or patient["status"] in ("onboarding", "hold") or len(parts) < 2:
+    cb = decode(update.callback_query.data)
+    if patient is None or patient["status"] in ("onboarding", "hold") or cb is None \
+            or not cb.head.startswith("set"):
         await reply_template(rt, update, "expired")
         return
-    pid, what = patient["id"], parts[1]
-    if what in EDIT_FLOWS and len(parts) == 2:
-        user, chat = sender(update).id, current_chat(update).id
+    step = _SETTING_STEPS.get(cb.head)
+    if step is None or not await step(rt, update, patient, cb):
+        await reply_template(rt, update, "expired", patient_id=patient["id"])
 
-        def begin():
-            consents.set_step(rt.db, user, chat, what, rt.clock.now(), patient_id=pid,
-                              data={"edit": what, "chosen": []})
-            return [question(rt.db, consents.onboarding(rt.db, user))]
 
-        await clear_buttons(update)
-        await respond(rt, update, begin, patient_id=pid)
-        return
-    if what == "sum" and len(parts) == 2:
+async def _begin_edit(rt, update: Update, patient: dict, cb) -> bool:
+    """`set:<setting>`: a menu (summary, dose) or the onboarding question to change it."""
+    what, pid = cb["what"], patient["id"]
+    if what == "sum":
         rows = [[(label("settings_summary_at", day=day.capitalize(), time=at),
-                  f"set:sum:{day}{at.replace(':', '')}")] for day, at in SUMMARY_CHOICES]
+                  encode("set:sum", f"{day}{at.replace(':', '')}"))] for day, at in SUMMARY_CHOICES]
         await reply(rt, update, Outgoing(render("settings_summary_when"), rows), patient_id=pid)
-        return
-    chosen = next(((d, t) for d, t in SUMMARY_CHOICES if len(parts) == 3 and what == "sum"
-                   and parts[2] == f"{d}{t.replace(':', '')}"), None)
-    if chosen is not None:
-        def change_summary():
-            patients.update(rt.db, pid, rt.clock.now(), summary_day=chosen[0],
-                            summary_time=chosen[1])
-            events.record(rt.db, rt.clock.now(), "settings_changed", pid, setting="summary")
-            return [settings_message(rt.db, patients.get(rt.db, pid), saved=True)]
-
-        await clear_buttons(update)
-        if await respond(rt, update, change_summary, patient_id=pid):
-            replan_patient(rt, patients.existing(rt.db, pid))
-        return
-    if what == "dose" and len(parts) == 2:
-        rows = [[(f"{a['name']} ({a['dose_minutes']} min)", f"set:d:{a['id']}")]
+        return True
+    if what == "dose":
+        rows = [[(f"{a['name']} ({a['dose_minutes']} min)", encode("set:d", a["id"]))]
                 for a in activities.for_patient(rt.db, pid)]
         await reply(rt, update, Outgoing(render("settings_dose_which"), rows), patient_id=pid)
-        return
-    act = None
-    if what in ("d", "dm") and len(parts) >= 3 and parts[2].isdecimal() and len(parts[2]) < 10:
-        act = activities.owned(rt.db, int(parts[2]), pid)
-    if act is not None and what == "d" and len(parts) == 3:
-        rows = [[(label("onboarding_minutes", n=n), f"set:dm:{act['id']}:{n}")
-                 for n in DOSE_CHOICES]]
-        await reply(rt, update, Outgoing(render("settings_dose_how", activity=act["name"],
-                                                dose=act["dose_minutes"]), rows), patient_id=pid)
-        return
-    if act is not None and what == "dm" and len(parts) == 4 and parts[3].isdecimal() \
-            and int(parts[3]) in DOSE_CHOICES:
-        minutes = int(parts[3])
+        return True
+    if what not in EDIT_FLOWS:
+        return False
+    user, chat = update.effective_user.id, update.effective_chat.id
 
-        def change():
-            activities.set_dose(rt.db, act["id"], minutes, act["paused_until"])
-            events.record(rt.db, rt.clock.now(), "dose_changed", pid, activity=act["id"],
-                          by="patient")
-            return [settings_message(rt.db, patients.get(rt.db, pid), saved=True)]
+    def begin():
+        consents.set_step(rt.db, user, chat, what, rt.clock.now(), patient_id=pid,
+                          data={"edit": what, "chosen": []})
+        return [question(rt.db, consents.onboarding(rt.db, user))]
 
-        await clear_buttons(update)
-        await respond(rt, update, change, patient_id=pid)
-        return
-    await reply_template(rt, update, "expired", patient_id=pid)
+    await clear_buttons(update)
+    await respond(rt, update, begin, patient_id=pid)
+    return True
+
+
+async def _summary_chosen(rt, update: Update, patient: dict, cb) -> bool:
+    pid = patient["id"]
+    chosen = next(((d, t) for d, t in SUMMARY_CHOICES if cb["when"] == f"{d}{t.replace(':', '')}"),
+                  None)
+    if chosen is None:
+        return False
+
+    def change_summary():
+        patients.update(rt.db, pid, rt.clock.now(), summary_day=chosen[0], summary_time=chosen[1])
+        events.record(rt.db, rt.clock.now(), "settings_changed", pid, setting="summary")
+        return [settings_message(rt.db, patients.get(rt.db, pid), saved=True)]
+
+    await clear_buttons(update)
+    if await respond(rt, update, change_summary, patient_id=pid):
+        replan_patient(rt, patients.get(rt.db, pid))
+    return True
+
+
+async def _dose_activity(rt, update: Update, patient: dict, cb) -> bool:
+    act = activities.owned(rt.db, cb["activity"], patient["id"])
+    if act is None:
+        return False
+    rows = [[(label("onboarding_minutes", n=n), encode("set:dm", act["id"], n))
+             for n in DOSE_CHOICES]]
+    await reply(rt, update, Outgoing(render("settings_dose_how", activity=act["name"],
+                                            dose=act["dose_minutes"]), rows),
+                patient_id=patient["id"])
+    return True
+
+
+async def _dose_minutes(rt, update: Update, patient: dict, cb) -> bool:
+    pid, minutes = patient["id"], cb["minutes"]
+    act = activities.owned(rt.db, cb["activity"], pid)
+    if act is None or minutes not in DOSE_CHOICES:
+        return False
+
+    def change():
+        activities.set_dose(rt.db, act["id"], minutes, act["paused_until"])
+        events.record(rt.db, rt.clock.now(), "dose_changed", pid, activity=act["id"], by="patient")
+        return [settings_message(rt.db, patients.get(rt.db, pid), saved=True)]
+
+    await clear_buttons(update)
+    await respond(rt, update, change, patient_id=pid)
+    return True
+
+
+_SETTING_STEPS = {"set": _begin_edit, "set:sum": _summary_chosen, "set:d": _dose_activity,
+                  "set:dm": _dose_minutes}
 
 
 async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -131,12 +155,6 @@ async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await respond(rt, update, act, patient_id=patient["id"])
 
 
-def cancel_prompts(db, patient_id: int, reason: str) -> None:
-    marks = ", ".join("?" for _ in PROMPT_KINDS)
-    db.execute(f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE patient_id = ? "  # noqa: S608 - placeholders
-               f"AND status = 'pending' AND kind IN ({marks})", [reason, patient_id, *PROMPT_KINDS])
-
-
 async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/resume: prompts start again (after a red flag, only once a doctor has seen them)."""
     rt = runtime(context)
@@ -148,8 +166,6 @@ async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
         return
     if patient["status"] == "hold":
-        from handlers import safety
-
         def ask_seen():
             if safety.seen_since_report(rt.db, patient["id"]):  # seen, not yet cleared
                 safety.ask(rt.db, patient["id"], "hold_carry_on", rt.clock.now())
@@ -163,52 +179,3 @@ async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply_template(rt, update, "resumed", already=True, patient_id=patient["id"])
         return
     await resume(rt, update, patient, "prompts_resumed")
-
-
-async def resume(rt, update: Update, patient: dict, event: str) -> None:
-    """Back to active (also for someone who had blocked the bot and came back), re-planned."""
-    def act():
-        now = rt.clock.now()
-        # Prompts cancelled by the pause (or the block) are planned afresh from now on; session
-        # follow-ups held back meanwhile go out again (the dispatcher still applies their
-        # lateness rules: a settle question hours late is given up, not asked).
-        reactivate(rt.db, patient["id"], now)
-        events.record(rt.db, now, event, patient["id"])
-        return [Outgoing(render("resumed", already=False))]
-
-    if await respond(rt, update, act, patient_id=patient["id"]):
-        replan_patient(rt, patients.existing(rt.db, patient["id"]))
-
-
-def reactivate(db, patient_id: int, now) -> None:
-    """Back to active (after a pause, a block or a hold): prompts cancelled meanwhile are planned
-    afresh from now on, session follow-ups held back go out again, a hold's follow-up is dropped.
-    The caller re-plans (after its transaction)."""
-    patients.update(db, patient_id, now, status=patients.PLANNABLE, paused_from=None,
-                    inactive_reason=None)
-    db.execute("DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "
-               "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end', 'summary', "
-               "'summary_caregiver') AND due_at >= ?", [patient_id, iso(now)])
-    db.execute("UPDATE outbox SET status = 'pending', last_error = NULL "
-               "WHERE patient_id = ? AND status = 'cancelled' "
-               "AND kind IN ('settle', 'next_day', 'advice', 'pause_over')", [patient_id])
-    db.execute("UPDATE outbox SET status = 'cancelled', last_error = 'hold_lifted' "
-               "WHERE patient_id = ? AND status = 'pending' AND kind = 'safety_followup'",
-               [patient_id])
-
-
-def lift_hold(rt, patient: dict, event: str) -> Outgoing:
-    """Inside a handler's transaction: the hold ends (cleared by a doctor, or reported by
-    mistake) and prompts start again; the plan tick (or `replan_after`) plans them."""
-    now = rt.clock.now()
-    paused = bool(patient.get("paused_from"))  # on hold from a /pause: the pause stays theirs
-    if paused:
-        patients.update(rt.db, patient["id"], now, status="paused")
-        rt.db.execute("UPDATE outbox SET status = 'cancelled', last_error = 'hold_lifted' "
-                      "WHERE patient_id = ? AND status = 'pending' AND kind = 'safety_followup'",
-                      [patient["id"]])
-    else:
-        reactivate(rt.db, patient["id"], now)
-    events.record(rt.db, now, event, patient["id"])
-    return Outgoing(render("safety_hold_lifted", mistake=event == "red_flag_mistake",
-                           paused=paused))

@@ -8,10 +8,10 @@ from datetime import timedelta
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.rules.callbacks import decode
 from handlers.common import answer_callback, clear_buttons, patient_of, reply_template, runtime
 from storage import outbox, sitting
 
-ACTIONS = ("done", "snooze", "off")
 SNOOZE = timedelta(minutes=15)
 
 
@@ -20,16 +20,14 @@ async def sitting_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    parts = (update.callback_query.data or "").split(":")
+    cb = decode(update.callback_query.data)
     nudge = None
-    if patient and len(parts) == 3 and parts[1].isdecimal() and len(parts[1]) < 12 \
-            and parts[2] in ACTIONS:
-        nudge = outbox.get(rt.db, int(parts[1]))
-    if (patient is None or nudge is None or nudge["kind"] != "sitting"
-            or nudge["patient_id"] != patient["id"]):
+    if patient and cb is not None and cb.head == "s":
+        nudge = outbox.get(rt.db, cb["row"])
+    if nudge is None or nudge["kind"] != "sitting" or nudge["patient_id"] != patient["id"]:
         await reply_template(rt, update, "expired")
         return
-    action, now = parts[2], rt.clock.now()
+    action, now = cb["action"], rt.clock.now()
     day = json.loads(nudge["payload"])["local_date"]
     with rt.db.atomic():
         fresh = sitting.record(rt.db, patient["id"], nudge["id"], day, action, now)

@@ -8,17 +8,16 @@ are read in handlers.safety, with the same rules as the buttons.
 
 from __future__ import annotations
 
-from functools import partial
-
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.rules.callbacks import decode
 from handlers import safety as flow
 from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
 from messages import Outgoing, render
 
-_ANSWERS = {"u:emergency:yes", "u:emergency:no", "u:soon:yes", "u:soon:no",
-            "u:emergency:yes:m", "u:emergency:no:m", "u:soon:yes:m", "u:soon:no:m"}
+# The buttons that lead out of a hold (bot.rules.callbacks); the others answer /urgent.
+_HOLD_HEADS = ("u:seen", "u:fu", "u:mistake", "u:ok")
 
 
 async def urgent_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -41,30 +40,30 @@ async def urgent_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await answer_callback(update)
     patient = patient_of(rt, update)
     pid = patient["id"] if patient else None
-    data = update.callback_query.data or ""
+    cb = decode(update.callback_query.data)
+    head, answer = (cb.head, cb.get("answer")) if cb is not None else ("", None)
     on_hold = patient is not None and patient["status"] == "hold"
-    if data in ("u:seen", "u:fu:seen", "u:fu:notyet", "u:mistake", "u:ok:yes", "u:ok:no"):
-        if patient is None or not on_hold:
+    if head in _HOLD_HEADS:
+        if not on_hold:
             await reply(rt, update, Outgoing(render("expired")), patient_id=pid)
             return
         await clear_buttons(update)
-        if data in ("u:seen", "u:fu:seen"):
-            act = partial(flow.seen, rt, update, patient, "button")
-        elif data == "u:fu:notyet":
-            act = partial(flow.seen_answer, rt, update, patient, "no")
-        elif data == "u:mistake":
-            act = partial(flow.mistake, rt, update, patient)
+        if head == "u:seen" or answer == "seen":
+            act = lambda: flow.seen(rt, update, patient, "button")  # noqa: E731
+        elif answer == "notyet":
+            act = lambda: flow.seen_answer(rt, update, patient, "no")  # noqa: E731
+        elif head == "u:mistake":
+            act = lambda: flow.mistake(rt, update, patient)  # noqa: E731
         else:
-            act = partial(flow.carry_on_answer, rt, update, patient, data[-3:].strip(":"))
+            act = lambda: flow.carry_on_answer(rt, update, patient, answer)  # noqa: E731
         await respond(rt, update, act, patient_id=pid)
         flow.replan_if_lifted(rt, patient)
         return
-    if data not in _ANSWERS:
+    if head not in ("u:emergency", "u:soon"):
         await reply(rt, update, Outgoing(render("expired")), patient_id=pid)
         return
     await clear_buttons(update)
-    parts = data.split(":")
-    await respond(rt, update, lambda: flow.urgent_answer(rt, update, patient, parts[1], parts[2],
-                                                         len(parts) == 4),
+    level, again = head.split(":")[1], cb.get("again") is not None
+    await respond(rt, update, lambda: flow.urgent_answer(rt, update, patient, level, answer, again),
                   patient_id=pid)
     flow.replan_if_lifted(rt, patient)

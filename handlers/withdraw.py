@@ -10,7 +10,8 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot import onboarding_rules as R
+from bot.rules import onboarding_rules as R
+from bot.rules.callbacks import decode, encode
 from handlers.common import (
     answer_callback,
     button_message_key,
@@ -82,8 +83,8 @@ async def withdraw_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await reply_template(rt, update, "withdraw_already", patient_id=patient["id"])
         return
     await reply(rt, update, Outgoing(render("withdraw_confirm"),
-                                     [[(label("withdraw_yes"), "w:yes")],
-                                      [(label("withdraw_no"), "w:no")]]),
+                                     [[(label("withdraw_yes"), encode("w", "yes"))],
+                                      [(label("withdraw_no"), encode("w", "no"))]]),
                 patient_id=patient["id"])
 
 
@@ -92,12 +93,12 @@ async def withdraw_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    data = update.callback_query.data
-    if patient is None or patient["status"] == "onboarding" or data not in ("w:yes", "w:no"):
+    cb = decode(update.callback_query.data)
+    if patient is None or patient["status"] == "onboarding" or cb is None or cb.head != "w":
         await reply_template(rt, update, "expired", patient_id=patient["id"] if patient else None)
         return
     await clear_buttons(update)
-    if data == "w:no":
+    if cb["answer"] == "no":
         await reply_template(rt, update, "withdraw_kept", patient_id=patient["id"])
         return
     if patient["status"] == WITHDRAWN:

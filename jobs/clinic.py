@@ -20,12 +20,14 @@ import segno
 from markupsafe import Markup, escape
 from sqlite_utils import Database
 
-from bot import roster, safety
 from bot.clock import iso, parse_iso
-from bot.localtime import local_date, local_to_utc, zone
+from bot.rules import roster, safety
+from bot.rules.localtime import local_date, local_to_utc, zone
 from jobs.summary import ratings_by_day
 from messages import Outgoing, render
-from storage import clinics, consents, events, outbox
+from storage import checkins as checkins_store
+from storage import clinics, consents, events, outbox, patients, sitting
+from storage import sessions as sessions_store
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,7 @@ def _start(patient: dict, today: date) -> date:
 def sign_reports(db: Database, patient_id: int) -> dict[str, list[datetime]]:
     """When each level of warning sign was reported (confirmed), oldest first."""
     found: dict[str, list[datetime]] = {"emergency": [], "soon": []}
-    for r in db.query("SELECT at, json_extract(data, '$.level') AS level FROM events "
-                      "WHERE patient_id = ? AND kind = 'red_flag' ORDER BY id", [patient_id]):
+    for r in events.red_flag_reports(db, patient_id):
         if r["level"] in found:
             found[r["level"]].append(parse_iso(r["at"]))
     return found
@@ -65,12 +66,8 @@ def patient_line(db: Database, patient: dict, now: datetime) -> Line:
     tz = zone(patient["timezone"])
     today = local_date(now, tz)
     start = _start(patient, today)
-    answers = [parse_iso(r["t"]) for r in db.query(
-        "SELECT max(answered_at) AS t FROM checkins WHERE patient_id = ? AND status = 'answered' "
-        "UNION ALL SELECT max(created_at) FROM sessions WHERE patient_id = ?",
-        [patient["id"], patient["id"]]) if r["t"]]
-    verdicts = [r["verdict"] for r in db.query(
-        "SELECT verdict FROM sessions WHERE patient_id = ? AND stage = 'decided'", [patient["id"]])]
+    answers = [parse_iso(t) for t in checkins_store.last_answer_times(db, patient["id"])]
+    verdicts = [r["verdict"] for r in sessions_store.decided(db, patient["id"])]
     reports = sign_reports(db, patient["id"])
     found = roster.figures(
         ratings=ratings_by_day(db, patient["id"], today), start=start, today=today,
@@ -112,7 +109,7 @@ def clean_emergency_text(text: str | None) -> str | None:
 def emergency_number(db: Database, patient_id: int | None = None,
                      user_id: int | None = None, timezone: str | None = None) -> Markup:
     """The number to call, as safe HTML: the patient's cohort's own text, else the number of the
-    country of the patient's time zone (bot.safety), else "112 or your local emergency number".
+    country of the patient's time zone (bot.rules.safety), else "112 or your local emergency number".
 
     Someone still setting up after accepting a cohort's link already gets their clinic's text;
     someone without a zone yet (or a stranger) gets the default.
@@ -125,11 +122,9 @@ def emergency_number(db: Database, patient_id: int | None = None,
     if text:
         return escape(text)
     if timezone is None and patient_id is not None:
-        row = db.execute("SELECT timezone FROM patients WHERE id = ?", [patient_id]).fetchone()
-        timezone = row[0] if row else None
+        timezone = patients.timezone_of(db, patient_id=patient_id)
     if timezone is None and patient_id is None and user_id is not None:
-        row = db.execute("SELECT timezone FROM patients WHERE user_id = ?", [user_id]).fetchone()
-        timezone = row[0] if row else None
+        timezone = patients.timezone_of(db, user_id=user_id)
     return escape(safety.emergency_number(timezone))
 
 
@@ -167,15 +162,11 @@ def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict]
         pid, tz = patient["id"], zone(patient["timezone"])
         today = local_date(now, tz)
         start = _start(patient, today)
-        checkins = {r["local_date"]: r for r in db.query(
-            "SELECT local_date, status, pain FROM checkins WHERE patient_id = ?", [pid])}
+        checkins = {r["local_date"]: r for r in checkins_store.all_of(db, pid)}
         breaks: dict[str, int] = {}
-        for r in db.query("SELECT local_date FROM sitting_breaks WHERE patient_id = ? "
-                          "AND action = 'done'", [pid]):
-            breaks[r["local_date"]] = breaks.get(r["local_date"], 0) + 1
-        rows = list(db.query(
-            "SELECT s.*, a.name AS activity FROM sessions s JOIN activities a "
-            "ON a.id = s.activity_id WHERE s.patient_id = ? ORDER BY s.id", [pid]))
+        for day in sitting.break_dates(db, pid):
+            breaks[day] = breaks.get(day, 0) + 1
+        rows = sessions_store.with_activity_names(db, pid)
         reported: dict[tuple[str, str], str] = {}  # (level, local date) -> the latest report
         for level, moments in sign_reports(db, pid).items():
             for moment in moments:
@@ -256,8 +247,7 @@ def enrol(db: Database, patient: dict, offer: dict, now: datetime, *,
     membership_id = clinics.join(db, cohort_id=cohort["id"], patient_id=patient["id"],
                                  consent_id=consent_id, offer_id=offer["id"], now=now)
     if cohort["start_date"] and new_course:
-        db.execute("UPDATE patients SET course_start = ? WHERE id = ?",
-                   [cohort["start_date"], patient["id"]])
+        patients.set_course_start(db, patient["id"], cohort["start_date"])
     events.record(db, now, "cohort_joined", patient["id"], cohort=cohort["id"],
                   membership=membership_id)
     reports = sign_reports(db, patient["id"])
@@ -338,8 +328,7 @@ def compose_alert(db: Database, row: dict, patient: dict | None) -> Outgoing | N
 def digest_items(db: Database, now: datetime, horizon: datetime) -> list[dict]:
     """Rows to queue: each active clinician, for each cohort of their clinic, on Monday 08:00."""
     items = []
-    for staff in list(db.query("SELECT k.*, c.timezone AS clinic_timezone FROM clinicians k "
-                               "JOIN clinics c ON c.id = k.clinic_id WHERE k.removed_at IS NULL")):
+    for staff in clinics.active_clinicians(db):
         try:
             items += _digest_items_of(db, staff, now, horizon)
         except Exception as exc:  # noqa: BLE001 - one clinic's bad data must not stop the others
@@ -356,10 +345,10 @@ def _digest_items_of(db: Database, staff: dict, now: datetime, horizon: datetime
     while day <= local_date(horizon, tz):
         due = local_to_utc(day, DIGEST_AT, tz)
         if day.weekday() == DIGEST_DAY and now <= due < horizon:
-            for h in db.query("SELECT id FROM cohorts WHERE clinic_id = ?", [staff["clinic_id"]]):
+            for cohort_id in clinics.cohort_ids(db, staff["clinic_id"]):
                 items.append({"chat_id": staff["chat_id"], "due_at": due,
-                              "dedupe_key": f"digest:{h['id']}:{staff['id']}:{day}",
-                              "payload": {"clinician_id": staff["id"], "cohort_id": h["id"],
+                              "dedupe_key": f"digest:{cohort_id}:{staff['id']}:{day}",
+                              "payload": {"clinician_id": staff["id"], "cohort_id": cohort_id,
                                           "week_end": (day - timedelta(days=1)).isoformat()}})
         day += timedelta(days=1)
     return items
@@ -387,8 +376,7 @@ def compose_digest(db: Database, row: dict, now: datetime) -> Outgoing | None:
                              zone(cohort["clinic_timezone"])))
     lines = cohort_lines(db, cohort["id"], now)
     joined = sum(1 for line in lines if line.patient["joined_at"] >= since)
-    left = db.execute("SELECT count(*) FROM memberships WHERE cohort_id = ? AND left_at >= ?",
-                      [cohort["id"], since]).fetchone()[0]
+    left = clinics.left_since(db, cohort["id"], since)
     answered = sum(line.figures.last_7.answered for line in lines)
     possible = sum(line.figures.last_7.days for line in lines)
     return Outgoing(render("clinic_digest", cohort=cohort, week_end=week_end, total=len(lines),

@@ -21,12 +21,12 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot import chart
-from bot.clock import iso, parse_iso
-from bot.localtime import DailyWindow, parse_hhmm, zone
+from bot.clock import parse_iso
+from bot.rules.localtime import DailyWindow, parse_hhmm, zone
+from bot.rules.schedule import Expire, Postpone, send_decision
 from bot.runtime import Runtime
-from bot.schedule import Expire, Postpone, send_decision
 from jobs import clinic
-from jobs.compose import after_sent, before_send, compose
+from jobs.kinds import after_sent, before_send, compose
 from messages import Outgoing
 from storage import liveness, outbox, patients
 
@@ -304,9 +304,7 @@ def _unstrand(rt: Runtime, row: dict, exc: BaseException) -> None:
         log.error("send path failed; the row goes back to the queue",
                   extra={"row": row["id"], "kind": row["kind"], "error": type(exc).__name__})
     try:
-        rt.db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL, "
-                      "next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'sending'",
-                      [iso(rt.clock.now() + STRANDED_RETRY), "stranded", row["id"]])
+        outbox.requeue_stranded(rt.db, row["id"], rt.clock.now() + STRANDED_RETRY)
     except Exception:  # noqa: BLE001 - the reaper takes over
         log.error("could not requeue the row; the lease will", extra={"row": row["id"]})
 
@@ -373,7 +371,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
     except RetryAfter as exc:
         # Telegram asked us to wait: not the message's fault, so it does not use up an attempt.
         wait = timedelta(seconds=retry_after_seconds(exc))
-        rt.db.execute("UPDATE outbox SET attempts = attempts - 1 WHERE id = ?", [row_id])
+        outbox.give_back_attempt(rt.db, row_id)
         outbox.mark_retry(rt.db, row_id, rt.clock.now() + wait, "retry_after")
         report.retried.append(row_id)
         log.warning("rate limited", extra={"row": row_id, "kind": kind,
@@ -431,16 +429,10 @@ def _alert_unreachable(rt: Runtime, patient_id: int | None) -> None:
 def next_due(rt: Runtime) -> datetime | None:
     """When the next pending row becomes due (the simulator jumps its clock there).
 
-    The earliest of max(due_at, next_attempt_at) over pending rows, in two index look-ups: rows
-    with no next attempt, in due order, and the few waiting for quiet hours or a retry.
+    The earliest of max(due_at, next_attempt_at) over pending rows (`outbox.next_due_at`).
     """
-    plain = rt.db.execute("SELECT due_at FROM outbox WHERE status = 'pending' "
-                          "AND next_attempt_at IS NULL ORDER BY due_at LIMIT 1").fetchone()
-    waiting = rt.db.execute("SELECT min(max(due_at, next_attempt_at)) FROM outbox "
-                            "INDEXED BY outbox_waiting WHERE status = 'pending' "
-                            "AND next_attempt_at IS NOT NULL").fetchone()
-    times = [row[0] for row in (plain, waiting) if row and row[0]]
-    return parse_iso(min(times)) if times else None
+    at = outbox.next_due_at(rt.db)
+    return parse_iso(at) if at else None
 
 
 class Sender:

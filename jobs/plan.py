@@ -29,15 +29,17 @@ from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot import course_plan
 from bot.clock import iso
-from bot.localtime import local_date, parse_hhmm
+from bot.course import default_course
+from bot.rules import course_plan
+from bot.rules.kinds import names
+from bot.rules.localtime import local_date, parse_hhmm
+from bot.rules.schedule import Planned, plan_messages
 from bot.runtime import Runtime
-from bot.schedule import Planned, plan_messages
 from jobs import clinic
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items
-from storage import liveness, outbox, patients
+from storage import caregivers, checkins, liveness, outbox, patients, sitting
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ def skipped(stage: str, exc: BaseException, **ids: object) -> None:
 def _calendar(start: date, days: tuple[str, ...]) -> tuple[list[date], list]:
     """The shipped course's calendar (pure; many people share a start date and lesson days), and
     its dates apart: they never decrease, so a window's lessons are found by bisection."""
-    entries = course_plan.calendar(course_plan.default_course(), start, days)
+    entries = course_plan.calendar(default_course(), start, days)
     return [day for day, _ in entries], entries
 
 
@@ -218,10 +220,10 @@ class _Tick:
         return templates + self._slice(*span.summary(self.rt.db, p)), []
 
 
-def _by_patient(db: Database, sql: str, ids: list[int], *params) -> dict[int, list]:
-    """Rows of a per-patient table for a batch of people, by patient id (one query)."""
+def _by_patient(rows: list[dict]) -> dict[int, list]:
+    """Rows of a per-patient table for a batch of people, by patient id."""
     found: dict[int, list] = {}
-    for row in db.query(sql.format(marks=", ".join("?" for _ in ids)), [*ids, *params]):
+    for row in rows:
         found.setdefault(row["patient_id"], []).append(row)
     return found
 
@@ -231,10 +233,8 @@ def _plan_batch(tick: _Tick, batch: list[dict]) -> int:
     db, ids = tick.rt.db, [p["id"] for p in batch]
     # Days off from the earliest local "today" anywhere (UTC-12) on: earlier ones change nothing.
     since = (tick.now.date() - timedelta(days=1)).isoformat()
-    off = _by_patient(db, "SELECT patient_id, local_date FROM sitting_off "
-                      "WHERE patient_id IN ({marks}) AND local_date >= ?", ids, since)
-    carers = _by_patient(db, "SELECT * FROM caregivers WHERE patient_id IN ({marks}) "
-                         "AND ended_at IS NULL ORDER BY id", ids)
+    off = _by_patient(sitting.days_off_since(db, ids, since))
+    carers = _by_patient(caregivers.active_for_patients(db, ids))
     planned = outbox.keys_due_between(db, ids, tick.now, tick.horizon)
     rows, now_iso = [], tick.now_iso
     for p in batch:
@@ -278,21 +278,15 @@ def plan_everyone(rt: Runtime) -> int:
     return sum(_plan_batch(tick, batch) for batch in patients.plannable_batches(rt.db, BATCH))
 
 
+# What the planner makes again after a change of settings (bot.rules.kinds `on_resume`).
+REPLANNED = names(on_resume="replan")
+
+
 def replan_patient(rt: Runtime, patient: dict) -> int:
     """After a change of settings: forget what was queued for the old settings, plan anew."""
     with rt.db.atomic():
-        rt.db.execute("DELETE FROM outbox WHERE patient_id = ? AND status = 'pending' "
-                      "AND kind IN ('checkin', 'sitting', 'lesson', 'course_end', 'summary', "
-                      "'summary_caregiver')",
-                      [patient["id"]])
+        outbox.delete_pending(rt.db, patient["id"], REPLANNED)
         return plan_patient(rt, patient) if patient["status"] == patients.PLANNABLE else 0
-
-
-_MISSED = ("INSERT INTO checkins (patient_id, local_date, status) "
-           "SELECT patient_id, json_extract(payload, '$.local_date'), 'missed' FROM outbox "
-           "WHERE kind = 'checkin' AND status IN ('sent', 'expired') AND due_at < ? "
-           "AND due_at >= ? AND patient_id IN (SELECT id FROM patients "
-           "WHERE status != 'withdrawn') ")
 
 
 def record_missed_days(rt: Runtime) -> int:
@@ -306,36 +300,25 @@ def record_missed_days(rt: Runtime) -> int:
     cutoff = (rt.clock.now() - timedelta(hours=20)).isoformat(timespec="seconds")
     db = rt.db
     with db.atomic():
-        mark = db.execute("SELECT value FROM planner_marks WHERE name = 'missed_days'").fetchone()
-        since = mark[0] if mark else ""
+        since = liveness.mark(db, "missed_days") or ""
         try:
             with db.atomic():
-                added = db.execute(_MISSED + "ON CONFLICT (patient_id, local_date) DO NOTHING",
-                                   [cutoff, since]).rowcount
+                added = checkins.record_missed_since(db, cutoff, since)
         except sqlite3.Error as exc:
             if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
                 raise  # the database, not a row: the tick fails and the next one tries again
             # A row that cannot be read (its payload damaged): person by person, so only its
             # owner's missed days are skipped.
             added = 0
-            for (pid,) in db.execute(
-                    "SELECT DISTINCT patient_id FROM outbox WHERE kind = 'checkin' "
-                    "AND status IN ('sent', 'expired') AND due_at < ? AND due_at >= ?",
-                    [cutoff, since]).fetchall():
+            for pid in checkins.missed_candidates(db, cutoff, since):
                 try:
                     with db.atomic():
-                        added += db.execute(
-                            _MISSED + "AND patient_id = ? "
-                            "ON CONFLICT (patient_id, local_date) DO NOTHING",
-                            [cutoff, since, pid]).rowcount
+                        added += checkins.record_missed_since(db, cutoff, since, pid)
                 except sqlite3.Error as exc:
                     skipped("missed_days", exc, patient=pid)
-        waiting = [row[0] for status in ("pending", "sending") for row in db.execute(
-            "SELECT due_at FROM outbox WHERE status = ? AND kind = 'checkin' "
-            "ORDER BY due_at LIMIT 1", [status]).fetchall()]
-        db.execute("INSERT INTO planner_marks (name, value) VALUES ('missed_days', ?) "
-                   "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                   [min([cutoff, *waiting])])
+        waiting = [at for status in ("pending", "sending")
+                   if (at := outbox.first_checkin_due(db, status)) is not None]
+        liveness.set_mark(db, "missed_days", min([cutoff, *waiting]))
     return added
 
 

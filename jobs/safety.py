@@ -10,11 +10,13 @@ import json
 from datetime import datetime, timedelta
 
 from bot.clock import iso, parse_iso
+from bot.rules.callbacks import encode
+from bot.rules.kinds import questions
 from jobs import clinic
 from messages import Button, Outgoing, label, render
 from storage import checkins, consents, events, outbox
 
-SAFETY_KINDS = ("urgent_emergency", "urgent_soon", "safety_confirm", "hold_seen", "hold_carry_on")
+SAFETY_KINDS = questions("safety")
 FOLLOW_UP_AFTER = timedelta(hours=24)     # "Were you able to get checked?"
 FULL_ADVICE_EVERY = timedelta(hours=1)    # on hold: the whole advice at most this often
 SOON_EPISODE = clinic.SOON_EPISODE       # a "soon" sign repeated within this alerts no one again
@@ -74,14 +76,14 @@ def safety_waiting(db, patient: dict | None) -> dict | None:
 
 
 def hold_buttons() -> list[list[Button]]:
-    return [[(label("onboarding_seen"), "u:seen")], [(label("safety_mistake"), "u:mistake")]]
+    return [[(label("onboarding_seen"), encode("u:seen"))], [(label("safety_mistake"), encode("u:mistake"))]]
 
 
 def seen_question(problem: str | None = None) -> Outgoing:
     return Outgoing(render("safety_seen_question", problem=problem),
-                    [[(label("onboarding_seen"), "u:fu:seen")],
-                     [(label("safety_not_yet"), "u:fu:notyet")],
-                     [(label("safety_mistake"), "u:mistake")]])
+                    [[(label("onboarding_seen"), encode("u:fu", "seen"))],
+                     [(label("safety_not_yet"), encode("u:fu", "notyet"))],
+                     [(label("safety_mistake"), encode("u:mistake"))]])
 
 
 def record_soon(db, patient: dict, now: datetime, at: str,
@@ -89,9 +91,7 @@ def record_soon(db, patient: dict, now: datetime, at: str,
     """A "see a doctor soon" sign: recorded, and the clinic told once per episode (14 days)."""
     pid = patient["id"]
     since = iso(now - SOON_EPISODE)
-    earlier = db.execute("SELECT count(*) FROM events WHERE patient_id = ? AND kind = 'red_flag' "
-                         "AND json_extract(data, '$.level') = 'soon' AND at >= ?",
-                         [pid, since]).fetchone()[0]
+    earlier = events.soon_signs_since(db, pid, since)
     events.record(db, now, "red_flag", pid, level="soon", at=at,
                   **({"signs": list(signs)} if signs else {}))
     if not earlier:
@@ -99,7 +99,7 @@ def record_soon(db, patient: dict, now: datetime, at: str,
 
 
 def queue_follow_up(db, patient: dict, now: datetime, after: timedelta = FOLLOW_UP_AFTER) -> None:
-    """"Were you able to get checked?" about a day later (bot.schedule's `safety_followup`)."""
+    """"Were you able to get checked?" about a day later (bot.rules.schedule's `safety_followup`)."""
     outbox.enqueue(db, chat_id=patient["chat_id"], patient_id=patient["id"],
                    kind="safety_followup", due_at=now + after, now=now,
                    dedupe_key=f"safety_followup:{patient['id']}:{iso(now)}",
@@ -116,28 +116,20 @@ def compose_follow_up(db, row: dict, patient: dict | None) -> Outgoing | None:
             return None
         # Still setting up: the same question, answered by the onboarding hold step's buttons.
         return Outgoing(render("safety_seen_question", problem=None),
-                        [[(label("onboarding_seen"), "o:hold:seen")],
-                         [(label("safety_not_yet"), "o:hold:notyet")],
-                         [(label("safety_mistake"), "o:hold:mistake")]])
+                        [[(label("onboarding_seen"), encode("o", "hold", "seen"))],
+                         [(label("safety_not_yet"), encode("o", "hold", "notyet"))],
+                         [(label("safety_mistake"), encode("o", "hold", "mistake"))]])
     return seen_question()
 
 
 def seen_since_report(db, patient_id: int) -> bool:
     """Has the patient said they were seen since their latest emergency report?"""
-    row = db.execute(
-        "SELECT max(CASE WHEN kind = 'red_flag' THEN id END), "
-        "max(CASE WHEN kind = 'red_flag_seen' THEN id END) FROM events WHERE patient_id = ? "
-        "AND (kind = 'red_flag_seen' OR (kind = 'red_flag' "
-        "AND json_extract(data, '$.level') = 'emergency'))", [patient_id]).fetchone()
-    return row[1] is not None and (row[0] is None or row[1] > row[0])
+    return events.seen_since_report(db, patient_id)
 
 
 def _last_full_advice(db, patient_id: int) -> datetime | None:
-    row = db.execute(
-        "SELECT max(at) FROM events WHERE patient_id = ? AND (kind = 'hold_advice' OR "
-        "(kind = 'red_flag' AND json_extract(data, '$.level') = 'emergency'))",
-        [patient_id]).fetchone()
-    return parse_iso(row[0]) if row and row[0] else None
+    at = events.last_full_advice(db, patient_id)
+    return parse_iso(at) if at else None
 
 
 def full_advice_due(db, patient_id: int, now: datetime) -> bool:

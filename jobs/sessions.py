@@ -1,7 +1,7 @@
 """Activity sessions end to end: start, B, end, A, S, N, and the pacing decision with its advice.
 
 Handlers call these inside one transaction with the reply they queue, so an answer and what the bot
-says about it are stored together. The rule itself is pure (bot.pacing); this module gathers its
+says about it are stored together. The rule itself is pure (bot.rules.pacing); this module gathers its
 inputs from storage, stores the decision with everything it used, moves the dose, and renders the
 advice. The durable outbox carries the later prompts: `settle` (S, ~2 h after the end), `next_day`
 (N, ~24 h after the start, unless the daily check-in falls near then and asks it), `advice` (a
@@ -16,11 +16,12 @@ from datetime import date, datetime, time, timedelta
 
 from markupsafe import Markup
 
-from bot import pacing
 from bot.clock import iso, parse_iso
-from bot.localtime import local_date, local_to_utc, parse_hhmm, zone
+from bot.rules import pacing
+from bot.rules.callbacks import encode
+from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
+from bot.rules.schedule import policy_for
 from bot.runtime import Runtime
-from bot.schedule import policy_for
 from messages import Outgoing, label, rating_rows, render
 from storage import activities, checkins, clinics, events, outbox, patients, sessions
 
@@ -53,11 +54,8 @@ def today(patient: dict, now: datetime) -> str:
 
 def _checkin_pain_near(rt: Runtime, patient: dict, started: datetime) -> int | None:
     """A check-in answered within 2 hours before the start stands in for B."""
-    rows = list(rt.db.query(
-        "SELECT pain FROM checkins WHERE patient_id = ? AND status = 'answered' "
-        "AND answered_at BETWEEN ? AND ? ORDER BY answered_at DESC LIMIT 1",
-        [patient["id"], iso(started - BEFORE_FROM_CHECKIN), iso(started)]))
-    return rows[0]["pain"] if rows else None
+    return checkins.pain_answered_between(rt.db, patient["id"],
+                                          iso(started - BEFORE_FROM_CHECKIN), iso(started))
 
 
 # -- the plan: what to do today ---------------------------------------------------------------
@@ -75,10 +73,9 @@ def plan_message(rt: Runtime, patient: dict, *, intro: str = "") -> Outgoing:
         items.append({"name": act["name"], "dose": act["dose_minutes"], "paused": paused,
                       "until": _nice_date(act["paused_until"]) if paused else ""})
         if not paused:
-            buttons.append([(label("activity_start", name=act["name"]), f"a:s:{act['id']}")])
-    buttons.append([(label("activity_log"), "a:l")])
-    intro_html = Markup(intro)  # noqa: S704 - our own rendered template, escaped there
-    return Outgoing(render("plan", intro=intro_html, items=items), buttons)
+            buttons.append([(label("activity_start", name=act["name"]), encode("a:s", act["id"]))])
+    buttons.append([(label("activity_log"), encode("a:l"))])
+    return Outgoing(render("plan", intro=Markup(intro), items=items), buttons)
 
 
 def _nice_date(iso_date: str | None) -> str:
@@ -105,7 +102,7 @@ def start(rt: Runtime, patient: dict, activity: dict) -> tuple[int | None, Outgo
     if before is None:
         checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
         return sid, Outgoing(render("session_before", activity=activity["name"]),
-                             rating_rows(f"r:{sid}:b"))
+                             rating_rows("r", sid, "b"))
     return sid, _doing_message(session, from_checkin=True, today_str=today(patient, now))
 
 
@@ -115,15 +112,15 @@ def _doing_message(session: dict, *, already: bool = False, from_checkin: bool =
     sid = session["id"]
     if already and session["stage"] == "before":
         return Outgoing(render("session_before", activity=session["activity"], already=True),
-                        rating_rows(f"r:{sid}:b"))
+                        rating_rows("r", sid, "b"))
     return Outgoing(render("session_go", activity=session["activity"],
                            dose=session["dose_minutes"], before=session["before"],
                            from_checkin=from_checkin, already=already,
                            paused_until=_nice_date(session["paused_until"])
                            if today_str and session.get("paused_until")
                            and session["paused_until"] > today_str else ""),
-                    [[(label("activity_done"), f"a:e:{sid}"),
-                      (label("activity_cancel"), f"a:x:{sid}")]])
+                    [[(label("activity_done"), encode("a:e", sid)),
+                      (label("activity_cancel"), encode("a:x", sid))]])
 
 
 def record_before(rt: Runtime, patient: dict, session: dict, pain: int) -> Outgoing | None:
@@ -144,7 +141,7 @@ def ask_after(rt: Runtime, patient: dict, session: dict) -> Outgoing:
                           rt.clock.now())
     return Outgoing(render("session_after", activity=session["activity"],
                            logged=bool(session["logged"])),
-                    rating_rows(f"r:{session['id']}:a"))
+                    rating_rows("r", session["id"], "a"))
 
 
 def log_past(rt: Runtime, patient: dict, activity: dict, minutes: int, hours_ago: int
@@ -164,23 +161,19 @@ def log_past(rt: Runtime, patient: dict, activity: dict, minutes: int, hours_ago
         return sid, ask_after(rt, patient, session)
     checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
     return sid, Outgoing(render("session_before", activity=activity["name"], logged=True),
-                         rating_rows(f"r:{sid}:b"))
+                         rating_rows("r", sid, "b"))
 
 
 def end(rt: Runtime, patient: dict, session: dict) -> Outgoing | None:
     """The person tapped Done: ask A (the highest pain during or right after)."""
     now = rt.clock.now()
-    cursor = rt.db.execute("UPDATE sessions SET ended_at = ?, stage = 'after' WHERE id = ? "
-                           "AND stage = 'doing'", [iso(now), session["id"]])
-    if cursor.rowcount != 1:
+    if not sessions.mark_done(rt.db, session["id"], now):
         return None
     return ask_after(rt, patient, session)
 
 
 def cancel(rt: Runtime, patient: dict, session: dict) -> Outgoing | None:
-    cursor = rt.db.execute("UPDATE sessions SET stage = 'cancelled' WHERE id = ? "
-                           "AND stage IN ('before', 'doing')", [session["id"]])
-    if cursor.rowcount != 1:
+    if not sessions.mark_cancelled(rt.db, session["id"]):
         return None
     checkins.clear_awaiting(rt.db, patient["id"])
     return Outgoing(render("session_cancelled", activity=session["activity"]))
@@ -236,9 +229,9 @@ def settle_question(due: list[dict]) -> Outgoing:
     rows = []
     for s in due:
         rows.append([(label("settle_yes", name=s["activity"]) if len(due) > 1
-                      else label("settle_yes_one"), f"r:{s['id']}:s:1"),
+                      else label("settle_yes_one"), encode("r", s["id"], "s", 1)),
                      (label("settle_no", name=s["activity"]) if len(due) > 1
-                      else label("settle_no_one"), f"r:{s['id']}:s:0")])
+                      else label("settle_no_one"), encode("r", s["id"], "s", 0))])
     return Outgoing(render("session_settle", sessions=due), rows)
 
 
@@ -419,5 +412,9 @@ def pause_offer(db, patient: dict, activity_id: int, now: datetime) -> Outgoing 
     if act is None or activities.is_paused(act, today(patient, now)):
         return None
     return Outgoing(render("pause_over", activity=act["name"], dose=act["dose_minutes"]),
-                    [[(label("activity_start", name=act["name"]), f"a:s:{act['id']}")],
-                     [(label("pause_over_later"), "a:p")]])
+                    [[(label("activity_start", name=act["name"]), encode("a:s", act["id"]))],
+                     [(label("pause_over_later"), encode("a:p"))]])
+
+
+def payload_session(row: dict) -> int:
+    return json.loads(row["payload"])["session_id"]

@@ -13,12 +13,14 @@ from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot import chart, weekly
+from bot import chart
 from bot.clock import iso, parse_iso
-from bot.localtime import local_date, local_to_utc, parse_hhmm, zone
-from bot.schedule import WEEKDAYS, Planned
+from bot.rules import weekly
+from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
+from bot.rules.schedule import WEEKDAYS, Planned
 from messages import Outgoing, render
-from storage import caregivers, outbox
+from storage import caregivers, checkins, outbox, sessions, sitting
+from storage import lessons as lesson_store
 
 CHART_TITLE = "Your pain so far"
 
@@ -61,9 +63,8 @@ def caregiver_due(patient_due: datetime, at, tz_name: str) -> datetime:
 
 
 def ratings_by_day(db: Database, patient_id: int, until: date) -> dict[date, int]:
-    return {date.fromisoformat(r["local_date"]): r["pain"] for r in db.query(
-        "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered' "
-        "AND local_date <= ? ORDER BY local_date", [patient_id, until.isoformat()])}
+    return {date.fromisoformat(r["local_date"]): r["pain"]
+            for r in checkins.ratings_until(db, patient_id, until.isoformat())}
 
 
 def _in_week(moment: str | None, tz, week: list[date]) -> bool:
@@ -73,14 +74,12 @@ def _in_week(moment: str | None, tz, week: list[date]) -> bool:
 def figures(db: Database, patient: dict, week_end: date) -> weekly.WeekFigures:
     tz = zone(patient["timezone"])
     week = weekly.week_days(week_end)
-    verdicts = [r["verdict"] for r in db.query(
-        "SELECT verdict, decided_at FROM sessions WHERE patient_id = ? AND stage = 'decided'",
-        [patient["id"]]) if _in_week(r["decided_at"], tz, week)]
-    breaks = sum(1 for r in db.query(
-        "SELECT local_date FROM sitting_breaks WHERE patient_id = ? AND action = 'done'",
-        [patient["id"]]) if date.fromisoformat(r["local_date"]) in week)
-    lessons = sum(1 for r in db.query("SELECT sent_at FROM lessons_sent WHERE patient_id = ?",
-                                      [patient["id"]]) if _in_week(r["sent_at"], tz, week))
+    verdicts = [r["verdict"] for r in sessions.decided(db, patient["id"])
+                if _in_week(r["decided_at"], tz, week)]
+    breaks = sum(1 for day in sitting.break_dates(db, patient["id"])
+                 if date.fromisoformat(day) in week)
+    lessons = sum(1 for at in lesson_store.sent_times(db, patient["id"])
+                  if _in_week(at, tz, week))
     start = date.fromisoformat(patient["start_date"] or patient["course_start"] or
                                week[0].isoformat())
     return weekly.week_figures(ratings_by_day(db, patient["id"], week_end), week_end, start,
@@ -109,9 +108,8 @@ def compose_chart(db: Database, row: dict, patient: dict) -> Outgoing:
     """The chart of daily pain since the start, sessions marked; its alt text is the caption."""
     week_end = date.fromisoformat(json.loads(row["payload"])["week_end"])
     tz = zone(patient["timezone"])
-    marks = [(local_date(parse_iso(r["started_at"]), tz), r["verdict"]) for r in db.query(
-        "SELECT started_at, verdict FROM sessions WHERE patient_id = ? AND stage = 'decided'",
-        [patient["id"]])]
+    marks = [(local_date(parse_iso(r["started_at"]), tz), r["verdict"])
+             for r in sessions.decided(db, patient["id"])]
     spec = chart.spec(ratings_by_day(db, patient["id"], week_end),
                       [m for m in marks if m[0] <= week_end], CHART_TITLE)
     return Outgoing(chart.alt_text(spec), chart=spec)

@@ -9,6 +9,8 @@ from pathlib import Path
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from bot.rules.callbacks import encode
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # autoescape: every value a person typed (names, activity words) is escaped for Telegram HTML.
@@ -18,7 +20,7 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefine
 Button = tuple[str, str]  # (label, callback data)
 
 # The longest emergency text a patient can be shown (a clinic's own text is capped at this; the
-# per-country numbers of bot.safety are shorter): lesson lengths are checked with it.
+# per-country numbers of bot.rules.safety are shorter): lesson lengths are checked with it.
 MAX_EMERGENCY_TEXT = 60
 
 # Shown until a clinic sets its own (cohort setting); already safe HTML.
@@ -63,7 +65,7 @@ def label(key: str, **values: object) -> str:
     return _labels()[key].format(**values)
 
 
-def rating_rows(prefix: str) -> list[list[Button]]:
-    """0-10 as two rows of buttons whose data is `<prefix>:<n>`."""
-    return [[(str(n), f"{prefix}:{n}") for n in range(0, 6)],
-            [(str(n), f"{prefix}:{n}") for n in range(6, 11)]]
+def rating_rows(head: str, *fields: object) -> list[list[Button]]:
+    """0-10 as two rows of buttons: the route `head` with `fields` and the rating last."""
+    return [[(str(n), encode(head, *fields, n)) for n in range(0, 6)],
+            [(str(n), encode(head, *fields, n)) for n in range(6, 11)]]

@@ -49,3 +49,10 @@ def end(db: Database, caregiver_id: int, by: str, now: datetime) -> bool:
 
 def set_timezone(db: Database, caregiver_id: int, timezone: str) -> None:
     db.execute("UPDATE caregivers SET timezone = ? WHERE id = ?", [timezone, caregiver_id])
+
+
+def active_for_patients(db: Database, patient_ids: list[int]) -> list[dict]:
+    """Active caregivers of a batch of people, oldest link first."""
+    marks = ", ".join("?" for _ in patient_ids)
+    return list(db.query(f"SELECT * FROM caregivers WHERE patient_id IN ({marks}) "
+                         f"AND ended_at IS NULL ORDER BY id", patient_ids))

@@ -52,3 +52,59 @@ def clear_awaiting(db: Database, patient_id: int, kind: str | None = None) -> No
         db.execute("DELETE FROM awaiting WHERE patient_id = ?", [patient_id])
     else:
         db.execute("DELETE FROM awaiting WHERE patient_id = ? AND kind = ?", [patient_id, kind])
+
+
+def last_answer_times(db: Database, patient_id: int) -> list[str]:
+    """The last check-in answered and the last session started (stored times; None dropped)."""
+    return [r["t"] for r in db.query(
+        "SELECT max(answered_at) AS t FROM checkins WHERE patient_id = ? AND status = 'answered' "
+        "UNION ALL SELECT max(created_at) FROM sessions WHERE patient_id = ?",
+        [patient_id, patient_id]) if r["t"]]
+
+
+def all_of(db: Database, patient_id: int) -> list[dict]:
+    """Every check-in day of this person: local date, status, pain."""
+    return list(db.query("SELECT local_date, status, pain FROM checkins WHERE patient_id = ?",
+                         [patient_id]))
+
+
+def ratings_until(db: Database, patient_id: int, until: str) -> list[dict]:
+    """Answered days up to `until` (a local date), in date order: local date and pain."""
+    return list(db.query(
+        "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered' "
+        "AND local_date <= ? ORDER BY local_date", [patient_id, until]))
+
+
+def pain_answered_between(db: Database, patient_id: int, start: str, end: str) -> int | None:
+    """The pain of the latest check-in answered in [start, end] (stored times), if any."""
+    rows = list(db.query(
+        "SELECT pain FROM checkins WHERE patient_id = ? AND status = 'answered' "
+        "AND answered_at BETWEEN ? AND ? ORDER BY answered_at DESC LIMIT 1",
+        [patient_id, start, end]))
+    return rows[0]["pain"] if rows else None
+
+
+_MISSED = ("INSERT INTO checkins (patient_id, local_date, status) "
+           "SELECT patient_id, json_extract(payload, '$.local_date'), 'missed' FROM outbox "
+           "WHERE kind = 'checkin' AND status IN ('sent', 'expired') AND due_at < ? "
+           "AND due_at >= ? AND patient_id IN (SELECT id FROM patients "
+           "WHERE status != 'withdrawn') ")
+
+
+def record_missed_since(db: Database, cutoff: str, since: str, patient_id: int | None = None
+                        ) -> int:
+    """Check-ins sent or expired in [since, cutoff) and never answered become missed days
+    (everyone's, or one person's); returns how many were new."""
+    if patient_id is None:
+        return db.execute(_MISSED + "ON CONFLICT (patient_id, local_date) DO NOTHING",
+                          [cutoff, since]).rowcount
+    return db.execute(_MISSED + "AND patient_id = ? ON CONFLICT (patient_id, local_date) "
+                      "DO NOTHING", [cutoff, since, patient_id]).rowcount
+
+
+def missed_candidates(db: Database, cutoff: str, since: str) -> list[int]:
+    """People with a check-in sent or expired in [since, cutoff)."""
+    return [pid for (pid,) in db.execute(
+        "SELECT DISTINCT patient_id FROM outbox WHERE kind = 'checkin' "
+        "AND status IN ('sent', 'expired') AND due_at < ? AND due_at >= ?",
+        [cutoff, since]).fetchall()]

@@ -259,3 +259,19 @@ def emergency_text(db: Database, patient_id: int | None) -> str | None:
         return None
     found = membership(db, patient_id)
     return found["emergency_text"] if found and found["emergency_text"] else None
+
+
+def active_clinicians(db: Database) -> list[dict]:
+    """Every clinician not removed, with their clinic's time zone (`clinic_timezone`)."""
+    return list(db.query("SELECT k.*, c.timezone AS clinic_timezone FROM clinicians k "
+                         "JOIN clinics c ON c.id = k.clinic_id WHERE k.removed_at IS NULL"))
+
+
+def cohort_ids(db: Database, clinic_id: int) -> list[int]:
+    return [r["id"] for r in db.query("SELECT id FROM cohorts WHERE clinic_id = ?", [clinic_id])]
+
+
+def left_since(db: Database, cohort_id: int, since: str) -> int:
+    """How many left this cohort since `since` (stored time)."""
+    return db.execute("SELECT count(*) FROM memberships WHERE cohort_id = ? AND left_at >= ?",
+                      [cohort_id, since]).fetchone()[0]

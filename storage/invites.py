@@ -64,19 +64,18 @@ def open_code(db: Database, code: str, kind: str, now: datetime, user_id: int,
     return invite
 
 
-def answered(db: Database, data: str | None, kind: str, user_id: int,
+def answered(db: Database, cb, head: str, kind: str, user_id: int,
              now: datetime) -> tuple[dict, bool] | None:
-    """The invite and the answer behind an accept / decline button (`<prefix>:<id>:y|n`), if it
-    is of this kind, was opened by this person and is still valid; None otherwise."""
-    parts = (data or "").split(":")
-    if not (len(parts) == 3 and parts[1].isascii() and parts[1].isdecimal()
-            and len(parts[1]) < 10 and parts[2] in ("y", "n")):
+    """The invite and the answer behind an accept / decline button (`cb`, decoded by
+    bot.rules.callbacks: `<head>:<invite>:y|n`), if it is of this kind, was opened by this person
+    and is still valid; None otherwise."""
+    if cb is None or cb.head != head:
         return None
-    invite = get(db, int(parts[1]))
+    invite = get(db, cb["invite"])
     if (invite is None or invite["kind"] != kind or invite["claimed_by"] != user_id
             or invite["used_at"] or invite["revoked_at"] or invite["expires_at"] <= iso(now)):
         return None
-    return invite, parts[2] == "y"
+    return invite, cb["answer"] == "y"
 
 
 def find(db: Database, code: str) -> dict | None:

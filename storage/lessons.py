@@ -42,3 +42,9 @@ def read_count(db: Database, patient_id: int, since: str | None = None) -> int:
         sql += " AND sent_at >= ?"
         params.append(since)
     return db.execute(sql, params).fetchone()[0]
+
+
+def sent_times(db: Database, patient_id: int) -> list[str]:
+    """When each lesson reached this person (stored times)."""
+    return [r["sent_at"] for r in db.query("SELECT sent_at FROM lessons_sent WHERE patient_id = ?",
+                                           [patient_id])]

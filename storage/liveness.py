@@ -19,3 +19,14 @@ def last(db: Database, name: str) -> datetime | None:
     """When tick `name` last finished, or None if it never has."""
     row = db.execute("SELECT at FROM liveness WHERE name = ?", [name]).fetchone()
     return parse_iso(row[0]) if row else None
+
+
+def mark(db: Database, name: str) -> str | None:
+    """Where a tick resumes (planner_marks), e.g. 'missed_days'."""
+    row = db.execute("SELECT value FROM planner_marks WHERE name = ?", [name]).fetchone()
+    return row[0] if row else None
+
+
+def set_mark(db: Database, name: str, value: str) -> None:
+    db.execute("INSERT INTO planner_marks (name, value) VALUES (?, ?) "
+               "ON CONFLICT (name) DO UPDATE SET value = excluded.value", [name, value])

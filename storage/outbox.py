@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.clock import iso
-from bot.schedule import expires_at as policy_expiry
+from bot.rules.kinds import names
+from bot.rules.schedule import expires_at as policy_expiry
 
 
 def enqueue(db: Database, *, chat_id: int, kind: str, due_at: datetime, dedupe_key: str,
@@ -59,12 +60,11 @@ def recover(db: Database) -> int:
 # The sender's two lanes (jobs.dispatch.Sender). Planned prompts go in the bulk lane, nudges
 # last; everything else (replies, clinic and caregiver alerts, advice, files a person asked for)
 # in the fast lane, which the sender serves at once when a handler queues something.
-PLANNED = ("checkin", "checkin_reminder", "sitting", "lesson", "course_end", "summary",
-           "summary_caregiver", "chart", "digest", "settle", "next_day", "pause_over")
-NUDGES = ("checkin_reminder", "sitting")
+PLANNED = names(lane="bulk") + names(lane="nudge")
+NUDGES = names(lane="nudge")
 # Queued "now" and never scheduled: the fast lane sends them even when their due time is ahead
 # of the clock, so a wall clock stepped back never holds a reply or an alert.
-IMMEDIATE = ("reply", "alert_clinician", "alert_caregiver")
+IMMEDIATE = names(immediate=True)
 
 
 def due(db: Database, now: datetime, limit: int, lane: str | None = None) -> list[dict]:
@@ -151,3 +151,85 @@ def sent_since(db: Database, patient_id: int, since: datetime, *,
         sql += f" AND kind NOT IN ({', '.join('?' for _ in exclude_kinds)})"
         params += exclude_kinds
     return db.execute(sql, params).fetchone()[0]
+
+
+def _marks(items) -> str:
+    return ", ".join("?" for _ in items)
+
+
+def cancel_for(db: Database, patient_id: int, kinds: tuple[str, ...], reason: str) -> int:
+    """Cancel this person's queued rows of these kinds, saying why (/pause, a red-flag hold)."""
+    return db.execute(f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE patient_id = ? "
+                      f"AND status = 'pending' AND kind IN ({_marks(kinds)})",
+                      [reason, patient_id, *kinds]).rowcount
+
+
+def delete_pending(db: Database, patient_id: int, kinds: tuple[str, ...]) -> int:
+    """Forget queued rows the planner makes again (after a change of settings or of course)."""
+    return db.execute(f"DELETE FROM outbox WHERE patient_id = ? AND status = 'pending' "
+                      f"AND kind IN ({_marks(kinds)})", [patient_id, *kinds]).rowcount
+
+
+def resume_rows(db: Database, patient_id: int, now: datetime) -> None:
+    """Back to active: each kind's `on_resume` (bot.rules.kinds) applied to this person's rows."""
+    replan, restore = names(on_resume="replan"), names(on_resume="restore")
+    cancel = names(on_resume="cancel")
+    db.execute(f"DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "
+               f"AND kind IN ({_marks(replan)}) AND due_at >= ?", [patient_id, *replan, iso(now)])
+    db.execute(f"UPDATE outbox SET status = 'pending', last_error = NULL "
+               f"WHERE patient_id = ? AND status = 'cancelled' AND kind IN ({_marks(restore)})",
+               [patient_id, *restore])
+    db.execute(f"UPDATE outbox SET status = 'cancelled', last_error = 'hold_lifted' "
+               f"WHERE patient_id = ? AND status = 'pending' AND kind IN ({_marks(cancel)})",
+               [patient_id, *cancel])
+
+
+def pending_id(db: Database, dedupe_key: str) -> int | None:
+    """The id of the still-queued row with this key, if any."""
+    row = db.execute("SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'",
+                     [dedupe_key]).fetchone()
+    return row[0] if row else None
+
+
+def bring_forward(db: Database, row_id: int, now: datetime) -> None:
+    """A queued row goes out now rather than at its planned time."""
+    db.execute("UPDATE outbox SET due_at = ?, next_attempt_at = NULL WHERE id = ?",
+               [iso(now), row_id])
+
+
+def requeue_stranded(db: Database, row_id: int, at: datetime) -> None:
+    """A row whose send path failed after the claim goes back to the queue (the lease)."""
+    db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL, "
+               "next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'sending'",
+               [iso(at), "stranded", row_id])
+
+
+def last_reply_payload(db: Database, chat_id: int) -> str | None:
+    """The stored payload (JSON) of the last reply queued for this chat."""
+    row = db.execute("SELECT payload FROM outbox WHERE chat_id = ? AND kind = 'reply' "
+                     "ORDER BY id DESC LIMIT 1", [chat_id]).fetchone()
+    return row[0] if row else None
+
+
+def give_back_attempt(db: Database, row_id: int) -> None:
+    """Telegram asked us to wait: the try does not count against the row's attempts."""
+    db.execute("UPDATE outbox SET attempts = attempts - 1 WHERE id = ?", [row_id])
+
+
+def next_due_at(db: Database) -> str | None:
+    """The earliest max(due_at, next_attempt_at) over pending rows, in two index look-ups: rows
+    with no next attempt, in due order, and the few waiting for quiet hours or a retry."""
+    plain = db.execute("SELECT due_at FROM outbox WHERE status = 'pending' "
+                       "AND next_attempt_at IS NULL ORDER BY due_at LIMIT 1").fetchone()
+    waiting = db.execute("SELECT min(max(due_at, next_attempt_at)) FROM outbox "
+                         "INDEXED BY outbox_waiting WHERE status = 'pending' "
+                         "AND next_attempt_at IS NOT NULL").fetchone()
+    times = [row[0] for row in (plain, waiting) if row and row[0]]
+    return min(times) if times else None
+
+
+def first_checkin_due(db: Database, status: str) -> str | None:
+    """The due time of the earliest check-in row in this status."""
+    row = db.execute("SELECT due_at FROM outbox WHERE status = ? AND kind = 'checkin' "
+                     "ORDER BY due_at LIMIT 1", [status]).fetchone()
+    return row[0] if row else None

@@ -8,8 +8,8 @@ from datetime import date, datetime
 from sqlite_utils import Database
 
 from bot.clock import iso
-from bot.localtime import DailyWindow, parse_hhmm, zone
-from bot.schedule import WEEKDAYS, Preferences, Sitting
+from bot.rules.localtime import DailyWindow, parse_hhmm, zone
+from bot.rules.schedule import WEEKDAYS, Preferences, Sitting
 from storage.db import new_id
 
 PLANNABLE = "active"
@@ -104,3 +104,24 @@ def preferences(patient: dict) -> Preferences:
     if patient.get("course_state") == "maintenance" and patient.get("course_start"):
         weekly = frozenset({WEEKDAYS[date.fromisoformat(patient["course_start"]).weekday()]})
     return Preferences(patient["id"], tz, checkin, quiet, sitting, checkin_weekdays=weekly)
+
+
+def start_maintenance(db: Database, patient_id: int) -> None:
+    """The course is over: the lighter rhythm starts (unless the person already chose)."""
+    db.execute("UPDATE patients SET course_state = 'maintenance' WHERE id = ? "
+               "AND course_state = 'active'", [patient_id])
+
+
+def timezone_of(db: Database, *, patient_id: int | None = None,
+                user_id: int | None = None) -> str | None:
+    """A person's stored time zone, found by patient id or else by user id."""
+    if patient_id is not None:
+        row = db.execute("SELECT timezone FROM patients WHERE id = ?", [patient_id]).fetchone()
+    else:
+        row = db.execute("SELECT timezone FROM patients WHERE user_id = ?", [user_id]).fetchone()
+    return row[0] if row else None
+
+
+def set_course_start(db: Database, patient_id: int, start: str) -> None:
+    """A cohort's fixed start date becomes this person's course start."""
+    db.execute("UPDATE patients SET course_start = ? WHERE id = ?", [start, patient_id])

@@ -127,3 +127,28 @@ def since(db: Database, patient_id: int, started_after: datetime) -> list[dict]:
         "SELECT s.*, a.name AS activity FROM sessions s JOIN activities a ON a.id = s.activity_id "
         "WHERE s.patient_id = ? AND s.started_at >= ? AND s.stage != 'cancelled' "
         "ORDER BY s.started_at", [patient_id, iso(started_after)]))
+
+
+def decided(db: Database, patient_id: int) -> list[dict]:
+    """This person's sessions with a decision (verdict, decided_at, started_at...)."""
+    return list(db.query("SELECT * FROM sessions WHERE patient_id = ? AND stage = 'decided'",
+                         [patient_id]))
+
+
+def with_activity_names(db: Database, patient_id: int) -> list[dict]:
+    """Every session of this person with its activity's name (`activity`), oldest first."""
+    return list(db.query(
+        "SELECT s.*, a.name AS activity FROM sessions s JOIN activities a "
+        "ON a.id = s.activity_id WHERE s.patient_id = ? ORDER BY s.id", [patient_id]))
+
+
+def mark_done(db: Database, session_id: int, now: datetime) -> bool:
+    """Done tapped: the session moves to 'after' (once; False if it was not under way)."""
+    return db.execute("UPDATE sessions SET ended_at = ?, stage = 'after' WHERE id = ? "
+                      "AND stage = 'doing'", [iso(now), session_id]).rowcount == 1
+
+
+def mark_cancelled(db: Database, session_id: int) -> bool:
+    """Not done after all (once; False if it had got past 'doing')."""
+    return db.execute("UPDATE sessions SET stage = 'cancelled' WHERE id = ? "
+                      "AND stage IN ('before', 'doing')", [session_id]).rowcount == 1

@@ -30,3 +30,23 @@ def days_off(db: Database, patient_id: int, since: str) -> frozenset[date]:
     return frozenset(date.fromisoformat(r["local_date"]) for r in db.query(
         "SELECT local_date FROM sitting_off WHERE patient_id = ? AND local_date >= ?",
         [patient_id, since]))
+
+
+def breaks_taken(db: Database, patient_id: int, since: str, until: str) -> int:
+    return db.execute("SELECT count(*) FROM sitting_breaks WHERE patient_id = ? AND action = 'done' "
+                      "AND local_date >= ? AND local_date < ?", [patient_id, since, until]).fetchone()[0]
+
+
+def break_dates(db: Database, patient_id: int) -> list[str]:
+    """The local date of every sitting break this person took (one per break)."""
+    return [r["local_date"] for r in db.query(
+        "SELECT local_date FROM sitting_breaks WHERE patient_id = ? AND action = 'done'",
+        [patient_id])]
+
+
+def days_off_since(db: Database, patient_ids: list[int], since: str) -> list[dict]:
+    """Days without sitting nudges from `since` on, for a batch of people."""
+    marks = ", ".join("?" for _ in patient_ids)
+    return list(db.query(f"SELECT patient_id, local_date FROM sitting_off "
+                         f"WHERE patient_id IN ({marks}) AND local_date >= ?",
+                         [*patient_ids, since]))

@@ -13,16 +13,18 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.clock import iso
+from bot.rules.kinds import names
 from storage import events
 from storage.sessions import OPEN_STAGES
 
 WITHDRAWN = "withdrawn"
 REASON = "consent_withdrawn"
 # A data-rights request made before withdrawing is still answered.
-KEEP_KINDS = ("export",)
+KEEP_KINDS = names(kept_on_withdraw=True)
 # Scheduled rows cancelled by the withdrawal that the planner makes again after re-consent; their
 # dedupe keys must be free for that (the same list /resume uses).
-REPLANNED_KINDS = ("checkin", "sitting", "lesson", "course_end", "summary", "summary_caregiver")
+REPLANNED_KINDS = names(on_consent_again="replan")
+RESTORED_KINDS = names(on_consent_again="restore")
 
 
 def is_withdrawn(db: Database, patient_id: int | None) -> bool:
@@ -79,7 +81,8 @@ def restore(db: Database, patient_id: int, now: datetime) -> str:
                f"AND last_error = ? AND kind IN ({marks}) AND due_at >= ?",
                [patient_id, WITHDRAWN, *REPLANNED_KINDS, iso(now)])
     # A paused activity is still offered again when its break ends.
-    db.execute("UPDATE outbox SET status = 'pending', last_error = NULL WHERE patient_id = ? "
-               "AND status = 'cancelled' AND last_error = ? AND kind = 'pause_over' "
-               "AND due_at >= ?", [patient_id, WITHDRAWN, iso(now)])
+    marks = ", ".join("?" for _ in RESTORED_KINDS)
+    db.execute(f"UPDATE outbox SET status = 'pending', last_error = NULL WHERE patient_id = ? "
+               f"AND status = 'cancelled' AND last_error = ? AND kind IN ({marks}) "
+               f"AND due_at >= ?", [patient_id, WITHDRAWN, *RESTORED_KINDS, iso(now)])
     return status

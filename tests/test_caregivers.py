@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.localtime import zone
+from bot.rules.localtime import zone
+from bot.rules.weekly import mean, week_days
 from bot.simulator.runner import Simulation
 from bot.simulator.scenario import load_scenario
-from bot.weekly import mean, week_days
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
 from storage import caregivers, checkins, invites
@@ -229,7 +229,7 @@ async def test_three_weeks_with_a_caregiver_in_another_time_zone(tmp_path):
 
 
 def test_a_caregiver_never_sees_an_average_that_is_one_days_rating():
-    from bot.weekly import week_figures
+    from bot.rules.weekly import week_figures
     from messages import render
     few = week_figures({date(2026, 3, 10): 7, date(2026, 3, 12): 5}, date(2026, 3, 15),
                        date(2026, 3, 2), [], 0, 0)

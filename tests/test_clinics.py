@@ -580,7 +580,7 @@ def test_cli_without_a_username_or_token_changes_nothing(cli_env, capsys, tmp_pa
            ["rolling", "default", "NaN", "inf", "-1", "1e308", "2026-02-30", "flare_tolerance",
             "progress_step", "0.5", "٣", "2", "999"])), max_size=4))
 def test_any_cohort_setting_is_either_a_valid_change_or_an_explained_problem(what, rest):
-    from bot import pacing
+    from bot.rules import pacing
     from handlers.clinic import _setting_change
 
     change, problem = _setting_change({"thresholds": "{}"}, what, rest)

@@ -7,8 +7,8 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from bot.course_plan import default_course
-from bot.localtime import DailyWindow, zone
+from bot.course import default_course
+from bot.rules.localtime import DailyWindow, zone
 from bot.simulator.runner import Simulation
 from bot.simulator.scenario import parse_scenario
 from jobs.dispatch import dispatch_due

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.course import load_course
-from bot.course_plan import calendar, course_end, course_week, missed
-from bot.schedule import WEEKDAYS
+from bot.rules.course_plan import calendar, course_end, course_week, missed
+from bot.rules.schedule import WEEKDAYS
 
 COURSE = load_course()
 

@@ -10,9 +10,9 @@ import ast
 import pathlib
 import re
 
-from bot import safety
 from bot.course import load_course
 from bot.course_report import plain_text
+from bot.rules import safety
 from handlers import COMMANDS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -49,7 +49,7 @@ from pathlib import Path
 import pytest
 
 from bot.clock import parse_iso
-from bot.localtime import local_date, zone
+from bot.rules.localtime import local_date, zone
 from bot.simulator.crashrun import ACTIVITY, busy_day, session_answers
 from storage.db import open_database
 

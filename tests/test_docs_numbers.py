@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot import health, inbound
-from bot.pacing import Thresholds
-from bot.schedule import DAILY_PROMPT_CAP, MERGE_GAP, POLICIES
+from bot.rules.pacing import Thresholds
+from bot.rules.schedule import DAILY_PROMPT_CAP, MERGE_GAP, POLICIES
 from bot.settings import SETTINGS
 from handlers import caregiver, common
 from jobs import clinic, compose, dispatch, safety, sessions
@@ -142,13 +142,13 @@ def test_design_quotes_the_codes_numbers():
 
 
 def test_the_modules_the_page_calls_pure_import_no_io_library():
-    """Layers: "pure rules (`a`, `b`, ...) import no telegram, sqlite, jinja2 or yaml"."""
+    """Layers: "`bot/rules/` — the pure rules: `a`, `b`, .... They import no telegram, ..."."""
     import subprocess
     import sys
 
-    listed = re.search(r"pure rules \(([^)]*)\) import no telegram, sqlite, jinja2 or yaml", PAGE)
+    listed = re.search(r"`bot/rules/` — the pure rules: (.*?)\. They import no telegram", PAGE, re.S)
     assert listed, "the Layers section no longer names the pure rules this way"
-    names = re.findall(r"`(\w+)`", listed.group(1))
+    names = [f"rules.{name}" for name in re.findall(r"`(\w+)`", listed.group(1))]
     code = ("import importlib, sys\n"
             f"for name in {names!r}: importlib.import_module('bot.' + name)\n"
             "print(sorted(m for m in ('telegram', 'sqlite3', 'sqlite_utils', 'jinja2', 'yaml')"

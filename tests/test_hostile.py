@@ -24,7 +24,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
 from bot.clock import VirtualClock
-from bot.parsing import Rating, parse_rating
+from bot.rules.parsing import Rating, parse_rating
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
 from storage import checkins, consents

@@ -18,7 +18,7 @@ import pytest
 from bot import inbound as inbound_module
 from bot.app import build_application
 from bot.inbound import Inbound, Service
-from bot.safety import Screen
+from bot.rules.safety import Screen
 from bot.settings import load_settings
 from bot.simulator.fake_api import FakeBotApi
 from bot.simulator.runner import SIM_TOKEN

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.localtime import zone
+from bot.rules.localtime import zone
 from bot.simulator.runner import Simulation
 from bot.simulator.scenario import load_scenario
 

@@ -6,7 +6,7 @@ from datetime import time, timedelta
 
 import pytest
 
-from bot.onboarding_rules import consent_hash, in_window, match_timezone, parse_time_range
+from bot.rules.onboarding_rules import consent_hash, in_window, match_timezone, parse_time_range
 from messages import render
 from storage import activities, consents, events, patients
 

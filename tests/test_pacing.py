@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.pacing import (
+from bot.rules.pacing import (
     RULE_VERSION,
     VERDICTS,
     Decision,

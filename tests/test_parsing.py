@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.parsing import (
+from bot.rules.parsing import (
     Ambiguous,
     Invalid,
     Rating,

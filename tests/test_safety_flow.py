@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import safety
-from bot.onboarding_rules import is_mistake, is_not_yet, is_seen
+from bot.rules import safety
+from bot.rules.onboarding_rules import is_mistake, is_not_yet, is_seen
 from handlers.onboarding_questions import Reask, from_text
 from jobs import clinic as clinic_flow
 from jobs.dispatch import dispatch_due
@@ -540,7 +540,7 @@ async def test_a_hold_while_setting_up_gets_the_follow_up_too(harness):
 def test_the_follow_up_kind_is_declared_and_the_screen_runs_first(harness):
     from telegram.ext import MessageHandler
 
-    from bot.schedule import POLICIES, SCHEDULED_KINDS
+    from bot.rules.schedule import POLICIES, SCHEDULED_KINDS
     from handlers import safety as screen_module
     from handlers.settings import PROMPT_KINDS
 

@@ -157,7 +157,7 @@ def test_a_clinic_text_never_doubles_call_nor_ends_the_sentence():
 
 
 def test_a_zone_keeps_its_own_countrys_number_when_tzdata_links_it_to_a_neighbour():
-    from bot.safety import UNKNOWN_NUMBER, emergency_number
+    from bot.rules.safety import UNKNOWN_NUMBER, emergency_number
 
     # tzdata links these zones to another country's (Asia/Kuala_Lumpur -> Asia/Singapore).
     assert emergency_number("Asia/Kuala_Lumpur") == "999"  # Malaysia, not Singapore's 995

@@ -1,4 +1,4 @@
-"""The warning-sign rules as pure functions (bot.safety): recall and false alarms over the phrase
+"""The warning-sign rules as pure functions (bot.rules.safety): recall and false alarms over the phrase
 set in tests/data/warning_phrases.toml and the blind held-out sets in
 tests/data/warning_phrases_heldout.toml, negation and doubt, clear answers only, the emergency
 number by time zone, and property tests (never raises, bounded time, no yes/no by accident)."""
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import safety
-from bot.safety import Screen, emergency_number, normalise, safety_answer, screen
+from bot.rules import safety
+from bot.rules.safety import Screen, emergency_number, normalise, safety_answer, screen
 
 ROOT = Path(__file__).resolve().parent.parent
 PHRASES = tomllib.loads((ROOT / "tests" / "data" / "warning_phrases.toml").read_text("utf-8"))

@@ -14,7 +14,7 @@ from bot.simulator.runner import Simulation
 from bot.simulator.scenario import ScenarioError, parse_scenario
 from storage import checkins, consents, patients
 
-# Phrases the warning-sign screen recognises (bot.safety, messages/warning_signs.toml).
+# Phrases the warning-sign screen recognises (bot.rules.safety, messages/warning_signs.toml).
 PHRASES = {
     "checkin": "I can't feel my bum and I wet myself",
     "activity": "i cant feel my bum and i wet myself on the walk",

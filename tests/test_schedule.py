@@ -8,8 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.localtime import DailyWindow, local_to_utc, zone
-from bot.schedule import Expire, Postpone, Preferences, Send, Sitting, plan_messages, send_decision
+from bot.rules.localtime import DailyWindow, local_to_utc, zone
+from bot.rules.schedule import (
+    Expire,
+    Postpone,
+    Preferences,
+    Send,
+    Sitting,
+    plan_messages,
+    send_decision,
+)
 
 UTC = UTC
 

@@ -363,7 +363,7 @@ async def test_no_sitting_nudge_while_an_activity_is_under_way(h, clock):
 
 
 async def test_a_day_never_has_more_than_the_cap_of_prompts(h, clock):
-    from bot.schedule import DAILY_PROMPT_CAP
+    from bot.rules.schedule import DAILY_PROMPT_CAP
     setup(h, sitting_days="mon,tue,wed,thu,fri,sat,sun", sitting_from="07:30",
           sitting_to="21:30", sitting_every=30, quiet_from="22:00", quiet_to="07:00")
     clock.set(clock.now().replace(day=3, hour=5, minute=0))

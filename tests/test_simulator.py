@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.localtime import zone
+from bot.rules.localtime import zone
 from bot.simulator.runner import Simulation, local_dates
 from bot.simulator.scenario import ScenarioError, load_scenario, parse_scenario
 

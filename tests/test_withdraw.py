@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from bot import onboarding_rules as R
 from bot.clock import iso
+from bot.rules import onboarding_rules as R
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
 from jobs.sessions import decide_overdue

@@ -8,7 +8,7 @@ import re
 import textwrap
 from datetime import datetime
 
-from bot.localtime import zone
+from bot.rules.localtime import zone
 from bot.simulator.runner import Simulation
 from bot.simulator.scenario import parse_scenario
 

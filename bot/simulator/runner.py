@@ -23,7 +23,7 @@ from telegram import Update
 
 from bot.app import build_application
 from bot.clock import VirtualClock, iso
-from bot.localtime import local_date, local_to_utc, zone
+from bot.rules.localtime import local_date, local_to_utc, zone
 from bot.settings import load_settings
 from bot.simulator.fake_api import FakeBotApi
 from bot.simulator.scenario import Clinician, ClinicSpec, CohortSpec, Persona, Scenario, SessionPlan

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from bot.localtime import zone
-from bot.parsing import parse_hhmm
-from bot.schedule import WEEKDAYS
+from bot.rules.localtime import zone
+from bot.rules.parsing import parse_hhmm
+from bot.rules.schedule import WEEKDAYS
 
 
 class ScenarioError(ValueError):

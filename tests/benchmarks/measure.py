@@ -24,10 +24,10 @@ import handlers
 import jobs.dispatch
 import jobs.plan
 import jobs.sessions
-from bot import course_plan
 from bot.app import build_application
 from bot.clock import SystemClock, VirtualClock, iso
-from bot.localtime import local_date, parse_hhmm, zone
+from bot.course import default_course
+from bot.rules.localtime import local_date, parse_hhmm, zone
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.simulator.fake_api import FakeBotApi
@@ -121,7 +121,7 @@ async def fanout(path: str, messages: int, chats: int, paced: bool = True,
     # Nothing else to plan, no quiet hours in the way: only the rows below go out.
     db.execute("UPDATE patients SET checkin_time = NULL, sitting_days = '', quiet_from = NULL, "
                "quiet_to = NULL, course_state = 'stopped', summary_day = ''")
-    lessons = [lesson.id for lesson in course_plan.default_course()]
+    lessons = [lesson.id for lesson in default_course()]
     today = now.date().isoformat()
     expected: dict[int, int] = {}
     people = db.execute("SELECT id, chat_id FROM patients ORDER BY id").fetchall()

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from bot.clock import iso
-from bot.localtime import local_date, zone
+from bot.rules.localtime import local_date, zone
 
 TIMEZONES = (
     "Europe/London", "Europe/Berlin", "Europe/Madrid", "Europe/Helsinki", "Europe/Moscow",

@@ -9,10 +9,11 @@ import logging
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from bot import course_plan
-from bot.localtime import local_date, parse_hhmm
+from bot.course import default_course
+from bot.rules import course_plan
+from bot.rules.localtime import local_date, parse_hhmm
+from bot.rules.schedule import Planned, plan_messages
 from bot.runtime import Runtime
-from bot.schedule import Planned, plan_messages
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items
 from storage import outbox, patients, sitting
@@ -31,8 +32,7 @@ def course_items(rt: Runtime, patient: dict, prefs, now: datetime,
     days = [d for d in patient["course_days"].split(",") if d]
     first, last = local_date(now, tz), local_date(horizon, tz)
     items = []
-    course = course_plan.default_course()
-    for day, lesson in course_plan.due_between(course, start, days, first, last):
+    for day, lesson in course_plan.due_between(default_course(), start, days, first, last):
         due = course_plan.lesson_due_at(day, at, tz, prefs.quiet)
         if now <= due < horizon:
             items.append(Planned("lesson", due, f"lesson:{patient['id']}:{lesson.id}",

@@ -7,25 +7,18 @@ the same week, so nothing slips into the following week and the course ends with
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
-from bot.course import WEEKS, Lesson, load_course
-from bot.schedule import WEEKDAYS
+from bot.rules.localtime import local_to_utc
+from bot.rules.schedule import WEEKDAYS
 
-if TYPE_CHECKING:
-    from bot.localtime import DailyWindow
+if TYPE_CHECKING:  # the lessons themselves are read (jinja2, yaml) by bot.course
+    from bot.course import Lesson
 
+WEEKS = 12
 DEFAULT_DAYS = ("mon", "wed", "fri")
-
-
-@functools.cache
-def default_course() -> tuple[Lesson, ...]:
-    """The course shipped in messages/course, read once per process."""
-    return load_course()
 
 
 def course_week(start: date, today: date) -> int:
@@ -81,10 +74,8 @@ def next_unreceived(course: Sequence[Lesson], received: set[str]) -> Lesson | No
     return next((lesson for lesson in course if lesson.id not in received), None)
 
 
-def lesson_due_at(day: date, at: time, tz: ZoneInfo, quiet: DailyWindow | None) -> datetime:
-    """The UTC instant of a lesson: its chosen local time, or the end of quiet hours if in them."""
-    from bot.localtime import local_to_utc
-
+def lesson_due_at(day: date, at, tz, quiet) -> datetime:
+    """The UTC instant of a lesson: its chosen local time, or the end of quiet hours if inside them."""
     moment = local_to_utc(day, at, tz)
     if quiet is not None and quiet.contains(moment, tz):
         moment = quiet.next_end(moment, tz)

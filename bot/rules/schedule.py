@@ -11,7 +11,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.localtime import DailyWindow, local_date, local_to_utc
+from bot.rules.kinds import KINDS, names
+from bot.rules.localtime import DailyWindow, local_date, local_to_utc
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -25,44 +26,15 @@ class KindPolicy:
     late_action: str = "expire"  # what happens past max_late: "expire" (recorded) or "drop"
 
 
+# One policy per declared kind (bot.rules.kinds is the one place kinds are declared).
 POLICIES: dict[str, KindPolicy] = {
-    # A check-in asked hours late is a different question; the day is recorded as missed instead.
-    "checkin": KindPolicy(timedelta(hours=4), True),
-    "checkin_reminder": KindPolicy(timedelta(hours=1), True),
-    "checkin_asked": KindPolicy(timedelta(hours=1), False),  # the person just asked for it
-    # A nudge to stand up is only useful while the person is sitting.
-    "sitting": KindPolicy(timedelta(minutes=10), True, late_action="drop"),
-    # Teaching content keeps its value; it waits for the end of quiet hours instead.
-    "lesson": KindPolicy(None, True),
-    "course_end": KindPolicy(None, True),
-    "summary": KindPolicy(timedelta(days=2), True),
-    # A caregiver's copy is timed for their own zone already; the chart follows its summary.
-    "summary_caregiver": KindPolicy(timedelta(days=2), False),
-    "chart": KindPolicy(timedelta(days=2), False),
-    "alert_caregiver": KindPolicy(None, False),
-    # Clinic staff: alerts go at once, day or night; the digest is timed in the clinic's zone.
-    "alert_clinician": KindPolicy(None, False),
-    "digest": KindPolicy(timedelta(days=1), False),
-    # Session follow-ups: "has it settled?" hours late is a different question (S stays unknown);
-    # N is worth asking until the decision deadline (36 h after the start).
-    "settle": KindPolicy(timedelta(hours=4), True),
-    "next_day": KindPolicy(timedelta(hours=12), True),
-    "advice": KindPolicy(None, True),
-    "pause_over": KindPolicy(timedelta(days=2), True),
-    # "Were you able to get checked?" a day after an emergency sign: not in the night (it waits
-    # for the end of quiet hours), still worth asking days late while the hold lasts. Not a
-    # prompt the hold cancels: it is how the hold ends.
-    "safety_followup": KindPolicy(timedelta(days=3), True),
-    # Answers to something the person just did always go out, whenever we can.
-    "reply": KindPolicy(None, False),
-}
+    k.name: KindPolicy(k.max_late, k.quiet_hours, k.late_action) for k in KINDS.values()}
 DEFAULT_POLICY = KindPolicy(None, False)
 
 # Messages the bot starts (not replies). A day never has more than DAILY_PROMPT_CAP of them:
 # sitting nudges, the most frequent and least urgent, give way first (see jobs.compose), and any
 # nudge that would land within MERGE_GAP of another prompt is left out: one message is enough.
-SCHEDULED_KINDS = ("checkin", "checkin_reminder", "sitting", "lesson", "course_end", "summary",
-                   "chart", "settle", "next_day", "advice", "pause_over")
+SCHEDULED_KINDS = names(prompt=True)
 DAILY_PROMPT_CAP = 20
 MERGE_GAP = timedelta(minutes=10)
 

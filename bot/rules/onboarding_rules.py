@@ -14,7 +14,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, available_timezones
 
-from bot.parsing import parse_hhmm, parse_yes_no
+from bot.rules.parsing import parse_hhmm, parse_yes_no
 
 if TYPE_CHECKING:
     from timezonefinder import TimezoneFinder

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from bot.weekly import VERDICTS, week_figures
+from bot.rules.weekly import VERDICTS, week_figures
 
 INACTIVE_DAYS = 3  # days without an answer before the roster flags someone as quiet
 FLAGS = ("red_flag", "soon_sign", "rise", "inactive", "blocked")

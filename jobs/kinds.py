@@ -1,0 +1,144 @@
+"""What each outbox kind looks like and what sending it means: a composer for every kind declared
+in `bot.rules.kinds` (tests/test_kinds.py checks both ways), and hooks before and after sending
+where it changes the conversation. `compose`, `before_send` and `after_sent` are what the sender
+calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from bot.rules.kinds import kind
+from jobs import clinic, safety, summary
+from jobs import compose as c
+from jobs import sessions as session_flow
+from messages import Outgoing
+from storage import withdrawal
+
+
+@dataclass(frozen=True)
+class Composer:
+    compose: Callable[..., Outgoing | None]  # (db, row, payload, patient, now)
+    needs_patient: bool = True  # rows of a person gone have no composer (a bug: ValueError)
+    # Rows written with their text (replies) go out as written; these kinds always compose.
+    ignores_written_text: bool = False
+
+
+def _follow_up(db, row, payload, patient, now):
+    return safety.compose_follow_up(db, row, patient)
+
+
+def _alert(db, row, payload, patient, now):
+    return clinic.compose_alert(db, row, patient)
+
+
+def _digest(db, row, payload, patient, now):
+    return clinic.compose_digest(db, row, now)
+
+
+def _cohort_export(db, row, payload, patient, now):
+    return clinic.compose_export(db, row, now)
+
+
+def _cohort_qr(db, row, payload, patient, now):
+    return clinic.compose_qr(row)
+
+
+def _summary(db, row, payload, patient, now):
+    return summary.compose_summary(db, row, patient)
+
+
+def _chart(db, row, payload, patient, now):
+    return summary.compose_chart(db, row, patient)
+
+
+def _pause_over(db, row, payload, patient, now):
+    return session_flow.pause_offer(db, patient, payload["activity_id"], now)
+
+
+def _course_end(db, row, payload, patient, now):
+    return c.compose_course_end(db, patient)
+
+
+_ALWAYS = {"needs_patient": False, "ignores_written_text": True}
+_WRITTEN = Composer(c.compose_written, needs_patient=False)
+
+COMPOSERS: dict[str, Composer] = {
+    "export": Composer(c.compose_export, **_ALWAYS),
+    "safety_followup": Composer(_follow_up, **_ALWAYS),
+    "alert_clinician": Composer(_alert, **_ALWAYS),
+    "digest": Composer(_digest, **_ALWAYS),
+    "cohort_export": Composer(_cohort_export, **_ALWAYS),
+    "cohort_qr": Composer(_cohort_qr, **_ALWAYS),
+    "reply": _WRITTEN,
+    "advice": _WRITTEN,
+    "alert_caregiver": _WRITTEN,
+    "checkin": Composer(c.compose_checkin),
+    "checkin_asked": Composer(c.compose_checkin),
+    "checkin_reminder": Composer(c.compose_checkin),
+    "settle": Composer(c.compose_settle),
+    "next_day": Composer(c.compose_next_day),
+    "summary": Composer(_summary),
+    "summary_caregiver": Composer(_summary),
+    "chart": Composer(_chart),
+    "pause_over": Composer(_pause_over),
+    "sitting": Composer(c.compose_sitting, needs_patient=False),
+    "lesson": Composer(c.compose_lesson_row),
+    "lesson_reread": Composer(c.compose_lesson_row),
+    "course_end": Composer(_course_end),
+}
+
+# (db, row, payload, now) -> None, for rows that belong to a patient: run just before the Bot API
+# call (a question takes typed answers as its own), and once the row is recorded sent.
+Hook = Callable[[Database, dict, dict, datetime], None]
+BEFORE_SEND: dict[str, Hook] = {
+    "safety_followup": c.before_safety_followup,
+    "checkin": c.before_question,
+    "checkin_asked": c.before_question,
+    "checkin_reminder": c.before_question,
+    "next_day": c.before_question,
+    "settle": c.before_question,
+}
+AFTER_SENT: dict[str, Hook] = {
+    "checkin": c.after_checkin,
+    "summary": c.after_summary,
+    "lesson": c.after_lesson,
+    "course_end": c.after_course_end,
+}
+
+
+def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Outgoing | None:
+    """The message for `row`, or None when it no longer makes sense (e.g. today is already rated)."""
+    payload = json.loads(row["payload"])
+    composer = COMPOSERS.get(row["kind"])
+    if composer is None:
+        raise ValueError(f"no composer for outbox kind {row['kind']!r}")
+    facts = kind(row["kind"])
+    if not facts.sent_when_withdrawn and withdrawal.is_withdrawn(db, row["patient_id"]):
+        return None  # consent withdrawn: nothing the bot starts goes out, even if already due
+    if patient is not None and patient["status"] != "active" and facts.waits_while_inactive:
+        return None  # paused, on hold or gone: prompts the bot starts wait for /resume
+    if "text" in payload and not composer.ignores_written_text:
+        return Outgoing.from_payload(payload)
+    if composer.needs_patient and patient is None:
+        raise ValueError(f"no composer for outbox kind {row['kind']!r}")
+    return composer.compose(db, row, payload, patient, now)
+
+
+def before_send(db: Database, row: dict, now: datetime) -> None:
+    """A question about to go out makes typed answers its own (see `compose.before_question`)."""
+    hook = BEFORE_SEND.get(row["kind"])
+    if hook is not None and row["patient_id"] is not None:
+        hook(db, row, json.loads(row["payload"]), now)
+
+
+def after_sent(db: Database, row: dict, now: datetime) -> None:
+    """What a row reaching the person means: a reminder planned, a lesson counted, a state moved."""
+    hook = AFTER_SENT.get(row["kind"])
+    if hook is not None and row["patient_id"] is not None:
+        hook(db, row, json.loads(row["payload"]), now)
