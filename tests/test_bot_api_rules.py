@@ -138,6 +138,13 @@ def test_every_template_is_html_telegram_accepts():
     assert refused == {}
 
 
+def test_the_bots_own_command_list_is_what_telegram_accepts():
+    import handlers
+
+    commands = [{"command": name, "description": text} for name, text in handlers.COMMANDS]
+    _validate("setMyCommands", {"commands": commands})
+
+
 # --- the table of methods -------------------------------------------------------------------
 
 

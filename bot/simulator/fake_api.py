@@ -2,6 +2,9 @@
 
 Answers are shaped like the real server's (HTTP status + JSON body), so PTB itself turns
 them into RetryAfter / Forbidden / BadRequest / NetworkError exactly as in production.
+Every call is first checked as the Bot API documents it (`_validate`, shared with the HTTP
+stand-in in tests/telegram_server.py): methods and parameters against
+tests/data/bot_api_methods.toml, Telegram's HTML style (`parse_html`) and the documented limits.
 """
 
 from __future__ import annotations
