@@ -338,3 +338,25 @@ def test_http_stand_in_applies_the_same_rules(method: str, body: dict, why: str)
         assert why in answer["description"]
         assert _post(server, "sendMessage", {"chat_id": 1, "text": "<i>ok</i>",
                                              "parse_mode": "HTML"})[0] == 200
+
+
+def test_every_lesson_as_sent_is_html_telegram_accepts():
+    # Lessons are HTML marked safe in lesson.html; render each the way jobs/compose.py does.
+    from markupsafe import escape
+
+    from bot import course_plan
+    from messages import render
+
+    course = course_plan.default_course()
+    for lesson in course:
+        shown = lesson.render(name=escape("Ann <&> O'Brien"), emergency_number="999 or 112")
+        text = render("lesson", lesson=shown, total=len(course))
+        _validate("sendMessage", {"chat_id": 1, "text": text, "parse_mode": "HTML"})
+        if shown.check is not None:
+            for feedback in (shown.check.right, shown.check.wrong):
+                _validate("sendMessage", {"chat_id": 1, "parse_mode": "HTML",
+                                          "text": render("lesson_check", feedback=feedback)})
+        for data in (f"l:t:{lesson.id}:1", f"l:h:{lesson.id}", f"l:n:{lesson.id}",
+                     f"l:x:{lesson.id}"):
+            _validate("sendMessage", {"chat_id": 1, "text": "x", "reply_markup": {
+                "inline_keyboard": [[{"text": "B", "callback_data": data}]]}})
