@@ -595,7 +595,8 @@ def _unescape(value: str) -> str:
 def _start_tag(text: str, i: int, open_tags: list[str]) -> tuple[str, int]:
     """Checks the start tag at text[i] ('<'); returns its name and the index after it."""
     offset = len(text[:i].encode())
-    name = _TAG_NAME.match(text, i + 1).group(0)  # type: ignore[union-attr]
+    found = _TAG_NAME.match(text, i + 1)
+    name = found.group(0) if found else ""
     tag = name.lower()
     if tag not in _HTML_TAGS:
         raise HtmlError(f"Unsupported start tag \"{name}\" at byte offset {offset}")
@@ -768,7 +769,7 @@ def _check_parameters(method: str, params: dict, files: Any = ()) -> None:
         types, _required = accepted[name]
         if not any(_fits(value, kind, name in files) for kind in types):
             raise _bad(f'parameter "{name}" of method {method} must be {" or ".join(types)}')
-    for name, (types, required) in accepted.items():
+    for name, (_types, required) in accepted.items():
         if required and name not in params and name not in files:
             raise _bad(f'parameter "{name}" is required for method {method}')
 
