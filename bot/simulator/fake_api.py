@@ -2,20 +2,26 @@
 
 Answers are shaped like the real server's (HTTP status + JSON body), so PTB itself turns
 them into RetryAfter / Forbidden / BadRequest / NetworkError exactly as in production.
+Every call is first checked as the Bot API documents it (`_validate`, shared with the HTTP
+stand-in in tests/telegram_server.py): methods and parameters against
+tests/data/bot_api_methods.toml, Telegram's HTML style (`parse_html`) and the documented limits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import math
+import re
+import tomllib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from html.parser import HTMLParser
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telegram.error import NetworkError, TimedOut
@@ -388,6 +394,7 @@ class FakeBotApi(BaseRequest):
         chat_id: int | None,
         now: datetime,
     ) -> Any:
+        _validate(method, params, files)
         if method == "getMe":
             return self.bot_user
         if method == "getUpdates":
@@ -421,7 +428,6 @@ class FakeBotApi(BaseRequest):
         if method == "sendMessage" and not params.get("text"):
             # A real server rejects this too; catching it here beats finding it in production.
             raise _Answer("400", 400, _error(400, "Bad Request: message text is empty"))
-        _validate(method, params)
         self._rate_limit(chat_id, now)
         message_id = self._next_id.get(chat_id, 0) + 1
         self._next_id[chat_id] = message_id
@@ -489,7 +495,6 @@ class FakeBotApi(BaseRequest):
             message["document"] = document
 
     def _edit(self, method: str, params: dict, chat_id: int | None, now: datetime) -> Any:
-        _validate(method, params)
         message_id = params.get("message_id")
         if chat_id is None or message_id is None:
             return True  # inline messages: the real API answers True too
@@ -518,39 +523,165 @@ class FakeBotApi(BaseRequest):
         }
 
 
-# What Telegram's HTML parse mode accepts (https://core.telegram.org/bots/api#html-style).
-_HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
-              "a", "tg-emoji", "code", "pre", "blockquote"}
+# --- the Bot API's rules ------------------------------------------------------------------
+# What the real server refuses, as the Bot API documents it (core.telegram.org/bots/api):
+# "Formatting options" (HTML style), each method's parameters, and the documented limits.
+# Where Telegram's server is more lenient than its documentation (it keeps a bare `&`, reads
+# an unquoted attribute value, ignores unknown attributes) this stand-in follows the
+# documentation: the stricter of the two, so a template that passes here passes there.
+
 MAX_TEXT = 4096  # characters (UTF-16 code units) after entity parsing
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64  # bytes
+MAX_CALLBACK_ANSWER = 200  # characters
+MAX_COMMANDS = 100
+MAX_COMMAND_DESCRIPTION = 256
+_COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
+_PARSE_MODES = {"html", "markdown", "markdownv2"}
+# The fields of an InlineKeyboardButton that give it its action; a button has exactly one.
+_BUTTON_ACTIONS = ("url", "callback_data", "web_app", "login_url", "switch_inline_query",
+                   "switch_inline_query_current_chat", "switch_inline_query_chosen_chat",
+                   "copy_text", "callback_game", "pay")
+_METHODS_TABLE = Path(__file__).resolve().parents[2] / "tests" / "data" / "bot_api_methods.toml"
+
+# Telegram's HTML style: tag -> the attributes it may carry.
+_HTML_TAGS: dict[str, frozenset[str]] = {
+    **{tag: frozenset() for tag in ("b", "strong", "i", "em", "u", "ins", "s", "strike", "del",
+                                    "tg-spoiler", "pre")},
+    "span": frozenset({"class"}),
+    "a": frozenset({"href"}),
+    "tg-emoji": frozenset({"emoji-id"}),
+    "code": frozenset({"class"}),
+    "blockquote": frozenset({"expandable"}),
+}
+_NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+_ENTITY = re.compile(r"&(?:([a-zA-Z]+)|#([0-9]+)|#[xX]([0-9a-fA-F]+));")
+_TAG_NAME = re.compile(r"[^\s>]*")
+_ATTRIBUTE = re.compile(r"\s*([^\s=>]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]*)))?")
 
 
-class _TelegramHtml(HTMLParser):
-    """Checks markup the way the Bot API does: known tags, properly nested; counts the text."""
+class HtmlError(ValueError):
+    """Text Telegram's HTML parse mode refuses; the message is the reason."""
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.open: list[str] = []
-        self.text: list[str] = []
-        self.problem: str | None = None
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag not in _HTML_TAGS:
-            self.problem = self.problem or f'Unsupported start tag "{tag}"'
-        self.open.append(tag)
+def _entity_at(text: str, i: int) -> tuple[str, int]:
+    """The character an entity at text[i] ('&') stands for, and where it ends."""
+    match = _ENTITY.match(text, i)
+    if match is None:
+        raise HtmlError(f"unescaped \"&\" at byte offset {len(text[:i].encode())}; "
+                        "write &amp;")
+    name, decimal, hexadecimal = match.groups()
+    if name is not None:
+        if name not in _NAMED_ENTITIES:
+            raise HtmlError(f"unsupported entity \"&{name};\"; only &lt; &gt; &amp; &quot; "
+                            "and numeric ones")
+        return _NAMED_ENTITIES[name], match.end()
+    code = int(decimal) if decimal is not None else int(hexadecimal, 16)
+    if not 0 < code <= 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        raise HtmlError(f"invalid numeric entity {match.group(0)}")
+    return chr(code), match.end()
 
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
-        self.problem = self.problem or f'Unsupported start tag "{tag}"'
 
-    def handle_endtag(self, tag: str) -> None:
-        if not self.open or self.open[-1] != tag:
-            self.problem = self.problem or f'Unexpected end tag "{tag}"'
+def _unescape(value: str) -> str:
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "&":
+            char, i = _entity_at(value, i)
+            out.append(char)
         else:
-            self.open.pop()
+            out.append(value[i])
+            i += 1
+    return "".join(out)
 
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
+
+def _start_tag(text: str, i: int, open_tags: list[str]) -> tuple[str, int]:
+    """Checks the start tag at text[i] ('<'); returns its name and the index after it."""
+    offset = len(text[:i].encode())
+    found = _TAG_NAME.match(text, i + 1)
+    name = found.group(0) if found else ""
+    tag = name.lower()
+    if tag not in _HTML_TAGS:
+        raise HtmlError(f"Unsupported start tag \"{name}\" at byte offset {offset}")
+    j = i + 1 + len(name)
+    attributes: dict[str, str | None] = {}
+    while True:
+        while j < len(text) and text[j].isspace():
+            j += 1
+        if j >= len(text):
+            raise HtmlError(f"Unclosed start tag at byte offset {offset}")
+        if text[j] == ">":
+            j += 1
+            break
+        match = _ATTRIBUTE.match(text, j)
+        if match is None or not match.group(0):
+            raise HtmlError(f"Unclosed start tag at byte offset {offset}")
+        attribute, double, single, bare = match.groups()
+        attribute = attribute.lower()
+        if attribute not in _HTML_TAGS[tag] or attribute in attributes:
+            raise HtmlError(f"Unsupported attribute \"{attribute}\" of tag \"{tag}\"")
+        if bare is not None:
+            raise HtmlError(f"Unquoted value of attribute \"{attribute}\" of tag \"{tag}\"")
+        raw = double if double is not None else single
+        attributes[attribute] = None if raw is None else _unescape(raw)
+        j = match.end()
+    _check_attributes(tag, attributes, open_tags)
+    return tag, j
+
+
+def _check_attributes(tag: str, attributes: dict[str, str | None], open_tags: list[str]) -> None:
+    if tag == "span" and attributes.get("class") != "tg-spoiler":
+        raise HtmlError('Tag "span" must have class "tg-spoiler"')
+    if tag == "a" and not attributes.get("href"):
+        raise HtmlError('Tag "a" must have a quoted "href"')
+    if tag == "tg-emoji" and not (attributes.get("emoji-id") or "").isdigit():
+        raise HtmlError('Tag "tg-emoji" must have a numeric "emoji-id"')
+    if tag == "blockquote" and attributes.get("expandable") is not None:
+        raise HtmlError('Attribute "expandable" of tag "blockquote" takes no value')
+    if tag == "code" and "class" in attributes:
+        language = attributes["class"] or ""
+        if not language.startswith("language-") or len(language) == len("language-"):
+            raise HtmlError('Tag "code" may only have class "language-…"')
+        if not open_tags or open_tags[-1] != "pre":
+            raise HtmlError('A "code" with a language must be directly inside "pre"')
+    for attribute in ("class", "href", "emoji-id"):
+        if attribute in attributes and attributes[attribute] is None:
+            raise HtmlError(f"Expected equal sign in declaration of attribute \"{attribute}\"")
+
+
+def parse_html(text: str) -> str:
+    """The visible text of `text` in Telegram's HTML parse mode; HtmlError if Telegram refuses.
+
+    As Telegram does, `</>` closes the innermost open tag and a bare `>` is plain text."""
+    visible: list[str] = []
+    open_tags: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "&":
+            decoded, i = _entity_at(text, i)
+            visible.append(decoded)
+        elif char != "<":
+            visible.append(char)
+            i += 1
+        elif text.startswith("</", i):
+            offset = len(text[:i].encode())
+            end = text.find(">", i)
+            if end < 0:
+                raise HtmlError(f"Unclosed end tag at byte offset {offset}")
+            name = text[i + 2:end].strip().lower()
+            if not open_tags:
+                raise HtmlError(f"Unexpected end tag at byte offset {offset}")
+            if name and name != open_tags[-1]:
+                raise HtmlError(f"Unmatched end tag at byte offset {offset}, expected "
+                                f"\"</{open_tags[-1]}>\", found \"</{name}>\"")
+            open_tags.pop()
+            i = end + 1
+        else:
+            tag, i = _start_tag(text, i, open_tags)
+            open_tags.append(tag)
+    if open_tags:
+        raise HtmlError(f"Can't find end tag corresponding to start tag \"{open_tags[-1]}\"")
+    return "".join(visible)
 
 
 def _utf16(text: str) -> int:
@@ -561,37 +692,161 @@ def _bad(description: str) -> _Answer:
     return _Answer("400", 400, _error(400, f"Bad Request: {description}"))
 
 
-def _validate(method: str, params: dict) -> None:
-    """Refuse what the real Bot API refuses: bad HTML, over-long text, oversized button data."""
-    field_name = "text" if "text" in params else "caption" if "caption" in params else None
-    if field_name is not None and isinstance(params[field_name], str):
-        raw = params[field_name]
-        visible = raw
-        if str(params.get("parse_mode", "")).upper() == "HTML":
-            parser = _TelegramHtml()
-            parser.feed(raw)
-            parser.close()
-            if parser.open and parser.problem is None:
-                parser.problem = f"Can't find end tag for start tag {parser.open[-1]!r}"
-            if parser.problem:
-                raise _bad(f"can't parse entities: {parser.problem}")
-            visible = "".join(parser.text)
-        limit = MAX_TEXT if field_name == "text" else MAX_CAPTION
-        if _utf16(visible) > limit:
-            raise _bad("message is too long" if field_name == "text" else
-                       "message caption is too long")
-        if field_name == "text" and not visible.strip():
-            raise _bad("message text is empty")
-    markup = params.get("reply_markup")
-    if isinstance(markup, dict):
-        for row in markup.get("inline_keyboard") or []:
-            for button in row:
-                data = button.get("callback_data")
-                if not button.get("text"):
-                    raise _bad("button text is empty")
-                size = len(str(data).encode("utf-8")) if data is not None else 1
+@functools.cache
+def bot_api_methods() -> dict[str, dict[str, tuple[tuple[str, ...], bool]]]:
+    """method -> parameter -> (accepted types, required), from tests/data/bot_api_methods.toml.
+
+    Empty when the table is absent (an install without the tests): then parameters go unchecked."""
+    try:
+        raw = tomllib.loads(_METHODS_TABLE.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    table: dict[str, dict[str, tuple[tuple[str, ...], bool]]] = {}
+    for method, parameters in raw.items():
+        table[method] = {}
+        for name, spec in parameters.items():
+            required = spec.endswith("!")
+            types = tuple(t.strip() for t in spec.rstrip("!").split("|"))
+            table[method][name] = (types, required)
+    return table
+
+
+def _is_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"-?\d+", value)
+                                      is not None)
+
+
+def _json(value: Any) -> Any:
+    # Over HTTP an object may arrive JSON-serialized in a string, as the Bot API allows.
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _fits(value: Any, kind: str, uploaded: bool) -> bool:
+    if kind.startswith("Array of "):
+        items = _json(value)
+        return isinstance(items, list) and all(_fits(v, kind[9:], False) for v in items)
+    if kind == "Integer":
+        return _is_int(value)
+    if kind == "Float":
+        return _is_int(value) or isinstance(value, float)
+    if kind == "String":
+        return isinstance(value, str)
+    if kind == "Boolean":
+        return isinstance(value, bool) or str(value).lower() in ("true", "false")
+    if kind == "InputFile":
+        # An upload: a multipart part (over HTTP) or its summary (in-process `_decode`).
+        return uploaded or (isinstance(value, dict) and "filename" in value)
+    obj = _json(value)
+    if not isinstance(obj, dict):
+        return False
+    # Keyboards are told apart by their one required field.
+    need = {"InlineKeyboardMarkup": "inline_keyboard", "ReplyKeyboardMarkup": "keyboard",
+            "ReplyKeyboardRemove": "remove_keyboard", "ForceReply": "force_reply"}.get(kind)
+    if need is None:
+        return True
+    if need in ("inline_keyboard", "keyboard"):
+        rows = obj.get(need)
+        return isinstance(rows, list) and all(
+            isinstance(row, list) and all(isinstance(b, dict) for b in row) for row in rows)
+    return obj.get(need) is True
+
+
+def _check_parameters(method: str, params: dict, files: Any = ()) -> None:
+    table = bot_api_methods()
+    if not table:
+        return
+    if method not in table:
+        raise _Answer("404", 404, _error(404, "Not Found"))
+    accepted = table[method]
+    for name, value in params.items():
+        if name not in accepted:
+            raise _bad(f'unknown parameter "{name}" for method {method}')
+        types, _required = accepted[name]
+        if not any(_fits(value, kind, name in files) for kind in types):
+            raise _bad(f'parameter "{name}" of method {method} must be {" or ".join(types)}')
+    for name, (_types, required) in accepted.items():
+        if required and name not in params and name not in files:
+            raise _bad(f'parameter "{name}" is required for method {method}')
+
+
+def _check_keyboard(markup: Any) -> None:
+    markup = _json(markup)
+    if not isinstance(markup, dict):
+        return
+    for row in markup.get("inline_keyboard") or []:
+        for button in row:
+            if not button.get("text"):
+                raise _bad("button text is empty")
+            actions = [a for a in _BUTTON_ACTIONS if a in button]
+            if len(actions) != 1:
+                raise _bad("can't parse inline keyboard button: an InlineKeyboardButton must "
+                           "have exactly one action")
+            data = button.get("callback_data")
+            if data is not None:
+                size = len(str(data).encode("utf-8"))
                 if not 1 <= size <= MAX_CALLBACK_DATA:
                     raise _bad("BUTTON_DATA_INVALID")
+
+
+def _check_commands(params: dict) -> None:
+    commands = _json(params.get("commands"))
+    if not isinstance(commands, list):
+        return
+    if len(commands) > MAX_COMMANDS:
+        raise _bad("too many commands (at most 100)")
+    for command in commands:
+        if not isinstance(command, dict):
+            raise _bad("BOT_COMMAND_INVALID")
+        if not _COMMAND_NAME.fullmatch(str(command.get("command", ""))):
+            raise _bad("BOT_COMMAND_INVALID")
+        description = command.get("description")
+        if not isinstance(description, str) or not 1 <= len(description) <= \
+                MAX_COMMAND_DESCRIPTION:
+            raise _bad("BOT_COMMAND_DESCRIPTION_INVALID")
+
+
+def _check_text(method: str, params: dict) -> None:
+    parse_mode = params.get("parse_mode")
+    if parse_mode is not None and str(parse_mode).lower() not in _PARSE_MODES | {""}:
+        raise _bad(f"unsupported parse_mode \"{parse_mode}\"")
+    if method == "answerCallbackQuery":
+        if _utf16(str(params.get("text") or "")) > MAX_CALLBACK_ANSWER:
+            raise _bad("MESSAGE_TOO_LONG")
+        return
+    field_name = "text" if "text" in params else "caption" if "caption" in params else None
+    if field_name is None or not isinstance(params[field_name], str):
+        return
+    visible = raw = params[field_name]
+    if str(parse_mode or "").lower() == "html":
+        try:
+            visible = parse_html(raw)
+        except HtmlError as exc:
+            raise _bad(f"can't parse entities: {exc}") from None
+    limit = MAX_TEXT if field_name == "text" else MAX_CAPTION
+    if _utf16(visible) > limit:
+        raise _bad("message is too long" if field_name == "text" else
+                   "message caption is too long")
+    if field_name == "text" and not visible.strip():
+        raise _bad("message text is empty")
+
+
+def _validate(method: str, params: dict, files: Any = ()) -> None:
+    """Refuse what the real Bot API refuses: unknown methods or parameters, wrong types, bad
+    HTML, an unknown parse_mode, over-long text, bad buttons and bad command lists.
+
+    `files`: the names of uploaded parts (the HTTP stand-in keeps uploads out of `params`)."""
+    _check_parameters(method, params, files)
+    _check_text(method, params)
+    _check_keyboard(params.get("reply_markup"))
+    if method == "setMyCommands":
+        _check_commands(params)
 
 
 def _network_error(url: str) -> NetworkError:
