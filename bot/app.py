@@ -63,24 +63,37 @@ def webhook_options(settings: Settings) -> dict:
     """
     if not settings.WEBHOOK_SECRET:
         raise ValueError("webhook mode needs WEBHOOK_SECRET")  # load_settings already refuses
-    return {"listen": settings.WEBHOOK_LISTEN, "port": settings.WEBHOOK_PORT,
-            "url_path": urlparse(settings.WEBHOOK_URL).path.lstrip("/"),
-            "webhook_url": settings.WEBHOOK_URL, "secret_token": settings.WEBHOOK_SECRET}
+    return {
+        "listen": settings.WEBHOOK_LISTEN,
+        "port": settings.WEBHOOK_PORT,
+        "url_path": urlparse(settings.WEBHOOK_URL).path.lstrip("/"),
+        "webhook_url": settings.WEBHOOK_URL,
+        "secret_token": settings.WEBHOOK_SECRET,
+    }
 
 
-def build_application(settings: Settings, clock: Clock, request: BaseRequest | None = None, *,
-                      db: Database | None = None, rate_limit: bool = True,
-                      schedule_ticks: bool = True, updater: bool = True) -> Application:
+def build_application(
+    settings: Settings,
+    clock: Clock,
+    request: BaseRequest | None = None,
+    *,
+    db: Database | None = None,
+    rate_limit: bool = True,
+    schedule_ticks: bool = True,
+    updater: bool = True,
+) -> Application:
     """The bot. Tests and the simulator pass a stand-in `request` and drive the jobs themselves.
 
     `run` builds it with `updater=False, schedule_ticks=False`: bot.inbound polls (or serves the
     webhook) into the durable inbox and runs the sender and the ticks itself.
     """
     # Its type parameters change with each option below: typed loosely so it can be reassigned.
-    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (ApplicationBuilder()
-               .token(settings.TELEGRAM_BOT_TOKEN)
-               .base_url(settings.TELEGRAM_API_BASE_URL)
-               .post_init(_post_init))
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
+        ApplicationBuilder()
+        .token(settings.TELEGRAM_BOT_TOKEN)
+        .base_url(settings.TELEGRAM_API_BASE_URL)
+        .post_init(_post_init)
+    )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     if rate_limit:
@@ -100,10 +113,19 @@ def build_application(settings: Settings, clock: Clock, request: BaseRequest | N
         ticks = app.job_queue
         if ticks is None:  # PTB's job-queue extra is not installed
             raise RuntimeError("schedule_ticks needs python-telegram-bot[job-queue]")
-        ticks.run_repeating(_dispatch_tick, interval=settings.DISPATCH_INTERVAL_SECONDS,
-                            first=1, name="dispatch")
-        ticks.run_repeating(_plan_tick, interval=settings.PLAN_INTERVAL_SECONDS,
-                            first=timedelta(seconds=settings.PLAN_INTERVAL_SECONDS), name="plan")
-        ticks.run_repeating(_retention_tick, interval=RETENTION_INTERVAL,
-                            first=timedelta(minutes=1), name="retention")
+        ticks.run_repeating(
+            _dispatch_tick, interval=settings.DISPATCH_INTERVAL_SECONDS, first=1, name="dispatch"
+        )
+        ticks.run_repeating(
+            _plan_tick,
+            interval=settings.PLAN_INTERVAL_SECONDS,
+            first=timedelta(seconds=settings.PLAN_INTERVAL_SECONDS),
+            name="plan",
+        )
+        ticks.run_repeating(
+            _retention_tick,
+            interval=RETENTION_INTERVAL,
+            first=timedelta(minutes=1),
+            name="retention",
+        )
     return app

@@ -38,8 +38,10 @@ class BackupResult:
 
     def summary(self) -> str:
         rows = ", ".join(f"{n} {table}" for table, n in self.counts.items())
-        return (f"backup written to {self.path} ({self.size} bytes; {rows}); integrity check ok. "
-                "It holds health data: store it encrypted and access-controlled.")
+        return (
+            f"backup written to {self.path} ({self.size} bytes; {rows}); integrity check ok. "
+            "It holds health data: store it encrypted and access-controlled."
+        )
 
 
 def _source(db_path: Path) -> sqlite3.Connection:
@@ -47,7 +49,9 @@ def _source(db_path: Path) -> sqlite3.Connection:
     if not db_path.is_file():
         raise BackupError(
             f"There is no database at {db_path}, so there is nothing to back up. Check "
-            "DATABASE_PATH (or --db): it must point at the bot's existing .sqlite3 file.", 2)
+            "DATABASE_PATH (or --db): it must point at the bot's existing .sqlite3 file.",
+            2,
+        )
     try:
         conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
         conn.execute("PRAGMA busy_timeout=30000")
@@ -55,7 +59,9 @@ def _source(db_path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise BackupError(
             f"{db_path} cannot be read as an SQLite database ({exc}). Check that DATABASE_PATH "
-            "(or --db) points at the bot's database and that this user may read it.", 2) from None
+            "(or --db) points at the bot's database and that this user may read it.",
+            2,
+        ) from None
     return conn
 
 
@@ -68,11 +74,15 @@ def _check(path: Path) -> dict[str, int]:
             raise BackupError(
                 f"The copy failed SQLite's integrity check ({'; '.join(result[:3])}), so it was "
                 "thrown away. The live database may itself be damaged: run `backpain-bot health` "
-                "and keep the previous backup safe.")
+                "and keep the previous backup safe."
+            )
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         # Table names from _COUNTED, present in this file; no value reaches the SQL.
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
-                for t in _COUNTED if t in tables}
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+            for t in _COUNTED
+            if t in tables
+        }
     finally:
         conn.close()
 
@@ -83,16 +93,25 @@ def backup(db_path: Path | str, out: Path | str, *, force: bool = False) -> Back
     if out.exists() and not force:
         raise BackupError(
             f"{out} already exists. Choose a new file name (a date in the name helps), or add "
-            "--force to replace it.", 2)
+            "--force to replace it.",
+            2,
+        )
     if out.exists() and not out.is_file():
         raise BackupError(f"{out} exists and is not a file; choose a file name for the backup.", 2)
-    if out.resolve() in {db_path.resolve(), Path(f"{db_path}-wal").resolve(),
-                         Path(f"{db_path}-shm").resolve()}:
-        raise BackupError("The backup cannot be written over the live database; choose another "
-                          "file.", 2)
+    if out.resolve() in {
+        db_path.resolve(),
+        Path(f"{db_path}-wal").resolve(),
+        Path(f"{db_path}-shm").resolve(),
+    }:
+        raise BackupError(
+            "The backup cannot be written over the live database; choose another file.", 2
+        )
     if not out.parent.is_dir():
-        raise BackupError(f"The folder {out.parent} does not exist; create it first or choose "
-                          "another place for the backup.", 2)
+        raise BackupError(
+            f"The folder {out.parent} does not exist; create it first or choose "
+            "another place for the backup.",
+            2,
+        )
     source = _source(db_path)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
     try:
@@ -113,10 +132,13 @@ def backup(db_path: Path | str, out: Path | str, *, force: bool = False) -> Back
         except sqlite3.Error as exc:
             raise BackupError(
                 f"The backup could not be made ({exc}). Nothing was written to {out}. If the "
-                "database is busy, try again; if the disk is full, free space first.") from None
+                "database is busy, try again; if the disk is full, free space first."
+            ) from None
         except OSError as exc:
-            raise BackupError(f"The backup could not be written next to {out} ({exc.strerror}). "
-                              "Check the folder exists and is writable.") from None
+            raise BackupError(
+                f"The backup could not be written next to {out} ({exc.strerror}). "
+                "Check the folder exists and is writable."
+            ) from None
         counts = _check(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -126,8 +148,11 @@ def backup(db_path: Path | str, out: Path | str, *, force: bool = False) -> Back
             try:
                 os.link(tmp, out)  # fails if `out` appeared meanwhile: never overwrite silently
             except FileExistsError:
-                raise BackupError(f"{out} appeared while the backup was running; it was left "
-                                  "alone. Choose another name or add --force.", 2) from None
+                raise BackupError(
+                    f"{out} appeared while the backup was running; it was left "
+                    "alone. Choose another name or add --force.",
+                    2,
+                ) from None
             except OSError:  # a file system without hard links
                 os.replace(tmp, out)
     finally:

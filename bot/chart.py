@@ -17,15 +17,21 @@ matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 
-MARKERS = {"keep": ("o", "#2e7d32"), "progress": ("^", "#1565c0"), "adapt": ("s", "#ef6c00"),
-           "pause": ("X", "#c62828")}
+MARKERS = {
+    "keep": ("o", "#2e7d32"),
+    "progress": ("^", "#1565c0"),
+    "adapt": ("s", "#ef6c00"),
+    "pause": ("X", "#c62828"),
+}
 
 
 def spec(ratings: dict[date, int], sessions: list[tuple[date, str]], title: str) -> dict:
     """What to draw, as plain JSON-able data (stored nowhere; rebuilt at send time)."""
-    return {"title": title,
-            "points": [[d.isoformat(), p] for d, p in sorted(ratings.items())],
-            "sessions": [[d.isoformat(), v] for d, v in sorted(sessions)]}
+    return {
+        "title": title,
+        "points": [[d.isoformat(), p] for d, p in sorted(ratings.items())],
+        "sessions": [[d.isoformat(), v] for d, v in sorted(sessions)],
+    }
 
 
 def alt_text(chart: dict) -> str:
@@ -38,9 +44,11 @@ def alt_text(chart: dict) -> str:
     for _, v in chart["sessions"]:
         verdicts[v] = verdicts.get(v, 0) + 1
     marked = ", ".join(f"{n} {v}" for v, n in verdicts.items()) or "none"
-    return (f"Chart of your daily pain (0-10) from {points[0][0]} to {points[-1][0]}: "
-            f"{len(points)} ratings, lowest {min(values)}, highest {max(values)}, latest "
-            f"{values[-1]}. Activity sessions marked: {marked}.")
+    return (
+        f"Chart of your daily pain (0-10) from {points[0][0]} to {points[-1][0]}: "
+        f"{len(points)} ratings, lowest {min(values)}, highest {max(values)}, latest "
+        f"{values[-1]}. Activity sessions marked: {marked}."
+    )
 
 
 def render_png(chart: dict) -> bytes:
@@ -51,15 +59,28 @@ def render_png(chart: dict) -> bytes:
     values = [p for _, p in chart["points"]]
     if days:
         # matplotlib's stubs leave out the dates its unit converters take (date axes).
-        ax.plot(days, values, color="#455a64", linewidth=2.5, marker="o",  # type: ignore[arg-type]
-                markersize=5, label="pain")
+        ax.plot(
+            days,  # type: ignore[arg-type]
+            values,
+            color="#455a64",
+            linewidth=2.5,
+            marker="o",
+            markersize=5,
+            label="pain",
+        )
     by_day = dict(zip(days, values, strict=True))
     for verdict, (marker, colour) in MARKERS.items():
         marked = [date.fromisoformat(d) for d, v in chart["sessions"] if v == verdict]
         if marked:
-            ax.scatter(marked, [by_day.get(d, 0) + 0.4 for d in marked],  # type: ignore[arg-type]
-                       marker=marker, s=140,
-                       color=colour, label=verdict, zorder=3)
+            ax.scatter(
+                marked,  # type: ignore[arg-type]
+                [by_day.get(d, 0) + 0.4 for d in marked],
+                marker=marker,
+                s=140,
+                color=colour,
+                label=verdict,
+                zorder=3,
+            )
     ax.set_ylim(-0.5, 10.9)
     ax.set_yticks(range(0, 11, 2))
     ax.set_ylabel("pain (0-10)", fontsize=16)

@@ -28,9 +28,11 @@ To see the bot at work without a token or a network, run:  backpain-bot demo
 """  # noqa: S105 - help text, not a token
 
 
-STOPPED = ("The bot stopped: Telegram could not be reached, or it refused the token ({error}). "
-           "Check the network, TELEGRAM_API_BASE_URL and TELEGRAM_BOT_TOKEN, then start it "
-           "again; nothing queued is lost.")
+STOPPED = (
+    "The bot stopped: Telegram could not be reached, or it refused the token ({error}). "
+    "Check the network, TELEGRAM_API_BASE_URL and TELEGRAM_BOT_TOKEN, then start it "
+    "again; nothing queued is lost."
+)
 
 
 def _db_override(args: argparse.Namespace) -> dict[str, Any]:
@@ -51,8 +53,9 @@ def _run(args: argparse.Namespace) -> int:
     if not settings.TELEGRAM_BOT_TOKEN:
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    setup_logging(settings.LOG_LEVEL,
-                  secrets=(settings.TELEGRAM_BOT_TOKEN, settings.WEBHOOK_SECRET))
+    setup_logging(
+        settings.LOG_LEVEL, secrets=(settings.TELEGRAM_BOT_TOKEN, settings.WEBHOOK_SECRET)
+    )
     lock = InstanceLock(settings.DATABASE_PATH)
     try:
         lock.acquire()
@@ -95,14 +98,23 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"The scenario cannot be used: {exc}", file=sys.stderr)
         return 2
     if args.db and Path(args.db).exists():
-        print(f"{args.db} already exists; the simulator writes a fresh database. "
-              "Choose a new path or remove the file.", file=sys.stderr)
+        print(
+            f"{args.db} already exists; the simulator writes a fresh database. "
+            "Choose a new path or remove the file.",
+            file=sys.stderr,
+        )
         return 2
-    with (open(args.transcript, "w", encoding="utf-8") if args.transcript
-          else contextlib.nullcontext(sys.stdout)) as out:
+    with (
+        open(args.transcript, "w", encoding="utf-8")
+        if args.transcript
+        else contextlib.nullcontext(sys.stdout)
+    ) as out:
         lines = asyncio.run(Simulation(scenario, db_path=args.db, transcript=out).run())
-    print(f"simulated {scenario.days} days, {len(scenario.patients)} patients, "
-          f"{len(lines)} transcript lines", file=sys.stderr)
+    print(
+        f"simulated {scenario.days} days, {len(scenario.patients)} patients, "
+        f"{len(lines)} transcript lines",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -111,8 +123,13 @@ def _health(args: argparse.Namespace) -> int:
     from bot.health import check
 
     settings = load_settings(**_db_override(args))
-    checks = check(settings.DATABASE_PATH, settings, SystemClock().now(),
-                   liveness=not args.no_liveness, full=args.full)
+    checks = check(
+        settings.DATABASE_PATH,
+        settings,
+        SystemClock().now(),
+        liveness=not args.no_liveness,
+        full=args.full,
+    )
     for item in checks:
         print(item)
     healthy = all(item.ok for item in checks)
@@ -143,8 +160,7 @@ def _bot_username(settings) -> str | None:
     from telegram.error import TelegramError
 
     async def ask() -> str:
-        async with Bot(settings.TELEGRAM_BOT_TOKEN,
-                       base_url=settings.TELEGRAM_API_BASE_URL) as bot:
+        async with Bot(settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL) as bot:
             return bot.username
 
     try:
@@ -153,9 +169,11 @@ def _bot_username(settings) -> str | None:
         return None
 
 
-NO_USERNAME = ("I need the bot's username for the link. Set TELEGRAM_BOT_USERNAME (e.g. "
-               "export TELEGRAM_BOT_USERNAME=my_back_bot), or set TELEGRAM_BOT_TOKEN while "
-               "Telegram can be reached. Nothing was changed.")
+NO_USERNAME = (
+    "I need the bot's username for the link. Set TELEGRAM_BOT_USERNAME (e.g. "
+    "export TELEGRAM_BOT_USERNAME=my_back_bot), or set TELEGRAM_BOT_TOKEN while "
+    "Telegram can be reached. Nothing was changed."
+)
 
 
 def _clinic(args: argparse.Namespace) -> int:
@@ -172,23 +190,35 @@ def _clinic(args: argparse.Namespace) -> int:
         if not rows:
             print("No clinics yet: backpain-bot clinic create NAME")
         for c in rows:
-            print(f"{c['id']}: {c['name']} ({c['timezone']}): {c['clinicians']} clinician(s), "
-                  f"{c['cohorts']} cohort(s), {c['patients']} patient(s)")
+            print(
+                f"{c['id']}: {c['name']} ({c['timezone']}): {c['clinicians']} clinician(s), "
+                f"{c['cohorts']} cohort(s), {c['patients']} patient(s)"
+            )
             for k in clinics.clinicians_of(db, c["id"], active_only=False):
                 state = f"removed {k['removed_at'][:10]}" if k["removed_at"] else "active"
-                print(f"    clinician {k['id']}: {k['first_name'] or '(no name)'}, "
-                      f"joined {k['joined_at'][:10]}, {state}")
+                print(
+                    f"    clinician {k['id']}: {k['first_name'] or '(no name)'}, "
+                    f"joined {k['joined_at'][:10]}, {state}"
+                )
         return 0
     if args.clinic_command == "remove-clinician":
         staff = clinics.clinician(db, args.clinician)
         with db.atomic():
             removed = staff is not None and clinics.remove_clinician(db, args.clinician, now)
             if staff is not None and removed:
-                events.record(db, now, "clinician_removed", None, clinician=args.clinician,
-                              clinic=staff["clinic_id"])
+                events.record(
+                    db,
+                    now,
+                    "clinician_removed",
+                    None,
+                    clinician=args.clinician,
+                    clinic=staff["clinic_id"],
+                )
         if not removed:
-            print(f"No active clinician {args.clinician} (see: backpain-bot clinic list).",
-                  file=sys.stderr)
+            print(
+                f"No active clinician {args.clinician} (see: backpain-bot clinic list).",
+                file=sys.stderr,
+            )
             return 1
         print(f"Removed clinician {args.clinician}: their access ended now.")
         return 0
@@ -202,14 +232,19 @@ def _clinic(args: argparse.Namespace) -> int:
             from bot.rules.localtime import zone
 
             if clinics.clinic_by_ref(db, args.name) is not None:
-                print(f"A clinic called {args.name!r} exists already "
-                      "(backpain-bot clinic invite adds a clinician).", file=sys.stderr)
+                print(
+                    f"A clinic called {args.name!r} exists already "
+                    "(backpain-bot clinic invite adds a clinician).",
+                    file=sys.stderr,
+                )
                 return 1
             try:
                 zone(args.timezone)
             except ValueError:
-                print(f"Unknown time zone {args.timezone!r}: use a name like Europe/London.",
-                      file=sys.stderr)
+                print(
+                    f"Unknown time zone {args.timezone!r}: use a name like Europe/London.",
+                    file=sys.stderr,
+                )
                 return 2
             clinic_id = clinics.create_clinic(db, args.name, args.timezone, now)
             events.record(db, now, "clinic_created", None, clinic=clinic_id)
@@ -217,8 +252,9 @@ def _clinic(args: argparse.Namespace) -> int:
         else:
             found = clinics.clinic_by_ref(db, args.clinic)
             if found is None:
-                print(f"No clinic {args.clinic!r} (see: backpain-bot clinic list).",
-                      file=sys.stderr)
+                print(
+                    f"No clinic {args.clinic!r} (see: backpain-bot clinic list).", file=sys.stderr
+                )
                 return 1
             clinic_id = found["id"]
         invite_id, code = clinics.invite_clinician(db, clinic_id, now)
@@ -264,13 +300,21 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--db", help="write the simulated database here (default: in memory)")
     sim.add_argument("--transcript", help="write JSON lines here (default: standard output)")
     sim.set_defaults(func=_simulate)
-    health = sub.add_parser("health", help="check the database (read-only) and that the ticks "
-                                           "run; exit 1 if anything is wrong")
+    health = sub.add_parser(
+        "health",
+        help="check the database (read-only) and that the ticks run; exit 1 if anything is wrong",
+    )
     health.add_argument("--db", help="database file (default: DATABASE_PATH)")
-    health.add_argument("--no-liveness", action="store_true",
-                        help="skip the tick check (a stopped bot's database, a backup)")
-    health.add_argument("--full", action="store_true",
-                        help="SQLite's full integrity_check instead of quick_check (slower)")
+    health.add_argument(
+        "--no-liveness",
+        action="store_true",
+        help="skip the tick check (a stopped bot's database, a backup)",
+    )
+    health.add_argument(
+        "--full",
+        action="store_true",
+        help="SQLite's full integrity_check instead of quick_check (slower)",
+    )
     health.set_defaults(func=_health)
     back = sub.add_parser("backup", help="copy the database safely, even while the bot runs")
     back.add_argument("--out", required=True, help="the backup file to write (must not exist)")
@@ -282,8 +326,9 @@ def parser() -> argparse.ArgumentParser:
     csub = clinic.add_subparsers(dest="clinic_command", required=True, metavar="ACTION")
     create = csub.add_parser("create", help="a new clinic; prints its first clinician invite")
     create.add_argument("name")
-    create.add_argument("--timezone", default="Europe/London",
-                        help="for the Monday digest (default Europe/London)")
+    create.add_argument(
+        "--timezone", default="Europe/London", help="for the Monday digest (default Europe/London)"
+    )
     csub.add_parser("list", help="clinics, their clinicians (with numbers) and head counts")
     invite = csub.add_parser("invite", help="another clinician invite link for a clinic")
     invite.add_argument("clinic", help="the clinic's number or exact name")

@@ -135,8 +135,9 @@ class _TelegramHTMLChecker(HTMLParser):
             names = [key for key, _ in attrs]
             href = dict(attrs).get("href")
             if names != ["href"] or not href or not href.strip():
-                self._fail('<a> needs exactly one non-empty href attribute, '
-                           'e.g. <a href="https://...">')
+                self._fail(
+                    '<a> needs exactly one non-empty href attribute, e.g. <a href="https://...">'
+                )
             if not href.strip().lower().startswith(_HREF_SCHEMES):
                 self._fail(f"<a> href must start with one of {', '.join(_HREF_SCHEMES)}")
         elif attrs:
@@ -154,8 +155,9 @@ class _TelegramHTMLChecker(HTMLParser):
         if not self.stack:
             self._fail(f"closing tag </{tag}> has no matching opening tag")
         if self.stack[-1] != tag:
-            self._fail(f"closing tag </{tag}> does not match the open <{self.stack[-1]}> "
-                       "(misnested)")
+            self._fail(
+                f"closing tag </{tag}> does not match the open <{self.stack[-1]}> (misnested)"
+            )
         self.stack.pop()
 
     def handle_data(self, data: str) -> None:
@@ -229,8 +231,11 @@ def _fields(title: str, takeaway: str, body: str, check: Check | None) -> dict[s
     """A lesson's texts by field name, raw or rendered alike."""
     out = {"title": title, "takeaway": takeaway, "body": body}
     if check is not None:
-        out |= {"check.question": check.question, "check.right": check.right,
-                "check.wrong": check.wrong}
+        out |= {
+            "check.question": check.question,
+            "check.right": check.right,
+            "check.wrong": check.wrong,
+        }
     return out
 
 
@@ -344,11 +349,13 @@ def _parse_promises(raw: object) -> tuple[Promise, ...]:
     for item in raw:
         if not isinstance(item, dict) or sorted(item) != sorted(_PROMISE_FIELDS):
             raise CourseError(
-                f"each of 'promises' needs exactly 'promise' and 'test', got {item!r}")
+                f"each of 'promises' needs exactly 'promise' and 'test', got {item!r}"
+            )
         test = _need_str(item, "test", "promises.")
         if not _PROMISE_TEST_RE.match(test):
             raise CourseError(
-                f"promises.test must look like tests/test_x.py::test_name, got {test!r}")
+                f"promises.test must look like tests/test_x.py::test_name, got {test!r}"
+            )
         out.append(Promise(promise=_need_str(item, "promise", "promises."), test=test))
     return tuple(out)
 
@@ -372,7 +379,7 @@ def _validate_texts(lesson: Lesson) -> None:
             if not re.search(r"(?i)\bcall$", before):
                 raise CourseError(
                     f"field '{field}': write 'call {{{{ emergency_number }}}}' (the number is "
-                    "plain text such as \"999 or 112\" and never says \"call\" itself)"
+                    'plain text such as "999 or 112" and never says "call" itself)'
                 )
         bad = sorted(undeclared - ALLOWED_VARIABLES)
         if bad:
@@ -478,7 +485,8 @@ def load_course(folder: pathlib.Path | None = None) -> tuple[Lesson, ...]:
             raise CourseError(f"{path}: file name must start with its id {lesson.id!r}")
         if lesson.id in seen:
             raise CourseError(
-                f"{path}: duplicate id {lesson.id!r} (also in {seen[lesson.id].name})")
+                f"{path}: duplicate id {lesson.id!r} (also in {seen[lesson.id].name})"
+            )
         seen[lesson.id] = path
         lessons.append(lesson)
     if not lessons:

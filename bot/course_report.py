@@ -198,7 +198,7 @@ def build_report(course: Sequence[Lesson]) -> str:
     add(_FORMAT_EXAMPLE)
     add("")
     add(
-        f"- The body is Telegram HTML: only `<b> <i> <u> <s> <code> <a href=\"...\"> "
+        f'- The body is Telegram HTML: only `<b> <i> <u> <s> <code> <a href="..."> '
         f"<blockquote>`, every tag closed and properly nested; write `&amp;` `&lt;` `&gt;` for "
         f"`&` `<` `>`. No Markdown. At most {MAX_BODY_CHARS} characters once rendered (tags "
         f"included, with an empty name and a {len(LENGTH_CHECK_EMERGENCY_NUMBER)}-character "
@@ -208,10 +208,10 @@ def build_report(course: Sequence[Lesson]) -> str:
     add(
         "- Title, takeaway, body and check texts are jinja2 templates. Only two variables exist: "
         "`{{ name }}` (first name, already HTML-escaped, may be empty: guard it with "
-        "`{% if name %}`) and `{{ emergency_number }}` (plain text such as \"999 or 112\", or a "
+        '`{% if name %}`) and `{{ emergency_number }}` (plain text such as "999 or 112", or a '
         "clinic's own text: always write `call {{ emergency_number }}`). Anything else fails "
         "loading. The warning-sign lists are never written out: include "
-        "`{% include \"_signs_emergency.html\" +%}` (also `_signs_neck.html`, `_signs_soon.html`), "
+        '`{% include "_signs_emergency.html" +%}` (also `_signs_neck.html`, `_signs_soon.html`), '
         "the same lists /help and the closing message show."
     )
     add(
@@ -325,10 +325,14 @@ def _extra_sections(course: Sequence[Lesson], add) -> None:
     add("")
     add("| text | lesson | characters | limit | words |")
     add("|---|---|---:|---:|---:|")
-    add(f"| longest lesson body | {big['body'].id} | {big['body'].chars} | {MAX_BODY_CHARS} | "
-        f"{big['body'].words} |")
-    add(f"| longest takeaway | {big['takeaway'].id} | {big['takeaway'].chars} | "
-        f"{MAX_TAKEAWAY_CHARS} | {big['takeaway'].words} |")
+    add(
+        f"| longest lesson body | {big['body'].id} | {big['body'].chars} | {MAX_BODY_CHARS} | "
+        f"{big['body'].words} |"
+    )
+    add(
+        f"| longest takeaway | {big['takeaway'].id} | {big['takeaway'].chars} | "
+        f"{MAX_TAKEAWAY_CHARS} | {big['takeaway'].words} |"
+    )
     add("")
     add("## Warning signs")
     add("")
@@ -358,12 +362,15 @@ def _extra_sections(course: Sequence[Lesson], add) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.course_report",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT,
-                        help="where to write the report")
-    parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 if the report is out of date")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.course_report", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--output", type=pathlib.Path, default=DEFAULT_OUTPUT, help="where to write the report"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="do not write; exit 1 if the report is out of date"
+    )
     args = parser.parse_args(argv)
 
     course = load_course()

@@ -82,12 +82,17 @@ class Inbound:
         db, now = self.rt.db, self.rt.clock.now()
         with db.atomic():
             stored = [s for s in (inbox.store(db, raw, now) for raw in raws) if s is not None]
-            accepted = [s for s in stored if s.status == inbox.NEW
-                        and (s.chat_id is None or self._within_rate(s, s.chat_id))]
+            accepted = [
+                s
+                for s in stored
+                if s.status == inbox.NEW and (s.chat_id is None or self._within_rate(s, s.chat_id))
+            ]
         for row in stored:
             if row.status != inbox.NEW:
-                log.warning("update not handled", extra={"inbox": row.id, "kind": row.kind,
-                                                         "status": row.status})
+                log.warning(
+                    "update not handled",
+                    extra={"inbox": row.id, "kind": row.kind, "status": row.status},
+                )
         for row in accepted:
             self._enqueue(row.id, row.chat_id)
         return stored
@@ -109,8 +114,9 @@ class Inbound:
         while recent and recent[0] <= now - BURST_WINDOW:
             recent.popleft()
         if len(self._arrivals) > 10_000:  # forget chats quiet for a window
-            self._arrivals = {c: d for c, d in self._arrivals.items()
-                              if d and d[-1] > now - BURST_WINDOW}
+            self._arrivals = {
+                c: d for c, d in self._arrivals.items() if d and d[-1] > now - BURST_WINDOW
+            }
             self._arrivals[chat] = recent
             self._burst = {c: t for c, t in self._burst.items() if t > now - BURST_WINDOW}
         if len(recent) < self.per_minute or self._warning_sign(row.id):
@@ -123,13 +129,22 @@ class Inbound:
         inbox.mark(db, row.id, inbox.THROTTLED, at)  # in `receive`'s transaction
         if new_burst:
             person = patients.by_chat(db, chat)
-            note = outbox.enqueue(db, chat_id=chat, patient_id=person["id"] if person else None,
-                                  kind="reply", due_at=at, now=at,
-                                  dedupe_key=f"throttled:{row.id}",
-                                  payload={"text": render("inbound_throttled"), "buttons": []})
+            note = outbox.enqueue(
+                db,
+                chat_id=chat,
+                patient_id=person["id"] if person else None,
+                kind="reply",
+                due_at=at,
+                now=at,
+                dedupe_key=f"throttled:{row.id}",
+                payload={"text": render("inbound_throttled"), "buttons": []},
+            )
         # Once per burst at WARNING: a flood must not become a flood of log lines too.
-        log.log(logging.WARNING if new_burst else logging.DEBUG, "chat over its inbound rate",
-                extra={"inbox": row.id, "chat": chat, "note": bool(note)})
+        log.log(
+            logging.WARNING if new_burst else logging.DEBUG,
+            "chat over its inbound rate",
+            extra={"inbox": row.id, "chat": chat, "note": bool(note)},
+        )
         if note is not None:
             self._spawn(dispatch_now(self.rt, note))  # runs after the commit (no await here)
         return False
@@ -199,8 +214,9 @@ class Inbound:
             update = Update.de_json(json.loads(row["payload"]), self.app.bot)
         except Exception as exc:  # noqa: BLE001 - never its content in the log
             inbox.mark(db, row_id, inbox.BAD, self.rt.clock.now(), type(exc).__name__)
-            log.error("update cannot be parsed", extra={"inbox": row_id,
-                                                        "error": type(exc).__name__})
+            log.error(
+                "update cannot be parsed", extra={"inbox": row_id, "error": type(exc).__name__}
+            )
             return
         row_token = inbox.CURRENT.set(row_id)
         background_token = BACKGROUND.set(self.background)
@@ -246,8 +262,14 @@ class Inbound:
 
 # --- polling -----------------------------------------------------------------------------------
 
-async def poll(app: Any, inbound: Inbound, *, timeout: int = POLL_TIMEOUT,
-               sleep: Callable[[float], Any] = asyncio.sleep) -> None:
+
+async def poll(
+    app: Any,
+    inbound: Inbound,
+    *,
+    timeout: int = POLL_TIMEOUT,
+    sleep: Callable[[float], Any] = asyncio.sleep,
+) -> None:
     """Long polling until cancelled. Each batch is stored (one transaction) before the offset
     moves past it; the next call, with that offset, is what confirms the batch to Telegram.
     Network trouble backs off and retries; InvalidToken ends `run` (raised)."""
@@ -268,8 +290,9 @@ async def poll(app: Any, inbound: Inbound, *, timeout: int = POLL_TIMEOUT,
         except (NetworkError, TelegramError) as exc:  # Conflict, 5xx, timeouts, connection
             failures += 1
             wait = min(POLL_BACKOFF_CAP, 0.5 * 2 ** min(failures, 8))
-            log.warning("getUpdates failed, will retry", extra={"error": type(exc).__name__,
-                                                                "wait_s": wait})
+            log.warning(
+                "getUpdates failed, will retry", extra={"error": type(exc).__name__, "wait_s": wait}
+            )
             await sleep(wait)
             continue
         failures = 0
@@ -280,8 +303,10 @@ async def poll(app: Any, inbound: Inbound, *, timeout: int = POLL_TIMEOUT,
             inbound.receive(raws)  # committed before the offset below confirms the batch
         except Exception as exc:  # noqa: BLE001 - e.g. database locked or disk full
             # Not stored, so not confirmed: the offset stays, Telegram delivers it again.
-            log.error("could not store updates; asking again", extra={
-                "error": type(exc).__name__, "updates": len(raws)})
+            log.error(
+                "could not store updates; asking again",
+                extra={"error": type(exc).__name__, "updates": len(raws)},
+            )
             await sleep(1.0)
             continue
         given = [u.get("update_id") for u in result if isinstance(u, dict)]
@@ -293,6 +318,7 @@ async def poll(app: Any, inbound: Inbound, *, timeout: int = POLL_TIMEOUT,
 
 
 # --- webhook -----------------------------------------------------------------------------------
+
 
 def webhook_handler(inbound: Inbound, secret: str, cap: int):
     """The tornado handler class for the webhook path (built here so tornado is imported only in
@@ -361,11 +387,13 @@ class WebhookServer:
         s = self.settings
         path = "/" + urlparse(s.WEBHOOK_URL).path.lstrip("/")
         app = tornado.web.Application(
-            [(path, webhook_handler(self.inbound, s.WEBHOOK_SECRET, s.WEBHOOK_MAX_BODY_BYTES))])
+            [(path, webhook_handler(self.inbound, s.WEBHOOK_SECRET, s.WEBHOOK_MAX_BODY_BYTES))]
+        )
         # No body is buffered whole (the handler streams); this only bounds what tornado will
         # accept on a connection at all.
-        self._server = tornado.httpserver.HTTPServer(app, max_body_size=max(
-            s.WEBHOOK_MAX_BODY_BYTES * 4, 4 << 20))
+        self._server = tornado.httpserver.HTTPServer(
+            app, max_body_size=max(s.WEBHOOK_MAX_BODY_BYTES * 4, 4 << 20)
+        )
         self._server.listen(s.WEBHOOK_PORT, address=s.WEBHOOK_LISTEN)
 
     async def stop(self) -> None:
@@ -376,6 +404,7 @@ class WebhookServer:
 
 
 # --- the whole service -------------------------------------------------------------------------
+
 
 class Service:
     """What `run` runs: start-up, inbound (polling or webhook), sender, plan and retention loops."""
@@ -398,22 +427,35 @@ class Service:
         if self.settings.WEBHOOK_URL:
             self.webhook = WebhookServer(self.inbound, self.settings)
             await self.webhook.start()  # listening before Telegram is told where to post
-            await self.app.bot.set_webhook(self.settings.WEBHOOK_URL,
-                                           secret_token=self.settings.WEBHOOK_SECRET,
-                                           allowed_updates=list(inbox.KINDS))
+            await self.app.bot.set_webhook(
+                self.settings.WEBHOOK_URL,
+                secret_token=self.settings.WEBHOOK_SECRET,
+                allowed_updates=list(inbox.KINDS),
+            )
         else:
             await self.app.bot.delete_webhook(drop_pending_updates=False)
-            self._tasks.append(asyncio.create_task(
-                poll(self.app, self.inbound, timeout=self.poll_timeout), name="poll"))
-        self._tasks.append(asyncio.create_task(self._every(
-            self.settings.PLAN_INTERVAL_SECONDS, self._plan), name="plan"))
-        self._tasks.append(asyncio.create_task(self._every(
-            RETENTION_INTERVAL, self._retention, first=60.0), name="retention"))
-        self._tasks.append(asyncio.create_task(self._every(
-            SWEEP_INTERVAL, self.inbound.sweep), name="sweep"))
+            self._tasks.append(
+                asyncio.create_task(
+                    poll(self.app, self.inbound, timeout=self.poll_timeout), name="poll"
+                )
+            )
+        self._tasks.append(
+            asyncio.create_task(
+                self._every(self.settings.PLAN_INTERVAL_SECONDS, self._plan), name="plan"
+            )
+        )
+        self._tasks.append(
+            asyncio.create_task(
+                self._every(RETENTION_INTERVAL, self._retention, first=60.0), name="retention"
+            )
+        )
+        self._tasks.append(
+            asyncio.create_task(self._every(SWEEP_INTERVAL, self.inbound.sweep), name="sweep")
+        )
 
-    async def _every(self, interval: float, tick: Callable[[], object],
-                     first: float | None = None) -> None:
+    async def _every(
+        self, interval: float, tick: Callable[[], object], first: float | None = None
+    ) -> None:
         """Run `tick` every `interval` seconds of the monotonic clock, from `first` (default: one
         interval) on; a slow tick delays the next, never doubles it."""
         loop = asyncio.get_running_loop()

@@ -18,9 +18,13 @@ _MIN_SECRET = 8  # shorter "secrets" would mask ordinary words; settings ask for
 # httpx/httpcore log every request URL (with the token) at INFO/DEBUG; PTB's DEBUG lines
 # ("Calling Bot API endpoint ... with parameters", "Processing update ...", "Webhook received
 # data") carry whole messages and updates: names, what people typed, their ratings.
-QUIET_LOGGERS = {"httpx": logging.WARNING, "httpcore": logging.WARNING,
-                 "apscheduler": logging.WARNING, "tornado.access": logging.WARNING,
-                 "telegram": logging.INFO}
+QUIET_LOGGERS = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "apscheduler": logging.WARNING,
+    "tornado.access": logging.WARNING,
+    "telegram": logging.INFO,
+}
 
 
 def _secret_pattern(secrets: Iterable[str]) -> re.Pattern | None:
@@ -48,14 +52,18 @@ class KeyValueFormatter(logging.Formatter):
     exact secrets given (the configured token, its halves, the webhook secret).
     """
 
-    def __init__(self, fmt: str | None = None, datefmt: str | None = None, *,
-                 secrets: Iterable[str] = ()):
+    def __init__(
+        self, fmt: str | None = None, datefmt: str | None = None, *, secrets: Iterable[str] = ()
+    ):
         super().__init__(fmt, datefmt)
         self._secrets = _secret_pattern(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        extras = " ".join(f"{k}={v}" for k, v in sorted(vars(record).items())
-                          if k not in _STANDARD and not k.startswith("_"))
+        extras = " ".join(
+            f"{k}={v}"
+            for k, v in sorted(vars(record).items())
+            if k not in _STANDARD and not k.startswith("_")
+        )
         line = super().format(record)
         if extras:
             line = f"{line} {extras}"
@@ -67,8 +75,9 @@ class KeyValueFormatter(logging.Formatter):
 def setup_logging(level: str = "INFO", stream=None, secrets: Iterable[str] = ()) -> logging.Handler:
     """Send every log line through KeyValueFormatter; `secrets` are masked wherever they appear."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
-                                           secrets=secrets))
+    handler.setFormatter(
+        KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", secrets=secrets)
+    )
     handler.setLevel(level)  # a library held at INFO still shows nothing below LOG_LEVEL
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -78,43 +78,92 @@ def _webhook_secret(text: str) -> str:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("TELEGRAM_BOT_TOKEN", "", "The bot's token from @BotFather. Secret: environment only.",
-            _token, secret=True),
-    Setting("TELEGRAM_BOT_USERNAME", "", "The bot's @username, used to build invite and enrolment "
-            "links when no token is at hand (e.g. BackPainCompanionBot).", _username),
-    Setting("TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot", "Bot API base URL; point it "
-            "at a self-hosted Bot API server if you run one.", _url),
-    Setting("DATABASE_PATH", "data/backpain.sqlite3", "The SQLite database file; its folder is "
-            "created if needed (0700). The file and its -wal/-shm are created readable by their "
-            "owner only (0600).", Path),
-    Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING, ERROR or CRITICAL. Logs carry ids and "
-            "kinds, never tokens or ratings.", _log_level),
-    Setting("WEBHOOK_URL", "", "Public https address Telegram should post updates to. Empty: "
-            "the bot polls instead (the default, nothing to expose).", _https_url),
-    Setting("WEBHOOK_SECRET", "", "Secret token Telegram sends with every webhook request; "
-            "required when WEBHOOK_URL is set. Secret: environment only.", _webhook_secret,
-            secret=True),
+    Setting(
+        "TELEGRAM_BOT_TOKEN",
+        "",
+        "The bot's token from @BotFather. Secret: environment only.",
+        _token,
+        secret=True,
+    ),
+    Setting(
+        "TELEGRAM_BOT_USERNAME",
+        "",
+        "The bot's @username, used to build invite and enrolment "
+        "links when no token is at hand (e.g. BackPainCompanionBot).",
+        _username,
+    ),
+    Setting(
+        "TELEGRAM_API_BASE_URL",
+        "https://api.telegram.org/bot",
+        "Bot API base URL; point it at a self-hosted Bot API server if you run one.",
+        _url,
+    ),
+    Setting(
+        "DATABASE_PATH",
+        "data/backpain.sqlite3",
+        "The SQLite database file; its folder is "
+        "created if needed (0700). The file and its -wal/-shm are created readable by their "
+        "owner only (0600).",
+        Path,
+    ),
+    Setting(
+        "LOG_LEVEL",
+        "INFO",
+        "DEBUG, INFO, WARNING, ERROR or CRITICAL. Logs carry ids and "
+        "kinds, never tokens or ratings.",
+        _log_level,
+    ),
+    Setting(
+        "WEBHOOK_URL",
+        "",
+        "Public https address Telegram should post updates to. Empty: "
+        "the bot polls instead (the default, nothing to expose).",
+        _https_url,
+    ),
+    Setting(
+        "WEBHOOK_SECRET",
+        "",
+        "Secret token Telegram sends with every webhook request; "
+        "required when WEBHOOK_URL is set. Secret: environment only.",
+        _webhook_secret,
+        secret=True,
+    ),
     # All interfaces: inside the container; Docker publishes only the port asked for.
     Setting("WEBHOOK_LISTEN", "0.0.0.0", "Address the webhook server listens on."),  # noqa: S104
     Setting("WEBHOOK_PORT", 8443, "Port the webhook server listens on.", _positive_int),
-    Setting("WEBHOOK_MAX_BODY_BYTES", 1_000_000, "Largest webhook request body accepted; a "
-            "larger one is refused with 413 before it is read (Telegram's updates are far "
-            "smaller), and a request without the right secret gets 403 before its body is read.",
-            _positive_int),
-    Setting("INBOUND_PER_CHAT_PER_MINUTE", 20, "Updates one chat may have handled per minute. "
-            "Past it, its extra updates are stored but not handled (a text with a warning sign "
-            "always is) and the chat gets one \"give me a moment\" note per burst, so a flood "
-            "from one chat never delays anyone else.", _positive_int),
-    Setting("PLAN_HORIZON_HOURS", 36, "How far ahead scheduled messages are planned.",
-            _positive_int),
-    Setting("PLAN_INTERVAL_SECONDS", 900, "How often the planner tops up the schedule.",
-            _positive_int),
+    Setting(
+        "WEBHOOK_MAX_BODY_BYTES",
+        1_000_000,
+        "Largest webhook request body accepted; a "
+        "larger one is refused with 413 before it is read (Telegram's updates are far "
+        "smaller), and a request without the right secret gets 403 before its body is read.",
+        _positive_int,
+    ),
+    Setting(
+        "INBOUND_PER_CHAT_PER_MINUTE",
+        20,
+        "Updates one chat may have handled per minute. "
+        "Past it, its extra updates are stored but not handled (a text with a warning sign "
+        'always is) and the chat gets one "give me a moment" note per burst, so a flood '
+        "from one chat never delays anyone else.",
+        _positive_int,
+    ),
+    Setting(
+        "PLAN_HORIZON_HOURS", 36, "How far ahead scheduled messages are planned.", _positive_int
+    ),
+    Setting(
+        "PLAN_INTERVAL_SECONDS", 900, "How often the planner tops up the schedule.", _positive_int
+    ),
     Setting("DISPATCH_INTERVAL_SECONDS", 5, "How often due messages are sent.", _positive_int),
-    Setting("OUTBOX_RETENTION_DAYS", 30, "After this many days the text of sent (or given-up) "
-            "messages, which can hold ratings and names, is scrubbed from the database, finished "
-            "messages to people who never became patients are deleted, and unused invites that "
-            "expired that long ago are removed. Checked hourly (docs/PRIVACY.md, Retention).",
-            _positive_int),
+    Setting(
+        "OUTBOX_RETENTION_DAYS",
+        30,
+        "After this many days the text of sent (or given-up) "
+        "messages, which can hold ratings and names, is scrubbed from the database, finished "
+        "messages to people who never became patients are deleted, and unused invites that "
+        "expired that long ago are removed. Checked hourly (docs/PRIVACY.md, Retention).",
+        _positive_int,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -148,8 +197,9 @@ def _read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
-def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env"),
-                  **overrides: Any) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env"), **overrides: Any
+) -> Settings:
     """Defaults, then `.env`, then the environment, then explicit overrides (used by the CLI)."""
     environ = os.environ if environ is None else environ
     from_file = _read_dotenv(dotenv) if dotenv else {}

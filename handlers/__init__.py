@@ -39,14 +39,16 @@ PRIVATE = filters.ChatType.PRIVATE
 def register(app: Application) -> None:
     # Every private text, caption and command argument, edited ones too, in every state: a
     # warning sign is answered first.
-    app.add_handler(MessageHandler(PRIVATE & (filters.TEXT | filters.CAPTION),
-                                   safety.screen_message), group=-3)
+    app.add_handler(
+        MessageHandler(PRIVATE & (filters.TEXT | filters.CAPTION), safety.screen_message), group=-3
+    )
     app.add_handler(TypeHandler(Update, basic.foreign_callback), group=-2)
     app.add_handler(MessageHandler(filters.ChatType.GROUPS, basic.group_message), group=-1)
     # Edited messages never run a command nor answer a question (an edit could turn an old
     # message into /resume): a short note, and nothing else runs. Before the withdrawal gate.
-    app.add_handler(MessageHandler(PRIVATE & filters.UpdateType.EDITED, common.edited_message),
-                    group=-1)
+    app.add_handler(
+        MessageHandler(PRIVATE & filters.UpdateType.EDITED, common.edited_message), group=-1
+    )
     # Private chats only reach this one of group -1: someone who withdrew consent stops here.
     app.add_handler(TypeHandler(Update, withdraw.gate), group=-1)
     app.add_handler(CommandHandler("start", onboarding.start_command, filters=PRIVATE))
@@ -91,10 +93,18 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(onboarding.onboarding_button, pattern=r"^o:"))
     app.add_handler(CallbackQueryHandler(basic.stale_button))
     app.add_handler(MessageHandler(PRIVATE & filters.COMMAND, basic.unknown_command))
-    app.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.UpdateType.EDITED,
-                                   basic.text_message))
-    app.add_handler(MessageHandler(PRIVATE & filters.LOCATION & ~filters.UpdateType.EDITED,
-                                   onboarding.location_message))
-    app.add_handler(MessageHandler(PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL
-                                   & ~filters.UpdateType.EDITED, basic.unsupported_media))
+    app.add_handler(
+        MessageHandler(PRIVATE & filters.TEXT & ~filters.UpdateType.EDITED, basic.text_message)
+    )
+    app.add_handler(
+        MessageHandler(
+            PRIVATE & filters.LOCATION & ~filters.UpdateType.EDITED, onboarding.location_message
+        )
+    )
+    app.add_handler(
+        MessageHandler(
+            PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL & ~filters.UpdateType.EDITED,
+            basic.unsupported_media,
+        )
+    )
     app.add_error_handler(errors.error_handler)

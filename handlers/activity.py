@@ -23,6 +23,7 @@ from handlers.common import (
     reply_template,
     respond,
     runtime,
+    tapped,
 )
 from jobs import sessions as flow
 from messages import Outgoing, label, render
@@ -61,8 +62,12 @@ async def activity_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await reply(rt, update, flow._doing_message(doing, already=True), patient_id=patient["id"])
         return
     out = flow.plan_message(rt, patient)
-    await reply(rt, update, Outgoing(render("activity_choose", has_any=len(out.buttons) > 1),
-                                     out.buttons), patient_id=patient["id"])
+    await reply(
+        rt,
+        update,
+        Outgoing(render("activity_choose", has_any=len(out.buttons) > 1), out.buttons),
+        patient_id=patient["id"],
+    )
 
 
 async def plan_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -87,18 +92,27 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     done: dict[str, list] = {}
     for s in sessions.since(rt.db, patient["id"], now - timedelta(days=HISTORY_DAYS + 1)):
         day = local_date(parse_iso(s["started_at"]), tz).isoformat()
-        done.setdefault(day, []).append({"activity": s["activity"], "minutes": s["dose_minutes"],
-                                         "verdict": s["verdict"]})
+        done.setdefault(day, []).append(
+            {"activity": s["activity"], "minutes": s["dose_minutes"], "verdict": s["verdict"]}
+        )
     days = []
     for n in range(HISTORY_DAYS):
         d = today - timedelta(days=n)
         row = by_day.get(d.isoformat())
-        days.append({"label": f"{d.strftime('%a')} {d.day} {d.strftime('%b')}",
-                     "pain": row["pain"] if row else None,
-                     "missed": row is not None and row["status"] == "missed",
-                     "sessions": done.get(d.isoformat(), [])})
-    text = render("history", days=days, verdicts=VERDICT_WORDS,
-                  any_data=any(d["pain"] is not None or d["sessions"] for d in days))
+        days.append(
+            {
+                "label": f"{d.strftime('%a')} {d.day} {d.strftime('%b')}",
+                "pain": row["pain"] if row else None,
+                "missed": row is not None and row["status"] == "missed",
+                "sessions": done.get(d.isoformat(), []),
+            }
+        )
+    text = render(
+        "history",
+        days=days,
+        verdicts=VERDICT_WORDS,
+        any_data=any(d["pain"] is not None or d["sessions"] for d in days),
+    )
     await reply(rt, update, Outgoing(text), patient_id=patient["id"])
 
 
@@ -108,7 +122,7 @@ async def activity_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    cb = decode(update.callback_query.data)
+    cb = decode(tapped(update).data)
     head = cb.head if cb is not None and cb.head.startswith("a:") else ""
     if patient is None or patient["status"] in ("onboarding", "hold"):
         await _refuse(rt, update, patient)
@@ -121,7 +135,7 @@ async def activity_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await clear_buttons(update)
         await reply_template(rt, update, "pause_over_later", patient_id=pid)
         return
-    if head in ("a:s", "a:la", "a:lm", "a:lw"):
+    if head in ("a:s", "a:la", "a:lm", "a:lw") and cb is not None:
         act = activities.owned(rt.db, cb["activity"], pid)
         if act is None:
             await reply_template(rt, update, "expired", patient_id=pid)
@@ -135,7 +149,11 @@ async def activity_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         else:
             await _log_save(rt, update, patient, act, cb["minutes"], cb["ago"])
         return
-    session = sessions.owned(rt.db, cb["session"], pid) if head in ("a:e", "a:x") else None
+    session = (
+        sessions.owned(rt.db, cb["session"], pid)
+        if head in ("a:e", "a:x") and cb is not None
+        else None
+    )
     result = None
     if session is not None and head == "a:e":
         result = lambda: [flow.end(rt, patient, session)]  # noqa: E731
@@ -169,37 +187,66 @@ async def _refuse(rt, update: Update, patient: dict | None) -> None:
 async def _log_choose(rt, update: Update, patient: dict) -> None:
     acts = activities.for_patient(rt.db, patient["id"])
     rows = [[(a["name"], encode("a:la", a["id"]))] for a in acts]
-    await reply(rt, update, Outgoing(render("log_choose", has_any=bool(acts)), rows),
-                patient_id=patient["id"])
+    await reply(
+        rt,
+        update,
+        Outgoing(render("log_choose", has_any=bool(acts)), rows),
+        patient_id=patient["id"],
+    )
 
 
 async def _log_minutes(rt, update: Update, patient: dict, act: dict) -> None:
     choices = sorted({act["dose_minutes"], *LOG_MINUTE_CHOICES})
-    rows = [[(label("onboarding_minutes", n=n), encode("a:lm", act["id"], n)) for n in choices[i:i + 4]]
-            for i in range(0, len(choices), 4)]
-    await reply(rt, update, Outgoing(render("log_minutes", activity=act["name"]), rows),
-                patient_id=patient["id"])
+    rows = [
+        [
+            (label("onboarding_minutes", n=n), encode("a:lm", act["id"], n))
+            for n in choices[i : i + 4]
+        ]
+        for i in range(0, len(choices), 4)
+    ]
+    await reply(
+        rt,
+        update,
+        Outgoing(render("log_minutes", activity=act["name"]), rows),
+        patient_id=patient["id"],
+    )
 
 
 async def _log_when(rt, update: Update, patient: dict, act: dict, minutes: int | None) -> None:
     if minutes is None or not 1 <= minutes <= MAX_LOG_MINUTES:
         await reply_template(rt, update, "expired", patient_id=patient["id"])
         return
-    rows = [[(label("activity_just_now") if h == 0 else label("activity_hours_ago", n=h),
-              encode("a:lw", act["id"], minutes, h)) for h in flow.LOG_WHEN_HOURS]]
-    await reply(rt, update, Outgoing(render("log_when", activity=act["name"], minutes=minutes),
-                                     rows), patient_id=patient["id"])
+    rows = [
+        [
+            (
+                label("activity_just_now") if h == 0 else label("activity_hours_ago", n=h),
+                encode("a:lw", act["id"], minutes, h),
+            )
+            for h in flow.LOG_WHEN_HOURS
+        ]
+    ]
+    await reply(
+        rt,
+        update,
+        Outgoing(render("log_when", activity=act["name"], minutes=minutes), rows),
+        patient_id=patient["id"],
+    )
 
 
-async def _log_save(rt, update: Update, patient: dict, act: dict, minutes: int | None,
-                    hours: int | None) -> None:
-    if (minutes is None or not 1 <= minutes <= MAX_LOG_MINUTES
-            or hours not in flow.LOG_WHEN_HOURS):
+async def _log_save(
+    rt, update: Update, patient: dict, act: dict, minutes: int | None, hours: int | None
+) -> None:
+    if minutes is None or not 1 <= minutes <= MAX_LOG_MINUTES or hours not in flow.LOG_WHEN_HOURS:
         await reply_template(rt, update, "expired", patient_id=patient["id"])
         return
     # Keyed by the keyboard's message: a second tap on it must not log the session twice.
-    done = await respond(rt, update, lambda: [flow.log_past(rt, patient, act, minutes, hours)[1]],
-                         patient_id=patient["id"], once=button_message_key(update, "log"))
+    done = await respond(
+        rt,
+        update,
+        lambda: [flow.log_past(rt, patient, act, minutes, hours)[1]],
+        patient_id=patient["id"],
+        once=button_message_key(update, "log"),
+    )
     if done:
         await clear_buttons(update)
     else:
@@ -211,7 +258,7 @@ async def session_answer_button(update: Update, context: ContextTypes.DEFAULT_TY
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    cb = decode(update.callback_query.data)
+    cb = decode(tapped(update).data)
     cb = cb if cb is not None and cb.head == "r" else None
     session, value = None, None
     if patient is not None and cb is not None:
@@ -224,8 +271,10 @@ async def session_answer_button(update: Update, context: ContextTypes.DEFAULT_TY
     if patient is None or session is None or value is None or value > limit:
         await reply_template(rt, update, "expired")
         return
-    if not await _apply(rt, update, patient, lambda: _answer(rt, patient, session,
-                                                              _FIELDS[cb["field"]], value)):
+    field = _FIELDS[cb["field"]] if cb is not None else None
+    if field is None or not await _apply(
+        rt, update, patient, lambda: _answer(rt, patient, session, field, value)
+    ):
         await reply_template(rt, update, "expired", patient_id=patient["id"])
 
 
@@ -242,19 +291,24 @@ async def next_day_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    cb = decode(update.callback_query.data)
+    cb = decode(tapped(update).data)
     row = None
     if patient is not None and patient["status"] == "hold":
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
         return
     pain = cb["pain"] if cb is not None and cb.head == "n" else None
-    if patient is not None and pain is not None:
+    if patient is not None and pain is not None and cb is not None:
         row = outbox.get(rt.db, cb["row"])
-        if row is not None and (row["kind"] != "next_day" or row["patient_id"] != patient["id"]
-                                or pain > 10):
+        if row is not None and (
+            row["kind"] != "next_day" or row["patient_id"] != patient["id"] or pain > 10
+        ):
             row = None
-    if (patient is None or pain is None or row is None
-            or not await save_next_day(rt, update, patient, pain)):
+    if (
+        patient is None
+        or pain is None
+        or row is None
+        or not await save_next_day(rt, update, patient, pain)
+    ):
         await reply_template(rt, update, "expired", patient_id=patient["id"] if patient else None)
 
 
@@ -279,17 +333,25 @@ async def typed_answer(rt, update: Update, patient: dict, waiting: dict) -> None
         return
     result = parse_rating(text)
     if isinstance(result, Invalid):
-        await reply_template(rt, update, "rating_reask", reason=result.reason,
-                             patient_id=patient["id"])
+        await reply_template(
+            rt, update, "rating_reask", reason=result.reason, patient_id=patient["id"]
+        )
         return
+    fields: tuple[int | str, ...]
     if kind == "next_day":
         head, fields = "n", (int(waiting["ref"]),)
     else:
         head, fields = "r", (int(waiting["ref"]), "b" if kind == "session_before" else "a")
     if isinstance(result, Ambiguous):
-        out = Outgoing(render("rating_ambiguous", low=result.low, high=result.high),
-                       [[(str(result.low), encode(head, *fields, result.low)),
-                         (str(result.high), encode(head, *fields, result.high))]])
+        out = Outgoing(
+            render("rating_ambiguous", low=result.low, high=result.high),
+            [
+                [
+                    (str(result.low), encode(head, *fields, result.low)),
+                    (str(result.high), encode(head, *fields, result.high)),
+                ]
+            ],
+        )
         await reply(rt, update, out, patient_id=patient["id"])
         return
     done = False
@@ -299,8 +361,9 @@ async def typed_answer(rt, update: Update, patient: dict, waiting: dict) -> None
         session = sessions.owned(rt.db, int(waiting["ref"]), patient["id"])
         field = "before" if kind == "session_before" else "after"
         if session is not None:
-            done = await _apply(rt, update, patient,
-                                lambda: _answer(rt, patient, session, field, result.value))
+            done = await _apply(
+                rt, update, patient, lambda: _answer(rt, patient, session, field, result.value)
+            )
     if not done:
         checkins.clear_awaiting(rt.db, patient["id"], kind)
         await reply_template(rt, update, "not_waiting", patient_id=patient["id"])
@@ -310,8 +373,12 @@ async def _typed_settle(rt, update: Update, patient: dict, text: str) -> None:
     answer = parse_yes_no(text)
     due = flow.settle_due(rt.db, patient, rt.clock.now())
     if answer is None or len(due) != 1:
-        await reply(rt, update, Outgoing(render("settle_use_buttons", count=len(due))),
-                    patient_id=patient["id"])
+        await reply(
+            rt,
+            update,
+            Outgoing(render("settle_use_buttons", count=len(due))),
+            patient_id=patient["id"],
+        )
         if not due:
             checkins.clear_awaiting(rt.db, patient["id"], "settle")
         return

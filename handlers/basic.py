@@ -18,11 +18,17 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     rt = runtime(context)
     patient = patient_of(rt, update)
     staff = clinics.roles_of(rt.db, sender(update).id)
-    await reply_template(rt, update, "help", commands=COMMANDS,
-                         clinic_commands=CLINIC_COMMANDS if staff else [],
-                         emergency_number=emergency_number(
-                             rt.db, patient["id"] if patient else None, sender(update).id),
-                         patient_id=patient["id"] if patient else None)
+    await reply_template(
+        rt,
+        update,
+        "help",
+        commands=COMMANDS,
+        clinic_commands=CLINIC_COMMANDS if staff else [],
+        emergency_number=emergency_number(
+            rt.db, patient["id"] if patient else None, sender(update).id
+        ),
+        patient_id=patient["id"] if patient else None,
+    )
 
 
 async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

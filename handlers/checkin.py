@@ -19,6 +19,7 @@ from handlers.common import (
     reply_template,
     respond,
     runtime,
+    tapped,
     update_key,
 )
 from jobs import clinic
@@ -71,14 +72,21 @@ async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     today = _today(rt, patient)
     done = checkins.for_date(rt.db, patient["id"], today)
     if done is not None and done["status"] == "answered":
-        await reply_template(rt, update, "checkin_already", pain=done["pain"],
-                             patient_id=patient["id"])
+        await reply_template(
+            rt, update, "checkin_already", pain=done["pain"], patient_id=patient["id"]
+        )
         return
     now = rt.clock.now()
-    row_id = outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"],
-                            kind="checkin_asked", due_at=now, now=now,
-                            dedupe_key=f"checkin_asked:{update_key(update)}",
-                            payload={"local_date": today})
+    row_id = outbox.enqueue(
+        rt.db,
+        chat_id=patient["chat_id"],
+        patient_id=patient["id"],
+        kind="checkin_asked",
+        due_at=now,
+        now=now,
+        dedupe_key=f"checkin_asked:{update_key(update)}",
+        payload={"local_date": today},
+    )
     if row_id is not None:
         await dispatch_now(rt, row_id)
 
@@ -88,7 +96,7 @@ async def rating_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    question, pain = _question_from(rt, update.callback_query.data, patient)
+    question, pain = _question_from(rt, tapped(update).data, patient)
     if patient is None or question is None:
         await reply_template(rt, update, "expired")
         return
@@ -103,8 +111,12 @@ def _question_from(rt, data: str | None, patient: dict | None) -> tuple[dict | N
         return None, 0
     pain = cb["pain"]
     question = outbox.get(rt.db, cb["row"])
-    if (question is None or question["kind"] not in CHECKIN_KINDS
-            or question["patient_id"] != patient["id"] or not 0 <= pain <= 10):
+    if (
+        question is None
+        or question["kind"] not in CHECKIN_KINDS
+        or question["patient_id"] != patient["id"]
+        or not 0 <= pain <= 10
+    ):
         return None, 0
     return question, pain
 
@@ -118,12 +130,19 @@ async def typed_rating(rt, update: Update, patient: dict, waiting: dict) -> None
         return
     result = parse_rating(incoming(update).text)
     if isinstance(result, Ambiguous):
-        out = Outgoing(render("rating_ambiguous", low=result.low, high=result.high),
-                       [[(str(result.low), encode("c", question["id"], result.low)),
-                         (str(result.high), encode("c", question["id"], result.high))]])
+        out = Outgoing(
+            render("rating_ambiguous", low=result.low, high=result.high),
+            [
+                [
+                    (str(result.low), encode("c", question["id"], result.low)),
+                    (str(result.high), encode("c", question["id"], result.high)),
+                ]
+            ],
+        )
         await reply(rt, update, out, patient_id=patient["id"])
     elif isinstance(result, Invalid):
-        await reply_template(rt, update, "rating_reask", reason=result.reason,
-                             patient_id=patient["id"])
+        await reply_template(
+            rt, update, "rating_reask", reason=result.reason, patient_id=patient["id"]
+        )
     else:
         await save_rating(rt, update, patient, question, result.value)

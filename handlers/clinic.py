@@ -30,6 +30,7 @@ from handlers.common import (
     respond,
     runtime,
     sender,
+    tapped,
     update_key,
 )
 from handlers.onboarding_questions import question
@@ -60,8 +61,9 @@ def _sender_pid(rt, update: Update) -> int | None:
 
 
 async def _refuse(rt, update: Update, template: str = "clinic_staff_only", **context) -> None:
-    await reply(rt, update, Outgoing(render(template, **context)),
-                patient_id=_sender_pid(rt, update))
+    await reply(
+        rt, update, Outgoing(render(template, **context)), patient_id=_sender_pid(rt, update)
+    )
 
 
 async def _cohort_or_refuse(rt, update: Update, args: list[str], usage: str):
@@ -72,8 +74,13 @@ async def _cohort_or_refuse(rt, update: Update, args: list[str], usage: str):
         return None
     cohort_id = _parse_id(args[0]) if args else None
     if cohort_id is None:
-        await _refuse(rt, update, "clinic_usage", usage=usage,
-                      cohorts=clinics.cohorts_for_user(rt.db, user_id))
+        await _refuse(
+            rt,
+            update,
+            "clinic_usage",
+            usage=usage,
+            cohorts=clinics.cohorts_for_user(rt.db, user_id),
+        )
         return None
     found = clinics.cohort_for(rt.db, cohort_id, user_id)
     if found is None:
@@ -83,6 +90,7 @@ async def _cohort_or_refuse(rt, update: Update, args: list[str], usage: str):
 
 
 # --- clinician commands ----------------------------------------------------------------------
+
 
 async def cohort_new_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/cohort_new NAME [YYYY-MM-DD]: a cohort (fixed start, or rolling) and its link + QR code."""
@@ -111,9 +119,14 @@ async def cohort_new_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
     qr: dict[str, Any] = {}
 
     def create():
-        cohort_id = clinics.create_cohort(rt.db, clinic_id=staff["clinic_id"], name=name,
-                                          start_date=start.isoformat() if start else None,
-                                          created_by=staff["id"], now=now)
+        cohort_id = clinics.create_cohort(
+            rt.db,
+            clinic_id=staff["clinic_id"],
+            name=name,
+            start_date=start.isoformat() if start else None,
+            created_by=staff["id"],
+            now=now,
+        )
         events.record(rt.db, now, "cohort_created", None, cohort=cohort_id, clinician=staff["id"])
         return _link_messages(rt, update, clinics.cohort(rt.db, cohort_id), qr, new=True)
 
@@ -138,11 +151,20 @@ def _link_messages(rt, update: Update, cohort: dict, qr: dict, *, new: bool) -> 
     code = clinics.new_enrolment_link(rt.db, cohort["id"], now)
     link = deep_link(bot_username(rt), COHORT_PREFIX, code)
     text = render("clinic_cohort_link", cohort=cohort, link=link, new=new)
-    qr["row"] = outbox.enqueue(rt.db, chat_id=current_chat(update).id, patient_id=None,
-                               kind="cohort_qr", due_at=now, now=now,
-                               dedupe_key=f"cohort_qr:{update_key(update)}",
-                               payload={"link": link, "cohort_id": cohort["id"],
-                                        "caption": render("clinic_qr_caption", cohort=cohort)})
+    qr["row"] = outbox.enqueue(
+        rt.db,
+        chat_id=current_chat(update).id,
+        patient_id=None,
+        kind="cohort_qr",
+        due_at=now,
+        now=now,
+        dedupe_key=f"cohort_qr:{update_key(update)}",
+        payload={
+            "link": link,
+            "cohort_id": cohort["id"],
+            "caption": render("clinic_qr_caption", cohort=cohort),
+        },
+    )
     return [Outgoing(text)]
 
 
@@ -157,9 +179,14 @@ async def cohorts_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if not clinics.roles_of(rt.db, sender(update).id):
         await _refuse(rt, update)
         return
-    await reply(rt, update, Outgoing(render(
-        "clinic_cohorts", cohorts=clinics.cohorts_for_user(rt.db, sender(update).id))),
-        patient_id=_sender_pid(rt, update))
+    await reply(
+        rt,
+        update,
+        Outgoing(
+            render("clinic_cohorts", cohorts=clinics.cohorts_for_user(rt.db, sender(update).id))
+        ),
+        patient_id=_sender_pid(rt, update),
+    )
 
 
 async def cohort_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -168,10 +195,20 @@ async def cohort_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     found = await _cohort_or_refuse(rt, update, list(context.args or []), "cohort")
     if found is None:
         return
-    events.record(rt.db, rt.clock.now(), "roster_viewed", None, cohort=found[0]["id"],
-                  clinician=found[1]["id"])
-    await respond(rt, update, lambda: clinic.roster_messages(rt.db, found[0], rt.clock.now()),
-                  patient_id=_sender_pid(rt, update))
+    events.record(
+        rt.db,
+        rt.clock.now(),
+        "roster_viewed",
+        None,
+        cohort=found[0]["id"],
+        clinician=found[1]["id"],
+    )
+    await respond(
+        rt,
+        update,
+        lambda: clinic.roster_messages(rt.db, found[0], rt.clock.now()),
+        patient_id=_sender_pid(rt, update),
+    )
 
 
 async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -186,12 +223,21 @@ async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
     def act():
         for part in ("days", "sessions"):
-            rows.append(outbox.enqueue(
-                rt.db, chat_id=current_chat(update).id, patient_id=None, kind="cohort_export",
-                due_at=now, now=now, dedupe_key=f"cohort_export:{update_key(update)}:{part}",
-                payload={"cohort_id": cohort["id"], "clinician_id": staff["id"], "part": part}))
-        events.record(rt.db, now, "cohort_exported", None, cohort=cohort["id"],
-                      clinician=staff["id"])
+            rows.append(
+                outbox.enqueue(
+                    rt.db,
+                    chat_id=current_chat(update).id,
+                    patient_id=None,
+                    kind="cohort_export",
+                    due_at=now,
+                    now=now,
+                    dedupe_key=f"cohort_export:{update_key(update)}:{part}",
+                    payload={"cohort_id": cohort["id"], "clinician_id": staff["id"], "part": part},
+                )
+            )
+        events.record(
+            rt.db, now, "cohort_exported", None, cohort=cohort["id"], clinician=staff["id"]
+        )
         return [Outgoing(render("clinic_export", cohort=cohort))]
 
     if await respond(rt, update, act, patient_id=_sender_pid(rt, update)):
@@ -211,28 +257,49 @@ async def cohort_set_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
     what, rest = (args[1].lower(), args[2:]) if len(args) > 1 else (None, [])
     change, problem = _setting_change(cohort, what, rest)
     if change.get("start_date"):
-        out_of_range = _start_out_of_range(rt, cohort["clinic_id"],
-                                           date.fromisoformat(change["start_date"]))
+        out_of_range = _start_out_of_range(
+            rt, cohort["clinic_id"], date.fromisoformat(change["start_date"])
+        )
         if out_of_range:
             await _refuse(rt, update, "clinic_bad_date", setting=True, **out_of_range)
             return
     if problem:
-        await _refuse(rt, update, "clinic_setting_problem", problem=problem, cohort=cohort,
-                      max_length=EMERGENCY_MAX,
-                      names=list(pacing.Thresholds().as_dict()))
+        await _refuse(
+            rt,
+            update,
+            "clinic_setting_problem",
+            problem=problem,
+            cohort=cohort,
+            max_length=EMERGENCY_MAX,
+            names=list(pacing.Thresholds().as_dict()),
+        )
         return
     now = rt.clock.now()
 
     def act():
         if change:
             clinics.update_cohort(rt.db, cohort["id"], **change)
-            events.record(rt.db, now, "cohort_settings", None, cohort=cohort["id"],
-                          clinician=staff["id"], fields=sorted(change))
+            events.record(
+                rt.db,
+                now,
+                "cohort_settings",
+                None,
+                cohort=cohort["id"],
+                clinician=staff["id"],
+                fields=sorted(change),
+            )
         fresh = clinics.cohort(rt.db, cohort["id"])
-        return [Outgoing(render("clinic_settings", cohort=fresh, changed=bool(change),
-                                thresholds=_thresholds_shown(fresh),
-                                emergency_text=clinic.clean_emergency_text(
-                                    fresh["emergency_text"])))]
+        return [
+            Outgoing(
+                render(
+                    "clinic_settings",
+                    cohort=fresh,
+                    changed=bool(change),
+                    thresholds=_thresholds_shown(fresh),
+                    emergency_text=clinic.clean_emergency_text(fresh["emergency_text"]),
+                )
+            )
+        ]
 
     await respond(rt, update, act, patient_id=_sender_pid(rt, update))
 
@@ -307,18 +374,35 @@ def _parse_date(text: str) -> date | None:
 
 # --- clinicians joining ----------------------------------------------------------------------
 
+
 async def open_clinician_invite(rt, update: Update, code: str) -> None:
     """/start cl_<code>: what joining the clinic means, and accept / decline."""
     user = sender(update)
-    invite = invites.open_code(rt.db, code, "clinician", rt.clock.now(), user.id,
-                               lambda i: clinics.clinic(rt.db, i["clinic_id"]) is not None)
+    invite = invites.open_code(
+        rt.db,
+        code,
+        "clinician",
+        rt.clock.now(),
+        user.id,
+        lambda i: clinics.clinic(rt.db, i["clinic_id"]) is not None,
+    )
     if invite is None:
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
     place = clinics.clinic(rt.db, invite["clinic_id"])
-    await reply(rt, update, Outgoing(render("clinic_staff_offer", clinic=place),
-                                     [[(label("clinic_accept"), encode("clj", invite["id"], "y")),
-                                       (label("clinic_decline"), encode("clj", invite["id"], "n"))]]))
+    await reply(
+        rt,
+        update,
+        Outgoing(
+            render("clinic_staff_offer", clinic=place),
+            [
+                [
+                    (label("clinic_accept"), encode("clj", invite["id"], "y")),
+                    (label("clinic_decline"), encode("clj", invite["id"], "n")),
+                ]
+            ],
+        ),
+    )
 
 
 async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -327,8 +411,7 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
     await answer_callback(update)
     user, chat = sender(update), current_chat(update)
     now = rt.clock.now()
-    found = invites.answered(rt.db, decode(update.callback_query.data), "clj", "clinician", user.id,
-                             now)
+    found = invites.answered(rt.db, decode(tapped(update).data), "clj", "clinician", user.id, now)
     if found is None:
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
@@ -347,9 +430,15 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
     def accept():
         if not invites.use(rt.db, invite["id"], user.id, now):
             return []
-        staff_id = clinics.add_clinician(rt.db, clinic_id=place["id"], user_id=user.id,
-                                         chat_id=chat.id, first_name=user.first_name or "",
-                                         invite_id=invite["id"], now=now)
+        staff_id = clinics.add_clinician(
+            rt.db,
+            clinic_id=place["id"],
+            user_id=user.id,
+            chat_id=chat.id,
+            first_name=user.first_name or "",
+            invite_id=invite["id"],
+            now=now,
+        )
         events.record(rt.db, now, "clinician_joined", None, clinic=place["id"], clinician=staff_id)
         return [Outgoing(render("clinic_staff_joined", clinic=place))]
 
@@ -358,6 +447,7 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
 
 
 # --- patients joining and leaving ------------------------------------------------------------
+
 
 def _offer_text(cohort: dict) -> str:
     return render("clinic_offer", cohort=cohort)
@@ -373,23 +463,39 @@ async def open_cohort_link(rt, update: Update, code: str) -> None:
     if cohort is None:
         with rt.db.atomic():
             invites.record_failure(rt.db, user.id, now)
-        await reply(rt, update, Outgoing(render("clinic_link_refused")),
-                    patient_id=_sender_pid(rt, update))
+        await reply(
+            rt, update, Outgoing(render("clinic_link_refused")), patient_id=_sender_pid(rt, update)
+        )
         return
     patient = patient_of(rt, update)
     member = clinics.membership(rt.db, patient["id"]) if patient else None
     if patient is not None and member is not None:
-        await reply(rt, update, Outgoing(render("clinic_already_member", member=member,
-                                                same=member["cohort_id"] == cohort["id"])),
-                    patient_id=patient["id"])
+        await reply(
+            rt,
+            update,
+            Outgoing(
+                render(
+                    "clinic_already_member", member=member, same=member["cohort_id"] == cohort["id"]
+                )
+            ),
+            patient_id=patient["id"],
+        )
         return
     text = _offer_text(cohort)
 
     def offer():
-        offer_id = clinics.make_offer(rt.db, cohort["id"], user.id,
-                                      hashlib.sha256(text.encode("utf-8")).hexdigest(), now)
-        return [Outgoing(text, [[(label("clinic_join"), encode("coj", offer_id, "y"))],
-                                [(label("clinic_not_now"), encode("coj", offer_id, "n"))]])]
+        offer_id = clinics.make_offer(
+            rt.db, cohort["id"], user.id, hashlib.sha256(text.encode("utf-8")).hexdigest(), now
+        )
+        return [
+            Outgoing(
+                text,
+                [
+                    [(label("clinic_join"), encode("coj", offer_id, "y"))],
+                    [(label("clinic_not_now"), encode("coj", offer_id, "n"))],
+                ],
+            )
+        ]
 
     await respond(rt, update, offer)
 
@@ -398,32 +504,48 @@ async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
     """`coj:<offer>:y|n`: only the person the offer was shown to, once, within a week."""
     rt = runtime(context)
     await answer_callback(update)
-    cb = decode(update.callback_query.data)
+    cb = decode(tapped(update).data)
     cb = cb if cb is not None and cb.head == "coj" else None
-    user = update.effective_user
+    user = sender(update)
     now = rt.clock.now()
     found = clinics.offer(rt.db, cb["offer"]) if cb is not None else None
     cohort = clinics.cohort(rt.db, found["cohort_id"]) if found else None
-    if (found is None or cohort is None or found["user_id"] != user.id or found["accepted_at"]
-            or found["created_at"] <= iso(now - OFFER_VALID)):
+    if (
+        found is None
+        or cohort is None
+        or found["user_id"] != user.id
+        or found["accepted_at"]
+        or found["created_at"] <= iso(now - OFFER_VALID)
+    ):
         await _refuse(rt, update, "expired")
         return
+    assert cb is not None  # an offer was found only with it
     await clear_buttons(update)
     if cb["answer"] == "n":
         await _refuse(rt, update, "clinic_not_joined", cohort=cohort)
         return
     patient = patient_of(rt, update)
     if patient is not None and clinics.membership(rt.db, patient["id"]) is not None:
-        await _refuse(rt, update, "clinic_already_member",
-                      member=clinics.membership(rt.db, patient["id"]), same=False)
+        await _refuse(
+            rt,
+            update,
+            "clinic_already_member",
+            member=clinics.membership(rt.db, patient["id"]),
+            same=False,
+        )
         return
     set_up = patient is not None and patient["status"] != "onboarding"
 
     def accept():
         if not clinics.accept_offer(rt.db, found["id"], now):
             return []
-        events.record(rt.db, now, "cohort_offer_accepted", patient["id"] if patient else None,
-                      cohort=cohort["id"])
+        events.record(
+            rt.db,
+            now,
+            "cohort_offer_accepted",
+            patient["id"] if patient else None,
+            cohort=cohort["id"],
+        )
         if set_up:
             clinic.enrol(rt.db, patient, clinics.offer(rt.db, found["id"]), now)
             return [Outgoing(render("clinic_joined", cohort=cohort, set_up=True))]
@@ -432,9 +554,14 @@ async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
         if state is None:
             consents.set_step(rt.db, user.id, current_chat(update).id, "intro", now)
             state = consents.onboarding(rt.db, user.id)
-        return [Outgoing(render("clinic_joined", cohort=cohort, set_up=False)),
-                question(rt.db, state, **({"name": user.first_name or ""}
-                                          if state["step"] == "intro" else {}))]
+        return [
+            Outgoing(render("clinic_joined", cohort=cohort, set_up=False)),
+            question(
+                rt.db,
+                state,
+                **({"name": user.first_name or ""} if state["step"] == "intro" else {}),
+            ),
+        ]
 
     await respond(rt, update, accept)
 
@@ -447,22 +574,31 @@ async def leave_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if patient is None or member is None:
         await _refuse(rt, update, "clinic_not_member")
         return
-    await reply(rt, update, Outgoing(render("clinic_leave_confirm", member=member),
-                                     [[(label("clinic_leave_yes"), encode("lv", member["id"], "y"))],
-                                      [(label("clinic_leave_no"), encode("lv", member["id"], "n"))]]),
-                patient_id=patient["id"])
+    await reply(
+        rt,
+        update,
+        Outgoing(
+            render("clinic_leave_confirm", member=member),
+            [
+                [(label("clinic_leave_yes"), encode("lv", member["id"], "y"))],
+                [(label("clinic_leave_no"), encode("lv", member["id"], "n"))],
+            ],
+        ),
+        patient_id=patient["id"],
+    )
 
 
 async def leave_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`lv:<membership>:y|n`: only for the member themself, while still a member."""
     rt = runtime(context)
     await answer_callback(update)
-    cb = decode(update.callback_query.data)
+    cb = decode(tapped(update).data)
     patient = patient_of(rt, update)
     member = clinics.membership(rt.db, patient["id"]) if patient else None
     if member is None or cb is None or cb.head != "lv" or cb["membership"] != member["id"]:
         await _refuse(rt, update, "expired")
         return
+    assert patient is not None  # a membership was found only with them
     await clear_buttons(update)
     if cb["answer"] == "n":
         await _refuse(rt, update, "clinic_leave_kept", member=member)

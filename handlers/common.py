@@ -68,20 +68,40 @@ def patient_of(rt: Runtime, update: Update) -> dict | None:
     return patients.by_user(rt.db, user.id) if user else None
 
 
-def queue_reply(rt: Runtime, update: Update, out: Outgoing, *, patient_id: int | None = None,
-                kind: str = "reply", part: str = "0") -> int | None:
+def queue_reply(
+    rt: Runtime,
+    update: Update,
+    out: Outgoing,
+    *,
+    patient_id: int | None = None,
+    kind: str = "reply",
+    part: str = "0",
+) -> int | None:
     """Write a reply to the outbox, keyed by the update, so a redelivered update replies once.
 
     Call inside the same transaction as the change the reply reports.
     """
-    return outbox.enqueue(rt.db, chat_id=current_chat(update).id, patient_id=patient_id,
-                          kind=kind, due_at=rt.clock.now(), now=rt.clock.now(),
-                          dedupe_key=f"{kind}:{update_key(update)}:{part}",
-                          payload=out.as_payload())
+    return outbox.enqueue(
+        rt.db,
+        chat_id=current_chat(update).id,
+        patient_id=patient_id,
+        kind=kind,
+        due_at=rt.clock.now(),
+        now=rt.clock.now(),
+        dedupe_key=f"{kind}:{update_key(update)}:{part}",
+        payload=out.as_payload(),
+    )
 
 
-async def reply(rt: Runtime, update: Update, out: Outgoing | str, *,
-                patient_id: int | None = None, kind: str = "reply", part: str = "0") -> None:
+async def reply(
+    rt: Runtime,
+    update: Update,
+    out: Outgoing | str,
+    *,
+    patient_id: int | None = None,
+    kind: str = "reply",
+    part: str = "0",
+) -> None:
     """Queue a reply durably and send it now; if sending fails, the dispatcher retries it."""
     if isinstance(out, str):
         out = Outgoing(out)
@@ -90,13 +110,15 @@ async def reply(rt: Runtime, update: Update, out: Outgoing | str, *,
         await dispatch_now(rt, row_id)
 
 
-async def reply_template(rt: Runtime, update: Update, template: str, *,
-                         patient_id: int | None = None, **context: object) -> None:
+async def reply_template(
+    rt: Runtime, update: Update, template: str, *, patient_id: int | None = None, **context: object
+) -> None:
     await reply(rt, update, Outgoing(render(template, **context)), patient_id=patient_id)
 
 
 async def _cosmetic(call) -> None:
     """A Bot API call whose failure is harmless; in the background under `run`."""
+
     async def guarded() -> None:
         try:
             async with asyncio.timeout(COSMETIC_TIMEOUT):
@@ -131,8 +153,9 @@ async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if message is not None and (message.text or message.caption):
         rt = runtime(context)
         sender = patient_of(rt, update)
-        await reply_template(rt, update, "edited_message",
-                             patient_id=sender["id"] if sender else None)
+        await reply_template(
+            rt, update, "edited_message", patient_id=sender["id"] if sender else None
+        )
         log.info("edited message refused", extra={"update": update.update_id})
     raise ApplicationHandlerStop
 
@@ -141,8 +164,9 @@ class AlreadyHandled(Exception):
     """Telegram delivered this update again: its change and replies are already stored."""
 
 
-async def respond(rt: Runtime, update: Update, act, *, patient_id: int | None = None,
-                  once: str | None = None) -> bool:
+async def respond(
+    rt: Runtime, update: Update, act, *, patient_id: int | None = None, once: str | None = None
+) -> bool:
     """Run `act()` (writes; returns the replies) and queue the replies in one transaction; send.
 
     The replies are keyed by the update (or by `once`, e.g. the message a button sits on), so a
@@ -159,10 +183,18 @@ async def respond(rt: Runtime, update: Update, act, *, patient_id: int | None = 
             ids = []
             for n, out in enumerate(outs):
                 key = f"reply:{once}:{n}" if once else f"reply:{update_key(update)}:{n}"
-                ids.append(outbox.enqueue(rt.db, chat_id=current_chat(update).id,
-                                          patient_id=patient_id, kind="reply",
-                                          due_at=rt.clock.now(), now=rt.clock.now(),
-                                          dedupe_key=key, payload=out.as_payload()))
+                ids.append(
+                    outbox.enqueue(
+                        rt.db,
+                        chat_id=current_chat(update).id,
+                        patient_id=patient_id,
+                        kind="reply",
+                        due_at=rt.clock.now(),
+                        now=rt.clock.now(),
+                        dedupe_key=key,
+                        payload=out.as_payload(),
+                    )
+                )
             if ids and ids[0] is None:
                 raise AlreadyHandled
     except AlreadyHandled:

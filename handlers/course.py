@@ -18,6 +18,7 @@ from handlers.common import (
     reply,
     reply_template,
     runtime,
+    tapped,
     update_key,
 )
 from jobs.dispatch import dispatch_now
@@ -30,21 +31,33 @@ TIME_PRESETS = ("0800", "1200", "1800", "2000")
 
 
 def _lesson(lesson_id: str):
-    return next((l for l in default_course() if l.id == lesson_id), None)
+    return next((x for x in default_course() if x.id == lesson_id), None)
 
 
 def _today(rt, patient: dict) -> date:
     return local_date(rt.clock.now(), zone(patient["timezone"]))
 
 
-async def send_lesson(rt, update: Update, patient: dict, lesson_id: str,
-                      kind: str = "lesson") -> None:
+async def send_lesson(
+    rt, update: Update, patient: dict, lesson_id: str, kind: str = "lesson"
+) -> None:
     """Send a lesson now; a lesson already planned for later is brought forward, not duplicated."""
     now = rt.clock.now()
-    key = (f"lesson:{patient['id']}:{lesson_id}" if kind == "lesson"
-           else f"{kind}:{update_key(update)}")
-    row_id = outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"], kind=kind,
-                            due_at=now, now=now, dedupe_key=key, payload={"lesson_id": lesson_id})
+    key = (
+        f"lesson:{patient['id']}:{lesson_id}"
+        if kind == "lesson"
+        else f"{kind}:{update_key(update)}"
+    )
+    row_id = outbox.enqueue(
+        rt.db,
+        chat_id=patient["chat_id"],
+        patient_id=patient["id"],
+        kind=kind,
+        due_at=now,
+        now=now,
+        dedupe_key=key,
+        payload={"lesson_id": lesson_id},
+    )
     if row_id is None:
         row_id = outbox.pending_id(rt.db, key)
         if row_id is None:
@@ -65,13 +78,23 @@ async def course_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     got = lessons.received(rt.db, patient["id"])
     days = [d for d in patient["course_days"].split(",") if d]
     gaps = course_plan.missed(course, start, days, today, set(got))
-    text = render("course_status", week=course_plan.course_week(start, today), start=start,
-                  received=len(got), total=len(course), missed=len(gaps),
-                  reacted=lessons.read_count(rt.db, patient["id"]),
-                  days=patient["course_days"].replace(",", ", "), at=patient["course_time"])
-    titles = {l.id: l for l in course}
-    rows = [[(f"W{titles[i].week}: {titles[i].title}"[:60], encode("l:r", i))]
-            for i in list(got)[-RECENT_BUTTONS:] if i in titles]
+    text = render(
+        "course_status",
+        week=course_plan.course_week(start, today),
+        start=start,
+        received=len(got),
+        total=len(course),
+        missed=len(gaps),
+        reacted=lessons.read_count(rt.db, patient["id"]),
+        days=patient["course_days"].replace(",", ", "),
+        at=patient["course_time"],
+    )
+    titles = {x.id: x for x in course}
+    rows = [
+        [(f"W{titles[i].week}: {titles[i].title}"[:60], encode("l:r", i))]
+        for i in list(got)[-RECENT_BUTTONS:]
+        if i in titles
+    ]
     if gaps:
         rows.insert(0, [(label("course_catch_up"), encode("l:c"))])
     rows.append([(label(f"course_days_{key}"), encode("l:d", key)) for key in DAY_PRESETS])
@@ -87,14 +110,21 @@ async def _rhythm(rt, update, patient, action, args) -> bool:
     if action == "d" and args and args[0] in DAY_PRESETS:
         patients.update(rt.db, patient["id"], rt.clock.now(), course_days=DAY_PRESETS[args[0]])
     elif action == "a" and args and args[0] in TIME_PRESETS:
-        patients.update(rt.db, patient["id"], rt.clock.now(),
-                        course_time=f"{args[0][:2]}:{args[0][2:]}")
+        patients.update(
+            rt.db, patient["id"], rt.clock.now(), course_time=f"{args[0][:2]}:{args[0][2:]}"
+        )
     else:
         return False
     fresh = patients.existing(rt.db, patient["id"])
     replan_patient(rt, fresh)
-    await reply_template(rt, update, "course_rhythm", patient_id=patient["id"],
-                         days=fresh["course_days"].replace(",", ", "), at=fresh["course_time"])
+    await reply_template(
+        rt,
+        update,
+        "course_rhythm",
+        patient_id=patient["id"],
+        days=fresh["course_days"].replace(",", ", "),
+        at=fresh["course_time"],
+    )
     return True
 
 
@@ -103,7 +133,7 @@ async def lesson_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    cb = decode(update.callback_query.data)
+    cb = decode(tapped(update).data)
     if patient is None or cb is None or not cb.head.startswith("l:"):
         await reply_template(rt, update, "expired")
         return
@@ -124,15 +154,23 @@ async def _feedback(rt, update, patient, action, args) -> bool:
 
 async def _check(rt, update, patient, action, args) -> bool:
     lesson = _lesson(args[0]) if len(args) == 2 and args[1] in ("0", "1") else None
-    if lesson is None or lesson.check is None \
-            or args[0] not in lessons.received(rt.db, patient["id"]):
+    if (
+        lesson is None
+        or lesson.check is None
+        or args[0] not in lessons.received(rt.db, patient["id"])
+    ):
         return False
     answer = args[1] == "1"
     if not lessons.set_check_answer(rt.db, patient["id"], lesson.id, answer):
         return False
     shown = lesson.render(name="").check
-    await reply_template(rt, update, "lesson_check", patient_id=patient["id"],
-                         feedback=shown.right if answer == lesson.check.answer else shown.wrong)
+    await reply_template(
+        rt,
+        update,
+        "lesson_check",
+        patient_id=patient["id"],
+        feedback=shown.right if answer == lesson.check.answer else shown.wrong,
+    )
     return True
 
 
@@ -161,8 +199,13 @@ async def _catch_up(rt, update, patient, action, args) -> bool:
     if args or not patient["course_start"]:
         return False
     days = [d for d in patient["course_days"].split(",") if d]
-    gaps = course_plan.missed(default_course(), date.fromisoformat(patient["course_start"]),
-                              days, _today(rt, patient), set(lessons.received(rt.db, patient["id"])))
+    gaps = course_plan.missed(
+        default_course(),
+        date.fromisoformat(patient["course_start"]),
+        days,
+        _today(rt, patient),
+        set(lessons.received(rt.db, patient["id"])),
+    )
     if not gaps:
         await reply_template(rt, update, "lesson_none", patient_id=patient["id"])
     else:
@@ -179,8 +222,9 @@ async def _maintenance(rt, update, patient, action, args) -> bool:
     if args == ["keep"]:
         patients.update(rt.db, patient["id"], rt.clock.now(), course_state="maintenance")
     else:
-        patients.update(rt.db, patient["id"], rt.clock.now(), course_state="stopped",
-                        status="finished")
+        patients.update(
+            rt.db, patient["id"], rt.clock.now(), course_state="stopped", status="finished"
+        )
         outbox.cancel_pending(rt.db, patient["id"])
     await clear_buttons(update)
     replan_patient(rt, patients.existing(rt.db, patient["id"]))
@@ -188,5 +232,14 @@ async def _maintenance(rt, update, patient, action, args) -> bool:
     return True
 
 
-_ACTIONS = {"h": _feedback, "n": _feedback, "t": _check, "x": _next, "r": _reread,
-            "c": _catch_up, "m": _maintenance, "d": _rhythm, "a": _rhythm}
+_ACTIONS = {
+    "h": _feedback,
+    "n": _feedback,
+    "t": _check,
+    "x": _next,
+    "r": _reread,
+    "c": _catch_up,
+    "m": _maintenance,
+    "d": _rhythm,
+    "a": _rhythm,
+}

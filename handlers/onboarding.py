@@ -31,6 +31,7 @@ from handlers.common import (
     respond,
     runtime,
     sender,
+    tapped,
 )
 from handlers.onboarding_questions import Reask, from_button, from_text, pending, question
 from handlers.resume import resume
@@ -49,11 +50,13 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """
     rt = runtime(context)
     code = context.args[0] if context.args else ""
-    for prefix, opener in ((caregiver.START_PREFIX, caregiver.open_invite),
-                           (clinic.CLINICIAN_PREFIX, clinic.open_clinician_invite),
-                           (clinic.COHORT_PREFIX, clinic.open_cohort_link)):
+    for prefix, opener in (
+        (caregiver.START_PREFIX, caregiver.open_invite),
+        (clinic.CLINICIAN_PREFIX, clinic.open_clinician_invite),
+        (clinic.COHORT_PREFIX, clinic.open_cohort_link),
+    ):
         if code.startswith(prefix):
-            await opener(rt, update, code[len(prefix):])
+            await opener(rt, update, code[len(prefix) :])
             return
     await begin_or_resume(rt, update)
 
@@ -69,19 +72,25 @@ async def begin_or_resume(rt, update: Update) -> None:
         await resume(rt, update, patient, "reactivated")  # they had blocked the bot, came back
         return
     if state is None and patient is not None:
-        await reply_template(rt, update, "onboarding_welcome_back", name=patient["first_name"],
-                             patient_id=patient["id"])
+        await reply_template(
+            rt,
+            update,
+            "onboarding_welcome_back",
+            name=patient["first_name"],
+            patient_id=patient["id"],
+        )
         return
     if state is None:
+
         def begin() -> list[Outgoing]:
             consents.set_step(rt.db, user.id, chat.id, "intro", rt.clock.now())
-            return [question(rt.db, consents.existing_onboarding(rt.db, user.id),
-                             name=user.first_name)]
+            return [
+                question(rt.db, consents.existing_onboarding(rt.db, user.id), name=user.first_name)
+            ]
 
         await _send(rt, update, begin)
         return
-    await _send(rt, update, lambda: [Outgoing(render("onboarding_resume")),
-                                     question(rt.db, state)])
+    await _send(rt, update, lambda: [Outgoing(render("onboarding_resume")), question(rt.db, state)])
 
 
 EDIT_TIMEOUT = timedelta(minutes=30)
@@ -95,8 +104,9 @@ def drop_stale_edit(rt, update: Update) -> None:
     if user is None or state is None or not state["data"].get("edit"):
         return
     waiting = checkins.awaiting(rt.db, state["patient_id"])
-    if (parse_iso(state["updated_at"]) < rt.clock.now() - EDIT_TIMEOUT
-            or (waiting is not None and waiting["asked_at"] > state["updated_at"])):
+    if parse_iso(state["updated_at"]) < rt.clock.now() - EDIT_TIMEOUT or (
+        waiting is not None and waiting["asked_at"] > state["updated_at"]
+    ):
         consents.finish(rt.db, user.id)
 
 
@@ -110,15 +120,21 @@ async def onboarding_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     """A tap on an onboarding button (`o:<step>:<value>`), honoured only at that current step."""
     rt = runtime(context)
     await answer_callback(update)
-    state = consents.onboarding(rt.db, update.effective_user.id)
-    cb = decode(update.callback_query.data)
+    state = consents.onboarding(rt.db, sender(update).id)
+    cb = decode(tapped(update).data)
     answer = None
-    if (state is not None and cb is not None and cb.head == "o" and cb["step"] == state["step"]
-            and state["chat_id"] == update.effective_chat.id):
+    if (
+        state is not None
+        and cb is not None
+        and cb.head == "o"
+        and cb["step"] == state["step"]
+        and state["chat_id"] == current_chat(update).id
+    ):
         answer = from_button(rt.db, state, cb["value"])
     if answer is None:
         await reply_template(rt, update, "expired")
         return
+    assert state is not None  # an answer needs the step it answers
     await clear_buttons(update)
     await apply_answer(rt, update, state, answer)
 
@@ -130,11 +146,14 @@ async def typed_answer(rt, update: Update) -> None:
         answer = from_text(state, incoming(update).text or "")
     except Reask as reask:
         problem: str | None = reask.problem
-        if state["step"] == "hold" and problem == "short":
-            # On hold: a short reminder, the whole advice at most once an hour.
-            if safety.full_advice_due(rt.db, state["patient_id"], rt.clock.now()):
-                events.record(rt.db, rt.clock.now(), "hold_advice", state["patient_id"])
-                problem = None
+        # On hold: a short reminder, the whole advice at most once an hour.
+        if (
+            state["step"] == "hold"
+            and problem == "short"
+            and safety.full_advice_due(rt.db, state["patient_id"], rt.clock.now())
+        ):
+            events.record(rt.db, rt.clock.now(), "hold_advice", state["patient_id"])
+            problem = None
         context = reask.context
         await _send(rt, update, lambda: [question(rt.db, state, problem, **context)])
         return
@@ -196,13 +215,21 @@ class _Turn:
         """The setting being changed from /settings, or None during first-time onboarding."""
         return self.state["data"].get("edit")
 
-    def go(self, step: str, *, data: dict | None = None, patient_id: int | None = None,
-           **extra: Any) -> list[Outgoing]:
+    def go(
+        self, step: str, *, data: dict | None = None, patient_id: int | None = None, **extra: Any
+    ) -> list[Outgoing]:
         """Move to `step` and ask its question (when editing, past the setting's steps: done)."""
         if self.editing and step not in EDIT_FLOWS[self.editing]:
             return self.end_edit()
-        consents.set_step(self.rt.db, self.state["user_id"], self.state["chat_id"], step, self.now,
-                          data=data, patient_id=patient_id)
+        consents.set_step(
+            self.rt.db,
+            self.state["user_id"],
+            self.state["chat_id"],
+            step,
+            self.now,
+            data=data,
+            patient_id=patient_id,
+        )
         state = consents.existing_onboarding(self.rt.db, self.state["user_id"])
         return [question(self.rt.db, state, **extra)]
 
@@ -217,25 +244,51 @@ class _Turn:
 
 
 # Which onboarding steps each /settings choice walks through.
-EDIT_FLOWS = {"tz": {"tz"}, "ci": {"ci", "qh"}, "qh": {"qh", "ci"}, "sit": {"sit", "sh", "se"},
-              "act": {"act", "dose"}}
+EDIT_FLOWS = {
+    "tz": {"tz"},
+    "ci": {"ci", "qh"},
+    "qh": {"qh", "ci"},
+    "sit": {"sit", "sh", "se"},
+    "act": {"act", "dose"},
+}
 
 
 def settings_message(db, patient: dict, *, saved: bool = False) -> Outgoing:
     """Every setting with its current value, and a button to change each."""
     days = {v: k for k, v in R.SITTING_DAYS.items()}.get(patient["sitting_days"], "no")
     sitting = label(f"onboarding_sit_{days}").lower() if days != "no" else ""
-    text = render("settings", saved=saved, timezone=patient["timezone"],
-                  checkin=patient["checkin_time"], quiet_from=patient["quiet_from"],
-                  quiet_to=patient["quiet_to"], sitting_days=sitting,
-                  sitting_from=patient["sitting_from"], sitting_to=patient["sitting_to"],
-                  sitting_every=patient["sitting_every"],
-                  summary=f"{patient['summary_day'].capitalize()} {patient['summary_time']}",
-                  activities=activities.for_patient(db, patient["id"]))
-    return Outgoing(text, [[(label("settings_tz"), encode("set", "tz")), (label("settings_ci"), encode("set", "ci"))],
-                           [(label("settings_qh"), encode("set", "qh")), (label("settings_sit"), encode("set", "sit"))],
-                           [(label("settings_act"), encode("set", "act")), (label("settings_dose"), encode("set", "dose"))],
-                           [(label("settings_summary"), encode("set", "sum"))]])
+    text = render(
+        "settings",
+        saved=saved,
+        timezone=patient["timezone"],
+        checkin=patient["checkin_time"],
+        quiet_from=patient["quiet_from"],
+        quiet_to=patient["quiet_to"],
+        sitting_days=sitting,
+        sitting_from=patient["sitting_from"],
+        sitting_to=patient["sitting_to"],
+        sitting_every=patient["sitting_every"],
+        summary=f"{patient['summary_day'].capitalize()} {patient['summary_time']}",
+        activities=activities.for_patient(db, patient["id"]),
+    )
+    return Outgoing(
+        text,
+        [
+            [
+                (label("settings_tz"), encode("set", "tz")),
+                (label("settings_ci"), encode("set", "ci")),
+            ],
+            [
+                (label("settings_qh"), encode("set", "qh")),
+                (label("settings_sit"), encode("set", "sit")),
+            ],
+            [
+                (label("settings_act"), encode("set", "act")),
+                (label("settings_dose"), encode("set", "dose")),
+            ],
+            [(label("settings_summary"), encode("set", "sum"))],
+        ],
+    )
 
 
 def _consent(t: _Turn, answer: str) -> list[Outgoing]:
@@ -245,12 +298,14 @@ def _consent(t: _Turn, answer: str) -> list[Outgoing]:
     if answer == "no":
         consents.finish(db, user.id)
         return [Outgoing(render("onboarding_declined"))]
-    pid = patients.create(db, user_id=user.id, chat_id=t.state["chat_id"], now=t.now,
-                          first_name=user.first_name or "")
+    pid = patients.create(
+        db, user_id=user.id, chat_id=t.state["chat_id"], now=t.now, first_name=user.first_name or ""
+    )
     text = question(db, t.state).text  # exactly the words they agreed to
     consents.give(db, pid, R.CONSENT_KIND, R.CONSENT_VERSION, R.consent_hash(text), t.now)
-    events.record(db, t.now, "consent_given", pid, consent=R.CONSENT_KIND,
-                  version=R.CONSENT_VERSION)
+    events.record(
+        db, t.now, "consent_given", pid, consent=R.CONSENT_KIND, version=R.CONSENT_VERSION
+    )
     return t.go("rf", patient_id=pid)
 
 
@@ -292,9 +347,12 @@ def _timezone(t: _Turn, answer: str) -> list[Outgoing]:
 def _checkin_time(t: _Turn, answer: str) -> list[Outgoing]:
     t.set(checkin_time=answer)
     patient = patients.existing(t.rt.db, t.pid)
-    if t.editing and not (patient["quiet_from"] and R.in_window(
-            parse_hhmm(answer), parse_hhmm(patient["quiet_from"]),
-            parse_hhmm(patient["quiet_to"]))):
+    if t.editing and not (
+        patient["quiet_from"]
+        and R.in_window(
+            parse_hhmm(answer), parse_hhmm(patient["quiet_from"]), parse_hhmm(patient["quiet_to"])
+        )
+    ):
         return t.end_edit()  # quiet hours still fit: nothing more to ask
     return t.go("qh")
 
@@ -367,16 +425,38 @@ def _finish(t: _Turn) -> list[Outgoing]:
     events.record(db, t.now, "onboarded", t.pid)
     days = {v: k for k, v in R.SITTING_DAYS.items()}.get(patient["sitting_days"], "no")
     sitting = label(f"onboarding_sit_{days}").lower() if days != "no" else ""
-    return [Outgoing(render(
-        "onboarding_summary", name=patient["first_name"], timezone=patient["timezone"],
-        checkin=patient["checkin_time"], quiet_from=patient["quiet_from"],
-        quiet_to=patient["quiet_to"], sitting_days=sitting, sitting_from=patient["sitting_from"],
-        sitting_to=patient["sitting_to"], sitting_every=patient["sitting_every"],
-        activities=activities.for_patient(db, t.pid), cohort=joined[0] if joined else None))]
+    return [
+        Outgoing(
+            render(
+                "onboarding_summary",
+                name=patient["first_name"],
+                timezone=patient["timezone"],
+                checkin=patient["checkin_time"],
+                quiet_from=patient["quiet_from"],
+                quiet_to=patient["quiet_to"],
+                sitting_days=sitting,
+                sitting_from=patient["sitting_from"],
+                sitting_to=patient["sitting_to"],
+                sitting_every=patient["sitting_every"],
+                activities=activities.for_patient(db, t.pid),
+                cohort=joined[0] if joined else None,
+            )
+        )
+    ]
 
 
 _STEPS: dict[str, Callable[[_Turn, Any], list[Outgoing]]] = {
-          "intro": lambda t, _: t.go("consent"), "consent": _consent, "rf": _red_flags,
-          "hold": _seen, "soon": _soon_signs, "tz": _timezone, "ci": _checkin_time, "qh": _quiet,
-          "sit": _sitting, "sh": _sitting_hours, "se": _sitting_every, "act": _activities,
-          "dose": _dose}
+    "intro": lambda t, _: t.go("consent"),
+    "consent": _consent,
+    "rf": _red_flags,
+    "hold": _seen,
+    "soon": _soon_signs,
+    "tz": _timezone,
+    "ci": _checkin_time,
+    "qh": _quiet,
+    "sit": _sitting,
+    "sh": _sitting_hours,
+    "se": _sitting_every,
+    "act": _activities,
+    "dose": _dose,
+}

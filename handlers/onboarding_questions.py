@@ -18,8 +18,16 @@ from storage import activities
 
 MAX_DOSE = 180  # minutes; a starting dose, so anything longer is more likely a slip
 _DONE_WORDS = frozenset({"done", "finished", "that's all", "thats all", "that's it", "no more"})
-_SITTING_WORDS = {"weekdays": "wd", "weekday": "wd", "work days": "wd", "workdays": "wd",
-                  "every day": "all", "everyday": "all", "daily": "all", "all": "all"}
+_SITTING_WORDS = {
+    "weekdays": "wd",
+    "weekday": "wd",
+    "work days": "wd",
+    "workdays": "wd",
+    "every day": "all",
+    "everyday": "all",
+    "daily": "all",
+    "all": "all",
+}
 
 
 class Reask(Exception):
@@ -30,8 +38,7 @@ class Reask(Exception):
         self.problem, self.context = problem, context
 
 
-def emergency_number(db=None, patient_id: int | None = None,
-                     user_id: int | None = None) -> Markup:
+def emergency_number(db=None, patient_id: int | None = None, user_id: int | None = None) -> Markup:
     """The number to call, already safe HTML: the person's cohort's own text, else their
     country's number (from their time zone), else "112 or your local emergency number"."""
     if db is None:
@@ -46,7 +53,7 @@ def pending(db, state: dict) -> list[tuple[int, str]]:
 
 
 def _rows(buttons: list[Button], per_row: int) -> list[list[Button]]:
-    return [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
+    return [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
 
 
 def _code(span: tuple[str, str]) -> str:
@@ -54,67 +61,119 @@ def _code(span: tuple[str, str]) -> str:
 
 
 def _span_buttons(step: str, presets) -> list[list[Button]]:
-    return [[(label("onboarding_range", start=a, end=b), encode("o", step, _code((a, b))))]
-            for a, b in presets]
+    return [
+        [(label("onboarding_range", start=a, end=b), encode("o", step, _code((a, b))))]
+        for a, b in presets
+    ]
 
 
 def question(db, state: dict, problem: str | None = None, **extra: object) -> Outgoing:
     """The message asking the current step's question (again, when `problem` says why)."""
     step, ctx = state["step"], {"problem": problem, **extra}
-    yes_no = [[(label("onboarding_no_signs"), encode("o", step, "no"))],
-              [(label("onboarding_has_sign"), encode("o", step, "yes"))]]
+    yes_no = [
+        [(label("onboarding_no_signs"), encode("o", step, "no"))],
+        [(label("onboarding_has_sign"), encode("o", step, "yes"))],
+    ]
     if step == "intro":
-        return Outgoing(render("onboarding_intro", name=extra.get("name", ""),
-                               emergency_number=emergency_number(
-                                   db, state.get("patient_id"), state.get("user_id"))),
-                        [[(label("onboarding_continue"), encode("o", "intro", "go"))]])
+        return Outgoing(
+            render(
+                "onboarding_intro",
+                name=extra.get("name", ""),
+                emergency_number=emergency_number(
+                    db, state.get("patient_id"), state.get("user_id")
+                ),
+            ),
+            [[(label("onboarding_continue"), encode("o", "intro", "go"))]],
+        )
     if step == "consent":
-        return Outgoing(render("onboarding_consent"),
-                        [[(label("onboarding_agree"), encode("o", "consent", "yes")),
-                          (label("onboarding_decline"), encode("o", "consent", "no"))]])
+        return Outgoing(
+            render("onboarding_consent"),
+            [
+                [
+                    (label("onboarding_agree"), encode("o", "consent", "yes")),
+                    (label("onboarding_decline"), encode("o", "consent", "no")),
+                ]
+            ],
+        )
     if step == "rf":
         return Outgoing(render("onboarding_red_flags", **ctx), yes_no)
     if step == "hold":
-        return Outgoing(render("onboarding_emergency", emergency_number=emergency_number(
-                                   db, state.get("patient_id"), state.get("user_id")), **ctx),
-                        [[(label("onboarding_seen"), encode("o", "hold", "seen"))],
-                         [(label("safety_mistake"), encode("o", "hold", "mistake"))]])
+        return Outgoing(
+            render(
+                "onboarding_emergency",
+                emergency_number=emergency_number(
+                    db, state.get("patient_id"), state.get("user_id")
+                ),
+                **ctx,
+            ),
+            [
+                [(label("onboarding_seen"), encode("o", "hold", "seen"))],
+                [(label("safety_mistake"), encode("o", "hold", "mistake"))],
+            ],
+        )
     if step == "soon":
         return Outgoing(render("onboarding_soon_signs", **{"after_hold": False, **ctx}), yes_no)
     if step == "tz":
-        buttons = [(label(f"onboarding_tz_{z.rsplit('/', 1)[1].lower()}"), encode("o", "tz", z))
-                   for z in R.TZ_PRESETS] + [(label("onboarding_tz_other"), encode("o", "tz", "other"))]
-        return Outgoing(render("onboarding_timezone", **{"candidates": (), **ctx}),
-                        [] if problem == "other" else _rows(buttons, 2))
+        buttons = [
+            (label(f"onboarding_tz_{z.rsplit('/', 1)[1].lower()}"), encode("o", "tz", z))
+            for z in R.TZ_PRESETS
+        ] + [(label("onboarding_tz_other"), encode("o", "tz", "other"))]
+        return Outgoing(
+            render("onboarding_timezone", **{"candidates": (), **ctx}),
+            [] if problem == "other" else _rows(buttons, 2),
+        )
     if step == "ci":
-        return Outgoing(render("onboarding_checkin_time", **ctx),
-                        _rows([(t, encode("o", "ci", t.replace(":", ""))) for t in R.CHECKIN_PRESETS], 3))
+        return Outgoing(
+            render("onboarding_checkin_time", **ctx),
+            _rows([(t, encode("o", "ci", t.replace(":", ""))) for t in R.CHECKIN_PRESETS], 3),
+        )
     if step == "qh":
         blank = {"checkin": "", "start": "", "end": ""}
-        return Outgoing(render("onboarding_quiet", **{**blank, **ctx}),
-                        _span_buttons("qh", R.QUIET_PRESETS)
-                        + [[(label("onboarding_change_checkin"), encode("o", "qh", "back"))]])
+        return Outgoing(
+            render("onboarding_quiet", **{**blank, **ctx}),
+            _span_buttons("qh", R.QUIET_PRESETS)
+            + [[(label("onboarding_change_checkin"), encode("o", "qh", "back"))]],
+        )
     if step == "sit":
-        return Outgoing(render("onboarding_sitting", **ctx),
-                        [[(label(f"onboarding_sit_{k}"), encode("o", "sit", k)) for k in R.SITTING_DAYS]])
+        return Outgoing(
+            render("onboarding_sitting", **ctx),
+            [[(label(f"onboarding_sit_{k}"), encode("o", "sit", k)) for k in R.SITTING_DAYS]],
+        )
     if step == "sh":
-        return Outgoing(render("onboarding_sitting_hours", **ctx),
-                        _span_buttons("sh", R.SITTING_PRESETS))
+        return Outgoing(
+            render("onboarding_sitting_hours", **ctx), _span_buttons("sh", R.SITTING_PRESETS)
+        )
     if step == "se":
-        return Outgoing(render("onboarding_sitting_every", **ctx),
-                        [[(label("onboarding_minutes", n=n), encode("o", "se", n)) for n in R.SITTING_EVERY]])
+        return Outgoing(
+            render("onboarding_sitting_every", **ctx),
+            [[(label("onboarding_minutes", n=n), encode("o", "se", n)) for n in R.SITTING_EVERY]],
+        )
     if step == "act":
         chosen = state["data"].get("chosen", [])
-        buttons = [(label("onboarding_chosen", name=label(f"onboarding_act_{k}")) if name in chosen
-                    else label(f"onboarding_act_{k}"), encode("o", "act", k))
-                   for k, name in R.ACTIVITIES.items()]
-        return Outgoing(render("onboarding_activities", chosen=chosen, **ctx),
-                        _rows(buttons, 2) + [[(label("onboarding_done"), encode("o", "act", "done"))]])
+        buttons = [
+            (
+                label("onboarding_chosen", name=label(f"onboarding_act_{k}"))
+                if name in chosen
+                else label(f"onboarding_act_{k}"),
+                encode("o", "act", k),
+            )
+            for k, name in R.ACTIVITIES.items()
+        ]
+        return Outgoing(
+            render("onboarding_activities", chosen=chosen, **ctx),
+            _rows(buttons, 2) + [[(label("onboarding_done"), encode("o", "act", "done"))]],
+        )
     if step == "dose":
         index, name = pending(db, state)[0]
-        return Outgoing(render("onboarding_dose", name=name, max_minutes=MAX_DOSE, **ctx),
-                        [[(label("onboarding_minutes", n=n), encode("o", "dose", f"{index}:{n}"))
-                          for n in R.DOSE_PRESETS]])
+        return Outgoing(
+            render("onboarding_dose", name=name, max_minutes=MAX_DOSE, **ctx),
+            [
+                [
+                    (label("onboarding_minutes", n=n), encode("o", "dose", f"{index}:{n}"))
+                    for n in R.DOSE_PRESETS
+                ]
+            ],
+        )
     raise ValueError(f"unknown onboarding step {step!r}")
 
 
@@ -142,9 +201,14 @@ def from_button(db, state: dict, value: str) -> object | None:
         if current and index == str(current[0][0]):
             return next((n for n in R.DOSE_PRESETS if str(n) == minutes), None)
         return None
-    allowed = {"intro": ("go",), "consent": ("yes", "no"), "rf": ("yes", "no"),
-               "hold": ("seen", "mistake", "notyet"), "soon": ("yes", "no"),
-               "sit": tuple(R.SITTING_DAYS)}
+    allowed = {
+        "intro": ("go",),
+        "consent": ("yes", "no"),
+        "rf": ("yes", "no"),
+        "hold": ("seen", "mistake", "notyet"),
+        "soon": ("yes", "no"),
+        "sit": tuple(R.SITTING_DAYS),
+    }
     return value if value in allowed.get(step, ()) else None
 
 

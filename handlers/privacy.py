@@ -16,6 +16,7 @@ from handlers.common import (
     respond,
     runtime,
     sender,
+    tapped,
     update_key,
 )
 from messages import Outgoing, label, render
@@ -30,10 +31,16 @@ async def mydata_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
     def act():
         for part in ("json", "csv"):
-            outbox.enqueue(rt.db, chat_id=current_chat(update).id, patient_id=pid,
-                           kind="export", due_at=now, now=now,
-                           dedupe_key=f"export:{update_key(update)}:{part}",
-                           payload={"format": part, "user_id": sender(update).id})
+            outbox.enqueue(
+                rt.db,
+                chat_id=current_chat(update).id,
+                patient_id=pid,
+                kind="export",
+                due_at=now,
+                now=now,
+                dedupe_key=f"export:{update_key(update)}:{part}",
+                payload={"format": part, "user_id": sender(update).id},
+            )
         return [Outgoing(render("mydata"))]
 
     await respond(rt, update, act, patient_id=pid)
@@ -42,17 +49,25 @@ async def mydata_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def delete_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     patient = patient_of(rt, update)
-    await reply(rt, update, Outgoing(render("delete_confirm"),
-                                     [[(label("delete_yes"), encode("del", "yes"))],
-                                      [(label("delete_no"), encode("del", "no"))]]),
-                patient_id=patient["id"] if patient else None)
+    await reply(
+        rt,
+        update,
+        Outgoing(
+            render("delete_confirm"),
+            [
+                [(label("delete_yes"), encode("del", "yes"))],
+                [(label("delete_no"), encode("del", "no"))],
+            ],
+        ),
+        patient_id=patient["id"] if patient else None,
+    )
 
 
 async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     await answer_callback(update)
     await clear_buttons(update)
-    cb = decode(update.callback_query.data)
+    cb = decode(tapped(update).data)
     answer = cb["answer"] if cb is not None and cb.head == "del" else None
     if answer == "no":
         await reply(rt, update, Outgoing(render("delete_kept")))

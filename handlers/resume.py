@@ -13,6 +13,7 @@ from storage import events, patients
 
 async def resume(rt, update: Update, patient: dict, event: str) -> None:
     """Back to active (also for someone who had blocked the bot and came back), re-planned."""
+
     def act():
         now = rt.clock.now()
         # Prompts cancelled by the pause (or the block) are planned afresh from now on; session
@@ -23,4 +24,4 @@ async def resume(rt, update: Update, patient: dict, event: str) -> None:
         return [Outgoing(render("resumed", already=False))]
 
     if await respond(rt, update, act, patient_id=patient["id"]):
-        replan_patient(rt, patients.get(rt.db, patient["id"]))
+        replan_patient(rt, patients.existing(rt.db, patient["id"]))

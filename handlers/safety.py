@@ -1,12 +1,13 @@
 """Warning signs heard in any message, and the safety questions that take only a clear answer.
 
 * `screen_message` runs before every other handler (group -3) for every private text, edited ones
-  too, in every state. When `bot.rules.safety.screen` hears a warning sign it answers at once with that
-  level's advice and "Is this happening now?", and stops the message there (it is never also taken
-  as a rating). The text itself is never stored or logged: events say the level and sign ids.
+  too, in every state. When `bot.rules.safety.screen` hears a warning sign it answers at once with
+  that level's advice and its confirming question, and stops the message there (it is never also
+  taken as a rating). The text itself is never stored or logged: events say the level and sign ids.
 * Safety questions (/urgent's two, the confirming question, "Were you able to get checked?", "Did
   they say it's fine to carry on?") wait in the `awaiting` table (kinds in SAFETY_KINDS); a typed
-  answer counts only through `bot.rules.safety.safety_answer`: anything unclear asks again, saying why.
+  answer counts only through `bot.rules.safety.safety_answer`: anything unclear asks again, saying
+  why.
 * A hold has a way back ("I answered by mistake": the questions again, "None of these" lifts it), a
   short reminder for anything sent while on hold (the full advice at most once an hour), and a
   follow-up row about 24 hours after the report.
@@ -27,7 +28,7 @@ from bot.clock import parse_iso
 from bot.rules import safety
 from bot.rules.callbacks import decode, encode
 from bot.rules.onboarding_rules import is_mistake, is_not_yet, is_seen
-from handlers.common import current_chat, incoming, patient_of, reply, respond, runtime
+from handlers.common import current_chat, incoming, patient_of, reply, respond, runtime, tapped
 from jobs import clinic
 from jobs.prompts import cancel_prompts, lift_hold
 from jobs.safety import (
@@ -57,6 +58,7 @@ CONFIRM_LAPSES = timedelta(hours=12)
 
 # --- what the bot waits for ------------------------------------------------------------------
 
+
 def last_question(db, chat_id: int) -> tuple[str, dict] | None:
     """For someone with no patient row (nowhere to keep `awaiting`): the safety question the last
     message to their chat asked, read from its buttons."""
@@ -75,49 +77,73 @@ def last_question(db, chat_id: int) -> tuple[str, dict] | None:
                 return "urgent_emergency", {}
             if head == "u:soon":
                 return "urgent_soon", {}
-            if head == "sf":
+            if head == "sf" and cb is not None:
                 return "safety_confirm", {"level": cb["level"], "signs": [], "doubtful": False}
     return None
 
 
 # --- the number and the messages -------------------------------------------------------------
 
+
 def number(rt, patient: dict | None, update: Update):
     user = update.effective_user
-    return clinic.emergency_number(rt.db, patient["id"] if patient else None,
-                                   user.id if user else None)
+    return clinic.emergency_number(
+        rt.db, patient["id"] if patient else None, user.id if user else None
+    )
 
 
 def urgent_question(step: str, *, recheck: bool = False, problem: str | None = None) -> Outgoing:
     again = ("m",) if recheck else ()
-    return Outgoing(render(f"urgent_q_{step}", problem=problem, recheck=recheck),
-                    [[(label("onboarding_no_signs"), encode(f"u:{step}", "no", *again))],
-                     [(label("onboarding_has_sign"), encode(f"u:{step}", "yes", *again))]])
+    return Outgoing(
+        render(f"urgent_q_{step}", problem=problem, recheck=recheck),
+        [
+            [(label("onboarding_no_signs"), encode(f"u:{step}", "no", *again))],
+            [(label("onboarding_has_sign"), encode(f"u:{step}", "yes", *again))],
+        ],
+    )
 
 
-def confirm_question(level: str, doubtful: bool, emergency_number, *,
-                     problem: str | None = None) -> Outgoing:
-    return Outgoing(render("safety_heard", level=level, doubtful=doubtful, problem=problem,
-                           emergency_number=emergency_number),
-                    [[(label("safety_yes_now"), encode("sf", level, "yes"))],
-                     [(label("safety_no_not_now"), encode("sf", level, "no"))]])
+def confirm_question(
+    level: str, doubtful: bool, emergency_number, *, problem: str | None = None
+) -> Outgoing:
+    return Outgoing(
+        render(
+            "safety_heard",
+            level=level,
+            doubtful=doubtful,
+            problem=problem,
+            emergency_number=emergency_number,
+        ),
+        [
+            [(label("safety_yes_now"), encode("sf", level, "yes"))],
+            [(label("safety_no_not_now"), encode("sf", level, "no"))],
+        ],
+    )
 
 
 def carry_on_question(problem: str | None = None) -> Outgoing:
-    return Outgoing(render("safety_carry_on", problem=problem),
-                    [[(label("safety_carry_on_yes"), encode("u:ok", "yes"))],
-                     [(label("safety_carry_on_no"), encode("u:ok", "no"))]])
+    return Outgoing(
+        render("safety_carry_on", problem=problem),
+        [
+            [(label("safety_carry_on_yes"), encode("u:ok", "yes"))],
+            [(label("safety_carry_on_no"), encode("u:ok", "no"))],
+        ],
+    )
 
 
 def emergency_advice(rt, patient: dict | None, update: Update, held: bool) -> Outgoing:
-    return Outgoing(render("urgent_emergency", emergency_number=number(rt, patient, update),
-                           held=held), hold_buttons() if held else [])
+    return Outgoing(
+        render("urgent_emergency", emergency_number=number(rt, patient, update), held=held),
+        hold_buttons() if held else [],
+    )
 
 
 # --- what a confirmed sign does --------------------------------------------------------------
 
-def record_emergency(rt, patient: dict, now: datetime, at: str,
-                     signs: tuple[str, ...] | list[str] = ()) -> bool:
+
+def record_emergency(
+    rt, patient: dict, now: datetime, at: str, signs: tuple[str, ...] | list[str] = ()
+) -> bool:
     """An emergency sign confirmed by a set-up patient: prompts on hold (from active or paused),
     the follow-up queued, the caregivers who chose alerts and the clinic told. True if on hold."""
     db, pid = rt.db, patient["id"]
@@ -129,14 +155,22 @@ def record_emergency(rt, patient: dict, now: datetime, at: str,
         patients.update(db, pid, now, status="hold")
         cancel_prompts(db, pid, "red_flag")
         queue_follow_up(db, patient, now)
-    events.record(db, now, "red_flag", pid, level="emergency", at=at,
-                  **({"signs": list(signs)} if signs else {}))
+    events.record(
+        db,
+        now,
+        "red_flag",
+        pid,
+        level="emergency",
+        at=at,
+        **({"signs": list(signs)} if signs else {}),
+    )
     alert_caregivers(db, patient, now)  # those who chose it; no words of theirs
     clinic.alert(db, patient, "red_flag", now)  # the clinic, if they are in a cohort
     return held
 
 
 # --- the screen ------------------------------------------------------------------------------
+
 
 async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Every private text (edited too), before anything else: a warning sign is answered now."""
@@ -154,15 +188,26 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     rt = runtime(context)
     patient = patient_of(rt, update)
     pid = patient["id"] if patient else None
-    log.info("warning sign heard", extra={"patient_id": pid, "level": found.level,
-                                          "signs": ",".join(found.signs),
-                                          "doubtful": found.doubtful})
+    log.info(
+        "warning sign heard",
+        extra={
+            "patient_id": pid,
+            "level": found.level,
+            "signs": ",".join(found.signs),
+            "doubtful": found.doubtful,
+        },
+    )
     emergency_number = number(rt, patient, update)
     if patient is not None and patient["status"] == WITHDRAWN:
         # Consent withdrawn: nothing is stored, but the advice is never held back.
-        await reply(rt, update, Outgoing(render("safety_withdrawn", level=found.level,
-                                                emergency_number=emergency_number)),
-                    patient_id=pid)
+        await reply(
+            rt,
+            update,
+            Outgoing(
+                render("safety_withdrawn", level=found.level, emergency_number=emergency_number)
+            ),
+            patient_id=pid,
+        )
         raise ApplicationHandlerStop
 
     open_question = safety_waiting(rt.db, patient)
@@ -173,9 +218,20 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             # A question as serious or more is already open: it is never swapped for a lesser
             # one, and "yes, and my legs are weak" answers it with its first word.
             answer = safety.safety_answer(_first_word(text))
-            await respond(rt, update, partial(
-                confirm_answer, rt, update, patient, open_level,
-                answer if answer in ("yes", "no") else None, info), patient_id=pid)
+            await respond(
+                rt,
+                update,
+                partial(
+                    confirm_answer,
+                    rt,
+                    update,
+                    patient,
+                    open_level,
+                    answer if answer in ("yes", "no") else None,
+                    info,
+                ),
+                patient_id=pid,
+            )
             replan_if_lifted(rt, patient)
             raise ApplicationHandlerStop
 
@@ -185,12 +241,30 @@ async def screen_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             before = checkins.awaiting(rt.db, pid)
             # "7, and I wet myself": the 7 is not guessed at while safety comes first; once the
             # safety question is settled the person is asked to send it again.
-            rating_held = (before is not None and before["kind"] in RATING_KINDS
-                           and _RATING.search(text) is not None)
-            ask(rt.db, pid, "safety_confirm", now, level=found.level, signs=list(found.signs),
-                doubtful=found.doubtful, **({"rating_held": True} if rating_held else {}))
-            events.record(rt.db, now, "warning_sign_heard", pid, level=found.level,
-                          signs=list(found.signs), doubtful=found.doubtful)
+            rating_held = (
+                before is not None
+                and before["kind"] in RATING_KINDS
+                and _RATING.search(text) is not None
+            )
+            ask(
+                rt.db,
+                pid,
+                "safety_confirm",
+                now,
+                level=found.level,
+                signs=list(found.signs),
+                doubtful=found.doubtful,
+                **({"rating_held": True} if rating_held else {}),
+            )
+            events.record(
+                rt.db,
+                now,
+                "warning_sign_heard",
+                pid,
+                level=found.level,
+                signs=list(found.signs),
+                doubtful=found.doubtful,
+            )
         return [confirm_question(level, found.doubtful, emergency_number)]
 
     await respond(rt, update, act, patient_id=pid)
@@ -219,20 +293,31 @@ def _first_word(text: str) -> str:
 
 # --- answers: buttons and typed --------------------------------------------------------------
 
-def confirm_answer(rt, update: Update, patient: dict | None, level: str, answer: str | None,
-                   info: dict) -> list[Outgoing]:
+
+def confirm_answer(
+    rt, update: Update, patient: dict | None, level: str, answer: str | None, info: dict
+) -> list[Outgoing]:
     """The answer to "Is this happening now?" (inside respond's transaction)."""
     now, pid = rt.clock.now(), patient["id"] if patient else None
     emergency_number = number(rt, patient, update)
     if answer is None or answer == "unsure":
-        return [confirm_question(level, bool(info.get("doubtful")), emergency_number,
-                                 problem="unsure" if answer == "unsure" else "unclear")]
+        return [
+            confirm_question(
+                level,
+                bool(info.get("doubtful")),
+                emergency_number,
+                problem="unsure" if answer == "unsure" else "unclear",
+            )
+        ]
     settle(rt.db, pid)
     signs = info.get("signs") or []
     again = [Outgoing(render("safety_rating_again"))] if info.get("rating_held") else []
     if answer == "no":
-        return [Outgoing(render("safety_not_now", level=level, emergency_number=emergency_number)),
-                *again, *_setup_question_again(rt, update)]
+        return [
+            Outgoing(render("safety_not_now", level=level, emergency_number=emergency_number)),
+            *again,
+            *_setup_question_again(rt, update),
+        ]
     if level == "soon":
         if patient is not None and patient["status"] != WITHDRAWN:
             record_soon(rt.db, patient, now, "message", signs)
@@ -252,8 +337,9 @@ def _setup_question_again(rt, update: Update) -> list[Outgoing]:
     return [question(rt.db, state)]
 
 
-def emergency_confirmed(rt, update: Update, patient: dict | None, at: str,
-                        signs: list[str] | tuple[str, ...] = ()) -> list[Outgoing]:
+def emergency_confirmed(
+    rt, update: Update, patient: dict | None, at: str, signs: list[str] | tuple[str, ...] = ()
+) -> list[Outgoing]:
     """An emergency sign confirmed (/urgent's "yes", or "yes" to "Is this happening now?")."""
     if patient is None or patient["status"] == WITHDRAWN:
         return [emergency_advice(rt, None, update, held=False)]  # nothing stored
@@ -264,8 +350,15 @@ def emergency_confirmed(rt, update: Update, patient: dict | None, at: str,
         from handlers.onboarding_questions import question
 
         patients.update(rt.db, pid, now, status="hold")
-        events.record(rt.db, now, "red_flag", pid, level="emergency", at=at,
-                      **({"signs": list(signs)} if signs else {}))
+        events.record(
+            rt.db,
+            now,
+            "red_flag",
+            pid,
+            level="emergency",
+            at=at,
+            **({"signs": list(signs)} if signs else {}),
+        )
         consents.set_step(rt.db, state["user_id"], state["chat_id"], "hold", now)
         queue_follow_up(rt.db, patient, now)
         return [question(rt.db, consents.existing_onboarding(rt.db, state["user_id"]))]
@@ -273,13 +366,17 @@ def emergency_confirmed(rt, update: Update, patient: dict | None, at: str,
     return [emergency_advice(rt, patient, update, held)]
 
 
-def urgent_answer(rt, update: Update, patient: dict | None, step: str, answer: str | None,
-                  recheck: bool) -> list[Outgoing]:
+def urgent_answer(
+    rt, update: Update, patient: dict | None, step: str, answer: str | None, recheck: bool
+) -> list[Outgoing]:
     """An answer to one of /urgent's questions (inside respond's transaction)."""
     now, pid = rt.clock.now(), patient["id"] if patient else None
     if answer is None or answer == "unsure":
-        return [urgent_question(step, recheck=recheck,
-                                problem="unsure" if answer == "unsure" else "unclear")]
+        return [
+            urgent_question(
+                step, recheck=recheck, problem="unsure" if answer == "unsure" else "unclear"
+            )
+        ]
     on_hold = patient is not None and patient["status"] == "hold"
     recheck = recheck and on_hold
     if step == "emergency" and answer == "no":
@@ -295,10 +392,18 @@ def urgent_answer(rt, update: Update, patient: dict | None, step: str, answer: s
                 record_soon(rt.db, patient, now, "urgent")
             out.append(Outgoing(render("urgent_soon_doctor")))
         else:
-            out.append(Outgoing(render("urgent_none", emergency_number=emergency_number,
-                                       on_hold=on_hold and not recheck),
-                                [[(label("safety_mistake"), encode("u:mistake"))]]
-                                if on_hold and not recheck else []))
+            out.append(
+                Outgoing(
+                    render(
+                        "urgent_none",
+                        emergency_number=emergency_number,
+                        on_hold=on_hold and not recheck,
+                    ),
+                    [[(label("safety_mistake"), encode("u:mistake"))]]
+                    if on_hold and not recheck
+                    else [],
+                )
+            )
         if recheck and patient is not None:
             # "I answered by mistake", and no emergency sign now: the hold is lifted
             out.append(lift_hold(rt, patient, "red_flag_mistake"))
@@ -336,8 +441,12 @@ def seen_answer(rt, update: Update, patient: dict, answer: str | None) -> list[O
     if answer == "no":
         settle(rt.db, patient["id"])
         queue_follow_up(rt.db, patient, now)
-        return [Outgoing(render("safety_not_yet", emergency_number=number(rt, patient, update)),
-                         hold_buttons())]
+        return [
+            Outgoing(
+                render("safety_not_yet", emergency_number=number(rt, patient, update)),
+                hold_buttons(),
+            )
+        ]
     return [seen_question("unsure" if answer == "unsure" else "unclear")]
 
 
@@ -353,16 +462,23 @@ def hold_reminder(rt, update: Update, patient: dict) -> list[Outgoing]:
     if full_advice_due(rt.db, patient["id"], now):
         events.record(rt.db, now, "hold_advice", patient["id"])
         return [emergency_advice(rt, patient, update, held=True)]
-    return [Outgoing(render("hold_reminder", emergency_number=number(rt, patient, update)),
-                     hold_buttons())]
+    return [
+        Outgoing(
+            render("hold_reminder", emergency_number=number(rt, patient, update)), hold_buttons()
+        )
+    ]
 
 
 async def typed(rt, update: Update, patient: dict | None) -> bool:
     """Typed text that answers a safety question, or comes while on hold. False: not ours."""
     text = incoming(update).text or ""
     waiting = safety_waiting(rt.db, patient)
-    if (patient is not None and waiting is not None and waiting["kind"] == "safety_confirm"
-            and rt.clock.now() - parse_iso(waiting["asked_at"]) > CONFIRM_LAPSES):
+    if (
+        patient is not None
+        and waiting is not None
+        and waiting["kind"] == "safety_confirm"
+        and rt.clock.now() - parse_iso(waiting["asked_at"]) > CONFIRM_LAPSES
+    ):
         # Its advice was given at the time; days later a typed "4" is today's rating, not an
         # unclear answer to a question the person no longer sees.
         settle(rt.db, patient["id"])
@@ -372,8 +488,11 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
         found = last_question(rt.db, current_chat(update).id)
         if found is not None:
             kind, info = found
-    on_hold = (patient is not None and patient["status"] == "hold"
-               and consents.onboarding(rt.db, patient["user_id"]) is None)
+    on_hold = (
+        patient is not None
+        and patient["status"] == "hold"
+        and consents.onboarding(rt.db, patient["user_id"]) is None
+    )
     if kind is None and not on_hold:
         return False
     answer = safety.safety_answer(text)
@@ -386,11 +505,19 @@ async def typed(rt, update: Update, patient: dict | None) -> bool:
     elif held is not None and is_seen(text) and kind != "hold_carry_on":
         act = partial(seen, rt, update, held, "typed")
     elif kind == "safety_confirm":
-        act = partial(confirm_answer, rt, update, patient, info.get("level", "emergency"),
-                      answer, info)
+        act = partial(
+            confirm_answer, rt, update, patient, info.get("level", "emergency"), answer, info
+        )
     elif kind in ("urgent_emergency", "urgent_soon"):
-        act = partial(urgent_answer, rt, update, patient, kind.split("_")[1], answer,
-                      bool(info.get("recheck")))
+        act = partial(
+            urgent_answer,
+            rt,
+            update,
+            patient,
+            kind.split("_")[1],
+            answer,
+            bool(info.get("recheck")),
+        )
     elif kind == "hold_seen" and held is not None:
         act = partial(seen_answer, rt, update, held, answer)
     elif kind == "hold_carry_on" and held is not None:
@@ -423,14 +550,18 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    cb = decode(update.callback_query.data)
+    cb = decode(tapped(update).data)
     if cb is None or cb.head != "sf":
-        await reply(rt, update, Outgoing(render("expired")),
-                    patient_id=patient["id"] if patient else None)
+        await reply(
+            rt, update, Outgoing(render("expired")), patient_id=patient["id"] if patient else None
+        )
         return
     await clear_buttons(update)
     waiting = safety_waiting(rt.db, patient)
     info = ref_of(waiting) if waiting is not None and waiting["kind"] == "safety_confirm" else {}
-    await respond(rt, update, lambda: confirm_answer(rt, update, patient, cb["level"],
-                                                     cb["answer"], info),
-                  patient_id=patient["id"] if patient else None)
+    await respond(
+        rt,
+        update,
+        lambda: confirm_answer(rt, update, patient, cb["level"], cb["answer"], info),
+        patient_id=patient["id"] if patient else None,
+    )

@@ -13,12 +13,14 @@ from handlers.activity import usable_patient
 from handlers.common import (
     answer_callback,
     clear_buttons,
+    current_chat,
     patient_of,
     reply,
     reply_template,
     respond,
     runtime,
     sender,
+    tapped,
 )
 from handlers.onboarding import EDIT_FLOWS, settings_message
 from handlers.onboarding_questions import question
@@ -30,8 +32,13 @@ from messages import Outgoing, label, render
 from storage import activities, consents, events, patients
 
 DOSE_CHOICES = tuple(sorted({*DOSE_PRESETS, 45, 60}))
-SUMMARY_CHOICES = (("sun", "18:00"), ("sun", "10:00"), ("sat", "18:00"), ("fri", "18:00"),
-                   ("mon", "08:00"))
+SUMMARY_CHOICES = (
+    ("sun", "18:00"),
+    ("sun", "10:00"),
+    ("sat", "18:00"),
+    ("fri", "18:00"),
+    ("mon", "08:00"),
+)
 
 
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -48,9 +55,13 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    cb = decode(update.callback_query.data)
-    if patient is None or patient["status"] in ("onboarding", "hold") or cb is None \
-            or not cb.head.startswith("set"):
+    cb = decode(tapped(update).data)
+    if (
+        patient is None
+        or patient["status"] in ("onboarding", "hold")
+        or cb is None
+        or not cb.head.startswith("set")
+    ):
         await reply_template(rt, update, "expired")
         return
     step = _SETTING_STEPS.get(cb.head)
@@ -62,22 +73,38 @@ async def _begin_edit(rt, update: Update, patient: dict, cb) -> bool:
     """`set:<setting>`: a menu (summary, dose) or the onboarding question to change it."""
     what, pid = cb["what"], patient["id"]
     if what == "sum":
-        rows = [[(label("settings_summary_at", day=day.capitalize(), time=at),
-                  encode("set:sum", f"{day}{at.replace(':', '')}"))] for day, at in SUMMARY_CHOICES]
+        rows = [
+            [
+                (
+                    label("settings_summary_at", day=day.capitalize(), time=at),
+                    encode("set:sum", f"{day}{at.replace(':', '')}"),
+                )
+            ]
+            for day, at in SUMMARY_CHOICES
+        ]
         await reply(rt, update, Outgoing(render("settings_summary_when"), rows), patient_id=pid)
         return True
     if what == "dose":
-        rows = [[(f"{a['name']} ({a['dose_minutes']} min)", encode("set:d", a["id"]))]
-                for a in activities.for_patient(rt.db, pid)]
+        rows = [
+            [(f"{a['name']} ({a['dose_minutes']} min)", encode("set:d", a["id"]))]
+            for a in activities.for_patient(rt.db, pid)
+        ]
         await reply(rt, update, Outgoing(render("settings_dose_which"), rows), patient_id=pid)
         return True
     if what not in EDIT_FLOWS:
         return False
-    user, chat = update.effective_user.id, update.effective_chat.id
+    user, chat = sender(update).id, current_chat(update).id
 
     def begin():
-        consents.set_step(rt.db, user, chat, what, rt.clock.now(), patient_id=pid,
-                          data={"edit": what, "chosen": []})
+        consents.set_step(
+            rt.db,
+            user,
+            chat,
+            what,
+            rt.clock.now(),
+            patient_id=pid,
+            data={"edit": what, "chosen": []},
+        )
         return [question(rt.db, consents.onboarding(rt.db, user))]
 
     await clear_buttons(update)
@@ -87,8 +114,9 @@ async def _begin_edit(rt, update: Update, patient: dict, cb) -> bool:
 
 async def _summary_chosen(rt, update: Update, patient: dict, cb) -> bool:
     pid = patient["id"]
-    chosen = next(((d, t) for d, t in SUMMARY_CHOICES if cb["when"] == f"{d}{t.replace(':', '')}"),
-                  None)
+    chosen = next(
+        ((d, t) for d, t in SUMMARY_CHOICES if cb["when"] == f"{d}{t.replace(':', '')}"), None
+    )
     if chosen is None:
         return False
 
@@ -99,7 +127,7 @@ async def _summary_chosen(rt, update: Update, patient: dict, cb) -> bool:
 
     await clear_buttons(update)
     if await respond(rt, update, change_summary, patient_id=pid):
-        replan_patient(rt, patients.get(rt.db, pid))
+        replan_patient(rt, patients.existing(rt.db, pid))
     return True
 
 
@@ -107,11 +135,15 @@ async def _dose_activity(rt, update: Update, patient: dict, cb) -> bool:
     act = activities.owned(rt.db, cb["activity"], patient["id"])
     if act is None:
         return False
-    rows = [[(label("onboarding_minutes", n=n), encode("set:dm", act["id"], n))
-             for n in DOSE_CHOICES]]
-    await reply(rt, update, Outgoing(render("settings_dose_how", activity=act["name"],
-                                            dose=act["dose_minutes"]), rows),
-                patient_id=patient["id"])
+    rows = [
+        [(label("onboarding_minutes", n=n), encode("set:dm", act["id"], n)) for n in DOSE_CHOICES]
+    ]
+    await reply(
+        rt,
+        update,
+        Outgoing(render("settings_dose_how", activity=act["name"], dose=act["dose_minutes"]), rows),
+        patient_id=patient["id"],
+    )
     return True
 
 
@@ -131,8 +163,12 @@ async def _dose_minutes(rt, update: Update, patient: dict, cb) -> bool:
     return True
 
 
-_SETTING_STEPS = {"set": _begin_edit, "set:sum": _summary_chosen, "set:d": _dose_activity,
-                  "set:dm": _dose_minutes}
+_SETTING_STEPS = {
+    "set": _begin_edit,
+    "set:sum": _summary_chosen,
+    "set:d": _dose_activity,
+    "set:dm": _dose_minutes,
+}
 
 
 async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -166,6 +202,7 @@ async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])
         return
     if patient["status"] == "hold":
+
         def ask_seen():
             if safety.seen_since_report(rt.db, patient["id"]):  # seen, not yet cleared
                 safety.ask(rt.db, patient["id"], "hold_carry_on", rt.clock.now())

@@ -9,7 +9,14 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.rules.callbacks import decode
-from handlers.common import answer_callback, clear_buttons, patient_of, reply_template, runtime
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    patient_of,
+    reply_template,
+    runtime,
+    tapped,
+)
 from storage import outbox, sitting
 
 SNOOZE = timedelta(minutes=15)
@@ -20,11 +27,17 @@ async def sitting_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    cb = decode(update.callback_query.data)
+    cb = decode(tapped(update).data)
     nudge = None
     if patient and cb is not None and cb.head == "s":
         nudge = outbox.get(rt.db, cb["row"])
-    if nudge is None or nudge["kind"] != "sitting" or nudge["patient_id"] != patient["id"]:
+    if (
+        patient is None
+        or cb is None
+        or nudge is None
+        or nudge["kind"] != "sitting"
+        or nudge["patient_id"] != patient["id"]
+    ):
         await reply_template(rt, update, "expired")
         return
     action, now = cb["action"], rt.clock.now()
@@ -32,10 +45,16 @@ async def sitting_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     with rt.db.atomic():
         fresh = sitting.record(rt.db, patient["id"], nudge["id"], day, action, now)
         if fresh and action == "snooze":
-            outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"],
-                           kind="sitting", due_at=now + SNOOZE, now=now,
-                           dedupe_key=f"sitting-snooze:{nudge['id']}",
-                           payload={"local_date": day, "snoozed_from": nudge["id"]})
+            outbox.enqueue(
+                rt.db,
+                chat_id=patient["chat_id"],
+                patient_id=patient["id"],
+                kind="sitting",
+                due_at=now + SNOOZE,
+                now=now,
+                dedupe_key=f"sitting-snooze:{nudge['id']}",
+                payload={"local_date": day, "snoozed_from": nudge["id"]},
+            )
         elif fresh and action == "off":
             sitting.day_off(rt.db, patient["id"], day)
     if not fresh:

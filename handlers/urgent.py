@@ -13,7 +13,15 @@ from telegram.ext import ContextTypes
 
 from bot.rules.callbacks import decode
 from handlers import safety as flow
-from handlers.common import answer_callback, clear_buttons, patient_of, reply, respond, runtime
+from handlers.common import (
+    answer_callback,
+    clear_buttons,
+    patient_of,
+    reply,
+    respond,
+    runtime,
+    tapped,
+)
 from messages import Outgoing, render
 
 # The buttons that lead out of a hold (bot.rules.callbacks); the others answer /urgent.
@@ -40,13 +48,14 @@ async def urgent_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await answer_callback(update)
     patient = patient_of(rt, update)
     pid = patient["id"] if patient else None
-    cb = decode(update.callback_query.data)
+    cb = decode(tapped(update).data)
     head, answer = (cb.head, cb.get("answer")) if cb is not None else ("", None)
     on_hold = patient is not None and patient["status"] == "hold"
     if head in _HOLD_HEADS:
         if not on_hold:
             await reply(rt, update, Outgoing(render("expired")), patient_id=pid)
             return
+        assert patient is not None  # on hold
         await clear_buttons(update)
         if head == "u:seen" or answer == "seen":
             act = lambda: flow.seen(rt, update, patient, "button")  # noqa: E731
@@ -59,11 +68,15 @@ async def urgent_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await respond(rt, update, act, patient_id=pid)
         flow.replan_if_lifted(rt, patient)
         return
-    if head not in ("u:emergency", "u:soon"):
+    if cb is None or head not in ("u:emergency", "u:soon"):
         await reply(rt, update, Outgoing(render("expired")), patient_id=pid)
         return
     await clear_buttons(update)
     level, again = head.split(":")[1], cb.get("again") is not None
-    await respond(rt, update, lambda: flow.urgent_answer(rt, update, patient, level, answer, again),
-                  patient_id=pid)
+    await respond(
+        rt,
+        update,
+        lambda: flow.urgent_answer(rt, update, patient, level, answer, again),
+        patient_id=pid,
+    )
     flow.replan_if_lifted(rt, patient)

@@ -23,6 +23,7 @@ from handlers.common import (
     respond,
     runtime,
     sender,
+    tapped,
 )
 from jobs import clinic
 from messages import Outgoing, label, render
@@ -33,8 +34,22 @@ from storage.withdrawal import WITHDRAWN
 # as their caregiver (that is the other person's data, under the caregiver's own agreement).
 # Still open: data rights, coming back, leaving a clinic's group, and clinic staff work (a
 # clinician may also have been a patient).
-OPEN_COMMANDS = frozenset({"start", "mydata", "delete", "help", "withdraw", "leave", "cohort_new",
-                           "cohorts", "cohort", "export", "cohort_set", "cohort_link"})
+OPEN_COMMANDS = frozenset(
+    {
+        "start",
+        "mydata",
+        "delete",
+        "help",
+        "withdraw",
+        "leave",
+        "cohort_new",
+        "cohorts",
+        "cohort",
+        "export",
+        "cohort_set",
+        "cohort_link",
+    }
+)
 OPEN_BUTTONS = ("del:", "o:", "w:", "cgj:", "cgz:", "lv:", "clj:")
 
 
@@ -67,8 +82,13 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         if command is None and consents.onboarding(rt.db, user.id) is not None:
             return  # answering the consent question again
-    await reply_template(rt, update, "withdrawn_answer", patient_id=patient["id"],
-                         emergency_number=clinic.emergency_number(rt.db, patient["id"]))
+    await reply_template(
+        rt,
+        update,
+        "withdrawn_answer",
+        patient_id=patient["id"],
+        emergency_number=clinic.emergency_number(rt.db, patient["id"]),
+    )
     raise ApplicationHandlerStop
 
 
@@ -82,10 +102,18 @@ async def withdraw_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if patient["status"] == WITHDRAWN:
         await reply_template(rt, update, "withdraw_already", patient_id=patient["id"])
         return
-    await reply(rt, update, Outgoing(render("withdraw_confirm"),
-                                     [[(label("withdraw_yes"), encode("w", "yes"))],
-                                      [(label("withdraw_no"), encode("w", "no"))]]),
-                patient_id=patient["id"])
+    await reply(
+        rt,
+        update,
+        Outgoing(
+            render("withdraw_confirm"),
+            [
+                [(label("withdraw_yes"), encode("w", "yes"))],
+                [(label("withdraw_no"), encode("w", "no"))],
+            ],
+        ),
+        patient_id=patient["id"],
+    )
 
 
 async def withdraw_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -93,7 +121,7 @@ async def withdraw_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
-    cb = decode(update.callback_query.data)
+    cb = decode(tapped(update).data)
     if patient is None or patient["status"] == "onboarding" or cb is None or cb.head != "w":
         await reply_template(rt, update, "expired", patient_id=patient["id"] if patient else None)
         return
@@ -109,8 +137,9 @@ async def withdraw_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         stopped = withdrawal.withdraw(rt.db, patient, rt.clock.now())
         return [Outgoing(render("withdraw_done", sessions=stopped["sessions"]))]
 
-    await respond(rt, update, act, patient_id=patient["id"],
-                  once=button_message_key(update, "withdraw"))
+    await respond(
+        rt, update, act, patient_id=patient["id"], once=button_message_key(update, "withdraw")
+    )
 
 
 async def offer_consent_again(rt, update: Update, patient: dict) -> None:
@@ -120,10 +149,19 @@ async def offer_consent_again(rt, update: Update, patient: dict) -> None:
     user, chat = sender(update), current_chat(update)
 
     def act():
-        consents.set_step(rt.db, user.id, chat.id, "consent", rt.clock.now(),
-                          patient_id=patient["id"], data={"again": True})
-        return [Outgoing(render("withdraw_come_back", name=patient["first_name"])),
-                question(rt.db, consents.onboarding(rt.db, user.id))]
+        consents.set_step(
+            rt.db,
+            user.id,
+            chat.id,
+            "consent",
+            rt.clock.now(),
+            patient_id=patient["id"],
+            data={"again": True},
+        )
+        return [
+            Outgoing(render("withdraw_come_back", name=patient["first_name"])),
+            question(rt.db, consents.onboarding(rt.db, user.id)),
+        ]
 
     await respond(rt, update, act, patient_id=patient["id"])
 
@@ -139,6 +177,7 @@ def consent_again(db, state: dict, answer: str, text: str, now) -> list[Outgoing
         return [Outgoing(render("withdraw_still"))]
     consents.give(db, pid, R.CONSENT_KIND, R.CONSENT_VERSION, R.consent_hash(text), now)
     status = withdrawal.restore(db, pid, now)
-    events.record(db, now, "consent_given", pid, consent=R.CONSENT_KIND,
-                  version=R.CONSENT_VERSION, again=True)
+    events.record(
+        db, now, "consent_given", pid, consent=R.CONSENT_KIND, version=R.CONSENT_VERSION, again=True
+    )
     return [Outgoing(render("withdraw_welcome_back", hold=status == "hold"))]

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 ALERT_KINDS = ("red_flag", "red_flag_soon", "red_flag_seen", "rise", "blocked")
 SOON_EPISODE = timedelta(days=14)  # a "soon" sign repeated within this is the same episode
 DIGEST_DAY, DIGEST_AT = 0, time(8, 0)  # Monday 08:00 in the clinic's time zone
-ROSTER_CHUNK = 15                       # patients per roster message (Telegram's 4096 characters)
+ROSTER_CHUNK = 15  # patients per roster message (Telegram's 4096 characters)
 UNREACHABLE = ("blocked", "chat_not_found")
 
 
@@ -70,11 +70,15 @@ def patient_line(db: Database, patient: dict, now: datetime) -> Line:
     verdicts = [r["verdict"] for r in sessions_store.decided(db, patient["id"])]
     reports = sign_reports(db, patient["id"])
     found = roster.figures(
-        ratings=ratings_by_day(db, patient["id"], today), start=start, today=today,
-        last_answer=local_date(max(answers), tz) if answers else None, verdicts=verdicts,
+        ratings=ratings_by_day(db, patient["id"], today),
+        start=start,
+        today=today,
+        last_answer=local_date(max(answers), tz) if answers else None,
+        verdicts=verdicts,
         red_flag=local_date(reports["emergency"][-1], tz) if reports["emergency"] else None,
         soon_sign=local_date(reports["soon"][-1], tz) if reports["soon"] else None,
-        blocked=patient["status"] == "inactive" and patient["inactive_reason"] in UNREACHABLE)
+        blocked=patient["status"] == "inactive" and patient["inactive_reason"] in UNREACHABLE,
+    )
     return Line(patient, found, start, today)
 
 
@@ -85,14 +89,26 @@ def cohort_lines(db: Database, cohort_id: int, now: datetime) -> list[Line]:
 def roster_messages(db: Database, cohort: dict, now: datetime) -> list[Outgoing]:
     lines = cohort_lines(db, cohort["id"], now)
     flagged = sum(1 for line in lines if line.figures.flags)
-    chunks = [lines[i:i + ROSTER_CHUNK] for i in range(0, len(lines), ROSTER_CHUNK)] or [[]]
-    return [Outgoing(render("clinic_roster", cohort=cohort, lines=chunk, part=n + 1,
-                            parts=len(chunks), total=len(lines), flagged=flagged))
-            for n, chunk in enumerate(chunks)]
+    chunks = [lines[i : i + ROSTER_CHUNK] for i in range(0, len(lines), ROSTER_CHUNK)] or [[]]
+    return [
+        Outgoing(
+            render(
+                "clinic_roster",
+                cohort=cohort,
+                lines=chunk,
+                part=n + 1,
+                parts=len(chunks),
+                total=len(lines),
+                flagged=flagged,
+            )
+        )
+        for n, chunk in enumerate(chunks)
+    ]
 
 
-_CALL_WORDS = re.compile(r"^\s*(?:(?:please|call|dial|phone|ring|tel\.?|telephone)\b[\s:,.-]*)+",
-                         re.IGNORECASE)
+_CALL_WORDS = re.compile(
+    r"^\s*(?:(?:please|call|dial|phone|ring|tel\.?|telephone)\b[\s:,.-]*)+", re.IGNORECASE
+)
 
 
 def clean_emergency_text(text: str | None) -> str | None:
@@ -106,10 +122,15 @@ def clean_emergency_text(text: str | None) -> str | None:
     return cleaned or None
 
 
-def emergency_number(db: Database, patient_id: int | None = None,
-                     user_id: int | None = None, timezone: str | None = None) -> Markup:
+def emergency_number(
+    db: Database,
+    patient_id: int | None = None,
+    user_id: int | None = None,
+    timezone: str | None = None,
+) -> Markup:
     """The number to call, as safe HTML: the patient's cohort's own text, else the number of the
-    country of the patient's time zone (bot.rules.safety), else "112 or your local emergency number".
+    country of the patient's time zone (bot.rules.safety), else "112 or your local emergency
+    number".
 
     Someone still setting up after accepting a cohort's link already gets their clinic's text;
     someone without a zone yet (or a stranger) gets the default.
@@ -130,13 +151,44 @@ def emergency_number(db: Database, patient_id: int | None = None,
 
 # --- CSV export ------------------------------------------------------------------------------
 
-DAY_COLUMNS = ["cohort_id", "patient_id", "first_name", "local_date", "course_day", "checkin",
-               "pain", "sessions_started", "sitting_breaks", "emergency_sign_reported_at",
-               "soon_sign_reported_at"]
-SESSION_COLUMNS = ["cohort_id", "patient_id", "first_name", "session_id", "activity",
-                   "dose_minutes", "logged", "started_at", "ended_at", "before", "before_source",
-                   "after", "settled", "next_day", "stage", "verdict", "findings", "partial",
-                   "next_dose", "pause_days", "thresholds", "rule_version", "decided_at"]
+DAY_COLUMNS = [
+    "cohort_id",
+    "patient_id",
+    "first_name",
+    "local_date",
+    "course_day",
+    "checkin",
+    "pain",
+    "sessions_started",
+    "sitting_breaks",
+    "emergency_sign_reported_at",
+    "soon_sign_reported_at",
+]
+SESSION_COLUMNS = [
+    "cohort_id",
+    "patient_id",
+    "first_name",
+    "session_id",
+    "activity",
+    "dose_minutes",
+    "logged",
+    "started_at",
+    "ended_at",
+    "before",
+    "before_source",
+    "after",
+    "settled",
+    "next_day",
+    "stage",
+    "verdict",
+    "findings",
+    "partial",
+    "next_dose",
+    "pause_days",
+    "thresholds",
+    "rule_version",
+    "decided_at",
+]
 
 
 def _cell(value: object) -> object:
@@ -175,30 +227,45 @@ def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict]
         for s in rows:
             started_on = local_date(parse_iso(s["started_at"]), tz).isoformat()
             started[started_on] = started.get(started_on, 0) + 1
-            sessions.append({**s, "cohort_id": cohort_id, "patient_id": pid,
-                             "first_name": patient["first_name"], "session_id": s["id"]})
-        day = start
-        while day <= today:
-            key = day.isoformat()
+            sessions.append(
+                {
+                    **s,
+                    "cohort_id": cohort_id,
+                    "patient_id": pid,
+                    "first_name": patient["first_name"],
+                    "session_id": s["id"],
+                }
+            )
+        on = start
+        while on <= today:
+            key = on.isoformat()
             check = checkins.get(key)
-            days.append({"cohort_id": cohort_id, "patient_id": pid,
-                         "first_name": patient["first_name"], "local_date": key,
-                         "course_day": (day - start).days + 1,
-                         "checkin": check["status"] if check else "none",
-                         "pain": check["pain"] if check else None,
-                         "sessions_started": started.get(key, 0),
-                         "sitting_breaks": breaks.get(key, 0),
-                         "emergency_sign_reported_at": reported.get(("emergency", key)),
-                         "soon_sign_reported_at": reported.get(("soon", key))})
-            day += timedelta(days=1)
+            days.append(
+                {
+                    "cohort_id": cohort_id,
+                    "patient_id": pid,
+                    "first_name": patient["first_name"],
+                    "local_date": key,
+                    "course_day": (on - start).days + 1,
+                    "checkin": check["status"] if check else "none",
+                    "pain": check["pain"] if check else None,
+                    "sessions_started": started.get(key, 0),
+                    "sitting_breaks": breaks.get(key, 0),
+                    "emergency_sign_reported_at": reported.get(("emergency", key)),
+                    "soon_sign_reported_at": reported.get(("soon", key)),
+                }
+            )
+            on += timedelta(days=1)
     return days, sessions
 
 
 def export_files(db: Database, cohort: dict, now: datetime) -> list[tuple[str, bytes]]:
     days, sessions = export_rows(db, cohort["id"], now)
     stamp = now.strftime("%Y%m%d")
-    return [(f"cohort-{cohort['id']}-days-{stamp}.csv", _csv(DAY_COLUMNS, days)),
-            (f"cohort-{cohort['id']}-sessions-{stamp}.csv", _csv(SESSION_COLUMNS, sessions))]
+    return [
+        (f"cohort-{cohort['id']}-days-{stamp}.csv", _csv(DAY_COLUMNS, days)),
+        (f"cohort-{cohort['id']}-sessions-{stamp}.csv", _csv(SESSION_COLUMNS, sessions)),
+    ]
 
 
 def compose_export(db: Database, row: dict, now: datetime) -> Outgoing | None:
@@ -210,8 +277,9 @@ def compose_export(db: Database, row: dict, now: datetime) -> Outgoing | None:
     cohort = allowed[0]
     days, sessions = export_files(db, cohort, now)
     name, data = days if payload["part"] == "days" else sessions
-    return Outgoing(render("clinic_export_file", cohort=cohort, part=payload["part"]),
-                    document=(name, data))
+    return Outgoing(
+        render("clinic_export_file", cohort=cohort, part=payload["part"]), document=(name, data)
+    )
 
 
 def qr_png(link: str) -> bytes:
@@ -224,8 +292,10 @@ def qr_png(link: str) -> bytes:
 def compose_qr(row: dict) -> Outgoing:
     """The enrolment link as a QR code image (a PNG file, sharp enough to print)."""
     payload = json.loads(row["payload"])
-    return Outgoing(payload["caption"], document=(f"cohort-{payload['cohort_id']}-qr.png",
-                                                  qr_png(payload["link"])))
+    return Outgoing(
+        payload["caption"],
+        document=(f"cohort-{payload['cohort_id']}-qr.png", qr_png(payload["link"])),
+    )
 
 
 # --- enrolment -------------------------------------------------------------------------------
@@ -234,22 +304,31 @@ SHARING_CONSENT = "clinic_sharing"
 SHARING_VERSION = 1
 
 
-def enrol(db: Database, patient: dict, offer: dict, now: datetime, *,
-          new_course: bool = False) -> int:
+def enrol(
+    db: Database, patient: dict, offer: dict, now: datetime, *, new_course: bool = False
+) -> int:
     """A set-up patient who accepted a cohort's offer becomes a member: the consent (the hash of
     the exact text they saw) and the membership. Someone whose course starts now (they just set
     up) follows a fixed cohort's start date; someone already on the course keeps their own."""
     cohort = clinics.cohort(db, offer["cohort_id"])
     if cohort is None:  # the offer's foreign key: cannot happen
         raise LookupError(f"cohort {offer['cohort_id']} does not exist")
-    consent_id = consents.give(db, patient["id"], SHARING_CONSENT, SHARING_VERSION,
-                               offer["terms_hash"], now)
-    membership_id = clinics.join(db, cohort_id=cohort["id"], patient_id=patient["id"],
-                                 consent_id=consent_id, offer_id=offer["id"], now=now)
+    consent_id = consents.give(
+        db, patient["id"], SHARING_CONSENT, SHARING_VERSION, offer["terms_hash"], now
+    )
+    membership_id = clinics.join(
+        db,
+        cohort_id=cohort["id"],
+        patient_id=patient["id"],
+        consent_id=consent_id,
+        offer_id=offer["id"],
+        now=now,
+    )
     if cohort["start_date"] and new_course:
         patients.set_course_start(db, patient["id"], cohort["start_date"])
-    events.record(db, now, "cohort_joined", patient["id"], cohort=cohort["id"],
-                  membership=membership_id)
+    events.record(
+        db, now, "cohort_joined", patient["id"], cohort=cohort["id"], membership=membership_id
+    )
     reports = sign_reports(db, patient["id"])
     if reports["emergency"]:
         alert(db, patient, "red_flag", now)  # reported while setting up, before they joined
@@ -270,6 +349,7 @@ def enrol_waiting(db: Database, patient: dict, now: datetime) -> list[dict]:
 
 # --- alerts ----------------------------------------------------------------------------------
 
+
 def alert(db: Database, patient: dict, what: str, now: datetime) -> int:
     """Tell the clinicians of this patient's cohort, at most once a day per patient and kind
     (a sustained rise once a week). The text names the flag only: none of the patient's words."""
@@ -280,10 +360,16 @@ def alert(db: Database, patient: dict, what: str, now: datetime) -> int:
         day = local_date(now, zone(staff["clinic_timezone"]))
         period = day.isocalendar()[:2] if what == "rise" else day.isoformat()
         key = f"alert_clinician:{staff['id']}:{patient['id']}:{what}:{period}"
-        if outbox.enqueue(db, chat_id=staff["chat_id"], patient_id=patient["id"],
-                          kind="alert_clinician", due_at=now, now=now, dedupe_key=key,
-                          payload={"clinician_id": staff["id"], "cohort_id": staff["cohort_id"],
-                                   "alert": what}):
+        if outbox.enqueue(
+            db,
+            chat_id=staff["chat_id"],
+            patient_id=patient["id"],
+            kind="alert_clinician",
+            due_at=now,
+            now=now,
+            dedupe_key=key,
+            payload={"clinician_id": staff["id"], "cohort_id": staff["cohort_id"], "alert": what},
+        ):
             queued += 1
     return queued
 
@@ -297,8 +383,9 @@ def check_rise(db: Database, patient: dict, now: datetime) -> dict | None:
         return None
     year, number = line.today.isocalendar()[:2]
     week = f"{year}-W{number:02d}"
-    if any(e["data"].get("week") == week for e in events.for_patient(db, patient["id"],
-                                                                      "rise_noticed")):
+    if any(
+        e["data"].get("week") == week for e in events.for_patient(db, patient["id"], "rise_noticed")
+    ):
         return None
     events.record(db, now, "rise_noticed", patient["id"], week=week)
     alert(db, patient, "rise", now)
@@ -316,14 +403,27 @@ def compose_alert(db: Database, row: dict, patient: dict | None) -> Outgoing | N
     payload = json.loads(row["payload"])
     allowed = _still_allowed(db, payload)
     member = clinics.membership(db, patient["id"]) if patient else None
-    if (patient is None or allowed is None or member is None
-            or member["cohort_id"] != payload["cohort_id"] or patient["status"] == "withdrawn"):
+    if (
+        patient is None
+        or allowed is None
+        or member is None
+        or member["cohort_id"] != payload["cohort_id"]
+        or patient["status"] == "withdrawn"
+    ):
         return None  # removed clinician, or the patient left: nothing about them goes out
-    return Outgoing(render("clinic_alert", alert=payload["alert"], name=patient["first_name"],
-                           patient_id=patient["id"], cohort=allowed[0]))
+    return Outgoing(
+        render(
+            "clinic_alert",
+            alert=payload["alert"],
+            name=patient["first_name"],
+            patient_id=patient["id"],
+            cohort=allowed[0],
+        )
+    )
 
 
 # --- the Monday digest -----------------------------------------------------------------------
+
 
 def digest_items(db: Database, now: datetime, horizon: datetime) -> list[dict]:
     """Rows to queue: each active clinician, for each cohort of their clinic, on Monday 08:00."""
@@ -332,9 +432,15 @@ def digest_items(db: Database, now: datetime, horizon: datetime) -> list[dict]:
         try:
             items += _digest_items_of(db, staff, now, horizon)
         except Exception as exc:  # noqa: BLE001 - one clinic's bad data must not stop the others
-            log.error("skipped one clinician: their clinic's stored data could not be handled",
-                      extra={"stage": "digests", "error": type(exc).__name__,
-                             "clinician": staff["id"], "clinic": staff["clinic_id"]})
+            log.error(
+                "skipped one clinician: their clinic's stored data could not be handled",
+                extra={
+                    "stage": "digests",
+                    "error": type(exc).__name__,
+                    "clinician": staff["id"],
+                    "clinic": staff["clinic_id"],
+                },
+            )
     return items
 
 
@@ -346,10 +452,18 @@ def _digest_items_of(db: Database, staff: dict, now: datetime, horizon: datetime
         due = local_to_utc(day, DIGEST_AT, tz)
         if day.weekday() == DIGEST_DAY and now <= due < horizon:
             for cohort_id in clinics.cohort_ids(db, staff["clinic_id"]):
-                items.append({"chat_id": staff["chat_id"], "due_at": due,
-                              "dedupe_key": f"digest:{cohort_id}:{staff['id']}:{day}",
-                              "payload": {"clinician_id": staff["id"], "cohort_id": cohort_id,
-                                          "week_end": (day - timedelta(days=1)).isoformat()}})
+                items.append(
+                    {
+                        "chat_id": staff["chat_id"],
+                        "due_at": due,
+                        "dedupe_key": f"digest:{cohort_id}:{staff['id']}:{day}",
+                        "payload": {
+                            "clinician_id": staff["id"],
+                            "cohort_id": cohort_id,
+                            "week_end": (day - timedelta(days=1)).isoformat(),
+                        },
+                    }
+                )
         day += timedelta(days=1)
     return items
 
@@ -358,9 +472,16 @@ def plan_digests(db: Database, now: datetime, horizon: datetime) -> int:
     added = 0
     with db.atomic():
         for item in digest_items(db, now, horizon):
-            if outbox.enqueue(db, chat_id=item["chat_id"], patient_id=None, kind="digest",
-                              due_at=item["due_at"], dedupe_key=item["dedupe_key"],
-                              payload=item["payload"], now=now):
+            if outbox.enqueue(
+                db,
+                chat_id=item["chat_id"],
+                patient_id=None,
+                kind="digest",
+                due_at=item["due_at"],
+                dedupe_key=item["dedupe_key"],
+                payload=item["payload"],
+                now=now,
+            ):
                 added += 1
     return added
 
@@ -372,13 +493,24 @@ def compose_digest(db: Database, row: dict, now: datetime) -> Outgoing | None:
         return None
     cohort = allowed[0]
     week_end = date.fromisoformat(payload["week_end"])
-    since = iso(local_to_utc(week_end - timedelta(days=6), time(0),
-                             zone(cohort["clinic_timezone"])))
+    since = iso(
+        local_to_utc(week_end - timedelta(days=6), time(0), zone(cohort["clinic_timezone"]))
+    )
     lines = cohort_lines(db, cohort["id"], now)
     joined = sum(1 for line in lines if line.patient["joined_at"] >= since)
     left = clinics.left_since(db, cohort["id"], since)
     answered = sum(line.figures.last_7.answered for line in lines)
     possible = sum(line.figures.last_7.days for line in lines)
-    return Outgoing(render("clinic_digest", cohort=cohort, week_end=week_end, total=len(lines),
-                           joined=joined, left=left, answered=answered, possible=possible,
-                           flagged=[line for line in lines if line.figures.flags]))
+    return Outgoing(
+        render(
+            "clinic_digest",
+            cohort=cohort,
+            week_end=week_end,
+            total=len(lines),
+            joined=joined,
+            left=left,
+            answered=answered,
+            possible=possible,
+            flagged=[line for line in lines if line.figures.flags],
+        )
+    )

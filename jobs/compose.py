@@ -32,71 +32,102 @@ def part_of_day(moment: datetime, tz_name: str) -> str:
 # Each composer: (db, row, payload, patient, now) -> the message, or None when it no longer makes
 # sense (e.g. today is already rated). jobs.kinds maps every kind to one.
 
-def compose_export(db: Database, row: dict, payload: dict, patient: dict | None,
-                   now: datetime) -> Outgoing:
+
+def compose_export(
+    db: Database, row: dict, payload: dict, patient: dict | None, now: datetime
+) -> Outgoing:
     """/mydata's file, JSON or CSV."""
-    data = privacy.collect(db, patient["id"] if patient else None, payload["user_id"],
-                           row["chat_id"])
+    data = privacy.collect(
+        db, patient["id"] if patient else None, payload["user_id"], row["chat_id"]
+    )
     if payload["format"] == "json":
-        return Outgoing(render("mydata_file", format="JSON"),
-                        document=("my-back-pain-data.json", privacy.as_json(data)))
-    return Outgoing(render("mydata_file", format="CSV"),
-                    document=("my-back-pain-data.csv", privacy.as_csv(data)))
+        return Outgoing(
+            render("mydata_file", format="JSON"),
+            document=("my-back-pain-data.json", privacy.as_json(data)),
+        )
+    return Outgoing(
+        render("mydata_file", format="CSV"),
+        document=("my-back-pain-data.csv", privacy.as_csv(data)),
+    )
 
 
-def compose_written(db: Database, row: dict, payload: dict, patient: dict | None,
-                    now: datetime) -> Outgoing:
+def compose_written(
+    db: Database, row: dict, payload: dict, patient: dict | None, now: datetime
+) -> Outgoing:
     """Replies are rendered when they are written, with the answer they follow."""
     if "text" not in payload:
         raise ValueError(f"no composer for outbox kind {row['kind']!r}")
     return Outgoing.from_payload(payload)
 
 
-def compose_checkin(db: Database, row: dict, payload: dict, patient: dict,
-                    now: datetime) -> Outgoing | None:
+def compose_checkin(
+    db: Database, row: dict, payload: dict, patient: dict, now: datetime
+) -> Outgoing | None:
     if checkins.for_date(db, patient["id"], payload["local_date"]) is not None:
         return None
     # The same rating also answers "how is it a day later?" for yesterday's sessions.
     also = sorted({s["activity"] for s in session_flow.next_day_due(db, patient, now)})
-    text = render("checkin", name=patient["first_name"], reminder=row["kind"] == "checkin_reminder",
-                  part_of_day=part_of_day(now, patient["timezone"]), next_day_for=also)
+    text = render(
+        "checkin",
+        name=patient["first_name"],
+        reminder=row["kind"] == "checkin_reminder",
+        part_of_day=part_of_day(now, patient["timezone"]),
+        next_day_for=also,
+    )
     return Outgoing(text, rating_rows("c", payload.get("checkin_row", row["id"])))
 
 
-def compose_settle(db: Database, row: dict, payload: dict, patient: dict,
-                   now: datetime) -> Outgoing | None:
+def compose_settle(
+    db: Database, row: dict, payload: dict, patient: dict, now: datetime
+) -> Outgoing | None:
     due = session_flow.settle_due(db, patient, now)
     if payload["session_id"] not in {s["id"] for s in due}:
         return None  # answered already, or asked together with another session's question
     return session_flow.settle_question(due)
 
 
-def compose_next_day(db: Database, row: dict, payload: dict, patient: dict,
-                     now: datetime) -> Outgoing | None:
+def compose_next_day(
+    db: Database, row: dict, payload: dict, patient: dict, now: datetime
+) -> Outgoing | None:
     due = session_flow.next_day_due(db, patient, now)
     if payload["session_id"] not in {s["id"] for s in due}:
         return None  # N came with the daily check-in, or the deadline has passed
-    return Outgoing(render("next_day", activities=sorted({s["activity"] for s in due}),
-                           name=patient["first_name"]),
-                    rating_rows("n", row["id"]))
+    return Outgoing(
+        render(
+            "next_day", activities=sorted({s["activity"] for s in due}), name=patient["first_name"]
+        ),
+        rating_rows("n", row["id"]),
+    )
 
 
-def compose_sitting(db: Database, row: dict, payload: dict, patient: dict | None,
-                    now: datetime) -> Outgoing | None:
+def compose_sitting(
+    db: Database, row: dict, payload: dict, patient: dict | None, now: datetime
+) -> Outgoing | None:
     rid = row["id"]
     if patient is not None and not sitting_worth_sending(db, patient, row, now):
         return None
-    return Outgoing(render("sitting", variant=rid),
-                    [[(label("sitting_done"), encode("s", rid, "done")),
-                      (label("sitting_snooze"), encode("s", rid, "snooze"))],
-                     [(label("sitting_off"), encode("s", rid, "off"))]])
+    return Outgoing(
+        render("sitting", variant=rid),
+        [
+            [
+                (label("sitting_done"), encode("s", rid, "done")),
+                (label("sitting_snooze"), encode("s", rid, "snooze")),
+            ],
+            [(label("sitting_off"), encode("s", rid, "off"))],
+        ],
+    )
 
 
-def compose_lesson_row(db: Database, row: dict, payload: dict, patient: dict,
-                       now: datetime) -> Outgoing | None:
+def compose_lesson_row(
+    db: Database, row: dict, payload: dict, patient: dict, now: datetime
+) -> Outgoing | None:
     # "again": a lesson re-sent because its content changed (storage.migrations m011).
-    return compose_lesson(db, patient, payload["lesson_id"],
-                          reread=row["kind"] == "lesson_reread" or bool(payload.get("again")))
+    return compose_lesson(
+        db,
+        patient,
+        payload["lesson_id"],
+        reread=row["kind"] == "lesson_reread" or bool(payload.get("again")),
+    )
 
 
 def sitting_worth_sending(db: Database, patient: dict, row: dict, now: datetime) -> bool:
@@ -111,39 +142,61 @@ def sitting_worth_sending(db: Database, patient: dict, row: dict, now: datetime)
     return outbox.sent_since(db, patient["id"], day_start, kinds=SCHEDULED_KINDS) < DAILY_PROMPT_CAP
 
 
-def compose_lesson(db: Database, patient: dict, lesson_id: str, *, reread: bool = False
-                   ) -> Outgoing | None:
+def compose_lesson(
+    db: Database, patient: dict, lesson_id: str, *, reread: bool = False
+) -> Outgoing | None:
     """A lesson with its feedback buttons; None if it already reached the person (sent once)."""
     got = lessons.received(db, patient["id"])
     if lesson_id in got and not reread:
         return None
     course = default_course()
     lesson = next(lesson for lesson in course if lesson.id == lesson_id)
-    shown = lesson.render(name=escape(patient["first_name"]),
-                          emergency_number=clinic.emergency_number(db, patient["id"]))
+    shown = lesson.render(
+        name=escape(patient["first_name"]),
+        emergency_number=clinic.emergency_number(db, patient["id"]),
+    )
     rows = []
     if shown.check is not None and not reread:
-        rows.append([(label("check_true"), encode("l:t", lesson.id, 1)),
-                     (label("check_false"), encode("l:t", lesson.id, 0))])
+        rows.append(
+            [
+                (label("check_true"), encode("l:t", lesson.id, 1)),
+                (label("check_false"), encode("l:t", lesson.id, 0)),
+            ]
+        )
     if not reread:
-        rows.append([(label("lesson_helpful"), encode("l:h", lesson.id)),
-                     (label("lesson_not_for_me"), encode("l:n", lesson.id))])
+        rows.append(
+            [
+                (label("lesson_helpful"), encode("l:h", lesson.id)),
+                (label("lesson_not_for_me"), encode("l:n", lesson.id)),
+            ]
+        )
         if course_plan.next_unreceived(course, set(got) | {lesson.id}) is not None:
             rows.append([(label("lesson_next"), encode("l:x", lesson.id))])
     return Outgoing(render("lesson", lesson=shown, total=len(course)), rows)
 
 
 def compose_course_end(db: Database, patient: dict) -> Outgoing:
-    text = render("course_end", name=patient["first_name"],
-                  activities=activities.for_patient(db, patient["id"]),
-                  emergency_number=clinic.emergency_number(db, patient["id"]))
-    return Outgoing(text, [[(label("course_keep_weekly"), encode("l:m", "keep")),
-                            (label("course_stop"), encode("l:m", "stop"))]])
+    text = render(
+        "course_end",
+        name=patient["first_name"],
+        activities=activities.for_patient(db, patient["id"]),
+        emergency_number=clinic.emergency_number(db, patient["id"]),
+    )
+    return Outgoing(
+        text,
+        [
+            [
+                (label("course_keep_weekly"), encode("l:m", "keep")),
+                (label("course_stop"), encode("l:m", "stop")),
+            ]
+        ],
+    )
 
 
 # Hooks: (db, row, payload, now) -> None, for rows that belong to a patient; jobs.kinds says
 # which kind has which. "Before send" runs just before the Bot API call, "after sent" once the
 # row is recorded sent.
+
 
 def before_safety_followup(db: Database, row: dict, payload: dict, now: datetime) -> None:
     safety.ask(db, row["patient_id"], "hold_seen", now)
@@ -174,10 +227,16 @@ def before_question(db: Database, row: dict, payload: dict, now: datetime) -> No
 
 def after_checkin(db: Database, row: dict, payload: dict, now: datetime) -> None:
     """One gentle reminder, hours later, only if still unanswered."""
-    outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"],
-                   kind="checkin_reminder", due_at=now + REMINDER_AFTER, now=now,
-                   dedupe_key=f"checkin_reminder:{row['patient_id']}:{payload['local_date']}",
-                   payload={"local_date": payload["local_date"], "checkin_row": row["id"]})
+    outbox.enqueue(
+        db,
+        chat_id=row["chat_id"],
+        patient_id=row["patient_id"],
+        kind="checkin_reminder",
+        due_at=now + REMINDER_AFTER,
+        now=now,
+        dedupe_key=f"checkin_reminder:{row['patient_id']}:{payload['local_date']}",
+        payload={"local_date": payload["local_date"], "checkin_row": row["id"]},
+    )
 
 
 def after_summary(db: Database, row: dict, payload: dict, now: datetime) -> None:

@@ -55,8 +55,12 @@ class DispatchReport:
 def keyboard(out: Outgoing) -> InlineKeyboardMarkup | None:
     if not out.buttons:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(text, callback_data=data)
-                                  for text, data in row] for row in out.buttons])
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(text, callback_data=data) for text, data in row]
+            for row in out.buttons
+        ]
+    )
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
@@ -94,8 +98,7 @@ async def dispatch_due(rt: Runtime, limit: int = 500, lane: str | None = None) -
         rows = outbox.due(rt.db, now, limit, lane)
         if not rows:
             return report
-        people = patients.get_many(rt.db, {row["patient_id"] for row in rows
-                                           if row["patient_id"]})
+        people = patients.get_many(rt.db, {row["patient_id"] for row in rows if row["patient_id"]})
         claimed: list[tuple[dict, dict | None]] = []
         with rt.db.atomic():  # one commit for the batch's decisions and claims
             for row in rows:
@@ -103,21 +106,25 @@ async def dispatch_due(rt: Runtime, limit: int = 500, lane: str | None = None) -
                 try:
                     quiet, tz = _quiet(patient)
                     expires = parse_iso(row["expires_at"]) if row["expires_at"] else None
-                    decision = send_decision(row["kind"], parse_iso(row["due_at"]), expires, now,
-                                             quiet, tz)
+                    decision = send_decision(
+                        row["kind"], parse_iso(row["due_at"]), expires, now, quiet, tz
+                    )
                 except Exception:  # one bad row (a poisoned date or zone) must
                     # not stop everyone else's messages: it fails alone, logged by id and kind.
-                    log.exception("cannot decide on outbox row",
-                                  extra={"row": row["id"], "kind": row["kind"],
-                                         "patient": row["patient_id"]})
+                    log.exception(
+                        "cannot decide on outbox row",
+                        extra={"row": row["id"], "kind": row["kind"], "patient": row["patient_id"]},
+                    )
                     outbox.mark_final(rt.db, row["id"], "failed", "decision_error")
                     report.failed.append(row["id"])
                     continue
                 if isinstance(decision, Expire):
                     outbox.mark_final(rt.db, row["id"], decision.status)
                     report.expired.append(row["id"])
-                    log.info("outbox row given up", extra={"row": row["id"], "kind": row["kind"],
-                                                           "status": decision.status})
+                    log.info(
+                        "outbox row given up",
+                        extra={"row": row["id"], "kind": row["kind"], "status": decision.status},
+                    )
                 elif isinstance(decision, Postpone):
                     outbox.postpone(rt.db, row["id"], decision.until)
                     report.postponed.append(row["id"])
@@ -245,8 +252,9 @@ def _pace(rt: Runtime) -> Pace | None:
     return PACE if getattr(rt.bot, "rate_limiter", None) is not None else None
 
 
-async def send_rows(rt: Runtime, claimed: list[tuple[dict, dict | None]],
-                    report: DispatchReport) -> None:
+async def send_rows(
+    rt: Runtime, claimed: list[tuple[dict, dict | None]], report: DispatchReport
+) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
     pace = _pace(rt)
     if pace is not None and len(claimed) > 1:
@@ -298,11 +306,15 @@ def _unstrand(rt: Runtime, row: dict, exc: BaseException) -> None:
     a bug): the row goes back to the queue for another try soon. If even that write fails, the
     lease reaper (`reap`) returns it once it is no longer in flight here."""
     if isinstance(exc, asyncio.CancelledError):  # shutting down mid-send: not a fault
-        log.info("send interrupted; the row goes back to the queue",
-                 extra={"row": row["id"], "kind": row["kind"]})
+        log.info(
+            "send interrupted; the row goes back to the queue",
+            extra={"row": row["id"], "kind": row["kind"]},
+        )
     else:
-        log.error("send path failed; the row goes back to the queue",
-                  extra={"row": row["id"], "kind": row["kind"], "error": type(exc).__name__})
+        log.error(
+            "send path failed; the row goes back to the queue",
+            extra={"row": row["id"], "kind": row["kind"], "error": type(exc).__name__},
+        )
     try:
         outbox.requeue_stranded(rt.db, row["id"], rt.clock.now() + STRANDED_RETRY)
     except Exception:  # noqa: BLE001 - the reaper takes over
@@ -357,25 +369,28 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
     try:
         if out.document is not None:
             name, content = out.document
-            message = await bot.send_document(row["chat_id"], content, filename=name,
-                                              caption=out.text, parse_mode=ParseMode.HTML)
+            message = await bot.send_document(
+                row["chat_id"], content, filename=name, caption=out.text, parse_mode=ParseMode.HTML
+            )
         elif out.chart is not None:
             # Drawing takes a fraction of a second of CPU: keep it off the event loop.
             png = await asyncio.to_thread(chart.render_png, out.chart)
-            message = await bot.send_photo(row["chat_id"], png, caption=out.text,
-                                           parse_mode=ParseMode.HTML)
+            message = await bot.send_photo(
+                row["chat_id"], png, caption=out.text, parse_mode=ParseMode.HTML
+            )
         else:
-            message = await bot.send_message(row["chat_id"], out.text,
-                                             parse_mode=ParseMode.HTML,
-                                             reply_markup=keyboard(out))
+            message = await bot.send_message(
+                row["chat_id"], out.text, parse_mode=ParseMode.HTML, reply_markup=keyboard(out)
+            )
     except RetryAfter as exc:
         # Telegram asked us to wait: not the message's fault, so it does not use up an attempt.
         wait = timedelta(seconds=retry_after_seconds(exc))
         outbox.give_back_attempt(rt.db, row_id)
         outbox.mark_retry(rt.db, row_id, rt.clock.now() + wait, "retry_after")
         report.retried.append(row_id)
-        log.warning("rate limited", extra={"row": row_id, "kind": kind,
-                                           "wait_s": wait.total_seconds()})
+        log.warning(
+            "rate limited", extra={"row": row_id, "kind": kind, "wait_s": wait.total_seconds()}
+        )
     except Forbidden:
         outbox.mark_final(rt.db, row_id, "failed", "forbidden")
         pid = patients.mark_unreachable(rt.db, row["chat_id"], rt.clock.now(), "blocked")
@@ -400,8 +415,9 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         else:
             outbox.mark_retry(rt.db, row_id, rt.clock.now() + backoff(row["attempts"] + 1), error)
             report.retried.append(row_id)
-            log.warning("send failed, will retry", extra={"row": row_id, "kind": kind,
-                                                           "error": error})
+            log.warning(
+                "send failed, will retry", extra={"row": row_id, "kind": kind, "error": error}
+            )
     except TelegramError as exc:  # InvalidToken, ChatMigrated, Conflict: not this message's fault
         error = type(exc).__name__
         if row["attempts"] + 1 >= MAX_ATTEMPTS:
@@ -462,8 +478,10 @@ class Sender:
         self._wake.set()
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._fast(), name="sender-fast"),
-                       asyncio.create_task(self._bulk(), name="sender-bulk")]
+        self._tasks = [
+            asyncio.create_task(self._fast(), name="sender-fast"),
+            asyncio.create_task(self._bulk(), name="sender-bulk"),
+        ]
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop both lanes; fast passes already sending get `grace` seconds to finish (a send

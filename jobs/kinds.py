@@ -113,7 +113,7 @@ AFTER_SENT: dict[str, Hook] = {
 
 
 def compose(db: Database, row: dict, patient: dict | None, now: datetime) -> Outgoing | None:
-    """The message for `row`, or None when it no longer makes sense (e.g. today is already rated)."""
+    """The message for `row`, or None when it no longer makes sense (e.g. today is rated)."""
     payload = json.loads(row["payload"])
     composer = COMPOSERS.get(row["kind"])
     if composer is None:

@@ -49,8 +49,10 @@ BATCH = 1000  # people per query and per insert: memory stays flat whatever the 
 def skipped(stage: str, exc: BaseException, **ids: object) -> None:
     """One person (or clinician, or row) could not be handled: say who and what kind of failure,
     never the data (an exception's text can quote it), and carry on with everyone else."""
-    log.error("skipped one person: their stored data could not be handled",
-              extra={"stage": stage, "error": type(exc).__name__, **ids})
+    log.error(
+        "skipped one person: their stored data could not be handled",
+        extra={"stage": stage, "error": type(exc).__name__, **ids},
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -64,9 +66,16 @@ def _calendar(start: date, days: tuple[str, ...]) -> tuple[list[date], list]:
 def _row(item: Planned, chat_id: int, patient_id: int, now_iso: str) -> tuple:
     """An outbox row as outbox.enqueue_many takes it (what outbox.enqueue would insert)."""
     expires = item.expires_at
-    return (item.payload.get("chat_id", chat_id),  # a caregiver's copy goes to the caregiver
-            patient_id, item.kind, iso(item.due_at), iso(expires) if expires else None,
-            item.dedupe_key, json.dumps(item.payload, ensure_ascii=False), now_iso)
+    return (
+        item.payload.get("chat_id", chat_id),  # a caregiver's copy goes to the caregiver
+        patient_id,
+        item.kind,
+        iso(item.due_at),
+        iso(expires) if expires else None,
+        item.dedupe_key,
+        json.dumps(item.payload, ensure_ascii=False),
+        now_iso,
+    )
 
 
 def _templates(items: list[Planned]) -> list[tuple]:
@@ -104,16 +113,16 @@ class _Span:
     def covers(self, now: datetime, horizon: datetime) -> bool:
         return self.start <= now and horizon <= self.end
 
-    def schedule(self, p: dict, signature: tuple, *, checkin: bool,
-                 days_off: frozenset[date] = frozenset()) -> tuple:
+    def schedule(
+        self, p: dict, signature: tuple, *, checkin: bool, days_off: frozenset[date] = frozenset()
+    ) -> tuple:
         """The check-in or the sitting half of plan_messages (sorted by time), and the
         Preferences it was made from (its time zone and quiet hours serve the lessons)."""
         signature = (checkin, *signature)
         shared = self.schedules.get(signature)
         if shared is None:
             prefs = replace(patients.preferences(p), patient_id=0, sitting_off_dates=days_off)
-            half = (replace(prefs, sitting=None) if checkin
-                    else replace(prefs, checkin_time=None))
+            half = replace(prefs, sitting=None) if checkin else replace(prefs, checkin_time=None)
             templates = _templates(plan_messages(half, self.start, self.end))
             shared = self.schedules[signature] = (prefs, [t[1] for t in templates], templates)
         return shared
@@ -131,13 +140,17 @@ class _Span:
         signature = (p["course_start"], p["course_days"], p["timezone"])
         found = self.course_days.get(signature)
         if found is None:
-            first, last = (local_date(self.start, prefs.timezone),
-                           local_date(self.end, prefs.timezone))
+            first, last = (
+                local_date(self.start, prefs.timezone),
+                local_date(self.end, prefs.timezone),
+            )
             start = date.fromisoformat(p["course_start"])
             days, calendar = _calendar(start, tuple(d for d in p["course_days"].split(",") if d))
             end_day = course_plan.course_end(start)  # may overflow: before anything is cached
-            found = [(day, lesson.id) for day, lesson in
-                     calendar[bisect_left(days, first):bisect_right(days, last)]]
+            found = [
+                (day, lesson.id)
+                for day, lesson in calendar[bisect_left(days, first) : bisect_right(days, last)]
+            ]
             if first <= end_day <= last:
                 found.append((end_day, None))
             self.course_days[signature] = found
@@ -150,11 +163,15 @@ class _Span:
         due = self.lesson_due.get(signature)
         if due is None:
             due = self.lesson_due[signature] = course_plan.lesson_due_at(
-                day, parse_hhmm(p["course_time"]), prefs.timezone, prefs.quiet)
+                day, parse_hhmm(p["course_time"]), prefs.timezone, prefs.quiet
+            )
         shared = self.lessons.get((lesson_id, due))
         if shared is None:
-            item = (Planned("lesson", due, f"lesson:0:{lesson_id}", {"lesson_id": lesson_id})
-                    if lesson_id else Planned("course_end", due, "course_end:0", {}))
+            item = (
+                Planned("lesson", due, f"lesson:0:{lesson_id}", {"lesson_id": lesson_id})
+                if lesson_id
+                else Planned("course_end", due, "course_end:0", {})
+            )
             shared = self.lessons[(lesson_id, due)] = _templates([item])
         return due, shared
 
@@ -176,7 +193,7 @@ class _Tick:
         self._dates: dict[str, tuple[date, date]] = {}
 
     def _slice(self, dues: list[str], templates: list[tuple]) -> list[tuple]:
-        return templates[bisect_left(dues, self.now_iso):bisect_left(dues, self.horizon_iso)]
+        return templates[bisect_left(dues, self.now_iso) : bisect_left(dues, self.horizon_iso)]
 
     def _course(self, p: dict, prefs) -> list[tuple]:
         """Lessons due in the window, and the closing message once week 12 is over: those of
@@ -185,8 +202,10 @@ class _Tick:
             return []
         dates = self._dates.get(p["timezone"])
         if dates is None:
-            dates = self._dates[p["timezone"]] = (local_date(self.now, prefs.timezone),
-                                                  local_date(self.horizon, prefs.timezone))
+            dates = self._dates[p["timezone"]] = (
+                local_date(self.now, prefs.timezone),
+                local_date(self.horizon, prefs.timezone),
+            )
         first, last = dates
         templates = []
         for day, lesson_id in self.span.course(p, prefs):
@@ -196,8 +215,9 @@ class _Tick:
                     templates += shared
         return templates
 
-    def plan(self, patient: dict, days_off: frozenset[date],
-             carers: list[dict]) -> tuple[list[tuple], list[tuple]]:
+    def plan(
+        self, patient: dict, days_off: frozenset[date], carers: list[dict]
+    ) -> tuple[list[tuple], list[tuple]]:
         """This person's messages for the window: row templates (see _templates) and, for a
         caregiver's copy of the summary, whole rows."""
         p, span = patient, self.span
@@ -205,18 +225,22 @@ class _Tick:
         weekly = None  # patients.preferences: after the course, weekly on its start's weekday
         if p["course_state"] == "maintenance" and p["course_start"]:
             weekly = date.fromisoformat(p["course_start"]).weekday()
-        prefs, dues, checkins = span.schedule(p, quiet + (p["checkin_time"], weekly),
-                                              checkin=True)
+        prefs, dues, checkins = span.schedule(p, quiet + (p["checkin_time"], weekly), checkin=True)
         templates = self._slice(dues, checkins)
-        _, dues, nudges = span.schedule(p, quiet + (p["sitting_days"], p["sitting_from"],
-                                                    p["sitting_to"], p["sitting_every"],
-                                                    days_off),
-                                        checkin=False, days_off=days_off)
+        _, dues, nudges = span.schedule(
+            p,
+            quiet
+            + (p["sitting_days"], p["sitting_from"], p["sitting_to"], p["sitting_every"], days_off),
+            checkin=False,
+            days_off=days_off,
+        )
         templates += self._slice(dues, nudges)
         templates += self._course(p, prefs)
         if carers:  # the patient's own summary and each caregiver's copy: not shared
-            return templates, [_row(item, p["chat_id"], p["id"], self.now_iso) for item in
-                               summary_items(self.rt.db, p, self.now, self.horizon, carers)]
+            return templates, [
+                _row(item, p["chat_id"], p["id"], self.now_iso)
+                for item in summary_items(self.rt.db, p, self.now, self.horizon, carers)
+            ]
         return templates + self._slice(*span.summary(self.rt.db, p)), []
 
 
@@ -316,8 +340,11 @@ def record_missed_days(rt: Runtime) -> int:
                         added += checkins.record_missed_since(db, cutoff, since, pid)
                 except sqlite3.Error as exc:
                     skipped("missed_days", exc, patient=pid)
-        waiting = [at for status in ("pending", "sending")
-                   if (at := outbox.first_checkin_due(db, status)) is not None]
+        waiting = [
+            at
+            for status in ("pending", "sending")
+            if (at := outbox.first_checkin_due(db, status)) is not None
+        ]
         liveness.set_mark(db, "missed_days", min([cutoff, *waiting]))
     return added
 
@@ -331,10 +358,12 @@ def plan_all(rt: Runtime) -> int:
     `plan` beat in the liveness table)."""
     now = rt.clock.now()
     horizon = now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
-    stages = (("plan", lambda: plan_everyone(rt)),
-              ("missed_days", lambda: record_missed_days(rt)),
-              ("decide_overdue", lambda: sessions_flow.decide_overdue(rt)),
-              ("digests", lambda: clinic.plan_digests(rt.db, now, horizon)))
+    stages = (
+        ("plan", lambda: plan_everyone(rt)),
+        ("missed_days", lambda: record_missed_days(rt)),
+        ("decide_overdue", lambda: sessions_flow.decide_overdue(rt)),
+        ("digests", lambda: clinic.plan_digests(rt.db, now, horizon)),
+    )
     counts, failure = {}, None
     for stage, run in stages:
         try:
@@ -343,8 +372,14 @@ def plan_all(rt: Runtime) -> int:
             log.error("plan stage failed", extra={"stage": stage, "error": type(exc).__name__})
             counts[stage], failure = 0, failure or exc
     added = counts["plan"] + counts["digests"]
-    log.info("plan tick", extra={"added": added, "missed_days": counts["missed_days"],
-                                 "decided": counts["decide_overdue"]})
+    log.info(
+        "plan tick",
+        extra={
+            "added": added,
+            "missed_days": counts["missed_days"],
+            "decided": counts["decide_overdue"],
+        },
+    )
     if failure is not None:
         raise failure
     # Alive: `backpain-bot health` reads this. Here as well as after the scheduled tick, so the

@@ -19,8 +19,9 @@ def reactivate(db, patient_id: int, now) -> None:
     """Back to active (after a pause, a block or a hold): prompts cancelled meanwhile are planned
     afresh from now on, session follow-ups held back go out again, a hold's follow-up is dropped.
     The caller re-plans (after its transaction)."""
-    patients.update(db, patient_id, now, status=patients.PLANNABLE, paused_from=None,
-                    inactive_reason=None)
+    patients.update(
+        db, patient_id, now, status=patients.PLANNABLE, paused_from=None, inactive_reason=None
+    )
     outbox.resume_rows(db, patient_id, now)
 
 
@@ -35,5 +36,6 @@ def lift_hold(rt, patient: dict, event: str) -> Outgoing:
     else:
         reactivate(rt.db, patient["id"], now)
     events.record(rt.db, now, event, patient["id"])
-    return Outgoing(render("safety_hold_lifted", mistake=event == "red_flag_mistake",
-                           paused=paused))
+    return Outgoing(
+        render("safety_hold_lifted", mistake=event == "red_flag_mistake", paused=paused)
+    )

@@ -17,9 +17,9 @@ from messages import Button, Outgoing, label, render
 from storage import checkins, consents, events, outbox
 
 SAFETY_KINDS = questions("safety")
-FOLLOW_UP_AFTER = timedelta(hours=24)     # "Were you able to get checked?"
-FULL_ADVICE_EVERY = timedelta(hours=1)    # on hold: the whole advice at most this often
-SOON_EPISODE = clinic.SOON_EPISODE       # a "soon" sign repeated within this alerts no one again
+FOLLOW_UP_AFTER = timedelta(hours=24)  # "Were you able to get checked?"
+FULL_ADVICE_EVERY = timedelta(hours=1)  # on hold: the whole advice at most this often
+SOON_EPISODE = clinic.SOON_EPISODE  # a "soon" sign repeated within this alerts no one again
 
 
 def ask(db, patient_id: int, kind: str, now: datetime, **data: object) -> None:
@@ -76,34 +76,49 @@ def safety_waiting(db, patient: dict | None) -> dict | None:
 
 
 def hold_buttons() -> list[list[Button]]:
-    return [[(label("onboarding_seen"), encode("u:seen"))], [(label("safety_mistake"), encode("u:mistake"))]]
+    return [
+        [(label("onboarding_seen"), encode("u:seen"))],
+        [(label("safety_mistake"), encode("u:mistake"))],
+    ]
 
 
 def seen_question(problem: str | None = None) -> Outgoing:
-    return Outgoing(render("safety_seen_question", problem=problem),
-                    [[(label("onboarding_seen"), encode("u:fu", "seen"))],
-                     [(label("safety_not_yet"), encode("u:fu", "notyet"))],
-                     [(label("safety_mistake"), encode("u:mistake"))]])
+    return Outgoing(
+        render("safety_seen_question", problem=problem),
+        [
+            [(label("onboarding_seen"), encode("u:fu", "seen"))],
+            [(label("safety_not_yet"), encode("u:fu", "notyet"))],
+            [(label("safety_mistake"), encode("u:mistake"))],
+        ],
+    )
 
 
-def record_soon(db, patient: dict, now: datetime, at: str,
-                signs: tuple[str, ...] | list[str] = ()) -> None:
+def record_soon(
+    db, patient: dict, now: datetime, at: str, signs: tuple[str, ...] | list[str] = ()
+) -> None:
     """A "see a doctor soon" sign: recorded, and the clinic told once per episode (14 days)."""
     pid = patient["id"]
     since = iso(now - SOON_EPISODE)
     earlier = events.soon_signs_since(db, pid, since)
-    events.record(db, now, "red_flag", pid, level="soon", at=at,
-                  **({"signs": list(signs)} if signs else {}))
+    events.record(
+        db, now, "red_flag", pid, level="soon", at=at, **({"signs": list(signs)} if signs else {})
+    )
     if not earlier:
         clinic.alert(db, patient, "red_flag_soon", now)
 
 
 def queue_follow_up(db, patient: dict, now: datetime, after: timedelta = FOLLOW_UP_AFTER) -> None:
-    """"Were you able to get checked?" about a day later (bot.rules.schedule's `safety_followup`)."""
-    outbox.enqueue(db, chat_id=patient["chat_id"], patient_id=patient["id"],
-                   kind="safety_followup", due_at=now + after, now=now,
-                   dedupe_key=f"safety_followup:{patient['id']}:{iso(now)}",
-                   payload={"reported_at": iso(now)})
+    """Queue "Were you able to get checked?" about a day later (kind `safety_followup`)."""
+    outbox.enqueue(
+        db,
+        chat_id=patient["chat_id"],
+        patient_id=patient["id"],
+        kind="safety_followup",
+        due_at=now + after,
+        now=now,
+        dedupe_key=f"safety_followup:{patient['id']}:{iso(now)}",
+        payload={"reported_at": iso(now)},
+    )
 
 
 def compose_follow_up(db, row: dict, patient: dict | None) -> Outgoing | None:
@@ -115,10 +130,14 @@ def compose_follow_up(db, row: dict, patient: dict | None) -> Outgoing | None:
         if state["step"] != "hold":
             return None
         # Still setting up: the same question, answered by the onboarding hold step's buttons.
-        return Outgoing(render("safety_seen_question", problem=None),
-                        [[(label("onboarding_seen"), encode("o", "hold", "seen"))],
-                         [(label("safety_not_yet"), encode("o", "hold", "notyet"))],
-                         [(label("safety_mistake"), encode("o", "hold", "mistake"))]])
+        return Outgoing(
+            render("safety_seen_question", problem=None),
+            [
+                [(label("onboarding_seen"), encode("o", "hold", "seen"))],
+                [(label("safety_not_yet"), encode("o", "hold", "notyet"))],
+                [(label("safety_mistake"), encode("o", "hold", "mistake"))],
+            ],
+        )
     return seen_question()
 
 

@@ -1,9 +1,10 @@
 """Activity sessions end to end: start, B, end, A, S, N, and the pacing decision with its advice.
 
 Handlers call these inside one transaction with the reply they queue, so an answer and what the bot
-says about it are stored together. The rule itself is pure (bot.rules.pacing); this module gathers its
-inputs from storage, stores the decision with everything it used, moves the dose, and renders the
-advice. The durable outbox carries the later prompts: `settle` (S, ~2 h after the end), `next_day`
+says about it are stored together. The rule itself is pure (bot.rules.pacing); this module gathers
+its inputs from storage, stores the decision with everything it used, moves the dose, and renders
+the advice. The durable outbox carries the later prompts: `settle` (S, ~2 h after the end),
+`next_day`
 (N, ~24 h after the start, unless the daily check-in falls near then and asks it), `advice` (a
 decision made at the deadline without N) and `pause_over` (an offer to try a paused activity again).
 """
@@ -54,8 +55,9 @@ def today(patient: dict, now: datetime) -> str:
 
 def _checkin_pain_near(rt: Runtime, patient: dict, started: datetime) -> int | None:
     """A check-in answered within 2 hours before the start stands in for B."""
-    return checkins.pain_answered_between(rt.db, patient["id"],
-                                          iso(started - BEFORE_FROM_CHECKIN), iso(started))
+    return checkins.pain_answered_between(
+        rt.db, patient["id"], iso(started - BEFORE_FROM_CHECKIN), iso(started)
+    )
 
 
 # -- the plan: what to do today ---------------------------------------------------------------
@@ -70,12 +72,19 @@ def plan_message(rt: Runtime, patient: dict, *, intro: str = "") -> Outgoing:
     buttons = []
     for act in activities.for_patient(rt.db, patient["id"]):
         paused = activities.is_paused(act, day)
-        items.append({"name": act["name"], "dose": act["dose_minutes"], "paused": paused,
-                      "until": _nice_date(act["paused_until"]) if paused else ""})
+        items.append(
+            {
+                "name": act["name"],
+                "dose": act["dose_minutes"],
+                "paused": paused,
+                "until": _nice_date(act["paused_until"]) if paused else "",
+            }
+        )
         if not paused:
             buttons.append([(label("activity_start", name=act["name"]), encode("a:s", act["id"]))])
     buttons.append([(label("activity_log"), encode("a:l"))])
-    return Outgoing(render("plan", intro=Markup(intro), items=items), buttons)
+    # `intro` is our own rendered template (plan_intro), already safe HTML.
+    return Outgoing(render("plan", intro=Markup(intro), items=items), buttons)  # noqa: S704
 
 
 def _nice_date(iso_date: str | None) -> str:
@@ -93,75 +102,120 @@ def start(rt: Runtime, patient: dict, activity: dict) -> tuple[int | None, Outgo
     if doing is not None:
         return None, _doing_message(doing, already=True)
     before = _checkin_pain_near(rt, patient, now)
-    sid = sessions.create(rt.db, patient_id=patient["id"], activity_id=activity["id"],
-                          dose_minutes=activity["dose_minutes"], started_at=now, now=now,
-                          stage="doing" if before is not None else "before", before=before,
-                          before_source="checkin" if before is not None else None)
+    sid = sessions.create(
+        rt.db,
+        patient_id=patient["id"],
+        activity_id=activity["id"],
+        dose_minutes=activity["dose_minutes"],
+        started_at=now,
+        now=now,
+        stage="doing" if before is not None else "before",
+        before=before,
+        before_source="checkin" if before is not None else None,
+    )
     events.record(rt.db, now, "session_started", patient["id"], session=sid)
     session = sessions.existing(rt.db, sid)
     if before is None:
         checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
-        return sid, Outgoing(render("session_before", activity=activity["name"]),
-                             rating_rows("r", sid, "b"))
+        return sid, Outgoing(
+            render("session_before", activity=activity["name"]), rating_rows("r", sid, "b")
+        )
     return sid, _doing_message(session, from_checkin=True, today_str=today(patient, now))
 
 
-def _doing_message(session: dict, *, already: bool = False, from_checkin: bool = False,
-                   today_str: str | None = None) -> Outgoing:
+def _doing_message(
+    session: dict,
+    *,
+    already: bool = False,
+    from_checkin: bool = False,
+    today_str: str | None = None,
+) -> Outgoing:
     """The "off you go" message; with `today_str` (a local ISO date) notes a break still running."""
     sid = session["id"]
     if already and session["stage"] == "before":
-        return Outgoing(render("session_before", activity=session["activity"], already=True),
-                        rating_rows("r", sid, "b"))
-    return Outgoing(render("session_go", activity=session["activity"],
-                           dose=session["dose_minutes"], before=session["before"],
-                           from_checkin=from_checkin, already=already,
-                           paused_until=_nice_date(session["paused_until"])
-                           if today_str and session.get("paused_until")
-                           and session["paused_until"] > today_str else ""),
-                    [[(label("activity_done"), encode("a:e", sid)),
-                      (label("activity_cancel"), encode("a:x", sid))]])
+        return Outgoing(
+            render("session_before", activity=session["activity"], already=True),
+            rating_rows("r", sid, "b"),
+        )
+    return Outgoing(
+        render(
+            "session_go",
+            activity=session["activity"],
+            dose=session["dose_minutes"],
+            before=session["before"],
+            from_checkin=from_checkin,
+            already=already,
+            paused_until=_nice_date(session["paused_until"])
+            if today_str and session.get("paused_until") and session["paused_until"] > today_str
+            else "",
+        ),
+        [
+            [
+                (label("activity_done"), encode("a:e", sid)),
+                (label("activity_cancel"), encode("a:x", sid)),
+            ]
+        ],
+    )
 
 
 def record_before(rt: Runtime, patient: dict, session: dict, pain: int) -> Outgoing | None:
     """Store B; a live session is now under way, a logged one goes straight on to A."""
     logged = bool(session["logged"])
-    if not sessions.set_if_empty(rt.db, session["id"], "before", pain, "before",
-                                 "after" if logged else "doing", before_source="asked"):
+    if not sessions.set_if_empty(
+        rt.db,
+        session["id"],
+        "before",
+        pain,
+        "before",
+        "after" if logged else "doing",
+        before_source="asked",
+    ):
         return None
     checkins.clear_awaiting(rt.db, patient["id"], "session_before")
     if logged:
         return ask_after(rt, patient, session)
-    return _doing_message(sessions.existing(rt.db, session["id"]),
-                          today_str=today(patient, rt.clock.now()))
+    return _doing_message(
+        sessions.existing(rt.db, session["id"]), today_str=today(patient, rt.clock.now())
+    )
 
 
 def ask_after(rt: Runtime, patient: dict, session: dict) -> Outgoing:
-    checkins.set_awaiting(rt.db, patient["id"], "session_after", str(session["id"]),
-                          rt.clock.now())
-    return Outgoing(render("session_after", activity=session["activity"],
-                           logged=bool(session["logged"])),
-                    rating_rows("r", session["id"], "a"))
+    checkins.set_awaiting(rt.db, patient["id"], "session_after", str(session["id"]), rt.clock.now())
+    return Outgoing(
+        render("session_after", activity=session["activity"], logged=bool(session["logged"])),
+        rating_rows("r", session["id"], "a"),
+    )
 
 
-def log_past(rt: Runtime, patient: dict, activity: dict, minutes: int, hours_ago: int
-             ) -> tuple[int, Outgoing]:
+def log_past(
+    rt: Runtime, patient: dict, activity: dict, minutes: int, hours_ago: int
+) -> tuple[int, Outgoing]:
     """A session done earlier, reported now: started `hours_ago`, lasted `minutes`."""
     now = rt.clock.now()
     started = now - timedelta(hours=hours_ago, minutes=minutes if hours_ago == 0 else 0)
     ended = min(started + timedelta(minutes=minutes), now)
     before = _checkin_pain_near(rt, patient, started)
-    sid = sessions.create(rt.db, patient_id=patient["id"], activity_id=activity["id"],
-                          dose_minutes=minutes, started_at=started, ended_at=ended, now=now,
-                          logged=True, stage="after" if before is not None else "before",
-                          before=before, before_source="checkin" if before is not None else None)
+    sid = sessions.create(
+        rt.db,
+        patient_id=patient["id"],
+        activity_id=activity["id"],
+        dose_minutes=minutes,
+        started_at=started,
+        ended_at=ended,
+        now=now,
+        logged=True,
+        stage="after" if before is not None else "before",
+        before=before,
+        before_source="checkin" if before is not None else None,
+    )
     events.record(rt.db, now, "session_logged", patient["id"], session=sid)
     session = sessions.existing(rt.db, sid)
     if before is not None:
         return sid, ask_after(rt, patient, session)
     checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
-    return sid, Outgoing(render("session_before", activity=activity["name"], logged=True),
-                         rating_rows("r", sid, "b"))
+    return sid, Outgoing(
+        render("session_before", activity=activity["name"], logged=True), rating_rows("r", sid, "b")
+    )
 
 
 def end(rt: Runtime, patient: dict, session: dict) -> Outgoing | None:
@@ -189,18 +243,38 @@ def record_after(rt: Runtime, patient: dict, session: dict, pain: int) -> list[O
     ended = parse_iso(session["ended_at"]) if session["ended_at"] else now
     started = parse_iso(session["started_at"])
     settle_at = ended + timedelta(hours=t.settle_check_hours)
-    outs = [Outgoing(render("session_noted", activity=session["activity"], after=pain,
-                            before=session["before"],
-                            flare=session["before"] is not None
-                            and pain - session["before"] > t.flare_tolerance,
-                            settle_now=settle_at <= now))]
+    outs = [
+        Outgoing(
+            render(
+                "session_noted",
+                activity=session["activity"],
+                after=pain,
+                before=session["before"],
+                flare=session["before"] is not None
+                and pain - session["before"] > t.flare_tolerance,
+                settle_now=settle_at <= now,
+            )
+        )
+    ]
     if settle_at <= now:  # logged afterwards, long enough ago: ask S straight away
         outs.append(settle_question([sessions.existing(rt.db, session["id"])]))
     else:
-        _enqueue(rt, patient, "settle", settle_at, f"settle:{session['id']}",
-                 {"session_id": session["id"]})
-    _enqueue(rt, patient, "next_day", next_day_prompt_at(patient, started),
-             f"next_day:{session['id']}", {"session_id": session["id"]})
+        _enqueue(
+            rt,
+            patient,
+            "settle",
+            settle_at,
+            f"settle:{session['id']}",
+            {"session_id": session["id"]},
+        )
+    _enqueue(
+        rt,
+        patient,
+        "next_day",
+        next_day_prompt_at(patient, started),
+        f"next_day:{session['id']}",
+        {"session_id": session["id"]},
+    )
     return outs
 
 
@@ -218,20 +292,41 @@ def next_day_prompt_at(patient: dict, started: datetime) -> datetime:
     return target
 
 
-def _enqueue(rt: Runtime, patient: dict, kind: str, due: datetime, key: str,
-             payload: dict) -> int | None:
-    return outbox.enqueue(rt.db, chat_id=patient["chat_id"], patient_id=patient["id"], kind=kind,
-                          due_at=due, dedupe_key=key, payload=payload, now=rt.clock.now())
+def _enqueue(
+    rt: Runtime, patient: dict, kind: str, due: datetime, key: str, payload: dict
+) -> int | None:
+    return outbox.enqueue(
+        rt.db,
+        chat_id=patient["chat_id"],
+        patient_id=patient["id"],
+        kind=kind,
+        due_at=due,
+        dedupe_key=key,
+        payload=payload,
+        now=rt.clock.now(),
+    )
 
 
 def settle_question(due: list[dict]) -> Outgoing:
     """Has the pain settled? One message, one yes/no row per session that is waiting for it."""
     rows = []
     for s in due:
-        rows.append([(label("settle_yes", name=s["activity"]) if len(due) > 1
-                      else label("settle_yes_one"), encode("r", s["id"], "s", 1)),
-                     (label("settle_no", name=s["activity"]) if len(due) > 1
-                      else label("settle_no_one"), encode("r", s["id"], "s", 0))])
+        rows.append(
+            [
+                (
+                    label("settle_yes", name=s["activity"])
+                    if len(due) > 1
+                    else label("settle_yes_one"),
+                    encode("r", s["id"], "s", 1),
+                ),
+                (
+                    label("settle_no", name=s["activity"])
+                    if len(due) > 1
+                    else label("settle_no_one"),
+                    encode("r", s["id"], "s", 0),
+                ),
+            ]
+        )
     return Outgoing(render("session_settle", sessions=due), rows)
 
 
@@ -243,9 +338,14 @@ def settle_due(db, patient: dict, now: datetime) -> list[dict]:
     max_late = policy_for("settle").max_late
     assert max_late is not None  # the settle question has a lateness limit
     oldest = now - timedelta(hours=t.settle_check_hours) - max_late
-    return [s for s in sessions.open_for(db, patient["id"])
-            if s["stage"] == "waiting" and s["settled"] is None and s["ended_at"]
-            and oldest <= parse_iso(s["ended_at"]) <= cutoff]
+    return [
+        s
+        for s in sessions.open_for(db, patient["id"])
+        if s["stage"] == "waiting"
+        and s["settled"] is None
+        and s["ended_at"]
+        and oldest <= parse_iso(s["ended_at"]) <= cutoff
+    ]
 
 
 def record_settled(rt: Runtime, patient: dict, session: dict, settled: bool) -> Outgoing | None:
@@ -257,9 +357,9 @@ def record_settled(rt: Runtime, patient: dict, session: dict, settled: bool) -> 
 def next_day_due(db, patient: dict, now: datetime) -> list[dict]:
     """Sessions for which a pain-now rating given now counts as N."""
     t = thresholds_for(db, patient)
-    return sessions.waiting_next_day(db, patient["id"],
-                                     now - timedelta(hours=t.next_day_deadline_hours),
-                                     now - NEXT_DAY_EARLIEST)
+    return sessions.waiting_next_day(
+        db, patient["id"], now - timedelta(hours=t.next_day_deadline_hours), now - NEXT_DAY_EARLIEST
+    )
 
 
 def record_pain_now(rt: Runtime, patient: dict, pain: int) -> tuple[int, list[Outgoing]]:
@@ -276,8 +376,9 @@ def record_pain_now(rt: Runtime, patient: dict, pain: int) -> tuple[int, list[Ou
 
 
 # -- deciding ---------------------------------------------------------------------------------
-def decide(rt: Runtime, patient: dict, session_id: int, *, overdue: bool = False
-           ) -> Outgoing | None:
+def decide(
+    rt: Runtime, patient: dict, session_id: int, *, overdue: bool = False
+) -> Outgoing | None:
     """Apply rule v1 to one session, store the decision and its inputs, move the dose.
 
     Returns the advice to send, or None (still waiting, incomplete, or already decided).
@@ -298,13 +399,17 @@ def decide(rt: Runtime, patient: dict, session_id: int, *, overdue: bool = False
         if e["verdict"] != "keep" or e["dose_minutes"] != dose:
             break
         keeps += 1
-    ratings = pacing.Ratings(s["before"], s["after"],
-                             None if s["settled"] is None else bool(s["settled"]), s["next_day"])
-    decision = pacing.decide(ratings, dose,
-                             previous_verdict=advised_before[0]["verdict"] if advised_before
-                             else None,
-                             keeps_at_dose=keeps if s["dose_minutes"] == s["current_dose"] else 0,
-                             next_day_overdue=overdue, thresholds=t)
+    ratings = pacing.Ratings(
+        s["before"], s["after"], None if s["settled"] is None else bool(s["settled"]), s["next_day"]
+    )
+    decision = pacing.decide(
+        ratings,
+        dose,
+        previous_verdict=advised_before[0]["verdict"] if advised_before else None,
+        keeps_at_dose=keeps if s["dose_minutes"] == s["current_dose"] else 0,
+        next_day_overdue=overdue,
+        thresholds=t,
+    )
     if decision.status == "waiting":
         return None
     if not sessions.record_decision(rt.db, s["id"], decision.as_dict(), now):
@@ -315,20 +420,55 @@ def decide(rt: Runtime, patient: dict, session_id: int, *, overdue: bool = False
     elif decision.verdict == "pause":
         until = (date.fromisoformat(day) + timedelta(days=decision.pause_days)).isoformat()
         activities.set_dose(rt.db, s["activity_id"], decision.next_dose, paused_until=until)
-        _enqueue(rt, patient, "pause_over", _pause_offer_at(patient, until),
-                 f"pause_over:{s['activity_id']}:{until}", {"activity_id": s["activity_id"]})
-    inputs = {"before": s["before"], "after": s["after"], "settled": ratings.settled,
-              "next_day": s["next_day"]}
-    events.record(rt.db, now, "pacing_decision", patient["id"], session=s["id"],
-                  status=decision.status, verdict=decision.verdict,
-                  findings=list(decision.findings), rule_version=decision.rule_version)
-    rt.notify("decision", chat_id=patient["chat_id"], kind="pacing", session_id=s["id"],
-              activity=s["activity"], **inputs, findings=list(decision.findings),
-              verdict=decision.verdict, status=decision.status, partial=decision.partial,
-              dose=decision.dose, next_dose=decision.next_dose,
-              rule_version=decision.rule_version)
-    log.info("pacing decision", extra={"session": s["id"], "patient": patient["id"],
-                                       "status": decision.status, "verdict": decision.verdict})
+        _enqueue(
+            rt,
+            patient,
+            "pause_over",
+            _pause_offer_at(patient, until),
+            f"pause_over:{s['activity_id']}:{until}",
+            {"activity_id": s["activity_id"]},
+        )
+    inputs = {
+        "before": s["before"],
+        "after": s["after"],
+        "settled": ratings.settled,
+        "next_day": s["next_day"],
+    }
+    events.record(
+        rt.db,
+        now,
+        "pacing_decision",
+        patient["id"],
+        session=s["id"],
+        status=decision.status,
+        verdict=decision.verdict,
+        findings=list(decision.findings),
+        rule_version=decision.rule_version,
+    )
+    rt.notify(
+        "decision",
+        chat_id=patient["chat_id"],
+        kind="pacing",
+        session_id=s["id"],
+        activity=s["activity"],
+        **inputs,
+        findings=list(decision.findings),
+        verdict=decision.verdict,
+        status=decision.status,
+        partial=decision.partial,
+        dose=decision.dose,
+        next_dose=decision.next_dose,
+        rule_version=decision.rule_version,
+    )
+    log.info(
+        "pacing decision",
+        extra={
+            "session": s["id"],
+            "patient": patient["id"],
+            "status": decision.status,
+            "verdict": decision.verdict,
+        },
+    )
     if decision.status != "decided":
         return None  # without A there is no sound basis for advice, so none is given
     return advice_message(rt, patient, s, decision, day)
@@ -356,20 +496,32 @@ def gentler_alternative(rt: Runtime, patient: dict, activity_id: int, day: str) 
     return (tolerated or others or [None])[0]
 
 
-def advice_message(rt: Runtime, patient: dict, s: dict, decision: pacing.Decision,
-                   day: str) -> Outgoing:
+def advice_message(
+    rt: Runtime, patient: dict, s: dict, decision: pacing.Decision, day: str
+) -> Outgoing:
     until = ""
     if decision.verdict == "pause":
-        until = _nice_date((date.fromisoformat(day)
-                            + timedelta(days=decision.pause_days)).isoformat())
-    text = render("pacing_advice", activity=s["activity"], verdict=decision.verdict,
-                  findings=decision.findings, partial=decision.partial,
-                  dose=s["current_dose"] if decision.verdict == "keep" else decision.dose,
-                  next_dose=decision.next_dose, pause_days=decision.pause_days, until=until,
-                  before=s["before"], after=s["after"], next_day=s["next_day"],
-                  tolerance=decision.thresholds["flare_tolerance"],
-                  alternative=gentler_alternative(rt, patient, s["activity_id"], day)
-                  if decision.verdict == "pause" else None)
+        until = _nice_date(
+            (date.fromisoformat(day) + timedelta(days=decision.pause_days)).isoformat()
+        )
+    text = render(
+        "pacing_advice",
+        activity=s["activity"],
+        verdict=decision.verdict,
+        findings=decision.findings,
+        partial=decision.partial,
+        dose=s["current_dose"] if decision.verdict == "keep" else decision.dose,
+        next_dose=decision.next_dose,
+        pause_days=decision.pause_days,
+        until=until,
+        before=s["before"],
+        after=s["after"],
+        next_day=s["next_day"],
+        tolerance=decision.thresholds["flare_tolerance"],
+        alternative=gentler_alternative(rt, patient, s["activity_id"], day)
+        if decision.verdict == "pause"
+        else None,
+    )
     return Outgoing(text)
 
 
@@ -384,9 +536,15 @@ def decide_overdue(rt: Runtime) -> int:
         try:
             decided += _decide_one_overdue(rt, row, now)
         except Exception as exc:  # noqa: BLE001 - one person's bad data must not stop the others
-            log.error("skipped one person: their stored data could not be handled",
-                      extra={"stage": "decide_overdue", "error": type(exc).__name__,
-                             "patient": row["patient_id"], "session": row["id"]})
+            log.error(
+                "skipped one person: their stored data could not be handled",
+                extra={
+                    "stage": "decide_overdue",
+                    "error": type(exc).__name__,
+                    "patient": row["patient_id"],
+                    "session": row["id"],
+                },
+            )
     return decided
 
 
@@ -411,9 +569,13 @@ def pause_offer(db, patient: dict, activity_id: int, now: datetime) -> Outgoing 
     act = activities.owned(db, activity_id, patient["id"])
     if act is None or activities.is_paused(act, today(patient, now)):
         return None
-    return Outgoing(render("pause_over", activity=act["name"], dose=act["dose_minutes"]),
-                    [[(label("activity_start", name=act["name"]), encode("a:s", act["id"]))],
-                     [(label("pause_over_later"), encode("a:p"))]])
+    return Outgoing(
+        render("pause_over", activity=act["name"], dose=act["dose_minutes"]),
+        [
+            [(label("activity_start", name=act["name"]), encode("a:s", act["id"]))],
+            [(label("pause_over_later"), encode("a:p"))],
+        ],
+    )
 
 
 def payload_session(row: dict) -> int:

@@ -25,8 +25,9 @@ from storage import lessons as lesson_store
 CHART_TITLE = "Your pain so far"
 
 
-def summary_items(db: Database, patient: dict, now: datetime, horizon: datetime,
-                  carers: list[dict] | None = None) -> list[Planned]:
+def summary_items(
+    db: Database, patient: dict, now: datetime, horizon: datetime, carers: list[dict] | None = None
+) -> list[Planned]:
     """The patient's weekly summary due in [now, horizon), and each caregiver's copy of it.
 
     `carers`: the patient's active caregivers, if the caller has read them already (the planner
@@ -41,15 +42,29 @@ def summary_items(db: Database, patient: dict, now: datetime, horizon: datetime,
         if WEEKDAYS[day.weekday()] == patient["summary_day"]:
             due = local_to_utc(day, at, tz)
             if now <= due < horizon:
-                items.append(Planned("summary", due, f"summary:{patient['id']}:{day}",
-                                     {"week_end": day.isoformat()}))
+                items.append(
+                    Planned(
+                        "summary",
+                        due,
+                        f"summary:{patient['id']}:{day}",
+                        {"week_end": day.isoformat()},
+                    )
+                )
             for carer in carers:
                 carer_due = caregiver_due(due, at, carer["timezone"])
                 if now <= carer_due < horizon:
-                    items.append(Planned(
-                        "summary_caregiver", carer_due, f"summary_caregiver:{carer['id']}:{day}",
-                        {"week_end": day.isoformat(), "caregiver_id": carer["id"],
-                         "chat_id": carer["chat_id"]}))
+                    items.append(
+                        Planned(
+                            "summary_caregiver",
+                            carer_due,
+                            f"summary_caregiver:{carer['id']}:{day}",
+                            {
+                                "week_end": day.isoformat(),
+                                "caregiver_id": carer["id"],
+                                "chat_id": carer["chat_id"],
+                            },
+                        )
+                    )
         day += timedelta(days=1)
     return items
 
@@ -63,8 +78,10 @@ def caregiver_due(patient_due: datetime, at, tz_name: str) -> datetime:
 
 
 def ratings_by_day(db: Database, patient_id: int, until: date) -> dict[date, int]:
-    return {date.fromisoformat(r["local_date"]): r["pain"]
-            for r in checkins.ratings_until(db, patient_id, until.isoformat())}
+    return {
+        date.fromisoformat(r["local_date"]): r["pain"]
+        for r in checkins.ratings_until(db, patient_id, until.isoformat())
+    }
 
 
 def _in_week(moment: str | None, tz, week: list[date]) -> bool:
@@ -74,16 +91,21 @@ def _in_week(moment: str | None, tz, week: list[date]) -> bool:
 def figures(db: Database, patient: dict, week_end: date) -> weekly.WeekFigures:
     tz = zone(patient["timezone"])
     week = weekly.week_days(week_end)
-    verdicts = [r["verdict"] for r in sessions.decided(db, patient["id"])
-                if _in_week(r["decided_at"], tz, week)]
-    breaks = sum(1 for day in sitting.break_dates(db, patient["id"])
-                 if date.fromisoformat(day) in week)
-    lessons = sum(1 for at in lesson_store.sent_times(db, patient["id"])
-                  if _in_week(at, tz, week))
-    start = date.fromisoformat(patient["start_date"] or patient["course_start"] or
-                               week[0].isoformat())
-    return weekly.week_figures(ratings_by_day(db, patient["id"], week_end), week_end, start,
-                               verdicts, breaks, lessons)
+    verdicts = [
+        r["verdict"]
+        for r in sessions.decided(db, patient["id"])
+        if _in_week(r["decided_at"], tz, week)
+    ]
+    breaks = sum(
+        1 for day in sitting.break_dates(db, patient["id"]) if date.fromisoformat(day) in week
+    )
+    lessons = sum(1 for at in lesson_store.sent_times(db, patient["id"]) if _in_week(at, tz, week))
+    start = date.fromisoformat(
+        patient["start_date"] or patient["course_start"] or week[0].isoformat()
+    )
+    return weekly.week_figures(
+        ratings_by_day(db, patient["id"], week_end), week_end, start, verdicts, breaks, lessons
+    )
 
 
 def compose_summary(db: Database, row: dict, patient: dict) -> Outgoing | None:
@@ -99,8 +121,13 @@ def compose_summary(db: Database, row: dict, patient: dict) -> Outgoing | None:
     carer = caregivers.get(db, payload["caregiver_id"])
     if carer is None or carer["ended_at"] is not None or carer["patient_id"] != patient["id"]:
         return None  # consent withdrawn or revoked: nothing goes out, even if already planned
-    text = render("summary", f=found, name=patient["first_name"], caregiver=True,
-                  carer_name=carer["first_name"])
+    text = render(
+        "summary",
+        f=found,
+        name=patient["first_name"],
+        caregiver=True,
+        carer_name=carer["first_name"],
+    )
     return Outgoing(text, meta={**meta, "recipient": f"caregiver:{carer['id']}"})
 
 
@@ -108,20 +135,31 @@ def compose_chart(db: Database, row: dict, patient: dict) -> Outgoing:
     """The chart of daily pain since the start, sessions marked; its alt text is the caption."""
     week_end = date.fromisoformat(json.loads(row["payload"])["week_end"])
     tz = zone(patient["timezone"])
-    marks = [(local_date(parse_iso(r["started_at"]), tz), r["verdict"])
-             for r in sessions.decided(db, patient["id"])]
-    spec = chart.spec(ratings_by_day(db, patient["id"], week_end),
-                      [m for m in marks if m[0] <= week_end], CHART_TITLE)
+    marks = [
+        (local_date(parse_iso(r["started_at"]), tz), r["verdict"])
+        for r in sessions.decided(db, patient["id"])
+    ]
+    spec = chart.spec(
+        ratings_by_day(db, patient["id"], week_end),
+        [m for m in marks if m[0] <= week_end],
+        CHART_TITLE,
+    )
     return Outgoing(chart.alt_text(spec), chart=spec)
 
 
 def after_summary_sent(db: Database, row: dict, now: datetime) -> None:
     """The patient's summary is followed at once by its chart (a photo of its own)."""
     payload = json.loads(row["payload"])
-    outbox.enqueue(db, chat_id=row["chat_id"], patient_id=row["patient_id"], kind="chart",
-                   due_at=now, now=now,
-                   dedupe_key=f"chart:{row['patient_id']}:{payload['week_end']}",
-                   payload={"week_end": payload["week_end"]})
+    outbox.enqueue(
+        db,
+        chat_id=row["chat_id"],
+        patient_id=row["patient_id"],
+        kind="chart",
+        due_at=now,
+        now=now,
+        dedupe_key=f"chart:{row['patient_id']}:{payload['week_end']}",
+        payload={"week_end": payload["week_end"]},
+    )
 
 
 def alert_caregivers(db: Database, patient: dict, now: datetime) -> int:
@@ -129,10 +167,18 @@ def alert_caregivers(db: Database, patient: dict, now: datetime) -> int:
     sent = 0
     for carer in caregivers.active_for_patient(db, patient["id"]):
         if carer["alerts"] and outbox.enqueue(
-                db, chat_id=carer["chat_id"], patient_id=patient["id"], kind="alert_caregiver",
-                due_at=now, now=now, dedupe_key=f"alert_caregiver:{carer['id']}:{iso(now)}",
-                payload={"caregiver_id": carer["id"], "text": render(
-                    "caregiver_alert", name=patient["first_name"])}):
+            db,
+            chat_id=carer["chat_id"],
+            patient_id=patient["id"],
+            kind="alert_caregiver",
+            due_at=now,
+            now=now,
+            dedupe_key=f"alert_caregiver:{carer['id']}:{iso(now)}",
+            payload={
+                "caregiver_id": carer["id"],
+                "text": render("caregiver_alert", name=patient["first_name"]),
+            },
+        ):
             sent += 1
     return sent
 
@@ -143,9 +189,17 @@ def alert_caregivers_seen(db: Database, patient: dict, now: datetime) -> int:
     sent = 0
     for carer in caregivers.active_for_patient(db, patient["id"]):
         if carer["alerts"] and outbox.enqueue(
-                db, chat_id=carer["chat_id"], patient_id=patient["id"], kind="alert_caregiver",
-                due_at=now, now=now, dedupe_key=f"alert_caregiver_seen:{carer['id']}:{iso(now)}",
-                payload={"caregiver_id": carer["id"], "text": render(
-                    "caregiver_seen_alert", name=patient["first_name"])}):
+            db,
+            chat_id=carer["chat_id"],
+            patient_id=patient["id"],
+            kind="alert_caregiver",
+            due_at=now,
+            now=now,
+            dedupe_key=f"alert_caregiver_seen:{carer['id']}:{iso(now)}",
+            payload={
+                "caregiver_id": carer["id"],
+                "text": render("caregiver_seen_alert", name=patient["first_name"]),
+            },
+        ):
             sent += 1
     return sent

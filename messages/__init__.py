@@ -14,8 +14,13 @@ from bot.rules.callbacks import encode
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # autoescape: every value a person typed (names, activity words) is escaped for Telegram HTML.
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
-                   trim_blocks=True, lstrip_blocks=True)
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 Button = tuple[str, str]  # (label, callback data)
 
@@ -24,8 +29,9 @@ Button = tuple[str, str]  # (label, callback data)
 MAX_EMERGENCY_TEXT = 60
 
 # Shown until a clinic sets its own (cohort setting); already safe HTML.
-DEFAULT_EMERGENCY_NUMBER = ("your local emergency number "
-                            "(112 in Europe, 911 in North America, 999 in the UK)")
+DEFAULT_EMERGENCY_NUMBER = (
+    "your local emergency number (112 in Europe, 911 in North America, 999 in the UK)"
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,9 @@ class Outgoing:
 
     @classmethod
     def from_payload(cls, payload: dict) -> Outgoing:
-        return cls(payload["text"],
-                   [[(b[0], b[1]) for b in row] for row in payload.get("buttons", [])])
+        return cls(
+            payload["text"], [[(b[0], b[1]) for b in row] for row in payload.get("buttons", [])]
+        )
 
 
 def render(template: str, /, **context: object) -> str:
@@ -67,5 +74,7 @@ def label(key: str, **values: object) -> str:
 
 def rating_rows(head: str, *fields: object) -> list[list[Button]]:
     """0-10 as two rows of buttons: the route `head` with `fields` and the rating last."""
-    return [[(str(n), encode(head, *fields, n)) for n in range(0, 6)],
-            [(str(n), encode(head, *fields, n)) for n in range(6, 11)]]
+    return [
+        [(str(n), encode(head, *fields, n)) for n in range(0, 6)],
+        [(str(n), encode(head, *fields, n)) for n in range(6, 11)],
+    ]

@@ -15,17 +15,32 @@ from bot.clock import iso
 from storage.db import new_id
 
 
-def give(db: Database, patient_id: int, kind: str, version: int, text_hash: str,
-         now: datetime) -> int:
-    return new_id(db.table("consents").insert({
-        "patient_id": patient_id, "kind": kind, "version": version,
-        "text_hash": text_hash, "given_at": iso(now), "withdrawn_at": None}))
+def give(
+    db: Database, patient_id: int, kind: str, version: int, text_hash: str, now: datetime
+) -> int:
+    return new_id(
+        db.table("consents").insert(
+            {
+                "patient_id": patient_id,
+                "kind": kind,
+                "version": version,
+                "text_hash": text_hash,
+                "given_at": iso(now),
+                "withdrawn_at": None,
+            }
+        )
+    )
 
 
 def current(db: Database, patient_id: int, kind: str) -> dict | None:
     """The latest consent of this kind that has not been withdrawn."""
-    rows = list(db.query("SELECT * FROM consents WHERE patient_id = ? AND kind = ? "
-                         "AND withdrawn_at IS NULL ORDER BY id DESC LIMIT 1", [patient_id, kind]))
+    rows = list(
+        db.query(
+            "SELECT * FROM consents WHERE patient_id = ? AND kind = ? "
+            "AND withdrawn_at IS NULL ORDER BY id DESC LIMIT 1",
+            [patient_id, kind],
+        )
+    )
     return rows[0] if rows else None
 
 
@@ -47,8 +62,16 @@ def existing_onboarding(db: Database, user_id: int) -> dict:
     return state
 
 
-def set_step(db: Database, user_id: int, chat_id: int, step: str, now: datetime, *,
-             patient_id: int | None = None, data: dict | None = None) -> None:
+def set_step(
+    db: Database,
+    user_id: int,
+    chat_id: int,
+    step: str,
+    now: datetime,
+    *,
+    patient_id: int | None = None,
+    data: dict | None = None,
+) -> None:
     """Create or move the onboarding state; patient_id and data are kept unless given."""
     db.execute(
         "INSERT INTO onboarding (user_id, chat_id, patient_id, step, data, updated_at) "
@@ -57,8 +80,15 @@ def set_step(db: Database, user_id: int, chat_id: int, step: str, now: datetime,
         "updated_at = excluded.updated_at, "
         "patient_id = coalesce(:patient, onboarding.patient_id), "
         "data = coalesce(:data, onboarding.data)",
-        {"user": user_id, "chat": chat_id, "patient": patient_id, "step": step, "now": iso(now),
-         "data": None if data is None else json.dumps(data, ensure_ascii=False)})
+        {
+            "user": user_id,
+            "chat": chat_id,
+            "patient": patient_id,
+            "step": step,
+            "now": iso(now),
+            "data": None if data is None else json.dumps(data, ensure_ascii=False),
+        },
+    )
 
 
 def finish(db: Database, user_id: int) -> None:
@@ -68,5 +98,8 @@ def finish(db: Database, user_id: int) -> None:
 def forget_visitor(db: Database, user_id: int, chat_id: int) -> None:
     """Someone said no before agreeing: drop their step and the bot's sent replies to them."""
     db.execute("DELETE FROM onboarding WHERE user_id = ? AND patient_id IS NULL", [user_id])
-    db.execute("DELETE FROM outbox WHERE chat_id = ? AND patient_id IS NULL AND kind = 'reply' "
-               "AND status = 'sent'", [chat_id])
+    db.execute(
+        "DELETE FROM outbox WHERE chat_id = ? AND patient_id IS NULL AND kind = 'reply' "
+        "AND status = 'sent'",
+        [chat_id],
+    )

@@ -116,8 +116,11 @@ class InstanceLock:
         fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if target == self.path:
-                fcntl.fcntl(fd, fcntl.F_OFD_SETLK,
-                            struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, _LOCK_BYTE, 1, 0))
+                fcntl.fcntl(
+                    fd,
+                    fcntl.F_OFD_SETLK,
+                    struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, _LOCK_BYTE, 1, 0),
+                )
             else:  # pragma: no cover - not Linux
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -11,10 +11,19 @@ from bot.clock import iso
 from storage.db import new_id
 
 
-def record(db: Database, now: datetime, kind: str, patient_id: int | None = None,
-           **data: object) -> int:
-    return new_id(db.table("events").insert({"at": iso(now), "patient_id": patient_id, "kind": kind,
-                                "data": json.dumps(data, ensure_ascii=False, default=str)}))
+def record(
+    db: Database, now: datetime, kind: str, patient_id: int | None = None, **data: object
+) -> int:
+    return new_id(
+        db.table("events").insert(
+            {
+                "at": iso(now),
+                "patient_id": patient_id,
+                "kind": kind,
+                "data": json.dumps(data, ensure_ascii=False, default=str),
+            }
+        )
+    )
 
 
 def for_patient(db: Database, patient_id: int, kind: str | None = None) -> list[dict]:
@@ -31,15 +40,22 @@ def for_patient(db: Database, patient_id: int, kind: str | None = None) -> list[
 
 def red_flag_reports(db: Database, patient_id: int) -> list[dict]:
     """Every confirmed warning sign: its time and level, oldest first."""
-    return list(db.query("SELECT at, json_extract(data, '$.level') AS level FROM events "
-                         "WHERE patient_id = ? AND kind = 'red_flag' ORDER BY id", [patient_id]))
+    return list(
+        db.query(
+            "SELECT at, json_extract(data, '$.level') AS level FROM events "
+            "WHERE patient_id = ? AND kind = 'red_flag' ORDER BY id",
+            [patient_id],
+        )
+    )
 
 
 def soon_signs_since(db: Database, patient_id: int, since: str) -> int:
     """How many "see a doctor soon" signs were reported since `since` (stored time)."""
-    return db.execute("SELECT count(*) FROM events WHERE patient_id = ? AND kind = 'red_flag' "
-                      "AND json_extract(data, '$.level') = 'soon' AND at >= ?",
-                      [patient_id, since]).fetchone()[0]
+    return db.execute(
+        "SELECT count(*) FROM events WHERE patient_id = ? AND kind = 'red_flag' "
+        "AND json_extract(data, '$.level') = 'soon' AND at >= ?",
+        [patient_id, since],
+    ).fetchone()[0]
 
 
 def seen_since_report(db: Database, patient_id: int) -> bool:
@@ -48,7 +64,9 @@ def seen_since_report(db: Database, patient_id: int) -> bool:
         "SELECT max(CASE WHEN kind = 'red_flag' THEN id END), "
         "max(CASE WHEN kind = 'red_flag_seen' THEN id END) FROM events WHERE patient_id = ? "
         "AND (kind = 'red_flag_seen' OR (kind = 'red_flag' "
-        "AND json_extract(data, '$.level') = 'emergency'))", [patient_id]).fetchone()
+        "AND json_extract(data, '$.level') = 'emergency'))",
+        [patient_id],
+    ).fetchone()
     return row[1] is not None and (row[0] is None or row[1] > row[0])
 
 
@@ -57,5 +75,6 @@ def last_full_advice(db: Database, patient_id: int) -> str | None:
     row = db.execute(
         "SELECT max(at) FROM events WHERE patient_id = ? AND (kind = 'hold_advice' OR "
         "(kind = 'red_flag' AND json_extract(data, '$.level') = 'emergency'))",
-        [patient_id]).fetchone()
+        [patient_id],
+    ).fetchone()
     return row[0] if row and row[0] else None

@@ -50,8 +50,11 @@ def digest(raw: bytes | str) -> str:
 def describe(update: object) -> tuple[int | None, str, int | None]:
     """(update id, kind, chat id) of a decoded update, without trusting its shape; kind 'bad'
     when it is not an update at all."""
-    if not isinstance(update, dict) or not isinstance(update.get("update_id"), int) \
-            or isinstance(update.get("update_id"), bool):
+    if (
+        not isinstance(update, dict)
+        or not isinstance(update.get("update_id"), int)
+        or isinstance(update.get("update_id"), bool)
+    ):
         return None, BAD, None
     kinds = [k for k in update if k != "update_id"]
     kind = kinds[0] if len(kinds) == 1 and isinstance(update[kinds[0]], dict) else BAD
@@ -87,39 +90,56 @@ def store(db: Database, raw: bytes | str, now: datetime) -> Stored | None:
     cursor = db.execute(
         "INSERT INTO inbox (update_id, chat_id, kind, payload, digest, received_at, status, "
         "handled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (update_id, digest) DO NOTHING",
-        [update_id if update_id is not None else -1, chat_id, kind, text, digest(text), iso(now),
-         status, None if status == NEW else iso(now)])
+        [
+            update_id if update_id is not None else -1,
+            chat_id,
+            kind,
+            text,
+            digest(text),
+            iso(now),
+            status,
+            None if status == NEW else iso(now),
+        ],
+    )
     if not cursor.rowcount or cursor.lastrowid is None:
         return None
     return Stored(cursor.lastrowid, chat_id, kind, status)
 
 
 def get(db: Database, row_id: int) -> dict | None:
-    row = db.execute("SELECT id, update_id, chat_id, kind, payload, status FROM inbox "
-                     "WHERE id = ?", [row_id]).fetchone()
+    row = db.execute(
+        "SELECT id, update_id, chat_id, kind, payload, status FROM inbox WHERE id = ?", [row_id]
+    ).fetchone()
     if row is None:
         return None
-    return dict(zip(("id", "update_id", "chat_id", "kind", "payload", "status"), row,
-                    strict=True))
+    return dict(zip(("id", "update_id", "chat_id", "kind", "payload", "status"), row, strict=True))
 
 
-def open_rows(db: Database, received_before: datetime | None = None
-              ) -> list[tuple[int, int | None]]:
+def open_rows(
+    db: Database, received_before: datetime | None = None
+) -> list[tuple[int, int | None]]:
     """(id, chat id) of rows still to handle, oldest first (crash recovery at start-up; with
     `received_before`, the sweep for rows a failed worker left behind)."""
     if received_before is None:
         rows = db.execute("SELECT id, chat_id FROM inbox WHERE status = 'new' ORDER BY id")
     else:
-        rows = db.execute("SELECT id, chat_id FROM inbox WHERE status = 'new' "
-                          "AND received_at < ? ORDER BY id", [iso(received_before)])
+        rows = db.execute(
+            "SELECT id, chat_id FROM inbox WHERE status = 'new' AND received_at < ? ORDER BY id",
+            [iso(received_before)],
+        )
     return [(r[0], r[1]) for r in rows]
 
 
 def mark(db: Database, row_id: int, status: str, now: datetime, error: str | None = None) -> bool:
     """Finish a 'new' row; False if it was finished already (idempotent)."""
-    return db.execute("UPDATE inbox SET status = ?, handled_at = ?, error = ? "
-                      "WHERE id = ? AND status = 'new'", [status, iso(now), error, row_id]
-                      ).rowcount == 1
+    return (
+        db.execute(
+            "UPDATE inbox SET status = ?, handled_at = ?, error = ? "
+            "WHERE id = ? AND status = 'new'",
+            [status, iso(now), error, row_id],
+        ).rowcount
+        == 1
+    )
 
 
 def mark_done(db: Database, row_id: int, now: datetime) -> bool:
@@ -135,14 +155,20 @@ def counts(db: Database) -> dict[str, int]:
     return {s: n for s, n in db.execute("SELECT status, count(*) FROM inbox GROUP BY status")}
 
 
-def scrub(db: Database, now: datetime, keep: timedelta = KEEP_PAYLOAD,
-          keep_row: timedelta = KEEP_ROW) -> int:
+def scrub(
+    db: Database, now: datetime, keep: timedelta = KEEP_PAYLOAD, keep_row: timedelta = KEEP_ROW
+) -> int:
     """Payloads of rows handled more than `keep` ago become '{}' (they can hold what a person
     typed); the digest stays, so a late redelivery is still recognised. Rows handled more than
     `keep_row` ago are deleted: Telegram keeps an undelivered update for 24 hours, so nothing
     that old comes again. Returns how many payloads were scrubbed."""
     with db.atomic():
-        db.execute("DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?",
-                   [iso(now - keep_row)])
-        return db.execute("UPDATE inbox SET payload = '{}' WHERE handled_at IS NOT NULL "
-                          "AND handled_at < ? AND payload != '{}'", [iso(now - keep)]).rowcount
+        db.execute(
+            "DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?",
+            [iso(now - keep_row)],
+        )
+        return db.execute(
+            "UPDATE inbox SET payload = '{}' WHERE handled_at IS NOT NULL "
+            "AND handled_at < ? AND payload != '{}'",
+            [iso(now - keep)],
+        ).rowcount

@@ -11,8 +11,11 @@ from bot.clock import iso, parse_iso
 
 def beat(db: Database, name: str, now: datetime) -> None:
     """Record that tick `name` ran to the end at `now`."""
-    db.execute("INSERT INTO liveness (name, at) VALUES (?, ?) "
-               "ON CONFLICT (name) DO UPDATE SET at = excluded.at", [name, iso(now)])
+    db.execute(
+        "INSERT INTO liveness (name, at) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET at = excluded.at",
+        [name, iso(now)],
+    )
 
 
 def last(db: Database, name: str) -> datetime | None:
@@ -28,5 +31,8 @@ def mark(db: Database, name: str) -> str | None:
 
 
 def set_mark(db: Database, name: str, value: str) -> None:
-    db.execute("INSERT INTO planner_marks (name, value) VALUES (?, ?) "
-               "ON CONFLICT (name) DO UPDATE SET value = excluded.value", [name, value])
+    db.execute(
+        "INSERT INTO planner_marks (name, value) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [name, value],
+    )

@@ -12,16 +12,34 @@ from bot.rules.kinds import names
 from bot.rules.schedule import expires_at as policy_expiry
 
 
-def enqueue(db: Database, *, chat_id: int, kind: str, due_at: datetime, dedupe_key: str,
-            now: datetime, payload: dict | None = None, patient_id: int | None = None,
-            expires_at: datetime | None = None) -> int | None:
+def enqueue(
+    db: Database,
+    *,
+    chat_id: int,
+    kind: str,
+    due_at: datetime,
+    dedupe_key: str,
+    now: datetime,
+    payload: dict | None = None,
+    patient_id: int | None = None,
+    expires_at: datetime | None = None,
+) -> int | None:
     """Insert a row unless its dedupe key exists; returns the new id, or None for a duplicate."""
     expires = expires_at if expires_at is not None else policy_expiry(kind, due_at)
     cursor = db.execute(
         "INSERT INTO outbox (chat_id, patient_id, kind, due_at, expires_at, dedupe_key, payload, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-        [chat_id, patient_id, kind, iso(due_at), iso(expires) if expires else None, dedupe_key,
-         json.dumps(payload or {}, ensure_ascii=False), iso(now)])
+        [
+            chat_id,
+            patient_id,
+            kind,
+            iso(due_at),
+            iso(expires) if expires else None,
+            dedupe_key,
+            json.dumps(payload or {}, ensure_ascii=False),
+            iso(now),
+        ],
+    )
     return cursor.lastrowid if cursor.rowcount else None
 
 
@@ -31,16 +49,23 @@ def enqueue_many(db: Database, rows: list[tuple]) -> int:
     return db.conn.executemany(
         "INSERT INTO outbox (chat_id, patient_id, kind, due_at, expires_at, dedupe_key, payload, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-        rows).rowcount
+        rows,
+    ).rowcount
 
 
-def keys_due_between(db: Database, patient_ids: list[int], start: datetime,
-                     end: datetime) -> set[str]:
+def keys_due_between(
+    db: Database, patient_ids: list[int], start: datetime, end: datetime
+) -> set[str]:
     """Dedupe keys of these patients' rows (any status) due in [start, end)."""
     marks = ", ".join("?" for _ in patient_ids)
-    return {key for (key,) in db.execute(
-        f"SELECT dedupe_key FROM outbox WHERE patient_id IN ({marks}) AND due_at >= ? "
-        f"AND due_at < ?", [*patient_ids, iso(start), iso(end)]).fetchall()}
+    return {
+        key
+        for (key,) in db.execute(
+            f"SELECT dedupe_key FROM outbox WHERE patient_id IN ({marks}) AND due_at >= ? "
+            f"AND due_at < ?",
+            [*patient_ids, iso(start), iso(end)],
+        ).fetchall()
+    }
 
 
 def get(db: Database, row_id: int) -> dict | None:
@@ -53,8 +78,9 @@ def recover(db: Database) -> int:
 
     Safe only under the instance lock: nobody else can be sending them right now.
     """
-    return db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL "
-                      "WHERE status = 'sending'").rowcount
+    return db.execute(
+        "UPDATE outbox SET status = 'pending', claimed_at = NULL WHERE status = 'sending'"
+    ).rowcount
 
 
 # The sender's two lanes (jobs.dispatch.Sender). Planned prompts go in the bulk lane, nudges
@@ -77,43 +103,67 @@ def due(db: Database, now: datetime, limit: int, lane: str | None = None) -> lis
         due = f"(due_at <= :now OR kind IN ({', '.join(repr(k) for k in IMMEDIATE)}))"
     elif lane == "bulk":
         where = f"AND kind IN ({planned})"
-        order = (f"CASE WHEN kind IN ({', '.join(repr(k) for k in NUDGES)}) THEN 1 ELSE 0 END, "
-                 "due_at, id")
-    return list(db.query(
-        f"SELECT * FROM outbox WHERE status = 'pending' AND {due} "
-        f"AND (next_attempt_at IS NULL OR next_attempt_at <= :now) {where} "
-        f"ORDER BY {order} LIMIT :limit",
-        {"now": iso(now), "limit": limit}))
+        order = (
+            f"CASE WHEN kind IN ({', '.join(repr(k) for k in NUDGES)}) THEN 1 ELSE 0 END, "
+            "due_at, id"
+        )
+    return list(
+        db.query(
+            f"SELECT * FROM outbox WHERE status = 'pending' AND {due} "
+            f"AND (next_attempt_at IS NULL OR next_attempt_at <= :now) {where} "
+            f"ORDER BY {order} LIMIT :limit",
+            {"now": iso(now), "limit": limit},
+        )
+    )
 
 
 def reap(db: Database, claimed_before: datetime, in_flight: set[int] | frozenset[int]) -> int:
     """The lease: rows left 'sending' (claimed before `claimed_before`) that this process is not
     sending go back to the queue. A row is in flight only while its send is awaited, so one
     stuck this long was stranded by an error between the claim and the recorded result."""
-    rows = [r for (r,) in db.execute("SELECT id FROM outbox WHERE status = 'sending' "
-                                     "AND claimed_at < ?", [iso(claimed_before)])
-            if r not in in_flight]
+    rows = [
+        r
+        for (r,) in db.execute(
+            "SELECT id FROM outbox WHERE status = 'sending' AND claimed_at < ?",
+            [iso(claimed_before)],
+        )
+        if r not in in_flight
+    ]
     for row_id in rows:
-        db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL, "
-                   "last_error = 'lease' WHERE id = ? AND status = 'sending'", [row_id])
+        db.execute(
+            "UPDATE outbox SET status = 'pending', claimed_at = NULL, "
+            "last_error = 'lease' WHERE id = ? AND status = 'sending'",
+            [row_id],
+        )
     return len(rows)
 
 
 def claim(db: Database, row_id: int, now: datetime) -> bool:
     """Mark one pending row as being sent; False if someone else already took it."""
-    return db.execute("UPDATE outbox SET status = 'sending', claimed_at = ?, "
-                      "attempts = attempts + 1 WHERE id = ? AND status = 'pending'",
-                      [iso(now), row_id]).rowcount == 1
+    return (
+        db.execute(
+            "UPDATE outbox SET status = 'sending', claimed_at = ?, "
+            "attempts = attempts + 1 WHERE id = ? AND status = 'pending'",
+            [iso(now), row_id],
+        ).rowcount
+        == 1
+    )
 
 
 def mark_sent(db: Database, row_id: int, now: datetime, message_id: int | None) -> None:
-    db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, telegram_message_id = ?, "
-               "last_error = NULL WHERE id = ?", [iso(now), message_id, row_id])
+    db.execute(
+        "UPDATE outbox SET status = 'sent', sent_at = ?, telegram_message_id = ?, "
+        "last_error = NULL WHERE id = ?",
+        [iso(now), message_id, row_id],
+    )
 
 
 def mark_retry(db: Database, row_id: int, at: datetime, error: str) -> None:
-    db.execute("UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ?, "
-               "claimed_at = NULL WHERE id = ?", [iso(at), error, row_id])
+    db.execute(
+        "UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = ?, "
+        "claimed_at = NULL WHERE id = ?",
+        [iso(at), error, row_id],
+    )
 
 
 def postpone(db: Database, row_id: int, until: datetime) -> None:
@@ -121,8 +171,10 @@ def postpone(db: Database, row_id: int, until: datetime) -> None:
 
 
 def mark_final(db: Database, row_id: int, status: str, error: str | None = None) -> None:
-    db.execute("UPDATE outbox SET status = ?, last_error = ?, claimed_at = NULL WHERE id = ?",
-               [status, error, row_id])
+    db.execute(
+        "UPDATE outbox SET status = ?, last_error = ?, claimed_at = NULL WHERE id = ?",
+        [status, error, row_id],
+    )
 
 
 def cancel_pending(db: Database, patient_id: int, kinds: tuple[str, ...] | None = None) -> int:
@@ -135,12 +187,20 @@ def cancel_pending(db: Database, patient_id: int, kinds: tuple[str, ...] | None 
 
 
 def counts(db: Database) -> dict[str, int]:
-    return {r["status"]: r["n"] for r in
-            db.query("SELECT status, count(*) AS n FROM outbox GROUP BY status")}
+    return {
+        r["status"]: r["n"]
+        for r in db.query("SELECT status, count(*) AS n FROM outbox GROUP BY status")
+    }
 
 
-def sent_since(db: Database, patient_id: int, since: datetime, *,
-               kinds: tuple[str, ...] | None = None, exclude_kinds: tuple[str, ...] = ()) -> int:
+def sent_since(
+    db: Database,
+    patient_id: int,
+    since: datetime,
+    *,
+    kinds: tuple[str, ...] | None = None,
+    exclude_kinds: tuple[str, ...] = (),
+) -> int:
     """How many messages of these kinds reached this person since `since` (message-cap checks)."""
     sql = "SELECT count(*) FROM outbox WHERE patient_id = ? AND status = 'sent' AND sent_at >= ?"
     params: list = [patient_id, iso(since)]
@@ -159,55 +219,73 @@ def _marks(items) -> str:
 
 def cancel_for(db: Database, patient_id: int, kinds: tuple[str, ...], reason: str) -> int:
     """Cancel this person's queued rows of these kinds, saying why (/pause, a red-flag hold)."""
-    return db.execute(f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE patient_id = ? "
-                      f"AND status = 'pending' AND kind IN ({_marks(kinds)})",
-                      [reason, patient_id, *kinds]).rowcount
+    return db.execute(
+        f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE patient_id = ? "
+        f"AND status = 'pending' AND kind IN ({_marks(kinds)})",
+        [reason, patient_id, *kinds],
+    ).rowcount
 
 
 def delete_pending(db: Database, patient_id: int, kinds: tuple[str, ...]) -> int:
     """Forget queued rows the planner makes again (after a change of settings or of course)."""
-    return db.execute(f"DELETE FROM outbox WHERE patient_id = ? AND status = 'pending' "
-                      f"AND kind IN ({_marks(kinds)})", [patient_id, *kinds]).rowcount
+    return db.execute(
+        f"DELETE FROM outbox WHERE patient_id = ? AND status = 'pending' "
+        f"AND kind IN ({_marks(kinds)})",
+        [patient_id, *kinds],
+    ).rowcount
 
 
 def resume_rows(db: Database, patient_id: int, now: datetime) -> None:
     """Back to active: each kind's `on_resume` (bot.rules.kinds) applied to this person's rows."""
     replan, restore = names(on_resume="replan"), names(on_resume="restore")
     cancel = names(on_resume="cancel")
-    db.execute(f"DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "
-               f"AND kind IN ({_marks(replan)}) AND due_at >= ?", [patient_id, *replan, iso(now)])
-    db.execute(f"UPDATE outbox SET status = 'pending', last_error = NULL "
-               f"WHERE patient_id = ? AND status = 'cancelled' AND kind IN ({_marks(restore)})",
-               [patient_id, *restore])
-    db.execute(f"UPDATE outbox SET status = 'cancelled', last_error = 'hold_lifted' "
-               f"WHERE patient_id = ? AND status = 'pending' AND kind IN ({_marks(cancel)})",
-               [patient_id, *cancel])
+    db.execute(
+        f"DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "
+        f"AND kind IN ({_marks(replan)}) AND due_at >= ?",
+        [patient_id, *replan, iso(now)],
+    )
+    db.execute(
+        f"UPDATE outbox SET status = 'pending', last_error = NULL "
+        f"WHERE patient_id = ? AND status = 'cancelled' AND kind IN ({_marks(restore)})",
+        [patient_id, *restore],
+    )
+    db.execute(
+        f"UPDATE outbox SET status = 'cancelled', last_error = 'hold_lifted' "
+        f"WHERE patient_id = ? AND status = 'pending' AND kind IN ({_marks(cancel)})",
+        [patient_id, *cancel],
+    )
 
 
 def pending_id(db: Database, dedupe_key: str) -> int | None:
     """The id of the still-queued row with this key, if any."""
-    row = db.execute("SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'",
-                     [dedupe_key]).fetchone()
+    row = db.execute(
+        "SELECT id FROM outbox WHERE dedupe_key = ? AND status = 'pending'", [dedupe_key]
+    ).fetchone()
     return row[0] if row else None
 
 
 def bring_forward(db: Database, row_id: int, now: datetime) -> None:
     """A queued row goes out now rather than at its planned time."""
-    db.execute("UPDATE outbox SET due_at = ?, next_attempt_at = NULL WHERE id = ?",
-               [iso(now), row_id])
+    db.execute(
+        "UPDATE outbox SET due_at = ?, next_attempt_at = NULL WHERE id = ?", [iso(now), row_id]
+    )
 
 
 def requeue_stranded(db: Database, row_id: int, at: datetime) -> None:
     """A row whose send path failed after the claim goes back to the queue (the lease)."""
-    db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL, "
-               "next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'sending'",
-               [iso(at), "stranded", row_id])
+    db.execute(
+        "UPDATE outbox SET status = 'pending', claimed_at = NULL, "
+        "next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'sending'",
+        [iso(at), "stranded", row_id],
+    )
 
 
 def last_reply_payload(db: Database, chat_id: int) -> str | None:
     """The stored payload (JSON) of the last reply queued for this chat."""
-    row = db.execute("SELECT payload FROM outbox WHERE chat_id = ? AND kind = 'reply' "
-                     "ORDER BY id DESC LIMIT 1", [chat_id]).fetchone()
+    row = db.execute(
+        "SELECT payload FROM outbox WHERE chat_id = ? AND kind = 'reply' ORDER BY id DESC LIMIT 1",
+        [chat_id],
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -219,17 +297,23 @@ def give_back_attempt(db: Database, row_id: int) -> None:
 def next_due_at(db: Database) -> str | None:
     """The earliest max(due_at, next_attempt_at) over pending rows, in two index look-ups: rows
     with no next attempt, in due order, and the few waiting for quiet hours or a retry."""
-    plain = db.execute("SELECT due_at FROM outbox WHERE status = 'pending' "
-                       "AND next_attempt_at IS NULL ORDER BY due_at LIMIT 1").fetchone()
-    waiting = db.execute("SELECT min(max(due_at, next_attempt_at)) FROM outbox "
-                         "INDEXED BY outbox_waiting WHERE status = 'pending' "
-                         "AND next_attempt_at IS NOT NULL").fetchone()
+    plain = db.execute(
+        "SELECT due_at FROM outbox WHERE status = 'pending' "
+        "AND next_attempt_at IS NULL ORDER BY due_at LIMIT 1"
+    ).fetchone()
+    waiting = db.execute(
+        "SELECT min(max(due_at, next_attempt_at)) FROM outbox "
+        "INDEXED BY outbox_waiting WHERE status = 'pending' "
+        "AND next_attempt_at IS NOT NULL"
+    ).fetchone()
     times = [row[0] for row in (plain, waiting) if row and row[0]]
     return min(times) if times else None
 
 
 def first_checkin_due(db: Database, status: str) -> str | None:
     """The due time of the earliest check-in row in this status."""
-    row = db.execute("SELECT due_at FROM outbox WHERE status = ? AND kind = 'checkin' "
-                     "ORDER BY due_at LIMIT 1", [status]).fetchone()
+    row = db.execute(
+        "SELECT due_at FROM outbox WHERE status = ? AND kind = 'checkin' ORDER BY due_at LIMIT 1",
+        [status],
+    ).fetchone()
     return row[0] if row else None

@@ -15,10 +15,23 @@ from storage.db import new_id
 PLANNABLE = "active"
 
 
-def create(db: Database, *, user_id: int, chat_id: int, now: datetime, first_name: str = "",
-           **fields: object) -> int:
-    row = {"user_id": user_id, "chat_id": chat_id, "first_name": first_name,
-           "created_at": iso(now), "updated_at": iso(now), **fields}
+def create(
+    db: Database,
+    *,
+    user_id: int,
+    chat_id: int,
+    now: datetime,
+    first_name: str = "",
+    **fields: object,
+) -> int:
+    row = {
+        "user_id": user_id,
+        "chat_id": chat_id,
+        "first_name": first_name,
+        "created_at": iso(now),
+        "updated_at": iso(now),
+        **fields,
+    }
     return new_id(db.table("patients").insert(row))
 
 
@@ -40,9 +53,13 @@ def get_many(db: Database, patient_ids: set[int] | list[int]) -> dict[int, dict]
     ids = list(patient_ids)
     found: dict[int, dict] = {}
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        found.update((row["id"], row) for row in db.query(
-            f"SELECT * FROM patients WHERE id IN ({', '.join('?' for _ in chunk)})", chunk))
+        chunk = ids[start : start + 500]
+        found.update(
+            (row["id"], row)
+            for row in db.query(
+                f"SELECT * FROM patients WHERE id IN ({', '.join('?' for _ in chunk)})", chunk
+            )
+        )
     return found
 
 
@@ -68,8 +85,12 @@ def plannable_batches(db: Database, size: int = 1000) -> Iterator[list[dict]]:
     """The same people as `plannable`, in id order, `size` at a time (memory stays flat)."""
     last = 0
     while True:
-        batch = list(db.query("SELECT * FROM patients WHERE status = ? AND id > ? ORDER BY id "
-                              "LIMIT ?", [PLANNABLE, last, size]))
+        batch = list(
+            db.query(
+                "SELECT * FROM patients WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
+                [PLANNABLE, last, size],
+            )
+        )
         if not batch:
             return
         yield batch
@@ -84,8 +105,11 @@ def mark_unreachable(db: Database, chat_id: int, now: datetime, reason: str) -> 
             # A hold stays a hold: coming back must still mean "I have been seen" first.
             status = patient["status"] if patient["status"] in ("hold", "withdrawn") else "inactive"
             update(db, patient["id"], now, status=status, inactive_reason=reason)
-        db.execute("UPDATE outbox SET status = 'cancelled', last_error = ? "
-                   "WHERE chat_id = ? AND status = 'pending'", [reason, chat_id])
+        db.execute(
+            "UPDATE outbox SET status = 'cancelled', last_error = ? "
+            "WHERE chat_id = ? AND status = 'pending'",
+            [reason, chat_id],
+        )
     return patient["id"] if patient else None
 
 
@@ -96,9 +120,12 @@ def preferences(patient: dict) -> Preferences:
         quiet = DailyWindow(parse_hhmm(patient["quiet_from"]), parse_hhmm(patient["quiet_to"]))
     sitting = None
     if patient["sitting_days"] and patient["sitting_from"] and patient["sitting_to"]:
-        sitting = Sitting(frozenset(patient["sitting_days"].split(",")),
-                          parse_hhmm(patient["sitting_from"]), parse_hhmm(patient["sitting_to"]),
-                          int(patient["sitting_every"]))
+        sitting = Sitting(
+            frozenset(patient["sitting_days"].split(",")),
+            parse_hhmm(patient["sitting_from"]),
+            parse_hhmm(patient["sitting_to"]),
+            int(patient["sitting_every"]),
+        )
     checkin = parse_hhmm(patient["checkin_time"]) if patient["checkin_time"] else None
     weekly = None
     if patient.get("course_state") == "maintenance" and patient.get("course_start"):
@@ -108,12 +135,15 @@ def preferences(patient: dict) -> Preferences:
 
 def start_maintenance(db: Database, patient_id: int) -> None:
     """The course is over: the lighter rhythm starts (unless the person already chose)."""
-    db.execute("UPDATE patients SET course_state = 'maintenance' WHERE id = ? "
-               "AND course_state = 'active'", [patient_id])
+    db.execute(
+        "UPDATE patients SET course_state = 'maintenance' WHERE id = ? AND course_state = 'active'",
+        [patient_id],
+    )
 
 
-def timezone_of(db: Database, *, patient_id: int | None = None,
-                user_id: int | None = None) -> str | None:
+def timezone_of(
+    db: Database, *, patient_id: int | None = None, user_id: int | None = None
+) -> str | None:
     """A person's stored time zone, found by patient id or else by user id."""
     if patient_id is not None:
         row = db.execute("SELECT timezone FROM patients WHERE id = ?", [patient_id]).fetchone()

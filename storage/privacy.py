@@ -32,13 +32,19 @@ PERSONAL_TABLES: dict[str, tuple[str, str]] = {
     "invite_failures": ("user_id = ?", "user"),
     "memberships": ("patient_id = ?", "patient"),
     "cohort_offers": ("user_id = ?", "user"),
-    "clinicians": ("user_id = ?", "user"),        # a clinician's own row (name, chat)
-    "inbox": ("chat_id = ?", "chat"),             # updates as received (scrubbed after a day)
+    "clinicians": ("user_id = ?", "user"),  # a clinician's own row (name, chat)
+    "inbox": ("chat_id = ?", "chat"),  # updates as received (scrubbed after a day)
 }
 # Clinics and cohorts describe organisations, not people; planner_marks holds one row: where
 # record_missed_days resumes; liveness when each tick last ran.
-NOT_PERSONAL = {"_sqlite_migrations", "sqlite_sequence", "clinics", "cohorts", "planner_marks",
-                "liveness"}
+NOT_PERSONAL = {
+    "_sqlite_migrations",
+    "sqlite_sequence",
+    "clinics",
+    "cohorts",
+    "planner_marks",
+    "liveness",
+}
 
 
 def _params(kind: str, patient_id: int | None, user_id: int, chat_id: int) -> list | None:

@@ -36,19 +36,22 @@ def purge(db: Database, now: datetime, days: int) -> dict[str, int]:
     with db.atomic():
         done = {
             "outbox_unowned": db.execute(
-                f"DELETE FROM outbox WHERE patient_id IS NULL AND {old}",
-                [*FINISHED, cutoff]).rowcount,
+                f"DELETE FROM outbox WHERE patient_id IS NULL AND {old}", [*FINISHED, cutoff]
+            ).rowcount,
             "outbox_scrubbed": db.execute(
                 "UPDATE outbox SET payload = '{}', "
                 "last_error = CASE WHEN status = 'cancelled' THEN 'retention' ELSE last_error END, "
                 "status = CASE WHEN status = 'cancelled' THEN 'expired' ELSE status END "
                 f"WHERE {old} AND json_extract(payload, '$.text') IS NOT NULL",
-                [*FINISHED, cutoff]).rowcount,
+                [*FINISHED, cutoff],
+            ).rowcount,
             "invites": db.execute(
                 "DELETE FROM invites WHERE used_at IS NULL AND "
                 "coalesce(revoked_at, expires_at) < ? AND expires_at < ?",
-                [cutoff, cutoff]).rowcount,
-            "invite_failures": db.execute("DELETE FROM invite_failures WHERE at < ?",
-                                          [iso(now - FAILURE_WINDOW)]).rowcount,
+                [cutoff, cutoff],
+            ).rowcount,
+            "invite_failures": db.execute(
+                "DELETE FROM invite_failures WHERE at < ?", [iso(now - FAILURE_WINDOW)]
+            ).rowcount,
         }
     return done

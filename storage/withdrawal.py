@@ -39,34 +39,46 @@ def withdraw(db: Database, patient: dict, now: datetime) -> dict[str, int]:
     """Stop everything for this patient. Call inside a transaction; returns what was stopped."""
     pid, at = patient["id"], iso(now)
     done = {
-        "consents": db.execute("UPDATE consents SET withdrawn_at = ? WHERE patient_id = ? "
-                               "AND withdrawn_at IS NULL", [at, pid]).rowcount,
+        "consents": db.execute(
+            "UPDATE consents SET withdrawn_at = ? WHERE patient_id = ? AND withdrawn_at IS NULL",
+            [at, pid],
+        ).rowcount,
         # Their own prompts and replies, and caregivers' copies and alerts about them (those
         # rows carry the patient's id too). Even rows already due never go out.
         "messages": db.execute(
             f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE patient_id = ? "
             f"AND status = 'pending' AND kind NOT IN ({', '.join('?' for _ in KEEP_KINDS)})",
-            [WITHDRAWN, pid, *KEEP_KINDS]).rowcount,
+            [WITHDRAWN, pid, *KEEP_KINDS],
+        ).rowcount,
         # Open sessions are closed as they are: no settle or next-day question, no decision.
         "sessions": db.execute(
             f"UPDATE sessions SET stage = 'stopped' WHERE patient_id = ? "
-            f"AND stage IN ({', '.join('?' for _ in OPEN_STAGES)})", [pid, *OPEN_STAGES]).rowcount,
+            f"AND stage IN ({', '.join('?' for _ in OPEN_STAGES)})",
+            [pid, *OPEN_STAGES],
+        ).rowcount,
         # An unused caregiver invite must not create a link while they are withdrawn.
-        "invites": db.execute("UPDATE invites SET revoked_at = ? WHERE patient_id = ? "
-                              "AND used_at IS NULL AND revoked_at IS NULL", [at, pid]).rowcount,
+        "invites": db.execute(
+            "UPDATE invites SET revoked_at = ? WHERE patient_id = ? "
+            "AND used_at IS NULL AND revoked_at IS NULL",
+            [at, pid],
+        ).rowcount,
     }
     db.execute("DELETE FROM awaiting WHERE patient_id = ?", [pid])  # typed numbers answer nothing
     db.execute("DELETE FROM onboarding WHERE user_id = ?", [patient["user_id"]])  # a /settings edit
-    db.table("patients").update(pid, {"status": WITHDRAWN, "inactive_reason": REASON,
-                                "updated_at": at})
+    db.table("patients").update(
+        pid, {"status": WITHDRAWN, "inactive_reason": REASON, "updated_at": at}
+    )
     events.record(db, now, "consent_withdrawn", pid, was=patient["status"], **done)
     return done
 
 
 def status_before(db: Database, patient_id: int) -> str:
     """What to go back to on agreeing again: a warning-sign hold stays a hold, else active."""
-    row = db.execute("SELECT data FROM events WHERE patient_id = ? AND kind = 'consent_withdrawn' "
-                     "ORDER BY id DESC LIMIT 1", [patient_id]).fetchone()
+    row = db.execute(
+        "SELECT data FROM events WHERE patient_id = ? AND kind = 'consent_withdrawn' "
+        "ORDER BY id DESC LIMIT 1",
+        [patient_id],
+    ).fetchone()
     was = json.loads(row[0]).get("was") if row else None
     return "hold" if was == "hold" else "active"
 
@@ -74,15 +86,22 @@ def status_before(db: Database, patient_id: int) -> str:
 def restore(db: Database, patient_id: int, now: datetime) -> str:
     """After a new consent row, processing restarts (the caller re-plans); returns the status."""
     status = status_before(db, patient_id)
-    db.table("patients").update(patient_id, {"status": status, "inactive_reason": None,
-                                       "paused_from": None, "updated_at": iso(now)})
+    db.table("patients").update(
+        patient_id,
+        {"status": status, "inactive_reason": None, "paused_from": None, "updated_at": iso(now)},
+    )
     marks = ", ".join("?" for _ in REPLANNED_KINDS)
-    db.execute(f"DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "
-               f"AND last_error = ? AND kind IN ({marks}) AND due_at >= ?",
-               [patient_id, WITHDRAWN, *REPLANNED_KINDS, iso(now)])
+    db.execute(
+        f"DELETE FROM outbox WHERE patient_id = ? AND status = 'cancelled' "
+        f"AND last_error = ? AND kind IN ({marks}) AND due_at >= ?",
+        [patient_id, WITHDRAWN, *REPLANNED_KINDS, iso(now)],
+    )
     # A paused activity is still offered again when its break ends.
     marks = ", ".join("?" for _ in RESTORED_KINDS)
-    db.execute(f"UPDATE outbox SET status = 'pending', last_error = NULL WHERE patient_id = ? "
-               f"AND status = 'cancelled' AND last_error = ? AND kind IN ({marks}) "
-               f"AND due_at >= ?", [patient_id, WITHDRAWN, *RESTORED_KINDS, iso(now)])
+    db.execute(
+        f"UPDATE outbox SET status = 'pending', last_error = NULL WHERE patient_id = ? "
+        f"AND status = 'cancelled' AND last_error = ? AND kind IN ({marks}) "
+        f"AND due_at >= ?",
+        [patient_id, WITHDRAWN, *RESTORED_KINDS, iso(now)],
+    )
     return status

@@ -61,10 +61,12 @@ class Harness:
         self.db = db
         self.db_path = db_path
         self.api = FakeBotApi(clock)
-        self.settings = load_settings(environ={}, dotenv=None, TELEGRAM_BOT_TOKEN=SIM_TOKEN,
-                                      DATABASE_PATH=db_path)
-        self.app = build_application(self.settings, clock, self.api, db=db, rate_limit=False,
-                                     schedule_ticks=False)
+        self.settings = load_settings(
+            environ={}, dotenv=None, TELEGRAM_BOT_TOKEN=SIM_TOKEN, DATABASE_PATH=db_path
+        )
+        self.app = build_application(
+            self.settings, clock, self.api, db=db, rate_limit=False, schedule_ticks=False
+        )
         self.rt = self.app.bot_data["runtime"]
         self.updates: UpdateFactory | None = None
 
@@ -78,12 +80,19 @@ class Harness:
         await self.app.shutdown()
 
     def add_patient(self, user_id: int = 1001, **fields) -> int:
-        defaults = dict(first_name="Ana", timezone="Europe/Berlin", checkin_time="08:00",
-                        quiet_from="21:30", quiet_to="07:30", status="active",
-                        start_date="2026-03-02")
+        defaults = dict(
+            first_name="Ana",
+            timezone="Europe/Berlin",
+            checkin_time="08:00",
+            quiet_from="21:30",
+            quiet_to="07:30",
+            status="active",
+            start_date="2026-03-02",
+        )
         defaults.update(fields)
-        return patients.create(self.db, user_id=user_id, chat_id=user_id, now=self.clock.now(),
-                               **defaults)
+        return patients.create(
+            self.db, user_id=user_id, chat_id=user_id, now=self.clock.now(), **defaults
+        )
 
     async def tick(self):
         plan_all(self.rt)

@@ -43,8 +43,11 @@ def digest(shingle: str) -> str:
 
 
 def load_hashes(path: pathlib.Path = DATA) -> frozenset[str]:
-    return frozenset(line.strip() for line in path.read_text(encoding="ascii").splitlines()
-                     if line.strip() and not line.startswith("#"))
+    return frozenset(
+        line.strip()
+        for line in path.read_text(encoding="ascii").splitlines()
+        if line.strip() and not line.startswith("#")
+    )
 
 
 def build(texts: Iterable[str]) -> list[str]:
@@ -57,8 +60,10 @@ def main(argv: list[str]) -> int:
         return 2
     hashes = build(pathlib.Path(p).read_text(encoding="utf-8") for p in argv)
     DATA.parent.mkdir(parents=True, exist_ok=True)
-    header = (f"# sha256 of every normalised {RUN}-word run of the {len(argv)} source leaflets; "
-              "made by python -m tests.leaflet_shingles\n")
+    header = (
+        f"# sha256 of every normalised {RUN}-word run of the {len(argv)} source leaflets; "
+        "made by python -m tests.leaflet_shingles\n"
+    )
     DATA.write_text(header + "\n".join(hashes) + "\n", encoding="ascii")
     print(f"wrote {len(hashes)} hashes to {DATA}")
     return 0

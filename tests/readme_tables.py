@@ -22,9 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
 # How the README spells the arguments argparse names by their dest (clearer than DB, OUT).
-METAVARS = {"db": "PATH", "transcript": "PATH", "scenario": "FILE", "timezone": "ZONE",
-            "cohort": "ID", "days": "N", "clinician": "NUMBER",
-            ("export", "out"): "DIR", ("backup", "out"): "FILE"}
+METAVARS = {
+    "db": "PATH",
+    "transcript": "PATH",
+    "scenario": "FILE",
+    "timezone": "ZONE",
+    "cohort": "ID",
+    "days": "N",
+    "clinician": "NUMBER",
+    ("export", "out"): "DIR",
+    ("backup", "out"): "FILE",
+}
 
 
 def _cell(text: str) -> str:
@@ -53,6 +61,7 @@ def _kept_prose(old: str, key_of) -> dict[str, list[str]]:
 
 # --- settings -------------------------------------------------------------------------------
 
+
 def settings_table(old: str = "") -> str:
     from bot.settings import SETTINGS
 
@@ -65,6 +74,7 @@ def settings_table(old: str = "") -> str:
 
 
 # --- the command line -----------------------------------------------------------------------
+
 
 def _metavar(command: str, action: argparse.Action) -> str:
     if action.metavar:
@@ -124,6 +134,7 @@ def cli_table(old: str = "") -> str:
 
 # --- Telegram commands ----------------------------------------------------------------------
 
+
 def _command_key(cell: str) -> str | None:
     match = re.fullmatch(r"`/(\w+)[^`]*`", cell)
     return match.group(1) if match else None
@@ -154,19 +165,26 @@ def clinic_table(old: str = "") -> str:
     return "\n".join(lines)
 
 
-TABLES = {"settings": settings_table, "cli": cli_table, "telegram": telegram_table,
-          "clinic": clinic_table}
+TABLES = {
+    "settings": settings_table,
+    "cli": cli_table,
+    "telegram": telegram_table,
+    "clinic": clinic_table,
+}
 
 
 def render(text: str) -> str:
     """README text with every generated table made afresh from the registries."""
     for name, make in TABLES.items():
-        pattern = re.compile(rf"(<!-- BEGIN GENERATED {name} [^\n]*-->\n)(.*?)(<!-- END GENERATED "
-                             rf"{name} -->)", re.S)
+        pattern = re.compile(
+            rf"(<!-- BEGIN GENERATED {name} [^\n]*-->\n)(.*?)(<!-- END GENERATED "
+            rf"{name} -->)",
+            re.S,
+        )
         match = pattern.search(text)
         if match is None:
             raise SystemExit(f"README.md has no markers for the {name} table")
-        text = text[:match.start(2)] + make(match.group(2)) + "\n" + text[match.end(2):]
+        text = text[: match.start(2)] + make(match.group(2)) + "\n" + text[match.end(2) :]
     return text
 
 
@@ -178,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     new = render(old)
     if check:
         if new != old:
-            print("README.md's generated tables are out of date: run python -m tests.readme_tables",
-                  file=sys.stderr)
+            print(
+                "README.md's generated tables are out of date: run python -m tests.readme_tables",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if new != old:

@@ -48,18 +48,57 @@ BOT_ID = 123456789
 USERNAME = "BackPainStandInBot"
 
 # Form fields whose values PTB sends JSON-encoded (everything else is a string as sent).
-_JSON_FIELDS = {"chat_id", "message_id", "offset", "limit", "timeout", "allowed_updates",
-                "reply_markup", "show_alert", "cache_time", "disable_notification",
-                "protect_content", "drop_pending_updates", "max_connections", "commands",
-                "scope", "link_preview_options", "reply_parameters", "entities",
-                "caption_entities", "disable_web_page_preview", "has_spoiler",
-                "allow_sending_without_reply", "reply_to_message_id", "message_thread_id"}
+_JSON_FIELDS = {
+    "chat_id",
+    "message_id",
+    "offset",
+    "limit",
+    "timeout",
+    "allowed_updates",
+    "reply_markup",
+    "show_alert",
+    "cache_time",
+    "disable_notification",
+    "protect_content",
+    "drop_pending_updates",
+    "max_connections",
+    "commands",
+    "scope",
+    "link_preview_options",
+    "reply_parameters",
+    "entities",
+    "caption_entities",
+    "disable_web_page_preview",
+    "has_spoiler",
+    "allow_sending_without_reply",
+    "reply_to_message_id",
+    "message_thread_id",
+}
 _SENDS = {"sendMessage", "sendDocument", "sendPhoto"}
-_METHODS = _SENDS | {"getMe", "getUpdates", "setWebhook", "deleteWebhook", "getWebhookInfo",
-                     "setMyCommands", "deleteMyCommands", "answerCallbackQuery",
-                     "editMessageReplyMarkup", "editMessageText", "close", "logOut"}
-UPDATE_KINDS = ("message", "edited_message", "callback_query", "channel_post",
-                "edited_channel_post", "business_message", "my_chat_member", "chat_member")
+_METHODS = _SENDS | {
+    "getMe",
+    "getUpdates",
+    "setWebhook",
+    "deleteWebhook",
+    "getWebhookInfo",
+    "setMyCommands",
+    "deleteMyCommands",
+    "answerCallbackQuery",
+    "editMessageReplyMarkup",
+    "editMessageText",
+    "close",
+    "logOut",
+}
+UPDATE_KINDS = (
+    "message",
+    "edited_message",
+    "callback_query",
+    "channel_post",
+    "edited_channel_post",
+    "business_message",
+    "my_chat_member",
+    "chat_member",
+)
 
 
 @dataclass
@@ -93,16 +132,25 @@ class Entry:
     @property
     def chat_id(self) -> int | None:
         body = self.raw.get(self.kind) or {}
-        chat = (body.get("message") or {}).get("chat") if self.kind == "callback_query" \
+        chat = (
+            (body.get("message") or {}).get("chat")
+            if self.kind == "callback_query"
             else body.get("chat")
+        )
         return chat.get("id") if chat else None
 
 
 class TelegramServer:
     """The stand-in. `with TelegramServer() as tg:` starts it on an ephemeral port."""
 
-    def __init__(self, token: str = TOKEN, *, latency: float | Callable[[], float] = 0.0,
-                 webhook_retry: float = 0.2, webhook_connections: int = 40):
+    def __init__(
+        self,
+        token: str = TOKEN,
+        *,
+        latency: float | Callable[[], float] = 0.0,
+        webhook_retry: float = 0.2,
+        webhook_connections: int = 40,
+    ):
         self.token = token
         self.latency = latency
         self.webhook_retry = webhook_retry
@@ -133,8 +181,9 @@ class TelegramServer:
         self.last_webhook_error: str | None = None
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
-                                        name="telegram-standin")
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, daemon=True, name="telegram-standin"
+        )
 
     # --- life ------------------------------------------------------------------------------
     @property
@@ -201,11 +250,21 @@ class TelegramServer:
         with self.lock:
             self._incoming[chat_id] += 1
             message_id = self._incoming[chat_id]
-        message = {"message_id": message_id, "date": int(time.time()), "chat": _chat(chat_id),
-                   "from": self._user(chat_id), "text": text}
+        message = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": _chat(chat_id),
+            "from": self._user(chat_id),
+            "text": text,
+        }
         if text.startswith("/"):
-            message["entities"] = [{"type": "bot_command", "offset": 0,
-                                    "length": len(text.split()[0].encode("utf-16-le")) // 2}]
+            message["entities"] = [
+                {
+                    "type": "bot_command",
+                    "offset": 0,
+                    "length": len(text.split()[0].encode("utf-16-le")) // 2,
+                }
+            ]
         if edited:
             message["edit_date"] = int(time.time())
         return self.push("edited_message" if edited else "message", message)
@@ -215,11 +274,23 @@ class TelegramServer:
         with self.lock:
             text = self._texts.get((chat_id, message_id), "")
             query_id = str(next(self._callback))
-        message = {"message_id": message_id, "date": int(time.time()), "chat": _chat(chat_id),
-                   "from": self._bot_user(), "text": text}
-        return self.push("callback_query", {"id": query_id, "from": self._user(chat_id),
-                                            "chat_instance": str(chat_id), "data": data,
-                                            "message": message})
+        message = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": _chat(chat_id),
+            "from": self._bot_user(),
+            "text": text,
+        }
+        return self.push(
+            "callback_query",
+            {
+                "id": query_id,
+                "from": self._user(chat_id),
+                "chat_instance": str(chat_id),
+                "data": data,
+                "message": message,
+            },
+        )
 
     # --- what happened -----------------------------------------------------------------------
     def confirmed(self) -> list[Entry]:
@@ -244,19 +315,30 @@ class TelegramServer:
         per_chat: dict[int, list[float]] = defaultdict(list)
         for s in sends:
             per_chat[s.chat_id].append(s.at)
-        chat_breaches = sum(1 for ts in per_chat.values() for a, b in itertools.pairwise(ts)
-                            if b - a < 1.0)
-        return {"sends": len(sends), "peak_per_second": peak, "over_30_per_second": breaches,
-                "chat_gaps_under_1s": chat_breaches,
-                "chats_over_1_per_second": sum(
-                    1 for ts in per_chat.values()
-                    if any(b - a < 1.0 for a, b in itertools.pairwise(ts)))}
+        chat_breaches = sum(
+            1 for ts in per_chat.values() for a, b in itertools.pairwise(ts) if b - a < 1.0
+        )
+        return {
+            "sends": len(sends),
+            "peak_per_second": peak,
+            "over_30_per_second": breaches,
+            "chat_gaps_under_1s": chat_breaches,
+            "chats_over_1_per_second": sum(
+                1 for ts in per_chat.values() if any(b - a < 1.0 for a, b in itertools.pairwise(ts))
+            ),
+        }
 
     # --- the API -----------------------------------------------------------------------------
     def _bot_user(self) -> dict:
-        return {"id": BOT_ID, "is_bot": True, "first_name": "Back Pain Companion",
-                "username": USERNAME, "can_join_groups": False,
-                "can_read_all_group_messages": False, "supports_inline_queries": False}
+        return {
+            "id": BOT_ID,
+            "is_bot": True,
+            "first_name": "Back Pain Companion",
+            "username": USERNAME,
+            "can_join_groups": False,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     def call(self, method: str, params: dict, files: dict[str, bytes]) -> tuple[int, dict]:
         with self.lock:
@@ -280,9 +362,16 @@ class TelegramServer:
         deadline = time.monotonic() + timeout
         with self.lock:
             if self.webhook is not None:
-                raise _Answer("409", 409, _err(409, "Conflict: can't use getUpdates method while "
-                                                    "webhook is active; use deleteWebhook to "
-                                                    "delete the webhook first"))
+                raise _Answer(
+                    "409",
+                    409,
+                    _err(
+                        409,
+                        "Conflict: can't use getUpdates method while "
+                        "webhook is active; use deleteWebhook to "
+                        "delete the webhook first",
+                    ),
+                )
             if "allowed_updates" in params and params["allowed_updates"] is not None:
                 self._allowed = list(params["allowed_updates"]) or None
             self._poll_generation += 1
@@ -305,9 +394,16 @@ class TelegramServer:
                     break
                 self.lock.wait(left)
                 if self._poll_generation != generation:
-                    raise _Answer("409", 409, _err(409, "Conflict: terminated by other getUpdates "
-                                                        "request; make sure that only one bot "
-                                                        "instance is running"))
+                    raise _Answer(
+                        "409",
+                        409,
+                        _err(
+                            409,
+                            "Conflict: terminated by other getUpdates "
+                            "request; make sure that only one bot "
+                            "instance is running",
+                        ),
+                    )
             now = time.monotonic()
             for uid in ready:
                 self.journal[uid].delivered_at.append(now)
@@ -327,23 +423,30 @@ class TelegramServer:
         if not url:
             return self._deleteWebhook(params, files)
         if not url.startswith("https://"):
-            raise _Answer("400", 400, _err(400, "Bad Request: bad webhook: An HTTPS URL must be "
-                                                "provided for webhook"))
+            raise _Answer(
+                "400",
+                400,
+                _err(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"),
+            )
         with self.lock:
             if params.get("drop_pending_updates"):
                 self._confirm(lambda uid: True, time.monotonic())
-            self.webhook = {"url": url, "secret_token": params.get("secret_token"),
-                            "max_connections": _int(params.get("max_connections"), 40),
-                            "allowed_updates": params.get("allowed_updates")}
+            self.webhook = {
+                "url": url,
+                "secret_token": params.get("secret_token"),
+                "max_connections": _int(params.get("max_connections"), 40),
+                "allowed_updates": params.get("allowed_updates"),
+            }
             if params.get("allowed_updates") is not None:
                 self._allowed = list(params["allowed_updates"]) or None
             self.lock.notify_all()
             if not any(t.is_alive() for t in self._webhook_threads):
                 self._webhook_threads = [
-                    threading.Thread(target=self._deliver_webhooks, daemon=True,
-                                     name=f"webhook-{n}")
-                    for n in range(min(self.webhook_connections,
-                                       self.webhook["max_connections"]))]
+                    threading.Thread(
+                        target=self._deliver_webhooks, daemon=True, name=f"webhook-{n}"
+                    )
+                    for n in range(min(self.webhook_connections, self.webhook["max_connections"]))
+                ]
                 for thread in self._webhook_threads:
                     thread.start()
         return True
@@ -358,8 +461,11 @@ class TelegramServer:
 
     def _getWebhookInfo(self, params: dict, files: dict) -> dict:
         with self.lock:
-            info = {"url": self.webhook["url"] if self.webhook else "",
-                    "has_custom_certificate": False, "pending_update_count": len(self.queue)}
+            info = {
+                "url": self.webhook["url"] if self.webhook else "",
+                "has_custom_certificate": False,
+                "pending_update_count": len(self.queue),
+            }
             if self.webhook:
                 info["max_connections"] = self.webhook["max_connections"]
                 if self.webhook.get("allowed_updates") is not None:
@@ -375,8 +481,9 @@ class TelegramServer:
                 uid = None
                 while not self._stopping and self.webhook is not None:
                     if self._allowed is not None:
-                        self._confirm(lambda u: self.journal[u].kind not in self._allowed,
-                                      time.monotonic())
+                        self._confirm(
+                            lambda u: self.journal[u].kind not in self._allowed, time.monotonic()
+                        )
                     uid = next((u for u in self.queue if u not in self._in_flight), None)
                     if uid is not None:
                         break
@@ -401,7 +508,8 @@ class TelegramServer:
         if hook.get("secret_token"):
             headers["X-Telegram-Bot-Api-Secret-Token"] = hook["secret_token"]
         request = urllib.request.Request(  # noqa: S310 - the bot's own loopback http URL
-            url, data=json.dumps(entry.raw).encode(), method="POST", headers=headers)
+            url, data=json.dumps(entry.raw).encode(), method="POST", headers=headers
+        )
         with self.lock:
             entry.delivered_at.append(time.monotonic())
         try:
@@ -422,8 +530,15 @@ class TelegramServer:
 
     def _answerCallbackQuery(self, params: dict, files: dict) -> bool:
         if not params.get("callback_query_id"):
-            raise _Answer("400", 400, _err(400, "Bad Request: query is too old and response "
-                                                "timeout expired or query ID is invalid"))
+            raise _Answer(
+                "400",
+                400,
+                _err(
+                    400,
+                    "Bad Request: query is too old and response "
+                    "timeout expired or query ID is invalid",
+                ),
+            )
         return True
 
     def _edit(self, params: dict) -> dict:
@@ -434,8 +549,14 @@ class TelegramServer:
             if "text" in params:
                 self._texts[(chat_id, message_id)] = params["text"]
             text = self._texts[(chat_id, message_id)]
-        message = {"message_id": message_id, "date": int(time.time()), "chat": _chat(chat_id),
-                   "from": self._bot_user(), "text": text, "edit_date": int(time.time())}
+        message = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": _chat(chat_id),
+            "from": self._bot_user(),
+            "text": text,
+            "edit_date": int(time.time()),
+        }
         markup = params.get("reply_markup")
         if isinstance(markup, dict) and markup.get("inline_keyboard"):
             message["reply_markup"] = markup
@@ -474,8 +595,9 @@ class TelegramServer:
         self._released.wait()
         if self._storm is not None:
             retry = self._storm
-            raise _Answer("429", 429, _err(429, f"Too Many Requests: retry after {retry}",
-                                           retry_after=retry))
+            raise _Answer(
+                "429", 429, _err(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
+            )
         with self.lock:
             if self._fail_5xx > 0:
                 self._fail_5xx -= 1
@@ -484,26 +606,46 @@ class TelegramServer:
             message_id = self._next_message[chat_id]
             text = str(params.get("text") or params.get("caption") or "")
             self._texts[(chat_id, message_id)] = text
-            sent = Sent(time.monotonic(), time.time(), chat_id, message_id, method, text,
-                        _buttons(params.get("reply_markup")), requested)
+            sent = Sent(
+                time.monotonic(),
+                time.time(),
+                chat_id,
+                message_id,
+                method,
+                text,
+                _buttons(params.get("reply_markup")),
+                requested,
+            )
             self.messages[chat_id].append(sent)
             self.sends.append(sent)
         if self.on_send is not None:
             self.on_send(sent)
-        message = {"message_id": message_id, "date": int(time.time()), "chat": _chat(chat_id),
-                   "from": self._bot_user()}
+        message = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": _chat(chat_id),
+            "from": self._bot_user(),
+        }
         if method == "sendMessage":
             message["text"] = text
         elif text:
             message["caption"] = text
         if part == "photo":
-            message["photo"] = [{"file_id": f"ph{chat_id}_{message_id}",
-                                 "file_unique_id": f"u{chat_id}_{message_id}", "width": 800,
-                                 "height": 800, "file_size": len(files.get(part, b""))}]
+            message["photo"] = [
+                {
+                    "file_id": f"ph{chat_id}_{message_id}",
+                    "file_unique_id": f"u{chat_id}_{message_id}",
+                    "width": 800,
+                    "height": 800,
+                    "file_size": len(files.get(part, b"")),
+                }
+            ]
         elif part == "document":
-            message["document"] = {"file_id": f"doc{chat_id}_{message_id}",
-                                   "file_unique_id": f"u{chat_id}_{message_id}",
-                                   "file_size": len(files.get(part, b""))}
+            message["document"] = {
+                "file_id": f"doc{chat_id}_{message_id}",
+                "file_unique_id": f"u{chat_id}_{message_id}",
+                "file_size": len(files.get(part, b"")),
+            }
         markup = params.get("reply_markup")
         if isinstance(markup, dict) and markup.get("inline_keyboard"):
             message["reply_markup"] = markup
@@ -539,13 +681,17 @@ def _decode(content_type: str, body: bytes, query: str) -> tuple[dict, dict[str,
             try:
                 params["reply_markup"] = json.loads(params["reply_markup"])
             except ValueError:
-                raise _Answer("400", 400, _err(400, "Bad Request: can't parse reply keyboard "
-                                                    "markup JSON object")) from None
+                raise _Answer(
+                    "400",
+                    400,
+                    _err(400, "Bad Request: can't parse reply keyboard markup JSON object"),
+                ) from None
     elif kind == "application/x-www-form-urlencoded":
         pairs += parse_qsl(body.decode("utf-8"), keep_blank_values=True)
     elif kind == "multipart/form-data":
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+            f"Content-Type: {content_type}\r\n\r\n".encode() + body
+        )
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
             payload = part.get_payload(decode=True) or b""
@@ -563,7 +709,7 @@ def _decode(content_type: str, body: bytes, query: str) -> tuple[dict, dict[str,
         params[name] = value
     for name, value in list(params.items()):  # attach://name points at an uploaded part
         if isinstance(value, str) and value.startswith("attach://"):
-            files.setdefault(name, files.pop(value[len("attach://"):], b""))
+            files.setdefault(name, files.pop(value[len("attach://") :], b""))
     return params, files
 
 

@@ -25,13 +25,38 @@ from tests.test_clinics import enrol, join_staff, make_clinic, new_cohort
 from tests.test_sessions import button, setup
 
 ANA, TOM, STAFF, OTHER, REMOVED, STRANGER = 1001, 2002, 7001, 7002, 7003, 8001
-ROLES = {"patient": ANA, "caregiver": TOM, "clinician": STAFF, "other_clinic": OTHER,
-         "removed_clinician": REMOVED, "stranger": STRANGER}
+ROLES = {
+    "patient": ANA,
+    "caregiver": TOM,
+    "clinician": STAFF,
+    "other_clinic": OTHER,
+    "removed_clinician": REMOVED,
+    "stranger": STRANGER,
+}
 # Ana's health data and her links: what no one else may change.
-ANA_TABLES = ("checkins", "sessions", "activities", "memberships", "caregivers", "consents",
-              "awaiting", "sitting_breaks", "lessons_sent")
-PATIENT_ONLY = {"checkin", "activity", "plan", "history", "settings", "pause", "resume", "course",
-                "leave", "withdraw"}
+ANA_TABLES = (
+    "checkins",
+    "sessions",
+    "activities",
+    "memberships",
+    "caregivers",
+    "consents",
+    "awaiting",
+    "sitting_breaks",
+    "lessons_sent",
+)
+PATIENT_ONLY = {
+    "checkin",
+    "activity",
+    "plan",
+    "history",
+    "settings",
+    "pause",
+    "resume",
+    "course",
+    "leave",
+    "withdraw",
+}
 NAMES_A_COHORT = {"cohort", "export", "cohort_set", "cohort_link"}
 CAREGIVERS_OWN = ("cg:x:", "cgz:")  # the caregiver stopping, or setting their zone: their link
 REFUSALS = {render("clinic_staff_only"), render("clinic_no_cohort", cohort_id=1)}
@@ -72,12 +97,21 @@ class World:
         self.offer = h.db.execute("SELECT id FROM cohort_offers").fetchone()[0]
         self.membership = clinics.membership(h.db, self.pid)["id"]
         self.staff_invite = h.db.execute(
-            "SELECT max(id) FROM invites WHERE kind = 'clinician'").fetchone()[0]
+            "SELECT max(id) FROM invites WHERE kind = 'clinician'"
+        ).fetchone()[0]
         self.carer_invite = h.db.execute(
-            "SELECT id FROM invites WHERE kind = 'caregiver'").fetchone()[0]
-        self.nudge = outbox.enqueue(h.db, chat_id=ANA, patient_id=self.pid, kind="sitting",
-                                    due_at=h.clock.now(), now=h.clock.now(),
-                                    dedupe_key="sitting:test", payload={"local_date": "2026-03-02"})
+            "SELECT id FROM invites WHERE kind = 'caregiver'"
+        ).fetchone()[0]
+        self.nudge = outbox.enqueue(
+            h.db,
+            chat_id=ANA,
+            patient_id=self.pid,
+            kind="sitting",
+            due_at=h.clock.now(),
+            now=h.clock.now(),
+            dedupe_key="sitting:test",
+            payload={"local_date": "2026-03-02"},
+        )
         assert self.errors == []
         self.snapshot = sqlite3.connect(":memory:")
         h.db.conn.backup(self.snapshot)
@@ -89,22 +123,48 @@ class World:
 
     def ana(self) -> dict:
         db = self.h.db
-        rows = {t: [tuple(r) for r in db.execute(f"SELECT * FROM {t} WHERE patient_id = ?",
-                                                 [self.pid])] for t in ANA_TABLES}
-        rows["patient"] = [tuple(r) for r in db.execute("SELECT * FROM patients WHERE id = ?",
-                                                        [self.pid])]
+        rows = {
+            t: [tuple(r) for r in db.execute(f"SELECT * FROM {t} WHERE patient_id = ?", [self.pid])]
+            for t in ANA_TABLES
+        }
+        rows["patient"] = [
+            tuple(r) for r in db.execute("SELECT * FROM patients WHERE id = ?", [self.pid])
+        ]
         return rows
 
     def buttons(self) -> list[str]:
         sid, act = self.session, self.activity
-        return [f"c:{self.checkin_row()}:5", f"s:{self.nudge}:done", f"s:{self.nudge}:off",
-                f"a:s:{act}", f"a:e:{sid}", f"a:x:{sid}", f"r:{sid}:b:3", f"r:{sid}:a:5",
-                f"r:{sid}:s:1", f"n:{self.checkin_row()}:4", f"a:lm:{act}:30",
-                f"set:d:{act}", f"set:dm:{act}:30", f"cg:r:{self.carer}", f"cg:x:{self.carer}",
-                f"cg:c:{self.carer_invite}", f"cgz:{self.carer}:Europe/London",
-                f"cgj:{self.carer_invite}:y", f"coj:{self.offer}:y", f"lv:{self.membership}:y",
-                f"clj:{self.staff_invite}:y", "l:h:w01-01", "u:seen", "u:mistake", "u:ok:yes",
-                "sf:emergency:yes", "sf:soon:yes", "o:consent:yes", "p:x"]
+        return [
+            f"c:{self.checkin_row()}:5",
+            f"s:{self.nudge}:done",
+            f"s:{self.nudge}:off",
+            f"a:s:{act}",
+            f"a:e:{sid}",
+            f"a:x:{sid}",
+            f"r:{sid}:b:3",
+            f"r:{sid}:a:5",
+            f"r:{sid}:s:1",
+            f"n:{self.checkin_row()}:4",
+            f"a:lm:{act}:30",
+            f"set:d:{act}",
+            f"set:dm:{act}:30",
+            f"cg:r:{self.carer}",
+            f"cg:x:{self.carer}",
+            f"cg:c:{self.carer_invite}",
+            f"cgz:{self.carer}:Europe/London",
+            f"cgj:{self.carer_invite}:y",
+            f"coj:{self.offer}:y",
+            f"lv:{self.membership}:y",
+            f"clj:{self.staff_invite}:y",
+            "l:h:w01-01",
+            "u:seen",
+            "u:mistake",
+            "u:ok:yes",
+            "sf:emergency:yes",
+            "sf:soon:yes",
+            "o:consent:yes",
+            "p:x",
+        ]
 
     def checkin_row(self) -> int:
         return int(button(self.checkin, "c:").split(":")[1])
@@ -174,9 +234,15 @@ async def test_the_table_covers_every_registered_button_prefix(world):
 
     from telegram.ext import CallbackQueryHandler
 
-    prefixes = {handler.pattern.pattern.lstrip("^") for group in world.h.app.handlers.values()
-                for handler in group if isinstance(handler, CallbackQueryHandler)
-                and handler.pattern is not None}
-    covered = {re.match(r"[a-z]+:", data).group(0) for data in world.buttons()
-               if re.match(r"[a-z]+:", data)}
+    prefixes = {
+        handler.pattern.pattern.lstrip("^")
+        for group in world.h.app.handlers.values()
+        for handler in group
+        if isinstance(handler, CallbackQueryHandler) and handler.pattern is not None
+    }
+    covered = {
+        re.match(r"[a-z]+:", data).group(0)
+        for data in world.buttons()
+        if re.match(r"[a-z]+:", data)
+    }
     assert prefixes - covered <= {"w:", "del:"}, prefixes - covered  # the sender's own data only

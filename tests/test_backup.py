@@ -29,18 +29,27 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_",
-                                                                     "DATABASE_"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TELEGRAM_", "WEBHOOK_", "DATABASE_"))
+    }
     base["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd,
-                          env={**base, **(env or {})}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def restore(backup_file: Path, db_path: Path) -> None:
     """The documented restore (docs/PRIVACY.md), step for step, the bot being stopped."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(backup_file, db_path)                 # copy the backup into place
-    for suffix in ("-wal", "-shm"):                       # remove stale -wal/-shm
+    shutil.copyfile(backup_file, db_path)  # copy the backup into place
+    for suffix in ("-wal", "-shm"):  # remove stale -wal/-shm
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
 
 
@@ -66,8 +75,10 @@ class Writer(threading.Thread):
             conn.execute("PRAGMA busy_timeout=30000")
             while not self.stop.is_set():
                 with conn:
-                    conn.execute("INSERT INTO events (at, kind, data) VALUES (?, 'load', ?)",
-                                 ["2026-03-02T12:00:00+00:00", str(self.written + 1)])
+                    conn.execute(
+                        "INSERT INTO events (at, kind, data) VALUES (?, 'load', ?)",
+                        ["2026-03-02T12:00:00+00:00", str(self.written + 1)],
+                    )
                 self.written += 1
             conn.close()
         except BaseException as exc:  # noqa: BLE001 - reported by the test
@@ -103,8 +114,9 @@ def test_backup_while_another_connection_writes_then_restore(tmp_path):
     restored = tmp_path / "restored" / "backpain.sqlite3"
     restore(out, restored)
     db = open_database(restored)
-    seq = [int(r["data"])
-           for r in db.query("SELECT data FROM events WHERE kind = 'load' ORDER BY id")]
+    seq = [
+        int(r["data"]) for r in db.query("SELECT data FROM events WHERE kind = 'load' ORDER BY id")
+    ]
     db.close()
     # A snapshot of one moment: every row committed before it, none torn, none missing between.
     assert before <= len(seq) <= writer.written
@@ -117,8 +129,9 @@ async def test_backup_while_the_application_answers_checkins(tmp_path, clock):
     h = await Harness(clock, open_database(live), live).start()
     users = list(range(2001, 2041))
     for uid in users:
-        h.add_patient(user_id=uid, timezone="UTC", checkin_time="13:00", quiet_from=None,
-                      quiet_to=None)
+        h.add_patient(
+            user_id=uid, timezone="UTC", checkin_time="13:00", quiet_from=None, quiet_to=None
+        )
     await h.tick()
     clock.advance(timedelta(hours=1))  # 13:00 UTC: every check-in goes out
     await h.tick()
@@ -148,8 +161,10 @@ async def test_backup_while_the_application_answers_checkins(tmp_path, clock):
     for row in rows:
         # The rating and its acknowledgement are written in one transaction; a consistent copy
         # has both or neither.
-        acks = db.execute("SELECT count(*) FROM outbox WHERE patient_id = ? AND kind = 'reply'",
-                          [row["patient_id"]]).fetchone()[0]
+        acks = db.execute(
+            "SELECT count(*) FROM outbox WHERE patient_id = ? AND kind = 'reply'",
+            [row["patient_id"]],
+        ).fetchone()[0]
         assert acks == 1
         assert checkins.awaiting(db, row["patient_id"]) is None
     db.close()

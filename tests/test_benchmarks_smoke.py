@@ -33,10 +33,25 @@ PEOPLE = 100  # for the planner comparison: every time zone twice and more
 def quick_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench")
     report, raw = tmp / "benchmarks.md", tmp / "benchmarks.json"
-    done = subprocess.run([sys.executable, "-m", "tests.benchmarks.run", "--quick", "--output",
-                           str(report), "--json", str(raw), "--workdir", str(tmp / "work")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.benchmarks.run",
+            "--quick",
+            "--output",
+            str(report),
+            "--json",
+            str(raw),
+            "--workdir",
+            str(tmp / "work"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return report.read_text(), json.loads(raw.read_text()), done.stdout
 
@@ -46,8 +61,13 @@ def test_report_has_machine_command_targets_and_every_section(quick_run):
     text, raw, stdout = quick_run
     assert "`python -m tests.benchmarks.run --quick`" in text
     assert f"{raw['machine']['cores']} cores" in text and "python-telegram-bot" in text
-    for heading in ("## Targets", "## 1. Fan-out", "## 2. Planning", "## 3. Handling",
-                    "## 4. Simulation"):
+    for heading in (
+        "## Targets",
+        "## 1. Fan-out",
+        "## 2. Planning",
+        "## 3. Handling",
+        "## 4. Simulation",
+    ):
         assert heading in text
     assert text.count("**met**") + text.count("**missed**") == 3
     assert "## 1. Fan-out at the limit" in stdout and "| 30 → 30 |" in stdout  # printed too
@@ -104,22 +124,32 @@ def _rows(db):
     """Every row the planner tick writes, without row ids: the batched planner writes a person's
     check-ins before their sitting nudges (the plain one interleaves them by time), which only
     changes ids, and outbox.due sends by due time anyway."""
-    return [sorted(row[1:] for row in db.execute(f"SELECT * FROM {table}").fetchall())
-            for table in ("outbox", "checkins", "sessions")]
+    return [
+        sorted(row[1:] for row in db.execute(f"SELECT * FROM {table}").fetchall())
+        for table in ("outbox", "checkins", "sessions")
+    ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("start", [datetime(2026, 3, 7, 18, 7, tzinfo=UTC),  # US DST
-                                   datetime(2026, 3, 28, 23, 59, tzinfo=UTC),  # EU DST
-                                   datetime(2026, 4, 4, 13, 0, tzinfo=UTC)])  # AU/NZ
+@pytest.mark.parametrize(
+    "start",
+    [
+        datetime(2026, 3, 7, 18, 7, tzinfo=UTC),  # US DST
+        datetime(2026, 3, 28, 23, 59, tzinfo=UTC),  # EU DST
+        datetime(2026, 4, 4, 13, 0, tzinfo=UTC),
+    ],
+)  # AU/NZ
 def test_batched_planner_writes_what_planning_each_person_alone_writes(start):
     outcomes = []
     for plan_all in (reference.plan_all, plan.plan_all):
         db = open_database(None)
         populate(db, PEOPLE, start - timedelta(days=3), seed=3)
         clock = VirtualClock(start)
-        rt = Runtime(db=db, clock=clock, settings=load_settings(
-            environ={}, dotenv=None, TELEGRAM_BOT_TOKEN=SIM_TOKEN))
+        rt = Runtime(
+            db=db,
+            clock=clock,
+            settings=load_settings(environ={}, dotenv=None, TELEGRAM_BOT_TOKEN=SIM_TOKEN),
+        )
         rng = random.Random(1)
         added = []
         for tick in range(30):
@@ -128,26 +158,44 @@ def test_batched_planner_writes_what_planning_each_person_alone_writes(start):
                     day = (clock.now() + timedelta(days=rng.choice([-1, 0, 1]))).date()
                     sitting.day_off(db, pid, day.isoformat())
                 for pid in rng.sample(range(1, PEOPLE + 1), 5):  # a new setting, as replan does it
-                    db.execute("DELETE FROM outbox WHERE patient_id = ? AND status = 'pending'",
-                               [pid])
-                    db.execute("UPDATE patients SET checkin_time = '09:10', updated_at = ? "
-                               "WHERE id = ?", [iso(clock.now()), pid])
-                in_course = [r[0] for r in db.execute(
-                    "SELECT id FROM patients WHERE course_state = 'active' ORDER BY id")]
+                    db.execute(
+                        "DELETE FROM outbox WHERE patient_id = ? AND status = 'pending'", [pid]
+                    )
+                    db.execute(
+                        "UPDATE patients SET checkin_time = '09:10', updated_at = ? WHERE id = ?",
+                        [iso(clock.now()), pid],
+                    )
+                in_course = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT id FROM patients WHERE course_state = 'active' ORDER BY id"
+                    )
+                ]
                 for pid in rng.sample(in_course, 4):  # the course end, as compose.after_sent
-                    db.execute("UPDATE patients SET course_state = 'maintenance' WHERE id = ? "
-                               "AND course_state = 'active'", [pid])
-                    db.execute("DELETE FROM outbox WHERE patient_id = ? AND kind = 'checkin' "
-                               "AND status = 'pending'", [pid])
+                    db.execute(
+                        "UPDATE patients SET course_state = 'maintenance' WHERE id = ? "
+                        "AND course_state = 'active'",
+                        [pid],
+                    )
+                    db.execute(
+                        "DELETE FROM outbox WHERE patient_id = ? AND kind = 'checkin' "
+                        "AND status = 'pending'",
+                        [pid],
+                    )
                 for pid in rng.sample(range(1, PEOPLE + 1), 3):  # blocked the bot, or came back
-                    db.execute("UPDATE patients SET status = CASE status WHEN 'active' "
-                               "THEN 'inactive' ELSE 'active' END WHERE id = ?", [pid])
+                    db.execute(
+                        "UPDATE patients SET status = CASE status WHEN 'active' "
+                        "THEN 'inactive' ELSE 'active' END WHERE id = ?",
+                        [pid],
+                    )
             # sent or expired, a few left pending until later (the dispatcher's part)
             # (chosen by the row's key: the two planners number rows differently)
-            db.execute("UPDATE outbox SET status = CASE WHEN unicode(substr(dedupe_key, -1)) "
-                       "% 3 = 0 THEN 'expired' ELSE 'sent' END WHERE status = 'pending' "
-                       "AND due_at <= ? AND (length(dedupe_key) % 7 != 0 OR ? > 20)",
-                       [iso(clock.now()), tick])
+            db.execute(
+                "UPDATE outbox SET status = CASE WHEN unicode(substr(dedupe_key, -1)) "
+                "% 3 = 0 THEN 'expired' ELSE 'sent' END WHERE status = 'pending' "
+                "AND due_at <= ? AND (length(dedupe_key) % 7 != 0 OR ? > 20)",
+                [iso(clock.now()), tick],
+            )
             added.append(plan_all(rt))
             clock.advance(timedelta(minutes=rng.choice([15, 15, 15, 15, 60, 240, 600, 1])))
         outcomes.append((_rows(db), added))
@@ -160,18 +208,26 @@ def test_batched_planner_writes_what_planning_each_person_alone_writes(start):
 def test_next_due_is_the_plain_query(harness, clock):
     db, rng = harness.db, random.Random(2)
     for n in range(300):
-        harness.add_patient(user_id=2000 + n, sitting_days="mon,tue,wed,thu,fri",
-                            sitting_from="09:00", sitting_to="17:00")
-    plain = ("SELECT min(max(due_at, coalesce(next_attempt_at, due_at))) FROM outbox "
-             "WHERE status = 'pending'")
+        harness.add_patient(
+            user_id=2000 + n,
+            sitting_days="mon,tue,wed,thu,fri",
+            sitting_from="09:00",
+            sitting_to="17:00",
+        )
+    plain = (
+        "SELECT min(max(due_at, coalesce(next_attempt_at, due_at))) FROM outbox "
+        "WHERE status = 'pending'"
+    )
     for _ in range(20):
         plan.plan_all(harness.rt)
         ids = [r[0] for r in db.execute("SELECT id FROM outbox WHERE status = 'pending'")]
         for row in rng.sample(ids, min(len(ids), 30)):  # postponed, retried, sent
             choice = rng.random()
             if choice < 0.4:
-                db.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
-                           [iso(clock.now() + timedelta(minutes=rng.randrange(-90, 900))), row])
+                db.execute(
+                    "UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
+                    [iso(clock.now() + timedelta(minutes=rng.randrange(-90, 900))), row],
+                )
             elif choice < 0.7:
                 db.execute("UPDATE outbox SET status = 'sent' WHERE id = ?", [row])
         expected = db.execute(plain).fetchone()[0]

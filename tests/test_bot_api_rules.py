@@ -122,7 +122,7 @@ def test_every_template_is_html_telegram_accepts():
     from jinja2 import Environment
 
     root = Path(__file__).parents[1] / "messages" / "templates"
-    env = Environment()
+    env = Environment()  # noqa: S701 - reads the templates' fixed text; nothing is rendered for people
     refused = {}
     for path in sorted(root.glob("*.html")):
         parts = []
@@ -152,8 +152,15 @@ def test_the_table_notes_its_bot_api_version_and_parses():
     header = TABLE.read_text(encoding="utf-8").splitlines()[:3]
     assert any("Bot API 10.1" in line for line in header)
     raw = tomllib.loads(TABLE.read_text(encoding="utf-8"))
-    assert {"sendMessage", "sendPhoto", "sendDocument", "editMessageText",
-            "editMessageReplyMarkup", "answerCallbackQuery", "setMyCommands"} <= set(raw)
+    assert {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "answerCallbackQuery",
+        "setMyCommands",
+    } <= set(raw)
     methods = bot_api_methods()
     assert methods["sendMessage"]["chat_id"] == (("Integer", "String"), True)
     assert methods["sendMessage"]["parse_mode"] == (("String",), False)
@@ -188,10 +195,12 @@ PARAMETERS_OK = [
 
 PARAMETERS_REFUSED = [
     ("sendMessage", {"chat_id": 1, "text": "hi", "colour": "red"}, "unknown parameter"),
-    ("sendMessage", {"chat_id": 1, "text": "hi", "disable_web_page_preview": True},
-     "unknown parameter"),
-    ("editMessageReplyMarkup", {"chat_id": 1, "message_id": 2, "text": "x"},
-     "unknown parameter"),
+    (
+        "sendMessage",
+        {"chat_id": 1, "text": "hi", "disable_web_page_preview": True},
+        "unknown parameter",
+    ),
+    ("editMessageReplyMarkup", {"chat_id": 1, "message_id": 2, "text": "x"}, "unknown parameter"),
     ("sendMessage", {"chat_id": 1}, "required"),
     ("sendMessage", {"text": "hi"}, "required"),
     ("sendPhoto", {"chat_id": 1}, "required"),
@@ -199,14 +208,23 @@ PARAMETERS_REFUSED = [
     ("sendMessage", {"chat_id": 1.5, "text": "hi"}, "must be Integer or String"),
     ("sendMessage", {"chat_id": True, "text": "hi"}, "must be Integer or String"),
     ("sendMessage", {"chat_id": 1, "text": 5}, "must be String"),
-    ("sendMessage", {"chat_id": 1, "text": "hi", "disable_notification": "maybe"},
-     "must be Boolean"),
+    (
+        "sendMessage",
+        {"chat_id": 1, "text": "hi", "disable_notification": "maybe"},
+        "must be Boolean",
+    ),
     ("editMessageText", {"chat_id": 1, "message_id": "two", "text": "x"}, "must be Integer"),
     ("sendMessage", {"chat_id": 1, "text": "hi", "reply_markup": [[1]]}, "must be"),
-    ("sendMessage", {"chat_id": 1, "text": "hi", "reply_markup": {"inline_keyboard": "x"}},
-     "must be"),
-    ("editMessageReplyMarkup", {"chat_id": 1, "message_id": 2,
-                                "reply_markup": {"remove_keyboard": True}}, "must be"),
+    (
+        "sendMessage",
+        {"chat_id": 1, "text": "hi", "reply_markup": {"inline_keyboard": "x"}},
+        "must be",
+    ),
+    (
+        "editMessageReplyMarkup",
+        {"chat_id": 1, "message_id": 2, "reply_markup": {"remove_keyboard": True}},
+        "must be",
+    ),
     ("getUpdates", {"allowed_updates": "message"}, "must be Array of String"),
     ("setMyCommands", {"commands": {"command": "start"}}, "must be Array of BotCommand"),
     ("sendMessage", {"chat_id": 1, "text": "hi", "parse_mode": "html5"}, "parse_mode"),
@@ -230,8 +248,11 @@ def test_parameters_refused(method: str, params: dict, why: str):
 
 
 def _button(**fields) -> dict:
-    return {"chat_id": 1, "text": "hi",
-            "reply_markup": {"inline_keyboard": [[{"text": "B", **fields}]]}}
+    return {
+        "chat_id": 1,
+        "text": "hi",
+        "reply_markup": {"inline_keyboard": [[{"text": "B", **fields}]]},
+    }
 
 
 def _commands(*pairs: tuple[str, str]) -> dict:
@@ -254,8 +275,11 @@ LIMITS_REFUSED = [
     ("sendMessage", {"chat_id": 1, "text": "x" * 4097}, "message is too long"),
     ("sendMessage", {"chat_id": 1, "text": "🙂" * 2049}, "message is too long"),  # UTF-16
     ("sendMessage", {"chat_id": 1, "text": ""}, "message text is empty"),
-    ("sendMessage", {"chat_id": 1, "text": "<b> </b>", "parse_mode": "HTML"},
-     "message text is empty"),
+    (
+        "sendMessage",
+        {"chat_id": 1, "text": "<b> </b>", "parse_mode": "HTML"},
+        "message text is empty",
+    ),
     ("sendPhoto", {"chat_id": 1, "photo": "id", "caption": "x" * 1025}, "caption is too long"),
     ("sendMessage", _button(callback_data="x" * 65), "BUTTON_DATA_INVALID"),
     ("sendMessage", _button(callback_data="é" * 33), "BUTTON_DATA_INVALID"),  # 66 bytes
@@ -292,18 +316,23 @@ async def test_in_process_fake_refuses_through_ptb():
     bot = Bot(token=TOKEN, request=fake, get_updates_request=fake)
     await bot.initialize()
     try:
-        with pytest.raises(BadRequest, match="(?i)can't parse entities"):
+        with pytest.raises(BadRequest, match=r"(?i)can't parse entities"):
             await bot.send_message(1, "a < b", parse_mode="HTML")
-        with pytest.raises(BadRequest, match="(?i)unsupported parse_mode"):
+        with pytest.raises(BadRequest, match=r"(?i)unsupported parse_mode"):
             await bot.send_message(1, "hi", parse_mode="Markdown3")
-        with pytest.raises(BadRequest, match="(?i)unknown parameter"):
+        with pytest.raises(BadRequest, match=r"(?i)unknown parameter"):
             await bot.send_message(1, "hi", api_kwargs={"colour": "red"})
-        with pytest.raises(BadRequest, match="(?i)BOT_COMMAND_INVALID"):
+        with pytest.raises(BadRequest, match=r"(?i)BOT_COMMAND_INVALID"):
             await bot.set_my_commands([BotCommand("Check-In", "Log a day")])
-        with pytest.raises(BadRequest, match="(?i)exactly one action"):
-            await bot.send_message(1, "hi", reply_markup=InlineKeyboardMarkup(
-                [[InlineKeyboardButton("B", callback_data="x", url="https://example.org")]]))
-        with pytest.raises(BadRequest, match="(?i)MESSAGE_TOO_LONG"):
+        with pytest.raises(BadRequest, match=r"(?i)exactly one action"):
+            await bot.send_message(
+                1,
+                "hi",
+                reply_markup=InlineKeyboardMarkup(
+                    [[InlineKeyboardButton("B", callback_data="x", url="https://example.org")]]
+                ),
+            )
+        with pytest.raises(BadRequest, match=r"(?i)MESSAGE_TOO_LONG"):
             await bot.answer_callback_query("1", text="x" * 201)
         assert fake.sent == []
         assert [c.outcome for c in fake.calls[-6:]] == ["400"] * 6
@@ -314,30 +343,44 @@ async def test_in_process_fake_refuses_through_ptb():
 
 
 def _post(server: TelegramServer, method: str, body: dict) -> tuple[int, dict]:
-    answer = httpx.post(f"{server.base_url}{server.token}/{method}", json=body, timeout=10,
-                        trust_env=False)
+    answer = httpx.post(
+        f"{server.base_url}{server.token}/{method}", json=body, timeout=10, trust_env=False
+    )
     return answer.status_code, answer.json()
 
 
-@pytest.mark.parametrize(("method", "body", "why"), [
-    ("sendMessage", {"chat_id": 1, "text": "a < b", "parse_mode": "HTML"}, "parse entities"),
-    ("sendMessage", {"chat_id": 1, "text": "hi", "colour": "red"}, "unknown parameter"),
-    ("sendMessage", {"chat_id": 1, "text": "hi", "parse_mode": "xml"}, "parse_mode"),
-    ("sendMessage", {"chat_id": 1, "text": 7}, "must be String"),
-    ("sendMessage", {"chat_id": 1, "text": "hi", "reply_markup": {
-        "inline_keyboard": [[{"text": "B"}]]}}, "exactly one action"),
-    ("answerCallbackQuery", {"callback_query_id": "1", "text": "x" * 201}, "MESSAGE_TOO_LONG"),
-    ("setMyCommands", {"commands": [{"command": "start", "description": ""}]},
-     "BOT_COMMAND_DESCRIPTION_INVALID"),
-    ("editMessageText", {"chat_id": 1, "message_id": 1}, "text is empty"),
-])
+@pytest.mark.parametrize(
+    ("method", "body", "why"),
+    [
+        ("sendMessage", {"chat_id": 1, "text": "a < b", "parse_mode": "HTML"}, "parse entities"),
+        ("sendMessage", {"chat_id": 1, "text": "hi", "colour": "red"}, "unknown parameter"),
+        ("sendMessage", {"chat_id": 1, "text": "hi", "parse_mode": "xml"}, "parse_mode"),
+        ("sendMessage", {"chat_id": 1, "text": 7}, "must be String"),
+        (
+            "sendMessage",
+            {"chat_id": 1, "text": "hi", "reply_markup": {"inline_keyboard": [[{"text": "B"}]]}},
+            "exactly one action",
+        ),
+        ("answerCallbackQuery", {"callback_query_id": "1", "text": "x" * 201}, "MESSAGE_TOO_LONG"),
+        (
+            "setMyCommands",
+            {"commands": [{"command": "start", "description": ""}]},
+            "BOT_COMMAND_DESCRIPTION_INVALID",
+        ),
+        ("editMessageText", {"chat_id": 1, "message_id": 1}, "text is empty"),
+    ],
+)
 def test_http_stand_in_applies_the_same_rules(method: str, body: dict, why: str):
     with TelegramServer() as server:
         status, answer = _post(server, method, body)
         assert status == 400, answer
         assert why in answer["description"]
-        assert _post(server, "sendMessage", {"chat_id": 1, "text": "<i>ok</i>",
-                                             "parse_mode": "HTML"})[0] == 200
+        assert (
+            _post(server, "sendMessage", {"chat_id": 1, "text": "<i>ok</i>", "parse_mode": "HTML"})[
+                0
+            ]
+            == 200
+        )
 
 
 def test_every_lesson_as_sent_is_html_telegram_accepts():
@@ -354,9 +397,25 @@ def test_every_lesson_as_sent_is_html_telegram_accepts():
         _validate("sendMessage", {"chat_id": 1, "text": text, "parse_mode": "HTML"})
         if shown.check is not None:
             for feedback in (shown.check.right, shown.check.wrong):
-                _validate("sendMessage", {"chat_id": 1, "parse_mode": "HTML",
-                                          "text": render("lesson_check", feedback=feedback)})
-        for data in (f"l:t:{lesson.id}:1", f"l:h:{lesson.id}", f"l:n:{lesson.id}",
-                     f"l:x:{lesson.id}"):
-            _validate("sendMessage", {"chat_id": 1, "text": "x", "reply_markup": {
-                "inline_keyboard": [[{"text": "B", "callback_data": data}]]}})
+                _validate(
+                    "sendMessage",
+                    {
+                        "chat_id": 1,
+                        "parse_mode": "HTML",
+                        "text": render("lesson_check", feedback=feedback),
+                    },
+                )
+        for data in (
+            f"l:t:{lesson.id}:1",
+            f"l:h:{lesson.id}",
+            f"l:n:{lesson.id}",
+            f"l:x:{lesson.id}",
+        ):
+            _validate(
+                "sendMessage",
+                {
+                    "chat_id": 1,
+                    "text": "x",
+                    "reply_markup": {"inline_keyboard": [[{"text": "B", "callback_data": data}]]},
+                },
+            )

@@ -75,8 +75,21 @@ def test_building_refuses_what_no_route_takes_and_data_over_64_bytes():
 
 
 def test_wrong_types_and_counts_are_refused_on_reading():
-    for data in ("c:1", "c:x:3", "c:1:2:3", "set:dm:3", "w:maybe", "s:1:dance", "u:seen:x",
-                 "cgj:1:yes", "a:s:", "l:h:", "", "nope", "c:" + "9" * 20 + ":1"):
+    for data in (
+        "c:1",
+        "c:x:3",
+        "c:1:2:3",
+        "set:dm:3",
+        "w:maybe",
+        "s:1:dance",
+        "u:seen:x",
+        "cgj:1:yes",
+        "a:s:",
+        "l:h:",
+        "",
+        "nope",
+        "c:" + "9" * 20 + ":1",
+    ):
         assert decode(data) is None, data
 
 
@@ -91,9 +104,15 @@ def test_no_keyboard_writes_callback_data_by_hand():
                 first, data = node.elts
                 if isinstance(first, ast.Constant) and spelled.match(str(first.value)):
                     continue  # a pair of heads compared with, not a (label, data) button
-                text = (data.value if isinstance(data, ast.Constant) else
-                        data.values[0].value if isinstance(data, ast.JoinedStr) and data.values
-                        and isinstance(data.values[0], ast.Constant) else None)
+                text = (
+                    data.value
+                    if isinstance(data, ast.Constant)
+                    else data.values[0].value
+                    if isinstance(data, ast.JoinedStr)
+                    and data.values
+                    and isinstance(data.values[0], ast.Constant)
+                    else None
+                )
                 if isinstance(text, str) and spelled.match(text):
                     found.append(f"{path.name}:{node.lineno}: {text}")
     assert found == []

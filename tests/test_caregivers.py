@@ -71,8 +71,9 @@ async def test_invite_open_accept_and_pick_a_time_zone(harness):
     assert "(summary and warning-sign alert)" in harness.last(PATIENT).text
 
 
-async def test_reused_expired_revoked_wrong_and_guessed_invites_get_the_same_refusal(harness,
-                                                                                     clock):
+async def test_reused_expired_revoked_wrong_and_guessed_invites_get_the_same_refusal(
+    harness, clock
+):
     harness.add_patient()
     refusals = []
     used = await invite(harness)
@@ -109,8 +110,14 @@ async def test_forged_caregiver_buttons_are_refused(harness):
     code = await invite(harness)
     await accept(harness, code)
     [carer] = caregivers.active_for_patient(harness.db, pid)
-    for data in (f"cg:r:{carer['id']}", f"cgz:{carer['id']}:Europe/London", "cgj:1:y",
-                 "cg:x:99999999999", "cg:i:z", "cg:c:1"):
+    for data in (
+        f"cg:r:{carer['id']}",
+        f"cgz:{carer['id']}:Europe/London",
+        "cgj:1:y",
+        "cg:x:99999999999",
+        "cg:i:z",
+        "cg:c:1",
+    ):
         await harness.tap(OTHER, data)
         assert "expired" in harness.last(OTHER).text or "can't be used" in harness.last(OTHER).text
     assert caregivers.get(harness.db, carer["id"])["ended_at"] is None
@@ -122,16 +129,16 @@ async def summary_setup(h, clock):
     pid = h.add_patient(start_date="2026-03-02")
     code = await invite(h)
     await accept(h, code)
-    for day, pain in zip(range(2, 16), [5, 6, 4, 5, 5, 6, 4, 3, 4, 3, 3, 2, 4, 3],
-                         strict=True):
+    for day, pain in zip(range(2, 16), [5, 6, 4, 5, 5, 6, 4, 3, 4, 3, 3, 2, 4, 3], strict=True):
         checkins.record_answer(h.db, pid, f"2026-03-{day:02d}", pain, clock.now())
     checkins.record_missed(h.db, pid, "2026-03-13")
     h.db.execute("DELETE FROM checkins WHERE local_date = '2026-03-12'")
     return pid
 
 
-async def test_consent_withdrawn_a_minute_before_means_no_summary_for_that_caregiver(harness,
-                                                                                      clock):
+async def test_consent_withdrawn_a_minute_before_means_no_summary_for_that_caregiver(
+    harness, clock
+):
     pid = await summary_setup(harness, clock)
     clock.set(datetime(2026, 3, 15, 16, 0, tzinfo=zone("UTC")))  # Sun 17:00 Berlin
     plan_all(harness.rt)
@@ -160,9 +167,13 @@ async def test_summary_figures_match_the_ratings_in_the_database(harness, clock)
     clock.set(datetime(2026, 3, 15, 17, 0, tzinfo=zone("UTC")))
     await tick(harness)
     text = next(t for t in harness.texts(PATIENT) if "Your week" in t)
-    rows = {date.fromisoformat(r["local_date"]): r["pain"] for r in harness.db.query(
-        "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered'",
-        [pid])}
+    rows = {
+        date.fromisoformat(r["local_date"]): r["pain"]
+        for r in harness.db.query(
+            "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered'",
+            [pid],
+        )
+    }
     this = [rows[d] for d in week_days(date(2026, 3, 15)) if d in rows]
     last = [rows[d] for d in week_days(date(2026, 3, 8)) if d in rows]
     assert f"Check-ins answered: <b>{len(this)} of 7</b>" in text
@@ -206,9 +217,13 @@ async def test_three_weeks_with_a_caregiver_in_another_time_zone(tmp_path):
         assert (moment.strftime("%a"), moment.hour, moment.minute) == ("Sun", 18, 0)
     # Both copies of a week carry the same figures, recomputed here from the database.
     pid = sim.patient_ids["maria"]
-    rows = {date.fromisoformat(r["local_date"]): r["pain"] for r in sim.db.query(
-        "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered'",
-        [pid])}
+    rows = {
+        date.fromisoformat(r["local_date"]): r["pain"]
+        for r in sim.db.query(
+            "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered'",
+            [pid],
+        )
+    }
     for line in summaries:
         f = line["data"]["figures"]
         this = [rows[d] for d in week_days(date.fromisoformat(f["week_end"])) if d in rows]
@@ -222,16 +237,24 @@ async def test_three_weeks_with_a_caregiver_in_another_time_zone(tmp_path):
     assert image.size == (1000, 600)
     plotted = json.loads(image.text["Description"])
     assert {date.fromisoformat(d): p for d, p in plotted["points"]} == {
-        d: p for d, p in rows.items() if d <= date(2026, 3, 22)}
+        d: p for d, p in rows.items() if d <= date(2026, 3, 22)
+    }
     verdicts = Counter(v for _, v in plotted["sessions"])
-    assert verdicts == Counter(r["verdict"] for r in sim.db.query(
-        "SELECT verdict FROM sessions WHERE stage = 'decided' AND started_at < '2026-03-22T23:00'"))
+    assert verdicts == Counter(
+        r["verdict"]
+        for r in sim.db.query(
+            "SELECT verdict FROM sessions WHERE stage = 'decided' "
+            "AND started_at < '2026-03-22T23:00'"
+        )
+    )
 
 
 def test_a_caregiver_never_sees_an_average_that_is_one_days_rating():
     from bot.rules.weekly import week_figures
     from messages import render
-    few = week_figures({date(2026, 3, 10): 7, date(2026, 3, 12): 5}, date(2026, 3, 15),
-                       date(2026, 3, 2), [], 0, 0)
+
+    few = week_figures(
+        {date(2026, 3, 10): 7, date(2026, 3, 12): 5}, date(2026, 3, 15), date(2026, 3, 2), [], 0, 0
+    )
     assert "/10" not in render("summary", f=few, name="Ana", caregiver=True, carer_name="Tom")
     assert "6.0/10" in render("summary", f=few, name="Ana", caregiver=False)

@@ -20,8 +20,10 @@ async def open_checkin(h, user_id=1001):
 
 
 def stored(h, pid):
-    return [(r["local_date"], r["pain"]) for r in
-            h.db.query("SELECT * FROM checkins WHERE patient_id = ?", [pid])]
+    return [
+        (r["local_date"], r["pain"])
+        for r in h.db.query("SELECT * FROM checkins WHERE patient_id = ?", [pid])
+    ]
 
 
 async def test_prompt_has_a_0_to_10_keyboard_and_a_tap_is_stored(harness):
@@ -35,8 +37,9 @@ async def test_prompt_has_a_0_to_10_keyboard_and_a_tap_is_stored(harness):
     assert checkins.awaiting(harness.db, pid) is None
 
 
-@pytest.mark.parametrize("typed,value", [("7", 7), ("7/10", 7), (" seven ", 7), ("0", 0),
-                                         ("10/10", 10)])
+@pytest.mark.parametrize(
+    "typed,value", [("7", 7), ("7/10", 7), (" seven ", 7), ("0", 0), ("10/10", 10)]
+)
 async def test_typed_ratings_are_understood(harness, typed, value):
     pid = harness.add_patient()
     await open_checkin(harness)

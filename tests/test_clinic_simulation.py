@@ -29,8 +29,12 @@ from jobs import clinic
 
 SCENARIO = Path(__file__).parent / "scenarios" / "clinic_cohort_50.yaml"
 VERDICTS = ("keep", "progress", "adapt", "pause")
-FLAG_TEXT = {"red_flag": "red flag reported", "rise": "pain rising (2+ above week 1)",
-             "inactive": "quiet 3+ days", "blocked": "bot blocked"}
+FLAG_TEXT = {
+    "red_flag": "red flag reported",
+    "rise": "pain rising (2+ above week 1)",
+    "inactive": "quiet 3+ days",
+    "blocked": "bot blocked",
+}
 TINY_PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
@@ -39,9 +43,9 @@ class Played:
     sim: Simulation
     lines: list[dict]
     now: datetime
-    rosters: dict[int, str]               # cohort id -> the roster text its clinician received
-    exports: dict[int, dict[str, list]]   # cohort id -> {"days": rows, "sessions": rows}
-    refused: dict[int, list[str]]         # cohort id -> what another clinic's clinician got
+    rosters: dict[int, str]  # cohort id -> the roster text its clinician received
+    exports: dict[int, dict[str, list]]  # cohort id -> {"days": rows, "sessions": rows}
+    refused: dict[int, list[str]]  # cohort id -> what another clinic's clinician got
 
 
 def _staff(sim: Simulation, clinic_name: str):
@@ -57,19 +61,27 @@ async def _play(sim: Simulation) -> Played:
             staff = _staff(sim, clinic_name)[-1]  # not the one who created the cohort
             replies = await sim.clinician_say(staff, f"/cohort {cohort_id}", "cohort")
             rosters[cohort_id] = "\n".join(s.text for s in replies)
-            files = [s for s in await sim.clinician_say(staff, f"/export {cohort_id}", "export")
-                     if s.method == "sendDocument"]
+            files = [
+                s
+                for s in await sim.clinician_say(staff, f"/export {cohort_id}", "export")
+                if s.method == "sendDocument"
+            ]
             exports[cohort_id] = {}
             for sent in files:
                 rows = list(csv.DictReader(io.StringIO(sent.params["_bytes"].decode("utf-8"))))
-                part = "days" if sent.params["document"]["filename"].split("-")[2] == "days" \
+                part = (
+                    "days"
+                    if sent.params["document"]["filename"].split("-")[2] == "days"
                     else "sessions"
+                )
                 exports[cohort_id][part] = rows
             other = next(c for c in sim.scenario.clinics if c.name != clinic_name).clinicians[0]
-            refused[cohort_id] = [s.text for s in await sim.clinician_say(
-                other, f"/cohort {cohort_id}", "cohort")] + [
-                f"{s.method}:{s.text}" for s in await sim.clinician_say(
-                    other, f"/export {cohort_id}", "export")]
+            refused[cohort_id] = [
+                s.text for s in await sim.clinician_say(other, f"/cohort {cohort_id}", "cohort")
+            ] + [
+                f"{s.method}:{s.text}"
+                for s in await sim.clinician_say(other, f"/export {cohort_id}", "export")
+            ]
         return Played(sim, sim.lines, sim.clock.now(), rosters, exports, refused)
     finally:
         await sim.app.shutdown()
@@ -82,12 +94,16 @@ def played(tmp_path_factory) -> Played:
     # planner ticks hourly (the PLAN_INTERVAL_SECONDS setting) instead of every 15 minutes.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(chart, "render_png", lambda data: TINY_PNG)
-        sim = Simulation(scenario, db_path=tmp_path_factory.mktemp("clinic") / "sim.sqlite3",
-                         PLAN_INTERVAL_SECONDS=3600)
+        sim = Simulation(
+            scenario,
+            db_path=tmp_path_factory.mktemp("clinic") / "sim.sqlite3",
+            PLAN_INTERVAL_SECONDS=3600,
+        )
         return asyncio.run(_play(sim))
 
 
 # --- the expected figures, from the raw rows -------------------------------------------------
+
 
 def _mean(values: list[int]) -> float | None:
     return round(sum(values) / len(values), 1) if values else None
@@ -98,39 +114,74 @@ def expected_figures(db, patient: dict, now: datetime) -> dict:
     tz = ZoneInfo(patient["timezone"])
     today = now.astimezone(tz).date()
     start = date.fromisoformat(patient["start_date"])
-    ratings = {date.fromisoformat(r["local_date"]): r["pain"] for r in db.query(
-        "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered'",
-        [patient["id"]]) if r["local_date"] <= today.isoformat()}
+    ratings = {
+        date.fromisoformat(r["local_date"]): r["pain"]
+        for r in db.query(
+            "SELECT local_date, pain FROM checkins WHERE patient_id = ? AND status = 'answered'",
+            [patient["id"]],
+        )
+        if r["local_date"] <= today.isoformat()
+    }
 
     def adherence(first: date) -> tuple[int, int]:
         answered = [d for d in ratings if first <= d <= today]
         # Today counts as a day only once it has been answered.
         return len(answered), (today - first).days + (1 if today in ratings else 0)
 
-    moments = [r["t"] for r in db.query(
-        "SELECT answered_at AS t FROM checkins WHERE patient_id = ? AND status = 'answered' "
-        "UNION ALL SELECT created_at FROM sessions WHERE patient_id = ?",
-        [patient["id"], patient["id"]]) if r["t"]]
-    last = (max(datetime.fromisoformat(t) for t in moments).astimezone(tz).date()
-            if moments else None)
+    moments = [
+        r["t"]
+        for r in db.query(
+            "SELECT answered_at AS t FROM checkins WHERE patient_id = ? AND status = 'answered' "
+            "UNION ALL SELECT created_at FROM sessions WHERE patient_id = ?",
+            [patient["id"], patient["id"]],
+        )
+        if r["t"]
+    ]
+    last = (
+        max(datetime.fromisoformat(t) for t in moments).astimezone(tz).date() if moments else None
+    )
     since = (today - last).days if last else None
 
-    first_week = _mean([ratings[start + timedelta(days=n)] for n in range(7)
-                        if start + timedelta(days=n) in ratings])
-    last_week = _mean([ratings[today - timedelta(days=n)] for n in range(7)
-                       if today - timedelta(days=n) in ratings])
+    first_week = _mean(
+        [
+            ratings[start + timedelta(days=n)]
+            for n in range(7)
+            if start + timedelta(days=n) in ratings
+        ]
+    )
+    last_week = _mean(
+        [
+            ratings[today - timedelta(days=n)]
+            for n in range(7)
+            if today - timedelta(days=n) in ratings
+        ]
+    )
     overlapping = today - timedelta(days=6) <= start
-    change = (None if first_week is None or last_week is None or overlapping
-              else round(last_week - first_week, 1))
-    verdicts = Counter(r["verdict"] for r in db.query(
-        "SELECT verdict FROM sessions WHERE patient_id = ? AND stage = 'decided'", [patient["id"]]))
-    emergencies = [r["at"] for r in db.query(
-        "SELECT at, data FROM events WHERE patient_id = ? AND kind = 'red_flag' ORDER BY id",
-        [patient["id"]]) if json.loads(r["data"]).get("level") == "emergency"]
+    change = (
+        None
+        if first_week is None or last_week is None or overlapping
+        else round(last_week - first_week, 1)
+    )
+    verdicts = Counter(
+        r["verdict"]
+        for r in db.query(
+            "SELECT verdict FROM sessions WHERE patient_id = ? AND stage = 'decided'",
+            [patient["id"]],
+        )
+    )
+    emergencies = [
+        r["at"]
+        for r in db.query(
+            "SELECT at, data FROM events WHERE patient_id = ? AND kind = 'red_flag' ORDER BY id",
+            [patient["id"]],
+        )
+        if json.loads(r["data"]).get("level") == "emergency"
+    ]
     red_flag = bool(emergencies)
     # Issue 14: the flag is dated (the patient's local date of the latest report).
-    red_flag_date = (datetime.fromisoformat(emergencies[-1]).astimezone(tz).date()
-                     if emergencies else None)
+    red_flag_date = (
+        datetime.fromisoformat(emergencies[-1]).astimezone(tz).date() if emergencies else None
+    )
     flags = []
     if red_flag:
         flags.append("red_flag")
@@ -138,27 +189,45 @@ def expected_figures(db, patient: dict, now: datetime) -> dict:
         flags.append("rise")
     if (since if since is not None else (today - start).days) >= 3:
         flags.append("inactive")
-    if patient["status"] == "inactive" and patient["inactive_reason"] in ("blocked",
-                                                                         "chat_not_found"):
+    if patient["status"] == "inactive" and patient["inactive_reason"] in (
+        "blocked",
+        "chat_not_found",
+    ):
         flags.append("blocked")
-    return {"today": today, "start": start,
-            "last_7": adherence(max(start, today - timedelta(days=6))),
-            "overall": adherence(start), "since": since, "first_week": first_week,
-            "last_week": last_week, "change": change,
-            "verdicts": {v: verdicts.get(v, 0) for v in VERDICTS}, "flags": tuple(flags),
-            "red_flag_date": red_flag_date}
+    return {
+        "today": today,
+        "start": start,
+        "last_7": adherence(max(start, today - timedelta(days=6))),
+        "overall": adherence(start),
+        "since": since,
+        "first_week": first_week,
+        "last_week": last_week,
+        "change": change,
+        "verdicts": {v: verdicts.get(v, 0) for v in VERDICTS},
+        "flags": tuple(flags),
+        "red_flag_date": red_flag_date,
+    }
 
 
 def members_in_db(db, cohort_id: int) -> list[dict]:
-    return list(db.query(
-        "SELECT p.* FROM memberships m JOIN patients p ON p.id = m.patient_id "
-        "WHERE m.cohort_id = ? AND m.left_at IS NULL ORDER BY p.id", [cohort_id]))
+    return list(
+        db.query(
+            "SELECT p.* FROM memberships m JOIN patients p ON p.id = m.patient_id "
+            "WHERE m.cohort_id = ? AND m.left_at IS NULL ORDER BY p.id",
+            [cohort_id],
+        )
+    )
 
 
 def roster_entry(patient: dict, e: dict) -> str:
     """The lines of the roster template about one patient, written out from expected figures."""
-    since = ("no answer yet" if e["since"] is None else "answered today" if e["since"] == 0
-             else f"{e['since']} day{'' if e['since'] == 1 else 's'} ago")
+    since = (
+        "no answer yet"
+        if e["since"] is None
+        else "answered today"
+        if e["since"] == 0
+        else f"{e['since']} day{'' if e['since'] == 1 else 's'} ago"
+    )
     if e["first_week"] is None:
         trend = "no ratings"
     else:
@@ -166,14 +235,16 @@ def roster_entry(patient: dict, e: dict) -> str:
         if e["change"] is not None:
             trend += f" ({e['change']:+.1f})"
     v = e["verdicts"]
-    text = (f"<b>{patient['first_name']}</b> #{patient['id']} "
-            f"(day {(e['today'] - e['start']).days + 1})\n"
-            f"{e['last_7'][0]}/{e['last_7'][1]}, {e['overall'][0]}/{e['overall'][1]} · {since} · "
-            f"{trend} · {v['keep']}/{v['progress']}/{v['adapt']}/{v['pause']}")
+    text = (
+        f"<b>{patient['first_name']}</b> #{patient['id']} "
+        f"(day {(e['today'] - e['start']).days + 1})\n"
+        f"{e['last_7'][0]}/{e['last_7'][1]}, {e['overall'][0]}/{e['overall'][1]} · {since} · "
+        f"{trend} · {v['keep']}/{v['progress']}/{v['adapt']}/{v['pause']}"
+    )
     if e["flags"]:
         text += "\n⚠️ " + ", ".join(
-            FLAG_TEXT[f] + (f" {e['red_flag_date']}" if f == "red_flag" else "")
-            for f in e["flags"])
+            FLAG_TEXT[f] + (f" {e['red_flag_date']}" if f == "red_flag" else "") for f in e["flags"]
+        )
     return text
 
 
@@ -184,44 +255,74 @@ def shows(text: str, entry: str) -> bool:
 
 
 def _cohorts(played: Played):
-    return [(clinic_name, cohort_name, cohort_id)
-            for (clinic_name, cohort_name), cohort_id in played.sim.cohort_ids.items()]
+    return [
+        (clinic_name, cohort_name, cohort_id)
+        for (clinic_name, cohort_name), cohort_id in played.sim.cohort_ids.items()
+    ]
 
 
 # --- the flows that built the clinics ---------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_clinics_cohorts_and_members_were_made_through_the_telegram_flows(played):
     sim, lines = played.sim, played.lines
-    created = [line for line in lines
-               if line["dir"] == "event" and line["kind"] == "cohort_created"]
-    assert [(c["data"]["clinic"], c["data"]["cohort"], c["data"]["start_date"], c["data"]["qr"])
-            for c in created] == [("Northside Physio", "Tuesday group", "2026-03-03", True),
-                                  ("Northside Physio", "Rolling group", None, True),
-                                  ("Riverside Clinic", "Evening group", "2026-03-02", True)]
+    created = [
+        line for line in lines if line["dir"] == "event" and line["kind"] == "cohort_created"
+    ]
+    assert [
+        (c["data"]["clinic"], c["data"]["cohort"], c["data"]["start_date"], c["data"]["qr"])
+        for c in created
+    ] == [
+        ("Northside Physio", "Tuesday group", "2026-03-03", True),
+        ("Northside Physio", "Rolling group", None, True),
+        ("Riverside Clinic", "Evening group", "2026-03-02", True),
+    ]
     kinds = Counter(line["kind"] for line in lines if line["dir"] == "in")
     assert kinds["clinician_invite"] == kinds["clinician_accept"] == 3
     assert kinds["cohort_link"] == kinds["cohort_join"] == 54
     staff = {r["user_id"]: r for r in sim.db.query("SELECT * FROM clinicians")}
-    assert {uid: s["first_name"] for uid, s in staff.items()} == {9001: "Sam", 9002: "Priya",
-                                                                  9101: "Lou"}
+    assert {uid: s["first_name"] for uid, s in staff.items()} == {
+        9001: "Sam",
+        9002: "Priya",
+        9101: "Lou",
+    }
     joined = {}
     for (clinic_name, cohort_name), cohort_id in sim.cohort_ids.items():
-        spec = next(h for c in sim.scenario.clinics if c.name == clinic_name
-                    for h in c.cohorts if h.name == cohort_name)
+        spec = next(
+            h
+            for c in sim.scenario.clinics
+            if c.name == clinic_name
+            for h in c.cohorts
+            if h.name == cohort_name
+        )
         ids = {sim.patient_ids[p] for p in spec.patients}
         assert {p["id"] for p in members_in_db(sim.db, cohort_id)} == ids
         joined.update(dict.fromkeys(ids, cohort_id))
-    assert len(joined) == 54 and sum(1 for c in joined.values()
-                                     if c in (sim.cohort_ids[("Northside Physio", "Tuesday group")],
-                                              sim.cohort_ids[("Northside Physio", "Rolling group")])
-                                     ) == 50
+    assert (
+        len(joined) == 54
+        and sum(
+            1
+            for c in joined.values()
+            if c
+            in (
+                sim.cohort_ids[("Northside Physio", "Tuesday group")],
+                sim.cohort_ids[("Northside Physio", "Rolling group")],
+            )
+        )
+        == 50
+    )
     for solo in ("p55", "p56"):  # in no cohort: no membership, no offer
         pid = sim.patient_ids[solo]
         assert not list(sim.db.query("SELECT * FROM memberships WHERE patient_id = ?", [pid]))
     # Each join recorded the sharing consent (the hash of the offer text the patient saw).
-    assert sim.db.execute("SELECT count(*) FROM memberships m JOIN consents c ON c.id = "
-                          "m.consent_id WHERE c.kind = 'clinic_sharing'").fetchone()[0] == 54
+    assert (
+        sim.db.execute(
+            "SELECT count(*) FROM memberships m JOIN consents c ON c.id = "
+            "m.consent_id WHERE c.kind = 'clinic_sharing'"
+        ).fetchone()[0]
+        == 54
+    )
     # A fixed start became week 1 of its members' course; rolling members start when they join.
     tuesday = sim.cohort_ids[("Northside Physio", "Tuesday group")]
     assert {p["course_start"] for p in members_in_db(sim.db, tuesday)} == {"2026-03-03"}
@@ -251,6 +352,7 @@ def test_the_scenario_has_the_variety_the_roster_is_about(played):
 
 # --- (a) the roster ---------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_roster_figures_equal_the_ones_recomputed_from_the_database(played):
     db, checked = played.sim.db, 0
@@ -260,12 +362,19 @@ def test_roster_figures_equal_the_ones_recomputed_from_the_database(played):
         assert [line.patient["id"] for line in lines] == [p["id"] for p in members]
         for line, patient in zip(lines, members, strict=True):
             e, f = expected_figures(db, patient, played.now), line.figures
-            got = {"today": line.today, "start": line.start,
-                   "last_7": (f.last_7.answered, f.last_7.days),
-                   "overall": (f.overall.answered, f.overall.days), "since": f.days_since_answer,
-                   "first_week": f.first_week, "last_week": f.last_week, "change": f.change,
-                   "verdicts": dict(f.verdicts), "flags": tuple(f.flags),
-                   "red_flag_date": f.flag_dates.get("red_flag")}
+            got = {
+                "today": line.today,
+                "start": line.start,
+                "last_7": (f.last_7.answered, f.last_7.days),
+                "overall": (f.overall.answered, f.overall.days),
+                "since": f.days_since_answer,
+                "first_week": f.first_week,
+                "last_week": f.last_week,
+                "change": f.change,
+                "verdicts": dict(f.verdicts),
+                "flags": tuple(f.flags),
+                "red_flag_date": f.flag_dates.get("red_flag"),
+            }
             assert got == e, patient["first_name"]
             checked += 1
     assert checked == 54
@@ -284,8 +393,9 @@ def test_the_roster_text_the_clinician_receives_shows_each_patients_figures(play
         for patient, e in zip(members, figures, strict=True):
             assert shows(text, roster_entry(patient, e)), roster_entry(patient, e)
         # Nobody else: exactly the members, each once.
-        assert sorted(int(n) for n in re.findall(r"#(\d+) \(day ", text)) == \
-            [p["id"] for p in members]
+        assert sorted(int(n) for n in re.findall(r"#(\d+) \(day ", text)) == [
+            p["id"] for p in members
+        ]
     # The roster is split into parts of 15 patients (Telegram's message length).
     tuesday = played.rosters[played.sim.cohort_ids[("Northside Physio", "Tuesday group")]]
     assert "part 1 of 2" in tuesday and "part 2 of 2" in tuesday
@@ -299,6 +409,7 @@ def test_each_patient_of_the_roster_starts_on_a_line_of_their_own(played):
 
 # --- (b) the CSV export -----------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_export_has_one_row_per_member_per_day_with_the_stored_rating(played):
     db = played.sim.db
@@ -309,32 +420,50 @@ def test_export_has_one_row_per_member_per_day_with_the_stored_rating(played):
             tz = ZoneInfo(p["timezone"])
             start = date.fromisoformat(p["start_date"])
             today = played.now.astimezone(tz).date()
-            stored = {r["local_date"]: r for r in db.query(
-                "SELECT local_date, status, pain FROM checkins WHERE patient_id = ?", [p["id"]])}
-            started = Counter(datetime.fromisoformat(r["started_at"]).astimezone(tz).date()
-                              .isoformat() for r in db.query(
-                                  "SELECT started_at FROM sessions WHERE patient_id = ?",
-                                  [p["id"]]))
-            breaks = Counter(r["local_date"] for r in db.query(
-                "SELECT local_date FROM sitting_breaks WHERE patient_id = ? AND action = 'done'",
-                [p["id"]]))
+            stored = {
+                r["local_date"]: r
+                for r in db.query(
+                    "SELECT local_date, status, pain FROM checkins WHERE patient_id = ?", [p["id"]]
+                )
+            }
+            started = Counter(
+                datetime.fromisoformat(r["started_at"]).astimezone(tz).date().isoformat()
+                for r in db.query("SELECT started_at FROM sessions WHERE patient_id = ?", [p["id"]])
+            )
+            breaks = Counter(
+                r["local_date"]
+                for r in db.query(
+                    "SELECT local_date FROM sitting_breaks "
+                    "WHERE patient_id = ? AND action = 'done'",
+                    [p["id"]],
+                )
+            )
             signs = {}  # (level, local date) -> the latest report's time (issue 14's columns)
-            for r in db.query("SELECT at, data FROM events WHERE patient_id = ? AND "
-                              "kind = 'red_flag' ORDER BY id", [p["id"]]):
+            for r in db.query(
+                "SELECT at, data FROM events WHERE patient_id = ? AND "
+                "kind = 'red_flag' ORDER BY id",
+                [p["id"]],
+            ):
                 local = datetime.fromisoformat(r["at"]).astimezone(tz).date().isoformat()
                 signs[(json.loads(r["data"])["level"], local)] = r["at"]
             for n in range((today - start).days + 1):
                 day = (start + timedelta(days=n)).isoformat()
                 check = stored.get(day)
-                expected.append({
-                    "cohort_id": str(cohort_id), "patient_id": str(p["id"]),
-                    "first_name": p["first_name"], "local_date": day, "course_day": str(n + 1),
-                    "checkin": check["status"] if check else "none",
-                    "pain": "" if not check or check["pain"] is None else str(check["pain"]),
-                    "sessions_started": str(started.get(day, 0)),
-                    "sitting_breaks": str(breaks.get(day, 0)),
-                    "emergency_sign_reported_at": signs.get(("emergency", day), ""),
-                    "soon_sign_reported_at": signs.get(("soon", day), "")})
+                expected.append(
+                    {
+                        "cohort_id": str(cohort_id),
+                        "patient_id": str(p["id"]),
+                        "first_name": p["first_name"],
+                        "local_date": day,
+                        "course_day": str(n + 1),
+                        "checkin": check["status"] if check else "none",
+                        "pain": "" if not check or check["pain"] is None else str(check["pain"]),
+                        "sessions_started": str(started.get(day, 0)),
+                        "sitting_breaks": str(breaks.get(day, 0)),
+                        "emergency_sign_reported_at": signs.get(("emergency", day), ""),
+                        "soon_sign_reported_at": signs.get(("soon", day), ""),
+                    }
+                )
         assert rows == expected
         answered = [r for r in rows if r["checkin"] == "answered"]
         assert answered and all(r["pain"] != "" for r in answered)
@@ -350,15 +479,31 @@ def test_export_has_one_row_per_session_with_its_ratings_and_verdict(played):
     for _, _, cohort_id in _cohorts(played):
         rows = played.exports[cohort_id]["sessions"]
         members = [p["id"] for p in members_in_db(db, cohort_id)]
-        stored = list(db.query(
-            "SELECT s.*, a.name AS activity FROM sessions s JOIN activities a ON a.id = "
-            f"s.activity_id WHERE s.patient_id IN ({','.join('?' * len(members))}) "
-            "ORDER BY s.patient_id, s.id", members))
-        assert [(int(r["patient_id"]), int(r["session_id"])) for r in rows] == \
-            [(s["patient_id"], s["id"]) for s in stored]
+        stored = list(
+            db.query(
+                "SELECT s.*, a.name AS activity FROM sessions s JOIN activities a ON a.id = "
+                f"s.activity_id WHERE s.patient_id IN ({','.join('?' * len(members))}) "
+                "ORDER BY s.patient_id, s.id",
+                members,
+            )
+        )
+        assert [(int(r["patient_id"]), int(r["session_id"])) for r in rows] == [
+            (s["patient_id"], s["id"]) for s in stored
+        ]
         for row, s in zip(rows, stored, strict=True):
-            for column in ("activity", "dose_minutes", "before", "after", "settled", "next_day",
-                           "stage", "verdict", "next_dose", "started_at", "decided_at"):
+            for column in (
+                "activity",
+                "dose_minutes",
+                "before",
+                "after",
+                "settled",
+                "next_day",
+                "stage",
+                "verdict",
+                "next_dose",
+                "started_at",
+                "decided_at",
+            ):
                 want = "" if s[column] is None else str(s[column])
                 assert row[column] == want, (column, row, s)
             assert row["cohort_id"] == str(cohort_id)
@@ -369,6 +514,7 @@ def test_export_has_one_row_per_session_with_its_ratings_and_verdict(played):
 
 
 # --- (c) nothing about anyone else ------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_patients_of_other_cohorts_and_clinics_never_appear(played):
@@ -388,34 +534,54 @@ def test_patients_of_other_cohorts_and_clinics_never_appear(played):
         assert "sendDocument" not in refused
         assert all(f"<b>{all_patients[m]['first_name']}</b>" not in refused for m in members)
     # Alerts went only to the clinicians of the clinic whose cohort the patient is in.
-    for row in db.query("SELECT o.chat_id, o.patient_id, o.status FROM outbox o "
-                        "WHERE o.kind = 'alert_clinician'"):
+    for row in db.query(
+        "SELECT o.chat_id, o.patient_id, o.status FROM outbox o WHERE o.kind = 'alert_clinician'"
+    ):
         clinic_of_patient = db.execute(
             "SELECT h.clinic_id FROM memberships m JOIN cohorts h ON h.id = m.cohort_id "
-            "WHERE m.patient_id = ?", [row["patient_id"]]).fetchone()[0]
-        staff_clinics = {r[0] for r in db.execute(
-            "SELECT clinic_id FROM clinicians WHERE chat_id = ?", [row["chat_id"]])}
+            "WHERE m.patient_id = ?",
+            [row["patient_id"]],
+        ).fetchone()[0]
+        staff_clinics = {
+            r[0]
+            for r in db.execute(
+                "SELECT clinic_id FROM clinicians WHERE chat_id = ?", [row["chat_id"]]
+            )
+        }
         assert staff_clinics == {clinic_of_patient}
-    alerted = {(r["chat_id"], r["patient_id"]) for r in db.query(
-        "SELECT chat_id, patient_id FROM outbox "
-        "WHERE kind = 'alert_clinician' AND status = 'sent'")}
-    assert (9101, sim.patient_ids["p52"]) in alerted        # Riverside's red flag
-    assert (9001, sim.patient_ids["p11"]) in alerted        # Northside's red flag, both staff
+    alerted = {
+        (r["chat_id"], r["patient_id"])
+        for r in db.query(
+            "SELECT chat_id, patient_id FROM outbox "
+            "WHERE kind = 'alert_clinician' AND status = 'sent'"
+        )
+    }
+    assert (9101, sim.patient_ids["p52"]) in alerted  # Riverside's red flag
+    assert (9001, sim.patient_ids["p11"]) in alerted  # Northside's red flag, both staff
     assert (9002, sim.patient_ids["p11"]) in alerted
     solo = {sim.patient_ids["p55"], sim.patient_ids["p56"]}
     assert not solo & {pid for _, pid in alerted}
     # Each patient who blocked the bot was reported once to each of their clinic's clinicians.
-    blocked = Counter((r["chat_id"], r["patient_id"]) for r in db.query(
-        "SELECT chat_id, patient_id FROM outbox WHERE kind = 'alert_clinician' AND status = 'sent' "
-        "AND json_extract(payload, '$.alert') = 'blocked'"))
-    assert blocked == {(staff, sim.patient_ids[p]): 1 for staff in (9001, 9002)
-                       for p in ("p19", "p44")}
+    blocked = Counter(
+        (r["chat_id"], r["patient_id"])
+        for r in db.query(
+            "SELECT chat_id, patient_id FROM outbox "
+            "WHERE kind = 'alert_clinician' AND status = 'sent' "
+            "AND json_extract(payload, '$.alert') = 'blocked'"
+        )
+    )
+    assert blocked == {
+        (staff, sim.patient_ids[p]): 1 for staff in (9001, 9002) for p in ("p19", "p44")
+    }
 
 
 # --- the scenario format ----------------------------------------------------------------------
 
-BASE = {"start": "2026-03-02T06:00:00Z", "days": 7,
-        "patients": [{"id": "ana"}, {"id": "ben"}, {"id": "cy", "chat_id": 4242}]}
+BASE = {
+    "start": "2026-03-02T06:00:00Z",
+    "days": 7,
+    "patients": [{"id": "ana"}, {"id": "ben"}, {"id": "cy", "chat_id": 4242}],
+}
 
 
 def _with(clinics) -> dict:
@@ -423,54 +589,89 @@ def _with(clinics) -> dict:
 
 
 def _clinic(**changes) -> dict:
-    found = {"name": "North", "timezone": "Europe/London", "clinicians": [{"id": 9001}],
-             "cohorts": [{"name": "Tue", "start": "2026-03-03", "patients": ["ana"]}]}
+    found = {
+        "name": "North",
+        "timezone": "Europe/London",
+        "clinicians": [{"id": 9001}],
+        "cohorts": [{"name": "Tue", "start": "2026-03-03", "patients": ["ana"]}],
+    }
     found.update(changes)
     return found
 
 
 def test_the_clinics_section_is_parsed():
-    scenario = parse_scenario(_with([_clinic(cohorts=[
-        {"name": "Tue", "start": date(2026, 3, 3), "patients": ["ana", 4242]},
-        {"name": "Rolling", "patients": []}])]))
+    scenario = parse_scenario(
+        _with(
+            [
+                _clinic(
+                    cohorts=[
+                        {"name": "Tue", "start": date(2026, 3, 3), "patients": ["ana", 4242]},
+                        {"name": "Rolling", "patients": []},
+                    ]
+                )
+            ]
+        )
+    )
     [north] = scenario.clinics
-    assert (north.name, north.timezone, north.clinicians[0].chat_id) == ("North", "Europe/London",
-                                                                         9001)
+    assert (north.name, north.timezone, north.clinicians[0].chat_id) == (
+        "North",
+        "Europe/London",
+        9001,
+    )
     assert north.clinicians[0].name == "Clinician 9001"
     assert [(h.name, h.start, h.patients) for h in north.cohorts] == [
-        ("Tue", date(2026, 3, 3), ("ana", "cy")), ("Rolling", None, ())]
+        ("Tue", date(2026, 3, 3), ("ana", "cy")),
+        ("Rolling", None, ()),
+    ]
     assert parse_scenario(BASE).clinics == ()
 
 
-@pytest.mark.parametrize("clinics, message", [
-    ([_clinic(cohorts=[{"name": "Tue", "patients": ["zed"]}])], "'zed' is not a patient id"),
-    ([_clinic(cohorts=[{"name": "A", "patients": ["ana"]}, {"name": "B", "patients": ["ana"]}])],
-     "patient ana is already in clinic 'North' cohort 'A'"),
-    ([_clinic(), _clinic(name="South", clinicians=[{"id": 9002}])],
-     "patient ana is already in clinic 'North' cohort 'Tue'"),
-    ([_clinic(cohorts=[{"name": "Tue", "start": "2026-02-30"}])], "expected a date like"),
-    ([_clinic(timezone="Mars/Olympus")], "clinic 'North' timezone"),
-    ([_clinic(clinicians=[])], "at least one clinician is needed"),
-    ([_clinic(clinicians=[{"name": "Sam"}])], "each clinician needs an id"),
-    ([_clinic(clinicians=[{"id": 4242}])], "already the chat of patient cy"),
-    ([_clinic(), _clinic(name="North", clinicians=[{"id": 9002}])], "clinic names must be unique"),
-    ([_clinic(cohorts=[{"name": "Tue"}, {"name": "Tue"}])], "cohort names must be unique"),
-    ([_clinic(cohorts=[{"name": "Spring 2026-03-03"}])], "does not look like a date"),
-    ([{"timezone": "UTC"}], "clinics[0]: each clinic needs a name"),
-    ({"name": "North"}, "clinics: a list of clinics"),
-])
+@pytest.mark.parametrize(
+    "clinics, message",
+    [
+        ([_clinic(cohorts=[{"name": "Tue", "patients": ["zed"]}])], "'zed' is not a patient id"),
+        (
+            [
+                _clinic(
+                    cohorts=[{"name": "A", "patients": ["ana"]}, {"name": "B", "patients": ["ana"]}]
+                )
+            ],
+            "patient ana is already in clinic 'North' cohort 'A'",
+        ),
+        (
+            [_clinic(), _clinic(name="South", clinicians=[{"id": 9002}])],
+            "patient ana is already in clinic 'North' cohort 'Tue'",
+        ),
+        ([_clinic(cohorts=[{"name": "Tue", "start": "2026-02-30"}])], "expected a date like"),
+        ([_clinic(timezone="Mars/Olympus")], "clinic 'North' timezone"),
+        ([_clinic(clinicians=[])], "at least one clinician is needed"),
+        ([_clinic(clinicians=[{"name": "Sam"}])], "each clinician needs an id"),
+        ([_clinic(clinicians=[{"id": 4242}])], "already the chat of patient cy"),
+        (
+            [_clinic(), _clinic(name="North", clinicians=[{"id": 9002}])],
+            "clinic names must be unique",
+        ),
+        ([_clinic(cohorts=[{"name": "Tue"}, {"name": "Tue"}])], "cohort names must be unique"),
+        ([_clinic(cohorts=[{"name": "Spring 2026-03-03"}])], "does not look like a date"),
+        ([{"timezone": "UTC"}], "clinics[0]: each clinic needs a name"),
+        ({"name": "North"}, "clinics: a list of clinics"),
+    ],
+)
 def test_clinics_section_problems_are_named(clinics, message):
     with pytest.raises(ScenarioError) as caught:
         parse_scenario(_with(clinics))
     assert message in str(caught.value)
 
 
-@pytest.mark.parametrize("answers, message", [
-    ({"checkin_pain": {"min": 2, "max": 6, "skip": 1}}, "skip is the share of days"),
-    ({"red_flag": {"day": -1}}, "red_flag.day"),
-    ({"red_flag": {"day": 3, "seen_after_hours": 0}}, "seen_after_hours"),
-    ({"red_flag": "yes"}, "red_flag: expected"),
-])
+@pytest.mark.parametrize(
+    "answers, message",
+    [
+        ({"checkin_pain": {"min": 2, "max": 6, "skip": 1}}, "skip is the share of days"),
+        ({"red_flag": {"day": -1}}, "red_flag.day"),
+        ({"red_flag": {"day": 3, "seen_after_hours": 0}}, "seen_after_hours"),
+        ({"red_flag": "yes"}, "red_flag: expected"),
+    ],
+)
 def test_new_answer_fields_are_checked(answers, message):
     with pytest.raises(ScenarioError) as caught:
         parse_scenario({**BASE, "patients": [{"id": "ana", "answers": answers}]})

@@ -70,8 +70,14 @@ async def clinic(harness):
     cohort_id, link_code = await new_cohort(h)
     pid, ids = setup(h, ("walking", 20))
     await enrol(h, link_code)
-    return {"h": h, "clinic": clinic_id, "cohort": cohort_id, "link": link_code, "pid": pid,
-            "activities": ids}
+    return {
+        "h": h,
+        "clinic": clinic_id,
+        "cohort": cohort_id,
+        "link": link_code,
+        "pid": pid,
+        "activities": ids,
+    }
 
 
 def alerts_to(h, chat_id):
@@ -79,6 +85,7 @@ def alerts_to(h, chat_id):
 
 
 # --- clinicians ------------------------------------------------------------------------------
+
 
 async def test_clinician_joins_by_invite_and_the_invite_is_single_use(harness):
     h = harness
@@ -94,8 +101,9 @@ async def test_clinician_joins_by_invite_and_the_invite_is_single_use(harness):
     # Single use: a second person, or the same one again, is refused in the same words.
     await h.send_text(OTHER_STAFF, f"/start cl_{code}")
     assert h.last(OTHER_STAFF).text == render("invite_refused")
-    assert [e["kind"] for e in h.db.query("SELECT kind FROM events ORDER BY id")] == \
-        ["clinician_joined"]
+    assert [e["kind"] for e in h.db.query("SELECT kind FROM events ORDER BY id")] == [
+        "clinician_joined"
+    ]
 
 
 async def test_reused_expired_wrong_kind_and_guessed_invites_get_the_same_refusal(harness, clock):
@@ -103,8 +111,14 @@ async def test_reused_expired_wrong_kind_and_guessed_invites_get_the_same_refusa
     clinic_id, used = make_clinic(h)
     await join_staff(h, used)
     _, expired = clinics.invite_clinician(h.db, clinic_id, clock.now() - timedelta(days=8))
-    _, caregiver_code = invites.create(h.db, kind="caregiver", patient_id=None, scope="summary",
-                                       now=clock.now(), valid_for=timedelta(days=7))
+    _, caregiver_code = invites.create(
+        h.db,
+        kind="caregiver",
+        patient_id=None,
+        scope="summary",
+        now=clock.now(),
+        valid_for=timedelta(days=7),
+    )
     _, opened_by_other = clinics.invite_clinician(h.db, clinic_id, clock.now())
     await h.send_text(OTHER_STAFF, f"/start cl_{opened_by_other}")  # claimed by 7002
     refusals = []
@@ -144,18 +158,22 @@ async def test_cohort_new_returns_a_link_and_a_printable_qr_code_of_it(harness):
     assert (cohort["name"], cohort["start_date"]) == ("Tuesday back class", "2026-03-10")
     # The code itself is never stored, only its hash.
     assert COHORT_LINK.search(text).group(2) not in json.dumps(
-        list(h.db.query("SELECT * FROM invites")))
+        list(h.db.query("SELECT * FROM invites"))
+    )
 
 
-@pytest.mark.parametrize("args, template", [
-    ("", "clinic_usage"), ("x" * 61, "clinic_usage"), ("Group 2026-13-45", "clinic_bad_date")])
+@pytest.mark.parametrize(
+    "args, template",
+    [("", "clinic_usage"), ("x" * 61, "clinic_usage"), ("Group 2026-13-45", "clinic_bad_date")],
+)
 async def test_cohort_new_with_bad_arguments_explains_and_creates_nothing(harness, args, template):
     h = harness
     _, code = make_clinic(h)
     await join_staff(h, code)
     await h.send_text(STAFF, f"/cohort_new {args}")
-    assert h.last(STAFF).text.split()[0] == render(template, usage="cohort_new",
-                                                  cohorts=[]).split()[0]
+    assert (
+        h.last(STAFF).text.split()[0] == render(template, usage="cohort_new", cohorts=[]).split()[0]
+    )
     assert clinics.cohorts_for_user(h.db, STAFF) == []
 
 
@@ -173,6 +191,7 @@ async def test_cohort_link_replaces_the_old_link(clinic):
 
 # --- patients joining and leaving ------------------------------------------------------------
 
+
 async def test_patient_sees_what_the_clinic_will_see_and_consent_is_recorded(harness):
     h = harness
     _, code = make_clinic(h)
@@ -181,8 +200,14 @@ async def test_patient_sees_what_the_clinic_will_see_and_consent_is_recorded(har
     pid, _ = setup(h, ("walking", 20))
     await h.send_text(PATIENT, f"/start co_{link}")
     offer = h.last(PATIENT)
-    for shown in ("Northside Physio", "Tuesday group", "What the clinic will see",
-                  "daily pain ratings", "anything you type to me", "/leave"):
+    for shown in (
+        "Northside Physio",
+        "Tuesday group",
+        "What the clinic will see",
+        "daily pain ratings",
+        "anything you type to me",
+        "/leave",
+    ):
         assert shown in offer.text
     assert clinics.membership(h.db, pid) is None
     await h.tap(PATIENT, button(offer, "coj:", "y"), offer.message_id)
@@ -222,12 +247,22 @@ async def test_a_new_person_joins_then_sets_up_and_follows_the_cohorts_start(har
     assert "diagnose" in h.last(NEWCOMER).text  # the set-up starts at once
     await press(h, "o:intro:go", NEWCOMER)
     await press(h, "o:consent:yes", NEWCOMER)
-    for data in ("o:rf:no", "o:soon:no", "o:tz:Europe/Berlin", "o:ci:1800", "o:qh:2200-0700",
-                 "o:sit:no", "o:act:walk", "o:act:done", "o:dose:0:10"):
+    for data in (
+        "o:rf:no",
+        "o:soon:no",
+        "o:tz:Europe/Berlin",
+        "o:ci:1800",
+        "o:qh:2200-0700",
+        "o:sit:no",
+        "o:act:walk",
+        "o:act:done",
+        "o:dose:0:10",
+    ):
         await press(h, data, NEWCOMER)
     summary = h.last(NEWCOMER).text
     assert "all set" in summary and "Spring group" in summary and "2026-03-09" in summary
     from storage import patients
+
     p = patients.by_user(h.db, NEWCOMER)
     assert (p["start_date"], p["course_start"]) == ("2026-03-02", "2026-03-09")
     member = clinics.membership(h.db, p["id"])
@@ -271,12 +306,15 @@ async def test_one_group_at_a_time(clinic):
 
 # --- what the clinic sees --------------------------------------------------------------------
 
+
 async def test_roster_shows_adherence_trend_verdicts_and_flags(clinic, clock):
     h, pid = clinic["h"], clinic["pid"]
     for day, pain in enumerate([2, 2, 3, 2, 2, 2, 2, 3, 5, 6, 5, 6, 6, 5, 6]):
-        h.db.execute("INSERT INTO checkins (patient_id, local_date, pain, status, answered_at) "
-                     "VALUES (?, ?, ?, 'answered', ?)",
-                     [pid, f"2026-03-{2 + day:02d}", pain, f"2026-03-{2 + day:02d}T08:00:00+00:00"])
+        h.db.execute(
+            "INSERT INTO checkins (patient_id, local_date, pain, status, answered_at) "
+            "VALUES (?, ?, ?, 'answered', ?)",
+            [pid, f"2026-03-{2 + day:02d}", pain, f"2026-03-{2 + day:02d}T08:00:00+00:00"],
+        )
     clock.set(clock.now() + timedelta(days=14, hours=6))  # 2026-03-16 18:00
     await h.send_text(STAFF, f"/cohort {clinic['cohort']}")
     roster = h.last(STAFF).text
@@ -299,21 +337,30 @@ async def test_export_sends_two_csv_files_matching_the_database(clinic, clock):
     await h.tick()
     docs = [s for s in h.api.sent_to(STAFF) if s.method == "sendDocument" and "row per" in s.text]
     assert len(docs) == 2
-    days = list(csv.DictReader(io.StringIO(next(
-        d for d in docs if "per day" in d.text).params["_bytes"].decode())))
-    assert [(r["local_date"], r["checkin"], r["pain"]) for r in days] == \
-        [("2026-03-02", "answered", "4"), ("2026-03-03", "none", "")]
-    [row] = csv.DictReader(io.StringIO(next(
-        d for d in docs if "session" in d.text).params["_bytes"].decode()))
+    days = list(
+        csv.DictReader(
+            io.StringIO(next(d for d in docs if "per day" in d.text).params["_bytes"].decode())
+        )
+    )
+    assert [(r["local_date"], r["checkin"], r["pain"]) for r in days] == [
+        ("2026-03-02", "answered", "4"),
+        ("2026-03-03", "none", ""),
+    ]
+    [row] = csv.DictReader(
+        io.StringIO(next(d for d in docs if "session" in d.text).params["_bytes"].decode())
+    )
     stored = sessions.get(h.db, int(row["session_id"]))
-    assert (row["before"], row["after"], row["activity"]) == \
-        (str(stored["before"]), str(stored["after"]), "walking")
+    assert (row["before"], row["after"], row["activity"]) == (
+        str(stored["before"]),
+        str(stored["after"]),
+        "walking",
+    )
 
 
 def test_csv_cells_cannot_run_as_formulas():
     from jobs.clinic import _csv
 
-    data = _csv(["first_name"], [{"first_name": "=HYPERLINK(\"x\")"}]).decode()
+    data = _csv(["first_name"], [{"first_name": '=HYPERLINK("x")'}]).decode()
     assert data.splitlines()[1] == '"\'=HYPERLINK(""x"")"'
 
 
@@ -327,6 +374,7 @@ async def test_cli_export_writes_the_same_files(clinic, tmp_path, monkeypatch, c
 
 
 # --- alerts and the digest -------------------------------------------------------------------
+
 
 async def test_red_flag_alerts_the_clinic_promptly_without_the_patients_words(clinic):
     h = clinic["h"]
@@ -355,17 +403,20 @@ async def test_a_blocked_bot_is_flagged_to_the_clinic(clinic):
 async def test_a_sustained_rise_is_flagged_once_a_week(clinic, clock):
     h, pid = clinic["h"], clinic["pid"]
     for day, pain in enumerate([2, 2, 2, 2, 2, 2, 2, 3, 5, 5, 5, 5, 5]):
-        h.db.execute("INSERT INTO checkins (patient_id, local_date, pain, status, answered_at) "
-                     "VALUES (?, ?, ?, 'answered', ?)",
-                     [pid, f"2026-03-{2 + day:02d}", pain, f"2026-03-{2 + day:02d}T08:00:00+00:00"])
+        h.db.execute(
+            "INSERT INTO checkins (patient_id, local_date, pain, status, answered_at) "
+            "VALUES (?, ?, ?, 'answered', ?)",
+            [pid, f"2026-03-{2 + day:02d}", pain, f"2026-03-{2 + day:02d}T08:00:00+00:00"],
+        )
     clock.set(clock.now() + timedelta(days=13))  # 2026-03-15, a Sunday
     await h.send_text(PATIENT, "/checkin")
     await h.tap(PATIENT, button(h.last(PATIENT), "c:", 6), h.last(PATIENT).message_id)
     await h.tick()
     assert len([a for a in alerts_to(h, STAFF) if "risen" in a]) == 1
     assert sum("averaged 2 or more points higher" in t for t in h.texts(PATIENT)) == 1
-    assert "let Northside Physio know" in next(t for t in h.texts(PATIENT)
-                                               if "averaged 2 or more" in t)
+    assert "let Northside Physio know" in next(
+        t for t in h.texts(PATIENT) if "averaged 2 or more" in t
+    )
     clock.advance(timedelta(hours=20))  # Monday: a new week may alert again, once
     await h.send_text(PATIENT, "/checkin")
     await h.tap(PATIENT, button(h.last(PATIENT), "c:", 6), h.last(PATIENT).message_id)
@@ -383,8 +434,9 @@ async def test_monday_digest_at_eight_in_the_clinics_zone(harness, clock):
     await enrol(h, link)
     clock.set(clock.now() + timedelta(days=6))  # Sunday 2026-03-08
     await h.tick()
-    [row] = list(h.db.query("SELECT * FROM outbox WHERE kind = 'digest' AND due_at > ?",
-                            ["2026-03-03"]))
+    [row] = list(
+        h.db.query("SELECT * FROM outbox WHERE kind = 'digest' AND due_at > ?", ["2026-03-03"])
+    )
     assert row["due_at"].startswith("2026-03-09T12:00")  # 08:00 EDT (DST began 8 March)
     clock.set(clock.now().replace(day=9, hour=12, minute=0))
     await h.tick()
@@ -400,8 +452,9 @@ async def test_removed_clinician_loses_access_at_once(clinic, monkeypatch, capsy
     assert cli(["clinic", "remove-clinician", str(staff["id"])]) == 0
     await h.send_text(STAFF, f"/cohort {clinic['cohort']}")
     assert h.last(STAFF).text == render("clinic_staff_only")
-    assert list(h.db.query(
-        "SELECT * FROM outbox WHERE kind = 'digest' AND status = 'pending'")) == []
+    assert (
+        list(h.db.query("SELECT * FROM outbox WHERE kind = 'digest' AND status = 'pending'")) == []
+    )
     # An alert already queued for them is not sent.
     await h.send_text(PATIENT, "/urgent")
     await h.tap(PATIENT, "u:emergency:yes", h.last(PATIENT).message_id)
@@ -411,6 +464,7 @@ async def test_removed_clinician_loses_access_at_once(clinic, monkeypatch, capsy
 
 
 # --- cohort settings reach the patients ------------------------------------------------------
+
 
 async def test_cohort_thresholds_decide_its_patients_sessions(clinic, clock):
     h, pid = clinic["h"], clinic["pid"]
@@ -429,8 +483,9 @@ async def test_cohort_thresholds_decide_its_patients_sessions(clinic, clock):
 
 async def test_cohort_emergency_text_is_shown_to_its_patients_escaped(clinic):
     h = clinic["h"]
-    await h.send_text(STAFF, f"/cohort_set {clinic['cohort']} emergency Call 999 <now> or the "
-                             "clinic on 0123")
+    await h.send_text(
+        STAFF, f"/cohort_set {clinic['cohort']} emergency Call 999 <now> or the clinic on 0123"
+    )
     await h.send_text(PATIENT, "/urgent")
     await h.tap(PATIENT, "u:emergency:yes", h.last(PATIENT).message_id)
     assert "Call 999 &lt;now&gt; or the clinic on 0123" in h.last(PATIENT).text
@@ -450,8 +505,14 @@ async def test_cohort_start_can_change_to_rolling_and_bad_settings_are_explained
 # --- who may do what -------------------------------------------------------------------------
 
 ROLES = ("own", "other_clinic", "removed", "patient", "stranger")
-COMMANDS = ("/cohort_new Extra", "/cohorts", "/cohort {id}", "/export {id}", "/cohort_set {id}",
-            "/cohort_link {id}")
+COMMANDS = (
+    "/cohort_new Extra",
+    "/cohorts",
+    "/cohort {id}",
+    "/export {id}",
+    "/cohort_set {id}",
+    "/cohort_link {id}",
+)
 
 
 @pytest.fixture
@@ -465,8 +526,16 @@ async def world(clinic):
     _, again = clinics.invite_clinician(h.db, clinic["clinic"], h.clock.now())
     await join_staff(h, again, 7003)
     clinics.remove_clinician(h.db, clinics.roles_of(h.db, 7003)[0]["id"], h.clock.now())
-    return {**clinic, "users": {"own": STAFF, "other_clinic": OTHER_STAFF, "removed": 7003,
-                                "patient": PATIENT, "stranger": STRANGER}}
+    return {
+        **clinic,
+        "users": {
+            "own": STAFF,
+            "other_clinic": OTHER_STAFF,
+            "removed": 7003,
+            "patient": PATIENT,
+            "stranger": STRANGER,
+        },
+    }
 
 
 REFUSALS = {render("clinic_staff_only"), render("clinic_no_cohort", cohort_id=1)}
@@ -486,8 +555,10 @@ def expected(role: str, command: str) -> bool:
 async def test_every_clinician_command_by_every_role(world, role, command):
     h = world["h"]
     user = world["users"][role]
-    counts = {t: h.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-              for t in ("cohorts", "invites", "events")}
+    counts = {
+        t: h.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("cohorts", "invites", "events")
+    }
     sent_before = len(h.api.sent_to(user))
     await h.send_text(user, command.format(id=world["cohort"]))
     await h.tick()
@@ -508,8 +579,15 @@ async def test_forged_clinic_buttons_are_refused(world):
     offer_id = h.db.execute("SELECT id FROM cohort_offers").fetchone()[0]
     membership_id = clinics.membership(h.db, world["pid"])["id"]
     invite_id = h.db.execute("SELECT id FROM invites WHERE kind = 'clinician'").fetchone()[0]
-    for data in (f"coj:{offer_id}:y", f"lv:{membership_id}:y", f"clj:{invite_id}:y",
-                 "coj:x:y", "lv:1:maybe", "clj:" + "9" * 40 + ":y", "coj:١:y"):
+    for data in (
+        f"coj:{offer_id}:y",
+        f"lv:{membership_id}:y",
+        f"clj:{invite_id}:y",
+        "coj:x:y",
+        "lv:1:maybe",
+        "clj:" + "9" * 40 + ":y",
+        "coj:١:y",
+    ):
         await h.tap(STRANGER, data, 1)
         assert h.last(STRANGER).text in (render("expired"), render("invite_refused")), data
     assert clinics.membership(h.db, world["pid"]) is not None
@@ -537,6 +615,7 @@ async def test_help_lists_clinic_commands_only_for_clinic_staff(clinic):
 
 # --- the command line ------------------------------------------------------------------------
 
+
 @pytest.fixture
 def cli_env(monkeypatch, tmp_path):
     for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_BOT_USERNAME"):
@@ -558,8 +637,10 @@ def test_cli_clinic_create_list_invite_and_remove(cli_env, capsys):
     assert cli(["clinic", "invite", "1"]) == 0 and cli(["clinic", "invite", "Nowhere"]) == 1
     assert second != CLINIC_LINK.search(capsys.readouterr().out).group(2)
     assert cli(["clinic", "list"]) == 0
-    assert "1: Northside Physio (Europe/Dublin): 0 clinician(s), 0 cohort(s), 0 patient(s)" in \
-        capsys.readouterr().out
+    assert (
+        "1: Northside Physio (Europe/Dublin): 0 clinician(s), 0 cohort(s), 0 patient(s)"
+        in capsys.readouterr().out
+    )
     assert cli(["clinic", "remove-clinician", "5"]) == 1
     assert cli(["clinic", "create", "Elsewhere", "--timezone", "Mars/Olympus"]) == 2
 
@@ -574,11 +655,34 @@ def test_cli_without_a_username_or_token_changes_nothing(cli_env, capsys, tmp_pa
 
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None)
-@given(what=st.one_of(st.none(), st.sampled_from(["start", "emergency", "threshold", "x"]),
-                      st.text(max_size=12)),
-       rest=st.lists(st.one_of(st.text(max_size=30), st.sampled_from(
-           ["rolling", "default", "NaN", "inf", "-1", "1e308", "2026-02-30", "flare_tolerance",
-            "progress_step", "0.5", "٣", "2", "999"])), max_size=4))
+@given(
+    what=st.one_of(
+        st.none(), st.sampled_from(["start", "emergency", "threshold", "x"]), st.text(max_size=12)
+    ),
+    rest=st.lists(
+        st.one_of(
+            st.text(max_size=30),
+            st.sampled_from(
+                [
+                    "rolling",
+                    "default",
+                    "NaN",
+                    "inf",
+                    "-1",
+                    "1e308",
+                    "2026-02-30",
+                    "flare_tolerance",
+                    "progress_step",
+                    "0.5",
+                    "٣",
+                    "2",
+                    "999",
+                ]
+            ),
+        ),
+        max_size=4,
+    ),
+)
 def test_any_cohort_setting_is_either_a_valid_change_or_an_explained_problem(what, rest):
     from bot.rules import pacing
     from handlers.clinic import _setting_change
@@ -603,7 +707,7 @@ async def test_an_invite_answered_with_the_other_kinds_button_is_refused(harness
     assert h.last(STRANGER).text == render("invite_refused")
     assert h.db.execute("SELECT count(*) FROM caregivers").fetchone()[0] == 0
     _pid, _ = setup(h, ("walking", 20))
-    carer_code = (await invite(h))
+    carer_code = await invite(h)
     await h.send_text(STRANGER, f"/start cg_{carer_code}")
     carer_invite = h.db.execute("SELECT id FROM invites WHERE kind = 'caregiver'").fetchone()[0]
     await h.tap(STRANGER, f"clj:{carer_invite}:y", 1)

@@ -20,8 +20,9 @@ async def tick(h):
 
 
 def pending(h, kind):
-    return [r for r in h.db.query("SELECT * FROM outbox WHERE kind = ? AND status = 'pending'",
-                                  [kind])]
+    return [
+        r for r in h.db.query("SELECT * FROM outbox WHERE kind = ? AND status = 'pending'", [kind])
+    ]
 
 
 async def test_history_shows_14_days_of_ratings_and_verdicts(harness, clock):
@@ -31,12 +32,30 @@ async def test_history_shows_14_days_of_ratings_and_verdicts(harness, clock):
     checkins.record_answer(harness.db, pid, "2026-03-02", 4, clock.now())
     checkins.record_missed(harness.db, pid, "2026-02-27")
     checkins.record_answer(harness.db, pid, "2026-02-10", 9, clock.now())  # too old to show
-    sid = sessions.create(harness.db, patient_id=pid, activity_id=aid, dose_minutes=20,
-                          started_at=clock.now(), now=clock.now(), stage="waiting")
-    sessions.record_decision(harness.db, sid, {"status": "decided", "verdict": "adapt",
-                                               "findings": ["during_flare"], "partial": False,
-                                               "next_dose": 14, "pause_days": 0,
-                                               "thresholds": {}, "rule_version": 1}, clock.now())
+    sid = sessions.create(
+        harness.db,
+        patient_id=pid,
+        activity_id=aid,
+        dose_minutes=20,
+        started_at=clock.now(),
+        now=clock.now(),
+        stage="waiting",
+    )
+    sessions.record_decision(
+        harness.db,
+        sid,
+        {
+            "status": "decided",
+            "verdict": "adapt",
+            "findings": ["during_flare"],
+            "partial": False,
+            "next_dose": 14,
+            "pause_days": 0,
+            "thresholds": {},
+            "rule_version": 1,
+        },
+        clock.now(),
+    )
     await harness.send_text(USER, "/history")
     text = harness.last(USER).text
     assert "Mon 2 Mar: 4/10 · walk 20 min (adjusted)" in text
@@ -87,8 +106,9 @@ async def test_settings_add_an_activity_and_change_a_dose(harness):
     assert "walk (30 min)" in harness.last(USER).text
 
 
-@pytest.mark.parametrize("data", ["set:dm:{aid}:999", "set:d:{other}", "set:zz", "set:",
-                                  "set:dm:{other}:30"])
+@pytest.mark.parametrize(
+    "data", ["set:dm:{aid}:999", "set:d:{other}", "set:zz", "set:", "set:dm:{other}:30"]
+)
 async def test_settings_forged_buttons_change_nothing(harness, data):
     pid = harness.add_patient()
     other = harness.add_patient(user_id=2002)
@@ -102,8 +122,9 @@ async def test_settings_forged_buttons_change_nothing(harness, data):
 
 
 async def test_pause_stops_every_prompt_and_resume_starts_them_again(harness, clock):
-    pid = harness.add_patient(sitting_days="mon,tue,wed,thu,fri", sitting_from="09:00",
-                              sitting_to="17:00")
+    pid = harness.add_patient(
+        sitting_days="mon,tue,wed,thu,fri", sitting_from="09:00", sitting_to="17:00"
+    )
     plan_all(harness.rt)
     assert pending(harness, "checkin")
     await harness.send_text(USER, "/pause")
@@ -120,7 +141,9 @@ async def test_pause_stops_every_prompt_and_resume_starts_them_again(harness, cl
     assert "Welcome back" in harness.last(USER).text
     assert pending(harness, "checkin")
     assert [e["kind"] for e in events.for_patient(harness.db, pid)] == [
-        "prompts_paused", "prompts_resumed"]
+        "prompts_paused",
+        "prompts_resumed",
+    ]
 
 
 async def test_urgent_emergency_sign_holds_prompts_until_seen(harness, clock):

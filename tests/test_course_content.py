@@ -149,8 +149,9 @@ def test_render_returns_rendered_lesson(course):
 
 
 def test_name_is_used_and_never_escaped_twice(course):
-    with_name = [x for x in course
-                 if "name" in "".join(x.texts().values()).replace("emergency", "")]
+    with_name = [
+        x for x in course if "name" in "".join(x.texts().values()).replace("emergency", "")
+    ]
     assert with_name, "some snippet should greet the person by name"
     for x in with_name:
         assert "Zoë" in x.render(name="Zoë").body
@@ -165,8 +166,11 @@ def test_name_is_used_and_never_escaped_twice(course):
 
 @pytest.mark.parametrize("week", [10, 12])
 def test_urgent_help_uses_the_emergency_number(course, week):
-    lessons = [x for x in lessons_for_week(course, week)
-               if "emergency_number" in "".join(x.texts().values())]
+    lessons = [
+        x
+        for x in lessons_for_week(course, week)
+        if "emergency_number" in "".join(x.texts().values())
+    ]
     assert len(lessons) >= 1
     for x in lessons:
         assert "999 or 112" in x.render(emergency_number="999 or 112").body
@@ -286,10 +290,18 @@ def test_copy_of_course_loads(course_copy, course):
         ("w01-02", "Doctors call it", "Doctors call it " + "very " * 60, "limit 700"),
         ("w01-02", 'takeaway: "', 'takeaway: "' + "long " * 25, "limit 120"),
         ("w01-02", "---\nid:", "id:", "front matter"),
-        ("w01-03", "Call {{ emergency_number }}", "Ring {{ emergency_number }}",
-         "call {{ emergency_number }}"),
-        ("w01-03", '{% include "_signs_neck.html" +%}', '{% include "help.html" +%}',
-         "only the warning-sign lists"),
+        (
+            "w01-03",
+            "Call {{ emergency_number }}",
+            "Ring {{ emergency_number }}",
+            "call {{ emergency_number }}",
+        ),
+        (
+            "w01-03",
+            '{% include "_signs_neck.html" +%}',
+            '{% include "help.html" +%}',
+            "only the warning-sign lists",
+        ),
         ("w01-04", "test: tests/test_commands.py::", "test: test_commands::", "promises.test"),
         ("w01-04", "  - promise: ", "  - pledge: ", "promise"),
     ],
@@ -342,7 +354,8 @@ def test_average_reading_ease_is_at_least_60(course):
 
 _NOT_RECOMMENDED = re.compile(r"guidelines?\b[^.]*?\b(do not|don't|does not|doesn't)\s+recommend")
 _ELECTRO = re.compile(
-    r"acupunctur|electrotherap|electrical (nerve )?(stimulation|treatment)|\btens\b")
+    r"acupunctur|electrotherap|electrical (nerve )?(stimulation|treatment)|\btens\b"
+)
 
 
 def test_acupuncture_and_tens_only_with_guideline_warning(course):
@@ -356,8 +369,10 @@ def test_acupuncture_and_tens_only_with_guideline_warning(course):
     assert mentioned, "week 9 should say plainly that guidelines do not recommend them"
 
 
-_REST = re.compile(r"complete rest|bed rest|total rest|rest completely|stay(ing)? in bed"
-                   r"|lying still|rest until")
+_REST = re.compile(
+    r"complete rest|bed rest|total rest|rest completely|stay(ing)? in bed"
+    r"|lying still|rest until"
+)
 _AGAINST_REST = re.compile(
     r"slows?\b|does not help|doesn't help|avoid|stiff|do not stop|don't stop|rather than"
     r"|better than|not quite"
@@ -368,8 +383,9 @@ def test_no_snippet_recommends_complete_rest(course):
     for x in course:
         text = all_texts(x).lower()
         for match in _REST.finditer(text):
-            assert _AGAINST_REST.search(text), \
+            assert _AGAINST_REST.search(text), (
                 f"{x.id}: mentions {match.group(0)!r} without advising against it"
+            )
     week3 = " ".join(all_texts(x).lower() for x in lessons_for_week(course, 3))
     assert "complete rest" in week3 and "slow" in week3
 
@@ -437,9 +453,10 @@ _CITED = re.compile(r"\b([CR]\d{1,2})\b")
 
 def _claims() -> dict[str, tuple[set[str], str]]:
     text = CLINICAL_RULES.read_text(encoding="utf-8")
-    return {m.group(1): ({i.strip() for i in m.group(2).split(",") if i.strip()},
-                         m.group(3).strip())
-            for m in _CLAIM_ROW.finditer(text)}
+    return {
+        m.group(1): ({i.strip() for i in m.group(2).split(",") if i.strip()}, m.group(3).strip())
+        for m in _CLAIM_ROW.finditer(text)
+    }
 
 
 def test_every_lesson_cites_claims_that_exist(course):
@@ -466,10 +483,15 @@ def test_every_claim_names_lessons_that_cite_it_and_a_source(course):
 def test_the_course_never_points_at_the_shared_folder():
     root = Path(__file__).resolve().parent.parent
     templates = root / "messages" / "templates"
-    owned = [*DEFAULT_FOLDER.glob("*.md"), *templates.glob("_signs_*.html"),
-             *(templates / f"{name}.html" for name in ("course_end", "course_maintenance", "help")),
-             root / "docs" / "course.md", CLINICAL_RULES, root / "bot" / "course.py",
-             root / "bot" / "course_report.py"]
+    owned = [
+        *DEFAULT_FOLDER.glob("*.md"),
+        *templates.glob("_signs_*.html"),
+        *(templates / f"{name}.html" for name in ("course_end", "course_maintenance", "help")),
+        root / "docs" / "course.md",
+        CLINICAL_RULES,
+        root / "bot" / "course.py",
+        root / "bot" / "course_report.py",
+    ]
     for path in owned:
         text = path.read_text(encoding="utf-8")
         assert "../shared" not in text and "CLINICAL.md" not in text, path.name

@@ -19,12 +19,23 @@ COURSE = default_course()
 
 
 def scenario(**course):
-    return parse_scenario({
-        "start": "2026-03-01T12:00:00Z", "days": 92, "seed": 3,
-        "patients": [{"id": "mia", "timezone": "Europe/Berlin", "checkin_time": "08:00",
-                      "quiet_hours": {"from": "22:00", "to": "07:30"},
-                      "course": {"days": ["mon", "wed", "fri"], "time": "07:00", **course},
-                      "answers": {"checkin_pain": {"min": 2, "max": 6}}}]})
+    return parse_scenario(
+        {
+            "start": "2026-03-01T12:00:00Z",
+            "days": 92,
+            "seed": 3,
+            "patients": [
+                {
+                    "id": "mia",
+                    "timezone": "Europe/Berlin",
+                    "checkin_time": "08:00",
+                    "quiet_hours": {"from": "22:00", "to": "07:30"},
+                    "course": {"days": ["mon", "wed", "fri"], "time": "07:00", **course},
+                    "answers": {"checkin_pain": {"min": 2, "max": 6}},
+                }
+            ],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +57,10 @@ def test_every_lesson_once_in_order_at_local_time_outside_quiet_hours(twelve_wee
         assert not quiet.contains(moment, tz)
         # 07:00 is inside quiet hours, so lessons wait for 07:30 local, summer time or not
         assert moment.astimezone(tz).time() == time(7, 30)
-    weeks = [(datetime.fromisoformat(line["t"]).astimezone(tz).date() - date(2026, 3, 2)).days
-             // 7 + 1 for line in out]
+    weeks = [
+        (datetime.fromisoformat(line["t"]).astimezone(tz).date() - date(2026, 3, 2)).days // 7 + 1
+        for line in out
+    ]
     assert weeks == [lesson.week for lesson in COURSE]
 
 
@@ -59,27 +72,47 @@ def test_after_week_12_one_closing_message_then_weekly_checkins(twelve_weeks):
     assert len(ends) == 1 and "plan" in ends[0]["text"]
     end_at = datetime.fromisoformat(ends[0]["t"])
     assert end_at.astimezone(tz).date() == date(2026, 3, 2) + timedelta(weeks=12)
-    later = [datetime.fromisoformat(line["t"]).astimezone(tz).date() for line in lines
-             if line["kind"] == "checkin" and line["dir"] == "out" and line["t"] > ends[0]["t"]]
+    later = [
+        datetime.fromisoformat(line["t"]).astimezone(tz).date()
+        for line in lines
+        if line["kind"] == "checkin" and line["dir"] == "out" and line["t"] > ends[0]["t"]
+    ]
     assert later and all(d.weekday() == 0 for d in later)  # course began on a Monday
     assert sim.db.execute("SELECT course_state FROM patients").fetchone()[0] == "maintenance"
 
 
 async def test_mid_cohort_starts_at_the_cohorts_current_week():
-    sim = Simulation(parse_scenario({**{
-        "start": "2026-03-23T05:00:00Z", "days": 7,
-        "patients": [{"id": "leo", "timezone": "Europe/Berlin",
-                      "course": {"start": "2026-03-02", "time": "18:00"}}]}}))
+    sim = Simulation(
+        parse_scenario(
+            {
+                **{
+                    "start": "2026-03-23T05:00:00Z",
+                    "days": 7,
+                    "patients": [
+                        {
+                            "id": "leo",
+                            "timezone": "Europe/Berlin",
+                            "course": {"start": "2026-03-02", "time": "18:00"},
+                        }
+                    ],
+                }
+            }
+        )
+    )
     lines = await sim.run()
-    got = [line["data"]["lesson_id"] for line in lines
-           if line["kind"] == "lesson" and line["dir"] == "out"]
+    got = [
+        line["data"]["lesson_id"]
+        for line in lines
+        if line["kind"] == "lesson" and line["dir"] == "out"
+    ]
     assert got and all(lid.startswith("w04-") for lid in got)  # 2026-03-23 is in week 4
 
 
 @pytest.fixture
 async def with_lesson(harness, clock):
-    pid = harness.add_patient(course_start="2026-03-02", course_time="18:00",
-                              course_days="mon,wed,fri")
+    pid = harness.add_patient(
+        course_start="2026-03-02", course_time="18:00", course_days="mon,wed,fri"
+    )
     clock.set(clock.now().replace(hour=16, minute=0))  # Monday 17:00 Berlin
     plan_all(harness.rt)
     clock.advance(timedelta(hours=1))
@@ -122,8 +155,19 @@ async def test_check_question_feedback(harness, clock):
     assert "expired" in harness.last(1001).text  # the first answer stands
 
 
-@pytest.mark.parametrize("data", ["l:h:w99-01", "l:h:w01-01", "l:t:w01-01:7", "l:x", "l:zz:1",
-                                  "l:r:../../etc", "l:m:maybe", "l:" + "x" * 200])
+@pytest.mark.parametrize(
+    "data",
+    [
+        "l:h:w99-01",
+        "l:h:w01-01",
+        "l:t:w01-01:7",
+        "l:x",
+        "l:zz:1",
+        "l:r:../../etc",
+        "l:m:maybe",
+        "l:" + "x" * 200,
+    ],
+)
 async def test_forged_or_unreceived_lesson_buttons_expire(harness, data):
     harness.add_patient(course_start="2026-03-02")
     await harness.tap(1001, data)
@@ -149,8 +193,10 @@ async def test_stopping_after_the_course_ends_all_prompts(harness, clock):
     row = harness.db.execute("SELECT status, course_state FROM patients").fetchone()
     assert tuple(row) == ("finished", "stopped")
     plan_all(harness.rt)
-    assert harness.db.execute(
-        "SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0] == 0
+    assert (
+        harness.db.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
+        == 0
+    )
 
 
 async def test_lesson_days_and_time_can_be_changed_and_replan_at_once(harness, clock):
@@ -160,9 +206,14 @@ async def test_lesson_days_and_time_can_be_changed_and_replan_at_once(harness, c
     await harness.tap(1001, "l:a:0800")
     assert "tue, thu, sat" in harness.last(1001).text and "08:00" in harness.last(1001).text
     tz = zone("Europe/Berlin")
-    due = [datetime.fromisoformat(r["due_at"]).astimezone(tz) for r in harness.db.query(
-        "SELECT due_at FROM outbox WHERE kind = 'lesson' AND status = 'pending'")]
-    assert due and all(d.strftime("%a %H:%M") in {"Tue 08:00", "Thu 08:00", "Sat 08:00"}
-                       for d in due)
+    due = [
+        datetime.fromisoformat(r["due_at"]).astimezone(tz)
+        for r in harness.db.query(
+            "SELECT due_at FROM outbox WHERE kind = 'lesson' AND status = 'pending'"
+        )
+    ]
+    assert due and all(
+        d.strftime("%a %H:%M") in {"Tue 08:00", "Thu 08:00", "Sat 08:00"} for d in due
+    )
     await harness.tap(1001, "l:a:0315")
     assert "expired" in harness.last(1001).text

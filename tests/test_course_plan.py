@@ -14,8 +14,10 @@ from bot.rules.schedule import WEEKDAYS
 COURSE = load_course()
 
 
-@given(st.dates(min_value=date(2026, 1, 1), max_value=date(2030, 1, 1)),
-       st.sets(st.sampled_from(WEEKDAYS), max_size=7))
+@given(
+    st.dates(min_value=date(2026, 1, 1), max_value=date(2030, 1, 1)),
+    st.sets(st.sampled_from(WEEKDAYS), max_size=7),
+)
 def test_every_lesson_once_in_order_within_its_week(start, days):
     plan = calendar(COURSE, start, days)
     assert [lesson.id for _, lesson in plan] == [lesson.id for lesson in COURSE]

@@ -18,8 +18,7 @@ from handlers import COMMANDS
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # Promises whose proof is marked xfail until another piece of work lands; each names why.
-PENDING = {
-}
+PENDING = {}
 
 _COMMAND = re.compile(r"(?<![\w/])/([a-z_]+)\b")
 _ABOUT_THE_BOT = re.compile(r"\bthe bot\b|/[a-z_]+\b", re.IGNORECASE)
@@ -37,8 +36,9 @@ def _test_names(path: pathlib.Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names = set()
     for node in ast.walk(tree):
-        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                and node.name.startswith("test")):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith(
+            "test"
+        ):
             names.add(node.name)
     return names
 
@@ -76,8 +76,9 @@ def test_no_promise_rests_on_a_test_expected_to_fail_unless_declared_pending():
 
 
 def test_a_lesson_that_talks_about_the_bot_has_a_promise():
-    bare = [x.id for x in load_course()
-            if _ABOUT_THE_BOT.search(_lesson_text(x)) and not x.promises]
+    bare = [
+        x.id for x in load_course() if _ABOUT_THE_BOT.search(_lesson_text(x)) and not x.promises
+    ]
     assert not bare, f"lessons that promise something about the bot without a promise table: {bare}"
 
 
@@ -92,15 +93,20 @@ def test_every_command_a_lesson_names_exists():
 def test_no_lesson_promises_a_bad_day_offer_the_bot_does_not_make():
     offer = re.compile(
         r"bot (will|can) (suggest|offer) (a )?(lower|smaller|half|easier) (level|dose|plan)"
-        r"|flare[- ]day (plan|offer)|bad[- ]day plan|/badday", re.IGNORECASE)
+        r"|flare[- ]day (plan|offer)|bad[- ]day plan|/badday",
+        re.IGNORECASE,
+    )
     for lesson in load_course():
         assert not offer.search(_lesson_text(lesson)), lesson.id
 
 
 def test_thresholds_a_clinic_can_change_are_not_stated_as_facts():
     # Per-cohort pacing thresholds (bot.pacing.Thresholds) are worded loosely in the course.
-    fixed = re.compile(r"\b\d+ ?%|\bup to 3 points|\b7 days\b|\babout a week\b|\b2 hours\b"
-                       r"|20 minutes becomes 22|\ba tenth\b", re.IGNORECASE)
+    fixed = re.compile(
+        r"\b\d+ ?%|\bup to 3 points|\b7 days\b|\babout a week\b|\b2 hours\b"
+        r"|20 minutes becomes 22|\ba tenth\b",
+        re.IGNORECASE,
+    )
     for lesson in load_course():
         assert not fixed.search(_lesson_text(lesson)), lesson.id
 

@@ -72,10 +72,14 @@ LESSON_LISTS = {
     "w12-04": [SOON],
 }
 TEMPLATE_LISTS = {
-    "course_end": ([EMERGENCY, NECK, SOON],
-                   {"name": "Zoë", "activities": [], "emergency_number": "999 or 112"}),
-    "help": ([EMERGENCY, NECK],
-             {"commands": [("urgent", "x")], "clinic_commands": [], "emergency_number": "112"}),
+    "course_end": (
+        [EMERGENCY, NECK, SOON],
+        {"name": "Zoë", "activities": [], "emergency_number": "999 or 112"},
+    ),
+    "help": (
+        [EMERGENCY, NECK],
+        {"commands": [("urgent", "x")], "clinic_commands": [], "emergency_number": "112"},
+    ),
     "course_maintenance": ([], {"choice": "stop"}),
     "onboarding_red_flags": ([EMERGENCY, NECK], {"problem": False}),
     "onboarding_soon_signs": ([SOON], {"problem": False, "after_hold": False}),
@@ -89,16 +93,40 @@ TEMPLATE_LISTS = {
 def test_the_canonical_lists_follow_the_clinical_rules():
     assert len(CANON[EMERGENCY]) == 5 and len(CANON[SOON]) == 5 and len(CANON[NECK]) == 3
     emergency = " ".join(CANON[EMERGENCY])
-    for word in ("urine", "bladder", "bowels", "back passage", "genitals", "buttocks",
-                 "inner thighs", "sexual", "legs that is getting worse"):
+    for word in (
+        "urine",
+        "bladder",
+        "bowels",
+        "back passage",
+        "genitals",
+        "buttocks",
+        "inner thighs",
+        "sexual",
+        "legs that is getting worse",
+    ):
         assert word in emergency, word
     soon = " ".join(CANON[SOON])
-    for word in ("fever", "unwell", "weight loss", "cancer", "fall or accident",
-                 "constant pain at night"):
+    for word in (
+        "fever",
+        "unwell",
+        "weight loss",
+        "cancer",
+        "fall or accident",
+        "constant pain at night",
+    ):
         assert word in soon, word
     neck = " ".join(CANON[NECK])
-    for word in ("arm or hand", "getting worse", "clumsy hands", "unsteady",
-                 "sudden severe headache", "dizziness", "double vision", "speaking", "swallowing"):
+    for word in (
+        "arm or hand",
+        "getting worse",
+        "clumsy hands",
+        "unsteady",
+        "sudden severe headache",
+        "dizziness",
+        "double vision",
+        "speaking",
+        "swallowing",
+    ):
         assert word in neck, word
 
 
@@ -154,8 +182,10 @@ def test_the_emergency_number_always_follows_call():
     # The number is plain text ("999 or 112"), never a sentence: the text says "call" itself, so
     # a clinic's "Call 112" can never read "Call Call 112".
     texts = [(x.id, t) for x in load_course() for t in x.texts().values()]
-    texts += [(name, (TEMPLATES / f"{name}.html").read_text(encoding="utf-8"))
-              for name in ("course_end", "help")]
+    texts += [
+        (name, (TEMPLATES / f"{name}.html").read_text(encoding="utf-8"))
+        for name in ("course_end", "help")
+    ]
     uses = 0
     for where, text in texts:
         for m in re.finditer(r"(\S+)\s+\{\{\s*emergency_number", text):

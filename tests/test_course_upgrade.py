@@ -9,8 +9,8 @@ from jobs.dispatch import dispatch_due
 from storage import lessons
 from storage.migrations import m011_warning_sign_lessons_again
 
-SIGNS_NOW = "back passage"        # w01-03 lists the emergency signs
-SIGNS_SOON = "weight loss"        # w01-04 lists the see-a-doctor-soon signs
+SIGNS_NOW = "back passage"  # w01-03 lists the emergency signs
+SIGNS_SOON = "weight loss"  # w01-04 lists the see-a-doctor-soon signs
 
 
 def _received(h, pid: int, *ids: str) -> None:

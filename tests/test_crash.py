@@ -56,7 +56,7 @@ from storage.db import open_database
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20260303
 PATIENTS = 24
-KILLS = 24           # at least 20 are required; a few spare for runs that finish early
+KILLS = 24  # at least 20 are required; a few spare for runs that finish early
 EXPECTED_LINES = 1745  # journal lines of an uninterrupted run (1737), to spread the kills
 # CRASH_INTAKE=updater runs the code path before the durable inbox (confirmed before handled).
 INTAKE = os.environ.get("CRASH_INTAKE", "inbox")
@@ -72,10 +72,27 @@ def lines(path: Path) -> int:
 
 def spawn(db: Path, journal: Path, log) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "bot.simulator.crashrun", "--db", str(db),
-                             "--journal", str(journal), "--patients", str(PATIENTS),
-                             "--seed", str(SEED), "--intake", INTAKE], cwd=ROOT, env=env,
-                            stdout=log, stderr=log)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot.simulator.crashrun",
+            "--db",
+            str(db),
+            "--journal",
+            str(journal),
+            "--patients",
+            str(PATIENTS),
+            "--seed",
+            str(SEED),
+            "--intake",
+            INTAKE,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
 
 
 def wait_for(proc: subprocess.Popen, condition, timeout: float) -> bool:
@@ -106,10 +123,16 @@ def run_with_kills(tmp_path: Path) -> tuple[int, Path, Path]:
             # outlasts the kills; within that, the moment is random.
             left = max(EXPECTED_LINES - start_lines, KILLS)
             step = rng.randint(1, max(1, left // (KILLS - kills + 1)))
-            deadline = time.monotonic() + (rng.uniform(0.05, 1.5) if rng.random() < 0.25
-                                           else 60)  # a quarter die during start-up/recovery
-            alive = wait_for(proc, lambda target=start_lines + step, deadline=deadline:
-                             lines(journal) >= target or time.monotonic() >= deadline, 60)
+            deadline = time.monotonic() + (
+                rng.uniform(0.05, 1.5) if rng.random() < 0.25 else 60
+            )  # a quarter die during start-up/recovery
+            alive = wait_for(
+                proc,
+                lambda target=start_lines + step, deadline=deadline: (
+                    lines(journal) >= target or time.monotonic() >= deadline
+                ),
+                60,
+            )
             if not alive:  # the day ended before this kill: the test wants more kills than that
                 assert proc.returncode == 0, (tmp_path / "runs.log").read_text()[-3000:]
                 return kills, db, journal
@@ -128,27 +151,44 @@ def check_walk(db, chat: int, patient_id: int, sends: list, taps: list) -> None:
     """Her one walk: every answer she gave stored as given, decided once, the advice delivered."""
     before, after, settled = session_answers(chat)
     pain = chat % 11
-    walks = db.execute("SELECT id, before, before_source, after, settled, next_day, stage, "
-                       "verdict, findings, thresholds, rule_version, partial FROM sessions "
-                       "WHERE patient_id = ?", [patient_id]).fetchall()
+    walks = db.execute(
+        "SELECT id, before, before_source, after, settled, next_day, stage, "
+        "verdict, findings, thresholds, rule_version, partial FROM sessions "
+        "WHERE patient_id = ?",
+        [patient_id],
+    ).fetchall()
     assert len(walks) == 1, f"chat {chat}: {len(walks)} walks (a start lost or repeated)"
-    (sid, b, source, a, s, n, stage, verdict, findings, thresholds, rule, partial), = walks
+    ((sid, b, source, a, s, n, stage, verdict, findings, thresholds, rule, partial),) = walks
     mine = [t for t in taps if t["chat"] == chat]
     asked = [t for t in mine if t["prompt_kind"] == "session_before"]
     assert (b, source) == ((before, "asked") if asked else (pain, "checkin")), chat
     assert (a, s, n) == (after, int(settled), pain), chat
-    assert all(t["value"] == {"session_before": before, "session_after": after,
-                              "session_settled": int(settled), "next_day": pain}[t["prompt_kind"]]
-               for t in mine if "value" in t)
+    assert all(
+        t["value"]
+        == {
+            "session_before": before,
+            "session_after": after,
+            "session_settled": int(settled),
+            "next_day": pain,
+        }[t["prompt_kind"]]
+        for t in mine
+        if "value" in t
+    )
     assert (stage, rule, partial) == ("decided", 1, 0) and verdict in ("keep", "adapt"), chat
     assert json.loads(findings) is not None and json.loads(thresholds)["flare_tolerance"]
-    decisions = [r[0] for r in db.execute("SELECT data FROM events WHERE patient_id = ? "
-                                          "AND kind = 'pacing_decision'", [patient_id])]
+    decisions = [
+        r[0]
+        for r in db.execute(
+            "SELECT data FROM events WHERE patient_id = ? AND kind = 'pacing_decision'",
+            [patient_id],
+        )
+    ]
     assert len(decisions) == 1 and json.loads(decisions[0])["session"] == sid
     assert json.loads(decisions[0])["verdict"] == verdict
     words = {"keep": "keep going", "adapt": "let's adjust it"}[verdict]
-    assert any(r["chat"] == chat and f"Your {ACTIVITY}: {words}" in r["text"] for _, r in sends), \
+    assert any(r["chat"] == chat and f"Your {ACTIVITY}: {words}" in r["text"] for _, r in sends), (
         f"chat {chat}: the advice never arrived"
+    )
 
 
 @pytest.mark.slow
@@ -173,8 +213,13 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_little(tmp_path)
         assert row in records[restart]["recovered"], f"row {row} was sent twice without a crash"
     for a, b in zip(starts, starts[1:] + [len(records)], strict=True):
         recovered = set(records[a]["recovered"])
-        redone = {r["row"] for i, r in sends if a < i < b and r["row"] in recovered
-                  and any(j < a and s["row"] == r["row"] for j, s in sends)}
+        redone = {
+            r["row"]
+            for i, r in sends
+            if a < i < b
+            and r["row"] in recovered
+            and any(j < a and s["row"] == r["row"] for j, s in sends)
+        }
         assert len(redone) <= 1
 
     db = open_database(db_path)
@@ -182,42 +227,75 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_little(tmp_path)
         # -- nothing lost -------------------------------------------------------------------
         scenario = busy_day(PATIENTS, SEED)
         for persona in scenario.patients:
-            patient = db.execute("SELECT id, status FROM patients WHERE chat_id = ?",
-                                 [persona.chat_id]).fetchone()
+            patient = db.execute(
+                "SELECT id, status FROM patients WHERE chat_id = ?", [persona.chat_id]
+            ).fetchone()
             assert patient[1] == "active"
             expected = persona.chat_id % 11
-            prompts = [r for _, r in sends
-                       if r["chat"] == persona.chat_id and r["kind"] == "checkin"]
-            days = sorted({local_date(parse_iso(p["t"]), zone(persona.timezone)).isoformat()
-                           for p in prompts})
+            prompts = [
+                r for _, r in sends if r["chat"] == persona.chat_id and r["kind"] == "checkin"
+            ]
+            days = sorted(
+                {local_date(parse_iso(p["t"]), zone(persona.timezone)).isoformat() for p in prompts}
+            )
             assert len(days) == 2, f"{persona.id} did not get a check-in each day"
-            stored = [tuple(r) for r in db.execute(
-                "SELECT local_date, pain, status FROM checkins WHERE patient_id = ? "
-                "ORDER BY local_date", [patient[0]])]
+            stored = [
+                tuple(r)
+                for r in db.execute(
+                    "SELECT local_date, pain, status FROM checkins WHERE patient_id = ? "
+                    "ORDER BY local_date",
+                    [patient[0]],
+                )
+            ]
             assert stored == [(day, expected, "answered") for day in days], persona.id
-            thanks = [r["text"] for _, r in sends if r["chat"] == persona.chat_id
-                      and r["text"].startswith("Thanks, noted")]
+            thanks = [
+                r["text"]
+                for _, r in sends
+                if r["chat"] == persona.chat_id and r["text"].startswith("Thanks, noted")
+            ]
             before = session_answers(persona.chat_id)[0]
             assert [t for t in thanks if "for today" in t]
             for t in thanks:  # the check-in's, the walk's "before" and the next-day rating's
-                shown = (f"<b>{expected}/10</b>" if "for today" in t else
-                         f"noted {before}/10." if "Enjoy your" in t else f"noted {expected}/10.")
+                shown = (
+                    f"<b>{expected}/10</b>"
+                    if "for today" in t
+                    else f"noted {before}/10."
+                    if "Enjoy your" in t
+                    else f"noted {expected}/10."
+                )
                 assert shown in t, (persona.id, t)
             check_walk(db, persona.chat_id, patient[0], sends, taps)
         acked = {r["update"] for _, r in sends if r["update"] is not None}
         assert [t["update"] for t in taps if t["update"] not in acked] == []
         for tap in taps:
             if tap["prompt_kind"] == "sitting":
-                assert db.execute("SELECT action FROM sitting_breaks WHERE outbox_id = ?",
-                                  [tap["prompt"]]).fetchone()[0] == "done"
+                assert (
+                    db.execute(
+                        "SELECT action FROM sitting_breaks WHERE outbox_id = ?", [tap["prompt"]]
+                    ).fetchone()[0]
+                    == "done"
+                )
             elif tap["prompt_kind"] == "lesson":
                 lesson_id = tap["data"].split(":")[2]
-                assert db.execute("SELECT feedback FROM lessons_sent WHERE lesson_id = ? AND "
-                                  "patient_id = (SELECT id FROM patients WHERE chat_id = ?)",
-                                  [lesson_id, tap["chat"]]).fetchone()[0] == "helpful"
+                assert (
+                    db.execute(
+                        "SELECT feedback FROM lessons_sent WHERE lesson_id = ? AND "
+                        "patient_id = (SELECT id FROM patients WHERE chat_id = ?)",
+                        [lesson_id, tap["chat"]],
+                    ).fetchone()[0]
+                    == "helpful"
+                )
         assert {t["prompt_kind"] for t in taps} == {
-            "checkin", "sitting", "lesson", "activity_start", "session_before", "session_done",
-            "session_after", "session_settled", "next_day"}
+            "checkin",
+            "sitting",
+            "lesson",
+            "activity_start",
+            "session_before",
+            "session_done",
+            "session_after",
+            "session_settled",
+            "next_day",
+        }
         statuses = Counter(r[0] for r in db.execute("SELECT status FROM outbox"))
         assert statuses["sending"] == 0 and statuses["failed"] == 0, statuses
         sent_rows = {r[0] for r in db.execute("SELECT id FROM outbox WHERE status = 'sent'")}

@@ -40,14 +40,26 @@ def test_every_test_named_in_security_md_exists():
     text = (root / "docs" / "SECURITY.md").read_text(encoding="utf-8")
     named = set(re.findall(r"`(tests/[\w/]+\.py)::(\w+)", text))
     assert named
-    missing = [(f, t) for f, t in named
-               if not (root / f).exists() or f"def {t}(" not in (root / f).read_text()]
+    missing = [
+        (f, t)
+        for f, t in named
+        if not (root / f).exists() or f"def {t}(" not in (root / f).read_text()
+    ]
     assert missing == []
 
 
 OUTSIDE = ("../shared", "CLINICAL.md", "DESIGN.md", "STYLE.md", "seeds/")
-NOT_OURS = {".git", ".venv", "tests", "__pycache__", ".hypothesis", ".pytest_cache", "data",
-            "build", "dist"}
+NOT_OURS = {
+    ".git",
+    ".venv",
+    "tests",
+    "__pycache__",
+    ".hypothesis",
+    ".pytest_cache",
+    "data",
+    "build",
+    "dist",
+}
 
 
 def _project_files():
@@ -56,8 +68,11 @@ def _project_files():
     import subprocess
 
     try:
-        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
-                                check=True).stdout.decode().split("\0")
+        listed = (
+            subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+            .stdout.decode()
+            .split("\0")
+        )
         paths = [ROOT / name for name in listed if name]
     except (OSError, subprocess.CalledProcessError):
         paths = []

@@ -128,8 +128,14 @@ def test_architecture_quotes_the_codes_numbers(claim):
 def test_every_setting_the_page_names_exists():
     """An upper-case name in backticks is a setting, unless it is one of the code's names."""
     named = set(re.findall(r"`([A-Z][A-Z_]{3,})`", PAGE))
-    constants = {"RETRY_FOR", "MAX_ATTEMPTS", "DAILY_PROMPT_CAP", "POLICIES", "EDIT_FLOWS",
-                 "F_OFD_SETLK"}
+    constants = {
+        "RETRY_FOR",
+        "MAX_ATTEMPTS",
+        "DAILY_PROMPT_CAP",
+        "POLICIES",
+        "EDIT_FLOWS",
+        "F_OFD_SETLK",
+    }
     assert named - constants <= set(DEFAULT), named - constants - set(DEFAULT)
 
 
@@ -146,15 +152,20 @@ def test_the_modules_the_page_calls_pure_import_no_io_library():
     import subprocess
     import sys
 
-    listed = re.search(r"`bot/rules/` — the pure rules: (.*?)\. They import no telegram", PAGE, re.S)
+    listed = re.search(
+        r"`bot/rules/` — the pure rules: (.*?)\. They import no telegram", PAGE, re.S
+    )
     assert listed, "the Layers section no longer names the pure rules this way"
     names = [f"rules.{name}" for name in re.findall(r"`(\w+)`", listed.group(1))]
-    code = ("import importlib, sys\n"
-            f"for name in {names!r}: importlib.import_module('bot.' + name)\n"
-            "print(sorted(m for m in ('telegram', 'sqlite3', 'sqlite_utils', 'jinja2', 'yaml')"
-            " if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}: importlib.import_module('bot.' + name)\n"
+        "print(sorted(m for m in ('telegram', 'sqlite3', 'sqlite_utils', 'jinja2', 'yaml')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 

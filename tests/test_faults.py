@@ -38,8 +38,11 @@ def pain(h, pid):
 
 
 def sends(h, chat_id=None):
-    return [c for c in h.api.calls if c.method == "sendMessage"
-            and (chat_id is None or int(c.params["chat_id"]) == chat_id)]
+    return [
+        c
+        for c in h.api.calls
+        if c.method == "sendMessage" and (chat_id is None or int(c.params["chat_id"]) == chat_id)
+    ]
 
 
 def row_of(call) -> int | None:
@@ -66,13 +69,21 @@ async def run_until(h, end):
         h.clock.set(max(upcoming, h.clock.now() + timedelta(seconds=5)))
 
 
-@pytest.mark.parametrize("kind,delivered,status", [
-    ("429", True, "active"), ("timeout", True, "active"), ("5xx", True, "active"),
-    ("502", True, "active"), ("network", True, "active"),
-    ("403", False, "inactive"), ("400", False, "inactive"),
-])
+@pytest.mark.parametrize(
+    "kind,delivered,status",
+    [
+        ("429", True, "active"),
+        ("timeout", True, "active"),
+        ("5xx", True, "active"),
+        ("502", True, "active"),
+        ("network", True, "active"),
+        ("403", False, "inactive"),
+        ("400", False, "inactive"),
+    ],
+)
 async def test_a_rating_is_kept_whatever_telegram_answers_to_its_acknowledgement(
-        harness, clock, kind, delivered, status):
+    harness, clock, kind, delivered, status
+):
     pid = harness.add_patient()
     question = await open_checkin(harness)
     harness.api.fail_next(kind, method="sendMessage", retry_after=30)
@@ -112,8 +123,9 @@ async def test_a_long_outage_costs_a_bounded_number_of_calls_with_growing_waits(
     calls = sends(harness)
     assert harness.api.sent == []
     # Waits start at BACKOFF_START and double up to BACKOFF_CAP: that bounds the calls per row.
-    per_row = (1 + math.ceil(math.log2(BACKOFF_CAP / BACKOFF_START))
-               + math.ceil(window / BACKOFF_CAP))
+    per_row = (
+        1 + math.ceil(math.log2(BACKOFF_CAP / BACKOFF_START)) + math.ceil(window / BACKOFF_CAP)
+    )
     assert len(calls) <= len(users) * per_row
     by_row = defaultdict(list)
     for call in calls:
@@ -122,8 +134,9 @@ async def test_a_long_outage_costs_a_bounded_number_of_calls_with_growing_waits(
     for times in by_row.values():
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert len(times) >= 3 and gaps[0] == BACKOFF_START  # backing off, never a storm
-        assert all(later == min(2 * earlier, BACKOFF_CAP)
-                   for earlier, later in itertools.pairwise(gaps))
+        assert all(
+            later == min(2 * earlier, BACKOFF_CAP) for earlier, later in itertools.pairwise(gaps)
+        )
 
 
 async def test_a_429_flood_is_waited_out_row_by_row_and_costs_no_attempts(harness, clock):
@@ -144,8 +157,12 @@ async def test_a_429_flood_is_waited_out_row_by_row_and_costs_no_attempts(harnes
     harness.api.clear_faults()
     await run_until(harness, clock.now() + timedelta(minutes=2))
     assert sorted(s.chat_id for s in harness.api.sent) == users  # nothing lost, nothing twice
-    attempts = [r["attempts"] for r in harness.db.query(
-        "SELECT attempts FROM outbox WHERE kind = 'checkin' AND status = 'sent'")]
+    attempts = [
+        r["attempts"]
+        for r in harness.db.query(
+            "SELECT attempts FROM outbox WHERE kind = 'checkin' AND status = 'sent'"
+        )
+    ]
     assert attempts == [1] * len(users)  # Telegram's waits were not the messages' fault
 
 
@@ -182,8 +199,11 @@ async def test_an_unexpected_telegram_error_leaves_the_row_retryable(harness, cl
     harness.api.fail_next(kind)
     with contextlib.suppress(Exception):  # the assertion below is the point
         await dispatch_due(harness.rt)
-    [row] = [r for r in harness.db.query("SELECT * FROM outbox WHERE kind = 'checkin'")
-             if parse_iso(r["due_at"]) <= clock.now()]
+    [row] = [
+        r
+        for r in harness.db.query("SELECT * FROM outbox WHERE kind = 'checkin'")
+        if parse_iso(r["due_at"]) <= clock.now()
+    ]
     assert row["status"] == "pending" and row["next_attempt_at"] is not None
     await run_until(harness, clock.now() + timedelta(hours=1))
     assert outbox.get(harness.db, row["id"])["status"] == "sent"

@@ -43,14 +43,22 @@ class Bot:
 
     def __init__(self, clock, db, db_path, **settings):
         self.clock, self.db = clock, db
-        self.settings = load_settings(environ={}, dotenv=None, TELEGRAM_BOT_TOKEN=SIM_TOKEN,
-                                      DATABASE_PATH=db_path, **settings)
+        self.settings = load_settings(
+            environ={}, dotenv=None, TELEGRAM_BOT_TOKEN=SIM_TOKEN, DATABASE_PATH=db_path, **settings
+        )
         self.api = FakeBotApi(clock)
         self.service: Service | None = None
 
     async def start(self, poll: bool = True) -> Bot:
-        app = build_application(self.settings, self.clock, self.api, db=self.db,
-                                rate_limit=False, schedule_ticks=False, updater=False)
+        app = build_application(
+            self.settings,
+            self.clock,
+            self.api,
+            db=self.db,
+            rate_limit=False,
+            schedule_ticks=False,
+            updater=False,
+        )
         self.service = Service(app, self.settings, poll_timeout=1)
         if not poll:
             self.service.settings = self.settings  # same; polling is started below only if asked
@@ -74,8 +82,12 @@ class Bot:
     async def crash(self) -> None:
         """Drop everything mid-flight, as SIGKILL would (no drain, no final send)."""
         svc = self.service
-        tasks = [*svc._tasks, *svc.inbound._workers.values(), *svc.inbound.background,
-                 *svc.sender._tasks]
+        tasks = [
+            *svc._tasks,
+            *svc.inbound._workers.values(),
+            *svc.inbound.background,
+            *svc.sender._tasks,
+        ]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -101,9 +113,15 @@ async def bot(clock, fresh_db, db_path):
 
 
 def add_patient(b: Bot, user_id: int = USER, **fields) -> int:
-    defaults = dict(first_name="Ana", timezone="Europe/Berlin", checkin_time="08:00",
-                    quiet_from="21:30", quiet_to="07:30", status="active",
-                    start_date="2026-03-02")
+    defaults = dict(
+        first_name="Ana",
+        timezone="Europe/Berlin",
+        checkin_time="08:00",
+        quiet_from="21:30",
+        quiet_to="07:30",
+        status="active",
+        start_date="2026-03-02",
+    )
     defaults.update(fields)
     return patients.create(b.db, user_id=user_id, chat_id=user_id, now=b.clock.now(), **defaults)
 
@@ -119,7 +137,8 @@ async def test_an_update_is_stored_before_the_offset_that_confirms_it(bot):
     def spy(params):
         if params.get("offset") is not None:  # this call confirms what came before it
             stored_when_confirmed.append(
-                (int(params["offset"]), [r["update_id"] for r in bot.rows()]))
+                (int(params["offset"]), [r["update_id"] for r in bot.rows()])
+            )
         return real_get(params)
 
     bot.api._get_updates = spy
@@ -131,8 +150,12 @@ async def test_an_update_is_stored_before_the_offset_that_confirms_it(bot):
     [row] = bot.rows()
     assert row["status"] == "done" and row["kind"] == "message" and row["chat_id"] == USER
     params = get_updates_calls(bot)[0]
-    assert set(params["allowed_updates"]) == {"message", "edited_message", "callback_query",
-                                              "my_chat_member"}
+    assert set(params["allowed_updates"]) == {
+        "message",
+        "edited_message",
+        "callback_query",
+        "my_chat_member",
+    }
 
 
 async def test_crash_before_handling_handles_it_once_after_restart(clock, fresh_db, db_path):
@@ -158,19 +181,29 @@ async def test_crash_before_handling_handles_it_once_after_restart(clock, fresh_
     await until(lambda: [r["status"] for r in b.rows()] == ["done"], "handled after restart")
     await until(lambda: b.texts(USER), "the answer sent")
     await b.stop()
-    asked = b.db.execute("SELECT count(*) FROM outbox WHERE patient_id = ? AND kind = "
-                         "'checkin_asked'", [pid]).fetchone()[0]
+    asked = b.db.execute(
+        "SELECT count(*) FROM outbox WHERE patient_id = ? AND kind = 'checkin_asked'", [pid]
+    ).fetchone()[0]
     assert asked == 1 and len(b.texts(USER)) == 1
 
 
-async def test_crash_between_handling_and_done_changes_nothing_twice(clock, fresh_db, db_path,
-                                                                     monkeypatch):
+async def test_crash_between_handling_and_done_changes_nothing_twice(
+    clock, fresh_db, db_path, monkeypatch
+):
     b = await Bot(clock, fresh_db, db_path).start()
     pid = add_patient(b)
-    b.db.execute("INSERT INTO outbox (chat_id, patient_id, kind, due_at, dedupe_key, payload, "
-                 "created_at, status, sent_at) VALUES (?, ?, 'checkin', ?, 'ck', ?, ?, 'sent', ?)",
-                 [USER, pid, "2026-03-02T11:00:00+00:00", json.dumps({"local_date": "2026-03-02"}),
-                  "2026-03-02T11:00:00+00:00", "2026-03-02T11:00:00+00:00"])
+    b.db.execute(
+        "INSERT INTO outbox (chat_id, patient_id, kind, due_at, dedupe_key, payload, "
+        "created_at, status, sent_at) VALUES (?, ?, 'checkin', ?, 'ck', ?, ?, 'sent', ?)",
+        [
+            USER,
+            pid,
+            "2026-03-02T11:00:00+00:00",
+            json.dumps({"local_date": "2026-03-02"}),
+            "2026-03-02T11:00:00+00:00",
+            "2026-03-02T11:00:00+00:00",
+        ],
+    )
     row = b.db.execute("SELECT id FROM outbox WHERE dedupe_key = 'ck'").fetchone()[0]
     real_mark = inbox.mark
     monkeypatch.setattr(inbox, "mark", lambda *a, **k: False)  # dies before 'done' is written
@@ -211,8 +244,10 @@ async def test_a_reused_update_id_with_new_content_is_handled(bot):
     await until(lambda: len(bot.texts(USER)) == 2, "second answered too")
     await bot.stop()
     assert [r["status"] for r in bot.rows()] == ["done", "done"]
-    assert bot.db.execute("SELECT step FROM onboarding WHERE user_id = ?",
-                          [USER]).fetchone()[0] == "intro"
+    assert (
+        bot.db.execute("SELECT step FROM onboarding WHERE user_id = ?", [USER]).fetchone()[0]
+        == "intro"
+    )
 
 
 async def test_chats_are_handled_concurrently_and_each_chat_in_order(bot):
@@ -244,28 +279,46 @@ async def test_edited_resume_while_withdrawn_does_nothing_but_the_note(bot):
     bot.push(edit)
     await until(lambda: bot.texts(USER), "the note")
     await bot.stop()
-    assert bot.texts(USER) == ["I can't use edited messages. Please send it again as a new "
-                               "message."]
+    assert bot.texts(USER) == [
+        "I can't use edited messages. Please send it again as a new message."
+    ]
     assert patients.get(bot.db, pid)["status"] == "withdrawn"
-    assert bot.db.execute("SELECT count(*) FROM outbox WHERE patient_id = ? AND kind != 'reply'",
-                          [pid]).fetchone()[0] == 0
+    assert (
+        bot.db.execute(
+            "SELECT count(*) FROM outbox WHERE patient_id = ? AND kind != 'reply'", [pid]
+        ).fetchone()[0]
+        == 0
+    )
 
 
 async def test_edited_messages_never_answer_a_question(harness):
     """Also without the inbox (process_update directly): an edit is not an answer."""
     pid = harness.add_patient()
     await harness.app.process_update(harness.updates.edited_text(USER, "7", message_id=3))
-    assert harness.texts(USER) == ["I can't use edited messages. Please send it again as a new "
-                                   "message."]
-    assert harness.db.execute("SELECT count(*) FROM checkins WHERE patient_id = ?",
-                              [pid]).fetchone()[0] == 0
+    assert harness.texts(USER) == [
+        "I can't use edited messages. Please send it again as a new message."
+    ]
+    assert (
+        harness.db.execute("SELECT count(*) FROM checkins WHERE patient_id = ?", [pid]).fetchone()[
+            0
+        ]
+        == 0
+    )
 
 
 async def test_business_and_unparseable_updates_are_kept_out_and_logged_without_content(
-        bot, caplog):
+    bot, caplog
+):
     secret = "my-private-words"
-    business = {"update_id": 900, "business_message": {"message_id": 1, "date": 0, "text": secret,
-                                                       "chat": {"id": USER, "type": "private"}}}
+    business = {
+        "update_id": 900,
+        "business_message": {
+            "message_id": 1,
+            "date": 0,
+            "text": secret,
+            "chat": {"id": USER, "type": "private"},
+        },
+    }
     garbage = b'{"update_id": 901, "message": "' + secret.encode() + b'"'  # not even JSON
     odd = {"update_id": 902, "message": {"chat": {"id": USER}, "text": secret}}  # not a Message
     with caplog.at_level("INFO"):
@@ -276,10 +329,14 @@ async def test_business_and_unparseable_updates_are_kept_out_and_logged_without_
     assert secret not in caplog.text and bot.texts(USER) == []
 
 
-async def test_a_flood_from_one_chat_is_throttled_with_one_note(clock, fresh_db, db_path,
-                                                                monkeypatch):
-    monkeypatch.setattr(inbound_module.safety, "screen",
-                        lambda text: Screen("emergency" if "numb" in (text or "") else None))
+async def test_a_flood_from_one_chat_is_throttled_with_one_note(
+    clock, fresh_db, db_path, monkeypatch
+):
+    monkeypatch.setattr(
+        inbound_module.safety,
+        "screen",
+        lambda text: Screen("emergency" if "numb" in (text or "") else None),
+    )
     b = await Bot(clock, fresh_db, db_path, INBOUND_PER_CHAT_PER_MINUTE=5).start()
     flooder = 4242
     for n in range(12):
@@ -299,8 +356,10 @@ async def test_a_flood_from_one_chat_is_throttled_with_one_note(clock, fresh_db,
 
 async def test_a_moving_live_location_is_dropped_without_a_note_each_time(harness):
     update = harness.updates.location(USER, 52.5, 13.4).to_dict()
-    edited = {"update_id": update["update_id"] + 100, "edited_message": {
-        **update["message"], "edit_date": update["message"]["date"] + 5}}
+    edited = {
+        "update_id": update["update_id"] + 100,
+        "edited_message": {**update["message"], "edit_date": update["message"]["date"] + 5},
+    }
     from telegram import Update
 
     await harness.app.process_update(Update.de_json(edited, harness.app.bot))
@@ -352,8 +411,9 @@ async def test_polling_backs_off_on_network_errors_and_a_revoked_token_stops_it(
 
     bot.api.fail_next("network", method="getUpdates", times=3)
     raw = bot.push(bot.updates.text(USER, "/help"))
-    task = asyncio.create_task(inbound_module.poll(bot.app, bot.service.inbound, timeout=1,
-                                                   sleep=no_sleep))
+    task = asyncio.create_task(
+        inbound_module.poll(bot.app, bot.service.inbound, timeout=1, sleep=no_sleep)
+    )
     await until(lambda: [r["update_id"] for r in bot.rows()] == [raw["update_id"]], "stored")
     assert waits == [1.0, 2.0, 4.0]
     bot.api.fail_next("401", method="getUpdates")
@@ -366,8 +426,9 @@ async def test_polling_backs_off_on_network_errors_and_a_revoked_token_stops_it(
 async def test_a_thousand_messages_from_one_chat_delay_no_one_else(bot):
     from tests.test_sender import checkin_question, stored_ratings
 
-    people = [(3000 + n, checkin_question(bot, add_patient(bot, 3000 + n), 3000 + n))
-              for n in range(20)]
+    people = [
+        (3000 + n, checkin_question(bot, add_patient(bot, 3000 + n), 3000 + n)) for n in range(20)
+    ]
     for n in range(1000):
         bot.push(bot.updates.text(4242, f"spam {n}"))
     loop, waits = asyncio.get_running_loop(), []
@@ -402,13 +463,19 @@ async def test_a_batch_that_cannot_be_stored_is_not_confirmed(bot, monkeypatch):
 
     raw = bot.push(bot.updates.text(USER, "/help"))
     first_call = len(bot.api.calls)
-    task = asyncio.create_task(inbound_module.poll(bot.app, bot.service.inbound, timeout=1,
-                                                   sleep=no_sleep))
+    task = asyncio.create_task(
+        inbound_module.poll(bot.app, bot.service.inbound, timeout=1, sleep=no_sleep)
+    )
     try:
-        await until(lambda: [r["update_id"] for r in bot.rows()] == [raw["update_id"]],
-                    "stored on the second try")
-        offsets = [c.params.get("offset") for c in list(bot.api.calls)[first_call:]
-                   if c.method == "getUpdates"]
+        await until(
+            lambda: [r["update_id"] for r in bot.rows()] == [raw["update_id"]],
+            "stored on the second try",
+        )
+        offsets = [
+            c.params.get("offset")
+            for c in list(bot.api.calls)[first_call:]
+            if c.method == "getUpdates"
+        ]
         # The call after the failure asked again without confirming: no offset yet.
         assert failures and offsets[:2] == [None, None]
     finally:

@@ -23,8 +23,13 @@ async def run(name: str, tmp_path) -> tuple[Simulation, list[dict]]:
 
 
 def pacing(lines, activity=None):
-    return [line["data"] for line in lines if line["dir"] == "event" and line["kind"] == "pacing"
-            and (activity is None or line["data"]["activity"] == activity)]
+    return [
+        line["data"]
+        for line in lines
+        if line["dir"] == "event"
+        and line["kind"] == "pacing"
+        and (activity is None or line["data"]["activity"] == activity)
+    ]
 
 
 def outs(lines, kind):
@@ -48,8 +53,13 @@ async def test_a_tolerant_walker_progresses(tmp_path):
     # Her 08:00 check-in falls ~20 h after a noon walk, so it carries N: no separate N prompt.
     assert outs(lines, "next_day") == []
     rows = list(sim.db.query("SELECT before, after, settled, next_day, verdict FROM sessions"))
-    assert all(r == {"before": 3, "after": 4, "settled": 1, "next_day": 3, "verdict": r["verdict"]}
-               for r in rows) and len(rows) == 7
+    assert (
+        all(
+            r == {"before": 3, "after": 4, "settled": 1, "next_day": 3, "verdict": r["verdict"]}
+            for r in rows
+        )
+        and len(rows) == 7
+    )
 
 
 @pytest.mark.slow
@@ -92,12 +102,14 @@ async def test_two_weeks_across_a_dst_change(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["tolerant_walker.yaml", "flaring_gardener.yaml",
-                                  "dst_two_weeks.yaml"])
+@pytest.mark.parametrize(
+    "name", ["tolerant_walker.yaml", "flaring_gardener.yaml", "dst_two_weeks.yaml"]
+)
 async def test_every_message_is_sent_once(tmp_path, name):
     sim, _lines = await run(name, tmp_path)
-    keys = [r["dedupe_key"] for r in sim.db.query("SELECT dedupe_key FROM outbox "
-                                                   "WHERE status = 'sent'")]
+    keys = [
+        r["dedupe_key"] for r in sim.db.query("SELECT dedupe_key FROM outbox WHERE status = 'sent'")
+    ]
     assert len(keys) == len(set(keys))
     sends = Counter((s.chat_id, s.message_id) for s in sim.api.sent)
     assert max(sends.values()) == 1

@@ -14,11 +14,20 @@ from bot.simulator.scenario import load_scenario
 from jobs.kinds import AFTER_SENT, COMPOSERS
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [p for d in ("bot", "handlers", "jobs", "storage")
-           for p in sorted((ROOT / d).rglob("*.py"))]
+SOURCES = [
+    p for d in ("bot", "handlers", "jobs", "storage") for p in sorted((ROOT / d).rglob("*.py"))
+]
 # Calls that queue an outbox row, and where their kind is when given by position.
-QUEUEING = {"enqueue": None, "_enqueue": 2, "queue_reply": None, "reply": None,
-            "reply_template": None, "respond": None, "send_lesson": 4, "Planned": 0}
+QUEUEING = {
+    "enqueue": None,
+    "_enqueue": 2,
+    "queue_reply": None,
+    "reply": None,
+    "reply_template": None,
+    "respond": None,
+    "send_lesson": 4,
+    "Planned": 0,
+}
 # Dedupe-key heads that are not a kind's name: head -> the kind of their rows.
 KEY_HEADS = {"throttled": "reply", "sitting-snooze": "sitting"}
 
@@ -59,10 +68,25 @@ def kinds_in_code() -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
 def test_the_scan_finds_the_kinds_it_should():
     used, prefixes = kinds_in_code()
     found = {k for k, _ in used}
-    assert {"checkin", "sitting", "settle", "next_day", "pause_over", "advice", "chart",
-            "alert_caregiver", "alert_clinician", "digest", "checkin_reminder", "export",
-            "cohort_qr", "cohort_export", "checkin_asked", "lesson_reread",
-            "safety_followup"} <= found
+    assert {
+        "checkin",
+        "sitting",
+        "settle",
+        "next_day",
+        "pause_over",
+        "advice",
+        "chart",
+        "alert_caregiver",
+        "alert_clinician",
+        "digest",
+        "checkin_reminder",
+        "export",
+        "cohort_qr",
+        "cohort_export",
+        "checkin_asked",
+        "lesson_reread",
+        "safety_followup",
+    } <= found
     assert {p for p, _ in prefixes} >= {"checkin_reminder", "safety_followup", "chart"}
 
 
@@ -71,8 +95,14 @@ def test_every_kind_used_in_the_code_is_declared():
     assert sorted((k, f) for k, f in used if k not in KINDS) == []
     # A dedupe key starts with its kind (alert_caregiver_seen: a second key of alert_caregiver),
     # or is one of the older heads kept so stored keys stay valid.
-    assert sorted((p, f) for p, f in prefixes if p not in KEY_HEADS
-                  and not any(p == k or p.startswith(k + "_") for k in KINDS)) == []
+    assert (
+        sorted(
+            (p, f)
+            for p, f in prefixes
+            if p not in KEY_HEADS and not any(p == k or p.startswith(k + "_") for k in KINDS)
+        )
+        == []
+    )
 
 
 def test_every_declared_kind_has_a_composer_and_nothing_else_does():
@@ -120,9 +150,16 @@ def test_every_question_the_bot_waits_for_is_declared():
     found = set()
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Call) and _name(node.func) in ("set_awaiting", "ask", "displace"):
-                found |= {a.value for a in node.args[2:3]
-                          if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+            if isinstance(node, ast.Call) and _name(node.func) in (
+                "set_awaiting",
+                "ask",
+                "displace",
+            ):
+                found |= {
+                    a.value
+                    for a in node.args[2:3]
+                    if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                }
     assert {"session_before", "hold_seen", "urgent_soon"} <= found
     assert found <= set(QUESTIONS), found - set(QUESTIONS)
 

@@ -22,16 +22,19 @@ def test_the_pure_rules_import_no_telegram_sqlite_jinja2_or_yaml():
         "import bot.rules\n"
         "for m in pkgutil.iter_modules(bot.rules.__path__):\n"
         "    importlib.import_module('bot.rules.' + m.name)\n"
-        "print(json.dumps(sorted(sys.modules)))\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     loaded = json.loads(out)
     bad = [m for m in loaded if m.split(".")[0] in FORBIDDEN_IN_RULES]
     assert bad == []
     ours = {m.split(".")[0] for m in loaded} & set(PACKAGES)
     assert ours == {"bot"}  # nor any of handlers, jobs, messages, storage
-    assert not [m for m in loaded if m.startswith("bot.") and not m.startswith(("bot.rules",
-                                                                                 "bot.clock"))]
+    assert not [
+        m for m in loaded if m.startswith("bot.") and not m.startswith(("bot.rules", "bot.clock"))
+    ]
 
 
 def _modules() -> dict[str, Path]:
@@ -55,8 +58,13 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), str(path))
-        skip = {id(n) for block in ast.walk(tree) if _is_type_checking(block)
-                for stmt in block.body for n in ast.walk(stmt)}
+        skip = {
+            id(n)
+            for block in ast.walk(tree)
+            if _is_type_checking(block)
+            for stmt in block.body
+            for n in ast.walk(stmt)
+        }
         is_package = path.name == "__init__.py"
         for node in ast.walk(tree):
             if id(node) in skip:
@@ -68,7 +76,7 @@ def import_graph() -> dict[str, set[str]]:
                 base = node.module or ""
                 if node.level:
                     here = name.split(".") if is_package else name.split(".")[:-1]
-                    here = here[:len(here) - node.level + 1]
+                    here = here[: len(here) - node.level + 1]
                     base = ".".join([*here, base] if base else here)
                 for alias in node.names:
                     sub = f"{base}.{alias.name}"
@@ -130,12 +138,21 @@ def test_no_import_cycles_not_even_inside_functions():
 
 def test_the_pure_rules_depend_on_nothing_above_them():
     graph = import_graph()
-    above = [(m, t) for m, targets in graph.items() if m.startswith("bot.rules")
-             for t in targets if not t.startswith(("bot.rules", "bot.clock"))]
+    above = [
+        (m, t)
+        for m, targets in graph.items()
+        if m.startswith("bot.rules")
+        for t in targets
+        if not t.startswith(("bot.rules", "bot.clock"))
+    ]
     assert above == []
-SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
-                 r"CREATE\s+(TABLE|INDEX)|ALTER\s+TABLE|DROP\s+(TABLE|INDEX))\b",
-                 re.IGNORECASE | re.DOTALL)
+
+
+SQL = re.compile(
+    r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
+    r"CREATE\s+(TABLE|INDEX)|ALTER\s+TABLE|DROP\s+(TABLE|INDEX))\b",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def test_sql_is_written_only_in_storage():
@@ -143,7 +160,10 @@ def test_sql_is_written_only_in_storage():
     for package in ("handlers", "jobs"):
         for path in sorted((ROOT / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                        and SQL.search(node.value):
+                if (
+                    isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and SQL.search(node.value)
+                ):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert found == []

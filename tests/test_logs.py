@@ -29,14 +29,21 @@ from bot.simulator.scenario import parse_scenario
 TOKEN = "918273645:AAHs3cretPartOfTheTokenXYZ_abc-987"
 BOT_ID, TOKEN_SECRET = TOKEN.split(":")
 NAMES = ["Philippa", "Bartholomew", "Ximena"]
-TYPED = ["Marmalade umbrella quokka", "my left knee hums like a fridge", "seven", "7/10",
-         "lots of pain, 8 maybe 9", "Grüße aus Köln ☕"]
+TYPED = [
+    "Marmalade umbrella quokka",
+    "my left knee hums like a fridge",
+    "seven",
+    "7/10",
+    "lots of pain, 8 maybe 9",
+    "Grüße aus Köln ☕",
+]
 
 # A rating in a rating context: "7/10", "pain=7", "rating: 7", "pain 7", JSON "pain": 7 ...
 RATING_CONTEXT = re.compile(
     r"\b\d{1,2}\s*/\s*10\b"
     r"|\b(pain|rating|score|before|after|next_day|value)\b[\"']?\s*[:=]?\s*[\"']?\d",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 @pytest.fixture
@@ -61,20 +68,46 @@ def captured(monkeypatch):
 
 
 def scenario(days: int = 7):
-    sitting = {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "12:00",
-               "every_minutes": 30}
-    return parse_scenario({
-        "start": "2026-03-02T06:00:00Z", "days": days, "seed": 3,
-        "patients": [
-            {"id": "p1", "name": NAMES[0], "timezone": "Europe/Berlin", "checkin_time": "08:00",
-             "sitting": sitting, "answers": {"checkin_pain": [7, 3, 9, 0, 10, 6, 8]}},
-            {"id": "p2", "name": NAMES[1], "timezone": "America/New_York",
-             "checkin_time": "07:30", "quiet_hours": {"from": "22:00", "to": "07:00"},
-             "course": {"days": ["mon", "tue", "wed", "thu", "fri"], "time": "19:00"},
-             "answers": {"checkin_pain": {"min": 0, "max": 10}}},
-            {"id": "p3", "name": NAMES[2], "timezone": "Asia/Kolkata", "checkin_time": "09:00",
-             "sitting": sitting, "answers": {"checkin_pain": 5}},
-        ]})
+    sitting = {
+        "days": ["mon", "tue", "wed", "thu", "fri"],
+        "from": "09:00",
+        "to": "12:00",
+        "every_minutes": 30,
+    }
+    return parse_scenario(
+        {
+            "start": "2026-03-02T06:00:00Z",
+            "days": days,
+            "seed": 3,
+            "patients": [
+                {
+                    "id": "p1",
+                    "name": NAMES[0],
+                    "timezone": "Europe/Berlin",
+                    "checkin_time": "08:00",
+                    "sitting": sitting,
+                    "answers": {"checkin_pain": [7, 3, 9, 0, 10, 6, 8]},
+                },
+                {
+                    "id": "p2",
+                    "name": NAMES[1],
+                    "timezone": "America/New_York",
+                    "checkin_time": "07:30",
+                    "quiet_hours": {"from": "22:00", "to": "07:00"},
+                    "course": {"days": ["mon", "tue", "wed", "thu", "fri"], "time": "19:00"},
+                    "answers": {"checkin_pain": {"min": 0, "max": 10}},
+                },
+                {
+                    "id": "p3",
+                    "name": NAMES[2],
+                    "timezone": "Asia/Kolkata",
+                    "checkin_time": "09:00",
+                    "sitting": sitting,
+                    "answers": {"checkin_pain": 5},
+                },
+            ],
+        }
+    )
 
 
 class TypingSimulation(Simulation):
@@ -96,8 +129,9 @@ class TypingSimulation(Simulation):
         self.later(self.clock.now() + timedelta(minutes=1), self._stranger)
 
     async def _stranger(self) -> None:
-        await self.app.process_update(self.updates.text(777001, TYPED[0] + " /start now",
-                                                        first_name="Bartholomew"))
+        await self.app.process_update(
+            self.updates.text(777001, TYPED[0] + " /start now", first_name="Bartholomew")
+        )
         await self.app.process_update(self.updates.text(777001, "/start", first_name="Bartholomew"))
 
 
@@ -112,8 +146,9 @@ def assert_clean(log: str, sent_texts: list[str]) -> None:
         if len(text) > 6:
             assert text.lower() not in log.lower(), f"typed text leaked: {text!r}"
     found = RATING_CONTEXT.search(log)
-    assert found is None, \
-        f"a rating in context leaked: ...{log[max(0, found.start() - 80):found.end() + 40]}..."
+    assert found is None, (
+        f"a rating in context leaked: ...{log[max(0, found.start() - 80) : found.end() + 40]}..."
+    )
     for text in sent_texts:
         for line in text.splitlines():
             if len(line) >= 25:
@@ -128,8 +163,10 @@ async def test_a_simulated_week_at_debug_logs_no_secrets_ratings_text_or_names(c
     log = captured.getvalue()
     kinds = {line["kind"] for line in lines if line["dir"] == "out"}
     assert {"checkin", "sitting", "lesson", "reply"} <= kinds  # the week really happened
-    assert sim.db.execute(
-        "SELECT count(*) FROM checkins WHERE status = 'answered'").fetchone()[0] >= 15
+    assert (
+        sim.db.execute("SELECT count(*) FROM checkins WHERE status = 'answered'").fetchone()[0]
+        >= 15
+    )
     assert "plan tick" in log and " sent " in log and "row=" in log  # ids and kinds are logged
     assert_clean(log, [s.text for s in sim.api.sent])
 
@@ -183,11 +220,22 @@ def test_run_with_telegram_unreachable_stops_cleanly_without_leaking(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when this block ends: nothing listens there
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
-    env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent), TELEGRAM_BOT_TOKEN=TOKEN,
-               TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}/bot", LOG_LEVEL="DEBUG",
-               DATABASE_PATH=str(tmp_path / "bot.sqlite3"), NO_PROXY="*")
-    result = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    env.update(
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}/bot",
+        LOG_LEVEL="DEBUG",
+        DATABASE_PATH=str(tmp_path / "bot.sqlite3"),
+        NO_PROXY="*",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert "The bot stopped: Telegram could not be reached" in result.stderr

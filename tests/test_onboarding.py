@@ -34,8 +34,12 @@ def step(h, uid=U):
 
 
 def pending_kinds(h, pid):
-    return {r["kind"] for r in h.db.query(
-        "SELECT kind FROM outbox WHERE patient_id = ? AND status = 'pending'", [pid])}
+    return {
+        r["kind"]
+        for r in h.db.query(
+            "SELECT kind FROM outbox WHERE patient_id = ? AND status = 'pending'", [pid]
+        )
+    }
 
 
 async def through_consent(h, uid=U):
@@ -81,18 +85,29 @@ async def test_happy_path_by_buttons(harness):
     await press(h, "o:dose:1:15")
 
     p = patient(h)
-    assert (p["status"], p["timezone"], p["checkin_time"], p["quiet_from"], p["quiet_to"]) == \
-        ("active", "Europe/Berlin", "18:00", "22:00", "07:00")
-    assert (p["sitting_days"], p["sitting_from"], p["sitting_to"], p["sitting_every"]) == \
-        ("mon,tue,wed,thu,fri", "09:00", "17:00", 45)
+    assert (p["status"], p["timezone"], p["checkin_time"], p["quiet_from"], p["quiet_to"]) == (
+        "active",
+        "Europe/Berlin",
+        "18:00",
+        "22:00",
+        "07:00",
+    )
+    assert (p["sitting_days"], p["sitting_from"], p["sitting_to"], p["sitting_every"]) == (
+        "mon,tue,wed,thu,fri",
+        "09:00",
+        "17:00",
+        45,
+    )
     assert p["start_date"] == p["course_start"] == "2026-03-02"
     assert step(h) is None
     consent = consents.current(h.db, p["id"], "health_data")
     assert consent["version"] == 1 and consent["withdrawn_at"] is None
     assert consent["text_hash"] == consent_hash(render("onboarding_consent"))
     assert consent["given_at"].startswith("2026-03-02T12:00")
-    assert [(a["name"], a["dose_minutes"]) for a in activities.for_patient(h.db, p["id"])] == \
-        [("walking", 10), ("yoga", 15)]
+    assert [(a["name"], a["dose_minutes"]) for a in activities.for_patient(h.db, p["id"])] == [
+        ("walking", 10),
+        ("yoga", 15),
+    ]
     summary = h.last(U).text
     assert "all set" in summary and "18:00" in summary and "walking (10 min)" in summary
     assert {"checkin", "sitting"} <= pending_kinds(h, p["id"])
@@ -122,12 +137,23 @@ async def test_happy_path_typed(harness):
     await h.send_text(U, "10")
     await h.send_text(U, "15 min")
     p = patient(h)
-    assert (p["status"], p["timezone"], p["checkin_time"], p["quiet_from"], p["quiet_to"]) == \
-        ("active", "America/Sao_Paulo", "08:30", "22:30", "07:00")
-    assert (p["sitting_days"], p["sitting_from"], p["sitting_to"], p["sitting_every"]) == \
-        ("mon,tue,wed,thu,fri,sat,sun", "09:00", "17:00", 30)
-    assert [(a["name"], a["dose_minutes"]) for a in activities.for_patient(h.db, p["id"])] == \
-        [("<b>dance</b>", 10), ("walking", 15)]
+    assert (p["status"], p["timezone"], p["checkin_time"], p["quiet_from"], p["quiet_to"]) == (
+        "active",
+        "America/Sao_Paulo",
+        "08:30",
+        "22:30",
+        "07:00",
+    )
+    assert (p["sitting_days"], p["sitting_from"], p["sitting_to"], p["sitting_every"]) == (
+        "mon,tue,wed,thu,fri,sat,sun",
+        "09:00",
+        "17:00",
+        30,
+    )
+    assert [(a["name"], a["dose_minutes"]) for a in activities.for_patient(h.db, p["id"])] == [
+        ("<b>dance</b>", 10),
+        ("walking", 15),
+    ]
     assert "&lt;b&gt;dance&lt;/b&gt; (10 min)" in h.last(U).text
     assert "checkin" in pending_kinds(h, p["id"])
 
@@ -141,8 +167,12 @@ async def test_no_thanks_keeps_nothing(harness):
     assert patient(h) is None and consents.onboarding(h.db, U) is None
     for table in ("patients", "consents", "activities", "onboarding"):
         assert h.db[table].count == 0
-    assert h.db.execute("SELECT count(*) FROM outbox WHERE chat_id = ? AND status = 'sent'",
-                        [U]).fetchone()[0] == 0
+    assert (
+        h.db.execute(
+            "SELECT count(*) FROM outbox WHERE chat_id = ? AND status = 'sent'", [U]
+        ).fetchone()[0]
+        == 0
+    )
     await h.tap(U, "o:consent:yes", 2)
     assert "expired" in h.last(U).text and patient(h) is None
     await h.send_text(U, "/start")  # they may change their mind later
@@ -196,8 +226,16 @@ async def test_stale_forged_and_other_peoples_buttons_expire(harness):
     tz_message = h.last(U)
     await press(h, "o:tz:Europe/London")
     assert step(h) == "ci"
-    for data in ["o:tz:America/Chicago", "o:ci:0715", "o:qh:2200-0700", "o:ci", "o:",
-                 "o:ci:0800:x", "o:consent:yes", "o:dose:0:10"]:
+    for data in [
+        "o:tz:America/Chicago",
+        "o:ci:0715",
+        "o:qh:2200-0700",
+        "o:ci",
+        "o:",
+        "o:ci:0800:x",
+        "o:consent:yes",
+        "o:dose:0:10",
+    ]:
         await h.tap(U, data, tz_message.message_id)
         assert "expired" in h.last(U).text, data
     assert patient(h)["timezone"] == "Europe/London" and patient(h)["checkin_time"] is None
@@ -210,8 +248,15 @@ async def test_stale_forged_and_other_peoples_buttons_expire(harness):
 async def test_a_dose_button_only_sets_the_activity_it_asked_about(harness):
     h = harness
     await to_timezone(h)
-    for data in ["o:tz:Europe/London", "o:ci:0800", "o:qh:2200-0700", "o:sit:no",
-                 "o:act:walk", "o:act:swim", "o:act:done"]:
+    for data in [
+        "o:tz:Europe/London",
+        "o:ci:0800",
+        "o:qh:2200-0700",
+        "o:sit:no",
+        "o:act:walk",
+        "o:act:swim",
+        "o:act:done",
+    ]:
         await press(h, data)
     first = h.last(U)
     await press(h, "o:dose:0:20")
@@ -223,8 +268,10 @@ async def test_a_dose_button_only_sets_the_activity_it_asked_about(harness):
     assert "o:dose:1:5" in [d for row in second.buttons for _, d in row]
     await h.tap(U, "o:dose:1:5", second.message_id)
     pid = patient(h)["id"]
-    assert [(a["name"], a["dose_minutes"]) for a in activities.for_patient(h.db, pid)] == \
-        [("walking", 20), ("swimming", 5)]
+    assert [(a["name"], a["dose_minutes"]) for a in activities.for_patient(h.db, pid)] == [
+        ("walking", 20),
+        ("swimming", 5),
+    ]
     assert patient(h)["sitting_days"] == "" and "sitting" not in pending_kinds(h, pid)
 
 
@@ -324,32 +371,61 @@ async def test_start_in_a_group_is_not_onboarding(harness):
     assert "private chat" in h.last(-100123).text and consents.onboarding(h.db, U) is None
 
 
-@pytest.mark.parametrize("typed, zone", [
-    ("madrid", "Europe/Madrid"), ("Madrid", "Europe/Madrid"), ("MADRID, Spain", "Europe/Madrid"),
-    ("new york", "America/New_York"), ("New_York", "America/New_York"),
-    ("sao paulo", "America/Sao_Paulo"), ("São Paulo", "America/Sao_Paulo"),
-    ("Europe/Madrid", "Europe/Madrid"), ("europe/madrid", "Europe/Madrid"),
-    ("zürich", "Europe/Zurich"), ("port au prince", "America/Port-au-Prince"),
-    ("buenos aires", "America/Argentina/Buenos_Aires"), ("UTC", "UTC"),
-    ("Atlantis", None), ("EST", None), ("", None), (None, None), ("Europe", None),
-])
+@pytest.mark.parametrize(
+    "typed, zone",
+    [
+        ("madrid", "Europe/Madrid"),
+        ("Madrid", "Europe/Madrid"),
+        ("MADRID, Spain", "Europe/Madrid"),
+        ("new york", "America/New_York"),
+        ("New_York", "America/New_York"),
+        ("sao paulo", "America/Sao_Paulo"),
+        ("São Paulo", "America/Sao_Paulo"),
+        ("Europe/Madrid", "Europe/Madrid"),
+        ("europe/madrid", "Europe/Madrid"),
+        ("zürich", "Europe/Zurich"),
+        ("port au prince", "America/Port-au-Prince"),
+        ("buenos aires", "America/Argentina/Buenos_Aires"),
+        ("UTC", "UTC"),
+        ("Atlantis", None),
+        ("EST", None),
+        ("", None),
+        (None, None),
+        ("Europe", None),
+    ],
+)
 def test_match_timezone(typed, zone):
     assert match_timezone(typed) == zone
 
 
-@pytest.mark.parametrize("typed, span", [
-    ("22:30-07:00", (time(22, 30), time(7))), ("22:30 – 07:00", (time(22, 30), time(7))),
-    ("9-17", (time(9), time(17))), ("9am to 5pm", (time(9), time(17))),
-    ("9-9", None), ("9", None), ("9-17-20", None), ("late-early", None), (None, None),
-])
+@pytest.mark.parametrize(
+    "typed, span",
+    [
+        ("22:30-07:00", (time(22, 30), time(7))),
+        ("22:30 – 07:00", (time(22, 30), time(7))),
+        ("9-17", (time(9), time(17))),
+        ("9am to 5pm", (time(9), time(17))),
+        ("9-9", None),
+        ("9", None),
+        ("9-17-20", None),
+        ("late-early", None),
+        (None, None),
+    ],
+)
 def test_parse_time_range(typed, span):
     assert parse_time_range(typed) == span
 
 
-@pytest.mark.parametrize("at, inside", [
-    (time(23), True), (time(6, 59), True), (time(7), False), (time(21, 59), False),
-    (time(22), True),
-])
+@pytest.mark.parametrize(
+    "at, inside",
+    [
+        (time(23), True),
+        (time(6, 59), True),
+        (time(7), False),
+        (time(21, 59), False),
+        (time(22), True),
+    ],
+)
 def test_in_window_wraps_midnight(at, inside):
     assert in_window(at, time(22), time(7)) is inside
     assert in_window(at, time(7), time(7)) is False
@@ -370,8 +446,10 @@ async def test_checkin_command_during_a_red_flag_hold_points_to_care(harness):
     harness.add_patient(status="hold")
     await harness.send_text(1001, "/checkin")
     assert "on hold" in harness.last(1001).text
-    assert harness.db.execute(
-        "SELECT count(*) FROM outbox WHERE kind = 'checkin_asked'").fetchone()[0] == 0
+    assert (
+        harness.db.execute("SELECT count(*) FROM outbox WHERE kind = 'checkin_asked'").fetchone()[0]
+        == 0
+    )
 
 
 async def test_a_shared_location_sets_the_time_zone_and_is_not_kept(harness):
@@ -379,8 +457,11 @@ async def test_a_shared_location_sets_the_time_zone_and_is_not_kept(harness):
     await harness.app.process_update(harness.updates.location(U, 41.39, 2.17))  # Barcelona
     assert patient(harness)["timezone"] == "Europe/Madrid"
     assert step(harness) == "ci"
-    dump = "\n".join(str(r) for table in harness.db.table_names()
-                     for r in harness.db.query(f"SELECT * FROM [{table}]"))
+    dump = "\n".join(
+        str(r)
+        for table in harness.db.table_names()
+        for r in harness.db.query(f"SELECT * FROM [{table}]")
+    )
     assert "41.39" not in dump and "2.17" not in dump
 
 

@@ -28,22 +28,27 @@ def skips(caplog) -> list[logging.LogRecord]:
 
 
 def queued(db, patient_id: int) -> int:
-    return db.execute("SELECT count(*) FROM outbox WHERE patient_id = ?",
-                      [patient_id]).fetchone()[0]
+    return db.execute("SELECT count(*) FROM outbox WHERE patient_id = ?", [patient_id]).fetchone()[
+        0
+    ]
 
 
 def crowd(h) -> tuple[int, list[int]]:
     """The measured case: one person whose course starts 9999-12-31 (stored before dates were
     checked: a cohort's start they followed), and 20 others."""
     bad = h.add_patient(user_id=POISONED)
-    h.db.execute("UPDATE patients SET course_start = '9999-12-31', course_state = 'active' "
-                 "WHERE id = ?", [bad])
-    others = [h.add_patient(user_id=u, course_start="2026-03-02", course_state="active")
-              for u in OTHERS]
+    h.db.execute(
+        "UPDATE patients SET course_start = '9999-12-31', course_state = 'active' WHERE id = ?",
+        [bad],
+    )
+    others = [
+        h.add_patient(user_id=u, course_start="2026-03-02", course_state="active") for u in OTHERS
+    ]
     return bad, others
 
 
 # --- one bad row never stops the bot ---------------------------------------------------------
+
 
 async def test_a_date_that_overflows_skips_that_person_and_plans_everyone_else(harness, caplog):
     h = harness
@@ -76,9 +81,16 @@ async def test_start_up_keeps_going_with_the_poisoned_person(clock, fresh_db, db
         await again.stop()
 
 
-@pytest.mark.parametrize("column, value", [
-    ("timezone", "Mars/Olympus"), ("checkin_time", "25:99"), ("course_start", "someday"),
-    ("course_days", "mon,,xyz"), ("summary_day", "caturday")])
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("timezone", "Mars/Olympus"),
+        ("checkin_time", "25:99"),
+        ("course_start", "someday"),
+        ("course_days", "mon,,xyz"),
+        ("summary_day", "caturday"),
+    ],
+)
 async def test_any_unusable_stored_setting_skips_only_its_owner(harness, caplog, column, value):
     h = harness
     bad = h.add_patient(user_id=POISONED, course_start="2026-03-02", course_state="active")
@@ -92,9 +104,11 @@ async def test_any_unusable_stored_setting_skips_only_its_owner(harness, caplog,
 
 def _checkin_row(h, pid: int, payload: str, hours_ago: int) -> None:
     due = h.clock.now() - timedelta(hours=hours_ago)
-    h.db.execute("INSERT INTO outbox (chat_id, patient_id, kind, due_at, dedupe_key, payload, "
-                 "created_at, status) VALUES (?, ?, 'checkin', ?, ?, ?, ?, 'sent')",
-                 [pid, pid, iso(due), f"checkin:{pid}:{hours_ago}", payload, iso(due)])
+    h.db.execute(
+        "INSERT INTO outbox (chat_id, patient_id, kind, due_at, dedupe_key, payload, "
+        "created_at, status) VALUES (?, ?, 'checkin', ?, ?, ?, ?, 'sent')",
+        [pid, pid, iso(due), f"checkin:{pid}:{hours_ago}", payload, iso(due)],
+    )
 
 
 async def test_a_damaged_row_skips_only_its_owners_missed_days(harness, caplog):
@@ -104,14 +118,18 @@ async def test_a_damaged_row_skips_only_its_owners_missed_days(harness, caplog):
     _checkin_row(h, good, json.dumps({"local_date": "2026-03-01"}), 19)
     h.clock.advance(timedelta(hours=2))  # both now unanswered for 21 hours
     assert record_missed_days(h.rt) == 1
-    assert [r["local_date"] for r in h.db.query(
-        "SELECT local_date FROM checkins WHERE patient_id = ? AND status = 'missed'",
-        [good])] == ["2026-03-01"]
+    assert [
+        r["local_date"]
+        for r in h.db.query(
+            "SELECT local_date FROM checkins WHERE patient_id = ? AND status = 'missed'", [good]
+        )
+    ] == ["2026-03-01"]
     assert [(r.patient, r.stage) for r in skips(caplog)] == [(bad, "missed_days")]
 
 
 async def _session(h, user: int, activity_id: int) -> int:
     """/activity, before 3, Done, after 5: then nothing (the next-day answer never comes)."""
+
     async def press(message, prefix, value=None):
         await h.tap(user, button(message, prefix, value), message.message_id)
         return h.last(user)
@@ -149,13 +167,16 @@ async def test_a_clinic_with_unusable_data_does_not_stop_other_clinics_digests(h
     for name in ("Broken", "Fine"):
         clinic_id, code = make_clinic(h, name)
         await join_staff(h, code, user=STAFF if name == "Fine" else STAFF + 5)
-        h.db.execute("INSERT INTO cohorts (clinic_id, name, created_at) VALUES (?, 'g', ?)",
-                     [clinic_id, iso(h.clock.now())])
+        h.db.execute(
+            "INSERT INTO cohorts (clinic_id, name, created_at) VALUES (?, 'g', ?)",
+            [clinic_id, iso(h.clock.now())],
+        )
     h.db.execute("UPDATE clinics SET timezone = 'Mars/Olympus' WHERE name = 'Broken'")
     sunday = h.clock.now() + timedelta(days=6)
     assert plan_digests(h.db, sunday, sunday + timedelta(hours=36)) == 1
-    assert [r["chat_id"] for r in h.db.query("SELECT chat_id FROM outbox WHERE kind = 'digest'")
-            ] == [STAFF]
+    assert [
+        r["chat_id"] for r in h.db.query("SELECT chat_id FROM outbox WHERE kind = 'digest'")
+    ] == [STAFF]
     assert [r.stage for r in skips(caplog)] == ["digests"]
 
 
@@ -216,6 +237,7 @@ def test_the_range_answer_reads_plainly():
 
 # --- one bot per database file ---------------------------------------------------------------
 
+
 def _link(kind: str, target, link) -> None:
     import os
 
@@ -236,8 +258,9 @@ def test_a_second_bot_through_a_link_is_refused(tmp_path, kind):
     with InstanceLock(real):
         with pytest.raises(AlreadyRunning, match="already running"):
             InstanceLock(other).acquire()
-        result = cli("run", "--db", str(other), cwd=tmp_path,
-                     env={"TELEGRAM_BOT_TOKEN": GOOD_TOKEN})
+        result = cli(
+            "run", "--db", str(other), cwd=tmp_path, env={"TELEGRAM_BOT_TOKEN": GOOD_TOKEN}
+        )
         assert result.returncode == 3 and "already running" in result.stderr
         assert "Traceback" not in result.stderr
         db = open_database(other)  # the lock leaves SQLite's own locking alone
@@ -260,6 +283,7 @@ def test_the_lock_creates_a_missing_database_privately(tmp_path):
 
 
 # --- health ----------------------------------------------------------------------------------
+
 
 def _mode(path) -> int:
     import stat
@@ -297,8 +321,7 @@ def _beats(path, dispatch_ago: float | None, plan_ago: float | None) -> None:
     db.close()
 
 
-def test_health_with_the_database_deleted_is_unhealthy_and_creates_nothing(tmp_path, capsys,
-                                                                            env):
+def test_health_with_the_database_deleted_is_unhealthy_and_creates_nothing(tmp_path, capsys, env):
     from storage.db import open_database
 
     path = tmp_path / "bot.sqlite3"
@@ -326,10 +349,13 @@ def test_health_is_healthy_while_both_ticks_beat(tmp_path, capsys, env):
     assert any(line.startswith("ok: dispatch tick last finished") for line in lines)
 
 
-@pytest.mark.parametrize("dispatch_ago, plan_ago, stale", [
-    (16, 600, "dispatch"), (2, 2701, "plan"), (None, 600, "dispatch"), (2, None, "plan")])
-def test_health_with_a_stale_or_missing_beat_is_unhealthy(tmp_path, capsys, env, dispatch_ago,
-                                                          plan_ago, stale):
+@pytest.mark.parametrize(
+    "dispatch_ago, plan_ago, stale",
+    [(16, 600, "dispatch"), (2, 2701, "plan"), (None, 600, "dispatch"), (2, None, "plan")],
+)
+def test_health_with_a_stale_or_missing_beat_is_unhealthy(
+    tmp_path, capsys, env, dispatch_ago, plan_ago, stale
+):
     """Three intervals: dispatch 3 x 5 s, plan 3 x 900 s (the defaults)."""
     path = tmp_path / "bot.sqlite3"
     _beats(path, dispatch_ago, plan_ago)
@@ -372,6 +398,7 @@ async def test_the_plan_tick_and_start_up_beat(harness):
 
 
 # --- private files ---------------------------------------------------------------------------
+
 
 @pytest.fixture
 def umask_022():
@@ -428,7 +455,8 @@ async def test_cli_exports_and_backups_are_private(harness, tmp_path, monkeypatc
 
 
 async def test_a_stage_failing_whole_lets_the_others_run_and_the_tick_is_not_alive(
-        harness, monkeypatch):
+    harness, monkeypatch
+):
     """The database failing under one stage (not one person's data): the rest still run, the
     error is raised afterwards, and no `plan` beat is written, so health sees it."""
     import sqlite3

@@ -49,13 +49,24 @@ async def test_redelivered_update_replies_once(harness):
 
 
 async def test_offline_three_hours_each_kind_follows_its_policy(harness, clock):
-    pid = harness.add_patient(sitting_days="mon,tue,wed,thu,fri", sitting_from="09:00",
-                              sitting_to="12:00", sitting_every=30)
+    pid = harness.add_patient(
+        sitting_days="mon,tue,wed,thu,fri",
+        sitting_from="09:00",
+        sitting_to="12:00",
+        sitting_every=30,
+    )
     clock.set(clock.now().replace(day=3, hour=6, minute=0))  # Tue 07:00 Berlin
     plan_all(harness.rt)
-    reply = outbox.enqueue(harness.db, chat_id=1001, patient_id=pid, kind="reply",
-                           due_at=clock.now(), now=clock.now(), dedupe_key="reply:test",
-                           payload={"text": "queued before the outage"})
+    reply = outbox.enqueue(
+        harness.db,
+        chat_id=1001,
+        patient_id=pid,
+        kind="reply",
+        due_at=clock.now(),
+        now=clock.now(),
+        dedupe_key="reply:test",
+        payload={"text": "queued before the outage"},
+    )
     clock.advance(timedelta(hours=3))  # offline 07:00-10:00: nothing ran
     await dispatch_due(harness.rt)
     by_kind = {}
@@ -79,15 +90,17 @@ async def test_offline_past_the_window_expires_the_checkin_and_records_a_missed_
     plan_all(harness.rt)
     clock.advance(timedelta(hours=6))  # the 08:00 check-in is now 5 hours late
     await dispatch_due(harness.rt)
-    [checkin] = [r for r in rows(harness.db, kind="checkin")
-                 if r["due_at"] < clock.now().isoformat()]
+    [checkin] = [
+        r for r in rows(harness.db, kind="checkin") if r["due_at"] < clock.now().isoformat()
+    ]
     assert checkin["status"] == "expired"
     assert harness.api.sent == []
     clock.advance(timedelta(hours=20))
     plan_all(harness.rt)
     missed = list(harness.db.query("SELECT * FROM checkins WHERE patient_id = ?", [pid]))
     assert [(m["local_date"], m["status"], m["pain"]) for m in missed] == [
-        ("2026-03-03", "missed", None)]
+        ("2026-03-03", "missed", None)
+    ]
 
 
 async def test_checkin_due_in_quiet_hours_waits_or_expires(harness, clock):
@@ -133,9 +146,16 @@ async def test_retry_after_is_waited_out(harness, clock):
 
 async def test_timeouts_and_5xx_back_off_and_give_up_after_a_day(harness, clock):
     pid = harness.add_patient()
-    row_id = outbox.enqueue(harness.db, chat_id=1001, patient_id=pid, kind="reply",
-                            due_at=clock.now(), now=clock.now(), dedupe_key="reply:t",
-                            payload={"text": "an answer"})
+    row_id = outbox.enqueue(
+        harness.db,
+        chat_id=1001,
+        patient_id=pid,
+        kind="reply",
+        due_at=clock.now(),
+        now=clock.now(),
+        dedupe_key="reply:t",
+        payload={"text": "an answer"},
+    )
     start = clock.now()
     harness.api.fail_next("timeout", times=3)
     harness.api.fail_next("5xx", times=10**6)
@@ -164,16 +184,32 @@ async def test_bad_request_chat_not_found_marks_unreachable_without_retry(harnes
 
 async def test_a_row_that_cannot_be_rendered_fails_alone(harness, clock):
     pid = harness.add_patient()
-    outbox.enqueue(harness.db, chat_id=1001, patient_id=pid, kind="mystery", due_at=clock.now(),
-                   now=clock.now(), dedupe_key="x")
-    outbox.enqueue(harness.db, chat_id=1001, patient_id=pid, kind="reply", due_at=clock.now(),
-                   now=clock.now(), dedupe_key="y", payload={"text": "still sent"})
+    outbox.enqueue(
+        harness.db,
+        chat_id=1001,
+        patient_id=pid,
+        kind="mystery",
+        due_at=clock.now(),
+        now=clock.now(),
+        dedupe_key="x",
+    )
+    outbox.enqueue(
+        harness.db,
+        chat_id=1001,
+        patient_id=pid,
+        kind="reply",
+        due_at=clock.now(),
+        now=clock.now(),
+        dedupe_key="y",
+        payload={"text": "still sent"},
+    )
     report = await dispatch_due(harness.rt)
     assert len(report.failed) == 1 and len(report.sent) == 1
 
 
 def test_build_application_uses_the_configured_api_base_url(harness):
     settings = harness.settings.replace(TELEGRAM_API_BASE_URL="http://127.0.0.1:8081/bot")
-    app = build_application(settings, harness.clock, harness.api, db=harness.db,
-                            rate_limit=False, schedule_ticks=False)
+    app = build_application(
+        settings, harness.clock, harness.api, db=harness.db, rate_limit=False, schedule_ticks=False
+    )
     assert app.bot.base_url.startswith("http://127.0.0.1:8081/bot")

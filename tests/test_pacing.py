@@ -26,11 +26,18 @@ DEFAULTS = Thresholds()
 
 
 def run(b, a, s, n, dose=20, previous=None, keeps=0, overdue=False, t=DEFAULTS) -> Decision:
-    return decide(Ratings(b, a, s, n), dose, previous_verdict=previous, keeps_at_dose=keeps,
-                  next_day_overdue=overdue, thresholds=t)
+    return decide(
+        Ratings(b, a, s, n),
+        dose,
+        previous_verdict=previous,
+        keeps_at_dose=keeps,
+        next_day_overdue=overdue,
+        thresholds=t,
+    )
 
 
 # --- verdict tables -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "b, a, s, n, previous, keeps, verdict, findings, next_dose",
@@ -47,8 +54,17 @@ def run(b, a, s, n, dose=20, previous=None, keeps=0, overdue=False, t=DEFAULTS) 
         (3, 7, True, 4, None, 0, "adapt", ("during_flare",), 14),
         (3, 6, False, 4, None, 0, "adapt", ("not_settled",), 14),
         (3, 6, True, 5, None, 0, "adapt", ("next_day_worse",), 14),
-        (0, 10, False, 10, "keep", 3, "adapt",
-         ("during_flare", "not_settled", "next_day_worse"), 14),
+        (
+            0,
+            10,
+            False,
+            10,
+            "keep",
+            3,
+            "adapt",
+            ("during_flare", "not_settled", "next_day_worse"),
+            14,
+        ),
         (3, 7, True, 4, "progress", 1, "adapt", ("during_flare",), 14),
         # pause: any finding right after an adapt or a pause
         (3, 7, True, 4, "adapt", 0, "pause", ("during_flare",), 14),
@@ -84,10 +100,17 @@ def test_findings_ignore_missing_answers():
 
 # --- missing answers ------------------------------------------------------------------------
 
+
 def test_waiting_for_next_day():
     d = run(3, 9, False, None, previous="adapt")
     assert (d.status, d.verdict, d.findings, d.partial, d.next_dose, d.pause_days) == (
-        "waiting", None, (), False, 20, 0)
+        "waiting",
+        None,
+        (),
+        False,
+        20,
+        0,
+    )
 
 
 def test_waiting_even_before_the_after_rating():
@@ -116,41 +139,95 @@ def test_next_day_arriving_late_is_still_used():
     assert (d.verdict, d.partial) == ("adapt", False)
 
 
-@pytest.mark.parametrize("b, a, n, overdue", [
-    (3, None, 4, False), (None, 6, 4, False), (None, None, 4, False),
-    (3, None, None, True), (None, 6, None, True),
-])
+@pytest.mark.parametrize(
+    "b, a, n, overdue",
+    [
+        (3, None, 4, False),
+        (None, 6, 4, False),
+        (None, None, 4, False),
+        (3, None, None, True),
+        (None, 6, None, True),
+    ],
+)
 def test_incomplete_without_a_or_b(b, a, n, overdue):
     d = run(b, a, False, n, previous="adapt", keeps=3, overdue=overdue)
     assert (d.status, d.verdict, d.findings, d.next_dose, d.pause_days) == (
-        "incomplete", None, (), 20, 0)
+        "incomplete",
+        None,
+        (),
+        20,
+        0,
+    )
 
 
 # --- doses ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("dose, fraction, expected", [
-    (20, 0.10, 22), (10, 0.10, 11), (5, 0.10, 6), (3, 0.10, 4), (1, 0.10, 2), (15, 0.10, 17),
-    (30, 0.10, 33), (50, 0.10, 55), (55, 0.10, 60), (58, 0.10, 65), (60, 0.10, 65),
-    (90, 0.10, 100), (100, 0.10, 110), (120, 0.10, 130), (10, 0.01, 11), (62, 0.01, 65),
-    (59, 0.01, 60), (20, 0.50, 30), (20, 0.0, 21),
-])
+
+@pytest.mark.parametrize(
+    "dose, fraction, expected",
+    [
+        (20, 0.10, 22),
+        (10, 0.10, 11),
+        (5, 0.10, 6),
+        (3, 0.10, 4),
+        (1, 0.10, 2),
+        (15, 0.10, 17),
+        (30, 0.10, 33),
+        (50, 0.10, 55),
+        (55, 0.10, 60),
+        (58, 0.10, 65),
+        (60, 0.10, 65),
+        (90, 0.10, 100),
+        (100, 0.10, 110),
+        (120, 0.10, 130),
+        (10, 0.01, 11),
+        (62, 0.01, 65),
+        (59, 0.01, 60),
+        (20, 0.50, 30),
+        (20, 0.0, 21),
+    ],
+)
 def test_step_up(dose, fraction, expected):
     assert step_up(dose, fraction) == expected
 
 
-@pytest.mark.parametrize("dose, fraction, expected", [
-    (20, 0.30, 14), (15, 0.30, 11), (10, 0.30, 7), (3, 0.30, 2), (2, 0.30, 1), (1, 0.30, 1),
-    (60, 0.30, 42), (80, 0.30, 56), (85, 0.30, 60), (90, 0.30, 65), (120, 0.30, 85),
-    (10, 0.01, 9), (60, 0.01, 59), (61, 0.01, 60), (64, 0.01, 60), (20, 1.0, 1), (20, 0.0, 19),
-])
+@pytest.mark.parametrize(
+    "dose, fraction, expected",
+    [
+        (20, 0.30, 14),
+        (15, 0.30, 11),
+        (10, 0.30, 7),
+        (3, 0.30, 2),
+        (2, 0.30, 1),
+        (1, 0.30, 1),
+        (60, 0.30, 42),
+        (80, 0.30, 56),
+        (85, 0.30, 60),
+        (90, 0.30, 65),
+        (120, 0.30, 85),
+        (10, 0.01, 9),
+        (60, 0.01, 59),
+        (61, 0.01, 60),
+        (64, 0.01, 60),
+        (20, 1.0, 1),
+        (20, 0.0, 19),
+    ],
+)
 def test_step_down(dose, fraction, expected):
     assert step_down(dose, fraction) == expected
 
 
-@pytest.mark.parametrize("call", [
-    lambda: step_up(0, 0.1), lambda: step_down(-5, 0.1), lambda: step_up(True, 0.1),
-    lambda: step_up(20, -0.1), lambda: step_down(20, 1.5), lambda: step_up(20, float("nan")),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: step_up(0, 0.1),
+        lambda: step_down(-5, 0.1),
+        lambda: step_up(True, 0.1),
+        lambda: step_up(20, -0.1),
+        lambda: step_down(20, 1.5),
+        lambda: step_up(20, float("nan")),
+    ],
+)
 def test_step_rejects_nonsense(call):
     with pytest.raises(ValueError):
         call()
@@ -158,9 +235,11 @@ def test_step_rejects_nonsense(call):
 
 # --- thresholds -----------------------------------------------------------------------------
 
+
 def test_custom_thresholds_respected():
-    t = Thresholds(flare_tolerance=1, next_day_worse=3, progress_step=0.5, adapt_step=0.5,
-                   pause_days=3)
+    t = Thresholds(
+        flare_tolerance=1, next_day_worse=3, progress_step=0.5, adapt_step=0.5, pause_days=3
+    )
     assert run(3, 5, True, 5, t=t).findings == ("during_flare",)  # A - B = 2 > 1
     assert run(3, 4, True, 5, t=t).verdict == "keep"  # N - B = 2 < 3
     assert run(3, 4, True, 6, t=t).findings == ("next_day_worse",)
@@ -179,12 +258,24 @@ def test_thresholds_from_dict():
     assert json.loads(json.dumps(Thresholds().as_dict())) == Thresholds().as_dict()
 
 
-@pytest.mark.parametrize("bad", [
-    {"flare_tolerance": -1}, {"flare_tolerance": 11}, {"flare_tolerance": 2.5},
-    {"next_day_worse": 0}, {"progress_step": 0}, {"progress_step": 2}, {"adapt_step": 1.0},
-    {"pause_days": 0}, {"settle_check_hours": 0}, {"next_day_deadline_hours": 24},
-    {"flare_tolerance": "3"}, {"pause_days": True}, {"adapt_step": float("nan")},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"flare_tolerance": -1},
+        {"flare_tolerance": 11},
+        {"flare_tolerance": 2.5},
+        {"next_day_worse": 0},
+        {"progress_step": 0},
+        {"progress_step": 2},
+        {"adapt_step": 1.0},
+        {"pause_days": 0},
+        {"settle_check_hours": 0},
+        {"next_day_deadline_hours": 24},
+        {"flare_tolerance": "3"},
+        {"pause_days": True},
+        {"adapt_step": float("nan")},
+    ],
+)
 def test_thresholds_reject_out_of_range(bad):
     name = next(iter(bad))
     with pytest.raises(ValueError, match=name):
@@ -198,18 +289,31 @@ def test_thresholds_from_dict_rejects_non_mapping():
 
 # --- input checks ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fields", [
-    (-1, 5, True, 5), (3, 11, True, 5), (3, 5, True, 12), (3, 5.5, True, 5), (True, 5, True, 5),
-    (3, 5, "yes", 5),
-])
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        (-1, 5, True, 5),
+        (3, 11, True, 5),
+        (3, 5, True, 12),
+        (3, 5.5, True, 5),
+        (True, 5, True, 5),
+        (3, 5, "yes", 5),
+    ],
+)
 def test_ratings_out_of_range_rejected(fields):
     with pytest.raises(ValueError):
         Ratings(*fields)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"dose": 0}, {"previous": "rest"}, {"keeps": -1},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"dose": 0},
+        {"previous": "rest"},
+        {"keeps": -1},
+    ],
+)
 def test_decide_rejects_nonsense(kwargs):
     with pytest.raises(ValueError):
         run(3, 5, True, 3, **kwargs)
@@ -234,13 +338,15 @@ thresholds = st.builds(
     adapt_step=st.floats(0.01, 0.9),
     pause_days=st.integers(1, 90),
 )
-context = st.fixed_dictionaries({
-    "dose": st.integers(1, 600),
-    "previous_verdict": st.none() | st.sampled_from(VERDICTS),
-    "keeps_at_dose": st.integers(0, 5),
-    "next_day_overdue": st.booleans(),
-    "thresholds": thresholds,
-})
+context = st.fixed_dictionaries(
+    {
+        "dose": st.integers(1, 600),
+        "previous_verdict": st.none() | st.sampled_from(VERDICTS),
+        "keeps_at_dose": st.integers(0, 5),
+        "next_day_overdue": st.booleans(),
+        "thresholds": thresholds,
+    }
+)
 
 
 @given(maybe_rating, maybe_rating, settled, maybe_rating, context)

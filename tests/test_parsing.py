@@ -21,39 +21,96 @@ from bot.rules.parsing import (
 WORDS = "zero one two three four five six seven eight nine ten".split()
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("7", 7), (" 7 ", 7), ("7/10", 7), ("7 / 10", 7), ("7 out of 10", 7), ("seven", 7),
-    (" Seven ", 7), ("SEVEN", 7), ("0", 0), ("10", 10), ("pain 7", 7), ("about 6", 6),
-    ("６", 6), ("٧", 7), ("7.", 7), ("7.0", 7), ("10/10", 10), ("0/10", 0),
-    ("seven out of ten", 7),
-    ("I'd say about a 7!", 7), ("7/10 pain", 7), ("7\ufe0f\u20e3", 7), ("Pain: 4", 4),
-    ("ten", 10), ("zero", 0),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("7", 7),
+        (" 7 ", 7),
+        ("7/10", 7),
+        ("7 / 10", 7),
+        ("7 out of 10", 7),
+        ("seven", 7),
+        (" Seven ", 7),
+        ("SEVEN", 7),
+        ("0", 0),
+        ("10", 10),
+        ("pain 7", 7),
+        ("about 6", 6),
+        ("６", 6),
+        ("٧", 7),
+        ("7.", 7),
+        ("7.0", 7),
+        ("10/10", 10),
+        ("0/10", 0),
+        ("seven out of ten", 7),
+        ("I'd say about a 7!", 7),
+        ("7/10 pain", 7),
+        ("7\ufe0f\u20e3", 7),
+        ("Pain: 4", 4),
+        ("ten", 10),
+        ("zero", 0),
+    ],
+)
 def test_rating(text, expected):
     assert parse_rating(text) == Rating(expected)
 
 
-@pytest.mark.parametrize("text, low, high", [
-    ("7.5", 7, 8), ("7,5", 7, 8), ("6-7", 6, 7), ("6 or 7", 6, 7), ("6 - 7", 6, 7),
-    ("6–7", 6, 7), ("six or seven", 6, 7), ("7-6", 6, 7), ("6-7/10", 6, 7), ("9.5", 9, 10),
-    ("0.5", 0, 1), ("7.5/10", 7, 8), ("between 6 and 7", 6, 7),
-])
+@pytest.mark.parametrize(
+    "text, low, high",
+    [
+        ("7.5", 7, 8),
+        ("7,5", 7, 8),
+        ("6-7", 6, 7),
+        ("6 or 7", 6, 7),
+        ("6 - 7", 6, 7),
+        ("6–7", 6, 7),
+        ("six or seven", 6, 7),
+        ("7-6", 6, 7),
+        ("6-7/10", 6, 7),
+        ("9.5", 9, 10),
+        ("0.5", 0, 1),
+        ("7.5/10", 7, 8),
+        ("between 6 and 7", 6, 7),
+    ],
+)
 def test_rating_ambiguous(text, low, high):
     assert parse_rating(text) == Ambiguous(low, high)
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("11", "out_of_range"), ("-1", "out_of_range"), ("\u22121", "out_of_range"),
-    ("12/10", "out_of_range"), ("10.5", "out_of_range"), ("-0.5", "out_of_range"),
-    ("99", "out_of_range"), ("eleven", "not_a_number"), ("9-11", "out_of_range"),
-    ("", "empty"), ("   ", "empty"), (None, "empty"),
-    ("lots", "not_a_number"), ("🙂", "not_a_number"), ("7/5", "not_a_number"),
-    ("1e9", "not_a_number"), ("NaN", "not_a_number"), ("inf", "not_a_number"),
-    ("-inf", "not_a_number"), (".5", "not_a_number"), ("not 7", "not_a_number"),
-    ("<7", "not_a_number"), ("7 10", "not_a_number"), ("7/10.5", "not_a_number"),
-    ("6.5-7", "not_a_number"), ("7" * 4096, "not_a_number"), ("x" * 4096, "not_a_number"),
-    ("0x7", "not_a_number"), ("1_0", "not_a_number"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("11", "out_of_range"),
+        ("-1", "out_of_range"),
+        ("\u22121", "out_of_range"),
+        ("12/10", "out_of_range"),
+        ("10.5", "out_of_range"),
+        ("-0.5", "out_of_range"),
+        ("99", "out_of_range"),
+        ("eleven", "not_a_number"),
+        ("9-11", "out_of_range"),
+        ("", "empty"),
+        ("   ", "empty"),
+        (None, "empty"),
+        ("lots", "not_a_number"),
+        ("🙂", "not_a_number"),
+        ("7/5", "not_a_number"),
+        ("1e9", "not_a_number"),
+        ("NaN", "not_a_number"),
+        ("inf", "not_a_number"),
+        ("-inf", "not_a_number"),
+        (".5", "not_a_number"),
+        ("not 7", "not_a_number"),
+        ("<7", "not_a_number"),
+        ("7 10", "not_a_number"),
+        ("7/10.5", "not_a_number"),
+        ("6.5-7", "not_a_number"),
+        ("7" * 4096, "not_a_number"),
+        ("x" * 4096, "not_a_number"),
+        ("0x7", "not_a_number"),
+        ("1_0", "not_a_number"),
+    ],
+)
 def test_rating_invalid(text, reason):
     result = parse_rating(text)
     assert result == Invalid(reason)
@@ -91,26 +148,71 @@ def test_every_integer_outside_the_scale_is_out_of_range(n):
 
 # --- yes / no -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "yes", "Yes", "YES!", "y", "yeah", "yep", "yup", "ok", "OK", "okay", "settled", "sure",
-    "yes it has", "yes, settled", "I think so", "👍", "it has",
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yes",
+        "Yes",
+        "YES!",
+        "y",
+        "yeah",
+        "yep",
+        "yup",
+        "ok",
+        "OK",
+        "okay",
+        "settled",
+        "sure",
+        "yes it has",
+        "yes, settled",
+        "I think so",
+        "👍",
+        "it has",
+    ],
+)
 def test_yes(text):
     assert parse_yes_no(text) is True
 
 
-@pytest.mark.parametrize("text", [
-    "no", "No.", "n", "nope", "nah", "not really", "Not yet", "not settled", "hasn't settled",
-    "no, still sore", "still sore", "I don’t think so", "👎", "no not settled",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no",
+        "No.",
+        "n",
+        "nope",
+        "nah",
+        "not really",
+        "Not yet",
+        "not settled",
+        "hasn't settled",
+        "no, still sore",
+        "still sore",
+        "I don’t think so",
+        "👎",
+        "no not settled",
+    ],
+)
 def test_no(text):
     assert parse_yes_no(text) is False
 
 
-@pytest.mark.parametrize("text", [
-    None, "", "  ", "maybe", "yes and no", "no, it's fine now", "ok not really", "7", "🙂",
-    "yes " * 100,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "  ",
+        "maybe",
+        "yes and no",
+        "no, it's fine now",
+        "ok not really",
+        "7",
+        "🙂",
+        "yes " * 100,
+    ],
+)
 def test_yes_no_unclear(text):
     assert parse_yes_no(text) is None
 
@@ -122,21 +224,58 @@ def test_yes_no_never_raises(text):
 
 # --- minutes --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("30", 30), ("30 min", 30), ("30 minutes", 30), ("30min", 30), ("30 mins.", 30), ("1h", 60),
-    ("1 hour", 60), ("1.5 h", 90), ("1,5 h", 90), ("1h 15m", 75), ("1h15", 75),
-    ("1 hour and 15 minutes", 75), ("90m", 90), ("1:15", 75), ("an hour", 60),
-    ("half an hour", 30), ("about 45 min", 45), ("twenty minutes", 20), ("10 hours", 600),
-    ("1", 1), ("600", 600), ("２０ min", 20),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("30", 30),
+        ("30 min", 30),
+        ("30 minutes", 30),
+        ("30min", 30),
+        ("30 mins.", 30),
+        ("1h", 60),
+        ("1 hour", 60),
+        ("1.5 h", 90),
+        ("1,5 h", 90),
+        ("1h 15m", 75),
+        ("1h15", 75),
+        ("1 hour and 15 minutes", 75),
+        ("90m", 90),
+        ("1:15", 75),
+        ("an hour", 60),
+        ("half an hour", 30),
+        ("about 45 min", 45),
+        ("twenty minutes", 20),
+        ("10 hours", 600),
+        ("1", 1),
+        ("600", 600),
+        ("２０ min", 20),
+    ],
+)
 def test_minutes(text, expected):
     assert parse_minutes(text) == expected
 
 
-@pytest.mark.parametrize("text", [
-    None, "", "0", "601", "11 hours", "1.5", "1.33 h", "1h 75m", "30-40 min", "lots", "-5",
-    "1e3", "nan", "3" * 4096, "30 seconds",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "0",
+        "601",
+        "11 hours",
+        "1.5",
+        "1.33 h",
+        "1h 75m",
+        "30-40 min",
+        "lots",
+        "-5",
+        "1e3",
+        "nan",
+        "3" * 4096,
+        "30 seconds",
+    ],
+)
 def test_minutes_unclear(text):
     assert parse_minutes(text) is None
 
@@ -155,22 +294,58 @@ def test_minutes_round_trip(n):
 
 # --- clock times ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("8", time(8)), ("08:30", time(8, 30)), ("8.30", time(8, 30)), ("8:30am", time(8, 30)),
-    ("8:30 pm", time(20, 30)), ("8pm", time(20)), ("8 PM", time(20)), ("8 a.m.", time(8)),
-    ("20h", time(20)), ("20 h", time(20)), ("20h30", time(20, 30)), ("20:00", time(20)),
-    ("0830", time(8, 30)), ("12am", time(0)), ("12pm", time(12)), ("12:15am", time(0, 15)),
-    ("0", time(0)), ("23:59", time(23, 59)), ("noon", time(12)), ("midnight", time(0)),
-    ("7 o'clock", time(7)), ("８:３０", time(8, 30)),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("8", time(8)),
+        ("08:30", time(8, 30)),
+        ("8.30", time(8, 30)),
+        ("8:30am", time(8, 30)),
+        ("8:30 pm", time(20, 30)),
+        ("8pm", time(20)),
+        ("8 PM", time(20)),
+        ("8 a.m.", time(8)),
+        ("20h", time(20)),
+        ("20 h", time(20)),
+        ("20h30", time(20, 30)),
+        ("20:00", time(20)),
+        ("0830", time(8, 30)),
+        ("12am", time(0)),
+        ("12pm", time(12)),
+        ("12:15am", time(0, 15)),
+        ("0", time(0)),
+        ("23:59", time(23, 59)),
+        ("noon", time(12)),
+        ("midnight", time(0)),
+        ("7 o'clock", time(7)),
+        ("８:３０", time(8, 30)),
+    ],
+)
 def test_hhmm(text, expected):
     assert parse_hhmm(text) == expected
 
 
-@pytest.mark.parametrize("text", [
-    None, "", "24", "24:00", "25", "8:60", "8:5", "8.5", "830", "13pm", "0am", "soon", "-1",
-    "8:30:15", "1" * 4096,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "24",
+        "24:00",
+        "25",
+        "8:60",
+        "8:5",
+        "8.5",
+        "830",
+        "13pm",
+        "0am",
+        "soon",
+        "-1",
+        "8:30:15",
+        "1" * 4096,
+    ],
+)
 def test_hhmm_unclear(text):
     assert parse_hhmm(text) is None
 

@@ -35,10 +35,17 @@ async def test_mydata_sends_json_and_csv_with_every_row(harness):
     assert [r["pain"] for r in data["checkins"]] == [4]
     assert [(r["before"], r["after"]) for r in data["sessions"]] == [(4, 5)]
     assert len(data["caregivers"]) == 1
-    rows = list(csv.DictReader(io.StringIO(
-        next(d for d in docs if "CSV" in d.text).params["_bytes"].decode())))
-    assert {"table": "checkins", "row": str(data["checkins"][0]["id"]), "column": "pain",
-            "value": "4"} in rows
+    rows = list(
+        csv.DictReader(
+            io.StringIO(next(d for d in docs if "CSV" in d.text).params["_bytes"].decode())
+        )
+    )
+    assert {
+        "table": "checkins",
+        "row": str(data["checkins"][0]["id"]),
+        "column": "pain",
+        "value": "4",
+    } in rows
 
 
 async def test_delete_needs_confirmation_then_removes_every_row(harness):

@@ -53,12 +53,22 @@ class BotProcess:
 
     def __init__(self, tg: TelegramServer, db: Path, log: Path, **env: str):
         self.tg, self.db, self.log_path = tg, db, log
-        base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("TELEGRAM_", "WEBHOOK_", "DATABASE_", "PLAN_", "DISPATCH_"))}
-        self.env = {**base, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": tg.base_url,
-                    "DATABASE_PATH": str(db), "DISPATCH_INTERVAL_SECONDS": "1",
-                    "PLAN_INTERVAL_SECONDS": "30", "LOG_LEVEL": "WARNING",
-                    "PYTHONPATH": str(ROOT), **env}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TELEGRAM_", "WEBHOOK_", "DATABASE_", "PLAN_", "DISPATCH_"))
+        }
+        self.env = {
+            **base,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": tg.base_url,
+            "DATABASE_PATH": str(db),
+            "DISPATCH_INTERVAL_SECONDS": "1",
+            "PLAN_INTERVAL_SECONDS": "30",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+            **env,
+        }
         self.proc: subprocess.Popen | None = None
         self.kills = 0
         self.kill_times: list[float] = []  # time.monotonic(), as the stand-in's Sent.at
@@ -66,8 +76,13 @@ class BotProcess:
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=self.db.parent,
-                                         env=self.env, stdout=log, stderr=log)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run"],
+                cwd=self.db.parent,
+                env=self.env,
+                stdout=log,
+                stderr=log,
+            )
         self.starts += 1
 
     def kill(self) -> None:
@@ -114,8 +129,9 @@ def read(db: Path, sql: str, params: list | tuple = ()) -> list[tuple]:
 
 
 # --- patients written before the bot starts --------------------------------------------------
-def setup_patients(db_path: Path, chats: list[int], *, spread: float = 0.0,
-                   activity: bool = True) -> dict[int, int]:
+def setup_patients(
+    db_path: Path, chats: list[int], *, spread: float = 0.0, activity: bool = True
+) -> dict[int, int]:
     """Active patients in UTC, each with today's check-in due now (spread over `spread` s).
 
     Their own check-in time is 12 hours away, so the planner adds nothing today."""
@@ -127,17 +143,34 @@ def setup_patients(db_path: Path, chats: list[int], *, spread: float = 0.0,
     try:
         with db.conn:
             for n, chat in enumerate(chats):
-                pid = patients.create(db, user_id=chat, chat_id=chat, now=now,
-                                      first_name=f"P{chat}", timezone="UTC", checkin_time=later,
-                                      status="active", start_date=today, course_days="mon",
-                                      course_time=later, course_start=today)
+                pid = patients.create(
+                    db,
+                    user_id=chat,
+                    chat_id=chat,
+                    now=now,
+                    first_name=f"P{chat}",
+                    timezone="UTC",
+                    checkin_time=later,
+                    status="active",
+                    start_date=today,
+                    course_days="mon",
+                    course_time=later,
+                    course_start=today,
+                )
                 ids[chat] = pid
                 if activity:
                     activities.add_activity(db, pid, "walk", 20, now)
                 due = now + timedelta(seconds=spread * n / max(1, len(chats)))
-                outbox.enqueue(db, chat_id=chat, patient_id=pid, kind="checkin", due_at=due,
-                               dedupe_key=f"checkin:{pid}:{today}", now=now,
-                               payload={"local_date": today})
+                outbox.enqueue(
+                    db,
+                    chat_id=chat,
+                    patient_id=pid,
+                    kind="checkin",
+                    due_at=due,
+                    dedupe_key=f"checkin:{pid}:{today}",
+                    now=now,
+                    payload={"local_date": today},
+                )
     finally:
         db.close()
     return ids
@@ -165,8 +198,9 @@ class Later:
         while True:
             with self.cond:
                 while not self.done and (not self.heap or self.heap[0][0] > time.monotonic()):
-                    self.cond.wait(max(0.0, self.heap[0][0] - time.monotonic())
-                                   if self.heap else None)
+                    self.cond.wait(
+                        max(0.0, self.heap[0][0] - time.monotonic()) if self.heap else None
+                    )
                 if self.done:
                     return
                 _, _, action = heapq.heappop(self.heap)
@@ -197,8 +231,9 @@ class People:
 
     `expect[update_id]` is what that update must leave in the database."""
 
-    def __init__(self, tg: TelegramServer, *, sessions: int = 3, pace: tuple = (0.1, 0.8),
-                 seed: int = 13):
+    def __init__(
+        self, tg: TelegramServer, *, sessions: int = 3, pace: tuple = (0.1, 0.8), seed: int = 13
+    ):
         self.tg, self.sessions, self.pace = tg, sessions, pace
         self.rng = random.Random(seed)
         self.later = Later()
@@ -225,14 +260,21 @@ class People:
                 pain = chat % 11
                 with self.lock:
                     self.want_start[chat] = True
-                self._answer(delay, chat, msg, f"c:{parts[1]}:{pain}", typed,
-                             ("checkin", chat, pain))
+                self._answer(
+                    delay, chat, msg, f"c:{parts[1]}:{pain}", typed, ("checkin", chat, pain)
+                )
                 return
             if parts[0] == "r" and parts[2] in ("b", "a") and self._once(("r", parts[1], parts[2])):
                 sid = int(parts[1])
                 value = before_of(chat, sid) if parts[2] == "b" else after_of(chat, sid)
-                self._answer(delay, chat, msg, f"r:{sid}:{parts[2]}:{value}", typed,
-                             ("before" if parts[2] == "b" else "after", sid, value))
+                self._answer(
+                    delay,
+                    chat,
+                    msg,
+                    f"r:{sid}:{parts[2]}:{value}",
+                    typed,
+                    ("before" if parts[2] == "b" else "after", sid, value),
+                )
                 if parts[2] == "a":
                     self._next_walk(chat, delay + self.rng.uniform(*self.pace))
                 return
@@ -255,8 +297,9 @@ class People:
             self.reacted.add(key)
             return True
 
-    def _answer(self, delay: float, chat: int, msg: int, data: str, typed: bool,
-                expected: tuple) -> None:
+    def _answer(
+        self, delay: float, chat: int, msg: int, data: str, typed: bool, expected: tuple
+    ) -> None:
         def act() -> None:
             if self.stopped:
                 return
@@ -267,6 +310,7 @@ class People:
             with self.lock:
                 self.expect[uid] = expected
                 self.how[uid] = "typed" if typed else "tapped"
+
         self.later.at(delay, act)
 
     def _next_walk(self, chat: int, delay: float) -> None:
@@ -280,6 +324,7 @@ class People:
                 with self.lock:
                     self.want_start[chat] = True
                 self.tg.send_text(chat, "/activity")
+
         self.later.at(delay, again)
 
     def close(self) -> None:
@@ -287,8 +332,9 @@ class People:
         self.later.close()
 
 
-def missing_effects(db: Path, ids: dict[int, int], expect: dict[int, tuple],
-                    confirmed: set[int]) -> list[tuple]:
+def missing_effects(
+    db: Path, ids: dict[int, int], expect: dict[int, tuple], confirmed: set[int]
+) -> list[tuple]:
     """The confirmed updates whose effect is not in the database (answers lost)."""
     today = datetime.now(UTC).date().isoformat()
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -300,22 +346,27 @@ def missing_effects(db: Path, ids: dict[int, int], expect: dict[int, tuple],
                 continue
             kind = what[0]
             if kind == "checkin":
-                row = conn.execute("SELECT pain FROM checkins WHERE patient_id = ? AND "
-                                   "local_date = ? AND status = 'answered'",
-                                   [ids[what[1]], today]).fetchone()
+                row = conn.execute(
+                    "SELECT pain FROM checkins WHERE patient_id = ? AND "
+                    "local_date = ? AND status = 'answered'",
+                    [ids[what[1]], today],
+                ).fetchone()
                 ok = row is not None and row[0] == what[2]
             elif kind in ("before", "after"):
-                row = conn.execute(f"SELECT {kind} FROM sessions WHERE id = ?",
-                                   [what[1]]).fetchone()
+                row = conn.execute(
+                    f"SELECT {kind} FROM sessions WHERE id = ?", [what[1]]
+                ).fetchone()
                 ok = row is not None and row[0] == what[2]
             elif kind == "done":
-                row = conn.execute("SELECT ended_at FROM sessions WHERE id = ?",
-                                   [what[1]]).fetchone()
+                row = conn.execute(
+                    "SELECT ended_at FROM sessions WHERE id = ?", [what[1]]
+                ).fetchone()
                 ok = row is not None and row[0] is not None
             else:  # start: one session per confirmed start tap
                 starts[what[1]] += 1
-                have = conn.execute("SELECT count(*) FROM sessions WHERE patient_id = ?",
-                                    [ids[what[1]]]).fetchone()[0]
+                have = conn.execute(
+                    "SELECT count(*) FROM sessions WHERE patient_id = ?", [ids[what[1]]]
+                ).fetchone()[0]
                 ok = have >= starts[what[1]]
             if not ok:
                 lost.append((uid, *what))
@@ -326,8 +377,9 @@ def missing_effects(db: Path, ids: dict[int, int], expect: dict[int, tuple],
 
 def duplicates(db: Path, tg: TelegramServer) -> int:
     """Messages a chat received beyond the outbox rows sent to it (one row, one message)."""
-    rows = dict(read(db, "SELECT chat_id, count(*) FROM outbox WHERE status = 'sent' "
-                         "GROUP BY chat_id"))
+    rows = dict(
+        read(db, "SELECT chat_id, count(*) FROM outbox WHERE status = 'sent' GROUP BY chat_id")
+    )
     return sum(max(0, len(sent) - rows.get(chat, 0)) for chat, sent in tg.messages.items())
 
 
@@ -338,8 +390,12 @@ def duplicates_per_chat_and_kill(db: Path, tg: TelegramServer, kill_times: list[
     record it; its row went out again after the restart. It belongs to the first kill after its
     request arrived (Telegram may finish a send after the sender died).
     """
-    recorded = {(chat, mid) for chat, mid in read(
-        db, "SELECT chat_id, telegram_message_id FROM outbox WHERE status = 'sent'")}
+    recorded = {
+        (chat, mid)
+        for chat, mid in read(
+            db, "SELECT chat_id, telegram_message_id FROM outbox WHERE status = 'sent'"
+        )
+    }
     worst: Counter[tuple[int, int]] = Counter()
     for chat, sent in tg.messages.items():
         for m in sent:
@@ -350,16 +406,20 @@ def duplicates_per_chat_and_kill(db: Path, tg: TelegramServer, kill_times: list[
     return max(worst.values(), default=0)
 
 
-def wait_quiet(tg: TelegramServer, people: People | None, bot: BotProcess, *, quiet: float,
-               limit: float) -> None:
+def wait_quiet(
+    tg: TelegramServer, people: People | None, bot: BotProcess, *, quiet: float, limit: float
+) -> None:
     """Until nothing is queued at Telegram, nobody is about to act, and nothing was sent for
     `quiet` s (counted from now at the earliest: the bot may be starting up)."""
     begun = time.monotonic()
     deadline = begun + limit
     while time.monotonic() < deadline:
         last = max([s.at for s in tg.sends[-1:]] + [begun])
-        if (tg.pending() == 0 and (people is None or people.later.idle())
-                and time.monotonic() - last > quiet):
+        if (
+            tg.pending() == 0
+            and (people is None or people.later.idle())
+            and time.monotonic() - last > quiet
+        ):
             return
         assert bot.alive(), bot.tail()
         time.sleep(0.1)
@@ -374,8 +434,7 @@ def tg():
 
 
 def api(tg: TelegramServer, method: str, **params) -> tuple[int, dict]:
-    answer = httpx.post(f"{tg.base_url}{TOKEN}/{method}", json=params, timeout=10,
-                        trust_env=False)
+    answer = httpx.post(f"{tg.base_url}{TOKEN}/{method}", json=params, timeout=10, trust_env=False)
     return answer.status_code, answer.json()
 
 
@@ -425,8 +484,9 @@ def test_standin_errors_look_like_telegram(tg):
     markup = {"inline_keyboard": [[{"text": "t", "callback_data": "d" * 65}]]}
     assert api(tg, "sendMessage", chat_id=1, text="hi", reply_markup=markup)[0] == 400
     assert api(tg, "answerCallbackQuery", callback_query_id="1", text="y" * 201)[0] == 400
-    status, body = api(tg, "sendMessage", chat_id=1, text="<b>fine</b> &amp; &lt;ok&gt;",
-                       parse_mode="HTML")
+    status, body = api(
+        tg, "sendMessage", chat_id=1, text="<b>fine</b> &amp; &lt;ok&gt;", parse_mode="HTML"
+    )
     assert status == 200 and body["result"]["message_id"] == 1
     assert api(tg, "editMessageReplyMarkup", chat_id=1, message_id=9)[0] == 400
     assert api(tg, "editMessageText", chat_id=1, message_id=1, text="new")[0] == 200
@@ -436,8 +496,12 @@ def test_standin_errors_look_like_telegram(tg):
     tg.storm(None)
     tg.fail_5xx(1)
     assert api(tg, "sendMessage", chat_id=1, text="hi")[0] == 502
-    photo = httpx.post(f"{tg.base_url}{TOKEN}/sendPhoto", data={"chat_id": "1", "caption": "c"},
-                       files={"photo": ("c.png", b"\x89PNG...", "image/png")}, trust_env=False)
+    photo = httpx.post(
+        f"{tg.base_url}{TOKEN}/sendPhoto",
+        data={"chat_id": "1", "caption": "c"},
+        files={"photo": ("c.png", b"\x89PNG...", "image/png")},
+        trust_env=False,
+    )
     assert photo.status_code == 200 and photo.json()["result"]["caption"] == "c"
     assert [s.method for s in tg.messages[1]] == ["sendMessage", "sendPhoto"]
 
@@ -445,8 +509,9 @@ def test_standin_errors_look_like_telegram(tg):
 def test_standin_hang_holds_sends_until_released(tg):
     tg.hang()
     answers = []
-    worker = threading.Thread(target=lambda: answers.append(api(tg, "sendMessage", chat_id=3,
-                                                                text="hi")))
+    worker = threading.Thread(
+        target=lambda: answers.append(api(tg, "sendMessage", chat_id=3, text="hi"))
+    )
     worker.start()
     worker.join(0.5)
     assert answers == [] and tg.messages[3] == []
@@ -477,8 +542,16 @@ def test_standin_webhook_retries_until_2xx_and_2xx_confirms(tg):
         tg.webhook_redirect = f"http://127.0.0.1:{hook.server_address[1]}/hook"
         tg.send_text(4, "a")
         assert api(tg, "setWebhook", url="http://insecure")[0] == 400
-        assert api(tg, "setWebhook", url="https://bot.example.org/hook", secret_token="s3",
-                   max_connections=1)[0] == 200
+        assert (
+            api(
+                tg,
+                "setWebhook",
+                url="https://bot.example.org/hook",
+                secret_token="s3",
+                max_connections=1,
+            )[0]
+            == 200
+        )
         assert api(tg, "getUpdates")[0] == 409
         deadline = time.monotonic() + 5
         while tg.pending() and time.monotonic() < deadline:
@@ -538,16 +611,23 @@ def test_sigkill_20_times_loses_no_confirmed_answer(tmp_path):
         dup = duplicates(db, tg)
         dup_chat_kill = duplicates_per_chat_and_kill(db, tg, bot.kill_times)
         kinds = Counter(w[0] for w in people.expect.values())
-        figures = (f"{bot.kills} kills; {len(people.expect)} answers sent "
-                   f"({dict(kinds)}), {len(confirmed)} updates confirmed, {len(lost)} lost "
-                   f"({dict(Counter(x[1] + ' ' + people.how[x[0]] for x in lost))}); "
-                   f"{dup} duplicate messages (at most {dup_chat_kill} per chat per kill); "
-                   f"{len(tg.sends)} messages; rates {tg.rate_report()}")
+        figures = (
+            f"{bot.kills} kills; {len(people.expect)} answers sent "
+            f"({dict(kinds)}), {len(confirmed)} updates confirmed, {len(lost)} lost "
+            f"({dict(Counter(x[1] + ' ' + people.how[x[0]] for x in lost))}); "
+            f"{dup} duplicate messages (at most {dup_chat_kill} per chat per kill); "
+            f"{len(tg.sends)} messages; rates {tg.rate_report()}"
+        )
         print(figures)
         (tmp_path / "figures.txt").write_text(figures)
-        (tmp_path / "messages.json").write_text(json.dumps(
-            [(m.chat_id, m.message_id, round(m.at, 3), m.text[:80], m.buttons)
-             for m in tg.sends]))
+        (tmp_path / "messages.json").write_text(
+            json.dumps(
+                [
+                    (m.chat_id, m.message_id, round(m.at, 3), m.text[:80], m.buttons)
+                    for m in tg.sends
+                ]
+            )
+        )
     assert bot.kills >= 20
     assert read(db, "SELECT count(*) FROM outbox WHERE status = 'sending'")[0][0] == 0
     assert read(db, "PRAGMA integrity_check")[0][0] == "ok"
@@ -569,8 +649,7 @@ def flood_run(tmp_path: Path, *, flood: int, raters: int) -> tuple[Path, list, l
         bot.start()
         try:
             deadline = time.monotonic() + 30
-            while (sum(1 for c in chats if tg.messages[c]) < raters
-                   and time.monotonic() < deadline):
+            while sum(1 for c in chats if tg.messages[c]) < raters and time.monotonic() < deadline:
                 time.sleep(0.05)
             questions = {c: next(s for s in tg.messages[c] if s.buttons) for c in chats}
             watcher = Watcher(db, ids)
@@ -590,11 +669,13 @@ def flood_run(tmp_path: Path, *, flood: int, raters: int) -> tuple[Path, list, l
                 watcher.close()
         finally:
             bot.stop()
-        figures = (f"flood of {flood} from one chat; {raters} ratings: stored p50/p99 "
-                   f"{pct(stored, 50)}/{pct(stored, 99)} s, answered p50/p99 "
-                   f"{pct(answered, 50)}/{pct(answered, 99)} s; "
-                   f"{len(tg.messages[flooder])} replies to the flooder; "
-                   f"{tg.pending()} updates still queued")
+        figures = (
+            f"flood of {flood} from one chat; {raters} ratings: stored p50/p99 "
+            f"{pct(stored, 50)}/{pct(stored, 99)} s, answered p50/p99 "
+            f"{pct(answered, 50)}/{pct(answered, 99)} s; "
+            f"{len(tg.messages[flooder])} replies to the flooder; "
+            f"{tg.pending()} updates still queued"
+        )
     return db, stored, answered, figures
 
 
@@ -627,8 +708,15 @@ class Watcher:
         self.thread.join(timeout=5)
 
 
-def watch(db: Path, tg: TelegramServer, ids: dict[int, int], taps: dict[int, float], *,
-          limit: float, watcher: Watcher | None = None) -> tuple[list[float], list[float]]:
+def watch(
+    db: Path,
+    tg: TelegramServer,
+    ids: dict[int, int],
+    taps: dict[int, float],
+    *,
+    limit: float,
+    watcher: Watcher | None = None,
+) -> tuple[list[float], list[float]]:
     """Seconds from each tap until its rating is in the database and until the thanks arrived."""
     own = watcher is None
     watcher = watcher or Watcher(db, ids)
@@ -636,7 +724,8 @@ def watch(db: Path, tg: TelegramServer, ids: dict[int, int], taps: dict[int, flo
     deadline = time.monotonic() + limit
     try:
         while time.monotonic() < deadline and (
-                sum(c in watcher.seen for c in taps) < len(taps) or len(answered) < len(taps)):
+            sum(c in watcher.seen for c in taps) < len(taps) or len(answered) < len(taps)
+        ):
             for chat, at in taps.items():
                 if chat not in answered:
                     thanks = [s for s in tg.messages[chat] if "Thanks" in s.text and s.at >= at]
@@ -647,8 +736,10 @@ def watch(db: Path, tg: TelegramServer, ids: dict[int, int], taps: dict[int, flo
         if own:
             watcher.close()
     inf = float("inf")
-    return ([watcher.seen[c] - at if c in watcher.seen else inf for c, at in taps.items()],
-            [answered.get(c, inf) for c in taps])
+    return (
+        [watcher.seen[c] - at if c in watcher.seen else inf for c, at in taps.items()],
+        [answered.get(c, inf) for c in taps],
+    )
 
 
 def pct(values: list[float], p: int) -> str:
@@ -676,8 +767,7 @@ def fault_run(tmp_path: Path, fault: str, *, raters: int = 10) -> tuple[Path, li
         bot.start()
         try:
             deadline = time.monotonic() + 30
-            while (sum(1 for c in chats if tg.messages[c]) < raters
-                   and time.monotonic() < deadline):
+            while sum(1 for c in chats if tg.messages[c]) < raters and time.monotonic() < deadline:
                 time.sleep(0.05)
             time.sleep(0.5)  # the question rows marked sent
             questions = {c: next(s for s in tg.messages[c] if s.buttons) for c in chats}
@@ -703,9 +793,11 @@ def fault_run(tmp_path: Path, fault: str, *, raters: int = 10) -> tuple[Path, li
         finally:
             tg.release()
             bot.stop()
-        figures = (f"{fault}: {raters} taps stored after "
-                   f"{', '.join(pct([s], 50) for s in stored)} s; all answered within "
-                   f"{pct(answered, 100)} s of the line clearing")
+        figures = (
+            f"{fault}: {raters} taps stored after "
+            f"{', '.join(pct([s], 50) for s in stored)} s; all answered within "
+            f"{pct(answered, 100)} s of the line clearing"
+        )
     return db, stored, answered, figures
 
 
@@ -728,9 +820,15 @@ def test_webhook_update_is_stored_before_the_200(tmp_path):
     port = free_port()
     with TelegramServer() as tg:
         tg.webhook_redirect = f"http://127.0.0.1:{port}/hook"
-        bot = BotProcess(tg, db, tmp_path / "bot.log",
-                         WEBHOOK_URL="https://bot.example.org/hook", WEBHOOK_SECRET=SECRET,
-                         WEBHOOK_LISTEN="127.0.0.1", WEBHOOK_PORT=str(port))
+        bot = BotProcess(
+            tg,
+            db,
+            tmp_path / "bot.log",
+            WEBHOOK_URL="https://bot.example.org/hook",
+            WEBHOOK_SECRET=SECRET,
+            WEBHOOK_LISTEN="127.0.0.1",
+            WEBHOOK_PORT=str(port),
+        )
         bot.start()
         try:
             deadline = time.monotonic() + 30
@@ -740,7 +838,7 @@ def test_webhook_update_is_stored_before_the_200(tmp_path):
             time.sleep(0.5)
             expect = {}
             for round_ in range(3):  # four taps, then a SIGKILL right after the last 200
-                group = chats[round_ * 4:(round_ + 1) * 4]
+                group = chats[round_ * 4 : (round_ + 1) * 4]
                 for chat in group:
                     question = next(s for s in tg.messages[chat] if s.buttons)
                     row = question.buttons[0][0][1].split(":")[1]
@@ -757,8 +855,10 @@ def test_webhook_update_is_stored_before_the_200(tmp_path):
             bot.stop()
         confirmed = {e.update_id for e in tg.confirmed()}
         lost = missing_effects(db, ids, expect, confirmed)
-        figures = (f"webhook: {len(expect)} taps, {len(confirmed & set(expect))} confirmed by a "
-                   f"200, {len(lost)} lost over {bot.kills} SIGKILLs right after a 200")
+        figures = (
+            f"webhook: {len(expect)} taps, {len(confirmed & set(expect))} confirmed by a "
+            f"200, {len(lost)} lost over {bot.kills} SIGKILLs right after a 200"
+        )
         print(figures)
     assert set(expect) <= confirmed
     outcome(not lost, figures)

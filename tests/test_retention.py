@@ -35,9 +35,16 @@ async def test_old_texts_are_scrubbed_and_what_the_bot_reads_is_kept(harness):
     await open_link(h, "not-a-real-code", user=CARER)  # a failed invite attempt
     await invite(h)  # an invite nobody uses
     await h.send_text(USER, "/pause")  # a reply row left pending (cancelled) would be resent
-    outbox.enqueue(h.db, chat_id=USER, patient_id=pid, kind="advice", due_at=h.clock.now(),
-                   now=h.clock.now(), dedupe_key="advice:kept-back",
-                   payload={"text": "Your walk: 8/10 during"})
+    outbox.enqueue(
+        h.db,
+        chat_id=USER,
+        patient_id=pid,
+        kind="advice",
+        due_at=h.clock.now(),
+        now=h.clock.now(),
+        dedupe_key="advice:kept-back",
+        payload={"text": "Your walk: 8/10 during"},
+    )
     h.db.execute("UPDATE outbox SET status = 'cancelled' WHERE dedupe_key = 'advice:kept-back'")
     with_text = rows(h, "patient_id = ? AND json_extract(payload, '$.text') LIKE '%7/10%'", [pid])
     assert with_text, "the acknowledgement should carry the rating"
@@ -72,8 +79,12 @@ async def test_old_texts_are_scrubbed_and_what_the_bot_reads_is_kept(harness):
     await h.tap(USER, f"c:{checkin_row['id']}:5", 1)
     assert h.last(USER).text
     h.clock.advance(timedelta(days=7))
-    assert purge_old(h.rt) == {"outbox_unowned": 0, "outbox_scrubbed": 0, "invites": 1,
-                               "invite_failures": 0}
+    assert purge_old(h.rt) == {
+        "outbox_unowned": 0,
+        "outbox_scrubbed": 0,
+        "invites": 1,
+        "invite_failures": 0,
+    }
     assert h.db.execute("SELECT count(*) FROM invites").fetchone()[0] == 0
 
 
@@ -83,16 +94,28 @@ async def test_pending_and_recent_rows_and_used_invites_are_never_touched(harnes
     await accept(h, await invite(h))  # used: the caregiver link points at it
     h.clock.advance(timedelta(days=40))
     future = h.clock.now() + timedelta(hours=1)
-    outbox.enqueue(h.db, chat_id=USER, patient_id=pid, kind="reply", due_at=future,
-                   now=h.clock.now(), dedupe_key="reply:later", payload={"text": "soon: 3/10"})
+    outbox.enqueue(
+        h.db,
+        chat_id=USER,
+        patient_id=pid,
+        kind="reply",
+        due_at=future,
+        now=h.clock.now(),
+        dedupe_key="reply:later",
+        payload={"text": "soon: 3/10"},
+    )
     purge_old(h.rt)
     assert rows(h, "dedupe_key = 'reply:later'")[0]["payload"] != "{}"
     assert h.db.execute("SELECT count(*) FROM invites WHERE used_at IS NOT NULL").fetchone()[0] == 1
 
 
 def test_the_retention_tick_is_scheduled_hourly(clock, fresh_db, db_path):
-    settings = load_settings(environ={"OUTBOX_RETENTION_DAYS": "7"}, dotenv=None,
-                             TELEGRAM_BOT_TOKEN=SIM_TOKEN, DATABASE_PATH=db_path)
+    settings = load_settings(
+        environ={"OUTBOX_RETENTION_DAYS": "7"},
+        dotenv=None,
+        TELEGRAM_BOT_TOKEN=SIM_TOKEN,
+        DATABASE_PATH=db_path,
+    )
     assert settings.OUTBOX_RETENTION_DAYS == 7
     app = build_application(settings, clock, db=fresh_db, rate_limit=False)
     [job] = app.job_queue.get_jobs_by_name("retention")

@@ -53,8 +53,9 @@ def status(h, pid):
 
 
 def red_flags(h, pid):
-    return [(e["data"]["level"], e["data"].get("at")) for e in events.for_patient(h.db, pid,
-                                                                                 "red_flag")]
+    return [
+        (e["data"]["level"], e["data"].get("at")) for e in events.for_patient(h.db, pid, "red_flag")
+    ]
 
 
 async def on_hold(h, **fields):
@@ -73,14 +74,17 @@ def step(h, user=USER):
 
 async def onboard_to(h, target):
     await say(h, "/start")
-    for data in {"rf": ["o:intro:go", "o:consent:yes"],
-                 "soon": ["o:intro:go", "o:consent:yes", "o:rf:no"],
-                 "hold": ["o:intro:go", "o:consent:yes", "o:rf:yes"]}[target]:
+    for data in {
+        "rf": ["o:intro:go", "o:consent:yes"],
+        "soon": ["o:intro:go", "o:consent:yes", "o:rf:no"],
+        "hold": ["o:intro:go", "o:consent:yes", "o:rf:yes"],
+    }[target]:
         await h.tap(USER, data, h.last(USER).message_id)
     assert step(h) == target
 
 
 # --- 2. only clear answers, at every safety question -----------------------------------------
+
 
 @pytest.mark.parametrize("target", ["rf", "soon"])
 async def test_onboarding_warning_sign_questions_take_only_a_clear_answer(harness, target):
@@ -207,6 +211,7 @@ async def test_a_doubtful_match_asks_without_claiming(harness, monkeypatch):
 
 # --- 3. the way back, the follow-up, the seen question ---------------------------------------
 
+
 async def test_the_way_back_lifts_a_mistaken_hold_without_a_doctor_visit(harness):
     h = harness
     pid = await on_hold(h)
@@ -219,10 +224,22 @@ async def test_the_way_back_lifts_a_mistaken_hold_without_a_doctor_visit(harness
     assert "off hold" in h.texts(USER)[-1] or "off hold" in reply.text
     kinds = [e["kind"] for e in events.for_patient(h.db, pid)]
     assert "red_flag_mistake" in kinds and "red_flag_seen" not in kinds
-    assert h.db.execute("SELECT count(*) FROM outbox WHERE patient_id = ? AND kind = 'checkin' "
-                        "AND status = 'pending'", [pid]).fetchone()[0] >= 1
-    assert h.db.execute("SELECT count(*) FROM outbox WHERE patient_id = ? AND "
-                        "kind = 'safety_followup' AND status = 'pending'", [pid]).fetchone()[0] == 0
+    assert (
+        h.db.execute(
+            "SELECT count(*) FROM outbox WHERE patient_id = ? AND kind = 'checkin' "
+            "AND status = 'pending'",
+            [pid],
+        ).fetchone()[0]
+        >= 1
+    )
+    assert (
+        h.db.execute(
+            "SELECT count(*) FROM outbox WHERE patient_id = ? AND "
+            "kind = 'safety_followup' AND status = 'pending'",
+            [pid],
+        ).fetchone()[0]
+        == 0
+    )
 
 
 @pytest.mark.parametrize("typed", ["I answered by mistake", "mistake", "wrong button"])
@@ -301,8 +318,9 @@ async def test_the_follow_up_is_not_cancelled_by_the_hold_and_waits_for_quiet_ho
     h = harness
     h.clock.advance(timedelta(hours=9))  # 22:00 in Berlin: the follow-up falls in quiet hours
     pid = await on_hold(h, quiet_from="21:30", quiet_to="07:30")
-    row = h.db.execute("SELECT * FROM outbox WHERE patient_id = ? AND kind = 'safety_followup'",
-                       [pid]).fetchone()
+    row = h.db.execute(
+        "SELECT * FROM outbox WHERE patient_id = ? AND kind = 'safety_followup'", [pid]
+    ).fetchone()
     assert row is not None
     h.clock.advance(timedelta(hours=24))
     await dispatch_due(h.rt)
@@ -312,8 +330,14 @@ async def test_the_follow_up_is_not_cancelled_by_the_hold_and_waits_for_quiet_ho
     assert "Were you able to get checked?" in last(h).text
     await tap(h, "u:fu:notyet")
     assert "as soon as you can" in last(h).text
-    assert h.db.execute("SELECT count(*) FROM outbox WHERE patient_id = ? AND kind = "
-                        "'safety_followup' AND status = 'pending'", [pid]).fetchone()[0] == 1
+    assert (
+        h.db.execute(
+            "SELECT count(*) FROM outbox WHERE patient_id = ? AND kind = "
+            "'safety_followup' AND status = 'pending'",
+            [pid],
+        ).fetchone()[0]
+        == 1
+    )
 
 
 async def test_the_follow_up_says_nothing_once_the_hold_is_lifted(harness):
@@ -329,12 +353,19 @@ async def test_the_follow_up_says_nothing_once_the_hold_is_lifted(harness):
 
 # --- 4. the right number ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("zone_name, expected", [
-    ("Europe/Berlin", "Call 112"), ("Europe/London", "Call 999"),
-    ("America/New_York", "Call 911"), ("Asia/Tokyo", "Call 119"),
-    ("Australia/Sydney", "Call 000"), ("Asia/Kolkata", "Call 112"),
-    ("Etc/GMT+5", "Call 112 or your local emergency number"),
-])
+
+@pytest.mark.parametrize(
+    "zone_name, expected",
+    [
+        ("Europe/Berlin", "Call 112"),
+        ("Europe/London", "Call 999"),
+        ("America/New_York", "Call 911"),
+        ("Asia/Tokyo", "Call 119"),
+        ("Australia/Sydney", "Call 000"),
+        ("Asia/Kolkata", "Call 112"),
+        ("Etc/GMT+5", "Call 112 or your local emergency number"),
+    ],
+)
 async def test_the_emergency_number_follows_the_patients_zone(harness, zone_name, expected):
     h = harness
     h.add_patient(timezone=zone_name)
@@ -352,15 +383,22 @@ async def test_now_not_today_in_the_emergency_texts():
         assert "emergency department now" in text and "today" not in text, name
 
 
-@pytest.mark.parametrize("typed, stored", [
-    ("Call 999 or the clinic on 0123", "999 or the clinic on 0123"),
-    ("DIAL 000", "000"), ("phone: 112", "112"), ("ring 999", "999"), ("999", "999")])
+@pytest.mark.parametrize(
+    "typed, stored",
+    [
+        ("Call 999 or the clinic on 0123", "999 or the clinic on 0123"),
+        ("DIAL 000", "000"),
+        ("phone: 112", "112"),
+        ("ring 999", "999"),
+        ("999", "999"),
+    ],
+)
 async def test_a_clinic_text_never_reads_call_call(clinic, typed, stored):  # noqa: F811 - the fixture
     h = clinic["h"]
     await h.send_text(STAFF, f"/cohort_set {clinic['cohort']} emergency {typed}")
     shown = h.last(STAFF).text
     assert clinics.cohort(h.db, clinic["cohort"])["emergency_text"] == stored
-    assert (f"Call {stored}, or go to the nearest emergency department now." in shown), shown
+    assert f"Call {stored}, or go to the nearest emergency department now." in shown, shown
     await h.send_text(PATIENT, "/urgent")
     await h.tap(PATIENT, "u:emergency:yes", h.last(PATIENT).message_id)
     await h.send_text(PATIENT, "/help")
@@ -386,6 +424,7 @@ def test_clean_emergency_text():
 
 # --- 5. "soon" reaches the clinic; seen alerts -----------------------------------------------
 
+
 def soon_alerts(h):
     return [a for a in alerts_to(h, STAFF) if "needs a doctor's check soon" in a]
 
@@ -408,11 +447,13 @@ async def test_a_soon_sign_alerts_the_clinic_once_per_episode_with_roster_and_ex
     await h.send_text(STAFF, f"/cohort {clinic['cohort']}")
     assert "see-doctor sign 2026-03-05" in h.last(STAFF).text
     days, _ = clinic_flow.export_rows(h.db, clinic["cohort"], h.clock.now())
-    reported = {r["local_date"]: r["soon_sign_reported_at"] for r in days
-                if r["soon_sign_reported_at"]}
+    reported = {
+        r["local_date"]: r["soon_sign_reported_at"] for r in days if r["soon_sign_reported_at"]
+    }
     assert sorted(reported) == ["2026-03-02", "2026-03-05"]
-    files = dict(clinic_flow.export_files(h.db, clinics.cohort(h.db, clinic["cohort"]),
-                                          h.clock.now()))
+    files = dict(
+        clinic_flow.export_files(h.db, clinics.cohort(h.db, clinic["cohort"]), h.clock.now())
+    )
     header = next(csv.reader(io.StringIO(next(iter(files.values())).decode())))
     assert "soon_sign_reported_at" in header and "emergency_sign_reported_at" in header
     # After 14 days it is a new episode.
@@ -446,10 +487,32 @@ async def test_the_emergency_flag_is_dated_and_seen_alerts_the_clinic(clinic):  
 
 # --- the rules as pure functions --------------------------------------------------------------
 
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=st.one_of(st.text(max_size=30), st.sampled_from(
-    UNCLEAR + ["okay", "k", "y", "continue", "start", "maybe", "don't know", "not sure", "yes",
-               "no", "YES!", "nope", "yes I have numbness", "help"])))
+@given(
+    text=st.one_of(
+        st.text(max_size=30),
+        st.sampled_from(
+            UNCLEAR
+            + [
+                "okay",
+                "k",
+                "y",
+                "continue",
+                "start",
+                "maybe",
+                "don't know",
+                "not sure",
+                "yes",
+                "no",
+                "YES!",
+                "nope",
+                "yes I have numbness",
+                "help",
+            ]
+        ),
+    )
+)
 def test_no_answer_outside_the_clear_sets_moves_a_safety_step(text):
     answer = safety.safety_answer(text)
     for step_name in ("rf", "soon"):
@@ -472,6 +535,7 @@ def test_no_answer_outside_the_clear_sets_moves_a_safety_step(text):
 
 
 # --- more states ------------------------------------------------------------------------------
+
 
 async def test_an_emergency_confirmed_while_setting_up_holds_the_set_up(harness):
     h = harness
@@ -517,8 +581,14 @@ async def test_a_paused_patient_who_confirms_is_put_on_hold(harness):
     await say(h, EMERGENCY)
     await tap(h, "sf:emergency:yes")
     assert status(h, pid) == "hold"
-    assert h.db.execute("SELECT count(*) FROM outbox WHERE patient_id = ? AND "
-                        "kind = 'safety_followup' AND status = 'pending'", [pid]).fetchone()[0] == 1
+    assert (
+        h.db.execute(
+            "SELECT count(*) FROM outbox WHERE patient_id = ? AND "
+            "kind = 'safety_followup' AND status = 'pending'",
+            [pid],
+        ).fetchone()[0]
+        == 1
+    )
 
 
 async def test_a_hold_while_setting_up_gets_the_follow_up_too(harness):
@@ -549,6 +619,7 @@ def test_the_follow_up_kind_is_declared_and_the_screen_runs_first(harness):
     # Not a prompt the hold cancels, nor one composed away while on hold.
     assert "safety_followup" not in PROMPT_KINDS and "safety_followup" not in SCHEDULED_KINDS
     first = min(harness.app.handlers)
-    assert first < -2 and any(isinstance(x, MessageHandler)
-                              and x.callback is screen_module.screen_message
-                              for x in harness.app.handlers[first])
+    assert first < -2 and any(
+        isinstance(x, MessageHandler) and x.callback is screen_module.screen_message
+        for x in harness.app.handlers[first]
+    )

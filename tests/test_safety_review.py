@@ -71,7 +71,9 @@ async def test_in_set_up_a_typed_not_yet_asks_again_tomorrow(harness):
     await say(h, "not yet")
     follow_ups = h.db.execute(
         "SELECT count(*) FROM outbox WHERE patient_id = ? AND kind = 'safety_followup' "
-        "AND status = 'pending'", [pid]).fetchone()[0]
+        "AND status = 'pending'",
+        [pid],
+    ).fetchone()[0]
     assert follow_ups == 1 and step(h) == "hold"
 
 
@@ -161,10 +163,10 @@ def test_a_zone_keeps_its_own_countrys_number_when_tzdata_links_it_to_a_neighbou
 
     # tzdata links these zones to another country's (Asia/Kuala_Lumpur -> Asia/Singapore).
     assert emergency_number("Asia/Kuala_Lumpur") == "999"  # Malaysia, not Singapore's 995
-    assert emergency_number("Europe/Ljubljana") == "112"   # Slovenia, not Serbia's 194
-    assert emergency_number("Europe/Oslo") == "113"        # Norway's own
+    assert emergency_number("Europe/Ljubljana") == "112"  # Slovenia, not Serbia's 194
+    assert emergency_number("Europe/Oslo") == "113"  # Norway's own
     assert emergency_number("Asia/Kuwait") in ("112", UNKNOWN_NUMBER)  # never Saudi Arabia's 997
-    assert emergency_number("Asia/Calcutta") == "112"      # an old name still finds India
+    assert emergency_number("Asia/Calcutta") == "112"  # an old name still finds India
 
 
 async def test_a_rating_beside_a_warning_sign_is_asked_for_again(harness):

@@ -64,8 +64,9 @@ def test_one_checkin_per_local_day_at_the_chosen_time(tz_name, change_day, at):
         if exists:
             assert wall == at
         else:  # skipped by spring-forward: the first valid minute after the gap
-            assert wall > at and (datetime.combine(date.today(), wall)
-                                  - datetime.combine(date.today(), at)) <= timedelta(hours=1)
+            assert wall > at and (
+                datetime.combine(date.today(), wall) - datetime.combine(date.today(), at)
+            ) <= timedelta(hours=1)
 
 
 def test_gap_time_moves_to_the_first_valid_minute():
@@ -93,18 +94,36 @@ def test_sitting_nudges_inside_sitting_hours_on_sitting_days_only():
 
 
 hhmm = st.builds(time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))
-zones = st.sampled_from(["Europe/Berlin", "America/New_York", "Asia/Kolkata",
-                         "Australia/Lord_Howe", "Pacific/Chatham", "UTC", "America/St_Johns"])
+zones = st.sampled_from(
+    [
+        "Europe/Berlin",
+        "America/New_York",
+        "Asia/Kolkata",
+        "Australia/Lord_Howe",
+        "Pacific/Chatham",
+        "UTC",
+        "America/St_Johns",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(zones, hhmm, hhmm, hhmm, hhmm, hhmm, st.sampled_from([30, 45, 60]),
-       st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31)))
+@given(
+    zones,
+    hhmm,
+    hhmm,
+    hhmm,
+    hhmm,
+    hhmm,
+    st.sampled_from([30, 45, 60]),
+    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31)),
+)
 def test_planner_invariants(tz_name, checkin, quiet_from, quiet_to, sit_from, sit_to, every, start):
     tz = zone(tz_name)
     quiet = DailyWindow(quiet_from, quiet_to)
-    prefs = Preferences(1, tz, checkin, quiet, Sitting(frozenset({"mon", "wed", "sat"}),
-                                                       sit_from, sit_to, every))
+    prefs = Preferences(
+        1, tz, checkin, quiet, Sitting(frozenset({"mon", "wed", "sat"}), sit_from, sit_to, every)
+    )
     start = start.replace(tzinfo=UTC)
     planned = plan_messages(prefs, start, start + timedelta(hours=36))
     keys = [p.dedupe_key for p in planned]
@@ -121,11 +140,14 @@ def test_send_decision_per_policy():
     quiet = DailyWindow(time(21, 30), time(7, 30))
     due = datetime(2026, 3, 2, 7, tzinfo=UTC)  # 08:00 Berlin
     assert send_decision("checkin", due, due + timedelta(hours=4), due, quiet, tz) == Send()
-    assert send_decision("checkin", due, due + timedelta(hours=4), due + timedelta(hours=5),
-                         quiet, tz) == Expire("expired")
-    assert send_decision("sitting", due, due + timedelta(minutes=10), due + timedelta(hours=1),
-                         quiet, tz) == Expire("dropped")
+    assert send_decision(
+        "checkin", due, due + timedelta(hours=4), due + timedelta(hours=5), quiet, tz
+    ) == Expire("expired")
+    assert send_decision(
+        "sitting", due, due + timedelta(minutes=10), due + timedelta(hours=1), quiet, tz
+    ) == Expire("dropped")
     night = datetime(2026, 3, 2, 22, tzinfo=UTC)  # 23:00 Berlin
-    assert send_decision("lesson", due, None, night, quiet, tz) == \
-        Postpone(datetime(2026, 3, 3, 6, 30, tzinfo=UTC))
+    assert send_decision("lesson", due, None, night, quiet, tz) == Postpone(
+        datetime(2026, 3, 3, 6, 30, tzinfo=UTC)
+    )
     assert send_decision("reply", due, None, night, quiet, tz) == Send()

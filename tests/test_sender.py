@@ -28,9 +28,11 @@ async def bot(clock, fresh_db, db_path):
 def checkin_question(b: Bot, pid: int, chat: int) -> int:
     """A check-in that went out an hour ago, ready for a rating tap."""
     at = (b.clock.now() - timedelta(hours=1)).isoformat()
-    b.db.execute("INSERT INTO outbox (chat_id, patient_id, kind, due_at, dedupe_key, payload, "
-                 "created_at, status, sent_at) VALUES (?, ?, 'checkin', ?, ?, ?, ?, 'sent', ?)",
-                 [chat, pid, at, f"ck:{pid}", json.dumps({"local_date": "2026-03-02"}), at, at])
+    b.db.execute(
+        "INSERT INTO outbox (chat_id, patient_id, kind, due_at, dedupe_key, payload, "
+        "created_at, status, sent_at) VALUES (?, ?, 'checkin', ?, ?, ?, ?, 'sent', ?)",
+        [chat, pid, at, f"ck:{pid}", json.dumps({"local_date": "2026-03-02"}), at, at],
+    )
     return b.db.execute("SELECT id FROM outbox WHERE dedupe_key = ?", [f"ck:{pid}"]).fetchone()[0]
 
 
@@ -85,8 +87,15 @@ async def test_taps_are_stored_at_once_during_a_429_storm_or_a_hang(bot, fault):
 async def test_replies_go_ahead_of_planned_prompts_and_nudges_last(bot):
     now = bot.clock.now()
     for n, kind in enumerate(["sitting", "checkin", "reply", "lesson", "alert_clinician"]):
-        outbox.enqueue(bot.db, chat_id=3000 + n, kind=kind, due_at=now - timedelta(minutes=5 - n),
-                       dedupe_key=f"k{n}", now=now, payload={"text": kind})
+        outbox.enqueue(
+            bot.db,
+            chat_id=3000 + n,
+            kind=kind,
+            due_at=now - timedelta(minutes=5 - n),
+            dedupe_key=f"k{n}",
+            now=now,
+            payload={"text": kind},
+        )
     fast = [r["kind"] for r in outbox.due(bot.db, now, 10, "fast")]
     bulk = [r["kind"] for r in outbox.due(bot.db, now, 10, "bulk")]
     assert fast == ["reply", "alert_clinician"]
@@ -105,8 +114,7 @@ async def test_a_briefly_locked_database_is_retried_when_marking_sent(bot, monke
 
     monkeypatch.setattr(outbox, "mark_sent", locked_once)
     bot.push(bot.updates.text(USER, "/help"))
-    await until(lambda: status(bot) == "sent",
-                "recorded on the second try")
+    await until(lambda: status(bot) == "sent", "recorded on the second try")
     assert failures and len(bot.texts(USER)) == 1
 
 
@@ -124,12 +132,10 @@ async def test_a_failed_mark_sent_puts_the_row_back_in_the_queue(bot, monkeypatc
     monkeypatch.setattr(outbox, "mark_sent", locked)
     bot.push(bot.updates.text(USER, "/help"))
     await until(lambda: failures, "the send whose result could not be written")
-    await until(lambda: status(bot) == "pending",
-                "back in the queue at once")
+    await until(lambda: status(bot) == "pending", "back in the queue at once")
     bot.clock.advance(dispatch.STRANDED_RETRY)
     bot.rt.sender.kick()
-    await until(lambda: status(bot) == "sent",
-                "sent on the retry")
+    await until(lambda: status(bot) == "sent", "sent on the retry")
     # Delivered twice: at least once, never lost (the result could not be recorded).
     assert len(bot.texts(USER)) == 2
 
@@ -160,14 +166,30 @@ async def test_one_poisoned_row_does_not_stop_the_others(bot):
     now = bot.clock.now()
     pid = add_patient(bot, 2100)
     bot.db.execute("UPDATE patients SET timezone = 'Not/AZone' WHERE id = ?", [pid])
-    outbox.enqueue(bot.db, chat_id=2100, patient_id=pid, kind="reply", due_at=now,
-                   dedupe_key="poisoned", now=now, payload={"text": "never"})
-    outbox.enqueue(bot.db, chat_id=2101, kind="reply", due_at=now, dedupe_key="fine", now=now,
-                   payload={"text": "hello"})
+    outbox.enqueue(
+        bot.db,
+        chat_id=2100,
+        patient_id=pid,
+        kind="reply",
+        due_at=now,
+        dedupe_key="poisoned",
+        now=now,
+        payload={"text": "never"},
+    )
+    outbox.enqueue(
+        bot.db,
+        chat_id=2101,
+        kind="reply",
+        due_at=now,
+        dedupe_key="fine",
+        now=now,
+        payload={"text": "hello"},
+    )
     bot.rt.sender.kick()
     await until(lambda: bot.texts(2101) == ["hello"], "the healthy row sent")
-    assert next(bot.db.query("SELECT status, last_error FROM outbox WHERE dedupe_key = "
-                             "'poisoned'")) == {"status": "failed", "last_error": "decision_error"}
+    assert next(
+        bot.db.query("SELECT status, last_error FROM outbox WHERE dedupe_key = 'poisoned'")
+    ) == {"status": "failed", "last_error": "decision_error"}
 
 
 async def test_the_ticks_report_that_they_are_alive(bot):
@@ -199,8 +221,15 @@ async def test_a_wall_clock_stepped_back_holds_no_reply(bot):
     for its time as before."""
     ahead = bot.clock.now() + timedelta(hours=1)
     for chat, kind in ((2200, "reply"), (2202, "checkin")):
-        outbox.enqueue(bot.db, chat_id=chat, kind=kind, dedupe_key=kind, due_at=ahead,
-                       now=bot.clock.now(), payload={"text": kind, "local_date": "2026-03-02"})
+        outbox.enqueue(
+            bot.db,
+            chat_id=chat,
+            kind=kind,
+            dedupe_key=kind,
+            due_at=ahead,
+            now=bot.clock.now(),
+            payload={"text": kind, "local_date": "2026-03-02"},
+        )
     bot.rt.sender.kick()
     await until(lambda: bot.texts(2200), "the reply sent")
     await bot.rt.sender.pass_once("bulk")

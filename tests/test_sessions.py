@@ -44,8 +44,7 @@ def setup(h, *acts: tuple[str, int], **fields) -> tuple[int, dict[str, int]]:
     return pid, ids
 
 
-async def do_session(h, activity_id: int, before: int | None, after: int,
-                     minutes: int = 20) -> int:
+async def do_session(h, activity_id: int, before: int | None, after: int, minutes: int = 20) -> int:
     """Start an activity from /activity, rate B (unless a check-in gave it), finish, rate A."""
     await h.send_text(USER, "/activity")
     msg = await press(h, h.last(USER), f"a:s:{activity_id}")
@@ -98,7 +97,8 @@ async def test_full_session_keep_with_every_input_and_the_decision_stored(h):
     assert (event["before"], event["after"], event["settled"], event["next_day"]) == (3, 5, True, 4)
     assert event["dose"] == event["next_dose"] == 20
     assert [e["kind"] for e in events.for_patient(h.db, pid, "pacing_decision")] == [
-        "pacing_decision"]
+        "pacing_decision"
+    ]
 
 
 async def test_before_comes_from_a_checkin_made_in_the_last_two_hours(h):
@@ -147,8 +147,12 @@ async def test_the_daily_checkin_near_the_24_hour_point_asks_n_and_decides(h, cl
     clock.advance(timedelta(hours=4))
     await tick(h)
     assert not any("a day since" in t for t in h.texts(USER))
-    assert outbox.get(h.db, next(r["id"] for r in h.db.query(
-        "SELECT id FROM outbox WHERE kind = 'next_day'")))["status"] == "skipped"
+    assert (
+        outbox.get(
+            h.db, next(r["id"] for r in h.db.query("SELECT id FROM outbox WHERE kind = 'next_day'"))
+        )["status"]
+        == "skipped"
+    )
 
 
 async def test_two_keeps_at_a_dose_progress_it(h, clock):
@@ -303,17 +307,38 @@ async def test_half_point_asks_which(h):
     assert list(h.db.query("SELECT before FROM sessions")) == [{"before": 8}]
 
 
-@pytest.mark.parametrize("data", ["r:{sid}:a:11", "r:{sid}:z:3", "r:{sid}:a", "r:x:a:3",
-                                  "r:{other}:a:3", "r:99999999999999:a:3", "a:s:{other_act}",
-                                  "a:e:{other}", "a:lm:{act}:999", "a:lw:{act}:30:2", "n:1:5",
-                                  "a:" + "9" * 60, "a:s:-1"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        "r:{sid}:a:11",
+        "r:{sid}:z:3",
+        "r:{sid}:a",
+        "r:x:a:3",
+        "r:{other}:a:3",
+        "r:99999999999999:a:3",
+        "a:s:{other_act}",
+        "a:e:{other}",
+        "a:lm:{act}:999",
+        "a:lw:{act}:30:2",
+        "n:1:5",
+        "a:" + "9" * 60,
+        "a:s:-1",
+    ],
+)
 async def test_forged_or_foreign_buttons_are_refused_and_change_nothing(h, data):
     pid, ids = setup(h, ("walk", 20))
     other = h.add_patient(user_id=2002)
     activities.add_activity(h.db, other, "swim", 20, h.clock.now())
     other_act = activities.for_patient(h.db, other)[0]["id"]
-    other_sid = sessions.create(h.db, patient_id=other, activity_id=other_act, dose_minutes=20,
-                                started_at=h.clock.now(), now=h.clock.now(), stage="after")
+    other_sid = sessions.create(
+        h.db,
+        patient_id=other,
+        activity_id=other_act,
+        dose_minutes=20,
+        started_at=h.clock.now(),
+        now=h.clock.now(),
+        stage="after",
+    )
     await h.send_text(USER, "/activity")
     await press(h, h.last(USER), f"a:s:{ids['walk']}")
     sid = next(s["id"] for s in h.db.query("SELECT id FROM sessions WHERE patient_id = ?", [pid]))
@@ -346,8 +371,14 @@ async def test_one_reminder_if_unanswered_none_if_answered(h, clock):
 
 
 async def test_no_sitting_nudge_while_an_activity_is_under_way(h, clock):
-    _pid, ids = setup(h, ("walk", 20), sitting_days="mon,tue,wed,thu,fri", sitting_from="09:00",
-                     sitting_to="17:00", sitting_every=30)
+    _pid, ids = setup(
+        h,
+        ("walk", 20),
+        sitting_days="mon,tue,wed,thu,fri",
+        sitting_from="09:00",
+        sitting_to="17:00",
+        sitting_every=30,
+    )
     clock.set(clock.now().replace(hour=12, minute=35))  # Mon 13:35 Berlin
     await tick(h)
     await h.send_text(USER, "/activity")
@@ -356,20 +387,35 @@ async def test_no_sitting_nudge_while_an_activity_is_under_way(h, clock):
     for _ in range(3):  # 14:00, 14:30, 15:00 nudges fall inside the walk
         clock.advance(timedelta(minutes=30))
         await tick(h)
-    statuses = [r["status"] for r in h.db.query(
-        "SELECT status FROM outbox WHERE kind = 'sitting' AND due_at <= ? ORDER BY due_at",
-        [clock.now().isoformat()]) ]
+    statuses = [
+        r["status"]
+        for r in h.db.query(
+            "SELECT status FROM outbox WHERE kind = 'sitting' AND due_at <= ? ORDER BY due_at",
+            [clock.now().isoformat()],
+        )
+    ]
     assert statuses[-3:] == ["skipped", "skipped", "skipped"]
 
 
 async def test_a_day_never_has_more_than_the_cap_of_prompts(h, clock):
     from bot.rules.schedule import DAILY_PROMPT_CAP
-    setup(h, sitting_days="mon,tue,wed,thu,fri,sat,sun", sitting_from="07:30",
-          sitting_to="21:30", sitting_every=30, quiet_from="22:00", quiet_to="07:00")
+
+    setup(
+        h,
+        sitting_days="mon,tue,wed,thu,fri,sat,sun",
+        sitting_from="07:30",
+        sitting_to="21:30",
+        sitting_every=30,
+        quiet_from="22:00",
+        quiet_to="07:00",
+    )
     clock.set(clock.now().replace(day=3, hour=5, minute=0))
     for _ in range(16 * 4):
         clock.advance(timedelta(minutes=15))
         await tick(h)
-    day = [r for r in h.db.query("SELECT kind, sent_at FROM outbox WHERE status = 'sent'")
-           if r["sent_at"].startswith("2026-03-03")]
+    day = [
+        r
+        for r in h.db.query("SELECT kind, sent_at FROM outbox WHERE status = 'sent'")
+        if r["sent_at"].startswith("2026-03-03")
+    ]
     assert len(day) == DAILY_PROMPT_CAP

@@ -22,13 +22,16 @@ def test_defaults_apply_when_nothing_is_set():
         assert getattr(settings, setting.name) == setting.default or setting.parse is not str
 
 
-@pytest.mark.parametrize("name,value,words", [
-    ("LOG_LEVEL", "loud", "LOG_LEVEL"),
-    ("TELEGRAM_BOT_TOKEN", "not-a-token", "TELEGRAM_BOT_TOKEN"),
-    ("WEBHOOK_URL", "http://insecure.example", "https"),
-    ("TELEGRAM_API_BASE_URL", "ftp://x", "TELEGRAM_API_BASE_URL"),
-    ("WEBHOOK_PORT", "zero", "WEBHOOK_PORT"),
-])
+@pytest.mark.parametrize(
+    "name,value,words",
+    [
+        ("LOG_LEVEL", "loud", "LOG_LEVEL"),
+        ("TELEGRAM_BOT_TOKEN", "not-a-token", "TELEGRAM_BOT_TOKEN"),
+        ("WEBHOOK_URL", "http://insecure.example", "https"),
+        ("TELEGRAM_API_BASE_URL", "ftp://x", "TELEGRAM_API_BASE_URL"),
+        ("WEBHOOK_PORT", "zero", "WEBHOOK_PORT"),
+    ],
+)
 def test_invalid_value_names_the_setting(name, value, words):
     with pytest.raises(SettingsError) as err:
         load_settings(environ={name: value}, dotenv=None)
@@ -64,9 +67,14 @@ def test_repr_hides_secrets():
 def cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
     base["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd,
-                          env={**base, **(env or {})}, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.slow
@@ -89,8 +97,11 @@ def test_second_instance_on_one_database_is_refused(tmp_path):
     with InstanceLock(tmp_path / "db.sqlite3"):
         with pytest.raises(AlreadyRunning, match="already running"):
             InstanceLock(tmp_path / "db.sqlite3").acquire()
-        result = cli("run", cwd=tmp_path, env={"TELEGRAM_BOT_TOKEN": GOOD_TOKEN,
-                                               "DATABASE_PATH": str(tmp_path / "db.sqlite3")})
+        result = cli(
+            "run",
+            cwd=tmp_path,
+            env={"TELEGRAM_BOT_TOKEN": GOOD_TOKEN, "DATABASE_PATH": str(tmp_path / "db.sqlite3")},
+        )
         assert result.returncode == 3 and "already running" in result.stderr
         assert "Traceback" not in result.stderr
     InstanceLock(tmp_path / "db.sqlite3").acquire()  # released with its holder
@@ -101,8 +112,9 @@ def test_demo_prints_checkins_at_the_personas_local_time(tmp_path):
     result = cli("demo", "--days", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    prompts = [line for line in lines if "How is your back right now" in line
-               or "Good morning" in line]
+    prompts = [
+        line for line in lines if "How is your back right now" in line or "Good morning" in line
+    ]
     assert prompts and all(" 08:00 " in line for line in prompts if "Good morning" in line)
     assert "Thanks, noted" in result.stdout
     # A full day: check-in, a walk with its before/after, and next morning's advice.

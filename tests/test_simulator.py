@@ -56,8 +56,12 @@ async def test_checkins_arrive_at_her_local_time_and_are_answered(example_run):
     [walk] = [line["data"] for line in lines if line["kind"] == "pacing"]
     assert (walk["before"], walk["after"], walk["settled"], walk["next_day"]) == (4, 6, True, 4)
     assert walk["verdict"] == "keep"
-    stored = [r["pain"] for r in sim.db.query("SELECT pain FROM checkins WHERE status='answered' "
-                                              "ORDER BY local_date")]
+    stored = [
+        r["pain"]
+        for r in sim.db.query(
+            "SELECT pain FROM checkins WHERE status='answered' ORDER BY local_date"
+        )
+    ]
     assert stored == [4, 4, 4, 3, 3, 3, 3, 3]
 
 
@@ -65,8 +69,11 @@ async def test_checkins_arrive_at_her_local_time_and_are_answered(example_run):
 async def test_ignored_sitting_nudges_stay_inside_sitting_hours_on_weekdays(example_run):
     scenario, _, lines = example_run
     tz = zone(scenario.patients[0].timezone)
-    nudges = [datetime.fromisoformat(line["t"]).astimezone(tz) for line in lines
-              if line["kind"] == "sitting" and line["dir"] == "out"]
+    nudges = [
+        datetime.fromisoformat(line["t"]).astimezone(tz)
+        for line in lines
+        if line["kind"] == "sitting" and line["dir"] == "out"
+    ]
     assert nudges
     assert all(n.weekday() < 5 and time(9) < n.time() < time(17) for n in nudges)
     assert not [line for line in lines if line["kind"] == "sitting" and line["dir"] == "in"]
@@ -83,17 +90,37 @@ async def test_blocking_the_bot_stops_everything_for_her(example_run):
     assert sim.db.execute("SELECT status FROM patients").fetchone()[0] == "inactive"
 
 
-@pytest.mark.parametrize("raw,words", [
-    ({"days": 3, "patients": [{"id": "a"}]}, "start"),
-    ({"start": "2026-03-02T12:00:00", "patients": [{"id": "a"}]}, "time zone"),
-    ({"start": "2026-03-02T12:00:00Z", "patients": []}, "patient"),
-    ({"start": "2026-03-02T12:00:00Z", "patients": [{"id": "a", "timezone": "Mars/Base"}]},
-     "time zone"),
-    ({"start": "2026-03-02T12:00:00Z", "patients": [{"id": "a", "answers": {"checkin_pain": 12}}]},
-     "0 to 10"),
-    ({"start": "2026-03-02T12:00:00Z", "patients": [{"id": "a", "answers": {
-        "sessions": [{"day": 1, "at": "10:00", "activity": "run"}]}}]}, "activities"),
-])
+@pytest.mark.parametrize(
+    "raw,words",
+    [
+        ({"days": 3, "patients": [{"id": "a"}]}, "start"),
+        ({"start": "2026-03-02T12:00:00", "patients": [{"id": "a"}]}, "time zone"),
+        ({"start": "2026-03-02T12:00:00Z", "patients": []}, "patient"),
+        (
+            {"start": "2026-03-02T12:00:00Z", "patients": [{"id": "a", "timezone": "Mars/Base"}]},
+            "time zone",
+        ),
+        (
+            {
+                "start": "2026-03-02T12:00:00Z",
+                "patients": [{"id": "a", "answers": {"checkin_pain": 12}}],
+            },
+            "0 to 10",
+        ),
+        (
+            {
+                "start": "2026-03-02T12:00:00Z",
+                "patients": [
+                    {
+                        "id": "a",
+                        "answers": {"sessions": [{"day": 1, "at": "10:00", "activity": "run"}]},
+                    }
+                ],
+            },
+            "activities",
+        ),
+    ],
+)
 def test_bad_scenarios_say_what_is_wrong(raw, words):
     with pytest.raises(ScenarioError, match=words):
         parse_scenario(raw)
@@ -103,12 +130,33 @@ def test_bad_scenarios_say_what_is_wrong(raw, words):
 def test_simulate_command_writes_json_lines(tmp_path):
     out, db = tmp_path / "t.jsonl", tmp_path / "sim.sqlite3"
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
-    result = subprocess.run([sys.executable, "-m", "bot", "simulate", "--scenario", str(EXAMPLE),
-                             "--db", str(db), "--transcript", str(out)], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "simulate",
+            "--scenario",
+            str(EXAMPLE),
+            "--db",
+            str(db),
+            "--transcript",
+            str(out),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert any(line["kind"] == "checkin" for line in lines) and db.exists()
-    again = subprocess.run([sys.executable, "-m", "bot", "simulate", "--scenario", str(EXAMPLE),
-                            "--db", str(db)], env=env, cwd=tmp_path, capture_output=True, text=True)
+    again = subprocess.run(
+        [sys.executable, "-m", "bot", "simulate", "--scenario", str(EXAMPLE), "--db", str(db)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert again.returncode == 2 and "already exists" in again.stderr

@@ -46,14 +46,21 @@ async def wait_until_listening(client: httpx.AsyncClient, url: str) -> None:
 @pytest.fixture
 async def served(tmp_path, clock):
     port = free_port()
-    settings = load_settings(environ={}, dotenv=None, TELEGRAM_BOT_TOKEN=SIM_TOKEN,
-                             DATABASE_PATH=tmp_path / "bot.sqlite3",
-                             WEBHOOK_URL="https://bot.example.org/telegram/hook",
-                             WEBHOOK_SECRET=SECRET, WEBHOOK_LISTEN="127.0.0.1", WEBHOOK_PORT=port)
+    settings = load_settings(
+        environ={},
+        dotenv=None,
+        TELEGRAM_BOT_TOKEN=SIM_TOKEN,
+        DATABASE_PATH=tmp_path / "bot.sqlite3",
+        WEBHOOK_URL="https://bot.example.org/telegram/hook",
+        WEBHOOK_SECRET=SECRET,
+        WEBHOOK_LISTEN="127.0.0.1",
+        WEBHOOK_PORT=port,
+    )
     api = FakeBotApi(clock)
     db = open_database(settings.DATABASE_PATH)
-    app = build_application(settings, clock, api, db=db, rate_limit=False, schedule_ticks=False,
-                            updater=False)
+    app = build_application(
+        settings, clock, api, db=db, rate_limit=False, schedule_ticks=False, updater=False
+    )
     service = Service(app, settings)
     await service.start()  # what `run` does, in our loop: our tornado server and the inbox
     url = f"http://127.0.0.1:{port}/telegram/hook"
@@ -116,20 +123,25 @@ async def test_right_secret_is_200_and_the_update_is_processed(served):
 async def test_other_paths_and_non_json_are_refused(served):
     _app, api, db, client, url, updates, stop = served
     update = updates.text(1001, "/start")
-    wrong_path = await client.post(url.replace("/hook", "/other"), content=update.to_json(),
-                                   headers={"Content-Type": "application/json",
-                                            "X-Telegram-Bot-Api-Secret-Token": SECRET})
-    not_json = await client.post(url, content=update.to_json(),
-                                 headers={"Content-Type": "text/plain",
-                                          "X-Telegram-Bot-Api-Secret-Token": SECRET})
+    wrong_path = await client.post(
+        url.replace("/hook", "/other"),
+        content=update.to_json(),
+        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET},
+    )
+    not_json = await client.post(
+        url,
+        content=update.to_json(),
+        headers={"Content-Type": "text/plain", "X-Telegram-Bot-Api-Secret-Token": SECRET},
+    )
     assert wrong_path.status_code == 404 and not_json.status_code == 403
     await stop()
     assert api.sent == [] and db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
 
 
 def test_webhook_options_refuse_to_serve_without_a_secret(tmp_path):
-    settings = load_settings(environ={}, dotenv=None, WEBHOOK_URL="https://bot.example.org/hook",
-                             WEBHOOK_SECRET="s")
+    settings = load_settings(
+        environ={}, dotenv=None, WEBHOOK_URL="https://bot.example.org/hook", WEBHOOK_SECRET="s"
+    )
     assert webhook_options(settings)["secret_token"] == "s"
     assert webhook_options(settings)["url_path"] == "hook"
     with pytest.raises(ValueError, match="WEBHOOK_SECRET"):
@@ -137,6 +149,7 @@ def test_webhook_options_refuse_to_serve_without_a_secret(tmp_path):
 
 
 # --- issue 13: the secret before the body, a body cap, stored before the 200 -------------------
+
 
 async def raw_request(port: int, head: str, body: bytes = b"") -> bytes:
     """Send `head` (and `body`) on a plain socket; the response's first line."""
@@ -150,8 +163,12 @@ async def raw_request(port: int, head: str, body: bytes = b"") -> bytes:
 
 
 def head(port: int, length: int, secret: str | None, extra: str = "") -> str:
-    lines = ["POST /telegram/hook HTTP/1.1", f"Host: 127.0.0.1:{port}",
-             "Content-Type: application/json", f"Content-Length: {length}"]
+    lines = [
+        "POST /telegram/hook HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {length}",
+    ]
     if secret is not None:
         lines.append(f"X-Telegram-Bot-Api-Secret-Token: {secret}")
     return "\r\n".join(lines) + "\r\n" + extra + "\r\n"
@@ -177,11 +194,13 @@ async def test_a_body_over_the_cap_is_413_and_not_stored(served):
 
     async def chunks():
         for i in range(0, len(big), 65536):
-            yield big[i:i + 65536]
+            yield big[i : i + 65536]
 
-    response = await client.post(url, content=chunks(),
-                                 headers={"Content-Type": "application/json",
-                                          "X-Telegram-Bot-Api-Secret-Token": SECRET})
+    response = await client.post(
+        url,
+        content=chunks(),
+        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET},
+    )
     assert response.status_code == 413
     await stop()
     assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0 and api.sent == []

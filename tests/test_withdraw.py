@@ -39,8 +39,9 @@ async def withdraw(h):
 
 
 def pending(h, pid):
-    return list(h.db.query("SELECT kind FROM outbox WHERE patient_id = ? AND status = 'pending'",
-                           [pid]))
+    return list(
+        h.db.query("SELECT kind FROM outbox WHERE patient_id = ? AND status = 'pending'", [pid])
+    )
 
 
 async def test_withdrawal_stops_everything_at_once_and_keeps_the_record(harness):
@@ -57,14 +58,20 @@ async def test_withdrawal_stops_everything_at_once_and_keeps_the_record(harness)
     assert (patient["status"], patient["inactive_reason"]) == ("withdrawn", "consent_withdrawn")
     [row] = list(h.db.query("SELECT * FROM consents WHERE patient_id = ?", [pid]))
     assert {k: row[k] for k in ("version", "text_hash", "given_at")} == {
-        k: given[k] for k in ("version", "text_hash", "given_at")}
+        k: given[k] for k in ("version", "text_hash", "given_at")
+    }
     assert row["withdrawn_at"] == iso(h.clock.now())
     assert pending(h, pid) == []
     assert sessions.get(h.db, sid)["stage"] == "stopped"
     assert checkins.awaiting(h.db, pid) is None
     [event] = events.for_patient(h.db, pid, "consent_withdrawn")
-    assert event["data"] == {"was": "active", "consents": 1, "messages": event["data"]["messages"],
-                             "sessions": 1, "invites": 0}  # counts only, no ratings
+    assert event["data"] == {
+        "was": "active",
+        "consents": 1,
+        "messages": event["data"]["messages"],
+        "sessions": 1,
+        "invites": 0,
+    }  # counts only, no ratings
     assert event["data"]["messages"] >= 3
     kept = (checkins.for_date(h.db, pid, "2026-03-02")["pain"], sessions.get(h.db, sid)["after"])
     assert kept == (4, 5)  # nothing erased
@@ -76,8 +83,9 @@ async def test_withdrawal_stops_everything_at_once_and_keeps_the_record(harness)
     assert (len(h.api.sent_to(USER)), len(h.api.sent_to(CARER))) == sent_before
     assert decide_overdue(h.rt) == 0 and sessions.get(h.db, sid)["verdict"] is None
     assert events.for_patient(h.db, pid, "pacing_decision") == []
-    assert [r["status"] for r in h.db.query("SELECT status FROM checkins WHERE patient_id = ?",
-                                            [pid])] == ["answered"]  # no "missed" days made up
+    assert [
+        r["status"] for r in h.db.query("SELECT status FROM checkins WHERE patient_id = ?", [pid])
+    ] == ["answered"]  # no "missed" days made up
 
 
 async def test_rows_that_slip_into_the_queue_are_not_sent(harness):
@@ -87,13 +95,26 @@ async def test_rows_that_slip_into_the_queue_are_not_sent(harness):
     pid, _, _ = await busy(h)
     await withdraw(h)
     now = h.clock.now()
-    for kind, chat, payload in (("checkin", USER, {"local_date": "2026-03-03"}),
-                                ("summary_caregiver", CARER,
-                                 {"week_end": "2026-03-08", "caregiver_id": 1, "chat_id": CARER}),
-                                ("alert_caregiver", CARER, {"caregiver_id": 1, "text": "x"}),
-                                ("advice", USER, {"text": "keep going"})):
-        outbox.enqueue(h.db, chat_id=chat, patient_id=pid, kind=kind, due_at=now, now=now,
-                       dedupe_key=f"late:{kind}", payload=payload)
+    for kind, chat, payload in (
+        ("checkin", USER, {"local_date": "2026-03-03"}),
+        (
+            "summary_caregiver",
+            CARER,
+            {"week_end": "2026-03-08", "caregiver_id": 1, "chat_id": CARER},
+        ),
+        ("alert_caregiver", CARER, {"caregiver_id": 1, "text": "x"}),
+        ("advice", USER, {"text": "keep going"}),
+    ):
+        outbox.enqueue(
+            h.db,
+            chat_id=chat,
+            patient_id=pid,
+            kind=kind,
+            due_at=now,
+            now=now,
+            dedupe_key=f"late:{kind}",
+            payload=payload,
+        )
     before = (len(h.api.sent_to(USER)), len(h.api.sent_to(CARER)))
     report = await dispatch_due(h.rt)
     assert len(report.skipped) == 4 and report.sent == []
@@ -108,19 +129,33 @@ async def test_answers_and_old_buttons_are_not_stored_and_get_a_kind_answer(harn
     question = h.last(USER)
     assert button(question, "c:")
     await withdraw(h)
-    stored = {t: len(rows) for t, rows in privacy.collect(h.db, pid, USER, USER).items()
-              if t != "outbox"}
+    stored = {
+        t: len(rows) for t, rows in privacy.collect(h.db, pid, USER, USER).items() if t != "outbox"
+    }
     await h.tap(USER, button(question, "c:", 7), question.message_id)  # the open check-in
     assert KIND in h.last(USER).text
     await h.tap(USER, f"r:{sid}:s:1", 5)  # a settle button of the stopped session
     assert KIND in h.last(USER).text
-    for text in ("7", "seven", "/checkin", "/activity", "/history", "/settings", "/resume",
-                 "/urgent", "/caregiver", "/course", "/pause", "/dance"):
+    for text in (
+        "7",
+        "seven",
+        "/checkin",
+        "/activity",
+        "/history",
+        "/settings",
+        "/resume",
+        "/urgent",
+        "/caregiver",
+        "/course",
+        "/pause",
+        "/dance",
+    ):
         await h.send_text(USER, text)
         assert KIND in h.last(USER).text, text
         assert "/start" in h.last(USER).text
-    after = {t: len(rows) for t, rows in privacy.collect(h.db, pid, USER, USER).items()
-             if t != "outbox"}
+    after = {
+        t: len(rows) for t, rows in privacy.collect(h.db, pid, USER, USER).items() if t != "outbox"
+    }
     assert after == stored
     assert checkins.for_date(h.db, pid, "2026-03-03") is None
     assert sessions.get(h.db, sid)["settled"] is None

@@ -11,13 +11,13 @@ the data, ':' allowed; last field only) or a tuple of the allowed words.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Any
 
 MAX_BYTES = 64  # Telegram's limit for callback_data
 MAX_DIGITS = 11  # an int field longer than this is no id of ours
 REST = "rest"
 
-FieldType = Union[type, str, tuple[str, ...]]
+FieldType = type | str | tuple[str, ...]
 YES_NO = ("yes", "no")
 Y_N = ("y", "n")
 LEVELS = ("emergency", "soon")
@@ -35,12 +35,12 @@ class Callback:
     """Decoded data: its route's head and the named, typed fields."""
 
     head: str
-    fields: dict
+    fields: dict[str, Any]
 
-    def __getitem__(self, name: str):
+    def __getitem__(self, name: str) -> Any:
         return self.fields[name]
 
-    def get(self, name: str, default=None):
+    def get(self, name: str, default: Any = None) -> Any:
         return self.fields.get(name, default)
 
 
@@ -59,8 +59,13 @@ ROUTES: tuple[Route, ...] = (
     _r("a:p", "a paused activity: not today"),
     _r("a:e", "an activity done", session=int),
     _r("a:x", "an activity not done", session=int),
-    _r("r", "a session answer: before, after (0-10) or settled (1/0)", session=int,
-       field=("b", "a", "s"), value=int),
+    _r(
+        "r",
+        "a session answer: before, after (0-10) or settled (1/0)",
+        session=int,
+        field=("b", "a", "s"),
+        value=int,
+    ),
     _r("n", "pain a day after a session", row=int, pain=int),
     _r("set", "/settings: what to change", what=str),
     _r("set:sum", "/settings: the weekly summary's day and time", when=str),
@@ -110,8 +115,12 @@ def prefixes() -> set[str]:
 
 def _fits(value: object, kind: FieldType) -> bool:
     if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and value >= 0
             and len(str(value)) <= MAX_DIGITS
+        )
     if isinstance(kind, tuple):
         return value in kind
     text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
@@ -124,7 +133,8 @@ def encode(head: str, *values: object) -> str:
     """The data for a button of this route; ValueError if the values do not fit it."""
     for route in _BY_HEAD.get(head, ()):
         if len(route.fields) == len(values) and all(
-                _fits(v, kind) for v, (_, kind) in zip(values, route.fields)):
+            _fits(v, kind) for v, (_, kind) in zip(values, route.fields, strict=True)
+        ):
             data = ":".join([head, *(str(v) for v in values)])
             if len(data.encode("utf-8")) > MAX_BYTES:
                 raise ValueError(f"callback data over {MAX_BYTES} bytes for {head!r}")
@@ -154,7 +164,7 @@ def _match(route: Route, rest: str) -> Callback | None:
     if len(words) != n:
         return None
     found = {}
-    for word, (name, kind) in zip(words, route.fields):
+    for word, (name, kind) in zip(words, route.fields, strict=True):
         value = _read(word, kind)
         if value is None:
             return None
@@ -170,7 +180,7 @@ def decode(data: str | None) -> Callback | None:
     parts = data.split(":")
     for n in range(min(len(parts), 2), 0, -1):
         head = ":".join(parts[:n])
-        rest = data[len(head) + 1:] if len(data) > len(head) else ""
+        rest = data[len(head) + 1 :] if len(data) > len(head) else ""
         for route in _BY_HEAD.get(head, ()):
             found = _match(route, rest)
             if found is not None:

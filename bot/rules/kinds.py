@@ -58,52 +58,160 @@ H, D, M = timedelta(hours=1), timedelta(days=1), timedelta(minutes=1)
 
 KINDS: dict[str, Kind] = _kinds(
     # A check-in asked hours late is a different question; the day is recorded as missed instead.
-    Kind("checkin", 4 * H, True, prompt=True, waits_while_inactive=True, lane="bulk",
-         paused=True, on_resume="replan", on_consent_again="replan",
-         doc="the daily 0-10 rating"),
-    Kind("checkin_reminder", 1 * H, True, prompt=True, waits_while_inactive=True, lane="nudge",
-         paused=True, doc="one gentle reminder hours after an unanswered check-in"),
+    Kind(
+        "checkin",
+        4 * H,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="replan",
+        on_consent_again="replan",
+        doc="the daily 0-10 rating",
+    ),
+    Kind(
+        "checkin_reminder",
+        1 * H,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="nudge",
+        paused=True,
+        doc="one gentle reminder hours after an unanswered check-in",
+    ),
     Kind("checkin_asked", 1 * H, False, doc="/checkin: the person just asked for it"),
     # A nudge to stand up is only useful while the person is sitting.
-    Kind("sitting", 10 * M, True, "drop", prompt=True, waits_while_inactive=True, lane="nudge",
-         paused=True, on_resume="replan", on_consent_again="replan",
-         doc="a sitting-break nudge"),
+    Kind(
+        "sitting",
+        10 * M,
+        True,
+        "drop",
+        prompt=True,
+        waits_while_inactive=True,
+        lane="nudge",
+        paused=True,
+        on_resume="replan",
+        on_consent_again="replan",
+        doc="a sitting-break nudge",
+    ),
     # Teaching content keeps its value; it waits for the end of quiet hours instead.
-    Kind("lesson", None, True, prompt=True, waits_while_inactive=True, lane="bulk", paused=True,
-         on_resume="replan", on_consent_again="replan", doc="a course lesson"),
+    Kind(
+        "lesson",
+        None,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="replan",
+        on_consent_again="replan",
+        doc="a course lesson",
+    ),
     Kind("lesson_reread", doc="a lesson the person asked to read again"),
-    Kind("course_end", None, True, prompt=True, waits_while_inactive=True, lane="bulk",
-         paused=True, on_resume="replan", on_consent_again="replan",
-         doc="the end of the 12-week course"),
-    Kind("summary", 2 * D, True, prompt=True, waits_while_inactive=True, lane="bulk",
-         paused=True, on_resume="replan", on_consent_again="replan",
-         doc="the weekly summary"),
+    Kind(
+        "course_end",
+        None,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="replan",
+        on_consent_again="replan",
+        doc="the end of the 12-week course",
+    ),
+    Kind(
+        "summary",
+        2 * D,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="replan",
+        on_consent_again="replan",
+        doc="the weekly summary",
+    ),
     # A caregiver's copy is timed for their own zone already; the chart follows its summary.
-    Kind("summary_caregiver", 2 * D, False, lane="bulk", on_resume="replan",
-         on_consent_again="replan", doc="a caregiver's copy of the weekly summary"),
-    Kind("chart", 2 * D, False, prompt=True, waits_while_inactive=True, lane="bulk",
-         doc="the weekly chart, after its summary"),
+    Kind(
+        "summary_caregiver",
+        2 * D,
+        False,
+        lane="bulk",
+        on_resume="replan",
+        on_consent_again="replan",
+        doc="a caregiver's copy of the weekly summary",
+    ),
+    Kind(
+        "chart",
+        2 * D,
+        False,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        doc="the weekly chart, after its summary",
+    ),
     Kind("alert_caregiver", immediate=True, doc="a caregiver told of a warning sign"),
     # Clinic staff: alerts go at once, day or night; the digest is timed in the clinic's zone.
     Kind("alert_clinician", immediate=True, doc="clinic staff told of a warning sign"),
     Kind("digest", 1 * D, False, lane="bulk", doc="the clinic's daily digest"),
     # Session follow-ups: "has it settled?" hours late is a different question (S stays
     # unknown); N is worth asking until the decision deadline (36 h after the start).
-    Kind("settle", 4 * H, True, prompt=True, waits_while_inactive=True, lane="bulk", paused=True,
-         on_resume="restore", doc="has the pain settled after an activity?"),
-    Kind("next_day", 12 * H, True, prompt=True, waits_while_inactive=True, lane="bulk",
-         paused=True, on_resume="restore", doc="how is it a day after an activity?"),
+    Kind(
+        "settle",
+        4 * H,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="restore",
+        doc="has the pain settled after an activity?",
+    ),
+    Kind(
+        "next_day",
+        12 * H,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="restore",
+        doc="how is it a day after an activity?",
+    ),
     # Advice follows the person's own answer: it goes out even while paused.
-    Kind("advice", None, True, prompt=True, paused=True, on_resume="restore",
-         doc="pacing advice after a session's answers"),
-    Kind("pause_over", 2 * D, True, prompt=True, waits_while_inactive=True, lane="bulk",
-         paused=True, on_resume="restore", on_consent_again="restore",
-         doc="an activity's break is over"),
+    Kind(
+        "advice",
+        None,
+        True,
+        prompt=True,
+        paused=True,
+        on_resume="restore",
+        doc="pacing advice after a session's answers",
+    ),
+    Kind(
+        "pause_over",
+        2 * D,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="restore",
+        on_consent_again="restore",
+        doc="an activity's break is over",
+    ),
     # "Were you able to get checked?" a day after an emergency sign: not in the night (it waits
     # for the end of quiet hours), still worth asking days late while the hold lasts. Not a
     # prompt the hold cancels: it is how the hold ends.
-    Kind("safety_followup", 3 * D, True, on_resume="cancel",
-         doc="were you able to get checked? (during a hold)"),
+    Kind(
+        "safety_followup",
+        3 * D,
+        True,
+        on_resume="cancel",
+        doc="were you able to get checked? (during a hold)",
+    ),
     # Answers to something the person just did always go out, whenever we can.
     Kind("reply", immediate=True, sent_when_withdrawn=True, doc="an answer to the person"),
     Kind("export", kept_on_withdraw=True, sent_when_withdrawn=True, doc="/mydata's file"),
@@ -119,8 +227,9 @@ def kind(name: str) -> Kind:
 
 def names(**facts: object) -> tuple[str, ...]:
     """Kinds whose facts match, in declaration order: `names(paused=True)`."""
-    return tuple(k.name for k in KINDS.values()
-                 if all(getattr(k, f) == v for f, v in facts.items()))
+    return tuple(
+        k.name for k in KINDS.values() if all(getattr(k, f) == v for f, v in facts.items())
+    )
 
 
 # --- what the bot waits for (the `awaiting` table's kinds) --------------------------------------

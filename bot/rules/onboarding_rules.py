@@ -23,11 +23,31 @@ CONSENT_KIND = "health_data"
 CONSENT_VERSION = 1
 
 # The steps in order; "hold" sits between the two warning-sign questions when someone has one.
-STEPS = ("intro", "consent", "rf", "hold", "soon", "tz", "ci", "qh", "sit", "sh", "se", "act",
-         "dose")
+STEPS = (
+    "intro",
+    "consent",
+    "rf",
+    "hold",
+    "soon",
+    "tz",
+    "ci",
+    "qh",
+    "sit",
+    "sh",
+    "se",
+    "act",
+    "dose",
+)
 
-TZ_PRESETS = ("Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago",
-              "America/Los_Angeles", "Asia/Kolkata", "Australia/Sydney")
+TZ_PRESETS = (
+    "Europe/London",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "Asia/Kolkata",
+    "Australia/Sydney",
+)
 CHECKIN_PRESETS = ("07:00", "08:00", "09:00", "12:00", "18:00", "20:00")
 QUIET_PRESETS = (("22:00", "07:00"), ("21:00", "08:00"), ("23:00", "06:30"))
 SITTING_DAYS = {"wd": "mon,tue,wed,thu,fri", "all": "mon,tue,wed,thu,fri,sat,sun", "no": ""}
@@ -35,19 +55,33 @@ SITTING_PRESETS = (("09:00", "17:00"), ("08:00", "16:00"), ("10:00", "18:00"))
 SITTING_EVERY = (30, 45, 60)
 DOSE_PRESETS = (5, 10, 15, 20, 30)
 # Button key -> the name stored in `activities` (and shown back to the person).
-ACTIVITIES = {"walk": "walking", "stretch": "stretches", "yoga": "yoga", "pilates": "pilates",
-              "gym": "gym", "taichi": "tai chi", "cycle": "cycling", "swim": "swimming",
-              "house": "housework", "garden": "gardening"}
+ACTIVITIES = {
+    "walk": "walking",
+    "stretch": "stretches",
+    "yoga": "yoga",
+    "pilates": "pilates",
+    "gym": "gym",
+    "taichi": "tai chi",
+    "cycle": "cycling",
+    "swim": "swimming",
+    "house": "housework",
+    "garden": "gardening",
+}
 MAX_ACTIVITIES = 12
 MAX_ACTIVITY_NAME = 40
 
-_REGIONS = frozenset("Africa America Antarctica Asia Atlantic Australia Europe Indian Pacific"
-                     .split())
+_REGIONS = frozenset(
+    "Africa America Antarctica Asia Atlantic Australia Europe Indian Pacific".split()
+)
 _DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"), "-")
 # Instants on which two zone names must agree to count as the same zone (links such as
 # America/Buenos_Aires -> America/Argentina/Buenos_Aires); fixed, so the rule stays pure.
-_SAMPLES = tuple(datetime(year, month, 15, hour, tzinfo=ZoneInfo("UTC"))
-                 for year in (2025, 2026, 2027) for month in range(1, 13) for hour in (0, 12))
+_SAMPLES = tuple(
+    datetime(year, month, 15, hour, tzinfo=ZoneInfo("UTC"))
+    for year in (2025, 2026, 2027)
+    for month in range(1, 13)
+    for hour in (0, 12)
+)
 
 
 def hhmm(t: time) -> str:
@@ -148,8 +182,17 @@ def yes_no(text: str | None) -> bool | None:
     s = " ".join(re.sub(r"[^\w\s']", " ", text.casefold()).split())
     if s in ("agree", "i agree", "i do", "continue", "go on", "next", "start"):
         return True
-    if s in ("no thanks", "no thank you", "none", "none of these", "none of them", "disagree",
-             "i disagree", "i don't agree", "i do not agree"):
+    if s in (
+        "no thanks",
+        "no thank you",
+        "none",
+        "none of these",
+        "none of them",
+        "disagree",
+        "i disagree",
+        "i don't agree",
+        "i do not agree",
+    ):
         return False
     return parse_yes_no(text)
 
@@ -159,8 +202,12 @@ def clean_activity(text: str | None) -> str | None:
     if not isinstance(text, str):
         return None
     name = " ".join(text.split())
-    if (not name or len(name) > MAX_ACTIVITY_NAME or name.startswith("/")
-            or not any(ch.isalpha() for ch in name)):  # "10" is a dose typed early, not a name
+    if (
+        not name
+        or len(name) > MAX_ACTIVITY_NAME
+        or name.startswith("/")
+        or not any(ch.isalpha() for ch in name)
+    ):  # "10" is a dose typed early, not a name
         return None
     return name
 
@@ -176,28 +223,95 @@ def preset_activity(text: str) -> str | None:
 
 # Typed words that mean "I answered the warning-sign question by mistake" or "I have been seen by
 # a doctor" (safety flows; whole messages only, so a longer sentence never counts by accident).
-_MISTAKE = frozenset({"i answered by mistake", "answered by mistake", "by mistake", "mistake",
-                      "wrong button", "i pressed the wrong button", "i tapped the wrong button",
-                      "i clicked the wrong button", "pressed the wrong button",
-                      "tapped the wrong button", "it was a mistake", "that was a mistake",
-                      "my mistake", "i made a mistake", "i meant no", "sorry i meant no",
-                      "i pressed yes by mistake", "i said yes by mistake"})
-_SEEN = frozenset({"i have been seen", "i've been seen", "ive been seen", "been seen", "seen",
-                   "i have been seen by a doctor", "i've been seen by a doctor",
-                   "i was seen", "i was seen by a doctor", "i have seen a doctor",
-                   "i've seen a doctor", "seen a doctor", "i saw a doctor", "saw a doctor",
-                   "i saw the doctor", "i have seen the doctor", "i've seen the doctor",
-                   "yes i have been seen", "yes ive been seen", "yes i was seen",
-                   "i saw my gp", "saw my gp", "seen the gp", "seen my gp", "i saw the gp",
-                   "ive seen the gp", "ive seen my gp", "ive been checked", "i have been checked",
-                   "i got checked", "been checked", "i was checked", "ive been to a&e",
-                   "been to a&e", "ive been to the hospital", "i went to the hospital",
-                   "i went to a&e", "i went to the er", "the doctor saw me", "a doctor saw me",
-                   "doctor has seen me", "the doctor has seen me"})
-_NOT_YET = frozenset({"not yet", "no not yet", "not yet no", "no", "nope", "no i havent",
-                      "no i have not", "i havent", "i have not", "not seen yet", "no not seen",
-                      "havent been seen", "i havent been seen", "i have not been seen",
-                      "not been seen yet", "i havent been seen yet", "not yet sorry"})
+_MISTAKE = frozenset(
+    {
+        "i answered by mistake",
+        "answered by mistake",
+        "by mistake",
+        "mistake",
+        "wrong button",
+        "i pressed the wrong button",
+        "i tapped the wrong button",
+        "i clicked the wrong button",
+        "pressed the wrong button",
+        "tapped the wrong button",
+        "it was a mistake",
+        "that was a mistake",
+        "my mistake",
+        "i made a mistake",
+        "i meant no",
+        "sorry i meant no",
+        "i pressed yes by mistake",
+        "i said yes by mistake",
+    }
+)
+_SEEN = frozenset(
+    {
+        "i have been seen",
+        "i've been seen",
+        "ive been seen",
+        "been seen",
+        "seen",
+        "i have been seen by a doctor",
+        "i've been seen by a doctor",
+        "i was seen",
+        "i was seen by a doctor",
+        "i have seen a doctor",
+        "i've seen a doctor",
+        "seen a doctor",
+        "i saw a doctor",
+        "saw a doctor",
+        "i saw the doctor",
+        "i have seen the doctor",
+        "i've seen the doctor",
+        "yes i have been seen",
+        "yes ive been seen",
+        "yes i was seen",
+        "i saw my gp",
+        "saw my gp",
+        "seen the gp",
+        "seen my gp",
+        "i saw the gp",
+        "ive seen the gp",
+        "ive seen my gp",
+        "ive been checked",
+        "i have been checked",
+        "i got checked",
+        "been checked",
+        "i was checked",
+        "ive been to a&e",
+        "been to a&e",
+        "ive been to the hospital",
+        "i went to the hospital",
+        "i went to a&e",
+        "i went to the er",
+        "the doctor saw me",
+        "a doctor saw me",
+        "doctor has seen me",
+        "the doctor has seen me",
+    }
+)
+_NOT_YET = frozenset(
+    {
+        "not yet",
+        "no not yet",
+        "not yet no",
+        "no",
+        "nope",
+        "no i havent",
+        "no i have not",
+        "i havent",
+        "i have not",
+        "not seen yet",
+        "no not seen",
+        "havent been seen",
+        "i havent been seen",
+        "i have not been seen",
+        "not been seen yet",
+        "i havent been seen yet",
+        "not yet sorry",
+    }
+)
 
 
 def safety_words(text: str | None) -> str:
@@ -225,5 +339,5 @@ def is_seen(text: str | None) -> bool:
 
 
 def is_not_yet(text: str | None) -> bool:
-    """"Not yet" to "Were you able to get checked?" (typed as the button says, or plainly)."""
+    """ "Not yet" to "Were you able to get checked?" (typed as the button says, or plainly)."""
     return _plain(text) in _NOT_YET_PLAIN

@@ -56,7 +56,8 @@ class Thresholds:
                 raise ValueError(f"threshold {name} must be a number, got {value!r}")
             if not math.isfinite(value) or not low <= value <= high:
                 raise ValueError(
-                    f"threshold {name} must be between {low} and {high}, got {value!r}")
+                    f"threshold {name} must be between {low} and {high}, got {value!r}"
+                )
             if whole and value != int(value):
                 raise ValueError(f"threshold {name} must be a whole number, got {value!r}")
             # Normalise so as_dict() is the same however the value was written (3 vs 3.0).
@@ -129,8 +130,11 @@ def findings_for(r: Ratings, t: Thresholds) -> tuple[str, ...]:
         found.append("during_flare")
     if r.settled is False:
         found.append("not_settled")
-    if r.before is not None and r.next_day is not None \
-            and r.next_day - r.before >= t.next_day_worse:
+    if (
+        r.before is not None
+        and r.next_day is not None
+        and r.next_day - r.before >= t.next_day_worse
+    ):
         found.append("next_day_worse")
     return tuple(found)
 
@@ -148,15 +152,23 @@ def decide(
     _check_dose(dose)
     if previous_verdict is not None and previous_verdict not in VERDICTS:
         raise ValueError(
-            f"previous_verdict must be one of {VERDICTS} or None, got {previous_verdict!r}")
+            f"previous_verdict must be one of {VERDICTS} or None, got {previous_verdict!r}"
+        )
     if isinstance(keeps_at_dose, bool) or not isinstance(keeps_at_dose, int) or keeps_at_dose < 0:
         raise ValueError(f"keeps_at_dose must be a whole number >= 0, got {keeps_at_dose!r}")
     t = thresholds
 
-    def result(status: str, verdict: str | None = None, findings: tuple[str, ...] = (),
-               partial: bool = False, next_dose: int = dose, pause: int = 0) -> Decision:
-        return Decision(status, verdict, findings, partial, dose, next_dose, pause,
-                        t.as_dict(), RULE_VERSION)
+    def result(
+        status: str,
+        verdict: str | None = None,
+        findings: tuple[str, ...] = (),
+        partial: bool = False,
+        next_dose: int = dose,
+        pause: int = 0,
+    ) -> Decision:
+        return Decision(
+            status, verdict, findings, partial, dose, next_dose, pause, t.as_dict(), RULE_VERSION
+        )
 
     if r.next_day is None and not next_day_overdue:
         return result("waiting")
@@ -168,8 +180,9 @@ def decide(
     partial = r.next_day is None or r.settled is None
     if findings:
         if previous_verdict in ("adapt", "pause"):
-            return result("decided", "pause", findings, partial, step_down(dose, t.adapt_step),
-                          t.pause_days)
+            return result(
+                "decided", "pause", findings, partial, step_down(dose, t.adapt_step), t.pause_days
+            )
         return result("decided", "adapt", findings, partial, step_down(dose, t.adapt_step))
     if keeps_at_dose >= 1:
         return result("decided", "progress", findings, partial, step_up(dose, t.progress_step))

@@ -14,8 +14,9 @@ from fractions import Fraction
 
 _MAX_LEN = 64  # nobody types a rating or a time in more than this; long text is not an answer
 
-_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten".split())}
+_WORDS = {
+    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten".split())
+}
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b")
 _DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"), "-")
 _QUOTES = dict.fromkeys(map(ord, "\u2018\u2019\u02bc"), "'")
@@ -52,11 +53,13 @@ def _normalise(text: str) -> str:
 
 # Words people wrap around a rating that do not change it. Negations are deliberately absent:
 # "not 7" must not be read as 7.
-_FILLER = frozenset("""
+_FILLER = frozenset(
+    """
     pain my the a an is was it it's its i i'd id i'm im would say about around roughly approx
     approximately maybe probably like level score rating at now right currently today feels feel
     think guess um umm hmm well so nrs between
-""".split())
+""".split()
+)
 _NUM = r"[0-9]+(?:\.[0-9]+)?"
 _SINGLE = re.compile(rf"(-?)({_NUM})")
 _FRACTION = re.compile(rf"(-?)({_NUM})/({_NUM})")
@@ -107,10 +110,32 @@ def _from_value(sign: str, number: str) -> Rating | Ambiguous | Invalid:
 
 _YES_WORDS = frozenset("yes y yeah yep yup yea ya ok okay k sure settled fine".split())
 _NO_WORDS = frozenset("no n nope nah not hasn't hasnt isn't isnt never".split())
-_YES_PHRASES = frozenset({"i think so", "it has", "it did", "back to normal", "more or less",
-                          "pretty much", "👍", "✅", "✔"})
-_NO_PHRASES = frozenset({"i don't think so", "i dont think so", "still sore", "still hurts",
-                         "still painful", "worse", "👎", "❌", "✖"})
+_YES_PHRASES = frozenset(
+    {
+        "i think so",
+        "it has",
+        "it did",
+        "back to normal",
+        "more or less",
+        "pretty much",
+        "👍",
+        "✅",
+        "✔",
+    }
+)
+_NO_PHRASES = frozenset(
+    {
+        "i don't think so",
+        "i dont think so",
+        "still sore",
+        "still hurts",
+        "still painful",
+        "worse",
+        "👎",
+        "❌",
+        "✖",
+    }
+)
 
 
 def parse_yes_no(text: str | None) -> bool | None:
@@ -135,25 +160,49 @@ def parse_yes_no(text: str | None) -> bool | None:
 
 _MIN_UNITS = r"(?:m|min|mins|minute|minutes)"
 _HOUR_UNITS = r"(?:h|hr|hrs|hour|hours)"
-_MINUTE_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-                 "ten": 10, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-                 "sixty": 60, "ninety": 90}
-_MINUTE_PHRASES = {"half an hour": 30, "half hour": 30, "a quarter of an hour": 15,
-                   "quarter of an hour": 15, "quarter hour": 15, "an hour and a half": 90,
-                   "one and a half hours": 90, "an hour and a quarter": 75}
+_MINUTE_WORDS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "ten": 10,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "ninety": 90,
+}
+_MINUTE_PHRASES = {
+    "half an hour": 30,
+    "half hour": 30,
+    "a quarter of an hour": 15,
+    "quarter of an hour": 15,
+    "quarter hour": 15,
+    "an hour and a half": 90,
+    "one and a half hours": 90,
+    "an hour and a quarter": 75,
+}
 
 
 def parse_minutes(text: str | None) -> int | None:
     """Whole minutes from "30", "30 min", "1.5 h", "1h 15m"...; None if unclear or not 1-600."""
     if not isinstance(text, str) or len(text) > _MAX_LEN:
         return None
-    s = re.sub(r"^(?:about|around|roughly|approx|approximately|maybe|for|~) ?", "",
-               _normalise(text))
+    s = re.sub(
+        r"^(?:about|around|roughly|approx|approximately|maybe|for|~) ?", "", _normalise(text)
+    )
     s = s.rstrip(".!")
     minutes = _MINUTE_PHRASES.get(s)
     if minutes is None:
-        s = re.sub(r"\b(" + "|".join(_MINUTE_WORDS) + r")\b",
-                   lambda m: str(_MINUTE_WORDS[m.group(1)]), s)
+        s = re.sub(
+            r"\b(" + "|".join(_MINUTE_WORDS) + r")\b", lambda m: str(_MINUTE_WORDS[m.group(1)]), s
+        )
         minutes = _duration(s)
     return minutes if minutes is not None and 1 <= minutes <= 600 else None
 
@@ -165,8 +214,9 @@ def _duration(s: str) -> int | None:
         minutes = Fraction(m.group(1)) * 60
         # 1.5 h is 90 min; 1.33 h is not a duration anyone means exactly, so it is unclear.
         return int(minutes) if minutes.denominator == 1 else None
-    if m := re.fullmatch(rf"([0-9]+) ?{_HOUR_UNITS},? ?(?:and )?([0-9]+) ?(?:{_MIN_UNITS})?", s) \
-            or re.fullmatch(r"([0-9]+):([0-9]{2})", s):
+    if m := re.fullmatch(
+        rf"([0-9]+) ?{_HOUR_UNITS},? ?(?:and )?([0-9]+) ?(?:{_MIN_UNITS})?", s
+    ) or re.fullmatch(r"([0-9]+):([0-9]{2})", s):
         hours, mins = int(m.group(1)), int(m.group(2))
         return hours * 60 + mins if mins < 60 else None
     return None

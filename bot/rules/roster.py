@@ -27,10 +27,10 @@ class Adherence:
 class PatientFigures:
     last_7: Adherence
     overall: Adherence
-    days_since_answer: int | None      # None: never answered
-    first_week: float | None           # mean of the course's first 7 days
-    last_week: float | None            # mean of the last 7 days
-    change: float | None               # last_week - first_week; None while they overlap
+    days_since_answer: int | None  # None: never answered
+    first_week: float | None  # mean of the course's first 7 days
+    last_week: float | None  # mean of the last 7 days
+    change: float | None  # last_week - first_week; None while they overlap
     verdicts: dict[str, int] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
     # The local date a dated flag was last reported: "red_flag" (an emergency sign) and
@@ -45,9 +45,17 @@ def _adherence(answered: set[date], first: date, today: date) -> Adherence:
     return Adherence(sum(1 for d in answered if first <= d <= today), days)
 
 
-def figures(*, ratings: dict[date, int], start: date, today: date, last_answer: date | None,
-            verdicts: list[str], red_flag: bool | date | None, blocked: bool,
-            soon_sign: date | None = None) -> PatientFigures:
+def figures(
+    *,
+    ratings: dict[date, int],
+    start: date,
+    today: date,
+    last_answer: date | None,
+    verdicts: list[str],
+    red_flag: bool | date | None,
+    blocked: bool,
+    soon_sign: date | None = None,
+) -> PatientFigures:
     """All the roster shows about one patient, from their answered check-ins by local date."""
     answered = {d for d in ratings if start <= d <= today}
     # The same means and the same sustained-rise rule as the patient's own weekly summary.
@@ -73,5 +81,10 @@ def figures(*, ratings: dict[date, int], start: date, today: date, last_answer: 
         last_7=_adherence(answered, max(start, today - timedelta(days=6)), today),
         overall=_adherence(answered, start, today),
         days_since_answer=since,
-        first_week=week.first_week, last_week=week.average, change=week.change_vs_first,
-        verdicts={v: counts.get(v, 0) for v in VERDICTS}, flags=tuple(flags), flag_dates=dates)
+        first_week=week.first_week,
+        last_week=week.average,
+        change=week.change_vs_first,
+        verdicts={v: counts.get(v, 0) for v in VERDICTS},
+        flags=tuple(flags),
+        flag_dates=dates,
+    )

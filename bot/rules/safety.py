@@ -79,10 +79,22 @@ _QUESTION_WORDS = frozenset(
     "is are am does do did can could should would will what how why whats hows".split()
 )
 _CONTRACTIONS = {
-    "cannot": "cant", "can not": "cant", "could not": "couldnt", "do not": "dont",
-    "does not": "doesnt", "did not": "didnt", "have not": "havent", "has not": "hasnt",
-    "had not": "hadnt", "is not": "isnt", "are not": "arent", "was not": "wasnt",
-    "were not": "werent", "will not": "wont", "would not": "wouldnt", "should not": "shouldnt",
+    "cannot": "cant",
+    "can not": "cant",
+    "could not": "couldnt",
+    "do not": "dont",
+    "does not": "doesnt",
+    "did not": "didnt",
+    "have not": "havent",
+    "has not": "hasnt",
+    "had not": "hadnt",
+    "is not": "isnt",
+    "are not": "arent",
+    "was not": "wasnt",
+    "were not": "werent",
+    "will not": "wont",
+    "would not": "wouldnt",
+    "should not": "shouldnt",
 }
 _CONTRACT = re.compile(r"\b(?:" + "|".join(sorted(_CONTRACTIONS, key=len, reverse=True)) + r")\b")
 
@@ -263,8 +275,10 @@ def _max_edits(word: str) -> int:
 @lru_cache(maxsize=1)
 def _rules() -> _Rules:
     data = _read_toml("warning_signs.toml")
-    terms = {name: "|".join(f"(?:{alt})" for alt in alts) if isinstance(alts, list) else alts
-             for name, alts in data["terms"].items()}
+    terms = {
+        name: "|".join(f"(?:{alt})" for alt in alts) if isinstance(alts, list) else alts
+        for name, alts in data["terms"].items()
+    }
     signs = []
     for s in data["sign"]:
         core = s.get("core", []) + _near(s.get("near", []), terms)
@@ -464,8 +478,9 @@ def _matches(p: re.Pattern[str], text: str, hits: list[int]) -> Iterator[re.Matc
 def _is_excluded(sign: _Sign, text: str, m: re.Match[str], starts: list[int]) -> bool:
     """The match overlaps one of the sign's exclusions (found within _SPAN_WORDS words of it)."""
     lo, hi = _back(m.start(), starts), _ahead(m.end(), starts, len(text))
-    return any(_overlaps(m.span(), [x.span() for x in p.finditer(text, lo, hi)])
-               for p in sign.exclude)
+    return any(
+        _overlaps(m.span(), [x.span() for x in p.finditer(text, lo, hi)]) for p in sign.exclude
+    )
 
 
 def _back(pos: int, starts: list[int]) -> int:
@@ -554,10 +569,31 @@ _NO_TAIL = frozenset(
     "any anything definitely apply applies to the above never".split()
 )
 _UNSURE_PHRASES = (
-    "not sure", "unsure", "dont know", "dunno", "maybe", "perhaps", "possibly", "i think so",
-    "not really sure", "no idea", "not certain", "idk", "dont think so", "probably", "might be",
-    "not sure really", "hard to say", "cant say", "cant tell", "no clue", "uncertain",
-    "not that i know of", "not that im aware of", "not that i am aware of", "not as far as i know",
+    "not sure",
+    "unsure",
+    "dont know",
+    "dunno",
+    "maybe",
+    "perhaps",
+    "possibly",
+    "i think so",
+    "not really sure",
+    "no idea",
+    "not certain",
+    "idk",
+    "dont think so",
+    "probably",
+    "might be",
+    "not sure really",
+    "hard to say",
+    "cant say",
+    "cant tell",
+    "no clue",
+    "uncertain",
+    "not that i know of",
+    "not that im aware of",
+    "not that i am aware of",
+    "not as far as i know",
 )
 _UNSURE = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in _UNSURE_PHRASES) + r")\b")
 _DOUBT_AFTER_YES = re.compile(

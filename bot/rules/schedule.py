@@ -28,7 +28,8 @@ class KindPolicy:
 
 # One policy per declared kind (bot.rules.kinds is the one place kinds are declared).
 POLICIES: dict[str, KindPolicy] = {
-    k.name: KindPolicy(k.max_late, k.quiet_hours, k.late_action) for k in KINDS.values()}
+    k.name: KindPolicy(k.max_late, k.quiet_hours, k.late_action) for k in KINDS.values()
+}
 DEFAULT_POLICY = KindPolicy(None, False)
 
 # Messages the bot starts (not replies). A day never has more than DAILY_PROMPT_CAP of them:
@@ -104,22 +105,36 @@ def plan_messages(prefs: Preferences, start: datetime, end: datetime) -> list[Pl
     tz = prefs.timezone
     for day in _local_days(start, end, tz):
         if prefs.checkin_time is not None and (
-                prefs.checkin_weekdays is None
-                or WEEKDAYS[day.weekday()] in prefs.checkin_weekdays):
+            prefs.checkin_weekdays is None or WEEKDAYS[day.weekday()] in prefs.checkin_weekdays
+        ):
             due = local_to_utc(day, prefs.checkin_time, tz)
-            planned.append(Planned("checkin", due, f"checkin:{prefs.patient_id}:{day.isoformat()}",
-                                   {"local_date": day.isoformat()}))
+            planned.append(
+                Planned(
+                    "checkin",
+                    due,
+                    f"checkin:{prefs.patient_id}:{day.isoformat()}",
+                    {"local_date": day.isoformat()},
+                )
+            )
         if prefs.sitting is not None and day not in prefs.sitting_off_dates:
             for at in sitting_times(day, prefs.sitting):
                 due = local_to_utc(day, at, tz)
                 key = f"sitting:{prefs.patient_id}:{day.isoformat()}:{at.strftime('%H:%M')}"
-                planned.append(Planned("sitting", due, key, {"local_date": day.isoformat(),
-                                                            "local_time": at.strftime("%H:%M")}))
+                planned.append(
+                    Planned(
+                        "sitting",
+                        due,
+                        key,
+                        {"local_date": day.isoformat(), "local_time": at.strftime("%H:%M")},
+                    )
+                )
     kept = [p for p in planned if start <= p.due_at < end]
     if prefs.quiet is not None:
-        kept = [p for p in kept
-                if not (policy_for(p.kind).respects_quiet_hours
-                        and prefs.quiet.contains(p.due_at, tz))]
+        kept = [
+            p
+            for p in kept
+            if not (policy_for(p.kind).respects_quiet_hours and prefs.quiet.contains(p.due_at, tz))
+        ]
     return sorted(kept, key=lambda p: (p.due_at, p.kind))
 
 
@@ -138,15 +153,25 @@ class Postpone:
     until: datetime
 
 
-def send_decision(kind: str, due_at: datetime, expires: datetime | None, now: datetime,
-                  quiet: DailyWindow | None, tz: ZoneInfo | None) -> Send | Expire | Postpone:
+def send_decision(
+    kind: str,
+    due_at: datetime,
+    expires: datetime | None,
+    now: datetime,
+    quiet: DailyWindow | None,
+    tz: ZoneInfo | None,
+) -> Send | Expire | Postpone:
     """What to do with a due row now: send it, give it up, or wait for quiet hours to end."""
     policy = policy_for(kind)
     late_status = "dropped" if policy.late_action == "drop" else "expired"
     if expires is not None and now > expires:
         return Expire(late_status)
-    if policy.respects_quiet_hours and quiet is not None and tz is not None \
-            and quiet.contains(now, tz):
+    if (
+        policy.respects_quiet_hours
+        and quiet is not None
+        and tz is not None
+        and quiet.contains(now, tz)
+    ):
         until = quiet.next_end(now, tz)
         if expires is not None and until > expires:
             return Expire(late_status)

@@ -29,13 +29,13 @@ def week_days(week_end: date) -> list[date]:
 class WeekFigures:
     week_start: date
     week_end: date
-    answered: int                 # check-ins answered, out of 7
-    average: float | None         # mean pain of the answered days
-    last_week: float | None       # the week before
-    first_week: float | None      # the first 7 days from the start date
+    answered: int  # check-ins answered, out of 7
+    average: float | None  # mean pain of the answered days
+    last_week: float | None  # the week before
+    first_week: float | None  # the first 7 days from the start date
     verdicts: dict[str, int] = field(default_factory=dict)  # verdict -> sessions decided this week
-    breaks: int = 0               # sitting breaks taken
-    lessons: int = 0              # lessons received this week
+    breaks: int = 0  # sitting breaks taken
+    lessons: int = 0  # lessons received this week
     first_week_is_this_week: bool = False
 
     @property
@@ -73,22 +73,45 @@ class WeekFigures:
         return "keep_going"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"week_start": self.week_start.isoformat(), "week_end": self.week_end.isoformat(),
-                "answered": self.answered, "average": self.average, "last_week": self.last_week,
-                "first_week": self.first_week, "change_vs_last": self.change_vs_last,
-                "change_vs_first": self.change_vs_first, "verdicts": dict(self.verdicts),
-                "breaks": self.breaks, "lessons": self.lessons, "mood": self.mood}
+        return {
+            "week_start": self.week_start.isoformat(),
+            "week_end": self.week_end.isoformat(),
+            "answered": self.answered,
+            "average": self.average,
+            "last_week": self.last_week,
+            "first_week": self.first_week,
+            "change_vs_last": self.change_vs_last,
+            "change_vs_first": self.change_vs_first,
+            "verdicts": dict(self.verdicts),
+            "breaks": self.breaks,
+            "lessons": self.lessons,
+            "mood": self.mood,
+        }
 
 
-def week_figures(ratings: dict[date, int], week_end: date, start: date, verdicts: list[str],
-                 breaks: int, lessons: int) -> WeekFigures:
+def week_figures(
+    ratings: dict[date, int],
+    week_end: date,
+    start: date,
+    verdicts: list[str],
+    breaks: int,
+    lessons: int,
+) -> WeekFigures:
     """The figures of the week ending `week_end`; `ratings` maps local dates to answered pain."""
     this = [ratings[d] for d in week_days(week_end) if d in ratings]
     before = [ratings[d] for d in week_days(week_end - timedelta(days=7)) if d in ratings]
     first_days = [start + timedelta(days=n) for n in range(7)]
     first = [ratings[d] for d in first_days if d in ratings]
     counts = Counter(v for v in verdicts if v in VERDICTS)
-    return WeekFigures(week_end - timedelta(days=6), week_end, len(this), mean(this),
-                       mean(before), mean(first), {v: counts[v] for v in VERDICTS},
-                       breaks, lessons,
-                       first_week_is_this_week=week_end - timedelta(days=6) <= start)
+    return WeekFigures(
+        week_end - timedelta(days=6),
+        week_end,
+        len(this),
+        mean(this),
+        mean(before),
+        mean(first),
+        {v: counts[v] for v in VERDICTS},
+        breaks,
+        lessons,
+        first_week_is_this_week=week_end - timedelta(days=6) <= start,
+    )

@@ -66,12 +66,20 @@ except ImportError:  # pragma: no cover - the code before it
 DAY_START = "2026-03-03T00:00:00Z"  # a Tuesday; 24 hours from here
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata")
 CHECKIN_TIMES = ("07:30", "08:00", "09:00", "12:00")
-TIMES_OF_DB = " UNION ALL ".join([  # the latest moment the database has seen
-    "SELECT max(created_at) AS t FROM outbox", "SELECT max(claimed_at) FROM outbox",
-    "SELECT max(sent_at) FROM outbox", "SELECT max(answered_at) FROM checkins",
-    "SELECT max(at) FROM events", "SELECT max(at) FROM sitting_breaks",
-    "SELECT max(updated_at) FROM patients", "SELECT max(created_at) FROM sessions",
-    "SELECT max(ended_at) FROM sessions", "SELECT max(decided_at) FROM sessions"])
+TIMES_OF_DB = " UNION ALL ".join(
+    [  # the latest moment the database has seen
+        "SELECT max(created_at) AS t FROM outbox",
+        "SELECT max(claimed_at) FROM outbox",
+        "SELECT max(sent_at) FROM outbox",
+        "SELECT max(answered_at) FROM checkins",
+        "SELECT max(at) FROM events",
+        "SELECT max(at) FROM sitting_breaks",
+        "SELECT max(updated_at) FROM patients",
+        "SELECT max(created_at) FROM sessions",
+        "SELECT max(ended_at) FROM sessions",
+        "SELECT max(decided_at) FROM sessions",
+    ]
+)
 TIMES_OF_DB = f"SELECT max(t) FROM ({TIMES_OF_DB})"  # noqa: S608 - constants only
 
 # The outbox row being sent right now (set around jobs.dispatch._send_one), so the journal can
@@ -96,18 +104,29 @@ def busy_day(patients: int, seed: int) -> Scenario:
     her usual check-in pain)."""
     people = []
     for n in range(patients):
-        people.append({
-            "id": f"p{n:02d}", "name": f"Person{n:02d}", "chat_id": 2001 + n,
-            "timezone": ZONES[n % len(ZONES)], "checkin_time": CHECKIN_TIMES[n % 4],
-            "quiet_hours": {"from": "22:00", "to": "07:00"},
-            # Sitting breaks on the first day only: the second is there for the next-day ratings.
-            "sitting": {"days": ["tue"], "from": "09:00",
-                        "to": "17:00", "every_minutes": (30, 45, 60)[n % 3]},
-            "course": {"days": ["mon", "tue", "wed", "thu", "fri"],
-                       "time": ("12:00", "18:00")[n % 2]},
-            "answers": {"checkin_pain": (2001 + n) % 11},
-            "activities": [{"name": ACTIVITY, "minutes": WALK_MINUTES}],
-        })
+        people.append(
+            {
+                "id": f"p{n:02d}",
+                "name": f"Person{n:02d}",
+                "chat_id": 2001 + n,
+                "timezone": ZONES[n % len(ZONES)],
+                "checkin_time": CHECKIN_TIMES[n % 4],
+                "quiet_hours": {"from": "22:00", "to": "07:00"},
+                # Sitting breaks on the first day only; the second is for the next-day ratings.
+                "sitting": {
+                    "days": ["tue"],
+                    "from": "09:00",
+                    "to": "17:00",
+                    "every_minutes": (30, 45, 60)[n % 3],
+                },
+                "course": {
+                    "days": ["mon", "tue", "wed", "thu", "fri"],
+                    "time": ("12:00", "18:00")[n % 2],
+                },
+                "answers": {"checkin_pain": (2001 + n) % 11},
+                "activities": [{"name": ACTIVITY, "minutes": WALK_MINUTES}],
+            }
+        )
     return parse_scenario({"start": DAY_START, "days": DAYS, "seed": seed, "patients": people})
 
 
@@ -119,7 +138,7 @@ class Journal:
         self.records: list[dict] = []
         if path.exists():
             raw = path.read_bytes()
-            keep = raw[:raw.rfind(b"\n") + 1]  # a line torn by the kill never took effect
+            keep = raw[: raw.rfind(b"\n") + 1]  # a line torn by the kill never took effect
             if len(keep) != len(raw):
                 path.write_bytes(keep)
             self.records = [json.loads(line) for line in keep.decode("utf-8").splitlines()]
@@ -163,8 +182,9 @@ def _reply_update(db, row: dict | None) -> int | None:
     if parts[1].isdecimal():
         return int(parts[1])
     if parts[1][:1] == "i" and parts[1][1:].isdecimal():
-        found = db.execute("SELECT update_id FROM inbox WHERE id = ?",
-                           [int(parts[1][1:])]).fetchone()
+        found = db.execute(
+            "SELECT update_id FROM inbox WHERE id = ?", [int(parts[1][1:])]
+        ).fetchone()
         return found[0] if found else None
     return None
 
@@ -172,8 +192,7 @@ def _reply_update(db, row: dict | None) -> int | None:
 class CrashRun(Simulation):
     """The simulator, made resumable: patients react to the journal, not to memory."""
 
-    def __init__(self, scenario: Scenario, db_path: Path, journal: Journal,
-                 intake: str = "inbox"):
+    def __init__(self, scenario: Scenario, db_path: Path, journal: Journal, intake: str = "inbox"):
         super().__init__(scenario, db_path=db_path)
         self.journal = journal
         if intake == "inbox" and Inbound is None:
@@ -183,10 +202,10 @@ class CrashRun(Simulation):
         self.inbound = Inbound(self.app, 10**9) if intake == "inbox" else None
         self.rt.observers.remove(self._observe)  # reactions come from deliveries (on_send)
         self.api.on_send = self._delivered
-        self.reacted: set[int] = set()     # prompt rows a patient already reacted to
+        self.reacted: set[int] = set()  # prompt rows a patient already reacted to
         # update ids whose reply reached the patient (informational)
         self.answered: set[int] = set()
-        self.walked: set[int] = set()      # chats whose walk has started (or is about to)
+        self.walked: set[int] = set()  # chats whose walk has started (or is about to)
         self.next_update = 1
 
     # -- resuming -----------------------------------------------------------------------------
@@ -226,10 +245,16 @@ class CrashRun(Simulation):
     def _delivered(self, sent: Sent) -> None:
         row = CURRENT_ROW.get()
         record: dict[str, Any] = {
-                  "e": "send", "t": iso(sent.at), "chat": sent.chat_id, "msg": sent.message_id,
-                  "row": row["id"] if row else None, "kind": row["kind"] if row else None,
-                  "update": _reply_update(self.db, row), "text": sent.text[:300],
-                  "data": [d for r in sent.buttons for _, d in r]}
+            "e": "send",
+            "t": iso(sent.at),
+            "chat": sent.chat_id,
+            "msg": sent.message_id,
+            "row": row["id"] if row else None,
+            "kind": row["kind"] if row else None,
+            "update": _reply_update(self.db, row),
+            "text": sent.text[:300],
+            "data": [d for r in sent.buttons for _, d in r],
+        }
         self.journal.write(record)
         if record["update"] is not None:
             self.answered.add(record["update"])
@@ -252,25 +277,31 @@ class CrashRun(Simulation):
             else:
                 action = {"type": "tap", "data": f"c:{row}:{pain}", "pain": pain}
         elif kind == "sitting" and data:
-            when, action = at + timedelta(minutes=rng.randint(1, 4)), {"type": "tap",
-                                                                       "data": f"s:{row}:done"}
+            when, action = (
+                at + timedelta(minutes=rng.randint(1, 4)),
+                {"type": "tap", "data": f"s:{row}:done"},
+            )
         elif kind == "lesson":
             helpful = next((d for d in data if d.startswith("l:h:")), None)
             if helpful is None:
                 return
-            when, action = at + timedelta(minutes=rng.randint(5, 60)), {"type": "tap",
-                                                                        "data": helpful}
+            when, action = (
+                at + timedelta(minutes=rng.randint(5, 60)),
+                {"type": "tap", "data": helpful},
+            )
         else:
             found = self.session_reaction(record, rng)
             if found is None:
                 return
             kind, when, action = found
         self.reacted.add(row)
-        self.later(max(when, self.clock.now()), lambda: self.act(persona, row, record["msg"],
-                                                                 kind, action))
+        self.later(
+            max(when, self.clock.now()), lambda: self.act(persona, row, record["msg"], kind, action)
+        )
 
-    def session_reaction(self, record: dict, rng: random.Random
-                         ) -> tuple[str, datetime, dict] | None:
+    def session_reaction(
+        self, record: dict, rng: random.Random
+    ) -> tuple[str, datetime, dict] | None:
         """The walk: (what she answers, when, the tap) for a message of the session's flow."""
         chat, data, at = record["chat"], record["data"], parse_iso(record["t"])
         before, after, settled = session_answers(chat)
@@ -283,43 +314,65 @@ class CrashRun(Simulation):
             # Sometimes within 2 hours of the check-in (its rating is the "before"), sometimes
             # not; a late walk gets its own next-day prompt, an early one the next check-in's.
             later = rng.randint(30, 180) if rng.random() < 0.6 else rng.randint(300, 420)
-            return "activity_start", at + timedelta(minutes=later), {
-                "type": "tap", "data": start}
+            return "activity_start", at + timedelta(minutes=later), {"type": "tap", "data": start}
         for part, value, kind in (("b", before, "session_before"), ("a", after, "session_after")):
-            tap = next((d for d in data if d.startswith("r:") and d.split(":")[2:] == [
-                part, str(value)]), None)
+            tap = next(
+                (d for d in data if d.startswith("r:") and d.split(":")[2:] == [part, str(value)]),
+                None,
+            )
             if tap is not None:
-                return kind, at + timedelta(minutes=rng.randint(1, 3)), {
-                    "type": "tap", "data": tap, "value": value}
+                return (
+                    kind,
+                    at + timedelta(minutes=rng.randint(1, 3)),
+                    {"type": "tap", "data": tap, "value": value},
+                )
         done = next((d for d in data if d.startswith("a:e:")), None)
         if record["kind"] == "reply" and done is not None:
-            return "session_done", at + timedelta(minutes=WALK_MINUTES), {"type": "tap",
-                                                                          "data": done}
+            return (
+                "session_done",
+                at + timedelta(minutes=WALK_MINUTES),
+                {"type": "tap", "data": done},
+            )
         if record["kind"] == "settle":
-            tap = next((d for d in data if d.startswith("r:") and d.endswith(f":s:{int(settled)}")),
-                       None)
+            tap = next(
+                (d for d in data if d.startswith("r:") and d.endswith(f":s:{int(settled)}")), None
+            )
             if tap is not None:
-                return "session_settled", at + timedelta(minutes=rng.randint(2, 30)), {
-                    "type": "tap", "data": tap, "value": int(settled)}
+                return (
+                    "session_settled",
+                    at + timedelta(minutes=rng.randint(2, 30)),
+                    {"type": "tap", "data": tap, "value": int(settled)},
+                )
         if record["kind"] == "next_day":
             tap = next((d for d in data if d.startswith("n:") and d.endswith(f":{pain}")), None)
             if tap is not None:
-                return "next_day", at + timedelta(minutes=rng.randint(2, 30)), {
-                    "type": "tap", "data": tap, "value": pain}
+                return (
+                    "next_day",
+                    at + timedelta(minutes=rng.randint(2, 30)),
+                    {"type": "tap", "data": tap, "value": pain},
+                )
         return None
 
-    async def act(self, persona: Persona, prompt: int, message_id: int, kind: str,
-                  action: dict) -> None:
+    async def act(
+        self, persona: Persona, prompt: int, message_id: int, kind: str, action: dict
+    ) -> None:
         if action["type"] == "tap":
             update = self.updates.callback(persona.chat_id, action["data"], message_id=message_id)
         else:
             update = self.updates.text(persona.chat_id, action["text"])
         raw = update.to_dict()
         raw["update_id"] = self.next_update
-        record = {"e": "in", "t": iso(self.clock.now()), "chat": persona.chat_id,
-                  "update": self.next_update, "prompt": prompt, "prompt_kind": kind,
-                  "msg": message_id, **action,
-                  "raw": json.dumps(raw, ensure_ascii=False, separators=(",", ":"))}
+        record = {
+            "e": "in",
+            "t": iso(self.clock.now()),
+            "chat": persona.chat_id,
+            "update": self.next_update,
+            "prompt": prompt,
+            "prompt_kind": kind,
+            "msg": message_id,
+            **action,
+            "raw": json.dumps(raw, ensure_ascii=False, separators=(",", ":")),
+        }
         self.next_update += 1
         self.journal.write(record)  # Telegram has it now; the bot may die before taking it
         await self.deliver(record)
@@ -330,8 +383,7 @@ class CrashRun(Simulation):
         confirm = {"e": "ack", "t": iso(self.clock.now()), "update": record["update"]}
         if self.inbound is None:
             self.journal.write(confirm)
-            await self.app.process_update(Update.de_json(json.loads(record["raw"]),
-                                                         self.app.bot))
+            await self.app.process_update(Update.de_json(json.loads(record["raw"]), self.app.bot))
             return
         self.inbound.receive([record["raw"]])  # committed before Telegram hears it arrived
         self.journal.write(confirm)
@@ -344,10 +396,12 @@ class CrashRun(Simulation):
         for persona in self.scenario.patients:
             if persona.chat_id not in known:
                 self.enrol(persona)
-        mid_send = [r["id"] for r in
-                    self.db.query("SELECT id FROM outbox WHERE status = 'sending'")]
-        self.journal.write({"e": "start", "t": iso(self.clock.now()), "pid": os.getpid(),
-                            "recovered": mid_send})
+        mid_send = [
+            r["id"] for r in self.db.query("SELECT id FROM outbox WHERE status = 'sending'")
+        ]
+        self.journal.write(
+            {"e": "start", "t": iso(self.clock.now()), "pid": os.getpid(), "recovered": mid_send}
+        )
         await self.app.initialize()
         from bot.simulator.updates import UpdateFactory
 
@@ -372,15 +426,22 @@ class CrashRun(Simulation):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bot.simulator.crashrun", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bot.simulator.crashrun",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--db", required=True, type=Path)
     p.add_argument("--journal", required=True, type=Path)
     p.add_argument("--patients", type=int, default=24)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--intake", choices=("inbox", "updater"), default="inbox",
-                   help="inbox: stored, then confirmed (run's path); updater: confirmed before "
-                        "handling (PTB's Updater, the code before the inbox)")
+    p.add_argument(
+        "--intake",
+        choices=("inbox", "updater"),
+        default="inbox",
+        help="inbox: stored, then confirmed (run's path); updater: confirmed before "
+        "handling (PTB's Updater, the code before the inbox)",
+    )
     args = p.parse_args(argv)
     setup_logging("WARNING")
     _track_rows()

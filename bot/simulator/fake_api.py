@@ -152,8 +152,9 @@ def _too_many(retry_after: int) -> _Answer:
 
 def _file_id(kind: str, chat_id: int, message_id: int, size: int) -> tuple[str, str]:
     # Deterministic, so simulator runs are reproducible.
-    digest = hashlib.sha1(f"{kind}:{chat_id}:{message_id}:{size}".encode(),
-                          usedforsecurity=False).hexdigest()
+    digest = hashlib.sha1(
+        f"{kind}:{chat_id}:{message_id}:{size}".encode(), usedforsecurity=False
+    ).hexdigest()
     return f"AgAC{digest[:40]}", f"AQAD{digest[40:]}"
 
 
@@ -177,7 +178,8 @@ class FakeBotApi(BaseRequest):
         self.bot_id = bot_id
         self.username = username
         self.calls: list[ApiCall] | deque[ApiCall] = (
-            [] if history is None else deque(maxlen=history))
+            [] if history is None else deque(maxlen=history)
+        )
         self.sent: list[Sent] | deque[Sent] = [] if history is None else deque(maxlen=history)
         self._blocked: set[int] = set()
         self._faults: list[_Fault] = []
@@ -380,8 +382,15 @@ class FakeBotApi(BaseRequest):
         if fault.kind == "429":
             raise _too_many(fault.retry_after)
         if fault.kind == "migrated":
-            raise _Answer("400", 400, _error(400, "Bad Request: group chat was upgraded to a "
-                                             "supergroup chat", migrate_to_chat_id=-1001234567890))
+            raise _Answer(
+                "400",
+                400,
+                _error(
+                    400,
+                    "Bad Request: group chat was upgraded to a supergroup chat",
+                    migrate_to_chat_id=-1001234567890,
+                ),
+            )
         status, description = _FAULTS[fault.kind]
         outcome = fault.kind if fault.kind in ("400", "401", "403") else "5xx"
         raise _Answer(outcome, status, _error(status, fault.description or description))
@@ -539,15 +548,26 @@ MAX_COMMAND_DESCRIPTION = 256
 _COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
 _PARSE_MODES = {"html", "markdown", "markdownv2"}
 # The fields of an InlineKeyboardButton that give it its action; a button has exactly one.
-_BUTTON_ACTIONS = ("url", "callback_data", "web_app", "login_url", "switch_inline_query",
-                   "switch_inline_query_current_chat", "switch_inline_query_chosen_chat",
-                   "copy_text", "callback_game", "pay")
+_BUTTON_ACTIONS = (
+    "url",
+    "callback_data",
+    "web_app",
+    "login_url",
+    "switch_inline_query",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "callback_game",
+    "pay",
+)
 _METHODS_TABLE = Path(__file__).resolve().parents[2] / "tests" / "data" / "bot_api_methods.toml"
 
 # Telegram's HTML style: tag -> the attributes it may carry.
 _HTML_TAGS: dict[str, frozenset[str]] = {
-    **{tag: frozenset() for tag in ("b", "strong", "i", "em", "u", "ins", "s", "strike", "del",
-                                    "tg-spoiler", "pre")},
+    **{
+        tag: frozenset()
+        for tag in ("b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "tg-spoiler", "pre")
+    },
     "span": frozenset({"class"}),
     "a": frozenset({"href"}),
     "tg-emoji": frozenset({"emoji-id"}),
@@ -568,13 +588,13 @@ def _entity_at(text: str, i: int) -> tuple[str, int]:
     """The character an entity at text[i] ('&') stands for, and where it ends."""
     match = _ENTITY.match(text, i)
     if match is None:
-        raise HtmlError(f"unescaped \"&\" at byte offset {len(text[:i].encode())}; "
-                        "write &amp;")
+        raise HtmlError(f'unescaped "&" at byte offset {len(text[:i].encode())}; write &amp;')
     name, decimal, hexadecimal = match.groups()
     if name is not None:
         if name not in _NAMED_ENTITIES:
-            raise HtmlError(f"unsupported entity \"&{name};\"; only &lt; &gt; &amp; &quot; "
-                            "and numeric ones")
+            raise HtmlError(
+                f'unsupported entity "&{name};"; only &lt; &gt; &amp; &quot; and numeric ones'
+            )
         return _NAMED_ENTITIES[name], match.end()
     code = int(decimal) if decimal is not None else int(hexadecimal, 16)
     if not 0 < code <= 0x10FFFF or 0xD800 <= code <= 0xDFFF:
@@ -601,7 +621,7 @@ def _start_tag(text: str, i: int, open_tags: list[str]) -> tuple[str, int]:
     name = found.group(0) if found else ""
     tag = name.lower()
     if tag not in _HTML_TAGS:
-        raise HtmlError(f"Unsupported start tag \"{name}\" at byte offset {offset}")
+        raise HtmlError(f'Unsupported start tag "{name}" at byte offset {offset}')
     j = i + 1 + len(name)
     attributes: dict[str, str | None] = {}
     while True:
@@ -618,9 +638,9 @@ def _start_tag(text: str, i: int, open_tags: list[str]) -> tuple[str, int]:
         attribute, double, single, bare = match.groups()
         attribute = attribute.lower()
         if attribute not in _HTML_TAGS[tag] or attribute in attributes:
-            raise HtmlError(f"Unsupported attribute \"{attribute}\" of tag \"{tag}\"")
+            raise HtmlError(f'Unsupported attribute "{attribute}" of tag "{tag}"')
         if bare is not None:
-            raise HtmlError(f"Unquoted value of attribute \"{attribute}\" of tag \"{tag}\"")
+            raise HtmlError(f'Unquoted value of attribute "{attribute}" of tag "{tag}"')
         raw = double if double is not None else single
         attributes[attribute] = None if raw is None else _unescape(raw)
         j = match.end()
@@ -645,7 +665,7 @@ def _check_attributes(tag: str, attributes: dict[str, str | None], open_tags: li
             raise HtmlError('A "code" with a language must be directly inside "pre"')
     for attribute in ("class", "href", "emoji-id"):
         if attribute in attributes and attributes[attribute] is None:
-            raise HtmlError(f"Expected equal sign in declaration of attribute \"{attribute}\"")
+            raise HtmlError(f'Expected equal sign in declaration of attribute "{attribute}"')
 
 
 def parse_html(text: str) -> str:
@@ -668,19 +688,21 @@ def parse_html(text: str) -> str:
             end = text.find(">", i)
             if end < 0:
                 raise HtmlError(f"Unclosed end tag at byte offset {offset}")
-            name = text[i + 2:end].strip().lower()
+            name = text[i + 2 : end].strip().lower()
             if not open_tags:
                 raise HtmlError(f"Unexpected end tag at byte offset {offset}")
             if name and name != open_tags[-1]:
-                raise HtmlError(f"Unmatched end tag at byte offset {offset}, expected "
-                                f"\"</{open_tags[-1]}>\", found \"</{name}>\"")
+                raise HtmlError(
+                    f"Unmatched end tag at byte offset {offset}, expected "
+                    f'"</{open_tags[-1]}>", found "</{name}>"'
+                )
             open_tags.pop()
             i = end + 1
         else:
             tag, i = _start_tag(text, i, open_tags)
             open_tags.append(tag)
     if open_tags:
-        raise HtmlError(f"Can't find end tag corresponding to start tag \"{open_tags[-1]}\"")
+        raise HtmlError(f'Can\'t find end tag corresponding to start tag "{open_tags[-1]}"')
     return "".join(visible)
 
 
@@ -714,8 +736,9 @@ def bot_api_methods() -> dict[str, dict[str, tuple[tuple[str, ...], bool]]]:
 def _is_int(value: Any) -> bool:
     if isinstance(value, bool):
         return False
-    return isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"-?\d+", value)
-                                      is not None)
+    return isinstance(value, int) or (
+        isinstance(value, str) and re.fullmatch(r"-?\d+", value) is not None
+    )
 
 
 def _json(value: Any) -> Any:
@@ -747,14 +770,19 @@ def _fits(value: Any, kind: str, uploaded: bool) -> bool:
     if not isinstance(obj, dict):
         return False
     # Keyboards are told apart by their one required field.
-    need = {"InlineKeyboardMarkup": "inline_keyboard", "ReplyKeyboardMarkup": "keyboard",
-            "ReplyKeyboardRemove": "remove_keyboard", "ForceReply": "force_reply"}.get(kind)
+    need = {
+        "InlineKeyboardMarkup": "inline_keyboard",
+        "ReplyKeyboardMarkup": "keyboard",
+        "ReplyKeyboardRemove": "remove_keyboard",
+        "ForceReply": "force_reply",
+    }.get(kind)
     if need is None:
         return True
     if need in ("inline_keyboard", "keyboard"):
         rows = obj.get(need)
         return isinstance(rows, list) and all(
-            isinstance(row, list) and all(isinstance(b, dict) for b in row) for row in rows)
+            isinstance(row, list) and all(isinstance(b, dict) for b in row) for row in rows
+        )
     return obj.get(need) is True
 
 
@@ -786,8 +814,10 @@ def _check_keyboard(markup: Any) -> None:
                 raise _bad("button text is empty")
             actions = [a for a in _BUTTON_ACTIONS if a in button]
             if len(actions) != 1:
-                raise _bad("can't parse inline keyboard button: an InlineKeyboardButton must "
-                           "have exactly one action")
+                raise _bad(
+                    "can't parse inline keyboard button: an InlineKeyboardButton must "
+                    "have exactly one action"
+                )
             data = button.get("callback_data")
             if data is not None:
                 size = len(str(data).encode("utf-8"))
@@ -807,15 +837,14 @@ def _check_commands(params: dict) -> None:
         if not _COMMAND_NAME.fullmatch(str(command.get("command", ""))):
             raise _bad("BOT_COMMAND_INVALID")
         description = command.get("description")
-        if not isinstance(description, str) or not 1 <= len(description) <= \
-                MAX_COMMAND_DESCRIPTION:
+        if not isinstance(description, str) or not 1 <= len(description) <= MAX_COMMAND_DESCRIPTION:
             raise _bad("BOT_COMMAND_DESCRIPTION_INVALID")
 
 
 def _check_text(method: str, params: dict) -> None:
     parse_mode = params.get("parse_mode")
     if parse_mode is not None and str(parse_mode).lower() not in _PARSE_MODES | {""}:
-        raise _bad(f"unsupported parse_mode \"{parse_mode}\"")
+        raise _bad(f'unsupported parse_mode "{parse_mode}"')
     if method == "answerCallbackQuery":
         if _utf16(str(params.get("text") or "")) > MAX_CALLBACK_ANSWER:
             raise _bad("MESSAGE_TOO_LONG")
@@ -831,8 +860,7 @@ def _check_text(method: str, params: dict) -> None:
             raise _bad(f"can't parse entities: {exc}") from None
     limit = MAX_TEXT if field_name == "text" else MAX_CAPTION
     if _utf16(visible) > limit:
-        raise _bad("message is too long" if field_name == "text" else
-                   "message caption is too long")
+        raise _bad("message is too long" if field_name == "text" else "message caption is too long")
     if field_name == "text" and not visible.strip():
         raise _bad("message text is empty")
 

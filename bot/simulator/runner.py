@@ -41,19 +41,32 @@ Action = Callable[[], Awaitable[None]]
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, *, db_path: Path | str | None = None,
-                 transcript: TextIO | None = None, keep_lines: bool = True, **settings: Any):
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        db_path: Path | str | None = None,
+        transcript: TextIO | None = None,
+        keep_lines: bool = True,
+        **settings: Any,
+    ):
         """`keep_lines=False` keeps neither the transcript lines nor the fake API's history in
         memory (long runs: the benchmark's 1,000 patients x 84 days); `counts` still tallies the
         lines by direction and kind, and `transcript` still receives them."""
         self.scenario = scenario
         self.clock = VirtualClock(scenario.start)
         self.api = FakeBotApi(self.clock, history=None if keep_lines else 1000)
-        self.settings = load_settings(environ={}, dotenv=None, TELEGRAM_BOT_TOKEN=SIM_TOKEN,
-                                      DATABASE_PATH=db_path or ":memory:", **settings)
+        self.settings = load_settings(
+            environ={},
+            dotenv=None,
+            TELEGRAM_BOT_TOKEN=SIM_TOKEN,
+            DATABASE_PATH=db_path or ":memory:",
+            **settings,
+        )
         self.db = open_database(db_path)
-        self.app = build_application(self.settings, self.clock, self.api, db=self.db,
-                                     rate_limit=False, schedule_ticks=False)
+        self.app = build_application(
+            self.settings, self.clock, self.api, db=self.db, rate_limit=False, schedule_ticks=False
+        )
         self.rt = self.app.bot_data["runtime"]
         # The planner ticks as often as the setting says (900 s unless the caller passes
         # PLAN_INTERVAL_SECONDS=..., e.g. to run a large cohort faster).
@@ -68,8 +81,9 @@ class Simulation:
         self._seq = itertools.count()
         self.personas = {p.chat_id: p for p in scenario.patients}
         # Caregivers' chats: chat id -> (the patient persona, the caregiver's scenario id).
-        self.caregiver_chats = {c["chat_id"]: (p, c["id"]) for p in scenario.patients
-                                for c in p.caregivers}
+        self.caregiver_chats = {
+            c["chat_id"]: (p, c["id"]) for p in scenario.patients for c in p.caregivers
+        }
         self.patient_ids: dict[str, int] = {}
         self.updates: UpdateFactory  # made in start(), once the Bot is initialised
         # Sessions being played: the plan a persona is starting, and each session id's plan.
@@ -79,18 +93,34 @@ class Simulation:
         self.activity_ids: dict[tuple[str, str], int] = {}
         # Clinics: clinicians' chats, and what the clinic flows created (ids, enrolment codes).
         self.clinician_chats = {k.chat_id: (c, k) for c in scenario.clinics for k in c.clinicians}
-        self.cohort_of = {pid: (c, h) for c in scenario.clinics for h in c.cohorts
-                          for pid in h.patients}
+        self.cohort_of = {
+            pid: (c, h) for c in scenario.clinics for h in c.cohorts for pid in h.patients
+        }
         self.clinic_ids: dict[str, int] = {}
         self.cohort_ids: dict[tuple[str, str], int] = {}
         self.enrolment_codes: dict[tuple[str, str], str] = {}
 
     # -- transcript ---------------------------------------------------------------------------
-    def note(self, persona: Persona | None, direction: str, kind: str, text: str = "",
-             buttons: list | None = None, chat_id: int | None = None, **data: Any) -> None:
-        line = {"t": iso(self.clock.now()), "patient": persona.id if persona else None,
-                "chat_id": chat_id or (persona.chat_id if persona else None), "dir": direction,
-                "kind": kind, "text": text, "buttons": buttons or [], "data": data}
+    def note(
+        self,
+        persona: Persona | None,
+        direction: str,
+        kind: str,
+        text: str = "",
+        buttons: list | None = None,
+        chat_id: int | None = None,
+        **data: Any,
+    ) -> None:
+        line = {
+            "t": iso(self.clock.now()),
+            "patient": persona.id if persona else None,
+            "chat_id": chat_id or (persona.chat_id if persona else None),
+            "dir": direction,
+            "kind": kind,
+            "text": text,
+            "buttons": buttons or [],
+            "data": data,
+        }
         self.counts[(direction, kind)] += 1
         if self.keep_lines:
             self.lines.append(line)
@@ -104,8 +134,14 @@ class Simulation:
             carer = self.caregiver_chats.get(row["chat_id"])
             if carer is not None:  # a caregiver's chat: noted under the patient it is about
                 persona = carer[0]
-            sent = next((s for s in reversed(self.api.sent) if s.chat_id == row["chat_id"]
-                         and s.message_id == data["message_id"]), None)
+            sent = next(
+                (
+                    s
+                    for s in reversed(self.api.sent)
+                    if s.chat_id == row["chat_id"] and s.message_id == data["message_id"]
+                ),
+                None,
+            )
             labels = [[label for label, _ in r] for r in sent.buttons] if sent else []
             details = {"outbox_id": row["id"]}
             if row["kind"] in ("lesson", "lesson_reread"):
@@ -117,20 +153,37 @@ class Simulation:
             if sent is not None and "_bytes" in sent.params:
                 key = "document_bytes" if sent.method == "sendDocument" else "photo_bytes"
                 details[key] = len(sent.params["_bytes"])
-            self.note(persona, "out", row["kind"], sent.text if sent else "", labels,
-                      chat_id=row["chat_id"], **details)
+            self.note(
+                persona,
+                "out",
+                row["kind"],
+                sent.text if sent else "",
+                labels,
+                chat_id=row["chat_id"],
+                **details,
+            )
             meta = data.get("meta") or {}
             if "figures" in meta:
                 recipient = meta["recipient"]
                 if carer is not None:
                     recipient = f"caregiver:{carer[1]}"
-                self.note(persona, "event", "summary", chat_id=row["chat_id"],
-                          recipient=recipient, figures=meta["figures"])
+                self.note(
+                    persona,
+                    "event",
+                    "summary",
+                    chat_id=row["chat_id"],
+                    recipient=recipient,
+                    figures=meta["figures"],
+                )
             if persona is not None and sent is not None and carer is None:
                 self.react(persona, row, sent)
         elif event == "unreachable":
-            self.note(self.personas.get(data["chat_id"]), "event", "unreachable",
-                      data={"patient_id": data["patient_id"]})
+            self.note(
+                self.personas.get(data["chat_id"]),
+                "event",
+                "unreachable",
+                data={"patient_id": data["patient_id"]},
+            )
         elif event == "decision":
             self.note(self.personas.get(data.pop("chat_id")), "event", data.pop("kind"), **data)
 
@@ -156,36 +209,55 @@ class Simulation:
         kind = row["kind"]
         if self.react_to_session(persona, row, sent):
             return
-        if kind in ("checkin", "checkin_asked", "checkin_reminder") \
-                and "checkin" not in persona.ignore:
+        if (
+            kind in ("checkin", "checkin_asked", "checkin_reminder")
+            and "checkin" not in persona.ignore
+        ):
             pain = persona.checkin_pain.for_day(self.day_of(persona), self.rng)
             # A check-in near a session's 24-hour point is that session's next-day rating.
-            pain = next((self._plans[sid].next_day for sid in self._awaiting_next_day(persona)
-                         if self._plans[sid].next_day is not None), pain)
+            pain = next(
+                (
+                    self._plans[sid].next_day
+                    for sid in self._awaiting_next_day(persona)
+                    if self._plans[sid].next_day is not None
+                ),
+                pain,
+            )
             if pain is None:  # a day she leaves unanswered (null, or `skip`, in checkin_pain)
                 return
             if kind == "checkin_reminder":
                 prefix = next(d for r in sent.buttons for _, d in r).rsplit(":", 1)[0]
-                self.later(self.clock.now() + self.reply_delay(persona),
-                           lambda: self.tap(persona, sent.message_id, f"{prefix}:{pain}",
-                                            str(pain), "checkin"))
+                self.later(
+                    self.clock.now() + self.reply_delay(persona),
+                    lambda: self.tap(
+                        persona, sent.message_id, f"{prefix}:{pain}", str(pain), "checkin"
+                    ),
+                )
                 return
-            self.later(self.clock.now() + self.reply_delay(persona),
-                       lambda: self.tap(persona, sent.message_id, f"c:{row['id']}:{pain}",
-                                        str(pain), "checkin"))
+            self.later(
+                self.clock.now() + self.reply_delay(persona),
+                lambda: self.tap(
+                    persona, sent.message_id, f"c:{row['id']}:{pain}", str(pain), "checkin"
+                ),
+            )
         elif kind == "lesson" and "lesson" not in persona.ignore:
             lesson_id = json.loads(row["payload"])["lesson_id"]
-            self.later(self.clock.now() + self.reply_delay(persona),
-                       lambda: self.tap(persona, sent.message_id, f"l:h:{lesson_id}",
-                                        "Helpful", "lesson"))
+            self.later(
+                self.clock.now() + self.reply_delay(persona),
+                lambda: self.tap(persona, sent.message_id, f"l:h:{lesson_id}", "Helpful", "lesson"),
+            )
         elif kind == "sitting" and "sitting" not in persona.ignore:
-            self.later(self.clock.now() + timedelta(minutes=self.rng.randint(1, 5)),
-                       lambda: self.tap(persona, sent.message_id, f"s:{row['id']}:done",
-                                        "Done", "sitting"))
+            self.later(
+                self.clock.now() + timedelta(minutes=self.rng.randint(1, 5)),
+                lambda: self.tap(
+                    persona, sent.message_id, f"s:{row['id']}:done", "Done", "sitting"
+                ),
+            )
 
     # -- activity sessions --------------------------------------------------------------------
     def _schedule_sessions(self, persona: Persona) -> None:
         for plan in persona.sessions:
+
             async def begin(plan: SessionPlan = plan) -> None:
                 if self.api_blocked(persona):  # she blocked the bot: she writes to it no more
                     return
@@ -196,9 +268,12 @@ class Simulation:
 
     def _awaiting_next_day(self, persona: Persona) -> list[int]:
         now = self.clock.now()
-        return [sid for sid, at in self._started_at.items()
-                if self._plans[sid] in persona.sessions
-                and timedelta(hours=20) <= now - at <= timedelta(hours=36)]
+        return [
+            sid
+            for sid, at in self._started_at.items()
+            if self._plans[sid] in persona.sessions
+            and timedelta(hours=20) <= now - at <= timedelta(hours=36)
+        ]
 
     def react_to_session(self, persona: Persona, row: dict, sent) -> bool:
         """Play the persona's `sessions`: tap start, rate B, finish, rate A, answer S and N."""
@@ -209,8 +284,12 @@ class Simulation:
         if plan is not None:
             aid = self.activity_ids.get((persona.id, plan.activity))
             if f"a:s:{aid}" in datas:
-                self.later(soon, lambda: self.tap(persona, sent.message_id, f"a:s:{aid}",
-                                                  plan.activity, "activity_start"))
+                self.later(
+                    soon,
+                    lambda: self.tap(
+                        persona, sent.message_id, f"a:s:{aid}", plan.activity, "activity_start"
+                    ),
+                )
                 return True
             if "a:l" in datas:  # the chooser without this activity: it is having a break
                 self._starting.pop(persona.chat_id, None)
@@ -223,12 +302,21 @@ class Simulation:
                 if parts[2] == "b" and plan is not None:
                     self._bind(persona, sid, plan)
                 chosen = self._plans.get(sid)
-                value = None if chosen is None else (
-                    chosen.before if parts[2] == "b" else chosen.after)
+                value = (
+                    None if chosen is None else (chosen.before if parts[2] == "b" else chosen.after)
+                )
                 if value is not None:
-                    self.later(soon, partial(
-                        self.tap, persona, sent.message_id, f"r:{sid}:{parts[2]}:{value}",
-                        str(value), "session_before" if parts[2] == "b" else "session_after"))
+                    self.later(
+                        soon,
+                        partial(
+                            self.tap,
+                            persona,
+                            sent.message_id,
+                            f"r:{sid}:{parts[2]}:{value}",
+                            str(value),
+                            "session_before" if parts[2] == "b" else "session_after",
+                        ),
+                    )
                 return True
             if parts[0] == "a" and parts[1] == "e":
                 sid = int(parts[2])
@@ -242,27 +330,49 @@ class Simulation:
                 if act is None:
                     raise RuntimeError(f"activity {chosen.activity!r} of {persona.id} is gone")
                 minutes = chosen.minutes or act["dose_minutes"]
-                self.later(now + timedelta(minutes=minutes), partial(
-                    self.tap, persona, sent.message_id, f"a:e:{sid}", "Done", "session_done"))
+                self.later(
+                    now + timedelta(minutes=minutes),
+                    partial(
+                        self.tap, persona, sent.message_id, f"a:e:{sid}", "Done", "session_done"
+                    ),
+                )
                 return True
         settles = [d for d in datas if d.startswith("r:") and d.split(":")[2] == "s"]
         if settles:
             for data in settles:
                 sid, answer = int(data.split(":")[1]), data.split(":")[3]
                 chosen = self._plans.get(sid)
-                if chosen is not None and chosen.settled is not None \
-                        and answer == ("1" if chosen.settled else "0"):
-                    self.later(now + self.reply_delay(persona), partial(
-                        self.tap, persona, sent.message_id, data,
-                        "yes" if data.endswith("1") else "no", "session_settled"))
+                if (
+                    chosen is not None
+                    and chosen.settled is not None
+                    and answer == ("1" if chosen.settled else "0")
+                ):
+                    self.later(
+                        now + self.reply_delay(persona),
+                        partial(
+                            self.tap,
+                            persona,
+                            sent.message_id,
+                            data,
+                            "yes" if data.endswith("1") else "no",
+                            "session_settled",
+                        ),
+                    )
             return True
         if row["kind"] == "next_day":
             sid = json.loads(row["payload"])["session_id"]
             chosen = self._plans.get(sid)
             if chosen is not None and chosen.next_day is not None:
-                self.later(now + self.reply_delay(persona), lambda: self.tap(
-                    persona, sent.message_id, f"n:{row['id']}:{chosen.next_day}",
-                    str(chosen.next_day), "next_day"))
+                self.later(
+                    now + self.reply_delay(persona),
+                    lambda: self.tap(
+                        persona,
+                        sent.message_id,
+                        f"n:{row['id']}:{chosen.next_day}",
+                        str(chosen.next_day),
+                        "next_day",
+                    ),
+                )
             return True
         return False
 
@@ -271,18 +381,21 @@ class Simulation:
         self._started_at[sid] = self.clock.now()
         self._starting.pop(persona.chat_id, None)
 
-    async def tap(self, persona: Persona, message_id: int, data: str, shown: str,
-                  kind: str) -> None:
+    async def tap(
+        self, persona: Persona, message_id: int, data: str, shown: str, kind: str
+    ) -> None:
         if self.api_blocked(persona):
             return
         self.note(persona, "in", kind, shown, data={"callback_data": data})
-        await self.app.process_update(self.updates.callback(persona.chat_id, data,
-                                                            message_id=message_id))
+        await self.app.process_update(
+            self.updates.callback(persona.chat_id, data, message_id=message_id)
+        )
 
     async def say(self, persona: Persona, text: str, kind: str = "text") -> None:
         self.note(persona, "in", kind, text)
-        await self.app.process_update(self.updates.text(persona.chat_id, text,
-                                                        first_name=persona.first_name))
+        await self.app.process_update(
+            self.updates.text(persona.chat_id, text, first_name=persona.first_name)
+        )
 
     def api_blocked(self, persona: Persona) -> bool:
         return self.api.is_blocked(persona.chat_id)
@@ -299,28 +412,47 @@ class Simulation:
         cohort = self.cohort_of.get(persona.id)
         if cohort is not None and cohort[1].start is not None and not course.get("start"):
             course["start"] = cohort[1].start
-        course_fields = {"course_days": ",".join(course.get("days", ["mon", "wed", "fri"])),
-                         "course_time": course.get("time", "18:00"),
-                         "course_start": (course.get("start") or today).isoformat()}
+        course_fields = {
+            "course_days": ",".join(course.get("days", ["mon", "wed", "fri"])),
+            "course_time": course.get("time", "18:00"),
+            "course_start": (course.get("start") or today).isoformat(),
+        }
         pid = patients.create(
-            self.db, user_id=persona.chat_id, chat_id=persona.chat_id, now=self.clock.now(),
-            first_name=persona.first_name, timezone=persona.timezone,
+            self.db,
+            user_id=persona.chat_id,
+            chat_id=persona.chat_id,
+            now=self.clock.now(),
+            first_name=persona.first_name,
+            timezone=persona.timezone,
             checkin_time=persona.checkin_time,
             quiet_from=persona.quiet_hours[0] if persona.quiet_hours else None,
             quiet_to=persona.quiet_hours[1] if persona.quiet_hours else None,
-            sitting_days=",".join(sitting.get("days", [])), sitting_from=sitting.get("from"),
-            sitting_to=sitting.get("to"), sitting_every=sitting.get("every_minutes", 30),
-            status="active", start_date=today.isoformat(), **course_fields)
+            sitting_days=",".join(sitting.get("days", [])),
+            sitting_from=sitting.get("from"),
+            sitting_to=sitting.get("to"),
+            sitting_every=sitting.get("every_minutes", 30),
+            status="active",
+            start_date=today.isoformat(),
+            **course_fields,
+        )
         self.patient_ids[persona.id] = pid
         for act in persona.activities:
             activities.add_activity(self.db, pid, act["name"], act["minutes"], self.clock.now())
         for act in activities.for_patient(self.db, pid):
             self.activity_ids[(persona.id, act["name"])] = act["id"]
         for carer in persona.caregivers:  # linked as if they had accepted an invite
-            caregivers.link(self.db, patient_id=pid, user_id=carer["chat_id"],
-                            chat_id=carer["chat_id"], first_name=carer["name"],
-                            timezone=carer["timezone"], alerts=carer["alerts"], invite_id=0,
-                            terms_hash="simulated", now=self.clock.now())
+            caregivers.link(
+                self.db,
+                patient_id=pid,
+                user_id=carer["chat_id"],
+                chat_id=carer["chat_id"],
+                first_name=carer["name"],
+                timezone=carer["timezone"],
+                alerts=carer["alerts"],
+                invite_id=0,
+                terms_hash="simulated",
+                now=self.clock.now(),
+            )
         return pid
 
     def _schedule_blocks(self, persona: Persona) -> None:
@@ -348,12 +480,15 @@ class Simulation:
             if question is None:
                 return
             mark = len(self.api.sent)
-            await self.tap(persona, question[0].message_id, "u:emergency:yes", question[1],
-                           "urgent_emergency")
+            await self.tap(
+                persona, question[0].message_id, "u:emergency:yes", question[1], "urgent_emergency"
+            )
             answer = self._sent_with_button(mark, persona.chat_id, "u:seen")
             if answer is not None and spec["seen_after_hours"]:
-                self.later(self.clock.now() + timedelta(hours=spec["seen_after_hours"]),
-                           lambda: seen(answer))
+                self.later(
+                    self.clock.now() + timedelta(hours=spec["seen_after_hours"]),
+                    lambda: seen(answer),
+                )
 
         async def seen(answer) -> None:
             """ "I have been seen", then "yes" to "may you carry on?": the hold ends."""
@@ -361,14 +496,16 @@ class Simulation:
             await self.tap(persona, answer[0].message_id, "u:seen", answer[1], "urgent_seen")
             cleared = self._sent_with_button(mark, persona.chat_id, "u:ok:yes")
             if cleared is not None:
-                await self.tap(persona, cleared[0].message_id, "u:ok:yes", cleared[1],
-                               "urgent_cleared")
+                await self.tap(
+                    persona, cleared[0].message_id, "u:ok:yes", cleared[1], "urgent_cleared"
+                )
 
         self.later(self.local_moment(persona, spec["day"], spec["at"]), report)
 
     def _schedule_says(self, persona: Persona) -> None:
         """`says`: free text typed at a local day and time, whatever the bot has open."""
         for day, at, text in persona.says:
+
             async def type_it(text: str = text) -> None:
                 if not self.api_blocked(persona):
                     await self.say(persona, text, "says")
@@ -376,8 +513,9 @@ class Simulation:
             self.later(self.local_moment(persona, day, at), type_it)
 
     # -- clinics ------------------------------------------------------------------------------
-    def _sent_with_button(self, mark: int, chat_id: int, data: str,
-                          suffix: str | None = None) -> tuple[Any, str, str] | None:
+    def _sent_with_button(
+        self, mark: int, chat_id: int, data: str, suffix: str | None = None
+    ) -> tuple[Any, str, str] | None:
         """(message, label, callback data) of the first message sent to the chat since `mark`
         with a button whose data is `data`, or (with `suffix`) starts with `data` and ends so."""
         for sent in itertools.islice(self.api.sent, mark, None):
@@ -385,8 +523,11 @@ class Simulation:
                 continue
             for row in sent.buttons:
                 for shown, value in row:
-                    if value == data if suffix is None else (value.startswith(data)
-                                                             and value.endswith(suffix)):
+                    if (
+                        value == data
+                        if suffix is None
+                        else (value.startswith(data) and value.endswith(suffix))
+                    ):
                         return sent, shown, value
         return None
 
@@ -396,17 +537,25 @@ class Simulation:
     async def clinician_say(self, staff: Clinician, text: str, kind: str = "text") -> list:
         """A clinician sends a message; returns what the bot sent to their chat in answer."""
         mark = len(self.api.sent)
-        self.note(None, "in", kind, text, chat_id=staff.chat_id,
-                  recipient=f"clinician:{staff.chat_id}")
-        await self.app.process_update(self.updates.text(staff.chat_id, text,
-                                                        first_name=staff.name))
+        self.note(
+            None, "in", kind, text, chat_id=staff.chat_id, recipient=f"clinician:{staff.chat_id}"
+        )
+        await self.app.process_update(self.updates.text(staff.chat_id, text, first_name=staff.name))
         return self._replies_since(mark, staff.chat_id)
 
-    async def clinician_tap(self, staff: Clinician, message_id: int, data: str, shown: str,
-                            kind: str) -> list:
+    async def clinician_tap(
+        self, staff: Clinician, message_id: int, data: str, shown: str, kind: str
+    ) -> list:
         mark = len(self.api.sent)
-        self.note(None, "in", kind, shown, chat_id=staff.chat_id,
-                  recipient=f"clinician:{staff.chat_id}", callback_data=data)
+        self.note(
+            None,
+            "in",
+            kind,
+            shown,
+            chat_id=staff.chat_id,
+            recipient=f"clinician:{staff.chat_id}",
+            callback_data=data,
+        )
         update = self.updates.callback(staff.chat_id, data, message_id=message_id).to_dict()
         update["callback_query"]["from"]["first_name"] = staff.name  # the factory says "Ana"
         await self.app.process_update(Update.de_json(update, self.app.bot))
@@ -435,15 +584,15 @@ class Simulation:
         await self.clinician_say(staff, f"/start cl_{code}", "clinician_invite")
         offer = self._sent_with_button(mark, staff.chat_id, "clj:", ":y")
         if offer is None:
-            raise RuntimeError(f"clinician {staff.chat_id} of {spec.name!r}: the invite link was "
-                               "not offered with a button to accept")
-        await self.clinician_tap(staff, offer[0].message_id, offer[2], offer[1],
-                                 "clinician_accept")
+            raise RuntimeError(
+                f"clinician {staff.chat_id} of {spec.name!r}: the invite link was "
+                "not offered with a button to accept"
+            )
+        await self.clinician_tap(staff, offer[0].message_id, offer[2], offer[1], "clinician_accept")
         if not any(r["clinic_id"] == clinic_id for r in clinics.roles_of(self.db, staff.chat_id)):
             raise RuntimeError(f"clinician {staff.chat_id} could not join {spec.name!r}")
 
-    async def _cohort_created(self, spec: ClinicSpec, cohort: CohortSpec,
-                              staff: Clinician) -> None:
+    async def _cohort_created(self, spec: ClinicSpec, cohort: CohortSpec, staff: Clinician) -> None:
         command = f"/cohort_new {cohort.name}"
         if cohort.start is not None:
             command += f" {cohort.start.isoformat()}"
@@ -451,14 +600,25 @@ class Simulation:
         found = next((m for m in map(ENROLMENT_LINK.search, (s.text for s in replies)) if m), None)
         made = clinics.cohort_by_code(self.db, found.group(1), self.clock.now()) if found else None
         if found is None or made is None:
-            raise RuntimeError(f"{spec.name!r}: /cohort_new gave no working enrolment link for "
-                               f"{cohort.name!r}: {[s.text for s in replies]}")
+            raise RuntimeError(
+                f"{spec.name!r}: /cohort_new gave no working enrolment link for "
+                f"{cohort.name!r}: {[s.text for s in replies]}"
+            )
         key = (spec.name, cohort.name)
         self.cohort_ids[key] = made["id"]
         self.enrolment_codes[key] = found.group(1)
-        self.note(None, "event", "cohort_created", chat_id=staff.chat_id, clinic=spec.name,
-                  cohort=cohort.name, cohort_id=made["id"], start_date=made["start_date"],
-                  link=found.group(0), qr=any(s.method == "sendDocument" for s in replies))
+        self.note(
+            None,
+            "event",
+            "cohort_created",
+            chat_id=staff.chat_id,
+            clinic=spec.name,
+            cohort=cohort.name,
+            cohort_id=made["id"],
+            start_date=made["start_date"],
+            link=found.group(0),
+            qr=any(s.method == "sendDocument" for s in replies),
+        )
 
     async def _patient_joins(self, spec: ClinicSpec, cohort: CohortSpec, persona_id: str) -> None:
         persona = next(p for p in self.scenario.patients if p.id == persona_id)
@@ -467,15 +627,24 @@ class Simulation:
         await self.say(persona, f"/start co_{self.enrolment_codes[key]}", "cohort_link")
         offer = self._sent_with_button(mark, persona.chat_id, "coj:", ":y")
         if offer is None:
-            raise RuntimeError(f"patient {persona.id}: the link of {cohort.name!r} offered no "
-                               "button to join")
+            raise RuntimeError(
+                f"patient {persona.id}: the link of {cohort.name!r} offered no button to join"
+            )
         await self.tap(persona, offer[0].message_id, offer[2], offer[1], "cohort_join")
         member = clinics.membership(self.db, self.patient_ids[persona.id])
         if member is None or member["cohort_id"] != self.cohort_ids[key]:
-            raise RuntimeError(f"patient {persona.id} did not become a member of "
-                               f"{cohort.name!r} ({spec.name!r})")
-        self.note(persona, "event", "cohort_joined", clinic=spec.name, cohort=cohort.name,
-                  cohort_id=member["cohort_id"], membership_id=member["id"])
+            raise RuntimeError(
+                f"patient {persona.id} did not become a member of {cohort.name!r} ({spec.name!r})"
+            )
+        self.note(
+            persona,
+            "event",
+            "cohort_joined",
+            clinic=spec.name,
+            cohort=cohort.name,
+            cohort_id=member["cohort_id"],
+            membership_id=member["id"],
+        )
 
     # -- running ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -527,5 +696,8 @@ class Simulation:
 def local_dates(persona: Persona, lines: list[dict], kind: str) -> list[date]:
     """The persona's local dates of the outgoing lines of one kind (handy in tests)."""
     tz = zone(persona.timezone)
-    return [datetime.fromisoformat(line["t"]).astimezone(tz).date() for line in lines
-            if line["patient"] == persona.id and line["dir"] == "out" and line["kind"] == kind]
+    return [
+        datetime.fromisoformat(line["t"]).astimezone(tz).date()
+        for line in lines
+        if line["patient"] == persona.id and line["dir"] == "out" and line["kind"] == kind
+    ]

@@ -85,7 +85,7 @@ class Clinician:
 @dataclass(frozen=True)
 class CohortSpec:
     name: str
-    start: date | None      # fixed start date; None: rolling
+    start: date | None  # fixed start date; None: rolling
     patients: tuple[str, ...]  # persona ids, in the order they join
 
 
@@ -124,7 +124,7 @@ def _hhmm(value: Any, where: str) -> str:
         value = f"{value // 60:02d}:{value % 60:02d}"
     parsed = parse_hhmm(str(value)) if value is not None else None
     if parsed is None:
-        raise _fail(where, f"expected a local time like \"08:00\", not {value!r}")
+        raise _fail(where, f'expected a local time like "08:00", not {value!r}')
     return parsed.strftime("%H:%M")
 
 
@@ -156,8 +156,9 @@ def _pain(value: Any, where: str) -> PainSpec:
             raise _fail(where, "min is above max")
         skip = value.get("skip", 0)
         if isinstance(skip, bool) or not isinstance(skip, (int, float)) or not 0 <= skip < 1:
-            raise _fail(where, f"skip is the share of days left unanswered, from 0 to below 1, "
-                               f"not {skip!r}")
+            raise _fail(
+                where, f"skip is the share of days left unanswered, from 0 to below 1, not {skip!r}"
+            )
         return PainSpec(low=low, high=high, skip=float(skip))
     raise _fail(where, "checkin_pain must be a number, a list of numbers or {min: .., max: ..}")
 
@@ -166,15 +167,18 @@ def _red_flag(value: Any, where: str) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _fail(where, "expected {day: 9, at: \"10:00\", seen_after_hours: 24}")
+        raise _fail(where, 'expected {day: 9, at: "10:00", seen_after_hours: 24}')
     day = value.get("day")
     if isinstance(day, bool) or not isinstance(day, int) or day < 0:
         raise _fail(f"{where}.day", "a day number (0 = the first day)")
     seen = value.get("seen_after_hours")
     if seen is not None and (isinstance(seen, bool) or not isinstance(seen, int) or seen < 1):
         raise _fail(f"{where}.seen_after_hours", "whole hours, at least 1 (or leave it out)")
-    return {"day": day, "at": parse_hhmm(_hhmm(value.get("at", "10:00"), f"{where}.at")),
-            "seen_after_hours": seen}
+    return {
+        "day": day,
+        "at": parse_hhmm(_hhmm(value.get("at", "10:00"), f"{where}.at")),
+        "seen_after_hours": seen,
+    }
 
 
 MAX_SAYS_TEXT = 4096  # Telegram's longest text message
@@ -185,16 +189,17 @@ def _says(value: Any, where: str) -> tuple[tuple[int, time, str], ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise _fail(where, "expected a list of {day: 2, at: \"09:05\", text: \"...\"}")
+        raise _fail(where, 'expected a list of {day: 2, at: "09:05", text: "..."}')
     found: list[tuple[int, time, str]] = []
     for n, item in enumerate(value):
         iw = f"{where}[{n}]"
         if not isinstance(item, dict):
-            raise _fail(iw, "expected {day: 2, at: \"09:05\", text: \"...\"}")
+            raise _fail(iw, 'expected {day: 2, at: "09:05", text: "..."}')
         days = item.get("day", 0)
         days = days if isinstance(days, list) else [days]
-        if not days or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                               for d in days):
+        if not days or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in days
+        ):
             raise _fail(f"{iw}.day", "a day number (0 = the first day) or a list of them")
         text = item.get("text")
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_SAYS_TEXT:
@@ -216,8 +221,10 @@ def _persona(raw: dict, index: int) -> Persona:
     quiet = raw.get("quiet_hours")
     quiet_pair = None
     if quiet:
-        quiet_pair = (_hhmm(quiet.get("from"), f"{where} quiet_hours.from"),
-                      _hhmm(quiet.get("to"), f"{where} quiet_hours.to"))
+        quiet_pair = (
+            _hhmm(quiet.get("from"), f"{where} quiet_hours.from"),
+            _hhmm(quiet.get("to"), f"{where} quiet_hours.to"),
+        )
     sitting = raw.get("sitting")
     if sitting:
         weekdays = [str(d).lower()[:3] for d in sitting.get("days", WEEKDAYS[:5])]
@@ -226,10 +233,16 @@ def _persona(raw: dict, index: int) -> Persona:
         every = int(sitting.get("every_minutes", 30))
         if every not in (30, 45, 60):
             raise _fail(f"{where} sitting.every_minutes", "choose 30, 45 or 60")
-        sitting = {"days": weekdays, "from": _hhmm(sitting.get("from", "09:00"), where),
-                   "to": _hhmm(sitting.get("to", "17:00"), where), "every_minutes": every}
-    activities = tuple({"name": str(a["name"]), "minutes": int(a.get("minutes", 10))}
-                       for a in raw.get("activities", []))
+        sitting = {
+            "days": weekdays,
+            "from": _hhmm(sitting.get("from", "09:00"), where),
+            "to": _hhmm(sitting.get("to", "17:00"), where),
+            "every_minutes": every,
+        }
+    activities = tuple(
+        {"name": str(a["name"]), "minutes": int(a.get("minutes", 10))}
+        for a in raw.get("activities", [])
+    )
     answers = raw.get("answers", {}) or {}
     sessions = []
     for n, s in enumerate(answers.get("sessions", []) or []):
@@ -246,14 +259,22 @@ def _persona(raw: dict, index: int) -> Persona:
         if minutes is not None and not (isinstance(minutes, int) and 1 <= minutes <= 240):
             raise _fail(f"{sw} minutes", "whole minutes from 1 to 240")
         for day in days:
-            sessions.append(SessionPlan(day, _time(s.get("at"), sw),
-                                        str(s["activity"]), _rating(s.get("before"), sw),
-                                        _rating(s.get("after"), sw), _yes_no(s.get("settled"), sw),
-                                        _rating(s.get("next_day"), sw), minutes))
+            sessions.append(
+                SessionPlan(
+                    day,
+                    _time(s.get("at"), sw),
+                    str(s["activity"]),
+                    _rating(s.get("before"), sw),
+                    _rating(s.get("after"), sw),
+                    _yes_no(s.get("settled"), sw),
+                    _rating(s.get("next_day"), sw),
+                    minutes,
+                )
+            )
     course = raw.get("course")
     if course is not None:
         if not isinstance(course, dict):
-            raise _fail(f"{where} course", "expected {days: [...], time: \"18:00\", start: DATE}")
+            raise _fail(f"{where} course", 'expected {days: [...], time: "18:00", start: DATE}')
         cdays = [str(d).lower()[:3] for d in course.get("days", ["mon", "wed", "fri"])]
         if not set(cdays) <= set(WEEKDAYS):
             raise _fail(f"{where} course.days", f"days are mon..sun, not {cdays}")
@@ -262,8 +283,11 @@ def _persona(raw: dict, index: int) -> Persona:
             start = date.fromisoformat(str(start)) if start is not None else None
         except ValueError:
             raise _fail(f"{where} course.start", "expected a date like 2026-03-02") from None
-        course = {"days": cdays, "time": _hhmm(course.get("time", "18:00"), f"{where} course.time"),
-                  "start": start}
+        course = {
+            "days": cdays,
+            "time": _hhmm(course.get("time", "18:00"), f"{where} course.time"),
+            "start": start,
+        }
     carers = []
     for n, c in enumerate(raw.get("caregivers", []) or []):
         cw = f"{where} caregivers[{n}]"
@@ -273,23 +297,35 @@ def _persona(raw: dict, index: int) -> Persona:
             zone(str(c.get("timezone", raw.get("timezone", "UTC"))))
         except ValueError as exc:
             raise _fail(cw, str(exc)) from None
-        carers.append({"id": str(c["id"]), "chat_id": int(c.get("chat_id", 5001 + 100 * index + n)),
-                       "name": str(c.get("name", str(c["id"]).capitalize())),
-                       "timezone": str(c.get("timezone", raw.get("timezone", "UTC"))),
-                       "alerts": bool(c.get("alerts", False))})
+        carers.append(
+            {
+                "id": str(c["id"]),
+                "chat_id": int(c.get("chat_id", 5001 + 100 * index + n)),
+                "name": str(c.get("name", str(c["id"]).capitalize())),
+                "timezone": str(c.get("timezone", raw.get("timezone", "UTC"))),
+                "alerts": bool(c.get("alerts", False)),
+            }
+        )
     ignore = frozenset(str(k) for k in answers.get("ignore", []) or [])
     blocks = answers.get("blocks_bot_on_day")
     return Persona(
-        id=pid, chat_id=int(raw.get("chat_id", 1001 + index)),
+        id=pid,
+        chat_id=int(raw.get("chat_id", 1001 + index)),
         first_name=str(raw.get("name", pid.capitalize())),
         timezone=str(raw.get("timezone", "UTC")),
         checkin_time=_hhmm(raw.get("checkin_time", "09:00"), f"{where} checkin_time"),
-        quiet_hours=quiet_pair, sitting=sitting, activities=activities,
+        quiet_hours=quiet_pair,
+        sitting=sitting,
+        activities=activities,
         checkin_pain=_pain(answers.get("checkin_pain", 4), f"{where} checkin_pain"),
-        sessions=tuple(sessions), ignore=ignore, course=course, caregivers=tuple(carers),
+        sessions=tuple(sessions),
+        ignore=ignore,
+        course=course,
+        caregivers=tuple(carers),
         blocks_bot_on_day=int(blocks) if blocks is not None else None,
         red_flag=_red_flag(answers.get("red_flag"), f"{where} red_flag"),
-        says=_says(raw.get("says", answers.get("says")), f"{where} says"))
+        says=_says(raw.get("says", answers.get("says")), f"{where} says"),
+    )
 
 
 def _clinics(raw: Any, personas: tuple[Persona, ...]) -> tuple[ClinicSpec, ...]:
@@ -298,12 +334,18 @@ def _clinics(raw: Any, personas: tuple[Persona, ...]) -> tuple[ClinicSpec, ...]:
         return ()
     if not isinstance(raw, list):
         raise ScenarioError(
-            "clinics: a list of clinics, each {name, timezone, clinicians, cohorts}")
+            "clinics: a list of clinics, each {name, timezone, clinicians, cohorts}"
+        )
     by_id = {p.id: p for p in personas}
     by_chat = {p.chat_id: p for p in personas}
     taken = {p.chat_id: f"patient {p.id}" for p in personas}
-    taken.update({c["chat_id"]: f"caregiver {c['id']} of patient {p.id}"
-                  for p in personas for c in p.caregivers})
+    taken.update(
+        {
+            c["chat_id"]: f"caregiver {c['id']} of patient {p.id}"
+            for p in personas
+            for c in p.caregivers
+        }
+    )
     joined: dict[str, str] = {}
     clinic_names, found = set(), []
     for n, c in enumerate(raw):
@@ -324,15 +366,20 @@ def _clinics(raw: Any, personas: tuple[Persona, ...]) -> tuple[ClinicSpec, ...]:
             kw = f"{where} clinicians[{k}]"
             uid = person.get("id") if isinstance(person, dict) else None
             if isinstance(uid, bool) or not isinstance(uid, int) or uid <= 0:
-                raise _fail(kw, "each clinician needs an id: their Telegram user id, a positive "
-                                "whole number")
+                raise _fail(
+                    kw,
+                    "each clinician needs an id: their Telegram user id, a positive whole number",
+                )
             if uid in taken:
                 raise _fail(kw, f"id {uid} is already the chat of {taken[uid]}")
             taken[uid] = f"clinician {uid} of {where}"
             staff.append(Clinician(uid, str(person.get("name") or f"Clinician {uid}")))
         if not staff:
-            raise _fail(f"{where} clinicians", "at least one clinician is needed: the cohorts are "
-                                               "created by a clinician in Telegram")
+            raise _fail(
+                f"{where} clinicians",
+                "at least one clinician is needed: the cohorts are "
+                "created by a clinician in Telegram",
+            )
         cohorts, cohort_names = [], set()
         for k, h in enumerate(c.get("cohorts") or []):
             if not isinstance(h, dict) or not str(h.get("name") or "").strip():
@@ -350,20 +397,25 @@ def _clinics(raw: Any, personas: tuple[Persona, ...]) -> tuple[ClinicSpec, ...]:
                 try:
                     start = start if isinstance(start, date) else date.fromisoformat(str(start))
                 except ValueError:
-                    raise _fail(f"{hw} start", f"expected a date like 2026-03-02, not {start!r}"
-                                ) from None
+                    raise _fail(
+                        f"{hw} start", f"expected a date like 2026-03-02, not {start!r}"
+                    ) from None
             members = []
             for ref in h.get("patients") or []:
                 persona = by_id.get(str(ref))
                 if persona is None and isinstance(ref, int) and not isinstance(ref, bool):
                     persona = by_chat.get(ref)
                 if persona is None:
-                    raise _fail(f"{hw} patients", f"{ref!r} is not a patient id (nor a patient's "
-                                                  "chat_id) in this scenario")
+                    raise _fail(
+                        f"{hw} patients",
+                        f"{ref!r} is not a patient id (nor a patient's chat_id) in this scenario",
+                    )
                 if persona.id in joined:
-                    raise _fail(f"{hw} patients",
-                                f"patient {persona.id} is already in {joined[persona.id]}; "
-                                "a patient joins one cohort")
+                    raise _fail(
+                        f"{hw} patients",
+                        f"patient {persona.id} is already in {joined[persona.id]}; "
+                        "a patient joins one cohort",
+                    )
                 joined[persona.id] = hw
                 members.append(persona.id)
             cohorts.append(CohortSpec(hname, start, tuple(members)))
@@ -378,7 +430,8 @@ def parse_scenario(raw: Any) -> Scenario:
         start = datetime.fromisoformat(str(raw["start"]).replace("Z", "+00:00"))
     except (KeyError, ValueError):
         raise ScenarioError(
-            "start must be an ISO-8601 time such as \"2026-03-02T12:00:00Z\"") from None
+            'start must be an ISO-8601 time such as "2026-03-02T12:00:00Z"'
+        ) from None
     if start.tzinfo is None:
         raise ScenarioError("start needs a time zone, e.g. a trailing Z for UTC")
     days = raw.get("days", 7)
@@ -392,9 +445,14 @@ def parse_scenario(raw: Any) -> Scenario:
     if len(set(ids)) != len(ids):
         raise ScenarioError("patient ids must be unique")
     known = {"start", "days", "patients", "seed", "clinics"}
-    return Scenario(start, days, personas, int(raw.get("seed", 0)),
-                    {k: v for k, v in raw.items() if k not in known},
-                    _clinics(raw.get("clinics"), personas))
+    return Scenario(
+        start,
+        days,
+        personas,
+        int(raw.get("seed", 0)),
+        {k: v for k, v in raw.items() if k not in known},
+        _clinics(raw.get("clinics"), personas),
+    )
 
 
 def load_scenario(path: Path | str) -> Scenario:

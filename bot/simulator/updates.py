@@ -78,8 +78,14 @@ class UpdateFactory:
             "id": f"{self._bot_user()['id']}{self._callback_id:06d}",
             "from": self._user(user_id, "Ana", "en"),
             # Stable per chat, like Telegram's; hashlib because hash() is salted per process.
-            "chat_instance": str(int(hashlib.sha1(
-                f"chat:{chat_id}".encode(), usedforsecurity=False).hexdigest()[:15], 16)),
+            "chat_instance": str(
+                int(
+                    hashlib.sha1(f"chat:{chat_id}".encode(), usedforsecurity=False).hexdigest()[
+                        :15
+                    ],
+                    16,
+                )
+            ),
             "data": data,
             "message": origin,
         }

@@ -65,8 +65,9 @@ def peak_rss_mb() -> float:
 
 
 def settings_for(path: Path | str | None):
-    return load_settings(environ={}, dotenv=None, TELEGRAM_BOT_TOKEN=SIM_TOKEN,
-                         DATABASE_PATH=path or ":memory:")
+    return load_settings(
+        environ={}, dotenv=None, TELEGRAM_BOT_TOKEN=SIM_TOKEN, DATABASE_PATH=path or ":memory:"
+    )
 
 
 def fresh(path: Path) -> Path:
@@ -88,6 +89,7 @@ def close(db) -> None:
 
 # --- population -------------------------------------------------------------------------------
 
+
 def make_population(path: str, n: int) -> dict:
     """A database with `n` patients (95% active) and nothing planned: the template of the rest."""
     db = open_database(fresh(Path(path)))
@@ -101,14 +103,16 @@ def make_population(path: str, n: int) -> dict:
 
 # --- 1. fan-out at the limit ------------------------------------------------------------------
 
+
 def _kinds_for(per_chat: int) -> list[str]:
     # A check-in, then lessons: a sitting nudge right after another prompt is rightly skipped
     # (jobs/compose.sitting_worth_sending), which would make it look lost here.
     return ["checkin" if m == 0 else "lesson" for m in range(per_chat)]
 
 
-async def fanout(path: str, messages: int, chats: int, paced: bool = True,
-                 timeout: float = 900.0) -> dict:
+async def fanout(
+    path: str, messages: int, chats: int, paced: bool = True, timeout: float = 900.0
+) -> dict:
     """`messages` rows due now for `chats` people, sent by the real Application (AIORateLimiter,
     JobQueue dispatch ticks every 5 s) to a FakeBotApi enforcing Telegram's limits in real time."""
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: already running" x N
@@ -119,8 +123,10 @@ async def fanout(path: str, messages: int, chats: int, paced: bool = True,
     db = open_database(fresh(Path(path)))
     populate(db, chats, now, all_active=True, extras=False)
     # Nothing else to plan, no quiet hours in the way: only the rows below go out.
-    db.execute("UPDATE patients SET checkin_time = NULL, sitting_days = '', quiet_from = NULL, "
-               "quiet_to = NULL, course_state = 'stopped', summary_day = ''")
+    db.execute(
+        "UPDATE patients SET checkin_time = NULL, sitting_days = '', quiet_from = NULL, "
+        "quiet_to = NULL, course_state = 'stopped', summary_day = ''"
+    )
     lessons = [lesson.id for lesson in default_course()]
     today = now.date().isoformat()
     expected: dict[int, int] = {}
@@ -129,15 +135,23 @@ async def fanout(path: str, messages: int, chats: int, paced: bool = True,
     with db.atomic():  # one person's messages one after the other: the per-chat limit bites
         for pid, chat in people:
             for m, kind in enumerate(kinds):
-                payload = ({"local_date": today} if kind == "checkin"
-                           else {"lesson_id": lessons[m - 1]})
-                row = outbox.enqueue(db, chat_id=chat, patient_id=pid, kind=kind,
-                                     due_at=now - timedelta(seconds=1),
-                                     dedupe_key=f"bench:{kind}:{pid}:{m}", payload=payload,
-                                     now=now)
+                payload = (
+                    {"local_date": today} if kind == "checkin" else {"lesson_id": lessons[m - 1]}
+                )
+                row = outbox.enqueue(
+                    db,
+                    chat_id=chat,
+                    patient_id=pid,
+                    kind=kind,
+                    due_at=now - timedelta(seconds=1),
+                    dedupe_key=f"bench:{kind}:{pid}:{m}",
+                    payload=payload,
+                    now=now,
+                )
                 expected[row] = chat
-    api = FakeBotApi(clock, overall_per_second=TELEGRAM_OVERALL,
-                     per_chat_per_second=TELEGRAM_PER_CHAT)
+    api = FakeBotApi(
+        clock, overall_per_second=TELEGRAM_OVERALL, per_chat_per_second=TELEGRAM_PER_CHAT
+    )
     app = build_application(settings_for(path), clock, api, db=db)  # as in production
     await app.initialize()
     await app.post_init(app)
@@ -145,8 +159,10 @@ async def fanout(path: str, messages: int, chats: int, paced: bool = True,
     await app.start()
     while time.perf_counter() - started < timeout:
         await asyncio.sleep(0.25)
-        left = db.execute("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending') "
-                          "AND dedupe_key LIKE 'bench:%'").fetchone()[0]
+        left = db.execute(
+            "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending') "
+            "AND dedupe_key LIKE 'bench:%'"
+        ).fetchone()[0]
         if left == 0:
             break
     await app.stop()
@@ -161,8 +177,11 @@ async def fanout(path: str, messages: int, chats: int, paced: bool = True,
         data = sent.buttons[0][0][1] if sent.buttons else ""
         delivered[(sent.chat_id, data if data.startswith("c:") else sent.text)] += 1
     # the benchmark's rows only (a check-in sent is followed by a reminder hours later)
-    statuses = dict(db.execute("SELECT status, count(*) FROM outbox WHERE dedupe_key LIKE "
-                               "'bench:%' GROUP BY status").fetchall())
+    statuses = dict(
+        db.execute(
+            "SELECT status, count(*) FROM outbox WHERE dedupe_key LIKE 'bench:%' GROUP BY status"
+        ).fetchall()
+    )
     span = (ok[-1].at - sends[0].at).total_seconds() if len(ok) > 1 else 0.0
     rate = (len(ok) - 1) / span if span else 0.0
     times = [c.at for c in ok]
@@ -180,18 +199,26 @@ async def fanout(path: str, messages: int, chats: int, paced: bool = True,
         last_by_chat[sent.chat_id] = sent.at
     close(db)
     return {
-        "messages": messages, "chats": chats, "paced": paced,
-        "delivered": len(delivered), "lost": len(expected) - len(delivered),
+        "messages": messages,
+        "chats": chats,
+        "paced": paced,
+        "delivered": len(delivered),
+        "lost": len(expected) - len(delivered),
         "duplicated": sum(n - 1 for n in delivered.values()),
-        "statuses": statuses, "http_429": sum(c.outcome == "429" for c in sends),
-        "send_calls": len(sends), "first_to_last_s": span, "rate_per_s": rate,
+        "statuses": statuses,
+        "http_429": sum(c.outcome == "429" for c in sends),
+        "send_calls": len(sends),
+        "first_to_last_s": span,
+        "rate_per_s": rate,
         "fraction_of_limit": rate / TELEGRAM_OVERALL,
         "start_to_last_s": (ok[-1].at - started_wall).total_seconds() if ok else None,
-        "busiest_second": busiest, "closest_same_chat_s": closest,
+        "busiest_second": busiest,
+        "closest_same_chat_s": closest,
     }
 
 
 # --- 2. planning and start-up -----------------------------------------------------------------
+
 
 def _runtime(db, clock) -> Runtime:
     return Runtime(db=db, clock=clock, settings=settings_for(None))
@@ -221,21 +248,33 @@ def plan(template: str, path: str, implementation: str = "ours") -> dict:
     if implementation == "ours":  # a third tick, five minutes on, its three parts timed apart
         clock.advance(timedelta(minutes=5))
         open_sessions = db.execute(
-            "SELECT count(*) FROM sessions WHERE stage IN ('before', 'doing', 'after', "
-            "'waiting')").fetchone()[0]
-        for name, step in (("plan_everyone", jobs.plan.plan_everyone),
-                           ("record_missed_days", jobs.plan.record_missed_days),
-                           ("decide_overdue", jobs.sessions.decide_overdue)):
+            "SELECT count(*) FROM sessions WHERE stage IN ('before', 'doing', 'after', 'waiting')"
+        ).fetchone()[0]
+        for name, step in (
+            ("plan_everyone", jobs.plan.plan_everyone),
+            ("record_missed_days", jobs.plan.record_missed_days),
+            ("decide_overdue", jobs.sessions.decide_overdue),
+        ):
             started = time.perf_counter()
             step(rt)
             parts[name] = time.perf_counter() - started
         parts["open_sessions"] = open_sessions
         parts["caregivers"] = db.execute("SELECT count(*) FROM caregivers").fetchone()[0]
     close(db)
-    return {"implementation": implementation, "rows": added, "rows_after_cold": after_cold,
-            "rows_total": rows, "kinds": kinds,
-            "cold_s": cold, "warm_s": warm, "warm_rows": topped_up, "rss_before_mb": before,
-            "peak_rss_mb": peak, "added_mb": peak - before, "parts": parts}
+    return {
+        "implementation": implementation,
+        "rows": added,
+        "rows_after_cold": after_cold,
+        "rows_total": rows,
+        "kinds": kinds,
+        "cold_s": cold,
+        "warm_s": warm,
+        "warm_rows": topped_up,
+        "rss_before_mb": before,
+        "peak_rss_mb": peak,
+        "added_mb": peak - before,
+        "parts": parts,
+    }
 
 
 async def startup(path: str, restart: bool = True) -> dict:
@@ -263,18 +302,25 @@ async def startup(path: str, restart: bool = True) -> dict:
     db = app.bot_data["runtime"].db
     rows_after = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
     close(db)
-    return {"restart": restart, "seconds": seconds, "post_init_s": post_init,
-            "rss_before_mb": before, "peak_rss_mb": peak,
-            "added_mb": peak - before, "scheduler_jobs": scheduler_jobs,
-            "rows_added": rows_after - rows_before}
+    return {
+        "restart": restart,
+        "seconds": seconds,
+        "post_init_s": post_init,
+        "rss_before_mb": before,
+        "peak_rss_mb": peak,
+        "added_mb": peak - before,
+        "scheduler_jobs": scheduler_jobs,
+        "rows_added": rows_after - rows_before,
+    }
 
 
 def add_history(path: str, days: int) -> dict:
     """`days` of past daily check-ins for every active person, sent and answered (the usual
     history: the outbox keeps every row), added to a planned database."""
     db = open_database(path)
-    people = db.execute("SELECT id, chat_id, timezone FROM patients WHERE status = 'active'"
-                        ).fetchall()
+    people = db.execute(
+        "SELECT id, chat_id, timezone FROM patients WHERE status = 'active'"
+    ).fetchall()
     started = time.perf_counter()
     with db.atomic():
         for back in range(1, days + 1):
@@ -283,34 +329,50 @@ def add_history(path: str, days: int) -> dict:
                 if tz_name not in days_by_zone:
                     tz = zone(tz_name)
                     day = local_date(START, tz) - timedelta(days=back)
-                    days_by_zone[tz_name] = (day.isoformat(),
-                                             iso(datetime.combine(day, dtime(9), tzinfo=tz)))
+                    days_by_zone[tz_name] = (
+                        day.isoformat(),
+                        iso(datetime.combine(day, dtime(9), tzinfo=tz)),
+                    )
                 day, due = days_by_zone[tz_name]
-                rows.append((chat, pid, due, f"checkin:{pid}:{day}",
-                             f'{{"local_date": "{day}"}}', due))
+                rows.append(
+                    (chat, pid, due, f"checkin:{pid}:{day}", f'{{"local_date": "{day}"}}', due)
+                )
                 answers.append((pid, day, back % 11, due))
             db.conn.executemany(
                 "INSERT INTO outbox (chat_id, patient_id, kind, due_at, dedupe_key, payload, "
                 "status, attempts, sent_at, created_at) "
-                "VALUES (?, ?, 'checkin', ?3, ?4, ?5, 'sent', 1, ?6, ?6)", rows)
-            db.conn.executemany("INSERT INTO checkins (patient_id, local_date, pain, status, "
-                                "answered_at) VALUES (?, ?, ?, 'answered', ?)", answers)
+                "VALUES (?, ?, 'checkin', ?3, ?4, ?5, 'sent', 1, ?6, ?6)",
+                rows,
+            )
+            db.conn.executemany(
+                "INSERT INTO checkins (patient_id, local_date, pain, status, "
+                "answered_at) VALUES (?, ?, ?, 'answered', ?)",
+                answers,
+            )
     seconds = time.perf_counter() - started
-    rows = db.execute("SELECT count(*) FROM outbox WHERE kind = 'checkin' AND status = 'sent'"
-                      ).fetchone()[0]
+    rows = db.execute(
+        "SELECT count(*) FROM outbox WHERE kind = 'checkin' AND status = 'sent'"
+    ).fetchone()[0]
     # One tick's look at past check-ins on this history: ours (from the mark the planned
     # database's last tick left) and main's (every past check-in); nothing is new to record.
     rt = _runtime(db, VirtualClock(RESTART + timedelta(minutes=10)))
     timed = {}
-    for name, step in (("ours", jobs.plan.record_missed_days),
-                       ("main", reference.record_missed_days)):
+    for name, step in (
+        ("ours", jobs.plan.record_missed_days),
+        ("main", reference.record_missed_days),
+    ):
         started = time.perf_counter()
         step(rt)
         timed[name] = time.perf_counter() - started
     db.execute("DELETE FROM checkins WHERE status = 'missed'")  # leave the history as it was
     close(db)
-    return {"days": days, "checkin_rows": rows, "seconds": seconds,
-            "missed_days_ours_s": timed["ours"], "missed_days_main_s": timed["main"]}
+    return {
+        "days": days,
+        "checkin_rows": rows,
+        "seconds": seconds,
+        "missed_days_ours_s": timed["ours"],
+        "missed_days_main_s": timed["main"],
+    }
 
 
 # PTB's run_daily counts days from Sunday (0) to Saturday (6).
@@ -349,8 +411,14 @@ async def startup_naive(path: str) -> dict:
     api = FakeBotApi(clock)
     before = rss_mb()
     started = time.perf_counter()
-    app = (ApplicationBuilder().token(SIM_TOKEN).request(api).get_updates_request(api)
-           .rate_limiter(AIORateLimiter(max_retries=1)).build())
+    app = (
+        ApplicationBuilder()
+        .token(SIM_TOKEN)
+        .request(api)
+        .get_updates_request(api)
+        .rate_limiter(AIORateLimiter(max_retries=1))
+        .build()
+    )
     db = open_database(path)
     app.bot_data["runtime"] = Runtime(db=db, clock=clock, settings=settings_for(path))
     handlers.register(app)
@@ -367,40 +435,72 @@ async def startup_naive(path: str) -> dict:
             days = tuple(range(7))
             if p["course_state"] == "maintenance" and p["course_start"]:
                 days = (_WEEKDAY_TO_PTB[datetime.fromisoformat(p["course_start"]).weekday()],)
-            jq.run_daily(_naive_checkin, parse_hhmm(p["checkin_time"]).replace(tzinfo=tz),
-                         days=days, chat_id=p["chat_id"], user_id=p["user_id"],
-                         name=f"checkin:{p['id']}", data=p["id"])
+            jq.run_daily(
+                _naive_checkin,
+                parse_hhmm(p["checkin_time"]).replace(tzinfo=tz),
+                days=days,
+                chat_id=p["chat_id"],
+                user_id=p["user_id"],
+                name=f"checkin:{p['id']}",
+                data=p["id"],
+            )
             per_kind["checkin"] += 1
         if p["sitting_days"] and p["sitting_from"] and p["sitting_to"]:
-            jq.run_daily(_naive_sitting, parse_hhmm(p["sitting_from"]).replace(tzinfo=tz),
-                         days=tuple(_PTB_DAYS[d] for d in p["sitting_days"].split(",")),
-                         chat_id=p["chat_id"], user_id=p["user_id"], name=f"sitting:{p['id']}",
-                         data=p["id"])
+            jq.run_daily(
+                _naive_sitting,
+                parse_hhmm(p["sitting_from"]).replace(tzinfo=tz),
+                days=tuple(_PTB_DAYS[d] for d in p["sitting_days"].split(",")),
+                chat_id=p["chat_id"],
+                user_id=p["user_id"],
+                name=f"sitting:{p['id']}",
+                data=p["id"],
+            )
             per_kind["sitting"] += 1
         if p["course_state"] == "active":
-            jq.run_daily(_naive_lesson, parse_hhmm(p["course_time"]).replace(tzinfo=tz),
-                         days=tuple(_PTB_DAYS[d] for d in p["course_days"].split(",")),
-                         chat_id=p["chat_id"], user_id=p["user_id"], name=f"lesson:{p['id']}",
-                         data=p["id"])
+            jq.run_daily(
+                _naive_lesson,
+                parse_hhmm(p["course_time"]).replace(tzinfo=tz),
+                days=tuple(_PTB_DAYS[d] for d in p["course_days"].split(",")),
+                chat_id=p["chat_id"],
+                user_id=p["user_id"],
+                name=f"lesson:{p['id']}",
+                data=p["id"],
+            )
             per_kind["lesson"] += 1
-        jq.run_daily(_naive_summary, parse_hhmm(p["summary_time"]).replace(tzinfo=tz),
-                     days=(_PTB_DAYS[p["summary_day"]],), chat_id=p["chat_id"],
-                     user_id=p["user_id"], name=f"summary:{p['id']}", data=p["id"])
+        jq.run_daily(
+            _naive_summary,
+            parse_hhmm(p["summary_time"]).replace(tzinfo=tz),
+            days=(_PTB_DAYS[p["summary_day"]],),
+            chat_id=p["chat_id"],
+            user_id=p["user_id"],
+            name=f"summary:{p['id']}",
+            data=p["id"],
+        )
         per_kind["summary"] += 1
         for carer in carers.get(p["id"], ()):  # the copy, at that time in the caregiver's zone
-            jq.run_daily(_naive_summary,
-                         parse_hhmm(p["summary_time"]).replace(tzinfo=zone(carer["timezone"])),
-                         days=(_PTB_DAYS[p["summary_day"]],), chat_id=carer["chat_id"],
-                         user_id=carer["user_id"], name=f"summary_caregiver:{carer['id']}",
-                         data=carer["id"])
+            jq.run_daily(
+                _naive_summary,
+                parse_hhmm(p["summary_time"]).replace(tzinfo=zone(carer["timezone"])),
+                days=(_PTB_DAYS[p["summary_day"]],),
+                chat_id=carer["chat_id"],
+                user_id=carer["user_id"],
+                name=f"summary_caregiver:{carer['id']}",
+                data=carer["id"],
+            )
             per_kind["summary_caregiver"] += 1
-    for s in db.query("SELECT id, patient_id, started_at FROM sessions WHERE stage IN "
-                      "('before', 'doing', 'after', 'waiting')"):
+    for s in db.query(
+        "SELECT id, patient_id, started_at FROM sessions WHERE stage IN "
+        "('before', 'doing', 'after', 'waiting')"
+    ):
         # an open session's deadline decision: one run_once job each
         # (the JobQueue runs on real time: the same delay from now, at least a second)
         deadline = datetime.fromisoformat(s["started_at"]) + timedelta(hours=36)
-        jq.run_once(_naive_decide, max(deadline - clock.now(), timedelta(seconds=1)),
-                    name=f"decide:{s['id']}", data=s["id"])
+        jq.run_once(
+            _naive_decide,
+            max(deadline - clock.now(), timedelta(seconds=1)),
+            name=f"decide:{s['id']}",
+            data=s["id"],
+        )
         per_kind["session_deadline"] += 1
     seconds = time.perf_counter() - started
     peak = peak_rss_mb()
@@ -408,8 +508,14 @@ async def startup_naive(path: str) -> dict:
     await app.stop()
     await app.shutdown()
     db.close()
-    return {"seconds": seconds, "rss_before_mb": before, "peak_rss_mb": peak,
-            "added_mb": peak - before, "scheduler_jobs": scheduler_jobs, "jobs": dict(per_kind)}
+    return {
+        "seconds": seconds,
+        "rss_before_mb": before,
+        "peak_rss_mb": peak,
+        "added_mb": peak - before,
+        "scheduler_jobs": scheduler_jobs,
+        "jobs": dict(per_kind),
+    }
 
 
 # --- 3. handling cost -------------------------------------------------------------------------
@@ -431,14 +537,16 @@ async def handling(template: str, path: str, answers: int) -> dict:
     api = FakeBotApi(clock)
     # As the tests' Harness: no rate limiter (we measure our cost, not Telegram's pacing) and no
     # JobQueue ticks (they would interleave with what is measured).
-    app = build_application(settings_for(path), clock, api, db=db, rate_limit=False,
-                            schedule_ticks=False)
+    app = build_application(
+        settings_for(path), clock, api, db=db, rate_limit=False, schedule_ticks=False
+    )
     await app.initialize()
     rt = app.bot_data["runtime"]
     rt.bot = app.bot
     updates = UpdateFactory(app.bot, clock)
-    people = db.execute("SELECT id, chat_id, timezone FROM patients WHERE status = 'active' "
-                        "ORDER BY id").fetchall()
+    people = db.execute(
+        "SELECT id, chat_id, timezone FROM patients WHERE status = 'active' ORDER BY id"
+    ).fetchall()
     step = max(1, len(people) // answers)  # spread over the whole population
     people = people[::step]
     questions = []
@@ -447,11 +555,20 @@ async def handling(template: str, path: str, answers: int) -> dict:
             pid, chat, tz_name = people[k % len(people)]
             day = local_date(START, zone(tz_name)) + timedelta(days=k // len(people))
             due = datetime.combine(day, dtime(9), tzinfo=zone(tz_name))
-            row = outbox.enqueue(db, chat_id=chat, patient_id=pid, kind="checkin", due_at=due,
-                                 dedupe_key=f"checkin:{pid}:{day.isoformat()}",
-                                 payload={"local_date": day.isoformat()}, now=START)
-            db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = 1 "
-                       "WHERE id = ?", [iso(due), row])
+            row = outbox.enqueue(
+                db,
+                chat_id=chat,
+                patient_id=pid,
+                kind="checkin",
+                due_at=due,
+                dedupe_key=f"checkin:{pid}:{day.isoformat()}",
+                payload={"local_date": day.isoformat()},
+                now=START,
+            )
+            db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = 1 WHERE id = ?",
+                [iso(due), row],
+            )
             questions.append((pid, chat, row))
     timings = []
     typed = 0
@@ -468,18 +585,28 @@ async def handling(template: str, path: str, answers: int) -> dict:
         timings.append(time.perf_counter() - started)
     await app.shutdown()
     stored = db.execute("SELECT count(*) FROM checkins WHERE status = 'answered'").fetchone()[0]
-    replies = db.execute("SELECT count(*) FROM outbox WHERE kind = 'reply' AND status = 'sent'"
-                         ).fetchone()[0]
+    replies = db.execute(
+        "SELECT count(*) FROM outbox WHERE kind = 'reply' AND status = 'sent'"
+    ).fetchone()[0]
     close(db)
     ms = sorted(t * 1000 for t in timings)
-    return {"answers": answers, "typed": typed, "patients": len(people), "stored": stored,
-            "replies_sent": replies, "api_calls": len(api.calls),
-            "p50_ms": statistics.median(ms), "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))],
-            "mean_ms": statistics.fmean(ms), "per_second": len(ms) / (sum(ms) / 1000),
-            "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
+    return {
+        "answers": answers,
+        "typed": typed,
+        "patients": len(people),
+        "stored": stored,
+        "replies_sent": replies,
+        "api_calls": len(api.calls),
+        "p50_ms": statistics.median(ms),
+        "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))],
+        "mean_ms": statistics.fmean(ms),
+        "per_second": len(ms) / (sum(ms) / 1000),
+        "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+    }
 
 
 # --- 4. simulation speed ----------------------------------------------------------------------
+
 
 async def simulation(patients_n: int, days: int) -> dict:
     """The cohort (tests/benchmarks/cohort.py) through the simulator: the real Application,
@@ -500,10 +627,18 @@ async def simulation(patients_n: int, days: int) -> dict:
     out = sum(n for (direction, _), n in sim.counts.items() if direction == "out")
     answered = sum(n for (direction, _), n in sim.counts.items() if direction == "in")
     by_kind = {kind: n for (direction, kind), n in sim.counts.items() if direction == "out"}
-    return {"patients": patients_n, "days": days, "seconds": seconds, "messages_out": out,
-            "answers_in": answered, "by_kind": by_kind, "messages_per_s": out / seconds,
-            "api_calls": dict(calls),
-            "rss_before_mb": before, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "patients": patients_n,
+        "days": days,
+        "seconds": seconds,
+        "messages_out": out,
+        "answers_in": answered,
+        "by_kind": by_kind,
+        "messages_per_s": out / seconds,
+        "api_calls": dict(calls),
+        "rss_before_mb": before,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def _where(filename: str, function: str) -> str:
@@ -545,8 +680,11 @@ async def simulation_profile(patients_n: int, days: int) -> dict:
         else:
             shares[_where(filename, function)] += own
     total = sum(shares.values())
-    return {"patients": patients_n, "days": days,
-            "shares": {k: v / total for k, v in shares.most_common()}}
+    return {
+        "patients": patients_n,
+        "days": days,
+        "shares": {k: v / total for k, v in shares.most_common()},
+    }
 
 
 MEASURES = {

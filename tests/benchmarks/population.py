@@ -20,26 +20,81 @@ from bot.clock import iso
 from bot.rules.localtime import local_date, zone
 
 TIMEZONES = (
-    "Europe/London", "Europe/Berlin", "Europe/Madrid", "Europe/Helsinki", "Europe/Moscow",
-    "Europe/Istanbul", "Europe/Lisbon", "Atlantic/Reykjavik", "Africa/Lagos", "Africa/Cairo",
-    "Africa/Nairobi", "Africa/Johannesburg", "Asia/Dubai", "Asia/Tehran", "Asia/Karachi",
-    "Asia/Kolkata", "Asia/Kathmandu", "Asia/Dhaka", "Asia/Bangkok", "Asia/Shanghai",
-    "Asia/Tokyo", "Asia/Seoul", "Asia/Jakarta", "Asia/Manila", "Australia/Perth",
-    "Australia/Adelaide", "Australia/Sydney", "Pacific/Auckland", "Pacific/Chatham",
-    "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles", "America/Denver",
-    "America/Chicago", "America/New_York", "America/Halifax", "America/St_Johns",
-    "America/Sao_Paulo", "America/Argentina/Buenos_Aires", "America/Mexico_City",
-    "America/Bogota", "America/Santiago", "UTC",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Madrid",
+    "Europe/Helsinki",
+    "Europe/Moscow",
+    "Europe/Istanbul",
+    "Europe/Lisbon",
+    "Atlantic/Reykjavik",
+    "Africa/Lagos",
+    "Africa/Cairo",
+    "Africa/Nairobi",
+    "Africa/Johannesburg",
+    "Asia/Dubai",
+    "Asia/Tehran",
+    "Asia/Karachi",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Asia/Dhaka",
+    "Asia/Bangkok",
+    "Asia/Shanghai",
+    "Asia/Tokyo",
+    "Asia/Seoul",
+    "Asia/Jakarta",
+    "Asia/Manila",
+    "Australia/Perth",
+    "Australia/Adelaide",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+    "Pacific/Chatham",
+    "Pacific/Honolulu",
+    "America/Anchorage",
+    "America/Los_Angeles",
+    "America/Denver",
+    "America/Chicago",
+    "America/New_York",
+    "America/Halifax",
+    "America/St_Johns",
+    "America/Sao_Paulo",
+    "America/Argentina/Buenos_Aires",
+    "America/Mexico_City",
+    "America/Bogota",
+    "America/Santiago",
+    "UTC",
 )
-NAMES = ("Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ivan", "Jia", "Kofi",
-         "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tomasz")
+NAMES = (
+    "Ana",
+    "Ben",
+    "Chen",
+    "Dara",
+    "Eli",
+    "Fatima",
+    "Goran",
+    "Hana",
+    "Ivan",
+    "Jia",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tomasz",
+)
 QUIET = (("21:30", "07:30"), ("22:00", "07:00"), ("23:00", "08:00"), ("21:00", "06:30"), None)
 SITTING = (
     ("mon,tue,wed,thu,fri", "09:00", "17:00", 30),
     ("mon,tue,wed,thu,fri", "09:00", "17:00", 60),
     ("mon,tue,wed,thu,fri", "08:30", "16:30", 45),
     ("mon,tue,wed,thu", "10:00", "18:00", 60),
-    None, None, None,
+    None,
+    None,
+    None,
 )
 COURSE_DAYS = ("mon,wed,fri", "tue,thu,sat", "mon,thu", "mon,tue,wed,thu,fri")
 COURSE_TIMES = ("18:00", "18:00", "19:30", "12:30")
@@ -47,10 +102,29 @@ COURSE_TIMES = ("18:00", "18:00", "19:30", "12:30")
 SUMMARY_DAYS = ("sun", "sun", "sun", "sat", "fri", "mon", "wed", "thu", "tue")
 SUMMARY_TIMES = ("18:00", "18:00", "09:00", "19:30", "12:00")
 
-COLUMNS = ("user_id", "chat_id", "first_name", "timezone", "checkin_time", "quiet_from",
-           "quiet_to", "sitting_days", "sitting_from", "sitting_to", "sitting_every", "status",
-           "start_date", "created_at", "updated_at", "course_days", "course_time",
-           "course_start", "course_state", "summary_day", "summary_time")
+COLUMNS = (
+    "user_id",
+    "chat_id",
+    "first_name",
+    "timezone",
+    "checkin_time",
+    "quiet_from",
+    "quiet_to",
+    "sitting_days",
+    "sitting_from",
+    "sitting_to",
+    "sitting_every",
+    "status",
+    "start_date",
+    "created_at",
+    "updated_at",
+    "course_days",
+    "course_time",
+    "course_start",
+    "course_state",
+    "summary_day",
+    "summary_time",
+)
 CAREGIVER_SHARE = 0.10  # of patients, with one or two caregivers each
 ACTIVITY_SHARE = 0.20  # of patients, with one paced activity ...
 OPEN_SESSION_SHARE = 0.5  # ... of whom this share have a session open (waiting for N)
@@ -58,8 +132,14 @@ PAST_SESSIONS = 12  # decided sessions behind everyone with an activity
 FIRST_USER_ID = 10_000_001
 
 
-def patient_rows(n: int, now: datetime, seed: int = 8, *, all_active: bool = False,
-                 course_state: str | None = None):
+def patient_rows(
+    n: int,
+    now: datetime,
+    seed: int = 8,
+    *,
+    all_active: bool = False,
+    course_state: str | None = None,
+):
     """`n` rows for the patients table; 95% active (the rest on hold or inactive)."""
     rng = random.Random(seed)
     for i in range(n):
@@ -75,14 +155,29 @@ def patient_rows(n: int, now: datetime, seed: int = 8, *, all_active: bool = Fal
         if state == "maintenance":
             started = today - timedelta(days=84 + rng.randrange(0, 60))
         user = FIRST_USER_ID + i
-        yield (user, user, rng.choice(NAMES), tz_name,
-               f"{rng.randrange(7, 11):02d}:{rng.choice((0, 15, 30, 45)):02d}",
-               quiet[0] if quiet else None, quiet[1] if quiet else None,
-               sitting[0] if sitting else "", sitting[1] if sitting else None,
-               sitting[2] if sitting else None, sitting[3] if sitting else 30,
-               status, started.isoformat(), iso(now), iso(now), rng.choice(COURSE_DAYS),
-               rng.choice(COURSE_TIMES), started.isoformat(), state, rng.choice(SUMMARY_DAYS),
-               rng.choice(SUMMARY_TIMES))
+        yield (
+            user,
+            user,
+            rng.choice(NAMES),
+            tz_name,
+            f"{rng.randrange(7, 11):02d}:{rng.choice((0, 15, 30, 45)):02d}",
+            quiet[0] if quiet else None,
+            quiet[1] if quiet else None,
+            sitting[0] if sitting else "",
+            sitting[1] if sitting else None,
+            sitting[2] if sitting else None,
+            sitting[3] if sitting else 30,
+            status,
+            started.isoformat(),
+            iso(now),
+            iso(now),
+            rng.choice(COURSE_DAYS),
+            rng.choice(COURSE_TIMES),
+            started.isoformat(),
+            state,
+            rng.choice(SUMMARY_DAYS),
+            rng.choice(SUMMARY_TIMES),
+        )
 
 
 def _extras(n: int, now: datetime, seed: int):
@@ -94,28 +189,54 @@ def _extras(n: int, now: datetime, seed: int):
         if rng.random() < CAREGIVER_SHARE:
             for k in range(rng.choice((1, 1, 2))):
                 user = 90_000_001 + 2 * pid + k
-                carers.append((pid, user, user, rng.choice(NAMES), rng.choice(TIMEZONES),
-                               rng.random() < 0.5, "0" * 64, iso(now - timedelta(days=20))))
+                carers.append(
+                    (
+                        pid,
+                        user,
+                        user,
+                        rng.choice(NAMES),
+                        rng.choice(TIMEZONES),
+                        rng.random() < 0.5,
+                        "0" * 64,
+                        iso(now - timedelta(days=20)),
+                    )
+                )
         if rng.random() < ACTIVITY_SHARE:
-            activities.append((pid, pid, "walk", rng.choice((10, 15, 20)),
-                               iso(now - timedelta(days=60))))
+            activities.append(
+                (pid, pid, "walk", rng.choice((10, 15, 20)), iso(now - timedelta(days=60)))
+            )
             for k in range(PAST_SESSIONS, 0, -1):  # every few days, decided the day after
                 started = now - timedelta(days=3 * k + 2, hours=rng.randrange(12))
-                sessions.append((pid, pid, 15, iso(started), "decided", 4, 4, 1, 4, "keep",
-                                 iso(started + timedelta(hours=26)), thresholds))
+                sessions.append(
+                    (
+                        pid,
+                        pid,
+                        15,
+                        iso(started),
+                        "decided",
+                        4,
+                        4,
+                        1,
+                        4,
+                        "keep",
+                        iso(started + timedelta(hours=26)),
+                        thresholds,
+                    )
+                )
             if rng.random() < OPEN_SESSION_SHARE:  # open: B, A and settle known, N awaited
                 started = now - timedelta(minutes=rng.randrange(48 * 60))
-                sessions.append((pid, pid, 15, iso(started), "waiting", 4, 5, 1, None, None,
-                                 None, None))
+                sessions.append(
+                    (pid, pid, 15, iso(started), "waiting", 4, 5, 1, None, None, None, None)
+                )
     return carers, activities, sessions
 
 
-def populate(db: Database, n: int, now: datetime, seed: int = 8, *, extras: bool = True,
-             **options) -> int:
+def populate(
+    db: Database, n: int, now: datetime, seed: int = 8, *, extras: bool = True, **options
+) -> int:
     """Insert `n` patients with one executemany (and, with `extras`, their caregivers,
     activities and sessions); returns how many are plannable (active)."""
-    sql = (f"INSERT INTO patients ({', '.join(COLUMNS)}) "
-           f"VALUES ({', '.join('?' for _ in COLUMNS)})")
+    sql = f"INSERT INTO patients ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
     with db.atomic():
         first = (db.execute("SELECT max(id) FROM patients").fetchone()[0] or 0) + 1
         db.conn.executemany(sql, patient_rows(n, now, seed, **options))
@@ -125,12 +246,18 @@ def populate(db: Database, n: int, now: datetime, seed: int = 8, *, extras: bool
             carers, activities, sessions = _extras(n, now, seed)
             db.conn.executemany(
                 "INSERT INTO caregivers (patient_id, user_id, chat_id, first_name, timezone, "
-                "alerts, terms_hash, linked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", carers)
+                "alerts, terms_hash, linked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                carers,
+            )
             db.conn.executemany(
                 "INSERT INTO activities (id, patient_id, name, dose_minutes, created_at) "
-                "VALUES (?, ?, ?, ?, ?)", activities)
+                "VALUES (?, ?, ?, ?, ?)",
+                activities,
+            )
             db.conn.executemany(
                 "INSERT INTO sessions (patient_id, activity_id, dose_minutes, started_at, stage, "
                 "before, after, settled, next_day, verdict, decided_at, thresholds, created_at) "
-                "VALUES (?, ?, ?, ?4, ?, ?, ?, ?, ?, ?, ?, ?, ?4)", sessions)
+                "VALUES (?, ?, ?, ?4, ?, ?, ?, ?, ?, ?, ?, ?, ?4)",
+                sessions,
+            )
     return db.execute("SELECT count(*) FROM patients WHERE status = 'active'").fetchone()[0]

@@ -21,8 +21,9 @@ from storage import outbox, patients, sitting
 log = logging.getLogger(__name__)
 
 
-def course_items(rt: Runtime, patient: dict, prefs, now: datetime,
-                 horizon: datetime) -> list[Planned]:
+def course_items(
+    rt: Runtime, patient: dict, prefs, now: datetime, horizon: datetime
+) -> list[Planned]:
     """Lessons due in the window, and the closing message once week 12 is over."""
     if patient["course_state"] != "active" or not patient["course_start"]:
         return []
@@ -35,8 +36,11 @@ def course_items(rt: Runtime, patient: dict, prefs, now: datetime,
     for day, lesson in course_plan.due_between(default_course(), start, days, first, last):
         due = course_plan.lesson_due_at(day, at, tz, prefs.quiet)
         if now <= due < horizon:
-            items.append(Planned("lesson", due, f"lesson:{patient['id']}:{lesson.id}",
-                                 {"lesson_id": lesson.id}))
+            items.append(
+                Planned(
+                    "lesson", due, f"lesson:{patient['id']}:{lesson.id}", {"lesson_id": lesson.id}
+                )
+            )
     end_day = course_plan.course_end(start)
     if first <= end_day <= last:
         due = course_plan.lesson_due_at(end_day, at, tz, prefs.quiet)
@@ -54,13 +58,22 @@ def plan_patient(rt: Runtime, patient: dict) -> int:
     prefs = replace(prefs, sitting_off_dates=sitting.days_off(rt.db, patient["id"], today))
     added = 0
     with rt.db.atomic():
-        for item in (plan_messages(prefs, now, horizon)
-                     + course_items(rt, patient, prefs, now, horizon)
-                     + summary_items(rt.db, patient, now, horizon)):
+        for item in (
+            plan_messages(prefs, now, horizon)
+            + course_items(rt, patient, prefs, now, horizon)
+            + summary_items(rt.db, patient, now, horizon)
+        ):
             chat_id = item.payload.get("chat_id", patient["chat_id"])  # a caregiver's copy
-            if outbox.enqueue(rt.db, chat_id=chat_id, patient_id=patient["id"],
-                              kind=item.kind, due_at=item.due_at, dedupe_key=item.dedupe_key,
-                              payload=item.payload, now=now):
+            if outbox.enqueue(
+                rt.db,
+                chat_id=chat_id,
+                patient_id=patient["id"],
+                kind=item.kind,
+                due_at=item.due_at,
+                dedupe_key=item.dedupe_key,
+                payload=item.payload,
+                now=now,
+            ):
                 added += 1
     return added
 
@@ -73,7 +86,8 @@ def record_missed_days(rt: Runtime) -> int:
         "SELECT patient_id, json_extract(payload, '$.local_date'), 'missed' FROM outbox "
         "WHERE kind = 'checkin' AND status IN ('sent', 'expired') AND due_at < ? "
         "AND patient_id IS NOT NULL ON CONFLICT (patient_id, local_date) DO NOTHING",
-        [cutoff]).rowcount
+        [cutoff],
+    ).rowcount
 
 
 def plan_all(rt: Runtime) -> int:

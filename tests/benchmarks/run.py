@@ -45,12 +45,26 @@ class Plan:
     inline: bool = False  # run the synchronous measurements in this process (quick: saves start-up)
 
 
-FULL = Plan(fanout=[(3000, 3000, True), (900, 300, True), (600, 600, False)],
-            sizes=[1_000, 10_000, 100_000], answers=10_000, simulation=(1_000, 84),
-            reference_sizes=[1_000, 10_000, 100_000], history=(10_000, 90), profile=(200, 14))
-QUICK = Plan(fanout=[(30, 30, True), (6, 3, True)], sizes=[300], answers=100,
-             simulation=(8, 3), reference_sizes=[300], history=(300, 5), profile=None,
-             restarts=1, inline=True)
+FULL = Plan(
+    fanout=[(3000, 3000, True), (900, 300, True), (600, 600, False)],
+    sizes=[1_000, 10_000, 100_000],
+    answers=10_000,
+    simulation=(1_000, 84),
+    reference_sizes=[1_000, 10_000, 100_000],
+    history=(10_000, 90),
+    profile=(200, 14),
+)
+QUICK = Plan(
+    fanout=[(30, 30, True), (6, 3, True)],
+    sizes=[300],
+    answers=100,
+    simulation=(8, 3),
+    reference_sizes=[300],
+    history=(300, 5),
+    profile=None,
+    restarts=1,
+    inline=True,
+)
 
 
 INLINE = {"population", "plan", "history"}  # synchronous, no global state: may run in-process
@@ -70,20 +84,37 @@ def measure(name: str, log: Path, inline: bool = False, **kwargs) -> dict:
         from tests.benchmarks.measure import run_measure
 
         return json.loads(json.dumps(run_measure(name, kwargs), default=str))
-    cmd = [sys.executable, "-m", "tests.benchmarks.run", "--measure", name, "--args",
-           json.dumps(kwargs)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tests.benchmarks.run",
+        "--measure",
+        name,
+        "--args",
+        json.dumps(kwargs),
+    ]
     started = time.perf_counter()
     with log.open("a") as err:
         err.write(f"\n### {name} {kwargs}\n")
         err.flush()
-        done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
-                              env={**os.environ, "PYTHONHASHSEED": "0"})
+        done = subprocess.run(
+            cmd,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
     if done.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-30:])
         raise RuntimeError(f"measurement {name} {kwargs} failed (exit {done.returncode}):\n{tail}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  {name} {kwargs if len(str(kwargs)) < 90 else ''} "
-          f"({time.perf_counter() - started:.1f} s)", file=sys.stderr, flush=True)
+    print(
+        f"  {name} {kwargs if len(str(kwargs)) < 90 else ''} "
+        f"({time.perf_counter() - started:.1f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
     return result
 
 
@@ -110,16 +141,27 @@ def machine() -> dict:
         except metadata.PackageNotFoundError:
             versions[dist] = "not installed"
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                                capture_output=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=ROOT, text=True, capture_output=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True, capture_output=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            text=True,
+            capture_output=True,
+        ).stdout.strip()
     except OSError:
         commit, dirty = "", ""
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": ram,
-            "os": f"{platform.system()} {platform.release()}",
-            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-            "libraries": versions, "commit": commit + (" (uncommitted changes)" if dirty else "")}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": ram,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "libraries": versions,
+        "commit": commit + (" (uncommitted changes)" if dirty else ""),
+    }
 
 
 def run_all(plan: Plan, workdir: Path, log: Path, jobs: int = 1) -> dict:
@@ -129,17 +171,25 @@ def run_all(plan: Plan, workdir: Path, log: Path, jobs: int = 1) -> dict:
 
     def fanouts() -> None:
         for messages, chats, paced in plan.fanout:
-            results["fanout"].append(measure("fanout", log,
-                                             path=str(workdir / "fanout.sqlite3"),
-                                             messages=messages, chats=chats, paced=paced))
+            results["fanout"].append(
+                measure(
+                    "fanout",
+                    log,
+                    path=str(workdir / "fanout.sqlite3"),
+                    messages=messages,
+                    chats=chats,
+                    paced=paced,
+                )
+            )
 
     def simulations() -> None:
         patients_n, days = plan.simulation
         results["simulation"] = measure("simulation", log, patients_n=patients_n, days=days)
         if plan.profile:
             patients_n, days = plan.profile
-            results["simulation_profile"] = measure("simulation_profile", log,
-                                                    patients_n=patients_n, days=days)
+            results["simulation_profile"] = measure(
+                "simulation_profile", log, patients_n=patients_n, days=days
+            )
 
     def sizes() -> None:
         for n in plan.sizes:
@@ -165,9 +215,14 @@ def one_size(plan: Plan, n: int, workdir: Path, log: Path) -> dict:
     size: dict = {"population": measure("population", log, inline, path=template, n=n)}
     size["plan"] = measure("plan", log, inline, template=template, path=planned)
     if n in plan.reference_sizes:
-        size["plan_reference"] = measure("plan", log, inline, template=template,
-                                         path=str(workdir / f"reference-{n}.sqlite3"),
-                                         implementation="reference")
+        size["plan_reference"] = measure(
+            "plan",
+            log,
+            inline,
+            template=template,
+            path=str(workdir / f"reference-{n}.sqlite3"),
+            implementation="reference",
+        )
         Path(workdir / f"reference-{n}.sqlite3").unlink()
     if plan.history and plan.history[0] == n:
         older = str(workdir / f"history-{n}.sqlite3")
@@ -185,9 +240,13 @@ def one_size(plan: Plan, n: int, workdir: Path, log: Path) -> dict:
     shutil.copyfile(template, first)
     size["startup_first"] = measure("startup", log, path=first, restart=False)
     size["naive"] = measure("startup_naive", log, path=template)
-    size["handling"] = measure("handling", log, template=template,
-                               path=str(workdir / f"handling-{n}.sqlite3"),
-                               answers=plan.answers)
+    size["handling"] = measure(
+        "handling",
+        log,
+        template=template,
+        path=str(workdir / f"handling-{n}.sqlite3"),
+        answers=plan.answers,
+    )
     for leftover in workdir.glob(f"*-{n}.sqlite3*"):
         leftover.unlink()
     return size
@@ -195,27 +254,47 @@ def one_size(plan: Plan, n: int, workdir: Path, log: Path) -> dict:
 
 def print_tables(text: str) -> None:
     """The report's headings, tables and verdicts, without the prose."""
-    keep = [line for line in text.splitlines()
-            if line.startswith(("#", "|", "* ")) or not line.strip()]
-    print("\n".join(line for i, line in enumerate(keep)
-                    if line.strip() or (i and keep[i - 1].strip())))
+    keep = [
+        line for line in text.splitlines() if line.startswith(("#", "|", "* ")) or not line.strip()
+    ]
+    print(
+        "\n".join(
+            line for i, line in enumerate(keep) if line.strip() or (i and keep[i - 1].strip())
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.run",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks.run", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
-    parser.add_argument("--parallel", action="store_true",
-                        help="run the fan-out and size-by-size measurements beside the simulation "
-                             "(two at a time: about half the wall time; timings disturb each other "
-                             "a little on a small machine)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="Markdown report (default: docs/benchmarks.md; with --quick: none)")
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="run the fan-out and size-by-size measurements beside the simulation "
+        "(two at a time: about half the wall time; timings disturb each other "
+        "a little on a small machine)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="Markdown report (default: docs/benchmarks.md; with --quick: none)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where the benchmark databases go (default: a temporary folder)")
-    parser.add_argument("--from-json", type=Path, default=None,
-                        help="re-render the report from a run's --json output (no measuring)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where the benchmark databases go (default: a temporary folder)",
+    )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="re-render the report from a run's --json output (no measuring)",
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--args", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -237,15 +316,20 @@ def main(argv: list[str] | None = None) -> int:
 
     plan = QUICK if args.quick else FULL
     output = args.output or (None if args.quick else ROOT / "docs" / "benchmarks.md")
-    command = ("python -m tests.benchmarks.run" + (" --quick" if args.quick else "")
-               + (" --parallel" if args.parallel else ""))
+    command = (
+        "python -m tests.benchmarks.run"
+        + (" --quick" if args.quick else "")
+        + (" --parallel" if args.parallel else "")
+    )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="backpain-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         log = workdir / "measurements.log"
-        print(f"benchmarks ({'quick' if args.quick else 'full'}); measurement logs in {log}",
-              file=sys.stderr)
+        print(
+            f"benchmarks ({'quick' if args.quick else 'full'}); measurement logs in {log}",
+            file=sys.stderr,
+        )
         results = run_all(plan, workdir, log, jobs=2 if args.quick or args.parallel else 1)
         results["parallel"] = bool(args.quick or args.parallel)
     seconds = time.perf_counter() - started
@@ -253,9 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     text = report.render(results, info, command, seconds)
     print_tables(text)
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "command": command,
-                                         "seconds": seconds, "results": results}, indent=1,
-                                        default=str))
+        args.json.write_text(
+            json.dumps(
+                {"machine": info, "command": command, "seconds": seconds, "results": results},
+                indent=1,
+                default=str,
+            )
+        )
     if output:
         _write(output, text)
         print(f"\nwrote {output}", file=sys.stderr)
