@@ -162,8 +162,16 @@ def after_summary_sent(db: Database, row: dict, now: datetime) -> None:
     )
 
 
-def alert_caregivers(db: Database, patient: dict, now: datetime) -> int:
-    """A red flag reported: caregivers who chose alerts are told, with no words of the patient's."""
+def alert_caregivers(
+    db: Database,
+    patient: dict,
+    now: datetime,
+    *,
+    template: str = "caregiver_alert",
+    key: str = "alert_caregiver",
+) -> int:
+    """A red flag reported (or, with `template`, the patient seen by a doctor): caregivers who
+    chose alerts are told, with no words of the patient's, once per report."""
     sent = 0
     for carer in caregivers.active_for_patient(db, patient["id"]):
         if carer["alerts"] and outbox.enqueue(
@@ -173,10 +181,10 @@ def alert_caregivers(db: Database, patient: dict, now: datetime) -> int:
             kind="alert_caregiver",
             due_at=now,
             now=now,
-            dedupe_key=f"alert_caregiver:{carer['id']}:{iso(now)}",
+            dedupe_key=f"{key}:{carer['id']}:{iso(now)}",
             payload={
                 "caregiver_id": carer["id"],
-                "text": render("caregiver_alert", name=patient["first_name"]),
+                "text": render(template, name=patient["first_name"]),
             },
         ):
             sent += 1
@@ -184,22 +192,7 @@ def alert_caregivers(db: Database, patient: dict, now: datetime) -> int:
 
 
 def alert_caregivers_seen(db: Database, patient: dict, now: datetime) -> int:
-    """The patient says a doctor has seen them: caregivers who chose alerts are told (no words of
-    the patient's), once per report."""
-    sent = 0
-    for carer in caregivers.active_for_patient(db, patient["id"]):
-        if carer["alerts"] and outbox.enqueue(
-            db,
-            chat_id=carer["chat_id"],
-            patient_id=patient["id"],
-            kind="alert_caregiver",
-            due_at=now,
-            now=now,
-            dedupe_key=f"alert_caregiver_seen:{carer['id']}:{iso(now)}",
-            payload={
-                "caregiver_id": carer["id"],
-                "text": render("caregiver_seen_alert", name=patient["first_name"]),
-            },
-        ):
-            sent += 1
-    return sent
+    """The patient says a doctor has seen them: caregivers who chose alerts are told."""
+    return alert_caregivers(
+        db, patient, now, template="caregiver_seen_alert", key="alert_caregiver_seen"
+    )
