@@ -596,7 +596,7 @@ def test_sigkill_20_times_loses_no_confirmed_answer(tmp_path):
         try:
             for _ in range(CRASH_KILLS):
                 bot.start()
-                time.sleep(rng.uniform(0.3, 4.5))
+                time.sleep(rng.uniform(0.3, 3.0))
                 bot.kill()
             bot.start()
             wait_quiet(tg, people, bot, quiet=4, limit=90)
