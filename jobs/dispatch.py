@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6  # for errors that are not an outage (unexpected Telegram errors)
 RETRY_FOR = timedelta(hours=24)  # network trouble, timeouts and 5xx: retried this long
 BACKOFF_START = timedelta(seconds=30)
+# A reply or alert (the fast lane) tries again sooner: a person is waiting for it, and one
+# network error in a passing storm must not hold their answer for half a minute.
+BACKOFF_START_FAST = timedelta(seconds=2)
 BACKOFF_CAP = timedelta(minutes=15)
 CONCURRENCY = 32  # in flight at once; Pace and AIORateLimiter keep us inside Telegram's limits
 LEASE = timedelta(seconds=60)  # a 'sending' row not in flight here this long goes back (reap)
@@ -68,8 +71,9 @@ def retry_after_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def backoff(attempts: int) -> timedelta:
-    return min(BACKOFF_START * (2 ** min(max(attempts - 1, 0), 20)), BACKOFF_CAP)
+def backoff(attempts: int, fast: bool = False) -> timedelta:
+    start = BACKOFF_START_FAST if fast else BACKOFF_START
+    return min(start * (2 ** min(max(attempts - 1, 0), 20)), BACKOFF_CAP)
 
 
 def _quiet(patient: dict | None) -> tuple[DailyWindow | None, ZoneInfo | None]:
@@ -413,7 +417,12 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
             report.failed.append(row_id)
             log.error("giving up after retries", extra={"row": row_id, "kind": kind})
         else:
-            outbox.mark_retry(rt.db, row_id, rt.clock.now() + backoff(row["attempts"] + 1), error)
+            outbox.mark_retry(
+                rt.db,
+                row_id,
+                rt.clock.now() + backoff(row["attempts"] + 1, fast=kind not in outbox.PLANNED),
+                error,
+            )
             report.retried.append(row_id)
             log.warning(
                 "send failed, will retry", extra={"row": row_id, "kind": kind, "error": error}
@@ -424,7 +433,12 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
             outbox.mark_final(rt.db, row_id, "failed", error)
             report.failed.append(row_id)
         else:
-            outbox.mark_retry(rt.db, row_id, rt.clock.now() + backoff(row["attempts"] + 1), error)
+            outbox.mark_retry(
+                rt.db,
+                row_id,
+                rt.clock.now() + backoff(row["attempts"] + 1, fast=kind not in outbox.PLANNED),
+                error,
+            )
             report.retried.append(row_id)
         log.error("unexpected Telegram error", extra={"row": row_id, "kind": kind, "error": error})
     else:

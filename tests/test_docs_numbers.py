@@ -71,7 +71,8 @@ def _claims() -> list[str]:
         f"a sitting nudge more than {_min(POLICIES['sitting'].max_late)} minutes late is dropped",
         # retries
         f"back off from {_s(dispatch.BACKOFF_START)} s doubling to "
-        f"{_min(dispatch.BACKOFF_CAP)} min",
+        f"{_min(dispatch.BACKOFF_CAP)} min (replies and alerts, the fast lane, from "
+        f"{_s(dispatch.BACKOFF_START_FAST)} s",
         f"are retried for {_h(dispatch.RETRY_FOR)} h (`RETRY_FOR`)",
         f"at most {dispatch.MAX_ATTEMPTS} attempts (`MAX_ATTEMPTS`)",
         f"Sends run concurrently ({dispatch.CONCURRENCY} in flight)",

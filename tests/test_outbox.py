@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from bot.app import build_application
 from bot.clock import parse_iso
-from jobs.dispatch import BACKOFF_CAP, RETRY_FOR, dispatch_due
+from jobs.dispatch import BACKOFF_CAP, BACKOFF_START_FAST, RETRY_FOR, backoff, dispatch_due
 from jobs.plan import plan_all
 from storage import outbox, patients
 from storage.db import open_database
@@ -167,9 +167,16 @@ async def test_timeouts_and_5xx_back_off_and_give_up_after_a_day(harness, clock)
             retry_at = parse_iso(row["next_attempt_at"])
             waits.append(retry_at - clock.now())
             clock.set(retry_at)
-    assert waits == sorted(waits) and waits[0] == timedelta(seconds=30)  # growing back-off
+    # growing back-off; a reply (the fast lane) starts at 2 s: a person is waiting for it
+    assert waits == sorted(waits) and waits[0] == BACKOFF_START_FAST
     assert max(waits) == BACKOFF_CAP and clock.now() - start >= RETRY_FOR
     assert harness.api.sent == [] and outbox.get(harness.db, row_id)["status"] == "failed"
+
+
+def test_planned_prompts_back_off_from_30_s_and_replies_from_2_s():
+    assert [backoff(n) for n in (1, 2, 3)] == [timedelta(seconds=s) for s in (30, 60, 120)]
+    assert [backoff(n, fast=True) for n in (1, 2, 3)] == [timedelta(seconds=s) for s in (2, 4, 8)]
+    assert backoff(99) == backoff(99, fast=True) == BACKOFF_CAP
 
 
 async def test_bad_request_chat_not_found_marks_unreachable_without_retry(harness, clock):
