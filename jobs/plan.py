@@ -34,7 +34,7 @@ from bot.course import default_course
 from bot.rules import course_plan
 from bot.rules.kinds import names
 from bot.rules.localtime import local_date, parse_hhmm
-from bot.rules.schedule import Planned, plan_messages
+from bot.rules.schedule import Planned, lesson_time, plan_messages
 from bot.runtime import Runtime
 from jobs import clinic, prompts
 from jobs import sessions as sessions_flow
@@ -158,12 +158,12 @@ class _Span:
 
     def lesson(self, p: dict, prefs, day: date, lesson_id: str | None) -> tuple:
         """The lesson's (or closing message's) time for this person, and its template."""
-        # the same day, lesson time, zone and quiet hours give the same message time
-        signature = (day, p["course_time"], *_quiet(p))
+        # the same day, lesson time, summary time, zone and quiet hours give the same time
+        signature = (day, p["course_time"], p["summary_day"], p["summary_time"], *_quiet(p))
         due = self.lesson_due.get(signature)
         if due is None:
             due = self.lesson_due[signature] = course_plan.lesson_due_at(
-                day, parse_hhmm(p["course_time"]), prefs.timezone, prefs.quiet
+                day, lesson_clock(p, day), prefs.timezone, prefs.quiet
             )
         shared = self.lessons.get((lesson_id, due))
         if shared is None:
@@ -174,6 +174,13 @@ class _Span:
             )
             shared = self.lessons[(lesson_id, due)] = _templates([item])
         return due, shared
+
+
+def lesson_clock(p: dict, day: date):
+    """The local time of this person's lesson on `day`: an hour before their weekly summary
+    when the two would land together (bot.rules.schedule.lesson_time)."""
+    summary_at = parse_hhmm(p["summary_time"]) if p.get("summary_time") else None
+    return lesson_time(day, parse_hhmm(p["course_time"]), p.get("summary_day"), summary_at)
 
 
 _span: _Span | None = None  # pure data, so one per process serves every database

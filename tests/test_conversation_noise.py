@@ -299,3 +299,25 @@ async def test_finding_10_resume_offers_the_lessons_missed_while_paused(h, clock
     assert patients.get(h.db, pid)["status"] == "active"
     # The reminder of the open pause is dropped with it.
     assert [r["status"] for r in rows(h, "pause_reminder")] == ["cancelled"]
+
+
+async def test_finding_10_a_sunday_lesson_comes_an_hour_before_the_summary(h, clock):
+    pid, _ids = setup(h, course_start="2026-03-02", course_days="sun")
+    clock.set(clock.now().replace(day=7, hour=12, minute=0))  # Sat: Sunday is in the horizon
+    plan_all(h.rt)
+    sunday = {
+        r["kind"]: r["due_at"]
+        for r in h.db.query(
+            "SELECT kind, due_at FROM outbox WHERE patient_id = ? AND due_at LIKE '2026-03-08%' "
+            "AND kind IN ('lesson', 'summary')",
+            [pid],
+        )
+    }
+    # Berlin: the summary at 18:00 as chosen, the lesson (also due 18:00) at 17:00.
+    assert sunday == {"summary": "2026-03-08T17:00:00+00:00", "lesson": "2026-03-08T16:00:00+00:00"}
+    clock.set(clock.now().replace(day=8, hour=16, minute=0))
+    await tick(h)
+    assert "Week 1" in h.last(USER).text
+    clock.set(clock.now().replace(hour=17, minute=0))
+    await tick(h)
+    assert "Week 1" not in h.last(USER).text  # the summary, on its own hour

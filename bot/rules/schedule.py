@@ -100,6 +100,25 @@ def sitting_times(day: date, sitting: Sitting) -> list[time]:
     return times
 
 
+# Two planned messages landing together are one too many. A lesson due within LESSON_SPACING of
+# the person's weekly summary (which brings its chart) goes out LESSON_BEFORE_SUMMARY earlier, so
+# Sunday 18:00 is the summary and its chart, and the lesson came at 17:00.
+LESSON_SPACING = timedelta(minutes=30)
+LESSON_BEFORE_SUMMARY = timedelta(hours=1)
+
+
+def lesson_time(day: date, at: time, summary_day: str | None, summary_at: time | None) -> time:
+    """The local time of a lesson on `day`: its own, or an hour before a weekly summary that
+    would land within half an hour of it."""
+    if not summary_day or summary_at is None or WEEKDAYS[day.weekday()] != summary_day:
+        return at
+    lesson, summary = datetime.combine(day, at), datetime.combine(day, summary_at)
+    if abs(lesson - summary) >= LESSON_SPACING:
+        return at
+    moved = summary - LESSON_BEFORE_SUMMARY
+    return moved.time() if moved.date() == day else at
+
+
 # Sitting nudges are spread over people: each person's come a stable few minutes after the slot
 # (:00, :30...), never past the end of their sitting hours, so a population's nudges do not all
 # land on the same minute and a person's come at a less mechanical time. Slot 0 for person 1.
