@@ -658,7 +658,7 @@ def _closed_message(patient: dict, session: dict) -> Outgoing:
             "session_closed",
             activity=session["activity"],
             day=f"{started.strftime('%A')}",
-            finished=session["stage"] == "after",
+            finished=session["stage"] == "after" or bool(session["logged"]),
         )
     )
 
