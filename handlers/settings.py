@@ -26,7 +26,7 @@ from handlers.onboarding_questions import question
 from handlers.resume import resume
 from jobs.plan import replan_patient
 from jobs.prompts import PROMPT_KINDS as PROMPT_KINDS  # what /pause cancels (re-exported)
-from jobs.prompts import pause, set_pause_length
+from jobs.prompts import pause, pause_length_buttons, set_pause_length
 from messages import Outgoing, label, render
 from storage import activities, consents, events, patients
 
@@ -176,8 +176,9 @@ async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     patient = await usable_patient(rt, update)
     if patient is None:
         return
-    if patient["status"] == "paused":
-        await reply_template(rt, update, "paused", already=True, patient_id=patient["id"])
+    if patient["status"] == "paused":  # already: the end can still be changed
+        out = Outgoing(render("paused", already=True), pause_length_buttons())
+        await reply(rt, update, out, patient_id=patient["id"])
         return
 
     await respond(

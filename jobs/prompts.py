@@ -73,10 +73,10 @@ def pause(db, patient: dict, now: datetime) -> Outgoing:
     cancel_prompts(db, pid, "paused")
     _remind_later(db, patient, now, iso(now))
     events.record(db, now, "prompts_paused", pid)
-    return Outgoing(render("paused", already=False), _length_buttons())
+    return Outgoing(render("paused", already=False), pause_length_buttons())
 
 
-def _length_buttons() -> list[list[tuple[str, str]]]:
+def pause_length_buttons() -> list[list[tuple[str, str]]]:
     return [
         [
             (label("pause_day"), encode("pause", "day")),

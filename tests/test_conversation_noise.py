@@ -321,3 +321,24 @@ async def test_finding_10_a_sunday_lesson_comes_an_hour_before_the_summary(h, cl
     clock.set(clock.now().replace(hour=17, minute=0))
     await tick(h)
     assert "Week 1" not in h.last(USER).text  # the summary, on its own hour
+
+
+async def test_finding_10_a_dated_pause_survives_a_hold_and_still_ends(h, clock):
+    pid, _ids = setup(h)
+    await h.send_text(USER, "/pause")
+    await press(h, h.last(USER), "pause:day")
+    await h.send_text(USER, "/pause")  # already paused: the end can be changed
+    again = h.last(USER)
+    assert "already paused" in again.text and "pause:week" in data_of(again)
+    await h.send_text(USER, "/urgent")
+    answer = await press(h, h.last(USER), "u:emergency:yes")
+    assert patients.get(h.db, pid)["status"] == "hold"
+    carry_on = await press(h, answer, "u:seen")
+    await press(h, carry_on, "u:ok:yes")
+    held = patients.get(h.db, pid)
+    assert held["status"] == "paused"  # the /pause from before the hold is still theirs
+    assert held["paused_until"] == "2026-03-03T12:00:00+00:00"
+    clock.set(clock.now().replace(day=3, hour=12, minute=15))
+    await tick(h)
+    assert patients.get(h.db, pid)["status"] == "active"
+    assert any("pause is over" in t for t in h.texts(USER))
