@@ -66,6 +66,7 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(settings.settings_button, pattern=r"^set:"))
     app.add_handler(CommandHandler("pause", settings.pause_command, filters=PRIVATE))
     app.add_handler(CommandHandler("resume", settings.resume_command, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(settings.pause_button, pattern=r"^pause:"))
     app.add_handler(CommandHandler("urgent", urgent.urgent_command, filters=PRIVATE))
     app.add_handler(CommandHandler("caregiver", caregiver.caregiver_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(caregiver.caregiver_button, pattern=r"^cg:"))

@@ -6,8 +6,7 @@ from telegram import Update
 
 from handlers.common import respond
 from jobs.plan import replan_patient
-from jobs.prompts import reactivate
-from messages import Outgoing, render
+from jobs.prompts import reactivate, welcome_back
 from storage import events, patients
 
 
@@ -21,7 +20,8 @@ async def resume(rt, update: Update, patient: dict, event: str) -> None:
         # lateness rules: a settle question hours late is given up, not asked).
         reactivate(rt.db, patient["id"], now)
         events.record(rt.db, now, event, patient["id"])
-        return [Outgoing(render("resumed", already=False))]
+        # The lessons that fell due while paused are offered (the planner planned none then).
+        return [welcome_back(rt.db, patient, patient.get("paused_from"), now, ended=False)]
 
     if await respond(rt, update, act, patient_id=patient["id"]):
         replan_patient(rt, patients.existing(rt.db, patient["id"]))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.clock import iso
 from bot.rules.callbacks import decode, encode
 from bot.rules.onboarding_rules import DOSE_PRESETS
 from handlers import safety
@@ -27,7 +26,7 @@ from handlers.onboarding_questions import question
 from handlers.resume import resume
 from jobs.plan import replan_patient
 from jobs.prompts import PROMPT_KINDS as PROMPT_KINDS  # what /pause cancels (re-exported)
-from jobs.prompts import cancel_prompts
+from jobs.prompts import pause, pause_length_buttons, set_pause_length
 from messages import Outgoing, label, render
 from storage import activities, consents, events, patients
 
@@ -177,18 +176,43 @@ async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     patient = await usable_patient(rt, update)
     if patient is None:
         return
-    if patient["status"] == "paused":
-        await reply_template(rt, update, "paused", already=True, patient_id=patient["id"])
+    if patient["status"] == "paused":  # already: the end can still be changed
+        out = Outgoing(render("paused", already=True), pause_length_buttons())
+        await reply(rt, update, out, patient_id=patient["id"])
         return
 
-    def act():
-        now = rt.clock.now()
-        patients.update(rt.db, patient["id"], now, status="paused", paused_from=iso(now))
-        cancel_prompts(rt.db, patient["id"], "paused")
-        events.record(rt.db, now, "prompts_paused", patient["id"])
-        return [Outgoing(render("paused", already=False))]
+    await respond(
+        rt, update, lambda: [pause(rt.db, patient, rt.clock.now())], patient_id=patient["id"]
+    )
 
-    await respond(rt, update, act, patient_id=patient["id"])
+
+async def pause_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`pause:<day|week|open>` under /pause's reply: how long; `pause:later`: missed lessons
+    another time."""
+    rt = runtime(context)
+    await answer_callback(update)
+    patient = patient_of(rt, update)
+    cb = decode(tapped(update).data)
+    if patient is None or cb is None or not cb.head.startswith("pause"):
+        await reply_template(rt, update, "expired")
+        return
+    if cb.head == "pause:later":
+        await clear_buttons(update)
+        await reply_template(rt, update, "pause_lessons_later", patient_id=patient["id"])
+        return
+    outs: list[Outgoing] = []
+
+    def choose():
+        fresh = patients.existing(rt.db, patient["id"])
+        out = set_pause_length(rt.db, fresh, cb["length"], rt.clock.now())
+        outs.extend([out] if out is not None else [])
+        return outs
+
+    await respond(rt, update, choose, patient_id=patient["id"])
+    if outs:
+        await clear_buttons(update)
+    else:
+        await reply_template(rt, update, "expired", patient_id=patient["id"])
 
 
 async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -1,4 +1,5 @@
-"""Answers to a sitting nudge: done, snooze 15 minutes, or not sitting today."""
+"""Answers to a sitting nudge: done, snooze 15 minutes, or not sitting today; and to "Shall I
+pause these for today?" (asked after three unanswered nudges in a row): pause, or keep them."""
 
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ from handlers.common import (
 from storage import outbox, sitting
 
 SNOOZE = timedelta(minutes=15)
+# The reply to each answer (`s:<row>:<action>`).
+REPLIES = {
+    "done": "sitting_done",
+    "snooze": "sitting_snoozed",
+    "off": "sitting_off",
+    "pause": "sitting_pause",
+    "keep": "sitting_keep",
+}
 
 
 async def sitting_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -55,10 +64,10 @@ async def sitting_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 dedupe_key=f"sitting-snooze:{nudge['id']}",
                 payload={"local_date": day, "snoozed_from": nudge["id"]},
             )
-        elif fresh and action == "off":
+        elif fresh and action in ("off", "pause"):
             sitting.day_off(rt.db, patient["id"], day)
     if not fresh:
         await reply_template(rt, update, "expired")
         return
     await clear_buttons(update)
-    await reply_template(rt, update, f"sitting_{action}", patient_id=patient["id"])
+    await reply_template(rt, update, REPLIES[action], patient_id=patient["id"])

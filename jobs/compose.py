@@ -17,11 +17,24 @@ from bot.rules.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
 from jobs import clinic, safety, summary
 from jobs import sessions as session_flow
 from messages import Outgoing, label, rating_rows, render
-from storage import activities, checkins, lessons, outbox, patients, privacy, sessions
+from storage import (
+    activities,
+    checkins,
+    lessons,
+    outbox,
+    patients,
+    privacy,
+    sessions,
+    sitting,
+)
 
 # The scheduled daily question, and the same question asked for with /checkin.
 CHECKIN_KINDS = ("checkin", "checkin_asked")
 REMINDER_AFTER = timedelta(hours=3)
+# No sitting nudge this soon after the bot answered the person (a command, a tap, a setting).
+QUIET_AFTER_REPLY = timedelta(minutes=10)
+# After this many unanswered nudges in a row, the next one asks whether to stop for today.
+IGNORED_NUDGES = 3
 
 
 def part_of_day(moment: datetime, tz_name: str) -> str:
@@ -106,6 +119,17 @@ def compose_sitting(
     rid = row["id"]
     if patient is not None and not sitting_worth_sending(db, patient, row, now):
         return None
+    if sitting_pause_due(db, row, payload):
+        # Three nudges in a row went unanswered: this one asks, once a day, whether to stop.
+        return Outgoing(
+            render("sitting_pause_ask", variant=rid, ignored=IGNORED_NUDGES),
+            [
+                [
+                    (label("sitting_pause_yes"), encode("s", rid, "pause")),
+                    (label("sitting_pause_no"), encode("s", rid, "keep")),
+                ]
+            ],
+        )
     return Outgoing(
         render("sitting", variant=rid),
         [
@@ -131,11 +155,17 @@ def compose_lesson_row(
 
 
 def sitting_worth_sending(db: Database, patient: dict, row: dict, now: datetime) -> bool:
-    """A sitting nudge gives way: during an activity (they are not sitting), right after another
-    prompt (one message is enough), and once the day's message cap is reached."""
-    if sessions.in_progress(db, patient["id"]) is not None:
+    """A sitting nudge gives way: during an activity (they are not sitting; until "Finished?" is
+    due, so a forgotten Done does not silence them for good), right after another prompt (one
+    message is enough), within 10 minutes of the person's last command, tap or answer (any reply
+    the bot sent them: they are busy with the bot, not sitting idle), and once the day's message
+    cap is reached."""
+    doing = sessions.in_progress(db, patient["id"])
+    if doing is not None and session_flow.blocks_nudges(doing, now):
         return False
     if outbox.sent_since(db, patient["id"], now - MERGE_GAP, exclude_kinds=("reply",)) > 0:
+        return False
+    if outbox.sent_since(db, patient["id"], now - QUIET_AFTER_REPLY, kinds=("reply",)) > 0:
         return False
     tz = zone(patient["timezone"])
     day_start = datetime.combine(local_date(now, tz), datetime.min.time(), tz)
@@ -191,6 +221,23 @@ def compose_course_end(db: Database, patient: dict) -> Outgoing:
             ]
         ],
     )
+
+
+def sitting_pause_due(db: Database, row: dict, payload: dict) -> bool:
+    """The nudges of this day went unanswered IGNORED_NUDGES times in a row and "Shall I pause
+    these for today?" has not been asked yet that day."""
+    pid, day = row["patient_id"], payload.get("local_date")
+    if pid is None or not day:
+        return False
+    return sitting.ignored_in_a_row(db, pid, day) >= IGNORED_NUDGES and not sitting.pause_asked(
+        db, pid, day
+    )
+
+
+def before_sitting(db: Database, row: dict, payload: dict, now: datetime) -> None:
+    """The nudge about to go out is the "pause these for today?" question: asked once a day."""
+    if sitting_pause_due(db, row, payload):
+        sitting.mark_pause_asked(db, row["patient_id"], payload["local_date"], row["id"], now)
 
 
 # Hooks: (db, row, payload, now) -> None, for rows that belong to a patient; jobs.kinds says

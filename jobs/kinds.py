@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.rules.kinds import kind
-from jobs import clinic, safety, summary
+from jobs import clinic, prompts, safety, summary
 from jobs import compose as c
 from jobs import sessions as session_flow
 from messages import Outgoing
@@ -65,6 +65,18 @@ def _course_end(db, row, payload, patient, now):
     return c.compose_course_end(db, patient)
 
 
+def _finish_check(db, row, payload, patient, now):
+    return session_flow.finish_question(db, patient, payload["session_id"])
+
+
+def _pause_end(db, row, payload, patient, now):
+    return prompts.compose_pause_end(db, row, payload, patient, now)
+
+
+def _pause_reminder(db, row, payload, patient, now):
+    return prompts.compose_pause_reminder(db, row, payload, patient, now)
+
+
 _ALWAYS = {"needs_patient": False, "ignores_written_text": True}
 _WRITTEN = Composer(c.compose_written, needs_patient=False)
 
@@ -91,6 +103,9 @@ COMPOSERS: dict[str, Composer] = {
     "lesson": Composer(c.compose_lesson_row),
     "lesson_reread": Composer(c.compose_lesson_row),
     "course_end": Composer(_course_end),
+    "finish_check": Composer(_finish_check),
+    "pause_end": Composer(_pause_end),
+    "pause_reminder": Composer(_pause_reminder),
 }
 
 # (db, row, payload, now) -> None, for rows that belong to a patient: run just before the Bot API
@@ -103,6 +118,7 @@ BEFORE_SEND: dict[str, Hook] = {
     "checkin_reminder": c.before_question,
     "next_day": c.before_question,
     "settle": c.before_question,
+    "sitting": c.before_sitting,
 }
 AFTER_SENT: dict[str, Hook] = {
     "checkin": c.after_checkin,

@@ -34,9 +34,9 @@ from bot.course import default_course
 from bot.rules import course_plan
 from bot.rules.kinds import names
 from bot.rules.localtime import local_date, parse_hhmm
-from bot.rules.schedule import Planned, plan_messages
+from bot.rules.schedule import Planned, lesson_time, plan_messages
 from bot.runtime import Runtime
-from jobs import clinic
+from jobs import clinic, prompts
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items
 from storage import caregivers, checkins, liveness, outbox, patients, sitting
@@ -158,12 +158,12 @@ class _Span:
 
     def lesson(self, p: dict, prefs, day: date, lesson_id: str | None) -> tuple:
         """The lesson's (or closing message's) time for this person, and its template."""
-        # the same day, lesson time, zone and quiet hours give the same message time
-        signature = (day, p["course_time"], *_quiet(p))
+        # the same day, lesson time, summary time, zone and quiet hours give the same time
+        signature = (day, p["course_time"], p["summary_day"], p["summary_time"], *_quiet(p))
         due = self.lesson_due.get(signature)
         if due is None:
             due = self.lesson_due[signature] = course_plan.lesson_due_at(
-                day, parse_hhmm(p["course_time"]), prefs.timezone, prefs.quiet
+                day, lesson_clock(p, day), prefs.timezone, prefs.quiet
             )
         shared = self.lessons.get((lesson_id, due))
         if shared is None:
@@ -174,6 +174,13 @@ class _Span:
             )
             shared = self.lessons[(lesson_id, due)] = _templates([item])
         return due, shared
+
+
+def lesson_clock(p: dict, day: date):
+    """The local time of this person's lesson on `day`: an hour before their weekly summary
+    when the two would land together (bot.rules.schedule.lesson_time)."""
+    summary_at = parse_hhmm(p["summary_time"]) if p.get("summary_time") else None
+    return lesson_time(day, parse_hhmm(p["course_time"]), p.get("summary_day"), summary_at)
 
 
 _span: _Span | None = None  # pure data, so one per process serves every database
@@ -230,7 +237,8 @@ class _Tick:
         _, dues, nudges = span.schedule(
             p,
             quiet
-            + (p["sitting_days"], p["sitting_from"], p["sitting_to"], p["sitting_every"], days_off),
+            + (p["sitting_days"], p["sitting_from"], p["sitting_to"], p["sitting_every"], days_off)
+            + (patients.sitting_offset(p["id"], p["sitting_every"]),),
             checkin=False,
             days_off=days_off,
         )
@@ -349,6 +357,21 @@ def record_missed_days(rt: Runtime) -> int:
     return added
 
 
+def end_due_pauses(rt: Runtime) -> int:
+    """A /pause for a day or a week whose end has come: back to active, a welcome back queued,
+    prompts planned again. Person by person: one failing does not stop the others."""
+    ended = 0
+    for patient in patients.pauses_over(rt.db, rt.clock.now()):
+        try:
+            with rt.db.atomic():
+                prompts.end_pause(rt.db, patient, rt.clock.now())
+            replan_patient(rt, patients.existing(rt.db, patient["id"]))
+            ended += 1
+        except Exception as exc:  # noqa: BLE001 - one person's bad data must not stop the others
+            skipped("pauses", exc, patient=patient["id"])
+    return ended
+
+
 def plan_all(rt: Runtime) -> int:
     """The plan tick (and start-up): every stage runs whatever another one did.
 
@@ -359,7 +382,9 @@ def plan_all(rt: Runtime) -> int:
     now = rt.clock.now()
     horizon = now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
     stages = (
+        ("pauses", lambda: end_due_pauses(rt)),
         ("plan", lambda: plan_everyone(rt)),
+        ("finish_checks", lambda: sessions_flow.plan_finish_checks(rt)),
         ("missed_days", lambda: record_missed_days(rt)),
         ("decide_overdue", lambda: sessions_flow.decide_overdue(rt)),
         ("digests", lambda: clinic.plan_digests(rt.db, now, horizon)),

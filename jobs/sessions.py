@@ -40,6 +40,10 @@ FALLBACK_AFTER_CHECKIN = timedelta(hours=3)
 # The settle question goes to every session that ended at least this long ago, in one message.
 SETTLE_MERGE = timedelta(minutes=30)
 PAUSE_OFFER_AFTER_CHECKIN = timedelta(minutes=30)
+# "Finished your walk?" this long after the dose should have ended, once; from then on an
+# unfinished activity no longer holds sitting nudges back.
+FINISH_CHECK_AFTER = timedelta(minutes=30)
+MORNING = "tomorrow morning"
 LOG_WHEN_HOURS = (0, 1, 3, 6)  # "log a session afterwards": how long ago it started
 
 
@@ -243,6 +247,7 @@ def record_after(rt: Runtime, patient: dict, session: dict, pain: int) -> list[O
     ended = parse_iso(session["ended_at"]) if session["ended_at"] else now
     started = parse_iso(session["started_at"])
     settle_at = ended + timedelta(hours=t.settle_check_hours)
+    ask_at = settle_ask_at(patient, settle_at)  # never promised into quiet hours
     outs = [
         Outgoing(
             render(
@@ -253,6 +258,7 @@ def record_after(rt: Runtime, patient: dict, session: dict, pain: int) -> list[O
                 flare=session["before"] is not None
                 and pain - session["before"] > t.flare_tolerance,
                 settle_now=settle_at <= now,
+                settle_later=_settle_later(patient, ended, ask_at) if ask_at > settle_at else "",
             )
         )
     ]
@@ -263,9 +269,9 @@ def record_after(rt: Runtime, patient: dict, session: dict, pain: int) -> list[O
             rt,
             patient,
             "settle",
-            settle_at,
+            ask_at,
             f"settle:{session['id']}",
-            {"session_id": session["id"]},
+            {"session_id": session["id"], "overnight": ask_at > settle_at},
         )
     _enqueue(
         rt,
@@ -330,22 +336,42 @@ def settle_question(due: list[dict]) -> Outgoing:
     return Outgoing(render("session_settle", sessions=due), rows)
 
 
+def settle_ask_at(patient: dict, settle_at: datetime) -> datetime:
+    """When to ask S: at the settle time, or, when that falls in quiet hours, at their end (then
+    as "did it settle overnight?"). Never a promise the quiet hours would break."""
+    quiet = patients.preferences(patient).quiet
+    tz = zone(patient["timezone"])
+    if quiet is not None and quiet.contains(settle_at, tz):
+        return quiet.next_end(settle_at, tz)
+    return settle_at
+
+
+def _settle_later(patient: dict, ended: datetime, ask_at: datetime) -> str:
+    """How the reply after A names a settle question moved out of quiet hours."""
+    tz = zone(patient["timezone"])
+    later = local_date(ask_at, tz) > local_date(ended, tz)
+    return MORNING if later else "once your quiet hours are over"
+
+
 def settle_due(db, patient: dict, now: datetime) -> list[dict]:
-    """Sessions whose S is unanswered and whose settle time has come (or comes very soon)."""
+    """Sessions whose S is unanswered and whose settle question is due (or comes very soon):
+    2 hours after the end (`settle_check_hours`), or at the end of quiet hours when that time
+    fell inside them (marked `overnight`)."""
     t = thresholds_for(db, patient)
-    cutoff = now - timedelta(hours=t.settle_check_hours) + SETTLE_MERGE
     # Past the settle question's own lateness limit, "has it settled?" means something else.
     max_late = policy_for("settle").max_late
     assert max_late is not None  # the settle question has a lateness limit
-    oldest = now - timedelta(hours=t.settle_check_hours) - max_late
-    return [
-        s
-        for s in sessions.open_for(db, patient["id"])
-        if s["stage"] == "waiting"
-        and s["settled"] is None
-        and s["ended_at"]
-        and oldest <= parse_iso(s["ended_at"]) <= cutoff
-    ]
+    due = []
+    for s in sessions.open_for(db, patient["id"]):
+        if s["stage"] != "waiting" or s["settled"] is not None or not s["ended_at"]:
+            continue
+        ended = parse_iso(s["ended_at"])
+        settle_at = ended + timedelta(hours=t.settle_check_hours)
+        ask_at = settle_ask_at(patient, settle_at)
+        if now - max_late <= ask_at <= now + SETTLE_MERGE:
+            overnight = ask_at > settle_at and _settle_later(patient, ended, ask_at) == MORNING
+            due.append({**s, "overnight": overnight})
+    return due
 
 
 def record_settled(rt: Runtime, patient: dict, session: dict, settled: bool) -> Outgoing | None:
@@ -525,6 +551,61 @@ def advice_message(
     return Outgoing(text)
 
 
+# -- an activity never finished ----------------------------------------------------------------
+def finish_check_at(session: dict) -> datetime:
+    """About 30 minutes after the dose should have ended."""
+    return (
+        parse_iso(session["started_at"])
+        + timedelta(minutes=session["dose_minutes"])
+        + FINISH_CHECK_AFTER
+    )
+
+
+def blocks_nudges(session: dict, now: datetime) -> bool:
+    """An activity under way holds sitting nudges back, until "Finished?" is due."""
+    return now < finish_check_at(session)
+
+
+def plan_finish_checks(rt: Runtime) -> int:
+    """The plan tick: one "Finished your walk?" per live session still under way (active people
+    only; a paused person's row waits for /resume like any prompt). Returns how many were new."""
+    now = rt.clock.now()
+    added = 0
+    for s in sessions.live_unfinished(rt.db, now - timedelta(hours=36)):
+        with rt.db.atomic():
+            added += (
+                outbox.enqueue(
+                    rt.db,
+                    chat_id=s["chat_id"],
+                    patient_id=s["patient_id"],
+                    kind="finish_check",
+                    due_at=finish_check_at(s),
+                    dedupe_key=f"finish_check:{s['id']}",
+                    payload={"session_id": s["id"]},
+                    now=now,
+                )
+                is not None
+            )
+    return added
+
+
+def finish_question(db, patient: dict, session_id: int) -> Outgoing | None:
+    """ "Finished your walk?" with the session's own Done / I didn't do it buttons, or None once it
+    is no longer under way."""
+    s = sessions.owned(db, session_id, patient["id"])
+    if s is None or s["stage"] != "doing":
+        return None
+    return Outgoing(
+        render("session_finish_check", activity=s["activity"], dose=s["dose_minutes"]),
+        [
+            [
+                (label("activity_done"), encode("a:e", s["id"])),
+                (label("activity_cancel"), encode("a:x", s["id"])),
+            ]
+        ],
+    )
+
+
 def decide_overdue(rt: Runtime) -> int:
     """Sessions past the N deadline are decided on what is known: partial (A known, N missing) or
     incomplete (no A: no advice). Advice goes through the outbox as `advice`, durable like the rest.
@@ -556,13 +637,30 @@ def _decide_one_overdue(rt: Runtime, row: dict, now: datetime) -> int:
     if now - parse_iso(row["started_at"]) < deadline:
         return 0
     with rt.db.atomic():
+        before = sessions.get(rt.db, row["id"])
         out = decide(rt, patient, row["id"], overdue=True)
+        closed = sessions.get(rt.db, row["id"])
+        if out is None and before and closed and closed["stage"] == "incomplete":
+            out = _closed_message(patient, before)  # never finished: a word, not silence
         if out is not None:
             rid = _enqueue(rt, patient, "advice", now, f"advice:{row['id']}", out.as_payload())
             if rid is not None and patient["status"] != patients.PLANNABLE:
                 # Paused or on hold: kept back, and sent if they resume.
                 outbox.mark_final(rt.db, rid, "cancelled", patient["status"])
     return 1
+
+
+def _closed_message(patient: dict, session: dict) -> Outgoing:
+    """A session closed at the deadline without its "after" rating: say so, kindly."""
+    started = local_date(parse_iso(session["started_at"]), zone(patient["timezone"]))
+    return Outgoing(
+        render(
+            "session_closed",
+            activity=session["activity"],
+            day=f"{started.strftime('%A')}",
+            finished=session["stage"] == "after" or bool(session["logged"]),
+        )
+    )
 
 
 def pause_offer(db, patient: dict, activity_id: int, now: datetime) -> Outgoing | None:

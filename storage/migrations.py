@@ -384,3 +384,17 @@ def m011_warning_sign_lessons_again(db: Database) -> None:
         ON CONFLICT (dedupe_key) DO NOTHING
         """
     )
+
+
+@migrations()
+def m014_pause_and_nudges(db: Database) -> None:
+    # /pause for a day or a week ends by itself (jobs/prompts.py): the moment it ends, UTC. NULL
+    # while not paused, or paused until /resume. patients_paused_until: the plan tick finds the pauses
+    # that are due to end without reading every patient.
+    db.executescript(
+        """
+        ALTER TABLE patients ADD COLUMN paused_until TEXT;
+        CREATE INDEX patients_paused_until ON patients(paused_until)
+            WHERE paused_until IS NOT NULL;
+        """
+    )

@@ -9,7 +9,7 @@ from sqlite_utils import Database
 
 from bot.clock import iso
 from bot.rules.localtime import DailyWindow, parse_hhmm, zone
-from bot.rules.schedule import WEEKDAYS, Preferences, Sitting
+from bot.rules.schedule import WEEKDAYS, Preferences, Sitting, nudge_offset
 from storage.db import new_id
 
 PLANNABLE = "active"
@@ -126,11 +126,37 @@ def preferences(patient: dict) -> Preferences:
             parse_hhmm(patient["sitting_to"]),
             int(patient["sitting_every"]),
         )
+    offset = sitting_offset(patient["id"], int(patient["sitting_every"]))
     checkin = parse_hhmm(patient["checkin_time"]) if patient["checkin_time"] else None
     weekly = None
     if patient.get("course_state") == "maintenance" and patient.get("course_start"):
         weekly = frozenset({WEEKDAYS[date.fromisoformat(patient["course_start"]).weekday()]})
-    return Preferences(patient["id"], tz, checkin, quiet, sitting, checkin_weekdays=weekly)
+    return Preferences(
+        patient["id"],
+        tz,
+        checkin,
+        quiet,
+        sitting,
+        checkin_weekdays=weekly,
+        sitting_offset_minutes=offset,
+    )
+
+
+def sitting_offset(patient_id: int, every_minutes: int) -> int:
+    """Minutes this person's sitting nudges come after each slot: stable, and spread over
+    people so that nudges do not all land on :00 and :30 (bot.rules.schedule.nudge_offset)."""
+    return nudge_offset(patient_id, every_minutes)
+
+
+def pauses_over(db: Database, now: datetime) -> list[dict]:
+    """People paused for a day or a week whose pause has ended (jobs.prompts.end_pause)."""
+    return list(
+        db.query(
+            "SELECT * FROM patients WHERE paused_until IS NOT NULL AND paused_until <= ? "
+            "AND status = 'paused'",
+            [iso(now)],
+        )
+    )
 
 
 def start_maintenance(db: Database, patient_id: int) -> None:

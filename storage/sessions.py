@@ -235,3 +235,17 @@ def mark_cancelled(db: Database, session_id: int) -> bool:
         ).rowcount
         == 1
     )
+
+
+def live_unfinished(db: Database, started_after: datetime) -> list[dict]:
+    """Live sessions still under way (Done not tapped) of active people, started after
+    `started_after`: each gets one "Finished?" question (jobs.sessions.plan_finish_checks)."""
+    return list(
+        db.query(
+            "SELECT s.id, s.patient_id, s.started_at, s.dose_minutes, p.chat_id "
+            "FROM sessions s JOIN patients p ON p.id = s.patient_id "
+            "WHERE s.stage = 'doing' AND s.logged = 0 AND s.started_at >= ? "
+            "AND p.status = 'active'",
+            [iso(started_after)],
+        )
+    )

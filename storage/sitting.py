@@ -74,3 +74,41 @@ def days_off_since(db: Database, patient_ids: list[int], since: str) -> list[dic
             [*patient_ids, since],
         )
     )
+
+
+def ignored_in_a_row(db: Database, patient_id: int, local_date: str) -> int:
+    """How many of this day's latest sent nudges in a row went unanswered (no tap at all)."""
+    rows = db.execute(
+        "SELECT b.id FROM outbox o LEFT JOIN sitting_breaks b ON b.outbox_id = o.id "
+        "WHERE o.patient_id = ? AND o.kind = 'sitting' AND o.status = 'sent' "
+        "AND json_extract(o.payload, '$.local_date') = ? ORDER BY o.sent_at DESC, o.id DESC",
+        [patient_id, local_date],
+    ).fetchall()
+    count = 0
+    for (answered,) in rows:
+        if answered is not None:
+            break
+        count += 1
+    return count
+
+
+def pause_asked(db: Database, patient_id: int, local_date: str) -> bool:
+    """Was "Shall I pause these for today?" already asked on this day?"""
+    return (
+        db.execute(
+            "SELECT 1 FROM events WHERE patient_id = ? AND kind = 'sitting_pause_asked' "
+            "AND json_extract(data, '$.local_date') = ?",
+            [patient_id, local_date],
+        ).fetchone()
+        is not None
+    )
+
+
+def mark_pause_asked(
+    db: Database, patient_id: int, local_date: str, outbox_id: int, now: datetime
+) -> None:
+    db.execute(
+        "INSERT INTO events (at, patient_id, kind, data) VALUES (?, ?, 'sitting_pause_asked', "
+        "json_object('local_date', ?, 'row', ?))",
+        [iso(now), patient_id, local_date, outbox_id],
+    )

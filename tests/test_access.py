@@ -164,6 +164,7 @@ class World:
             "sf:soon:yes",
             "o:consent:yes",
             "p:x",
+            "pause:day",
         ]
 
     def checkin_row(self) -> int:

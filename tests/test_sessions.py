@@ -373,7 +373,7 @@ async def test_one_reminder_if_unanswered_none_if_answered(h, clock):
 async def test_no_sitting_nudge_while_an_activity_is_under_way(h, clock):
     _pid, ids = setup(
         h,
-        ("walk", 20),
+        ("walk", 90),  # a long walk: after dose + 30 min, "Finished?" and nudges come again
         sitting_days="mon,tue,wed,thu,fri",
         sitting_from="09:00",
         sitting_to="17:00",

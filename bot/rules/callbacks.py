@@ -50,7 +50,9 @@ def _r(head: str, doc: str = "", **fields: FieldType) -> Route:
 
 ROUTES: tuple[Route, ...] = (
     _r("c", "a check-in rating", row=int, pain=int),
-    _r("s", "under a sitting nudge", row=int, action=("done", "snooze", "off")),
+    _r("s", "under a sitting nudge", row=int, action=("done", "snooze", "off", "pause", "keep")),
+    _r("pause", "/pause: for how long", length=("day", "week", "open")),
+    _r("pause:later", "lessons missed while paused: not now"),
     _r("a:s", "start an activity now", activity=int),
     _r("a:l", "log an activity done earlier: which"),
     _r("a:la", "log: how long", activity=int),

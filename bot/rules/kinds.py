@@ -180,6 +180,19 @@ KINDS: dict[str, Kind] = _kinds(
         on_resume="restore",
         doc="how is it a day after an activity?",
     ),
+    # "Finished your walk?" once, about 30 minutes after the dose should have ended, while the
+    # session is still under way: worth asking the next morning too, not days later.
+    Kind(
+        "finish_check",
+        12 * H,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="restore",
+        doc="finished your activity? (Done / I didn't do it)",
+    ),
     # Advice follows the person's own answer: it goes out even while paused.
     Kind(
         "advice",
@@ -201,6 +214,24 @@ KINDS: dict[str, Kind] = _kinds(
         on_resume="restore",
         on_consent_again="restore",
         doc="an activity's break is over",
+    ),
+    # A /pause for a day or a week ends by itself ("welcome back", and the lessons missed);
+    # an open-ended one is reminded of once after 7 days. Both go out while paused (that is
+    # their point), never in quiet hours, and /pause does not cancel them.
+    Kind(
+        "pause_end",
+        None,
+        True,
+        lane="bulk",
+        doc="a dated /pause is over: welcome back",
+    ),
+    Kind(
+        "pause_reminder",
+        2 * D,
+        True,
+        lane="bulk",
+        on_resume="cancel",
+        doc="a week into an open-ended /pause: a reminder of /resume",
     ),
     # "Were you able to get checked?" a day after an emergency sign: not in the night (it waits
     # for the end of quiet hours), still worth asking days late while the hold lasts. Not a

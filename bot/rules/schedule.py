@@ -66,6 +66,7 @@ class Preferences:
     sitting: Sitting | None = None
     sitting_off_dates: frozenset[date] = field(default_factory=frozenset)
     checkin_weekdays: frozenset[str] | None = None  # None: every day (after the course: one day)
+    sitting_offset_minutes: int = 0  # nudges come this long after each slot (nudge_offset)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,37 @@ def sitting_times(day: date, sitting: Sitting) -> list[time]:
     return times
 
 
+# Two planned messages landing together are one too many. A lesson due within LESSON_SPACING of
+# the person's weekly summary (which brings its chart) goes out LESSON_BEFORE_SUMMARY earlier, so
+# Sunday 18:00 is the summary and its chart, and the lesson came at 17:00.
+LESSON_SPACING = timedelta(minutes=30)
+LESSON_BEFORE_SUMMARY = timedelta(hours=1)
+
+
+def lesson_time(day: date, at: time, summary_day: str | None, summary_at: time | None) -> time:
+    """The local time of a lesson on `day`: its own, or an hour before a weekly summary that
+    would land within half an hour of it."""
+    if not summary_day or summary_at is None or WEEKDAYS[day.weekday()] != summary_day:
+        return at
+    lesson, summary = datetime.combine(day, at), datetime.combine(day, summary_at)
+    if abs(lesson - summary) >= LESSON_SPACING:
+        return at
+    moved = summary - LESSON_BEFORE_SUMMARY
+    return moved.time() if moved.date() == day else at
+
+
+# Sitting nudges are spread over people: each person's come a stable few minutes after the slot
+# (:00, :30...), never past the end of their sitting hours, so a population's nudges do not all
+# land on the same minute and a person's come at a less mechanical time. Slot 0 for person 1.
+NUDGE_SPREAD_MINUTES = 10
+
+
+def nudge_offset(patient_id: int, every_minutes: int) -> int:
+    """Minutes after each slot for this person: 0 to 9 (less for short intervals), by id."""
+    spread = max(1, min(NUDGE_SPREAD_MINUTES, every_minutes // 3))
+    return (patient_id - 1) % spread
+
+
 def plan_messages(prefs: Preferences, start: datetime, end: datetime) -> list[Planned]:
     """Every scheduled prompt for one person due in [start, end), keyed so replanning is a no-op."""
     planned: list[Planned] = []
@@ -117,8 +149,12 @@ def plan_messages(prefs: Preferences, start: datetime, end: datetime) -> list[Pl
                 )
             )
         if prefs.sitting is not None and day not in prefs.sitting_off_dates:
+            shift = timedelta(minutes=prefs.sitting_offset_minutes)
             for at in sitting_times(day, prefs.sitting):
-                due = local_to_utc(day, at, tz)
+                moved = (datetime.combine(day, at) + shift).time()
+                if shift and not at < moved < prefs.sitting.end:
+                    moved = at  # the last slot stays inside the sitting hours
+                due = local_to_utc(day, moved, tz)
                 key = f"sitting:{prefs.patient_id}:{day.isoformat()}:{at.strftime('%H:%M')}"
                 planned.append(
                     Planned(

@@ -15,6 +15,7 @@ from bot.rules.localtime import local_date, parse_hhmm
 from bot.rules.schedule import Planned, plan_messages
 from bot.runtime import Runtime
 from jobs import sessions as sessions_flow
+from jobs.plan import lesson_clock  # a lesson moved away from the weekly summary (issue 15)
 from jobs.summary import summary_items
 from storage import outbox, patients, sitting
 
@@ -34,7 +35,7 @@ def course_items(
     first, last = local_date(now, tz), local_date(horizon, tz)
     items = []
     for day, lesson in course_plan.due_between(default_course(), start, days, first, last):
-        due = course_plan.lesson_due_at(day, at, tz, prefs.quiet)
+        due = course_plan.lesson_due_at(day, lesson_clock(patient, day), tz, prefs.quiet)
         if now <= due < horizon:
             items.append(
                 Planned(
