@@ -9,7 +9,7 @@ from sqlite_utils import Database
 
 from bot.clock import iso
 from bot.rules.localtime import DailyWindow, parse_hhmm, zone
-from bot.rules.schedule import WEEKDAYS, Preferences, Sitting
+from bot.rules.schedule import Preferences, Sitting, checkin_days
 from storage.db import new_id
 
 PLANNABLE = "active"
@@ -126,11 +126,26 @@ def preferences(patient: dict) -> Preferences:
             parse_hhmm(patient["sitting_to"]),
             int(patient["sitting_every"]),
         )
-    checkin = parse_hhmm(patient["checkin_time"]) if patient["checkin_time"] else None
+    mode = patient.get("checkin_mode") or "daily"
+    checkin = (
+        parse_hhmm(patient["checkin_time"]) if patient["checkin_time"] and mode != "off" else None
+    )
     weekly = None
     if patient.get("course_state") == "maintenance" and patient.get("course_start"):
-        weekly = frozenset({WEEKDAYS[date.fromisoformat(patient["course_start"]).weekday()]})
-    return Preferences(patient["id"], tz, checkin, quiet, sitting, checkin_weekdays=weekly)
+        weekly = date.fromisoformat(patient["course_start"]).weekday()
+    return Preferences(
+        patient["id"], tz, checkin, quiet, sitting, checkin_weekdays=checkin_days(mode, weekly)
+    )
+
+
+def checkin_on(patient: dict) -> bool:
+    """Does this person get a scheduled check-in at all (a time, and not switched off)?"""
+    return bool(patient["checkin_time"]) and (patient.get("checkin_mode") or "daily") != "off"
+
+
+def summary_on(patient: dict) -> bool:
+    """Does this person get the weekly summary (not switched off in /settings)?"""
+    return not patient.get("summary_off")
 
 
 def start_maintenance(db: Database, patient_id: int) -> None:
