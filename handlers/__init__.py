@@ -37,6 +37,13 @@ PRIVATE = filters.ChatType.PRIVATE
 
 
 def register(app: Application) -> None:
+    # Any command ends a half-done /settings change (first of all; it never stops the others).
+    app.add_handler(
+        MessageHandler(
+            PRIVATE & filters.COMMAND & ~filters.UpdateType.EDITED, onboarding.end_edit_on_command
+        ),
+        group=-4,
+    )
     # Every private text, caption and command argument, edited ones too, in every state: a
     # warning sign is answered first.
     app.add_handler(

@@ -110,14 +110,10 @@ def _touch(rt, state: dict) -> None:
     consents.set_step(rt.db, state["user_id"], state["chat_id"], state["step"], rt.clock.now())
 
 
-# Commands that need a set-up patient; mid-setup they are told what is left (not "we haven't
-# set things up yet") and asked the current question again.
-SETUP_FIRST = frozenset({"checkin", "activity", "plan", "history", "settings", "pause", "course"})
-
-
 async def not_set_up(rt, update: Update) -> None:
-    """A patient command from someone not set up: what is left to set up and the question again
-    when they are part-way through (not on a warning-sign hold), else how to begin."""
+    """A patient command (/checkin, /activity, /plan, /history, /settings, /pause) from someone
+    not set up: what is left and the question again when they are part-way through (not on a
+    warning-sign hold: that has its own answer), else how to begin."""
     user = update.effective_user
     state = consents.onboarding(rt.db, user.id) if user else None
     if state is None or state["data"].get("edit") or state["step"] == "hold":
