@@ -37,13 +37,6 @@ PRIVATE = filters.ChatType.PRIVATE
 
 
 def register(app: Application) -> None:
-    # Any command ends a half-done /settings change (first of all; it never stops the others).
-    app.add_handler(
-        MessageHandler(
-            PRIVATE & filters.COMMAND & ~filters.UpdateType.EDITED, onboarding.end_edit_on_command
-        ),
-        group=-4,
-    )
     # Every private text, caption and command argument, edited ones too, in every state: a
     # warning sign is answered first.
     app.add_handler(
@@ -113,5 +106,12 @@ def register(app: Application) -> None:
             PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL & ~filters.UpdateType.EDITED,
             basic.unsupported_media,
         )
+    )
+    # After the command itself: any command ends a half-done /settings change (none begins one).
+    app.add_handler(
+        MessageHandler(
+            PRIVATE & filters.COMMAND & ~filters.UpdateType.EDITED, onboarding.end_edit_on_command
+        ),
+        group=1,
     )
     app.add_error_handler(errors.error_handler)

@@ -132,7 +132,7 @@ async def not_set_up(rt, update: Update) -> None:
 
 async def end_edit_on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any command ends a half-done /settings change (never a first-time setup), so later typed
-    text is not taken as its answer. Registered before every other handler; never stops them."""
+    text is not taken as its answer. Runs after the command's own handler (group 1)."""
     user = update.effective_user
     if user is None:
         return
