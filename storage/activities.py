@@ -66,9 +66,12 @@ def get(db: Database, activity_id: int) -> dict | None:
 
 
 def owned(db: Database, activity_id: int, patient_id: int) -> dict | None:
-    """The activity, only if it is this patient's (button data is never trusted)."""
+    """The activity, only if it is this patient's (button data is never trusted) and not removed
+    (an old keyboard cannot start or change a removed one)."""
     row = get(db, activity_id)
-    return row if row is not None and row["patient_id"] == patient_id else None
+    if row is None or row["patient_id"] != patient_id or row["removed_at"]:
+        return None
+    return row
 
 
 def set_dose(

@@ -175,8 +175,10 @@ async def test_finding_04_remove_rename_and_pause_an_activity(harness):
     assert "rowing" not in saved.text.split("Activities:")[1]
     assert [a["name"] for a in activities.for_patient(h.db, pid)] == ["hiking", "yoga"]
     assert sessions.get(h.db, sid) is not None  # its history stays
+    await h.tap(U, f"a:s:{ids['rowing']}")  # an old keyboard cannot start it
+    assert "expired" in h.last(U).text and sessions.in_progress(h.db, pid) is None
 
-    menu = await press(h, h.last(U), "set:dose")
+    menu = await press(h, await _settings(h), "set:dose")
     actions = await press(h, menu, f"set:d:{ids['hiking']}")
     question = await press(h, actions, f"set:a:{ids['hiking']}:rename")
     assert "What would you like to call <b>hiking</b>" in question.text
@@ -208,7 +210,7 @@ async def test_finding_04_remove_rename_and_pause_an_activity(harness):
     await h.send_text(U, "and rowing")
     await h.send_text(U, "that's it")
     await h.send_text(U, "25")
-    assert activities.owned(h.db, ids["rowing"], pid)["removed_at"] is None
+    assert activities.get(h.db, ids["rowing"])["removed_at"] is None
     assert "rowing (25 min)" in h.last(U).text
 
 
