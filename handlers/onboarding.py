@@ -696,10 +696,13 @@ _STEPS: dict[str, Callable[[_Turn, Any], list[Outgoing]]] = {
 
 
 def _resume(t: _Turn, answer: str) -> list[Outgoing]:
-    """ "Shall we finish setting up?": Continue asks the question they left; Start over goes
-    back to the time zone (consent and the warning-sign answers stand)."""
+    """ "Shall we finish setting up?": Continue (or "yes") asks the question they left; Start
+    over goes back to the time zone (consent and the warning-sign answers stand); "no" leaves
+    it for later."""
     data = dict(t.state["data"])
     step = data.pop("resume_step", "tz")
+    if answer == "later":  # typed "no": nothing changes; /start or "yes" carries on
+        return [Outgoing(render("onboarding_later"))]
     if answer == "go":
         return t.go(step, data=data)
     for act in activities.for_patient(t.rt.db, t.pid):  # added during this setup: no history

@@ -323,8 +323,8 @@ def from_button(db, state: dict, value: str) -> object | None:
             return value
         return next((t for t in R.CHECKIN_PRESETS if t.replace(":", "") == value), None)
     if step in ("sdays", "ldays"):
-        allowed = (*R.WEEK, "done", "off") if step == "sdays" else (*R.WEEK, "done")
-        return value if value in allowed else None
+        days: tuple[str, ...] = (*R.WEEK, "done", "off") if step == "sdays" else (*R.WEEK, "done")
+        return value if value in days else None
     if step in ("qh", "sh"):
         if step == "qh" and value == "back":
             return "back"
@@ -394,7 +394,7 @@ def from_text(state: dict, text: str) -> object:
         agreed = R.yes_no(text)
         if agreed is None:
             raise Reask()
-        return "go" if agreed else "over"
+        return "go" if agreed else "later"  # "no": not now (starting over is asked for by name)
     if step == "ci":
         if editing and R.safety_words(text).replace("-", " ") in _MODE_WORDS:
             return _MODE_WORDS[R.safety_words(text).replace("-", " ")]

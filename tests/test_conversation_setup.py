@@ -91,6 +91,8 @@ async def test_finding_03_stalled_setup_asks_to_finish_instead_of_taking_a_dose(
     assert "your activities" in h.last(U).text
     assert [d for row in h.last(U).buttons for _, d in row] == ["o:resume:go", "o:resume:over"]
     assert names(h) == [] and me(h)["status"] == "onboarding"  # not a 6-minute dose
+    await h.send_text(U, "no")  # not now: nothing changes
+    assert "When you're ready" in h.last(U).text and step(h) == "resume"
     await h.send_text(U, "yes")
     assert step(h) == "dose" and "<b>gardening</b>" in h.last(U).text
     await h.send_text(U, "6")  # now it is an answer to the question on screen

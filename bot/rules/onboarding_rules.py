@@ -9,6 +9,7 @@ import functools
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
@@ -424,7 +425,7 @@ def activity_key(name: str) -> str:
     return " ".join(_singular(w) for w in words)
 
 
-def same_activity(name: str, names) -> str | None:
+def same_activity(name: str, names: Iterable[str]) -> str | None:
     """The one of `names` that is the same activity as `name`, if any."""
     key = activity_key(name)
     return next((n for n in names if activity_key(n) == key), None)
@@ -495,7 +496,7 @@ def parse_days(text: str | None) -> tuple[str, ...] | None:
     return tuple(d for d in WEEK if d in found)
 
 
-def join_days(days) -> str:
+def join_days(days: Iterable[str]) -> str:
     """Stored form: "mon,wed,fri" in week order."""
     return ",".join(d for d in WEEK if d in set(days))
 
