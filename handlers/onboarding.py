@@ -100,8 +100,15 @@ async def begin_or_resume(rt, update: Update) -> None:
         return
 
     def carry_on() -> list[Outgoing]:
-        _touch(rt, state)  # asked again now: the next answer is not a stalled setup's
-        return [Outgoing(render("onboarding_resume")), question(rt.db, state)]
+        # Asked again now, so the next answer is not a stalled setup's; /start after "Shall we
+        # finish setting up?" is a yes.
+        data = dict(state["data"])
+        step = data.pop("resume_step", None) or state["step"]
+        consents.set_step(
+            rt.db, state["user_id"], state["chat_id"], step, rt.clock.now(), data=data
+        )
+        fresh = consents.existing_onboarding(rt.db, state["user_id"])
+        return [Outgoing(render("onboarding_resume")), question(rt.db, fresh)]
 
     await _send(rt, update, carry_on)
 
@@ -226,7 +233,12 @@ async def typed_answer(rt, update: Update) -> None:
             events.record(rt.db, rt.clock.now(), "hold_advice", state["patient_id"])
             problem = None
         context = reask.context
-        await _send(rt, update, lambda: [question(rt.db, state, problem, **context)])
+
+        def ask_again() -> list[Outgoing]:
+            _touch(rt, state)  # they are here: a slip is no stalled setup
+            return [question(rt.db, state, problem, **context)]
+
+        await _send(rt, update, ask_again)
         return
     await apply_answer(rt, update, state, answer)
 

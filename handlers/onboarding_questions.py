@@ -112,9 +112,14 @@ def _code(span: tuple[str, str]) -> str:
     return f"{span[0]}-{span[1]}".replace(":", "")  # ("22:00", "07:00") -> "2200-0700"
 
 
-def _span_buttons(step: str, presets) -> list[list[Button]]:
+def _span_buttons(step: str, presets, current: tuple = ()) -> list[list[Button]]:
     return [
-        [(label("onboarding_range", start=a, end=b), encode("o", step, _code((a, b))))]
+        [
+            (
+                _marked(label("onboarding_range", start=a, end=b), (a, b) == current),
+                encode("o", step, _code((a, b))),
+            )
+        ]
         for a, b in presets
     ]
 
@@ -175,11 +180,17 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
             [] if problem == "other" else _rows(buttons, 2),
         )
     editing = state["data"].get("edit")
+    patient = patients.get(db, state["patient_id"]) if editing and db is not None else None
+    now = patient or {}  # /settings: the current choice is marked ✓ on its button
     if step == "ci":
-        rows = _rows([(t, encode("o", "ci", t.replace(":", ""))) for t in R.CHECKIN_PRESETS], 3)
-        mode = None
-        if editing and db is not None:
-            patient = patients.get(db, state["patient_id"]) or {}
+        rows = _rows(
+            [
+                (_marked(t, t == now.get("checkin_time")), encode("o", "ci", t.replace(":", "")))
+                for t in R.CHECKIN_PRESETS
+            ],
+            3,
+        )
+        if patient is not None:
             mode = patient.get("checkin_mode") or "daily"
             rows.append(
                 [
@@ -190,9 +201,10 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
         return Outgoing(render("onboarding_checkin_time", editing=bool(editing), **ctx), rows)
     if step == "qh":
         blank = {"checkin": "", "start": "", "end": "", "summary": "", "clash": ()}
-        rows = _span_buttons("qh", R.QUIET_PRESETS)
+        rows = _span_buttons("qh", R.QUIET_PRESETS, (now.get("quiet_from"), now.get("quiet_to")))
         if editing:
-            rows.append([(label("settings_no_quiet"), encode("o", "qh", "none"))])
+            none = _marked(label("settings_no_quiet"), bool(now) and not now.get("quiet_from"))
+            rows.append([(none, encode("o", "qh", "none"))])
         rows.append([(label("onboarding_change_checkin"), encode("o", "qh", "back"))])
         return Outgoing(
             render("onboarding_quiet", **{**blank, "editing": bool(editing), **ctx}), rows
@@ -231,13 +243,24 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
             [
                 [
                     (
-                        label("settings_summary_at", day=day.capitalize(), time=at),
+                        _marked(
+                            label("settings_summary_at", day=day.capitalize(), time=at),
+                            not now.get("summary_off")
+                            and (day, at) == (now.get("summary_day"), now.get("summary_time")),
+                        ),
                         encode("set:sum", f"{day}{at.replace(':', '')}"),
                     )
                 ]
                 for day, at in SUMMARY_CHOICES
             ]
-            + [[(label("settings_summary_off"), encode("set:sum", "off"))]],
+            + [
+                [
+                    (
+                        _marked(label("settings_summary_off"), bool(now.get("summary_off"))),
+                        encode("set:sum", "off"),
+                    )
+                ]
+            ],
         )
     if step in ("adose", "aname"):
         act = activities.owned(db, state["data"].get("activity", 0), state["patient_id"])
@@ -273,13 +296,23 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
             [[(label(f"onboarding_sit_{k}"), encode("o", "sit", k)) for k in R.SITTING_DAYS]],
         )
     if step == "sh":
+        current = (now.get("sitting_from"), now.get("sitting_to"))
         return Outgoing(
-            render("onboarding_sitting_hours", **ctx), _span_buttons("sh", R.SITTING_PRESETS)
+            render("onboarding_sitting_hours", **ctx),
+            _span_buttons("sh", R.SITTING_PRESETS, current),
         )
     if step == "se":
         return Outgoing(
             render("onboarding_sitting_every", **ctx),
-            [[(label("onboarding_minutes", n=n), encode("o", "se", n)) for n in R.SITTING_EVERY]],
+            [
+                [
+                    (
+                        _marked(label("onboarding_minutes", n=n), n == now.get("sitting_every")),
+                        encode("o", "se", n),
+                    )
+                    for n in R.SITTING_EVERY
+                ]
+            ],
         )
     if step == "act":
         chosen = state["data"].get("chosen", [])

@@ -93,8 +93,13 @@ async def test_finding_03_stalled_setup_asks_to_finish_instead_of_taking_a_dose(
     assert names(h) == [] and me(h)["status"] == "onboarding"  # not a 6-minute dose
     await h.send_text(U, "no")  # not now: nothing changes
     assert "When you're ready" in h.last(U).text and step(h) == "resume"
-    await h.send_text(U, "yes")
+    await h.send_text(U, "/start")  # as good as a yes
     assert step(h) == "dose" and "<b>gardening</b>" in h.last(U).text
+    await h.send_text(U, "lots")  # a slip an hour later is answered, not a stalled setup
+    h.clock.advance(timedelta(minutes=59))
+    await h.send_text(U, "lots")
+    h.clock.advance(timedelta(minutes=59))
+    assert "How many minutes of <b>gardening</b>" in h.last(U).text
     await h.send_text(U, "6")  # now it is an answer to the question on screen
     assert names(h) == [("gardening", 6)] and me(h)["status"] == "active"
 
@@ -288,7 +293,7 @@ async def test_finding_04_checkin_weekdays_or_off_and_summary_day_time_or_off(ha
     pid = h.add_patient()
     h.clock.set(datetime(2026, 3, 6, 12, 0, tzinfo=UTC))  # a Friday
     question = await press(h, await _settings(h), "set:ci")
-    assert "✓ Every day" in str(question.buttons)
+    assert "✓ Every day" in str(question.buttons) and "✓ 08:00" in str(question.buttons)
     await press(h, question, "o:ci:weekdays")
     assert "Check-in: weekdays at 08:00" in h.last(U).text
     plan_all(h.rt)
@@ -313,6 +318,7 @@ async def test_finding_04_checkin_weekdays_or_off_and_summary_day_time_or_off(ha
     assert [r["due_at"] for r in pending(h, "summary")] == ["2026-03-10T18:30:00+00:00"]
 
     await press(h, await _settings(h), "set:sum")
+    assert "✓" not in str(h.last(U).buttons)  # Tuesday 19:30 has no button: typed
     await press(h, h.last(U), "set:sum:off")
     assert "Weekly summary: off" in h.last(U).text
     assert patients.get(h.db, pid)["summary_off"] == 1
@@ -422,6 +428,18 @@ def test_finding_05_conflicts_rule_keeps_every_checkin_planned(checkin, start, e
     planned = plan_messages(prefs, begin, begin + timedelta(days=3))
     days = {p.payload["local_date"] for p in planned if p.kind == "checkin"}
     assert {"2026-03-03", "2026-03-04"} <= days
+
+
+def test_shall_we_finish_understands_typed_answers():
+    from handlers.onboarding_questions import from_text
+
+    state = {"step": "resume", "data": {"resume_step": "dose"}}
+    assert [from_text(state, t) for t in ("yes", "Continue", "no", "start over")] == [
+        "go",
+        "go",
+        "later",
+        "over",
+    ]
 
 
 def test_dose_in_words_and_numbers_has_one_range():
