@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -455,3 +456,48 @@ def test_dose_in_words_and_numbers_has_one_range():
     assert R.parse_summary_when("sat") == ("sat", None)
     assert R.parse_summary_when("off") == "off"
     assert time(7) == R.parse_time_range("22-07")[1]
+
+
+def stored_clash(h, pid) -> tuple[str, ...]:
+    p = patients.get(h.db, pid)
+    quiet = (
+        (R.parse_hhmm(p["quiet_from"]), R.parse_hhmm(p["quiet_to"])) if p["quiet_from"] else None
+    )
+    checkin = R.parse_hhmm(p["checkin_time"]) if patients.checkin_on(p) else None
+    summary = R.parse_hhmm(p["summary_time"]) if patients.summary_on(p) else None
+    return R.conflicts(checkin, quiet, summary)
+
+
+@pytest.mark.slow
+async def test_finding_05_no_order_of_edits_stores_a_conflict(harness):
+    """Random edits, refusals answered or walked away from: after every message the stored
+    check-in, quiet hours and summary fit together."""
+    import random
+
+    h = harness
+    pid = h.add_patient(quiet_from="22:00", quiet_to="07:00")
+    rng = random.Random(15)
+    times = ["06:30", "07:00", "08:00", "12:00", "18:00", "21:30", "23:00"]
+    spans = ["22:00-07:00", "21:00-08:00", "17:00-09:00", "05:00-09:00", "none", "23:00-06:30"]
+    for _ in range(60):
+        what = rng.choice(["ci", "qh", "sum", "mode"])
+        await h.send_text(U, "/settings")
+        await press(h, h.last(U), f"set:{'ci' if what == 'mode' else what}")
+        for _ in range(rng.randint(1, 3)):  # answered, perhaps refused and answered again
+            if what == "ci" or (what == "qh" and step(h) == "ci"):
+                await h.send_text(U, rng.choice(times))
+            elif what == "qh" or step(h) == "qh":
+                await h.send_text(U, rng.choice(spans))
+            elif what == "sum":
+                await h.send_text(U, f"{rng.choice(['sat', 'sun', 'mon'])} {rng.choice(times)}")
+            else:
+                await h.send_text(U, rng.choice(["weekdays", "off", "daily", *times]))
+            assert stored_clash(h, pid) == (), patients.get(h.db, pid)
+            if step(h) is None:
+                break
+        if rng.random() < 0.3:
+            await h.send_text(U, "/plan")  # walks away from a refusal
+        assert stored_clash(h, pid) == ()
+    saved = events.for_patient(h.db, pid, "settings_changed")
+    refusals = [t for t in h.texts(U) if "quiet hours" in t and "Nothing is changed" in t]
+    assert len(saved) > 10 and len(refusals) > 5, (len(saved), len(refusals))
