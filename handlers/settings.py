@@ -91,7 +91,8 @@ async def _begin_edit(rt, update: Update, patient: dict, cb) -> bool:
             ]
             for a in activities.for_patient(rt.db, pid)
         ]
-        await reply(rt, update, Outgoing(render("settings_dose_which"), rows), patient_id=pid)
+        text = render("settings_dose_which", has_any=bool(rows))
+        await reply(rt, update, Outgoing(text, rows), patient_id=pid)
         return True
     if what not in EDIT_FLOWS or what in ("adose", "aname"):
         return False
