@@ -227,7 +227,8 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
         )
         last = [(label("settings_days_save"), encode("o", step, "done"))]
         if step == "sdays":
-            last.append((label("settings_sitting_off"), encode("o", step, "off")))
+            off = _marked(label("settings_sitting_off"), not now.get("sitting_days"))
+            last.append((off, encode("o", step, "off")))
         return Outgoing(
             render(
                 "settings_days",
