@@ -629,13 +629,18 @@ def _activities(t: _Turn, answer) -> list[Outgoing]:
         if t.editing and not pending(t.rt.db, t.state):
             return t.end_edit()
         return t.go("dose") if chosen else t.again("none")
-    if isinstance(answer, tuple):  # typed: add it, unless it is already there in other words
-        name = answer[1]
+    if isinstance(answer, tuple):  # typed: each one added unless already there in other words
         current = [a["name"] for a in activities.for_patient(t.rt.db, t.pid)]
-        same = R.same_activity(name, chosen + current)
-        if same is not None:
-            return t.go("act", problem="duplicate", name=same)
-        chosen_now = chosen + [name]
+        chosen_now, same = list(chosen), None
+        for name in answer[1:]:
+            known = R.same_activity(name, chosen_now + current)
+            if known is None:
+                chosen_now.append(name)
+            else:
+                same = same or known
+        if same is not None and len(chosen_now) <= R.MAX_ACTIVITIES:
+            data = {**t.state["data"], "chosen": chosen_now}
+            return t.go("act", data=data, problem="duplicate", name=same)
     else:  # a button toggles
         name = R.ACTIVITIES[answer]
         chosen_now = [c for c in chosen if c != name] if name in chosen else chosen + [name]

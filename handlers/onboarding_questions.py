@@ -480,10 +480,10 @@ def from_text(state: dict, text: str) -> object:
     if step == "act":
         if R.ends_list(text):
             return "done"
-        name = R.activity_name(text)
-        if name is None:
+        typed = R.activity_names(text)
+        if not typed:
             raise Reask("not_a_name")
-        return ("own", R.preset_activity(name) or name)
+        return ("own", *typed)
     if step == "dose":
         minutes = R.parse_dose(text)
         if minutes is None:

@@ -60,7 +60,8 @@ async def test_finding_03_list_endings_and_near_duplicates(harness):
     for same in ["Gardening ", "also  GARDENING", "gardenings", "plus, gardening!"]:
         await h.send_text(U, same)
         assert "already" in h.last(U).text, same
-    await h.send_text(U, "and swimming")
+    await h.send_text(U, "and swimming, gardening")  # the new one kept, the same one caught
+    assert "You have <b>gardening</b> already" in h.last(U).text
     assert consents.onboarding(h.db, U)["data"]["chosen"] == ["gardening", "swimming"]
     await h.send_text(U, "no")  # "anything else?" - no: the list is complete
     assert step(h) == "dose" and "<b>gardening</b>" in h.last(U).text
@@ -78,6 +79,14 @@ async def test_finding_03_every_list_ending_word_ends_the_list(harness):
     assert R.activity_name("and also gardening") == "gardening"
     assert R.activity_name("  Tai   chi ") == "Tai chi"
     assert R.activity_name("and") is None and R.activity_name("20") is None
+    assert R.activity_names("walking, Yoga and nordic walking") == [
+        "walking",
+        "yoga",
+        "nordic walking",
+    ]
+    assert R.activity_names("walk and swim") == ["walking", "swimming"]
+    assert R.activity_names("rock and roll") == ["rock and roll"]
+    assert R.activity_names("dancing, 20") == ["dancing, 20"]
 
 
 async def test_finding_03_stalled_setup_asks_to_finish_instead_of_taking_a_dose(harness):

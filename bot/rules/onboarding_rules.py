@@ -407,6 +407,26 @@ def activity_name(text: str | None) -> str | None:
     return clean_activity(name)
 
 
+def activity_names(text: str | None) -> list[str] | None:
+    """One or more activities typed at once: "walking, yoga and swimming", or "walking and yoga"
+    when both are listed ones; "rock and roll" stays one name. None if unusable."""
+    if not isinstance(text, str):
+        return None
+    parts = [p for p in re.split(r"\s*[,;]\s*", text.strip()) if p.strip()]
+    if len(parts) > 1:  # a list: its last item may be "x and y"
+        parts = parts[:-1] + re.split(r"\s+(?:and|&|\+)\s+", parts[-1])
+    else:
+        halves = re.split(r"\s+(?:and|&|\+)\s+", text.strip())
+        if not (len(halves) > 1 and all(preset_activity(h) for h in halves)):
+            halves = [text]
+        parts = halves
+    names = [activity_name(p) for p in parts]
+    if any(n is None for n in names):
+        whole = activity_name(text)
+        return [whole] if whole else None
+    return [preset_activity(n) or n for n in names if n]
+
+
 def _singular(word: str) -> str:
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
