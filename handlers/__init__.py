@@ -108,4 +108,11 @@ def register(app: Application) -> None:
             basic.unsupported_media,
         )
     )
+    # After the command itself: any command ends a half-done /settings change (none begins one).
+    app.add_handler(
+        MessageHandler(
+            PRIVATE & filters.COMMAND & ~filters.UpdateType.EDITED, onboarding.end_edit_on_command
+        ),
+        group=1,
+    )
     app.add_error_handler(errors.error_handler)

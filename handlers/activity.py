@@ -25,6 +25,7 @@ from handlers.common import (
     runtime,
     tapped,
 )
+from handlers.onboarding import not_set_up
 from jobs import sessions as flow
 from messages import Outgoing, label, render
 from storage import activities, checkins, outbox, sessions
@@ -42,7 +43,7 @@ async def usable_patient(rt, update: Update) -> dict | None:
     """The sender as a set-up patient who may use activities now; else says why and gives None."""
     patient = patient_of(rt, update)
     if patient is None or patient["status"] == "onboarding":
-        await reply_template(rt, update, "not_registered")
+        await not_set_up(rt, update)  # mid-setup: what is left (handlers.onboarding)
         return None
     if patient["status"] == "hold":
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])

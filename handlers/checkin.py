@@ -22,6 +22,7 @@ from handlers.common import (
     tapped,
     update_key,
 )
+from handlers.onboarding import not_set_up
 from jobs import clinic
 from jobs import sessions as flow
 from jobs.compose import CHECKIN_KINDS
@@ -64,7 +65,7 @@ async def checkin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     rt = runtime(context)
     patient = patient_of(rt, update)
     if patient is None or patient["status"] == "onboarding":
-        await reply_template(rt, update, "not_registered")
+        await not_set_up(rt, update)  # mid-setup: what is left (handlers.onboarding)
         return
     if patient["status"] == "hold":
         await reply_template(rt, update, "prompts_on_hold", patient_id=patient["id"])

@@ -12,12 +12,39 @@ from bot.rules import onboarding_rules as R
 from bot.rules import safety
 from bot.rules.callbacks import encode
 from bot.rules.parsing import parse_hhmm, parse_minutes
+from bot.rules.schedule import CHECKIN_MODES
 from jobs import clinic
 from messages import Button, Outgoing, label, render
-from storage import activities
+from storage import activities, patients
 
-MAX_DOSE = 180  # minutes; a starting dose, so anything longer is more likely a slip
-_DONE_WORDS = frozenset({"done", "finished", "that's all", "thats all", "that's it", "no more"})
+# The weekly summary's day and time offered as buttons (any day and time may be typed).
+SUMMARY_CHOICES = (
+    ("sun", "18:00"),
+    ("sun", "10:00"),
+    ("sat", "18:00"),
+    ("fri", "18:00"),
+    ("mon", "08:00"),
+)
+
+MAX_DOSE = R.MAX_DOSE  # minutes; one range for setup and /settings (bot.rules.onboarding_rules)
+# Dose buttons under /settings (a typed dose may be anything in MIN_DOSE..MAX_DOSE).
+SETTINGS_DOSES = tuple(sorted({*R.DOSE_PRESETS, 45, 60}))
+_MODE_WORDS = {
+    "daily": "daily",
+    "every day": "daily",
+    "everyday": "daily",
+    "weekdays": "weekdays",
+    "weekdays only": "weekdays",
+    "weekday": "weekdays",
+    "work days": "weekdays",
+    "off": "off",
+    "none": "off",
+    "no check in": "off",
+    "no checkin": "off",
+    "stop": "off",
+}
+_OFF_WORDS = frozenset({"off", "none", "no", "no quiet hours", "nothing", "never", "remove"})
+_START_OVER = frozenset({"start over", "start again", "restart", "over", "again", "from scratch"})
 _SITTING_WORDS = {
     "weekdays": "wd",
     "weekday": "wd",
@@ -52,6 +79,31 @@ def pending(db, state: dict) -> list[tuple[int, str]]:
     return [(i, n) for i, n in enumerate(state["data"].get("chosen", [])) if n not in stored]
 
 
+def _marked(text: str, chosen: bool) -> str:
+    """A button's label with ✓ when it is the current choice."""
+    return f"✓ {text}" if chosen else text
+
+
+# What each step still to come sets up, for "what's left" (the words are in onboarding_left).
+_LEFT = (
+    ("consent", ("consent",)),
+    ("safety", ("consent", "rf", "hold", "soon")),
+    ("tz", ("consent", "rf", "hold", "soon", "tz")),
+    ("ci", ("consent", "rf", "hold", "soon", "tz", "ci")),
+    ("qh", ("consent", "rf", "hold", "soon", "tz", "ci", "qh")),
+    ("sit", ("consent", "rf", "hold", "soon", "tz", "ci", "qh", "sit", "sh", "se")),
+    ("act", tuple(R.STEPS)),
+)
+
+
+def left_to_set_up(state: dict) -> list[str]:
+    """What is still to set up from this step on (keys of the onboarding_left template)."""
+    step = state["data"].get("resume_step", state["step"])
+    if step == "intro":
+        return [key for key, _ in _LEFT]
+    return [key for key, upto in _LEFT if step in upto]
+
+
 def _rows(buttons: list[Button], per_row: int) -> list[list[Button]]:
     return [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
 
@@ -60,9 +112,14 @@ def _code(span: tuple[str, str]) -> str:
     return f"{span[0]}-{span[1]}".replace(":", "")  # ("22:00", "07:00") -> "2200-0700"
 
 
-def _span_buttons(step: str, presets) -> list[list[Button]]:
+def _span_buttons(step: str, presets, current: tuple = ()) -> list[list[Button]]:
     return [
-        [(label("onboarding_range", start=a, end=b), encode("o", step, _code((a, b))))]
+        [
+            (
+                _marked(label("onboarding_range", start=a, end=b), (a, b) == current),
+                encode("o", step, _code((a, b))),
+            )
+        ]
         for a, b in presets
     ]
 
@@ -122,17 +179,117 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
             render("onboarding_timezone", **{"candidates": (), **ctx}),
             [] if problem == "other" else _rows(buttons, 2),
         )
+    editing = state["data"].get("edit")
+    patient = patients.get(db, state["patient_id"]) if editing and db is not None else None
+    now = patient or {}  # /settings: the current choice is marked ✓ on its button
     if step == "ci":
-        return Outgoing(
-            render("onboarding_checkin_time", **ctx),
-            _rows([(t, encode("o", "ci", t.replace(":", ""))) for t in R.CHECKIN_PRESETS], 3),
+        rows = _rows(
+            [
+                (_marked(t, t == now.get("checkin_time")), encode("o", "ci", t.replace(":", "")))
+                for t in R.CHECKIN_PRESETS
+            ],
+            3,
         )
+        if patient is not None:
+            mode = patient.get("checkin_mode") or "daily"
+            rows.append(
+                [
+                    (_marked(label(f"settings_ci_{m}"), m == mode), encode("o", "ci", m))
+                    for m in CHECKIN_MODES
+                ]
+            )
+        return Outgoing(render("onboarding_checkin_time", editing=bool(editing), **ctx), rows)
     if step == "qh":
-        blank = {"checkin": "", "start": "", "end": ""}
+        blank = {"checkin": "", "start": "", "end": "", "summary": "", "clash": ()}
+        rows = _span_buttons("qh", R.QUIET_PRESETS, (now.get("quiet_from"), now.get("quiet_to")))
+        if editing:
+            none = _marked(label("settings_no_quiet"), bool(now) and not now.get("quiet_from"))
+            rows.append([(none, encode("o", "qh", "none"))])
+        rows.append([(label("onboarding_change_checkin"), encode("o", "qh", "back"))])
         return Outgoing(
-            render("onboarding_quiet", **{**blank, **ctx}),
-            _span_buttons("qh", R.QUIET_PRESETS)
-            + [[(label("onboarding_change_checkin"), encode("o", "qh", "back"))]],
+            render("onboarding_quiet", **{**blank, "editing": bool(editing), **ctx}), rows
+        )
+    if step == "resume":
+        return Outgoing(
+            render("onboarding_stalled", left=left_to_set_up(state), **ctx),
+            [
+                [
+                    (label("onboarding_continue"), encode("o", "resume", "go")),
+                    (label("onboarding_start_over"), encode("o", "resume", "over")),
+                ]
+            ],
+        )
+    if step in ("sdays", "ldays"):
+        days = state["data"].get("days", [])
+        rows = _rows(
+            [(_marked(label(f"day_{d}"), d in days), encode("o", step, d)) for d in R.WEEK],
+            4,
+        )
+        last = [(label("settings_days_save"), encode("o", step, "done"))]
+        if step == "sdays":
+            off = _marked(label("settings_sitting_off"), not now.get("sitting_days"))
+            last.append((off, encode("o", step, "off")))
+        return Outgoing(
+            render(
+                "settings_days",
+                which=step,
+                days=[label(f"day_{d}") for d in R.WEEK if d in days],
+                **ctx,
+            ),
+            rows + [last],
+        )
+    if step == "sum":
+        return Outgoing(
+            render("settings_summary_when", **ctx),
+            [
+                [
+                    (
+                        _marked(
+                            label("settings_summary_at", day=day.capitalize(), time=at),
+                            not now.get("summary_off")
+                            and (day, at) == (now.get("summary_day"), now.get("summary_time")),
+                        ),
+                        encode("set:sum", f"{day}{at.replace(':', '')}"),
+                    )
+                ]
+                for day, at in SUMMARY_CHOICES
+            ]
+            + [
+                [
+                    (
+                        _marked(label("settings_summary_off"), bool(now.get("summary_off"))),
+                        encode("set:sum", "off"),
+                    )
+                ]
+            ],
+        )
+    if step in ("adose", "aname"):
+        act = activities.owned(db, state["data"].get("activity", 0), state["patient_id"])
+        if act is None:
+            raise ValueError("the activity being changed is gone")
+        if step == "aname":
+            return Outgoing(render("settings_rename", activity=act["name"], **ctx))
+        pause = "unpause" if act["stopped"] else "pause"
+        return Outgoing(
+            render(
+                "settings_dose_how",
+                activity=act["name"],
+                dose=act["dose_minutes"],
+                stopped=bool(act["stopped"]),
+                max_minutes=R.MAX_DOSE,
+                **ctx,
+            ),
+            [
+                [
+                    (label("onboarding_minutes", n=n), encode("set:dm", act["id"], n))
+                    for n in SETTINGS_DOSES
+                ],
+                [
+                    (label("settings_rename"), encode("set:a", act["id"], "rename")),
+                    (label(f"settings_{pause}"), encode("set:a", act["id"], pause)),
+                    (label("settings_remove"), encode("set:a", act["id"], "remove")),
+                ],
+            ],
         )
     if step == "sit":
         return Outgoing(
@@ -140,13 +297,23 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
             [[(label(f"onboarding_sit_{k}"), encode("o", "sit", k)) for k in R.SITTING_DAYS]],
         )
     if step == "sh":
+        current = (now.get("sitting_from"), now.get("sitting_to"))
         return Outgoing(
-            render("onboarding_sitting_hours", **ctx), _span_buttons("sh", R.SITTING_PRESETS)
+            render("onboarding_sitting_hours", **ctx),
+            _span_buttons("sh", R.SITTING_PRESETS, current),
         )
     if step == "se":
         return Outgoing(
             render("onboarding_sitting_every", **ctx),
-            [[(label("onboarding_minutes", n=n), encode("o", "se", n)) for n in R.SITTING_EVERY]],
+            [
+                [
+                    (
+                        _marked(label("onboarding_minutes", n=n), n == now.get("sitting_every")),
+                        encode("o", "se", n),
+                    )
+                    for n in R.SITTING_EVERY
+                ]
+            ],
         )
     if step == "act":
         chosen = state["data"].get("chosen", [])
@@ -166,7 +333,9 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
     if step == "dose":
         index, name = pending(db, state)[0]
         return Outgoing(
-            render("onboarding_dose", name=name, max_minutes=MAX_DOSE, **ctx),
+            render(
+                "onboarding_dose", name=name, max_minutes=MAX_DOSE, min_minutes=R.MIN_DOSE, **ctx
+            ),
             [
                 [
                     (label("onboarding_minutes", n=n), encode("o", "dose", f"{index}:{n}"))
@@ -182,11 +351,19 @@ def from_button(db, state: dict, value: str) -> object | None:
     step = state["step"]
     if step == "tz":
         return value if value in R.TZ_PRESETS or value == "other" else None
+    editing = state["data"].get("edit")
     if step == "ci":
+        if editing and value in CHECKIN_MODES:
+            return value
         return next((t for t in R.CHECKIN_PRESETS if t.replace(":", "") == value), None)
+    if step in ("sdays", "ldays"):
+        days: tuple[str, ...] = (*R.WEEK, "done", "off") if step == "sdays" else (*R.WEEK, "done")
+        return value if value in days else None
     if step in ("qh", "sh"):
         if step == "qh" and value == "back":
             return "back"
+        if step == "qh" and editing and value == "none":
+            return "none"
         presets = R.QUIET_PRESETS if step == "qh" else R.SITTING_PRESETS
         return next((span for span in presets if _code(span) == value), None)
     if step == "se":
@@ -208,6 +385,7 @@ def from_button(db, state: dict, value: str) -> object | None:
         "hold": ("seen", "mistake", "notyet"),
         "soon": ("yes", "no"),
         "sit": tuple(R.SITTING_DAYS),
+        "resume": ("go", "over"),
     }
     return value if value in allowed.get(step, ()) else None
 
@@ -243,11 +421,47 @@ def from_text(state: dict, text: str) -> object:
         if found is None:
             raise Reask("unknown")
         return found
+    editing = state["data"].get("edit")
+    if step == "resume":
+        if R.safety_words(text) in _START_OVER:
+            return "over"
+        agreed = R.yes_no(text)
+        if agreed is None:
+            raise Reask()
+        return "go" if agreed else "later"  # "no": not now (starting over is asked for by name)
     if step == "ci":
+        if editing and R.safety_words(text).replace("-", " ") in _MODE_WORDS:
+            return _MODE_WORDS[R.safety_words(text).replace("-", " ")]
         at = parse_hhmm(text)
         if at is None:
             raise Reask()
         return R.hhmm(at)
+    if step == "qh" and editing and R.safety_words(text) in _OFF_WORDS:
+        return "none"
+    if step in ("sdays", "ldays"):
+        if step == "sdays" and R.safety_words(text) in _OFF_WORDS:
+            return "off"
+        if R.safety_words(text) in ("done", "save", "ok", "that's it", "thats it"):
+            return "done"
+        days = R.parse_days(text)
+        if days is None:
+            raise Reask()
+        return days
+    if step == "sum":
+        when = R.parse_summary_when(text)
+        if when is None:
+            raise Reask()
+        return when
+    if step == "adose":
+        minutes = R.parse_dose(text)
+        if minutes is None:
+            raise Reask()
+        return minutes
+    if step == "aname":
+        name = R.activity_name(text)
+        if name is None:
+            raise Reask("not_a_name")
+        return name
     if step in ("qh", "sh"):
         span = R.parse_time_range(text)
         if span is None or (step == "sh" and span[0] >= span[1]):
@@ -264,15 +478,15 @@ def from_text(state: dict, text: str) -> object:
             raise Reask()
         return minutes
     if step == "act":
-        if words in _DONE_WORDS:
+        if R.ends_list(text):
             return "done"
-        name = R.preset_activity(text) or R.clean_activity(text)
-        if name is None:
+        typed = R.activity_names(text)
+        if not typed:
             raise Reask("not_a_name")
-        return ("own", name)
+        return ("own", *typed)
     if step == "dose":
-        minutes = parse_minutes(text)
-        if minutes is None or minutes > MAX_DOSE:
+        minutes = R.parse_dose(text)
+        if minutes is None:
             raise Reask()
         return minutes
     raise Reask()

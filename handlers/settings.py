@@ -6,7 +6,6 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.rules.callbacks import decode, encode
-from bot.rules.onboarding_rules import DOSE_PRESETS
 from handlers import safety
 from handlers.activity import usable_patient
 from handlers.common import (
@@ -21,8 +20,8 @@ from handlers.common import (
     sender,
     tapped,
 )
-from handlers.onboarding import EDIT_FLOWS, settings_message
-from handlers.onboarding_questions import question
+from handlers.onboarding import EDIT_BEGINS, EDIT_FLOWS, settings_message, summary_change
+from handlers.onboarding_questions import SETTINGS_DOSES, SUMMARY_CHOICES, question
 from handlers.resume import resume
 from jobs.plan import replan_patient
 from jobs.prompts import PROMPT_KINDS as PROMPT_KINDS  # what /pause cancels (re-exported)
@@ -30,14 +29,7 @@ from jobs.prompts import pause, pause_length_buttons, set_pause_length
 from messages import Outgoing, label, render
 from storage import activities, consents, events, patients
 
-DOSE_CHOICES = tuple(sorted({*DOSE_PRESETS, 45, 60}))
-SUMMARY_CHOICES = (
-    ("sun", "18:00"),
-    ("sun", "10:00"),
-    ("sat", "18:00"),
-    ("fri", "18:00"),
-    ("mon", "08:00"),
-)
+DOSE_CHOICES = SETTINGS_DOSES  # the dose buttons; a typed dose may be any in setup's range
 
 
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -50,7 +42,8 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """`set:<setting>`, `set:sum:<when>`, `set:d:<activity>`, `set:dm:<activity>:<minutes>`."""
+    """`set:<setting>`, `set:sum:<when>`, `set:d:<activity>`, `set:dm:<activity>:<minutes>`,
+    `set:a:<activity>:<rename|pause|unpause|remove>`."""
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
@@ -68,97 +61,130 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await reply_template(rt, update, "expired", patient_id=patient["id"])
 
 
-async def _begin_edit(rt, update: Update, patient: dict, cb) -> bool:
-    """`set:<setting>`: a menu (summary, dose) or the onboarding question to change it."""
-    what, pid = cb["what"], patient["id"]
-    if what == "sum":
-        rows = [
-            [
-                (
-                    label("settings_summary_at", day=day.capitalize(), time=at),
-                    encode("set:sum", f"{day}{at.replace(':', '')}"),
-                )
-            ]
-            for day, at in SUMMARY_CHOICES
-        ]
-        await reply(rt, update, Outgoing(render("settings_summary_when"), rows), patient_id=pid)
-        return True
-    if what == "dose":
-        rows = [
-            [(f"{a['name']} ({a['dose_minutes']} min)", encode("set:d", a["id"]))]
-            for a in activities.for_patient(rt.db, pid)
-        ]
-        await reply(rt, update, Outgoing(render("settings_dose_which"), rows), patient_id=pid)
-        return True
-    if what not in EDIT_FLOWS:
-        return False
-    user, chat = sender(update).id, current_chat(update).id
+async def _edit(rt, update: Update, patient: dict, step: str, data: dict) -> None:
+    """Begin a /settings change at an onboarding-style step, so typed answers reach it too."""
+    user, chat, pid = sender(update).id, current_chat(update).id, patient["id"]
 
     def begin():
-        consents.set_step(
-            rt.db,
-            user,
-            chat,
-            what,
-            rt.clock.now(),
-            patient_id=pid,
-            data={"edit": what, "chosen": []},
-        )
-        return [question(rt.db, consents.onboarding(rt.db, user))]
+        consents.set_step(rt.db, user, chat, step, rt.clock.now(), patient_id=pid, data=data)
+        return [question(rt.db, consents.existing_onboarding(rt.db, user))]
 
     await clear_buttons(update)
     await respond(rt, update, begin, patient_id=pid)
+
+
+async def _begin_edit(rt, update: Update, patient: dict, cb) -> bool:
+    """`set:<setting>`: a menu (which activity) or the question to change it."""
+    what, pid = cb["what"], patient["id"]
+    if what == "dose":
+        rows = [
+            [
+                (
+                    label(
+                        "settings_activity_paused" if a["stopped"] else "settings_activity",
+                        name=a["name"],
+                        n=a["dose_minutes"],
+                    ),
+                    encode("set:d", a["id"]),
+                )
+            ]
+            for a in activities.for_patient(rt.db, pid)
+        ]
+        text = render("settings_dose_which", has_any=bool(rows))
+        await reply(rt, update, Outgoing(text, rows), patient_id=pid)
+        return True
+    if what not in EDIT_FLOWS or what in ("adose", "aname"):
+        return False
+    data: dict = {"edit": what, "chosen": []}
+    if what == "sit":
+        data["days"] = [d for d in patient["sitting_days"].split(",") if d]
+    if what == "ld":
+        data["days"] = [d for d in patient["course_days"].split(",") if d]
+    await _edit(rt, update, patient, EDIT_BEGINS.get(what, what), data)
     return True
 
 
 async def _summary_chosen(rt, update: Update, patient: dict, cb) -> bool:
+    """`set:sum:<day><hhmm>` or `set:sum:off`: stored unless quiet hours would silence it."""
     pid = patient["id"]
-    chosen = next(
-        ((d, t) for d, t in SUMMARY_CHOICES if cb["when"] == f"{d}{t.replace(':', '')}"), None
+    chosen = (
+        "off"
+        if cb["when"] == "off"
+        else next(
+            ((d, t) for d, t in SUMMARY_CHOICES if cb["when"] == f"{d}{t.replace(':', '')}"),
+            None,
+        )
     )
     if chosen is None:
         return False
-
-    def change_summary():
-        patients.update(rt.db, pid, rt.clock.now(), summary_day=chosen[0], summary_time=chosen[1])
-        events.record(rt.db, rt.clock.now(), "settings_changed", pid, setting="summary")
-        return [settings_message(rt.db, patients.get(rt.db, pid), saved=True)]
-
+    user = sender(update).id
     await clear_buttons(update)
-    if await respond(rt, update, change_summary, patient_id=pid):
+    if (
+        await respond(
+            rt,
+            update,
+            lambda: summary_change(rt.db, pid, chosen, rt.clock.now(), user),
+            patient_id=pid,
+        )
+        and consents.onboarding(rt.db, user) is None
+    ):
         replan_patient(rt, patients.existing(rt.db, pid))
     return True
 
 
 async def _dose_activity(rt, update: Update, patient: dict, cb) -> bool:
+    """`set:d:<activity>`: its dose (tap or type), and rename, pause or remove it."""
     act = activities.owned(rt.db, cb["activity"], patient["id"])
-    if act is None:
+    if act is None or act["removed_at"]:
         return False
-    rows = [
-        [(label("onboarding_minutes", n=n), encode("set:dm", act["id"], n)) for n in DOSE_CHOICES]
-    ]
-    await reply(
-        rt,
-        update,
-        Outgoing(render("settings_dose_how", activity=act["name"], dose=act["dose_minutes"]), rows),
-        patient_id=patient["id"],
-    )
+    await _edit(rt, update, patient, "adose", {"edit": "adose", "activity": act["id"]})
     return True
 
 
 async def _dose_minutes(rt, update: Update, patient: dict, cb) -> bool:
     pid, minutes = patient["id"], cb["minutes"]
     act = activities.owned(rt.db, cb["activity"], pid)
-    if act is None or minutes not in DOSE_CHOICES:
+    if act is None or act["removed_at"] or minutes not in DOSE_CHOICES:
         return False
 
     def change():
         activities.set_dose(rt.db, act["id"], minutes, act["paused_until"])
         events.record(rt.db, rt.clock.now(), "dose_changed", pid, activity=act["id"], by="patient")
-        return [settings_message(rt.db, patients.get(rt.db, pid), saved=True)]
+        consents.finish(rt.db, sender(update).id)  # the typed-dose question is answered
+        return [settings_message(rt.db, patients.existing(rt.db, pid), saved=True)]
 
     await clear_buttons(update)
     await respond(rt, update, change, patient_id=pid)
+    return True
+
+
+async def _activity_action(rt, update: Update, patient: dict, cb) -> bool:
+    """`set:a:<activity>:<action>`: rename (asks the new name), pause, unpause or remove it.
+    A paused or removed activity gets no prompts; its sessions and history are kept."""
+    pid, action = patient["id"], cb["action"]
+    act = activities.owned(rt.db, cb["activity"], pid)
+    if act is None or act["removed_at"]:
+        return False
+    if action == "rename":
+        await _edit(rt, update, patient, "aname", {"edit": "aname", "activity": act["id"]})
+        return True
+
+    def change():
+        now = rt.clock.now()
+        if action == "remove":
+            activities.mark_removed(rt.db, act["id"], now)
+        else:
+            activities.set_stopped(rt.db, act["id"], action == "pause")
+        events.record(rt.db, now, f"activity_{action}d", pid, activity=act["id"])
+        consents.finish(rt.db, sender(update).id)
+        return [
+            Outgoing(render("settings_activity_done", action=action, activity=act["name"])),
+            settings_message(rt.db, patients.existing(rt.db, pid), saved=True),
+        ]
+
+    await clear_buttons(update)
+    if await respond(rt, update, change, patient_id=pid):
+        replan_patient(rt, patients.existing(rt.db, pid))
     return True
 
 
@@ -167,6 +193,7 @@ _SETTING_STEPS = {
     "set:sum": _summary_chosen,
     "set:d": _dose_activity,
     "set:dm": _dose_minutes,
+    "set:a": _activity_action,
 }
 
 

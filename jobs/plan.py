@@ -232,7 +232,10 @@ class _Tick:
         weekly = None  # patients.preferences: after the course, weekly on its start's weekday
         if p["course_state"] == "maintenance" and p["course_start"]:
             weekly = date.fromisoformat(p["course_start"]).weekday()
-        prefs, dues, checkins = span.schedule(p, quiet + (p["checkin_time"], weekly), checkin=True)
+        mode = p.get("checkin_mode") or "daily"  # /settings: daily, weekdays or off
+        prefs, dues, checkins = span.schedule(
+            p, quiet + (p["checkin_time"], weekly, mode), checkin=True
+        )
         templates = self._slice(dues, checkins)
         _, dues, nudges = span.schedule(
             p,
@@ -244,6 +247,8 @@ class _Tick:
         )
         templates += self._slice(dues, nudges)
         templates += self._course(p, prefs)
+        if p.get("summary_off"):  # switched off in /settings: caregivers' copies too
+            return templates, []
         if carers:  # the patient's own summary and each caregiver's copy: not shared
             return templates, [
                 _row(item, p["chat_id"], p["id"], self.now_iso)

@@ -387,6 +387,21 @@ def m011_warning_sign_lessons_again(db: Database) -> None:
 
 
 @migrations()
+def m013_settings(db: Database) -> None:
+    # /settings (issue 15): an activity can be removed (its sessions and history kept, so the row
+    # stays, marked) or paused by the person until they unpause it; the check-in can be daily,
+    # weekdays only or off, and the weekly summary off (caregivers' copies too).
+    db.executescript(
+        """
+        ALTER TABLE activities ADD COLUMN removed_at TEXT;  -- removed in /settings; NULL: current
+        ALTER TABLE activities ADD COLUMN stopped INTEGER NOT NULL DEFAULT 0;  -- paused by the person
+        ALTER TABLE patients ADD COLUMN checkin_mode TEXT NOT NULL DEFAULT 'daily';  -- daily|weekdays|off
+        ALTER TABLE patients ADD COLUMN summary_off INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
+@migrations()
 def m014_pause_and_nudges(db: Database) -> None:
     # /pause for a day or a week ends by itself (jobs/prompts.py): the moment it ends, UTC. NULL
     # while not paused, or paused until /resume. patients_paused_until: the plan tick finds the pauses

@@ -9,7 +9,7 @@ from sqlite_utils import Database
 
 from bot.clock import iso
 from bot.rules.localtime import DailyWindow, parse_hhmm, zone
-from bot.rules.schedule import WEEKDAYS, Preferences, Sitting, nudge_offset
+from bot.rules.schedule import Preferences, Sitting, checkin_days, nudge_offset
 from storage.db import new_id
 
 PLANNABLE = "active"
@@ -127,19 +127,32 @@ def preferences(patient: dict) -> Preferences:
             int(patient["sitting_every"]),
         )
     offset = sitting_offset(patient["id"], int(patient["sitting_every"]))
-    checkin = parse_hhmm(patient["checkin_time"]) if patient["checkin_time"] else None
+    mode = patient.get("checkin_mode") or "daily"
+    checkin = (
+        parse_hhmm(patient["checkin_time"]) if patient["checkin_time"] and mode != "off" else None
+    )
     weekly = None
     if patient.get("course_state") == "maintenance" and patient.get("course_start"):
-        weekly = frozenset({WEEKDAYS[date.fromisoformat(patient["course_start"]).weekday()]})
+        weekly = date.fromisoformat(patient["course_start"]).weekday()
     return Preferences(
         patient["id"],
         tz,
         checkin,
         quiet,
         sitting,
-        checkin_weekdays=weekly,
+        checkin_weekdays=checkin_days(mode, weekly),
         sitting_offset_minutes=offset,
     )
+
+
+def checkin_on(patient: dict) -> bool:
+    """Does this person get a scheduled check-in at all (a time, and not switched off)?"""
+    return bool(patient["checkin_time"]) and (patient.get("checkin_mode") or "daily") != "off"
+
+
+def summary_on(patient: dict) -> bool:
+    """Does this person get the weekly summary (not switched off in /settings)?"""
+    return not patient.get("summary_off")
 
 
 def sitting_offset(patient_id: int, every_minutes: int) -> int:

@@ -73,6 +73,12 @@ ROUTES: tuple[Route, ...] = (
     _r("set:sum", "/settings: the weekly summary's day and time", when=str),
     _r("set:d", "/settings: an activity's dose", activity=int),
     _r("set:dm", "/settings: an activity's new dose", activity=int, minutes=int),
+    _r(
+        "set:a",
+        "/settings: rename, pause, unpause or remove an activity",
+        activity=int,
+        action=("rename", "pause", "unpause", "remove"),
+    ),
     _r("cg:i", "invite a caregiver (summary, or summary and alerts)", scope=("s", "a")),
     _r("cg:r", "revoke a caregiver (the patient)", caregiver=int),
     _r("cg:c", "cancel an unused invite", invite=int),

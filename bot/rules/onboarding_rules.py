@@ -9,7 +9,8 @@ import functools
 import hashlib
 import re
 import unicodedata
-from datetime import datetime, time
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, available_timezones
@@ -37,7 +38,11 @@ STEPS = (
     "se",
     "act",
     "dose",
+    "resume",  # "Shall we finish setting up?" after a setup left for more than SETUP_STALL
 )
+# Steps of /settings only (edit mode): an activity's dose or name, sitting or lesson days, the
+# weekly summary.
+EDIT_STEPS = ("adose", "aname", "sdays", "ldays", "sum")
 
 TZ_PRESETS = (
     "Europe/London",
@@ -69,6 +74,12 @@ ACTIVITIES = {
 }
 MAX_ACTIVITIES = 12
 MAX_ACTIVITY_NAME = 40
+# One range for a typed or tapped dose, in setup and in /settings: a starting dose, so anything
+# longer than three hours is more likely a slip.
+MIN_DOSE = 1
+MAX_DOSE = 180
+# A setup left for longer than this is not answered by the next message: "shall we finish?"
+SETUP_STALL = timedelta(hours=1)
 
 _REGIONS = frozenset(
     "Africa America Antarctica Asia Atlantic Australia Europe Indian Pacific".split()
@@ -341,3 +352,210 @@ def is_seen(text: str | None) -> bool:
 def is_not_yet(text: str | None) -> bool:
     """ "Not yet" to "Were you able to get checked?" (typed as the button says, or plainly)."""
     return _plain(text) in _NOT_YET_PLAIN
+
+
+# -- typed answers at the activities step, and /settings -------------------------------------
+
+# Whole messages that end the activity list ("no" answers "anything else?").
+_LIST_DONE = frozenset(
+    {
+        "done",
+        "im done",
+        "i'm done",
+        "all done",
+        "finished",
+        "no",
+        "nope",
+        "nah",
+        "no thanks",
+        "no thank you",
+        "none",
+        "nothing",
+        "nothing else",
+        "no more",
+        "no others",
+        "no other",
+        "not really",
+        "that's it",
+        "thats it",
+        "that's all",
+        "thats all",
+        "that is it",
+        "that is all",
+        "that's everything",
+        "thats everything",
+        "ok that's it",
+        "ok thats it",
+        "enough",
+    }
+)
+_LEADING = re.compile(r"^(?:(?:(?:and|also|plus|then|oh|ok|okay|maybe|some)\b|&|\+)[\s,]*)+", re.I)
+
+
+def ends_list(text: str | None) -> bool:
+    """ "no", "none", "nothing else", "that's it", "done": the activity list is complete."""
+    return safety_words(text) in _LIST_DONE
+
+
+def activity_name(text: str | None) -> str | None:
+    """Someone's own activity typed in words: a leading "and", "also" or "plus" dropped, spaces
+    tidied, stored as given otherwise; None if unusable (a number, a command, too long)."""
+    if not isinstance(text, str):
+        return None
+    name = " ".join(text.replace("\u2019", "'").split()).strip(" ,.;!")
+    name = _LEADING.sub("", name).strip(" ,.;!")
+    return clean_activity(name)
+
+
+def activity_names(text: str | None) -> list[str] | None:
+    """One or more activities typed at once: "walking, yoga and swimming", or "walking and yoga"
+    when both are listed ones; "rock and roll" stays one name. None if unusable."""
+    if not isinstance(text, str):
+        return None
+    parts = [p for p in re.split(r"\s*[,;]\s*", text.strip()) if p.strip()]
+    if len(parts) > 1:  # a list: its last item may be "x and y"
+        parts = parts[:-1] + re.split(r"\s+(?:and|&|\+)\s+", parts[-1])
+    else:
+        halves = re.split(r"\s+(?:and|&|\+)\s+", text.strip())
+        if not (len(halves) > 1 and all(preset_activity(h) for h in halves)):
+            halves = [text]
+        parts = halves
+    names = [activity_name(p) for p in parts]
+    if any(n is None for n in names):
+        whole = activity_name(text)
+        return [whole] if whole else None
+    return [preset_activity(n) or n for n in names if n]
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def activity_key(name: str) -> str:
+    """What two names must share to be the same activity: case, plurals, spaces, hyphens and a
+    leading "and"/"also" do not count ("Gardening", "and gardening", "gardenings")."""
+    tidy = activity_name(name) or name
+    words = re.sub(r"[^\w]+", " ", tidy.casefold()).split()
+    return " ".join(_singular(w) for w in words)
+
+
+def same_activity(name: str, names: Iterable[str]) -> str | None:
+    """The one of `names` that is the same activity as `name`, if any."""
+    key = activity_key(name)
+    return next((n for n in names if activity_key(n) == key), None)
+
+
+def parse_dose(text: str | None) -> int | None:
+    """A starting dose typed in numbers or words ("20", "20 min", "twenty", "half an hour"),
+    whole minutes in MIN_DOSE..MAX_DOSE; None otherwise."""
+    from bot.rules.parsing import parse_minutes
+
+    minutes = parse_minutes(text)
+    return minutes if minutes is not None and MIN_DOSE <= minutes <= MAX_DOSE else None
+
+
+def stalled(updated_at: datetime, now: datetime) -> bool:
+    """Has a setup been left long enough that the next message may be meant for something else?"""
+    return now - updated_at > SETUP_STALL
+
+
+# -- days of the week ------------------------------------------------------------------------
+
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_WORDS = {
+    **{d: d for d in WEEK},
+    "monday": "mon",
+    "tuesday": "tue",
+    "tues": "tue",
+    "wednesday": "wed",
+    "thursday": "thu",
+    "thur": "thu",
+    "thurs": "thu",
+    "friday": "fri",
+    "saturday": "sat",
+    "sunday": "sun",
+}
+_DAY_GROUPS = {
+    "weekdays": WEEK[:5],
+    "weekday": WEEK[:5],
+    "workdays": WEEK[:5],
+    "work days": WEEK[:5],
+    "weekends": WEEK[5:],
+    "weekend": WEEK[5:],
+    "every day": WEEK,
+    "everyday": WEEK,
+    "daily": WEEK,
+    "all": WEEK,
+    "all days": WEEK,
+}
+
+
+def day_word(word: str) -> str | None:
+    """ "Thursday", "thu", "thurs" -> "thu"."""
+    return _DAY_WORDS.get(word.casefold().strip(" .,"))
+
+
+def parse_days(text: str | None) -> tuple[str, ...] | None:
+    """A set of days typed: "weekdays", "mon wed fri", "Tuesday and Thursday"; in week order.
+    None when anything in it is not a day."""
+    s = safety_words(text)
+    if not s:
+        return None
+    if s in _DAY_GROUPS:
+        return _DAY_GROUPS[s]
+    words = [w for w in re.split(r"[\s,/&+]+|\band\b", s) if w.strip()]
+    found = [day_word(w) for w in words]
+    if not found or any(d is None for d in found):
+        return None
+    return tuple(d for d in WEEK if d in found)
+
+
+def join_days(days: Iterable[str]) -> str:
+    """Stored form: "mon,wed,fri" in week order."""
+    return ",".join(d for d in WEEK if d in set(days))
+
+
+# -- settings that must not contradict each other --------------------------------------------
+
+
+def conflicts(
+    checkin: time | None,
+    quiet: tuple[time, time] | None,
+    summary: time | None = None,
+) -> tuple[str, ...]:
+    """Which scheduled messages quiet hours would silence: "checkin", "summary" (None: that
+    message is off). Empty: the settings fit together and may be stored."""
+    if quiet is None:
+        return ()
+    found = []
+    if checkin is not None and in_window(checkin, *quiet):
+        found.append("checkin")
+    if summary is not None and in_window(summary, *quiet):
+        found.append("summary")
+    return tuple(found)
+
+
+def parse_summary_when(text: str | None) -> tuple[str, str | None] | str | None:
+    """The weekly summary typed: "off", "Saturday", "friday 19:30", "sun 6pm".
+
+    Returns "off", (day, "HH:MM"), (day, None) for a day alone, or None if unclear."""
+    s = safety_words(text)
+    if s in ("off", "none", "no", "stop", "no summary", "never", "turn off", "turn it off"):
+        return "off"
+    words = s.replace(" at ", " ").split()
+    if not words:
+        return None
+    day = day_word(words[0])
+    if day is None:
+        return None
+    rest = " ".join(words[1:])
+    if not rest:
+        return day, None
+    at = parse_hhmm(rest)
+    return (day, hhmm(at)) if at is not None else None

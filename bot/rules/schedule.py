@@ -81,6 +81,24 @@ class Planned:
         return expires_at(self.kind, self.due_at)
 
 
+CHECKIN_MODES = ("daily", "weekdays", "off")
+
+
+def checkin_days(mode: str, weekly: int | None = None) -> frozenset[str] | None:
+    """The weekdays a check-in is planned on: None for every day. `mode` is the person's choice
+    in /settings (daily, weekdays; "off" plans none: its time is left out before this);
+    `weekly` (a weekday number) is the one day after the course, kept within weekdays if they
+    chose weekdays only (a weekend day moves to Monday)."""
+    if weekly is not None:
+        day = WEEKDAYS[weekly]
+        if mode == "weekdays" and weekly >= 5:
+            day = "mon"
+        return frozenset({day})
+    if mode == "weekdays":
+        return frozenset(WEEKDAYS[:5])
+    return None
+
+
 def _local_days(start: datetime, end: datetime, tz: ZoneInfo) -> list[date]:
     first, last = local_date(start, tz), local_date(end, tz)
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
