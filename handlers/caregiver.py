@@ -112,6 +112,7 @@ def notify(rt, chat_id: int, patient_id: int, key: str, template: str, **context
 
 def zone_rows(cid: int, zones: tuple[str, ...], other: bool) -> list[list[tuple[str, str]]]:
     """Time-zone buttons two to a row; the presets end with "Other…"."""
+
     def name(z: str) -> str:
         preset = f"onboarding_tz_{z.rsplit('/', 1)[1].lower()}"
         return label(preset) if z in TZ_PRESETS else z.rsplit("/", 1)[1].replace("_", " ")

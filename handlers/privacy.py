@@ -7,6 +7,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.rules.callbacks import decode, encode
+from handlers.caregiver import notify
 from handlers.common import (
     answer_callback,
     clear_buttons,
@@ -19,6 +20,7 @@ from handlers.common import (
     tapped,
     update_key,
 )
+from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render
 from storage import events, outbox, privacy
 
@@ -77,11 +79,34 @@ async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     patient = patient_of(rt, update)
     user, chat = sender(update), current_chat(update)
+    told: list[int | None] = []
 
     def act():
+        # A caregiver's links end with their rows: each patient is told (after the deletion,
+        # so the notice is not deleted with the caregiver's messages).
+        links = privacy.links_as_caregiver(rt.db, user.id)
         counts = privacy.delete(rt.db, patient["id"] if patient else None, user.id, chat.id)
         # An anonymous line in the audit log: that a deletion happened, not whose.
         events.record(rt.db, rt.clock.now(), "person_deleted", None, rows=sum(counts.values()))
+        for link in links:
+            if link["patient_chat"] != chat.id:
+                told.append(
+                    notify(
+                        rt,
+                        link["patient_chat"],
+                        link["patient_id"],
+                        f"{link['id']}:deleted",
+                        "caregiver_link_notice",
+                        event="ended",
+                        by="deleted",
+                        to="patient",
+                        carer=link["first_name"],
+                        patient=link["patient_name"],
+                    )
+                )
         return [Outgoing(render("delete_done", counts=counts, total=sum(counts.values())))]
 
     await respond(rt, update, act)
+    for row in told:
+        if row:
+            await dispatch_now(rt, row)
