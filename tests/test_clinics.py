@@ -448,6 +448,9 @@ async def test_removed_clinician_loses_access_at_once(clinic, monkeypatch, capsy
     h = clinic["h"]
     await h.tick()
     staff = clinics.roles_of(h.db, STAFF)[0]
+    # Issue 16: the last active clinician of a clinic with members cannot be removed; a colleague.
+    _, colleague = clinics.invite_clinician(h.db, clinic["clinic"], h.clock.now())
+    await join_staff(h, colleague, user=OTHER_STAFF)
     monkeypatch.setenv("DATABASE_PATH", str(h.db_path))
     assert cli(["clinic", "remove-clinician", str(staff["id"])]) == 0
     await h.send_text(STAFF, f"/cohort {clinic['cohort']}")
