@@ -180,6 +180,8 @@ async def test_cohort_new_with_bad_arguments_explains_and_creates_nothing(harnes
 async def test_cohort_link_replaces_the_old_link(clinic):
     h = clinic["h"]
     await h.send_text(STAFF, f"/cohort_link {clinic['cohort']}")
+    ask = h.last(STAFF)  # issue 16: it asks before replacing the printed link
+    await h.tap(STAFF, button(ask, "cc:", "y"), ask.message_id)
     reply = h.api.sent_to(STAFF)[-2]
     assert "previous link and QR code no longer work" in reply.text
     new = COHORT_LINK.search(reply.text)
