@@ -445,6 +445,9 @@ async def _apply_settings(rt, update: Update, cohort: dict, staff: dict, change:
             clinics.update_cohort(rt.db, cohort["id"], **change)
             for field, value in sorted(change.items()):
                 old = cohort[field]
+                if field == "thresholds":
+                    _log_thresholds(rt, cohort["id"], staff["id"], old, value, now)
+                    continue
                 if field == "start_date":
                     old, value = old or "rolling", value or "rolling"
                 clinics.log_change(
@@ -473,6 +476,22 @@ async def _apply_settings(rt, update: Update, cohort: dict, staff: dict, change:
         ]
 
     await respond(rt, update, act, patient_id=_sender_pid(rt, update))
+
+
+def _log_thresholds(rt, cohort_id: int, staff_id: int, old: str, new: str, now) -> None:
+    """One log line per threshold that changed: `threshold NAME`, old and new (None: default)."""
+    before, after = json.loads(old or "{}"), json.loads(new or "{}")
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) != after.get(name):
+            clinics.log_change(
+                rt.db,
+                cohort_id,
+                staff_id,
+                f"threshold {name}",
+                before.get(name),
+                after.get(name),
+                now,
+            )
 
 
 def _thresholds_shown(cohort: dict) -> list[tuple[str, object, bool]]:
