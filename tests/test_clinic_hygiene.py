@@ -234,7 +234,7 @@ async def test_finding_12_archive_link_confirmation_and_the_cohort_log(staffed):
     await enrol(h, fresh)
     # Archive: asks, then the link stops and no digest is planned; the roster stays readable.
     await h.send_text(STAFF, f"/cohort_archive {cohort_id}")
-    assert "Its 1 member keep their course" in h.last(STAFF).text
+    assert "Its 1 member keeps their course" in h.last(STAFF).text
     await confirm(h)
     assert "is archived" in h.last(STAFF).text
     await h.send_text(NEWCOMER, f"/start co_{fresh}")
