@@ -230,15 +230,17 @@ def _clinic(args: argparse.Namespace) -> int:
     if not creating and not _existing_database(settings):
         return 2
     now = SystemClock().now()
+    name = ""
     if creating:
-        name = clinics.clean_clinic_name(args.name)
-        if name is None:
+        cleaned = clinics.clean_clinic_name(args.name)
+        if cleaned is None:
             print(
                 f"A clinic's name needs 1 to {clinics.CLINIC_NAME_MAX} characters "
                 "(spaces at the ends do not count).",
                 file=sys.stderr,
             )
             return 2
+        name = cleaned
         try:
             from bot.rules.localtime import zone
 
