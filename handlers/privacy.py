@@ -22,7 +22,7 @@ from handlers.common import (
 )
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render
-from storage import events, outbox, privacy
+from storage import caregivers, events, outbox, privacy
 
 
 async def mydata_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -85,6 +85,8 @@ async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         # A caregiver's links end with their rows: each patient is told (after the deletion,
         # so the notice is not deleted with the caregiver's messages).
         links = privacy.links_as_caregiver(rt.db, user.id)
+        # A patient's caregivers are told too, without the name (nothing of theirs may stay).
+        carers = caregivers.active_for_patient(rt.db, patient["id"]) if patient else []
         counts = privacy.delete(rt.db, patient["id"] if patient else None, user.id, chat.id)
         # An anonymous line in the audit log: that a deletion happened, not whose.
         events.record(rt.db, rt.clock.now(), "person_deleted", None, rows=sum(counts.values()))
@@ -102,6 +104,24 @@ async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
                         to="patient",
                         carer=link["first_name"],
                         patient=link["patient_name"],
+                    )
+                )
+        for carer in carers:
+            if carer["chat_id"] != chat.id:
+                told.append(
+                    outbox.enqueue(
+                        rt.db,
+                        chat_id=carer["chat_id"],
+                        patient_id=None,
+                        kind="caregiver_notice",
+                        due_at=rt.clock.now(),
+                        now=rt.clock.now(),
+                        dedupe_key=f"caregiver_notice:{carer['id']}:patient_deleted",
+                        payload=Outgoing(
+                            render(
+                                "caregiver_link_notice", event="ended", to="caregiver", by="deleted"
+                            )
+                        ).as_payload(),
                     )
                 )
         return [Outgoing(render("delete_done", counts=counts, total=sum(counts.values())))]

@@ -163,6 +163,8 @@ async def test_finding_10_patient_delete_scrubs_rows_addressed_to_others_and_myd
     others = list(h.db.query("SELECT * FROM outbox WHERE chat_id IN (?, ?)", [CARER, STAFF]))
     assert others and not any("Ana" in r["payload"] for r in others)
     assert not any(r["patient_id"] == pid for r in others)
+    # The caregiver is told the link ended, without the name.
+    assert "has deleted their data" in h.last(CARER).text and "Ana" not in h.last(CARER).text
     assert outbox.get(h.db, others[0]["id"]) is not None  # the rows stay, only the text goes
 
 
