@@ -214,6 +214,13 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             await _refuse(rt, update, "clinic_confirm_cancelled")
         return
     args, action = request["args"], request["action"]
+    if args.get("start"):  # the range moves with the clinic's date: checked again
+        out_of_range = _start_out_of_range(
+            rt, staff["clinic_id"], date.fromisoformat(args["start"])
+        )
+        if out_of_range:
+            await _refuse(rt, update, "clinic_bad_date", **out_of_range)
+            return
     if action == "cohort_new":
         await _create_cohort(rt, update, staff, args["name"], date.fromisoformat(args["start"]))
         return

@@ -17,9 +17,10 @@ from storage.db import new_id
 
 CLINICIAN_INVITE_VALID = timedelta(days=7)
 ENROL_LINK_VALID = timedelta(days=365)  # a waiting-room poster stays up; /cohort_link replaces it
-# A fixed cohort start date lies from 4 weeks before to a year after the clinic's local today: a
-# late-starting group can still be set up, a typo (2025 for 2026) cannot leave newcomers with a
-# course that ended long ago, and no date is so far off that date arithmetic overflows.
+# A fixed cohort start date lies from 12 weeks before to 26 weeks after the clinic's local today:
+# a late-starting group can still be set up (a past date is confirmed first), a typo (2025 for
+# 2026) cannot leave newcomers with a course that ended long ago, and no date is so far off that
+# date arithmetic overflows.
 START_PAST = timedelta(weeks=12)
 START_AHEAD = timedelta(weeks=26)
 
