@@ -89,7 +89,9 @@ def carer_schedule(owner: dict, tz_name: str, now: datetime) -> tuple[str, str]:
     `summary_time` there at or after the patient's summary (it may be the next day east of them)."""
     tz, at = zone(owner["timezone"]), parse_hhmm(owner["summary_time"])
     day = local_date(now, tz)
-    while WEEKDAYS[day.weekday()] != owner["summary_day"]:
+    for _ in range(6):  # the next summary day (a stored day is always one of WEEKDAYS)
+        if WEEKDAYS[day.weekday()] == owner["summary_day"]:
+            break
         day += timedelta(days=1)
     due = caregiver_due(local_to_utc(day, at, tz), at, tz_name)
     return DAY_NAMES[WEEKDAYS[local_date(due, zone(tz_name)).weekday()]], owner["summary_time"]
