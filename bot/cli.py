@@ -37,7 +37,24 @@ STOPPED = (
 
 def _db_override(args: argparse.Namespace) -> dict[str, Any]:
     """`--db PATH` as a settings override (none without it)."""
-    return {"DATABASE_PATH": Path(args.db)} if args.db else {}
+    db = getattr(args, "db", None)
+    return {"DATABASE_PATH": Path(db)} if db else {}
+
+
+NO_DATABASE = (
+    "There is no database at {path}. Check --db (or DATABASE_PATH): a mistyped path would "
+    "start an empty one. Only `backpain-bot run` and the first `backpain-bot clinic create` "
+    "create a database."
+)
+
+
+def _existing_database(settings) -> bool:
+    """False (and says why) when the database file is missing: only `run` and the first
+    `clinic create` may create one, so a mistyped --db never silently starts an empty one."""
+    if Path(settings.DATABASE_PATH).exists():
+        return True
+    print(NO_DATABASE.format(path=settings.DATABASE_PATH), file=sys.stderr)
+    return False
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -176,6 +193,32 @@ NO_USERNAME = (
 )
 
 
+def _clinic_ref(db, args: argparse.Namespace) -> dict | None:
+    """The clinic named by `--id N`, `#N`, or its name (a bare number only if no clinic is called
+    that); None, with the reason printed, otherwise."""
+    from storage import clinics
+
+    if getattr(args, "id", None) is not None:
+        found = clinics.clinic(db, args.id)
+        ref = f"#{args.id}"
+    elif getattr(args, "clinic", None):
+        if clinics.ambiguous_ref(db, args.clinic):
+            print(
+                f"{args.clinic!r} is both a clinic's name and another clinic's number: write "
+                f"#{args.clinic.strip()} (or --id {args.clinic.strip()}) for the number, or use "
+                "the name in full.",
+                file=sys.stderr,
+            )
+            return None
+        found, ref = clinics.clinic_by_ref(db, args.clinic), args.clinic
+    else:
+        print("Name the clinic: its name, #NUMBER or --id NUMBER.", file=sys.stderr)
+        return None
+    if found is None:
+        print(f"No clinic {ref!r} (see: backpain-bot clinic list).", file=sys.stderr)
+    return found
+
+
 def _clinic(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
     from handlers.clinic import CLINICIAN_PREFIX, deep_link
@@ -183,8 +226,40 @@ def _clinic(args: argparse.Namespace) -> int:
     from storage.db import open_database
 
     settings = load_settings(**_db_override(args))
-    db = open_database(settings.DATABASE_PATH)
+    creating = args.clinic_command == "create"
+    if not creating and not _existing_database(settings):
+        return 2
     now = SystemClock().now()
+    name = ""
+    if creating:
+        cleaned = clinics.clean_clinic_name(args.name)
+        if cleaned is None:
+            print(
+                f"A clinic's name needs 1 to {clinics.CLINIC_NAME_MAX} characters "
+                "(spaces at the ends do not count).",
+                file=sys.stderr,
+            )
+            return 2
+        name = cleaned
+        try:
+            from bot.rules.localtime import zone
+
+            zone(args.timezone)
+        except ValueError:
+            print(
+                f"Unknown time zone {args.timezone!r}: use a name like Europe/London.",
+                file=sys.stderr,
+            )
+            return 2
+    username = None
+    if args.clinic_command in ("create", "invite"):
+        username = _bot_username(settings)
+        if username is None:
+            print(NO_USERNAME, file=sys.stderr)
+            return 2
+    if creating and not Path(settings.DATABASE_PATH).exists():
+        print(f"No database at {settings.DATABASE_PATH} yet: creating a new one.")
+    db = open_database(settings.DATABASE_PATH)
     if args.clinic_command == "list":
         rows = clinics.all_clinics(db)
         if not rows:
@@ -201,9 +276,50 @@ def _clinic(args: argparse.Namespace) -> int:
                     f"joined {k['joined_at'][:10]}, {state}"
                 )
         return 0
+    if args.clinic_command == "invites":
+        place = None
+        if args.clinic is not None or args.id is not None:
+            place = _clinic_ref(db, args)
+            if place is None:
+                return 1
+        open_ones = clinics.clinic_invites(db, now, place["id"] if place else None)
+        if not open_ones:
+            print("No unused clinician invites.")
+        for i in open_ones:
+            opened = ", opened by someone" if i["opened"] else ""
+            print(
+                f"invite {i['id']}: {i['clinic_name']} (clinic {i['clinic_id']}), made "
+                f"{i['created_at'][:16]}, valid until {i['expires_at'][:16]}{opened}"
+            )
+        return 0
+    if args.clinic_command == "revoke-invite":
+        with db.atomic():
+            revoked = clinics.revoke_clinic_invite(db, args.invite, now)
+            if revoked:
+                events.record(db, now, "clinician_invite_revoked", None, invite=args.invite)
+        if not revoked:
+            print(
+                f"No unused clinician invite {args.invite} (see: backpain-bot clinic invites).",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"Revoked invite {args.invite}: its link no longer works.")
+        return 0
     if args.clinic_command == "remove-clinician":
         staff = clinics.clinician(db, args.clinician)
+        blocked = clinics.removal_blocked(db, args.clinician)
+        if staff is not None and blocked:
+            place = clinics.clinic(db, staff["clinic_id"]) or {"name": "?", "id": "?"}
+            print(
+                f"Clinician {args.clinician} is the last active clinician of {place['name']}, "
+                f"which has {blocked} patient(s) sharing with it: nobody would see their alerts. "
+                f"Invite another clinician first (backpain-bot clinic invite --id {place['id']}), "
+                "then remove this one.",
+                file=sys.stderr,
+            )
+            return 1
         with db.atomic():
+            waiting = clinics.clinic_invites(db, now, staff["clinic_id"]) if staff else []
             removed = staff is not None and clinics.remove_clinician(db, args.clinician, now)
             if staff is not None and removed:
                 events.record(
@@ -213,6 +329,7 @@ def _clinic(args: argparse.Namespace) -> int:
                     None,
                     clinician=args.clinician,
                     clinic=staff["clinic_id"],
+                    invites_revoked=len(waiting),
                 )
         if not removed:
             print(
@@ -221,46 +338,33 @@ def _clinic(args: argparse.Namespace) -> int:
             )
             return 1
         print(f"Removed clinician {args.clinician}: their access ended now.")
+        if waiting:
+            print(f"Revoked {len(waiting)} unused clinician invite(s) of that clinic.")
         return 0
     # create / invite: both print a single-use clinician invite link
-    username = _bot_username(settings)
-    if username is None:
-        print(NO_USERNAME, file=sys.stderr)
-        return 2
     with db.atomic():
-        if args.clinic_command == "create":
-            from bot.rules.localtime import zone
-
-            if clinics.clinic_by_ref(db, args.name) is not None:
+        if creating:
+            existing = clinics.clinic_by_name(db, name)
+            if existing is not None:
                 print(
-                    f"A clinic called {args.name!r} exists already "
-                    "(backpain-bot clinic invite adds a clinician).",
+                    f"A clinic called {existing['name']!r} exists already (clinic "
+                    f"{existing['id']}; names are compared ignoring case). "
+                    "backpain-bot clinic invite adds a clinician.",
                     file=sys.stderr,
                 )
                 return 1
-            try:
-                zone(args.timezone)
-            except ValueError:
-                print(
-                    f"Unknown time zone {args.timezone!r}: use a name like Europe/London.",
-                    file=sys.stderr,
-                )
-                return 2
-            clinic_id = clinics.create_clinic(db, args.name, args.timezone, now)
+            clinic_id = clinics.create_clinic(db, name, args.timezone, now)
             events.record(db, now, "clinic_created", None, clinic=clinic_id)
-            print(f"Created clinic {clinic_id}: {args.name} ({args.timezone}).")
+            print(f"Created clinic {clinic_id}: {name} ({args.timezone}).")
         else:
-            found = clinics.clinic_by_ref(db, args.clinic)
+            found = _clinic_ref(db, args)
             if found is None:
-                print(
-                    f"No clinic {args.clinic!r} (see: backpain-bot clinic list).", file=sys.stderr
-                )
                 return 1
             clinic_id = found["id"]
         invite_id, code = clinics.invite_clinician(db, clinic_id, now)
         events.record(db, now, "clinician_invited", None, clinic=clinic_id, invite=invite_id)
     print("Clinician invite (single use, valid 7 days; send it to one clinician):")
-    print(deep_link(username, CLINICIAN_PREFIX, code))
+    print(deep_link(username or "", CLINICIAN_PREFIX, code))
     return 0
 
 
@@ -271,17 +375,35 @@ def _export(args: argparse.Namespace) -> int:
     from storage.db import open_database, private_folder, write_private
 
     settings = load_settings(**_db_override(args))
+    if not _existing_database(settings):
+        return 2
     db = open_database(settings.DATABASE_PATH)
     cohort = clinics.cohort(db, args.cohort)
     if cohort is None:
         print(f"No cohort {args.cohort}.", file=sys.stderr)
         return 1
     out = Path(args.out)
-    private_folder(out)  # health data: a folder made here is 0700, each file 0600
+    if out.exists() and not out.is_dir():
+        print(f"{out} is a file; --out names a folder for the two CSV files.", file=sys.stderr)
+        return 2
     now = SystemClock().now()
-    for name, data in export_files(db, cohort, now):
-        write_private(out / name, data)
-        print(out / name)
+    files = export_files(db, cohort, now)
+    taken = [out / name for name, _ in files if (out / name).exists()]
+    if taken and not args.force:
+        print(
+            f"{', '.join(str(t) for t in taken)} exists already; add --force to replace it, or "
+            "choose another --out folder.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        private_folder(out)  # health data: a folder made here is 0700, each file 0600
+        for name, data in files:
+            write_private(out / name, data)
+            print(out / name)
+    except OSError as exc:
+        print(f"Could not write the export to {out}: {exc.strerror or exc}.", file=sys.stderr)
+        return 1
     events.record(db, now, "cohort_exported", None, cohort=cohort["id"], by="command_line")
     return 0
 
@@ -324,21 +446,42 @@ def parser() -> argparse.ArgumentParser:
     clinic = sub.add_parser("clinic", help="clinics: create, list, invite or remove clinicians")
     clinic.add_argument("--db", help="database file (default: DATABASE_PATH)")
     csub = clinic.add_subparsers(dest="clinic_command", required=True, metavar="ACTION")
-    create = csub.add_parser("create", help="a new clinic; prints its first clinician invite")
-    create.add_argument("name")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        """A clinic action; `--db` works after it too (`clinic create NAME --db PATH`)."""
+        made = csub.add_parser(name, help=help_text)
+        made.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return made
+
+    def clinic_ref(made: argparse.ArgumentParser, required: bool) -> None:
+        made.add_argument(
+            "clinic",
+            nargs=None if required else "?",
+            default=None,
+            help="the clinic's name, or #NUMBER (clinic list)",
+        )
+        made.add_argument("--id", type=int, help="the clinic's number instead of its name")
+
+    create = action("create", "a new clinic; prints its first clinician invite")
+    create.add_argument("name", help="1 to 100 characters, unique ignoring case")
     create.add_argument(
         "--timezone", default="Europe/London", help="for the Monday digest (default Europe/London)"
     )
-    csub.add_parser("list", help="clinics, their clinicians (with numbers) and head counts")
-    invite = csub.add_parser("invite", help="another clinician invite link for a clinic")
-    invite.add_argument("clinic", help="the clinic's number or exact name")
-    remove = csub.add_parser("remove-clinician", help="end a clinician's access at once")
+    action("list", "clinics, their clinicians (with numbers) and head counts")
+    invite = action("invite", "another clinician invite link for a clinic")
+    clinic_ref(invite, required=False)
+    remove = action("remove-clinician", "end a clinician's access at once")
     remove.add_argument("clinician", type=int, help="the clinician's number (clinic list)")
+    listed = action("invites", "unused clinician invites (of one clinic, or all)")
+    clinic_ref(listed, required=False)
+    revoke = action("revoke-invite", "an unused clinician invite stops working at once")
+    revoke.add_argument("invite", type=int, help="the invite's number (clinic invites)")
     clinic.set_defaults(func=_clinic)
     export = sub.add_parser("export", help="a cohort's CSV files (patient-days and sessions)")
     export.add_argument("--cohort", type=int, required=True, help="the cohort's number")
     export.add_argument("--out", required=True, help="folder to write the two CSV files to")
     export.add_argument("--db", help="database file (default: DATABASE_PATH)")
+    export.add_argument("--force", action="store_true", help="replace files of the same name")
     export.set_defaults(func=_export)
     return p
 

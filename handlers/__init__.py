@@ -82,6 +82,11 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("export", clinic.export_command, filters=PRIVATE))
     app.add_handler(CommandHandler("cohort_set", clinic.cohort_set_command, filters=PRIVATE))
     app.add_handler(CommandHandler("cohort_link", clinic.cohort_link_command, filters=PRIVATE))
+    app.add_handler(
+        CommandHandler("cohort_archive", clinic.cohort_archive_command, filters=PRIVATE)
+    )
+    app.add_handler(CommandHandler("cohort_log", clinic.cohort_log_command, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(clinic.confirm_button, pattern=r"^cc:"))
     app.add_handler(CommandHandler("mydata", privacy.mydata_command, filters=PRIVATE))
     app.add_handler(CommandHandler("delete", privacy.delete_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(privacy.delete_button, pattern=r"^del:"))

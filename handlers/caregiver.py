@@ -4,13 +4,15 @@ link, see exactly what they will get, accept, choose their time zone, stop at an
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.rules.callbacks import decode, encode
+from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
 from bot.rules.onboarding_rules import TZ_PRESETS
+from bot.rules.schedule import WEEKDAYS
 from handlers.common import (
     answer_callback,
     clear_buttons,
@@ -22,13 +24,45 @@ from handlers.common import (
     sender,
     tapped,
 )
+from jobs.dispatch import dispatch_now
 from jobs.plan import replan_patient
+from jobs.summary import caregiver_due
 from messages import Outgoing, label, render
-from storage import caregivers, events, invites, patients
+from storage import caregivers, events, invites, outbox, patients
 
 INVITE_VALID = timedelta(days=7)
 START_PREFIX = "cg_"
 SCOPES = {"s": "summary", "a": "summary_alerts"}
+# "Other…" in the caregiver's time-zone step: more zones, one tap each (a caregiver has no
+# set-up conversation to type a city into). Labels: the city part of the name.
+MORE_ZONES = (
+    "Europe/Dublin",
+    "Europe/Lisbon",
+    "Europe/Madrid",
+    "Europe/Rome",
+    "Europe/Warsaw",
+    "Europe/Athens",
+    "Europe/Helsinki",
+    "Europe/Istanbul",
+    "Europe/Moscow",
+    "Africa/Lagos",
+    "Africa/Johannesburg",
+    "Asia/Dubai",
+    "Asia/Karachi",
+    "Asia/Singapore",
+    "Asia/Hong_Kong",
+    "Asia/Tokyo",
+    "Australia/Perth",
+    "Pacific/Auckland",
+    "America/Halifax",
+    "America/Denver",
+    "America/Mexico_City",
+    "America/Sao_Paulo",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+)
+CAREGIVER_ZONES = (*TZ_PRESETS, *MORE_ZONES)
+OTHER = "other"
 DAY_NAMES = {
     "mon": "Monday",
     "tue": "Tuesday",
@@ -48,6 +82,50 @@ def bot_username(rt) -> str:
         return rt.bot.username
     except Exception:  # noqa: BLE001 - not initialised (e.g. offline): a placeholder link
         return "your_bot"
+
+
+def carer_schedule(owner: dict, tz_name: str, now: datetime) -> tuple[str, str]:
+    """The weekday and time the caregiver's copy really arrives, in their own zone: the first
+    `summary_time` there at or after the patient's summary (it may be the next day east of them)."""
+    tz, at = zone(owner["timezone"]), parse_hhmm(owner["summary_time"])
+    day = local_date(now, tz)
+    for _ in range(6):  # the next summary day (a stored day is always one of WEEKDAYS)
+        if WEEKDAYS[day.weekday()] == owner["summary_day"]:
+            break
+        day += timedelta(days=1)
+    due = caregiver_due(local_to_utc(day, at, tz), at, tz_name)
+    return DAY_NAMES[WEEKDAYS[local_date(due, zone(tz_name)).weekday()]], owner["summary_time"]
+
+
+def notify(rt, chat_id: int, patient_id: int, key: str, template: str, **context) -> int | None:
+    """Inside a transaction: tell the other side of a link (a message of its own, sent now)."""
+    now = rt.clock.now()
+    return outbox.enqueue(
+        rt.db,
+        chat_id=chat_id,
+        patient_id=patient_id,
+        kind="caregiver_notice",
+        due_at=now,
+        now=now,
+        dedupe_key=f"caregiver_notice:{key}",
+        payload=Outgoing(render(template, **context)).as_payload(),
+    )
+
+
+def zone_rows(cid: int, zones: tuple[str, ...], other: bool) -> list[list[tuple[str, str]]]:
+    """Time-zone buttons two to a row; the presets end with "Other…"."""
+
+    def name(z: str) -> str:
+        preset = f"onboarding_tz_{z.rsplit('/', 1)[1].lower()}"
+        return label(preset) if z in TZ_PRESETS else z.rsplit("/", 1)[1].replace("_", " ")
+
+    rows = [
+        [(name(z), encode("cgz", cid, z)) for z in zones[i : i + 2]]
+        for i in range(0, len(zones), 2)
+    ]
+    if other:
+        rows.append([(label("onboarding_tz_other"), encode("cgz", cid, OTHER))])
+    return rows
 
 
 def _menu(rt, patient: dict | None, user_id: int) -> Outgoing:
@@ -165,12 +243,29 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return
     by = "patient" if head == "cg:r" else "caregiver"
 
+    sent: list[int | None] = []
+
     def end():
         caregivers.end(rt.db, target["id"], by, now)
         events.record(
             rt.db, now, "caregiver_ended", target["patient_id"], caregiver=target["id"], by=by
         )
         owner = patients.existing(rt.db, target["patient_id"])
+        other_chat = target["chat_id"] if by == "patient" else owner["chat_id"]
+        sent.append(
+            notify(
+                rt,
+                other_chat,
+                owner["id"],
+                f"{target['id']}:end",
+                "caregiver_link_notice",
+                event="ended",
+                by=by,
+                to="caregiver" if by == "patient" else "patient",
+                carer=target["first_name"],
+                patient=owner["first_name"],
+            )
+        )
         return [
             Outgoing(
                 render(
@@ -185,6 +280,13 @@ async def caregiver_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     assert target is not None  # `allowed` above
     await clear_buttons(update)
     await respond(rt, update, end, patient_id=target["patient_id"] if by == "patient" else None)
+    await _send(rt, sent)
+
+
+async def _send(rt, rows: list[int | None]) -> None:
+    for row in rows:
+        if row:
+            await dispatch_now(rt, row)
 
 
 async def open_invite(rt, update: Update, code: str) -> None:
@@ -260,31 +362,39 @@ async def join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             now=now,
         )
         events.record(rt.db, now, "caregiver_linked", owner["id"], caregiver=cid)
+        day, time = carer_schedule(owner, owner["timezone"], now)
+        sent.append(
+            notify(
+                rt,
+                owner["chat_id"],
+                owner["id"],
+                f"{cid}:start",
+                "caregiver_link_notice",
+                event="started",
+                to="patient",
+                carer=user.first_name or "",
+                patient=owner["first_name"],
+                alerts=invite["scope"] == "summary_alerts",
+            )
+        )
         return [
             Outgoing(
                 render(
                     "caregiver_joined",
                     name=owner["first_name"],
                     timezone=owner["timezone"],
-                    day=DAY_NAMES[owner["summary_day"]],
-                    time=owner["summary_time"],
+                    day=day,
+                    time=time,
                 ),
-                [
-                    [
-                        (
-                            label(f"onboarding_tz_{z.rsplit('/', 1)[1].lower()}"),
-                            encode("cgz", cid, z),
-                        )
-                        for z in TZ_PRESETS[i : i + 2]
-                    ]
-                    for i in range(0, len(TZ_PRESETS), 2)
-                ],
+                zone_rows(cid, TZ_PRESETS, other=True),
             )
         ]
 
+    sent: list[int | None] = []
     if not await respond(rt, update, accept):
         await reply(rt, update, Outgoing(render("invite_refused")))
         return
+    await _send(rt, sent)
     replan_patient(rt, owner)  # plans this caregiver's copies
 
 
@@ -295,26 +405,26 @@ async def timezone_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     cb = decode(tapped(update).data)
     zone_name = cb["zone"] if cb is not None and cb.head == "cgz" else None
     carer = None
-    if zone_name in TZ_PRESETS and cb is not None:
+    if (zone_name in CAREGIVER_ZONES or zone_name == OTHER) and cb is not None:
         carer = caregivers.get(rt.db, cb["caregiver"])
     if carer is None or carer["user_id"] != sender(update).id or carer["ended_at"]:
         await reply(rt, update, Outgoing(render("expired")))
         return
     await clear_buttons(update)
+    if zone_name == OTHER:
+        await reply(
+            rt,
+            update,
+            Outgoing(render("caregiver_more_zones"), zone_rows(carer["id"], MORE_ZONES, False)),
+        )
+        return
     owner = patients.existing(rt.db, carer["patient_id"])
+    assert zone_name is not None  # in CAREGIVER_ZONES
+    day, time = carer_schedule(owner, zone_name, rt.clock.now())
 
     def change():
         caregivers.set_timezone(rt.db, carer["id"], zone_name)
-        return [
-            Outgoing(
-                render(
-                    "caregiver_timezone",
-                    timezone=zone_name,
-                    day=DAY_NAMES[owner["summary_day"]],
-                    time=owner["summary_time"],
-                )
-            )
-        ]
+        return [Outgoing(render("caregiver_timezone", timezone=zone_name, day=day, time=time))]
 
     await respond(rt, update, change)
     replan_patient(rt, owner)

@@ -16,7 +16,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.clock import iso
+from bot.clock import iso, parse_iso
 from bot.rules import pacing
 from bot.rules.callbacks import decode, encode
 from bot.rules.localtime import local_date, zone
@@ -45,6 +45,7 @@ OFFER_VALID = timedelta(days=7)
 NAME_MAX = 60
 EMERGENCY_MAX = MAX_EMERGENCY_TEXT  # what lesson lengths are checked with
 SETTINGS = ("start", "emergency", "threshold")
+CONFIRM_VALID = timedelta(days=1)  # a held request (past start, new link, archive) waits a day
 
 
 def deep_link(username: str, prefix: str, code: str) -> str:
@@ -115,6 +116,15 @@ async def cohort_new_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
     if not name or len(name) > NAME_MAX:
         await _refuse(rt, update, "clinic_usage", usage="cohort_new", cohorts=[])
         return
+    if start is not None and start < _clinic_today(rt, staff["clinic_id"]):
+        await _ask(
+            rt, update, staff, "cohort_new", None, {"name": name, "start": start.isoformat()}
+        )
+        return
+    await _create_cohort(rt, update, staff, name, start)
+
+
+async def _create_cohort(rt, update: Update, staff: dict, name: str, start: date | None) -> None:
     now = rt.clock.now()
     qr: dict[str, Any] = {}
 
@@ -128,10 +138,112 @@ async def cohort_new_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
             now=now,
         )
         events.record(rt.db, now, "cohort_created", None, cohort=cohort_id, clinician=staff["id"])
+        clinics.log_change(rt.db, cohort_id, staff["id"], "created", None, start or "rolling", now)
         return _link_messages(rt, update, clinics.cohort(rt.db, cohort_id), qr, new=True)
 
     if await respond(rt, update, create):
         await _send_qr(rt, qr)
+
+
+def _clinic_today(rt, clinic_id: int) -> date:
+    place = clinics.clinic(rt.db, clinic_id)
+    if place is None:  # the clinician's own clinic: cannot happen
+        raise LookupError(f"clinic {clinic_id} does not exist")
+    return local_date(rt.clock.now(), zone(place["timezone"]))
+
+
+async def _ask(
+    rt, update: Update, staff: dict, action: str, cohort: dict | None, args: dict
+) -> None:
+    """Hold a request until the clinician confirms it (buttons `cc:<request>:y|n`)."""
+    now = rt.clock.now()
+    today = _clinic_today(rt, staff["clinic_id"])
+    context: dict[str, Any] = {"action": action, "cohort": cohort, **args}
+    if args.get("start"):
+        start = date.fromisoformat(args["start"])
+        context["weeks_ago"] = (today - start).days // 7
+        context["course_end"] = clinics.course_end(args["start"])
+        context["ended"] = clinics.course_over(args["start"], today)
+    if action == "cohort_archive" and cohort is not None:
+        context["members"] = len(clinics.members(rt.db, cohort["id"]))
+
+    def act():
+        request = clinics.ask_confirm(
+            rt.db, staff["id"], action, cohort["id"] if cohort else None, args, now
+        )
+        return [
+            Outgoing(
+                render("clinic_confirm", **context),
+                [
+                    [(label(f"clinic_confirm_{action}"), encode("cc", request, "y"))],
+                    [(label("clinic_confirm_no"), encode("cc", request, "n"))],
+                ],
+            )
+        ]
+
+    await respond(rt, update, act, patient_id=_sender_pid(rt, update))
+
+
+async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`cc:<request>:y|n`: only the clinician who asked, while still active, within a day; a
+    cohort's request only while they may still see that cohort."""
+    rt = runtime(context)
+    await answer_callback(update)
+    cb = decode(tapped(update).data)
+    now = rt.clock.now()
+    user_id = sender(update).id
+    request = None
+    if cb is not None and cb.head == "cc":
+        request = clinics.pending_confirm(rt.db, cb["request"], now - CONFIRM_VALID)
+    found = None
+    if request is not None and request["cohort_id"] is not None:
+        found = clinics.cohort_for(rt.db, request["cohort_id"], user_id)
+    if (
+        request is None
+        or request["user_id"] != user_id
+        or (request["cohort_id"] is not None and found is None)
+    ):
+        await _refuse(rt, update, "expired")
+        return
+    assert cb is not None  # a request was found only with it
+    await clear_buttons(update)
+    staff = clinics.clinician(rt.db, request["clinician_id"])
+    assert staff is not None  # pending_confirm joins it
+    if cb["answer"] == "n" or not clinics.answer_confirm(rt.db, request["id"], now):
+        if cb["answer"] == "n":
+            await _refuse(rt, update, "clinic_confirm_cancelled")
+        return
+    args, action = request["args"], request["action"]
+    if args.get("start"):  # the range moves with the clinic's date: checked again
+        out_of_range = _start_out_of_range(
+            rt, staff["clinic_id"], date.fromisoformat(args["start"])
+        )
+        if out_of_range:
+            await _refuse(rt, update, "clinic_bad_date", **out_of_range)
+            return
+    if action == "cohort_new":
+        await _create_cohort(rt, update, staff, args["name"], date.fromisoformat(args["start"]))
+        return
+    assert found is not None  # the other actions name a cohort
+    cohort = found[0]
+    if cohort["archived_at"]:
+        await _refuse(rt, update, "clinic_archived", cohort=cohort)
+        return
+    if action == "cohort_start":
+        await _apply_settings(rt, update, cohort, staff, {"start_date": args["start"]})
+    elif action == "cohort_link":
+        await _new_link(rt, update, cohort, staff)
+    elif action == "cohort_archive":
+
+        def archive():
+            if not clinics.archive_cohort(rt.db, cohort["id"], staff["id"], now):
+                return []
+            events.record(
+                rt.db, now, "cohort_archived", None, cohort=cohort["id"], clinician=staff["id"]
+            )
+            return [Outgoing(render("clinic_archived", cohort=cohort, done=True))]
+
+        await respond(rt, update, archive, patient_id=_sender_pid(rt, update))
 
 
 async def cohort_link_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -140,9 +252,55 @@ async def cohort_link_command(update: Update, context: ContextTypes.DEFAULT_TYPE
     found = await _cohort_or_refuse(rt, update, list(context.args or []), "cohort_link")
     if found is None:
         return
+    if found[0]["archived_at"]:
+        await _refuse(rt, update, "clinic_archived", cohort=found[0])
+        return
+    await _ask(rt, update, found[1], "cohort_link", found[0], {})
+
+
+async def _new_link(rt, update: Update, cohort: dict, staff: dict) -> None:
+    """Confirmed: a new enrolment link and QR code; the previous link stops working."""
     qr: dict[str, Any] = {}
-    if await respond(rt, update, lambda: _link_messages(rt, update, found[0], qr, new=False)):
+
+    def act():
+        clinics.log_change(rt.db, cohort["id"], staff["id"], "link", None, "new", rt.clock.now())
+        return _link_messages(rt, update, cohort, qr, new=False)
+
+    if await respond(rt, update, act):
         await _send_qr(rt, qr)
+
+
+async def cohort_archive_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cohort_archive ID: (after a confirmation) the link stops and no more digests; the
+    roster and export stay readable; members keep their course."""
+    rt = runtime(context)
+    found = await _cohort_or_refuse(rt, update, list(context.args or []), "cohort_archive")
+    if found is None:
+        return
+    if found[0]["archived_at"]:
+        await _refuse(rt, update, "clinic_archived", cohort=found[0])
+        return
+    await _ask(rt, update, found[1], "cohort_archive", found[0], {})
+
+
+async def cohort_log_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cohort_log ID: who changed what and when (settings, link, archive, responsibility)."""
+    rt = runtime(context)
+    found = await _cohort_or_refuse(rt, update, list(context.args or []), "cohort_log")
+    if found is None:
+        return
+    cohort = found[0]
+    tz = zone(cohort["clinic_timezone"])
+    lines = [
+        {**row, "when": parse_iso(row["at"]).astimezone(tz).strftime("%Y-%m-%d %H:%M")}
+        for row in clinics.change_log(rt.db, cohort["id"])
+    ]
+    await reply(
+        rt,
+        update,
+        Outgoing(render("clinic_cohort_log", cohort=cohort, lines=lines)),
+        patient_id=_sender_pid(rt, update),
+    )
 
 
 def _link_messages(rt, update: Update, cohort: dict, qr: dict, *, new: bool) -> list[Outgoing]:
@@ -256,12 +414,17 @@ async def cohort_set_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
     cohort, staff = found
     what, rest = (args[1].lower(), args[2:]) if len(args) > 1 else (None, [])
     change, problem = _setting_change(cohort, what, rest)
+    if change and cohort["archived_at"]:
+        await _refuse(rt, update, "clinic_archived", cohort=cohort)
+        return
     if change.get("start_date"):
-        out_of_range = _start_out_of_range(
-            rt, cohort["clinic_id"], date.fromisoformat(change["start_date"])
-        )
+        start = date.fromisoformat(change["start_date"])
+        out_of_range = _start_out_of_range(rt, cohort["clinic_id"], start)
         if out_of_range:
             await _refuse(rt, update, "clinic_bad_date", setting=True, **out_of_range)
+            return
+        if start < _clinic_today(rt, cohort["clinic_id"]):
+            await _ask(rt, update, staff, "cohort_start", cohort, {"start": change["start_date"]})
             return
     if problem:
         await _refuse(
@@ -274,11 +437,29 @@ async def cohort_set_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
             names=list(pacing.Thresholds().as_dict()),
         )
         return
+    await _apply_settings(rt, update, cohort, staff, change)
+
+
+LOGGED_AS = {"start_date": "start", "emergency_text": "emergency", "thresholds": "thresholds"}
+
+
+async def _apply_settings(rt, update: Update, cohort: dict, staff: dict, change: dict) -> None:
+    """Save the change (if any), log each field's old and new value, and show the settings."""
     now = rt.clock.now()
 
     def act():
         if change:
             clinics.update_cohort(rt.db, cohort["id"], **change)
+            for field, value in sorted(change.items()):
+                old = cohort[field]
+                if field == "thresholds":
+                    _log_thresholds(rt, cohort["id"], staff["id"], old, value, now)
+                    continue
+                if field == "start_date":
+                    old, value = old or "rolling", value or "rolling"
+                clinics.log_change(
+                    rt.db, cohort["id"], staff["id"], LOGGED_AS[field], old, value, now
+                )
             events.record(
                 rt.db,
                 now,
@@ -302,6 +483,22 @@ async def cohort_set_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
         ]
 
     await respond(rt, update, act, patient_id=_sender_pid(rt, update))
+
+
+def _log_thresholds(rt, cohort_id: int, staff_id: int, old: str, new: str, now) -> None:
+    """One log line per threshold that changed: `threshold NAME`, old and new (None: default)."""
+    before, after = json.loads(old or "{}"), json.loads(new or "{}")
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) != after.get(name):
+            clinics.log_change(
+                rt.db,
+                cohort_id,
+                staff_id,
+                f"threshold {name}",
+                before.get(name),
+                after.get(name),
+                now,
+            )
 
 
 def _thresholds_shown(cohort: dict) -> list[tuple[str, object, bool]]:
@@ -449,8 +646,16 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
 # --- patients joining and leaving ------------------------------------------------------------
 
 
-def _offer_text(cohort: dict) -> str:
-    return render("clinic_offer", cohort=cohort)
+def _offer_text(cohort: dict, today: date | None = None) -> str:
+    """The offer; a fixed cohort whose 12 weeks are over says so: the newcomer follows their own
+    course (jobs.clinic.enrol keeps their own start date)."""
+    ended = today is not None and clinics.course_over(cohort["start_date"], today)
+    return render(
+        "clinic_offer",
+        cohort=cohort,
+        ended=ended,
+        course_end=clinics.course_end(cohort["start_date"]),
+    )
 
 
 async def open_cohort_link(rt, update: Update, code: str) -> None:
@@ -481,7 +686,8 @@ async def open_cohort_link(rt, update: Update, code: str) -> None:
             patient_id=patient["id"],
         )
         return
-    text = _offer_text(cohort)
+    tz_name = patient["timezone"] if patient else cohort["clinic_timezone"]
+    text = _offer_text(cohort, local_date(now, zone(tz_name)))
 
     def offer():
         offer_id = clinics.make_offer(
@@ -535,6 +741,8 @@ async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
         )
         return
     set_up = patient is not None and patient["status"] != "onboarding"
+    tz_name = patient["timezone"] if patient else cohort["clinic_timezone"]
+    ended = clinics.course_over(cohort["start_date"], local_date(now, zone(tz_name)))
 
     def accept():
         if not clinics.accept_offer(rt.db, found["id"], now):
@@ -548,14 +756,14 @@ async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
         )
         if set_up:
             clinic.enrol(rt.db, patient, clinics.offer(rt.db, found["id"]), now)
-            return [Outgoing(render("clinic_joined", cohort=cohort, set_up=True))]
+            return [Outgoing(render("clinic_joined", cohort=cohort, set_up=True, ended=ended))]
         # Not set up yet: they join when set-up ends; its first (or next) question follows.
         state = consents.onboarding(rt.db, user.id)
         if state is None:
             consents.set_step(rt.db, user.id, current_chat(update).id, "intro", now)
             state = consents.onboarding(rt.db, user.id)
         return [
-            Outgoing(render("clinic_joined", cohort=cohort, set_up=False)),
+            Outgoing(render("clinic_joined", cohort=cohort, set_up=False, ended=ended)),
             question(
                 rt.db,
                 state,

@@ -30,5 +30,7 @@ CLINIC_COMMANDS: list[tuple[str, str]] = [
     ("cohort", "ID: the roster"),
     ("export", "ID: CSV files, one row per patient-day and per session"),
     ("cohort_set", "ID [start DATE|rolling, emergency TEXT, threshold NAME VALUE]: settings"),
-    ("cohort_link", "ID: a new enrolment link and QR code (the old one stops working)"),
+    ("cohort_link", "ID: a new enrolment link and QR code (asks first: the old one stops)"),
+    ("cohort_archive", "ID: archive a cohort (asks first): link stops, no digest, roster kept"),
+    ("cohort_log", "ID: who changed what and when"),
 ]

@@ -7,6 +7,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.rules.callbacks import decode, encode
+from handlers.caregiver import notify
 from handlers.common import (
     answer_callback,
     clear_buttons,
@@ -19,8 +20,9 @@ from handlers.common import (
     tapped,
     update_key,
 )
+from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render
-from storage import events, outbox, privacy
+from storage import caregivers, events, outbox, privacy
 
 
 async def mydata_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -77,11 +79,54 @@ async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     patient = patient_of(rt, update)
     user, chat = sender(update), current_chat(update)
+    told: list[int | None] = []
 
     def act():
+        # A caregiver's links end with their rows: each patient is told (after the deletion,
+        # so the notice is not deleted with the caregiver's messages).
+        links = privacy.links_as_caregiver(rt.db, user.id)
+        # A patient's caregivers are told too, without the name (nothing of theirs may stay).
+        carers = caregivers.active_for_patient(rt.db, patient["id"]) if patient else []
         counts = privacy.delete(rt.db, patient["id"] if patient else None, user.id, chat.id)
         # An anonymous line in the audit log: that a deletion happened, not whose.
         events.record(rt.db, rt.clock.now(), "person_deleted", None, rows=sum(counts.values()))
+        for link in links:
+            if link["patient_chat"] != chat.id:
+                told.append(
+                    notify(
+                        rt,
+                        link["patient_chat"],
+                        link["patient_id"],
+                        f"{link['id']}:deleted",
+                        "caregiver_link_notice",
+                        event="ended",
+                        by="deleted",
+                        to="patient",
+                        carer=link["first_name"],
+                        patient=link["patient_name"],
+                    )
+                )
+        for carer in carers:
+            if carer["chat_id"] != chat.id:
+                told.append(
+                    outbox.enqueue(
+                        rt.db,
+                        chat_id=carer["chat_id"],
+                        patient_id=None,
+                        kind="caregiver_notice",
+                        due_at=rt.clock.now(),
+                        now=rt.clock.now(),
+                        dedupe_key=f"caregiver_notice:{carer['id']}:patient_deleted",
+                        payload=Outgoing(
+                            render(
+                                "caregiver_link_notice", event="ended", to="caregiver", by="deleted"
+                            )
+                        ).as_payload(),
+                    )
+                )
         return [Outgoing(render("delete_done", counts=counts, total=sum(counts.values())))]
 
     await respond(rt, update, act)
+    for row in told:
+        if row:
+            await dispatch_now(rt, row)

@@ -324,7 +324,10 @@ def enrol(
         offer_id=offer["id"],
         now=now,
     )
-    if cohort["start_date"] and new_course:
+    today = local_date(now, zone(patient["timezone"]))
+    if clinics.course_over(cohort["start_date"], today):  # they follow their own 12 weeks
+        clinics.set_own_course(db, membership_id)
+    elif cohort["start_date"] and new_course:
         patients.set_course_start(db, patient["id"], cohort["start_date"])
     events.record(
         db, now, "cohort_joined", patient["id"], cohort=cohort["id"], membership=membership_id

@@ -90,6 +90,7 @@ COMPOSERS: dict[str, Composer] = {
     "reply": _WRITTEN,
     "advice": _WRITTEN,
     "alert_caregiver": _WRITTEN,
+    "caregiver_notice": _WRITTEN,
     "checkin": Composer(c.compose_checkin),
     "checkin_asked": Composer(c.compose_checkin),
     "checkin_reminder": Composer(c.compose_checkin),

@@ -29,11 +29,11 @@ from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
 
-from bot.clock import iso
+from bot.clock import iso, parse_iso
 from bot.course import default_course
 from bot.rules import course_plan
 from bot.rules.kinds import names
-from bot.rules.localtime import local_date, parse_hhmm
+from bot.rules.localtime import local_date, parse_hhmm, zone
 from bot.rules.schedule import Planned, lesson_time, plan_messages
 from bot.runtime import Runtime
 from jobs import clinic, prompts
@@ -253,8 +253,23 @@ class _Tick:
             return templates, [
                 _row(item, p["chat_id"], p["id"], self.now_iso)
                 for item in summary_items(self.rt.db, p, self.now, self.horizon, carers)
+                if _carer_week(item, p, carers)
             ]
         return templates + self._slice(*span.summary(self.rt.db, p)), []
+
+
+def _carer_week(item: Planned, patient: dict, carers: list[dict]) -> bool:
+    """A caregiver's copy only about a week that ends on or after the patient's start and the day
+    the caregiver joined (the patient's local dates): never a week from before either."""
+    if item.kind != "summary_caregiver":
+        return True
+    week_end = date.fromisoformat(item.payload["week_end"])
+    start = patient["start_date"] or patient["course_start"]
+    if start and week_end < date.fromisoformat(start):
+        return False
+    carer = next((c for c in carers if c["id"] == item.payload["caregiver_id"]), None)
+    joined = local_date(parse_iso(carer["linked_at"]), zone(patient["timezone"])) if carer else None
+    return joined is None or week_end >= joined
 
 
 def _by_patient(rows: list[dict]) -> dict[int, list]:

@@ -17,9 +17,10 @@ from storage.db import new_id
 
 CLINICIAN_INVITE_VALID = timedelta(days=7)
 ENROL_LINK_VALID = timedelta(days=365)  # a waiting-room poster stays up; /cohort_link replaces it
-# A fixed cohort start date lies from 4 weeks before to a year after the clinic's local today: a
-# late-starting group can still be set up, a typo (2025 for 2026) cannot leave newcomers with a
-# course that ended long ago, and no date is so far off that date arithmetic overflows.
+# A fixed cohort start date lies from 12 weeks before to 26 weeks after the clinic's local today:
+# a late-starting group can still be set up (a past date is confirmed first), a typo (2025 for
+# 2026) cannot leave newcomers with a course that ended long ago, and no date is so far off that
+# date arithmetic overflows.
 START_PAST = timedelta(weeks=12)
 START_AHEAD = timedelta(weeks=26)
 
@@ -43,12 +44,43 @@ def clinic(db: Database, clinic_id: int) -> dict | None:
 
 
 def clinic_by_ref(db: Database, ref: str) -> dict | None:
-    """A clinic by its number or its exact name."""
-    if ref.isdecimal():
+    """A clinic by `#NUMBER`, or by its name (ignoring case and spaces at the ends); a bare
+    number names a clinic only when no clinic is called that (`ambiguous_ref` tells)."""
+    ref = ref.strip()
+    if ref.startswith("#"):
+        number = ref[1:]
+        return clinic(db, int(number)) if number.isdecimal() and len(number) < 10 else None
+    found = clinic_by_name(db, ref)
+    if found is None and ref.isdecimal() and len(ref) < 10:
         found = clinic(db, int(ref))
-        if found:
-            return found
-    return _one(db, "SELECT * FROM clinics WHERE name = ?", [ref])
+    return found
+
+
+def ambiguous_ref(db: Database, ref: str) -> bool:
+    """A bare number that is both a clinic's name and another clinic's number."""
+    ref = ref.strip()
+    if not ref.isdecimal() or len(ref) >= 10:
+        return False
+    named, numbered = clinic_by_name(db, ref), clinic(db, int(ref))
+    return named is not None and numbered is not None and named["id"] != numbered["id"]
+
+
+def clinic_by_name(db: Database, name: str) -> dict | None:
+    """The clinic with this name, ignoring case and spaces at the ends."""
+    key = clean_clinic_name(name) or ""
+    for row in db.query("SELECT * FROM clinics ORDER BY id"):
+        if (clean_clinic_name(row["name"]) or "").casefold() == key.casefold():
+            return row
+    return None
+
+
+CLINIC_NAME_MAX = 100
+
+
+def clean_clinic_name(name: str) -> str | None:
+    """The name trimmed, inner runs of spaces made one; None if empty or over 100 characters."""
+    cleaned = " ".join(name.split())
+    return cleaned if 1 <= len(cleaned) <= CLINIC_NAME_MAX else None
 
 
 def all_clinics(db: Database) -> list[dict]:
@@ -129,18 +161,69 @@ def roles_of(db: Database, user_id: int) -> list[dict]:
 
 
 def remove_clinician(db: Database, clinician_id: int, now: datetime) -> bool:
-    """Access ends at once: every check reads `removed_at`; their queued digests are cancelled."""
+    """Access ends at once: every check reads `removed_at`; their queued digests are cancelled,
+    and every unused clinician invite of their clinic is revoked (one could let them back in).
+    `removal_blocked` says whether the command line should refuse it first."""
+    staff = clinician(db, clinician_id)
     cursor = db.execute(
         "UPDATE clinicians SET removed_at = ? WHERE id = ? AND removed_at IS NULL",
         [iso(now), clinician_id],
     )
-    if cursor.rowcount == 1:
+    if cursor.rowcount == 1 and staff is not None:
         db.execute(
             "UPDATE outbox SET status = 'cancelled', last_error = 'clinician_removed' "
             "WHERE status = 'pending' AND kind IN ('digest', 'alert_clinician') "
             "AND json_extract(payload, '$.clinician_id') = ?",
             [clinician_id],
         )
+        db.execute(
+            "UPDATE invites SET revoked_at = ? WHERE kind = 'clinician' AND clinic_id = ? "
+            "AND used_at IS NULL AND revoked_at IS NULL",
+            [iso(now), staff["clinic_id"]],
+        )
+    return cursor.rowcount == 1
+
+
+def removal_blocked(db: Database, clinician_id: int) -> int | None:
+    """The number of patients who would be left with no one at the clinic, if this is the last
+    active clinician of a clinic that has members; else None (removing them is fine)."""
+    staff = clinician(db, clinician_id)
+    if staff is None or staff["removed_at"]:
+        return None
+    others = db.execute(
+        "SELECT count(*) FROM clinicians WHERE clinic_id = ? AND removed_at IS NULL AND id != ?",
+        [staff["clinic_id"], clinician_id],
+    ).fetchone()[0]
+    members_now = db.execute(
+        "SELECT count(*) FROM memberships m JOIN cohorts h ON h.id = m.cohort_id "
+        "WHERE h.clinic_id = ? AND m.left_at IS NULL",
+        [staff["clinic_id"]],
+    ).fetchone()[0]
+    return members_now if others == 0 and members_now else None
+
+
+def clinic_invites(db: Database, now: datetime, clinic_id: int | None = None) -> list[dict]:
+    """Clinician invites not used, revoked or expired (of one clinic, or all), oldest first."""
+    sql = (
+        "SELECT i.id, i.clinic_id, i.created_at, i.expires_at, i.claimed_by IS NOT NULL AS opened, "
+        "c.name AS clinic_name FROM invites i JOIN clinics c ON c.id = i.clinic_id "
+        "WHERE i.kind = 'clinician' AND i.used_at IS NULL AND i.revoked_at IS NULL "
+        "AND i.expires_at > ?"
+    )
+    params: list = [iso(now)]
+    if clinic_id is not None:
+        sql += " AND i.clinic_id = ?"
+        params.append(clinic_id)
+    return list(db.query(sql + " ORDER BY i.id", params))
+
+
+def revoke_clinic_invite(db: Database, invite_id: int, now: datetime) -> bool:
+    """An unused clinician invite stops working at once."""
+    cursor = db.execute(
+        "UPDATE invites SET revoked_at = ? WHERE id = ? AND kind = 'clinician' "
+        "AND used_at IS NULL AND revoked_at IS NULL",
+        [iso(now), invite_id],
+    )
     return cursor.rowcount == 1
 
 
@@ -252,7 +335,8 @@ def cohort_by_code(db: Database, code: str, now: datetime) -> dict | None:
         or invite["expires_at"] <= iso(now)
     ):
         return None
-    return cohort(db, invite["cohort_id"])
+    found = cohort(db, invite["cohort_id"])
+    return None if found is None or found["archived_at"] else found
 
 
 # --- joining and leaving ---------------------------------------------------------------------
@@ -390,7 +474,13 @@ def active_clinicians(db: Database) -> list[dict]:
 
 
 def cohort_ids(db: Database, clinic_id: int) -> list[int]:
-    return [r["id"] for r in db.query("SELECT id FROM cohorts WHERE clinic_id = ?", [clinic_id])]
+    """The clinic's cohorts that are not archived (the digest covers these)."""
+    return [
+        r["id"]
+        for r in db.query(
+            "SELECT id FROM cohorts WHERE clinic_id = ? AND archived_at IS NULL", [clinic_id]
+        )
+    ]
 
 
 def left_since(db: Database, cohort_id: int, since: str) -> int:
@@ -398,3 +488,125 @@ def left_since(db: Database, cohort_id: int, since: str) -> int:
     return db.execute(
         "SELECT count(*) FROM memberships WHERE cohort_id = ? AND left_at >= ?", [cohort_id, since]
     ).fetchone()[0]
+
+
+# --- cohort hygiene: course end, archive, the change log, confirmations (issue 16) ----------
+
+COURSE_WEEKS = 12
+
+
+def course_end(start_date: str | None) -> date | None:
+    """The last day of a fixed cohort's 12-week course (None for a rolling cohort)."""
+    if not start_date:
+        return None
+    return date.fromisoformat(start_date) + timedelta(weeks=COURSE_WEEKS, days=-1)
+
+
+def course_over(start_date: str | None, today: date) -> bool:
+    """A fixed cohort whose 12 weeks ended before `today`: a newcomer follows their own course."""
+    end = course_end(start_date)
+    return end is not None and end < today
+
+
+def archive_cohort(db: Database, cohort_id: int, clinician_id: int, now: datetime) -> bool:
+    """The cohort's link stops, no more digests; members and the roster stay as they are."""
+    cursor = db.execute(
+        "UPDATE cohorts SET archived_at = ? WHERE id = ? AND archived_at IS NULL",
+        [iso(now), cohort_id],
+    )
+    if cursor.rowcount != 1:
+        return False
+    db.execute(
+        "UPDATE invites SET revoked_at = ? WHERE kind = 'cohort' AND cohort_id = ? "
+        "AND revoked_at IS NULL",
+        [iso(now), cohort_id],
+    )
+    db.execute(
+        "UPDATE outbox SET status = 'cancelled', last_error = 'cohort_archived' "
+        "WHERE status = 'pending' AND kind = 'digest' AND json_extract(payload, '$.cohort_id') = ?",
+        [cohort_id],
+    )
+    log_change(db, cohort_id, clinician_id, "archive", None, "archived", now)
+    return True
+
+
+def log_change(
+    db: Database,
+    cohort_id: int,
+    clinician_id: int | None,
+    what: str,
+    old: object,
+    new: object,
+    now: datetime,
+) -> None:
+    """One line of the cohort's change log (/cohort_log): who changed what, from what to what."""
+    db.table("cohort_log").insert(
+        {
+            "cohort_id": cohort_id,
+            "clinician_id": clinician_id,
+            "at": iso(now),
+            "what": what,
+            "old": None if old is None else str(old),
+            "new": None if new is None else str(new),
+        }
+    )
+
+
+def change_log(db: Database, cohort_id: int) -> list[dict]:
+    """The cohort's change log, oldest first, with each clinician's first name if still known."""
+    return list(
+        db.query(
+            "SELECT g.*, k.first_name AS clinician_name FROM cohort_log g "
+            "LEFT JOIN clinicians k ON k.id = g.clinician_id WHERE g.cohort_id = ? "
+            "ORDER BY g.at, g.id",
+            [cohort_id],
+        )
+    )
+
+
+def ask_confirm(
+    db: Database,
+    clinician_id: int,
+    action: str,
+    cohort_id: int | None,
+    args: dict,
+    now: datetime,
+) -> int:
+    """A request held until the clinician confirms it with a button; returns its id."""
+    return new_id(
+        db.table("clinic_confirms").insert(
+            {
+                "clinician_id": clinician_id,
+                "action": action,
+                "cohort_id": cohort_id,
+                "args": json.dumps(args, sort_keys=True),
+                "created_at": iso(now),
+            }
+        )
+    )
+
+
+def pending_confirm(db: Database, confirm_id: int, since: datetime) -> dict | None:
+    """An unanswered request made after `since`, with its clinician's user id."""
+    found = _one(
+        db,
+        "SELECT f.*, k.user_id FROM clinic_confirms f JOIN clinicians k ON k.id = f.clinician_id "
+        "WHERE f.id = ? AND f.answered_at IS NULL AND f.created_at > ? AND k.removed_at IS NULL",
+        [confirm_id, iso(since)],
+    )
+    if found is not None:
+        found["args"] = json.loads(found["args"])
+    return found
+
+
+def answer_confirm(db: Database, confirm_id: int, now: datetime) -> bool:
+    cursor = db.execute(
+        "UPDATE clinic_confirms SET answered_at = ? WHERE id = ? AND answered_at IS NULL",
+        [iso(now), confirm_id],
+    )
+    return cursor.rowcount == 1
+
+
+def set_own_course(db: Database, membership_id: int) -> None:
+    """This member joined after the cohort's course had ended: they keep their own start."""
+    db.execute("UPDATE memberships SET own_course = 1 WHERE id = ?", [membership_id])

@@ -413,3 +413,37 @@ def m014_pause_and_nudges(db: Database) -> None:
             WHERE paused_until IS NOT NULL;
         """
     )
+
+
+@migrations()
+def m017_cohort_lifecycle(db: Database) -> None:
+    # Issue 16: a cohort can be archived (its link stops, no digest, the roster stays readable);
+    # cohort_log is who changed what and when (/cohort_log); clinic_confirms holds a clinician's
+    # request until they confirm it with a button (a past start date, a new link, an archive).
+    # memberships.own_course: someone who joined a fixed cohort after its course had ended
+    # follows their own 12 weeks from their own start.
+    db.executescript(
+        """
+        ALTER TABLE cohorts ADD COLUMN archived_at TEXT;
+        ALTER TABLE memberships ADD COLUMN own_course INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE cohort_log (
+            id INTEGER PRIMARY KEY,
+            cohort_id INTEGER NOT NULL REFERENCES cohorts(id) ON DELETE CASCADE,
+            clinician_id INTEGER,                 -- clinicians.id (a number: outlives the row)
+            at TEXT NOT NULL,
+            what TEXT NOT NULL,                   -- start|emergency|threshold|link|archive|...
+            old TEXT,
+            new TEXT
+        );
+        CREATE INDEX cohort_log_cohort ON cohort_log(cohort_id, at);
+        CREATE TABLE clinic_confirms (
+            id INTEGER PRIMARY KEY,
+            clinician_id INTEGER NOT NULL REFERENCES clinicians(id) ON DELETE CASCADE,
+            action TEXT NOT NULL,                 -- cohort_new|cohort_start|cohort_link|cohort_archive
+            cohort_id INTEGER REFERENCES cohorts(id) ON DELETE CASCADE,
+            args TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            answered_at TEXT
+        );
+        """
+    )

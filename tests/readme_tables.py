@@ -30,6 +30,7 @@ METAVARS = {
     "cohort": "ID",
     "days": "N",
     "clinician": "NUMBER",
+    "invite": "NUMBER",
     ("export", "out"): "DIR",
     ("backup", "out"): "FILE",
 }
@@ -86,6 +87,8 @@ def _usage(command: str, actions: list[argparse.Action]) -> list[str]:
     words = []
     for action in actions:
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+            continue
+        if action.help == argparse.SUPPRESS:  # e.g. a clinic action's own --db (also after it)
             continue
         if not action.option_strings:
             words.append(_metavar(command, action))

@@ -57,7 +57,7 @@ PATIENT_ONLY = {
     "leave",
     "withdraw",
 }
-NAMES_A_COHORT = {"cohort", "export", "cohort_set", "cohort_link"}
+NAMES_A_COHORT = {"cohort", "export", "cohort_set", "cohort_link", "cohort_archive", "cohort_log"}
 CAREGIVERS_OWN = ("cg:x:", "cgz:")  # the caregiver stopping, or setting their zone: their link
 REFUSALS = {render("clinic_staff_only"), render("clinic_no_cohort", cohort_id=1)}
 
@@ -99,6 +99,14 @@ class World:
         self.staff_invite = h.db.execute(
             "SELECT max(id) FROM invites WHERE kind = 'clinician'"
         ).fetchone()[0]
+        self.confirm = clinics.ask_confirm(  # a held request of the clinician's (issue 16)
+            h.db,
+            clinics.roles_of(h.db, STAFF)[0]["id"],
+            "cohort_link",
+            self.cohort,
+            {},
+            h.clock.now(),
+        )
         self.carer_invite = h.db.execute(
             "SELECT id FROM invites WHERE kind = 'caregiver'"
         ).fetchone()[0]
@@ -156,6 +164,7 @@ class World:
             f"coj:{self.offer}:y",
             f"lv:{self.membership}:y",
             f"clj:{self.staff_invite}:y",
+            f"cc:{self.confirm}:y",
             "l:h:w01-01",
             "u:seen",
             "u:mistake",

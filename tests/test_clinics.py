@@ -180,6 +180,8 @@ async def test_cohort_new_with_bad_arguments_explains_and_creates_nothing(harnes
 async def test_cohort_link_replaces_the_old_link(clinic):
     h = clinic["h"]
     await h.send_text(STAFF, f"/cohort_link {clinic['cohort']}")
+    ask = h.last(STAFF)  # issue 16: it asks before replacing the printed link
+    await h.tap(STAFF, button(ask, "cc:", "y"), ask.message_id)
     reply = h.api.sent_to(STAFF)[-2]
     assert "previous link and QR code no longer work" in reply.text
     new = COHORT_LINK.search(reply.text)
@@ -448,6 +450,9 @@ async def test_removed_clinician_loses_access_at_once(clinic, monkeypatch, capsy
     h = clinic["h"]
     await h.tick()
     staff = clinics.roles_of(h.db, STAFF)[0]
+    # Issue 16: the last active clinician of a clinic with members cannot be removed; a colleague.
+    _, colleague = clinics.invite_clinician(h.db, clinic["clinic"], h.clock.now())
+    await join_staff(h, colleague, user=OTHER_STAFF)
     monkeypatch.setenv("DATABASE_PATH", str(h.db_path))
     assert cli(["clinic", "remove-clinician", str(staff["id"])]) == 0
     await h.send_text(STAFF, f"/cohort {clinic['cohort']}")

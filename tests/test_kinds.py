@@ -170,6 +170,6 @@ def test_delete_removes_every_kind_and_withdraw_keeps_only_what_it_says():
     from storage.privacy import PERSONAL_TABLES
 
     assert {k.on_delete for k in KINDS.values()} == {"delete"}
-    assert PERSONAL_TABLES["outbox"] == ("patient_id = ? OR chat_id = ?", "patient+chat")
+    assert PERSONAL_TABLES["outbox"] == (("patient_id = ?", "patient"), ("chat_id = ?", "chat"))
     assert names(kept_on_withdraw=True) == ("export",)
     assert set(names(sent_when_withdrawn=True)) == {"reply", "export"}

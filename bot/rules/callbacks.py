@@ -88,6 +88,12 @@ ROUTES: tuple[Route, ...] = (
     _r("lv", "leave a clinic's group", membership=int, answer=Y_N),
     _r("coj", "join a cohort", offer=int, answer=Y_N),
     _r("clj", "join a clinic as staff", invite=int, answer=Y_N),
+    _r(
+        "cc",
+        "a clinician confirms a held request (past date, new link, archive)",
+        request=int,
+        answer=Y_N,
+    ),
     _r("del", "/delete confirmed or not", answer=YES_NO),
     _r("w", "/withdraw confirmed or not", answer=YES_NO),
     _r("u:seen", "seen by a doctor (on hold)"),

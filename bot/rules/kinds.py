@@ -153,6 +153,11 @@ KINDS: dict[str, Kind] = _kinds(
         doc="the weekly chart, after its summary",
     ),
     Kind("alert_caregiver", immediate=True, doc="a caregiver told of a warning sign"),
+    Kind(
+        "caregiver_notice",
+        immediate=True,
+        doc="a caregiver link started or ended: the other side is told",
+    ),
     # Clinic staff: alerts go at once, day or night; the digest is timed in the clinic's zone.
     Kind("alert_clinician", immediate=True, doc="clinic staff told of a warning sign"),
     Kind("digest", 1 * D, False, lane="bulk", doc="the clinic's daily digest"),
