@@ -62,6 +62,11 @@ def set_awaiting(db: Database, patient_id: int, kind: str, ref: str, now: dateti
     """Open a question of this kind (storage.questions.open_question; a session question's
     subject is its session id)."""
     subject = ref if kind in ("session_before", "session_after") else None
+    if kind == "checkin" and ref.isdigit():  # a check-in's subject is its local day
+        found = db.execute(
+            "SELECT json_extract(payload, '$.local_date') FROM outbox WHERE id = ?", [int(ref)]
+        ).fetchone()
+        subject = found[0] if found else None
     questions.open_question(db, patient_id, kind, ref, now, subject=subject)
 
 

@@ -122,7 +122,8 @@ def close(
     now: datetime | None = None,
 ) -> int:
     """Close open questions of this person (of one kind, one ref); returns how many."""
-    where, params = "patient_id = ? AND status = 'open'", [patient_id]
+    where = "patient_id = ? AND status = 'open'"
+    params: list[object] = [patient_id]
     if kind is not None:
         where += " AND kind = ?"
         params.append(kind)
@@ -150,7 +151,8 @@ def current(db: Database, patient_id: int) -> dict | None:
     question (the single-question view the code before issue 15 had)."""
     rows = open_rows(db, patient_id)
     safety = [r for r in rows if r["kind"] in SAFETY_KINDS]
-    return (safety or rows or [None])[0]
+    found = safety or rows
+    return found[0] if found else None
 
 
 def set_ref(db: Database, question_id: int, ref: str) -> None:

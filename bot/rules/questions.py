@@ -16,7 +16,7 @@ rating can still be changed or given late (issue 15). Pure: rows in, a choice ou
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from bot.clock import iso, parse_iso
@@ -44,7 +44,7 @@ def checkin_expires(day: str, tz: ZoneInfo) -> datetime:
     return local_to_utc(date.fromisoformat(day) + timedelta(days=1), time(0, 0), tz)
 
 
-def fits(row: dict, answer: Answer, today: str, now: datetime, tz: ZoneInfo) -> bool:
+def fits(row: dict[str, Any], answer: Answer, today: str, now: datetime, tz: ZoneInfo) -> bool:
     """Can this open question (an `awaiting` row) take a typed answer of this sort now?"""
     if row["status"] != "open":
         return False
@@ -54,15 +54,17 @@ def fits(row: dict, answer: Answer, today: str, now: datetime, tz: ZoneInfo) -> 
     if row["kind"] not in kinds:
         return False
     if row["kind"] == "checkin":
-        return row["subject"] == today
+        return bool(row["subject"] == today)
     asked = parse_iso(row["asked_at"])
-    return local_date(asked, tz).isoformat() == today
+    return bool(local_date(asked, tz).isoformat() == today)
 
 
 LIVE_QUESTIONS = ("session_before", "session_after")
 
 
-def choose(rows: list[dict], answer: Answer, today: str, now: datetime, tz: ZoneInfo) -> list[dict]:
+def choose(
+    rows: list[dict[str, Any]], answer: Answer, today: str, now: datetime, tz: ZoneInfo
+) -> list[dict[str, Any]]:
     """The open questions this answer fits, the one it goes to first: an activity's before/after
     (the conversation the person is in the middle of) before a prompt that arrived meanwhile,
     otherwise the newest asked. The other stays open and takes the next answer."""
