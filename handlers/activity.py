@@ -347,11 +347,17 @@ def _typed_message_id(update: Update) -> int | None:
 
 
 async def typed_answer(
-    rt, update: Update, patient: dict, waiting: dict, others: list[dict] | None = None
+    rt,
+    update: Update,
+    patient: dict,
+    waiting: dict,
+    others: list[dict] | None = None,
+    *,
+    text: str | None = None,
 ) -> None:
     """Typed text for an open session question (B, A, N as numbers; S as yes/no). With other
     questions open, the reply says which one this answered and what is still open."""
-    text = incoming(update).text or ""
+    text = (incoming(update).text or "") if text is None else text
     kind = waiting["kind"]
     note = conversation.which_note(rt.db, waiting, others) if others else ""
     if kind == "settle":

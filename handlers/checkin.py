@@ -283,6 +283,8 @@ async def typed_text(rt, update: Update, patient: dict) -> None:
     A number with nothing open is today's check-in when one is planned for today."""
     text = incoming(update).text or ""
     correction = parse_correction(text)
+    if correction is not None and conversation.correction_target(rt, patient) is None:
+        text, correction = str(correction), None  # nothing to change: "no, 3" answers with 3
     if correction is not None:
         await respond(
             rt,
@@ -301,9 +303,9 @@ async def typed_text(rt, update: Update, patient: dict) -> None:
     if fitting:
         target, others = fitting[0], fitting[1:]
         if target["kind"] == "checkin":
-            await typed_rating(rt, update, patient, target, others)
+            await typed_rating(rt, update, patient, target, others, text=text)
         else:
-            await activity.typed_answer(rt, update, patient, target, others)
+            await activity.typed_answer(rt, update, patient, target, others, text=text)
         return
     today = _today(rt, patient)
     done = checkins.for_date(rt.db, patient["id"], today)
@@ -320,13 +322,19 @@ async def typed_text(rt, update: Update, patient: dict) -> None:
         # Typed before today's check-in went out (07:30 for 08:00): it is today's rating, and
         # the check-in then has nothing to ask (compose_checkin skips a rated day).
         early = {"kind": "checkin", "subject": today, "ref": f"day:{today}", "id": 0}
-        await typed_rating(rt, update, patient, early, [])
+        await typed_rating(rt, update, patient, early, [], text=text)
         return
     await reply_template(rt, update, "not_waiting", patient_id=patient["id"])
 
 
 async def typed_rating(
-    rt, update: Update, patient: dict, waiting: dict, others: list[dict] | None = None
+    rt,
+    update: Update,
+    patient: dict,
+    waiting: dict,
+    others: list[dict] | None = None,
+    *,
+    text: str | None = None,
 ) -> None:
     """A typed answer to a check-in: understood, clarified, or kindly asked again. With other
     questions open, the reply says this one was today's check-in and what is still open."""
@@ -336,7 +344,7 @@ async def typed_rating(
         questions.close(rt.db, patient["id"], "checkin", ref=ref, status="expired")
         await reply_template(rt, update, "not_waiting", patient_id=patient["id"])
         return
-    result = parse_rating(incoming(update).text)
+    result = parse_rating(incoming(update).text if text is None else text)
     if isinstance(result, Ambiguous):
         buttons = (
             [

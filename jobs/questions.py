@@ -196,9 +196,9 @@ def target_of(db, patient: dict, row: dict) -> tuple[str, int] | None:
     return (what, int(row["ref"])) if what and str(row["ref"]).isdigit() else None
 
 
-def typed_correction(rt: Runtime, patient: dict, value: int) -> list[Outgoing]:
-    """ "Sorry I meant 3": changes the rating given in the last 10 minutes, else today's
-    check-in; says so when there is nothing to change."""
+def correction_target(rt: Runtime, patient: dict) -> tuple[str, int] | None:
+    """What a typed correction changes: the rating given in the last 10 minutes, else today's
+    check-in; None when there is nothing to change (the number is then a plain answer)."""
     now = rt.clock.now()
     recent = questions.last_answered(rt.db, patient["id"], now - rules.CHANGE_WINDOW)
     found = target_of(rt.db, patient, recent) if recent is not None else None
@@ -206,6 +206,13 @@ def typed_correction(rt: Runtime, patient: dict, value: int) -> list[Outgoing]:
         day = checkins.for_date(rt.db, patient["id"], today(patient, now))
         if day is not None and day["status"] == "answered":
             found = ("c", day["id"])
+    return found
+
+
+def typed_correction(rt: Runtime, patient: dict, value: int) -> list[Outgoing]:
+    """A typed correction ("sorry I meant 3") of `correction_target`; says so when there is
+    nothing to change."""
+    found = correction_target(rt, patient)
     if found is None:
         return [Outgoing(render("rating_change_refused", why="nothing", what="c"))]
     return change(rt, patient, found[0], found[1], value, "typed")

@@ -292,3 +292,14 @@ async def test_a_safety_question_still_comes_first_and_the_checkin_after_it(harn
     assert json.loads(
         h.db.execute("SELECT data FROM events WHERE kind = 'checkin_answered'").fetchone()[0]
     ) == {"local_date": "2026-03-03"}
+
+
+async def test_a_correction_with_nothing_to_change_is_a_plain_answer(harness):
+    h = harness
+    pid = h.add_patient()
+    plan_all(h.rt)
+    at(h, 3, 8)
+    await tick(h)
+    _, reply = await say(h, "no, 3")
+    assert "noted: <b>3/10</b> for today" in reply.text
+    assert stored(h, pid) == [("2026-03-03", "answered", 3)]
