@@ -17,6 +17,7 @@ from bot.rules.callbacks import encode
 from bot.rules.localtime import local_date, zone
 from bot.rules.parsing import Rating, parse_rating
 from bot.runtime import Runtime
+from jobs import clinic
 from messages import Button, Outgoing, label, render
 from storage import checkins, events, questions, sessions
 
@@ -172,6 +173,8 @@ def change(
         **data,
     )
     is_today = what != "c" or subject["local_date"] == today(patient, now)
+    rise = clinic.check_rise(rt.db, patient, now) if what == "c" else None
+    more = [Outgoing(render("rise_suggestion", clinic=rise.get("clinic_name")))] if rise else []
     return [
         Outgoing(
             render(
@@ -183,7 +186,8 @@ def change(
                 how=how,
                 **subject,
             )
-        )
+        ),
+        *more,
     ]
 
 

@@ -4,11 +4,12 @@ Through the real Application with typed updates; what the person sees and what i
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
+from jobs import clinic, summary
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
-from storage import activities, checkins, events, sessions
+from storage import activities, checkins, events, patients, sessions
 
 USER = 1001  # Ana, Europe/Berlin, check-in 08:00, quiet 21:30-07:30; Mon 2 March 2026
 
@@ -179,6 +180,9 @@ async def test_finding_08_a_rating_can_be_corrected_and_the_latest_value_counts(
     assert checkins.ratings_until(h.db, pid, "2026-03-03") == [
         {"local_date": "2026-03-03", "pain": 6}
     ]
+    assert summary.ratings_by_day(h.db, pid, date(2026, 3, 3)) == {date(2026, 3, 3): 6}
+    line = clinic.patient_line(h.db, patients.get(h.db, pid), h.clock.now())
+    assert line.figures.last_week == 6
 
 
 async def test_finding_08_an_edited_rating_within_ten_minutes_updates_it(harness):
