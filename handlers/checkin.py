@@ -71,6 +71,8 @@ def checkin_reply(rt, patient: dict, day: str, pain: int, *, note: str = "") -> 
     rise = clinic.check_rise(rt.db, patient, now)  # told once a week; their clinic flagged
     if rise is not None:
         outs.append(Outgoing(render("rise_suggestion", clinic=rise.get("clinic_name"))))
+    # Further offers about today's stored rating go here (issue 15 deliverable 7: a flare day's
+    # "about half of each activity", `jobs.flare.flare_reply(...)`, appended to `outs`).
     return outs
 
 

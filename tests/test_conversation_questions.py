@@ -307,3 +307,20 @@ async def test_a_correction_with_nothing_to_change_is_a_plain_answer(harness):
     _, reply = await say(h, "no, 3")
     assert "noted: <b>3/10</b> for today" in reply.text
     assert stored(h, pid) == [("2026-03-03", "answered", 3)]
+
+
+async def test_change_buttons_of_someone_else_change_nothing(harness):
+    h = harness
+    pid = h.add_patient()
+    other = h.add_patient(2002, first_name="Ben")
+    plan_all(h.rt)
+    at(h, 3, 8)
+    await tick(h)
+    question = h.last(USER)
+    await h.tap(USER, button(question, "c:")[:-1] + "8", question.message_id)
+    mine = checkins.for_date(h.db, pid, "2026-03-03")["id"]
+    for data in (f"c:fix:c:{mine}:k", f"c:set:c:{mine}:1", f"c:set:b:{mine}:1"):
+        await h.tap(2002, data)
+        assert "expired" in h.last(2002).text
+    assert stored(h, pid) == [("2026-03-03", "answered", 8)]
+    assert events.for_patient(h.db, other, "rating_changed") == []
