@@ -324,3 +324,36 @@ async def test_change_buttons_of_someone_else_change_nothing(harness):
         assert "expired" in h.last(2002).text
     assert stored(h, pid) == [("2026-03-03", "answered", 8)]
     assert events.for_patient(h.db, other, "rating_changed") == []
+
+
+def test_m012_keeps_what_was_awaited_as_open_questions(tmp_path):
+    """The one-row-per-person table becomes one row per question; open ones carry over."""
+    from sqlite_utils import Database
+
+    from storage.migrations import m012_questions
+
+    db = Database(tmp_path / "old.sqlite3")
+    db.executescript(
+        """
+        CREATE TABLE patients (id INTEGER PRIMARY KEY);
+        CREATE TABLE outbox (id INTEGER PRIMARY KEY, payload TEXT NOT NULL DEFAULT '{}');
+        CREATE TABLE awaiting (patient_id INTEGER PRIMARY KEY, kind TEXT NOT NULL,
+                               ref TEXT NOT NULL, asked_at TEXT NOT NULL);
+        INSERT INTO patients VALUES (1), (2), (3);
+        INSERT INTO outbox VALUES (40, '{"local_date": "2026-03-03"}');
+        INSERT INTO awaiting VALUES (1, 'checkin', '40', '2026-03-03T07:00:00+00:00'),
+                                    (2, 'session_before', '7', '2026-03-03T09:00:00+00:00'),
+                                    (3, 'safety_confirm', '{"level": "soon", "prev": null}',
+                                     '2026-03-03T10:00:00+00:00');
+        """
+    )
+    m012_questions(db)
+    rows = [
+        (r["patient_id"], r["kind"], r["subject"], r["outbox_id"], r["status"])
+        for r in db.query("SELECT * FROM awaiting ORDER BY patient_id")
+    ]
+    assert rows == [
+        (1, "checkin", "2026-03-03", 40, "open"),
+        (2, "session_before", "7", None, "open"),
+        (3, "safety_confirm", None, None, "open"),
+    ]
