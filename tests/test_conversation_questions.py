@@ -4,8 +4,15 @@ Through the real Application with typed updates; what the person sees and what i
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.clock import iso
+from bot.rules import questions as rules
 from jobs import clinic, summary
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
@@ -357,3 +364,72 @@ def test_m012_keeps_what_was_awaited_as_open_questions(tmp_path):
         (2, "session_before", "7", None, "open"),
         (3, "safety_confirm", None, None, "open"),
     ]
+
+
+# -- the pure choice (bot.rules.questions) -----------------------------------------------------
+BERLIN = ZoneInfo("Europe/Berlin")
+NOW = datetime(2026, 3, 3, 7, 0, tzinfo=UTC)  # Tuesday 08:00 Berlin
+
+
+def _row(n: int, kind: str, asked: datetime, subject: str | None = None) -> dict:
+    return {
+        "id": n,
+        "kind": kind,
+        "subject": subject,
+        "status": "open",
+        "asked_at": iso(asked),
+        "expires_at": None,
+    }
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["checkin", "session_before", "session_after", "next_day", "settle"]),
+            st.integers(0, 72 * 60),  # asked this many minutes before now
+            st.sampled_from(["2026-03-01", "2026-03-02", "2026-03-03"]),
+        ),
+        max_size=6,
+    ),
+    st.sampled_from(["rating", "yes_no"]),
+)
+def test_a_question_from_an_earlier_day_never_takes_todays_answer(spec, answer):
+    rows = [
+        _row(n, kind, NOW - timedelta(minutes=ago), day if kind == "checkin" else None)
+        for n, (kind, ago, day) in enumerate(spec)
+    ]
+    for row in rules.choose(rows, answer, "2026-03-03", NOW, BERLIN):
+        asked = datetime.fromisoformat(row["asked_at"])
+        if row["kind"] == "checkin":
+            assert row["subject"] == "2026-03-03"
+        else:
+            assert asked.astimezone(BERLIN).date() == date(2026, 3, 3) or NOW - asked <= (
+                rules.JUST_ASKED
+            )
+        assert (row["kind"] == "settle") == (answer == "yes_no")
+
+
+def test_an_activitys_question_goes_before_a_prompt_sent_meanwhile():
+    before = _row(1, "session_before", NOW - timedelta(minutes=2))
+    checkin = _row(2, "checkin", NOW, "2026-03-03")
+    assert [
+        r["id"] for r in rules.choose([checkin, before], "rating", "2026-03-03", NOW, BERLIN)
+    ] == [1, 2]
+    nday = _row(3, "next_day", NOW - timedelta(minutes=5))
+    assert [
+        r["id"] for r in rules.choose([nday, checkin], "rating", "2026-03-03", NOW, BERLIN)
+    ] == [2, 3]
+
+
+@pytest.mark.parametrize(
+    "day, expected",
+    [
+        ("2026-03-03", "today"),
+        ("2026-03-02", "late"),
+        ("2026-02-28", "late"),
+        ("2026-02-27", "too_late"),
+        ("2026-03-04", "future"),
+    ],
+)
+def test_how_late_an_old_days_rating_is_taken(day, expected):
+    assert rules.late_day_status(day, "2026-03-03") == expected

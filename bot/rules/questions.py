@@ -6,9 +6,9 @@ rating can still be changed or given late (issue 15). Pure: rows in, a choice ou
   settled?"; an activity's open before/after comes before a prompt sent meanwhile (the check-in
   stays open and takes the next number). Safety questions are not chosen here: they come first
   (handlers.safety).
-* Only questions asked today (local date) fit, and a check-in only if it is about today: a
-  question from an earlier day never takes today's answer (an activity's unanswered "pain
-  before" from last evening does not take this morning's check-in).
+* Only questions asked today (local date) or in the last hour fit, and a check-in only if it
+  is about today: a question from an earlier day never takes today's answer (an activity's
+  unanswered "pain before" from last evening does not take this morning's check-in).
 * Each question expires: a check-in at the end of its day, an activity's before/after after
   6 hours, the next-day and settle questions after 12 and 6 hours.
 """
@@ -33,6 +33,7 @@ EXPIRES_AFTER: dict[str, timedelta] = {
     "next_day": timedelta(hours=12),
     "settle": timedelta(hours=6),
 }
+JUST_ASKED = timedelta(hours=1)  # a question this fresh fits across midnight
 RATING_QUESTIONS = ("checkin", "session_before", "session_after", "next_day")
 YES_NO_QUESTIONS = ("settle",)
 
@@ -56,7 +57,8 @@ def fits(row: dict[str, Any], answer: Answer, today: str, now: datetime, tz: Zon
     if row["kind"] == "checkin":
         return bool(row["subject"] == today)
     asked = parse_iso(row["asked_at"])
-    return bool(local_date(asked, tz).isoformat() == today)
+    # Asked today, or just now (an activity's question at 23:50 still takes 00:05's answer).
+    return bool(local_date(asked, tz).isoformat() == today or now - asked <= JUST_ASKED)
 
 
 LIVE_QUESTIONS = ("session_before", "session_after")
