@@ -43,8 +43,7 @@ def nice_day(day: str) -> str:
 
 def fitting(rt: Runtime, patient: dict, answer: rules.Answer) -> list[dict]:
     """Open questions a typed answer of this sort fits, the one it goes to first."""
-    now = rt.clock.now()
-    questions.expire_due(rt.db, now, patient["id"])
+    now = rt.clock.now()  # read only: the plan tick marks expired rows (expire_due)
     return rules.choose(
         questions.open_rows(rt.db, patient["id"], now),
         answer,
