@@ -10,7 +10,7 @@ from telegram.ext import ContextTypes
 
 from bot.clock import parse_iso
 from bot.rules.callbacks import decode, encode
-from bot.rules.kinds import questions
+from bot.rules.kinds import questions as question_kinds
 from bot.rules.localtime import local_date, zone
 from bot.rules.parsing import Ambiguous, Invalid, parse_rating, parse_yes_no
 from handlers.common import (
@@ -26,9 +26,10 @@ from handlers.common import (
     tapped,
 )
 from handlers.onboarding import not_set_up
+from jobs import questions as conversation
 from jobs import sessions as flow
 from messages import Outgoing, label, render
-from storage import activities, checkins, outbox, sessions
+from storage import activities, checkins, outbox, questions, sessions
 
 MAX_LOG_MINUTES = 240
 LOG_MINUTE_CHOICES = (10, 15, 20, 30, 45, 60)
@@ -36,7 +37,7 @@ _FIELDS = {"b": "before", "a": "after", "s": "settled"}
 HISTORY_DAYS = 14
 VERDICT_WORDS = {"keep": "keep", "progress": "step up", "adapt": "adjusted", "pause": "break"}
 # What a typed answer can answer here (the `awaiting` kinds this module sets or reads).
-TYPED_KINDS = questions("session") + questions("follow_up")
+TYPED_KINDS = question_kinds("session") + question_kinds("follow_up")
 
 
 async def usable_patient(rt, update: Update) -> dict | None:
@@ -313,24 +314,55 @@ async def next_day_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await reply_template(rt, update, "expired", patient_id=patient["id"] if patient else None)
 
 
-async def save_next_day(rt, update: Update, patient: dict, pain: int) -> bool:
+async def save_next_day(rt, update: Update, patient: dict, pain: int, *, note: str = "") -> bool:
     def act():
         applied, advice = flow.record_pain_now(rt, patient, pain)
         if not applied:
             return []
-        checkins.clear_awaiting(rt.db, patient["id"], "next_day")
-        return [Outgoing(render("next_day_thanks", pain=pain))] + advice
+        questions.close(rt.db, patient["id"], "next_day", now=rt.clock.now())
+        return [
+            conversation.with_note(note, Outgoing(render("next_day_thanks", pain=pain)))
+        ] + advice
 
     return await _apply(rt, update, patient, act)
 
 
 # -- typed answers ----------------------------------------------------------------------------
-async def typed_answer(rt, update: Update, patient: dict, waiting: dict) -> None:
-    """Typed text while a session question is open (B, A, N as numbers; S as yes/no)."""
-    text = incoming(update).text or ""
+async def typed_end(rt, update: Update, patient: dict, ending: str) -> bool:
+    """ "done", "finished", "I didn't go in the end" while an activity is under way (stage
+    `doing`): as the Done / I didn't do it buttons. False when no activity is under way."""
+    doing = sessions.in_progress(rt.db, patient["id"])
+    if doing is None or doing["stage"] != "doing" or patient["status"] == "hold":
+        return False
+    if ending == "done":
+        act = lambda: [flow.end(rt, patient, doing)]  # noqa: E731
+    else:
+        act = lambda: [flow.cancel(rt, patient, doing)]  # noqa: E731
+    if not await _apply(rt, update, patient, act):
+        await reply_template(rt, update, "expired", patient_id=patient["id"])
+    return True
+
+
+def _typed_message_id(update: Update) -> int | None:
+    return update.message.message_id if update.message is not None else None
+
+
+async def typed_answer(
+    rt,
+    update: Update,
+    patient: dict,
+    waiting: dict,
+    others: list[dict] | None = None,
+    *,
+    text: str | None = None,
+) -> None:
+    """Typed text for an open session question (B, A, N as numbers; S as yes/no). With other
+    questions open, the reply says which one this answered and what is still open."""
+    text = (incoming(update).text or "") if text is None else text
     kind = waiting["kind"]
+    note = conversation.which_note(rt.db, waiting, others) if others else ""
     if kind == "settle":
-        await _typed_settle(rt, update, patient, text)
+        await _typed_settle(rt, update, patient, text, note)
         return
     result = parse_rating(text)
     if isinstance(result, Invalid):
@@ -356,21 +388,29 @@ async def typed_answer(rt, update: Update, patient: dict, waiting: dict) -> None
         await reply(rt, update, out, patient_id=patient["id"])
         return
     done = False
+    message_id = _typed_message_id(update)
     if kind == "next_day":
-        done = await save_next_day(rt, update, patient, result.value)
+        done = await save_next_day(rt, update, patient, result.value, note=note)
     else:
         session = sessions.owned(rt.db, int(waiting["ref"]), patient["id"])
         field = "before" if kind == "session_before" else "after"
         if session is not None:
-            done = await _apply(
-                rt, update, patient, lambda: _answer(rt, patient, session, field, result.value)
-            )
+
+            def act():
+                outs = [o for o in _answer(rt, patient, session, field, result.value) if o]
+                if outs and message_id is not None:
+                    questions.note_message(
+                        rt.db, patient["id"], kind, str(session["id"]), message_id
+                    )
+                return [conversation.with_note(note, outs[0]), *outs[1:]] if outs else []
+
+            done = await _apply(rt, update, patient, act)
     if not done:
-        checkins.clear_awaiting(rt.db, patient["id"], kind)
+        questions.close(rt.db, patient["id"], kind, ref=str(waiting["ref"]), status="expired")
         await reply_template(rt, update, "not_waiting", patient_id=patient["id"])
 
 
-async def _typed_settle(rt, update: Update, patient: dict, text: str) -> None:
+async def _typed_settle(rt, update: Update, patient: dict, text: str, note: str = "") -> None:
     answer = parse_yes_no(text)
     due = flow.settle_due(rt.db, patient, rt.clock.now())
     if answer is None or len(due) != 1:
@@ -381,12 +421,12 @@ async def _typed_settle(rt, update: Update, patient: dict, text: str) -> None:
             patient_id=patient["id"],
         )
         if not due:
-            checkins.clear_awaiting(rt.db, patient["id"], "settle")
+            questions.close(rt.db, patient["id"], "settle", status="expired")
         return
 
     def act():
         out = flow.record_settled(rt, patient, due[0], answer)
-        checkins.clear_awaiting(rt.db, patient["id"], "settle")
-        return [out]
+        questions.close(rt.db, patient["id"], "settle", now=rt.clock.now())
+        return [conversation.with_note(note, out)]
 
     await _apply(rt, update, patient, act)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from handlers import activity, onboarding, safety
-from handlers.checkin import typed_rating
+from handlers import onboarding, safety
+from handlers.checkin import typed_text
 from handlers.commands import CLINIC_COMMANDS, COMMANDS
 from handlers.common import patient_of, reply_template, runtime, sender
 from handlers.onboarding_questions import emergency_number
-from storage import checkins, clinics
+from storage import clinics
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -45,14 +45,8 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if patient is None:
         await reply_template(rt, update, "not_registered")
         return
-    waiting = checkins.awaiting(rt.db, patient["id"])
-    if waiting is not None and waiting["kind"] == "checkin":
-        await typed_rating(rt, update, patient, waiting)
-        return
-    if waiting is not None and waiting["kind"] in activity.TYPED_KINDS:
-        await activity.typed_answer(rt, update, patient, waiting)
-        return
-    await reply_template(rt, update, "not_waiting", patient_id=patient["id"])
+    # A correction, an activity ended in words, or the newest open question the text fits.
+    await typed_text(rt, update, patient)
 
 
 async def unsupported_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

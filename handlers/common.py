@@ -11,6 +11,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.runtime import Runtime
 from jobs.dispatch import dispatch_now
+from jobs.questions import apply_edit
 from messages import Outgoing, render
 from storage import inbox, outbox, patients
 
@@ -146,13 +147,27 @@ async def clear_buttons(update: Update) -> None:
 
 
 async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An edited message (group -1, before the withdrawal gate): never a command nor an answer.
-    An edited text or caption gets a short note to send it again as a new message; other edits
-    (a live location moving: one every few seconds) are dropped quietly."""
+    """An edited message (group -1, before the withdrawal gate): never a command nor a new
+    answer. An edit of a typed rating within 10 minutes of it changes that rating, with a short
+    confirmation (jobs.questions.apply_edit; the safety screen, group -3, runs first and wins).
+    Any other edited text or caption gets a short note to send it again as a new message; other
+    edits (a live location moving: one every few seconds) are dropped quietly."""
     message = update.edited_message
     if message is not None and (message.text or message.caption):
         rt = runtime(context)
         sender = patient_of(rt, update)
+        if sender is not None and sender["status"] == "active" and message.text:
+            patient, text, message_id = sender, message.text, message.message_id
+            changed: list = []
+
+            def act() -> list:
+                changed.extend(apply_edit(rt, patient, message_id, text) or [])
+                return changed
+
+            await respond(rt, update, act, patient_id=patient["id"])
+            if changed:
+                log.info("edited rating applied", extra={"update": update.update_id})
+                raise ApplicationHandlerStop
         await reply_template(
             rt, update, "edited_message", patient_id=sender["id"] if sender else None
         )

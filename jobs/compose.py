@@ -10,8 +10,8 @@ from sqlite_utils import Database
 
 from bot.course import default_course
 from bot.rules import course_plan
+from bot.rules import questions as question_rules
 from bot.rules.callbacks import encode
-from bot.rules.kinds import questions
 from bot.rules.localtime import local_date, zone
 from bot.rules.schedule import DAILY_PROMPT_CAP, MERGE_GAP, SCHEDULED_KINDS
 from jobs import clinic, safety, summary
@@ -24,6 +24,7 @@ from storage import (
     outbox,
     patients,
     privacy,
+    questions,
     sessions,
     sitting,
 )
@@ -250,26 +251,40 @@ def before_safety_followup(db: Database, row: dict, payload: dict, now: datetime
 
 
 def before_question(db: Database, row: dict, payload: dict, now: datetime) -> None:
-    """A question about to go out makes typed answers its own: set before the Bot API call, not
-    after it is recorded sent, because a crash in between would otherwise leave the person's
-    typed answer (already in the inbox) with nothing to answer."""
-    waiting = checkins.awaiting(db, row["patient_id"])
-    # A safety question stays open until it has a clear answer: a prompt does not displace it
-    # (its buttons still work; handlers.safety restores the displaced question afterwards).
-    safety_open = waiting is not None and waiting["kind"] in safety.SAFETY_KINDS
-    # A typed number answers the session question still open (B or A) before any later prompt.
-    session_open = waiting is not None and waiting["kind"] in questions("session")
+    """A question about to go out makes typed answers its own: opened before the Bot API call,
+    not after it is recorded sent, because a crash in between would otherwise leave the person's
+    typed answer (already in the inbox) with nothing to answer.
+
+    Questions are records (storage.questions) and several may be open: this one opens beside any
+    other, and jobs.questions sends a typed answer to the newest open question it fits. A safety
+    question stays first whatever is sent meanwhile."""
+    pid = row["patient_id"]
+    patient = patients.get(db, pid)
+    tz = zone(patient["timezone"]) if patient else zone("UTC")
     if row["kind"] in CHECKIN_KINDS + ("checkin_reminder",):
-        kind, ref = "checkin", str(payload.get("checkin_row", row["id"]))
-    else:  # next_day, settle
-        kind, ref = row["kind"], str(row["id"])
-    if safety_open:
-        # Not even /checkin displaces a safety question (a "yes" typed next is its answer):
-        # this question comes back once that one is settled.
-        safety.displace(db, row["patient_id"], kind, ref, now)
-    elif row["kind"] == "checkin_asked" or not session_open:
-        # /checkin asked for now takes over an open session question; a scheduled prompt does not.
-        checkins.set_awaiting(db, row["patient_id"], kind, ref, now)
+        day = payload["local_date"]
+        questions.open_question(
+            db,
+            pid,
+            "checkin",
+            str(payload.get("checkin_row", row["id"])),
+            now,
+            subject=day,
+            outbox_id=row["id"],
+            expires_at=question_rules.checkin_expires(day, tz),
+        )
+        return
+    session_id = payload.get("session_id")
+    questions.open_question(
+        db,
+        pid,
+        row["kind"],  # next_day, settle
+        str(row["id"]),
+        now,
+        subject=str(session_id) if session_id is not None else None,
+        outbox_id=row["id"],
+        expires_at=now + question_rules.EXPIRES_AFTER[row["kind"]],
+    )
 
 
 def after_checkin(db: Database, row: dict, payload: dict, now: datetime) -> None:

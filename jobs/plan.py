@@ -39,7 +39,7 @@ from bot.runtime import Runtime
 from jobs import clinic, prompts
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items
-from storage import caregivers, checkins, liveness, outbox, patients, sitting
+from storage import caregivers, checkins, liveness, outbox, patients, questions, sitting
 
 log = logging.getLogger(__name__)
 
@@ -408,6 +408,7 @@ def plan_all(rt: Runtime) -> int:
         ("missed_days", lambda: record_missed_days(rt)),
         ("decide_overdue", lambda: sessions_flow.decide_overdue(rt)),
         ("digests", lambda: clinic.plan_digests(rt.db, now, horizon)),
+        ("questions", lambda: questions.expire_due(rt.db, now)),  # none left open past expiry
     )
     counts, failure = {}, None
     for stage, run in stages:

@@ -11,38 +11,28 @@ from datetime import datetime, timedelta
 
 from bot.clock import iso, parse_iso
 from bot.rules.callbacks import encode
-from bot.rules.kinds import questions
+from bot.rules.kinds import questions as question_kinds
 from jobs import clinic
 from messages import Button, Outgoing, label, render
-from storage import checkins, consents, events, outbox
+from storage import checkins, consents, events, outbox, questions
 
-SAFETY_KINDS = questions("safety")
+SAFETY_KINDS = question_kinds("safety")
 FOLLOW_UP_AFTER = timedelta(hours=24)  # "Were you able to get checked?"
 FULL_ADVICE_EVERY = timedelta(hours=1)  # on hold: the whole advice at most this often
 SOON_EPISODE = clinic.SOON_EPISODE  # a "soon" sign repeated within this alerts no one again
 
 
 def ask(db, patient_id: int, kind: str, now: datetime, **data: object) -> None:
-    """Wait for a safety answer; the question it displaces (e.g. an open check-in) comes back
-    once this one is settled."""
-    current = checkins.awaiting(db, patient_id)
-    prev = None
-    if current is not None and current["kind"] not in SAFETY_KINDS:
-        prev = {k: current[k] for k in ("kind", "ref", "asked_at")}
-    elif current is not None:
-        prev = ref_of(current).get("prev")
-    checkins.set_awaiting(db, patient_id, kind, json.dumps({**data, "prev": prev}), now)
+    """Wait for a safety answer. It supersedes an open safety question; other open questions
+    (a check-in, a session question) stay open beneath it and answer typed text again once this
+    one is settled (storage.questions: several questions may be open, a safety one first)."""
+    questions.open_question(db, patient_id, kind, json.dumps({**data, "prev": None}), now)
 
 
 def displace(db, patient_id: int, kind: str, ref: str, now: datetime) -> None:
-    """A question sent while a safety question is open waits behind it: it becomes the one
-    that comes back once the safety question is settled (the latest such question wins)."""
-    current = checkins.awaiting(db, patient_id)
-    if current is None or current["kind"] not in SAFETY_KINDS:
-        return
-    data = ref_of(current)
-    data["prev"] = {"kind": kind, "ref": ref, "asked_at": iso(now)}
-    db["awaiting"].upsert({**current, "ref": json.dumps(data)}, pk="patient_id")
+    """A question sent while a safety question is open: opened beneath it (kept for callers
+    from before open questions were records; jobs.compose opens questions directly)."""
+    checkins.set_awaiting(db, patient_id, kind, ref, now)
 
 
 def ref_of(waiting: dict | None) -> dict:
@@ -55,23 +45,17 @@ def ref_of(waiting: dict | None) -> dict:
 
 
 def settle(db, patient_id: int | None) -> None:
-    """The safety question is answered: the question it displaced is open again (or nothing)."""
+    """The safety question is answered: the questions beneath it take typed answers again."""
     if patient_id is None:
         return
-    current = checkins.awaiting(db, patient_id)
-    if current is None or current["kind"] not in SAFETY_KINDS:
-        return
-    prev = ref_of(current).get("prev")
-    if prev:
-        db["awaiting"].upsert({"patient_id": patient_id, **prev}, pk="patient_id")
-    else:
-        checkins.clear_awaiting(db, patient_id)
+    for kind in SAFETY_KINDS:
+        questions.close(db, patient_id, kind)
 
 
 def safety_waiting(db, patient: dict | None) -> dict | None:
     if patient is None:
         return None
-    waiting = checkins.awaiting(db, patient["id"])
+    waiting = questions.current(db, patient["id"])
     return waiting if waiting is not None and waiting["kind"] in SAFETY_KINDS else None
 
 

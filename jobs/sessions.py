@@ -19,12 +19,14 @@ from markupsafe import Markup
 
 from bot.clock import iso, parse_iso
 from bot.rules import pacing
+from bot.rules import questions as question_rules
 from bot.rules.callbacks import encode
 from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
 from bot.rules.schedule import policy_for
 from bot.runtime import Runtime
+from jobs import questions as conversation
 from messages import Outgoing, label, rating_rows, render
-from storage import activities, checkins, clinics, events, outbox, patients, sessions
+from storage import activities, checkins, clinics, events, outbox, patients, questions, sessions
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +122,7 @@ def start(rt: Runtime, patient: dict, activity: dict) -> tuple[int | None, Outgo
     events.record(rt.db, now, "session_started", patient["id"], session=sid)
     session = sessions.existing(rt.db, sid)
     if before is None:
-        checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
+        ask(rt, patient, "session_before", sid)
         return sid, Outgoing(
             render("session_before", activity=activity["name"]), rating_rows("r", sid, "b")
         )
@@ -175,16 +177,33 @@ def record_before(rt: Runtime, patient: dict, session: dict, pain: int) -> Outgo
         before_source="asked",
     ):
         return None
-    checkins.clear_awaiting(rt.db, patient["id"], "session_before")
+    questions.close(
+        rt.db, patient["id"], "session_before", ref=str(session["id"]), now=rt.clock.now()
+    )
     if logged:
         return ask_after(rt, patient, session)
-    return _doing_message(
+    out = _doing_message(
         sessions.existing(rt.db, session["id"]), today_str=today(patient, rt.clock.now())
+    )
+    return Outgoing(out.text, out.buttons + [conversation.undo_row("b", session["id"])])
+
+
+def ask(rt: Runtime, patient: dict, kind: str, session_id: int) -> None:
+    """Open an activity's before/after question (it expires: bot.rules.questions)."""
+    now = rt.clock.now()
+    questions.open_question(
+        rt.db,
+        patient["id"],
+        kind,
+        str(session_id),
+        now,
+        subject=str(session_id),
+        expires_at=now + question_rules.EXPIRES_AFTER[kind],
     )
 
 
 def ask_after(rt: Runtime, patient: dict, session: dict) -> Outgoing:
-    checkins.set_awaiting(rt.db, patient["id"], "session_after", str(session["id"]), rt.clock.now())
+    ask(rt, patient, "session_after", session["id"])
     return Outgoing(
         render("session_after", activity=session["activity"], logged=bool(session["logged"])),
         rating_rows("r", session["id"], "a"),
@@ -216,7 +235,7 @@ def log_past(
     session = sessions.existing(rt.db, sid)
     if before is not None:
         return sid, ask_after(rt, patient, session)
-    checkins.set_awaiting(rt.db, patient["id"], "session_before", str(sid), now)
+    ask(rt, patient, "session_before", sid)
     return sid, Outgoing(
         render("session_before", activity=activity["name"], logged=True), rating_rows("r", sid, "b")
     )
@@ -233,7 +252,8 @@ def end(rt: Runtime, patient: dict, session: dict) -> Outgoing | None:
 def cancel(rt: Runtime, patient: dict, session: dict) -> Outgoing | None:
     if not sessions.mark_cancelled(rt.db, session["id"]):
         return None
-    checkins.clear_awaiting(rt.db, patient["id"])
+    for kind in ("session_before", "session_after"):  # this session's; a safety question stays
+        questions.close(rt.db, patient["id"], kind, ref=str(session["id"]), status="superseded")
     return Outgoing(render("session_cancelled", activity=session["activity"]))
 
 
@@ -242,7 +262,7 @@ def record_after(rt: Runtime, patient: dict, session: dict, pain: int) -> list[O
     now = rt.clock.now()
     if not sessions.set_if_empty(rt.db, session["id"], "after", pain, "after", "waiting"):
         return None
-    checkins.clear_awaiting(rt.db, patient["id"], "session_after")
+    questions.close(rt.db, patient["id"], "session_after", ref=str(session["id"]), now=now)
     t = thresholds_for(rt.db, patient)
     ended = parse_iso(session["ended_at"]) if session["ended_at"] else now
     started = parse_iso(session["started_at"])
@@ -259,7 +279,8 @@ def record_after(rt: Runtime, patient: dict, session: dict, pain: int) -> list[O
                 and pain - session["before"] > t.flare_tolerance,
                 settle_now=settle_at <= now,
                 settle_later=_settle_later(patient, ended, ask_at) if ask_at > settle_at else "",
-            )
+            ),
+            [conversation.undo_row("a", session["id"])],
         )
     ]
     if settle_at <= now:  # logged afterwards, long enough ago: ask S straight away
@@ -377,7 +398,12 @@ def settle_due(db, patient: dict, now: datetime) -> list[dict]:
 def record_settled(rt: Runtime, patient: dict, session: dict, settled: bool) -> Outgoing | None:
     if not sessions.set_if_empty(rt.db, session["id"], "settled", int(settled), "waiting"):
         return None
-    return Outgoing(render("session_settled", activity=session["activity"], settled=settled))
+    if not settle_due(rt.db, patient, rt.clock.now()):
+        questions.close(rt.db, patient["id"], "settle", now=rt.clock.now())
+    return Outgoing(
+        render("session_settled", activity=session["activity"], settled=settled),
+        [conversation.undo_row("s", session["id"])],
+    )
 
 
 def next_day_due(db, patient: dict, now: datetime) -> list[dict]:
@@ -398,6 +424,8 @@ def record_pain_now(rt: Runtime, patient: dict, pain: int) -> tuple[int, list[Ou
             out = decide(rt, patient, s["id"])
             if out is not None:
                 advice.append(out)
+    if applied:  # one N serves every session at its 24-hour point: nothing left to ask
+        questions.close(rt.db, patient["id"], "next_day", now=rt.clock.now())
     return applied, advice
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.clock import iso
+from storage import questions
 
 
 def record_answer(
@@ -55,22 +56,29 @@ def recent(db: Database, patient_id: int, since_date: str) -> list[dict]:
     )
 
 
+# What the bot waits for: storage.questions keeps one row per question (several may be open);
+# these three are the single-question view older callers use.
 def set_awaiting(db: Database, patient_id: int, kind: str, ref: str, now: datetime) -> None:
-    db.table("awaiting").upsert(
-        {"patient_id": patient_id, "kind": kind, "ref": ref, "asked_at": iso(now)}, pk="patient_id"
-    )
+    """Open a question of this kind (storage.questions.open_question; a session question's
+    subject is its session id)."""
+    subject = ref if kind in ("session_before", "session_after") else None
+    if kind == "checkin" and ref.isdigit():  # a check-in's subject is its local day
+        found = db.execute(
+            "SELECT json_extract(payload, '$.local_date') FROM outbox WHERE id = ?", [int(ref)]
+        ).fetchone()
+        subject = found[0] if found else None
+    questions.open_question(db, patient_id, kind, ref, now, subject=subject)
 
 
 def awaiting(db: Database, patient_id: int) -> dict | None:
-    rows = list(db.query("SELECT * FROM awaiting WHERE patient_id = ?", [patient_id]))
-    return rows[0] if rows else None
+    """The question a typed answer would answer first: an open safety question, else the newest
+    open one (storage.questions.current)."""
+    return questions.current(db, patient_id)
 
 
 def clear_awaiting(db: Database, patient_id: int, kind: str | None = None) -> None:
-    if kind is None:
-        db.execute("DELETE FROM awaiting WHERE patient_id = ?", [patient_id])
-    else:
-        db.execute("DELETE FROM awaiting WHERE patient_id = ? AND kind = ?", [patient_id, kind])
+    """Close this person's open questions (of one kind) as answered."""
+    questions.close(db, patient_id, kind)
 
 
 def last_answer_times(db: Database, patient_id: int) -> list[str]:
@@ -151,3 +159,8 @@ def missed_candidates(db: Database, cutoff: str, since: str) -> list[int]:
             [cutoff, since],
         ).fetchall()
     ]
+
+
+def get(db: Database, checkin_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM checkins WHERE id = ?", [checkin_id]))
+    return rows[0] if rows else None

@@ -387,6 +387,46 @@ def m011_warning_sign_lessons_again(db: Database) -> None:
 
 
 @migrations()
+def m012_questions(db: Database) -> None:
+    # Issue 15: every question the bot asks is a record, and several may be open at once (an
+    # activity's "pain before" and today's check-in). The one-row-per-person `awaiting` table
+    # becomes one row per question: its kind, subject (the local day of a check-in, a session
+    # id), when it was asked and expires, its status, the outbox row that asked it, and the
+    # message that answered it (an edit of that message within the correction window changes
+    # the answer). The name stays, so /mydata, /delete and /withdraw find it as before.
+    db.executescript(
+        """
+        CREATE TABLE awaiting_new (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,                   -- bot.rules.kinds.QUESTIONS
+            ref TEXT NOT NULL,                    -- the outbox id, session id, or safety JSON
+            subject TEXT,                         -- a check-in's local date, a session's id
+            asked_at TEXT NOT NULL,
+            expires_at TEXT,                      -- NULL: open until answered or superseded
+            status TEXT NOT NULL DEFAULT 'open',  -- open|answered|expired|superseded
+            outbox_id INTEGER,
+            answered_at TEXT,
+            answer_message_id INTEGER             -- the typed message that answered it
+        );
+        INSERT INTO awaiting_new (patient_id, kind, ref, subject, asked_at, outbox_id)
+        SELECT a.patient_id, a.kind, a.ref,
+               CASE WHEN a.kind = 'checkin' THEN
+                        (SELECT json_extract(o.payload, '$.local_date') FROM outbox o
+                         WHERE o.id = CAST(a.ref AS INTEGER))
+                    WHEN a.kind IN ('session_before', 'session_after') THEN a.ref END,
+               a.asked_at,
+               CASE WHEN a.kind IN ('checkin', 'next_day', 'settle')
+                    THEN CAST(a.ref AS INTEGER) END
+        FROM awaiting a;
+        DROP TABLE awaiting;
+        ALTER TABLE awaiting_new RENAME TO awaiting;
+        CREATE INDEX awaiting_patient ON awaiting(patient_id, status);
+        """
+    )
+
+
+@migrations()
 def m013_settings(db: Database) -> None:
     # /settings (issue 15): an activity can be removed (its sessions and history kept, so the row
     # stays, marked) or paused by the person until they unpause it; the check-in can be daily,

@@ -12,9 +12,11 @@ from bot.rules.parsing import (
     Ambiguous,
     Invalid,
     Rating,
+    parse_correction,
     parse_hhmm,
     parse_minutes,
     parse_rating,
+    parse_session_end,
     parse_yes_no,
 )
 
@@ -361,3 +363,69 @@ def test_hhmm_round_trip(h, m):
     assert parse_hhmm(f"{h:02d}:{m:02d}") == parse_hhmm(f"{h}.{m:02d}") == time(h, m)
     twelve = h % 12 or 12
     assert parse_hhmm(f"{twelve}:{m:02d}{'pm' if h >= 12 else 'am'}") == time(h, m)
+
+
+# -- corrections and activities ended in words (issue 15) --------------------------------------
+CUES = [
+    "sorry I meant {}",
+    "no, {}",
+    "no {}",
+    "change to {}",
+    "change it to {}",
+    "make it {}",
+    "oops, meant {}",
+    "it should be {}",
+    "Sorry, {}",
+    "actually {}",
+    "I meant {}/10",
+]
+
+
+@given(st.sampled_from(CUES), st.integers(0, 10), st.booleans())
+def test_a_correction_reads_its_new_rating(cue, n, as_word):
+    assert parse_correction(cue.format(WORDS[n] if as_word and "/10" not in cue else n)) == n
+
+
+@given(st.integers(0, 10))
+def test_a_bare_number_is_an_answer_not_a_correction(n):
+    assert parse_correction(str(n)) is None
+    assert parse_session_end(str(n)) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["no", "not 3", "no, not 3", "sorry", "change to 11", "sorry I meant no", "no, 7.5"]
+)
+def test_unclear_corrections_are_not_guessed(text):
+    assert parse_correction(text) is None
+
+
+@given(st.text())
+def test_correction_and_ending_never_raise(text):
+    found = parse_correction(text)
+    assert found is None or 0 <= found <= 10
+    assert parse_session_end(text) in (None, "done", "not_done")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("done", "done"),
+        ("Done!", "done"),
+        ("finished", "done"),
+        ("all done 👍", "done"),
+        ("didn't", "not_done"),
+        ("couldn't", "not_done"),
+        ("I didn't go in the end", "not_done"),
+        ("I did not do it", "not_done"),
+        ("not finished yet", None),
+        ("still going", None),
+        ("hello", None),
+    ],
+)
+def test_an_activity_ended_in_words(text, expected):
+    assert parse_session_end(text) == expected
+
+
+@given(st.sampled_from(["didn't", "couldn't", "did not", "could not"]), st.text(max_size=20))
+def test_a_negation_never_reads_as_done(neg, rest):
+    assert parse_session_end(f"I {neg} {rest}") in ("not_done", None)

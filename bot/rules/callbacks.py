@@ -50,6 +50,15 @@ def _r(head: str, doc: str = "", **fields: FieldType) -> Route:
 
 ROUTES: tuple[Route, ...] = (
     _r("c", "a check-in rating", row=int, pain=int),
+    _r(
+        "c:fix",
+        "change a rating (c a check-in, b/a/s a session's), by the 10-minute undo button (u) "
+        "or /checkin (k)",
+        what=("c", "b", "a", "s"),
+        target=int,
+        via=("u", "k"),
+    ),
+    _r("c:set", "a rating's new value", what=("c", "b", "a", "s"), target=int, value=int),
     _r("s", "under a sitting nudge", row=int, action=("done", "snooze", "off", "pause", "keep")),
     _r("pause", "/pause: for how long", length=("day", "week", "open")),
     _r("pause:later", "lessons missed while paused: not now"),

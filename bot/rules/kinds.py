@@ -269,9 +269,10 @@ def names(**facts: object) -> tuple[str, ...]:
 
 
 # --- what the bot waits for (the `awaiting` table's kinds) --------------------------------------
-# A typed number answers the open question. "safety": only a clear answer settles it, a prompt
-# never displaces it (jobs.safety); "session": the before/after rating of an activity, answered
-# before any later prompt.
+# Each question asked is a row (storage.questions); several may be open, and a typed answer goes
+# to the one it fits (bot.rules.questions). "safety": only a clear answer settles it, at most one
+# is open and it comes first (jobs.safety); "session": the before/after rating of an activity,
+# answered before a prompt sent meanwhile; "checkin": only today's takes a typed answer.
 Question = Literal["checkin", "session", "follow_up", "safety"]
 
 QUESTIONS: dict[str, Question] = {

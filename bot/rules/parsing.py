@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import time
 from fractions import Fraction
+from typing import Literal
 
 _MAX_LEN = 64  # nobody types a rating or a time in more than this; long text is not an answer
 
@@ -248,3 +249,69 @@ def parse_hhmm(text: str | None) -> time | None:
     elif hour > 23:
         return None
     return time(hour, minute)
+
+
+# -- corrections: "sorry I meant 3", "no, 3", "change to 3" ----------------------------------
+# A cue that the number replaces the rating just given; the rest must be a plain rating. A bare
+# "not 3" is not a correction (and not a rating): the bot asks rather than guesses.
+_CORRECTION = re.compile(
+    r"^(?:(?:sorry|soz|sry|oops|whoops|oh|ah|my bad|actually|wait)[ ,.!]*)*"
+    r"(?:"
+    r"(?:i )?meant(?: to (?:say|type|put|tap|press))?"
+    r"|(?:no|nope)(?=[ ,.!])"
+    r"|(?:please )?(?:change|make|set|correct|update)(?: it| that| this| my rating| the rating"
+    r"| today's rating| my answer)?(?: to| into)?"
+    r"|(?:it |that )?should (?:have )?be(?:en)?"
+    r"|(?:it's|it is|its) actually"
+    r"|(?<=[a-z!,. ])"  # "sorry, 3": the cue alone before a number
+    r")[ ,.!:]*(?P<rest>.+)$"
+)
+
+
+def parse_correction(text: str | None) -> int | None:
+    """The new rating in a typed correction ("sorry I meant 3", "no, 3", "change to 3",
+    "make it 3", "should be 3"), or None when the text is not a correction with one whole
+    0-10 rating in it."""
+    if not isinstance(text, str) or not text.strip() or len(text.strip()) > _MAX_LEN:
+        return None
+    s = _normalise(text)
+    m = _CORRECTION.match(s)
+    if m is None or m.group("rest") == s:
+        return None  # no cue at all: a plain number is an answer, not a correction
+    rest = m.group("rest").strip(" ,.!")
+    if re.match(r"(?:not|isn't|isnt|never)\b", rest):
+        return None
+    result = parse_rating(rest)
+    return result.value if isinstance(result, Rating) else None
+
+
+# -- ending an activity in words: "done", "finished", "didn't", "I didn't go in the end" -------
+_NOT_DONE = re.compile(
+    r"\b(?:didn't|didnt|did not|couldn't|couldnt|could not|wasn't able|wasnt able|was not able"
+    r"|never went|never did|gave up|skipped|skip it|cancel|cancelled|canceled|not today"
+    r"|didn't go|didnt go|did not go|not done it|haven't done it|no walk|no go)\b"
+)
+_STILL_GOING = re.compile(
+    r"\b(?:not (?:done|finished)(?: yet)?|haven't finished|havent finished|not yet|still going"
+    r"|still doing|almost|nearly)\b"
+)
+_DONE = re.compile(
+    r"\b(?:done|finished|finish|did it|completed|complete|all done|i'm done|im done|that's it"
+    r"|thats it|i did|did that|back home|i'm back|im back)\b"
+)
+
+
+def parse_session_end(text: str | None) -> Literal["done", "not_done"] | None:
+    """An activity under way ended in words: "done" (as the Done button) or "not_done" (as
+    "I didn't do it"); None for anything else, "not finished yet" included."""
+    if not isinstance(text, str) or not text.strip() or len(text.strip()) > _MAX_LEN:
+        return None
+    s = re.sub(r"[^0-9a-z' ]", " ", _normalise(text))
+    s = " ".join(s.split())
+    if _STILL_GOING.search(s):
+        return None
+    if _NOT_DONE.search(s):
+        return "not_done"
+    if _DONE.search(s):
+        return "done"
+    return None

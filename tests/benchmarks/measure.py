@@ -533,6 +533,8 @@ async def handling(template: str, path: str, answers: int) -> dict:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     copy_db(Path(template), Path(path))
     db = open_database(path)
+    # Each check-in is answered a few minutes after it went out (below): a check-in takes its
+    # answers on its own day, and an old day's rating only up to 3 days late (issue 15).
     clock = VirtualClock(START + timedelta(days=40))
     api = FakeBotApi(clock)
     # As the tests' Harness: no rate limiter (we measure our cost, not Telegram's pacing) and no
@@ -553,7 +555,7 @@ async def handling(template: str, path: str, answers: int) -> dict:
     with db.atomic():
         for k in range(answers):
             pid, chat, tz_name = people[k % len(people)]
-            day = local_date(START, zone(tz_name)) + timedelta(days=k // len(people))
+            day = local_date(clock.now(), zone(tz_name)) + timedelta(days=k // len(people))
             due = datetime.combine(day, dtime(9), tzinfo=zone(tz_name))
             row = outbox.enqueue(
                 db,
@@ -569,10 +571,12 @@ async def handling(template: str, path: str, answers: int) -> dict:
                 "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = 1 WHERE id = ?",
                 [iso(due), row],
             )
-            questions.append((pid, chat, row))
+            questions.append((due, pid, chat, row))
+    questions.sort()
     timings = []
     typed = 0
-    for k, (pid, chat, row) in enumerate(questions):
+    for k, (due, pid, chat, row) in enumerate(questions):
+        clock.set(max(clock.now(), due + timedelta(minutes=5)))
         pain = k % 11
         if k % 10 == 0:  # typed: the check-in is what the bot waits for (set untimed)
             checkins.set_awaiting(db, pid, "checkin", str(row), clock.now())
