@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from handlers import activity, onboarding, safety
+from handlers import activity, clinic_contact, onboarding, safety
 from handlers.checkin import typed_rating
 from handlers.commands import CLINIC_COMMANDS, COMMANDS
 from handlers.common import patient_of, reply_template, runtime, sender
@@ -44,6 +44,8 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     if patient is None:
         await reply_template(rt, update, "not_registered")
+        return
+    if await clinic_contact.typed_reply(rt, update, patient):  # an answer to their clinic
         return
     waiting = checkins.awaiting(rt.db, patient["id"])
     if waiting is not None and waiting["kind"] == "checkin":

@@ -346,6 +346,9 @@ def _setting_change(cohort: dict, what: str | None, rest: list[str]) -> tuple[di
                 return {}, f"threshold_value:{name}:{low:g}:{high:g}"
             own[name] = pacing.Thresholds.from_dict(own).as_dict()[name]
         return {"thresholds": json.dumps(own, sort_keys=True)}, None
+    alerts_change = clinic.alert_setting_change(what, rest)  # responsible, quiet (issue 16)
+    if alerts_change is not None:
+        return alerts_change
     return {}, "usage"
 
 
@@ -485,7 +488,12 @@ async def open_cohort_link(rt, update: Update, code: str) -> None:
 
     def offer():
         offer_id = clinics.make_offer(
-            rt.db, cohort["id"], user.id, hashlib.sha256(text.encode("utf-8")).hexdigest(), now
+            rt.db,
+            cohort["id"],
+            user.id,
+            hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            now,
+            invite_id=cohort.get("personal_invite_id"),  # a personal link: its reference
         )
         return [
             Outgoing(

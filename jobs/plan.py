@@ -363,6 +363,7 @@ def plan_all(rt: Runtime) -> int:
         ("missed_days", lambda: record_missed_days(rt)),
         ("decide_overdue", lambda: sessions_flow.decide_overdue(rt)),
         ("digests", lambda: clinic.plan_digests(rt.db, now, horizon)),
+        ("quiet", lambda: clinic.check_quiet(rt.db, now)),
     )
     counts, failure = {}, None
     for stage, run in stages:

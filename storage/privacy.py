@@ -30,6 +30,8 @@ PERSONAL_TABLES: dict[str, tuple[str, str]] = {
     "caregivers": ("patient_id = ? OR user_id = ?", "patient+user"),
     "invites": ("patient_id = ?", "patient"),
     "invite_failures": ("user_id = ?", "user"),
+    "alert_episodes": ("patient_id = ?", "patient"),
+    "clinic_messages": ("patient_id = ?", "patient"),
     "memberships": ("patient_id = ?", "patient"),
     "cohort_offers": ("user_id = ?", "user"),
     "clinicians": ("user_id = ?", "user"),  # a clinician's own row (name, chat)
