@@ -30,7 +30,11 @@ CLINIC_COMMANDS: list[tuple[str, str]] = [
     ("cohorts", "your clinic's cohorts"),
     ("cohort", "ID: the roster"),
     ("export", "ID: CSV files, one row per patient-day and per session"),
-    ("cohort_set", "ID [start DATE|rolling, emergency TEXT, threshold NAME VALUE]: settings"),
+    (
+        "cohort_set",
+        "ID [start DATE|rolling, emergency TEXT, threshold NAME VALUE, responsible IDS, "
+        "quiet DAYS]: settings",
+    ),
     ("cohort_link", "ID: a new enrolment link and QR code (the old one stops working)"),
     ("invite_patient", "ID REF: a personal enrolment link for one patient, with your reference"),
     ("ref", "MEMBER REF: set or change a member's reference (- removes it)"),
