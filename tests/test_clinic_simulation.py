@@ -561,18 +561,24 @@ def test_patients_of_other_cohorts_and_clinics_never_appear(played):
     assert (9002, sim.patient_ids["p11"]) in alerted
     solo = {sim.patient_ids["p55"], sim.patient_ids["p56"]}
     assert not solo & {pid for _, pid in alerted}
-    # Each patient who blocked the bot was reported once to each of their clinic's clinicians.
-    blocked = Counter(
-        (r["chat_id"], r["patient_id"])
-        for r in db.query(
-            "SELECT chat_id, patient_id FROM outbox "
-            "WHERE kind = 'alert_clinician' AND status = 'sent' "
-            "AND json_extract(payload, '$.alert') = 'blocked'"
-        )
-    )
-    assert blocked == {
-        (staff, sim.patient_ids[p]): 1 for staff in (9001, 9002) for p in ("p19", "p44")
+    # Each patient who blocked the bot was reported once to each of their clinic's clinicians:
+    # one episode (issue 16), told in the clinic's working hours in a sent `alert_batch` row.
+    staff_ids = {r["chat_id"]: r["id"] for r in db.query("SELECT id, chat_id FROM clinicians")}
+    episodes = list(db.query("SELECT * FROM alert_episodes WHERE kind = 'blocked'"))
+    assert Counter(e["patient_id"] for e in episodes) == {
+        sim.patient_ids[p]: 1 for p in ("p19", "p44")
     }
+    for episode in episodes:
+        assert json.loads(episode["recipients"]) == sorted(staff_ids[c] for c in (9001, 9002))
+        for chat in (9001, 9002):
+            [told] = list(
+                db.query(
+                    "SELECT status FROM outbox WHERE kind = 'alert_batch' AND chat_id = ? "
+                    "AND json_extract(payload, '$.notify_at') = ?",
+                    [chat, episode["notify_at"]],
+                )
+            )
+            assert told["status"] == "sent"
 
 
 # --- the scenario format ----------------------------------------------------------------------
