@@ -156,6 +156,8 @@ DAY_COLUMNS = [
     "cohort_id",
     "patient_id",
     "first_name",
+    "reference",  # the clinic's own (issue 16)
+    "study_id",  # the membership's random id, for research
     "local_date",
     "course_day",
     "checkin",
@@ -169,6 +171,8 @@ SESSION_COLUMNS = [
     "cohort_id",
     "patient_id",
     "first_name",
+    "reference",
+    "study_id",
     "session_id",
     "activity",
     "dose_minutes",
@@ -234,6 +238,8 @@ def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict]
                     "cohort_id": cohort_id,
                     "patient_id": pid,
                     "first_name": patient["first_name"],
+                    "reference": patient.get("reference"),
+                    "study_id": patient.get("study_id"),
                     "session_id": s["id"],
                 }
             )
@@ -246,6 +252,8 @@ def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict]
                     "cohort_id": cohort_id,
                     "patient_id": pid,
                     "first_name": patient["first_name"],
+                    "reference": patient.get("reference"),
+                    "study_id": patient.get("study_id"),
                     "local_date": key,
                     "course_day": (on - start).days + 1,
                     "checkin": check["status"] if check else "none",

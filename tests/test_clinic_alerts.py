@@ -84,6 +84,8 @@ async def test_finding_01_personal_link_carries_the_reference_and_a_study_id(har
     assert member["reference"] == "MRN-0042"
     assert re.fullmatch(r"[0-9A-F]{8}", member["study_id"])
     assert clinics.member_label(member) == "Ana · ref MRN-0042"
+    days, _ = clinic_flow.export_rows(h.db, cohort_id, h.clock.now())
+    assert {(r["reference"], r["study_id"]) for r in days} == {("MRN-0042", member["study_id"])}
     # Single use: someone else opening it is refused.
     await h.send_text(SECOND, f"/start co_{personal}")
     assert h.last(SECOND).text == render("clinic_link_refused")
