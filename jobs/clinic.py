@@ -539,6 +539,19 @@ def _episode_view(db: Database, episode: dict, patient: dict, now: datetime) -> 
     }
 
 
+def patient_flags(db: Database, patient: dict, now: datetime) -> list[dict]:
+    """For the roster, digest and /patient (task G): every alert episode of this member, newest
+    first, as shown in alerts: `kind`, `kind_text`, `opened` (their local date), `state` (open,
+    acknowledged, resolved), `acknowledged_by` / `resolved_by` (first names), `resolved_how`
+    (clinician, seen, expired) and `on_hold` (their prompts are on hold after a warning sign)."""
+    views = []
+    for episode in alerts.for_patient(db, patient["id"]):
+        view = _episode_view(db, episode, patient, now)
+        view["on_hold"] = patient["status"] == "hold"
+        views.append(view)
+    return views
+
+
 def episode_buttons(episode: dict, name: str | None = None) -> list[list[tuple[str, str]]]:
     """Acknowledge / Resolve under an alert (none once it is resolved)."""
     if episode["state"] == "resolved":

@@ -295,7 +295,14 @@ async def test_finding_03_seen_resolves_the_red_flag_and_tells_the_clinic(two_st
         seen = alerts_to(h, chat)[-1]
         assert "says a doctor has seen them" in seen and "on 2026-03-02" in seen
         assert "now resolved" in seen and "stay on hold" in seen  # still on hold: shown
-    assert clinics.members(h.db, t["cohort"])[0]["status"] == "hold"
+    member = clinics.members(h.db, t["cohort"])[0]
+    [flag] = clinic_flow.patient_flags(h.db, member, h.clock.now())
+    assert (flag["opened"], flag["state"], flag["resolved_how"]) == (
+        "2026-03-02",
+        "resolved",
+        "seen",
+    )
+    assert flag["on_hold"] and flag["acknowledged_by"]
     # Resolve tapped afterwards: it says it is already resolved, and why.
     await h.tap(OTHER_STAFF, button(alert, "al:r:"), alert.message_id)
     assert "already resolved (they said a doctor has seen them)" in h.last(OTHER_STAFF).text
