@@ -360,6 +360,7 @@ def enrol_waiting(db: Database, patient: dict, now: datetime) -> list[dict]:
 
 EPISODE_KIND = {"red_flag": "red_flag", "red_flag_soon": "red_flag_soon", "rise": "rise"}
 URGENT = alerts.URGENT  # told at once; the others wait for the clinic's working hours
+BATCH_BUTTONS = 40  # flags with their own Acknowledge / Resolve row in one batch message
 
 
 def working_time(now: datetime, place: dict) -> datetime:
@@ -619,7 +620,8 @@ def compose_alert_batch(db: Database, row: dict, now: datetime) -> Outgoing | No
         view["cohort_name"] = member["cohort_name"]
         view["on_hold"] = patient["status"] == "hold"
         items.append(view)
-        buttons += episode_buttons(episode, f"#{patient['id']}")
+        if len(items) <= BATCH_BUTTONS:  # Telegram allows 100 buttons; the rest via the roster
+            buttons += episode_buttons(episode, f"#{patient['id']}")
     if not items:
         return None
     return Outgoing(render("clinic_alert_batch", items=items), buttons)
@@ -658,6 +660,8 @@ def check_quiet(db: Database, now: datetime) -> int:
                     moments = [parse_iso(t) for t in answers] + [parse_iso(patient["joined_at"])]
                     if now - max(moments) >= timedelta(days=days):
                         opened += 1 if alert(db, patient, "quiet", now) else 0
+                    else:  # answering again ends a quiet spell
+                        alerts.resolve_open(db, patient["id"], "quiet", now, "answered")
             except Exception as exc:  # noqa: BLE001 - one person's bad data must not stop others
                 log.error(
                     "skipped one patient's quiet check",

@@ -355,6 +355,11 @@ def leave(db: Database, membership_id: int, now: datetime) -> bool:
         "WHERE status = 'pending' AND kind = 'alert_clinician' AND patient_id = ?",
         [row["patient_id"]],
     )
+    db.execute(  # their alert episodes end with the membership (issue 16)
+        "UPDATE alert_episodes SET state = 'resolved', resolved_at = ?, resolved_how = 'left' "
+        "WHERE patient_id = ? AND state != 'resolved'",
+        [iso(now), row["patient_id"]],
+    )
     return True
 
 

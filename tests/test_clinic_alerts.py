@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.rules import weekly
 from jobs import clinic as clinic_flow
@@ -333,3 +336,29 @@ async def test_finding_03_quiet_spell_per_cohort_and_working_hours_setting(two_s
     [batch] = flags_to(h, STAFF)
     assert "2026-03-06: has answered no check-ins for a while" in batch.text
     assert json.loads(quiet["recipients"]) == sorted([t[STAFF], t[OTHER_STAFF]])
+
+
+# --- working hours, as a rule ----------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31)),
+    st.sets(st.integers(0, 6), min_size=1),
+    st.integers(4, 20),  # clear of the DST changes at 01:00-02:00
+)
+def test_working_time_is_the_first_working_moment_from_now(moment, days, opens):
+    place = {
+        "timezone": "Europe/London",
+        "work_days": ",".join(str(d) for d in sorted(days)),
+        "work_from": f"{opens:02d}:00",
+        "work_to": f"{opens + 1:02d}:30",
+    }
+    now = moment.replace(tzinfo=UTC)
+    due = clinic_flow.working_time(now, place)
+    local = due.astimezone(ZoneInfo("Europe/London"))
+    assert due >= now and due - now < timedelta(days=8)
+    assert local.weekday() in days
+    assert time(opens) <= local.time() < time(opens + 1, 30)
+    # Nothing earlier works: `now` itself, or else `due` is a working period's start.
+    assert due == now or local.time() == time(opens)
