@@ -297,6 +297,8 @@ async def cohort_set_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
                     changed=bool(change),
                     thresholds=_thresholds_shown(fresh),
                     emergency_text=clinic.clean_emergency_text(fresh["emergency_text"]),
+                    staff=clinics.clinicians_of(rt.db, fresh["clinic_id"]),
+                    responsible=clinics.responsible_ids(fresh),
                 )
             )
         ]

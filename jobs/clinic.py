@@ -520,7 +520,7 @@ def _still_allowed(db: Database, payload: dict) -> tuple[dict, dict] | None:
 def _episode_view(db: Database, episode: dict, patient: dict, now: datetime) -> dict:
     """What an alert shows of an episode: the member's label, the patient's local date it
     opened, its state and who acknowledged or resolved it."""
-    tz = zone(patient["timezone"])
+    tz = zone(patient["timezone"] or "UTC")
     member = clinics.membership(db, patient["id"]) or {}
     by = {
         f: clinics.clinician(db, episode[f]) if episode.get(f) else None

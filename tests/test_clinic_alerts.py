@@ -241,7 +241,8 @@ async def test_finding_02_a_long_rise_alerts_once_and_only_the_responsible_clini
     h, pid = t["h"], t["pid"]
     await h.send_text(STAFF, f"/cohort_set {t['cohort']} responsible {t[STAFF]}")
     settings = h.last(STAFF).text
-    assert f"clinicians {t[STAFF]} (responsible" in settings
+    sam = clinics.clinician(h.db, t[STAFF])["first_name"]
+    assert f"Alerts go to: {sam} #{t[STAFF]} (responsible" in settings
     await rate_rise(h, pid)
     for day in range(16, 44):  # four weeks of high ratings
         h.clock.set(datetime(2026, 3, 1, 9, 0, tzinfo=UTC) + timedelta(days=day))
