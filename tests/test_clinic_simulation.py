@@ -454,6 +454,12 @@ def test_export_has_one_row_per_member_per_day_with_the_stored_rating(played):
                         "cohort_id": str(cohort_id),
                         "patient_id": str(p["id"]),
                         "first_name": p["first_name"],
+                        "reference": "",  # the clinic's own; none set here (issue 16)
+                        "study_id": db.execute(
+                            "SELECT study_id FROM memberships WHERE patient_id = ? "
+                            "AND cohort_id = ? AND left_at IS NULL",
+                            [p["id"], cohort_id],
+                        ).fetchone()[0],
                         "local_date": day,
                         "course_day": str(n + 1),
                         "checkin": check["status"] if check else "none",
