@@ -32,7 +32,7 @@ from storage import sessions as sessions_store
 
 log = logging.getLogger(__name__)
 
-ALERT_KINDS = ("red_flag", "red_flag_soon", "red_flag_seen", "rise", "blocked")
+ALERT_KINDS = ("red_flag", "red_flag_soon", "red_flag_seen", "rise", "blocked", "quiet", "contact")
 SOON_EPISODE = timedelta(days=14)  # a "soon" sign repeated within this is the same episode
 DIGEST_DAY, DIGEST_AT = 0, time(8, 0)  # Monday 08:00 in the clinic's time zone
 ROSTER_CHUNK = 15  # patients per roster message (Telegram's 4096 characters)
@@ -358,7 +358,6 @@ def enrol_waiting(db: Database, patient: dict, now: datetime) -> list[dict]:
 
 # --- alerts ----------------------------------------------------------------------------------
 
-EPISODE_KIND = {"red_flag": "red_flag", "red_flag_soon": "red_flag_soon", "rise": "rise"}
 URGENT = alerts.URGENT  # told at once; the others wait for the clinic's working hours
 BATCH_BUTTONS = 40  # flags with their own Acknowledge / Resolve row in one batch message
 
@@ -383,7 +382,7 @@ def working_time(now: datetime, place: dict) -> datetime:
 
 
 def alert(db: Database, patient: dict, what: str, now: datetime) -> int:
-    """A flag about a clinic's patient (`ALERT_KINDS`, plus `quiet` and `contact`). It opens an
+    """A flag about a clinic's patient (`ALERT_KINDS`). It opens an
     episode; the clinic is told once, when it opens, and not again until it is resolved or 14
     days pass. Urgent kinds go at once; the others wait for the clinic's working hours and go
     together. Only the cohort's responsible clinicians are told (all active ones if it named
@@ -391,7 +390,7 @@ def alert(db: Database, patient: dict, what: str, now: datetime) -> int:
 
     Returns how many active clinicians a message was queued for: 0 means nobody at the clinic
     will hear of it, so the patient must not be told otherwise. The text names the flag only."""
-    if what not in ALERT_KINDS + ("quiet", "contact"):
+    if what not in ALERT_KINDS:
         raise ValueError(what)
     if what == "red_flag_seen":
         return _seen(db, patient, now)
