@@ -36,6 +36,9 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     rt = runtime(context)
     onboarding.drop_stale_edit(rt, update)
     patient = patient_of(rt, update)
+    # An answer to their clinic (they tapped Reply; on hold too), unless a safety question waits.
+    if patient is not None and await clinic_contact.typed_reply(rt, update, patient):
+        return
     # A safety question waiting for its answer (or a hold) comes before anything else.
     if await safety.typed(rt, update, patient):
         return
@@ -44,8 +47,6 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     if patient is None:
         await reply_template(rt, update, "not_registered")
-        return
-    if await clinic_contact.typed_reply(rt, update, patient):  # an answer to their clinic
         return
     waiting = checkins.awaiting(rt.db, patient["id"])
     if waiting is not None and waiting["kind"] == "checkin":

@@ -31,6 +31,7 @@ from handlers.common import (
     tapped,
 )
 from jobs import clinic
+from jobs import safety as safety_flow
 from messages import Outgoing, label, render
 from storage import alerts, clinics, events, outbox, patients
 
@@ -444,11 +445,12 @@ async def reply_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def typed_reply(rt, update: Update, patient: dict) -> bool:
     """From the text router: the patient's answer to a clinician's message, if they tapped Reply
-    within the hour (the safety screen has already heard it). True if it was taken."""
+    within the hour (the safety screen has already heard it; on hold too, but never while a
+    safety question waits for its answer). True if it was taken."""
     now = rt.clock.now()
     waiting = alerts.reply_waiting(rt.db, patient["id"], now)
-    if waiting is None:
-        return False
+    if waiting is None or safety_flow.safety_waiting(rt.db, patient) is not None:
+        return False  # a safety question waits: only a clear answer to it counts
     text = (incoming(update).text or "").strip()[:MESSAGE_MAX]
     member = clinics.membership(rt.db, patient["id"])
     staff = clinics.clinician(rt.db, waiting["clinician_id"]) if waiting["clinician_id"] else None

@@ -288,6 +288,14 @@ async def test_finding_03_seen_resolves_the_red_flag_and_tells_the_clinic(two_st
     assert episode["opened_at"].startswith("2026-03-02")
     await h.tap(STAFF, button(alert, "al:a:"), alert.message_id)
     assert alerts.get(h.db, episode["id"])["acknowledged_by"] == t[STAFF]
+    # On hold, they can still answer the clinic's message.
+    await h.send_text(STAFF, f"/message {pid} How are you doing?")
+    await h.tick()
+    await h.tap(PATIENT, button(h.last(PATIENT), "cm:"), h.last(PATIENT).message_id)
+    await h.send_text(PATIENT, "Going to the GP now")
+    assert "passed your answer on" in h.last(PATIENT).text
+    await h.tick()
+    assert "Going to the GP now" in h.last(STAFF).text
     # The next day the patient says a doctor has seen them: resolved, and both are told.
     h.clock.advance(timedelta(days=1))
     await h.tap(PATIENT, "u:seen", h.last(PATIENT).message_id)
