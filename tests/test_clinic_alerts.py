@@ -371,3 +371,29 @@ def test_working_time_is_the_first_working_moment_from_now(moment, days, opens):
     assert time(opens) <= local.time() < time(opens + 1, 30)
     # Nothing earlier works: `now` itself, or else `due` is a working period's start.
     assert due == now or local.time() == time(opens)
+
+
+def test_the_migration_gives_existing_memberships_a_study_id(clock):
+    import sqlite_utils
+
+    from storage import patients
+    from storage.migrations import migrations
+
+    db = sqlite_utils.Database(memory=True)
+    db.execute("PRAGMA foreign_keys=ON")
+    migrations.apply(db, stop_before="m016_clinic_alerts")
+    now = clock.now()
+    clinic_id = clinics.create_clinic(db, "Old Clinic", "Europe/London", now)
+    cohort_id = clinics.create_cohort(
+        db, clinic_id=clinic_id, name="Old group", start_date=None, created_by=None, now=now
+    )
+    for user in (1, 2):
+        pid = patients.create(db, user_id=user, chat_id=user, now=now, first_name="P")
+        db.execute(
+            "INSERT INTO memberships (cohort_id, patient_id, joined_at) VALUES (?, ?, ?)",
+            [cohort_id, pid, now.isoformat()],
+        )
+    migrations.apply(db)
+    ids = [r["study_id"] for r in db.query("SELECT study_id FROM memberships")]
+    assert len(set(ids)) == 2 and all(re.fullmatch(r"[0-9A-F]{8}", i) for i in ids)
+    assert [r["reference"] for r in db.query("SELECT reference FROM memberships")] == [None, None]
