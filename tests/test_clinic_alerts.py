@@ -397,3 +397,33 @@ def test_the_migration_gives_existing_memberships_a_study_id(clock):
     ids = [r["study_id"] for r in db.query("SELECT study_id FROM memberships")]
     assert len(set(ids)) == 2 and all(re.fullmatch(r"[0-9A-F]{8}", i) for i in ids)
     assert [r["reference"] for r in db.query("SELECT reference FROM memberships")] == [None, None]
+
+
+async def test_message_ref_and_invite_refuse_other_clinics_and_bad_input(two_staff):
+    t = two_staff
+    h, pid = t["h"], t["pid"]
+    _, code = make_clinic(h, "Elsewhere Clinic")
+    await join_staff(h, code, user=STRANGER)  # staff of another clinic
+    await h.send_text(STRANGER, f"/message {pid} hello")
+    assert "can't find a current member" in h.last(STRANGER).text
+    await h.send_text(STRANGER, f"/invite_patient {t['cohort']} X1")
+    assert h.last(STRANGER).text == render("clinic_no_cohort", cohort_id=t["cohort"])
+    await h.send_text(STAFF, "/message")
+    assert "Usage: <code>/message MEMBER text</code>" in h.last(STAFF).text
+    await h.send_text(STAFF, f"/message {pid}")
+    assert "Usage" in h.last(STAFF).text
+    await h.send_text(STAFF, f"/message {pid} " + "x" * 1501)
+    assert "at most 1500 characters" in h.last(STAFF).text
+    await h.send_text(STAFF, f"/ref {pid} " + "r" * 41)
+    assert "at most 40 characters" in h.last(STAFF).text
+    # Two members with the same reference: asked to use the number.
+    setup(h, user_id=SECOND, first_name="Ben")
+    await enrol(h, t["link"], user=SECOND)
+    await h.send_text(STAFF, f"/ref {pid} AB")
+    await h.send_text(STAFF, f"/ref {clinics.members(h.db, t['cohort'])[1]['id']} ab")
+    await h.send_text(STAFF, "/message AB hello")
+    assert "matches more than one patient" in h.last(STAFF).text
+    assert list(h.db.query("SELECT * FROM clinic_messages")) == []
+    # A patient cannot use clinician commands.
+    await h.send_text(PATIENT, f"/message {pid} hi me")
+    assert h.last(PATIENT).text == render("clinic_staff_only")
