@@ -587,6 +587,46 @@ def test_patients_of_other_cohorts_and_clinics_never_appear(played):
             assert told["status"] == "sent"
 
 
+# --- issue 16: the alert load (clinician pushes) in this simulation --------------------------
+
+
+@pytest.mark.slow
+def test_clinic_simulation_alerts_once_per_episode_and_in_working_hours(played):
+    db = played.sim.db
+    clinic_zone = {
+        r["chat_id"]: (ZoneInfo(r["timezone"]), r["work_days"], r["work_from"], r["work_to"])
+        for r in db.query(
+            "SELECT k.chat_id, c.* FROM clinicians k JOIN clinics c ON c.id = k.clinic_id"
+        )
+    }
+    sent = list(db.query("SELECT * FROM outbox WHERE status = 'sent' ORDER BY sent_at"))
+    told: dict[tuple[int, int], int] = {}
+    pushes: dict[tuple[str, str], int] = {}
+    for row in sent:
+        payload = json.loads(row["payload"])
+        if row["kind"] in ("alert_clinician", "alert_batch", "digest"):
+            when = datetime.fromisoformat(row["sent_at"])
+            week = f"{when.isocalendar()[0]}-W{when.isocalendar()[1]:02d}"
+            what = payload.get("alert", row["kind"])
+            pushes[(what, week)] = pushes.get((what, week), 0) + 1
+        if row["kind"] == "alert_clinician" and payload.get("alert") != "red_flag_seen":
+            key = (row["chat_id"], payload["episode_id"])
+            told[key] = told.get(key, 0) + 1
+        if row["kind"] == "alert_batch":
+            tz, days, opens, closes = clinic_zone[row["chat_id"]]
+            local = datetime.fromisoformat(row["sent_at"]).astimezone(tz)
+            assert str(local.weekday()) in days.split(","), row
+            assert opens <= local.strftime("%H:%M") < closes, row
+    assert told and set(told.values()) == {1}  # one alert per clinician per episode
+    digests = [
+        (r["chat_id"], json.loads(r["payload"])["cohort_id"], r["due_at"][:10])
+        for r in sent
+        if r["kind"] == "digest"
+    ]
+    assert len(digests) == len(set(digests))
+    print("clinician pushes per kind and ISO week:", dict(sorted(pushes.items())))
+
+
 # --- the scenario format ----------------------------------------------------------------------
 
 BASE = {
