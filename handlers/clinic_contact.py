@@ -32,6 +32,7 @@ from handlers.common import (
 )
 from jobs import clinic
 from jobs import safety as safety_flow
+from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render
 from storage import alerts, clinics, events, outbox, patients
 
@@ -156,8 +157,6 @@ async def message_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         ]
 
     if await respond(rt, update, act):
-        from jobs.dispatch import dispatch_now
-
         for row in rows:
             if row:
                 await dispatch_now(rt, row)
@@ -402,8 +401,6 @@ async def alert_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         ]
 
     if await respond(rt, update, act):
-        from jobs.dispatch import dispatch_now
-
         for row in rows:
             if row:
                 await dispatch_now(rt, row)
@@ -502,8 +499,6 @@ async def typed_reply(rt, update: Update, patient: dict) -> bool:
         ]
 
     if await respond(rt, update, act, patient_id=patient["id"]):
-        from jobs.dispatch import dispatch_now
-
         for row in rows:
             if row:
                 await dispatch_now(rt, row)
