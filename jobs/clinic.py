@@ -646,7 +646,13 @@ def compose_clinic_message(db: Database, row: dict, patient: dict | None) -> Out
 
 def check_quiet(db: Database, now: datetime) -> int:
     """The plan tick: members of cohorts with a `quiet_days` setting who have answered nothing
-    for that many days (since their last answer, or their joining) open a `quiet` episode."""
+    for that many days (since their last answer, or their joining) open a `quiet` episode; an
+    answer ends it, and a `blocked` episode ends once the patient can be reached again."""
+    with db.atomic():  # a patient who blocked the bot and came back is reachable again
+        for episode in alerts.unresolved(db, "blocked"):
+            patient = patients.get(db, episode["patient_id"])
+            if patient is not None and patient["status"] in ("active", "paused", "hold"):
+                alerts.resolve(db, episode["id"], now, how="reachable")
     opened = 0
     for cohort_row in clinics.quiet_cohorts(db):
         days = int(cohort_row["quiet_days"])

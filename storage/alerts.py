@@ -128,6 +128,13 @@ def resolve_open(db: Database, patient_id: int, kind: str, now: datetime, how: s
     return [e for e in (get(db, i) for i in ids) if e is not None]
 
 
+def unresolved(db: Database, kind: str) -> list[dict]:
+    """Every episode of this kind not yet resolved (the plan tick closes those that ended)."""
+    return list(
+        db.query("SELECT * FROM alert_episodes WHERE kind = ? AND state != 'resolved'", [kind])
+    )
+
+
 def latest(db: Database, patient_id: int, kind: str) -> dict | None:
     return _one(
         db,

@@ -426,7 +426,7 @@ def m016_clinic_alerts(db: Database) -> None:
             acknowledged_by INTEGER,            -- clinicians.id
             resolved_at TEXT,
             resolved_by INTEGER,                -- clinicians.id; NULL when not a clinician
-            resolved_how TEXT                   -- clinician, seen, expired, left, answered
+            resolved_how TEXT                   -- clinician, seen, expired, left, answered, reachable
         );
         CREATE INDEX alert_episodes_patient ON alert_episodes(patient_id, kind);
         CREATE INDEX alert_episodes_notify ON alert_episodes(clinic_id, notify_at);

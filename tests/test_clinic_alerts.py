@@ -230,6 +230,11 @@ async def test_finding_02_one_alert_per_episode_in_working_hours_with_ack_and_re
     await h.send_text(PATIENT, "/plan")
     await h.tick()
     assert len(flags_to(h, STAFF)) == 2
+    # Ana unblocks the bot and comes back: the open "blocked" episode ends at the next plan tick.
+    h.api.unblock(PATIENT)
+    await h.send_text(PATIENT, "/start")
+    await h.tick()
+    assert {e["resolved_how"] for e in episodes(h, pid)} == {"clinician", "reachable"}
     # A stranger's tap does nothing.
     await h.tap(STRANGER, f"al:r:{ana['id']}", 1)
     assert h.last(STRANGER).text == render("expired")
