@@ -18,6 +18,7 @@ from handlers import (
     caregiver,
     checkin,
     clinic,
+    clinic_contact,
     common,
     course,
     errors,
@@ -87,6 +88,17 @@ def register(app: Application) -> None:
     )
     app.add_handler(CommandHandler("cohort_log", clinic.cohort_log_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(clinic.confirm_button, pattern=r"^cc:"))
+    app.add_handler(CommandHandler("message", clinic_contact.message_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("ref", clinic_contact.ref_command, filters=PRIVATE))
+    app.add_handler(
+        CommandHandler("invite_patient", clinic_contact.invite_patient_command, filters=PRIVATE)
+    )
+    app.add_handler(
+        CommandHandler("clinic_hours", clinic_contact.clinic_hours_command, filters=PRIVATE)
+    )
+    app.add_handler(CommandHandler("contact", clinic_contact.contact_command, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(clinic_contact.alert_button, pattern=r"^al:"))
+    app.add_handler(CallbackQueryHandler(clinic_contact.reply_button, pattern=r"^cm:"))
     app.add_handler(CommandHandler("mydata", privacy.mydata_command, filters=PRIVATE))
     app.add_handler(CommandHandler("delete", privacy.delete_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(privacy.delete_button, pattern=r"^del:"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from handlers import onboarding, safety
+from handlers import clinic_contact, onboarding, safety
 from handlers.checkin import typed_text
 from handlers.commands import CLINIC_COMMANDS, COMMANDS
 from handlers.common import patient_of, reply_template, runtime, sender
@@ -36,6 +36,9 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     rt = runtime(context)
     onboarding.drop_stale_edit(rt, update)
     patient = patient_of(rt, update)
+    # An answer to their clinic (they tapped Reply; on hold too), unless a safety question waits.
+    if patient is not None and await clinic_contact.typed_reply(rt, update, patient):
+        return
     # A safety question waiting for its answer (or a hold) comes before anything else.
     if await safety.typed(rt, update, patient):
         return

@@ -440,7 +440,13 @@ async def cohort_set_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
     await _apply_settings(rt, update, cohort, staff, change)
 
 
-LOGGED_AS = {"start_date": "start", "emergency_text": "emergency", "thresholds": "thresholds"}
+LOGGED_AS = {
+    "start_date": "start",
+    "emergency_text": "emergency",
+    "thresholds": "thresholds",
+    "responsible": "responsible",
+    "quiet_days": "quiet",
+}
 
 
 async def _apply_settings(rt, update: Update, cohort: dict, staff: dict, change: dict) -> None:
@@ -458,7 +464,7 @@ async def _apply_settings(rt, update: Update, cohort: dict, staff: dict, change:
                 if field == "start_date":
                     old, value = old or "rolling", value or "rolling"
                 clinics.log_change(
-                    rt.db, cohort["id"], staff["id"], LOGGED_AS[field], old, value, now
+                    rt.db, cohort["id"], staff["id"], LOGGED_AS.get(field, field), old, value, now
                 )
             events.record(
                 rt.db,
@@ -478,6 +484,8 @@ async def _apply_settings(rt, update: Update, cohort: dict, staff: dict, change:
                     changed=bool(change),
                     thresholds=_thresholds_shown(fresh),
                     emergency_text=clinic.clean_emergency_text(fresh["emergency_text"]),
+                    staff=clinics.clinicians_of(rt.db, fresh["clinic_id"]),
+                    responsible=clinics.responsible_ids(fresh),
                 )
             )
         ]
@@ -543,6 +551,9 @@ def _setting_change(cohort: dict, what: str | None, rest: list[str]) -> tuple[di
                 return {}, f"threshold_value:{name}:{low:g}:{high:g}"
             own[name] = pacing.Thresholds.from_dict(own).as_dict()[name]
         return {"thresholds": json.dumps(own, sort_keys=True)}, None
+    alerts_change = clinic.alert_setting_change(what, rest)  # responsible, quiet (issue 16)
+    if alerts_change is not None:
+        return alerts_change
     return {}, "usage"
 
 
@@ -691,7 +702,12 @@ async def open_cohort_link(rt, update: Update, code: str) -> None:
 
     def offer():
         offer_id = clinics.make_offer(
-            rt.db, cohort["id"], user.id, hashlib.sha256(text.encode("utf-8")).hexdigest(), now
+            rt.db,
+            cohort["id"],
+            user.id,
+            hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            now,
+            invite_id=cohort.get("personal_invite_id"),  # a personal link: its reference
         )
         return [
             Outgoing(

@@ -16,6 +16,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("urgent", "check warning signs and get urgent help"),
     ("caregiver", "invite someone to get your weekly summary, or stop it"),
     ("leave", "stop sharing with your clinic's group"),
+    ("contact", "ask your clinic to contact you"),
     ("mydata", "a copy of everything I keep about you"),
     ("delete", "delete everything I keep about you"),
     ("withdraw", "withdraw your consent: I stop, and keep what you told me"),
@@ -29,8 +30,16 @@ CLINIC_COMMANDS: list[tuple[str, str]] = [
     ("cohorts", "your clinic's cohorts"),
     ("cohort", "ID: the roster"),
     ("export", "ID: CSV files, one row per patient-day and per session"),
-    ("cohort_set", "ID [start DATE|rolling, emergency TEXT, threshold NAME VALUE]: settings"),
+    (
+        "cohort_set",
+        "ID [start DATE|rolling, emergency TEXT, threshold NAME VALUE, responsible IDS, "
+        "quiet DAYS]: settings",
+    ),
     ("cohort_link", "ID: a new enrolment link and QR code (asks first: the old one stops)"),
     ("cohort_archive", "ID: archive a cohort (asks first): link stops, no digest, roster kept"),
     ("cohort_log", "ID: who changed what and when"),
+    ("invite_patient", "ID REF: a personal enrolment link for one patient, with your reference"),
+    ("ref", "MEMBER REF: set or change a member's reference (- removes it)"),
+    ("message", "MEMBER text: write to a member; their one reply comes back"),
+    ("clinic_hours", "[DAYS HH:MM-HH:MM]: when non-urgent alerts arrive"),
 ]

@@ -22,16 +22,17 @@ from sqlite_utils import Database
 
 from bot.clock import iso, parse_iso
 from bot.rules import roster, safety
+from bot.rules.callbacks import encode
 from bot.rules.localtime import local_date, local_to_utc, zone
 from jobs.summary import ratings_by_day
-from messages import Outgoing, render
+from messages import Outgoing, label, render
+from storage import alerts, clinics, consents, events, outbox, patients, sitting
 from storage import checkins as checkins_store
-from storage import clinics, consents, events, outbox, patients, sitting
 from storage import sessions as sessions_store
 
 log = logging.getLogger(__name__)
 
-ALERT_KINDS = ("red_flag", "red_flag_soon", "red_flag_seen", "rise", "blocked")
+ALERT_KINDS = ("red_flag", "red_flag_soon", "red_flag_seen", "rise", "blocked", "quiet", "contact")
 SOON_EPISODE = timedelta(days=14)  # a "soon" sign repeated within this is the same episode
 DIGEST_DAY, DIGEST_AT = 0, time(8, 0)  # Monday 08:00 in the clinic's time zone
 ROSTER_CHUNK = 15  # patients per roster message (Telegram's 4096 characters)
@@ -155,6 +156,8 @@ DAY_COLUMNS = [
     "cohort_id",
     "patient_id",
     "first_name",
+    "reference",  # the clinic's own (issue 16)
+    "study_id",  # the membership's random id, for research
     "local_date",
     "course_day",
     "checkin",
@@ -168,6 +171,8 @@ SESSION_COLUMNS = [
     "cohort_id",
     "patient_id",
     "first_name",
+    "reference",
+    "study_id",
     "session_id",
     "activity",
     "dose_minutes",
@@ -233,6 +238,8 @@ def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict]
                     "cohort_id": cohort_id,
                     "patient_id": pid,
                     "first_name": patient["first_name"],
+                    "reference": patient.get("reference"),
+                    "study_id": patient.get("study_id"),
                     "session_id": s["id"],
                 }
             )
@@ -245,6 +252,8 @@ def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict]
                     "cohort_id": cohort_id,
                     "patient_id": pid,
                     "first_name": patient["first_name"],
+                    "reference": patient.get("reference"),
+                    "study_id": patient.get("study_id"),
                     "local_date": key,
                     "course_day": (on - start).days + 1,
                     "checkin": check["status"] if check else "none",
@@ -352,35 +361,140 @@ def enrol_waiting(db: Database, patient: dict, now: datetime) -> list[dict]:
 
 # --- alerts ----------------------------------------------------------------------------------
 
+URGENT = alerts.URGENT  # told at once; the others wait for the clinic's working hours
+BATCH_BUTTONS = 40  # flags with their own Acknowledge / Resolve row in one batch message
+
+
+def working_time(now: datetime, place: dict) -> datetime:
+    """`now` if it falls in the clinic's working hours (default Mon-Fri 08:00-18:00 clinic
+    time), else the start of the next working period."""
+    tz = zone(place["clinic_timezone"] if "clinic_timezone" in place else place["timezone"])
+    days = {int(d) for d in str(place.get("work_days") or "0,1,2,3,4").split(",") if d.strip()}
+    start = time.fromisoformat(place.get("work_from") or "08:00")
+    end = time.fromisoformat(place.get("work_to") or "18:00")
+    day = local_date(now, tz)
+    for _ in range(8):
+        if day.weekday() in days:
+            opens, closes = local_to_utc(day, start, tz), local_to_utc(day, end, tz)
+            if opens <= now < closes:
+                return now
+            if now < opens:
+                return opens
+        day += timedelta(days=1)
+    return now  # no working day at all: never hold an alert back
+
 
 def alert(db: Database, patient: dict, what: str, now: datetime) -> int:
-    """Tell the clinicians of this patient's cohort, at most once a day per patient and kind
-    (a sustained rise once a week). The text names the flag only: none of the patient's words."""
+    """A flag about a clinic's patient (`ALERT_KINDS`). It opens an
+    episode; the clinic is told once, when it opens, and not again until it is resolved or 14
+    days pass. Urgent kinds go at once; the others wait for the clinic's working hours and go
+    together. Only the cohort's responsible clinicians are told (all active ones if it named
+    none). `red_flag_seen` resolves the open emergency-sign episode and tells its clinicians.
+
+    Returns how many active clinicians a message was queued for: 0 means nobody at the clinic
+    will hear of it, so the patient must not be told otherwise. The text names the flag only."""
     if what not in ALERT_KINDS:
         raise ValueError(what)
+    if what == "red_flag_seen":
+        return _seen(db, patient, now)
+    member = clinics.membership(db, patient["id"])
+    if member is None or patient.get("status") == "withdrawn":
+        return 0
+    staff = clinics.alert_recipients(db, patient["id"])
+    place = clinics.clinic(db, member["clinic_id"]) or {}
+    urgent = what in URGENT
+    notify_at = now if urgent or not place else working_time(now, place)
+    episode_id = alerts.open_episode(
+        db,
+        patient_id=patient["id"],
+        cohort_id=member["cohort_id"],
+        clinic_id=member["clinic_id"],
+        kind=what,
+        now=now,
+        notify_at=notify_at,
+        recipients=[s["id"] for s in staff],
+    )
+    if episode_id is None:
+        return 0  # the episode is already open: told when it began
+    events.record(db, now, "alert_episode_opened", patient["id"], episode=episode_id, flag=what)
     queued = 0
-    for staff in clinics.watchers(db, patient["id"]):
-        day = local_date(now, zone(staff["clinic_timezone"]))
-        period = day.isocalendar()[:2] if what == "rise" else day.isoformat()
-        key = f"alert_clinician:{staff['id']}:{patient['id']}:{what}:{period}"
+    for person in staff:
+        if urgent:
+            row = outbox.enqueue(
+                db,
+                chat_id=person["chat_id"],
+                patient_id=patient["id"],
+                kind="alert_clinician",
+                due_at=now,
+                now=now,
+                dedupe_key=f"alert_clinician:{person['id']}:e{episode_id}",
+                payload={
+                    "clinician_id": person["id"],
+                    "cohort_id": member["cohort_id"],
+                    "alert": what,
+                    "episode_id": episode_id,
+                },
+            )
+        else:
+            row = outbox.enqueue(
+                db,
+                chat_id=person["chat_id"],
+                kind="alert_batch",
+                due_at=notify_at,
+                now=now,
+                dedupe_key=f"alert_batch:{person['id']}:{iso(notify_at)}",
+                payload={
+                    "clinician_id": person["id"],
+                    "clinic_id": member["clinic_id"],
+                    "notify_at": iso(notify_at),
+                },
+            )
+        queued += 1 if row is not None or not urgent else 0
+    return queued
+
+
+def _seen(db: Database, patient: dict, now: datetime) -> int:
+    """ "I have been seen": the open emergency-sign episode is resolved (`seen`) and the
+    clinicians told of it hear so at once (the latest episode's, if a clinician closed it)."""
+    closed = alerts.resolve_open(db, patient["id"], "red_flag", now, "seen")
+    episode = closed[-1] if closed else alerts.latest(db, patient["id"], "red_flag")
+    member = clinics.membership(db, patient["id"])
+    if episode is None or member is None:
+        return 0
+    if closed:
+        events.record(
+            db, now, "alert_episode_resolved", patient["id"], episode=episode["id"], how="seen"
+        )
+    active = {s["id"]: s for s in clinics.watchers(db, patient["id"])}
+    queued = 0
+    for staff_id in alerts.recipients(episode):
+        person = active.get(staff_id)
+        if person is None:
+            continue
         if outbox.enqueue(
             db,
-            chat_id=staff["chat_id"],
+            chat_id=person["chat_id"],
             patient_id=patient["id"],
             kind="alert_clinician",
             due_at=now,
             now=now,
-            dedupe_key=key,
-            payload={"clinician_id": staff["id"], "cohort_id": staff["cohort_id"], "alert": what},
+            dedupe_key=f"alert_clinician:{staff_id}:e{episode['id']}:seen:{iso(now)}",
+            payload={
+                "clinician_id": staff_id,
+                "cohort_id": member["cohort_id"],
+                "alert": "red_flag_seen",
+                "episode_id": episode["id"],
+            },
         ):
             queued += 1
     return queued
 
 
 def check_rise(db: Database, patient: dict, now: datetime) -> dict | None:
-    """After a rating: a sustained rise (docs/clinical-rules.md) is noticed once a week. Returns the
-    membership (or {} for someone on their own) when the patient should be told, else None; the
-    clinic, if any, is alerted."""
+    """After a rating: a sustained rise (docs/clinical-rules.md; at least 3 ratings in each
+    window) is noticed once a week. Returns the membership when the clinic will be told (an
+    active clinician was queued the alert), {} when the patient should be told without naming a
+    clinic, or None when there is nothing to say."""
     line = patient_line(db, patient, now)
     if "rise" not in line.figures.flags:
         return None
@@ -391,15 +505,66 @@ def check_rise(db: Database, patient: dict, now: datetime) -> dict | None:
     ):
         return None
     events.record(db, now, "rise_noticed", patient["id"], week=week)
-    alert(db, patient, "rise", now)
+    told = alert(db, patient, "rise", now)
+    if told == 0:
+        return {}  # nobody at the clinic gets it (or they were told already): no promise
     return clinics.membership(db, patient["id"]) or {}
 
 
 def _still_allowed(db: Database, payload: dict) -> tuple[dict, dict] | None:
+    """(cohort, clinician) while the clinician is active and may see the cohort, else None."""
     staff = clinics.clinician(db, payload["clinician_id"])
     if staff is None or staff["removed_at"]:
         return None
     return clinics.cohort_for(db, payload["cohort_id"], staff["user_id"])
+
+
+def _episode_view(db: Database, episode: dict, patient: dict, now: datetime) -> dict:
+    """What an alert shows of an episode: the member's label, the patient's local date it
+    opened, its state and who acknowledged or resolved it."""
+    tz = zone(patient["timezone"] or "UTC")
+    member = clinics.membership(db, patient["id"]) or {}
+    by = {
+        f: clinics.clinician(db, episode[f]) if episode.get(f) else None
+        for f in ("acknowledged_by", "resolved_by")
+    }
+    return {
+        "id": episode["id"],
+        "kind": episode["kind"],
+        "kind_text": render("clinic_alert_kind", kind=episode["kind"]),
+        "state": episode["state"],
+        "label": clinics.member_label({**patient, "reference": member.get("reference")}),
+        "patient_id": patient["id"],
+        "opened": local_date(parse_iso(episode["opened_at"]), tz).isoformat(),
+        "acknowledged_by": (by["acknowledged_by"] or {}).get("first_name"),
+        "resolved_by": (by["resolved_by"] or {}).get("first_name"),
+        "resolved_how": episode.get("resolved_how"),
+    }
+
+
+def patient_flags(db: Database, patient: dict, now: datetime) -> list[dict]:
+    """For the roster, digest and /patient (task G): every alert episode of this member, newest
+    first, as shown in alerts: `kind`, `kind_text`, `opened` (their local date), `state` (open,
+    acknowledged, resolved), `acknowledged_by` / `resolved_by` (first names), `resolved_how`
+    (clinician, seen, expired) and `on_hold` (their prompts are on hold after a warning sign)."""
+    views = []
+    for episode in alerts.for_patient(db, patient["id"]):
+        view = _episode_view(db, episode, patient, now)
+        view["on_hold"] = patient["status"] == "hold"
+        views.append(view)
+    return views
+
+
+def episode_buttons(episode: dict, name: str | None = None) -> list[list[tuple[str, str]]]:
+    """Acknowledge / Resolve under an alert (none once it is resolved)."""
+    if episode["state"] == "resolved":
+        return []
+    suffix = f" {name}" if name else ""
+    row = []
+    if episode["state"] == "open":
+        row.append((label("alert_ack") + suffix, encode("al", "a", episode["id"])))
+    row.append((label("alert_resolve") + suffix, encode("al", "r", episode["id"])))
+    return [row]
 
 
 def compose_alert(db: Database, row: dict, patient: dict | None) -> Outgoing | None:
@@ -414,15 +579,123 @@ def compose_alert(db: Database, row: dict, patient: dict | None) -> Outgoing | N
         or patient["status"] == "withdrawn"
     ):
         return None  # removed clinician, or the patient left: nothing about them goes out
+    episode = alerts.get(db, payload["episode_id"]) if payload.get("episode_id") else None
+    view = _episode_view(db, episode, patient, row_time(row)) if episode else None
     return Outgoing(
         render(
             "clinic_alert",
             alert=payload["alert"],
-            name=patient["first_name"],
+            name=clinics.member_label({**patient, "reference": member.get("reference")}),
             patient_id=patient["id"],
             cohort=allowed[0],
-        )
+            episode=view,
+            on_hold=patient["status"] == "hold",
+        ),
+        episode_buttons(episode) if episode and payload["alert"] != "red_flag_seen" else [],
     )
+
+
+def row_time(row: dict) -> datetime:
+    return parse_iso(row["created_at"])
+
+
+def compose_alert_batch(db: Database, row: dict, now: datetime) -> Outgoing | None:
+    """The non-urgent episodes of one working-hours slot for one clinician, in one message:
+    only those they were told of, of patients still in a cohort they may see, not resolved."""
+    payload = json.loads(row["payload"])
+    staff = clinics.clinician(db, payload["clinician_id"])
+    if staff is None or staff["removed_at"]:
+        return None
+    items, buttons = [], []
+    for episode in alerts.batch(db, payload["clinic_id"], payload["notify_at"]):
+        if staff["id"] not in alerts.recipients(episode) or episode["state"] == "resolved":
+            continue
+        if clinics.cohort_for(db, episode["cohort_id"], staff["user_id"]) is None:
+            continue
+        patient = patients.get(db, episode["patient_id"])
+        member = clinics.membership(db, episode["patient_id"])
+        if patient is None or member is None or member["cohort_id"] != episode["cohort_id"]:
+            continue
+        if patient["status"] == "withdrawn":
+            continue
+        view = _episode_view(db, episode, patient, now)
+        view["cohort_name"] = member["cohort_name"]
+        view["on_hold"] = patient["status"] == "hold"
+        items.append(view)
+        if len(items) <= BATCH_BUTTONS:  # Telegram allows 100 buttons; the rest via the roster
+            buttons += episode_buttons(episode, f"#{patient['id']}")
+    if not items:
+        return None
+    return Outgoing(render("clinic_alert_batch", items=items), buttons)
+
+
+def compose_update(db: Database, row: dict) -> Outgoing | None:
+    """A colleague's acknowledgement or resolution, or a patient's relayed answer: written when
+    queued, sent only while the clinician may still see that cohort."""
+    payload = json.loads(row["payload"])
+    if _still_allowed(db, payload) is None:
+        return None
+    return Outgoing.from_payload(payload)
+
+
+def compose_clinic_message(db: Database, row: dict, patient: dict | None) -> Outgoing | None:
+    """A clinician's message, only while the patient is still in that clinic's cohort."""
+    payload = json.loads(row["payload"])
+    member = clinics.membership(db, patient["id"]) if patient else None
+    if patient is None or member is None or member["cohort_id"] != payload["cohort_id"]:
+        return None
+    return Outgoing.from_payload(payload)
+
+
+def check_quiet(db: Database, now: datetime) -> int:
+    """The plan tick: members of cohorts with a `quiet_days` setting who have answered nothing
+    for that many days (since their last answer, or their joining) open a `quiet` episode; an
+    answer ends it, and a `blocked` episode ends once the patient can be reached again."""
+    with db.atomic():  # a patient who blocked the bot and came back is reachable again
+        for episode in alerts.unresolved(db, "blocked"):
+            patient = patients.get(db, episode["patient_id"])
+            if patient is not None and patient["status"] in ("active", "paused", "hold"):
+                alerts.resolve(db, episode["id"], now, how="reachable")
+    opened = 0
+    for cohort_row in clinics.quiet_cohorts(db):
+        days = int(cohort_row["quiet_days"])
+        for patient in clinics.members(db, cohort_row["id"]):
+            if patient["status"] != "active":
+                continue  # paused or on hold: quiet on purpose (the roster shows it)
+            try:
+                with db.atomic():
+                    answers = checkins_store.last_answer_times(db, patient["id"])
+                    moments = [parse_iso(t) for t in answers] + [parse_iso(patient["joined_at"])]
+                    if now - max(moments) >= timedelta(days=days):
+                        opened += 1 if alert(db, patient, "quiet", now) else 0
+                    else:  # answering again ends a quiet spell
+                        alerts.resolve_open(db, patient["id"], "quiet", now, "answered")
+            except Exception as exc:  # noqa: BLE001 - one person's bad data must not stop others
+                log.error(
+                    "skipped one patient's quiet check",
+                    extra={"stage": "quiet", "error": type(exc).__name__, "patient": patient["id"]},
+                )
+    return opened
+
+
+def alert_setting_change(what: str, rest: list[str]) -> tuple[dict, str | None] | None:
+    """`/cohort_set ID responsible 3,4|all` (clinician numbers from `clinic list`; only they get
+    this cohort's alerts, the others the digest) and `quiet N|off` (tell the clinic when a member
+    has answered nothing for N days, 2-60). The column change, or a problem; None: not ours."""
+    if what == "responsible" and len(rest) == 1:
+        if rest[0].lower() in ("all", "default", "-"):
+            return {"responsible": None}, None
+        ids = [p.strip().lstrip("#") for p in rest[0].split(",")]
+        if not all(p.isascii() and p.isdecimal() and len(p) < 10 for p in ids):
+            return {}, "usage"
+        return {"responsible": json.dumps(sorted({int(p) for p in ids}))}, None
+    if what == "quiet" and len(rest) == 1:
+        if rest[0].lower() in ("off", "default", "-"):
+            return {"quiet_days": None}, None
+        if rest[0].isascii() and rest[0].isdecimal() and 2 <= int(rest[0]) <= 60:
+            return {"quiet_days": int(rest[0])}, None
+        return {}, "usage"
+    return None
 
 
 # --- the Monday digest -----------------------------------------------------------------------

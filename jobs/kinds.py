@@ -37,6 +37,18 @@ def _alert(db, row, payload, patient, now):
     return clinic.compose_alert(db, row, patient)
 
 
+def _alert_batch(db, row, payload, patient, now):
+    return clinic.compose_alert_batch(db, row, now)
+
+
+def _clinic_update(db, row, payload, patient, now):
+    return clinic.compose_update(db, row)
+
+
+def _clinic_message(db, row, payload, patient, now):
+    return clinic.compose_clinic_message(db, row, patient)
+
+
 def _digest(db, row, payload, patient, now):
     return clinic.compose_digest(db, row, now)
 
@@ -84,6 +96,10 @@ COMPOSERS: dict[str, Composer] = {
     "export": Composer(c.compose_export, **_ALWAYS),
     "safety_followup": Composer(_follow_up, **_ALWAYS),
     "alert_clinician": Composer(_alert, **_ALWAYS),
+    "alert_batch": Composer(_alert_batch, **_ALWAYS),
+    "alert_update": Composer(_clinic_update, **_ALWAYS),
+    "clinic_relay": Composer(_clinic_update, **_ALWAYS),
+    "clinic_message": Composer(_clinic_message, **_ALWAYS),
     "digest": Composer(_digest, **_ALWAYS),
     "cohort_export": Composer(_cohort_export, **_ALWAYS),
     "cohort_qr": Composer(_cohort_qr, **_ALWAYS),

@@ -409,6 +409,7 @@ def plan_all(rt: Runtime) -> int:
         ("decide_overdue", lambda: sessions_flow.decide_overdue(rt)),
         ("digests", lambda: clinic.plan_digests(rt.db, now, horizon)),
         ("questions", lambda: questions.expire_due(rt.db, now)),  # none left open past expiry
+        ("quiet", lambda: clinic.check_quiet(rt.db, now)),
     )
     counts, failure = {}, None
     for stage, run in stages:

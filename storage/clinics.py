@@ -7,6 +7,7 @@ active (not removed) clinician of the clinic that owns it. Every clinician comma
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import date, datetime, timedelta
 
 from sqlite_utils import Database
@@ -330,19 +331,32 @@ def cohort_by_code(db: Database, code: str, now: datetime) -> dict | None:
     invite = invites.find(db, code)
     if (
         invite is None
-        or invite["kind"] != "cohort"
+        or invite["kind"] not in ("cohort", PERSONAL_INVITE)
         or invite["revoked_at"]
         or invite["expires_at"] <= iso(now)
+        or (invite["kind"] == PERSONAL_INVITE and invite["used_at"])
     ):
         return None
     found = cohort(db, invite["cohort_id"])
-    return None if found is None or found["archived_at"] else found
+    if found is None or found["archived_at"]:
+        return None
+    if invite["kind"] == PERSONAL_INVITE:
+        found["personal_invite_id"] = invite["id"]  # the offer carries it to the membership
+    return found
 
 
 # --- joining and leaving ---------------------------------------------------------------------
 
 
-def make_offer(db: Database, cohort_id: int, user_id: int, terms_hash: str, now: datetime) -> int:
+def make_offer(
+    db: Database,
+    cohort_id: int,
+    user_id: int,
+    terms_hash: str,
+    now: datetime,
+    invite_id: int | None = None,
+) -> int:
+    """What a person was shown; `invite_id` when they opened a personal enrolment link."""
     return new_id(
         db.table("cohort_offers").insert(
             {
@@ -350,6 +364,7 @@ def make_offer(db: Database, cohort_id: int, user_id: int, terms_hash: str, now:
                 "user_id": user_id,
                 "terms_hash": terms_hash,
                 "created_at": iso(now),
+                "invite_id": invite_id,
             }
         )
     )
@@ -388,6 +403,8 @@ def join(
                 "patient_id": patient_id,
                 "consent_id": consent_id,
                 "joined_at": iso(now),
+                "study_id": new_study_id(db),
+                "reference": _personal_reference(db, offer_id, now),
             }
         )
     )
@@ -423,17 +440,24 @@ def leave(db: Database, membership_id: int, now: datetime) -> bool:
         "WHERE status = 'pending' AND kind = 'alert_clinician' AND patient_id = ?",
         [row["patient_id"]],
     )
+    db.execute(  # their alert episodes end with the membership (issue 16)
+        "UPDATE alert_episodes SET state = 'resolved', resolved_at = ?, resolved_how = 'left' "
+        "WHERE patient_id = ? AND state != 'resolved'",
+        [iso(now), row["patient_id"]],
+    )
     return True
 
 
 def members(db: Database, cohort_id: int) -> list[dict]:
-    """The cohort's current members: patient rows with `membership_id` and `joined_at`.
+    """The cohort's current members: patient rows with `membership_id`, `joined_at`, the clinic's
+    `reference` and the membership's `study_id` (`member_label` names one).
 
     A patient who has withdrawn consent to the bot altogether is not shown at all.
     """
     return list(
         db.query(
-            "SELECT p.*, m.id AS membership_id, m.joined_at FROM memberships m "
+            "SELECT p.*, m.id AS membership_id, m.joined_at, m.reference, m.study_id "
+            "FROM memberships m "
             "JOIN patients p ON p.id = m.patient_id WHERE m.cohort_id = ? AND m.left_at IS NULL "
             "AND p.status != 'withdrawn' ORDER BY p.id",
             [cohort_id],
@@ -610,3 +634,124 @@ def answer_confirm(db: Database, confirm_id: int, now: datetime) -> bool:
 def set_own_course(db: Database, membership_id: int) -> None:
     """This member joined after the cohort's course had ended: they keep their own start."""
     db.execute("UPDATE memberships SET own_course = 1 WHERE id = ?", [membership_id])
+
+
+# --- who is who, and who is told (issue 16: references, study ids, alert recipients) ---------
+
+PERSONAL_INVITE = "cohort_personal"  # one patient's own enrolment link, with the clinic's reference
+PERSONAL_LINK_VALID = timedelta(days=30)
+REFERENCE_MAX = 40
+
+
+def new_study_id(db: Database) -> str:
+    """A random id for research exports (8 hex digits), unique among memberships."""
+    while True:
+        candidate = secrets.token_hex(4).upper()
+        if not list(db.query("SELECT 1 FROM memberships WHERE study_id = ?", [candidate])):
+            return candidate
+
+
+def _personal_reference(db: Database, offer_id: int, now: datetime) -> str | None:
+    """The reference of the personal link behind this offer, if this join is its first use."""
+    found = offer(db, offer_id)
+    if found is None or not found.get("invite_id"):
+        return None
+    cursor = db.execute(
+        "UPDATE invites SET used_at = ?, claimed_by = ? WHERE id = ? AND used_at IS NULL "
+        "AND revoked_at IS NULL",
+        [iso(now), found["user_id"], found["invite_id"]],
+    )
+    if cursor.rowcount != 1:
+        return None  # the link was used already (shared?): the clinic can set it with /ref
+    return (invites.get(db, found["invite_id"]) or {}).get("reference")
+
+
+def invite_patient(db: Database, cohort_id: int, reference: str, now: datetime) -> tuple[int, str]:
+    """A personal enrolment link for one patient: single use, 30 days, carrying the clinic's
+    reference to their membership. Returns (invite id, code)."""
+    invite_id, code = invites.create(
+        db,
+        kind=PERSONAL_INVITE,
+        patient_id=None,
+        scope="cohort",
+        now=now,
+        valid_for=PERSONAL_LINK_VALID,
+        cohort_id=cohort_id,
+    )
+    db.execute("UPDATE invites SET reference = ? WHERE id = ?", [reference, invite_id])
+    return invite_id, code
+
+
+def set_reference(db: Database, membership_id: int, reference: str | None) -> None:
+    db.execute("UPDATE memberships SET reference = ? WHERE id = ?", [reference, membership_id])
+
+
+def member_label(member: dict) -> str:
+    """How the clinic names a member: first name, then the clinic's reference if set
+    ("Ana · ref MRN-12"). Plain text; templates escape it."""
+    name = member.get("first_name") or "A patient"
+    reference = member.get("reference")
+    return f"{name} · ref {reference}" if reference else name
+
+
+def find_members(db: Database, user_id: int, key: str) -> list[dict]:
+    """Current members of the cohorts this user may see (an active clinician of their clinic)
+    whose patient number or clinic reference (any case) is `key`; with cohort and clinic."""
+    number = int(key) if key.isascii() and key.isdecimal() and len(key) < 10 else -1
+    return list(
+        db.query(
+            "SELECT p.*, m.id AS membership_id, m.cohort_id, m.reference, m.study_id, "
+            "h.name AS cohort_name, h.clinic_id, c.name AS clinic_name FROM memberships m "
+            "JOIN patients p ON p.id = m.patient_id JOIN cohorts h ON h.id = m.cohort_id "
+            "JOIN clinics c ON c.id = h.clinic_id WHERE m.left_at IS NULL "
+            "AND p.status != 'withdrawn' AND h.clinic_id IN (SELECT clinic_id FROM clinicians "
+            "WHERE user_id = ? AND removed_at IS NULL) "
+            "AND (p.id = ? OR lower(m.reference) = lower(?)) ORDER BY p.id",
+            [user_id, number, key],
+        )
+    )
+
+
+def responsible_ids(cohort_row: dict) -> list[int]:
+    """The clinicians (ids) a cohort named as responsible; [] means every active clinician."""
+    try:
+        found = json.loads(cohort_row.get("responsible") or "[]")
+    except (TypeError, ValueError):
+        return []
+    return [int(x) for x in found] if isinstance(found, list) else []
+
+
+def alert_recipients(db: Database, patient_id: int) -> list[dict]:
+    """Who is told of this patient's alerts: the active clinicians of their cohort's clinic, only
+    the cohort's responsible ones if it named any still active (the others get the digest)."""
+    staff = watchers(db, patient_id)
+    if not staff:
+        return []
+    found = membership(db, patient_id)
+    named = set(responsible_ids(cohort(db, found["cohort_id"]) or {})) if found else set()
+    chosen = [s for s in staff if s["id"] in named]
+    return chosen or staff
+
+
+def set_work_hours(db: Database, clinic_id: int, days: str, start: str, end: str) -> None:
+    """Working hours for non-urgent alerts: weekdays as '0,1,2,3,4' (Monday 0), HH:MM times."""
+    db.execute(
+        "UPDATE clinics SET work_days = ?, work_from = ?, work_to = ? WHERE id = ?",
+        [days, start, end, clinic_id],
+    )
+
+
+def quiet_cohorts(db: Database) -> list[dict]:
+    """Cohorts that asked to be told when a member goes quiet for `quiet_days` days."""
+    return list(db.query("SELECT * FROM cohorts WHERE quiet_days IS NOT NULL AND quiet_days > 0"))
+
+
+def clinician_in_clinic(db: Database, clinic_id: int, key: str) -> dict | None:
+    """An active clinician of the clinic by number, or by first name or @username-less name."""
+    for staff in clinicians_of(db, clinic_id):
+        if (
+            key.lstrip("#") == str(staff["id"])
+            or key.lstrip("@").lower() == (staff["first_name"] or "").lower()
+        ):
+            return staff
+    return None

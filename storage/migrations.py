@@ -456,6 +456,72 @@ def m014_pause_and_nudges(db: Database) -> None:
 
 
 @migrations()
+def m016_clinic_alerts(db: Database) -> None:
+    # Issue 16 (who is who, alerts a clinician can act on). A membership gets the clinic's own
+    # reference (record number or initials, seen only by the clinic) and a random study id for
+    # research exports (existing ones backfilled here). A personal enrolment link (an invite of
+    # kind `cohort_personal`) carries the reference to the membership through its offer.
+    # Clinics keep their working hours (non-urgent alerts wait for them); a cohort may name its
+    # responsible clinicians (JSON list of clinicians.id; NULL: every active one) and a "quiet
+    # for N days" alert (NULL: off). `alert_episodes`: one row per flag episode (one alert when
+    # it opens, none again until it is resolved or 14 days pass), with who acknowledged or
+    # resolved it. `clinic_messages`: /message and the patient's one relayed answer, and a
+    # patient's request to be contacted (the words live only in the outbox rows, scrubbed by
+    # retention).
+    import secrets
+
+    db.executescript(
+        """
+        ALTER TABLE memberships ADD COLUMN reference TEXT;
+        ALTER TABLE memberships ADD COLUMN study_id TEXT;
+        ALTER TABLE invites ADD COLUMN reference TEXT;
+        ALTER TABLE cohort_offers ADD COLUMN invite_id INTEGER;
+        ALTER TABLE clinics ADD COLUMN work_days TEXT NOT NULL DEFAULT '0,1,2,3,4';
+        ALTER TABLE clinics ADD COLUMN work_from TEXT NOT NULL DEFAULT '08:00';
+        ALTER TABLE clinics ADD COLUMN work_to TEXT NOT NULL DEFAULT '18:00';
+        ALTER TABLE cohorts ADD COLUMN responsible TEXT;
+        ALTER TABLE cohorts ADD COLUMN quiet_days INTEGER;
+        CREATE TABLE alert_episodes (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            cohort_id INTEGER NOT NULL REFERENCES cohorts(id) ON DELETE CASCADE,
+            clinic_id INTEGER NOT NULL REFERENCES clinics(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,                 -- red_flag, red_flag_soon, rise, blocked, quiet
+            opened_at TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'open', -- open, acknowledged, resolved
+            notify_at TEXT NOT NULL,            -- when the clinic is told (working hours)
+            recipients TEXT NOT NULL DEFAULT '[]', -- clinicians.id told of it (JSON)
+            acknowledged_at TEXT,
+            acknowledged_by INTEGER,            -- clinicians.id
+            resolved_at TEXT,
+            resolved_by INTEGER,                -- clinicians.id; NULL when not a clinician
+            resolved_how TEXT                   -- clinician, seen, expired, left, answered, reachable
+        );
+        CREATE INDEX alert_episodes_patient ON alert_episodes(patient_id, kind);
+        CREATE INDEX alert_episodes_notify ON alert_episodes(clinic_id, notify_at);
+        CREATE TABLE clinic_messages (
+            id INTEGER PRIMARY KEY,
+            clinic_id INTEGER NOT NULL REFERENCES clinics(id) ON DELETE CASCADE,
+            cohort_id INTEGER NOT NULL REFERENCES cohorts(id) ON DELETE CASCADE,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            clinician_id INTEGER,               -- who wrote; NULL for a patient's request
+            kind TEXT NOT NULL,                 -- message, contact_request
+            created_at TEXT NOT NULL,
+            reply_opened_at TEXT,               -- the patient tapped "Reply"
+            replied_at TEXT                     -- one answer relayed, then closed
+        );
+        CREATE INDEX clinic_messages_patient ON clinic_messages(patient_id);
+        """
+    )
+    for (membership_id,) in db.execute("SELECT id FROM memberships").fetchall():
+        db.execute(
+            "UPDATE memberships SET study_id = ? WHERE id = ?",
+            [secrets.token_hex(4).upper(), membership_id],
+        )
+    db.execute("CREATE UNIQUE INDEX memberships_study_id ON memberships(study_id)")
+
+
+@migrations()
 def m017_cohort_lifecycle(db: Database) -> None:
     # Issue 16: a cohort can be archived (its link stops, no digest, the roster stays readable);
     # cohort_log is who changed what and when (/cohort_log); clinic_confirms holds a clinician's

@@ -41,6 +41,9 @@ PERSONAL_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "caregivers": (("patient_id = ?", "patient"), ("user_id = ?", "user")),
     "invites": (("patient_id = ?", "patient"), ("claimed_by = ?", "user")),
     "invite_failures": (("user_id = ?", "user"),),
+    "alert_episodes": (("patient_id = ?", "patient"),),
+    # /message and /contact rows: the patient's, and those a clinician wrote.
+    "clinic_messages": (("patient_id = ?", "patient"), (CLINICIAN_OF_USER, "user")),
     "memberships": (("patient_id = ?", "patient"),),
     "cohort_offers": (("user_id = ?", "user"),),
     "clinicians": (("user_id = ?", "user"),),  # a clinician's own rows (name, chat)

@@ -19,7 +19,7 @@ import pytest
 
 from handlers import CLINIC_COMMANDS, COMMANDS
 from messages import render
-from storage import caregivers, clinics, outbox
+from storage import alerts, caregivers, clinics, outbox
 from tests.test_caregivers import accept, invite
 from tests.test_clinics import enrol, join_staff, make_clinic, new_cohort
 from tests.test_sessions import button, setup
@@ -120,6 +120,27 @@ class World:
             dedupe_key="sitting:test",
             payload={"local_date": "2026-03-02"},
         )
+        # An alert episode about Ana and a clinician's message to her (issue 16's buttons).
+        member = clinics.membership(h.db, self.pid)
+        self.episode = alerts.open_episode(
+            h.db,
+            patient_id=self.pid,
+            cohort_id=member["cohort_id"],
+            clinic_id=member["clinic_id"],
+            kind="blocked",
+            now=h.clock.now(),
+            notify_at=h.clock.now(),
+            recipients=[clinics.roles_of(h.db, STAFF)[0]["id"]],
+        )
+        self.message = alerts.create_message(
+            h.db,
+            clinic_id=member["clinic_id"],
+            cohort_id=member["cohort_id"],
+            patient_id=self.pid,
+            clinician_id=clinics.roles_of(h.db, STAFF)[0]["id"],
+            kind="message",
+            now=h.clock.now(),
+        )
         assert self.errors == []
         self.snapshot = sqlite3.connect(":memory:")
         h.db.conn.backup(self.snapshot)
@@ -165,6 +186,9 @@ class World:
             f"lv:{self.membership}:y",
             f"clj:{self.staff_invite}:y",
             f"cc:{self.confirm}:y",
+            f"al:a:{self.episode}",
+            f"al:r:{self.episode}",
+            f"cm:{self.message}",
             "l:h:w01-01",
             "u:seen",
             "u:mistake",

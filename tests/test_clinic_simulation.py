@@ -454,6 +454,12 @@ def test_export_has_one_row_per_member_per_day_with_the_stored_rating(played):
                         "cohort_id": str(cohort_id),
                         "patient_id": str(p["id"]),
                         "first_name": p["first_name"],
+                        "reference": "",  # the clinic's own; none set here (issue 16)
+                        "study_id": db.execute(
+                            "SELECT study_id FROM memberships WHERE patient_id = ? "
+                            "AND cohort_id = ? AND left_at IS NULL",
+                            [p["id"], cohort_id],
+                        ).fetchone()[0],
                         "local_date": day,
                         "course_day": str(n + 1),
                         "checkin": check["status"] if check else "none",
@@ -561,18 +567,64 @@ def test_patients_of_other_cohorts_and_clinics_never_appear(played):
     assert (9002, sim.patient_ids["p11"]) in alerted
     solo = {sim.patient_ids["p55"], sim.patient_ids["p56"]}
     assert not solo & {pid for _, pid in alerted}
-    # Each patient who blocked the bot was reported once to each of their clinic's clinicians.
-    blocked = Counter(
-        (r["chat_id"], r["patient_id"])
-        for r in db.query(
-            "SELECT chat_id, patient_id FROM outbox "
-            "WHERE kind = 'alert_clinician' AND status = 'sent' "
-            "AND json_extract(payload, '$.alert') = 'blocked'"
-        )
-    )
-    assert blocked == {
-        (staff, sim.patient_ids[p]): 1 for staff in (9001, 9002) for p in ("p19", "p44")
+    # Each patient who blocked the bot was reported once to each of their clinic's clinicians:
+    # one episode (issue 16), told in the clinic's working hours in a sent `alert_batch` row.
+    staff_ids = {r["chat_id"]: r["id"] for r in db.query("SELECT id, chat_id FROM clinicians")}
+    episodes = list(db.query("SELECT * FROM alert_episodes WHERE kind = 'blocked'"))
+    assert Counter(e["patient_id"] for e in episodes) == {
+        sim.patient_ids[p]: 1 for p in ("p19", "p44")
     }
+    for episode in episodes:
+        assert json.loads(episode["recipients"]) == sorted(staff_ids[c] for c in (9001, 9002))
+        for chat in (9001, 9002):
+            [told] = list(
+                db.query(
+                    "SELECT status FROM outbox WHERE kind = 'alert_batch' AND chat_id = ? "
+                    "AND json_extract(payload, '$.notify_at') = ?",
+                    [chat, episode["notify_at"]],
+                )
+            )
+            assert told["status"] == "sent"
+
+
+# --- issue 16: the alert load (clinician pushes) in this simulation --------------------------
+
+
+@pytest.mark.slow
+def test_clinic_simulation_alerts_once_per_episode_and_in_working_hours(played):
+    db = played.sim.db
+    clinic_zone = {
+        r["chat_id"]: (ZoneInfo(r["timezone"]), r["work_days"], r["work_from"], r["work_to"])
+        for r in db.query(
+            "SELECT k.chat_id, c.* FROM clinicians k JOIN clinics c ON c.id = k.clinic_id"
+        )
+    }
+    sent = list(db.query("SELECT * FROM outbox WHERE status = 'sent' ORDER BY sent_at"))
+    told: dict[tuple[int, int], int] = {}
+    pushes: dict[tuple[str, str], int] = {}
+    for row in sent:
+        payload = json.loads(row["payload"])
+        if row["kind"] in ("alert_clinician", "alert_batch", "digest"):
+            when = datetime.fromisoformat(row["sent_at"])
+            week = f"{when.isocalendar()[0]}-W{when.isocalendar()[1]:02d}"
+            what = payload.get("alert", row["kind"])
+            pushes[(what, week)] = pushes.get((what, week), 0) + 1
+        if row["kind"] == "alert_clinician" and payload.get("alert") != "red_flag_seen":
+            key = (row["chat_id"], payload["episode_id"])
+            told[key] = told.get(key, 0) + 1
+        if row["kind"] == "alert_batch":
+            tz, days, opens, closes = clinic_zone[row["chat_id"]]
+            local = datetime.fromisoformat(row["sent_at"]).astimezone(tz)
+            assert str(local.weekday()) in days.split(","), row
+            assert opens <= local.strftime("%H:%M") < closes, row
+    assert told and set(told.values()) == {1}  # one alert per clinician per episode
+    digests = [
+        (r["chat_id"], json.loads(r["payload"])["cohort_id"], r["due_at"][:10])
+        for r in sent
+        if r["kind"] == "digest"
+    ]
+    assert len(digests) == len(set(digests))
+    print("clinician pushes per kind and ISO week:", dict(sorted(pushes.items())))
 
 
 # --- the scenario format ----------------------------------------------------------------------

@@ -103,6 +103,8 @@ ROUTES: tuple[Route, ...] = (
         request=int,
         answer=Y_N,
     ),
+    _r("al", "an alert acknowledged or resolved (clinician)", action=("a", "r"), episode=int),
+    _r("cm", "reply to a clinician's message (patient)", message=int),
     _r("del", "/delete confirmed or not", answer=YES_NO),
     _r("w", "/withdraw confirmed or not", answer=YES_NO),
     _r("u:seen", "seen by a doctor (on hold)"),

@@ -160,6 +160,13 @@ KINDS: dict[str, Kind] = _kinds(
     ),
     # Clinic staff: alerts go at once, day or night; the digest is timed in the clinic's zone.
     Kind("alert_clinician", immediate=True, doc="clinic staff told of a warning sign"),
+    # Non-urgent alerts (a rise, a blocked bot, a quiet spell, a request to be contacted) wait
+    # for the clinic's working hours and go together, one message per clinician and time.
+    Kind("alert_batch", doc="clinic staff told of non-urgent flags, in working hours"),
+    Kind("alert_update", immediate=True, doc="colleagues told who acknowledged or resolved"),
+    # A clinician's /message waits out the patient's quiet hours; their one answer goes at once.
+    Kind("clinic_message", None, True, doc="a clinician's message to a patient"),
+    Kind("clinic_relay", immediate=True, doc="a patient's answer relayed to the clinician"),
     Kind("digest", 1 * D, False, lane="bulk", doc="the clinic's daily digest"),
     # Session follow-ups: "has it settled?" hours late is a different question (S stays
     # unknown); N is worth asking until the decision deadline (36 h after the start).

@@ -12,8 +12,10 @@ from datetime import date, timedelta
 from typing import Any
 
 VERDICTS = ("keep", "progress", "adapt", "pause")
-# docs/clinical-rules.md: a 7-day average at least 2 points above the first week's.
+# docs/clinical-rules.md: a 7-day average at least 2 points above the first week's, each window
+# with at least RISE_MIN_RATINGS ratings (issue 16: one rating per window is no trend).
 SUSTAINED_RISE = 2.0
+RISE_MIN_RATINGS = 3
 
 
 def mean(values: list[int]) -> float | None:
@@ -37,6 +39,7 @@ class WeekFigures:
     breaks: int = 0  # sitting breaks taken
     lessons: int = 0  # lessons received this week
     first_week_is_this_week: bool = False
+    first_week_answered: int = RISE_MIN_RATINGS  # ratings in the first week (the rise rule)
 
     @property
     def change_vs_last(self) -> float | None:
@@ -53,7 +56,12 @@ class WeekFigures:
     @property
     def sustained_rise(self) -> bool:
         change = self.change_vs_first
-        return change is not None and change >= SUSTAINED_RISE
+        return (
+            change is not None
+            and change >= SUSTAINED_RISE
+            and self.answered >= RISE_MIN_RATINGS
+            and self.first_week_answered >= RISE_MIN_RATINGS
+        )
 
     @property
     def mood(self) -> str:
@@ -114,4 +122,5 @@ def week_figures(
         breaks,
         lessons,
         first_week_is_this_week=week_end - timedelta(days=6) <= start,
+        first_week_answered=len(first),
     )
