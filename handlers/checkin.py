@@ -22,7 +22,7 @@ from handlers.common import (
     tapped,
     update_key,
 )
-from jobs import clinic
+from jobs import clinic, flare
 from jobs import sessions as flow
 from jobs.compose import CHECKIN_KINDS
 from jobs.dispatch import dispatch_now
@@ -50,7 +50,8 @@ async def save_rating(rt, update: Update, patient: dict, question: dict, pain: i
         # The same number is the next-day rating of yesterday's sessions (and decides them).
         _, advice = flow.record_pain_now(rt, patient, pain)
         thanks = render("checkin_thanks", pain=pain)
-        outs = [flow.plan_message(rt, patient, intro=thanks)] + advice
+        offer = flare.flare_reply(rt, patient, pain, day, intro=thanks)  # issue 15: a flare day
+        outs = [offer or flow.plan_message(rt, patient, intro=thanks)] + advice
         rise = clinic.check_rise(rt.db, patient, now)  # told once a week; their clinic flagged
         if rise is not None:
             outs.append(Outgoing(render("rise_suggestion", clinic=rise.get("clinic_name"))))

@@ -157,6 +157,7 @@ class World:
             f"lv:{self.membership}:y",
             f"clj:{self.staff_invite}:y",
             "l:h:w01-01",
+            "fl:2026-03-02:use",
             "u:seen",
             "u:mistake",
             "u:ok:yes",

@@ -361,3 +361,116 @@ async def test_finding_13_set_up_before_the_check_in_time_says_today(harness, cl
     ]:
         await tap_button(harness, data)
     assert "first check-in comes today at 08:00" in harness.last(PATIENT).text
+
+
+# --- finding 12: flare days ---------------------------------------------------------------------
+
+
+async def _checkin(h, clock, day: int, pain: int):
+    """The 08:00 check-in of 2026-03-<day>, answered by a tap; the reply."""
+    clock.set(local(2026, 3, day, 8, 0))
+    plan_all(h.rt)
+    await tick(h)
+    question = next(m for m in reversed(h.api.sent_to(PATIENT)) if "c:" in str(m.buttons))
+    data = next(d for d in _buttons(question) if d.endswith(f":{pain}"))
+    await h.tap(PATIENT, data, question.message_id)
+    return h.last(PATIENT)
+
+
+def _flare_setup(h, clock):
+    from storage import activities
+
+    pid = h.add_patient()
+    activities.add_activity(h.db, pid, "walking", 30, clock.now())
+    activities.add_activity(h.db, pid, "gardening", 20, clock.now())
+    rate(h, pid, clock, {2: 3, 3: 3, 4: 4, 5: 3, 6: 3, 7: 3, 8: 3})  # a usual week: about 3
+    return pid
+
+
+async def test_finding_12_a_flare_day_offers_half_of_each_activity(harness, clock):
+    pid = _flare_setup(harness, clock)
+    offer = await _checkin(harness, clock, 9, 7)
+    assert "For today, about half of each activity" in offer.text
+    assert "• Walking: 15 min (usually 30)" in offer.text
+    assert "• Gardening: 10 min (usually 20)" in offer.text
+    assert [label for row in offer.buttons for label, _ in row] == [
+        "Use lower doses today",
+        "Keep my plan",
+    ]
+    [offered] = events.for_patient(harness.db, pid, "flare_offered")
+    assert offered["data"] == {"local_date": "2026-03-09", "rating": 7, "mean": 3.1}
+    # Accepted: today's plan at the lower doses, and a session started today is planned and
+    # judged at that day's dose.
+    await harness.tap(PATIENT, _buttons(offer)[0], offer.message_id)
+    plan = harness.last(PATIENT)
+    assert "Lower doses for today" in plan.text and "• Walking: 15 min" in plan.text
+    await harness.send_text(PATIENT, "/plan")
+    assert "• Walking: 15 min" in harness.last(PATIENT).text
+    from storage import activities
+    from tests.test_sessions import do_session
+
+    walk = next(a for a in activities.for_patient(harness.db, pid) if a["name"] == "walking")
+    clock.set(local(2026, 3, 9, 9, 0))  # the check-in (7/10) an hour ago is B
+    await harness.send_text(PATIENT, "/activity")
+    start = next(d for d in _buttons(harness.last(PATIENT)) if d == f"a:s:{walk['id']}")
+    await harness.tap(PATIENT, start, harness.last(PATIENT).message_id)
+    go = harness.last(PATIENT)
+    assert "about <b>15 minutes</b>" in go.text
+    [session] = harness.db.query("SELECT * FROM sessions")
+    assert (session["dose_minutes"], session["before"]) == (15, 7)
+    # Done after 15 minutes, 8 at worst, settled, the next day 6: no finding at all (the flare
+    # day itself is not one): keep, and the usual dose stays.
+    clock.advance(timedelta(minutes=15))
+    await harness.tap(PATIENT, f"a:e:{session['id']}", go.message_id)
+    await harness.tap(PATIENT, f"r:{session['id']}:a:8", harness.last(PATIENT).message_id)
+    clock.set(local(2026, 3, 9, 12, 0))
+    await tick(harness)
+    await harness.tap(PATIENT, f"r:{session['id']}:s:1", harness.last(PATIENT).message_id)
+    await _checkin(harness, clock, 10, 6)
+    [decided] = harness.db.query("SELECT * FROM sessions")
+    assert (decided["verdict"], decided["findings"], decided["next_dose"]) == ("keep", "[]", 15)
+    assert decided["dose_minutes"] == 15  # judged at that day's dose
+    assert activities.get(harness.db, walk["id"])["dose_minutes"] == 30
+    # The next day is not a flare day (6 is not 3 above the week's mean any more): usual plan.
+    assert "• Walking: 30 min" in harness.last(PATIENT).text or any(
+        "• Walking: 30 min" in t for t in harness.texts(PATIENT)[-3:]
+    )
+
+
+async def test_finding_12_three_above_the_weeks_mean_is_a_flare_day_too(harness, clock):
+    _flare_setup(harness, clock)
+    offer = await _checkin(harness, clock, 9, 6)  # mean 3.1: 2.9 above, not yet
+    assert "For today" not in offer.text and "Today's plan" in offer.text
+
+
+async def test_finding_12_six_after_a_week_of_twos_is_a_flare_day(harness, clock):
+    from storage import activities
+
+    pid = harness.add_patient()
+    activities.add_activity(harness.db, pid, "walking", 30, clock.now())
+    rate(harness, pid, clock, {4: 2, 5: 3, 6: 2, 7: 2, 8: 3})
+    offer = await _checkin(harness, clock, 9, 6)
+    assert "higher than your last few days" in offer.text and "For today" in offer.text
+
+
+async def test_finding_12_keep_my_plan_changes_nothing(harness, clock):
+    pid = _flare_setup(harness, clock)
+    offer = await _checkin(harness, clock, 9, 8)
+    await harness.tap(PATIENT, _buttons(offer)[1], offer.message_id)
+    reply = harness.last(PATIENT)
+    assert "your usual plan" in reply.text and "• Walking: 30 min" in reply.text
+    assert events.for_patient(harness.db, pid, "flare_declined")
+    # A second tap on the old offer is expired, and changes nothing.
+    await harness.tap(PATIENT, _buttons(offer)[0], offer.message_id)
+    assert "expired" in harness.last(PATIENT).text
+    assert not events.for_patient(harness.db, pid, "flare_accepted")
+    await harness.send_text(PATIENT, "/plan")
+    assert "• Walking: 30 min" in harness.last(PATIENT).text
+
+
+async def test_finding_12_yesterdays_offer_cannot_be_taken_today(harness, clock):
+    _flare_setup(harness, clock)
+    offer = await _checkin(harness, clock, 9, 8)
+    clock.set(local(2026, 3, 10, 7, 45))
+    await harness.tap(PATIENT, _buttons(offer)[0], offer.message_id)
+    assert "expired" in harness.last(PATIENT).text

@@ -18,6 +18,7 @@ from bot.rules.pacing import (
     decide,
     findings_for,
     flare_dose,
+    is_flare_day,
     step_down,
     step_up,
 )
@@ -479,3 +480,30 @@ def test_a_flare_days_dose_is_about_half(dose):
 @given(st.integers(1, 999))
 def test_a_longer_dose_never_gets_a_shorter_flare_dose(dose):
     assert flare_dose(dose) <= flare_dose(dose + 1)
+
+
+ratings = st.integers(0, 10)
+
+
+@given(ratings, st.lists(ratings, max_size=7))
+def test_a_rating_of_seven_or_more_is_always_a_flare_day(rating, recent):
+    assert is_flare_day(rating, recent) == (
+        rating >= 7 or (len(recent) >= 3 and rating - sum(recent) / len(recent) >= 3 - 1e-9)
+    )
+
+
+@given(ratings, st.lists(ratings, min_size=3, max_size=7))
+def test_a_flare_day_stays_one_when_the_rating_is_higher(rating, recent):
+    if is_flare_day(rating, recent) and rating < 10:
+        assert is_flare_day(rating + 1, recent)
+
+
+@given(ratings, st.lists(ratings, max_size=2))
+def test_below_seven_a_flare_needs_three_days_to_compare_with(rating, recent):
+    assert is_flare_day(rating, recent) == (rating >= 7)
+
+
+def test_flare_day_examples():
+    assert is_flare_day(7, []) and not is_flare_day(6, [])
+    assert is_flare_day(5, [2, 2, 2]) and not is_flare_day(4, [2, 2, 2])
+    assert is_flare_day(6, [3, 3, 3, 3, 3, 3, 3]) and not is_flare_day(6, [3, 3, 4])

@@ -106,7 +106,7 @@ async def test_before_comes_from_a_checkin_made_in_the_last_two_hours(h):
     await h.send_text(USER, "/checkin")
     await press(h, h.last(USER), "c:", 4)
     plan = h.last(USER)
-    assert "Today's plan" in plan.text and "walk: 20 min" in plan.text
+    assert "Today's plan" in plan.text and "Walk: 20 min" in plan.text  # sentence-cased
     h.clock.advance(timedelta(minutes=30))
     go = await press(h, plan, f"a:s:{ids['walk']}")
     assert "check-in from a moment ago (4/10)" in go.text

@@ -240,6 +240,26 @@ def step_down(dose: int, fraction: float) -> int:
     return max(_GRID if dose >= _ROUND_DOWN_FROM else 1, target)
 
 
+# A flare day (docs/clinical-rules.md "Flare days"): a daily rating of this or more, ...
+FLARE_RATING = 7
+# ... or this many points above the mean of the person's ratings of the 7 days before ...
+FLARE_ABOVE_MEAN = 3
+# ... when at least this many of those days were rated (one or two days are no "usual").
+FLARE_MIN_DAYS = 3
+
+
+def is_flare_day(rating: int, recent: list[int]) -> bool:
+    """Is a daily rating a flare day? `recent`: the ratings of the 7 days before (any order)."""
+    _check_rating("rating", rating)
+    for value in recent:
+        _check_rating("recent", value)
+    if rating >= FLARE_RATING:
+        return True
+    if len(recent) < FLARE_MIN_DAYS:
+        return False
+    return rating - Fraction(sum(recent), len(recent)) >= FLARE_ABOVE_MEAN
+
+
 def flare_dose(dose: int) -> int:
     """A flare day's dose: about half. Whole minutes (halves up: 15 -> 8, 7 -> 4) while the half is
     under 10 minutes, else the nearest multiple of 5 (halves down: 25 -> 10, 45 -> 20, 60 -> 30);
