@@ -407,7 +407,6 @@ async def test_finding_12_a_flare_day_offers_half_of_each_activity(harness, cloc
     await harness.send_text(PATIENT, "/plan")
     assert "• Walking: 15 min" in harness.last(PATIENT).text
     from storage import activities
-    from tests.test_sessions import do_session
 
     walk = next(a for a in activities.for_patient(harness.db, pid) if a["name"] == "walking")
     clock.set(local(2026, 3, 9, 9, 0))  # the check-in (7/10) an hour ago is B
@@ -474,3 +473,45 @@ async def test_finding_12_yesterdays_offer_cannot_be_taken_today(harness, clock)
     clock.set(local(2026, 3, 10, 7, 45))
     await harness.tap(PATIENT, _buttons(offer)[0], offer.message_id)
     assert "expired" in harness.last(PATIENT).text
+
+
+def _words(text: str) -> list[str]:
+    import re
+
+    from bot.course_report import plain_text
+
+    return re.findall(r"[a-z']+", plain_text(text).lower())
+
+
+_STOP = set(
+    "a an the and or but is are it to of in on for with your you be this that not can as at "
+    "by do".split()
+)
+
+
+def _longest_run(a: list[str], b: list[str]) -> int:
+    best = 0
+    for i in range(len(a)):
+        for j in range(len(b)):
+            k = 0
+            while i + k < len(a) and j + k < len(b) and a[i + k] == b[j + k]:
+                k += 1
+            best = max(best, k)
+    return best
+
+
+def test_finding_13_no_takeaway_repeats_its_lessons_last_paragraph():
+    from bot.course import default_course
+    from jobs.compose import compose_lesson  # noqa: F401 - what sends the lesson
+    from messages import render
+
+    for lesson in default_course():
+        shown = lesson.render(name="", emergency_number="112")
+        last = _words(shown.body.strip().split("\n\n")[-1])
+        takeaway = _words(shown.takeaway)
+        content = {w for w in takeaway if w not in _STOP}
+        shared = len(content & set(last)) / max(1, len(content))
+        assert _longest_run(takeaway, last) < 6 and shared < 0.5, (lesson.id, shared)
+        # The takeaway is shown once, in italics, after the body.
+        text = render("lesson", lesson=shown, total=44)
+        assert text.count(f"<i>{shown.takeaway}</i>") == 1
