@@ -73,8 +73,8 @@ def _items(db, patient: dict, day: str) -> list[dict]:
 def flare_reply(rt, patient: dict, rating: int, day: str, *, intro: str = "") -> Outgoing | None:
     """Inside the check-in's transaction: the flare-day offer that replaces today's plan, or None
     (not a flare day, not today's check-in, no activity to lower, or offered already)."""
-    if day != _today(rt, patient):
-        return None  # a late answer for an earlier day: that day is over
+    if day != _today(rt, patient) or patient.get("status") != "active":
+        return None  # a late answer for an earlier day (that day is over), or prompts paused
     recent = recent_ratings(rt.db, patient["id"], day)
     if not pacing.is_flare_day(rating, recent):
         return None

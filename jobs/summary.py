@@ -9,7 +9,7 @@ each day's rating, goes to the patient only.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlite_utils import Database
 
@@ -114,12 +114,18 @@ def unavailable_spans(db: Database, patient: dict) -> list[weekly.Span]:
         if since is not None:
             spans.append((since, until))
 
+    tz = zone(patient["timezone"])
+    pause_until: datetime | None = None  # a pause chosen for a while ends by itself
     for row in rows:
         at, kind = parse_iso(row["at"]), row["kind"]
+        if paused_at is not None and pause_until is not None and pause_until <= at:
+            close(paused_at, pause_until)
+            paused_at = pause_until = None
         if kind == "onboarded":
             spans.append((None, at))
         elif kind in PAUSE_STARTS:
             paused_at = paused_at or at
+            pause_until = _until(row["data"].get("until"), tz)
         elif kind == "red_flag" and row["data"].get("level") == "emergency":
             if row["data"].get("at") != "onboarding":
                 held_at = held_at or at
@@ -129,12 +135,27 @@ def unavailable_spans(db: Database, patient: dict) -> list[weekly.Span]:
         elif kind in PAUSE_ENDS:  # back to active: a pause and a hold both end
             close(paused_at, at)
             close(held_at, at)
-            paused_at = held_at = None
+            paused_at = held_at = pause_until = None
     status = patient.get("status")
     if paused_at is None and status == "paused" and patient.get("paused_from"):
         paused_at = parse_iso(patient["paused_from"])  # paused without an event (older rows)
-    spans += [(since, None) for since in (paused_at, held_at) if since is not None]
+    if paused_at is not None:
+        spans.append((paused_at, pause_until))
+    if held_at is not None:
+        spans.append((held_at, None))
     return spans
+
+
+def _until(value: object, tz) -> datetime | None:
+    """A pause's end as an event may carry it: a stored UTC time, or a local date (its start)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        if "T" in value:
+            return parse_iso(value)
+        return local_to_utc(date.fromisoformat(value), time(0, 0), tz)
+    except ValueError:
+        return None
 
 
 def possible_days(db: Database, patient: dict, week_end: date, start: date) -> list[date]:

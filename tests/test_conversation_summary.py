@@ -51,6 +51,15 @@ async def test_finding_11_paused_days_are_not_counted(harness, clock):
     assert "of 7" not in text
 
 
+async def test_finding_11_a_pause_for_a_while_ends_by_itself(harness, clock):
+    pid = harness.add_patient()
+    # A pause "for 1 day" (task C's /pause may date its end): Wednesday 10:00 until Friday.
+    events.record(harness.db, local(2026, 3, 11, 10), "prompts_paused", pid, until="2026-03-13")
+    rate(harness, pid, clock, {9: 4, 13: 5})
+    found = summary.figures(harness.db, patients.existing(harness.db, pid), date(2026, 3, 15))
+    assert (found.answered, found.possible) == (2, 6)  # only Thursday's check-in was not asked
+
+
 async def test_finding_11_a_pause_still_running_and_a_hold_count_too(harness, clock):
     pid = harness.add_patient()
     events.record(
