@@ -76,7 +76,10 @@ def plan_message(rt: Runtime, patient: dict, *, intro: str = "") -> Outgoing:
         items.append(
             {
                 "name": act["name"],
-                "dose": flare.dose_today(rt.db, patient, act, day),  # lower on a flare day
+                # Lower on an accepted flare day; a paused one comes back at its usual dose.
+                "dose": act["dose_minutes"]
+                if paused
+                else flare.dose_today(rt.db, patient, act, day),
                 "paused": paused,
                 "until": _nice_date(act["paused_until"]) if paused else "",
             }
