@@ -50,8 +50,8 @@ async def save_rating(rt, update: Update, patient: dict, question: dict, pain: i
         # The same number is the next-day rating of yesterday's sessions (and decides them).
         _, advice = flow.record_pain_now(rt, patient, pain)
         thanks = render("checkin_thanks", pain=pain)
-        offer = flare.flare_reply(rt, patient, pain, day, intro=thanks)  # issue 15: a flare day
-        outs = [offer or flow.plan_message(rt, patient, intro=thanks)] + advice
+        outs = [flow.plan_message(rt, patient, intro=thanks)] + advice
+        outs += flare.flare_reply(rt, patient, pain, day)  # issue 15: a flare day's offer
         rise = clinic.check_rise(rt.db, patient, now)  # told once a week; their clinic flagged
         if rise is not None:
             outs.append(Outgoing(render("rise_suggestion", clinic=rise.get("clinic_name"))))

@@ -16,8 +16,7 @@ from handlers.common import (
     tapped,
 )
 from jobs import flare
-from jobs import sessions as flow
-from messages import render
+from messages import Outgoing, render
 
 
 async def flare_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -35,8 +34,6 @@ async def flare_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
     def act():
         lower = flare.choose(rt, patient, cb["day"], cb["answer"] == "use")
-        if lower is not None:
-            return [lower]
-        return [flow.plan_message(rt, patient, intro=render("flare_kept"))]
+        return [lower if lower is not None else Outgoing(render("flare_kept"))]
 
     await respond(rt, update, act, patient_id=patient["id"])

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from markupsafe import Markup
-
 from bot.rules import pacing
 from bot.rules.callbacks import encode
 from bot.rules.localtime import local_date, zone
@@ -70,30 +68,32 @@ def _items(db, patient: dict, day: str) -> list[dict]:
     ]
 
 
-def flare_reply(rt, patient: dict, rating: int, day: str, *, intro: str = "") -> Outgoing | None:
-    """Inside the check-in's transaction: the flare-day offer that replaces today's plan, or None
-    (not a flare day, not today's check-in, no activity to lower, or offered already)."""
+def flare_reply(rt, patient: dict, rating: int, day: str) -> list[Outgoing]:
+    """Inside the check-in's transaction, after today's plan: the flare-day offer, or nothing
+    (not a flare day, not today's check-in, prompts paused, no activity to lower, or offered
+    already today)."""
     if day != _today(rt, patient) or patient.get("status") != "active":
-        return None  # a late answer for an earlier day (that day is over), or prompts paused
+        return []  # a late answer for an earlier day (that day is over), or prompts paused
     recent = recent_ratings(rt.db, patient["id"], day)
     if not pacing.is_flare_day(rating, recent):
-        return None
+        return []
     items = _items(rt.db, patient, day)
     if not items or _choice(rt.db, patient["id"], day) is not None:
-        return None
+        return []
     mean = round(sum(recent) / len(recent), 1) if recent else None
     events.record(
         rt.db, rt.clock.now(), OFFERED, patient["id"], local_date=day, rating=rating, mean=mean
     )
-    safe_intro = Markup(intro)  # noqa: S704 - our own rendered template (the check-in's thanks)
     high = rating >= pacing.FLARE_RATING
-    return Outgoing(
-        render("flare_offer", intro=safe_intro, items=items, high=high),
-        [
-            [(label("flare_use"), encode("fl", day, "use"))],
-            [(label("flare_keep"), encode("fl", day, "keep"))],
-        ],
-    )
+    return [
+        Outgoing(
+            render("flare_offer", items=items, high=high),
+            [
+                [(label("flare_use"), encode("fl", day, "use"))],
+                [(label("flare_keep"), encode("fl", day, "keep"))],
+            ],
+        )
+    ]
 
 
 def is_open(rt, patient: dict, day: str) -> bool:

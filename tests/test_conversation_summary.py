@@ -399,6 +399,8 @@ def _flare_setup(h, clock):
 async def test_finding_12_a_flare_day_offers_half_of_each_activity(harness, clock):
     pid = _flare_setup(harness, clock)
     offer = await _checkin(harness, clock, 9, 7)
+    plan = harness.api.sent_to(PATIENT)[-2]  # the check-in's answer: today's usual plan first
+    assert "7/10" in plan.text and "• Walking: 30 min" in plan.text
     assert "For today, about half of each activity" in offer.text
     assert "• Walking: 15 min (usually 30)" in offer.text
     assert "• Gardening: 10 min (usually 20)" in offer.text
@@ -466,7 +468,7 @@ async def test_finding_12_keep_my_plan_changes_nothing(harness, clock):
     offer = await _checkin(harness, clock, 9, 8)
     await harness.tap(PATIENT, _buttons(offer)[1], offer.message_id)
     reply = harness.last(PATIENT)
-    assert "your usual plan" in reply.text and "• Walking: 30 min" in reply.text
+    assert "your usual plan" in reply.text and reply.buttons == []
     assert events.for_patient(harness.db, pid, "flare_declined")
     # A second tap on the old offer is expired, and changes nothing.
     await harness.tap(PATIENT, _buttons(offer)[0], offer.message_id)
