@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bot.rules.localtime import zone
 from jobs import summary
 from jobs.plan import plan_all
@@ -526,3 +529,47 @@ def test_finding_13_no_takeaway_repeats_its_lessons_last_paragraph():
         # The takeaway is shown once, in italics, after the body.
         text = render("lesson", lesson=shown, total=44)
         assert text.count(f"<i>{shown.takeaway}</i>") == 1
+
+
+# --- finding 11: the pure counting, as properties ------------------------------------------------
+
+_WEEK_END = date(2026, 3, 15)
+_days = st.sets(st.sampled_from([_WEEK_END - timedelta(days=n) for n in range(10)]))
+
+
+@given(
+    ratings=st.dictionaries(
+        st.sampled_from([_WEEK_END - timedelta(days=n) for n in range(14)]), st.integers(0, 10)
+    ),
+    first=st.sampled_from([_WEEK_END - timedelta(days=n) for n in range(-1, 12)]),
+    off=_days,
+    weekdays=st.none() | st.sets(st.integers(0, 6)),
+    weekly=st.booleans(),
+    checkins_off=st.booleans(),
+)
+def test_finding_11_answered_never_exceeds_possible(
+    ratings, first, off, weekdays, weekly, checkins_off
+):
+    from bot.rules import weekly as w
+
+    possible = w.possible_days(
+        _WEEK_END,
+        first,
+        off=off,
+        weekdays=weekdays,
+        weekly_from=_WEEK_END - timedelta(days=20) if weekly else None,
+        weekly_day=0,
+        checkins_off=checkins_off,
+    )
+    week = set(w.week_days(_WEEK_END))
+    assert set(possible) <= week and not set(possible) & set(off)
+    assert all(d >= first for d in possible)
+    if weekly:
+        assert len(possible) <= 1
+    if checkins_off:
+        assert possible == []
+    found = w.week_figures(ratings, _WEEK_END, first, [], 0, 0, possible=possible)
+    assert found.answered <= found.possible <= 7
+    assert found.answered == len([d for d in ratings if d in week])
+    if found.possible == 0:
+        assert found.mood == "paused"
