@@ -22,6 +22,7 @@ from handlers import (
     common,
     course,
     errors,
+    flare,
     onboarding,
     privacy,
     safety,
@@ -56,6 +57,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("help", basic.help_command, filters=PRIVATE))
     app.add_handler(CommandHandler("checkin", checkin.checkin_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(checkin.rating_button, pattern=r"^c:"))
+    app.add_handler(CallbackQueryHandler(flare.flare_button, pattern=r"^fl:"))
     app.add_handler(CallbackQueryHandler(sitting.sitting_button, pattern=r"^s:"))
     app.add_handler(CommandHandler("activity", activity.activity_command, filters=PRIVATE))
     app.add_handler(CommandHandler("plan", activity.plan_command, filters=PRIVATE))

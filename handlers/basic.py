@@ -7,26 +7,36 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from handlers import clinic_contact, onboarding, safety
 from handlers.checkin import typed_text
-from handlers.commands import CLINIC_COMMANDS, COMMANDS
+from handlers.commands import CLINIC_COMMANDS, commands_for
 from handlers.common import patient_of, reply_template, runtime, sender
 from handlers.onboarding_questions import emergency_number
-from storage import clinics
+from storage import caregivers, clinics
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/help: what the bot is and every command."""
+    """/help: what the bot is, and the commands for this person's role (patient, caregiver,
+    clinic staff, or not set up yet)."""
     rt = runtime(context)
     patient = patient_of(rt, update)
-    staff = clinics.roles_of(rt.db, sender(update).id)
+    user_id = sender(update).id
+    staff = clinics.roles_of(rt.db, user_id)
+    roles = set()
+    if patient is not None and patient["status"] != "onboarding":
+        roles.add("patient")
+        if clinics.membership(rt.db, patient["id"]) is not None:
+            roles.add("member")
+    if caregivers.active_for_user(rt.db, user_id):
+        roles.add("caregiver")
+    if staff:
+        roles.add("staff")
     await reply_template(
         rt,
         update,
         "help",
-        commands=COMMANDS,
+        commands=commands_for(roles or {"visitor"}),
+        visitor=not roles,
         clinic_commands=CLINIC_COMMANDS if staff else [],
-        emergency_number=emergency_number(
-            rt.db, patient["id"] if patient else None, sender(update).id
-        ),
+        emergency_number=emergency_number(rt.db, patient["id"] if patient else None, user_id),
         patient_id=patient["id"] if patient else None,
     )
 

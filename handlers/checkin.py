@@ -35,7 +35,7 @@ from handlers.common import (
     update_key,
 )
 from handlers.onboarding import not_set_up
-from jobs import clinic
+from jobs import clinic, flare
 from jobs import questions as conversation
 from jobs import sessions as flow
 from jobs.compose import CHECKIN_KINDS
@@ -56,9 +56,8 @@ def _typed_message_id(update: Update) -> int | None:
 def checkin_reply(rt, patient: dict, day: str, pain: int, *, note: str = "") -> list[Outgoing]:
     """The reply to today's stored check-in (inside the transaction that stored it): thanks and
     today's plan, an "Undo / change" button, the next-day advice it decided, the rise offer.
-
-    The place to add to what a stored check-in answers (e.g. a flare-day offer: issue 15's
-    deliverable 7, `jobs.flare.flare_reply(...)`, appended to `outs` here)."""
+    A flare day's offer of about half of each activity (`jobs.flare.flare_reply`) follows the
+    plan."""
     now = rt.clock.now()
     # The same number is the next-day rating of yesterday's sessions (and decides them).
     _, advice = flow.record_pain_now(rt, patient, pain)
@@ -69,11 +68,10 @@ def checkin_reply(rt, patient: dict, day: str, pain: int, *, note: str = "") -> 
     if stored is not None:
         buttons.append(conversation.undo_row("c", stored["id"]))
     outs = [Outgoing(plan.text, buttons, meta=plan.meta)] + advice
+    outs += flare.flare_reply(rt, patient, pain, day)  # a flare day: about half of each activity
     rise = clinic.check_rise(rt.db, patient, now)  # told once a week; their clinic flagged
     if rise is not None:
         outs.append(Outgoing(render("rise_suggestion", clinic=rise.get("clinic_name"))))
-    # Further offers about today's stored rating go here (issue 15 deliverable 7: a flare day's
-    # "about half of each activity", `jobs.flare.flare_reply(...)`, appended to `outs`).
     return outs
 
 

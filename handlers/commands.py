@@ -24,6 +24,31 @@ COMMANDS: list[tuple[str, str]] = [
     ("help", "what I can do"),
 ]
 
+# Who /help shows each command to (a command not listed here: patients). Roles: "patient" (set
+# up), "member" (a patient in a clinic's group), "caregiver", "visitor" (not set up), "staff"
+# (a clinician; the clinic commands are listed apart); "anyone" is every role.
+ROLES: dict[str, frozenset[str]] = {
+    "start": frozenset({"visitor", "caregiver", "staff", "patient"}),
+    "urgent": frozenset({"anyone"}),
+    "caregiver": frozenset({"patient", "caregiver"}),
+    "leave": frozenset({"member"}),
+    "mydata": frozenset({"anyone"}),
+    "delete": frozenset({"anyone"}),
+    "help": frozenset({"anyone"}),
+}
+
+
+def commands_for(roles: set[str]) -> list[tuple[str, str]]:
+    """The commands /help lists for someone with these roles, in the menu's order."""
+    if "member" in roles:
+        roles = roles | {"patient"}
+    return [
+        (name, text)
+        for name, text in COMMANDS
+        if ROLES.get(name, frozenset({"patient"})) & (roles | {"anyone"})
+    ]
+
+
 # Clinic staff only (listed in /help for clinicians, not in everyone's menu).
 CLINIC_COMMANDS: list[tuple[str, str]] = [
     ("cohort_new", "NAME [YYYY-MM-DD]: a new cohort, its enrolment link and QR code"),

@@ -21,6 +21,7 @@ from handlers.common import (
     tapped,
     update_key,
 )
+from jobs.compose import lesson_feedback_rows
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render
 from storage import lessons, outbox
@@ -164,13 +165,13 @@ async def _check(rt, update, patient, action, args) -> bool:
     if not lessons.set_check_answer(rt.db, patient["id"], lesson.id, answer):
         return False
     shown = lesson.render(name="").check
-    await reply_template(
-        rt,
-        update,
-        "lesson_check",
-        patient_id=patient["id"],
-        feedback=shown.right if answer == lesson.check.answer else shown.wrong,
+    got = set(lessons.received(rt.db, patient["id"]))
+    text = render(
+        "lesson_check", feedback=shown.right if answer == lesson.check.answer else shown.wrong
     )
+    await clear_buttons(update)
+    rows = lesson_feedback_rows(default_course(), got, lesson.id)
+    await reply(rt, update, Outgoing(text, rows), patient_id=patient["id"])
     return True
 
 

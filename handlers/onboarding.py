@@ -249,7 +249,7 @@ async def location_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     state = consents.onboarding(rt.db, sender(update).id) if update.effective_user else None
     where = incoming(update).location
     if where is None or state is None or state["step"] != "tz":
-        await reply_template(rt, update, "unsupported_media")
+        await reply_template(rt, update, "location_unused", setting_up=state is not None)
         return
     name = R.timezone_at(where.latitude, where.longitude)
     if name is None:
@@ -676,6 +676,8 @@ def _finish(t: _Turn) -> list[Outgoing]:
                 name=patient["first_name"],
                 timezone=patient["timezone"],
                 checkin=patient["checkin_time"],
+                first_today=f"{t.now.astimezone(zone(patient['timezone'])):%H:%M}"
+                < (patient["checkin_time"] or ""),
                 quiet_from=patient["quiet_from"],
                 quiet_to=patient["quiet_to"],
                 sitting_days=sitting,

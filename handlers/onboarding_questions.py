@@ -6,6 +6,8 @@ turn an answer into one canonical value (or refuse it), and handlers.onboarding 
 
 from __future__ import annotations
 
+import re
+
 from markupsafe import Markup, escape
 
 from bot.rules import onboarding_rules as R
@@ -144,7 +146,7 @@ def question(db, state: dict, problem: str | None = None, **extra: object) -> Ou
         )
     if step == "consent":
         return Outgoing(
-            render("onboarding_consent"),
+            render("onboarding_consent", **ctx),
             [
                 [
                     (label("onboarding_agree"), encode("o", "consent", "yes")),
@@ -390,6 +392,24 @@ def from_button(db, state: dict, value: str) -> object | None:
     return value if value in allowed.get(step, ()) else None
 
 
+_CONSENT_TOPICS = (
+    ("share", r"\b(share|shared|sharing|see|sees|who|sell|clinic|doctor|family|anyone)\b"),
+    ("delete", r"\b(delete|remove|erase|forget|stop|change my mind|later)\b"),
+    ("why", r"\b(why|need|what for|do you use|what do you)\b"),
+)
+
+
+def consent_topic(text: str) -> str:
+    """What a message typed at the consent step asks about (a key the template answers), or
+    "unclear" when it is neither a question nor a yes or no."""
+    words = " ".join(text.casefold().split())
+    for topic, pattern in _CONSENT_TOPICS:
+        if re.search(pattern, words):
+            return topic
+    asks = words.endswith("?") or words.split(" ", 1)[0] in ("what", "how", "is", "are", "can")
+    return "question" if asks else "unclear"
+
+
 def from_text(state: dict, text: str) -> object:
     """The answer typed text stands for at the current step; raises Reask when it cannot be used."""
     step, words = state["step"], " ".join(text.casefold().split())
@@ -410,7 +430,7 @@ def from_text(state: dict, text: str) -> object:
     if step in ("intro", "consent"):
         agreed = R.yes_no(text)
         if agreed is None or (step == "intro" and not agreed):
-            raise Reask()
+            raise Reask(consent_topic(text) if step == "consent" else "unclear")
         return "go" if step == "intro" else ("yes" if agreed else "no")
     if step == "tz":
         if words in ("other", "other…", "other..."):

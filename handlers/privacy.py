@@ -65,6 +65,45 @@ async def delete_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     )
 
 
+# The receipt names what was deleted in plain words, never table names; a table not listed
+# here (a newer one) is counted under "other records".
+RECEIPT_WORDS = {
+    "checkins": "pain check-ins",
+    "activities": "activities and their sessions",
+    "sessions": "activities and their sessions",
+    "sitting_breaks": "answers to sitting reminders",
+    "sitting_off": "answers to sitting reminders",
+    "lessons_sent": "lessons and your answers to them",
+    "patients": "your settings and consent",
+    "consents": "your settings and consent",
+    "onboarding": "your settings and consent",
+    "awaiting": "messages between us",
+    "outbox": "messages between us",
+    "inbox": "messages between us",
+    "events": "the record of what I suggested and why",
+    "caregivers": "family links and invitations",
+    "invites": "family links and invitations",
+    "invite_failures": "family links and invitations",
+    "memberships": "clinic links",
+    "cohort_offers": "clinic links",
+    "alert_episodes": "clinic links",
+    "clinic_messages": "messages with your clinic",
+    "clinicians": "your clinic staff account",
+    "clinic_confirms": "your clinic staff account",
+}
+
+
+def receipt(counts: dict[str, int]) -> dict[str, int]:
+    """Rows deleted per table -> per plain-words kind, in a fixed order, empty kinds left out."""
+    found: dict[str, int] = {}
+    order = list(dict.fromkeys(RECEIPT_WORDS.values())) + ["other records"]
+    for table, n in counts.items():
+        if n:
+            kind = RECEIPT_WORDS.get(table, "other records")
+            found[kind] = found.get(kind, 0) + n
+    return {kind: found[kind] for kind in order if kind in found}
+
+
 async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     await answer_callback(update)
@@ -124,7 +163,8 @@ async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
                         ).as_payload(),
                     )
                 )
-        return [Outgoing(render("delete_done", counts=counts, total=sum(counts.values())))]
+        kinds = receipt(counts)
+        return [Outgoing(render("delete_done", kinds=kinds, total=sum(counts.values())))]
 
     await respond(rt, update, act)
     for row in told:

@@ -24,7 +24,7 @@ SNOOZE = timedelta(minutes=15)
 # The reply to each answer (`s:<row>:<action>`).
 REPLIES = {
     "done": "sitting_done",
-    "snooze": "sitting_snoozed",
+    "snooze": "sitting_snooze",
     "off": "sitting_off",
     "pause": "sitting_pause",
     "keep": "sitting_keep",

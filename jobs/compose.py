@@ -188,22 +188,31 @@ def compose_lesson(
     )
     rows = []
     if shown.check is not None and not reread:
+        # A quick check: only True / False under the lesson; the answer's reply carries the
+        # feedback buttons (at most three buttons at a time on a phone).
         rows.append(
             [
                 (label("check_true"), encode("l:t", lesson.id, 1)),
                 (label("check_false"), encode("l:t", lesson.id, 0)),
             ]
         )
-    if not reread:
-        rows.append(
-            [
-                (label("lesson_helpful"), encode("l:h", lesson.id)),
-                (label("lesson_not_for_me"), encode("l:n", lesson.id)),
-            ]
-        )
-        if course_plan.next_unreceived(course, set(got) | {lesson.id}) is not None:
-            rows.append([(label("lesson_next"), encode("l:x", lesson.id))])
+    elif not reread:
+        rows = lesson_feedback_rows(course, set(got), lesson.id)
     return Outgoing(render("lesson", lesson=shown, total=len(course)), rows)
+
+
+def lesson_feedback_rows(course, received: set[str], lesson_id: str) -> list[list]:
+    """Helpful / Not for me, and Next lesson when one is left: under a lesson, or under the
+    answer to its quick check."""
+    rows = [
+        [
+            (label("lesson_helpful"), encode("l:h", lesson_id)),
+            (label("lesson_not_for_me"), encode("l:n", lesson_id)),
+        ]
+    ]
+    if course_plan.next_unreceived(course, received | {lesson_id}) is not None:
+        rows.append([(label("lesson_next"), encode("l:x", lesson_id))])
+    return rows
 
 
 def compose_course_end(db: Database, patient: dict) -> Outgoing:

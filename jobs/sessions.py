@@ -24,6 +24,7 @@ from bot.rules.callbacks import encode
 from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
 from bot.rules.schedule import policy_for
 from bot.runtime import Runtime
+from jobs import flare
 from jobs import questions as conversation
 from messages import Outgoing, label, rating_rows, render
 from storage import activities, checkins, clinics, events, outbox, patients, questions, sessions
@@ -81,7 +82,10 @@ def plan_message(rt: Runtime, patient: dict, *, intro: str = "") -> Outgoing:
         items.append(
             {
                 "name": act["name"],
-                "dose": act["dose_minutes"],
+                # Lower on an accepted flare day; a paused one comes back at its usual dose.
+                "dose": act["dose_minutes"]
+                if paused
+                else flare.dose_today(rt.db, patient, act, day),
                 "paused": paused,
                 "until": _nice_date(act["paused_until"]) if paused else "",
             }
@@ -112,7 +116,8 @@ def start(rt: Runtime, patient: dict, activity: dict) -> tuple[int | None, Outgo
         rt.db,
         patient_id=patient["id"],
         activity_id=activity["id"],
-        dose_minutes=activity["dose_minutes"],
+        # On an accepted flare day, about half: planned, and judged (decide), at that dose.
+        dose_minutes=flare.dose_today(rt.db, patient, activity, today(patient, now)),
         started_at=now,
         now=now,
         stage="doing" if before is not None else "before",

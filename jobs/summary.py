@@ -9,7 +9,7 @@ each day's rating, goes to the patient only.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlite_utils import Database
 
@@ -19,7 +19,7 @@ from bot.rules import weekly
 from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
 from bot.rules.schedule import WEEKDAYS, Planned
 from messages import Outgoing, render
-from storage import caregivers, checkins, outbox, sessions, sitting
+from storage import caregivers, checkins, events, outbox, sessions, sitting
 from storage import lessons as lesson_store
 
 CHART_TITLE = "Your pain so far"
@@ -88,6 +88,97 @@ def _in_week(moment: str | None, tz, week: list[date]) -> bool:
     return moment is not None and local_date(parse_iso(moment), tz) in week
 
 
+# The events that turn prompts off and on (jobs.prompts, /pause, /resume, a hold and its end).
+PAUSE_STARTS = ("prompts_paused", "paused")
+PAUSE_ENDS = ("prompts_resumed", "resumed", "reactivated", "pause_ended")
+HOLD_ENDS = ("hold_lifted", "red_flag_mistake")
+
+
+def unavailable_spans(db: Database, patient: dict) -> list[weekly.Span]:
+    """When the person could not be asked a check-in: before set-up ended, while paused, while on
+    hold after an emergency sign. Read from the events log (dated), oldest first."""
+    pid = patient["id"]
+    rows = sorted(
+        (
+            row
+            for kind in (*PAUSE_STARTS, *PAUSE_ENDS, *HOLD_ENDS, "red_flag", "onboarded")
+            for row in events.for_patient(db, pid, kind)
+        ),
+        key=lambda r: r["id"],
+    )
+    spans: list[weekly.Span] = []
+    paused_at: datetime | None = None
+    held_at: datetime | None = None
+
+    def close(since: datetime | None, until: datetime) -> None:
+        if since is not None:
+            spans.append((since, until))
+
+    tz = zone(patient["timezone"])
+    pause_until: datetime | None = None  # a pause chosen for a while ends by itself
+    for row in rows:
+        at, kind = parse_iso(row["at"]), row["kind"]
+        if paused_at is not None and pause_until is not None and pause_until <= at:
+            close(paused_at, pause_until)
+            paused_at = pause_until = None
+        if kind == "onboarded":
+            spans.append((None, at))
+        elif kind in PAUSE_STARTS:
+            paused_at = paused_at or at
+            pause_until = _until(row["data"].get("until"), tz)
+        elif kind == "red_flag" and row["data"].get("level") == "emergency":
+            if row["data"].get("at") != "onboarding":
+                held_at = held_at or at
+        elif kind in HOLD_ENDS:
+            close(held_at, at)
+            held_at = None
+        elif kind in PAUSE_ENDS:  # back to active: a pause and a hold both end
+            close(paused_at, at)
+            close(held_at, at)
+            paused_at = held_at = pause_until = None
+    status = patient.get("status")
+    if paused_at is None and status == "paused" and patient.get("paused_from"):
+        paused_at = parse_iso(patient["paused_from"])  # paused without an event (older rows)
+    if paused_at is not None:
+        spans.append((paused_at, pause_until))
+    if held_at is not None:
+        spans.append((held_at, None))
+    return spans
+
+
+def _until(value: object, tz) -> datetime | None:
+    """A pause's end as an event may carry it: a stored UTC time, or a local date (its start)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        if "T" in value:
+            return parse_iso(value)
+        return local_to_utc(date.fromisoformat(value), time(0, 0), tz)
+    except ValueError:
+        return None
+
+
+def possible_days(db: Database, patient: dict, week_end: date, start: date) -> list[date]:
+    """The days of the week a check-in was asked of the person (see weekly.possible_days)."""
+    tz = zone(patient["timezone"])
+    week = weekly.week_days(week_end)
+    at = parse_hhmm(patient.get("checkin_time") or "08:00")
+    mode = patient.get("checkin_mode") or "daily"  # absent (or unknown): every day
+    weekly_from = weekly_day = None
+    if patient.get("course_state") == "maintenance" and patient.get("course_start"):
+        course_start = date.fromisoformat(patient["course_start"])
+        weekly_from, weekly_day = course_start + timedelta(weeks=12), course_start.weekday()
+    return weekly.possible_days(
+        week_end,
+        start,
+        off=weekly.days_off(unavailable_spans(db, patient), week, at, tz),
+        weekdays=range(5) if mode == "weekdays" else None,
+        weekly_from=weekly_from,
+        weekly_day=weekly_day,
+        checkins_off=mode == "off" or not patient.get("checkin_time"),
+    )
+
+
 def figures(db: Database, patient: dict, week_end: date) -> weekly.WeekFigures:
     tz = zone(patient["timezone"])
     week = weekly.week_days(week_end)
@@ -103,9 +194,22 @@ def figures(db: Database, patient: dict, week_end: date) -> weekly.WeekFigures:
     start = date.fromisoformat(
         patient["start_date"] or patient["course_start"] or week[0].isoformat()
     )
+    maintenance = patient.get("course_state") == "maintenance"
     return weekly.week_figures(
-        ratings_by_day(db, patient["id"], week_end), week_end, start, verdicts, breaks, lessons
+        ratings_by_day(db, patient["id"], week_end),
+        week_end,
+        start,
+        verdicts,
+        breaks,
+        lessons,
+        possible=possible_days(db, patient, week_end, start),
+        weekly_checkin=maintenance and bool(patient.get("course_start")),
     )
+
+
+def sitting_on(patient: dict) -> bool:
+    """Sitting breaks are set up (days and hours chosen); off, the summary leaves them out."""
+    return bool(patient["sitting_days"] and patient["sitting_from"] and patient["sitting_to"])
 
 
 def compose_summary(db: Database, row: dict, patient: dict) -> Outgoing | None:
@@ -114,7 +218,13 @@ def compose_summary(db: Database, row: dict, patient: dict) -> Outgoing | None:
     found = figures(db, patient, week_end)
     meta = {"recipient": "patient", "figures": found.as_dict()}
     if row["kind"] == "summary":
-        text = render("summary", f=found, name=patient["first_name"], caregiver=False)
+        text = render(
+            "summary",
+            f=found,
+            name=patient["first_name"],
+            caregiver=False,
+            sitting=sitting_on(patient),
+        )
         return Outgoing(text, meta=meta)
     if patient["status"] == "withdrawn":
         return None  # the patient withdrew consent: no copy goes out, even if already planned
@@ -127,6 +237,7 @@ def compose_summary(db: Database, row: dict, patient: dict) -> Outgoing | None:
         name=patient["first_name"],
         caregiver=True,
         carer_name=carer["first_name"],
+        sitting=sitting_on(patient),
     )
     return Outgoing(text, meta={**meta, "recipient": f"caregiver:{carer['id']}"})
 

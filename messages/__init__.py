@@ -22,6 +22,16 @@ _env = Environment(
     lstrip_blocks=True,
 )
 
+
+def sentence_case(value: object) -> str:
+    """The first letter upper case, the rest as typed ("tai chi" -> "Tai chi", "iPad yoga" ->
+    "IPad yoga"): for a name a person chose at the start of a sentence or a list line."""
+    text = value if isinstance(value, str) else str(value)
+    return text[:1].upper() + text[1:]
+
+
+_env.filters["sentence"] = sentence_case
+
 Button = tuple[str, str]  # (label, callback data)
 
 # The longest emergency text a patient can be shown (a clinic's own text is capped at this; the

@@ -190,6 +190,7 @@ class World:
             f"al:r:{self.episode}",
             f"cm:{self.message}",
             "l:h:w01-01",
+            "fl:2026-03-02:use",
             "u:seen",
             "u:mistake",
             "u:ok:yes",

@@ -179,7 +179,7 @@ async def test_summary_figures_match_the_ratings_in_the_database(harness, clock)
     assert f"Check-ins answered: <b>{len(this)} of 7</b>" in text
     assert f"Average pain: <b>{mean(this)}/10</b>" in text
     change = round(mean(this) - mean(last), 1)
-    assert f"against last week: {'−' if change < 0 else '+'}{abs(change)}" in text
+    assert f"{abs(change)} {'lower' if change < 0 else 'higher'} than last week" in text
     # The caregiver's copy: weekly figures only, no chart, no day-by-day ratings.
     clock.set(datetime(2026, 3, 15, 23, 0, tzinfo=zone("UTC")))
     await tick(harness)

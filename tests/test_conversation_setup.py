@@ -211,7 +211,7 @@ async def test_finding_04_remove_rename_and_pause_an_activity(harness):
     assert "yoga (20 min, paused)" in h.last(U).text
     await h.send_text(U, "/plan")
     plan = h.last(U)
-    assert "yoga: paused" in plan.text
+    assert "Yoga: paused" in plan.text
     assert f"a:s:{ids['yoga']}" not in str(plan.buttons)  # no prompt to start it
     assert f"a:s:{ids['hiking']}" in str(plan.buttons)
     kinds = {e["kind"] for e in events.for_patient(h.db, pid)}

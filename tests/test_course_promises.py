@@ -90,14 +90,20 @@ def test_every_command_a_lesson_names_exists():
     assert {"urgent", "activity", "settings", "plan"} <= named
 
 
-def test_no_lesson_promises_a_bad_day_offer_the_bot_does_not_make():
+def test_a_lesson_promising_a_bad_day_offer_names_the_flare_day_test():
+    # Issue 15 built the flare-day offer: a lesson may promise it only with the test that shows
+    # it in its promise table (and no other command, such as a /badday, exists).
     offer = re.compile(
-        r"bot (will|can) (suggest|offer) (a )?(lower|smaller|half|easier) (level|dose|plan)"
-        r"|flare[- ]day (plan|offer)|bad[- ]day plan|/badday",
+        r"bot (will|can )?(suggest|offer)s? (a )?(lower|smaller|half|easier|lighter) "
+        r"(level|dose|plan|day)|flare[- ]day (plan|offer)|bad[- ]day plan|/badday",
         re.IGNORECASE,
     )
-    for lesson in load_course():
-        assert not offer.search(_lesson_text(lesson)), lesson.id
+    proof = "tests/test_conversation_summary.py::test_finding_12_a_flare_day_offers_half_of_each"
+    promising = [x for x in load_course() if offer.search(_lesson_text(x))]
+    assert [x.id for x in promising] == ["w10-02"]
+    for lesson in promising:
+        assert any(p.test.startswith(proof) for p in lesson.promises), lesson.id
+        assert "/badday" not in _lesson_text(lesson)
 
 
 def test_thresholds_a_clinic_can_change_are_not_stated_as_facts():

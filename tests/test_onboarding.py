@@ -475,4 +475,5 @@ async def test_a_location_outside_onboarding_gets_the_media_help(harness):
     harness.add_patient()
     await harness.app.process_update(harness.updates.location(U, 41.39, 2.17))
     assert patient(harness)["timezone"] == "Europe/Berlin"
-    assert harness.last(U).text == render("unsupported_media")
+    # Issue 15, finding 13: not "I can only read text", but what a location is used for.
+    assert harness.last(U).text == render("location_unused", setting_up=False)

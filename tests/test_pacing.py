@@ -17,6 +17,8 @@ from bot.rules.pacing import (
     Thresholds,
     decide,
     findings_for,
+    flare_dose,
+    is_flare_day,
     step_down,
     step_up,
 )
@@ -200,17 +202,23 @@ def test_step_up(dose, fraction, expected):
         (3, 0.30, 2),
         (2, 0.30, 1),
         (1, 0.30, 1),
-        (60, 0.30, 42),
-        (80, 0.30, 56),
-        (85, 0.30, 60),
-        (90, 0.30, 65),
-        (120, 0.30, 85),
+        (60, 0.30, 40),
+        (30, 0.30, 20),
+        (40, 0.30, 25),
+        (80, 0.30, 55),
+        (85, 0.30, 55),
+        (90, 0.30, 60),
+        (120, 0.30, 80),
         (10, 0.01, 9),
-        (60, 0.01, 59),
+        (60, 0.01, 55),
+        (14, 0.01, 13),
         (61, 0.01, 60),
         (64, 0.01, 60),
-        (20, 1.0, 1),
-        (20, 0.0, 19),
+        (20, 1.0, 5),
+        (10, 1.0, 1),
+        (20, 0.0, 15),
+        (15, 0.0, 10),
+        (14, 0.0, 13),
     ],
 )
 def test_step_down(dose, fraction, expected):
@@ -449,4 +457,53 @@ def test_steps_always_step(dose, fraction):
             assert new % 5 == 0  # long doses read as 65 minutes, not 66
     # Rounding stays close to the exact step (within half a grid, or the forced minimum step).
     assert up <= max(dose * (1 + fraction) + 2.5, (dose // 5 + 1) * 5 if dose >= 59 else dose + 1)
-    assert down >= min(dose * (1 - fraction) - 2.5, dose - 5)
+    # Downwards: a lowered dose of 15 minutes or more is the multiple of 5 at or below the exact
+    # step; from a dose of 15 minutes or more, never below 5.
+    assert down >= min(dose * (1 - fraction) - 5, dose - 5)
+    if down >= 15:
+        assert down % 5 == 0 and down <= dose * (1 - fraction)
+    else:
+        assert down >= min(dose * (1 - fraction) - 0.5, dose - 5)
+    if dose >= 15:
+        assert down >= 5
+
+
+@given(st.integers(1, 1000))
+def test_a_flare_days_dose_is_about_half(dose):
+    low = flare_dose(dose)
+    assert 1 <= low <= dose and (low < dose or dose == 1)
+    assert abs(low - dose / 2) <= (2.5 if dose >= 20 else 0.5)
+    if low >= 10:
+        assert low % 5 == 0
+
+
+@given(st.integers(1, 999))
+def test_a_longer_dose_never_gets_a_shorter_flare_dose(dose):
+    assert flare_dose(dose) <= flare_dose(dose + 1)
+
+
+ratings = st.integers(0, 10)
+
+
+@given(ratings, st.lists(ratings, max_size=7))
+def test_a_rating_of_seven_or_more_is_always_a_flare_day(rating, recent):
+    assert is_flare_day(rating, recent) == (
+        rating >= 7 or (len(recent) >= 3 and rating - sum(recent) / len(recent) >= 3 - 1e-9)
+    )
+
+
+@given(ratings, st.lists(ratings, min_size=3, max_size=7))
+def test_a_flare_day_stays_one_when_the_rating_is_higher(rating, recent):
+    if is_flare_day(rating, recent) and rating < 10:
+        assert is_flare_day(rating + 1, recent)
+
+
+@given(ratings, st.lists(ratings, max_size=2))
+def test_below_seven_a_flare_needs_three_days_to_compare_with(rating, recent):
+    assert is_flare_day(rating, recent) == (rating >= 7)
+
+
+def test_flare_day_examples():
+    assert is_flare_day(7, []) and not is_flare_day(6, [])
+    assert is_flare_day(5, [2, 2, 2]) and not is_flare_day(4, [2, 2, 2])
+    assert is_flare_day(6, [3, 3, 3, 3, 3, 3, 3]) and not is_flare_day(6, [3, 3, 4])

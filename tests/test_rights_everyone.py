@@ -115,7 +115,9 @@ async def test_finding_10_caregiver_mydata_and_delete_cover_links_and_messages(h
     assert data["outbox"] and all(r["chat_id"] == CARER for r in data["outbox"])
     assert data["invites"] and data["invites"][0]["claimed_by"] == CARER
     receipt = await delete_me(h, CARER)
-    assert "I deleted" in receipt and "caregivers: 1" in receipt
+    assert (
+        "I deleted" in receipt and "family links and invitations (2)" in receipt
+    )  # the link and its invite
     assert caregivers.active_for_patient(h.db, pid) == []
     left = privacy.collect(h.db, None, CARER, CARER)
     assert [r["kind"] for r in left["outbox"]] == ["reply"]  # only the receipt just sent
@@ -133,7 +135,7 @@ async def test_finding_10_clinician_delete_removes_their_messages(harness):
     data = await my_data(h, STAFF)
     assert data["clinicians"] and len(data["outbox"]) >= 3
     receipt = await delete_me(h, STAFF)
-    assert "clinicians: 1" in receipt
+    assert "your clinic staff account (1)" in receipt
     left = privacy.collect(h.db, None, STAFF, STAFF)
     assert left["clinicians"] == [] and [r["kind"] for r in left["outbox"]] == ["reply"]
 

@@ -126,6 +126,7 @@ ROUTES: tuple[Route, ...] = (
     _r("l:a", "lesson time", preset=str),
     _r("l:m", "after the course: keep weekly or stop", choice=("keep", "stop")),
     _r("o", "an onboarding answer", step=str, value=REST),
+    _r("fl", "a flare day: lower doses today, or keep the plan", day=str, answer=("use", "keep")),
 )
 
 _BY_HEAD: dict[str, list[Route]] = {}

@@ -18,6 +18,8 @@ STATUSES = ("decided", "waiting", "incomplete")
 # Above this many minutes a dose reads better on a 5-minute grid ("65 minutes", not "66").
 _COARSE_FROM = 60
 _GRID = 5
+# A lowered dose of this many minutes or more lands on a multiple of 5 (docs/clinical-rules.md).
+_ROUND_DOWN_FROM = 15
 
 # name -> (lowest, highest, whole number?); clinics edit thresholds, so reject nonsense early.
 _LIMITS = {
@@ -222,10 +224,48 @@ def step_up(dose: int, fraction: float) -> int:
 
 
 def step_down(dose: int, fraction: float) -> int:
-    """The dose lowered by `fraction`, rounded sensibly, by at least 1 minute, never below 1."""
+    """The dose lowered by `fraction`, rounded sensibly, by at least 1 minute, never below 1.
+
+    A lowered dose of 15 minutes or more lands on the multiple of 5 at or below the exact step
+    (30 -> 20, 40 -> 25, 60 -> 40: never less of a step than asked); a shorter one keeps whole
+    minutes (20 -> 14, 10 -> 7). From a dose of 15 minutes or more it is never below 5."""
     _check_dose(dose)
-    target = _round_minutes(dose * (1 - _check_fraction(fraction)))
+    exact = dose * (1 - _check_fraction(fraction))
+    if exact >= _ROUND_DOWN_FROM:
+        return min(_GRID * math.floor(exact / _GRID), _GRID * ((dose - 1) // _GRID))
+    target = _round_minutes(exact)
     if target >= dose:
-        target = dose - 1 if dose - 1 < _COARSE_FROM else _GRID * ((dose - 1) // _GRID)
+        target = dose - 1
     # A 1-minute dose stays 1: doing a little is the point; complete rest is never advised.
-    return max(1, target)
+    return max(_GRID if dose >= _ROUND_DOWN_FROM else 1, target)
+
+
+# A flare day (docs/clinical-rules.md "Flare days"): a daily rating of this or more, ...
+FLARE_RATING = 7
+# ... or this many points above the mean of the person's ratings of the 7 days before ...
+FLARE_ABOVE_MEAN = 3
+# ... when at least this many of those days were rated (one or two days are no "usual").
+FLARE_MIN_DAYS = 3
+
+
+def is_flare_day(rating: int, recent: list[int]) -> bool:
+    """Is a daily rating a flare day? `recent`: the ratings of the 7 days before (any order)."""
+    _check_rating("rating", rating)
+    for value in recent:
+        _check_rating("recent", value)
+    if rating >= FLARE_RATING:
+        return True
+    if len(recent) < FLARE_MIN_DAYS:
+        return False
+    return rating - Fraction(sum(recent), len(recent)) >= FLARE_ABOVE_MEAN
+
+
+def flare_dose(dose: int) -> int:
+    """A flare day's dose: about half. Whole minutes (halves up: 15 -> 8, 7 -> 4) while the half is
+    under 10 minutes, else the nearest multiple of 5 (halves down: 25 -> 10, 45 -> 20, 60 -> 30);
+    at least 1 minute, and below the usual dose unless that is 1."""
+    _check_dose(dose)
+    half = Fraction(dose, 2)
+    if half < 10:
+        return max(1, math.floor(half + Fraction(1, 2)))
+    return _GRID * math.ceil(half / _GRID - Fraction(1, 2))
