@@ -25,6 +25,11 @@ MARKERS = {
 }
 
 
+def human_date(day: date, year: bool = False) -> str:
+    """A date as people write it: "Mon 3 Mar" ("Mon 3 Mar 2026" with the year)."""
+    return f"{day:%a} {day.day} {day:%b}" + (f" {day.year}" if year else "")
+
+
 def spec(ratings: dict[date, int], sessions: list[tuple[date, str]], title: str) -> dict:
     """What to draw, as plain JSON-able data (stored nowhere; rebuilt at send time)."""
     return {

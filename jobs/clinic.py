@@ -13,16 +13,18 @@ import io
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 import segno
 from markupsafe import Markup, escape
 from sqlite_utils import Database
 
+from bot.chart import human_date
 from bot.clock import iso, parse_iso
 from bot.rules import roster, safety
 from bot.rules.localtime import local_date, local_to_utc, zone
+from bot.rules.weekly import week_figures
 from jobs.summary import ratings_by_day
 from messages import Outgoing, render
 from storage import checkins as checkins_store
@@ -46,6 +48,7 @@ class Line:
     figures: roster.PatientFigures
     start: date
     today: date
+    ratings: dict[date, int] = field(default_factory=dict)  # answered pain by local date
 
 
 def _start(patient: dict, today: date) -> date:
@@ -69,8 +72,10 @@ def patient_line(db: Database, patient: dict, now: datetime) -> Line:
     answers = [parse_iso(t) for t in checkins_store.last_answer_times(db, patient["id"])]
     verdicts = [r["verdict"] for r in sessions_store.decided(db, patient["id"])]
     reports = sign_reports(db, patient["id"])
+    seen = [parse_iso(e["at"]) for e in events.for_patient(db, patient["id"], "red_flag_seen")]
+    ratings = ratings_by_day(db, patient["id"], today)
     found = roster.figures(
-        ratings=ratings_by_day(db, patient["id"], today),
+        ratings=ratings,
         start=start,
         today=today,
         last_answer=local_date(max(answers), tz) if answers else None,
@@ -78,17 +83,73 @@ def patient_line(db: Database, patient: dict, now: datetime) -> Line:
         red_flag=local_date(reports["emergency"][-1], tz) if reports["emergency"] else None,
         soon_sign=local_date(reports["soon"][-1], tz) if reports["soon"] else None,
         blocked=patient["status"] == "inactive" and patient["inactive_reason"] in UNREACHABLE,
+        seen=local_date(seen[-1], tz) if seen else None,
+        status=patient["status"],
+        status_since=_status_since(patient, reports, tz),
+        rise_since=_rise_since(db, patient["id"], tz),
+        episode_states=episode_states(db, patient["id"]),
     )
-    return Line(patient, found, start, today)
+    return Line(patient, found, start, today, ratings)
+
+
+def _status_since(patient: dict, reports: dict[str, list[datetime]], tz) -> date | None:
+    """The first day of a hold (the emergency report that began it) or of a pause."""
+    if patient["status"] == "hold" and reports["emergency"]:
+        return local_date(reports["emergency"][-1], tz)
+    if patient["status"] == "paused" and patient.get("paused_from"):
+        return local_date(parse_iso(patient["paused_from"]), tz)
+    return None
+
+
+def _rise_since(db: Database, patient_id: int, tz) -> date | None:
+    """When the current rise was first noticed: the first of the weekly notices that follow
+    each other without a week's gap, up to the latest."""
+    noticed = [
+        local_date(parse_iso(e["at"]), tz)
+        for e in events.for_patient(db, patient_id, "rise_noticed")
+    ]
+    if not noticed:
+        return None
+    first = noticed[-1]
+    for day in reversed(noticed[:-1]):
+        if (first - day).days > 8:
+            break
+        first = day
+    return first
+
+
+def episode_states(db: Database, patient_id: int) -> dict[str, str]:
+    """The clinic's alert episodes of this patient by roster flag ("acknowledged by Sam"...),
+    when `storage.alerts` keeps them (task F, issue 16): read through its
+    `roster_states(db, patient_id) -> {flag: text}` if it has one, else nothing."""
+    try:
+        from storage import alerts  # type: ignore[attr-defined]
+    except ImportError:
+        return {}
+    read = getattr(alerts, "roster_states", None)
+    if read is None:
+        return {}
+    try:
+        return dict(read(db, patient_id))
+    except Exception:
+        log.exception("alert episode states unavailable", extra={"patient": patient_id})
+        return {}
 
 
 def cohort_lines(db: Database, cohort_id: int, now: datetime) -> list[Line]:
     return [patient_line(db, p, now) for p in clinics.members(db, cohort_id)]
 
 
+def flagged_first(lines: list[Line]) -> list[Line]:
+    """Flagged patients first, the most urgent flag first; then everyone else; by id within."""
+    return sorted(lines, key=lambda line: (line.figures.urgency, line.patient["id"]))
+
+
 def roster_messages(db: Database, cohort: dict, now: datetime) -> list[Outgoing]:
-    lines = cohort_lines(db, cohort["id"], now)
-    flagged = sum(1 for line in lines if line.figures.flags)
+    """The roster: the cohort line, then flagged patients first with their flags' dates and
+    states, ROSTER_CHUNK patients a message."""
+    lines = flagged_first(cohort_lines(db, cohort["id"], now))
+    summary = roster.cohort_figures([line.figures for line in lines])
     chunks = [lines[i : i + ROSTER_CHUNK] for i in range(0, len(lines), ROSTER_CHUNK)] or [[]]
     return [
         Outgoing(
@@ -99,7 +160,9 @@ def roster_messages(db: Database, cohort: dict, now: datetime) -> list[Outgoing]
                 part=n + 1,
                 parts=len(chunks),
                 total=len(lines),
-                flagged=flagged,
+                flagged=summary.flagged,
+                summary=summary,
+                first_unflagged=next((line for line in chunk if not line.figures.flags), None),
             )
         )
         for n, chunk in enumerate(chunks)
@@ -486,31 +549,116 @@ def plan_digests(db: Database, now: datetime, horizon: datetime) -> int:
     return added
 
 
+@dataclass(frozen=True)
+class DigestLine:
+    """One member in the digest: their figures now, and the named week's."""
+
+    line: Line
+    week: roster.Adherence  # check-ins answered of the week's days on the course
+    change: float | None  # the week's mean pain minus their first week's
+    new: tuple[str, ...]  # flags that began during the week
+
+
+def _week_window(week_end: date, tz) -> tuple[str, str]:
+    """[Monday 00:00, the next Monday 00:00) of the week ending `week_end`, as stored times."""
+    return (
+        iso(local_to_utc(week_end - timedelta(days=6), time(0), tz)),
+        iso(local_to_utc(week_end + timedelta(days=1), time(0), tz)),
+    )
+
+
+def new_flags(line: Line, week: tuple[date, date]) -> tuple[str, ...]:
+    """The flags whose first day falls in the week: a sign reported, a rise first noticed,
+    the third quiet day, the bot blocked (the day the patient row last changed)."""
+    f, first, last = line.figures, week[0], week[1]
+    began: dict[str, date | None] = {
+        "red_flag": f.flag_dates.get("red_flag"),
+        "soon_sign": f.flag_dates.get("soon_sign"),
+        "rise": f.flag_dates.get("rise"),
+    }
+    if "inactive" in f.flags:
+        quiet_from = (
+            line.today - timedelta(days=f.days_since_answer)
+            if f.days_since_answer is not None
+            else line.start
+        )
+        began["inactive"] = quiet_from + timedelta(days=roster.INACTIVE_DAYS)
+    if "blocked" in f.flags and line.patient.get("updated_at"):
+        tz = zone(line.patient["timezone"])
+        began["blocked"] = local_date(parse_iso(line.patient["updated_at"]), tz)
+    return tuple(
+        flag for flag in f.flags if (day := began.get(flag)) is not None and first <= day <= last
+    )
+
+
+def digest_lines(db: Database, cohort: dict, week_end: date, now: datetime) -> list[DigestLine]:
+    """The members who had joined by the end of the week, with that week's figures."""
+    _, until = _week_window(week_end, zone(cohort["clinic_timezone"]))
+    week = (week_end - timedelta(days=6), week_end)
+    found = []
+    for line in flagged_first(cohort_lines(db, cohort["id"], now)):
+        if line.patient["joined_at"] >= until:
+            continue  # joined after the week: in next week's digest
+        answered = {d for d in line.ratings if line.start <= d}
+        figures = week_figures(line.ratings, week_end, line.start, [], 0, 0)
+        found.append(
+            DigestLine(
+                line,
+                roster.week_adherence(answered, line.start, line.today, week),
+                figures.change_vs_first,
+                new_flags(line, week),
+            )
+        )
+    return found
+
+
+def _moved(db: Database, cohort_id: int, column: str, since: str, until: str) -> int:
+    """Memberships of the cohort joined (or left) within [since, until)."""
+    return db.execute(
+        f"SELECT count(*) FROM memberships WHERE cohort_id = ? AND {column} >= ? "  # noqa: S608
+        f"AND {column} < ?",
+        [cohort_id, since, until],
+    ).fetchone()[0]
+
+
 def compose_digest(db: Database, row: dict, now: datetime) -> Outgoing | None:
+    """The Monday digest of the week that ended on Sunday (`week_end`): exactly that week's
+    check-ins, joins and departures; flagged patients with new flags marked. None for a cohort
+    with no one in it that week."""
     payload = json.loads(row["payload"])
     allowed = _still_allowed(db, payload)
     if allowed is None:
         return None
     cohort = allowed[0]
     week_end = date.fromisoformat(payload["week_end"])
-    since = iso(
-        local_to_utc(week_end - timedelta(days=6), time(0), zone(cohort["clinic_timezone"]))
+    since, until = _week_window(week_end, zone(cohort["clinic_timezone"]))
+    lines = digest_lines(db, cohort, week_end, now)
+    joined = _moved(db, cohort["id"], "joined_at", since, until)
+    left = _moved(db, cohort["id"], "left_at", since, until)
+    if not lines and not left:
+        return None  # an empty cohort: nothing to read
+    changes = [d.change for d in lines if d.change is not None]
+    summary = roster.CohortFigures(
+        members=len(lines),
+        flagged=sum(1 for d in lines if d.line.figures.flags),
+        answered=sum(d.week.answered for d in lines),
+        possible=sum(d.week.days for d in lines),
+        changed=len(changes),
+        mean_change=round(sum(changes) / len(changes), 1) if changes else None,
+        improved=sum(1 for c in changes if c <= -roster.IMPROVED_BY),
     )
-    lines = cohort_lines(db, cohort["id"], now)
-    joined = sum(1 for line in lines if line.patient["joined_at"] >= since)
-    left = clinics.left_since(db, cohort["id"], since)
-    answered = sum(line.figures.last_7.answered for line in lines)
-    possible = sum(line.figures.last_7.days for line in lines)
     return Outgoing(
         render(
             "clinic_digest",
             cohort=cohort,
-            week_end=week_end,
+            week_label=f"{human_date(week_end - timedelta(days=6))} to {human_date(week_end)}",
             total=len(lines),
             joined=joined,
             left=left,
-            answered=answered,
-            possible=possible,
-            flagged=[line for line in lines if line.figures.flags],
+            answered=summary.answered,
+            possible=summary.possible,
+            summary=summary,
+            flagged=[d for d in lines if d.line.figures.flags],
+            new=sum(1 for d in lines if d.new),
         )
     )
