@@ -9,6 +9,7 @@ patient who left, gets nothing sent about them.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import logging
@@ -20,8 +21,10 @@ import segno
 from markupsafe import Markup, escape
 from sqlite_utils import Database
 
+from bot import chart
 from bot.chart import human_date
 from bot.clock import iso, parse_iso
+from bot.course import default_course
 from bot.rules import roster, safety
 from bot.rules.localtime import local_date, local_to_utc, zone
 from bot.rules.weekly import week_figures
@@ -29,6 +32,7 @@ from jobs.summary import ratings_by_day
 from messages import Outgoing, render
 from storage import checkins as checkins_store
 from storage import clinics, consents, events, outbox, patients, sitting
+from storage import lessons as lessons_store
 from storage import sessions as sessions_store
 
 log = logging.getLogger(__name__)
@@ -612,15 +616,6 @@ def digest_lines(db: Database, cohort: dict, week_end: date, now: datetime) -> l
     return found
 
 
-def _moved(db: Database, cohort_id: int, column: str, since: str, until: str) -> int:
-    """Memberships of the cohort joined (or left) within [since, until)."""
-    return db.execute(
-        f"SELECT count(*) FROM memberships WHERE cohort_id = ? AND {column} >= ? "  # noqa: S608
-        f"AND {column} < ?",
-        [cohort_id, since, until],
-    ).fetchone()[0]
-
-
 def compose_digest(db: Database, row: dict, now: datetime) -> Outgoing | None:
     """The Monday digest of the week that ended on Sunday (`week_end`): exactly that week's
     check-ins, joins and departures; flagged patients with new flags marked. None for a cohort
@@ -633,8 +628,7 @@ def compose_digest(db: Database, row: dict, now: datetime) -> Outgoing | None:
     week_end = date.fromisoformat(payload["week_end"])
     since, until = _week_window(week_end, zone(cohort["clinic_timezone"]))
     lines = digest_lines(db, cohort, week_end, now)
-    joined = _moved(db, cohort["id"], "joined_at", since, until)
-    left = _moved(db, cohort["id"], "left_at", since, until)
+    joined, left = clinics.joined_and_left_between(db, cohort["id"], since, until)
     if not lines and not left:
         return None  # an empty cohort: nothing to read
     changes = [d.change for d in lines if d.change is not None]
@@ -662,3 +656,130 @@ def compose_digest(db: Database, row: dict, now: datetime) -> Outgoing | None:
             new=sum(1 for d in lines if d.new),
         )
     )
+
+
+# --- one patient: /patient ID ----------------------------------------------------------------
+
+TIMELINE_DAYS = 28  # the per-patient view's timeline: the last four weeks
+# Events of the audit log a clinician sees in the timeline, in their words.
+TIMELINE_EVENTS = {
+    "red_flag_seen": "said a doctor has seen them",
+    "hold_lifted": "hold lifted: a doctor said they may carry on",
+    "red_flag_mistake": "hold lifted: the sign was reported by mistake",
+    "hold_kept": "stays on hold (not yet cleared)",
+    "prompts_paused": "paused their prompts",
+    "prompts_resumed": "resumed their prompts",
+    "rise_noticed": "pain rise noticed",
+    "cohort_joined": "joined the cohort",
+}
+SIGN_WORDS = {"emergency": "emergency warning sign", "soon": "see-doctor sign"}
+
+
+def patient_for(db: Database, patient_id: int, user_id: int) -> tuple[dict, dict, dict] | None:
+    """(patient, membership, cohort) if this user is an active clinician of the clinic whose
+    cohort the patient is in now; else None: a patient of another clinic, of no clinic, one who
+    left or withdrew, and one that does not exist are all the same answer."""
+    patient = patients.get(db, patient_id)
+    if patient is None or patient["status"] == "withdrawn":
+        return None
+    member = clinics.membership(db, patient_id)
+    if member is None:
+        return None
+    found = clinics.cohort_for(db, member["cohort_id"], user_id)
+    return (patient, member, found[0]) if found else None
+
+
+def timeline(db: Database, patient: dict, now: datetime) -> list[dict]:
+    """The last TIMELINE_DAYS local days, oldest first: each {"day", "items"} with the check-in
+    (rating, missed or none), sessions and their decisions, warning signs, holds, pauses,
+    lessons and other events of that day, in plain words (escaped by the template)."""
+    tz = zone(patient["timezone"])
+    today = local_date(now, tz)
+    first = max(today - timedelta(days=TIMELINE_DAYS - 1), _start(patient, today))
+    items: dict[date, list[str]] = {}
+
+    def add(day: date, text: str) -> None:
+        if first <= day <= today:
+            items.setdefault(day, []).append(text)
+
+    checks = {r["local_date"]: r for r in checkins_store.all_of(db, patient["id"])}
+    for s in sessions_store.with_activity_names(db, patient["id"]):
+        started = local_date(parse_iso(s["started_at"]), tz)
+        minutes = f" {s['dose_minutes']} min" if s.get("dose_minutes") else ""
+        outcome = s["verdict"] if s["stage"] == "decided" and s["verdict"] else s["stage"]
+        add(started, f"{s['activity']}{minutes}: {outcome}")
+    for level, moments in sign_reports(db, patient["id"]).items():
+        for moment in moments:
+            add(local_date(moment, tz), f"⚠️ {SIGN_WORDS[level]} reported")
+    for e in events.for_patient(db, patient["id"]):
+        if e["kind"] in TIMELINE_EVENTS:
+            add(local_date(parse_iso(e["at"]), tz), TIMELINE_EVENTS[e["kind"]])
+    titles = {lesson.id: lesson.title for lesson in default_course()}
+    for lesson_id, row in lessons_store.received(db, patient["id"]).items():
+        title = titles.get(lesson_id, lesson_id)
+        add(local_date(parse_iso(row["sent_at"]), tz), f"lesson: {title}")
+    days = []
+    day = first
+    while day <= today:
+        check = checks.get(day.isoformat())
+        if check and check["status"] == "answered" and check["pain"] is not None:
+            rating = f"pain {check['pain']}"
+        elif check and check["status"] == "missed":
+            rating = "check-in missed"
+        else:
+            rating = "no check-in"
+        days.append({"day": human_date(day), "items": [rating, *items.get(day, [])]})
+        day += timedelta(days=1)
+    return days
+
+
+def patient_view(db: Database, patient: dict, member: dict, cohort: dict, now: datetime) -> str:
+    """The text of /patient: who, where they stand, their flags, and the 4-week timeline."""
+    line = patient_line(db, patient, now)
+    status_since = line.figures.flag_states
+    return render(
+        "clinic_patient",
+        line=line,
+        cohort=cohort,
+        ref=member.get("ref"),
+        started=human_date(line.start, year=True),
+        status=patient["status"],
+        states=status_since,
+        days=timeline(db, patient, now),
+    )
+
+
+def patient_chart(db: Database, patient: dict, now: datetime) -> dict:
+    """The clinician's chart of one patient: the whole course so far, sessions and signs."""
+    tz = zone(patient["timezone"])
+    today = local_date(now, tz)
+    marks = [
+        (local_date(parse_iso(r["started_at"]), tz), r["verdict"])
+        for r in sessions_store.decided(db, patient["id"])
+    ]
+    signs = [
+        (local_date(moment, tz), level)
+        for level, moments in sign_reports(db, patient["id"]).items()
+        for moment in moments
+    ]
+    return chart.spec(
+        ratings_by_day(db, patient["id"], today),
+        marks,
+        f"{patient['first_name'] or 'Patient'} #{patient['id']}: daily pain",
+        flags=signs,
+        whose=f"{patient['first_name'] or 'the patient'}'s",
+    )
+
+
+def compose_patient_chart(db: Database, row: dict, now: datetime) -> Outgoing | None:
+    """The chart of /patient, drawn when sent, if the clinician may still see this patient."""
+    payload = json.loads(row["payload"])
+    staff = clinics.clinician(db, payload["clinician_id"])
+    if staff is None or staff["removed_at"]:
+        return None
+    found = patient_for(db, payload["patient_id"], staff["user_id"])
+    if found is None:
+        return None
+    spec = patient_chart(db, found[0], now)
+    # The caption is Telegram HTML: the name in it escaped (an apostrophe stays as typed).
+    return Outgoing(html.escape(chart.alt_text(spec), quote=False), chart=spec)

@@ -235,3 +235,106 @@ async def test_finding_07_an_empty_cohort_gets_no_digest(world):
     )
     empty = [r for r in rows if json.loads(r["payload"])["cohort_id"] == world["empty"]]
     assert empty and {r["status"] for r in empty} == {"skipped"}
+
+
+# --- /patient ID --------------------------------------------------------------------------------
+
+
+async def test_patient_view_shows_the_timeline_and_a_chart_that_matches_the_database(world):
+    import io
+
+    from PIL import Image
+
+    h, ids = world["h"], world["ids"]
+    h.clock.set(datetime(2026, 3, 15, 18, 0, tzinfo=LONDON))
+    mark = len(h.api.sent_to(STAFF))
+    await h.send_text(STAFF, f"/patient {ids['quiet']}")
+    await h.tick()
+    sent = h.api.sent_to(STAFF)[mark:]
+    text, photo = sent[0].text, sent[-1]
+    assert text.startswith(f"<b>Quiet</b> #{ids['quiet']}, Tuesday group")
+    assert "Day 14 of the course, which started Mon 2 Mar 2026." in text
+    assert "⚠️ red flag reported 2026-03-04 (seen by a doctor 2026-03-05), quiet 3+ days" in text
+    # One line per day since the start (14 days), oldest first, each on its own line.
+    days = re.findall(r"^• <b>(\w{3} \d+ \w{3})</b>: (.*)$", text, re.M)
+    assert [d for d, _ in days][:2] == ["Mon 2 Mar", "Tue 3 Mar"] and len(days) == 14
+    by_day = dict(days)
+    assert by_day["Wed 4 Mar"] == "pain 5 · ⚠️ emergency warning sign reported"
+    assert by_day["Thu 5 Mar"] == "pain 5 · said a doctor has seen them"
+    assert by_day["Fri 6 Mar"] == "no check-in"
+    # The chart: its embedded points are the stored ratings; its caption has human dates.
+    assert photo.method == "sendPhoto"
+    assert "Chart of Quiet's daily pain (0-10) from Mon 2 Mar to Thu 5 Mar" in photo.text
+    plotted = json.loads(Image.open(io.BytesIO(photo.params["_bytes"])).text["Description"])
+    stored = {
+        r["local_date"]: r["pain"]
+        for r in h.db.query("SELECT * FROM checkins WHERE patient_id = ?", [ids["quiet"]])
+    }
+    assert dict(plotted["points"]) == stored
+    assert plotted["flags"] == [["2026-03-04", "emergency"]]
+
+
+@pytest.mark.parametrize("who", ["other_clinic", "no_clinic", "stranger", "patient", "missing"])
+async def test_patient_view_of_anyone_else_gets_the_same_answer(world, who):
+    h, ids = world["h"], world["ids"]
+    _, code = make_clinic(h, "Riverside")
+    await join_staff(h, code, user=7002)
+    alone = h.add_patient(user_id=2999, first_name="Alone")
+    asker, number = {
+        "other_clinic": (7002, ids["steady"]),
+        "no_clinic": (STAFF, alone),
+        "stranger": (8001, ids["steady"]),
+        "patient": (2002, ids["steady"]),
+        "missing": (STAFF, 99999),
+    }[who]
+    mark = len(h.api.sent_to(asker))
+    await h.send_text(asker, f"/patient {number}")
+    await h.tick()
+    answers = [s.text for s in h.api.sent_to(asker)[mark:]]
+    assert len(answers) == 1 and "Steady" not in answers[0] and "Alone" not in answers[0]
+    if who in ("stranger", "patient"):
+        assert answers[0].startswith("That command is for clinic staff.")
+    else:
+        assert answers[0] == f"I can't find patient {number} among your clinic's patients. " + (
+            "The roster (/cohort <i>number</i>) shows each patient's number."
+        )
+    assert not list(h.db.query("SELECT * FROM outbox WHERE kind = 'patient_chart'"))
+
+
+async def test_a_patient_who_leaves_before_the_chart_goes_takes_it_with_them(world):
+    h, ids = world["h"], world["ids"]
+    with h.db.atomic():
+        row = h.db.execute(
+            "SELECT id FROM memberships WHERE patient_id = ?", [ids["steady"]]
+        ).fetchone()[0]
+    from jobs import clinic as clinic_flow
+
+    staff = clinics.roles_of(h.db, STAFF)[0]
+    payload = {"payload": json.dumps({"patient_id": ids["steady"], "clinician_id": staff["id"]})}
+    assert clinic_flow.compose_patient_chart(h.db, payload, h.clock.now()) is not None
+    with h.db.atomic():
+        clinics.leave(h.db, row, h.clock.now())
+    assert clinic_flow.compose_patient_chart(h.db, payload, h.clock.now()) is None
+
+
+# --- finding 8: the chart ---------------------------------------------------------------------
+
+
+def test_finding_08_the_chart_leaves_gaps_puts_sessions_on_their_own_band_and_marks_signs():
+    from bot import chart
+
+    rated = {date(2026, 3, 2) + timedelta(days=n): 5 for n in (0, 1, 2, 5, 6, 9)}
+    sessions = [(date(2026, 3, 4), "progress"), (date(2026, 3, 8), "keep")]  # 8th: no rating
+    spec = chart.spec(rated, sessions, "Your pain", flags=[(date(2026, 3, 7), "emergency")])
+    drawn = chart.layout(spec)
+    # Gaps are gaps: three runs, no line across the missing days.
+    assert [[d.day for d, _ in line] for line in drawn["lines"]] == [[2, 3, 4], [7, 8], [11]]
+    # Session markers sit on their own band below 0, whatever that day's pain (or none).
+    low, high = chart.SESSION_BAND
+    assert all(low < y < high < 0 for _, y, _ in drawn["sessions"])
+    assert drawn["flags"] == [(date(2026, 3, 7), "emergency")]
+    caption = chart.alt_text(spec)
+    assert "from Mon 2 Mar to Wed 11 Mar" in caption
+    assert "4 days without a rating, left as gaps" in caption
+    assert "Warning signs reported: Sat 7 Mar (emergency)." in caption
+    assert chart.human_date(date(2026, 3, 3)) == "Tue 3 Mar"
