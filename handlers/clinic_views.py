@@ -48,9 +48,8 @@ async def patient_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     chart_row: list[int | None] = []
 
     def act() -> list[Outgoing]:
-        events.record(
-            rt.db, now, "patient_viewed", None, patient=patient["id"], clinician=staff["id"]
-        )
+        # Filed under the patient: their /mydata shows it, their /delete removes it.
+        events.record(rt.db, now, "patient_viewed", patient["id"], clinician=staff["id"])
         chart_row.append(
             outbox.enqueue(
                 rt.db,
