@@ -267,11 +267,49 @@ async def test_a_digest_of_many_flagged_patients_arrives_whole_in_order(harness,
             dedupe_key="reply:big",
             payload=Outgoing(text, [[("OK", "x")]]).as_payload(),
         )
+    seen = []
+    h.rt.observers.append(lambda event, data: seen.append(data) if event == "sent" else None)
     clock.advance(timedelta(seconds=1))
     await h.tick()
     sent = h.api.sent_to(chat)
+    # Observers (the simulator's transcript) learn every part's message id, in order.
+    [note] = [d for d in seen if d["row"]["id"] == row_id]
+    assert note["message_ids"] == [s.message_id for s in sent]
     assert len(sent) > 3 and clinic_id
     assert outbox.get(h.db, row_id)["status"] == "sent"
     assert "\n".join(s.text for s in sent).splitlines() == text.splitlines()
     assert sent[-1].buttons and not any(s.buttons for s in sent[:-1])
     assert all(len(s.text.encode("utf-16-le")) // 2 <= MAX_TEXT for s in sent)
+
+
+# --- both stand-ins refuse what Telegram refuses, counted as Telegram counts ------------------
+
+
+LENGTH_CASES = [
+    ("sendMessage", {"text": "<b>" + "x" * 4096 + "</b>"}, False),  # tags do not count
+    ("sendMessage", {"text": "&amp;" * 4096}, False),  # an entity is one character
+    ("sendMessage", {"text": "🙂" * 2048}, False),  # 4,096 UTF-16 code units
+    ("sendMessage", {"text": "🙂" * 2048 + "x"}, True),
+    ("sendMessage", {"text": "<i>" + "x" * 4097 + "</i>"}, True),
+    ("sendPhoto", {"photo": "id", "caption": "<b>" + "x" * 1024 + "</b>"}, False),
+    ("sendPhoto", {"photo": "id", "caption": "é" * 1025}, True),
+    ("sendDocument", {"document": "id", "caption": "🙂" * 513}, True),
+]
+
+
+def test_the_http_stand_in_counts_length_as_telegram_does():
+    import httpx
+
+    from tests.telegram_server import TelegramServer
+
+    with TelegramServer() as server:
+        for method, body, refused in LENGTH_CASES:
+            answer = httpx.post(
+                f"{server.base_url}{server.token}/{method}",
+                json={"chat_id": 1, "parse_mode": "HTML", **body},
+                timeout=10,
+                trust_env=False,
+            )
+            assert (answer.status_code == 400) == refused, (method, answer.text)
+            if refused:
+                assert "too long" in answer.json()["description"]
