@@ -657,3 +657,52 @@ def test_urgent_alerts_reach_every_clinician_of_the_clinic_at_once(played):
     }
     for r in rows:
         assert r["local"] - reports[r["patient_id"]] < timedelta(minutes=5)
+
+
+# --- caregivers in other time zones (issue 16, finding 9 and Deliver 7) -----------------------
+
+
+def _carer_lines(played: Played, kind: str | None = None) -> list[dict]:
+    return [
+        line
+        for line in played.sim.lines
+        if line["dir"] == "out"
+        and str(line["data"].get("recipient", "")).startswith("caregiver:")
+        and (kind is None or line["kind"] == kind)
+    ]
+
+
+def _carer_zone(played: Played, chat_id: int) -> ZoneInfo:
+    carer = next(
+        c for p in played.sim.scenario.patients for c in p.caregivers if c["chat_id"] == chat_id
+    )
+    return ZoneInfo(carer["timezone"])
+
+
+@pytest.mark.slow
+def test_caregivers_in_other_zones_get_weekly_summaries(played):
+    lines = _carer_lines(played, "summary_caregiver")
+    chats = {line["chat_id"] for line in lines}
+    assert len(chats) >= 3 and len(lines) >= 25
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="issue 16 Deliver 7: the summary on the promised day")
+def test_caregivers_get_the_summary_on_the_promised_day_in_their_own_zone(played):
+    for line in _carer_lines(played, "summary_caregiver"):
+        local = datetime.fromisoformat(line["t"]).astimezone(_carer_zone(played, line["chat_id"]))
+        assert local.weekday() == 6, (line["chat_id"], local)  # "every Sunday"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="issue 16 Deliver 7: no sitting line when sitting is off")
+def test_no_sitting_line_for_patients_without_sitting_breaks(played):
+    assert not any("Sitting breaks" in line["text"] for line in _carer_lines(played))
+
+
+@pytest.mark.slow
+def test_an_alerted_caregiver_hears_when_the_patient_has_been_seen(played):
+    carer = _persona(played.sim, "n05").caregivers[0]["chat_id"]
+    alerts = [line for line in _carer_lines(played, "alert_caregiver") if line["chat_id"] == carer]
+    assert len(alerts) >= 2  # the sign, then "has been seen by a doctor"
+    assert "seen" in alerts[-1]["text"]
