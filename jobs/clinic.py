@@ -78,6 +78,9 @@ def patient_line(db: Database, patient: dict, now: datetime) -> Line:
     reports = sign_reports(db, patient["id"])
     seen = [parse_iso(e["at"]) for e in events.for_patient(db, patient["id"], "red_flag_seen")]
     ratings = ratings_by_day(db, patient["id"], today)
+    status = patient["status"]
+    if status == "paused" and not shares_detail(db, patient["id"]):
+        status = "active"  # a pause shows only to a clinic the patient agreed could see it
     found = roster.figures(
         ratings=ratings,
         start=start,
@@ -88,7 +91,7 @@ def patient_line(db: Database, patient: dict, now: datetime) -> Line:
         soon_sign=local_date(reports["soon"][-1], tz) if reports["soon"] else None,
         blocked=patient["status"] == "inactive" and patient["inactive_reason"] in UNREACHABLE,
         seen=local_date(seen[-1], tz) if seen else None,
-        status=patient["status"],
+        status=status,
         status_since=_status_since(patient, reports, tz),
         rise_since=_rise_since(db, patient["id"], tz),
         episode_states=episode_states(db, patient["id"]),
@@ -368,7 +371,16 @@ def compose_qr(row: dict) -> Outgoing:
 # --- enrolment -------------------------------------------------------------------------------
 
 SHARING_CONSENT = "clinic_sharing"
-SHARING_VERSION = 1
+# 2: the offer also lists pauses and holds, and the lessons received (issue 16's /patient).
+SHARING_VERSION = 2
+DETAILED_SHARING = 2
+
+
+def shares_detail(db: Database, patient_id: int) -> bool:
+    """Did this member agree to an offer that lists pauses and lessons (version 2 on)? Members
+    who joined under the first text are shown only what it listed."""
+    consent = consents.current(db, patient_id, SHARING_CONSENT)
+    return consent is not None and consent["version"] >= DETAILED_SHARING
 
 
 def enrol(
@@ -672,6 +684,7 @@ TIMELINE_EVENTS = {
     "rise_noticed": "pain rise noticed",
     "cohort_joined": "joined the cohort",
 }
+DETAILED_EVENTS = ("prompts_paused", "prompts_resumed")  # shown under DETAILED_SHARING only
 SIGN_WORDS = {"emergency": "emergency warning sign", "soon": "see-doctor sign"}
 
 
@@ -689,10 +702,11 @@ def patient_for(db: Database, patient_id: int, user_id: int) -> tuple[dict, dict
     return (patient, member, found[0]) if found else None
 
 
-def timeline(db: Database, patient: dict, now: datetime) -> list[dict]:
+def timeline(db: Database, patient: dict, now: datetime, detailed: bool = True) -> list[dict]:
     """The last TIMELINE_DAYS local days, oldest first: each {"day", "items"} with the check-in
-    (rating, missed or none), sessions and their decisions, warning signs, holds, pauses,
-    lessons and other events of that day, in plain words (escaped by the template)."""
+    (rating, missed or none), sessions and their decisions, warning signs, holds, and, when the
+    patient agreed to share them (`detailed`), pauses and lessons; in plain words (escaped by
+    the template)."""
     tz = zone(patient["timezone"])
     today = local_date(now, tz)
     first = max(today - timedelta(days=TIMELINE_DAYS - 1), _start(patient, today))
@@ -712,10 +726,10 @@ def timeline(db: Database, patient: dict, now: datetime) -> list[dict]:
         for moment in moments:
             add(local_date(moment, tz), f"⚠️ {SIGN_WORDS[level]} reported")
     for e in events.for_patient(db, patient["id"]):
-        if e["kind"] in TIMELINE_EVENTS:
+        if e["kind"] in TIMELINE_EVENTS and (detailed or e["kind"] not in DETAILED_EVENTS):
             add(local_date(parse_iso(e["at"]), tz), TIMELINE_EVENTS[e["kind"]])
     titles = {lesson.id: lesson.title for lesson in default_course()}
-    for lesson_id, row in lessons_store.received(db, patient["id"]).items():
+    for lesson_id, row in lessons_store.received(db, patient["id"]).items() if detailed else ():
         title = titles.get(lesson_id, lesson_id)
         add(local_date(parse_iso(row["sent_at"]), tz), f"lesson: {title}")
     days = []
@@ -736,16 +750,17 @@ def timeline(db: Database, patient: dict, now: datetime) -> list[dict]:
 def patient_view(db: Database, patient: dict, member: dict, cohort: dict, now: datetime) -> str:
     """The text of /patient: who, where they stand, their flags, and the 4-week timeline."""
     line = patient_line(db, patient, now)
-    status_since = line.figures.flag_states
+    detailed = shares_detail(db, patient["id"])
+    status = patient["status"]
     return render(
         "clinic_patient",
         line=line,
         cohort=cohort,
         ref=member.get("ref"),
         started=human_date(line.start, year=True),
-        status=patient["status"],
-        states=status_since,
-        days=timeline(db, patient, now),
+        status=status if detailed or status != "paused" else "active",
+        states=line.figures.flag_states,
+        days=timeline(db, patient, now, detailed),
     )
 
 

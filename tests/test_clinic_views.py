@@ -338,3 +338,38 @@ def test_finding_08_the_chart_leaves_gaps_puts_sessions_on_their_own_band_and_ma
     assert "4 days without a rating, left as gaps" in caption
     assert "Warning signs reported: Sat 7 Mar (emergency)." in caption
     assert chart.human_date(date(2026, 3, 3)) == "Tue 3 Mar"
+
+
+async def test_pauses_and_lessons_show_only_to_a_clinic_the_patient_agreed_could_see_them(world):
+    from jobs.clinic import SHARING_CONSENT, SHARING_VERSION
+    from storage import consents
+
+    h, ids = world["h"], world["ids"]
+    when = datetime(2026, 3, 9, 18, 0, tzinfo=LONDON)
+    with h.db.atomic():
+        for name in ("steady", "better"):
+            patients.update(h.db, ids[name], when, status="paused", paused_from=when.isoformat())
+            events.record(h.db, when, "prompts_paused", ids[name])
+        # Steady joined under the offer that lists pauses and lessons; Better under the first.
+        consents.give(h.db, ids["steady"], SHARING_CONSENT, SHARING_VERSION, "hash", when)
+        consents.give(h.db, ids["better"], SHARING_CONSENT, 1, "hash", when)
+        for name in ("steady", "better"):  # no check-ins while paused
+            h.db.execute(
+                "DELETE FROM checkins WHERE patient_id = ? AND local_date > '2026-03-09'",
+                [ids[name]],
+            )
+    h.clock.set(datetime(2026, 3, 15, 18, 0, tzinfo=LONDON))
+    roster = await roster_text(h, world["cohort"])
+    views = {}
+    for name in ("steady", "better"):
+        mark = len(h.api.sent_to(STAFF))
+        await h.send_text(STAFF, f"/patient {ids[name]}")
+        views[name] = h.api.sent_to(STAFF)[mark].text
+    assert "Prompts paused by the patient" in views["steady"]
+    assert "• <b>Mon 9 Mar</b>: pain 4 · paused their prompts" in views["steady"]
+    assert "paused" not in views["better"]
+    assert "• <b>Mon 9 Mar</b>: pain 4\n" in views["better"]
+    assert re.search(
+        rf"#{ids['steady']} .*\n.*\n⚠️ quiet 3\+ days \(paused since 2026-03-09\)", roster
+    )
+    assert re.search(rf"#{ids['better']} .*\n.*\n⚠️ quiet 3\+ days\n", roster)
