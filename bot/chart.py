@@ -1,4 +1,6 @@
-"""The weekly chart: daily pain over the course so far, with each session's verdict marked.
+"""The pain chart (the patient's weekly one, and a clinician's in /patient): daily pain over the
+course so far, broken where a day has no rating, each session's verdict on a strip of its own,
+warning signs marked, dates as people write them.
 
 `render_png` is pure and CPU-bound (matplotlib, Agg backend); the dispatcher runs it in a worker
 thread so the event loop never waits on it. The plotted points are embedded in the PNG's text
@@ -16,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 MARKERS = {
     "keep": ("o", "#2e7d32"),
@@ -25,71 +28,163 @@ MARKERS = {
 }
 
 
-def spec(ratings: dict[date, int], sessions: list[tuple[date, str]], title: str) -> dict:
-    """What to draw, as plain JSON-able data (stored nowhere; rebuilt at send time)."""
+def human_date(day: date, year: bool = False) -> str:
+    """A date as people write it: "Mon 3 Mar" ("Mon 3 Mar 2026" with the year)."""
+    return f"{day:%a} {day.day} {day:%b}" + (f" {day.year}" if year else "")
+
+
+def spec(
+    ratings: dict[date, int],
+    sessions: list[tuple[date, str]],
+    title: str,
+    *,
+    flags: list[tuple[date, str]] | None = None,
+    whose: str = "your",
+) -> dict:
+    """What to draw, as plain JSON-able data (stored nowhere; rebuilt at send time).
+
+    `flags`: (local date, level) of each warning sign reported ("emergency" or "soon");
+    `whose`: "your" for the patient, a first name's possessive for a clinician."""
     return {
         "title": title,
+        "whose": whose,
         "points": [[d.isoformat(), p] for d, p in sorted(ratings.items())],
         "sessions": [[d.isoformat(), v] for d, v in sorted(sessions)],
+        "flags": [[d.isoformat(), level] for d, level in sorted(flags or [])],
     }
+
+
+def runs(days: list[date]) -> list[list[date]]:
+    """Consecutive days together: the line is drawn within a run, never across a gap."""
+    found: list[list[date]] = []
+    for day in sorted(days):
+        if found and (day - found[-1][-1]).days == 1:
+            found[-1].append(day)
+        else:
+            found.append([day])
+    return found
 
 
 def alt_text(chart: dict) -> str:
     """A plain description of the chart for people who cannot see it (sent as its caption)."""
     points = chart["points"]
+    whose = chart.get("whose", "your")
     if not points:
-        return "Chart: no ratings yet."
+        return f"Chart of {whose} daily pain: no ratings yet."
     values = [p for _, p in points]
+    days = [date.fromisoformat(d) for d, _ in points]
+    first, last = days[0], days[-1]
+    missing = (last - first).days + 1 - len(days)
     verdicts: dict[str, int] = {}
     for _, v in chart["sessions"]:
         verdicts[v] = verdicts.get(v, 0) + 1
     marked = ", ".join(f"{n} {v}" for v, n in verdicts.items()) or "none"
-    return (
-        f"Chart of your daily pain (0-10) from {points[0][0]} to {points[-1][0]}: "
+    text = (
+        f"Chart of {whose} daily pain (0-10) from {human_date(first)} to {human_date(last)}: "
         f"{len(points)} ratings, lowest {min(values)}, highest {max(values)}, latest "
-        f"{values[-1]}. Activity sessions marked: {marked}."
+        f"{values[-1]}."
     )
+    if missing:
+        text += f" {missing} day{'' if missing == 1 else 's'} without a rating, left as gaps."
+    text += f" Activity sessions marked: {marked}."
+    flags = chart.get("flags") or []
+    if flags:
+        named = [f"{human_date(date.fromisoformat(d))} ({LEVELS.get(lv, lv)})" for d, lv in flags]
+        text += " Warning signs reported: " + ", ".join(named) + "."
+    return text
+
+
+LEVELS = {"emergency": "emergency", "soon": "see a doctor"}
+SESSION_BAND = (-2.3, -0.7)  # the sessions' own strip below the 0-10 pain scale
+FLAG_COLOURS = {"emergency": "#b71c1c", "soon": "#f57f17"}
+
+
+def layout(chart: dict) -> dict:
+    """Where everything goes: `lines`, one per run of consecutive rated days, as (date, pain);
+    `sessions` as (date, height, verdict), every height inside SESSION_BAND whatever that
+    day's pain; `flags` as (date, level). `render_png` draws exactly this."""
+    by_day = {date.fromisoformat(d): p for d, p in chart["points"]}
+    middle = sum(SESSION_BAND) / 2
+    return {
+        "lines": [[(d, by_day[d]) for d in run] for run in runs(list(by_day))],
+        "sessions": [(date.fromisoformat(d), middle, v) for d, v in chart["sessions"]],
+        "flags": [(date.fromisoformat(d), level) for d, level in chart.get("flags") or []],
+    }
+
+
+def _day_ticks(chart: dict) -> mdates.DateLocator:
+    """Every day over a short span, else Mondays (every other Monday past ten weeks)."""
+    days = [date.fromisoformat(d) for d, *_ in chart["points"] + chart["sessions"]]
+    span = (max(days) - min(days)).days if days else 0
+    if span <= 10:
+        return mdates.DayLocator()
+    return mdates.WeekdayLocator(byweekday=mdates.MO, interval=1 if span <= 70 else 2)
 
 
 def render_png(chart: dict) -> bytes:
-    """A 1000x600 PNG, readable on a phone: big type, a 0-10 axis, one marker style per verdict."""
+    """A 1000x600 PNG, readable on a phone: big type, a 0-10 axis, the pain line broken where a
+    day has no rating, each session's verdict on a strip of its own below the scale, warning
+    signs as vertical lines, dates as people write them ("Mon 3 Mar")."""
     fig = Figure(figsize=(10, 6), dpi=100)
     ax = fig.add_subplot()
-    days = [date.fromisoformat(d) for d, _ in chart["points"]]
-    values = [p for _, p in chart["points"]]
-    if days:
+    drawn = layout(chart)
+    for n, line in enumerate(drawn["lines"]):
         # matplotlib's stubs leave out the dates its unit converters take (date axes).
         ax.plot(
-            days,  # type: ignore[arg-type]
-            values,
+            [d for d, _ in line],
+            [p for _, p in line],
             color="#455a64",
             linewidth=2.5,
             marker="o",
             markersize=5,
-            label="pain",
+            label="pain" if n == 0 else None,
         )
-    by_day = dict(zip(days, values, strict=True))
+    low, high = SESSION_BAND
+    ax.axhspan(low, high, color="#eceff1", zorder=0)
+    middle = (low + high) / 2
     for verdict, (marker, colour) in MARKERS.items():
-        marked = [date.fromisoformat(d) for d, v in chart["sessions"] if v == verdict]
+        marked = [(d, y) for d, y, v in drawn["sessions"] if v == verdict]
         if marked:
             ax.scatter(
-                marked,  # type: ignore[arg-type]
-                [by_day.get(d, 0) + 0.4 for d in marked],
+                [d for d, _ in marked],
+                [y for _, y in marked],
                 marker=marker,
                 s=140,
                 color=colour,
                 label=verdict,
                 zorder=3,
             )
-    ax.set_ylim(-0.5, 10.9)
+    for n, (day, level) in enumerate(drawn["flags"]):
+        ax.axvline(
+            day,
+            color=FLAG_COLOURS.get(level, "#b71c1c"),
+            linestyle="--",
+            linewidth=2,
+            label="warning sign" if n == 0 else None,
+            zorder=2,
+        )
+    ax.set_ylim(low - 0.2, 12.6)  # room above 10 for the legend, in one row
     ax.set_yticks(range(0, 11, 2))
     ax.set_ylabel("pain (0-10)", fontsize=16)
+    if chart["sessions"]:
+        ax.text(
+            0.005,
+            middle,
+            "sessions",
+            transform=ax.get_yaxis_transform(),
+            fontsize=12,
+            va="center",
+            color="#546e7a",
+        )
     ax.set_title(chart["title"], fontsize=20)
-    ax.tick_params(labelsize=14)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    ax.tick_params(labelsize=13)
+    ax.xaxis.set_major_locator(_day_ticks(chart))
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(lambda value, _: human_date(mdates.num2date(value).date()))
+    )
     ax.grid(alpha=0.3)
-    if days:
-        ax.legend(fontsize=13, loc="upper right")
+    if drawn["lines"]:
+        ax.legend(fontsize=12, loc="upper center", ncol=6, frameon=False, handletextpad=0.3)
     fig.autofmt_xdate()
     fig.tight_layout()
     out = io.BytesIO()

@@ -19,6 +19,7 @@ from handlers import (
     checkin,
     clinic,
     clinic_contact,
+    clinic_views,
     common,
     course,
     errors,
@@ -82,6 +83,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("cohort_new", clinic.cohort_new_command, filters=PRIVATE))
     app.add_handler(CommandHandler("cohorts", clinic.cohorts_command, filters=PRIVATE))
     app.add_handler(CommandHandler("cohort", clinic.cohort_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("patient", clinic_views.patient_command, filters=PRIVATE))
     app.add_handler(CommandHandler("export", clinic.export_command, filters=PRIVATE))
     app.add_handler(CommandHandler("cohort_set", clinic.cohort_set_command, filters=PRIVATE))
     app.add_handler(CommandHandler("cohort_link", clinic.cohort_link_command, filters=PRIVATE))

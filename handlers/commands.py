@@ -54,6 +54,7 @@ CLINIC_COMMANDS: list[tuple[str, str]] = [
     ("cohort_new", "NAME [YYYY-MM-DD]: a new cohort, its enrolment link and QR code"),
     ("cohorts", "your clinic's cohorts"),
     ("cohort", "ID: the roster"),
+    ("patient", "ID: one patient's flags, 4-week timeline and chart"),
     ("export", "ID: CSV files, one row per patient-day and per session"),
     (
         "cohort_set",

@@ -9,25 +9,31 @@ patient who left, gets nothing sent about them.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 import segno
 from markupsafe import Markup, escape
 from sqlite_utils import Database
 
+from bot import chart
+from bot.chart import human_date
 from bot.clock import iso, parse_iso
+from bot.course import default_course
 from bot.rules import roster, safety
 from bot.rules.callbacks import encode
 from bot.rules.localtime import local_date, local_to_utc, zone
+from bot.rules.weekly import week_figures
 from jobs.summary import ratings_by_day
 from messages import Outgoing, label, render
 from storage import alerts, clinics, consents, events, outbox, patients, sitting
 from storage import checkins as checkins_store
+from storage import lessons as lessons_store
 from storage import sessions as sessions_store
 
 log = logging.getLogger(__name__)
@@ -47,6 +53,7 @@ class Line:
     figures: roster.PatientFigures
     start: date
     today: date
+    ratings: dict[date, int] = field(default_factory=dict)  # answered pain by local date
 
 
 def _start(patient: dict, today: date) -> date:
@@ -70,8 +77,13 @@ def patient_line(db: Database, patient: dict, now: datetime) -> Line:
     answers = [parse_iso(t) for t in checkins_store.last_answer_times(db, patient["id"])]
     verdicts = [r["verdict"] for r in sessions_store.decided(db, patient["id"])]
     reports = sign_reports(db, patient["id"])
+    seen = [parse_iso(e["at"]) for e in events.for_patient(db, patient["id"], "red_flag_seen")]
+    ratings = ratings_by_day(db, patient["id"], today)
+    status = patient["status"]
+    if status == "paused" and not shares_detail(db, patient["id"]):
+        status = "active"  # a pause shows only to a clinic the patient agreed could see it
     found = roster.figures(
-        ratings=ratings_by_day(db, patient["id"], today),
+        ratings=ratings,
         start=start,
         today=today,
         last_answer=local_date(max(answers), tz) if answers else None,
@@ -79,17 +91,95 @@ def patient_line(db: Database, patient: dict, now: datetime) -> Line:
         red_flag=local_date(reports["emergency"][-1], tz) if reports["emergency"] else None,
         soon_sign=local_date(reports["soon"][-1], tz) if reports["soon"] else None,
         blocked=patient["status"] == "inactive" and patient["inactive_reason"] in UNREACHABLE,
+        seen=local_date(seen[-1], tz) if seen else None,
+        status=status,
+        status_since=_status_since(patient, reports, tz),
+        rise_since=_rise_since(db, patient["id"], tz),
+        episode_states=episode_states(db, patient["id"]),
     )
-    return Line(patient, found, start, today)
+    return Line(patient, found, start, today, ratings)
+
+
+def _status_since(patient: dict, reports: dict[str, list[datetime]], tz) -> date | None:
+    """The first day of a hold (the emergency report that began it) or of a pause."""
+    if patient["status"] == "hold" and reports["emergency"]:
+        return local_date(reports["emergency"][-1], tz)
+    if patient["status"] == "paused" and patient.get("paused_from"):
+        return local_date(parse_iso(patient["paused_from"]), tz)
+    return None
+
+
+def _rise_since(db: Database, patient_id: int, tz) -> date | None:
+    """When the current rise was first noticed: the first of the weekly notices that follow
+    each other without a week's gap, up to the latest."""
+    noticed = [
+        local_date(parse_iso(e["at"]), tz)
+        for e in events.for_patient(db, patient_id, "rise_noticed")
+    ]
+    if not noticed:
+        return None
+    first = noticed[-1]
+    for day in reversed(noticed[:-1]):
+        if (first - day).days > 8:
+            break
+        first = day
+    return first
+
+
+# Alert episode kinds -> the roster's flags whose state they give ("quiet" is left to the roster's
+# own "inactive" state, which says whether they paused or are on hold).
+ROSTER_FLAG = {
+    "red_flag": "red_flag",
+    "red_flag_soon": "soon_sign",
+    "blocked": "blocked",
+    "rise": "rise",
+}
+
+
+def episode_states(db: Database, patient_id: int) -> dict[str, str]:
+    """The state of this patient's newest alert episode per roster flag, in the clinic's words:
+    "open", "acknowledged by Sam", "resolved by Sam" or "resolved: seen by a doctor"."""
+    states: dict[str, str] = {}
+    for episode in alerts.for_patient(db, patient_id):  # newest first
+        flag = ROSTER_FLAG.get(episode["kind"])
+        if flag is None or flag in states:
+            continue
+        states[flag] = _state_words(db, episode)
+    return states
+
+
+def _state_words(db: Database, episode: dict) -> str:
+    def name(field: str) -> str | None:
+        staff = clinics.clinician(db, episode[field]) if episode.get(field) else None
+        return (staff or {}).get("first_name")
+
+    if episode["state"] == "acknowledged":
+        who = name("acknowledged_by")
+        return f"acknowledged by {who}" if who else "acknowledged"
+    if episode["state"] == "resolved":
+        who = name("resolved_by")
+        if who:
+            return f"resolved by {who}"
+        return {"seen": "resolved: seen by a doctor"}.get(
+            episode.get("resolved_how") or "", "resolved"
+        )
+    return "open"
 
 
 def cohort_lines(db: Database, cohort_id: int, now: datetime) -> list[Line]:
     return [patient_line(db, p, now) for p in clinics.members(db, cohort_id)]
 
 
+def flagged_first(lines: list[Line]) -> list[Line]:
+    """Flagged patients first, the most urgent flag first; then everyone else; by id within."""
+    return sorted(lines, key=lambda line: (line.figures.urgency, line.patient["id"]))
+
+
 def roster_messages(db: Database, cohort: dict, now: datetime) -> list[Outgoing]:
-    lines = cohort_lines(db, cohort["id"], now)
-    flagged = sum(1 for line in lines if line.figures.flags)
+    """The roster: the cohort line, then flagged patients first with their flags' dates and
+    states, ROSTER_CHUNK patients a message."""
+    lines = flagged_first(cohort_lines(db, cohort["id"], now))
+    summary = roster.cohort_figures([line.figures for line in lines])
     chunks = [lines[i : i + ROSTER_CHUNK] for i in range(0, len(lines), ROSTER_CHUNK)] or [[]]
     return [
         Outgoing(
@@ -100,7 +190,9 @@ def roster_messages(db: Database, cohort: dict, now: datetime) -> list[Outgoing]
                 part=n + 1,
                 parts=len(chunks),
                 total=len(lines),
-                flagged=flagged,
+                flagged=summary.flagged,
+                summary=summary,
+                first_unflagged=next((line for line in chunk if not line.figures.flags), None),
             )
         )
         for n, chunk in enumerate(chunks)
@@ -310,7 +402,16 @@ def compose_qr(row: dict) -> Outgoing:
 # --- enrolment -------------------------------------------------------------------------------
 
 SHARING_CONSENT = "clinic_sharing"
-SHARING_VERSION = 1
+# 2: the offer also lists pauses and holds, and the lessons received (issue 16's /patient).
+SHARING_VERSION = 2
+DETAILED_SHARING = 2
+
+
+def shares_detail(db: Database, patient_id: int) -> bool:
+    """Did this member agree to an offer that lists pauses and lessons (version 2 on)? Members
+    who joined under the first text are shown only what it listed."""
+    consent = consents.current(db, patient_id, SHARING_CONSENT)
+    return consent is not None and consent["version"] >= DETAILED_SHARING
 
 
 def enrol(
@@ -762,31 +863,236 @@ def plan_digests(db: Database, now: datetime, horizon: datetime) -> int:
     return added
 
 
+@dataclass(frozen=True)
+class DigestLine:
+    """One member in the digest: their figures now, and the named week's."""
+
+    line: Line
+    week: roster.Adherence  # check-ins answered of the week's days on the course
+    change: float | None  # the week's mean pain minus their first week's
+    new: tuple[str, ...]  # flags that began during the week
+
+
+def _week_window(week_end: date, tz) -> tuple[str, str]:
+    """[Monday 00:00, the next Monday 00:00) of the week ending `week_end`, as stored times."""
+    return (
+        iso(local_to_utc(week_end - timedelta(days=6), time(0), tz)),
+        iso(local_to_utc(week_end + timedelta(days=1), time(0), tz)),
+    )
+
+
+def new_flags(line: Line, week: tuple[date, date]) -> tuple[str, ...]:
+    """The flags whose first day falls in the week: a sign reported, a rise first noticed,
+    the third quiet day, the bot blocked (the day the patient row last changed)."""
+    f, first, last = line.figures, week[0], week[1]
+    began: dict[str, date | None] = {
+        "red_flag": f.flag_dates.get("red_flag"),
+        "soon_sign": f.flag_dates.get("soon_sign"),
+        "rise": f.flag_dates.get("rise"),
+    }
+    if "inactive" in f.flags:
+        quiet_from = (
+            line.today - timedelta(days=f.days_since_answer)
+            if f.days_since_answer is not None
+            else line.start
+        )
+        began["inactive"] = quiet_from + timedelta(days=roster.INACTIVE_DAYS)
+    if "blocked" in f.flags and line.patient.get("updated_at"):
+        tz = zone(line.patient["timezone"])
+        began["blocked"] = local_date(parse_iso(line.patient["updated_at"]), tz)
+    return tuple(
+        flag for flag in f.flags if (day := began.get(flag)) is not None and first <= day <= last
+    )
+
+
+def digest_lines(db: Database, cohort: dict, week_end: date, now: datetime) -> list[DigestLine]:
+    """The members who had joined by the end of the week, with that week's figures."""
+    _, until = _week_window(week_end, zone(cohort["clinic_timezone"]))
+    week = (week_end - timedelta(days=6), week_end)
+    found = []
+    for line in flagged_first(cohort_lines(db, cohort["id"], now)):
+        if line.patient["joined_at"] >= until:
+            continue  # joined after the week: in next week's digest
+        answered = {d for d in line.ratings if line.start <= d}
+        figures = week_figures(line.ratings, week_end, line.start, [], 0, 0)
+        found.append(
+            DigestLine(
+                line,
+                roster.week_adherence(answered, line.start, line.today, week),
+                figures.change_vs_first,
+                new_flags(line, week),
+            )
+        )
+    return found
+
+
 def compose_digest(db: Database, row: dict, now: datetime) -> Outgoing | None:
+    """The Monday digest of the week that ended on Sunday (`week_end`): exactly that week's
+    check-ins, joins and departures; flagged patients with new flags marked. None for a cohort
+    with no one in it that week."""
     payload = json.loads(row["payload"])
     allowed = _still_allowed(db, payload)
     if allowed is None:
         return None
     cohort = allowed[0]
     week_end = date.fromisoformat(payload["week_end"])
-    since = iso(
-        local_to_utc(week_end - timedelta(days=6), time(0), zone(cohort["clinic_timezone"]))
+    since, until = _week_window(week_end, zone(cohort["clinic_timezone"]))
+    lines = digest_lines(db, cohort, week_end, now)
+    joined, left = clinics.joined_and_left_between(db, cohort["id"], since, until)
+    if not lines and not left:
+        return None  # an empty cohort: nothing to read
+    changes = [d.change for d in lines if d.change is not None]
+    summary = roster.CohortFigures(
+        members=len(lines),
+        flagged=sum(1 for d in lines if d.line.figures.flags),
+        answered=sum(d.week.answered for d in lines),
+        possible=sum(d.week.days for d in lines),
+        changed=len(changes),
+        mean_change=round(sum(changes) / len(changes), 1) if changes else None,
+        improved=sum(1 for c in changes if c <= -roster.IMPROVED_BY),
     )
-    lines = cohort_lines(db, cohort["id"], now)
-    joined = sum(1 for line in lines if line.patient["joined_at"] >= since)
-    left = clinics.left_since(db, cohort["id"], since)
-    answered = sum(line.figures.last_7.answered for line in lines)
-    possible = sum(line.figures.last_7.days for line in lines)
     return Outgoing(
         render(
             "clinic_digest",
             cohort=cohort,
-            week_end=week_end,
+            week_label=f"{human_date(week_end - timedelta(days=6))} to {human_date(week_end)}",
             total=len(lines),
             joined=joined,
             left=left,
-            answered=answered,
-            possible=possible,
-            flagged=[line for line in lines if line.figures.flags],
+            answered=summary.answered,
+            possible=summary.possible,
+            summary=summary,
+            flagged=[d for d in lines if d.line.figures.flags],
+            new=sum(1 for d in lines if d.new),
         )
     )
+
+
+# --- one patient: /patient ID ----------------------------------------------------------------
+
+TIMELINE_DAYS = 28  # the per-patient view's timeline: the last four weeks
+# Events of the audit log a clinician sees in the timeline, in their words.
+TIMELINE_EVENTS = {
+    "red_flag_seen": "said a doctor has seen them",
+    "hold_lifted": "hold lifted: a doctor said they may carry on",
+    "red_flag_mistake": "hold lifted: the sign was reported by mistake",
+    "hold_kept": "stays on hold (not yet cleared)",
+    "prompts_paused": "paused their prompts",
+    "prompts_resumed": "resumed their prompts",
+    "rise_noticed": "pain rise noticed",
+    "cohort_joined": "joined the cohort",
+}
+DETAILED_EVENTS = ("prompts_paused", "prompts_resumed")  # shown under DETAILED_SHARING only
+SIGN_WORDS = {"emergency": "emergency warning sign", "soon": "see-doctor sign"}
+
+
+def patient_for(db: Database, patient_id: int, user_id: int) -> tuple[dict, dict, dict] | None:
+    """(patient, membership, cohort) if this user is an active clinician of the clinic whose
+    cohort the patient is in now; else None: a patient of another clinic, of no clinic, one who
+    left or withdrew, and one that does not exist are all the same answer."""
+    patient = patients.get(db, patient_id)
+    if patient is None or patient["status"] == "withdrawn":
+        return None
+    member = clinics.membership(db, patient_id)
+    if member is None:
+        return None
+    found = clinics.cohort_for(db, member["cohort_id"], user_id)
+    return (patient, member, found[0]) if found else None
+
+
+def timeline(db: Database, patient: dict, now: datetime, detailed: bool = True) -> list[dict]:
+    """The last TIMELINE_DAYS local days, oldest first: each {"day", "items"} with the check-in
+    (rating, missed or none), sessions and their decisions, warning signs, holds, and, when the
+    patient agreed to share them (`detailed`), pauses and lessons; in plain words (escaped by
+    the template)."""
+    tz = zone(patient["timezone"])
+    today = local_date(now, tz)
+    first = max(today - timedelta(days=TIMELINE_DAYS - 1), _start(patient, today))
+    items: dict[date, list[str]] = {}
+
+    def add(day: date, text: str) -> None:
+        if first <= day <= today:
+            items.setdefault(day, []).append(text)
+
+    checks = {r["local_date"]: r for r in checkins_store.all_of(db, patient["id"])}
+    for s in sessions_store.with_activity_names(db, patient["id"]):
+        started = local_date(parse_iso(s["started_at"]), tz)
+        minutes = f" {s['dose_minutes']} min" if s.get("dose_minutes") else ""
+        outcome = s["verdict"] if s["stage"] == "decided" and s["verdict"] else s["stage"]
+        add(started, f"{s['activity']}{minutes}: {outcome}")
+    for level, moments in sign_reports(db, patient["id"]).items():
+        for moment in moments:
+            add(local_date(moment, tz), f"⚠️ {SIGN_WORDS[level]} reported")
+    for e in events.for_patient(db, patient["id"]):
+        if e["kind"] in TIMELINE_EVENTS and (detailed or e["kind"] not in DETAILED_EVENTS):
+            add(local_date(parse_iso(e["at"]), tz), TIMELINE_EVENTS[e["kind"]])
+    titles = {lesson.id: lesson.title for lesson in default_course()}
+    for lesson_id, row in lessons_store.received(db, patient["id"]).items() if detailed else ():
+        title = titles.get(lesson_id, lesson_id)
+        add(local_date(parse_iso(row["sent_at"]), tz), f"lesson: {title}")
+    days = []
+    day = first
+    while day <= today:
+        check = checks.get(day.isoformat())
+        if check and check["status"] == "answered" and check["pain"] is not None:
+            rating = f"pain {check['pain']}"
+        elif check and check["status"] == "missed":
+            rating = "check-in missed"
+        else:
+            rating = "no check-in"
+        days.append({"day": human_date(day), "items": [rating, *items.get(day, [])]})
+        day += timedelta(days=1)
+    return days
+
+
+def patient_view(db: Database, patient: dict, member: dict, cohort: dict, now: datetime) -> str:
+    """The text of /patient: who, where they stand, their flags, and the 4-week timeline."""
+    line = patient_line(db, patient, now)
+    detailed = shares_detail(db, patient["id"])
+    status = patient["status"]
+    return render(
+        "clinic_patient",
+        line=line,
+        cohort=cohort,
+        ref=member.get("ref"),
+        started=human_date(line.start, year=True),
+        status=status if detailed or status != "paused" else "active",
+        states=line.figures.flag_states,
+        days=timeline(db, patient, now, detailed),
+    )
+
+
+def patient_chart(db: Database, patient: dict, now: datetime) -> dict:
+    """The clinician's chart of one patient: the whole course so far, sessions and signs."""
+    tz = zone(patient["timezone"])
+    today = local_date(now, tz)
+    marks = [
+        (local_date(parse_iso(r["started_at"]), tz), r["verdict"])
+        for r in sessions_store.decided(db, patient["id"])
+    ]
+    signs = [
+        (local_date(moment, tz), level)
+        for level, moments in sign_reports(db, patient["id"]).items()
+        for moment in moments
+    ]
+    return chart.spec(
+        ratings_by_day(db, patient["id"], today),
+        marks,
+        f"{patient['first_name'] or 'Patient'} #{patient['id']}: daily pain",
+        flags=signs,
+        whose=f"{patient['first_name'] or 'the patient'}'s",
+    )
+
+
+def compose_patient_chart(db: Database, row: dict, now: datetime) -> Outgoing | None:
+    """The chart of /patient, drawn when sent, if the clinician may still see this patient."""
+    payload = json.loads(row["payload"])
+    staff = clinics.clinician(db, payload["clinician_id"])
+    if staff is None or staff["removed_at"]:
+        return None
+    found = patient_for(db, payload["patient_id"], staff["user_id"])
+    if found is None:
+        return None
+    spec = patient_chart(db, found[0], now)
+    # The caption is Telegram HTML: the name in it escaped (an apostrophe stays as typed).
+    return Outgoing(html.escape(chart.alt_text(spec), quote=False), chart=spec)

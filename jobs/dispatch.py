@@ -12,11 +12,11 @@ import contextlib
 import logging
 import sqlite3
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
@@ -28,6 +28,7 @@ from bot.runtime import Runtime
 from jobs import clinic
 from jobs.kinds import after_sent, before_send, compose
 from messages import Outgoing
+from messages.split import MAX_CAPTION, MAX_TEXT, split_html
 from storage import liveness, outbox, patients
 
 log = logging.getLogger(__name__)
@@ -364,28 +365,19 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         return
     with rt.db.atomic():
         before_send(rt.db, row, now)  # typed answers belong to this question from now on
-    bot = rt.bot
-    if bot is None:
+    if rt.bot is None:
         raise RuntimeError("the runtime has no Bot to send with")
     pace = _pace(rt)
     if pace is not None:
         await pace.wait(row["chat_id"], urgent=row["kind"] not in outbox.PLANNED)
     try:
-        if out.document is not None:
-            name, content = out.document
-            message = await bot.send_document(
-                row["chat_id"], content, filename=name, caption=out.text, parse_mode=ParseMode.HTML
-            )
-        elif out.chart is not None:
-            # Drawing takes a fraction of a second of CPU: keep it off the event loop.
-            png = await asyncio.to_thread(chart.render_png, out.chart)
-            message = await bot.send_photo(
-                row["chat_id"], png, caption=out.text, parse_mode=ParseMode.HTML
-            )
-        else:
-            message = await bot.send_message(
-                row["chat_id"], out.text, parse_mode=ParseMode.HTML, reply_markup=keyboard(out)
-            )
+        # Over-long texts go as several messages, in order, within this chat's one turn.
+        message_ids = []
+        for n, part in enumerate(telegram_parts(out)):
+            if n and pace is not None:
+                await pace.wait(row["chat_id"], urgent=row["kind"] not in outbox.PLANNED)
+            message = await _send_part(rt, row["chat_id"], part)
+            message_ids.append(message.message_id)
     except RetryAfter as exc:
         # Telegram asked us to wait: not the message's fault, so it does not use up an attempt.
         wait = timedelta(seconds=retry_after_seconds(exc))
@@ -445,8 +437,52 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         sent_at = rt.clock.now()
         await _mark_sent(rt, row, sent_at, message.message_id)
         report.sent.append(row_id)
-        rt.notify("sent", row=row, message_id=message.message_id, at=sent_at, meta=out.meta)
+        rt.notify(
+            "sent",
+            row=row,
+            message_id=message.message_id,
+            message_ids=message_ids,
+            at=sent_at,
+            meta=out.meta,
+        )
         log.info("sent", extra={"row": row_id, "kind": kind})
+
+
+def telegram_parts(out: Outgoing) -> list[Outgoing]:
+    """The messages that carry `out` within Telegram's limits: a text over 4,096 characters
+    (a caption over 1,024), as Telegram counts them, split at line breaks (messages.split).
+    The buttons go with the last part; a file or chart keeps the first part as its caption,
+    the rest follow as texts. Every kind passes through here, so no template can be refused
+    for its length, however much data it shows."""
+    if out.document is None and out.chart is None:
+        texts = split_html(out.text, MAX_TEXT)
+        if len(texts) == 1:
+            return [out]
+        plain = [Outgoing(text) for text in texts[:-1]]
+        return [*plain, replace(out, text=texts[-1])]
+    captions = split_html(out.text, MAX_CAPTION)
+    if len(captions) == 1:
+        return [out]
+    rest = split_html("\n".join(captions[1:]), MAX_TEXT)
+    return [replace(out, text=captions[0]), *(Outgoing(text) for text in rest)]
+
+
+async def _send_part(rt: Runtime, chat_id: int, out: Outgoing) -> Message:
+    bot = rt.bot
+    if bot is None:
+        raise RuntimeError("the runtime has no Bot to send with")
+    if out.document is not None:
+        name, content = out.document
+        return await bot.send_document(
+            chat_id, content, filename=name, caption=out.text, parse_mode=ParseMode.HTML
+        )
+    if out.chart is not None:
+        # Drawing takes a fraction of a second of CPU: keep it off the event loop.
+        png = await asyncio.to_thread(chart.render_png, out.chart)
+        return await bot.send_photo(chat_id, png, caption=out.text, parse_mode=ParseMode.HTML)
+    return await bot.send_message(
+        chat_id, out.text, parse_mode=ParseMode.HTML, reply_markup=keyboard(out)
+    )
 
 
 def _alert_unreachable(rt: Runtime, patient_id: int | None) -> None:

@@ -61,6 +61,10 @@ def _cohort_qr(db, row, payload, patient, now):
     return clinic.compose_qr(row)
 
 
+def _patient_chart(db, row, payload, patient, now):
+    return clinic.compose_patient_chart(db, row, now)
+
+
 def _summary(db, row, payload, patient, now):
     return summary.compose_summary(db, row, patient)
 
@@ -103,6 +107,7 @@ COMPOSERS: dict[str, Composer] = {
     "digest": Composer(_digest, **_ALWAYS),
     "cohort_export": Composer(_cohort_export, **_ALWAYS),
     "cohort_qr": Composer(_cohort_qr, **_ALWAYS),
+    "patient_chart": Composer(_patient_chart, **_ALWAYS),
     "reply": _WRITTEN,
     "advice": _WRITTEN,
     "alert_caregiver": _WRITTEN,

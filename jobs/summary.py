@@ -250,10 +250,15 @@ def compose_chart(db: Database, row: dict, patient: dict) -> Outgoing:
         (local_date(parse_iso(r["started_at"]), tz), r["verdict"])
         for r in sessions.decided(db, patient["id"])
     ]
+    signs = [
+        (local_date(parse_iso(r["at"]), tz), r["level"])
+        for r in events.red_flag_reports(db, patient["id"])
+    ]
     spec = chart.spec(
         ratings_by_day(db, patient["id"], week_end),
         [m for m in marks if m[0] <= week_end],
         CHART_TITLE,
+        flags=[s for s in signs if s[0] <= week_end],
     )
     return Outgoing(chart.alt_text(spec), chart=spec)
 

@@ -755,3 +755,16 @@ def clinician_in_clinic(db: Database, clinic_id: int, key: str) -> dict | None:
         ):
             return staff
     return None
+
+
+def joined_and_left_between(
+    db: Database, cohort_id: int, since: str, until: str
+) -> tuple[int, int]:
+    """How many joined, and how many left, this cohort within [since, until) (stored times)."""
+    row = db.execute(
+        "SELECT sum(joined_at >= :since AND joined_at < :until), "
+        "sum(left_at IS NOT NULL AND left_at >= :since AND left_at < :until) "
+        "FROM memberships WHERE cohort_id = :cohort",
+        {"since": since, "until": until, "cohort": cohort_id},
+    ).fetchone()
+    return row[0] or 0, row[1] or 0

@@ -260,6 +260,9 @@ KINDS: dict[str, Kind] = _kinds(
     Kind("export", kept_on_withdraw=True, sent_when_withdrawn=True, doc="/mydata's file"),
     Kind("cohort_export", doc="a clinician's cohort CSV files"),
     Kind("cohort_qr", doc="a cohort's enrolment link as a QR code"),
+    # /patient's chart for a clinician: about the patient (patient_id), sent to the clinician;
+    # a patient who withdraws or is deleted takes it with them.
+    Kind("patient_chart", doc="a clinician's chart of one patient (/patient)"),
 )
 
 

@@ -153,11 +153,19 @@ class Simulation:
             if sent is not None and "_bytes" in sent.params:
                 key = "document_bytes" if sent.method == "sendDocument" else "photo_bytes"
                 details[key] = len(sent.params["_bytes"])
+            text = sent.text if sent else ""
+            if len(data.get("message_ids") or ()) > 1:  # split by the outbox: every part, in order
+                parts = {
+                    s.message_id: s.text
+                    for s in self.api.sent
+                    if s.chat_id == row["chat_id"] and s.message_id in data["message_ids"]
+                }
+                text = "\n".join(parts.get(m, "") for m in data["message_ids"])
             self.note(
                 persona,
                 "out",
                 row["kind"],
-                sent.text if sent else "",
+                text,
                 labels,
                 chat_id=row["chat_id"],
                 **details,
