@@ -65,6 +65,7 @@ class Screen:
     done_for: set[int] = field(default_factory=set)  # sessions she will say "done" to
     last: tuple[list[dict], int] | None = None  # (subjects, value) of her last rating
     today: dict[date, int | None] = field(default_factory=dict)  # the pain she has on a day
+    menu_for: object = None  # the session plan whose activity chooser she has answered
 
 
 def plain(html: str) -> str:
@@ -148,33 +149,35 @@ class Typist:
         self.sim.later(when, partial(self.wake, persona))
 
     def _menu(self, persona: Persona, seen: Seen) -> bool:
-        """The activity chooser after her /activity: she picks the one she planned."""
+        """The activity chooser after her /activity: she picks the one she planned, typing its
+        name (`menus: type`) or tapping it; typed and not understood, she taps it after all."""
         plan = self.sim._starting.get(persona.chat_id)
-        if plan is None:
+        screen = self.screen(persona)
+        if plan is None or screen.menu_for is plan or "which activity" not in seen.text:
             return False
+        screen.menu_for = plan
         aid = self.sim.activity_ids.get((persona.id, plan.activity))
         wanted = f"a:s:{aid}"
+        soon = self.sim.clock.now() + timedelta(minutes=1)
         if wanted in seen.datas:
             shown = seen.labels[seen.datas.index(wanted)]
+            tap = partial(self.sim.tap, persona, seen.message_id, wanted, shown, "activity_start")
             if persona.typed.get("menus") == "type":
-                words = plan.activity
-                self.sim.later(
-                    self.sim.clock.now() + timedelta(minutes=1),
-                    partial(self.type_later, persona, words, "activity_start"),
-                )
+                self.sim.later(soon, partial(self.type_later, persona, plan.activity, "activity"))
+                self.sim.later(soon + timedelta(minutes=1), partial(self._tap_if_not_begun, tap))
             else:
-                self.sim.later(
-                    self.sim.clock.now() + timedelta(minutes=1),
-                    partial(
-                        self.sim.tap, persona, seen.message_id, wanted, shown, "activity_start"
-                    ),
-                )
+                self.sim.later(soon, tap)
             return True
-        if "a:l" in seen.datas:  # the chooser without this activity: it is having a break
-            self.sim._starting.pop(persona.chat_id, None)
-            self.sim.note(persona, "event", "session_not_offered", activity=plan.activity)
-            return True
-        return False
+        # The chooser without this activity: it is having a break (or is gone).
+        self.sim._starting.pop(persona.chat_id, None)
+        self.sim.note(persona, "event", "session_not_offered", activity=plan.activity)
+        return True
+
+    async def _tap_if_not_begun(self, tap) -> None:
+        persona = tap.args[0]
+        if self.sim._starting.get(persona.chat_id) is not None:
+            await tap()
+        self.sim._starting.pop(persona.chat_id, None)  # begun, or never: she stops trying
 
     def delay(self, persona: Persona, role: str) -> timedelta:
         """Minutes mostly; with `late`, hours; with `next_morning`, the next morning."""
@@ -266,10 +269,19 @@ class Typist:
     def rating_for(self, persona: Persona, seen: Seen, role: str) -> tuple[list[dict], int | None]:
         """What the question is about (its subjects) and the number she means."""
         screen = self.screen(persona)
-        if role == "again":  # asked again: the same number, about the same thing
-            if screen.last is None:
-                return [], None
-            return screen.last
+        if role == "again":  # asked again: she looks up for the question it asks again
+            older = [m for m in list(screen.messages)[::-1][1:SCREEN_DEPTH] if m is not seen]
+            asked = next(
+                (
+                    (m, r)
+                    for m in older
+                    if (r := role_of(m)) in ("checkin", "next_day", "before", "after")
+                ),
+                None,
+            )
+            if asked is not None:
+                return self.rating_for(persona, asked[0], asked[1])
+            return screen.last if screen.last is not None else ([], None)
         if role in ("before", "after"):
             sid = screen.session_id
             plan = self.sim._plans.get(sid) if sid is not None else None
@@ -430,7 +442,20 @@ class Typist:
             "setting_changed",
             choose=change["choose"],
             expect=change.get("expect") or {},
-            found={k: row.get(k) for k in change.get("expect") or {}},
+            found={
+                k: self.activities_now(persona) if k == "activities" else row.get(k)
+                for k in change.get("expect") or {}
+            },
+        )
+
+    def activities_now(self, persona: Persona) -> list[str]:
+        """Her activities as "name minutes", sorted (any the bot marks removed left out)."""
+        rows = activities.for_patient(self.sim.db, self.sim.patient_ids[persona.id])
+        return sorted(
+            f"{a['name']} {a['dose_minutes']}"
+            for a in rows
+            if not (a.get("removed_at") or a.get("deleted_at"))
+            and a.get("status", "active") not in ("removed", "deleted")
         )
 
     async def location(self, persona: Persona, lat: float, lon: float) -> None:
