@@ -20,7 +20,7 @@ import json
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +66,7 @@ class Screen:
     last: tuple[list[dict], int] | None = None  # (subjects, value) of her last rating
     today: dict[date, int | None] = field(default_factory=dict)  # the pain she has on a day
     menu_for: object = None  # the session plan whose activity chooser she has answered
+    away_until: datetime | None = None  # answering late: she reads nothing new until then
 
 
 def plain(html: str) -> str:
@@ -145,8 +146,13 @@ class Typist:
             return
         if role in persona.ignore:  # e.g. sitting, lesson, checkin: kinds she never answers
             return
-        when = self.sim.clock.now() + self.delay(persona, role)
-        self.sim.later(when, partial(self.wake, persona))
+        now = self.sim.clock.now()
+        if screen.away_until is not None and now < screen.away_until:
+            return  # she is away from her phone: she reads it all when she is back
+        wait, away = self.delay(persona, role)
+        if away:
+            screen.away_until = now + wait
+        self.sim.later(now + wait, partial(self.wake, persona))
 
     def _menu(self, persona: Persona, seen: Seen) -> bool:
         """The activity chooser after her /activity: she picks the one she planned, typing its
@@ -179,21 +185,22 @@ class Typist:
             await tap()
         self.sim._starting.pop(persona.chat_id, None)  # begun, or never: she stops trying
 
-    def delay(self, persona: Persona, role: str) -> timedelta:
-        """Minutes mostly; with `late`, hours; with `next_morning`, the next morning."""
+    def delay(self, persona: Persona, role: str) -> tuple[timedelta, bool]:
+        """How long until she answers, and whether she is away from her phone meanwhile:
+        minutes mostly; with `late`, hours; with `next_morning`, at 07:00-08:59 the next day."""
         rng, typed = self.sim.rng, persona.typed
         low, high = typed.get("reply_minutes", (1, 20))
         if role in ("again", "safety"):
-            return timedelta(minutes=rng.randint(1, 3))
+            return timedelta(minutes=rng.randint(1, 3)), False
         draw = rng.random()
         if draw < typed.get("next_morning", 0.0):
             tz = self.zone_now(persona)
             tomorrow = local_date(self.sim.clock.now(), tz) + timedelta(days=1)
-            at = time(7, rng.randint(0, 59)) if rng.random() < 0.5 else time(8, rng.randint(0, 59))
-            return local_to_utc(tomorrow, at, tz) - self.sim.clock.now()
+            at = time(rng.choice((7, 8)), rng.randint(0, 59))
+            return local_to_utc(tomorrow, at, tz) - self.sim.clock.now(), True
         if draw < typed.get("next_morning", 0.0) + typed.get("late", 0.0):
-            return timedelta(minutes=rng.randint(45, 360))
-        return timedelta(minutes=rng.randint(low, high))
+            return timedelta(minutes=rng.randint(45, 360)), True
+        return timedelta(minutes=rng.randint(low, high)), False
 
     # -- where and when she is --------------------------------------------------------------------
     def zone_now(self, persona: Persona):
