@@ -383,3 +383,29 @@ def test_the_office_worker_changed_every_setting_by_typing():
     )
     zones = [p["timezone"] for _, p in r.profiles]
     assert "America/New_York" in zones and zones[-1] == "Europe/London"
+
+
+@pytest.mark.slow
+def test_the_gardeners_sessions_are_judged_and_her_flares_lower_the_dose():
+    """Every session she finished by typing "done" gets a decision with her typed ratings, and
+    gardening that flared (after 7-8, not settled) is adapted or paused, never kept as it was."""
+    r = run("hanna")
+    finished = {
+        line["data"]["session_id"]
+        for line in r.lines
+        if line["dir"] == "in" and line["data"].get("answers") == "done"
+    }
+    decided = {
+        line["data"]["session_id"]: line["data"]
+        for line in r.lines
+        if line["kind"] == "pacing" and line["data"]["status"] != "incomplete"
+    }
+    undecided = sorted(finished - set(decided))
+    assert not undecided, [
+        (sid, r.sim._plans[sid].activity, r.sim._plans[sid].day) for sid in undecided
+    ]
+    flared = [
+        d for sid, d in decided.items() if d["activity"] == "gardening" and (d["after"] or 0) >= 7
+    ]
+    assert flared, "no flaring gardening session was decided"
+    assert all(d["verdict"] in ("adapt", "pause") for d in flared), flared

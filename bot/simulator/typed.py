@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -368,15 +368,15 @@ class Typist:
     def pick(self, key: str) -> str:
         return self.sim.rng.choice(self.phrases[key])
 
-    async def type(self, persona: Persona, words: str, answers: str) -> int:
+    async def type(self, persona: Persona, words: str, answers: str, **data: Any) -> int:
         if self.sim.api_blocked(persona):
             return 0
-        message_id = await self.sim.say(persona, words, "typed", answers=answers)
+        message_id = await self.sim.say(persona, words, "typed", answers=answers, **data)
         self.sim.track(persona)
         return message_id
 
-    async def type_later(self, persona: Persona, words: str, answers: str) -> None:
-        await self.type(persona, words, answers)
+    async def type_later(self, persona: Persona, words: str, answers: str, **data: Any) -> None:
+        await self.type(persona, words, answers, **data)
 
     async def media(self, persona: Persona, what: str) -> None:
         self.sim.note(persona, "in", what, "")
@@ -398,7 +398,7 @@ class Typist:
         words = self.pick("emoji" if rng.random() < typed.get("emoji", 0.0) else "done")
         self.sim.later(
             self.sim.clock.now() + timedelta(minutes=minutes + rng.randint(0, 5)),
-            partial(self.type_later, persona, words, "done"),
+            partial(self.type_later, persona, words, "done", session_id=sid),
         )
 
     # -- settings and places ----------------------------------------------------------------------
