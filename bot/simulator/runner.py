@@ -691,7 +691,8 @@ class Simulation:
             self._schedule_red_flag(persona)
             self._schedule_says(persona)
             self._schedule_settings(persona)
-            self.track(persona)
+            if persona.style == "typed" or persona.settings or persona.locations:
+                self.track(persona)  # her zone and hours can change: tests follow them
         await self.app.initialize()
         self.updates = UpdateFactory(self.app.bot, self.clock)
         if self.app.post_init is None:

@@ -105,7 +105,13 @@ class Typist:
     def __init__(self, sim: Simulation):
         self.sim = sim
         self.screens: dict[int, Screen] = {}
-        self.phrases = load_phrasebook(sim.scenario.extra.get("phrasebook"))
+        self._phrases: dict[str, list[str]] | None = None
+
+    @property
+    def phrases(self) -> dict[str, list[str]]:
+        if self._phrases is None:  # read once, when a persona first types
+            self._phrases = load_phrasebook(self.sim.scenario.extra.get("phrasebook"))
+        return self._phrases
 
     # -- the screen -----------------------------------------------------------------------------
     def screen(self, persona: Persona) -> Screen:
