@@ -271,8 +271,17 @@ def _settings_changes(value: Any, where: str) -> tuple[tuple[int, time, dict], .
     found: list[tuple[int, time, dict]] = []
     for n, item in enumerate(value):
         iw = f"{where}[{n}]"
-        if not isinstance(item, dict) or not str(item.get("choose") or "").strip():
-            raise _fail(iw, "each change names the /settings button to choose (choose: ...)")
+        choose = item.get("choose") if isinstance(item, dict) else None
+        choose = [choose] if isinstance(choose, str) else choose
+        if (
+            not isinstance(item, dict)
+            or not isinstance(choose, list)
+            or not choose
+            or not all(isinstance(c, str) and c.strip() for c in choose)
+        ):
+            raise _fail(
+                iw, "each change names the /settings button(s) to choose (choose: a text or a list)"
+            )
         answers = item.get("answers", [])
         if not isinstance(answers, list):
             raise _fail(f"{iw}.answers", "a list of what she types (or {location: [lat, lon]})")
@@ -284,7 +293,7 @@ def _settings_changes(value: Any, where: str) -> tuple[tuple[int, time, dict], .
         expect = item.get("expect") or {}
         if not isinstance(expect, dict):
             raise _fail(f"{iw}.expect", "a mapping of patient fields to their values")
-        change = {"choose": str(item["choose"]), "answers": answers, "expect": expect}
+        change = {"choose": [str(c) for c in choose], "answers": answers, "expect": expect}
         at = _time(item.get("at"), f"{iw}.at")
         found.extend((day, at, change) for day in _days(item, iw))
     return tuple(found)

@@ -409,24 +409,27 @@ class Typist:
 
     # -- settings and places ----------------------------------------------------------------------
     async def change_setting(self, persona: Persona, change: dict) -> None:
-        """/settings, pick `choose` from its menu, then type each of `answers` as asked."""
+        """/settings, pick each of `choose` from the menus in turn, then type each of `answers`
+        as asked (a minute apart)."""
         if self.sim.api_blocked(persona):
             return
         mark = len(self.sim.api.sent)
         await self.sim.say(persona, "/settings", "typed", answers="settings")
-        menu = None
-        for sent in self.sim._replies_since(mark, persona.chat_id):
-            for row in sent.buttons:
-                for shown, data in row:
-                    if change["choose"].casefold() in shown.casefold():
-                        menu = (sent, shown, data)
-        if menu is None:
-            self.sim.note(persona, "event", "setting_not_offered", choose=change["choose"])
-            return
-        if persona.typed.get("menus") == "type":
-            await self.sim.say(persona, menu[1], "typed", answers="settings")
-        else:
-            await self.sim.tap(persona, menu[0].message_id, menu[2], menu[1], "settings")
+        for fragment in change["choose"]:
+            menu = None
+            for sent in self.sim._replies_since(mark, persona.chat_id):
+                for row in sent.buttons:
+                    for shown, data in row:
+                        if fragment.casefold() in shown.casefold():
+                            menu = (sent, shown, data)
+            if menu is None:
+                self.sim.note(persona, "event", "setting_not_offered", choose=fragment)
+                return
+            mark = len(self.sim.api.sent)
+            if persona.typed.get("menus") == "type":
+                await self.sim.say(persona, menu[1], "typed", answers="settings")
+            else:
+                await self.sim.tap(persona, menu[0].message_id, menu[2], menu[1], "settings")
         self.sim.later(
             self.sim.clock.now() + timedelta(minutes=1),
             partial(self.setting_answers, persona, change, list(change["answers"])),
@@ -453,7 +456,7 @@ class Typist:
             persona,
             "event",
             "setting_changed",
-            choose=change["choose"],
+            choose=" > ".join(change["choose"]),
             expect=change.get("expect") or {},
             found={
                 k: self.activities_now(persona) if k == "activities" else row.get(k)
