@@ -160,6 +160,8 @@ def test_a_person_reads_the_screen_by_its_words():
     assert seen(render("session_before", activity="walk")) == "before"
     assert seen(render("session_after", activity="walk")) == "after"
     assert seen(render("next_day", name="Ann", activities=["walk"])) == "next_day"
+    assert seen(render("session_settle", sessions=[{"activity": "walk"}])) == "settle"
+    assert seen(render("session_go", already=True, activity="walk")) == "done"
     assert seen(render("rating_reask", reason="not_a_number")) == "again"
     assert seen(render("checkin_thanks", pain=4)) is None
     assert seen(render("not_waiting")) is None

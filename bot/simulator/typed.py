@@ -55,6 +55,7 @@ class Seen:
     labels: list[str]
     datas: list[str]
     session_id: int | None = None  # from the row's payload (a next-day question)
+    day: date | None = None  # her local date when it arrived
 
 
 @dataclass
@@ -78,6 +79,8 @@ def role_of(seen: Seen) -> str | None:
     t, kind = seen.text, seen.kind
     if "is this happening now" in t:
         return "safety"
+    if "come back to about where it was" in t or "has it settled" in t or "did it settle" in t:
+        return "settle"  # first: it says "before you started" too
     if "highest pain" in t:
         return "after"
     if "before you start" in t or "just before you started" in t or "first, how is your pain" in t:
@@ -86,8 +89,6 @@ def role_of(seen: Seen) -> str | None:
         return "next_day"
     if "how is your back" in t or kind in ("checkin", "checkin_reminder"):
         return "checkin"
-    if "come back to about where it was" in t or "has it settled" in t or "did it settle" in t:
-        return "settle"
     if "tap done when you finish" in t or "finished your" in t or "did you finish" in t:
         return "done"
     if kind == "sitting" or "movement break" in t:
@@ -127,6 +128,7 @@ class Typist:
             [label for r in sent.buttons for label, _ in r],
             [d for r in sent.buttons for _, d in r],
             payload.get("session_id") if isinstance(payload, dict) else None,
+            self.today(persona),
         )
         screen = self.screen(persona)
         screen.messages.append(seen)
@@ -295,6 +297,11 @@ class Typist:
             if asked is not None:
                 return self.rating_for(persona, asked[0], asked[1])
             return screen.last if screen.last is not None else ([], None)
+        day = self.today(persona)
+        if seen.day is not None and seen.day < day and role != "checkin":
+            # A question from an earlier day, answered in words today: her pain now, which is
+            # today's rating ("a question from an earlier day never takes today's answer").
+            return [{"what": "checkin", "local_date": day.isoformat()}], self.pain_today(persona)
         if role in ("before", "after"):
             sid = screen.session_id
             plan = self.sim._plans.get(sid) if sid is not None else None
@@ -311,8 +318,7 @@ class Typist:
             if plan is None:  # a session she did not play: how her back is today, unrecorded
                 return [], self.pain_today(persona)
             return [{"what": "session", "session_id": sid, "field": "next_day"}], plan.next_day
-        day = self.today(persona).isoformat()
-        subjects: list[dict] = [{"what": "checkin", "local_date": day}]
+        subjects: list[dict] = [{"what": "checkin", "local_date": day.isoformat()}]
         if waiting and "a day after your" in seen.text:
             # The check-in that is also a session's next-day question: she answers for the session.
             subjects += [
@@ -459,16 +465,18 @@ class Typist:
             choose=" > ".join(change["choose"]),
             expect=change.get("expect") or {},
             found={
-                k: self.activities_now(persona) if k == "activities" else row.get(k)
-                for k in change.get("expect") or {}
+                k: self.activities_now(persona, v) if k == "activities" else row.get(k)
+                for k, v in (change.get("expect") or {}).items()
             },
         )
 
-    def activities_now(self, persona: Persona) -> list[str]:
-        """Her activities as "name minutes", sorted (any the bot marks removed left out)."""
+    def activities_now(self, persona: Persona, expected: list) -> list[str]:
+        """Her activities as "name minutes", sorted (any the bot marks removed left out); as the
+        bare name where `expected` names it without minutes (its dose is the pacing rule's)."""
         rows = activities.for_patient(self.sim.db, self.sim.patient_ids[persona.id])
+        bare = {str(e) for e in expected or []}
         return sorted(
-            f"{a['name']} {a['dose_minutes']}"
+            a["name"] if a["name"] in bare else f"{a['name']} {a['dose_minutes']}"
             for a in rows
             if not (a.get("removed_at") or a.get("deleted_at"))
             and a.get("status", "active") not in ("removed", "deleted")
