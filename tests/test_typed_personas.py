@@ -162,6 +162,7 @@ def test_a_person_reads_the_screen_by_its_words():
     assert seen(render("next_day", name="Ann", activities=["walk"])) == "next_day"
     assert seen(render("session_settle", sessions=[{"activity": "walk"}])) == "settle"
     assert seen(render("session_go", already=True, activity="walk")) == "done"
+    assert seen("Finished your <b>walk</b>? Tap <b>Done</b> to tell me how it went") == "finish"
     assert seen(render("rating_reask", reason="not_a_number")) == "again"
     assert seen(render("checkin_thanks", pain=4)) is None
     assert seen(render("not_waiting")) is None
@@ -403,13 +404,14 @@ def test_the_office_worker_changed_every_setting_by_typing():
 
 @pytest.mark.slow
 def test_the_gardeners_sessions_are_judged_and_her_flares_lower_the_dose():
-    """Every session she finished by typing "done" gets a decision with her typed ratings, and
+    """Every session she finished ("done", "finished" or 👍 typed when the activity began, in
+    words if asked "Finished your ...?") gets a decision with her typed ratings, and
     gardening that flared (after 7-8, not settled) is adapted or paused, never kept as it was."""
     r = run("hanna")
     finished = {
         line["data"]["session_id"]
         for line in r.lines
-        if line["dir"] == "in" and line["data"].get("answers") == "done"
+        if line["dir"] == "in" and line["data"].get("answers") in ("done", "finish")
     }
     decided = {
         line["data"]["session_id"]: line["data"]

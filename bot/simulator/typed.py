@@ -89,7 +89,9 @@ def role_of(seen: Seen) -> str | None:
         return "next_day"
     if "how is your back" in t or kind in ("checkin", "checkin_reminder"):
         return "checkin"
-    if "tap done when you finish" in t or "finished your" in t or "did you finish" in t:
+    if "finished your" in t or "did you finish" in t:
+        return "finish"  # the bot asks whether an activity under way is over
+    if "tap done when you finish" in t:
         return "done"
     if kind == "sitting" or "movement break" in t:
         return "sitting"
@@ -268,6 +270,9 @@ class Typist:
             if plan.settled and rng.random() < typed.get("emoji", 0.0):
                 words = self.pick("emoji")
             await self.type(persona, words, "settle")
+        elif role == "finish":  # asked again, she says it in words
+            if plan is not None:
+                await self.type(persona, self.pick("done"), "finish", session_id=screen.session_id)
         elif role == "sitting":
             emoji = rng.random() < typed.get("emoji", 0.0)
             await self.type(persona, self.pick("emoji" if emoji else "sitting"), "sitting")
