@@ -221,6 +221,11 @@ async def test_a_typed_run_repeats_exactly_from_its_seed():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PERSONAS)
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 15 findings 1, 8, 9 (task A): 'sorry I meant 3' and edited ratings are not "
+    "taken as corrections on main; late typed answers go to the wrong open question",
+)
 def test_no_rating_lost_every_one_stored_with_its_latest_correction(name):
     r = run(name)
     given = r.given()
@@ -256,6 +261,11 @@ def test_no_rating_lost_every_one_stored_with_its_latest_correction(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PERSONAS)
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 15 finding 2 (task A): on main a rating typed the next morning, before that "
+    "day's check-in, is stored for the day before ('noted ... for today')",
+)
 def test_no_rating_stored_on_the_wrong_local_day(name):
     """A stored day's rating is one she typed on that local day (right or wrong: whether the
     correction counted is the test above), never one from the day before or after."""
@@ -382,6 +392,12 @@ def test_no_apology_for_an_error_and_no_stack_trace_in_the_log(name):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 15 findings 4, 5 (task B): main's /settings cannot remove or rename an "
+    "activity, set lesson days or a weekdays check-in, take a typed dose or summary time, "
+    "remove quiet hours, and saves a check-in inside quiet hours",
+)
 def test_the_office_worker_changed_every_setting_by_typing():
     """Each /settings change in his scenario was offered and left his row as `expect` says (a
     check-in inside his quiet hours refused, 07:15 kept); his zone went to New York and back."""
@@ -403,6 +419,11 @@ def test_the_office_worker_changed_every_setting_by_typing():
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 15 finding 6 (tasks A, C): on main typed 'done' / 'finished' are not "
+    "understood, so sessions stay under way 36 h and close incomplete, undecided",
+)
 def test_the_gardeners_sessions_are_judged_and_her_flares_lower_the_dose():
     """Every session she finished ("done", "finished" or 👍 typed when the activity began, in
     words if asked "Finished your ...?") gets a decision with her typed ratings, and
@@ -427,3 +448,49 @@ def test_the_gardeners_sessions_are_judged_and_her_flares_lower_the_dose():
     ]
     assert flared, "no flaring gardening session was decided"
     assert all(d["verdict"] in ("adapt", "pause") for d in flared), flared
+
+
+HABITS = {  # what each persona must have done in her four weeks, at least this often
+    "margaret": {
+        "corrected": 1,
+        "edited": 1,
+        "voice": 1,
+        "sticker": 1,
+        "emoji": 1,
+        "late": 1,
+        "next_morning": 1,
+    },
+    "tom": {"corrected": 1, "edited": 1, "late": 1, "location": 2},
+    "hanna": {"corrected": 1, "edited": 1, "flare_day": 2},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PERSONAS)
+def test_each_persona_did_what_her_scenario_says(name):
+    """The runs exercise what they are for: corrections both ways, voice notes, stickers and
+    emoji, answers hours late and the next morning, locations, flare days; no rating tapped."""
+    r = run(name)
+    seen: dict[str, int] = defaultdict(int)
+    asked = None
+    for line in r.lines:
+        kind, data = line["kind"], line["data"]
+        if line["dir"] == "out" and kind in ("checkin", "checkin_reminder", "next_day"):
+            asked = line
+        elif kind == "rating_given":
+            seen[data["how"]] += 1
+            if data["what"] == "checkin" and data["value"] >= 7:
+                seen["flare_day"] += 1
+        elif line["dir"] == "in" and kind in ("voice", "sticker", "location"):
+            seen[kind] += 1
+        elif line["dir"] == "in" and kind == "typed":
+            seen["emoji"] += line["text"] == "👍"
+            if data.get("answers") == "checkin" and asked is not None:
+                at, then = datetime.fromisoformat(line["t"]), datetime.fromisoformat(asked["t"])
+                seen["late"] += at - then >= timedelta(minutes=45)
+                seen["next_morning"] += r.local(at).date() > r.local(then).date()
+        elif line["dir"] == "in":  # a tap: only menus, never a rating
+            tapped = str((data.get("data") or {}).get("callback_data", ""))
+            assert not tapped.startswith(("c:", "r:", "n:")), line
+    short = {k: seen[k] for k, least in HABITS[name].items() if seen[k] < least}
+    assert not short, f"{name} did too little of {short} (all: {dict(seen)})"
