@@ -452,15 +452,14 @@ def test_the_gardeners_sessions_are_judged_and_her_flares_lower_the_dose():
 
 HABITS = {  # what each persona must have done in her four weeks, at least this often
     "margaret": {
-        "corrected": 1,
-        "edited": 1,
-        "voice": 1,
+        "correction": 2,  # a wrong rating put right, by "sorry I meant" or by an edit
+        "voice": 2,
         "sticker": 1,
-        "emoji": 1,
-        "late": 1,
+        "emoji": 2,
+        "late": 2,
         "next_morning": 1,
     },
-    "tom": {"corrected": 1, "edited": 1, "late": 1, "location": 2},
+    "tom": {"correction": 2, "late": 1, "location": 2},
     "hanna": {"corrected": 1, "edited": 1, "flare_day": 2},
 }
 
@@ -479,6 +478,7 @@ def test_each_persona_did_what_her_scenario_says(name):
             asked = line
         elif kind == "rating_given":
             seen[data["how"]] += 1
+            seen["correction"] += data["how"] != "typed"
             if data["what"] == "checkin" and data["value"] >= 7:
                 seen["flare_day"] += 1
         elif line["dir"] == "in" and kind in ("voice", "sticker", "location"):

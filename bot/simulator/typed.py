@@ -5,8 +5,10 @@ reads the bot's last messages in her chat (the transcript's `out` lines, newest 
 the newest question she has not answered yet, in words from the phrasebook
 (`bot/simulator/phrasebook.yaml`): "7/10", "seven", "about a 4", "yes it settled", "done", 👍.
 Sometimes late (hours, or the next morning), sometimes wrong and then corrected ("8", then "sorry
-I meant 3", or the message edited), sometimes a voice note or a sticker first. Every random choice
-comes from the simulation's seeded generator, so a run repeats exactly.
+I meant 3", or the message edited), sometimes a voice note or a sticker first. Every choice is
+drawn from a generator seeded by the scenario's seed, the persona and the question (its kind, her
+local day, its number that day), so a run repeats exactly and one more message from the bot (a new
+nudge) changes none of her other answers.
 
 What she meant is written to the transcript as `rating_given` events (the subject: a check-in's
 local date, or a session's before / after / next_day; the value; whether it corrects an earlier
@@ -16,7 +18,9 @@ bookkeeping (which session a question is about), never to choose an answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -40,6 +44,13 @@ SCREEN_DEPTH = 6  # how many of the bot's last messages she looks at
 _TAG = re.compile(r"<[^>]+>")
 
 
+def stable_rng(*parts: object) -> random.Random:
+    """A generator seeded by `parts` (the scenario's seed, the persona, what is decided): each
+    decision draws from its own, so one more nudge from the bot changes no later answer."""
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
 def load_phrasebook(path: Path | str | None = None) -> dict[str, list[str]]:
     raw = yaml.safe_load(Path(path or PHRASEBOOK).read_text(encoding="utf-8"))
     return {str(k): [str(p) for p in v] for k, v in raw.items()}
@@ -56,6 +67,7 @@ class Seen:
     datas: list[str]
     session_id: int | None = None  # from the row's payload (a next-day question)
     day: date | None = None  # her local date when it arrived
+    rng: random.Random | None = None  # her choices about this message (see `stable_rng`)
 
 
 @dataclass
@@ -67,6 +79,7 @@ class Screen:
     last: tuple[list[dict], int] | None = None  # (subjects, value) of her last rating
     today: dict[date, int | None] = field(default_factory=dict)  # the pain she has on a day
     menu_for: object = None  # the session plan whose activity chooser she has answered
+    counts: dict[tuple, int] = field(default_factory=dict)  # questions seen, by role and day
     away_until: datetime | None = None  # answering late: she reads nothing new until then
 
 
@@ -151,6 +164,9 @@ class Typist:
         role = role_of(seen)
         if role is None:
             return
+        key = (role, seen.day)
+        screen.counts[key] = screen.counts.get(key, 0) + 1
+        seen.rng = self.rng_for(persona, role, seen.day, screen.counts[key])
         if role == "done":
             self._plan_done(persona, seen)
             return
@@ -159,7 +175,7 @@ class Typist:
         now = self.sim.clock.now()
         if screen.away_until is not None and now < screen.away_until:
             return  # she is away from her phone: she reads it all when she is back
-        wait, away = self.delay(persona, role)
+        wait, away = self.delay(persona, role, seen.rng)
         if away:
             screen.away_until = now + wait
         self.sim.later(now + wait, partial(self.wake, persona))
@@ -195,10 +211,13 @@ class Typist:
             await tap()
         self.sim._starting.pop(persona.chat_id, None)  # begun, or never: she stops trying
 
-    def delay(self, persona: Persona, role: str) -> tuple[timedelta, bool]:
+    def rng_for(self, persona: Persona, *what: object) -> random.Random:
+        return stable_rng(self.sim.scenario.seed, persona.id, *what)
+
+    def delay(self, persona: Persona, role: str, rng: random.Random) -> tuple[timedelta, bool]:
         """How long until she answers, and whether she is away from her phone meanwhile:
         minutes mostly; with `late`, hours; with `next_morning`, at 07:00-08:59 the next day."""
-        rng, typed = self.sim.rng, persona.typed
+        typed = persona.typed
         low, high = typed.get("reply_minutes", (1, 20))
         if role in ("again", "safety"):
             return timedelta(minutes=rng.randint(1, 3)), False
@@ -227,7 +246,9 @@ class Typist:
         screen, day = self.screen(persona), self.today(persona)
         if day not in screen.today:
             first = local_date(self.sim.scenario.start, zone(persona.timezone))
-            screen.today[day] = persona.checkin_pain.for_day((day - first).days, self.sim.rng)
+            screen.today[day] = persona.checkin_pain.for_day(
+                (day - first).days, self.rng_for(persona, "pain", day)
+            )
         return screen.today[day]
 
     # -- answering --------------------------------------------------------------------------------
@@ -250,7 +271,8 @@ class Typist:
         if found is None:
             return
         seen, role = found
-        screen, rng, typed = self.screen(persona), self.sim.rng, persona.typed
+        screen, typed = self.screen(persona), persona.typed
+        rng = seen.rng or self.rng_for(persona, "wake", seen.message_id)
         screen.answered.add(seen.message_id)
         if role in ("checkin", "next_day", "before", "after", "again"):
             subjects, value = self.rating_for(persona, seen, role)
@@ -260,27 +282,28 @@ class Typist:
                 await self.media(persona, "voice")
             elif rng.random() < typed.get("sticker", 0.0):
                 await self.media(persona, "sticker")
-            await self.rate(persona, subjects, value, role)
+            await self.rate(persona, subjects, value, role, rng)
             return
         plan = self._plan(persona)
         if role == "settle":
             if plan is None or plan.settled is None:
                 return
-            words = self.pick("settled_yes" if plan.settled else "settled_no")
+            words = self.pick("settled_yes" if plan.settled else "settled_no", rng)
             if plan.settled and rng.random() < typed.get("emoji", 0.0):
-                words = self.pick("emoji")
+                words = self.pick("emoji", rng)
             await self.type(persona, words, "settle")
         elif role == "finish":  # asked again, she says it in words
             if plan is not None:
-                await self.type(persona, self.pick("done"), "finish", session_id=screen.session_id)
+                words = self.pick("done", rng)
+                await self.type(persona, words, "finish", session_id=screen.session_id)
         elif role == "sitting":
             emoji = rng.random() < typed.get("emoji", 0.0)
-            await self.type(persona, self.pick("emoji" if emoji else "sitting"), "sitting")
+            await self.type(persona, self.pick("emoji" if emoji else "sitting", rng), "sitting")
         elif role == "safety":
-            await self.type(persona, self.pick("safety_no"), "safety")
+            await self.type(persona, self.pick("safety_no", rng), "safety")
         elif role == "lesson":
             emoji = rng.random() < typed.get("emoji", 0.0)
-            await self.type(persona, self.pick("emoji" if emoji else "lesson"), "lesson")
+            await self.type(persona, self.pick("emoji" if emoji else "lesson", rng), "lesson")
 
     def _plan(self, persona: Persona):
         sid = self.screen(persona).session_id
@@ -334,21 +357,23 @@ class Typist:
             return subjects, value
         return subjects, self.pain_today(persona)
 
-    async def rate(self, persona: Persona, subjects: list[dict], value: int, role: str) -> None:
+    async def rate(
+        self, persona: Persona, subjects: list[dict], value: int, role: str, rng: random.Random
+    ) -> None:
         """Type a rating; with the `wrong` share, a wrong one first and its correction after."""
-        rng, typed, screen = self.sim.rng, persona.typed, self.screen(persona)
+        typed, screen = persona.typed, self.screen(persona)
         screen.last = (subjects, value)
         if rng.random() < typed.get("wrong", 0.0):
             wrong = (value + rng.randint(3, 7)) % 11
-            message_id = await self.type(persona, self.say_rating(wrong), role)
+            message_id = await self.type(persona, self.say_rating(wrong, rng), role)
             self.given(persona, subjects, wrong, "typed")
             by_edit = rng.random() < typed.get("edit", 0.5)
             self.sim.later(
                 self.sim.clock.now() + timedelta(minutes=rng.randint(1, 4)),
-                partial(self.correct, persona, subjects, value, wrong, message_id, by_edit),
+                partial(self.correct, persona, subjects, value, wrong, message_id, by_edit, rng),
             )
             return
-        await self.type(persona, self.say_rating(value), role)
+        await self.type(persona, self.say_rating(value, rng), role)
         self.given(persona, subjects, value, "typed")
 
     async def correct(
@@ -359,18 +384,19 @@ class Typist:
         wrong: int,
         message_id: int,
         by_edit: bool,
+        rng: random.Random,
     ) -> None:
         if self.sim.api_blocked(persona):
             return
         if by_edit:
-            words = self.say_rating(value)
+            words = self.say_rating(value, rng)
             self.sim.note(persona, "in", "edit", words, message_id=message_id)
             await self.sim.app.process_update(
                 self.sim.updates.edited_text(persona.chat_id, words, message_id=message_id)
             )
             self.given(persona, subjects, value, "edited")
         else:
-            words = self.pick("correction").format(n=value, word=WORDS[value], wrong=wrong)
+            words = self.pick("correction", rng).format(n=value, word=WORDS[value], wrong=wrong)
             await self.type(persona, words, "correction")
             self.given(persona, subjects, value, "corrected")
         self.sim.track(persona)
@@ -379,11 +405,11 @@ class Typist:
         for subject in subjects:
             self.sim.note(persona, "event", "rating_given", value=value, how=how, **subject)
 
-    def say_rating(self, value: int) -> str:
-        return self.pick("rating").format(n=value, word=WORDS[value])
+    def say_rating(self, value: int, rng: random.Random) -> str:
+        return self.pick("rating", rng).format(n=value, word=WORDS[value])
 
-    def pick(self, key: str) -> str:
-        return self.sim.rng.choice(self.phrases[key])
+    def pick(self, key: str, rng: random.Random) -> str:
+        return rng.choice(self.phrases[key])
 
     async def type(self, persona: Persona, words: str, answers: str, **data: Any) -> int:
         if self.sim.api_blocked(persona):
@@ -411,8 +437,8 @@ class Typist:
         screen.answered.add(seen.message_id)
         act = activities.get(self.sim.db, self.sim.activity_ids[(persona.id, plan.activity)])
         minutes = plan.minutes or (act["dose_minutes"] if act else 10)
-        rng, typed = self.sim.rng, persona.typed
-        words = self.pick("emoji" if rng.random() < typed.get("emoji", 0.0) else "done")
+        rng, typed = self.rng_for(persona, "done", sid), persona.typed
+        words = self.pick("emoji" if rng.random() < typed.get("emoji", 0.0) else "done", rng)
         self.sim.later(
             self.sim.clock.now() + timedelta(minutes=minutes + rng.randint(0, 5)),
             partial(self.type_later, persona, words, "done", session_id=sid),
