@@ -27,6 +27,7 @@ from bot.rules.localtime import local_date, local_to_utc, zone
 from bot.settings import load_settings
 from bot.simulator.fake_api import FakeBotApi
 from bot.simulator.scenario import Clinician, ClinicSpec, CohortSpec, Persona, Scenario, SessionPlan
+from bot.simulator.typed import Typist
 from bot.simulator.updates import UpdateFactory
 from jobs.dispatch import dispatch_due, next_due
 from jobs.plan import plan_all
@@ -99,6 +100,10 @@ class Simulation:
         self.clinic_ids: dict[str, int] = {}
         self.cohort_ids: dict[tuple[str, str], int] = {}
         self.enrolment_codes: dict[tuple[str, str], str] = {}
+        # Personas who type (`style: typed`) read their screen and answer in words.
+        self.typist = Typist(self)
+        # What the bot has of each persona's zone and hours, last seen (see `track`).
+        self._profiles: dict[str, dict] = {}
 
     # -- transcript ---------------------------------------------------------------------------
     def note(
@@ -215,6 +220,9 @@ class Simulation:
     def react(self, persona: Persona, row: dict, sent) -> None:
         """How a persona answers what the bot sent (the scenario's `answers`)."""
         kind = row["kind"]
+        if persona.style == "typed":
+            self.typist.saw(persona, row, sent)
+            return
         if self.react_to_session(persona, row, sent):
             return
         if (
@@ -399,11 +407,26 @@ class Simulation:
             self.updates.callback(persona.chat_id, data, message_id=message_id)
         )
 
-    async def say(self, persona: Persona, text: str, kind: str = "text") -> None:
-        self.note(persona, "in", kind, text)
-        await self.app.process_update(
-            self.updates.text(persona.chat_id, text, first_name=persona.first_name)
-        )
+    async def say(self, persona: Persona, text: str, kind: str = "text", **data: Any) -> int:
+        """She sends `text`; returns the message's id (for an edit later)."""
+        update = self.updates.text(persona.chat_id, text, first_name=persona.first_name)
+        message = update.message
+        message_id = message.message_id if message is not None else 0
+        self.note(persona, "in", kind, text, **({**data, "message_id": message_id} if data else {}))
+        await self.app.process_update(update)
+        return message_id
+
+    def track(self, persona: Persona) -> None:
+        """A `profile` event whenever the bot's idea of her zone, check-in time or quiet hours
+        changes (a /settings edit, a location), so a test knows her local day and hours."""
+        pid = self.patient_ids.get(persona.id)
+        row = patients.get(self.db, pid) if pid is not None else None
+        if row is None:
+            return
+        now = {k: row[k] for k in ("timezone", "checkin_time", "quiet_from", "quiet_to")}
+        if self._profiles.get(persona.id) != now:
+            self._profiles[persona.id] = now
+            self.note(persona, "event", "profile", **now)
 
     def api_blocked(self, persona: Persona) -> bool:
         return self.api.is_blocked(persona.chat_id)
@@ -509,6 +532,19 @@ class Simulation:
                 )
 
         self.later(self.local_moment(persona, spec["day"], spec["at"]), report)
+
+    def _schedule_settings(self, persona: Persona) -> None:
+        """`settings` (/settings changes, typed) and `locations` (shared out of the blue)."""
+        for day, at, change in persona.settings:
+            self.later(
+                self.local_moment(persona, day, at),
+                partial(self.typist.change_setting, persona, change),
+            )
+        for day, at, lat, lon in persona.locations:
+            self.later(
+                self.local_moment(persona, day, at),
+                partial(self.typist.location, persona, lat, lon),
+            )
 
     def _schedule_says(self, persona: Persona) -> None:
         """`says`: free text typed at a local day and time, whatever the bot has open."""
@@ -662,6 +698,9 @@ class Simulation:
             self._schedule_sessions(persona)
             self._schedule_red_flag(persona)
             self._schedule_says(persona)
+            self._schedule_settings(persona)
+            if persona.style == "typed" or persona.settings or persona.locations:
+                self.track(persona)  # her zone and hours can change: tests follow them
         await self.app.initialize()
         self.updates = UpdateFactory(self.app.bot, self.clock)
         if self.app.post_init is None:

@@ -74,6 +74,15 @@ class Persona:
     red_flag: dict | None = None  # {day, at, seen_after_hours}: /urgent, an emergency sign
     # Free text typed at a local day and time, whatever is open: (day, time, text).
     says: tuple[tuple[int, time, str], ...] = ()
+    # "tap" (buttons, as the scenario's answers say) or "typed" (reads the screen, types words).
+    style: str = "tap"
+    # A typing persona's habits: reply_minutes, late, next_morning, wrong, edit, emoji, voice,
+    # sticker (shares from 0 to 1) and menus ("tap" or "type"); see docs/simulation.md.
+    typed: dict = field(default_factory=dict)
+    # /settings changes: (day, time, {choose, answers, expect}).
+    settings: tuple[tuple[int, time, dict], ...] = ()
+    # Locations sent out of the blue: (day, time, latitude, longitude).
+    locations: tuple[tuple[int, time, float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -209,6 +218,106 @@ def _says(value: Any, where: str) -> tuple[tuple[int, time, str], ...]:
     return tuple(found)
 
 
+TYPED_SHARES = ("late", "next_morning", "wrong", "edit", "emoji", "voice", "sticker")
+
+
+def _typed(value: Any, where: str) -> dict:
+    """A typing persona's habits: `{late: 0.2, wrong: 0.1, menus: tap, reply_minutes: [1, 9]}`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(where, "expected a mapping such as {late: 0.2, wrong: 0.1, emoji: 0.3}")
+    unknown = set(value) - {*TYPED_SHARES, "menus", "reply_minutes"}
+    if unknown:
+        raise _fail(where, f"unknown habits {sorted(unknown)}")
+    found: dict = {}
+    for key in TYPED_SHARES:
+        share = value.get(key, 0.5 if key == "edit" else 0.0)
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise _fail(f"{where}.{key}", f"a share from 0 to 1, not {share!r}")
+        found[key] = float(share)
+    if found["late"] + found["next_morning"] > 1:
+        raise _fail(where, "late and next_morning together are at most 1")
+    menus = value.get("menus", "tap")
+    if menus not in ("tap", "type"):
+        raise _fail(f"{where}.menus", f"tap or type, not {menus!r}")
+    found["menus"] = menus
+    minutes = value.get("reply_minutes", [1, 20])
+    if (
+        not isinstance(minutes, list)
+        or len(minutes) != 2
+        or not all(isinstance(m, int) and not isinstance(m, bool) for m in minutes)
+        or not 0 <= minutes[0] <= minutes[1]
+    ):
+        raise _fail(f"{where}.reply_minutes", "[low, high] in whole minutes, low <= high")
+    found["reply_minutes"] = (minutes[0], minutes[1])
+    return found
+
+
+def _days(item: dict, where: str) -> list[int]:
+    days = item.get("day", 0)
+    days = days if isinstance(days, list) else [days]
+    if not days or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in days):
+        raise _fail(f"{where}.day", "a day number (0 = the first day) or a list of them")
+    return days
+
+
+def _settings_changes(value: Any, where: str) -> tuple[tuple[int, time, dict], ...]:
+    """`settings: [{day, at, choose: "Check-in time", answers: ["7:30"], expect: {...}}]`"""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _fail(where, 'expected a list of {day, at, choose: "Time zone", answers: [...]}')
+    found: list[tuple[int, time, dict]] = []
+    for n, item in enumerate(value):
+        iw = f"{where}[{n}]"
+        choose = item.get("choose") if isinstance(item, dict) else None
+        choose = [choose] if isinstance(choose, str) else choose
+        if (
+            not isinstance(item, dict)
+            or not isinstance(choose, list)
+            or not choose
+            or not all(isinstance(c, str) and c.strip() for c in choose)
+        ):
+            raise _fail(
+                iw, "each change names the /settings button(s) to choose (choose: a text or a list)"
+            )
+        answers = item.get("answers", [])
+        if not isinstance(answers, list):
+            raise _fail(f"{iw}.answers", "a list of what she types (or {location: [lat, lon]})")
+        for a in answers:
+            if isinstance(a, dict):
+                loc = a.get("location")
+                if not (isinstance(loc, list) and len(loc) == 2):
+                    raise _fail(f"{iw}.answers", "a location is {location: [latitude, longitude]}")
+        expect = item.get("expect") or {}
+        if not isinstance(expect, dict):
+            raise _fail(f"{iw}.expect", "a mapping of patient fields to their values")
+        change = {"choose": [str(c) for c in choose], "answers": answers, "expect": expect}
+        at = _time(item.get("at"), f"{iw}.at")
+        found.extend((day, at, change) for day in _days(item, iw))
+    return tuple(found)
+
+
+def _locations(value: Any, where: str) -> tuple[tuple[int, time, float, float], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _fail(where, "expected a list of {day, at, latitude, longitude}")
+    found: list[tuple[int, time, float, float]] = []
+    for n, item in enumerate(value):
+        iw = f"{where}[{n}]"
+        if not isinstance(item, dict):
+            raise _fail(iw, "expected {day, at, latitude, longitude}")
+        try:
+            lat, lon = float(item["latitude"]), float(item["longitude"])
+        except (KeyError, TypeError, ValueError):
+            raise _fail(iw, "latitude and longitude are numbers") from None
+        at = _time(item.get("at"), f"{iw}.at")
+        found.extend((day, at, lat, lon) for day in _days(item, iw))
+    return tuple(found)
+
+
 def _persona(raw: dict, index: int) -> Persona:
     if not isinstance(raw, dict) or not raw.get("id"):
         raise _fail(f"patients[{index}]", "each patient needs an id")
@@ -325,7 +434,17 @@ def _persona(raw: dict, index: int) -> Persona:
         blocks_bot_on_day=int(blocks) if blocks is not None else None,
         red_flag=_red_flag(answers.get("red_flag"), f"{where} red_flag"),
         says=_says(raw.get("says", answers.get("says")), f"{where} says"),
+        style=_style(raw.get("style", "tap"), f"{where} style"),
+        typed=_typed(raw.get("typed"), f"{where} typed"),
+        settings=_settings_changes(raw.get("settings"), f"{where} settings"),
+        locations=_locations(raw.get("locations"), f"{where} locations"),
     )
+
+
+def _style(value: Any, where: str) -> str:
+    if value not in ("tap", "typed"):
+        raise _fail(where, f"tap or typed, not {value!r}")
+    return str(value)
 
 
 def _clinics(raw: Any, personas: tuple[Persona, ...]) -> tuple[ClinicSpec, ...]:
