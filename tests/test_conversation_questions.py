@@ -260,10 +260,10 @@ async def test_finding_09_two_open_questions_both_filled_each_reply_says_which(h
     await tick(h)
     assert "How is your back" in h.last(USER).text
     assert open_questions(h, pid) == ["session_before", "checkin"]
-    _, first = await say(h, "4")
-    assert "That was for your pain before walking. Still open: today's check-in." in first.text
-    _, second = await say(h, "4")
-    assert "noted: <b>4/10</b> for today" in second.text
+    _, first = await say(h, "4")  # the newest open question: the check-in on the screen
+    assert "That was for today's check-in. Still open: your pain before walking." in first.text
+    assert "noted: <b>4/10</b> for today" in first.text
+    await say(h, "4")
     assert sessions.get(h.db, sid)["before"] == 4
     assert stored(h, pid) == [("2026-03-03", "answered", 4)]
     assert open_questions(h, pid) == []
@@ -409,12 +409,12 @@ def test_a_question_from_an_earlier_day_never_takes_todays_answer(spec, answer):
         assert (row["kind"] == "settle") == (answer == "yes_no")
 
 
-def test_an_activitys_question_goes_before_a_prompt_sent_meanwhile():
+def test_the_newest_open_question_takes_a_typed_answer_first():
     before = _row(1, "session_before", NOW - timedelta(minutes=2))
     checkin = _row(2, "checkin", NOW, "2026-03-03")
     assert [
         r["id"] for r in rules.choose([checkin, before], "rating", "2026-03-03", NOW, BERLIN)
-    ] == [1, 2]
+    ] == [2, 1]
     nday = _row(3, "next_day", NOW - timedelta(minutes=5))
     assert [
         r["id"] for r in rules.choose([nday, checkin], "rating", "2026-03-03", NOW, BERLIN)

@@ -69,7 +69,9 @@ async def test_settle_is_not_asked_about_a_session_from_yesterday(harness, clock
     assert swim
 
 
-async def test_a_checkin_sent_meanwhile_does_not_take_a_typed_after_rating(harness, clock):
+async def test_a_checkin_sent_meanwhile_takes_the_first_typed_number_and_says_so(harness, clock):
+    # Issue 15: a typed answer goes to the newest open question (the one on the screen); the
+    # reply names it and what is still open, and the next number answers that.
     pid, ids = setup(harness, ("walk", 20))
     clock.set(clock.now().replace(day=3, hour=6, minute=30))  # 07:30 Berlin
     plan_all(harness.rt)
@@ -82,8 +84,11 @@ async def test_a_checkin_sent_meanwhile_does_not_take_a_typed_after_rating(harne
     clock.set(clock.now().replace(hour=7, minute=1))
     await dispatch_due(harness.rt)  # the 08:00 check-in goes out
     await harness.send_text(USER, "7")
-    assert sessions.get(harness.db, sid)["after"] == 7
-    assert checkins.for_date(harness.db, pid, "2026-03-03") is None
+    assert checkins.for_date(harness.db, pid, "2026-03-03")["pain"] == 7
+    assert sessions.get(harness.db, sid)["after"] is None
+    assert "walk" in harness.texts(USER)[-1] or "walk" in harness.texts(USER)[-2]  # still open
+    await harness.send_text(USER, "5")
+    assert sessions.get(harness.db, sid)["after"] == 5
 
 
 async def test_pause_and_resume_keep_the_session_follow_ups(harness, clock):

@@ -61,21 +61,14 @@ def fits(row: dict[str, Any], answer: Answer, today: str, now: datetime, tz: Zon
     return bool(local_date(asked, tz).isoformat() == today or now - asked <= JUST_ASKED)
 
 
-LIVE_QUESTIONS = ("session_before", "session_after")
-
-
 def choose(
     rows: list[dict[str, Any]], answer: Answer, today: str, now: datetime, tz: ZoneInfo
 ) -> list[dict[str, Any]]:
-    """The open questions this answer fits, the one it goes to first: an activity's before/after
-    (the conversation the person is in the middle of) before a prompt that arrived meanwhile,
-    otherwise the newest asked. The other stays open and takes the next answer."""
+    """The open questions this answer fits, the one it goes to first: the newest asked, the
+    one on the screen (issue 15). The other stays open and takes the next answer; the reply
+    says which one was answered and what is still open."""
     fitting = [r for r in rows if fits(r, answer, today, now, tz)]
-    return sorted(
-        fitting,
-        key=lambda r: (r["kind"] in LIVE_QUESTIONS, r["asked_at"], r["id"]),
-        reverse=True,
-    )
+    return sorted(fitting, key=lambda r: (r["asked_at"], r["id"]), reverse=True)
 
 
 def late_day_status(day: str, today: str) -> Literal["today", "late", "too_late", "future"]:
