@@ -29,7 +29,7 @@ from handlers.onboarding import not_set_up
 from jobs import questions as conversation
 from jobs import sessions as flow
 from messages import Outgoing, label, render
-from storage import activities, checkins, outbox, questions, sessions
+from storage import activities, checkins, events, outbox, questions, sessions
 
 MAX_LOG_MINUTES = 240
 LOG_MINUTE_CHOICES = (10, 15, 20, 30, 45, 60)
@@ -315,16 +315,44 @@ async def next_day_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def save_next_day(rt, update: Update, patient: dict, pain: int, *, note: str = "") -> bool:
+    typed = update.message.message_id if update.message and update.message.text else None
+
     def act():
-        applied, advice = flow.record_pain_now(rt, patient, pain)
+        applied, advice = flow.record_pain_now(rt, patient, pain, message_id=typed)
         if not applied:
             return []
-        questions.close(rt.db, patient["id"], "next_day", now=rt.clock.now())
-        return [
-            conversation.with_note(note, Outgoing(render("next_day_thanks", pain=pain)))
-        ] + advice
+        checkin_too = _also_todays_checkin(rt, patient, pain, typed)
+        thanks = render("next_day_thanks", pain=pain, checkin_too=checkin_too)
+        return [conversation.with_note(note, Outgoing(thanks))] + advice
 
     return await _apply(rt, update, patient, act)
+
+
+def _also_todays_checkin(rt, patient: dict, pain: int, message_id: int | None) -> bool:
+    """The next-day question and today's check-in ask the same thing ("how is your back right
+    now?"): while today's check-in is open too, one answer fills both."""
+    now = rt.clock.now()
+    day = conversation.today(patient, now)
+    open_checkin = [
+        r
+        for r in questions.open_rows(rt.db, patient["id"], now)
+        if r["kind"] == "checkin" and r["subject"] == day
+    ]
+    if not open_checkin or not checkins.record_answer(
+        rt.db, patient["id"], day, pain, now, open_checkin[0]["outbox_id"]
+    ):
+        return False
+    questions.record_answered(
+        rt.db,
+        patient["id"],
+        "checkin",
+        open_checkin[0]["ref"],
+        now,
+        subject=day,
+        message_id=message_id,
+    )
+    events.record(rt.db, now, "checkin_answered", patient["id"], local_date=day)
+    return True
 
 
 # -- typed answers ----------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from handlers.common import (
     update_key,
 )
 from handlers.onboarding import not_set_up
-from jobs import clinic, flare
+from jobs import clinic, corrections, flare
 from jobs import questions as conversation
 from jobs import sessions as flow
 from jobs.compose import CHECKIN_KINDS
@@ -246,7 +246,7 @@ async def _change_button(rt, update: Update, patient: dict, cb) -> None:
     await respond(
         rt,
         update,
-        lambda: conversation.change(rt, patient, what, target, cb["value"], "button"),
+        lambda: corrections.change(rt, patient, what, target, cb["value"], "button"),
         patient_id=patient["id"],
     )
 
@@ -290,7 +290,7 @@ async def typed_text(rt, update: Update, patient: dict) -> None:
         await respond(
             rt,
             update,
-            lambda: conversation.typed_correction(rt, patient, correction),
+            lambda: corrections.typed_correction(rt, patient, correction),
             patient_id=patient["id"],
         )
         return

@@ -10,8 +10,8 @@ from telegram import CallbackQuery, Chat, Message, Update, User
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.runtime import Runtime
+from jobs.corrections import apply_edit
 from jobs.dispatch import dispatch_now
-from jobs.questions import apply_edit
 from messages import Outgoing, render
 from storage import inbox, outbox, patients
 

@@ -195,6 +195,8 @@ def target_of(db, patient: dict, row: dict) -> tuple[str, int] | None:
     if row["kind"] == "checkin":
         day = checkins.for_date(db, patient["id"], row["subject"]) if row["subject"] else None
         return ("c", day["id"]) if day is not None else None
+    if row["kind"] == "next_day":  # the sessions it decided: jobs.corrections
+        return ("n", 0)
     what = _KIND_TO_WHAT.get(row["kind"])
     return (what, int(row["ref"])) if what and str(row["ref"]).isdigit() else None
 

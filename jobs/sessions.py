@@ -419,7 +419,9 @@ def next_day_due(db, patient: dict, now: datetime) -> list[dict]:
     )
 
 
-def record_pain_now(rt: Runtime, patient: dict, pain: int) -> tuple[int, list[Outgoing]]:
+def record_pain_now(
+    rt: Runtime, patient: dict, pain: int, *, message_id: int | None = None
+) -> tuple[int, list[Outgoing]]:
     """A pain-now rating (daily check-in or N prompt) is N for every session at its 24-hour point;
     each of those sessions is decided now. Returns how many took it, and the advice to send."""
     advice, applied = [], 0
@@ -430,7 +432,7 @@ def record_pain_now(rt: Runtime, patient: dict, pain: int) -> tuple[int, list[Ou
             if out is not None:
                 advice.append(out)
     if applied:  # one N serves every session at its 24-hour point: nothing left to ask
-        questions.close(rt.db, patient["id"], "next_day", now=rt.clock.now())
+        questions.close(rt.db, patient["id"], "next_day", now=rt.clock.now(), message_id=message_id)
     return applied, advice
 
 
@@ -473,6 +475,7 @@ def decide(
         return None
     if not sessions.record_decision(rt.db, s["id"], decision.as_dict(), now):
         return None
+    prior = {"prior_dose": s["current_dose"], "prior_paused_until": s["paused_until"]}
     day = today(patient, now)
     if decision.verdict in ("progress", "adapt"):
         activities.set_dose(rt.db, s["activity_id"], decision.next_dose)
@@ -503,6 +506,7 @@ def decide(
         verdict=decision.verdict,
         findings=list(decision.findings),
         rule_version=decision.rule_version,
+        **prior,  # the activity as it was: a corrected N takes the decision again from there
     )
     rt.notify(
         "decision",
@@ -711,3 +715,36 @@ def pause_offer(db, patient: dict, activity_id: int, now: datetime) -> Outgoing 
 
 def payload_session(row: dict) -> int:
     return json.loads(row["payload"])["session_id"]
+
+
+def retake(rt: Runtime, patient: dict, old: int, new: int, since: datetime) -> list[Outgoing]:
+    """A pain-now rating changed from `old` to `new` within its 10 minutes (a typed correction,
+    an edit, the change button): each session it decided since `since` is decided again on the
+    new value, from the activity as it was before (dose, break), and the new advice is sent.
+    Inside the caller's transaction."""
+    out: list[Outgoing] = []
+    for s in sessions.decided_since(rt.db, patient["id"], since):
+        if s["next_day"] != old:
+            continue
+        taken = [
+            e
+            for e in events.for_patient(rt.db, patient["id"], "pacing_decision")
+            if e["data"].get("session") == s["id"]
+        ]
+        if not taken or "prior_dose" not in taken[-1]["data"]:
+            continue  # decided before this was recorded: it stays
+        prior = taken[-1]["data"]
+        activities.set_dose(
+            rt.db, s["activity_id"], prior["prior_dose"], paused_until=prior["prior_paused_until"]
+        )
+        # The end of a break the first decision gave is not offered.
+        outbox.cancel_keyed(
+            rt.db, patient["id"], f"pause_over:{s['activity_id']}:", "decision_retaken"
+        )
+        if not sessions.reopen_with_next_day(rt.db, s["id"], new):
+            continue
+        events.record(rt.db, rt.clock.now(), "decision_retaken", patient["id"], session=s["id"])
+        advice = decide(rt, patient, s["id"])
+        if advice is not None:
+            out.append(advice)
+    return out

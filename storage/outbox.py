@@ -317,3 +317,12 @@ def first_checkin_due(db: Database, status: str) -> str | None:
         [status],
     ).fetchone()
     return row[0] if row else None
+
+
+def cancel_keyed(db: Database, patient_id: int, key_prefix: str, reason: str) -> int:
+    """Cancel this person's queued rows whose dedupe key starts with `key_prefix`."""
+    return db.execute(
+        "UPDATE outbox SET status = 'cancelled', last_error = ? WHERE patient_id = ? "
+        "AND status = 'pending' AND dedupe_key LIKE ?",
+        [reason, patient_id, key_prefix.replace("%", "") + "%"],
+    ).rowcount

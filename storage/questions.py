@@ -18,7 +18,7 @@ from bot.clock import iso
 from bot.rules.kinds import questions
 
 SAFETY_KINDS = questions("safety")
-RATING_KINDS = ("checkin", "session_before", "session_after")
+RATING_KINDS = ("checkin", "session_before", "session_after", "next_day")
 KEEP_CLOSED = timedelta(days=14)  # answered and expired rows are history for this long
 
 
@@ -120,8 +120,10 @@ def close(
     ref: str | None = None,
     status: str = "answered",
     now: datetime | None = None,
+    message_id: int | None = None,
 ) -> int:
-    """Close open questions of this person (of one kind, one ref); returns how many."""
+    """Close open questions of this person (of one kind, one ref); returns how many. A typed
+    answer's `message_id` is kept, so an edit of it within 10 minutes changes the answer."""
     where = "patient_id = ? AND status = 'open'"
     params: list[object] = [patient_id]
     if kind is not None:
@@ -131,8 +133,9 @@ def close(
         where += " AND ref = ?"
         params.append(ref)
     return db.execute(
-        f"UPDATE awaiting SET status = ?, answered_at = coalesce(?, answered_at) WHERE {where}",
-        [status, iso(now) if now else None, *params],
+        f"UPDATE awaiting SET status = ?, answered_at = coalesce(?, answered_at), "
+        f"answer_message_id = coalesce(?, answer_message_id) WHERE {where}",
+        [status, iso(now) if now else None, message_id, *params],
     ).rowcount
 
 

@@ -249,3 +249,34 @@ def live_unfinished(db: Database, started_after: datetime) -> list[dict]:
             [iso(started_after)],
         )
     )
+
+
+# -- a decision taken again (issue 15: a next-day rating corrected within its 10 minutes) -------
+
+
+def decided_since(db: Database, patient_id: int, since: datetime) -> list[dict]:
+    """This person's sessions decided at or after `since` (a pain-now rating may have decided
+    them), each the latest decision of its activity (nothing taken later rests on it)."""
+    return list(
+        db.query(
+            "SELECT s.* FROM sessions s WHERE s.patient_id = ? AND s.stage = 'decided' "
+            "AND s.decided_at >= ? AND s.next_day IS NOT NULL AND NOT EXISTS ("
+            "SELECT 1 FROM sessions t WHERE t.activity_id = s.activity_id AND t.id != s.id "
+            "AND t.decided_at > s.decided_at)",
+            [patient_id, iso(since)],
+        )
+    )
+
+
+def reopen_with_next_day(db: Database, session_id: int, next_day: int) -> bool:
+    """Undo the stored decision of a session (to take it again) with a corrected N."""
+    return (
+        db.execute(
+            "UPDATE sessions SET stage = 'waiting', verdict = NULL, findings = NULL, "
+            "partial = 0, next_dose = NULL, pause_days = NULL, thresholds = NULL, "
+            "rule_version = NULL, decided_at = NULL, next_day = ? "
+            "WHERE id = ? AND stage = 'decided'",
+            [next_day, session_id],
+        ).rowcount
+        == 1
+    )

@@ -268,13 +268,26 @@ _CORRECTION = re.compile(
 )
 
 
+# "sorry, 4 not 7", "3 not 8", "it's 3, not 8", "5 instead of 10": both sides must be ratings.
+_NEW_NOT_OLD = re.compile(
+    r"^(?:(?:sorry|soz|sry|oops|whoops|oh|ah|my bad|actually|wait)[ ,.!]*)*"
+    r"(?:(?:i )?meant |it's |its |it is |it was |should be )?"
+    r"(?P<new>.+?)[ ,]+(?:not|instead of|rather than)[ ,]+(?P<old>.+?)[ .!]*$"
+)
+
+
 def parse_correction(text: str | None) -> int | None:
     """The new rating in a typed correction ("sorry I meant 3", "no, 3", "change to 3",
-    "make it 3", "should be 3"), or None when the text is not a correction with one whole
-    0-10 rating in it."""
+    "make it 3", "should be 3", "sorry, 3 not 8"), or None when the text is not a correction
+    with one whole 0-10 rating in it."""
     if not isinstance(text, str) or not text.strip() or len(text.strip()) > _MAX_LEN:
         return None
     s = _normalise(text)
+    pair = _NEW_NOT_OLD.match(s)
+    if pair is not None:
+        new, old = parse_rating(pair.group("new")), parse_rating(pair.group("old"))
+        if isinstance(new, Rating) and isinstance(old, Rating):
+            return new.value
     m = _CORRECTION.match(s)
     if m is None or m.group("rest") == s:
         return None  # no cue at all: a plain number is an answer, not a correction
@@ -301,11 +314,19 @@ _DONE = re.compile(
 )
 
 
+# Only emoji that say "done" (a thumbs up, OK, a tick, raised hands, a flexed arm), any skin tone.
+_DONE_EMOJI = re.compile(
+    "(?:[\U0001f44d\U0001f44c\u2705\u2714\U0001f64c\U0001f4aa][\U0001f3fb-\U0001f3ff\ufe0f]*\\s*)+"
+)
+
+
 def parse_session_end(text: str | None) -> Literal["done", "not_done"] | None:
     """An activity under way ended in words: "done" (as the Done button) or "not_done" (as
     "I didn't do it"); None for anything else, "not finished yet" included."""
     if not isinstance(text, str) or not text.strip() or len(text.strip()) > _MAX_LEN:
         return None
+    if _DONE_EMOJI.fullmatch(text.strip()):
+        return "done"  # a thumbs up while an activity is under way
     s = re.sub(r"[^0-9a-z' ]", " ", _normalise(text))
     s = " ".join(s.split())
     if _STILL_GOING.search(s):
