@@ -114,8 +114,13 @@ def figures(
         elif status == "paused":
             states["inactive"] = "paused" + _since(status_since)
     for flag, state in (episode_states or {}).items():
-        if flag in flags:
-            states[flag] = state
+        if flag not in flags or state == "open":  # "open" adds nothing to the roster's words
+            continue
+        own = states.get(flag)
+        if own and own.startswith("open"):  # "open, on hold since ..." -> "acknowledged by ..."
+            states[flag] = state + own[len("open") :]
+        else:
+            states[flag] = f"{state}, {own}" if own else state
     counts = Counter(v for v in verdicts if v in VERDICTS)  # all sessions, not only this week's
     return PatientFigures(
         last_7=_adherence(answered, max(start, today - timedelta(days=6)), today),
