@@ -92,6 +92,14 @@ def role_of(seen: Seen) -> str | None:
     t, kind = seen.text, seen.kind
     if "is this happening now" in t:
         return "safety"
+    if "still open: your pain after" in t:  # the bot says which question is still waiting
+        return "after"
+    if "still open: your pain before" in t:
+        return "before"
+    if "still open: today's check-in" in t:
+        return "checkin"
+    if "still open: how your back is a day after" in t:
+        return "next_day"
     if "come back to about where it was" in t or "has it settled" in t or "did it settle" in t:
         return "settle"  # first: it says "before you started" too
     if "highest pain" in t:
