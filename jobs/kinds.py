@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.rules.kinds import kind
-from jobs import clinic, prompts, safety, summary
+from jobs import clinic, outcomes, prompts, safety, summary
 from jobs import compose as c
 from jobs import sessions as session_flow
 from messages import Outgoing
@@ -77,6 +77,19 @@ def _pause_reminder(db, row, payload, patient, now):
     return prompts.compose_pause_reminder(db, row, payload, patient, now)
 
 
+def _outcomes(db, row, payload, patient, now):
+    return outcomes.compose_outcomes(db, row, patient)
+
+
+def _outcome_grc(db, row, payload, patient, now):
+    return outcomes.compose_grc(db, row, patient)
+
+
+def _after_summary(db, row, payload, now):
+    c.after_summary(db, row, payload, now)  # the chart first
+    outcomes.after_summary(db, row, now)  # then the weekly change question
+
+
 _ALWAYS = {"needs_patient": False, "ignores_written_text": True}
 _WRITTEN = Composer(c.compose_written, needs_patient=False)
 
@@ -107,6 +120,9 @@ COMPOSERS: dict[str, Composer] = {
     "finish_check": Composer(_finish_check),
     "pause_end": Composer(_pause_end),
     "pause_reminder": Composer(_pause_reminder),
+    "outcomes": Composer(_outcomes),
+    "outcome_reminder": Composer(_outcomes),
+    "outcome_grc": Composer(_outcome_grc),
 }
 
 # (db, row, payload, now) -> None, for rows that belong to a patient: run just before the Bot API
@@ -120,10 +136,13 @@ BEFORE_SEND: dict[str, Hook] = {
     "next_day": c.before_question,
     "settle": c.before_question,
     "sitting": c.before_sitting,
+    "outcomes": outcomes.before_outcomes,
+    "outcome_reminder": outcomes.before_outcomes,
+    "outcome_grc": outcomes.before_grc,
 }
 AFTER_SENT: dict[str, Hook] = {
     "checkin": c.after_checkin,
-    "summary": c.after_summary,
+    "summary": _after_summary,
     "lesson": c.after_lesson,
     "course_end": c.after_course_end,
 }

@@ -124,6 +124,14 @@ ROUTES: tuple[Route, ...] = (
     _r("l:a", "lesson time", preset=str),
     _r("l:m", "after the course: keep weekly or stop", choice=("keep", "stop")),
     _r("o", "an onboarding answer", step=str, value=REST),
+    _r(
+        "oc",
+        "an outcome answer: set, item (grc, pain, enj, act, g<goal id>), value or s (skip)",
+        set=int,
+        item=str,
+        value=tuple(str(n) for n in range(-3, 11)) + ("s",),
+    ),
+    _r("oc:n", "no (more) personal goals", set=int),
 )
 
 _BY_HEAD: dict[str, list[Route]] = {}

@@ -253,6 +253,41 @@ KINDS: dict[str, Kind] = _kinds(
     Kind("export", kept_on_withdraw=True, sent_when_withdrawn=True, doc="/mydata's file"),
     Kind("cohort_export", doc="a clinician's cohort CSV files"),
     Kind("cohort_qr", doc="a cohort's enrolment link as a QR code"),
+    # Outcome questions (issue 17): worth asking while their set is open (3 days; the composer
+    # sends nothing once it closed), never in quiet hours; paused people are asked on /resume.
+    Kind(
+        "outcomes",
+        3 * D,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="restore",
+        doc="PEG and personal goals at baseline, week 6 and week 12",
+    ),
+    Kind(
+        "outcome_reminder",
+        2 * D,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="restore",
+        doc="the one reminder of unanswered outcome questions, a day later",
+    ),
+    Kind(
+        "outcome_grc",
+        2 * D,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="restore",
+        doc="the weekly change question, after the weekly summary",
+    ),
 )
 
 
@@ -273,7 +308,7 @@ def names(**facts: object) -> tuple[str, ...]:
 # to the one it fits (bot.rules.questions). "safety": only a clear answer settles it, at most one
 # is open and it comes first (jobs.safety); "session": the before/after rating of an activity,
 # answered before a prompt sent meanwhile; "checkin": only today's takes a typed answer.
-Question = Literal["checkin", "session", "follow_up", "safety"]
+Question = Literal["checkin", "session", "follow_up", "safety", "outcome"]
 
 QUESTIONS: dict[str, Question] = {
     "checkin": "checkin",
@@ -286,6 +321,11 @@ QUESTIONS: dict[str, Question] = {
     "safety_confirm": "safety",
     "hold_seen": "safety",
     "hold_carry_on": "safety",
+    # Outcome questions (handlers.outcomes routes typed answers to them; a number never goes to
+    # the weekly change question): the weekly change, a PEG or goal 0-10 item, a goal's name.
+    "outcome_grc": "outcome",
+    "outcome_item": "outcome",
+    "outcome_goal_name": "outcome",
 }
 
 
