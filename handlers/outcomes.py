@@ -106,7 +106,8 @@ async def typed(rt, update: Update, patient: dict, text: str) -> bool:
     grc = rules.parse_grc(text)
     sort = "yes_no" if isinstance(scale, Invalid) and parse_yes_no(text) is not None else "rating"
     others = conversation.fitting(rt, patient, sort)  # type: ignore[arg-type]
-    fitting = [r for r in rows if _fits(r, text, scale, grc, bool(others))]
+    numeric_item = any(_fits(r, text, scale, grc, True) for r in rows if r["kind"] == flow.Q_ITEM)
+    fitting = [r for r in rows if _fits(r, text, scale, grc, bool(others) or numeric_item)]
     if others and (
         not fitting
         or others[0]["kind"] in LIVE_QUESTIONS

@@ -382,6 +382,13 @@ def answer(
     db: Database, patient: dict, set_id: int, item: str, value: int | None, now: datetime
 ) -> list[Outgoing]:
     """Store one answer (None: skipped) and return the acknowledgement and the next question."""
+    found = store.get_set(db, set_id)
+    if (
+        found is not None
+        and found["patient_id"] == patient["id"]
+        and item in store.answers(db, set_id)
+    ):
+        return [Outgoing(render("outcome_noted_already"))]  # a second tap, open or closed since
     s = owned_open(db, patient, set_id)
     if not _valid_item(db, s, item):
         raise NotOpen

@@ -1,0 +1,249 @@
+"""Issue 17, deliverables 1-3: the weekly change, PEG and personal goals. Through the real
+Application with typed and tapped answers, late and skipped; what the person sees and what is
+stored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.rules import outcomes as rules
+from jobs.dispatch import dispatch_due
+from jobs.plan import plan_all
+from storage import checkins
+
+USER = 1001  # Ana, Europe/Berlin, check-in 08:00, quiet 21:30-07:30, course from Mon 2 March 2026
+
+
+async def tick(h) -> None:
+    plan_all(h.rt)
+    await dispatch_due(h.rt)
+
+
+async def say(h, text: str):
+    await h.send_text(USER, text)
+    return h.last(USER)
+
+
+async def tap(h, data: str):
+    await h.tap(USER, data, h.last(USER).message_id)
+    return h.last(USER)
+
+
+def data_of(message) -> list[str]:
+    return [d for row in message.buttons for _, d in row]
+
+
+def button(message, label: str) -> str:
+    return next(d for row in message.buttons for text, d in row if text == label)
+
+
+def sets(h, pid) -> dict[tuple[str, str], str]:
+    return {
+        (r["instrument"], r["timepoint"]): r["status"]
+        for r in h.db.query("SELECT * FROM outcome_sets WHERE patient_id = ?", [pid])
+    }
+
+
+def answers(h, pid, instrument: str, timepoint: str) -> dict[str, int | None]:
+    return {
+        r["item"]: r["value"]
+        for r in h.db.query(
+            "SELECT a.item, a.value FROM outcome_answers a JOIN outcome_sets s ON s.id = a.set_id "
+            "WHERE a.patient_id = ? AND s.instrument = ? AND s.timepoint = ?",
+            [pid, instrument, timepoint],
+        )
+    }
+
+
+def at_utc(h, month: int, day: int, hour: int, minute: int = 0) -> None:
+    h.clock.set(datetime(2026, month, day, hour, minute, tzinfo=UTC))
+
+
+async def test_baseline_peg_and_goals_tapped_typed_and_skipped(harness):
+    h = harness
+    pid = h.add_patient()
+    await tick(h)
+    first = h.last(USER)
+    assert "A few questions to start" in first.text and "Question 1 of 3" in first.text
+    assert "on average" in first.text
+    assert len(data_of(first)) == 12  # 0-10 and Skip
+    second = await tap(h, button(first, "4"))
+    assert "Question 2 of 3" in second.text and "enjoyment of life" in second.text
+    third = await say(h, "6")  # typed
+    assert "Question 3 of 3" in third.text and "general activity" in third.text
+    goal_q = await say(h, "skip")
+    assert "Your own goals" in goal_q.text
+    assert answers(h, pid, "peg", "baseline") == {
+        "peg_pain": 4,
+        "peg_enjoyment": 6,
+        "peg_activity": None,
+    }
+    assert sets(h, pid)[("peg", "baseline")] == "partial"  # partial answers kept, no score
+    rate = await say(h, "Gardening")
+    assert "<b>Gardening</b>: how well can you do it now?" in rate.text
+    more = await tap(h, button(rate, "3"))
+    assert "Another one?" in more.text
+    rate2 = await say(h, "carrying shopping")
+    await say(h, "seven")
+    done = await say(h, "none")
+    assert "Thank you, that's all for now." in done.text
+    assert "Gardening: 3/10" in done.text and "carrying shopping: 7/10" in done.text
+    assert "carrying shopping" in rate2.text
+    goals = list(h.db.query("SELECT name, position FROM goals WHERE patient_id = ?", [pid]))
+    assert [(g["name"], g["position"]) for g in goals] == [
+        ("Gardening", 1),
+        ("carrying shopping", 2),
+    ]
+    assert sorted(answers(h, pid, "goals", "baseline").values()) == [3, 7]
+    assert sets(h, pid)[("goals", "baseline")] == "complete"
+    # Nothing is still waiting for an answer.
+    waiting = h.db.execute(
+        "SELECT count(*) FROM awaiting WHERE patient_id = ? AND status = 'open' "
+        "AND kind LIKE 'outcome%'",
+        [pid],
+    ).fetchone()[0]
+    assert waiting == 0
+    # A second tap on an old button changes nothing.
+    await h.tap(USER, button(first, "9"), first.message_id)
+    assert "already have your answer" in h.last(USER).text
+    assert answers(h, pid, "peg", "baseline")["peg_pain"] == 4
+
+
+async def test_bad_input_reasked_kindly_nothing_inferred(harness):
+    h = harness
+    pid = h.add_patient()
+    await tick(h)
+    for text in ("15", "7.5", "-2"):
+        again = await say(h, text)
+        assert "from <b>0</b> to <b>10</b>" in again.text, text
+        assert "Question 1 of 3" in again.text
+    assert answers(h, pid, "peg", "baseline") == {}
+    await say(h, "3")
+    await say(h, "3")
+    goal_q = await say(h, "3")
+    assert "Your own goals" in goal_q.text
+    again = await say(h, "42")  # a number is not an activity
+    assert "Type an activity in a few words" in again.text
+    assert list(h.db.query("SELECT * FROM goals")) == []
+    await tap(h, button(h.last(USER), "No goals"))
+    assert "Thank you, that's all for now." in h.last(USER).text
+    assert sets(h, pid) == {("peg", "baseline"): "complete", ("goals", "baseline"): "skipped"}
+    score = rules.peg_score(answers(h, pid, "peg", "baseline"))
+    assert score == 3.0
+
+
+async def test_reminder_once_then_closed_after_three_days_late_tap(harness):
+    h = harness
+    pid = h.add_patient()
+    await tick(h)
+    first = h.last(USER)
+    at_utc(h, 3, 3, 12, 5)  # a day later
+    await tick(h)
+    reminder = h.last(USER)
+    assert "A gentle reminder" in reminder.text and "Question 1 of 3" in reminder.text
+    at_utc(h, 3, 3, 18, 0)
+    await tick(h)
+    reminders = [t for t in h.texts(USER) if "gentle reminder" in t]
+    assert len(reminders) == 1
+    # Answered late from the reminder: kept.
+    await h.tap(USER, button(reminder, "5"), reminder.message_id)
+    assert "Question 2 of 3" in h.last(USER).text
+    at_utc(h, 3, 5, 12, 30)  # 3 days after asking: the set closes with what it has
+    await tick(h)
+    assert sets(h, pid)[("peg", "baseline")] == "partial"
+    assert sets(h, pid)[("goals", "baseline")] == "expired"
+    assert answers(h, pid, "peg", "baseline") == {"peg_pain": 5}
+    await h.tap(USER, button(first, "2").replace(":pain:", ":enj:"), first.message_id)
+    assert "These questions have closed" in h.last(USER).text
+    assert answers(h, pid, "peg", "baseline") == {"peg_pain": 5}
+    # A number typed now is not taken by a closed question.
+    await say(h, "4")
+    assert "These questions have closed" not in h.last(USER).text
+
+
+async def summary_week(h, day: int) -> None:
+    """The Sunday summary (18:00 Berlin, 17:00 UTC) of March 2026, and what follows it."""
+    at_utc(h, 3, day, 17, 0)
+    await tick(h)
+    await dispatch_due(h.rt)
+
+
+async def test_weekly_change_after_summary_typed_words_shown_next_week(harness):
+    h = harness
+    pid = h.add_patient()
+    await tick(h)  # the baseline, left unanswered (closed 3 days later)
+    await summary_week(h, 8)
+    texts = h.texts(USER)
+    summary_at = next(i for i, t in enumerate(texts) if "<b>Your week</b>" in t)
+    question = h.last(USER)
+    assert "Compared with when you started, how is your back now?" in question.text
+    assert texts.index(question.text) > summary_at
+    labels = [[text for text, _ in row] for row in question.buttons]
+    assert labels == [
+        ["Much better", "Better", "A little better"],
+        ["About the same"],
+        ["A little worse", "Worse", "Much worse"],
+        ["Skip"],
+    ]
+    assert "Last week you said" not in texts[summary_at]
+    reply = await say(h, "a bit better")
+    assert "Noted: <b>a little better</b>" in reply.text
+    assert answers(h, pid, "grc", "w01") == {"grc": 1}
+    assert sets(h, pid)[("grc", "w01")] == "complete"
+    await summary_week(h, 15)
+    summary = next(t for t in reversed(h.texts(USER)) if "<b>Your week</b>" in t)
+    assert "Last week you said: <b>a little better</b>" in summary
+    # Tapped this time.
+    question = h.last(USER)
+    await tap(h, button(question, "Much worse"))
+    assert answers(h, pid, "grc", "w02") == {"grc": -3}
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [("much better", 3), ("same", 0), ("worse", -2), ("much worse", -3), ("A bit better", 1)],
+)
+async def test_weekly_change_typed_words(harness, typed, value):
+    h = harness
+    pid = h.add_patient()
+    await tick(h)  # the baseline, left unanswered (closed 3 days later)
+    await summary_week(h, 8)
+    await say(h, typed)
+    assert answers(h, pid, "grc", "w01") == {"grc": value}
+
+
+async def test_weekly_change_number_not_guessed_checkin_keeps_its_number(harness):
+    h = harness
+    pid = h.add_patient()
+    await tick(h)  # the baseline, left unanswered (closed 3 days later)
+    await summary_week(h, 8)
+    which = await say(h, "5")
+    assert "I need words rather than a number" in which.text
+    assert len(data_of(which)) == 8  # the seven points and Skip again
+    assert answers(h, pid, "grc", "w01") == {}
+    # Monday's check-in goes out; a number now is the check-in's, never the weekly change.
+    at_utc(h, 3, 9, 7, 0)
+    await tick(h)
+    assert "Compared with" not in h.last(USER).text
+    await say(h, "4")
+    assert checkins.for_date(h.db, pid, "2026-03-09")["pain"] == 4
+    assert answers(h, pid, "grc", "w01") == {}
+    await say(h, "same")
+    assert answers(h, pid, "grc", "w01") == {"grc": 0}
+    skipped = sets(h, pid)
+    assert skipped[("grc", "w01")] == "complete"
+
+
+async def test_number_goes_to_the_open_peg_item_not_the_weekly_change(harness):
+    h = harness
+    pid = h.add_patient()
+    await summary_week(h, 8)  # set up this week: the baseline, the summary, the weekly change
+    texts = h.texts(USER)
+    assert any("A few questions to start" in t for t in texts)
+    await say(h, "5")
+    assert answers(h, pid, "peg", "baseline") == {"peg_pain": 5}
+    assert answers(h, pid, "grc", "w01") == {}
+    await say(h, "better")
+    assert answers(h, pid, "grc", "w01") == {"grc": 2}
