@@ -247,3 +247,97 @@ async def test_number_goes_to_the_open_peg_item_not_the_weekly_change(harness):
     assert answers(h, pid, "grc", "w01") == {}
     await say(h, "better")
     assert answers(h, pid, "grc", "w01") == {"grc": 2}
+
+
+async def answer_baseline(h, pains=("6", "6", "5"), goals=(("gardening", "3"),)) -> None:
+    await tick(h)
+    for p in pains:
+        await say(h, p)
+    for name, value in goals:
+        await say(h, name)
+        await say(h, value)
+    await say(h, "none")
+
+
+async def test_week_6_and_12_same_questions_goals_shown_back(harness):
+    h = harness
+    pid = h.add_patient()
+    await answer_baseline(h)
+    assert sets(h, pid)[("peg", "baseline")] == "complete"
+    # The last day of week 6 (Sunday 12 April, Berlin UTC+2), half an hour after the check-in.
+    at_utc(h, 4, 12, 6, 0)
+    await tick(h)
+    assert ("peg", "w06") not in sets(h, pid)
+    at_utc(h, 4, 12, 6, 30)
+    await tick(h)
+    asked = next(t for t in h.texts(USER) if "Halfway through the course" in t)
+    assert "Question 1 of 3" in asked
+    await say(h, "4")
+    await say(h, "3")
+    goal = await say(h, "2")
+    assert "<b>gardening</b>: how well can you do it now, compared" in goal.text
+    done = await say(h, "6")
+    assert "gardening: 3 → 6" in done.text
+    assert answers(h, pid, "peg", "w06") == {"peg_pain": 4, "peg_enjoyment": 3, "peg_activity": 2}
+    assert sets(h, pid)[("goals", "w06")] == "complete"
+    base = rules.peg_score(answers(h, pid, "peg", "baseline"))
+    now = rules.peg_score(answers(h, pid, "peg", "w06"))
+    assert (base, now) == (5.67, 3.0) and rules.peg_improved(base, now)
+    # Week 12: its last day, Sunday 24 May.
+    at_utc(h, 5, 24, 6, 30)
+    await tick(h)
+    assert any("The end of week 12" in t for t in h.texts(USER))
+    assert ("peg", "w12") in sets(h, pid) and ("goals", "w12") in sets(h, pid)
+    # Asked once per timepoint however often the planner runs.
+    at_utc(h, 5, 24, 8, 0)
+    await tick(h)
+    assert sum("The end of week 12" in t for t in h.texts(USER)) == 1
+
+
+async def test_existing_patient_baseline_with_next_summary(harness):
+    h = harness
+    pid = h.add_patient(start_date="2026-02-02")  # in week 5 of the course when this lands
+    await tick(h)
+    assert sets(h, pid) == {}
+    assert not any("A few questions" in t for t in h.texts(USER))
+    await summary_week(h, 8)
+    assert sets(h, pid) == {
+        ("grc", "w05"): "open",
+        ("peg", "baseline"): "open",
+        ("goals", "baseline"): "open",
+    }
+    assert any("A few questions to start" in t for t in h.texts(USER))
+    await say(h, "7")
+    assert answers(h, pid, "peg", "baseline") == {"peg_pain": 7}
+
+
+async def test_paused_not_asked_until_resume_withdrawn_never(harness):
+    h = harness
+    pid = h.add_patient(status="paused")
+    other = h.add_patient(user_id=1002, status="withdrawn")
+    await tick(h)
+    assert sets(h, pid) == {} and sets(h, other) == {}
+    assert h.texts(USER) == [] and h.texts(1002) == []
+    await h.send_text(USER, "/resume")
+    await tick(h)
+    assert sets(h, pid)[("peg", "baseline")] == "open"
+    assert any("A few questions to start" in t for t in h.texts(USER))
+    assert sets(h, other) == {}
+
+
+async def test_pause_cancels_the_question_resume_asks_it_while_open(harness):
+    h = harness
+    pid = h.add_patient()
+    plan_all(h.rt)  # queued, not yet sent
+    await h.send_text(USER, "/pause")
+    await tap(h, "pause:open")
+    await dispatch_due(h.rt)
+    assert not any("A few questions" in t for t in h.texts(USER))
+    at_utc(h, 3, 3, 12, 30)
+    await tick(h)
+    assert not any("gentle reminder" in t for t in h.texts(USER))  # not while paused
+    await h.send_text(USER, "/resume")
+    await tick(h)
+    assert any("A few questions to start" in t for t in h.texts(USER))
+    await say(h, "2")
+    assert answers(h, pid, "peg", "baseline") == {"peg_pain": 2}
