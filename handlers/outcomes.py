@@ -36,7 +36,8 @@ from storage import questions
 
 
 async def outcome_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """`oc:<set>:<item>:<value|s>` an answer or a skip; `oc:n:<set>` no (more) goals."""
+    """`oc:<set>:<item>:<value|s>` an answer or a skip; `oc:n:<set>` no (more) goals;
+    `oc:w:<summary row>:<value|s>` the weekly change under a summary."""
     rt = runtime(context)
     await answer_callback(update)
     patient = patient_of(rt, update)
@@ -52,6 +53,12 @@ async def outcome_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
         def act():
             return flow.goals_done(rt.db, patient, cb["set"], now)
+
+    elif cb.head == "oc:w":
+        change = None if cb["value"] == "s" else int(cb["value"])
+
+        def act():
+            return flow.answer_from_summary(rt.db, patient, cb["row"], change, now)
 
     else:
         item = flow.item_of(cb["item"])

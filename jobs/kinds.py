@@ -81,13 +81,14 @@ def _outcomes(db, row, payload, patient, now):
     return outcomes.compose_outcomes(db, row, patient)
 
 
-def _outcome_grc(db, row, payload, patient, now):
-    return outcomes.compose_grc(db, row, patient)
+def _summary_with_change(db, row, payload, patient, now):
+    """The patient's summary ends with the weekly change question (issue 17)."""
+    return outcomes.with_weekly_change(db, row, patient, summary.compose_summary(db, row, patient))
 
 
 def _after_summary(db, row, payload, now):
-    c.after_summary(db, row, payload, now)  # the chart first
-    outcomes.after_summary(db, row, now)  # then the weekly change question
+    c.after_summary(db, row, payload, now)  # the chart
+    outcomes.after_summary(db, row, now)  # the baseline of someone set up before issue 17
 
 
 _ALWAYS = {"needs_patient": False, "ignores_written_text": True}
@@ -109,7 +110,7 @@ COMPOSERS: dict[str, Composer] = {
     "checkin_reminder": Composer(c.compose_checkin),
     "settle": Composer(c.compose_settle),
     "next_day": Composer(c.compose_next_day),
-    "summary": Composer(_summary),
+    "summary": Composer(_summary_with_change),
     "summary_caregiver": Composer(_summary),
     "chart": Composer(_chart),
     "pause_over": Composer(_pause_over),
@@ -122,7 +123,6 @@ COMPOSERS: dict[str, Composer] = {
     "pause_reminder": Composer(_pause_reminder),
     "outcomes": Composer(_outcomes),
     "outcome_reminder": Composer(_outcomes),
-    "outcome_grc": Composer(_outcome_grc),
 }
 
 # (db, row, payload, now) -> None, for rows that belong to a patient: run just before the Bot API
@@ -138,7 +138,7 @@ BEFORE_SEND: dict[str, Hook] = {
     "sitting": c.before_sitting,
     "outcomes": outcomes.before_outcomes,
     "outcome_reminder": outcomes.before_outcomes,
-    "outcome_grc": outcomes.before_grc,
+    "summary": outcomes.before_summary,
 }
 AFTER_SENT: dict[str, Hook] = {
     "checkin": c.after_checkin,

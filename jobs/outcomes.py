@@ -3,14 +3,16 @@ answer does. Handlers call `answer`, `goal_named`, `goals_done` inside one trans
 reply (handlers.common.respond); no telegram here. Definitions: bot.rules.outcomes; SQL:
 storage.outcomes.
 
-* **Weekly change (GRC)**: a set per summary, asked just after the patient's weekly summary goes
-  out (`after_summary`, an `outcome_grc` row after the chart); the next summary shows the answer.
+* **Weekly change (GRC)**: asked at the end of the patient's weekly summary, with its buttons
+  (`with_weekly_change`; the set is opened just before it is sent, `before_summary`); the next
+  summary shows the answer.
 * **PEG and goals** at a timepoint: the sets are opened and one `outcomes` row queued; it asks the
   first unanswered question (PEG's three items, then the goals), each answer asks the next.
-  Baseline: at the end of set-up (a person whose course started in the last 7 days), or, for
-  people already further on when this landed, with their next summary. Weeks 6 and 12: on the
-  last day of the week, half an hour after the check-in time. One reminder a day later
-  (`outcome_reminder`), the sets close after 3 days (`tick`), partial answers kept.
+  Baseline: at the end of set-up (`start_baseline`, from handlers.onboarding), or, for people set
+  up before this landed (flagged by migration m020), with their next summary. Weeks 6 and 12 (for
+  people with a baseline): on the last day of the week, half an hour after the check-in time.
+  One reminder a day later (`outcome_reminder`), the sets close after 3 days (`tick`), partial
+  answers kept.
 * Each question is an open record (`awaiting`, kinds `outcome_*`): handlers.outcomes sends typed
   answers to the newest one they fit; a number never goes to the weekly-change question.
 """
@@ -26,7 +28,7 @@ from sqlite_utils import Database
 from bot.clock import parse_iso
 from bot.rules import outcomes as rules
 from bot.rules.callbacks import encode
-from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
+from bot.rules.localtime import local_to_utc, parse_hhmm, zone
 from messages import Button, Outgoing, label, render
 from storage import outbox, patients, questions
 from storage import outcomes as store
@@ -38,7 +40,6 @@ PEG_CODES = {"peg_pain": "pain", "peg_enjoyment": "enj", "peg_activity": "act"}
 GOAL_NAME = "goal_name"  # the "which activity?" step of the baseline goals (not an item)
 Q_GRC, Q_ITEM, Q_NAME = "outcome_grc", "outcome_item", "outcome_goal_name"
 QUESTION_KINDS = (Q_GRC, Q_ITEM, Q_NAME)
-BASELINE_WITHIN = timedelta(days=7)  # a course started this recently: baseline now
 ASK_AFTER_CHECKIN = timedelta(minutes=30)
 DEFAULT_ASK_TIME = time(10, 0)
 
@@ -196,15 +197,45 @@ def before_outcomes(db: Database, row: dict, payload: dict, now: datetime) -> No
         open_record(db, found[0], found[1], now, outbox_id=row["id"])
 
 
-def compose_grc(db: Database, row: dict, patient: dict) -> Outgoing | None:
-    s = store.get_set(db, json.loads(row["payload"])["set_id"])
-    if s is None or s["status"] != "open" or rules.GRC_ITEM in store.answers(db, s["id"]):
+def summary_timepoint(patient: dict, payload: dict) -> str | None:
+    """The weekly change's timepoint for a summary row: the course week it closes."""
+    start = _start(patient)
+    week_end = date.fromisoformat(payload["week_end"])
+    if start is None or week_end < start:
         return None
-    return grc_message(s)
+    return rules.grc_timepoint((week_end - start).days // 7 + 1)
 
 
-def before_grc(db: Database, row: dict, payload: dict, now: datetime) -> None:
-    s = store.get_set(db, payload["set_id"])
+def with_weekly_change(
+    db: Database, row: dict, patient: dict, out: Outgoing | None
+) -> Outgoing | None:
+    """The patient's summary with the weekly change question and its buttons at the end."""
+    if out is None or row["kind"] != "summary":
+        return out
+    if summary_timepoint(patient, json.loads(row["payload"])) is None:
+        return out
+    rows = [
+        [(label(f"grc_{rules.GRC_KEYS[v]}"), encode("oc:w", row["id"], str(v))) for v in line]
+        for line in rules.GRC_ROWS
+    ]
+    rows.append([(label("outcome_skip"), encode("oc:w", row["id"], "s"))])
+    question = render("outcome_grc", again=False)
+    return Outgoing(f"{out.text}\n\n{question}", out.buttons + rows, meta=out.meta)
+
+
+def grc_set_for_summary(db: Database, row: dict, now: datetime) -> dict | None:
+    """The weekly change set a summary row asks (opened if new)."""
+    patient = patients.get(db, row["patient_id"])
+    tp = summary_timepoint(patient, json.loads(row["payload"])) if patient else None
+    if patient is None or tp is None:
+        return None
+    store.create_set(db, patient["id"], "grc", tp, now)
+    return store.find_set(db, patient["id"], "grc", tp)
+
+
+def before_summary(db: Database, row: dict, payload: dict, now: datetime) -> None:
+    """The summary asks the weekly change: typed words answer it from now on."""
+    s = grc_set_for_summary(db, row, now)
     if s is not None and s["status"] == "open":
         open_record(db, s, rules.GRC_ITEM, now, outbox_id=row["id"])
 
@@ -251,20 +282,21 @@ def followup_due(patient: dict, timepoint: rules.Timepoint) -> datetime | None:
     return at
 
 
+def start_baseline(db: Database, patient: dict, now: datetime) -> bool:
+    """The end of set-up: the baseline PEG and goals are asked (once)."""
+    if store.has_any(db, patient["id"], "peg"):
+        return False
+    return start_timepoint(db, patient, "baseline", now)
+
+
 def plan_for(db: Database, patient: dict, now: datetime) -> int:
-    """Open what is due for an active person: the baseline just after set-up, weeks 6 and 12
-    (while their window of 3 days lasts). Returns how many timepoints were started."""
-    if patient["status"] != patients.PLANNABLE:
+    """Open what is due for an active person with a baseline: weeks 6 and 12 (while their window
+    of 3 days lasts). Returns how many timepoints were started."""
+    if patient["status"] != patients.PLANNABLE or _start(patient) is None:
         return 0
-    start = _start(patient)
-    if start is None:
+    if not store.has_any(db, patient["id"], "peg"):
         return 0
     started = 0
-    today = local_date(now, zone(patient["timezone"]))
-    if timedelta(0) <= today - start < BASELINE_WITHIN and not store.has_any(
-        db, patient["id"], "peg"
-    ):
-        started += start_timepoint(db, patient, "baseline", now)
     for tp in ("w06", "w12"):
         due = followup_due(patient, tp)
         if due is not None and due <= now < due + rules.OPEN_FOR:
@@ -273,30 +305,16 @@ def plan_for(db: Database, patient: dict, now: datetime) -> int:
 
 
 def after_summary(db: Database, row: dict, now: datetime) -> None:
-    """The patient's weekly summary went out: the weekly-change question follows it (after the
-    chart); someone with no baseline yet (set up before this landed) is asked it now."""
+    """The patient's weekly summary went out: someone set up before this landed (flagged by
+    migration m020) is asked the baseline now, after the chart."""
     patient = patients.get(db, row["patient_id"])
-    if patient is None or patient["status"] != patients.PLANNABLE:
+    if (
+        patient is None
+        or patient["status"] != patients.PLANNABLE
+        or not patient.get("outcomes_baseline_at_summary")
+    ):
         return
-    start = _start(patient)
-    week_end = date.fromisoformat(json.loads(row["payload"])["week_end"])
-    if start is None or week_end < start:
-        return
-    week = (week_end - start).days // 7 + 1
-    set_id = store.create_set(db, patient["id"], "grc", rules.grc_timepoint(week), now)
-    if set_id is not None:
-        outbox.enqueue(
-            db,
-            chat_id=patient["chat_id"],
-            patient_id=patient["id"],
-            kind="outcome_grc",
-            due_at=now,
-            now=now,
-            dedupe_key=f"outcome_grc:{patient['id']}:{week_end}",
-            payload={"set_id": set_id},
-        )
-    if not store.has_any(db, patient["id"], "peg"):
-        start_timepoint(db, patient, "baseline", now)
+    start_baseline(db, patient, now)
 
 
 def _final_status(db: Database, s: dict) -> str:
@@ -410,6 +428,19 @@ def answer(
         close(db, s, now)
         return [Outgoing(render("outcome_grc_thanks", words=rules.grc_words(value)))]
     return _continue(db, patient, s, now)
+
+
+def answer_from_summary(
+    db: Database, patient: dict, row_id: int, value: int | None, now: datetime
+) -> list[Outgoing]:
+    """A tap under a summary (`oc:w:<row>:<value>`): the weekly change of that summary's week."""
+    row = outbox.get(db, row_id)
+    if row is None or row["kind"] != "summary" or row["patient_id"] != patient["id"]:
+        raise NotOpen
+    s = grc_set_for_summary(db, row, now)
+    if s is None:
+        raise NotOpen
+    return answer(db, patient, s["id"], rules.GRC_ITEM, value, now)
 
 
 def _continue(db: Database, patient: dict, s: dict, now: datetime) -> list[Outgoing]:

@@ -493,7 +493,8 @@ def m017_cohort_lifecycle(db: Database) -> None:
 def m020_outcomes(db: Database) -> None:
     # Issue 17: outcome questionnaires (bot/rules/outcomes.py). A set is one instrument asked at
     # one timepoint; its answers one row per item (value NULL when skipped). Goals are the
-    # person's own activities (up to three current), rated 0-10 in 'goals' sets.
+    # person's own activities (up to three current), rated 0-10 in 'goals' sets. People set up
+    # before this migration are flagged: their baseline comes with their next weekly summary.
     db.executescript(
         """
         CREATE TABLE outcome_sets (
@@ -528,5 +529,8 @@ def m020_outcomes(db: Database) -> None:
         CREATE INDEX outcome_sets_open ON outcome_sets(status, asked_at) WHERE status = 'open';
         CREATE INDEX outcome_answers_patient ON outcome_answers(patient_id);
         CREATE INDEX goals_patient ON goals(patient_id);
+        -- People already set up when this lands get the baseline with their next summary.
+        ALTER TABLE patients ADD COLUMN outcomes_baseline_at_summary INTEGER NOT NULL DEFAULT 0;
+        UPDATE patients SET outcomes_baseline_at_summary = 1 WHERE status != 'onboarding';
         """
     )

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.rules import outcomes as rules
+from jobs import outcomes as flow
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
-from storage import checkins
+from storage import checkins, patients
 
 USER = 1001  # Ana, Europe/Berlin, check-in 08:00, quiet 21:30-07:30, course from Mon 2 March 2026
 
@@ -19,6 +20,14 @@ USER = 1001  # Ana, Europe/Berlin, check-in 08:00, quiet 21:30-07:30, course fro
 async def tick(h) -> None:
     plan_all(h.rt)
     await dispatch_due(h.rt)
+
+
+def set_up(h, **fields) -> int:
+    """A patient at the end of set-up: the baseline queued (handlers.onboarding does this)."""
+    pid = h.add_patient(**fields)
+    with h.db.atomic():
+        flow.start_baseline(h.db, patients.existing(h.db, pid), h.clock.now())
+    return pid
 
 
 async def say(h, text: str):
@@ -63,7 +72,7 @@ def at_utc(h, month: int, day: int, hour: int, minute: int = 0) -> None:
 
 async def test_baseline_peg_and_goals_tapped_typed_and_skipped(harness):
     h = harness
-    pid = h.add_patient()
+    pid = set_up(h)
     await tick(h)
     first = h.last(USER)
     assert "A few questions to start" in first.text and "Question 1 of 3" in first.text
@@ -113,7 +122,7 @@ async def test_baseline_peg_and_goals_tapped_typed_and_skipped(harness):
 
 async def test_bad_input_reasked_kindly_nothing_inferred(harness):
     h = harness
-    pid = h.add_patient()
+    pid = set_up(h)
     await tick(h)
     for text in ("15", "7.5", "-2"):
         again = await say(h, text)
@@ -136,7 +145,7 @@ async def test_bad_input_reasked_kindly_nothing_inferred(harness):
 
 async def test_reminder_once_then_closed_after_three_days_late_tap(harness):
     h = harness
-    pid = h.add_patient()
+    pid = set_up(h)
     await tick(h)
     first = h.last(USER)
     at_utc(h, 3, 3, 12, 5)  # a day later
@@ -170,35 +179,50 @@ async def summary_week(h, day: int) -> None:
     await dispatch_due(h.rt)
 
 
-async def test_weekly_change_after_summary_typed_words_shown_next_week(harness):
+def summary_message(h):
+    return next(m for m in reversed(h.api.sent_to(USER)) if "<b>Your week</b>" in m.text)
+
+
+async def test_weekly_change_with_summary_typed_words_shown_next_week(harness):
     h = harness
     pid = h.add_patient()
-    await tick(h)  # the baseline, left unanswered (closed 3 days later)
     await summary_week(h, 8)
-    texts = h.texts(USER)
-    summary_at = next(i for i, t in enumerate(texts) if "<b>Your week</b>" in t)
-    question = h.last(USER)
-    assert "Compared with when you started, how is your back now?" in question.text
-    assert texts.index(question.text) > summary_at
-    labels = [[text for text, _ in row] for row in question.buttons]
+    summary = summary_message(h)
+    assert summary.text.endswith("Compared with when you started, how is your back now?")
+    assert "Last week you said" not in summary.text
+    labels = [[text for text, _ in row] for row in summary.buttons]
     assert labels == [
         ["Much better", "Better", "A little better"],
         ["About the same"],
         ["A little worse", "Worse", "Much worse"],
         ["Skip"],
     ]
-    assert "Last week you said" not in texts[summary_at]
+    assert h.api.sent_to(USER)[-1].method == "sendPhoto"  # the chart still follows the summary
     reply = await say(h, "a bit better")
     assert "Noted: <b>a little better</b>" in reply.text
     assert answers(h, pid, "grc", "w01") == {"grc": 1}
     assert sets(h, pid)[("grc", "w01")] == "complete"
     await summary_week(h, 15)
-    summary = next(t for t in reversed(h.texts(USER)) if "<b>Your week</b>" in t)
-    assert "Last week you said: <b>a little better</b>" in summary
-    # Tapped this time.
-    question = h.last(USER)
-    await tap(h, button(question, "Much worse"))
+    summary = summary_message(h)
+    assert "Last week you said: <b>a little better</b>" in summary.text
+    # Tapped this time, under the summary; a second tap changes nothing.
+    await h.tap(USER, button(summary, "Much worse"), summary.message_id)
+    assert "Noted: <b>much worse</b>" in h.last(USER).text
+    await h.tap(USER, button(summary, "Better"), summary.message_id)
+    assert "already have your answer" in h.last(USER).text
     assert answers(h, pid, "grc", "w02") == {"grc": -3}
+    # Skipped the week after: recorded as skipped.
+    await summary_week(h, 22)
+    summary = summary_message(h)
+    await h.tap(USER, button(summary, "Skip"), summary.message_id)
+    assert answers(h, pid, "grc", "w03") == {"grc": None}
+    assert sets(h, pid)[("grc", "w03")] == "skipped"
+    # An old summary's button after its question closed (2 days).
+    at_utc(h, 3, 25, 12, 0)
+    await tick(h)
+    first = h.api.sent_to(USER)[0]
+    await h.tap(USER, button(first, "Worse"), first.message_id)
+    assert "already have your answer" in h.last(USER).text
 
 
 @pytest.mark.parametrize(
@@ -208,7 +232,6 @@ async def test_weekly_change_after_summary_typed_words_shown_next_week(harness):
 async def test_weekly_change_typed_words(harness, typed, value):
     h = harness
     pid = h.add_patient()
-    await tick(h)  # the baseline, left unanswered (closed 3 days later)
     await summary_week(h, 8)
     await say(h, typed)
     assert answers(h, pid, "grc", "w01") == {"grc": value}
@@ -217,7 +240,6 @@ async def test_weekly_change_typed_words(harness, typed, value):
 async def test_weekly_change_number_not_guessed_checkin_keeps_its_number(harness):
     h = harness
     pid = h.add_patient()
-    await tick(h)  # the baseline, left unanswered (closed 3 days later)
     await summary_week(h, 8)
     which = await say(h, "5")
     assert "I need words rather than a number" in which.text
@@ -226,7 +248,7 @@ async def test_weekly_change_number_not_guessed_checkin_keeps_its_number(harness
     # Monday's check-in goes out; a number now is the check-in's, never the weekly change.
     at_utc(h, 3, 9, 7, 0)
     await tick(h)
-    assert "Compared with" not in h.last(USER).text
+    assert "How is your back" in h.last(USER).text
     await say(h, "4")
     assert checkins.for_date(h.db, pid, "2026-03-09")["pain"] == 4
     assert answers(h, pid, "grc", "w01") == {}
@@ -238,10 +260,12 @@ async def test_weekly_change_number_not_guessed_checkin_keeps_its_number(harness
 
 async def test_number_goes_to_the_open_peg_item_not_the_weekly_change(harness):
     h = harness
-    pid = h.add_patient()
-    await summary_week(h, 8)  # set up this week: the baseline, the summary, the weekly change
+    at_utc(h, 3, 8, 16, 0)  # set up an hour before the summary
+    pid = set_up(h, start_date="2026-03-08")
+    await tick(h)
+    await summary_week(h, 8)
     texts = h.texts(USER)
-    assert any("A few questions to start" in t for t in texts)
+    assert "A few questions to start" in texts[0] and "<b>Your week</b>" in texts[1]
     await say(h, "5")
     assert answers(h, pid, "peg", "baseline") == {"peg_pain": 5}
     assert answers(h, pid, "grc", "w01") == {}
@@ -261,7 +285,7 @@ async def answer_baseline(h, pains=("6", "6", "5"), goals=(("gardening", "3"),))
 
 async def test_week_6_and_12_same_questions_goals_shown_back(harness):
     h = harness
-    pid = h.add_patient()
+    pid = set_up(h)
     await answer_baseline(h)
     assert sets(h, pid)[("peg", "baseline")] == "complete"
     # The last day of week 6 (Sunday 12 April, Berlin UTC+2), half an hour after the check-in.
@@ -297,6 +321,7 @@ async def test_week_6_and_12_same_questions_goals_shown_back(harness):
 async def test_existing_patient_baseline_with_next_summary(harness):
     h = harness
     pid = h.add_patient(start_date="2026-02-02")  # in week 5 of the course when this lands
+    h.db.execute("UPDATE patients SET outcomes_baseline_at_summary = 1 WHERE id = ?", [pid])
     await tick(h)
     assert sets(h, pid) == {}
     assert not any("A few questions" in t for t in h.texts(USER))
@@ -313,21 +338,28 @@ async def test_existing_patient_baseline_with_next_summary(harness):
 
 async def test_paused_not_asked_until_resume_withdrawn_never(harness):
     h = harness
-    pid = h.add_patient(status="paused")
-    other = h.add_patient(user_id=1002, status="withdrawn")
+    pid = set_up(h)
+    other = set_up(h, user_id=1002)
+    await tick(h)  # both asked the baseline, neither answers
+    h.db.execute("UPDATE patients SET status = 'withdrawn' WHERE id = ?", [other])
+    await h.send_text(USER, "/pause")
+    await tap(h, "pause:open")
+    at_utc(h, 4, 12, 6, 30)  # week 6 is due
     await tick(h)
-    assert sets(h, pid) == {} and sets(h, other) == {}
-    assert h.texts(USER) == [] and h.texts(1002) == []
+    assert ("peg", "w06") not in sets(h, pid) and ("peg", "w06") not in sets(h, other)
+    assert not any("Halfway" in t for t in h.texts(USER) + h.texts(1002))
+    at_utc(h, 4, 13, 9, 0)  # back a day later, while week 6's questions would still be open
     await h.send_text(USER, "/resume")
     await tick(h)
-    assert sets(h, pid)[("peg", "baseline")] == "open"
-    assert any("A few questions to start" in t for t in h.texts(USER))
-    assert sets(h, other) == {}
+    assert sets(h, pid)[("peg", "w06")] == "open"
+    assert any("Halfway through the course" in t for t in h.texts(USER))
+    assert ("peg", "w06") not in sets(h, other)
+    assert not any("Halfway" in t for t in h.texts(1002))
 
 
 async def test_pause_cancels_the_question_resume_asks_it_while_open(harness):
     h = harness
-    pid = h.add_patient()
+    pid = set_up(h)
     plan_all(h.rt)  # queued, not yet sent
     await h.send_text(USER, "/pause")
     await tap(h, "pause:open")
@@ -341,3 +373,19 @@ async def test_pause_cancels_the_question_resume_asks_it_while_open(harness):
     assert any("A few questions to start" in t for t in h.texts(USER))
     await say(h, "2")
     assert answers(h, pid, "peg", "baseline") == {"peg_pain": 2}
+
+
+async def test_set_up_ends_with_the_baseline_questions(harness):
+    h = harness
+    await h.send_text(USER, "/start")
+    for typed in ["ok", "I agree", "no", "none", "berlin", "8:00", "22:00-07:00", "every day"]:
+        await h.send_text(USER, typed)
+    for typed in ["9-17", "30", "walking", "done", "15 min"]:
+        await h.send_text(USER, typed)
+    p = patients.by_user(h.db, USER)
+    assert p["status"] == "active"
+    await dispatch_due(h.rt)
+    assert "A few questions to start" in h.last(USER).text
+    assert sets(h, p["id"]) == {("peg", "baseline"): "open", ("goals", "baseline"): "open"}
+    await say(h, "3")
+    assert answers(h, p["id"], "peg", "baseline") == {"peg_pain": 3}

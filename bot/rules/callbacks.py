@@ -132,6 +132,12 @@ ROUTES: tuple[Route, ...] = (
         value=tuple(str(n) for n in range(-3, 11)) + ("s",),
     ),
     _r("oc:n", "no (more) personal goals", set=int),
+    _r(
+        "oc:w",
+        "the weekly change under a summary: its outbox row, -3..3 or s (skip)",
+        row=int,
+        value=tuple(str(n) for n in range(-3, 4)) + ("s",),
+    ),
 )
 
 _BY_HEAD: dict[str, list[Route]] = {}

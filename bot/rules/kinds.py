@@ -277,17 +277,6 @@ KINDS: dict[str, Kind] = _kinds(
         on_resume="restore",
         doc="the one reminder of unanswered outcome questions, a day later",
     ),
-    Kind(
-        "outcome_grc",
-        2 * D,
-        True,
-        prompt=True,
-        waits_while_inactive=True,
-        lane="bulk",
-        paused=True,
-        on_resume="restore",
-        doc="the weekly change question, after the weekly summary",
-    ),
 )
 
 
