@@ -341,7 +341,7 @@ def replan_patient(rt: Runtime, patient: dict) -> int:
         outbox.delete_pending(rt.db, patient["id"], REPLANNED)
         if patient["status"] != patients.PLANNABLE:
             return 0
-        outcome_flow.plan_for(rt.db, patient, rt.clock.now())  # just set up: the baseline
+        outcome_flow.plan_for(rt.db, patient, rt.clock.now())  # back from a pause: weeks 6, 12
         return plan_patient(rt, patient)
 
 
