@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.rules import outcomes as rules
 from jobs import outcomes as flow
@@ -389,3 +391,24 @@ async def test_set_up_ends_with_the_baseline_questions(harness):
     assert sets(h, p["id"]) == {("peg", "baseline"): "open", ("goals", "baseline"): "open"}
     await say(h, "3")
     assert answers(h, p["id"], "peg", "baseline") == {"peg_pain": 3}
+
+
+@given(st.text(max_size=40))
+def test_typed_weekly_change_never_raises_and_never_reads_a_number(text):
+    found = rules.parse_grc(text)
+    if any(ch.isdigit() for ch in text if ch.isascii()):
+        assert not isinstance(found, rules.GrcAnswer)
+
+
+@pytest.mark.parametrize("typed", ["not better", "hmm", "7/10", "better or worse", "", "ok"])
+def test_typed_weekly_change_unclear_is_not_guessed(typed):
+    assert not isinstance(rules.parse_grc(typed), rules.GrcAnswer)
+
+
+def test_scoring_and_thresholds():
+    assert rules.peg_score({"peg_pain": 6, "peg_enjoyment": 5, "peg_activity": 4}) == 5.0
+    assert rules.peg_score({"peg_pain": 6, "peg_enjoyment": None, "peg_activity": 4}) is None
+    assert rules.peg_improved(5.0, 4.0) and not rules.peg_improved(5.0, 4.34)
+    assert rules.peg_improved(2.0, 1.34)  # 33%: under a point, over 30%
+    assert rules.pain_improved(6, 4) and not rules.pain_improved(6, 5)
+    assert rules.grc_improved(2) and rules.grc_improved(3) and not rules.grc_improved(1)
