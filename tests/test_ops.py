@@ -76,7 +76,7 @@ async def test_start_up_keeps_going_with_the_poisoned_person(clock, fresh_db, db
     try:
         assert queued(fresh_db, bad) == 0
         assert all(queued(fresh_db, pid) > 0 for pid in others)
-        assert [r.patient for r in skips(caplog)] == [bad]
+        assert {r.patient for r in skips(caplog)} == {bad}  # each stage skips only them
     finally:
         await again.stop()
 

@@ -81,6 +81,7 @@ class Screen:
     menu_for: object = None  # the session plan whose activity chooser she has answered
     counts: dict[tuple, int] = field(default_factory=dict)  # questions seen, by role and day
     away_until: datetime | None = None  # answering late: she reads nothing new until then
+    fixing: bool = False  # she typed a wrong number and puts it right before anything else
 
 
 def plain(html: str) -> str:
@@ -273,8 +274,8 @@ class Typist:
         return None
 
     async def wake(self, persona: Persona) -> None:
-        if self.sim.api_blocked(persona):
-            return
+        if self.sim.api_blocked(persona) or self.screen(persona).fixing:
+            return  # a correction first; she reads the screen again after it
         found = self.question(persona)
         if found is None:
             return
@@ -375,6 +376,7 @@ class Typist:
             wrong = (value + rng.randint(3, 7)) % 11
             message_id = await self.type(persona, self.say_rating(wrong, rng), role)
             self.given(persona, subjects, wrong, "typed")
+            screen.fixing = True
             by_edit = rng.random() < typed.get("edit", 0.5)
             self.sim.later(
                 self.sim.clock.now() + timedelta(minutes=rng.randint(1, 4)),
@@ -394,6 +396,7 @@ class Typist:
         by_edit: bool,
         rng: random.Random,
     ) -> None:
+        self.screen(persona).fixing = False
         if self.sim.api_blocked(persona):
             return
         if by_edit:
@@ -408,6 +411,7 @@ class Typist:
             await self.type(persona, words, "correction")
             self.given(persona, subjects, value, "corrected")
         self.sim.track(persona)
+        await self.wake(persona)  # then what is still open on the screen
 
     def given(self, persona: Persona, subjects: list[dict], value: int, how: str) -> None:
         for subject in subjects:
