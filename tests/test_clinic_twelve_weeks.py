@@ -10,10 +10,8 @@ a clinician; caregivers live in other time zones (Tokyo, Los Angeles, Sydney).
 Asserted from the transcript and the database: the roster (flagged first, dated states, the
 cohort line), the digest (exactly its week, new flags, no empty cohort, one per clinician and
 cohort and week), `/patient`, nothing refused for its length, and the clinician pushes per week
-and kind (docs/clinics.md has the table; `pytest -s -k pushes_table` on this file prints it).
-Assertions about work in other branches of issue 16 (alert episodes and working hours, deletion
-for caregivers and clinicians) are written as the issue states them and marked xfail
-(strict=False) where this branch does not do it yet.
+and kind (docs/clinics.md has the table; `pytest -s -k pushes_table` on this file prints it),
+alert episodes and working hours, and deletion for patients, caregivers and clinicians.
 """
 
 from __future__ import annotations
