@@ -86,3 +86,15 @@ def daily_mean(db: Database, patient_id: int, first: date, last: date) -> tuple[
         [patient_id, first.isoformat(), last.isoformat()],
     ).fetchone()
     return (float(row[0]), int(row[1])) if row and row[1] else None
+
+
+def grc_answers(db: Database, patient_id: int) -> list[dict]:
+    """Every weekly change answered (not skipped), oldest first: value, answered_at."""
+    return list(
+        db.query(
+            "SELECT a.value, a.answered_at FROM outcome_answers a "
+            "JOIN outcome_sets s ON s.id = a.set_id WHERE a.patient_id = ? "
+            "AND s.instrument = 'grc' AND a.skipped = 0 ORDER BY a.answered_at, a.id",
+            [patient_id],
+        )
+    )

@@ -7,10 +7,13 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.rules.outcomes import GRC_WORDS
+from jobs import clinic
 from tests.outcomes_fixture import PERSONAS, OutcomesRun, run_outcomes_simulation
 
 pytestmark = pytest.mark.slow
@@ -200,3 +203,27 @@ def test_people_see_their_results_at_weeks_6_and_12(run):
                 f = round(sum(follow["items"][i] for i in PEG) / 3, 2)
                 assert f"{b:g} at the start, {f:g} now." in got[0], pid
         assert sum("PEG score" in (p.text or "") for p in photos) >= 1 or pid == "o12"
+
+
+def test_roster_and_csv_show_the_latest_weekly_change(run):
+    db = run.sim.db
+    days, _ = clinic.export_rows(db, run.cohort_id, run.now)
+    for p in members(run):
+        tz = ZoneInfo(p["timezone"])
+        said = [
+            (datetime.fromisoformat(r["answered_at"]).astimezone(tz).date().isoformat(), r["value"])
+            for r in db.query(
+                "SELECT a.answered_at, a.value FROM outcome_answers a JOIN outcome_sets s "
+                "ON s.id = a.set_id WHERE a.patient_id = ? AND s.instrument = 'grc' "
+                "AND a.value IS NOT NULL ORDER BY a.answered_at, a.id",
+                [p["id"]],
+            )
+        ]
+        for row in (r for r in days if r["patient_id"] == p["id"]):
+            before = [v for d, v in said if d <= row["local_date"]]
+            assert row["grc_latest"] == (before[-1] if before else None), row
+        line = clinic.patient_line(db, p, run.now)
+        assert line.grc == (GRC_WORDS[said[-1][1]] if said else None)
+    lines = clinic.roster_messages(db, clinic.clinics.cohort(db, run.cohort_id), run.now)
+    text = "\n".join(m.text for m in lines)
+    assert "weekly change (latest)" in text and " · much better" in text
