@@ -290,8 +290,8 @@ class Simulation:
                 return False  # she never answers it; the summary needs nothing else
             n = self._grc_answers[persona.id]
             self._grc_answers[persona.id] += 1
-            value = grc[min(n, len(grc) - 1)]
-            data = f"oc:w:{weekly[0].split(':')[2]}:{'s' if value is None else value}"
+            said = grc[min(n, len(grc) - 1)]
+            data = f"oc:w:{weekly[0].split(':')[2]}:{'s' if said is None else said}"
             self.later(at, lambda: self.tap(persona, sent.message_id, data, data, "outcome"))
             return True
         names = [d for d in datas if d.startswith("oc:n:")]
@@ -325,7 +325,7 @@ class Simulation:
             value = values[PEG_ITEMS.index(item)]
         else:
             goal = outcome_store.get_goal(self.db, goal_id_of(item or "") or 0)
-            wanted = next(
+            wanted: dict = next(
                 (g for g in spec.get("goals") or [] if goal and g["name"] == goal["name"]), {}
             )
             value = wanted.get(tp)
