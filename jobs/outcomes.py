@@ -291,15 +291,17 @@ def start_baseline(db: Database, patient: dict, now: datetime) -> bool:
 
 def plan_for(db: Database, patient: dict, now: datetime) -> int:
     """Open what is due for an active person with a baseline: weeks 6 and 12 (while their window
-    of 3 days lasts). Returns how many timepoints were started."""
+    of 3 days lasts). Returns how many timepoints were started. Reads nothing unless one is due."""
     if patient["status"] != patients.PLANNABLE or _start(patient) is None:
-        return 0
-    if not store.has_any(db, patient["id"], "peg"):
         return 0
     started = 0
     for tp in ("w06", "w12"):
         due = followup_due(patient, tp)
-        if due is not None and due <= now < due + rules.OPEN_FOR:
+        if (
+            due is not None
+            and due <= now < due + rules.OPEN_FOR
+            and store.has_any(db, patient["id"], "peg")
+        ):
             started += start_timepoint(db, patient, tp, now)
     return started
 

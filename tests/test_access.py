@@ -20,6 +20,7 @@ import pytest
 from handlers import CLINIC_COMMANDS, COMMANDS
 from messages import render
 from storage import alerts, caregivers, clinics, outbox
+from storage import outcomes as outcome_store
 from tests.test_caregivers import accept, invite
 from tests.test_clinics import enrol, join_staff, make_clinic, new_cohort
 from tests.test_sessions import button, setup
@@ -44,6 +45,9 @@ ANA_TABLES = (
     "awaiting",
     "sitting_breaks",
     "lessons_sent",
+    "outcome_sets",
+    "outcome_answers",
+    "goals",
 )
 PATIENT_ONLY = {
     "checkin",
@@ -141,6 +145,19 @@ class World:
             kind="message",
             now=h.clock.now(),
         )
+        # Ana's open outcome questions (issue 17) and a summary of hers not yet sent.
+        self.peg = outcome_store.create_set(h.db, self.pid, "peg", "baseline", h.clock.now())
+        self.goals = outcome_store.create_set(h.db, self.pid, "goals", "baseline", h.clock.now())
+        self.summary = outbox.enqueue(
+            h.db,
+            chat_id=ANA,
+            patient_id=self.pid,
+            kind="summary",
+            due_at=h.clock.now() + timedelta(days=30),
+            now=h.clock.now(),
+            dedupe_key="summary:test",
+            payload={"week_end": "2026-03-08"},
+        )
         assert self.errors == []
         self.snapshot = sqlite3.connect(":memory:")
         h.db.conn.backup(self.snapshot)
@@ -199,6 +216,9 @@ class World:
             "o:consent:yes",
             "p:x",
             "pause:day",
+            f"oc:{self.peg}:pain:5",
+            f"oc:n:{self.goals}",
+            f"oc:w:{self.summary}:2",
         ]
 
     def checkin_row(self) -> int:

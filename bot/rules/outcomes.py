@@ -209,12 +209,21 @@ def is_none(text: str | None) -> bool:
     return isinstance(text, str) and _fold(text).strip(" .!") in _NONE_WORDS
 
 
+# Chat, not an activity: asked again rather than stored as a goal.
+_NOT_GOALS = frozenset(
+    "ok okay yes yeah yep sure thanks thank you thx ta hi hello hey cool great fine good "
+    "what why how huh sorry help".split()
+) | {"thank you", "no problem", "i don't know", "dont know", "don't know", "not sure"}
+
+
 def clean_goal(text: str | None) -> str | None:
     """A goal's name as typed (trimmed, one line, at most MAX_GOAL_NAME); None if unusable."""
     if not isinstance(text, str):
         return None
-    s = " ".join(text.split()).strip(" .,;:!-")
+    s = " ".join(text.split()).strip(" .,;:!?-")
     if not s or len(s) > MAX_GOAL_NAME or s.startswith("/"):
+        return None
+    if _fold(s).strip(" .!?") in _NOT_GOALS:
         return None
     if not re.search(r"[^\W\d_]", s):  # a number or punctuation is not an activity
         return None
