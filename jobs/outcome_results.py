@@ -220,6 +220,10 @@ class TimepointReport:
     pain_improved: tuple[int, int] = (0, 0)
     goals: Change = field(default_factory=lambda: mean_change([]))
     grc_improved: tuple[int, int] = (0, 0)
+    # Daily pain: the mean of course week 1's ratings against the 7 days ending on the week's
+    # last day, for people whose week is over and who rated in both.
+    daily: Change = field(default_factory=lambda: mean_change([]))
+    daily_improved: tuple[int, int] = (0, 0)
 
 
 def cohort_report(db: Database, cohort: dict, now: datetime) -> dict:
@@ -230,7 +234,16 @@ def cohort_report(db: Database, cohort: dict, now: datetime) -> dict:
     baseline = 0
     timepoints = {tp: TimepointReport(tp) for tp in FOLLOWUPS}
     changes: dict[str, dict[str, list]] = {
-        tp: {"peg": [], "pain": [], "goals": [], "peg_i": [], "pain_i": [], "grc_i": []}
+        tp: {
+            "peg": [],
+            "pain": [],
+            "goals": [],
+            "daily": [],
+            "peg_i": [],
+            "pain_i": [],
+            "grc_i": [],
+            "daily_i": [],
+        }
         for tp in FOLLOWUPS
     }
     for m in members:
@@ -243,10 +256,16 @@ def cohort_report(db: Database, cohort: dict, now: datetime) -> dict:
             t, c = timepoints[tp], changes[tp]
             day = followup_day(m, tp)
             found = reports.peg(sets, tp)
+            over = day is not None and local_date(now, zone(m["timezone"])) > day
+            start = course_start(m)
+            if over and day is not None and start is not None:
+                first = reports.daily_mean(db, m["id"], start, start + timedelta(days=6))
+                last = reports.daily_mean(db, m["id"], day - timedelta(days=6), day)
+                if first and last:
+                    c["daily"].append(last[0] - first[0])
+                    c["daily_i"].append(rules.pain_improved(first[0], last[0]))
             # Reached: asked, or the follow-up day is over in their zone.
-            if found is not None or (
-                day is not None and local_date(now, zone(m["timezone"])) > day
-            ):
+            if found is not None or over:
                 t.reached += 1
                 if found is not None and found["answered"]:
                     t.answered += 1
@@ -281,6 +300,7 @@ def cohort_report(db: Database, cohort: dict, now: datetime) -> dict:
         )
         t.peg_improved, t.pain_improved = share(c["peg_i"]), share(c["pain_i"])
         t.grc_improved = share(c["grc_i"])
+        t.daily, t.daily_improved = mean_change(c["daily"]), share(c["daily_i"])
     return {
         "cohort_id": cohort["id"],
         "members": len(members),

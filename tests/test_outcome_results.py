@@ -165,7 +165,7 @@ async def test_cohort_report_and_patient_outcomes_block(harness):
     assert f"(95% CI {peg.low:+.1f} to {peg.high:+.1f})".replace("-", "−") in text
     assert "n=3; improved 1+ point or 30%: 1 of 3" in text
     # Average pain (the PEG's first item): -2, -1, 0, -2; improved 2+ points: 2 of 4.
-    assert "Average pain: change −1.2" in text and "improved 2+ points: 2 of 4" in text
+    assert "Average pain (PEG item 1): change −1.2" in text and "improved 2+ points: 2 of 4" in text
     assert 'Weekly change "better" or "much better": 2 of 3' in text
     assert "5 members now; 5 answered the questions at the start." in text
     assert "<b>Week 6</b>: 5 reached it, 4 answered, 0 still open, 1 lost to follow-up." in text

@@ -70,12 +70,26 @@ def expected_lines(run: OutcomesRun, tp: str, now_day: date) -> list[str]:
     answers = raw(run)
     people = members(run)
     reached = answered = still_open = lost = 0
-    peg, peg_i, pain, pain_i, goals, grc = [], [], [], [], [], []
+    peg, peg_i, pain, pain_i, goals, grc, daily, daily_i = [], [], [], [], [], [], [], []
     for p in people:
         mine = answers.get(p["id"], {})
         base, follow = mine.get(("peg", "baseline")), mine.get(("peg", tp))
         start = date.fromisoformat(p["course_start"])
         day = start + timedelta(days=41 if tp == "w06" else 83)
+        rated = {
+            date.fromisoformat(r["local_date"]): r["pain"]
+            for r in run.sim.db.query(
+                "SELECT local_date, pain FROM checkins WHERE patient_id = ? "
+                "AND status = 'answered' AND pain IS NOT NULL",
+                [p["id"]],
+            )
+        }
+        week1 = [v for d, v in rated.items() if start <= d <= start + timedelta(days=6)]
+        last7 = [v for d, v in rated.items() if day - timedelta(days=6) <= d <= day]
+        if now_day > day and week1 and last7:
+            a, b = sum(week1) / len(week1), sum(last7) / len(last7)
+            daily.append(b - a)
+            daily_i.append(a - b >= 2)
         if follow is not None or now_day > day:
             reached += 1
             if follow and any(v is not None for v in follow["items"].values()):
@@ -113,7 +127,13 @@ def expected_lines(run: OutcomesRun, tp: str, now_day: date) -> list[str]:
         )
     if pain:
         lines.append(
-            f"• Average pain: {change_text(pain)}; improved 2+ points: {sum(pain_i)} of {len(pain)}"
+            f"• Average pain (PEG item 1): {change_text(pain)}; improved 2+ points: "
+            f"{sum(pain_i)} of {len(pain)}"
+        )
+    if daily:
+        lines.append(
+            f"• Daily pain, week 1 → the week's last 7 days: {change_text(daily)}; improved 2+ "
+            f"points: {sum(daily_i)} of {len(daily)}"
         )
     if goals:
         lines.append(f"• Personal goals: {change_text(goals)} (higher is better)")
@@ -176,6 +196,7 @@ def test_the_cohort_report_recomputed_from_the_raw_rows(run):
         for line in expected_lines(run, tp, end_day):
             assert line in run.report_text, line
     assert "t-interval" in run.report_text
+    assert run.report_text.count("• Daily pain, week 1") == 2  # week 6 and week 12
     # Mid-course (day 44): week 6 has been asked, week 12 not reached by anyone.
     for line in expected_lines(run, "w06", run.mid_now.date()):
         assert line in run.mid_report_text, line
