@@ -176,6 +176,13 @@ async def test_cohort_report_and_patient_outcomes_block(harness):
     assert "Outcomes:" not in h.last(STAFF).text
     await h.send_text(2000, f"/outcomes {cohort_id}")
     assert "Outcomes:" not in h.last(2000).text
+    # A withdrawn person is counted nowhere.
+    with h.db.atomic():
+        h.db.execute("UPDATE patients SET status = 'withdrawn' WHERE id = ?", [ids[4]])
+    await h.send_text(STAFF, f"/outcomes {cohort_id}")
+    again = h.last(STAFF).text
+    assert "4 members now; 4 answered the questions at the start." in again
+    assert "<b>Week 6</b>: 4 reached it, 4 answered, 0 still open, 0 lost to follow-up." in again
     # /patient's Outcomes block.
     await h.send_text(STAFF, f"/patient {ids[0]}")
     view = next(s.text for s in reversed(h.api.sent_to(STAFF)) if "<b>Outcomes</b>" in s.text)
