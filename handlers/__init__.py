@@ -25,6 +25,7 @@ from handlers import (
     errors,
     flare,
     onboarding,
+    outcomes,
     privacy,
     safety,
     settings,
@@ -113,6 +114,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("course", course.course_command, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(course.lesson_button, pattern=r"^l:"))
     app.add_handler(CallbackQueryHandler(onboarding.onboarding_button, pattern=r"^o:"))
+    app.add_handler(CallbackQueryHandler(outcomes.outcome_button, pattern=r"^oc:"))
     app.add_handler(CallbackQueryHandler(basic.stale_button))
     app.add_handler(MessageHandler(PRIVATE & filters.COMMAND, basic.unknown_command))
     app.add_handler(

@@ -21,7 +21,7 @@ from bot.rules.parsing import (
     parse_session_end,
     parse_yes_no,
 )
-from handlers import activity
+from handlers import activity, outcomes
 from handlers.common import (
     answer_callback,
     clear_buttons,
@@ -296,6 +296,8 @@ async def typed_text(rt, update: Update, patient: dict) -> None:
         return
     ending = parse_session_end(text)
     if ending is not None and await activity.typed_end(rt, update, patient, ending):
+        return
+    if await outcomes.typed(rt, update, patient, text):  # issue 17: an outcome question
         return
     rating = parse_rating(text)
     yes_no = parse_yes_no(text) if isinstance(rating, Invalid) else None

@@ -44,6 +44,7 @@ from handlers.onboarding_questions import (
 )
 from handlers.resume import resume
 from jobs import clinic as clinic_flow
+from jobs import outcomes as outcome_flow
 from jobs import safety
 from jobs.plan import replan_patient
 from messages import Outgoing, label, render
@@ -667,6 +668,7 @@ def _finish(t: _Turn) -> list[Outgoing]:
     patient = patients.existing(db, t.pid)
     consents.finish(db, t.state["user_id"])
     events.record(db, t.now, "onboarded", t.pid)
+    outcome_flow.start_baseline(db, patient, t.now)  # issue 17: PEG and goals, queued
     days = {v: k for k, v in R.SITTING_DAYS.items()}.get(patient["sitting_days"], "no")
     sitting = label(f"onboarding_sit_{days}").lower() if days != "no" else ""
     return [

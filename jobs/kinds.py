@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.rules.kinds import kind
-from jobs import clinic, prompts, safety, summary
+from jobs import clinic, outcomes, prompts, safety, summary
 from jobs import compose as c
 from jobs import sessions as session_flow
 from messages import Outgoing
@@ -93,6 +93,20 @@ def _pause_reminder(db, row, payload, patient, now):
     return prompts.compose_pause_reminder(db, row, payload, patient, now)
 
 
+def _outcomes(db, row, payload, patient, now):
+    return outcomes.compose_outcomes(db, row, patient)
+
+
+def _summary_with_change(db, row, payload, patient, now):
+    """The patient's summary ends with the weekly change question (issue 17)."""
+    return outcomes.with_weekly_change(db, row, patient, summary.compose_summary(db, row, patient))
+
+
+def _after_summary(db, row, payload, now):
+    c.after_summary(db, row, payload, now)  # the chart
+    outcomes.after_summary(db, row, now)  # the baseline of someone set up before issue 17
+
+
 _ALWAYS = {"needs_patient": False, "ignores_written_text": True}
 _WRITTEN = Composer(c.compose_written, needs_patient=False)
 
@@ -117,7 +131,7 @@ COMPOSERS: dict[str, Composer] = {
     "checkin_reminder": Composer(c.compose_checkin),
     "settle": Composer(c.compose_settle),
     "next_day": Composer(c.compose_next_day),
-    "summary": Composer(_summary),
+    "summary": Composer(_summary_with_change),
     "summary_caregiver": Composer(_summary),
     "chart": Composer(_chart),
     "pause_over": Composer(_pause_over),
@@ -128,6 +142,8 @@ COMPOSERS: dict[str, Composer] = {
     "finish_check": Composer(_finish_check),
     "pause_end": Composer(_pause_end),
     "pause_reminder": Composer(_pause_reminder),
+    "outcomes": Composer(_outcomes),
+    "outcome_reminder": Composer(_outcomes),
 }
 
 # (db, row, payload, now) -> None, for rows that belong to a patient: run just before the Bot API
@@ -141,10 +157,13 @@ BEFORE_SEND: dict[str, Hook] = {
     "next_day": c.before_question,
     "settle": c.before_question,
     "sitting": c.before_sitting,
+    "outcomes": outcomes.before_outcomes,
+    "outcome_reminder": outcomes.before_outcomes,
+    "summary": outcomes.before_summary,
 }
 AFTER_SENT: dict[str, Hook] = {
     "checkin": c.after_checkin,
-    "summary": c.after_summary,
+    "summary": _after_summary,
     "lesson": c.after_lesson,
     "course_end": c.after_course_end,
 }

@@ -37,6 +37,7 @@ from bot.rules.localtime import local_date, parse_hhmm, zone
 from bot.rules.schedule import Planned, lesson_time, plan_messages
 from bot.runtime import Runtime
 from jobs import clinic, prompts
+from jobs import outcomes as outcome_flow
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items
 from storage import caregivers, checkins, liveness, outbox, patients, questions, sitting
@@ -338,7 +339,10 @@ def replan_patient(rt: Runtime, patient: dict) -> int:
     """After a change of settings: forget what was queued for the old settings, plan anew."""
     with rt.db.atomic():
         outbox.delete_pending(rt.db, patient["id"], REPLANNED)
-        return plan_patient(rt, patient) if patient["status"] == patients.PLANNABLE else 0
+        if patient["status"] != patients.PLANNABLE:
+            return 0
+        outcome_flow.plan_for(rt.db, patient, rt.clock.now())  # back from a pause: weeks 6, 12
+        return plan_patient(rt, patient)
 
 
 def record_missed_days(rt: Runtime) -> int:
@@ -392,6 +396,22 @@ def end_due_pauses(rt: Runtime) -> int:
     return ended
 
 
+def plan_outcomes(rt: Runtime) -> int:
+    """Outcome questions (issue 17): sets due opened, the one reminder, sets past 3 days closed.
+    Person by person: one failing does not stop the others."""
+    now, started = rt.clock.now(), 0
+    for batch in patients.plannable_batches(rt.db, BATCH):
+        for patient in batch:
+            try:
+                with rt.db.atomic():
+                    started += outcome_flow.plan_for(rt.db, patient, now)
+            except Exception as exc:  # noqa: BLE001 - one person's bad data must not stop the others
+                skipped("outcomes", exc, patient=patient["id"])
+    with rt.db.atomic():
+        outcome_flow.tick(rt.db, now)
+    return started
+
+
 def plan_all(rt: Runtime) -> int:
     """The plan tick (and start-up): every stage runs whatever another one did.
 
@@ -408,6 +428,7 @@ def plan_all(rt: Runtime) -> int:
         ("missed_days", lambda: record_missed_days(rt)),
         ("decide_overdue", lambda: sessions_flow.decide_overdue(rt)),
         ("digests", lambda: clinic.plan_digests(rt.db, now, horizon)),
+        ("outcomes", lambda: plan_outcomes(rt)),
         ("questions", lambda: questions.expire_due(rt.db, now)),  # none left open past expiry
         ("quiet", lambda: clinic.check_quiet(rt.db, now)),
     )

@@ -17,10 +17,12 @@ from bot import chart
 from bot.clock import iso, parse_iso
 from bot.rules import weekly
 from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
+from bot.rules.outcomes import grc_words
 from bot.rules.schedule import WEEKDAYS, Planned
 from messages import Outgoing, render
 from storage import caregivers, checkins, events, outbox, sessions, sitting
 from storage import lessons as lesson_store
+from storage import outcomes as outcome_store
 
 CHART_TITLE = "Your pain so far"
 
@@ -218,12 +220,14 @@ def compose_summary(db: Database, row: dict, patient: dict) -> Outgoing | None:
     found = figures(db, patient, week_end)
     meta = {"recipient": "patient", "figures": found.as_dict()}
     if row["kind"] == "summary":
+        said = outcome_store.latest_grc(db, patient["id"])  # issue 17: the weekly change
         text = render(
             "summary",
             f=found,
             name=patient["first_name"],
             caregiver=False,
             sitting=sitting_on(patient),
+            last_said=grc_words(said["value"]) if said else None,
         )
         return Outgoing(text, meta=meta)
     if patient["status"] == "withdrawn":

@@ -553,3 +553,50 @@ def m017_cohort_lifecycle(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m020_outcomes(db: Database) -> None:
+    # Issue 17: outcome questionnaires (bot/rules/outcomes.py). A set is one instrument asked at
+    # one timepoint; its answers one row per item (value NULL when skipped). Goals are the
+    # person's own activities (up to three current), rated 0-10 in 'goals' sets. People set up
+    # before this migration are flagged: their baseline comes with their next weekly summary.
+    db.executescript(
+        """
+        CREATE TABLE outcome_sets (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            instrument TEXT NOT NULL,          -- 'peg' | 'grc' | 'goals'
+            timepoint TEXT NOT NULL,           -- 'baseline'|'w06'|'w12'; grc: 'w01'..'w12', 'm<n>'
+            asked_at TEXT NOT NULL,            -- UTC ISO
+            reminded_at TEXT,                  -- the one reminder
+            closed_at TEXT,
+            status TEXT NOT NULL DEFAULT 'open', -- open | complete | partial | skipped | expired
+            UNIQUE (patient_id, instrument, timepoint)
+        );
+        CREATE TABLE outcome_answers (
+            id INTEGER PRIMARY KEY,
+            set_id INTEGER NOT NULL REFERENCES outcome_sets(id) ON DELETE CASCADE,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            item TEXT NOT NULL,                -- 'peg_pain'|'peg_enjoyment'|'peg_activity'|'grc'|'goal:<id>'
+            value INTEGER,                     -- NULL when skipped
+            skipped INTEGER NOT NULL DEFAULT 0,
+            answered_at TEXT NOT NULL,
+            UNIQUE (set_id, item)
+        );
+        CREATE TABLE goals (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,         -- 1..3
+            name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            removed_at TEXT
+        );
+        CREATE INDEX outcome_sets_open ON outcome_sets(status, asked_at) WHERE status = 'open';
+        CREATE INDEX outcome_answers_patient ON outcome_answers(patient_id);
+        CREATE INDEX goals_patient ON goals(patient_id);
+        -- People already set up when this lands get the baseline with their next summary.
+        ALTER TABLE patients ADD COLUMN outcomes_baseline_at_summary INTEGER NOT NULL DEFAULT 0;
+        UPDATE patients SET outcomes_baseline_at_summary = 1 WHERE status != 'onboarding';
+        """
+    )

@@ -35,6 +35,10 @@ PERSONAL_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "sitting_off": (("patient_id = ?", "patient"),),
     "lessons_sent": (("patient_id = ?", "patient"),),
     "events": (("patient_id = ?", "patient"),),
+    # Outcome questions (issue 17): sets before their answers, so answers are deleted first.
+    "outcome_sets": (("patient_id = ?", "patient"),),
+    "outcome_answers": (("patient_id = ?", "patient"),),
+    "goals": (("patient_id = ?", "patient"),),
     # Messages about them (wherever they went) and every message to their chat.
     "outbox": (("patient_id = ?", "patient"), ("chat_id = ?", "chat")),
     # A patient's links and invites; a caregiver's own links, and the invites they opened.

@@ -127,6 +127,20 @@ ROUTES: tuple[Route, ...] = (
     _r("l:m", "after the course: keep weekly or stop", choice=("keep", "stop")),
     _r("o", "an onboarding answer", step=str, value=REST),
     _r("fl", "a flare day: lower doses today, or keep the plan", day=str, answer=("use", "keep")),
+    _r(
+        "oc",
+        "an outcome answer: set, item (grc, pain, enj, act, g<goal id>), value or s (skip)",
+        set=int,
+        item=str,
+        value=tuple(str(n) for n in range(-3, 11)) + ("s",),
+    ),
+    _r("oc:n", "no (more) personal goals", set=int),
+    _r(
+        "oc:w",
+        "the weekly change under a summary: its outbox row, -3..3 or s (skip)",
+        row=int,
+        value=tuple(str(n) for n in range(-3, 4)) + ("s",),
+    ),
 )
 
 _BY_HEAD: dict[str, list[Route]] = {}

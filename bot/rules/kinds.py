@@ -263,6 +263,30 @@ KINDS: dict[str, Kind] = _kinds(
     # /patient's chart for a clinician: about the patient (patient_id), sent to the clinician;
     # a patient who withdraws or is deleted takes it with them.
     Kind("patient_chart", doc="a clinician's chart of one patient (/patient)"),
+    # Outcome questions (issue 17): worth asking while their set is open (3 days; the composer
+    # sends nothing once it closed), never in quiet hours; paused people are asked on /resume.
+    Kind(
+        "outcomes",
+        3 * D,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="restore",
+        doc="PEG and personal goals at baseline, week 6 and week 12",
+    ),
+    Kind(
+        "outcome_reminder",
+        2 * D,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="restore",
+        doc="the one reminder of unanswered outcome questions, a day later",
+    ),
 )
 
 
@@ -283,7 +307,7 @@ def names(**facts: object) -> tuple[str, ...]:
 # to the one it fits (bot.rules.questions). "safety": only a clear answer settles it, at most one
 # is open and it comes first (jobs.safety); "session": the before/after rating of an activity,
 # answered before a prompt sent meanwhile; "checkin": only today's takes a typed answer.
-Question = Literal["checkin", "session", "follow_up", "safety"]
+Question = Literal["checkin", "session", "follow_up", "safety", "outcome"]
 
 QUESTIONS: dict[str, Question] = {
     "checkin": "checkin",
@@ -296,6 +320,11 @@ QUESTIONS: dict[str, Question] = {
     "safety_confirm": "safety",
     "hold_seen": "safety",
     "hold_carry_on": "safety",
+    # Outcome questions (handlers.outcomes routes typed answers to them; a number never goes to
+    # the weekly change question): the weekly change, a PEG or goal 0-10 item, a goal's name.
+    "outcome_grc": "outcome",
+    "outcome_item": "outcome",
+    "outcome_goal_name": "outcome",
 }
 
 
