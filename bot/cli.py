@@ -530,14 +530,19 @@ def parser() -> argparse.ArgumentParser:
         "--format",
         choices=("csv", "research", "fhir"),
         default="csv",
+        metavar="FORMAT",
         help="csv: patient-days and sessions (default); research: long-format files and their "
         "dictionary; fhir: one FHIR R4 Bundle (JSON)",
     )
     export.add_argument(
         "--with-names", action="store_true", help="add first names (default: study ids only)"
     )
-    export.add_argument("--since", type=_local_date, help="first local date (YYYY-MM-DD)")
-    export.add_argument("--until", type=_local_date, help="last local date (YYYY-MM-DD)")
+    export.add_argument(
+        "--since", type=_local_date, metavar="DATE", help="first local date (YYYY-MM-DD)"
+    )
+    export.add_argument(
+        "--until", type=_local_date, metavar="DATE", help="last local date (YYYY-MM-DD)"
+    )
     export.add_argument("--db", help="database file (default: DATABASE_PATH)")
     export.add_argument("--force", action="store_true", help="replace files of the same name")
     export.set_defaults(func=_export)
