@@ -18,13 +18,30 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bot.clock import iso
 from bot.rules.outcomes import GOAL_WORDING, GRC_KEYS, GRC_WORDS, PEG_ITEMS, PEG_WORDING
 
-if TYPE_CHECKING:
-    from jobs.research import Export, Member
+
+class Member(Protocol):
+    """One member's rows (jobs.research.Member; not imported: jobs.research imports this)."""
+
+    study_id: str
+    first_name: str
+    ratings: list[dict]
+    sets: list[dict]
+    answers: dict[int, list[dict]]
+
+
+class Export(Protocol):
+    """The export's rows (jobs.research.Export)."""
+
+    cohort_id: int
+    with_names: bool
+    made_at: Any
+    members: Any
+
 
 LOINC = "http://loinc.org"
 PAIN_CODE = "72514-3"

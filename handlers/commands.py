@@ -55,7 +55,7 @@ CLINIC_COMMANDS: list[tuple[str, str]] = [
     ("cohorts", "your clinic's cohorts"),
     ("cohort", "ID: the roster"),
     ("patient", "ID: one patient's flags, 4-week timeline and chart"),
-    ("export", "ID: CSV files, one row per patient-day and per session"),
+    ("export", "ID [research|fhir]: CSV files per patient-day and session, or research/FHIR"),
     (
         "cohort_set",
         "ID [start DATE|rolling, emergency TEXT, threshold NAME VALUE, responsible IDS, "

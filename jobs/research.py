@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -31,7 +33,8 @@ from bot.clock import parse_iso
 from bot.course import default_course
 from bot.rules.course_plan import WEEKS, course_end
 from bot.rules.localtime import local_date, zone
-from jobs.clinic import shares_detail
+from jobs.clinic import _still_allowed, shares_detail
+from messages import Outgoing, render
 from storage import clinics
 from storage import research as store
 
@@ -480,6 +483,38 @@ def csv_bytes(export: Export, file: str) -> bytes:
 def export_files(export: Export) -> list[tuple[str, bytes]]:
     """(file name, bytes) of every research CSV file, in FILES order."""
     return [(spec.name, csv_bytes(export, spec.name)) for spec in FILES]
+
+
+def zip_bytes(export: Export) -> bytes:
+    """The research files and the data dictionary in one zip (what /export ID research sends)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in [*export_files(export), ("data-dictionary.md", dictionary().encode())]:
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data)
+    return buffer.getvalue()
+
+
+PARTS = ("research", "fhir")  # /export ID research|fhir (the outbox row's payload "part")
+
+
+def compose_export(db: Database, row: dict, now: datetime) -> Outgoing | None:
+    """/export ID research (a zip) or fhir (one JSON Bundle), built now, by study id only, if
+    the clinician may still see the cohort."""
+    from bot.fhir import bundle_json
+
+    payload = json.loads(row["payload"])
+    allowed = _still_allowed(db, payload)
+    if allowed is None:
+        return None
+    cohort = allowed[0]
+    made = build(db, cohort, now)
+    stamp = now.strftime("%Y%m%d")
+    if payload["part"] == "fhir":
+        document = (f"cohort-{cohort['id']}-fhir-{stamp}.json", bundle_json(made))
+    else:
+        document = (f"cohort-{cohort['id']}-research-{stamp}.zip", zip_bytes(made))
+    text = render("clinic_export_file", cohort=cohort, part=payload["part"])
+    return Outgoing(text, document=document)
 
 
 # --- the data dictionary ---------------------------------------------------------------------

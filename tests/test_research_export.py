@@ -522,3 +522,46 @@ def test_cli_writes_research_files_and_a_fhir_bundle_privately(cohort, db_path, 
     assert "Traceback" not in err
     with pytest.raises(SystemExit):
         main([*args, "--format", "fhir", "--out", str(tmp_path / "z.json"), "--since", "May"])
+
+
+async def test_export_research_and_fhir_in_telegram(harness, clock):
+    """/export ID research: one zip of the research files and the dictionary, by study id;
+    /export ID fhir: one valid Bundle; a stray word gets the usage."""
+    import zipfile
+
+    from tests.test_clinics import PATIENT, STAFF, enrol, join_staff, make_clinic, new_cohort
+    from tests.test_sessions import button, setup
+
+    h = harness
+    _, code = make_clinic(h)
+    await join_staff(h, code)
+    cohort_id, link_code = await new_cohort(h)
+    setup(h, ("walking", 20))
+    await enrol(h, link_code)
+    await h.send_text(PATIENT, "/checkin")
+    await h.tap(PATIENT, button(h.last(PATIENT), "c:", 4), h.last(PATIENT).message_id)
+    clock.advance(timedelta(days=1))
+    await h.send_text(STAFF, f"/export {cohort_id} research")
+    await h.send_text(STAFF, f"/export {cohort_id} fhir")
+    await h.tick()
+    docs = [s for s in h.api.sent_to(STAFF) if s.method == "sendDocument"]
+    research_doc = next(d for d in docs if "research files" in d.text)
+    archive = zipfile.ZipFile(io.BytesIO(research_doc.params["_bytes"]))
+    assert sorted(archive.namelist()) == sorted(
+        [*(s.name for s in research.FILES), "data-dictionary.md"]
+    )
+    pain = list(csv.DictReader(io.StringIO(archive.read("daily_pain.csv").decode())))
+    assert (pain[0]["local_date"], pain[0]["checkin"], pain[0]["pain"]) == (
+        "2026-03-02",
+        "answered",
+        "4",
+    )
+    assert b"Ana" not in archive.read("participants.csv")  # study ids only in Telegram
+    fhir_doc = next(d for d in docs if "FHIR" in d.text)
+    bundle = json.loads(fhir_doc.params["_bytes"])
+    get_fhir_model_class("Bundle").model_validate(bundle)
+    assert [
+        e["resource"]["valueInteger"] for e in bundle["entry"] if "valueInteger" in e["resource"]
+    ] == [4]
+    await h.send_text(STAFF, f"/export {cohort_id} everything")
+    assert "/export 3 research" in h.last(STAFF).text
