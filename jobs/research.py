@@ -159,7 +159,8 @@ FILES: tuple[FileSpec, ...] = (
             Column(
                 "settled",
                 "boolean",
-                "1: pain settled within the hour after; 0: it did not.",
+                "1: the pain had settled when asked a couple of hours after (the cohort's "
+                "settle_check_hours); 0: it had not.",
                 allowed="0, 1",
             ),
             Column("next_day", "integer", "Pain the next day.", unit="0-10 NRS", allowed="0..10"),
