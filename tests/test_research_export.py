@@ -386,6 +386,13 @@ def test_since_and_until_narrow_every_file(cohort):
         assert _read(data) == expected[name], name
     dates = [r["local_date"] for r in made.files["daily_pain.csv"]]
     assert min(dates) == "2026-04-01" and max(dates) == "2026-04-30"
+    # a window after the course: the members are listed, with no day and no rows
+    made = research.build(db, found, NOW, since=date(2026, 6, 1))
+    assert {(p["rows_from"], p["rows_to"]) for p in made.files["participants.csv"]} == {
+        (None, None)
+    }
+    assert not any(made.files[name] for name in made.files if name != "participants.csv")
+    assert [e for e in fhir.bundle(made)["entry"] if "valueInteger" in e["resource"]] == []
 
 
 def test_left_withdrawn_and_deleted_people_are_absent_from_every_export(cohort):
