@@ -109,6 +109,8 @@ def layout(chart: dict) -> dict:
         "lines": [[(d, by_day[d]) for d in run] for run in runs(list(by_day))],
         "sessions": [(date.fromisoformat(d), middle, v) for d, v in chart["sessions"]],
         "flags": [(date.fromisoformat(d), level) for d, level in chart.get("flags") or []],
+        # Issue 17's results chart: the PEG score (0-10) at the start and at a follow-up.
+        "peg": [(date.fromisoformat(d), score) for d, score in chart.get("peg") or []],
     }
 
 
@@ -162,6 +164,16 @@ def render_png(chart: dict) -> bytes:
             linewidth=2,
             label="warning sign" if n == 0 else None,
             zorder=2,
+        )
+    if drawn["peg"]:
+        ax.scatter(
+            [d for d, _ in drawn["peg"]],
+            [v for _, v in drawn["peg"]],
+            marker="D",
+            s=180,
+            color="#6a1b9a",
+            label="PEG score",
+            zorder=4,
         )
     ax.set_ylim(low - 0.2, 12.6)  # room above 10 for the legend, in one row
     ax.set_yticks(range(0, 11, 2))

@@ -85,6 +85,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("cohorts", clinic.cohorts_command, filters=PRIVATE))
     app.add_handler(CommandHandler("cohort", clinic.cohort_command, filters=PRIVATE))
     app.add_handler(CommandHandler("patient", clinic_views.patient_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("outcomes", clinic_views.outcomes_command, filters=PRIVATE))
     app.add_handler(CommandHandler("export", clinic.export_command, filters=PRIVATE))
     app.add_handler(CommandHandler("cohort_set", clinic.cohort_set_command, filters=PRIVATE))
     app.add_handler(CommandHandler("cohort_link", clinic.cohort_link_command, filters=PRIVATE))

@@ -1,4 +1,5 @@
-"""What a clinician sees of one patient: `/patient ID` (issue 16, Deliver 3).
+"""What a clinician sees of one patient: `/patient ID` (issue 16, Deliver 3), with its Outcomes
+block (issue 17), and a cohort's outcome report: `/outcomes COHORT_ID` (issue 17).
 
 The text (who, where they stand, flags with dates and states, a 4-week day-by-day timeline)
 is the reply; the chart of the whole course follows as its own outbox row (`patient_chart`),
@@ -13,8 +14,9 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from handlers.clinic import _cohort_or_refuse, _sender_pid
 from handlers.common import current_chat, patient_of, reply, respond, runtime, sender, update_key
-from jobs import clinic
+from jobs import clinic, outcome_results
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, render
 from storage import clinics, events, outbox
@@ -62,9 +64,29 @@ async def patient_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                 payload={"patient_id": patient["id"], "clinician_id": staff["id"]},
             )
         )
-        return [Outgoing(clinic.patient_view(rt.db, patient, member, cohort, now))]
+        view = clinic.patient_view(rt.db, patient, member, cohort, now)
+        block = render("outcome_patient", o=outcome_results.patient_block(rt.db, patient))
+        return [Outgoing(f"{view}\n\n{block}" if block else view)]
 
     if await respond(rt, update, act, patient_id=own_id):
         for row_id in chart_row:
             if row_id is not None:
                 await dispatch_now(rt, row_id)
+
+
+async def outcomes_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/outcomes COHORT_ID: the cohort's outcome report (access as every cohort command)."""
+    rt = runtime(context)
+    found = await _cohort_or_refuse(rt, update, list(context.args or []), "outcomes")
+    if found is None:
+        return
+    cohort, staff = found
+    now = rt.clock.now()
+
+    def act() -> list[Outgoing]:
+        events.record(
+            rt.db, now, "outcomes_viewed", None, cohort=cohort["id"], clinician=staff["id"]
+        )
+        return outcome_results.cohort_report_messages(rt.db, cohort, now)
+
+    await respond(rt, update, act, patient_id=_sender_pid(rt, update))

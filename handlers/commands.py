@@ -55,6 +55,7 @@ CLINIC_COMMANDS: list[tuple[str, str]] = [
     ("cohorts", "your clinic's cohorts"),
     ("cohort", "ID: the roster"),
     ("patient", "ID: one patient's flags, 4-week timeline and chart"),
+    ("outcomes", "ID: outcome report: answers, change with 95% CI, improved, lost to follow-up"),
     ("export", "ID [research|fhir]: CSV files per patient-day and session, or research/FHIR"),
     (
         "cohort_set",

@@ -28,10 +28,11 @@ from bot.course import default_course
 from bot.rules import roster, safety
 from bot.rules.callbacks import encode
 from bot.rules.localtime import local_date, local_to_utc, zone
+from bot.rules.outcomes import grc_words
 from bot.rules.weekly import week_figures
 from jobs.summary import ratings_by_day
 from messages import Outgoing, label, render
-from storage import alerts, clinics, consents, events, outbox, patients, sitting
+from storage import alerts, clinics, consents, events, outbox, outcome_reports, patients, sitting
 from storage import checkins as checkins_store
 from storage import lessons as lessons_store
 from storage import sessions as sessions_store
@@ -54,6 +55,7 @@ class Line:
     start: date
     today: date
     ratings: dict[date, int] = field(default_factory=dict)  # answered pain by local date
+    grc: str | None = None  # the latest weekly change in words (issue 17)
 
 
 def _start(patient: dict, today: date) -> date:
@@ -97,7 +99,8 @@ def patient_line(db: Database, patient: dict, now: datetime) -> Line:
         rise_since=_rise_since(db, patient["id"], tz),
         episode_states=episode_states(db, patient["id"]),
     )
-    return Line(patient, found, start, today, ratings)
+    said = outcome_reports.latest_grc(db, patient["id"])
+    return Line(patient, found, start, today, ratings, grc_words(said["value"]) if said else None)
 
 
 def _status_since(patient: dict, reports: dict[str, list[datetime]], tz) -> date | None:
@@ -258,6 +261,7 @@ DAY_COLUMNS = [
     "sitting_breaks",
     "emergency_sign_reported_at",
     "soon_sign_reported_at",
+    "grc_latest",  # issue 17: the latest weekly change answered by that day, -3..+3
 ]
 SESSION_COLUMNS = [
     "cohort_id",
@@ -335,10 +339,17 @@ def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict]
                     "session_id": s["id"],
                 }
             )
+        grc_by_day: dict[str, int] = {}  # local date -> the day's last weekly change
+        for a in outcome_reports.grc_answers(db, pid):
+            grc_by_day[local_date(parse_iso(a["answered_at"]), tz).isoformat()] = a["value"]
+        latest = None
+        for key in sorted(k for k in grc_by_day if k < start.isoformat()):
+            latest = grc_by_day[key]
         on = start
         while on <= today:
             key = on.isoformat()
             check = checkins.get(key)
+            latest = grc_by_day.get(key, latest)
             days.append(
                 {
                     "cohort_id": cohort_id,
@@ -354,6 +365,7 @@ def export_rows(db: Database, cohort_id: int, now: datetime) -> tuple[list[dict]
                     "sitting_breaks": breaks.get(key, 0),
                     "emergency_sign_reported_at": reported.get(("emergency", key)),
                     "soon_sign_reported_at": reported.get(("soon", key)),
+                    "grc_latest": latest,
                 }
             )
             on += timedelta(days=1)

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.rules.kinds import kind
-from jobs import clinic, outcomes, prompts, research, safety, summary
+from jobs import clinic, outcome_results, outcomes, prompts, research, safety, summary
 from jobs import compose as c
 from jobs import sessions as session_flow
 from messages import Outgoing
@@ -99,6 +99,14 @@ def _outcomes(db, row, payload, patient, now):
     return outcomes.compose_outcomes(db, row, patient)
 
 
+def _outcome_results(db, row, payload, patient, now):
+    return outcome_results.compose_results(db, row, patient)
+
+
+def _outcome_chart(db, row, payload, patient, now):
+    return outcome_results.compose_chart(db, row, patient)
+
+
 def _summary_with_change(db, row, payload, patient, now):
     """The patient's summary ends with the weekly change question (issue 17)."""
     return outcomes.with_weekly_change(db, row, patient, summary.compose_summary(db, row, patient))
@@ -146,6 +154,8 @@ COMPOSERS: dict[str, Composer] = {
     "pause_reminder": Composer(_pause_reminder),
     "outcomes": Composer(_outcomes),
     "outcome_reminder": Composer(_outcomes),
+    "outcome_results": Composer(_outcome_results),
+    "outcome_chart": Composer(_outcome_chart),
 }
 
 # (db, row, payload, now) -> None, for rows that belong to a patient: run just before the Bot API

@@ -367,6 +367,9 @@ def close(db: Database, s: dict, now: datetime) -> int:
     status = _final_status(db, s)
     if not store.close_set(db, s["id"], status, now):
         return 0
+    from jobs.outcome_results import queue_if_closed  # task L: results at weeks 6 and 12
+
+    queue_if_closed(db, s["patient_id"], s["timepoint"], now)
     for r in questions.open_rows(db, s["patient_id"]):
         ref = str(r["ref"])
         if r["kind"] in QUESTION_KINDS and ref.split(":")[0] == str(s["id"]):

@@ -523,6 +523,7 @@ def test_export_has_one_row_per_member_per_day_with_the_stored_rating(played):
                         "sitting_breaks": str(breaks.get(day, 0)),
                         "emergency_sign_reported_at": signs.get(("emergency", day), ""),
                         "soon_sign_reported_at": signs.get(("soon", day), ""),
+                        "grc_latest": "",  # issue 17: no outcome answers in this run
                     }
                 )
         assert rows == expected

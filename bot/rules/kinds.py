@@ -287,6 +287,30 @@ KINDS: dict[str, Kind] = _kinds(
         on_resume="restore",
         doc="the one reminder of unanswered outcome questions, a day later",
     ),
+    # Outcome results (issue 17): at weeks 6 and 12, once that timepoint's sets closed; worth
+    # sending for a week, never in quiet hours, kept through a pause.
+    Kind(
+        "outcome_results",
+        7 * D,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="restore",
+        doc="a person's change at week 6 and week 12 in plain words",
+    ),
+    Kind(
+        "outcome_chart",
+        7 * D,
+        True,
+        prompt=True,
+        waits_while_inactive=True,
+        lane="bulk",
+        paused=True,
+        on_resume="restore",
+        doc="the chart after the week 6 and week 12 results",
+    ),
 )
 
 

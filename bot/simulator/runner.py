@@ -24,14 +24,17 @@ from telegram import Update
 from bot.app import build_application
 from bot.clock import VirtualClock, iso
 from bot.rules.localtime import local_date, local_to_utc, zone
+from bot.rules.outcomes import PEG_ITEMS, goal_id_of
 from bot.settings import load_settings
 from bot.simulator.fake_api import FakeBotApi
 from bot.simulator.scenario import Clinician, ClinicSpec, CohortSpec, Persona, Scenario, SessionPlan
 from bot.simulator.typed import Typist
 from bot.simulator.updates import UpdateFactory
+from jobs import outcomes as outcome_flow
 from jobs.dispatch import dispatch_due, next_due
 from jobs.plan import plan_all
 from storage import activities, caregivers, clinics, patients
+from storage import outcomes as outcome_store
 from storage.db import open_database
 
 SIM_TOKEN = "123456789:SIMULATED-NOT-A-REAL-TOKEN-000"  # noqa: S105 - a fake, by design
@@ -102,6 +105,7 @@ class Simulation:
         self.enrolment_codes: dict[tuple[str, str], str] = {}
         # Personas who type (`style: typed`) read their screen and answer in words.
         self.typist = Typist(self)
+        self._grc_answers: Counter[str] = Counter()
         # What the bot has of each persona's zone and hours, last seen (see `track`).
         self._profiles: dict[str, dict] = {}
 
@@ -220,6 +224,8 @@ class Simulation:
     def react(self, persona: Persona, row: dict, sent) -> None:
         """How a persona answers what the bot sent (the scenario's `answers`)."""
         kind = row["kind"]
+        if persona.outcomes is not None and self.react_to_outcomes(persona, row, sent):
+            return
         if persona.style == "typed":
             self.typist.saw(persona, row, sent)
             return
@@ -269,6 +275,67 @@ class Simulation:
                     persona, sent.message_id, f"s:{row['id']}:done", "Done", "sitting"
                 ),
             )
+
+    # -- outcome questions (issue 17) ---------------------------------------------------------
+    def react_to_outcomes(self, persona: Persona, row: dict, sent) -> bool:
+        """Answer the weekly change under a summary and the PEG and goal questions as her
+        `answers.outcomes` says; True when the message was one of those."""
+        spec = persona.outcomes or {}
+        datas = [d for r in sent.buttons for _, d in r]
+        at = self.clock.now() + self.reply_delay(persona)
+        weekly = [d for d in datas if d.startswith("oc:w:")]
+        if weekly:
+            grc = spec.get("grc")
+            if grc is None:
+                return False  # she never answers it; the summary needs nothing else
+            n = self._grc_answers[persona.id]
+            self._grc_answers[persona.id] += 1
+            value = grc[min(n, len(grc) - 1)]
+            data = f"oc:w:{weekly[0].split(':')[2]}:{'s' if value is None else value}"
+            self.later(at, lambda: self.tap(persona, sent.message_id, data, data, "outcome"))
+            return True
+        names = [d for d in datas if d.startswith("oc:n:")]
+        items = [d for d in datas if d.startswith("oc:") and d.split(":")[1].isdigit()]
+        if not names and not items:
+            return False
+        set_id = int((names or items)[0].split(":")[2 if names else 1])
+        found = outcome_store.get_set(self.db, set_id)
+        if found is None:
+            return True
+        tp = found["timepoint"]
+        if row["kind"] == "outcomes" and tp in spec.get("late", ()):
+            return True  # she answers late: after the reminder
+        if names:
+            have = len(outcome_store.current_goals(self.db, found["patient_id"]))
+            goals = spec.get("goals") or []
+            if have < len(goals):
+                name = goals[have]["name"]
+                self.later(at, lambda: self._say_outcome(persona, name))
+            else:
+                data = names[0]
+                self.later(at, lambda: self.tap(persona, sent.message_id, data, data, "outcome"))
+            return True
+        code = items[0].split(":")[2]
+        item = outcome_flow.item_of(code)
+        value: int | None
+        if item in PEG_ITEMS:
+            values = spec.get("peg", {}).get(tp)
+            if values is None:
+                return True  # this timepoint goes unanswered
+            value = values[PEG_ITEMS.index(item)]
+        else:
+            goal = outcome_store.get_goal(self.db, goal_id_of(item or "") or 0)
+            wanted = next(
+                (g for g in spec.get("goals") or [] if goal and g["name"] == goal["name"]), {}
+            )
+            value = wanted.get(tp)
+        data = f"oc:{set_id}:{code}:{'s' if value is None else value}"
+        self.later(at, lambda: self.tap(persona, sent.message_id, data, data, "outcome"))
+        return True
+
+    async def _say_outcome(self, persona: Persona, text: str) -> None:
+        if not self.api_blocked(persona):
+            await self.say(persona, text, "outcome")
 
     # -- activity sessions --------------------------------------------------------------------
     def _schedule_sessions(self, persona: Persona) -> None:
@@ -467,6 +534,8 @@ class Simulation:
             **course_fields,
         )
         self.patient_ids[persona.id] = pid
+        if persona.outcomes is not None:  # set up now: the baseline questions, as set-up ends
+            outcome_flow.start_baseline(self.db, patients.existing(self.db, pid), self.clock.now())
         for act in persona.activities:
             activities.add_activity(self.db, pid, act["name"], act["minutes"], self.clock.now())
         for act in activities.for_patient(self.db, pid):

@@ -83,6 +83,10 @@ class Persona:
     settings: tuple[tuple[int, time, dict], ...] = ()
     # Locations sent out of the blue: (day, time, latitude, longitude).
     locations: tuple[tuple[int, time, float, float], ...] = ()
+    # Answers to the outcome questions (issue 17), `answers.outcomes`: {peg: {timepoint: [3
+    # values]}, goals: [{name, baseline, w06, w12}], grc: [one a week], late: [timepoints]};
+    # None: set up before outcomes existed (no baseline asked at enrolment).
+    outcomes: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -438,7 +442,48 @@ def _persona(raw: dict, index: int) -> Persona:
         typed=_typed(raw.get("typed"), f"{where} typed"),
         settings=_settings_changes(raw.get("settings"), f"{where} settings"),
         locations=_locations(raw.get("locations"), f"{where} locations"),
+        outcomes=_outcomes(answers.get("outcomes"), f"{where} outcomes"),
     )
+
+
+_OUTCOME_TIMEPOINTS = ("baseline", "w06", "w12")
+
+
+def _outcomes(value: Any, where: str) -> dict | None:
+    """`answers.outcomes`: how she answers the outcome questions. A timepoint left out of `peg`
+    is not answered at all; null for an item (or a goal's timepoint left out) is Skip."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _fail(where, "expected {peg: {baseline: [6, 5, 6]}, goals: [...], grc: [...]}")
+    peg = {}
+    for tp, items in (value.get("peg") or {}).items():
+        if tp not in _OUTCOME_TIMEPOINTS or not isinstance(items, list) or len(items) != 3:
+            raise _fail(f"{where}.peg", f"{tp}: three values (or null) at baseline, w06, w12")
+        peg[tp] = [_rating(v, f"{where}.peg.{tp}") for v in items]
+    goals = []
+    for n, g in enumerate(value.get("goals") or []):
+        if not isinstance(g, dict) or not g.get("name"):
+            raise _fail(f"{where}.goals[{n}]", "each goal needs a name")
+        goals.append(
+            {
+                "name": str(g["name"]),
+                **{tp: _rating(g.get(tp), f"{where}.goals[{n}]") for tp in _OUTCOME_TIMEPOINTS},
+            }
+        )
+    grc = value.get("grc")
+    if grc is not None:
+        if not isinstance(grc, list) or not grc:
+            raise _fail(f"{where}.grc", "one answer a week, -3..3 or null (skip)")
+        for v in grc:
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, int) or not -3 <= v <= 3
+            ):
+                raise _fail(f"{where}.grc", f"-3..3 or null, not {v!r}")
+    late = [str(t) for t in value.get("late") or []]
+    if not set(late) <= set(_OUTCOME_TIMEPOINTS):
+        raise _fail(f"{where}.late", f"timepoints are {', '.join(_OUTCOME_TIMEPOINTS)}")
+    return {"peg": peg, "goals": goals, "grc": grc, "late": late}
 
 
 def _style(value: Any, where: str) -> str:
