@@ -175,7 +175,9 @@ def _local(moment: str, tz: str) -> date:
     return datetime.fromisoformat(moment).astimezone(ZoneInfo(tz)).date()
 
 
-def _expected(db, cohort_id, with_names=False, since=None, until=None) -> dict[str, list[dict]]:
+def _expected(
+    db, cohort_id, with_names=False, since=None, until=None, now=NOW
+) -> dict[str, list[dict]]:
     """Every file recomputed from the raw tables, independently of storage/research.py."""
     out: dict[str, list[dict]] = {spec.name: [] for spec in research.FILES}
     titles = {lesson.id: lesson.title for lesson in default_course()}
@@ -188,7 +190,7 @@ def _expected(db, cohort_id, with_names=False, since=None, until=None) -> dict[s
     for pid, name, tz, status, course_state, start_text, study, joined in rows:
         start = date.fromisoformat(start_text)
         last = start + timedelta(days=83)
-        today = NOW.astimezone(ZoneInfo(tz)).date()
+        today = now.astimezone(ZoneInfo(tz)).date()
         lo = max(start, since or start)
         hi = min(last, today, until or last)
         detailed = (
@@ -572,3 +574,54 @@ async def test_export_research_and_fhir_in_telegram(harness, clock):
     ] == [4]
     await h.send_text(STAFF, f"/export {cohort_id} everything")
     assert "/export 3 research" in h.last(STAFF).text
+
+
+# --- on the 12-week outcome simulation (tests/outcomes_fixture.py, task L) ------------------
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory):
+    from tests.outcomes_fixture import run_outcomes_simulation
+
+    return run_outcomes_simulation(tmp_path_factory.mktemp("research") / "sim.sqlite3")
+
+
+@pytest.mark.slow
+def test_each_csv_cell_of_the_simulated_cohort_is_recomputed_from_the_raw_rows(played):
+    db = played.sim.db
+    found = clinics.cohort(db, played.cohort_id)
+    for now in (played.mid_now, played.now):
+        made = research.build(db, found, now)
+        expected = _expected(db, played.cohort_id, now=now)
+        for name, data in research.export_files(made):
+            assert _read(data) == expected[name], (name, now)
+    assert len(expected["participants.csv"]) == 12
+    statuses = {(r["instrument"], r["set_status"]) for r in expected["outcomes.csv"]}
+    assert {("peg", "complete"), ("peg", "partial"), ("peg", "expired")} <= statuses
+    assert any(r["skipped"] == "1" for r in expected["outcomes.csv"])
+
+
+@pytest.mark.slow
+def test_the_simulated_cohorts_fhir_bundle_validates_and_counts_every_rating(played):
+    db = played.sim.db
+    found = clinics.cohort(db, played.cohort_id)
+    made = research.build(db, found, played.now)
+    bundle = json.loads(fhir.bundle_json(made))
+    kinds: dict[str, int] = {}
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        kinds[resource["resourceType"]] = kinds.get(resource["resourceType"], 0) + 1
+    course_end = (START + timedelta(days=83)).isoformat()
+    stored = db.execute(
+        "SELECT count(*) FROM checkins c JOIN memberships m ON m.patient_id = c.patient_id "
+        "WHERE m.cohort_id = ? AND m.left_at IS NULL AND c.status = 'answered' "
+        "AND c.pain IS NOT NULL AND c.local_date <= ?",
+        [played.cohort_id, course_end],
+    ).fetchone()[0]
+    assert kinds["Observation"] == stored > 500
+    assert kinds["Patient"] == 12 and kinds["Questionnaire"] == 3
+    answered_sets = db.execute(
+        "SELECT count(DISTINCT set_id) FROM outcome_answers WHERE skipped = 0"
+    ).fetchone()[0]
+    assert kinds["QuestionnaireResponse"] == answered_sets
