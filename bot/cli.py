@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -368,14 +369,47 @@ def _clinic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_date(text: str) -> date:
+    """--since / --until: a date as YYYY-MM-DD (argparse says which one is wrong)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-03-01") from None
+
+
+def _export_files(db, cohort: dict, now, args: argparse.Namespace) -> list[tuple[str, bytes]]:
+    """What `export` writes: the two CSV files, the research files, or one FHIR Bundle."""
+    if args.format == "csv":
+        from jobs.clinic import export_files
+
+        return export_files(db, cohort, now)
+    from jobs import research
+
+    made = research.build(
+        db, cohort, now, with_names=args.with_names, since=args.since, until=args.until
+    )
+    if args.format == "fhir":
+        from bot.fhir import bundle_json
+
+        return [("", bundle_json(made))]
+    return [*research.export_files(made), ("data-dictionary.md", research.dictionary().encode())]
+
+
 def _export(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
-    from jobs.clinic import export_files
     from storage import clinics, events
     from storage.db import open_database, private_folder, write_private
 
     settings = load_settings(**_db_override(args))
     if not _existing_database(settings):
+        return 2
+    if args.format == "csv" and (args.with_names or args.since or args.until):
+        print(
+            "--with-names, --since and --until go with --format research or fhir.", file=sys.stderr
+        )
+        return 2
+    if args.since and args.until and args.since > args.until:
+        print("--since is after --until: nothing would be exported.", file=sys.stderr)
         return 2
     db = open_database(settings.DATABASE_PATH)
     cohort = clinics.cohort(db, args.cohort)
@@ -383,28 +417,36 @@ def _export(args: argparse.Namespace) -> int:
         print(f"No cohort {args.cohort}.", file=sys.stderr)
         return 1
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        print(f"{out} is a file; --out names a folder for the two CSV files.", file=sys.stderr)
+    single = args.format == "fhir"
+    if single and out.is_dir():
+        print(f"{out} is a folder; with --format fhir, --out names the file.", file=sys.stderr)
+        return 2
+    if not single and out.exists() and not out.is_dir():
+        print(f"{out} is a file; --out names a folder for the CSV files.", file=sys.stderr)
         return 2
     now = SystemClock().now()
-    files = export_files(db, cohort, now)
-    taken = [out / name for name, _ in files if (out / name).exists()]
+    files = [
+        (out if single else out / name, data) for name, data in _export_files(db, cohort, now, args)
+    ]
+    taken = [path for path, _ in files if path.exists()]
     if taken and not args.force:
         print(
             f"{', '.join(str(t) for t in taken)} exists already; add --force to replace it, or "
-            "choose another --out folder.",
+            f"choose another --out {'file' if single else 'folder'}.",
             file=sys.stderr,
         )
         return 2
     try:
-        private_folder(out)  # health data: a folder made here is 0700, each file 0600
-        for name, data in files:
-            write_private(out / name, data)
-            print(out / name)
+        private_folder(out.parent if single else out)  # health data: a new folder is 0700
+        for path, data in files:
+            write_private(path, data)  # each file 0600
+            print(path)
     except OSError as exc:
         print(f"Could not write the export to {out}: {exc.strerror or exc}.", file=sys.stderr)
         return 1
-    events.record(db, now, "cohort_exported", None, cohort=cohort["id"], by="command_line")
+    events.record(
+        db, now, "cohort_exported", None, cohort=cohort["id"], by="command_line", format=args.format
+    )
     return 0
 
 
@@ -477,9 +519,30 @@ def parser() -> argparse.ArgumentParser:
     revoke = action("revoke-invite", "an unused clinician invite stops working at once")
     revoke.add_argument("invite", type=int, help="the invite's number (clinic invites)")
     clinic.set_defaults(func=_clinic)
-    export = sub.add_parser("export", help="a cohort's CSV files (patient-days and sessions)")
+    export = sub.add_parser(
+        "export", help="a cohort's CSV files, research files (docs/data-dictionary.md) or FHIR"
+    )
     export.add_argument("--cohort", type=int, required=True, help="the cohort's number")
-    export.add_argument("--out", required=True, help="folder to write the two CSV files to")
+    export.add_argument(
+        "--out", required=True, help="folder for the CSV files (the file, with --format fhir)"
+    )
+    export.add_argument(
+        "--format",
+        choices=("csv", "research", "fhir"),
+        default="csv",
+        metavar="FORMAT",
+        help="csv: patient-days and sessions (default); research: long-format files and their "
+        "dictionary; fhir: one FHIR R4 Bundle (JSON)",
+    )
+    export.add_argument(
+        "--with-names", action="store_true", help="add first names (default: study ids only)"
+    )
+    export.add_argument(
+        "--since", type=_local_date, metavar="DATE", help="first local date (YYYY-MM-DD)"
+    )
+    export.add_argument(
+        "--until", type=_local_date, metavar="DATE", help="last local date (YYYY-MM-DD)"
+    )
     export.add_argument("--db", help="database file (default: DATABASE_PATH)")
     export.add_argument("--force", action="store_true", help="replace files of the same name")
     export.set_defaults(func=_export)

@@ -369,18 +369,27 @@ async def cohort_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     )
 
 
+EXPORT_PARTS = {None: ("days", "sessions"), "research": ("research",), "fhir": ("fhir",)}
+
+
 async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/export ID: two CSV files, built when they are sent (access is checked again then)."""
+    """/export ID [research|fhir]: two CSV files, or the research files (one zip, issue 17), or
+    a FHIR R4 Bundle; built when they are sent (access is checked again then)."""
     rt = runtime(context)
-    found = await _cohort_or_refuse(rt, update, list(context.args or []), "export")
+    args = list(context.args or [])
+    found = await _cohort_or_refuse(rt, update, args, "export")
     if found is None:
         return
     cohort, staff = found
+    what = args[1].lower() if len(args) > 1 else None
+    if what not in EXPORT_PARTS:
+        await _refuse(rt, update, "clinic_usage", usage="export", cohorts=[])
+        return
     now = rt.clock.now()
     rows = []
 
     def act():
-        for part in ("days", "sessions"):
+        for part in EXPORT_PARTS[what]:
             rows.append(
                 outbox.enqueue(
                     rt.db,
@@ -396,7 +405,7 @@ async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         events.record(
             rt.db, now, "cohort_exported", None, cohort=cohort["id"], clinician=staff["id"]
         )
-        return [Outgoing(render("clinic_export", cohort=cohort))]
+        return [Outgoing(render("clinic_export", cohort=cohort, what=what))]
 
     if await respond(rt, update, act, patient_id=_sender_pid(rt, update)):
         for row in rows:

@@ -56,7 +56,7 @@ CLINIC_COMMANDS: list[tuple[str, str]] = [
     ("cohort", "ID: the roster"),
     ("patient", "ID: one patient's flags, 4-week timeline and chart"),
     ("outcomes", "ID: outcome report: answers, change with 95% CI, improved, lost to follow-up"),
-    ("export", "ID: CSV files, one row per patient-day and per session"),
+    ("export", "ID [research|fhir]: CSV files per patient-day and session, or research/FHIR"),
     (
         "cohort_set",
         "ID [start DATE|rolling, emergency TEXT, threshold NAME VALUE, responsible IDS, "

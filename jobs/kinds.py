@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.rules.kinds import kind
-from jobs import clinic, outcome_results, outcomes, prompts, safety, summary
+from jobs import clinic, outcome_results, outcomes, prompts, research, safety, summary
 from jobs import compose as c
 from jobs import sessions as session_flow
 from messages import Outgoing
@@ -54,6 +54,8 @@ def _digest(db, row, payload, patient, now):
 
 
 def _cohort_export(db, row, payload, patient, now):
+    if payload.get("part") in research.PARTS:  # issue 17: the research files, FHIR
+        return research.compose_export(db, row, now)
     return clinic.compose_export(db, row, now)
 
 
