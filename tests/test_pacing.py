@@ -462,8 +462,8 @@ def test_steps_always_step(dose, fraction):
     assert down >= min(dose * (1 - fraction) - 5, dose - 5)
     if down >= 15:
         assert down % 5 == 0 and down <= dose * (1 - fraction)
-    else:
-        assert down >= min(dose * (1 - fraction) - 0.5, dose - 5)
+    else:  # whole minutes, rounded (down to 14 when rounding would reach the 15-minute grid)
+        assert down >= min(dose * (1 - fraction) - 1, dose - 5)
     if dose >= 15:
         assert down >= 5
 

@@ -234,6 +234,8 @@ def step_down(dose: int, fraction: float) -> int:
     if exact >= _ROUND_DOWN_FROM:
         return min(_GRID * math.floor(exact / _GRID), _GRID * ((dose - 1) // _GRID))
     target = _round_minutes(exact)
+    if target >= _ROUND_DOWN_FROM:  # 14.7 rounds to 15: stay below, a step is never smaller
+        target = _ROUND_DOWN_FROM - 1
     if target >= dose:
         target = dose - 1
     # A 1-minute dose stays 1: doing a little is the point; complete rest is never advised.
