@@ -17,6 +17,7 @@ from bot.rules.parsing import (
     Invalid,
     Rating,
     parse_correction,
+    parse_pause_length,
     parse_rating,
     parse_session_end,
     parse_yes_no,
@@ -35,13 +36,13 @@ from handlers.common import (
     update_key,
 )
 from handlers.onboarding import not_set_up
-from jobs import clinic, corrections, flare
+from jobs import clinic, corrections, flare, prompts
 from jobs import questions as conversation
 from jobs import sessions as flow
 from jobs.compose import CHECKIN_KINDS
 from jobs.dispatch import dispatch_now
 from messages import Outgoing, label, render
-from storage import checkins, events, outbox, questions
+from storage import checkins, events, outbox, patients, questions
 
 
 def _today(rt, patient: dict) -> str:
@@ -303,6 +304,8 @@ async def typed_text(rt, update: Update, patient: dict) -> None:
     yes_no = parse_yes_no(text) if isinstance(rating, Invalid) else None
     sort: rules.Answer = "yes_no" if yes_no is not None else "rating"
     fitting = conversation.fitting(rt, patient, sort)
+    if not fitting and sort == "yes_no":  # "no", 👍 with only a rating question open: ask again
+        fitting = conversation.fitting(rt, patient, "rating")
     if fitting:
         target, others = fitting[0], fitting[1:]
         if target["kind"] == "checkin":
@@ -327,7 +330,27 @@ async def typed_text(rt, update: Update, patient: dict) -> None:
         early = {"kind": "checkin", "subject": today, "ref": f"day:{today}", "id": 0}
         await typed_rating(rt, update, patient, early, [], text=text)
         return
-    await reply_template(rt, update, "not_waiting", patient_id=patient["id"])
+    if patient["status"] == "paused":
+        length = parse_pause_length(text)
+        if length is not None:  # "a day", "1 week", "until I resume" under /pause's question
+            await respond(
+                rt,
+                update,
+                lambda: [
+                    o
+                    for o in [
+                        prompts.set_pause_length(
+                            rt.db, patients.existing(rt.db, patient["id"]), length, rt.clock.now()
+                        )
+                    ]
+                    if o is not None
+                ],
+                patient_id=patient["id"],
+            )
+            return
+    await reply_template(
+        rt, update, "not_waiting", paused=patient["status"] == "paused", patient_id=patient["id"]
+    )
 
 
 async def typed_rating(

@@ -124,8 +124,8 @@ async def typed(rt, update: Update, patient: dict, text: str) -> bool:
         return False  # today's rating typed before its check-in went out (jobs.questions)
     numeric_item = any(_fits(r, text, scale, grc, True) for r in rows if r["kind"] == flow.Q_ITEM)
     fitting = [r for r in rows if _fits(r, text, scale, grc, bool(others) or numeric_item)]
-    if others and (not fitting or others[0]["asked_at"] > fitting[0]["asked_at"]):
-        return False  # a newer check-in or activity question takes it
+    if others and (not fitting or others[0]["asked_at"] >= fitting[0]["asked_at"]):
+        return False  # a check-in or activity question as new or newer takes it
     if not fitting:
         if others or isinstance(scale, Rating | Ambiguous):
             return False

@@ -64,7 +64,12 @@ def describe(db, row: dict) -> dict:
 
 
 def which_note(db, answered: dict, still: list[dict]) -> str:
-    """When more than one question was open: which one this answer went to, what is still open."""
+    """When more than one question was open: which one this answer went to, what is still open.
+    The same question asked twice (the 08:00 check-in and a /checkin) is one question: empty."""
+    same = (answered["kind"], answered.get("subject"))
+    still = [r for r in still if (r["kind"], r.get("subject")) != same]
+    if not still:
+        return ""
     return render(
         "question_which",
         answered=describe(db, answered),

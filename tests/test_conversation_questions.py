@@ -433,3 +433,43 @@ def test_the_newest_open_question_takes_a_typed_answer_first():
 )
 def test_how_late_an_old_days_rating_is_taken(day, expected):
     assert rules.late_day_status(day, "2026-03-03") == expected
+
+
+# --- what a fresh reviewer typing as a patient found (issue 15) --------------------------------
+
+
+async def test_no_pain_in_words_is_zero_and_a_thumbs_up_is_asked_again(harness):
+    h = harness
+    pid = h.add_patient()
+    plan_all(h.rt)
+    at(h, 3, 8)
+    await tick(h)
+    _, reply = await say(h, "👍")  # not a rating: the open check-in asks again
+    assert "not waiting" not in reply.text and "0 to 10" in reply.text
+    _, reply = await say(h, "no pain")
+    assert "noted: <b>0/10</b> for today" in reply.text
+    assert stored(h, pid) == [("2026-03-03", "answered", 0)]
+
+
+async def test_a_pause_length_can_be_typed_after_pause(harness):
+    h = harness
+    pid = h.add_patient()
+    await h.send_text(USER, "/pause")
+    assert "pause" in h.last(USER).text.lower()
+    _, reply = await say(h, "just a day")
+    assert patients.existing(h.db, pid)["paused_until"] is not None
+    _, reply = await say(h, "4")  # paused: said plainly, with the way back
+    assert "paused" in reply.text and "/resume" in reply.text
+
+
+async def test_the_same_question_asked_twice_is_not_still_open_after_its_answer(harness):
+    h = harness
+    pid = h.add_patient()
+    plan_all(h.rt)
+    at(h, 3, 8)
+    await tick(h)  # the 08:00 check-in
+    at(h, 3, 9)
+    await h.send_text(USER, "/checkin")  # asks the same day's check-in again
+    _, reply = await say(h, "5")
+    assert "Still open" not in reply.text
+    assert stored(h, pid) == [("2026-03-03", "answered", 5)]

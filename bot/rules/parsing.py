@@ -67,12 +67,18 @@ _FRACTION = re.compile(rf"(-?)({_NUM})/({_NUM})")
 _RANGE = re.compile(rf"({_NUM})(?:-| or | to | and )({_NUM})(?:/10)?")
 
 
+# "0 (no pain)" is how every rating question names the bottom of the scale.
+_NO_PAIN = re.compile(r"(?:no pain(?: at all)?|pain[ -]?free|zero pain|not sore at all)")
+
+
 def parse_rating(text: str | None) -> Rating | Ambiguous | Invalid:
     """A 0-10 pain rating typed as a digit, a word, "7/10", "7 out of 10", "about 6"..."""
     if not isinstance(text, str) or not text.strip():
         return Invalid("empty")
     if len(text.strip()) > _MAX_LEN:
         return Invalid("not_a_number")
+    if _NO_PAIN.fullmatch(_normalise(text).strip(" .!")):
+        return Rating(0)  # the scale's own words for 0
     s = _NUMBER_WORD.sub(lambda m: _WORDS[m.group(1)], _normalise(text))
     s = re.sub(r"\bout of\b", "/", s)
     # Most punctuation and emoji are noise; "<" and ">" are not ("<7" is not 7), and a point
@@ -335,4 +341,25 @@ def parse_session_end(text: str | None) -> Literal["done", "not_done"] | None:
         return "not_done"
     if _DONE.search(s):
         return "done"
+    return None
+
+
+# -- how long a /pause lasts, typed: "1 day", "a week", "tomorrow", "until I resume" ----------
+_PAUSE_DAY = re.compile(r"(?:for )?(?:1|one|a) day|a day or so|tomorrow|today|just today|for today")
+_PAUSE_WEEK = re.compile(r"(?:for )?(?:1|one|a) week|a week or so|7 days|seven days")
+_PAUSE_OPEN = re.compile(
+    r"until i (?:resume|say|restart|come back)|till i (?:resume|say)|indefinitely|no end"
+    r"|open[- ]ended|until further notice"
+)
+
+
+def parse_pause_length(text: str | None) -> Literal["day", "week", "open"] | None:
+    """The length typed after /pause, as its buttons name it; None for anything else."""
+    if not isinstance(text, str) or not text.strip() or len(text.strip()) > _MAX_LEN:
+        return None
+    s = " ".join(re.sub(r"[^0-9a-z' ]", " ", _normalise(text)).split())
+    s = re.sub(r"^(?:pause |please |just |for )+", "", s)
+    for length, pattern in (("day", _PAUSE_DAY), ("week", _PAUSE_WEEK), ("open", _PAUSE_OPEN)):
+        if pattern.fullmatch(s):
+            return length  # type: ignore[return-value]
     return None
