@@ -17,6 +17,7 @@ from bot.rules.parsing import (
     Invalid,
     Rating,
     parse_correction,
+    parse_flare_choice,
     parse_pause_length,
     parse_rating,
     parse_session_end,
@@ -329,6 +330,15 @@ async def typed_text(rt, update: Update, patient: dict) -> None:
         # the check-in then has nothing to ask (compose_checkin skips a rated day).
         early = {"kind": "checkin", "subject": today, "ref": f"day:{today}", "id": 0}
         await typed_rating(rt, update, patient, early, [], text=text)
+        return
+    choice = parse_flare_choice(text)
+    if choice is not None and patient["status"] == "active" and flare.is_open(rt, patient, today):
+
+        def flare_answer() -> list[Outgoing]:  # as the offer's buttons
+            lower = flare.choose(rt, patient, today, choice == "use")
+            return [lower if lower is not None else Outgoing(render("flare_kept"))]
+
+        await respond(rt, update, flare_answer, patient_id=patient["id"])
         return
     if patient["status"] == "paused":
         length = parse_pause_length(text)

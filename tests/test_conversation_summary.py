@@ -573,3 +573,17 @@ def test_finding_11_answered_never_exceeds_possible(
     assert found.answered == len([d for d in ratings if d in week])
     if found.possible == 0:
         assert found.mood == "paused"
+
+
+async def test_finding_12_the_flare_offer_can_be_answered_in_words(harness, clock):
+    pid = _flare_setup(harness, clock)
+    await _checkin(harness, clock, 9, 8)
+    await harness.send_text(PATIENT, "lower please")
+    plan = harness.last(PATIENT)
+    assert "Lower doses for today" in plan.text and "• Walking: 15 min" in plan.text
+    assert [e["kind"] for e in events.for_patient(harness.db, pid) if "flare" in e["kind"]][-1] != (
+        "flare_offered"
+    )
+    await _checkin(harness, clock, 10, 8)  # the next day, offered again: kept in words
+    await harness.send_text(PATIENT, "keep my plan")
+    assert "not waiting" not in harness.last(PATIENT).text

@@ -13,8 +13,10 @@ from bot.rules.parsing import (
     Invalid,
     Rating,
     parse_correction,
+    parse_flare_choice,
     parse_hhmm,
     parse_minutes,
+    parse_pause_length,
     parse_rating,
     parse_session_end,
     parse_yes_no,
@@ -429,3 +431,49 @@ def test_an_activity_ended_in_words(text, expected):
 @given(st.sampled_from(["didn't", "couldn't", "did not", "could not"]), st.text(max_size=20))
 def test_a_negation_never_reads_as_done(neg, rest):
     assert parse_session_end(f"I {neg} {rest}") in ("not_done", None)
+
+
+@pytest.mark.parametrize("text", ["no pain", "No pain at all!", "pain free", "pain-free"])
+def test_no_pain_in_words_is_the_bottom_of_the_scale(text):
+    assert parse_rating(text) == Rating(0)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1 day", "day"),
+        ("just a day", "day"),
+        ("tomorrow", "day"),
+        ("a week", "week"),
+        ("pause for a week", "week"),
+        ("until I resume", "open"),
+        ("3", None),
+        ("forever and ever", None),
+        ("a day? not sure", None),
+    ],
+)
+def test_a_pause_length_in_words(text, expected):
+    assert parse_pause_length(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("yes", "use"),
+        ("lower please", "use"),
+        ("use lower doses today", "use"),
+        ("no", "keep"),
+        ("keep my plan", "keep"),
+        ("7", None),
+        ("my legs are numb", None),
+    ],
+)
+def test_the_flare_offer_in_words(text, expected):
+    assert parse_flare_choice(text) == expected
+
+
+@given(st.text(max_size=60))
+def test_the_typed_choices_never_fail(text):
+    assert parse_pause_length(text) in (None, "day", "week", "open")
+    assert parse_flare_choice(text) in (None, "use", "keep")
+    assert parse_correction(text) is None or 0 <= parse_correction(text) <= 10

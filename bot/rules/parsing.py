@@ -363,3 +363,26 @@ def parse_pause_length(text: str | None) -> Literal["day", "week", "open"] | Non
         if pattern.fullmatch(s):
             return length  # type: ignore[return-value]
     return None
+
+
+# -- the flare-day offer, typed: "yes", "lower please", "use lower doses" / "no", "keep my plan" --
+_FLARE_USE = re.compile(
+    r"(?:yes|yes please|yeah|ok|okay|please|lower|lower please|use lower doses?"
+    r"(?: today)?|lower doses?(?: today)?|half|half please|use them|sounds good)"
+)
+_FLARE_KEEP = re.compile(
+    r"(?:no|no thanks|nope|keep|keep (?:my|the) plan|keep it|usual|as usual"
+    r"|normal|my usual plan|the usual)"
+)
+
+
+def parse_flare_choice(text: str | None) -> Literal["use", "keep"] | None:
+    """A typed answer to the flare-day offer; None for anything else (the offer's buttons stay)."""
+    if not isinstance(text, str) or not text.strip() or len(text.strip()) > _MAX_LEN:
+        return None
+    s = " ".join(re.sub(r"[^0-9a-z' ]", " ", _normalise(text)).split())
+    if _FLARE_USE.fullmatch(s):
+        return "use"
+    if _FLARE_KEEP.fullmatch(s):
+        return "keep"
+    return None
