@@ -3,6 +3,7 @@ logging a session afterwards. Every button is checked against the person who pre
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from telegram import Update
@@ -12,6 +13,7 @@ from bot.clock import parse_iso
 from bot.rules.callbacks import decode, encode
 from bot.rules.kinds import questions as question_kinds
 from bot.rules.localtime import local_date, zone
+from bot.rules.onboarding_rules import same_activity
 from bot.rules.parsing import Ambiguous, Invalid, parse_rating, parse_yes_no
 from handlers.common import (
     answer_callback,
@@ -356,6 +358,26 @@ def _also_todays_checkin(rt, patient: dict, pain: int, message_id: int | None) -
 
 
 # -- typed answers ----------------------------------------------------------------------------
+_STARTING = re.compile(
+    r"^(?:i'?m |i am )?(?:start(?:ing)?|doing|going|off|going for|do) (?:a |my |some )?"
+)
+
+
+async def typed_start(rt, update: Update, patient: dict, text: str) -> bool:
+    """One of their activities named with nothing open ("walking", "starting gardening": after
+    /activity's list, say): started as its ▶ button would. False when the text names none."""
+    if patient["status"] != "active":
+        return False
+    acts = activities.for_patient(rt.db, patient["id"])
+    typed = _STARTING.sub("", text.strip().casefold())
+    name = same_activity(typed, [a["name"] for a in acts]) if typed else None
+    if name is None:
+        return False
+    act = next(a for a in acts if a["name"] == name)
+    await respond(rt, update, lambda: [flow.start(rt, patient, act)[1]], patient_id=patient["id"])
+    return True
+
+
 async def typed_end(rt, update: Update, patient: dict, ending: str) -> bool:
     """ "done", "finished", "I didn't go in the end" while an activity is under way (stage
     `doing`): as the Done / I didn't do it buttons. False when no activity is under way."""

@@ -331,6 +331,8 @@ async def typed_text(rt, update: Update, patient: dict) -> None:
         early = {"kind": "checkin", "subject": today, "ref": f"day:{today}", "id": 0}
         await typed_rating(rt, update, patient, early, [], text=text)
         return
+    if isinstance(rating, Invalid) and await activity.typed_start(rt, update, patient, text):
+        return
     choice = parse_flare_choice(text)
     if choice is not None and patient["status"] == "active" and flare.is_open(rt, patient, today):
 

@@ -473,3 +473,16 @@ async def test_the_same_question_asked_twice_is_not_still_open_after_its_answer(
     _, reply = await say(h, "5")
     assert "Still open" not in reply.text
     assert stored(h, pid) == [("2026-03-03", "answered", 5)]
+
+
+async def test_an_activity_named_in_words_starts_it(harness):
+    h = harness
+    _pid, walk = setup(h)
+    at(h, 3, 14)
+    await h.send_text(USER, "/activity")
+    _, reply = await say(h, "Walking")
+    assert "before you start" in reply.text.lower()
+    [session] = h.db.query("SELECT * FROM sessions")
+    assert session["activity_id"] == walk
+    _, reply = await say(h, "gardening")  # not one of hers: nothing starts
+    assert len(list(h.db.query("SELECT id FROM sessions"))) == 1
