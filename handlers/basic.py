@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from handlers import clinic_contact, onboarding, safety
+from handlers import clinic, clinic_contact, onboarding, safety
 from handlers.checkin import typed_text
 from handlers.commands import CLINIC_COMMANDS, commands_for
 from handlers.common import patient_of, reply_template, runtime, sender
@@ -54,6 +54,11 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     if onboarding.in_progress(rt, update):
         await onboarding.typed_answer(rt, update)
+        return
+    # "yes" or "join" typed at a clinic's offer instead of tapping its button.
+    if await clinic.typed_offer_answer(rt, update, patient):
+        return
+    if await clinic.typed_staff_answer(rt, update, patient):
         return
     if patient is None:
         await reply_template(rt, update, "not_registered")

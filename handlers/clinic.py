@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -626,7 +627,7 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
     """`clj:<invite>:y|n`: honoured only for the person who opened that invite, while valid."""
     rt = runtime(context)
     await answer_callback(update)
-    user, chat = sender(update), current_chat(update)
+    user = sender(update)
     now = rt.clock.now()
     found = invites.answered(rt.db, decode(tapped(update).data), "clj", "clinician", user.id, now)
     if found is None:
@@ -634,10 +635,41 @@ async def clinician_join_button(update: Update, context: ContextTypes.DEFAULT_TY
         return
     invite, yes = found
     await clear_buttons(update)
+    await _answer_staff_invite(rt, update, invite, yes)
+
+
+async def typed_staff_answer(rt, update: Update, patient: dict | None) -> bool:
+    """Text typed at an opened clinician invite instead of tapping: a clear yes joins, a no
+    declines, anything else asks again with the buttons. Only for someone not set up here."""
+    message = update.effective_message
+    if patient is not None or message is None:
+        return False
+    invite = clinics.claimed_clinician_invite(rt.db, sender(update).id, rt.clock.now())
+    if invite is None:
+        return False
+    answer = _typed_offer_answer(message.text)
+    if answer is None:
+        buttons = [
+            [
+                (label("clinic_accept"), encode("clj", invite["id"], "y")),
+                (label("clinic_decline"), encode("clj", invite["id"], "n")),
+            ]
+        ]
+        await reply(rt, update, Outgoing(render("clinic_staff_typed"), buttons))
+        return True
+    await _answer_staff_invite(rt, update, invite, answer)
+    return True
+
+
+async def _answer_staff_invite(rt, update: Update, invite: dict, yes: bool) -> None:
+    user, chat = sender(update), current_chat(update)
+    now = rt.clock.now()
     place = clinics.clinic(rt.db, invite["clinic_id"])
     if place is None:  # the invite's foreign key: cannot happen
         raise LookupError(f"clinic {invite['clinic_id']} does not exist")
     if not yes:
+        with rt.db.atomic():
+            events.record(rt.db, now, "clinician_invite_declined", None, invite=invite["id"])
         await reply(rt, update, Outgoing(render("clinic_staff_declined", clinic=place)))
         return
     if any(r["clinic_id"] == place["id"] for r in clinics.roles_of(rt.db, user.id)):
@@ -706,6 +738,21 @@ async def open_cohort_link(rt, update: Update, code: str) -> None:
             patient_id=patient["id"],
         )
         return
+    await _show_offer(rt, update, cohort, cohort.get("personal_invite_id"))
+
+
+def _offer_buttons(offer_id: int) -> list:
+    return [
+        [(label("clinic_join"), encode("coj", offer_id, "y"))],
+        [(label("clinic_not_now"), encode("coj", offer_id, "n"))],
+    ]
+
+
+async def _show_offer(rt, update: Update, cohort: dict, invite_id: int | None) -> None:
+    """The offer with its buttons, recorded as shown (the exact text's hash)."""
+    user = sender(update)
+    now = rt.clock.now()
+    patient = patient_of(rt, update)
     tz_name = patient["timezone"] if patient else cohort["clinic_timezone"]
     text = _offer_text(cohort, local_date(now, zone(tz_name)))
 
@@ -716,19 +763,72 @@ async def open_cohort_link(rt, update: Update, code: str) -> None:
             user.id,
             hashlib.sha256(text.encode("utf-8")).hexdigest(),
             now,
-            invite_id=cohort.get("personal_invite_id"),  # a personal link: its reference
+            invite_id=invite_id,  # a personal link: its reference
         )
-        return [
-            Outgoing(
-                text,
-                [
-                    [(label("clinic_join"), encode("coj", offer_id, "y"))],
-                    [(label("clinic_not_now"), encode("coj", offer_id, "n"))],
-                ],
-            )
-        ]
+        return [Outgoing(text, _offer_buttons(offer_id))]
 
     await respond(rt, update, offer)
+
+
+# Typed answers to an offer: sharing with a clinic needs a clear yes ("ok" or "sure" re-asks).
+TYPED_OFFER_VALID = timedelta(hours=1)
+RESHOW_OFFER_WITHIN = timedelta(days=1)
+_JOIN_WORDS = frozenset({"join", "join and share", "join the group", "i want to join"})
+_YES_WORDS = _JOIN_WORDS | {"yes", "yes please", "i agree", "agree", "yes i agree"}
+_NO_WORDS = frozenset({"no", "no thanks", "no thank you", "not now", "don't join", "nope"})
+
+
+def _typed_offer_answer(text: str | None) -> bool | None:
+    s = " ".join(re.sub(r"[^\w\s']", " ", (text or "").casefold()).split())
+    if s in _YES_WORDS:
+        return True
+    if s in _NO_WORDS:
+        return False
+    return None
+
+
+async def typed_offer_answer(rt, update: Update, patient: dict | None) -> bool:
+    """Text typed within an hour of a cohort offer instead of tapping: a clear yes joins, a no
+    declines, anything else asks again with the buttons. Someone set up already is only caught
+    by a clear join or no, so their other answers still reach their questions."""
+    message = update.effective_message
+    now = rt.clock.now()
+    found = clinics.open_offer(rt.db, sender(update).id, now - TYPED_OFFER_VALID)
+    if found is None or message is None:
+        return False
+    if patient is not None and clinics.membership(rt.db, patient["id"]) is not None:
+        return False
+    answer = _typed_offer_answer(message.text)
+    set_up = patient is not None and patient["status"] != "onboarding"
+    if set_up and answer is None:
+        return False
+    cohort = clinics.cohort(rt.db, found["cohort_id"])
+    if cohort is None or cohort["archived_at"]:
+        return False
+    if answer is None:
+        await reply(
+            rt,
+            update,
+            Outgoing(render("clinic_offer_typed"), _offer_buttons(found["id"])),
+            patient_id=patient["id"] if patient else None,
+        )
+        return True
+    await _answer_offer(rt, update, found, cohort, answer)
+    return True
+
+
+async def reshow_offer(rt, update: Update) -> bool:
+    """A bare /start with an unanswered offer under a day old: that offer again, not set-up."""
+    patient = patient_of(rt, update)
+    if patient is not None and clinics.membership(rt.db, patient["id"]) is not None:
+        return False
+    now = rt.clock.now()
+    found = clinics.open_offer(rt.db, sender(update).id, now - RESHOW_OFFER_WITHIN)
+    cohort = clinics.cohort(rt.db, found["cohort_id"]) if found else None
+    if found is None or cohort is None or cohort["archived_at"]:
+        return False
+    await _show_offer(rt, update, cohort, found["invite_id"])
+    return True
 
 
 async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -752,7 +852,16 @@ async def cohort_join_button(update: Update, context: ContextTypes.DEFAULT_TYPE)
         return
     assert cb is not None  # an offer was found only with it
     await clear_buttons(update)
-    if cb["answer"] == "n":
+    await _answer_offer(rt, update, found, cohort, cb["answer"] == "y")
+
+
+async def _answer_offer(rt, update: Update, found: dict, cohort: dict, yes: bool) -> None:
+    """Join (or not) after a tap on the offer's button or a clear typed answer."""
+    user = sender(update)
+    now = rt.clock.now()
+    if not yes:
+        with rt.db.atomic():
+            events.record(rt.db, now, "cohort_offer_declined", None, offer=found["id"])
         await _refuse(rt, update, "clinic_not_joined", cohort=cohort)
         return
     patient = patient_of(rt, update)

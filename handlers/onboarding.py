@@ -67,6 +67,9 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         if code.startswith(prefix):
             await opener(rt, update, code[len(prefix) :])
             return
+    # A clinic's offer left unanswered: shown again, unless they are part-way through set-up.
+    if not in_progress(rt, update) and await clinic.reshow_offer(rt, update):
+        return
     await begin_or_resume(rt, update)
 
 

@@ -382,6 +382,30 @@ def accept_offer(db: Database, offer_id: int, now: datetime) -> bool:
     return cursor.rowcount == 1
 
 
+def open_offer(db: Database, user_id: int, since: datetime) -> dict | None:
+    """This person's newest offer shown after `since`, neither accepted nor declined."""
+    return _one(
+        db,
+        "SELECT * FROM cohort_offers o WHERE user_id = ? AND accepted_at IS NULL "
+        "AND membership_id IS NULL AND created_at > ? AND NOT EXISTS (SELECT 1 FROM events "
+        "WHERE kind = 'cohort_offer_declined' AND json_extract(data, '$.offer') = o.id) "
+        "ORDER BY id DESC LIMIT 1",
+        [user_id, iso(since)],
+    )
+
+
+def claimed_clinician_invite(db: Database, user_id: int, now: datetime) -> dict | None:
+    """The newest clinician invite this person opened that is still usable and not declined."""
+    return _one(
+        db,
+        "SELECT * FROM invites i WHERE kind = 'clinician' AND claimed_by = ? AND used_at IS NULL "
+        "AND revoked_at IS NULL AND expires_at > ? AND NOT EXISTS (SELECT 1 FROM events "
+        "WHERE kind = 'clinician_invite_declined' AND json_extract(data, '$.invite') = i.id) "
+        "ORDER BY id DESC LIMIT 1",
+        [user_id, iso(now)],
+    )
+
+
 def accepted_offers_waiting(db: Database, user_id: int) -> list[dict]:
     """Offers this person accepted before they had finished setting up (no membership yet)."""
     return list(
