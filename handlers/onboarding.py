@@ -642,6 +642,14 @@ def _activities(t: _Turn, answer) -> list[Outgoing]:
                 chosen_now.append(name)
             else:
                 same = same or known
+        if answer[0] == "end" and len(chosen_now) <= R.MAX_ACTIVITIES:
+            # "walking, swimming and that's it": the names kept and the list complete.
+            data = {**t.state["data"], "chosen": chosen_now}
+            if not chosen_now:
+                return t.again("none")
+            if t.editing and not pending(t.rt.db, {**t.state, "data": data}):
+                return t.end_edit()
+            return t.go("dose", data=data)
         if same is not None and len(chosen_now) <= R.MAX_ACTIVITIES:
             data = {**t.state["data"], "chosen": chosen_now}
             return t.go("act", data=data, problem="duplicate", name=same)

@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 from bot.rules import onboarding_rules as R
 from bot.rules import safety
 from bot.rules.callbacks import encode
-from bot.rules.parsing import parse_hhmm, parse_minutes
+from bot.rules.parsing import parse_clock, parse_minutes
 from bot.rules.schedule import CHECKIN_MODES
 from jobs import clinic
 from messages import Button, Outgoing, label, render
@@ -46,6 +46,10 @@ _MODE_WORDS = {
     "stop": "off",
 }
 _OFF_WORDS = frozenset({"off", "none", "no", "no quiet hours", "nothing", "never", "remove"})
+_NO_QUIET = re.compile(
+    r"^(?:i )?(?:don'?t|do not|dont)(?: really)? (?:want|need)(?: any)? quiet hours?\b"
+    r"|^no (?:thanks|thank you)$|^no quiet\b"
+)
 _START_OVER = frozenset({"start over", "start again", "restart", "over", "again", "from scratch"})
 _SITTING_WORDS = {
     "weekdays": "wd",
@@ -452,12 +456,14 @@ def from_text(state: dict, text: str) -> object:
     if step == "ci":
         if editing and R.safety_words(text).replace("-", " ") in _MODE_WORDS:
             return _MODE_WORDS[R.safety_words(text).replace("-", " ")]
-        at = parse_hhmm(text)
+        at = parse_clock(text)
         if at is None:
             raise Reask()
         return R.hhmm(at)
-    if step == "qh" and editing and R.safety_words(text) in _OFF_WORDS:
-        return "none"
+    if step == "qh" and (
+        R.safety_words(text) in _OFF_WORDS or _NO_QUIET.search(R.safety_words(text))
+    ):
+        return "none"  # as /settings' "No quiet hours", in set-up too
     if step in ("sdays", "ldays"):
         if step == "sdays" and R.safety_words(text) in _OFF_WORDS:
             return "off"
@@ -500,10 +506,15 @@ def from_text(state: dict, text: str) -> object:
     if step == "act":
         if R.ends_list(text):
             return "done"
-        typed = R.activity_names(text)
-        if not typed:
+        if R.looks_like_dose(text):
+            raise Reask("dose_early")  # "20 min" a step early: ask for the name first
+        typed = R.activity_list(text)
+        if typed is None:
             raise Reask("not_a_name")
-        return ("own", *typed)
+        names, ended = typed
+        if any(R.looks_like_dose(n) for n in names):
+            raise Reask("dose_early")
+        return ("end" if ended else "own", *names)
     if step == "dose":
         minutes = R.parse_dose(text)
         if minutes is None:

@@ -15,7 +15,8 @@ from functools import cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, available_timezones
 
-from bot.rules.parsing import parse_hhmm, parse_yes_no
+from bot.rules.parsing import parse_clock, parse_minutes, parse_yes_no
+from bot.rules.parsing import parse_hhmm as parse_hhmm  # re-exported: tests read R.parse_hhmm
 
 if TYPE_CHECKING:
     from timezonefinder import TimezoneFinder
@@ -81,6 +82,24 @@ MAX_DOSE = 180
 # A setup left for longer than this is not answered by the next message: "shall we finish?"
 SETUP_STALL = timedelta(hours=1)
 
+# Common places people type that are not in a zone's name (folded as `_fold` does).
+_PLACES = {
+    **dict.fromkeys(
+        "uk united_kingdom britain great_britain gb england scotland wales northern_ireland "
+        "manchester glasgow edinburgh leeds liverpool bristol cardiff "
+        "sheffield nottingham leicester brighton".split(),
+        "Europe/London",
+    ),
+    **dict.fromkeys(
+        "nyc new_york_city ny washington_dc philadelphia miami atlanta boston".split(),
+        "America/New_York",
+    ),
+    **dict.fromkeys(
+        "mumbai bombay delhi new_delhi bangalore bengaluru india".split(), "Asia/Kolkata"
+    ),
+    **dict.fromkeys("sf san_francisco seattle".split(), "America/Los_Angeles"),
+    "ireland": "Europe/Dublin",
+}
 _REGIONS = frozenset(
     "Africa America Antarctica Asia Atlantic Australia Europe Indian Pacific".split()
 )
@@ -152,6 +171,8 @@ def match_timezone(text: str | None) -> str | tuple[str, ...] | None:
     typed = _fold(text.split(",", 1)[0])  # "Madrid, Spain" -> madrid
     if not typed:
         return None
+    if typed in _PLACES:
+        return _PLACES[typed]
     if "/" in typed or typed == "utc":  # a full IANA name; bare legacy ones like "EST" are not
         return _zones_by_name().get(typed)
     candidates = _zones_by_city().get(typed, ())
@@ -168,10 +189,11 @@ def parse_time_range(text: str | None) -> tuple[time, time] | None:
     if not isinstance(text, str) or len(text) > 64:
         return None
     s = unicodedata.normalize("NFKC", text).casefold().translate(_DASHES).strip()
-    parts = re.split(r"\s*(?:-|\bto\b|\buntil\b|\btill\b)\s*", s)
+    s = re.sub(r"^(?:from|between)\s+", "", s)  # "from 11 at night until 7", "between 9 and 5"
+    parts = re.split(r"\s*(?:-|\bto\b|\buntil\b|\btill\b|\band\b)\s*", s)
     if len(parts) != 2:
         return None
-    start, end = parse_hhmm(parts[0]), parse_hhmm(parts[1])
+    start, end = parse_clock(parts[0]), parse_clock(parts[1])
     if start is None or end is None or start == end:
         return None
     return start, end
@@ -412,7 +434,7 @@ def activity_names(text: str | None) -> list[str] | None:
     when both are listed ones; "rock and roll" stays one name. None if unusable."""
     if not isinstance(text, str):
         return None
-    parts = [p for p in re.split(r"\s*[,;]\s*", text.strip()) if p.strip()]
+    parts = [p for p in _ITEMS.split(text.strip()) if p.strip()]
     if len(parts) > 1:  # a list: its last item may be "x and y"
         parts = parts[:-1] + re.split(r"\s+(?:and|&|\+)\s+", parts[-1])
     else:
@@ -425,6 +447,66 @@ def activity_names(text: str | None) -> list[str] | None:
         whole = activity_name(text)
         return [whole] if whole else None
     return [preset_activity(n) or n for n in names if n]
+
+
+# Words that, as the last item of a typed list, end it: "walking, swimming and that's it".
+_LIST_END = frozenset(
+    {
+        "that's it",
+        "thats it",
+        "that's all",
+        "thats all",
+        "that is it",
+        "that is all",
+        "that's everything",
+        "thats everything",
+        "so that's it",
+        "so thats it",
+        "done",
+        "i'm done",
+        "im done",
+        "all done",
+        "finished",
+        "nothing else",
+        "no more",
+        "no others",
+        "none",
+    }
+)
+# Items of a typed list: commas, semicolons and full stops (not a decimal point) between them.
+_ITEMS = re.compile(r"\s*(?:[,;]|\.(?![0-9]))\s*")
+_LAST_AND = re.compile(r"^(.*)\s+(?:and|&|\+)\s+(.*)$")
+
+
+def _is_list_end(item: str) -> bool:
+    return safety_words(_LEADING.sub("", safety_words(item))) in _LIST_END
+
+
+def activity_list(text: str | None) -> tuple[list[str], bool] | None:
+    """Activities typed at once and whether the list ends there: "walking, and gardening,
+    that's it" -> (["walking", "gardening"], True). A last item such as "that's it", "done" or
+    "none" ends the list and is never a name. None if the names are unusable."""
+    if not isinstance(text, str):
+        return None
+    parts = [p for p in _ITEMS.split(text.replace("\u2019", "'").strip()) if p.strip()]
+    ended = False
+    if parts and _is_list_end(parts[-1]):
+        parts, ended = parts[:-1], True
+    elif parts and (m := _LAST_AND.match(parts[-1])) and _is_list_end(m.group(2)):
+        parts, ended = [*parts[:-1], m.group(1)], True
+    if not parts:
+        return ([], True) if ended else None
+    names = activity_names(", ".join(parts) if ended else text)
+    return (names, ended) if names else None
+
+
+def looks_like_dose(text: str | None) -> bool:
+    """A duration or a bare number ("20", "20 min", "half an hour"): an answer to "how long",
+    not an activity's name."""
+    if not isinstance(text, str):
+        return False
+    tidy = text.strip(" .!")
+    return parse_minutes(tidy) is not None or tidy.isdigit()
 
 
 def _singular(word: str) -> str:
@@ -454,8 +536,6 @@ def same_activity(name: str, names: Iterable[str]) -> str | None:
 def parse_dose(text: str | None) -> int | None:
     """A starting dose typed in numbers or words ("20", "20 min", "twenty", "half an hour"),
     whole minutes in MIN_DOSE..MAX_DOSE; None otherwise."""
-    from bot.rules.parsing import parse_minutes
-
     minutes = parse_minutes(text)
     return minutes if minutes is not None and MIN_DOSE <= minutes <= MAX_DOSE else None
 
@@ -557,5 +637,5 @@ def parse_summary_when(text: str | None) -> tuple[str, str | None] | str | None:
     rest = " ".join(words[1:])
     if not rest:
         return day, None
-    at = parse_hhmm(rest)
+    at = parse_clock(rest)
     return (day, hhmm(at)) if at is not None else None

@@ -386,3 +386,69 @@ def parse_flare_choice(text: str | None) -> Literal["use", "keep"] | None:
     if _FLARE_KEEP.fullmatch(s):
         return "keep"
     return None
+
+
+# -- clock times typed in words: "eight", "half past 8", "8 in the morning", "around 9" ----------
+_HOUR_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve".split()
+    )
+    if i
+}
+_MINUTE_AFTER = {"fifteen": 15, "thirty": 30, "forty five": 45, "forty-five": 45, "twenty": 20}
+_ROUGHLY = re.compile(
+    r"^(?:(?:at|about|around|round|roughly|approx|approximately|maybe|say|by|~)\s*)+"
+)
+_ISH = re.compile(r"\s*(?:-?ish|or so)$")
+# A part of the day after an hour: which 12-hour hours it can follow, and am or pm for each.
+_DAY_PARTS = {
+    "in the morning": {h: "am" for h in range(1, 12)},
+    "morning": {h: "am" for h in range(1, 12)},
+    "in the afternoon": {12: "pm", **{h: "pm" for h in range(1, 7)}},
+    "afternoon": {12: "pm", **{h: "pm" for h in range(1, 7)}},
+    "in the evening": {h: "pm" for h in range(4, 12)},
+    "evening": {h: "pm" for h in range(4, 12)},
+    "tonight": {h: "pm" for h in range(6, 12)},
+    "at night": {12: "am", **{h: "am" for h in range(1, 5)}, **{h: "pm" for h in range(6, 12)}},
+}
+_DAY_PART = re.compile(r"\s*\b(" + "|".join(sorted(_DAY_PARTS, key=len, reverse=True)) + r")$")
+
+
+def parse_clock(text: str | None) -> time | None:
+    """A clock time as `parse_hhmm` reads it, or typed more loosely: "eight", "8ish",
+    "around 9", "half past 8", "quarter to 7", "8 in the morning", "11 at night", "eight
+    thirty". None when unclear ("8 or 9", "830", "morning", "5 at night")."""
+    at = parse_hhmm(text)
+    if at is not None or not isinstance(text, str) or len(text) > _MAX_LEN:
+        return at
+    s = _normalise(text).replace("a.m.", "am").replace("p.m.", "pm")
+    s = re.sub(r"[\s!?,]+$|(?<![0-9])\.+$", "", s)
+    s = _ISH.sub("", _ROUGHLY.sub("", s)).strip()
+    part = None
+    if m := _DAY_PART.search(s):
+        part, s = m.group(1), s[: m.start()].strip()
+        s = _ISH.sub("", s)  # "8ish in the morning"
+    s = re.sub(r" ?o'?clock$", "", s)
+    s = re.sub(
+        r"\b(" + "|".join(_HOUR_WORDS) + r")\b", lambda m: _HOUR_WORDS[m.group(1)], s, count=1
+    )
+    offset = 0
+    if m := re.fullmatch(r"(half|quarter) (past|after|to) (.+)", s):
+        offset = (30 if m.group(1) == "half" else 15) * (-1 if m.group(2) == "to" else 1)
+        s = m.group(3).strip()
+    elif m := re.fullmatch(r"([0-9]{1,2}) (" + "|".join(_MINUTE_AFTER) + r")", s):
+        s = f"{m.group(1)}:{_MINUTE_AFTER[m.group(2)]:02d}"
+    if offset and not re.fullmatch(r"[0-9]{1,2}(?: ?(?:am|pm))?", s):
+        return None  # "half past 8:15" is not a time
+    if part is not None:
+        hour = re.fullmatch(r"([0-9]{1,2})(?:[:.]([0-9]{2}))?", s)
+        suffix = _DAY_PARTS[part].get(int(hour.group(1))) if hour else None
+        if suffix is None:
+            return None  # "5 at night", "14 in the morning", "8pm in the morning"
+        s = f"{s} {suffix}"
+    at = parse_hhmm(s)
+    if at is None:
+        return None
+    minutes = (at.hour * 60 + at.minute + offset) % (24 * 60)
+    return time(minutes // 60, minutes % 60)
