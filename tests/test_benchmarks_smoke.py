@@ -106,7 +106,9 @@ def test_planning_startup_naive_handling_and_simulation_did_their_work(quick_run
     assert naive["jobs"]["checkin"] == size["population"]["active"]
     assert naive["jobs"]["summary_caregiver"] > 0 and naive["jobs"]["session_deadline"] > 0
     handled = size["handling"]
-    assert handled["stored"] == handled["answers"] == handled["replies_sent"]
+    assert handled["stored"] == handled["answers"]
+    # One reply per answer, and a flare-day rating (7 or more) also gets its offer of lower doses.
+    assert handled["answers"] <= handled["replies_sent"] <= handled["answers"] * 2
     assert handled["typed"] == handled["answers"] // 10
     sim = raw["results"]["simulation"]
     assert sim["messages_out"] > 0 and sim["answers_in"] > 0 and sim["by_kind"]["checkin"] > 0
