@@ -329,10 +329,10 @@ async def test_finding_13_the_quiz_keyboard_fits_a_phone(harness, clock):
     assert [len(row) for row in shown.buttons] in ([2, 1], [2])
 
 
-async def test_finding_13_set_up_after_the_check_in_time_says_tomorrow(harness, clock):
+async def _set_up_by_taps(harness) -> None:
+    """/start and every set-up step tapped: Berlin, check-in 08:00, a 20-minute walk."""
     from tests.test_onboarding import press as tap_button
 
-    clock.set(local(2026, 3, 3, 8, 20))
     await harness.send_text(PATIENT, "/start")
     for data in [
         "o:intro:go",
@@ -348,30 +348,19 @@ async def test_finding_13_set_up_after_the_check_in_time_says_tomorrow(harness, 
         "o:dose:0:20",
     ]:
         await tap_button(harness, data)
+
+
+async def test_finding_13_set_up_after_the_check_in_time_says_tomorrow(harness, clock):
+    clock.set(local(2026, 3, 3, 8, 20))
+    await _set_up_by_taps(harness)
     text = harness.last(PATIENT).text
     assert "first check-in comes tomorrow at 08:00" in text
     assert patients.by_user(harness.db, PATIENT)["status"] == "active"
 
 
 async def test_finding_13_set_up_before_the_check_in_time_says_today(harness, clock):
-    from tests.test_onboarding import press as tap_button
-
     clock.set(local(2026, 3, 3, 7, 40))
-    await harness.send_text(PATIENT, "/start")
-    for data in [
-        "o:intro:go",
-        "o:consent:yes",
-        "o:rf:no",
-        "o:soon:no",
-        "o:tz:Europe/Berlin",
-        "o:ci:0800",
-        "o:qh:2200-0700",
-        "o:sit:no",
-        "o:act:walk",
-        "o:act:done",
-        "o:dose:0:20",
-    ]:
-        await tap_button(harness, data)
+    await _set_up_by_taps(harness)
     assert "first check-in comes today at 08:00" in harness.last(PATIENT).text
 
 
