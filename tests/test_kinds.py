@@ -173,3 +173,58 @@ def test_delete_removes_every_kind_and_withdraw_keeps_only_what_it_says():
     assert PERSONAL_TABLES["outbox"] == (("patient_id = ?", "patient"), ("chat_id = ?", "chat"))
     assert names(kept_on_withdraw=True) == ("export",)
     assert set(names(sent_when_withdrawn=True)) == {"reply", "export"}
+
+
+def test_every_kind_has_a_priority_that_fits_its_lane():
+    """Issue 20: replies to a person's own action and urgent alerts first, then questions, then
+    lessons and summaries, nudges last; a planned kind never outranks a reply."""
+    from storage import outbox
+
+    for k in KINDS.values():
+        assert k.priority in (0, 1, 2, 3), k.name
+        if k.lane == "nudge":
+            assert k.priority == 3, k.name
+        if k.lane == "bulk":
+            assert k.priority in (1, 2), k.name
+        if k.immediate:
+            assert k.priority == 0, k.name
+    assert KINDS["reply"].priority < KINDS["checkin"].priority < KINDS["lesson"].priority
+    assert KINDS["lesson"].priority < KINDS["sitting"].priority
+    assert {"reply", "alert_clinician", "alert_caregiver"} <= set(outbox.URGENT)
+    assert not set(outbox.URGENT) & set(outbox.PLANNED)
+
+
+def test_the_sender_takes_each_lane_by_priority_then_due_time(fresh_db, clock):
+    """At a peak the bulk lane sends check-ins before lessons before nudges, whatever their
+    due order; the fast lane sends a reply queued "now" first, even with its due time ahead."""
+    from datetime import timedelta
+
+    from storage import outbox
+
+    now = clock.now()
+    for minutes, kind in ((-9, "sitting"), (-8, "lesson"), (-7, "checkin"), (-6, "sitting")):
+        outbox.enqueue(
+            fresh_db,
+            chat_id=1,
+            kind=kind,
+            due_at=now + timedelta(minutes=minutes),
+            dedupe_key=f"{kind}:{minutes}",
+            now=now,
+        )
+    outbox.enqueue(
+        fresh_db, chat_id=1, kind="finish_check", due_at=now, dedupe_key="finish", now=now
+    )
+    outbox.enqueue(fresh_db, chat_id=1, kind="advice", due_at=now, dedupe_key="advice", now=now)
+    outbox.enqueue(
+        fresh_db,
+        chat_id=1,
+        kind="reply",
+        due_at=now + timedelta(seconds=3),
+        dedupe_key="reply",
+        now=now,
+    )
+    bulk = [r["kind"] for r in outbox.due(fresh_db, now, 10, "bulk")]
+    assert bulk == ["checkin", "finish_check", "lesson", "sitting", "sitting"]
+    fast = [r["kind"] for r in outbox.due(fresh_db, now, 10, "fast")]
+    assert fast == ["advice", "reply"]
+    assert [r["kind"] for r in outbox.due(fresh_db, now, 1, "fast")] == ["advice"]
