@@ -223,6 +223,9 @@ KINDS: dict[str, Kind] = _kinds(
         prompt=True,
         paused=True,
         on_resume="restore",
+        # After the person's answers, or decided by the plan tick at a session's deadline:
+        # beside the activity questions, after the reply that acknowledged the answer.
+        priority=QUESTION,
         doc="pacing advice after a session's answers",
     ),
     Kind(

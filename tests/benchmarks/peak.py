@@ -33,12 +33,13 @@ from pathlib import Path
 
 import jobs.dispatch
 from bot.app import build_application
-from bot.clock import VirtualClock, parse_iso
+from bot.clock import VirtualClock, iso, parse_iso
 from bot.rules.kinds import KINDS
 from bot.simulator.fake_api import FakeBotApi, Sent
 from bot.simulator.updates import UpdateFactory
 from jobs.dispatch import dispatch_due, next_due
 from jobs.plan import plan_all
+from jobs.sessions import decide_overdue
 from jobs.summary import alert_caregivers
 from storage import patients
 from storage.db import open_database
@@ -171,6 +172,22 @@ class World:
             await self.step()
 
 
+def warm_up(rt, clock: VirtualClock, begin: datetime) -> None:
+    """From START to `begin` as the running bot would have left it, without sending: planned at
+    START, overdue sessions decided every 15 minutes (their advice would otherwise all come due
+    at `begin`), and every row due before `begin` counted as sent on time."""
+    plan_all(rt)
+    step = timedelta(minutes=15)
+    while clock.now() < begin:
+        clock.set(min(begin, clock.now() + step))
+        decide_overdue(rt)
+        rt.db.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = due_at "
+            "WHERE status = 'pending' AND due_at < ?",
+            [iso(clock.now())],
+        )
+
+
 def _grid(moment: datetime, start: datetime) -> datetime:
     """The next pass of the bulk lane at or after `moment` (every DISPATCH_INTERVAL)."""
     steps = -(-(moment - start) // DISPATCH_INTERVAL)
@@ -186,7 +203,7 @@ async def simulate(
     db = open_database(fresh(Path(path)))
     active = populate(db, n, START, seed)
     begin = START + timedelta(hours=start_hour)
-    clock = VirtualClock(begin)
+    clock = VirtualClock(START)
     api = FakeBotApi(clock, overall_per_second=OVERALL, per_chat_per_second=1, history=100)
     app = build_application(
         settings_for(path), clock, api, db=db, rate_limit=False, schedule_ticks=False
@@ -200,6 +217,8 @@ async def simulate(
     pace = VirtualPace(clock, world.moved)
     saved = jobs.dispatch._pace
     jobs.dispatch._pace = lambda _rt: pace  # type: ignore[assignment]
+    if begin > START:
+        warm_up(rt, clock, begin)
     setup = time.perf_counter() - started
     end = begin + timedelta(hours=hours)
     next_plan = begin
