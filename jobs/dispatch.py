@@ -378,9 +378,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         # send's turn in Pace (a turn held while drawing would bunch the sends after it).
         png = await asyncio.to_thread(chart.render_png, out.chart)
     # ALLOW_PAID_BROADCAST: these kinds may pass Telegram's 30 a second (paid, docs/scaling.md).
-    paid = (
-        {"allow_paid_broadcast": True} if kind in (rt.settings.ALLOW_PAID_BROADCAST or ()) else {}
-    )
+    paid = True if kind in (rt.settings.ALLOW_PAID_BROADCAST or ()) else None
     pace = _pace(rt)
     if pace is not None:
         await pace.wait(row["chat_id"], urgent=row["kind"] in outbox.URGENT, paid=bool(paid))
@@ -393,11 +391,15 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
                 filename=name,
                 caption=out.text,
                 parse_mode=ParseMode.HTML,
-                **paid,
+                allow_paid_broadcast=paid,
             )
         elif png is not None:
             message = await bot.send_photo(
-                row["chat_id"], png, caption=out.text, parse_mode=ParseMode.HTML, **paid
+                row["chat_id"],
+                png,
+                caption=out.text,
+                parse_mode=ParseMode.HTML,
+                allow_paid_broadcast=paid,
             )
         else:
             message = await bot.send_message(
@@ -405,7 +407,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
                 out.text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=keyboard(out),
-                **paid,
+                allow_paid_broadcast=paid,
             )
     except RetryAfter as exc:
         # Telegram asked us to wait: not the message's fault, so it does not use up an attempt.

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Final, Literal
 
 Lane = Literal["fast", "bulk", "nudge"]
 Priority = Literal[0, 1, 2, 3]
-REPLY, QUESTION, CONTENT, NUDGE = 0, 1, 2, 3  # the priorities, first to last
+# The priorities, first to last.
+REPLY: Final = 0
+QUESTION: Final = 1
+CONTENT: Final = 2
+NUDGE: Final = 3
 # What /resume (the end of a pause, a block or a hold) does with a row left cancelled or pending:
 # "replan": cancelled rows from now on are deleted, the planner makes them again;
 # "restore": cancelled rows go back to pending (their lateness rules still apply);

@@ -264,6 +264,7 @@ async def simulate(
         "active": active,
         "hours": hours,
         "from": begin.isoformat(),
+        "from_hour": start_hour,
         "answer_share": ANSWER_SHARE,
         "answers": len(world.given),
         "alerts_queued": world.alerts,
@@ -411,12 +412,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--path", default="/dev/shm/backpain-peak.sqlite3")
     parser.add_argument("--json", type=Path, default=None, help="write the raw result here")
-    args = parser.parse_args(argv)
-    result = asyncio.run(
-        simulate(args.path, args.patients, args.hours, args.from_hour, progress=True)
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="no run: take the result of an earlier one"
     )
+    parser.add_argument(
+        "--write",
+        type=Path,
+        nargs="?",
+        const=Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md",
+        default=None,
+        help="replace section 7 of docs/benchmarks.md (or this file) with this run and its model",
+    )
+    args = parser.parse_args(argv)
+    if args.from_json:
+        result = json.loads(args.from_json.read_text())
+    else:
+        result = asyncio.run(
+            simulate(args.path, args.patients, args.hours, args.from_hour, progress=True)
+        )
     if args.json:
         args.json.write_text(json.dumps(result))
+    if args.write:
+        from tests.benchmarks import model, report
+
+        n = result["patients"]
+        answer = model.answer(result, (3 * n, 10 * n))
+        section = report.peak_section({"peak": result, "peak_model": answer})
+        old = args.write.read_text() if args.write.exists() else ""
+        args.write.write_text(report.replace_peak_section(old, section))
     print(table(result))
     print(
         json.dumps(

@@ -506,7 +506,8 @@ sender's fast lane sends); one answer in fifty also reports a warning sign, and 
 chose alerts are told (`jobs.summary.alert_caregivers`). "Skipped (merged)": nudges and reminders
 the composer leaves out because another prompt went to the person within minutes (as designed,
 not for rate). Only the pacing is the benchmark's: `VirtualPace` keeps `jobs.dispatch.Pace`'s
-rules on the virtual clock. Run alone: `python -m tests.benchmarks.peak --patients {n}`.""",
+rules on the virtual clock. Run alone: `python -m tests.benchmarks.peak --patients {n}
+--hours {peak["hours"]:g} --from-hour {peak.get("from_hour", 0):g}`.""",
     ]
     if answer:
         out += [
