@@ -119,6 +119,8 @@ class World:
         self.moved = asyncio.Event()
         self.given: list[datetime] = []
         self.handling: list[float] = []  # seconds of CPU per answer (process_update)
+        self.waiting: dict[int, datetime] = {}  # chat -> when its tap came, until its reply
+        self.latency: list[tuple[datetime, float]] = []  # (tap, seconds to the reply's send)
         self.alerts = 0
         self._n = 0
 
@@ -127,6 +129,9 @@ class World:
         self.moved.set()
 
     def on_send(self, sent: Sent) -> None:
+        tapped = self.waiting.pop(sent.chat_id, None)
+        if tapped is not None:  # the first message after a tap is its reply (priority 0)
+            self.latency.append((tapped, (sent.at - tapped).total_seconds()))
         data = next((d for row in sent.buttons for _, d in row if d.startswith("c:")), None)
         if data is None or self.random.random() >= ANSWER_SHARE:
             return
@@ -151,6 +156,7 @@ class World:
                 _, _n, chat, data, message_id = heapq.heappop(self.answers)
                 self.given.append(self.clock.now())
                 update = self.updates.callback(chat, data, message_id=message_id)
+                self.waiting[chat] = self.clock.now()
                 started = time.perf_counter()
                 await self.app.process_update(update)
                 self.handling.append(time.perf_counter() - started)
@@ -257,6 +263,17 @@ async def simulate(
     seconds = time.perf_counter() - loop_started
     await app.shutdown()
     figures = figures_of(db, begin, end)
+    # Reply latency from the tap to the reply's send, exactly (stored times are whole seconds).
+    in_peak = [
+        s
+        for at, s in world.latency
+        if (p := parse_iso(figures["peak_hour"])) <= at < p + timedelta(hours=1)
+    ]
+    figures["reply_latency_p99_s"] = _pct([s for _, s in world.latency], 0.99)
+    figures["reply_latency_max_s"] = max((s for _, s in world.latency), default=0.0)
+    figures["peak_replies"] = len(in_peak)
+    figures["peak_reply_p99_s"] = _pct(in_peak, 0.99)
+    figures["peak_reply_max_s"] = max(in_peak, default=0.0)
     rows = planned_rows(db, begin, end)
     close(db)
     return {
