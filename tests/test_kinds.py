@@ -228,3 +228,47 @@ def test_the_sender_takes_each_lane_by_priority_then_due_time(fresh_db, clock):
     fast = [r["kind"] for r in outbox.due(fresh_db, now, 10, "fast")]
     assert fast == ["reply", "advice"]  # the reply first, though queued after the advice
     assert [r["kind"] for r in outbox.due(fresh_db, now, 1, "fast")] == ["reply"]
+
+
+async def test_paid_broadcast_is_off_by_default_and_only_for_the_kinds_chosen(harness):
+    """ALLOW_PAID_BROADCAST (docs/scaling.md): sendMessage carries allow_paid_broadcast=True
+    only for the kinds named; unset, no message is sent that way; an unknown kind is refused."""
+    from bot.settings import SettingsError, load_settings
+    from storage import outbox
+
+    with pytest.raises(SettingsError, match="unknown message kinds"):
+        load_settings(environ={"ALLOW_PAID_BROADCAST": "checkin, nudges"}, dotenv=None)
+    chosen = load_settings(environ={"ALLOW_PAID_BROADCAST": "checkin, settle"}, dotenv=None)
+    assert chosen.ALLOW_PAID_BROADCAST == ("checkin", "settle")
+    assert not harness.rt.settings.ALLOW_PAID_BROADCAST
+
+    h = harness
+    now = h.clock.now()
+    pids = [h.add_patient(user_id=uid) for uid in (2001, 2002)]
+
+    def checkin(pid: int, uid: int) -> None:
+        outbox.enqueue(
+            h.db,
+            chat_id=uid,
+            patient_id=pid,
+            kind="checkin",
+            due_at=now,
+            dedupe_key=f"checkin:{pid}:{now.date().isoformat()}",
+            payload={"local_date": now.date().isoformat()},
+            now=now,
+        )
+
+    checkin(pids[0], 2001)
+    await dispatch_due_now(h)
+    h.rt.settings = h.rt.settings.replace(ALLOW_PAID_BROADCAST=("checkin",))
+    checkin(pids[1], 2002)
+    await dispatch_due_now(h)
+    sends = [c for c in h.api.calls if c.method == "sendMessage"]
+    paid = {c.params["chat_id"]: c.params.get("allow_paid_broadcast") for c in sends}
+    assert paid == {2001: None, 2002: True}
+
+
+async def dispatch_due_now(h) -> None:
+    from jobs.dispatch import dispatch_due
+
+    await dispatch_due(h.rt)
