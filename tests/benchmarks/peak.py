@@ -50,7 +50,7 @@ OVERALL, WINDOW = 30, 1.02  # jobs.dispatch.PACE: 30 sends in any 1.02 s, 1.02 s
 DISPATCH_INTERVAL = timedelta(seconds=5)  # the Sender's bulk lane: every DISPATCH_INTERVAL_SECONDS
 PLAN_EVERY = timedelta(hours=1)  # plan ticks (36 h ahead each, so hourly loses nothing here)
 ANSWER_SHARE = 0.3  # of check-ins sent, answered with a tap
-ALERT_SHARE = 0.02  # of answers, with a warning sign (caregivers who chose alerts are told)
+ALERT_SHARE = 0.05  # of answers, followed by a warning sign (caregivers who chose alerts told)
 GROUPS = {
     0: "replies and urgent alerts",
     1: "check-ins and activity questions",
@@ -119,6 +119,12 @@ class World:
         self.moved = asyncio.Event()
         self.given: list[datetime] = []
         self.handling: list[float] = []  # seconds of CPU per answer (process_update)
+        self.alerting = [
+            pid
+            for (pid,) in rt.db.execute(
+                "SELECT DISTINCT patient_id FROM caregivers WHERE alerts = 1 ORDER BY patient_id"
+            )
+        ]
         self.waiting: dict[int, datetime] = {}  # chat -> when its tap came, until its reply
         self.latency: list[tuple[datetime, float]] = []  # (tap, seconds to the reply's send)
         self.alerts = 0
@@ -160,8 +166,11 @@ class World:
                 started = time.perf_counter()
                 await self.app.process_update(update)
                 self.handling.append(time.perf_counter() - started)
-                if self.random.random() < ALERT_SHARE:
-                    patient = patients.by_chat(self.rt.db, chat)
+                if self.alerting and self.random.random() < ALERT_SHARE:
+                    # Someone reports a warning sign: one of the patients whose caregivers
+                    # chose alerts (the real enqueue; the handler's own path needs a dialogue).
+                    pid = self.random.choice(self.alerting)
+                    patient = patients.get(self.rt.db, pid)
                     if patient is not None:
                         self.alerts += alert_caregivers(self.rt.db, patient, self.clock.now())
                         self.kick()

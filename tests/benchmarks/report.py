@@ -505,11 +505,12 @@ send on the virtual clock, as stored (whole seconds); the replies' target and bu
 are timed exactly, from the tap to the reply's send. Patients tap a rating on
 {peak["answer_share"]:.0%} of the check-ins they get, 10 s to 10 minutes later, through
 `Application.process_update` (the real handler stores the rating and queues the reply, which the
-sender's fast lane sends); one answer in fifty also reports a warning sign, and the caregivers who
-chose alerts are told (`jobs.summary.alert_caregivers`). "Skipped (merged)": nudges and reminders
-the composer leaves out because another prompt went to the person within minutes (as designed,
-not for rate). Only the pacing is the benchmark's: `VirtualPace` keeps `jobs.dispatch.Pace`'s
-rules on the virtual clock. Run alone: `python -m tests.benchmarks.peak --patients {n}
+sender's fast lane sends); after one answer in twenty a patient whose caregivers chose alerts
+reports a warning sign, and those caregivers are told (`jobs.summary.alert_caregivers`, the real
+enqueue; the handler's path to it is a dialogue the benchmark does not hold). "Skipped
+(merged)": nudges and reminders the composer leaves out because another prompt went to the
+person within minutes (as designed, not for rate). Only the pacing is the benchmark's:
+`VirtualPace` keeps `jobs.dispatch.Pace`'s rules on the virtual clock. Run alone: `python -m tests.benchmarks.peak --patients {n}
 --hours {peak["hours"]:g} --from-hour {peak.get("from_hour", 0):g}`.""",
     ]
     if answer:
