@@ -510,8 +510,9 @@ reports a warning sign, and those caregivers are told (`jobs.summary.alert_careg
 enqueue; the handler's path to it is a dialogue the benchmark does not hold). "Skipped
 (merged)": nudges and reminders the composer leaves out because another prompt went to the
 person within minutes (as designed, not for rate). Only the pacing is the benchmark's:
-`VirtualPace` keeps `jobs.dispatch.Pace`'s rules on the virtual clock. Run alone: `python -m tests.benchmarks.peak --patients {n}
---hours {peak["hours"]:g} --from-hour {peak.get("from_hour", 0):g}`.""",
+`VirtualPace` keeps `jobs.dispatch.Pace`'s rules on the virtual clock. Run alone:
+`python -m tests.benchmarks.peak --patients {n} --hours {peak["hours"]:g}
+--from-hour {peak.get("from_hour", 0):g}`.""",
     ]
     if answer:
         out += [
