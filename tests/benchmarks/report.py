@@ -472,13 +472,14 @@ def peak_section(results: dict) -> str:
             f"{_n(k['expired'])} | {_n(k['dropped'])} | {_n(k['skipped'])} |"
         )
     worst_error = max(answer["error"].values(), default=0.0) if answer else 0.0
+    _plural = "" if peak["hours"] == 1 else "s"
     out = [
         PEAK_START,
         "## 7. The busiest hours (issue 20): priority by kind, measured and modelled",
         "",
         f"{_n(n)} patients ({_n(peak['active'])} active; the population of section 2) for "
-        f"{peak['hours']:g} virtual hours from {peak['from'][:16].replace('T', ' ')} UTC: the "
-        f"real planner, the real sender in its two lanes, a Bot API stand-in holding 30 messages "
+        f"{peak['hours']:g} virtual hour{_plural} from {peak['from'][:16].replace('T', ' ')} "
+        f"UTC: the real planner, the real sender in its two lanes, a Bot API stand-in holding 30 messages "
         f"a second and one a second per chat on the virtual clock. {_n(peak['sends'])} messages "
         f"sent in {peak['seconds'] / 60:.1f} minutes of wall time "
         f"({peak['cpu_ms_per_send']:.1f} ms per message, planning excluded; planning "
