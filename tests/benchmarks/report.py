@@ -480,8 +480,8 @@ def peak_section(results: dict) -> str:
         f"{_n(n)} patients ({_n(peak['active'])} active; the population of section 2) for "
         f"{peak['hours']:g} virtual hour{_plural} from {peak['from'][:16].replace('T', ' ')} "
         f"UTC: the real planner, the real sender in its two lanes, a Bot API stand-in holding "
-        f"30 messages a second and one a second per chat on the virtual clock. {_n(peak['sends'])} messages "
-        f"sent in {peak['seconds'] / 60:.1f} minutes of wall time "
+        f"30 messages a second and one a second per chat on the virtual clock. "
+        f"{_n(peak['sends'])} messages sent in {peak['seconds'] / 60:.1f} minutes of wall time "
         f"({peak['cpu_ms_per_send']:.1f} ms per message, planning excluded; planning "
         f"{_s(peak['plan_s'])}); {_n(peak['answers'])} answers; {_n(peak['retried'])} sends "
         f"refused by the stand-in's limits (429).",
