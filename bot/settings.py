@@ -62,6 +62,18 @@ def _token(text: str) -> str:
     return text
 
 
+def _kinds(text: str) -> tuple[str, ...]:
+    from bot.rules.kinds import KINDS
+
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise ValueError(
+            f"names unknown message kinds ({', '.join(unknown)}); the kinds are {', '.join(KINDS)}"
+        )
+    return kinds
+
+
 def _username(text: str) -> str:
     text = text.strip().lstrip("@")
     if text and not (5 <= len(text) <= 32 and text.replace("_", "").isalnum()):
@@ -155,6 +167,15 @@ SETTINGS: tuple[Setting, ...] = (
         "PLAN_INTERVAL_SECONDS", 900, "How often the planner tops up the schedule.", _positive_int
     ),
     Setting("DISPATCH_INTERVAL_SECONDS", 5, "How often due messages are sent.", _positive_int),
+    Setting(
+        "ALLOW_PAID_BROADCAST",
+        "",
+        "Message kinds, comma-separated (e.g. checkin,reply), sent with Telegram's paid "
+        "broadcast: past 30 messages a second, up to 1,000, each message over the free 30 a "
+        "second paid in Telegram Stars from the bot's balance. Only for a deployment past one "
+        "token's ceiling (docs/scaling.md). Empty: none, nothing paid.",
+        _kinds,
+    ),
     Setting(
         "OUTBOX_RETENTION_DAYS",
         30,

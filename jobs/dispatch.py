@@ -201,13 +201,18 @@ class Pace:
         while (ready := self._chat_ready(chat_id)) > loop.time():
             await asyncio.sleep(ready - loop.time())
 
-    async def wait(self, chat_id: int, urgent: bool = False) -> None:
+    async def wait(self, chat_id: int, urgent: bool = False, paid: bool = False) -> None:
         """Until this message may go; then it counts as sent.
 
         `urgent` (a reply, an alert) goes ahead of every non-urgent send waiting for its turn:
         those step aside while an urgent one waits, so a reply waits for at most one spacing,
-        not for a batch of planned prompts already queued at the turnstile.
+        not for a batch of planned prompts already queued at the turnstile. `paid` (a kind in
+        ALLOW_PAID_BROADCAST) keeps only the per-chat gap: Telegram lets it past 30 a second.
         """
+        if paid:
+            await self.chat_free(chat_id)
+            self._chats[chat_id] = asyncio.get_running_loop().time()
+            return
         loop = asyncio.get_running_loop()
         self._turnstile()
         while True:
@@ -367,16 +372,24 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         before_send(rt.db, row, now)  # typed answers belong to this question from now on
     if rt.bot is None:
         raise RuntimeError("the runtime has no Bot to send with")
+    png = None
+    if out.document is None and out.chart is not None:
+        # Drawing takes a fraction of a second of CPU: off the event loop, and before this
+        # send's turn in Pace (a turn held while drawing would bunch the sends after it).
+        png = await asyncio.to_thread(chart.render_png, out.chart)
+    # ALLOW_PAID_BROADCAST: these kinds may pass Telegram's 30 a second (paid, docs/scaling.md).
+    paid = True if kind in (rt.settings.ALLOW_PAID_BROADCAST or ()) else None
     pace = _pace(rt)
     if pace is not None:
-        await pace.wait(row["chat_id"], urgent=row["kind"] not in outbox.PLANNED)
+        await pace.wait(row["chat_id"], urgent=row["kind"] in outbox.URGENT, paid=bool(paid))
     try:
         # Over-long texts go as several messages, in order, within this chat's one turn.
         message_ids = []
         for n, part in enumerate(telegram_parts(out)):
             if n and pace is not None:
-                await pace.wait(row["chat_id"], urgent=row["kind"] not in outbox.PLANNED)
-            message = await _send_part(rt, row["chat_id"], part)
+                await pace.wait(row["chat_id"], urgent=kind in outbox.URGENT, paid=bool(paid))
+            drawn = png if part.chart is not None else None
+            message = await _send_part(rt, row["chat_id"], part, drawn, paid)
             message_ids.append(message.message_id)
     except RetryAfter as exc:
         # Telegram asked us to wait: not the message's fault, so it does not use up an attempt.
@@ -467,21 +480,36 @@ def telegram_parts(out: Outgoing) -> list[Outgoing]:
     return [replace(out, text=captions[0]), *(Outgoing(text) for text in rest)]
 
 
-async def _send_part(rt: Runtime, chat_id: int, out: Outgoing) -> Message:
+async def _send_part(
+    rt: Runtime, chat_id: int, out: Outgoing, png: bytes | None, paid: bool | None
+) -> Message:
+    """One message to Telegram. `png`: the part's chart, drawn before the send's turn;
+    `paid`: allow_paid_broadcast for the kinds ALLOW_PAID_BROADCAST names (None otherwise)."""
     bot = rt.bot
     if bot is None:
         raise RuntimeError("the runtime has no Bot to send with")
     if out.document is not None:
         name, content = out.document
         return await bot.send_document(
-            chat_id, content, filename=name, caption=out.text, parse_mode=ParseMode.HTML
+            chat_id,
+            content,
+            filename=name,
+            caption=out.text,
+            parse_mode=ParseMode.HTML,
+            allow_paid_broadcast=paid,
         )
     if out.chart is not None:
-        # Drawing takes a fraction of a second of CPU: keep it off the event loop.
-        png = await asyncio.to_thread(chart.render_png, out.chart)
-        return await bot.send_photo(chat_id, png, caption=out.text, parse_mode=ParseMode.HTML)
+        if png is None:  # drawn here only if the caller did not (off the event loop either way)
+            png = await asyncio.to_thread(chart.render_png, out.chart)
+        return await bot.send_photo(
+            chat_id, png, caption=out.text, parse_mode=ParseMode.HTML, allow_paid_broadcast=paid
+        )
     return await bot.send_message(
-        chat_id, out.text, parse_mode=ParseMode.HTML, reply_markup=keyboard(out)
+        chat_id,
+        out.text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=keyboard(out),
+        allow_paid_broadcast=paid,
     )
 
 

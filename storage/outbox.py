@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.clock import iso
-from bot.rules.kinds import names
+from bot.rules.kinds import KINDS, names
 from bot.rules.schedule import expires_at as policy_expiry
 
 
@@ -91,30 +91,48 @@ NUDGES = names(lane="nudge")
 # Queued "now" and never scheduled: the fast lane sends them even when their due time is ahead
 # of the clock, so a wall clock stepped back never holds a reply or an alert.
 IMMEDIATE = names(immediate=True)
+# The sender's Pace lets these go ahead of every other send waiting for its turn.
+URGENT = names(priority=0)
+
+
+def priority_order() -> str:
+    """An SQL expression: each row's kind's priority (bot.rules.kinds), 0 first."""
+    cases = " ".join(
+        f"WHEN '{k.name}' THEN {k.priority}" for k in KINDS.values() if k.priority != 0
+    )
+    return f"CASE kind {cases} ELSE 0 END"
 
 
 def due(db: Database, now: datetime, limit: int, lane: str | None = None) -> list[dict]:
-    """Pending rows due now, oldest first; `lane` 'fast' or 'bulk' picks one lane of the sender
-    (bulk: nudges after the other planned prompts)."""
+    """Pending rows due now; `lane` 'fast' or 'bulk' picks one lane of the sender, each served by
+    its kinds' priority (replies and alerts, then questions, lessons and summaries, nudges last)
+    and within a priority oldest first. Without a lane (tests, the simulator: everything due goes
+    in one tick), oldest first."""
     planned = ", ".join(f"'{k}'" for k in PLANNED)
-    due, where, order = "due_at <= :now", "", "due_at, id"
+    ready = "status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= :now)"
     if lane == "fast":
-        where = f"AND kind NOT IN ({planned})"
-        due = f"(due_at <= :now OR kind IN ({', '.join(repr(k) for k in IMMEDIATE)}))"
+        # Two index look-ups (outbox_due, outbox_pending_kind), not a scan of every pending row.
+        immediate = ", ".join(f"'{k}'" for k in IMMEDIATE)
+        sql = (
+            f"SELECT * FROM (SELECT * FROM outbox WHERE {ready} AND due_at <= :now "
+            f"AND kind NOT IN ({planned}) UNION SELECT * FROM outbox "
+            f"INDEXED BY outbox_pending_kind WHERE {ready} AND kind IN ({immediate})) "
+            f"ORDER BY {PRIORITY}, due_at, id LIMIT :limit"
+        )
     elif lane == "bulk":
-        where = f"AND kind IN ({planned})"
-        order = (
-            f"CASE WHEN kind IN ({', '.join(repr(k) for k in NUDGES)}) THEN 1 ELSE 0 END, "
-            "due_at, id"
+        sql = (
+            f"SELECT * FROM outbox WHERE {ready} AND due_at <= :now AND kind IN ({planned}) "
+            f"ORDER BY {PRIORITY}, due_at, id LIMIT :limit"
         )
-    return list(
-        db.query(
-            f"SELECT * FROM outbox WHERE status = 'pending' AND {due} "
-            f"AND (next_attempt_at IS NULL OR next_attempt_at <= :now) {where} "
-            f"ORDER BY {order} LIMIT :limit",
-            {"now": iso(now), "limit": limit},
+    else:
+        sql = (
+            f"SELECT * FROM outbox WHERE {ready} AND due_at <= :now "
+            "ORDER BY due_at, id LIMIT :limit"
         )
-    )
+    return list(db.query(sql, {"now": iso(now), "limit": limit}))
+
+
+PRIORITY = priority_order()
 
 
 def reap(db: Database, claimed_before: datetime, in_flight: set[int] | frozenset[int]) -> int:

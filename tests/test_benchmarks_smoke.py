@@ -67,6 +67,7 @@ def test_report_has_machine_command_targets_and_every_section(quick_run):
         "## 2. Planning",
         "## 3. Handling",
         "## 4. Simulation",
+        "## 7. The busiest hours",
     ):
         assert heading in text
     assert text.count("**met**") + text.count("**missed**") == 3
@@ -114,6 +115,49 @@ def test_planning_startup_naive_handling_and_simulation_did_their_work(quick_run
     assert sim["messages_out"] > 0 and sim["answers_in"] > 0 and sim["by_kind"]["checkin"] > 0
     assert sim["api_calls"]["sendMessage"] == sim["messages_out"]
     assert "simulation_profile" not in raw["results"]  # the full run only
+
+
+@pytest.mark.slow
+def test_peak_hours_answer_replies_at_once_and_drop_nothing_for_rate(quick_run):
+    """Issue 20 at the smoke size (500 patients, 4 virtual hours): the real sender behind a
+    stand-in holding Telegram's limits on the virtual clock, answers through the real handler."""
+    text, raw, _ = quick_run
+    peak, answer = raw["results"]["peak"], raw["results"]["peak_model"]
+    kinds = peak["kinds"]
+    assert peak["patients"] == 500 and peak["hours"] == 4.0
+    assert peak["retried"] == 0  # VirtualPace kept the stand-in's limits: no 429
+    assert peak["answers"] > 0 and kinds["reply"]["sent"] == kinds["reply"]["rows"]
+    assert peak["reply_latency_p99_s"] < 1.0 and peak["peak_reply_p99_s"] < 1.0
+    assert kinds["checkin"]["p99_s"] < 180 and kinds["checkin"]["expired"] == 0
+    assert kinds["sitting"]["dropped"] == kinds["sitting"]["expired"] == 0
+    assert sum(k["sent"] for k in kinds.values()) == peak["sends"]
+    assert peak["busiest_minute_due"] > 0 and peak["longest_queue"] > 0
+    # The model beside it, and beyond: 3 and 10 times the size.
+    assert set(answer["error"]) >= {"checkin", "sitting", "reply"}
+    assert all(e <= 0.10 for e in answer["error"].values())
+    assert set(answer["scaled"]) == {"1500", "5000"} and answer["ceiling"] > 500
+    assert "| replies under 1.00 s |" in text and "**Ceiling of one bot token" in text
+
+
+def test_the_model_serves_by_priority_and_gives_up_only_past_max_late():
+    """The model's policy: replies at once, check-ins before lessons before nudges; a nudge
+    left waiting past its 10 minutes is dropped, and the line sends about 29.4 a second."""
+    from tests.benchmarks import model
+
+    rows = {
+        "sitting": [0.0] * 20_000,  # 11 minutes of line time, all due at once
+        "lesson": [0.0] * 3_000,
+        "checkin": [0.0] * 3_000,
+        "reply": [60.0],
+    }
+    result = model.drain(rows)["kinds"]
+    assert result["reply"]["max_s"] < 0.6  # at most half a window: Pace sends in bursts
+    assert result["checkin"]["max_s"] < result["lesson"]["p50_s"]
+    assert result["lesson"]["max_s"] < result["sitting"]["p50_s"]
+    assert abs(result["lesson"]["max_s"] - 6_000 / 29.41) < 3
+    assert result["sitting"]["given_up"] > 0 and result["checkin"]["given_up"] == 0
+    spread = {"sitting": [i * 0.1 for i in range(20_000)]}  # the same nudges over 33 minutes
+    assert model.drain(spread)["kinds"]["sitting"]["given_up"] == 0
 
 
 def test_benchmarks_are_not_collected_by_the_default_test_run():

@@ -173,3 +173,102 @@ def test_delete_removes_every_kind_and_withdraw_keeps_only_what_it_says():
     assert PERSONAL_TABLES["outbox"] == (("patient_id = ?", "patient"), ("chat_id = ?", "chat"))
     assert names(kept_on_withdraw=True) == ("export",)
     assert set(names(sent_when_withdrawn=True)) == {"reply", "export"}
+
+
+def test_every_kind_has_a_priority_that_fits_its_lane():
+    """Issue 20: replies to a person's own action and urgent alerts first, then questions, then
+    lessons and summaries, nudges last; a planned kind never outranks a reply."""
+    from storage import outbox
+
+    for k in KINDS.values():
+        assert k.priority in (0, 1, 2, 3), k.name
+        if k.lane == "nudge":
+            assert k.priority == 3, k.name
+        if k.lane == "bulk":
+            assert k.priority in (1, 2), k.name
+        if k.immediate:
+            assert k.priority == 0, k.name
+    assert KINDS["reply"].priority < KINDS["checkin"].priority < KINDS["lesson"].priority
+    assert KINDS["lesson"].priority < KINDS["sitting"].priority
+    assert {"reply", "alert_clinician", "alert_caregiver"} <= set(outbox.URGENT)
+    assert not set(outbox.URGENT) & set(outbox.PLANNED)
+
+
+def test_the_sender_takes_each_lane_by_priority_then_due_time(fresh_db, clock):
+    """At a peak the bulk lane sends check-ins before lessons before nudges, whatever their
+    due order; the fast lane sends a reply queued "now" first, even with its due time ahead."""
+    from datetime import timedelta
+
+    from storage import outbox
+
+    now = clock.now()
+    for minutes, kind in ((-9, "sitting"), (-8, "lesson"), (-7, "checkin"), (-6, "sitting")):
+        outbox.enqueue(
+            fresh_db,
+            chat_id=1,
+            kind=kind,
+            due_at=now + timedelta(minutes=minutes),
+            dedupe_key=f"{kind}:{minutes}",
+            now=now,
+        )
+    outbox.enqueue(
+        fresh_db, chat_id=1, kind="finish_check", due_at=now, dedupe_key="finish", now=now
+    )
+    outbox.enqueue(fresh_db, chat_id=1, kind="advice", due_at=now, dedupe_key="advice", now=now)
+    outbox.enqueue(
+        fresh_db,
+        chat_id=1,
+        kind="reply",
+        due_at=now + timedelta(seconds=3),
+        dedupe_key="reply",
+        now=now,
+    )
+    bulk = [r["kind"] for r in outbox.due(fresh_db, now, 10, "bulk")]
+    assert bulk == ["checkin", "finish_check", "lesson", "sitting", "sitting"]
+    fast = [r["kind"] for r in outbox.due(fresh_db, now, 10, "fast")]
+    assert fast == ["reply", "advice"]  # the reply first, though queued after the advice
+    assert [r["kind"] for r in outbox.due(fresh_db, now, 1, "fast")] == ["reply"]
+
+
+async def test_paid_broadcast_is_off_by_default_and_only_for_the_kinds_chosen(harness):
+    """ALLOW_PAID_BROADCAST (docs/scaling.md): sendMessage carries allow_paid_broadcast=True
+    only for the kinds named; unset, no message is sent that way; an unknown kind is refused."""
+    from bot.settings import SettingsError, load_settings
+    from storage import outbox
+
+    with pytest.raises(SettingsError, match="unknown message kinds"):
+        load_settings(environ={"ALLOW_PAID_BROADCAST": "checkin, nudges"}, dotenv=None)
+    chosen = load_settings(environ={"ALLOW_PAID_BROADCAST": "checkin, settle"}, dotenv=None)
+    assert chosen.ALLOW_PAID_BROADCAST == ("checkin", "settle")
+    assert not harness.rt.settings.ALLOW_PAID_BROADCAST
+
+    h = harness
+    now = h.clock.now()
+    pids = [h.add_patient(user_id=uid) for uid in (2001, 2002)]
+
+    def checkin(pid: int, uid: int) -> None:
+        outbox.enqueue(
+            h.db,
+            chat_id=uid,
+            patient_id=pid,
+            kind="checkin",
+            due_at=now,
+            dedupe_key=f"checkin:{pid}:{now.date().isoformat()}",
+            payload={"local_date": now.date().isoformat()},
+            now=now,
+        )
+
+    checkin(pids[0], 2001)
+    await dispatch_due_now(h)
+    h.rt.settings = h.rt.settings.replace(ALLOW_PAID_BROADCAST=("checkin",))
+    checkin(pids[1], 2002)
+    await dispatch_due_now(h)
+    sends = [c for c in h.api.calls if c.method == "sendMessage"]
+    paid = {c.params["chat_id"]: c.params.get("allow_paid_broadcast") for c in sends}
+    assert paid == {2001: None, 2002: True}
+
+
+async def dispatch_due_now(h) -> None:
+    from jobs.dispatch import dispatch_due
+
+    await dispatch_due(h.rt)

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Final, Literal
 
 Lane = Literal["fast", "bulk", "nudge"]
+Priority = Literal[0, 1, 2, 3]
+# The priorities, first to last.
+REPLY: Final = 0
+QUESTION: Final = 1
+CONTENT: Final = 2
+NUDGE: Final = 3
 # What /resume (the end of a pause, a block or a hold) does with a row left cancelled or pending:
 # "replan": cancelled rows from now on are deleted, the planner makes them again;
 # "restore": cancelled rows go back to pending (their lateness rules still apply);
@@ -36,6 +42,10 @@ class Kind:
     lane: Lane = "fast"
     # Queued "now", never scheduled: sent even when its due time is ahead of the clock.
     immediate: bool = False
+    # Who goes first when more is due than the line can carry (storage.outbox.due, the
+    # sender's Pace): 0 replies to a person's own action and urgent alerts, 1 check-ins and
+    # activity questions, 2 lessons and summaries, 3 nudges. Within a priority, due order.
+    priority: Priority = 0
     # /pause and a red-flag hold cancel queued rows of this kind.
     paused: bool = False
     on_resume: Resume = None
@@ -68,6 +78,7 @@ KINDS: dict[str, Kind] = _kinds(
         paused=True,
         on_resume="replan",
         on_consent_again="replan",
+        priority=QUESTION,
         doc="the daily 0-10 rating",
     ),
     Kind(
@@ -78,6 +89,7 @@ KINDS: dict[str, Kind] = _kinds(
         waits_while_inactive=True,
         lane="nudge",
         paused=True,
+        priority=NUDGE,
         doc="one gentle reminder hours after an unanswered check-in",
     ),
     Kind("checkin_asked", 1 * H, False, doc="/checkin: the person just asked for it"),
@@ -93,6 +105,7 @@ KINDS: dict[str, Kind] = _kinds(
         paused=True,
         on_resume="replan",
         on_consent_again="replan",
+        priority=NUDGE,
         doc="a sitting-break nudge",
     ),
     # Teaching content keeps its value; it waits for the end of quiet hours instead.
@@ -106,6 +119,7 @@ KINDS: dict[str, Kind] = _kinds(
         paused=True,
         on_resume="replan",
         on_consent_again="replan",
+        priority=CONTENT,
         doc="a course lesson",
     ),
     Kind("lesson_reread", doc="a lesson the person asked to read again"),
@@ -119,6 +133,7 @@ KINDS: dict[str, Kind] = _kinds(
         paused=True,
         on_resume="replan",
         on_consent_again="replan",
+        priority=CONTENT,
         doc="the end of the 12-week course",
     ),
     Kind(
@@ -131,6 +146,7 @@ KINDS: dict[str, Kind] = _kinds(
         paused=True,
         on_resume="replan",
         on_consent_again="replan",
+        priority=CONTENT,
         doc="the weekly summary",
     ),
     # A caregiver's copy is timed for their own zone already; the chart follows its summary.
@@ -141,6 +157,7 @@ KINDS: dict[str, Kind] = _kinds(
         lane="bulk",
         on_resume="replan",
         on_consent_again="replan",
+        priority=CONTENT,
         doc="a caregiver's copy of the weekly summary",
     ),
     Kind(
@@ -150,6 +167,7 @@ KINDS: dict[str, Kind] = _kinds(
         prompt=True,
         waits_while_inactive=True,
         lane="bulk",
+        priority=CONTENT,
         doc="the weekly chart, after its summary",
     ),
     Kind("alert_caregiver", immediate=True, doc="a caregiver told of a warning sign"),
@@ -167,7 +185,7 @@ KINDS: dict[str, Kind] = _kinds(
     # A clinician's /message waits out the patient's quiet hours; their one answer goes at once.
     Kind("clinic_message", None, True, doc="a clinician's message to a patient"),
     Kind("clinic_relay", immediate=True, doc="a patient's answer relayed to the clinician"),
-    Kind("digest", 1 * D, False, lane="bulk", doc="the clinic's daily digest"),
+    Kind("digest", 1 * D, False, lane="bulk", priority=CONTENT, doc="the clinic's daily digest"),
     # Session follow-ups: "has it settled?" hours late is a different question (S stays
     # unknown); N is worth asking until the decision deadline (36 h after the start).
     Kind(
@@ -179,6 +197,7 @@ KINDS: dict[str, Kind] = _kinds(
         lane="bulk",
         paused=True,
         on_resume="restore",
+        priority=QUESTION,
         doc="has the pain settled after an activity?",
     ),
     Kind(
@@ -190,6 +209,7 @@ KINDS: dict[str, Kind] = _kinds(
         lane="bulk",
         paused=True,
         on_resume="restore",
+        priority=QUESTION,
         doc="how is it a day after an activity?",
     ),
     # "Finished your walk?" once, about 30 minutes after the dose should have ended, while the
@@ -203,6 +223,7 @@ KINDS: dict[str, Kind] = _kinds(
         lane="bulk",
         paused=True,
         on_resume="restore",
+        priority=QUESTION,
         doc="finished your activity? (Done / I didn't do it)",
     ),
     # Advice follows the person's own answer: it goes out even while paused.
@@ -213,6 +234,9 @@ KINDS: dict[str, Kind] = _kinds(
         prompt=True,
         paused=True,
         on_resume="restore",
+        # After the person's answers, or decided by the plan tick at a session's deadline:
+        # beside the activity questions, after the reply that acknowledged the answer.
+        priority=QUESTION,
         doc="pacing advice after a session's answers",
     ),
     Kind(
@@ -225,6 +249,7 @@ KINDS: dict[str, Kind] = _kinds(
         paused=True,
         on_resume="restore",
         on_consent_again="restore",
+        priority=CONTENT,
         doc="an activity's break is over",
     ),
     # A /pause for a day or a week ends by itself ("welcome back", and the lessons missed);
@@ -235,6 +260,7 @@ KINDS: dict[str, Kind] = _kinds(
         None,
         True,
         lane="bulk",
+        priority=CONTENT,
         doc="a dated /pause is over: welcome back",
     ),
     Kind(
@@ -243,6 +269,7 @@ KINDS: dict[str, Kind] = _kinds(
         True,
         lane="bulk",
         on_resume="cancel",
+        priority=CONTENT,
         doc="a week into an open-ended /pause: a reminder of /resume",
     ),
     # "Were you able to get checked?" a day after an emergency sign: not in the night (it waits
@@ -253,6 +280,7 @@ KINDS: dict[str, Kind] = _kinds(
         3 * D,
         True,
         on_resume="cancel",
+        priority=QUESTION,
         doc="were you able to get checked? (during a hold)",
     ),
     # Answers to something the person just did always go out, whenever we can.
@@ -274,6 +302,7 @@ KINDS: dict[str, Kind] = _kinds(
         lane="bulk",
         paused=True,
         on_resume="restore",
+        priority=QUESTION,
         doc="PEG and personal goals at baseline, week 6 and week 12",
     ),
     Kind(
@@ -285,6 +314,7 @@ KINDS: dict[str, Kind] = _kinds(
         lane="bulk",
         paused=True,
         on_resume="restore",
+        priority=QUESTION,
         doc="the one reminder of unanswered outcome questions, a day later",
     ),
     # Outcome results (issue 17): at weeks 6 and 12, once that timepoint's sets closed; worth
@@ -298,6 +328,7 @@ KINDS: dict[str, Kind] = _kinds(
         lane="bulk",
         paused=True,
         on_resume="restore",
+        priority=CONTENT,
         doc="a person's change at week 6 and week 12 in plain words",
     ),
     Kind(
@@ -309,6 +340,7 @@ KINDS: dict[str, Kind] = _kinds(
         lane="bulk",
         paused=True,
         on_resume="restore",
+        priority=CONTENT,
         doc="the chart after the week 6 and week 12 results",
     ),
 )

@@ -43,6 +43,8 @@ class Plan:
     profile: tuple[int, int] | None = (200, 14)  # (patients, days): the simulator, cProfiled
     restarts: int = 3  # restarts measured per size (the machine is noisy): median reported
     inline: bool = False  # run the synchronous measurements in this process (quick: saves start-up)
+    # (patients, hours, from_hour): the busiest hours (tests/benchmarks/peak.py), and the model
+    peak: tuple[int, float, float] | None = None
 
 
 FULL = Plan(
@@ -53,6 +55,7 @@ FULL = Plan(
     reference_sizes=[1_000, 10_000, 100_000],
     history=(10_000, 90),
     profile=(200, 14),
+    peak=(100_000, 24.0, 0.0),
 )
 QUICK = Plan(
     fanout=[(30, 30, True), (6, 3, True)],
@@ -64,6 +67,7 @@ QUICK = Plan(
     profile=None,
     restarts=1,
     inline=True,
+    peak=(500, 4.0, 0.0),
 )
 
 
@@ -195,9 +199,13 @@ def run_all(plan: Plan, workdir: Path, log: Path, jobs: int = 1) -> dict:
         for n in plan.sizes:
             results["sizes"][n] = one_size(plan, n, workdir, log)
 
+    def peaks() -> None:
+        if plan.peak:
+            results["peak"], results["peak_model"] = peak(plan.peak, workdir, log)
+
     if jobs > 1:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            other = pool.submit(simulations)  # the longest, beside everything else
+            other = pool.submit(lambda: (simulations(), peaks()))  # the longest, beside the rest
             fanouts()
             sizes()
             other.result()
@@ -205,7 +213,40 @@ def run_all(plan: Plan, workdir: Path, log: Path, jobs: int = 1) -> dict:
         fanouts()
         sizes()
         simulations()
+        peaks()
     return results
+
+
+def peak(size: tuple[int, float, float], workdir: Path, log: Path) -> tuple[dict, dict]:
+    """The busiest hours (tests/benchmarks/peak.py) in a fresh process, then the model beside
+    it and at 3 and 10 times the size (300,000 and 1,000,000 for the full run)."""
+    from tests.benchmarks import model
+
+    patients_n, hours, from_hour = size
+    shm = Path("/dev/shm")  # the run's SQLite writes need no disk (the figures are virtual time)
+    db = (shm if shm.is_dir() else workdir) / f"backpain-peak-{os.getpid()}.sqlite3"
+    out = workdir / "peak.json"
+    cmd = [sys.executable, "-m", "tests.benchmarks.peak", "--patients", str(patients_n)]
+    cmd += ["--hours", str(hours), "--from-hour", str(from_hour), "--path", str(db)]
+    cmd += ["--json", str(out)]
+    started = time.perf_counter()
+    try:
+        with log.open("a") as err:
+            err.write(f"\n### peak {size}\n")
+            err.flush()
+            done = subprocess.run(
+                cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, text=True, check=False
+            )
+        if done.returncode != 0:
+            tail = "\n".join(log.read_text().splitlines()[-30:])
+            raise RuntimeError(f"the peak benchmark failed (exit {done.returncode}):\n{tail}")
+    finally:
+        for leftover in db.parent.glob(f"{db.name}*"):
+            leftover.unlink()
+    result = json.loads(out.read_text())
+    result["wall_s"] = time.perf_counter() - started
+    print(f"  peak {size} ({result['wall_s']:.1f} s)", file=sys.stderr, flush=True)
+    return result, model.answer(result, (3 * patients_n, 10 * patients_n))
 
 
 def one_size(plan: Plan, n: int, workdir: Path, log: Path) -> dict:
