@@ -11,7 +11,13 @@ caregiver alerts are queued by the real `jobs.summary.alert_caregivers`.
 Only the pacing is the benchmark's own: `VirtualPace` keeps `jobs.dispatch.Pace`'s rules (30 sends
 in any 1.02 s, at least half an even spacing apart, 1.02 s between two to one chat, urgent sends
 first) but waits by moving the virtual clock instead of sleeping. Sends are one line: a send takes
-the next free slot, so the clock is the line's time.
+the next free slot, so the clock is the line's time. Handling an answer takes no line time: while
+the world handles a tap (the handler, then the fast lane's pass that sends its reply), the bulk
+lane takes no new slot. On the real bot that handling costs about 2 ms of CPU (docs/benchmarks.md,
+handling), well under one slot (34 ms); without the hold, every await inside the handler let a
+bulk send take a slot and move the clock, so a reply was charged up to a second of line time it
+would not wait on the wire. The stand-in answers at once (no network round trip); a real reply
+also waits for the round trip of `answerCallbackQuery`, which the handler awaits first.
 
     python -m tests.benchmarks.peak --patients 100000            # one day, ~an hour of CPU
     python -m tests.benchmarks.peak --patients 500 --hours 4     # the smoke test's size
@@ -72,6 +78,7 @@ class VirtualPace:
         self.recent: deque[datetime] = deque(maxlen=OVERALL)
         self.chats: dict[int, datetime] = {}
         self.urgent = 0
+        self.held = 0  # the world is handling an answer: planned sends take no slot meanwhile
         self.sends = 0
         self.chat_waits = 0  # the line waited for a chat's own gap
 
@@ -84,8 +91,8 @@ class VirtualPace:
             self.urgent += 1
         try:
             await asyncio.sleep(0)
-            while not urgent and self.urgent:
-                await asyncio.sleep(0)  # a reply or an alert waits: it goes first
+            while not urgent and (self.urgent or self.held):
+                await asyncio.sleep(0)  # a reply or an alert waits or is being made: first
         finally:
             if urgent:
                 self.urgent -= 1
@@ -129,6 +136,7 @@ class World:
         self.latency: list[tuple[datetime, float]] = []  # (tap, seconds to the reply's send)
         self.alerts = 0
         self._n = 0
+        self.pace: VirtualPace | None = None  # set by `simulate`
 
     def kick(self) -> None:  # rt.sender: what a handler's dispatch_now calls
         self.kicked = True
@@ -157,6 +165,9 @@ class World:
         if self.busy:
             return
         self.busy = True
+        held = bool(self.answers and self.answers[0][0] <= self.clock.now()) or self.kicked
+        if held and self.pace is not None:
+            self.pace.held += 1
         try:
             while self.answers and self.answers[0][0] <= self.clock.now():
                 _, _n, chat, data, message_id = heapq.heappop(self.answers)
@@ -179,6 +190,8 @@ class World:
                 await dispatch_due(self.rt, lane="fast")
         finally:
             self.busy = False
+            if held and self.pace is not None:
+                self.pace.held -= 1
 
     async def run(self) -> None:
         while True:
@@ -230,6 +243,7 @@ async def simulate(
     rt.sender = world  # dispatch_now only kicks; the fast lane then runs (World.step)
     api.on_send = world.on_send
     pace = VirtualPace(clock, world.moved)
+    world.pace = pace
     saved = jobs.dispatch._pace
     jobs.dispatch._pace = lambda _rt: pace  # type: ignore[assignment]
     if begin > START:
