@@ -471,6 +471,10 @@ def main(argv: list[str] | None = None) -> int:
             simulate(args.path, args.patients, args.hours, args.from_hour, progress=True)
         )
     if args.json:
+        from tests.benchmarks.run import machine
+
+        result["commit"] = machine()["commit"]
+        result["command"] = "python -m tests.benchmarks.peak " + " ".join(argv or sys.argv[1:])
         args.json.write_text(json.dumps(result))
     if args.write:
         from tests.benchmarks import model, report

@@ -485,6 +485,17 @@ def peak_section(results: dict) -> str:
         f"({peak['cpu_ms_per_send']:.1f} ms per message, planning excluded; planning "
         f"{_s(peak['plan_s'])}); {_n(peak['answers'])} answers; {_n(peak['retried'])} sends "
         f"refused by the stand-in's limits (429).",
+        *(
+            [
+                "",
+                f"This run was made on its own by `{peak['reused_from']}` at commit "
+                f"{peak.get('commit', 'unknown')} and taken into this report with `--peak-from` "
+                "(its figures are virtual time: the machine's load does not change them; the "
+                "model was run again on it).",
+            ]
+            if peak.get("reused_from")
+            else []
+        ),
         "",
         *_peak_targets(peak),
         "",
