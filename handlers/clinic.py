@@ -117,6 +117,10 @@ async def cohort_new_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
     if not name or len(name) > NAME_MAX:
         await _refuse(rt, update, "clinic_usage", usage="cohort_new", cohorts=[])
         return
+    same = clinics.cohort_named(rt.db, staff["clinic_id"], name)
+    if same is not None:  # two cohorts of one name: links, digests and exports get mixed up
+        await _refuse(rt, update, "clinic_cohort_exists", cohort=same)
+        return
     if start is not None and start < _clinic_today(rt, staff["clinic_id"]):
         await _ask(
             rt, update, staff, "cohort_new", None, {"name": name, "start": start.isoformat()}

@@ -258,6 +258,16 @@ def create_cohort(
     )
 
 
+def cohort_named(db: Database, clinic_id: int, name: str) -> dict | None:
+    """The clinic's cohort in use (not archived) with this name, ignoring case and spaces."""
+    return _one(
+        db,
+        "SELECT * FROM cohorts WHERE clinic_id = ? AND archived_at IS NULL "
+        "AND lower(trim(name)) = lower(trim(?)) ORDER BY id LIMIT 1",
+        [clinic_id, name],
+    )
+
+
 def cohort(db: Database, cohort_id: int) -> dict | None:
     return _one(
         db,

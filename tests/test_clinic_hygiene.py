@@ -86,6 +86,24 @@ async def test_finding_04_past_start_asks_and_a_late_joiner_gets_their_own_cours
     )
 
 
+async def test_a_second_cohort_of_the_same_name_is_refused_until_the_first_is_archived(staffed):
+    """Two "Monday group"s would mix up links, digests and exports: the name is refused (case
+    and spaces ignored) with the existing cohort's number, until that one is archived."""
+    h, _ = staffed
+    await h.send_text(STAFF, "/cohort_new Monday group")
+    assert h.db["cohorts"].count == 1
+    await h.send_text(STAFF, "/cohort_new  monday GROUP ")
+    assert h.last(STAFF).text == (
+        "Your clinic already has a cohort called <b>Monday group</b> (cohort 1). Choose another"
+        " name, or use /cohort_link 1 for a new link to that one."
+    )
+    assert h.db["cohorts"].count == 1
+    await h.send_text(STAFF, "/cohort_archive 1")
+    await confirm(h)
+    await h.send_text(STAFF, "/cohort_new Monday group")
+    assert [c["name"] for c in h.db["cohorts"].rows] == ["Monday group", "Monday group"]
+
+
 # --- finding 5: the last clinician, invites ----------------------------------------------------
 
 
