@@ -78,7 +78,8 @@ class VirtualPace:
         self.recent: deque[datetime] = deque(maxlen=OVERALL)
         self.chats: dict[int, datetime] = {}
         self.urgent = 0
-        self.held = 0  # the world is handling an answer: planned sends take no slot meanwhile
+        self.held = 0  # the world is handling an answer: other sends take no slot meanwhile
+        self.holder: asyncio.Task | None = None  # the task handling it (its own sends go)
         self.sends = 0
         self.chat_waits = 0  # the line waited for a chat's own gap
 
@@ -91,7 +92,9 @@ class VirtualPace:
             self.urgent += 1
         try:
             await asyncio.sleep(0)
-            while not urgent and (self.urgent or self.held):
+            while not urgent and (
+                self.urgent or (self.held and asyncio.current_task() is not self.holder)
+            ):
                 await asyncio.sleep(0)  # a reply or an alert waits or is being made: first
         finally:
             if urgent:
@@ -168,6 +171,7 @@ class World:
         held = bool(self.answers and self.answers[0][0] <= self.clock.now()) or self.kicked
         if held and self.pace is not None:
             self.pace.held += 1
+            self.pace.holder = asyncio.current_task()
         try:
             while self.answers and self.answers[0][0] <= self.clock.now():
                 _, _n, chat, data, message_id = heapq.heappop(self.answers)
