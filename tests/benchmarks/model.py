@@ -192,8 +192,21 @@ def answer(peak: dict, sizes: tuple[int, ...] = (300_000, 1_000_000)) -> dict:
     for size in sizes:
         factor = max(1, round(size / n))
         scaled[str(n * factor)] = drain(rows, factor)
+    day = None
+    if peak.get("day_rows"):  # the whole day's planned rows: the model alone, every hour
+        day_rows = peak["day_rows"]
+        day = {
+            "model": drain(day_rows),
+            "scaled": {
+                str(n * max(1, round(size / n))): drain(day_rows, max(1, round(size / n)))
+                for size in sizes
+            },
+            "ceiling": ceiling(day_rows, n),
+            "ceiling_all_targets": ceiling(day_rows, n, strict=True),
+        }
     return {
         "patients": n,
+        "day": day,
         "model": same,
         "error": error(same, peak),
         "scaled": scaled,

@@ -302,6 +302,9 @@ async def simulate(
     figures["peak_reply_p99_s"] = _pct(in_peak, 0.99)
     figures["peak_reply_max_s"] = max(in_peak, default=0.0)
     rows = planned_rows(db, begin, end)
+    # The whole day from START, for the model (tests/benchmarks/model.py `answer`): rows before
+    # `begin` as planned (warm_up counted them sent on time), after `end` as still pending.
+    day_rows = planned_rows(db, START, START + timedelta(hours=24))
     close(db)
     return {
         "patients": n,
@@ -323,6 +326,7 @@ async def simulate(
         "peak_rss_mb": peak_rss_mb(),
         **figures,
         "rows": rows,
+        "day_rows": day_rows,
     }
 
 
