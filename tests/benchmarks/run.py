@@ -383,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.from_json:
         raw = json.loads(args.from_json.read_text())
+        if args.peak_from is not None:  # a run's other figures, with the peak of its own run
+            raw["results"]["peak"], raw["results"]["peak_model"] = reuse_peak(args.peak_from)
         text = report.render(raw["results"], raw["machine"], raw["command"], raw["seconds"])
         print_tables(text)
         _write(args.output or ROOT / "docs" / "benchmarks.md", text)
