@@ -234,12 +234,15 @@ def render_png(chart: dict) -> bytes:
         FuncFormatter(lambda value, _: human_date(mdates.num2date(value).date()))
     )
     ax.grid(alpha=0.3)
+    entries: tuple[str, ...] = ()
     if drawn["lines"]:
-        ax.legend(fontsize=12, loc="upper center", ncol=6, frameon=False, handletextpad=0.3)
+        legend = ax.legend(
+            fontsize=12, loc="upper center", ncol=6, frameon=False, handletextpad=0.3
+        )
+        entries = tuple(text.get_text() for text in legend.get_texts())
     fig.autofmt_xdate()
-    legend = tuple(t.get_text() for t in ax.get_legend().get_texts()) if drawn["lines"] else ()
     title = chart["title"]
-    _tight(fig, (title, tuple(ax.get_xlim()), _tick_every(chart), legend, bool(chart["sessions"])))
+    _tight(fig, (title, tuple(ax.get_xlim()), _tick_every(chart), entries, bool(chart["sessions"])))
     out = io.BytesIO()
     # zlib level 1: the same pixels, a somewhat larger file, a quarter of the encoding time.
     fig.savefig(
