@@ -627,7 +627,9 @@ async def simulation(patients_n: int, days: int) -> dict:
     from bot import chart  # here, not at the top: the other measurements never draw
 
     # Drawing the weekly charts (matplotlib, in a worker thread) timed apart: the largest part.
-    drawn: list[tuple[float, float]] = []  # (wall, CPU of the drawing thread) per chart
+    # (wall, CPU of the drawing thread) per chart. The walls overlap: the dispatcher sends to
+    # several chats at once, so several charts are drawn at a time; CPU is the figure to read.
+    drawn: list[tuple[float, float]] = []
     draw = chart.render_png
 
     def timed_draw(spec: dict) -> bytes:
