@@ -7,19 +7,23 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
 from bot.rules.callbacks import encode
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # autoescape: every value a person typed (names, activity words) is escaped for Telegram HTML.
+# auto_reload=False: templates ship with the code, so a compiled one is kept for the process
+# without a stat() of its file at every render.
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=True,
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,
+    cache_size=-1,
 )
 
 
@@ -67,9 +71,14 @@ class Outgoing:
         )
 
 
+@cache
+def _template(template: str) -> Template:
+    return _env.get_template(f"{template}.html")
+
+
 def render(template: str, /, **context: object) -> str:
-    """Render templates/<template>.html, trimmed."""
-    return _env.get_template(f"{template}.html").render(**context).strip()
+    """Render templates/<template>.html, trimmed (each template compiled once per process)."""
+    return _template(template).render(**context).strip()
 
 
 @cache

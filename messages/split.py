@@ -26,9 +26,20 @@ def _width(token: str) -> int:
     return len(visible.encode("utf-16-le")) // 2
 
 
+# Tags and entities only: what is between them counts character by character (see _TOKEN).
+_MARKUP = re.compile(r"<[^>]*>|&#?[0-9A-Za-z]+;")
+
+
+def _visible(match: re.Match) -> str:
+    token = match.group()
+    return "" if token.startswith("<") else html.unescape(token)
+
+
 def visible_length(text: str) -> int:
-    """The length Telegram checks: the visible text of Telegram HTML, in UTF-16 code units."""
-    return sum(_width(t) for t in _TOKEN.findall(text.strip()))
+    """The length Telegram checks: the visible text of Telegram HTML, in UTF-16 code units
+    (the sum of `_width` over `_TOKEN`'s tokens, in one pass instead of one call a character)."""
+    visible = _MARKUP.sub(_visible, text.strip())
+    return len(visible) if visible.isascii() else len(visible.encode("utf-16-le")) // 2
 
 
 def _after(stack: list[str], token: str) -> list[str]:

@@ -31,6 +31,7 @@ class UpdateFactory:
     def __init__(self, bot: Bot, clock: Clock):
         self.bot = bot
         self.clock = clock
+        self._me: dict | None = None  # the bot's own user, once known (getMe does not change)
         self._update_id = 0
         self._message_ids: dict[int, int] = {}
         self._callback_id = 0
@@ -209,8 +210,11 @@ class UpdateFactory:
         return self._message(self._chat(user_id, "private", "Ana"), user)
 
     def _bot_user(self) -> dict:
+        if self._me is not None:
+            return dict(self._me)
         try:
-            return self.bot.bot.to_dict()
+            self._me = self.bot.bot.to_dict()
+            return dict(self._me)
         except RuntimeError:
             # Not initialized yet (no getMe): fall back to what the token tells us.
             return {

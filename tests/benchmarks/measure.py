@@ -624,10 +624,29 @@ async def simulation(patients_n: int, days: int) -> dict:
         return await answer(url, *args, **kwargs)
 
     sim.api.do_request = counted
+    from bot import chart  # here, not at the top: the other measurements never draw
+
+    # Drawing the weekly charts (matplotlib, in a worker thread) timed apart: the largest part.
+    # (wall, CPU of the drawing thread) per chart. The walls overlap: the dispatcher sends to
+    # several chats at once, so several charts are drawn at a time; CPU is the figure to read.
+    drawn: list[tuple[float, float]] = []
+    draw = chart.render_png
+
+    def timed_draw(spec: dict) -> bytes:
+        begun, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return draw(spec)
+        finally:
+            drawn.append((time.perf_counter() - begun, time.thread_time() - cpu))
+
+    chart.render_png = timed_draw
     before = rss_mb()
-    started = time.perf_counter()
-    await sim.run()
-    seconds = time.perf_counter() - started
+    started, cpu = time.perf_counter(), time.process_time()
+    try:
+        await sim.run()
+    finally:
+        chart.render_png = draw
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     out = sum(n for (direction, _), n in sim.counts.items() if direction == "out")
     answered = sum(n for (direction, _), n in sim.counts.items() if direction == "in")
     by_kind = {kind: n for (direction, kind), n in sim.counts.items() if direction == "out"}
@@ -639,6 +658,10 @@ async def simulation(patients_n: int, days: int) -> dict:
         "answers_in": answered,
         "by_kind": by_kind,
         "messages_per_s": out / seconds,
+        "cpu_seconds": cpu,
+        "charts": len(drawn),
+        "chart_seconds": sum(wall for wall, _ in drawn),
+        "chart_cpu_seconds": sum(used for _, used in drawn),
         "api_calls": dict(calls),
         "rss_before_mb": before,
         "peak_rss_mb": peak_rss_mb(),
@@ -684,10 +707,17 @@ async def simulation_profile(patients_n: int, days: int) -> dict:
         else:
             shares[_where(filename, function)] += own
     total = sum(shares.values())
+    stats = pstats.Stats(profile).stats
+    top = sorted(stats.items(), key=lambda item: -item[1][2])[:15]
     return {
         "patients": patients_n,
         "days": days,
         "shares": {k: v / total for k, v in shares.most_common()},
+        # The 15 functions with the most own time: (file:line function, calls, share).
+        "top": [
+            (f"{Path(f).name}:{line} {function}", calls, own / total)
+            for (f, line, function), (_, calls, own, _, _) in top
+        ],
     }
 
 
