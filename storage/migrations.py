@@ -612,3 +612,15 @@ def m020_outcomes(db: Database) -> None:
         UPDATE patients SET outcomes_baseline_at_summary = 1 WHERE status != 'onboarding';
         """
     )
+
+
+@migrations()
+def m021_sent_index(db: Database) -> None:
+    # Issue 20: the message caps (jobs.compose) count a person's messages sent since a moment,
+    # three times per nudge composed; through outbox_patient that read every row the person
+    # was ever sent (hundreds after a few weeks). A range over sent_at reads only the recent.
+    db.executescript(
+        """
+        CREATE INDEX outbox_patient_sent ON outbox(patient_id, sent_at) WHERE status = 'sent';
+        """
+    )
