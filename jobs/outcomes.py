@@ -19,6 +19,7 @@ storage.outcomes.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import date, datetime, time, timedelta
@@ -271,15 +272,35 @@ def start_timepoint(db: Database, patient: dict, timepoint: str, now: datetime) 
 def followup_due(patient: dict, timepoint: rules.Timepoint) -> datetime | None:
     """When the week-6 or week-12 questions are asked: their day, after the check-in time."""
     start = _start(patient)
-    day = rules.followup_date(start, timepoint) if start else None
+    if start is None:
+        return None
+    return _followup_at(start, patient["timezone"], patient.get("checkin_time"), timepoint)
+
+
+@functools.lru_cache(maxsize=65536)
+def _followup_at(
+    start: date, timezone: str, checkin_time: str | None, timepoint: rules.Timepoint
+) -> datetime | None:
+    """followup_due's arithmetic (pure: many people share a start date, a zone and a time)."""
+    day = rules.followup_date(start, timepoint)
     if day is None:
         return None
-    tz = zone(patient["timezone"])
-    if patient.get("checkin_time"):
-        at = local_to_utc(day, parse_hhmm(patient["checkin_time"]), tz) + ASK_AFTER_CHECKIN
-    else:
-        at = local_to_utc(day, DEFAULT_ASK_TIME, tz)
-    return at
+    tz = zone(timezone)
+    if checkin_time:
+        return local_to_utc(day, parse_hhmm(checkin_time), tz) + ASK_AFTER_CHECKIN
+    return local_to_utc(day, DEFAULT_ASK_TIME, tz)
+
+
+def followup_now(patient: dict, now: datetime) -> bool:
+    """Is a week-6 or week-12 window open now? Pure (no database): the plan tick asks this of
+    everyone every 15 minutes, and opens a transaction only for the few it is true of."""
+    if patient["status"] != patients.PLANNABLE:
+        return False
+    for tp in ("w06", "w12"):
+        due = followup_due(patient, tp)
+        if due is not None and due <= now < due + rules.OPEN_FOR:
+            return True
+    return False
 
 
 def start_baseline(db: Database, patient: dict, now: datetime) -> bool:
