@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import heapq
 import json
 import logging
@@ -57,6 +58,9 @@ DISPATCH_INTERVAL = timedelta(seconds=5)  # the Sender's bulk lane: every DISPAT
 PLAN_EVERY = timedelta(hours=1)  # plan ticks (36 h ahead each, so hourly loses nothing here)
 ANSWER_SHARE = 0.3  # of check-ins sent, answered with a tap
 ALERT_SHARE = 0.05  # of answers, followed by a warning sign (caregivers who chose alerts told)
+# Which lane's pass a send belongs to (asyncio tasks inherit it): only the bulk lane's sends
+# wait while the world handles an answer; the fast lane's (replies, advice) are that handling.
+LANE: contextvars.ContextVar[str] = contextvars.ContextVar("lane", default="fast")
 GROUPS = {
     0: "replies and urgent alerts",
     1: "check-ins and activity questions",
@@ -78,8 +82,7 @@ class VirtualPace:
         self.recent: deque[datetime] = deque(maxlen=OVERALL)
         self.chats: dict[int, datetime] = {}
         self.urgent = 0
-        self.held = 0  # the world is handling an answer: other sends take no slot meanwhile
-        self.holder: asyncio.Task | None = None  # the task handling it (its own sends go)
+        self.held = 0  # the world is handling an answer: the bulk lane takes no slot meanwhile
         self.sends = 0
         self.chat_waits = 0  # the line waited for a chat's own gap
 
@@ -92,9 +95,8 @@ class VirtualPace:
             self.urgent += 1
         try:
             await asyncio.sleep(0)
-            while not urgent and (
-                self.urgent or (self.held and asyncio.current_task() is not self.holder)
-            ):
+            bulk = LANE.get() == "bulk"  # inherited by the tasks the bulk lane's pass starts
+            while (not urgent and self.urgent) or (bulk and self.held):
                 await asyncio.sleep(0)  # a reply or an alert waits or is being made: first
         finally:
             if urgent:
@@ -171,7 +173,6 @@ class World:
         held = bool(self.answers and self.answers[0][0] <= self.clock.now()) or self.kicked
         if held and self.pace is not None:
             self.pace.held += 1
-            self.pace.holder = asyncio.current_task()
         try:
             while self.answers and self.answers[0][0] <= self.clock.now():
                 _, _n, chat, data, message_id = heapq.heappop(self.answers)
@@ -269,7 +270,11 @@ async def simulate(
                 next_plan += PLAN_EVERY
             await world.step()
             await dispatch_due(rt, lane="fast")
-            await dispatch_due(rt, lane="bulk")
+            lane = LANE.set("bulk")
+            try:
+                await dispatch_due(rt, lane="bulk")
+            finally:
+                LANE.reset(lane)
             await world.step()
             now = clock.now()
             due = next_due(rt)
