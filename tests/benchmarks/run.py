@@ -57,7 +57,7 @@ FULL = Plan(
     reference_sizes=[1_000, 10_000, 100_000],
     history=(10_000, 90),
     profile=(200, 14),
-    peak=(100_000, 24.0, 0.0),
+    peak=(100_000, 6.0, 19.0),  # 07:00-13:00 UTC: the busiest hours (the model covers the day)
 )
 QUICK = Plan(
     fanout=[(30, 30, True), (6, 3, True)],
