@@ -6,6 +6,7 @@ that minus the RSS just before the measured step (after imports and set-up).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import resource
@@ -27,6 +28,7 @@ import jobs.sessions
 from bot.app import build_application
 from bot.clock import SystemClock, VirtualClock, iso
 from bot.course import default_course
+from bot.inbound import Inbound
 from bot.rules.localtime import local_date, parse_hhmm, zone
 from bot.runtime import Runtime
 from bot.settings import load_settings
@@ -278,14 +280,19 @@ def plan(template: str, path: str, implementation: str = "ours") -> dict:
 
 
 async def startup(path: str, restart: bool = True) -> dict:
-    """Our start-up: build_application, initialize, post_init (recover the outbox, menu, plan
-    36 hours) and start the JobQueue with its two ticks. `restart`: the database was planned, last
-    ten minutes earlier (the usual case); otherwise nothing is planned yet (the very first start).
-    """
+    """Our start-up: build_application, initialize, post_init (recover the outbox, menu, start
+    the plan pass in the background) and start the JobQueue with its ticks. `restart`: the
+    database was planned, last ten minutes earlier (the usual case); otherwise nothing is planned
+    yet (the very first start). `seconds` (= `ready_s`): until app.start() returned, when polling
+    could begin; `plan_done_s`: until the background pass finished; `longest_stall_ms`: the
+    longest the event loop went without a turn meanwhile (a task taking every turn it is given);
+    `answer_s`: a /help sent as the pass starts, until its reply was sent."""
     clock = VirtualClock(RESTART + timedelta(minutes=10) if restart else START)
     api = FakeBotApi(clock)
     with sqlite3.connect(path) as con:
         rows_before = con.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        chat = con.execute("SELECT chat_id FROM patients WHERE status = 'active' LIMIT 1")
+        chat_id = chat.fetchone()[0]
     before = rss_mb()
     started = time.perf_counter()
     app = build_application(settings_for(path), clock, api)  # opens and migrates the database
@@ -294,17 +301,46 @@ async def startup(path: str, restart: bool = True) -> dict:
     await app.post_init(app)
     post_init = time.perf_counter() - post_init
     await app.start()
-    seconds = time.perf_counter() - started
+    ready = time.perf_counter() - started
+    rt = app.bot_data["runtime"]
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    async def answer() -> float:
+        asked = time.perf_counter()
+        await app.process_update(UpdateFactory(app.bot, clock).text(chat_id, "/help"))
+        return time.perf_counter() - asked
+
+    stalls = asyncio.create_task(ticker())
+    answered = asyncio.create_task(answer())
+    await jobs.plan.plan_done(rt)
+    plan_done = time.perf_counter() - started
+    answer_s = await answered
+    stalls.cancel()
     peak = peak_rss_mb()
     scheduler_jobs = len(app.job_queue.scheduler.get_jobs())
     await app.stop()
+    await jobs.plan.stop_planning(rt)
     await app.shutdown()
-    db = app.bot_data["runtime"].db
+    db = rt.db
     rows_after = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
     close(db)
     return {
         "restart": restart,
-        "seconds": seconds,
+        "seconds": ready,
+        "ready_s": ready,
+        "plan_done_s": plan_done,
+        "longest_stall_ms": max(gaps, default=0.0) * 1000,
+        "pass_batch": jobs.plan.PASS_BATCH,
+        "answer_s": answer_s,
+        "answered_before_plan_done": answer_s < plan_done - ready,
         "post_init_s": post_init,
         "rss_before_mb": before,
         "peak_rss_mb": peak,
@@ -524,11 +560,13 @@ TYPED = ("7", "7/10", "seven", "4", "3/10")
 
 
 async def handling(template: str, path: str, answers: int) -> dict:
-    """`answers` check-in ratings through Application.process_update, one process on one core:
-    90% taps on the rating buttons (c:<row>:<pain>), 10% typed while the check-in is awaited.
-    Each question is a check-in the bot sent earlier (a row per person and day). Timed: the
-    process_update call for each update (the handler, its database work and the three Bot API
-    calls it makes: answerCallbackQuery, editMessageReplyMarkup, sendMessage)."""
+    """`answers` check-in ratings through the inbox, as `run` handles them, one process on one
+    core: 90% taps on the rating buttons (c:<row>:<pain>), 10% typed while the check-in is
+    awaited. Each question is a check-in the bot sent earlier (a row per person and day). Timed,
+    per update: `Inbound.receive` (the raw update stored, one commit) and `Inbound.handle`
+    (decoded, process_update: the handler, its database work and its reply row, then marked
+    done). As under `run`, the reply is queued for the sender (sent after the timing, by the
+    fast lane) and answering the callback and taking the keyboard off run in the background."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     copy_db(Path(template), Path(path))
@@ -545,6 +583,13 @@ async def handling(template: str, path: str, answers: int) -> dict:
     await app.initialize()
     rt = app.bot_data["runtime"]
     rt.bot = app.bot
+
+    class QueueOnly:  # `run`'s sender sends the reply rows: after the timing here
+        def kick(self) -> None:
+            pass
+
+    rt.sender = QueueOnly()
+    inbound = Inbound(app, 10**9)  # no per-chat rate: each chat answers once or a few times
     updates = UpdateFactory(app.bot, clock)
     people = db.execute(
         "SELECT id, chat_id, timezone FROM patients WHERE status = 'active' ORDER BY id"
@@ -584,9 +629,17 @@ async def handling(template: str, path: str, answers: int) -> dict:
             typed += 1
         else:
             update = updates.callback(chat, f"c:{row}:{pain}", message_id=1)
+        raw = json.dumps(update.to_dict(), separators=(",", ":"))
         started = time.perf_counter()
-        await app.process_update(update)
+        *_, stored_row = inbound.receive([raw])
+        # receive() handed the row to a chat's worker task; it is handled here, timed, as the
+        # worker would (the worker then finds it done and skips it).
+        await inbound.handle(stored_row.id)
         timings.append(time.perf_counter() - started)
+    await inbound.drain()
+    await asyncio.gather(*inbound.background)
+    rt.sender = None
+    await jobs.dispatch.dispatch_due(rt, lane="fast")  # the replies, as the sender would send
     await app.shutdown()
     stored = db.execute("SELECT count(*) FROM checkins WHERE status = 'answered'").fetchone()[0]
     replies = db.execute(
