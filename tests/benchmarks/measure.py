@@ -279,6 +279,9 @@ def plan(template: str, path: str, implementation: str = "ours") -> dict:
     }
 
 
+PLANNED_ROWS = "SELECT count(*) FROM outbox WHERE kind != 'reply'"  # not the /help answered
+
+
 async def startup(path: str, restart: bool = True) -> dict:
     """Our start-up: build_application, initialize, post_init (recover the outbox, menu, start
     the plan pass in the background) and start the JobQueue with its ticks. `restart`: the
@@ -290,7 +293,7 @@ async def startup(path: str, restart: bool = True) -> dict:
     clock = VirtualClock(RESTART + timedelta(minutes=10) if restart else START)
     api = FakeBotApi(clock)
     with sqlite3.connect(path) as con:
-        rows_before = con.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        rows_before = con.execute(PLANNED_ROWS).fetchone()[0]
         chat = con.execute("SELECT chat_id FROM patients WHERE status = 'active' LIMIT 1")
         chat_id = chat.fetchone()[0]
     before = rss_mb()
@@ -330,7 +333,7 @@ async def startup(path: str, restart: bool = True) -> dict:
     await jobs.plan.stop_planning(rt)
     await app.shutdown()
     db = rt.db
-    rows_after = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    rows_after = db.execute(PLANNED_ROWS).fetchone()[0]
     close(db)
     return {
         "restart": restart,
