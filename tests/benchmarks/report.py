@@ -244,7 +244,7 @@ in the background) and starting the JobQueue with its ticks: from then on update
 when the background pass (`jobs.plan.plan_all_async`, the stages of `plan_all` turning the event
 loop after every {_n(big["startup"].get("pass_batch", 50))} people) had finished; "longest loop
 pause" the longest the event loop went without a turn meanwhile (a task taking every turn it got),
-and "an answer during the pass" a /help sent as the pass began, until its reply was sent.
+and "an answer during the pass" a /help sent as the pass began, until handled (its reply queued).
 "Restart" is the usual case: the database was planned, last ten
 minutes earlier ({_n(big["startup"]["rows_added"])} new rows); it is measured
 {len(big.get("startup_runs", [1]))} times, each in a fresh process on a fresh copy, and the median
