@@ -26,7 +26,7 @@ import json
 import logging
 import sqlite3
 from bisect import bisect_left, bisect_right
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -66,6 +66,15 @@ def _drain(steps: Steps) -> int:
             next(steps)
         except StopIteration as done:
             return done.value
+
+
+def _counted(steps: Iterable[int]) -> Steps:
+    """A stage that yields its counts step by step (sessions_flow.decide_overdue_steps)."""
+    total = 0
+    for count in steps:
+        total += count
+        yield
+    return total
 
 
 def _whole(run: Callable[[], int]) -> Steps:
@@ -496,7 +505,7 @@ def _pass(rt: Runtime, size: int) -> Steps:
         ("plan", lambda: _everyone_steps(rt, size)),
         ("finish_checks", lambda: _whole(lambda: sessions_flow.plan_finish_checks(rt))),
         ("missed_days", lambda: _whole(lambda: record_missed_days(rt))),
-        ("decide_overdue", lambda: _whole(lambda: sessions_flow.decide_overdue(rt))),
+        ("decide_overdue", lambda: _counted(sessions_flow.decide_overdue_steps(rt, size))),
         ("digests", lambda: _whole(lambda: clinic.plan_digests(rt.db, now, horizon))),
         ("outcomes", lambda: _outcomes_steps(rt, size)),
         # none left open past expiry
