@@ -102,7 +102,7 @@ def verdicts(results: dict) -> list[str]:
     p99, cpu = big["handling"]["p99_ms"], big["handling"].get("cpu_p99_ms")
     lines.append(
         f"At {_n(n)} patients, handling p99 {p99:.1f} ms"
-        + ("" if cpu is None else f" (its CPU time p99 {cpu:.1f} ms)")
+        + ("" if cpu is None else f", CPU time p99 {cpu:.1f} ms")
         + " (target under "
         f"{TARGET_HANDLING_P99_MS:.0f} ms): {_ok(p99 < TARGET_HANDLING_P99_MS)}"
         + (
