@@ -168,3 +168,25 @@ async def test_the_async_pass_plans_the_same_rows_as_plan_all(clock, migrated, t
     assert rows(sync.db) == rows(background.db)
     for h in dbs:
         h.db.close()
+
+
+async def test_a_session_closed_between_two_steps_is_left_alone(harness):
+    """decide_overdue in steps: a session the person closed after it was listed (between two
+    steps of the pass, where a handler may run) gets no second word from the pass."""
+    from jobs import sessions as sessions_flow
+    from storage import activities
+    from tests.test_ops import _session
+
+    h = harness
+    ids = [h.add_patient(user_id=user) for user in (2001, 2002)]
+    for pid in ids:
+        activities.add_activity(h.db, pid, "walk", 20, h.clock.now())
+    act = {a["patient_id"]: a["id"] for a in h.db.query("SELECT id, patient_id FROM activities")}
+    first, second = [await _session(h, 2001 + k, act[pid]) for k, pid in enumerate(ids)]
+    h.clock.advance(timedelta(hours=37))
+    steps = sessions_flow.decide_overdue_steps(h.rt, size=1)
+    assert next(steps) == 1  # the first session decided; the second listed, still open
+    h.db.execute("UPDATE sessions SET stage = 'incomplete' WHERE id = ?", [second])  # meanwhile
+    assert next(steps) == 0
+    keys = {r[0] for r in h.db.execute("SELECT dedupe_key FROM outbox WHERE kind = 'advice'")}
+    assert f"advice:{first}" in keys and f"advice:{second}" not in keys
