@@ -288,9 +288,10 @@ async def startup(path: str, restart: bool = True) -> dict:
     database was planned, last ten minutes earlier (the usual case); otherwise nothing is planned
     yet (the very first start). `seconds` (= `ready_s`): until app.start() returned, when polling
     could begin; `plan_done_s`: until the background pass finished; `longest_stall_ms`: the
-    longest the event loop went without a turn meanwhile (a task taking every turn it is given);
-    `answer_s`: a /help sent as the pass starts, until handled (its reply queued for the sender,
-    as under `run`)."""
+    longest the event loop went without a turn meanwhile (a task taking every turn it is given;
+    `longest_stall_cpu_ms` the same in this process's CPU time, which a busy machine does not
+    inflate); `answer_s`: a /help sent as the pass starts, until handled (its reply queued for
+    the sender, as under `run`)."""
     clock = VirtualClock(RESTART + timedelta(minutes=10) if restart else START)
     api = FakeBotApi(clock)
     with sqlite3.connect(path) as con:
@@ -308,14 +309,16 @@ async def startup(path: str, restart: bool = True) -> dict:
     ready = time.perf_counter() - started
     rt = app.bot_data["runtime"]
     gaps: list[float] = []
+    cpu_gaps: list[float] = []  # the same in this thread's CPU time: not other processes' turns
 
     async def ticker() -> None:
-        last = time.perf_counter()
+        last, last_cpu = time.perf_counter(), time.thread_time()
         while True:
             await asyncio.sleep(0)
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), time.thread_time()
             gaps.append(now - last)
-            last = now
+            cpu_gaps.append(cpu - last_cpu)
+            last, last_cpu = now, cpu
 
     class QueueOnly:  # as under `run`: the reply is queued for the sender, not sent inline
         def kick(self) -> None:
@@ -351,6 +354,7 @@ async def startup(path: str, restart: bool = True) -> dict:
         "ready_s": ready,
         "plan_done_s": plan_done,
         "longest_stall_ms": max(gaps, default=0.0) * 1000,
+        "longest_stall_cpu_ms": max(cpu_gaps, default=0.0) * 1000,
         "pass_batch": jobs.plan.PASS_BATCH,
         "answer_s": answer_s,
         "answered_before_plan_done": answer_s < plan_done - ready,
