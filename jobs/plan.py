@@ -53,6 +53,7 @@ BATCH = 1000  # people per query and per insert: memory stays flat whatever the 
 # event loop 200-600 ms, one of 50 ~10-30 ms (more while the shared plans are first made), for
 # the same total time within the noise.
 PASS_BATCH = 50
+FULL_COLLECTION_EVERY = 10.0  # seconds: during a pass, the one full garbage collection
 
 # A stage of the pass as steps: it yields between batches of people (where the event loop may
 # take a turn) and returns its count. Never inside a batch: each batch reads and writes in one go,
@@ -487,10 +488,13 @@ async def plan_all_async(
     steps = _pass(rt, size or PASS_BATCH)
     pause = pause or turn
     # Python's full collections walk the whole heap: at 100,000 patients each held the loop
-    # 100-300 ms, several times a pass. Meanwhile only the young generations are collected,
-    # between steps (well under a ms each); the old one again once the pass is over.
+    # 100-300 ms, several times a pass. Meanwhile the young generations are collected between
+    # steps (well under a ms each) and the whole heap every FULL_COLLECTION_EVERY seconds, so
+    # what handlers and the sender leave in cycles meanwhile is still freed.
     collecting = gc.isenabled()
     gc.disable()
+    clock = asyncio.get_running_loop().time
+    full = clock()
     try:
         while True:
             try:
@@ -498,7 +502,11 @@ async def plan_all_async(
             except StopIteration as done:
                 return done.value
             if collecting:
-                gc.collect(1)
+                if clock() - full >= FULL_COLLECTION_EVERY:
+                    gc.collect()
+                    full = clock()
+                else:
+                    gc.collect(1)
             await pause()
     finally:
         steps.close()
