@@ -38,7 +38,7 @@ from bot.rules import safety
 from bot.runtime import Runtime
 from handlers.common import BACKGROUND
 from jobs.dispatch import Sender, dispatch_now, retry_after_seconds
-from jobs.plan import plan_tick
+from jobs.plan import plan_done, plan_tick
 from jobs.retention import purge_old
 from messages import render
 from storage import inbox, outbox, patients
@@ -425,6 +425,7 @@ class Service:
         await self.app.post_init(self.app)  # outbox recovery, command menu, first plan started
         if self.rt.planning is not None:  # the first plan pass runs in the background
             self._tasks.append(self.rt.planning)
+            self._tasks.append(asyncio.create_task(self._send_first_plan(), name="first-plan"))
         self.sender.start()
         self.inbound.recover()
         if self.settings.WEBHOOK_URL:
@@ -471,6 +472,12 @@ class Service:
             except Exception:  # the loop outlives any one tick
                 log.exception("tick failed", extra={"tick": getattr(tick, "__name__", "?")})
             await asyncio.sleep(max(0.0, started + interval - loop.time()))
+
+    async def _send_first_plan(self) -> None:
+        """What the start-up pass planned as due now goes out as soon as it is planned, not at
+        the bulk lane's next turn (an interval later): the pass used to run before the sender."""
+        await plan_done(self.rt)
+        await self.sender.pass_once("bulk")
 
     async def _plan(self) -> None:
         await plan_tick(self.rt)  # skipped if the last pass still runs; it beats when done
