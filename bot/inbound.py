@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import inspect
 import json
 import logging
 import signal
@@ -37,10 +38,10 @@ from bot.rules import safety
 from bot.runtime import Runtime
 from handlers.common import BACKGROUND
 from jobs.dispatch import Sender, dispatch_now, retry_after_seconds
-from jobs.plan import plan_all
+from jobs.plan import plan_done, plan_tick
 from jobs.retention import purge_old
 from messages import render
-from storage import inbox, liveness, outbox, patients
+from storage import inbox, outbox, patients
 
 if TYPE_CHECKING:
     import tornado.httpserver
@@ -421,7 +422,10 @@ class Service:
     async def start(self) -> None:
         await self.app.initialize()  # getMe: InvalidToken surfaces here
         self.rt.sender = self.sender
-        await self.app.post_init(self.app)  # outbox recovery, command menu, first plan
+        await self.app.post_init(self.app)  # outbox recovery, command menu, first plan started
+        if self.rt.planning is not None:  # the first plan pass runs in the background
+            self._tasks.append(self.rt.planning)
+            self._tasks.append(asyncio.create_task(self._send_first_plan(), name="first-plan"))
         self.sender.start()
         self.inbound.recover()
         if self.settings.WEBHOOK_URL:
@@ -454,7 +458,7 @@ class Service:
         )
 
     async def _every(
-        self, interval: float, tick: Callable[[], object], first: float | None = None
+        self, interval: float, tick: Callable[[], Any], first: float | None = None
     ) -> None:
         """Run `tick` every `interval` seconds of the monotonic clock, from `first` (default: one
         interval) on; a slow tick delays the next, never doubles it."""
@@ -463,14 +467,20 @@ class Service:
         while True:
             started = loop.time()
             try:
-                tick()
+                if inspect.isawaitable(result := tick()):
+                    await result
             except Exception:  # the loop outlives any one tick
                 log.exception("tick failed", extra={"tick": getattr(tick, "__name__", "?")})
             await asyncio.sleep(max(0.0, started + interval - loop.time()))
 
-    def _plan(self) -> None:
-        plan_all(self.rt)
-        liveness.beat(self.rt.db, "plan", self.rt.clock.now())
+    async def _send_first_plan(self) -> None:
+        """What the start-up pass planned as due now goes out as soon as it is planned, not at
+        the bulk lane's next turn (an interval later): the pass used to run before the sender."""
+        await plan_done(self.rt)
+        await self.sender.pass_once("bulk")
+
+    async def _plan(self) -> None:
+        await plan_tick(self.rt)  # skipped if the last pass still runs; it beats when done
 
     def _retention(self) -> None:
         purge_old(self.rt)

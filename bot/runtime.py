@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the core imports no telegram; only the type checker sees these
+    import asyncio
+
     from sqlite_utils import Database
     from telegram import Bot
 
@@ -28,6 +30,9 @@ class Runtime:
     in_flight: set[int] = field(default_factory=set)
     # Per chat: the lock that keeps one send in flight, and how many sends hold or wait for it.
     chat_turns: dict[int, list[Any]] = field(default_factory=dict)
+    # The plan pass running in the background (bot.app.start_plan_pass), or None: start-up and
+    # the plan tick never block the event loop; a tick finding one still running skips.
+    planning: asyncio.Task[int | None] | None = None
 
     def notify(self, event: str, **data: Any) -> None:
         for observer in self.observers:

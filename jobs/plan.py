@@ -19,11 +19,15 @@ that overflows (a cohort starting 9999-12-31) is such a failure: that person is 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import gc
 import json
 import logging
 import sqlite3
 from bisect import bisect_left, bisect_right
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -45,6 +49,40 @@ from storage import caregivers, checkins, liveness, outbox, patients, questions,
 log = logging.getLogger(__name__)
 
 BATCH = 1000  # people per query and per insert: memory stays flat whatever the population
+# People per step of the pass in the background: at 100,000 patients a batch of 1000 held the
+# event loop 200-600 ms, one of 50 ~10-30 ms (more while the shared plans are first made), for
+# the same total time within the noise.
+PASS_BATCH = 50
+FULL_COLLECTION_EVERY = 10.0  # seconds: during a pass, the one full garbage collection
+
+# A stage of the pass as steps: it yields between batches of people (where the event loop may
+# take a turn) and returns its count. Never inside a batch: each batch reads and writes in one go,
+# so a handler's replan runs before or after a batch, never between its reads and its writes.
+Steps = Generator[None, None, int]
+
+
+def _drain(steps: Steps) -> int:
+    """Run every step at once (the synchronous tick, the tests and the simulator)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def _counted(steps: Iterable[int]) -> Steps:
+    """A stage that yields its counts step by step (sessions_flow.decide_overdue_steps)."""
+    total = 0
+    for count in steps:
+        total += count
+        yield
+    return total
+
+
+def _whole(run: Callable[[], int]) -> Steps:
+    """A stage that runs in one go: it looks at a few people (or none) per tick."""
+    return run()
+    yield  # pragma: no cover - unreachable: it makes this function a generator
 
 
 def skipped(stage: str, exc: BaseException, **ids: object) -> None:
@@ -327,8 +365,15 @@ def plan_patient(rt: Runtime, patient: dict) -> int:
 
 def plan_everyone(rt: Runtime) -> int:
     """plan_patient for every plannable person, a batch at a time; returns how many were new."""
-    tick = _Tick(rt, rt.clock.now())
-    return sum(_plan_batch(tick, batch) for batch in patients.plannable_batches(rt.db, BATCH))
+    return _drain(_everyone_steps(rt, BATCH))
+
+
+def _everyone_steps(rt: Runtime, size: int) -> Steps:
+    tick, added = _Tick(rt, rt.clock.now()), 0
+    for batch in patients.plannable_batches(rt.db, size):
+        added += _plan_batch(tick, batch)
+        yield
+    return added
 
 
 # What the planner makes again after a change of settings (bot.rules.kinds `on_resume`).
@@ -399,46 +444,100 @@ def end_due_pauses(rt: Runtime) -> int:
 def plan_outcomes(rt: Runtime) -> int:
     """Outcome questions (issue 17): sets due opened, the one reminder, sets past 3 days closed.
     Person by person: one failing does not stop the others."""
+    return _drain(_outcomes_steps(rt, BATCH))
+
+
+def _outcomes_steps(rt: Runtime, size: int) -> Steps:
     now, started = rt.clock.now(), 0
-    for batch in patients.plannable_batches(rt.db, BATCH):
+    for batch in patients.plannable_batches(rt.db, size):
         for patient in batch:
             try:
                 with rt.db.atomic():
                     started += outcome_flow.plan_for(rt.db, patient, now)
             except Exception as exc:  # noqa: BLE001 - one person's bad data must not stop the others
                 skipped("outcomes", exc, patient=patient["id"])
+        yield
     with rt.db.atomic():
         outcome_flow.tick(rt.db, now)
     return started
 
 
 def plan_all(rt: Runtime) -> int:
-    """The plan tick (and start-up): every stage runs whatever another one did.
+    """The plan tick in one go (the simulator and the tests; the bot runs `plan_all_async`).
 
     Each stage handles people one by one, so one person's bad data is logged and skipped inside
     it. A stage failing as a whole (the database itself unusable) does not stop the next stages
     either; its error is raised once all have run, and the tick is not counted as alive (no
     `plan` beat in the liveness table)."""
+    return _drain(_pass(rt, BATCH))
+
+
+async def turn() -> None:
+    """What the pass awaits between two steps: one turn of the event loop (tests replace it to
+    hold the pass between two batches)."""
+    await asyncio.sleep(0)
+
+
+async def plan_all_async(
+    rt: Runtime, *, pause: Callable[[], Awaitable[None]] | None = None, size: int | None = None
+) -> int:
+    """The same pass as `plan_all`, awaiting `pause` (default `turn`) after every batch of `size`
+    people (default PASS_BATCH) and every stage, so handlers answer while it runs (start-up, the
+    15-minute tick). Cancelled, it stops between two batches: what it wrote is whole, the rest is
+    planned by the next pass (every insert is idempotent)."""
+    steps = _pass(rt, size or PASS_BATCH)
+    pause = pause or turn
+    # Python's full collections walk the whole heap: at 100,000 patients each held the loop
+    # 100-300 ms, several times a pass. Meanwhile the young generations are collected between
+    # steps (well under a ms each) and the whole heap every FULL_COLLECTION_EVERY seconds, so
+    # what handlers and the sender leave in cycles meanwhile is still freed.
+    collecting = gc.isenabled()
+    gc.disable()
+    clock = asyncio.get_running_loop().time
+    full = clock()
+    try:
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+            if collecting:
+                if clock() - full >= FULL_COLLECTION_EVERY:
+                    gc.collect()
+                    full = clock()
+                else:
+                    gc.collect(1)
+            await pause()
+    finally:
+        steps.close()
+        if collecting:
+            gc.enable()
+
+
+def _pass(rt: Runtime, size: int) -> Steps:
+    """Every stage of the plan tick, whatever another one did (see `plan_all`), as steps."""
     now = rt.clock.now()
     horizon = now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
-    stages = (
-        ("pauses", lambda: end_due_pauses(rt)),
-        ("plan", lambda: plan_everyone(rt)),
-        ("finish_checks", lambda: sessions_flow.plan_finish_checks(rt)),
-        ("missed_days", lambda: record_missed_days(rt)),
-        ("decide_overdue", lambda: sessions_flow.decide_overdue(rt)),
-        ("digests", lambda: clinic.plan_digests(rt.db, now, horizon)),
-        ("outcomes", lambda: plan_outcomes(rt)),
-        ("questions", lambda: questions.expire_due(rt.db, now)),  # none left open past expiry
-        ("quiet", lambda: clinic.check_quiet(rt.db, now)),
+    stages: tuple[tuple[str, Callable[[], Steps]], ...] = (
+        ("pauses", lambda: _whole(lambda: end_due_pauses(rt))),
+        ("plan", lambda: _everyone_steps(rt, size)),
+        ("finish_checks", lambda: _whole(lambda: sessions_flow.plan_finish_checks(rt))),
+        ("missed_days", lambda: _whole(lambda: record_missed_days(rt))),
+        ("decide_overdue", lambda: _counted(sessions_flow.decide_overdue_steps(rt, size))),
+        ("digests", lambda: _whole(lambda: clinic.plan_digests(rt.db, now, horizon))),
+        ("outcomes", lambda: _outcomes_steps(rt, size)),
+        # none left open past expiry
+        ("questions", lambda: _whole(lambda: questions.expire_due(rt.db, now))),
+        ("quiet", lambda: _whole(lambda: clinic.check_quiet(rt.db, now))),
     )
     counts, failure = {}, None
-    for stage, run in stages:
+    for stage, steps in stages:
         try:
-            counts[stage] = run()
+            counts[stage] = yield from steps()
         except Exception as exc:  # noqa: BLE001 - the other stages still run
             log.error("plan stage failed", extra={"stage": stage, "error": type(exc).__name__})
             counts[stage], failure = 0, failure or exc
+        yield
     added = counts["plan"] + counts["digests"]
     log.info(
         "plan tick",
@@ -450,7 +549,53 @@ def plan_all(rt: Runtime) -> int:
     )
     if failure is not None:
         raise failure
-    # Alive: `backpain-bot health` reads this. Here as well as after the scheduled tick, so the
-    # start-up plan counts too (the first scheduled tick comes an interval later).
+    # Alive: `backpain-bot health` reads this, written when a whole pass has run (the start-up
+    # pass too: the first scheduled tick comes an interval later).
     liveness.beat(rt.db, "plan", rt.clock.now())
     return added
+
+
+# --- the pass in the background (start-up and the tick under `run`) ---
+
+
+async def _plan_pass(rt: Runtime) -> int | None:
+    """One whole plan pass, turning the event loop between batches; a failure is logged here (by
+    kind: the pass has run every stage it could, and the next tick tries again)."""
+    try:
+        return await plan_all_async(rt)
+    except Exception as exc:  # noqa: BLE001 - a background task: nobody else would see it
+        log.error("plan pass failed", extra={"error": type(exc).__name__})
+        return None
+
+
+def start_plan_pass(rt: Runtime) -> asyncio.Task[int | None] | None:
+    """Start a plan pass in the background (kept as `rt.planning`), or None, logged, when one is
+    still running: two passes at once would only do the same work twice."""
+    if rt.planning is not None and not rt.planning.done():
+        log.info("plan tick skipped: the last pass is still running")
+        return None
+    rt.planning = asyncio.create_task(_plan_pass(rt), name="plan-pass")
+    return rt.planning
+
+
+async def plan_tick(rt: Runtime) -> int | None:
+    """The 15-minute tick: a pass (awaited, never blocking the loop), or nothing if one runs."""
+    task = start_plan_pass(rt)
+    return None if task is None else await task
+
+
+async def plan_done(rt: Runtime) -> None:
+    """Until the pass under way (the start-up pass, say) has finished: tests and the simulator
+    wait here for what post_init used to leave planned."""
+    if rt.planning is not None:
+        await asyncio.shield(rt.planning)
+
+
+async def stop_planning(rt: Runtime) -> None:
+    """Shut-down: cancel the pass under way. It stops between two batches, so what it wrote is
+    whole; the next start plans the rest."""
+    task, rt.planning = rt.planning, None
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

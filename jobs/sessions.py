@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
 from markupsafe import Markup
@@ -647,23 +648,31 @@ def decide_overdue(rt: Runtime) -> int:
     """Sessions past the N deadline are decided on what is known: partial (A known, N missing) or
     incomplete (no A: no advice). Advice goes through the outbox as `advice`, durable like the rest.
     """
+    return sum(decide_overdue_steps(rt))
+
+
+def decide_overdue_steps(rt: Runtime, size: int = 50) -> Iterator[int]:
+    """decide_overdue, `size` sessions at a time: yields how many each step decided (the plan
+    pass turns the event loop in between; each session is looked at again in its transaction)."""
     now = rt.clock.now()
     earliest_deadline = timedelta(hours=pacing.limits("next_day_deadline_hours")[0])
-    decided = 0
-    for row in sessions.open_started_before(rt.db, now - earliest_deadline):
-        try:
-            decided += _decide_one_overdue(rt, row, now)
-        except Exception as exc:  # noqa: BLE001 - one person's bad data must not stop the others
-            log.error(
-                "skipped one person: their stored data could not be handled",
-                extra={
-                    "stage": "decide_overdue",
-                    "error": type(exc).__name__,
-                    "patient": row["patient_id"],
-                    "session": row["id"],
-                },
-            )
-    return decided
+    rows = sessions.open_started_before(rt.db, now - earliest_deadline)
+    for start in range(0, len(rows), size):
+        decided = 0
+        for row in rows[start : start + size]:
+            try:
+                decided += _decide_one_overdue(rt, row, now)
+            except Exception as exc:  # noqa: BLE001 - one person's bad data must not stop the others
+                log.error(
+                    "skipped one person: their stored data could not be handled",
+                    extra={
+                        "stage": "decide_overdue",
+                        "error": type(exc).__name__,
+                        "patient": row["patient_id"],
+                        "session": row["id"],
+                    },
+                )
+        yield decided
 
 
 def _decide_one_overdue(rt: Runtime, row: dict, now: datetime) -> int:
@@ -675,6 +684,8 @@ def _decide_one_overdue(rt: Runtime, row: dict, now: datetime) -> int:
         return 0
     with rt.db.atomic():
         before = sessions.get(rt.db, row["id"])
+        if before is None or before["stage"] not in sessions.OPEN_STAGES:
+            return 0  # decided or closed since it was listed (the person answered meanwhile)
         out = decide(rt, patient, row["id"], overdue=True)
         closed = sessions.get(rt.db, row["id"])
         if out is None and before and closed and closed["stage"] == "incomplete":

@@ -15,7 +15,7 @@ from bot.simulator.fake_api import FakeBotApi
 from bot.simulator.runner import SIM_TOKEN
 from bot.simulator.updates import UpdateFactory
 from jobs.dispatch import dispatch_due
-from jobs.plan import plan_all
+from jobs.plan import plan_all, plan_done, stop_planning
 from storage import patients
 from storage.db import open_database
 
@@ -74,9 +74,11 @@ class Harness:
         await self.app.initialize()
         self.updates = UpdateFactory(self.app.bot, self.clock)
         await self.app.post_init(self.app)
+        await plan_done(self.rt)  # post_init plans in the background: the tests start after it
         return self
 
     async def stop(self) -> None:
+        await stop_planning(self.rt)
         await self.app.shutdown()
 
     def add_patient(self, user_id: int = 1001, **fields) -> int:

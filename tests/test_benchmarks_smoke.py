@@ -70,7 +70,7 @@ def test_report_has_machine_command_targets_and_every_section(quick_run):
         "## 7. The busiest hours",
     ):
         assert heading in text
-    assert text.count("**met**") + text.count("**missed**") == 3
+    assert text.count("**met**") + text.count("**missed**") == 4
     assert "## 1. Fan-out at the limit" in stdout and "| 30 → 30 |" in stdout  # printed too
 
 

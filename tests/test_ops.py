@@ -476,10 +476,11 @@ async def test_a_stage_failing_whole_lets_the_others_run_and_the_tick_is_not_ali
     before = liveness.last(h.db, "plan")
     h.clock.advance(timedelta(minutes=15))
 
-    def locked(rt):
+    def locked(rt, *_):
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(sessions_flow, "decide_overdue", locked)
+    # what the plan pass calls (decide_overdue in steps)
+    monkeypatch.setattr(sessions_flow, "decide_overdue_steps", locked)
     with pytest.raises(sqlite3.OperationalError):
         plan_all(h.rt)
     assert queued(h.db, pid) > 0  # planning ran before, and the digests after, regardless

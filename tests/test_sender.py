@@ -196,7 +196,8 @@ async def test_the_ticks_report_that_they_are_alive(bot):
     from storage import liveness
 
     await until(lambda: liveness.last(bot.db, "dispatch") is not None, "a dispatch beat")
-    assert liveness.last(bot.db, "plan") is not None  # the start-up plan
+    # the start-up plan: a background pass, which beats when it has finished
+    await until(lambda: liveness.last(bot.db, "plan") is not None, "the start-up plan's beat")
 
 
 async def test_pace_lets_an_urgent_send_ahead_of_queued_planned_ones():

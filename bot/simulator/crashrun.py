@@ -55,6 +55,7 @@ from bot.logs import setup_logging
 from bot.simulator.fake_api import Sent
 from bot.simulator.runner import Simulation
 from bot.simulator.scenario import Persona, Scenario, parse_scenario
+from jobs.plan import plan_done
 from storage.db import InstanceLock
 
 try:  # the durable inbox (issue 13)
@@ -410,6 +411,7 @@ class CrashRun(Simulation):
         if self.app.post_init is None:
             raise RuntimeError("build_application sets post_init")
         await self.app.post_init(self.app)  # recovers the rows left mid-send, plans
+        await plan_done(self.rt)  # the start-up pass runs in the background: wait for it
         if self.inbound is not None:
             self.inbound.recover()  # stored and confirmed, never handled: handled now
             await self.inbound.drain()

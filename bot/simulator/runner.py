@@ -32,7 +32,7 @@ from bot.simulator.typed import Typist
 from bot.simulator.updates import UpdateFactory
 from jobs import outcomes as outcome_flow
 from jobs.dispatch import dispatch_due, next_due
-from jobs.plan import plan_all
+from jobs.plan import plan_all, plan_done
 from storage import activities, caregivers, clinics, patients
 from storage import outcomes as outcome_store
 from storage.db import open_database
@@ -775,6 +775,7 @@ class Simulation:
         if self.app.post_init is None:
             raise RuntimeError("build_application sets post_init")
         await self.app.post_init(self.app)
+        await plan_done(self.rt)  # the start-up pass runs in the background: wait for it
         await self.set_up_clinics()
 
     async def run(self) -> list[dict]:

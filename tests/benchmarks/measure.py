@@ -6,6 +6,7 @@ that minus the RSS just before the measured step (after imports and set-up).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import resource
@@ -27,6 +28,7 @@ import jobs.sessions
 from bot.app import build_application
 from bot.clock import SystemClock, VirtualClock, iso
 from bot.course import default_course
+from bot.inbound import Inbound
 from bot.rules.localtime import local_date, parse_hhmm, zone
 from bot.runtime import Runtime
 from bot.settings import load_settings
@@ -277,15 +279,25 @@ def plan(template: str, path: str, implementation: str = "ours") -> dict:
     }
 
 
+PLANNED_ROWS = "SELECT count(*) FROM outbox WHERE kind != 'reply'"  # not the /help answered
+
+
 async def startup(path: str, restart: bool = True) -> dict:
-    """Our start-up: build_application, initialize, post_init (recover the outbox, menu, plan
-    36 hours) and start the JobQueue with its two ticks. `restart`: the database was planned, last
-    ten minutes earlier (the usual case); otherwise nothing is planned yet (the very first start).
-    """
+    """Our start-up: build_application, initialize, post_init (recover the outbox, menu, start
+    the plan pass in the background) and start the JobQueue with its ticks. `restart`: the
+    database was planned, last ten minutes earlier (the usual case); otherwise nothing is planned
+    yet (the very first start). `seconds` (= `ready_s`): until app.start() returned, when polling
+    could begin; `plan_done_s`: until the background pass finished; `longest_stall_ms`: the
+    longest the event loop went without a turn meanwhile (a task taking every turn it is given;
+    `longest_stall_cpu_ms` the same in this process's CPU time, which a busy machine does not
+    inflate); `answer_s`: a /help sent as the pass starts, until handled (its reply queued for
+    the sender, as under `run`)."""
     clock = VirtualClock(RESTART + timedelta(minutes=10) if restart else START)
     api = FakeBotApi(clock)
     with sqlite3.connect(path) as con:
-        rows_before = con.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        rows_before = con.execute(PLANNED_ROWS).fetchone()[0]
+        chat = con.execute("SELECT chat_id FROM patients WHERE status = 'active' LIMIT 1")
+        chat_id = chat.fetchone()[0]
     before = rss_mb()
     started = time.perf_counter()
     app = build_application(settings_for(path), clock, api)  # opens and migrates the database
@@ -294,17 +306,58 @@ async def startup(path: str, restart: bool = True) -> dict:
     await app.post_init(app)
     post_init = time.perf_counter() - post_init
     await app.start()
-    seconds = time.perf_counter() - started
+    ready = time.perf_counter() - started
+    rt = app.bot_data["runtime"]
+    gaps: list[float] = []
+    cpu_gaps: list[float] = []  # the same in this thread's CPU time: not other processes' turns
+
+    async def ticker() -> None:
+        last, last_cpu = time.perf_counter(), time.thread_time()
+        while True:
+            await asyncio.sleep(0)
+            now, cpu = time.perf_counter(), time.thread_time()
+            gaps.append(now - last)
+            cpu_gaps.append(cpu - last_cpu)
+            last, last_cpu = now, cpu
+
+    class QueueOnly:  # as under `run`: the reply is queued for the sender, not sent inline
+        def kick(self) -> None:
+            pass
+
+    async def answer() -> float:
+        asked = time.perf_counter()
+        rt.sender = QueueOnly()
+        await app.process_update(UpdateFactory(app.bot, clock).text(chat_id, "/help"))
+        rt.sender = None
+        return time.perf_counter() - asked
+
+    stalls = asyncio.create_task(ticker())
+    answered = asyncio.create_task(answer())
+    await jobs.plan.plan_done(rt)
+    plan_done = time.perf_counter() - started
+    answer_s = await answered
+    stalls.cancel()
     peak = peak_rss_mb()
     scheduler_jobs = len(app.job_queue.scheduler.get_jobs())
+    # The dispatch tick sends the rows due meanwhile at Telegram's pace (a backlog here: nothing
+    # of the database's was ever sent): stopped, not waited for.
+    await app.job_queue.stop(wait=False)
     await app.stop()
+    await jobs.plan.stop_planning(rt)
     await app.shutdown()
-    db = app.bot_data["runtime"].db
-    rows_after = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    db = rt.db
+    rows_after = db.execute(PLANNED_ROWS).fetchone()[0]
     close(db)
     return {
         "restart": restart,
-        "seconds": seconds,
+        "seconds": ready,
+        "ready_s": ready,
+        "plan_done_s": plan_done,
+        "longest_stall_ms": max(gaps, default=0.0) * 1000,
+        "longest_stall_cpu_ms": max(cpu_gaps, default=0.0) * 1000,
+        "pass_batch": jobs.plan.PASS_BATCH,
+        "answer_s": answer_s,
+        "answered_before_plan_done": answer_s < plan_done - ready,
         "post_init_s": post_init,
         "rss_before_mb": before,
         "peak_rss_mb": peak,
@@ -524,11 +577,13 @@ TYPED = ("7", "7/10", "seven", "4", "3/10")
 
 
 async def handling(template: str, path: str, answers: int) -> dict:
-    """`answers` check-in ratings through Application.process_update, one process on one core:
-    90% taps on the rating buttons (c:<row>:<pain>), 10% typed while the check-in is awaited.
-    Each question is a check-in the bot sent earlier (a row per person and day). Timed: the
-    process_update call for each update (the handler, its database work and the three Bot API
-    calls it makes: answerCallbackQuery, editMessageReplyMarkup, sendMessage)."""
+    """`answers` check-in ratings through the inbox, as `run` handles them, one process on one
+    core: 90% taps on the rating buttons (c:<row>:<pain>), 10% typed while the check-in is
+    awaited. Each question is a check-in the bot sent earlier (a row per person and day). Timed,
+    per update: `Inbound.receive` (the raw update stored, one commit) and `Inbound.handle`
+    (decoded, process_update: the handler, its database work and its reply row, then marked
+    done). As under `run`, the reply is queued for the sender (sent after the timing, by the
+    fast lane) and answering the callback and taking the keyboard off run in the background."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     copy_db(Path(template), Path(path))
@@ -545,6 +600,13 @@ async def handling(template: str, path: str, answers: int) -> dict:
     await app.initialize()
     rt = app.bot_data["runtime"]
     rt.bot = app.bot
+
+    class QueueOnly:  # `run`'s sender sends the reply rows: after the timing here
+        def kick(self) -> None:
+            pass
+
+    rt.sender = QueueOnly()
+    inbound = Inbound(app, 10**9)  # no per-chat rate: each chat answers once or a few times
     updates = UpdateFactory(app.bot, clock)
     people = db.execute(
         "SELECT id, chat_id, timezone FROM patients WHERE status = 'active' ORDER BY id"
@@ -573,7 +635,7 @@ async def handling(template: str, path: str, answers: int) -> dict:
             )
             questions.append((due, pid, chat, row))
     questions.sort()
-    timings = []
+    timings, cpu_times = [], []  # wall time; and CPU time, which a busy machine does not inflate
     typed = 0
     for k, (due, pid, chat, row) in enumerate(questions):
         clock.set(max(clock.now(), due + timedelta(minutes=5)))
@@ -584,9 +646,18 @@ async def handling(template: str, path: str, answers: int) -> dict:
             typed += 1
         else:
             update = updates.callback(chat, f"c:{row}:{pain}", message_id=1)
-        started = time.perf_counter()
-        await app.process_update(update)
+        raw = json.dumps(update.to_dict(), separators=(",", ":"))
+        started, cpu = time.perf_counter(), time.thread_time()
+        *_, stored_row = inbound.receive([raw])
+        # receive() handed the row to a chat's worker task; it is handled here, timed, as the
+        # worker would (the worker then finds it done and skips it).
+        await inbound.handle(stored_row.id)
         timings.append(time.perf_counter() - started)
+        cpu_times.append(time.thread_time() - cpu)
+    await inbound.drain()
+    await asyncio.gather(*inbound.background)
+    rt.sender = None
+    await jobs.dispatch.dispatch_due(rt, lane="fast")  # the replies, as the sender would send
     await app.shutdown()
     stored = db.execute("SELECT count(*) FROM checkins WHERE status = 'answered'").fetchone()[0]
     replies = db.execute(
@@ -594,6 +665,7 @@ async def handling(template: str, path: str, answers: int) -> dict:
     ).fetchone()[0]
     close(db)
     ms = sorted(t * 1000 for t in timings)
+    cpu_ms = sorted(t * 1000 for t in cpu_times)
     return {
         "answers": answers,
         "typed": typed,
@@ -604,6 +676,8 @@ async def handling(template: str, path: str, answers: int) -> dict:
         "p50_ms": statistics.median(ms),
         "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))],
         "mean_ms": statistics.fmean(ms),
+        "cpu_p50_ms": statistics.median(cpu_ms),
+        "cpu_p99_ms": cpu_ms[min(len(cpu_ms) - 1, int(len(cpu_ms) * 0.99))],
         "per_second": len(ms) / (sum(ms) / 1000),
         "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
     }

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 TARGET_FRACTION = 0.95  # of Telegram's overall limit
 TARGET_RATIO = 10.0  # ours vs the naive design, start-up time and memory, at the largest size
-TARGET_STARTUP_S = 5.0  # "start-up under a few seconds"
+TARGET_RESTART_S = 3.0  # issue 20: a restart ready (polling could begin) in under 3 s
+TARGET_FIRST_START_S = 10.0  # and the very first start, nothing planned yet, under 10 s
+TARGET_HANDLING_P99_MS = 10.0  # an answer through the inbox, p99
 
 
 def _n(value: float) -> str:
@@ -18,6 +20,25 @@ def _s(seconds: float) -> str:
     if seconds < 0.1:
         return f"{seconds * 1000:.1f} ms"
     return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def _ms(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:,.0f} ms"
+
+
+def _cpu_ms(startup: dict) -> str:
+    cpu = startup.get("longest_stall_cpu_ms")
+    return "" if cpu is None else f" ({cpu:,.0f} ms CPU)"
+
+
+def _s_or(value: float | None) -> str:
+    return "not measured" if value is None else _s(value)
+
+
+def _cpu(handling: dict) -> str:
+    if "cpu_p99_ms" not in handling:
+        return "not measured"
+    return f"{handling['cpu_p50_ms']:.2f} / {handling['cpu_p99_ms']:.2f} ms"
 
 
 def _mb(value: float) -> str:
@@ -55,27 +76,67 @@ def verdicts(results: dict) -> list[str]:
         + "."
     )
     n, big = _sizes(results)[-1]
-    ours, naive = big["startup"], big["naive"]
-    time_ratio = naive["seconds"] / ours["seconds"]
+    ours, naive, first = big["startup"], big["naive"], big["startup_first"]
+    # The naive design's start-up against our whole start-up work: ready and the plan pass done.
+    time_ratio = naive["seconds"] / _work_s(ours)
     mem_ratio = naive["added_mb"] / max(ours["added_mb"], 0.1)
     lines.append(
-        f"Start-up at {_n(n)} patients against the naive design: {_x(time_ratio)} faster and "
-        f"{_x(mem_ratio)} less memory (target ≥ {TARGET_RATIO:.0f}× each): "
+        f"Start-up at {_n(n)} patients against the naive design: {_x(time_ratio)} faster (until "
+        f"our plan pass has finished) and {_x(mem_ratio)} less memory (target ≥ "
+        f"{TARGET_RATIO:.0f}× each): "
         f"{_ok(time_ratio >= TARGET_RATIO and mem_ratio >= TARGET_RATIO)}."
     )
+    ready, first_ready = ours["seconds"], first["seconds"]
+    good = ready < TARGET_RESTART_S and first_ready < TARGET_FIRST_START_S
+    pause = ours.get("longest_stall_ms")
     lines.append(
-        f"Start-up time at {_n(n)} patients: {_s(ours['seconds'])} for a restart "
-        f"(target: a few seconds, taken as under {TARGET_STARTUP_S:.0f} s): "
-        f"{_ok(ours['seconds'] < TARGET_STARTUP_S)}"
+        f"Restart at {_n(n)} patients: ready in {_s(ready)} (target under "
+        f"{TARGET_RESTART_S:.0f} s), first start ready in {_s(first_ready)} (target under "
+        f"{TARGET_FIRST_START_S:.0f} s): {_ok(good)}"
+        + _over(ready, TARGET_RESTART_S, "the restart")
+        + _over(first_ready, TARGET_FIRST_START_S, "the first start")
+        + (
+            f"; plan pass finished in {_s(ours['plan_done_s'])} (first start "
+            f"{_s(first['plan_done_s'])}), longest pause of the event loop {pause:,.0f} ms "
+            f"(first start {first['longest_stall_ms']:,.0f} ms"
+            + (
+                f"; in CPU time {ours['longest_stall_cpu_ms']:,.0f} and "
+                f"{first['longest_stall_cpu_ms']:,.0f} ms"
+                if "longest_stall_cpu_ms" in ours and "longest_stall_cpu_ms" in first
+                else ""
+            )
+            + ")"
+            if pause is not None
+            else ""
+        )
+        + "."
+    )
+    p99, cpu = big["handling"]["p99_ms"], big["handling"].get("cpu_p99_ms")
+    lines.append(
+        f"At {_n(n)} patients, handling p99 {p99:.1f} ms"
+        + ("" if cpu is None else f", CPU time p99 {cpu:.1f} ms")
+        + " (target under "
+        f"{TARGET_HANDLING_P99_MS:.0f} ms): {_ok(p99 < TARGET_HANDLING_P99_MS)}"
         + (
             ""
-            if ours["seconds"] < TARGET_STARTUP_S
-            else f" (over by {ours['seconds'] - TARGET_STARTUP_S:.1f} s)"
+            if p99 < TARGET_HANDLING_P99_MS
+            else f" (over by {p99 - TARGET_HANDLING_P99_MS:.1f} ms)"
         )
-        + f"; the very first start, which plans 36 hours for everyone, "
-        f"{_s(big['startup_first']['seconds'])}."
+        + "."
     )
     return lines
+
+
+def _work_s(startup: dict) -> float:
+    """Our start-up's whole work: ready, and the background plan pass finished."""
+    return max(startup["seconds"], startup.get("plan_done_s", 0.0))
+
+
+def _over(value: float, target: float, what: str = "", unit: str = "s") -> str:
+    """Nothing if the target is met, else by how much it is missed."""
+    if value < target:
+        return ""
+    return f" ({what + ' ' if what else ''}over by {value - target:.1f} {unit})"
 
 
 def fanout_section(results: dict) -> str:
@@ -144,19 +205,23 @@ def planning_section(results: dict) -> str:
         )
     out += [
         "",
-        "| patients | ours: restart | ours: memory | ours: first start | "
-        "naive: start-up | naive: jobs | naive: memory | time ratio | memory ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| patients | ours: restart ready | plan pass done | longest loop pause | "
+        "an answer during the pass | ours: memory | ours: first start ready (pass done, "
+        "longest pause) | naive: start-up | naive: jobs | naive: memory | time ratio | "
+        "memory ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, s in _sizes(results):
         ours, first, naive = s["startup"], s["startup_first"], s["naive"]
         runs = s.get("startup_runs", [ours["seconds"]])
         spread = f" ({_s(min(runs))}–{_s(max(runs))})" if len(runs) > 1 else ""
         out.append(
-            f"| {_n(n)} | {_s(ours['seconds'])}{spread} | {_mb(ours['added_mb'])} | "
-            f"{_s(first['seconds'])} ({_mb(first['added_mb'])}) | {_s(naive['seconds'])} | "
-            f"{_n(naive['scheduler_jobs'])} | {_mb(naive['added_mb'])} | "
-            f"{_x(naive['seconds'] / ours['seconds'])} | "
+            f"| {_n(n)} | {_s(ours['seconds'])}{spread} | {_s(_work_s(ours))} | "
+            f"{_ms(ours.get('longest_stall_ms'))}{_cpu_ms(ours)} | {_s_or(ours.get('answer_s'))} | "
+            f"{_mb(ours['added_mb'])} | {_s(first['seconds'])} ({_s(_work_s(first))}, "
+            f"{_ms(first.get('longest_stall_ms'))}{_cpu_ms(first)}; {_mb(first['added_mb'])}) | "
+            f"{_s(naive['seconds'])} | {_n(naive['scheduler_jobs'])} | {_mb(naive['added_mb'])} | "
+            f"{_x(naive['seconds'] / _work_s(ours))} | "
             f"{_x(naive['added_mb'] / max(ours['added_mb'], 0.1))} |"
         )
     out += [
@@ -192,13 +257,21 @@ plan tick's `decide_overdue` looks at; 95% active, the rest on hold or inactive.
 the next 36 hours hold {_n(big["plan"]["rows"])} rows ({kinds}; advice rows are the
 overdue sessions decided by the first tick).
 
-Ours: the planner writes the next 36 hours into the outbox; start-up is `build_application`,
-`initialize`, `post_init` (recover rows left mid-send, set the command menu, plan) and starting the
-JobQueue with its two ticks. "Restart" is the usual case: the database was planned, last ten
+Ours: the planner writes the next 36 hours into the outbox. "Ready" is `build_application`,
+`initialize`, `post_init` (recover rows left mid-send, set the command menu, start the plan pass
+in the background) and starting the JobQueue with its ticks: from then on updates are handled
+(issue 20: the pass used to run before, and nobody was answered meanwhile). "Plan pass done" is
+when the background pass (`jobs.plan.plan_all_async`, the stages of `plan_all` turning the event
+loop after every {_n(big["startup"].get("pass_batch", 50))} people) had finished; "longest loop
+pause" the longest the event loop went without a turn meanwhile (a task taking every turn it got;
+in brackets the same in the process's CPU time, which other work on the machine does not inflate),
+and "an answer during the pass" a /help sent as the pass began, until handled (its reply queued).
+"Restart" is the usual case: the database was planned, last ten
 minutes earlier ({_n(big["startup"]["rows_added"])} new rows); it is measured
 {len(big.get("startup_runs", [1]))} times, each in a fresh process on a fresh copy, and the median
 is shown with the range (the machine is shared and its speed wanders). "First start" plans
-everything. A plan tick is `plan_all`: planning everyone, recording missed days and deciding
+everything. The time ratio is the naive start-up against ours until the pass had finished.
+A plan tick is `plan_all`: planning everyone, recording missed days and deciding
 overdue sessions; the third table times the three apart on a tick five minutes after the second.
 Naive: the same Application and handlers, and at start-up one PTB JobQueue job per person per kind
 of message: `run_daily` for the check-in ({_n(jobs.get("checkin", 0))} jobs), sitting breaks (one
@@ -248,30 +321,33 @@ def handling_section(results: dict) -> str:
         "## 3. Handling cost (and 5. how it grows)",
         "",
         "| patients | answers (typed) | stored | replies sent | p50 | p99 | mean | "
-        "updates/s on one core |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "CPU time p50 / p99 | updates/s on one core |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, s in _sizes(results):
         h = s["handling"]
         out.append(
             f"| {_n(n)} | {_n(h['answers'])} ({_n(h['typed'])}) | {_n(h['stored'])} | "
             f"{_n(h['replies_sent'])} | {h['p50_ms']:.2f} ms | {h['p99_ms']:.2f} ms | "
-            f"{h['mean_ms']:.2f} ms | {_n(h['per_second'])} |"
+            f"{h['mean_ms']:.2f} ms | {_cpu(h)} | {_n(h['per_second'])} |"
         )
     out += [
         "",
         """\
-Each answer is an update through `Application.process_update` in a process pinned to one CPU:
+Each answer is an update through the inbox as `run` handles it (`Inbound.receive` stores the
+raw update, one commit; `Inbound.handle` decodes it, runs `Application.process_update` and marks
+the row done), in a process pinned to one CPU:
 nine in ten are taps on a check-in's rating buttons (`c:<outbox row>:<pain>`), one in ten a typed
 rating while the check-in is awaited. Each answers a check-in the bot sent earlier (one per person
 and day, spread over the whole population), so every answer is stored and acknowledged: the
 handler checks the row belongs to the person, stores the rating, the awaiting state and an event,
-writes the reply to the outbox in the same transaction and sends it, and a tap also answers the
-callback and takes the keyboard off (three Bot API calls to the in-process stand-in). No rate
-limiter (this is our cost, not Telegram's pacing). Timed: the `process_update` call only; building
-the Update from JSON is outside. The p99 is mostly SQLite commits (a WAL checkpoint now and
-then); the cost barely grows with the population because every lookup is by primary key or
-index.""",
+writes the reply to the outbox in the same transaction and kicks the sender; a tap also answers
+the callback and takes the keyboard off, in the background as under `run`. The replies are sent
+after the timing, by the fast lane (they are counted as sent). No rate limiter (this is our cost,
+not Telegram's pacing). Timed: `receive` and `handle` of each update, in wall time and in the
+process's CPU time (which other work on a shared machine does not inflate). The p99 is mostly SQLite
+commits (a WAL checkpoint now and then); the cost barely grows with the population because
+every lookup is by primary key or index.""",
     ]
     return "\n".join(out)
 
