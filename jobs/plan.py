@@ -452,6 +452,8 @@ def _outcomes_steps(rt: Runtime, size: int) -> Steps:
     for batch in patients.plannable_batches(rt.db, size):
         for patient in batch:
             try:
+                if not outcome_flow.followup_now(patient, now):  # most people, most ticks
+                    continue
                 with rt.db.atomic():
                     started += outcome_flow.plan_for(rt.db, patient, now)
             except Exception as exc:  # noqa: BLE001 - one person's bad data must not stop the others
