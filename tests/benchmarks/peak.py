@@ -61,6 +61,7 @@ ALERT_SHARE = 0.05  # of answers, followed by a warning sign (caregivers who cho
 # Which lane's pass a send belongs to (asyncio tasks inherit it): only the bulk lane's sends
 # wait while the world handles an answer; the fast lane's (replies, advice) are that handling.
 LANE: contextvars.ContextVar[str] = contextvars.ContextVar("lane", default="fast")
+HOLD_TURNS = 200  # turns of the event loop a bulk send waits for an answer being handled
 GROUPS = {
     0: "replies and urgent alerts",
     1: "check-ins and activity questions",
@@ -83,8 +84,18 @@ class VirtualPace:
         self.chats: dict[int, datetime] = {}
         self.urgent = 0
         self.held = 0  # the world is handling an answer: the bulk lane takes no slot meanwhile
+        self.turns: dict = {}  # the runtime's chat turns (set by `simulate`)
+        self.hold_gave_up = 0  # bulk sends that stopped waiting for an answer's handling
+        self.longest_hold = 0  # the most turns of the loop a bulk send waited for one
         self.sends = 0
         self.chat_waits = 0  # the line waited for a chat's own gap
+
+    def _alone(self, chat_id: int) -> bool:
+        """Nobody else waits for this chat's turn (jobs.dispatch._chat_turn). When the answer
+        being handled sends to this chat, the send in flight here goes first, as on the wire:
+        holding it would leave the answer's reply waiting for it for ever."""
+        turn = self.turns.get(chat_id)
+        return turn is None or turn[1] <= 1
 
     async def chat_free(self, chat_id: int) -> None:
         return None  # the chat's gap is kept in `wait`, on the line's time
@@ -96,8 +107,16 @@ class VirtualPace:
         try:
             await asyncio.sleep(0)
             bulk = LANE.get() == "bulk"  # inherited by the tasks the bulk lane's pass starts
-            while (not urgent and self.urgent) or (bulk and self.held):
+            spins = 0
+            while (not urgent and self.urgent) or (bulk and self.held and self._alone(chat_id)):
+                if not urgent and not self.urgent and spins >= HOLD_TURNS:
+                    # The answer's handling waits for something this lane holds (a chat's
+                    # turn, a place in flight): go, as the line would.
+                    self.hold_gave_up += 1
+                    break
+                spins += 1 if not self.urgent else 0
                 await asyncio.sleep(0)  # a reply or an alert waits or is being made: first
+            self.longest_hold = max(self.longest_hold, spins)
         finally:
             if urgent:
                 self.urgent -= 1
@@ -249,6 +268,7 @@ async def simulate(
     api.on_send = world.on_send
     pace = VirtualPace(clock, world.moved)
     world.pace = pace
+    pace.turns = rt.chat_turns
     saved = jobs.dispatch._pace
     jobs.dispatch._pace = lambda _rt: pace  # type: ignore[assignment]
     if begin > START:
@@ -322,6 +342,8 @@ async def simulate(
         "alerts_queued": world.alerts,
         "sends": pace.sends,
         "chat_waits": pace.chat_waits,
+        "hold_gave_up": pace.hold_gave_up,
+        "longest_hold_turns": pace.longest_hold,
         "setup_s": setup,
         "plan_s": plan_seconds,
         "seconds": seconds,
