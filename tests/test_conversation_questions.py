@@ -16,6 +16,7 @@ from bot.rules import questions as rules
 from jobs import clinic, summary
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
+from messages import render
 from storage import activities, checkins, events, patients, sessions
 
 USER = 1001  # Ana, Europe/Berlin, check-in 08:00, quiet 21:30-07:30; Mon 2 March 2026
@@ -285,6 +286,20 @@ async def test_typed_done_and_didnt_finish_or_cancel_an_activity_under_way(harne
     assert sessions.get(h.db, other)["stage"] == "cancelled"
     _, reply = await say(h, "done")  # nothing under way now
     assert "not waiting" in reply.text
+
+
+async def test_i_didnt_go_at_the_pain_before_question_cancels_the_activity(harness):
+    """A reviewer typed "I didn't go" when asked for their pain before a walk and was asked for a
+    number: nothing was done, so the walk is cancelled and nothing more is asked about it."""
+    h = harness
+    pid, walk = setup(h)
+    at(h, 2, 14)
+    sid = await start_walk(h, walk)
+    assert open_questions(h, pid) == ["session_before"]
+    _, reply = await say(h, "I didn't go")
+    assert sessions.get(h.db, sid)["stage"] == "cancelled"
+    assert reply.text == render("session_cancelled", activity="walking")
+    assert open_questions(h, pid) == []
 
 
 async def test_a_safety_question_still_comes_first_and_the_checkin_after_it(harness):
