@@ -288,6 +288,27 @@ async def test_typed_done_and_didnt_finish_or_cancel_an_activity_under_way(harne
     assert "not waiting" in reply.text
 
 
+async def test_yesterday_was_a_5_is_stored_for_yesterday_as_its_late_button_would(harness):
+    """A reviewer typed "yesterday was a 5" and was told it was not a number: it is yesterday's
+    rating, stored for yesterday (over its missed mark), today's check-in left open."""
+    h = harness
+    pid = h.add_patient()
+    plan_all(h.rt)
+    at(h, 6, 8)  # Friday's check-in, never answered
+    await tick(h)
+    at(h, 7, 8)  # Saturday: Friday recorded missed, Saturday's check-in out
+    await tick(h)
+    assert ("2026-03-06", "missed", None) in stored(h, pid)
+    _, reply = await say(h, "yesterday was a 5")
+    assert "noted <b>5/10</b> for Friday" in reply.text
+    assert ("2026-03-06", "answered", 5) in stored(h, pid)
+    assert open_questions(h, pid) == ["checkin"]  # today's still open
+    _, reply = await say(h, "it was 6 yesterday")  # yesterday is answered now: said so
+    assert "5/10" in reply.text and ("2026-03-06", "answered", 5) in stored(h, pid)
+    _, reply = await say(h, "3")
+    assert "noted: <b>3/10</b> for today" in reply.text
+
+
 async def test_i_didnt_go_at_the_pain_before_question_cancels_the_activity(harness):
     """A reviewer typed "I didn't go" when asked for their pain before a walk and was asked for a
     number: nothing was done, so the walk is cancelled and nothing more is asked about it."""

@@ -20,6 +20,7 @@ from bot.rules.parsing import (
     parse_rating,
     parse_session_end,
     parse_yes_no,
+    parse_yesterday,
 )
 
 WORDS = "zero one two three four five six seven eight nine ten".split()
@@ -477,3 +478,23 @@ def test_the_typed_choices_never_fail(text):
     assert parse_pause_length(text) in (None, "day", "week", "open")
     assert parse_flare_choice(text) in (None, "use", "keep")
     assert parse_correction(text) is None or 0 <= parse_correction(text) <= 10
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("yesterday was a 5", 5),
+        ("5 yesterday", 5),
+        ("Yesterday: 7/10", 7),
+        ("it was four yesterday", 4),
+        ("last night was a 6", 6),
+        ("yesterday's pain 3", 3),
+        ("yesterday was bad", None),  # no number: not a rating
+        ("yesterday 4-6", None),  # two numbers: never a guess
+        ("yesterday was 11", None),
+        ("5", None),  # today's, not yesterday's
+        ("", None),
+    ],
+)
+def test_a_rating_typed_for_yesterday(text, expected):
+    assert parse_yesterday(text) == expected

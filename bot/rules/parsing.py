@@ -145,6 +145,19 @@ _NO_PHRASES = frozenset(
 )
 
 
+_YESTERDAY = re.compile(r"\b(?:yesterday|yday|last night)(?:'s)?\b", re.IGNORECASE)
+
+
+def parse_yesterday(text: str | None) -> int | None:
+    """A rating typed for yesterday ("yesterday was a 5", "5 yesterday", "last night 7/10"):
+    the number, or None when the text does not name yesterday or holds no one clear rating."""
+    if not isinstance(text, str) or not _YESTERDAY.search(text):
+        return None
+    rest = _YESTERDAY.sub(" ", text)
+    rating = parse_rating(rest)
+    return rating.value if isinstance(rating, Rating) else None
+
+
 def parse_yes_no(text: str | None) -> bool | None:
     """Has it settled? True, False, or None when unclear (mixed or unknown answers)."""
     if not isinstance(text, str) or len(text) > _MAX_LEN:
