@@ -96,6 +96,22 @@ def flare_reply(rt, patient: dict, rating: int, day: str) -> list[Outgoing]:
     ]
 
 
+def after_correction(rt, patient: dict, rating: int, day: str) -> list[Outgoing]:
+    """Today's check-in was corrected to `rating` (inside the correction's transaction). Now a
+    flare day: the offer, if none was made today. No longer one: an open offer is withdrawn and
+    accepted lower doses go back to the usual ones (`flare_declined` with `corrected`), said so;
+    the sessions already judged stay as they were judged."""
+    if day != _today(rt, patient) or patient.get("status") != "active":
+        return []
+    if pacing.is_flare_day(rating, recent_ratings(rt.db, patient["id"], day)):
+        return flare_reply(rt, patient, rating, day)
+    choice = _choice(rt.db, patient["id"], day)
+    if choice not in (OFFERED, ACCEPTED):
+        return []
+    events.record(rt.db, rt.clock.now(), DECLINED, patient["id"], local_date=day, corrected=True)
+    return [Outgoing(render("flare_withdrawn", pain=rating, accepted=choice == ACCEPTED))]
+
+
 def is_open(rt, patient: dict, day: str) -> bool:
     """Is the offer for `day` today's, and not answered yet?"""
     return day == _today(rt, patient) and _choice(rt.db, patient["id"], day) == OFFERED
