@@ -306,6 +306,17 @@ async def typed_text(rt, update: Update, patient: dict) -> None:
     late = parse_yesterday(text)  # "yesterday was a 5": yesterday's check-in, as its late button
     if late is not None:
         yesterday = date.fromisoformat(_today(rt, patient)) - timedelta(days=1)
+        start = patient.get("start_date")
+        if start and yesterday.isoformat() < start:  # before the course: nothing to add
+            await reply_template(
+                rt,
+                update,
+                "checkin_before_start",
+                start=conversation.weekday(start),
+                day=conversation.weekday(yesterday.isoformat()),
+                patient_id=patient["id"],
+            )
+            return
         await save_rating(rt, update, patient, None, late, day=yesterday.isoformat())
         return
     rating = parse_rating(text)

@@ -146,6 +146,14 @@ async def test_a_rating_typed_before_the_checkin_is_todays_and_the_checkin_is_no
     assert stored(h, pid) == [("2026-03-03", "answered", 3)]
 
 
+async def test_yesterday_before_the_course_started_is_not_stored(harness):
+    h = harness
+    pid = h.add_patient()  # set up on Monday 2 March, the course's first day (today)
+    _, reply = await say(h, "yesterday was a 5")
+    assert reply.text == render("checkin_before_start", start="Monday", day="Sunday")
+    assert stored(h, pid) == []
+
+
 async def test_finding_08_a_rating_can_be_corrected_and_the_latest_value_counts(harness):
     h = harness
     pid = h.add_patient()
@@ -317,7 +325,7 @@ async def test_i_didnt_go_at_the_pain_before_question_cancels_the_activity(harne
     at(h, 2, 14)
     sid = await start_walk(h, walk)
     assert open_questions(h, pid) == ["session_before"]
-    _, reply = await say(h, "I didn't go")
+    _, reply = await say(h, "Not going 😕")
     assert sessions.get(h.db, sid)["stage"] == "cancelled"
     assert reply.text == render("session_cancelled", activity="walking")
     assert open_questions(h, pid) == []

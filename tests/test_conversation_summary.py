@@ -596,10 +596,23 @@ async def test_a_flare_rating_corrected_down_brings_the_usual_doses_back(harness
         "local_date": "2026-03-09",
         "corrected": True,
     }
-    # Corrected up again to 8: the day is a flare day once more, but it was offered today:
-    # no second offer (the person chose already), and nothing breaks.
+    # Corrected up again to 8 (a reviewer found this a dead end): the withdrawal was the
+    # correction's, not the person's choice, so the offer comes again and can be taken.
     await harness.send_text(PATIENT, "no, 8")
+    again = harness.last(PATIENT)
+    assert "For today, about half" in again.text
+    await harness.tap(PATIENT, _buttons(again)[0], again.message_id)
+    await harness.send_text(PATIENT, "/plan")
+    assert "• Walking: 15 min" in harness.last(PATIENT).text
+
+
+async def test_a_declined_offer_is_not_made_again_when_the_rating_is_corrected(harness, clock):
+    pid = _flare_setup(harness, clock)
+    offer = await _checkin(harness, clock, 9, 8)
+    await harness.tap(PATIENT, _buttons(offer)[1], offer.message_id)  # keep my plan: theirs
+    await harness.send_text(PATIENT, "sorry I meant 9")
     assert "For today, about half" not in harness.last(PATIENT).text
+    assert not events.for_patient(harness.db, pid, "flare_accepted")
 
 
 async def test_an_open_flare_offer_is_withdrawn_when_the_rating_is_corrected(harness, clock):

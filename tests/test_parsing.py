@@ -419,6 +419,8 @@ def test_correction_and_ending_never_raise(text):
         ("didn't", "not_done"),
         ("couldn't", "not_done"),
         ("I didn't go in the end", "not_done"),
+        ("Not going 😕", "not_done"),
+        ("not going well", None),  # about how it goes, not a cancellation
         ("I did not do it", "not_done"),
         ("not finished yet", None),
         ("still going", None),
@@ -489,6 +491,13 @@ def test_the_typed_choices_never_fail(text):
         ("it was four yesterday", 4),
         ("last night was a 6", 6),
         ("yesterday's pain 3", 3),
+        ("last night was awful, 8", 8),  # one clear number among other words
+        ("YESTERDAY WAS 7 actually", 7),
+        ("yesterday was 4/10 tbh", 4),
+        ("yesterday I walked 20 minutes", None),  # a duration, not a rating
+        ("yesterday I did 5 minutes", None),
+        ("yesterday at 8:30 it was bad", None),  # a time
+        ("today 4, yesterday 3", None),  # two numbers: never a guess
         ("yesterday was bad", None),  # no number: not a rating
         ("yesterday 4-6", None),  # two numbers: never a guess
         ("yesterday was 11", None),
