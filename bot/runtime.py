@@ -33,6 +33,9 @@ class Runtime:
     # The plan pass running in the background (bot.app.start_plan_pass), or None: start-up and
     # the plan tick never block the event loop; a tick finding one still running skips.
     planning: asyncio.Task[int | None] | None = None
+    # Per outbox row sent in several parts (jobs.dispatch.telegram_parts): how many parts went
+    # before a later one failed, so the retry sends only the rest (not the chart twice).
+    parts_sent: dict[int, int] = field(default_factory=dict)
 
     def notify(self, event: str, **data: Any) -> None:
         for observer in self.observers:

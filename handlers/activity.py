@@ -380,9 +380,12 @@ async def typed_start(rt, update: Update, patient: dict, text: str) -> bool:
 
 async def typed_end(rt, update: Update, patient: dict, ending: str) -> bool:
     """ "done", "finished", "I didn't go in the end" while an activity is under way (stage
-    `doing`): as the Done / I didn't do it buttons. False when no activity is under way."""
+    `doing`): as the Done / I didn't do it buttons. "I didn't go" also answers the question of
+    pain before it (stage `before`): nothing was done, so nothing is asked. False otherwise."""
     doing = sessions.in_progress(rt.db, patient["id"])
-    if doing is None or doing["stage"] != "doing" or patient["status"] == "hold":
+    if doing is None or patient["status"] == "hold":
+        return False
+    if doing["stage"] != "doing" and not (doing["stage"] == "before" and ending != "done"):
         return False
     if ending == "done":
         act = lambda: [flow.end(rt, patient, doing)]  # noqa: E731

@@ -5,6 +5,7 @@ question it answers (jobs.questions)."""
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -22,6 +23,7 @@ from bot.rules.parsing import (
     parse_rating,
     parse_session_end,
     parse_yes_no,
+    parse_yesterday,
 )
 from handlers import activity, outcomes
 from handlers.common import (
@@ -300,6 +302,22 @@ async def typed_text(rt, update: Update, patient: dict) -> None:
     if ending is not None and await activity.typed_end(rt, update, patient, ending):
         return
     if await outcomes.typed(rt, update, patient, text):  # issue 17: an outcome question
+        return
+    late = parse_yesterday(text)  # "yesterday was a 5": yesterday's check-in, as its late button
+    if late is not None:
+        yesterday = date.fromisoformat(_today(rt, patient)) - timedelta(days=1)
+        start = patient.get("start_date")
+        if start and yesterday.isoformat() < start:  # before the course: nothing to add
+            await reply_template(
+                rt,
+                update,
+                "checkin_before_start",
+                start=conversation.weekday(start),
+                day=conversation.weekday(yesterday.isoformat()),
+                patient_id=patient["id"],
+            )
+            return
+        await save_rating(rt, update, patient, None, late, day=yesterday.isoformat())
         return
     rating = parse_rating(text)
     yes_no = parse_yes_no(text) if isinstance(rating, Invalid) else None

@@ -27,7 +27,7 @@ from bot.clock import iso, parse_iso
 from bot.course import default_course
 from bot.rules import roster, safety
 from bot.rules.callbacks import encode
-from bot.rules.localtime import local_date, local_to_utc, zone
+from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
 from bot.rules.outcomes import grc_words
 from bot.rules.weekly import week_figures
 from jobs.summary import ratings_by_day
@@ -56,10 +56,24 @@ class Line:
     today: date
     ratings: dict[date, int] = field(default_factory=dict)  # answered pain by local date
     grc: str | None = None  # the latest weekly change in words (issue 17)
+    asked_from: date | None = None  # the first day a check-in was asked (see `first_asked`)
 
 
 def _start(patient: dict, today: date) -> date:
     return date.fromisoformat(patient["start_date"] or patient["course_start"] or today.isoformat())
+
+
+def first_asked(db: Database, patient: dict, start: date, tz) -> date:
+    """The first day a check-in was asked: the start, or the day after it when set-up ended
+    after that day's check-in time (no check-in went out that day, so none was missed)."""
+    onboarded = events.for_patient(db, patient["id"], "onboarded")
+    checkin = patient.get("checkin_time")
+    if not onboarded or not checkin:
+        return start
+    at = parse_iso(onboarded[0]["at"]).astimezone(tz)
+    if at.date() == start and at.time() >= parse_hhmm(checkin):
+        return start + timedelta(days=1)
+    return start
 
 
 def sign_reports(db: Database, patient_id: int) -> dict[str, list[datetime]]:
@@ -98,9 +112,11 @@ def patient_line(db: Database, patient: dict, now: datetime) -> Line:
         status_since=_status_since(patient, reports, tz),
         rise_since=_rise_since(db, patient["id"], tz),
         episode_states=episode_states(db, patient["id"]),
+        asked_from=(asked := first_asked(db, patient, start, tz)),
     )
     said = outcome_reports.latest_grc(db, patient["id"])
-    return Line(patient, found, start, today, ratings, grc_words(said["value"]) if said else None)
+    grc = grc_words(said["value"]) if said else None
+    return Line(patient, found, start, today, ratings, grc, asked)
 
 
 def _status_since(patient: dict, reports: dict[str, list[datetime]], tz) -> date | None:
@@ -917,6 +933,13 @@ def new_flags(line: Line, week: tuple[date, date]) -> tuple[str, ...]:
     )
 
 
+def _counted_from(line: Line) -> date:
+    """The first day the digest counts: the first asked, or the start if rated that day."""
+    if line.asked_from is None or line.start in line.ratings:
+        return line.start
+    return max(line.start, line.asked_from)
+
+
 def digest_lines(db: Database, cohort: dict, week_end: date, now: datetime) -> list[DigestLine]:
     """The members who had joined by the end of the week, with that week's figures."""
     _, until = _week_window(week_end, zone(cohort["clinic_timezone"]))
@@ -930,7 +953,7 @@ def digest_lines(db: Database, cohort: dict, week_end: date, now: datetime) -> l
         found.append(
             DigestLine(
                 line,
-                roster.week_adherence(answered, line.start, line.today, week),
+                roster.week_adherence(answered, _counted_from(line), line.today, week),
                 figures.change_vs_first,
                 new_flags(line, week),
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from bot.rules import questions as rules
 from bot.rules.parsing import Rating, parse_rating
 from bot.runtime import Runtime
+from jobs import flare
 from jobs import questions as conversation
 from jobs import sessions as flow
 from messages import Outgoing, render
@@ -28,6 +29,7 @@ def change(
     after = checkins.get(rt.db, target) if what == "c" else None
     if before and after and before["pain"] != after["pain"]:
         outs += flow.retake(rt, patient, before["pain"], after["pain"], since)
+        outs += flare.after_correction(rt, patient, after["pain"], after["local_date"])
     return outs
 
 

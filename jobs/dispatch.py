@@ -383,14 +383,20 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
     if pace is not None:
         await pace.wait(row["chat_id"], urgent=row["kind"] in outbox.URGENT, paid=bool(paid))
     try:
-        # Over-long texts go as several messages, in order, within this chat's one turn.
+        # Over-long texts go as several messages, in order, within this chat's one turn. A try
+        # that failed after some parts went on (a 429, a network error) resumes after them.
+        parts = telegram_parts(out)
+        done = rt.parts_sent.get(row_id, 0) if rt.parts_sent.get(row_id, 0) < len(parts) else 0
         message_ids = []
-        for n, part in enumerate(telegram_parts(out)):
-            if n and pace is not None:
+        for n, part in enumerate(parts[done:], start=done):
+            if n > done and pace is not None:
                 await pace.wait(row["chat_id"], urgent=kind in outbox.URGENT, paid=bool(paid))
             drawn = png if part.chart is not None else None
             message = await _send_part(rt, row["chat_id"], part, drawn, paid)
             message_ids.append(message.message_id)
+            if n + 1 < len(parts):
+                rt.parts_sent[row_id] = n + 1
+        rt.parts_sent.pop(row_id, None)
     except RetryAfter as exc:
         # Telegram asked us to wait: not the message's fault, so it does not use up an attempt.
         wait = timedelta(seconds=retry_after_seconds(exc))
@@ -401,6 +407,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
             "rate limited", extra={"row": row_id, "kind": kind, "wait_s": wait.total_seconds()}
         )
     except Forbidden:
+        rt.parts_sent.pop(row_id, None)
         outbox.mark_final(rt.db, row_id, "failed", "forbidden")
         pid = patients.mark_unreachable(rt.db, row["chat_id"], rt.clock.now(), "blocked")
         _alert_unreachable(rt, pid)
@@ -408,6 +415,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
         rt.notify("unreachable", patient_id=pid, chat_id=row["chat_id"])
         log.info("recipient blocked the bot", extra={"row": row_id, "patient": pid})
     except BadRequest as exc:
+        rt.parts_sent.pop(row_id, None)
         if "chat not found" in exc.message.lower():
             pid = patients.mark_unreachable(rt.db, row["chat_id"], rt.clock.now(), "chat_not_found")
             _alert_unreachable(rt, pid)

@@ -33,7 +33,7 @@ def recent_ratings(db, patient_id: int, day: str) -> list[int]:
     ]
 
 
-def _choice(db, patient_id: int, day: str) -> str | None:
+def _latest(db, patient_id: int, day: str) -> dict | None:
     """The latest of offered / accepted / declined for this local day, if any."""
     found = [
         e
@@ -41,7 +41,20 @@ def _choice(db, patient_id: int, day: str) -> str | None:
         for e in events.for_patient(db, patient_id, kind)
         if e["data"].get("local_date") == day
     ]
-    return max(found, key=lambda e: e["id"])["kind"] if found else None
+    return max(found, key=lambda e: e["id"]) if found else None
+
+
+def _choice(db, patient_id: int, day: str) -> str | None:
+    latest = _latest(db, patient_id, day)
+    return latest["kind"] if latest else None
+
+
+def _withdrawn(db, patient_id: int, day: str) -> bool:
+    """Was the day's latest choice the withdrawal a correction made (not the person's own)?"""
+    latest = _latest(db, patient_id, day)
+    return (
+        latest is not None and latest["kind"] == DECLINED and bool(latest["data"].get("corrected"))
+    )
 
 
 def accepted(db, patient_id: int, day: str) -> bool:
@@ -75,10 +88,14 @@ def flare_reply(rt, patient: dict, rating: int, day: str) -> list[Outgoing]:
     if day != _today(rt, patient) or patient.get("status") != "active":
         return []  # a late answer for an earlier day (that day is over), or prompts paused
     recent = recent_ratings(rt.db, patient["id"], day)
-    if not pacing.is_flare_day(rating, recent):
+    if not pacing.is_flare_day(rating, recent) or _choice(rt.db, patient["id"], day) is not None:
         return []
+    return _offer(rt, patient, rating, day, recent)
+
+
+def _offer(rt, patient: dict, rating: int, day: str, recent: list[int]) -> list[Outgoing]:
     items = _items(rt.db, patient, day)
-    if not items or _choice(rt.db, patient["id"], day) is not None:
+    if not items:
         return []
     mean = round(sum(recent) / len(recent), 1) if recent else None
     events.record(
@@ -94,6 +111,25 @@ def flare_reply(rt, patient: dict, rating: int, day: str) -> list[Outgoing]:
             ],
         )
     ]
+
+
+def after_correction(rt, patient: dict, rating: int, day: str) -> list[Outgoing]:
+    """Today's check-in was corrected to `rating` (inside the correction's transaction). Now a
+    flare day: the offer, if none was made today. No longer one: an open offer is withdrawn and
+    accepted lower doses go back to the usual ones (`flare_declined` with `corrected`), said so;
+    the sessions already judged stay as they were judged."""
+    if day != _today(rt, patient) or patient.get("status") != "active":
+        return []
+    recent = recent_ratings(rt.db, patient["id"], day)
+    choice = _choice(rt.db, patient["id"], day)
+    if pacing.is_flare_day(rating, recent):
+        if choice is None or _withdrawn(rt.db, patient["id"], day):
+            return _offer(rt, patient, rating, day, recent)  # first, or again after a withdrawal
+        return []
+    if choice not in (OFFERED, ACCEPTED):
+        return []
+    events.record(rt.db, rt.clock.now(), DECLINED, patient["id"], local_date=day, corrected=True)
+    return [Outgoing(render("flare_withdrawn", pain=rating, accepted=choice == ACCEPTED))]
 
 
 def is_open(rt, patient: dict, day: str) -> bool:

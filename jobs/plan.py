@@ -516,21 +516,26 @@ async def plan_all_async(
             gc.enable()
 
 
+def _window(rt: Runtime) -> tuple[datetime, datetime]:
+    """Now and the planning horizon, read when a stage starts."""
+    now = rt.clock.now()
+    return now, now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
+
+
 def _pass(rt: Runtime, size: int) -> Steps:
     """Every stage of the plan tick, whatever another one did (see `plan_all`), as steps."""
-    now = rt.clock.now()
-    horizon = now + timedelta(hours=rt.settings.PLAN_HORIZON_HOURS)
     stages: tuple[tuple[str, Callable[[], Steps]], ...] = (
         ("pauses", lambda: _whole(lambda: end_due_pauses(rt))),
         ("plan", lambda: _everyone_steps(rt, size)),
         ("finish_checks", lambda: _whole(lambda: sessions_flow.plan_finish_checks(rt))),
         ("missed_days", lambda: _whole(lambda: record_missed_days(rt))),
         ("decide_overdue", lambda: _counted(sessions_flow.decide_overdue_steps(rt, size))),
-        ("digests", lambda: _whole(lambda: clinic.plan_digests(rt.db, now, horizon))),
+        # The stages after the long ones read the clock again: a pass can take minutes.
+        ("digests", lambda: _whole(lambda: clinic.plan_digests(rt.db, *_window(rt)))),
         ("outcomes", lambda: _outcomes_steps(rt, size)),
         # none left open past expiry
-        ("questions", lambda: _whole(lambda: questions.expire_due(rt.db, now))),
-        ("quiet", lambda: _whole(lambda: clinic.check_quiet(rt.db, now))),
+        ("questions", lambda: _whole(lambda: questions.expire_due(rt.db, rt.clock.now()))),
+        ("quiet", lambda: _whole(lambda: clinic.check_quiet(rt.db, rt.clock.now()))),
     )
     counts, failure = {}, None
     for stage, steps in stages:
@@ -581,9 +586,21 @@ def start_plan_pass(rt: Runtime) -> asyncio.Task[int | None] | None:
 
 
 async def plan_tick(rt: Runtime) -> int | None:
-    """The 15-minute tick: a pass (awaited, never blocking the loop), or nothing if one runs."""
+    """The 15-minute tick: a pass (awaited, never blocking the loop), or nothing if one runs.
+
+    A pass cancelled by someone else (`stop_planning`) ends this tick quietly: only the tick's
+    own cancellation (shut-down) goes on up, so the loop that ticks never dies of another's."""
     task = start_plan_pass(rt)
-    return None if task is None else await task
+    if task is None:
+        return None
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+        log.warning("plan pass cancelled; the next tick plans again")
+        return None
 
 
 async def plan_done(rt: Runtime) -> None:

@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -327,6 +327,29 @@ async def test_roster_shows_adherence_trend_verdicts_and_flags(clinic, clock):
     clock.advance(timedelta(days=3))
     await h.send_text(STAFF, f"/cohort {clinic['cohort']}")
     assert "3 days ago" in h.last(STAFF).text and "quiet 3+ days" in h.last(STAFF).text
+
+
+async def test_a_first_day_set_up_after_the_checkin_hour_is_not_counted_missed(clinic, clock):
+    """A reviewer saw a patient who finished set-up at 10:00 (check-in at 08:00) counted as
+    having missed that day: no check-in was asked that day, so it does not count."""
+    from storage import events
+
+    h, pid = clinic["h"], clinic["pid"]
+    h.db.execute("DELETE FROM events WHERE kind = 'onboarded' AND patient_id = ?", [pid])
+    events.record(h.db, datetime(2026, 3, 2, 9, 0, tzinfo=UTC), "onboarded", pid)  # 10:00 Berlin
+    h.db.execute(
+        "INSERT INTO checkins (patient_id, local_date, pain, status, answered_at) "
+        "VALUES (?, '2026-03-03', 3, 'answered', '2026-03-03T07:05:00+00:00')",
+        [pid],
+    )
+    clock.set(datetime(2026, 3, 3, 17, 0, tzinfo=UTC))
+    await h.send_text(STAFF, f"/cohort {clinic['cohort']}")
+    assert "1/1, 1/1" in h.last(STAFF).text  # Tuesday's of Tuesday's; Monday had none
+    # Set up before the check-in time instead: Monday's check-in was asked, and missed.
+    h.db.execute("DELETE FROM events WHERE kind = 'onboarded' AND patient_id = ?", [pid])
+    events.record(h.db, datetime(2026, 3, 2, 6, 0, tzinfo=UTC), "onboarded", pid)  # 07:00
+    await h.send_text(STAFF, f"/cohort {clinic['cohort']}")
+    assert "1/2, 1/2" in h.last(STAFF).text
 
 
 async def test_export_sends_two_csv_files_matching_the_database(clinic, clock):

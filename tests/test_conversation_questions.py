@@ -16,6 +16,7 @@ from bot.rules import questions as rules
 from jobs import clinic, summary
 from jobs.dispatch import dispatch_due
 from jobs.plan import plan_all
+from messages import render
 from storage import activities, checkins, events, patients, sessions
 
 USER = 1001  # Ana, Europe/Berlin, check-in 08:00, quiet 21:30-07:30; Mon 2 March 2026
@@ -143,6 +144,14 @@ async def test_a_rating_typed_before_the_checkin_is_todays_and_the_checkin_is_no
     await tick(h)
     assert not any("How is your back" in t for t in h.texts(USER))
     assert stored(h, pid) == [("2026-03-03", "answered", 3)]
+
+
+async def test_yesterday_before_the_course_started_is_not_stored(harness):
+    h = harness
+    pid = h.add_patient()  # set up on Monday 2 March, the course's first day (today)
+    _, reply = await say(h, "yesterday was a 5")
+    assert reply.text == render("checkin_before_start", start="Monday", day="Sunday")
+    assert stored(h, pid) == []
 
 
 async def test_finding_08_a_rating_can_be_corrected_and_the_latest_value_counts(harness):
@@ -285,6 +294,41 @@ async def test_typed_done_and_didnt_finish_or_cancel_an_activity_under_way(harne
     assert sessions.get(h.db, other)["stage"] == "cancelled"
     _, reply = await say(h, "done")  # nothing under way now
     assert "not waiting" in reply.text
+
+
+async def test_yesterday_was_a_5_is_stored_for_yesterday_as_its_late_button_would(harness):
+    """A reviewer typed "yesterday was a 5" and was told it was not a number: it is yesterday's
+    rating, stored for yesterday (over its missed mark), today's check-in left open."""
+    h = harness
+    pid = h.add_patient()
+    plan_all(h.rt)
+    at(h, 6, 8)  # Friday's check-in, never answered
+    await tick(h)
+    at(h, 7, 8)  # Saturday: Friday recorded missed, Saturday's check-in out
+    await tick(h)
+    assert ("2026-03-06", "missed", None) in stored(h, pid)
+    _, reply = await say(h, "yesterday was a 5")
+    assert "noted <b>5/10</b> for Friday" in reply.text
+    assert ("2026-03-06", "answered", 5) in stored(h, pid)
+    assert open_questions(h, pid) == ["checkin"]  # today's still open
+    _, reply = await say(h, "it was 6 yesterday")  # yesterday is answered now: said so
+    assert "5/10" in reply.text and ("2026-03-06", "answered", 5) in stored(h, pid)
+    _, reply = await say(h, "3")
+    assert "noted: <b>3/10</b> for today" in reply.text
+
+
+async def test_i_didnt_go_at_the_pain_before_question_cancels_the_activity(harness):
+    """A reviewer typed "I didn't go" when asked for their pain before a walk and was asked for a
+    number: nothing was done, so the walk is cancelled and nothing more is asked about it."""
+    h = harness
+    pid, walk = setup(h)
+    at(h, 2, 14)
+    sid = await start_walk(h, walk)
+    assert open_questions(h, pid) == ["session_before"]
+    _, reply = await say(h, "Not going 😕")
+    assert sessions.get(h.db, sid)["stage"] == "cancelled"
+    assert reply.text == render("session_cancelled", activity="walking")
+    assert open_questions(h, pid) == []
 
 
 async def test_a_safety_question_still_comes_first_and_the_checkin_after_it(harness):

@@ -576,3 +576,61 @@ async def test_finding_12_the_flare_offer_can_be_answered_in_words(harness, cloc
     await _checkin(harness, clock, 10, 8)  # the next day, offered again: kept in words
     await harness.send_text(PATIENT, "keep my plan")
     assert "not waiting" not in harness.last(PATIENT).text
+
+
+async def test_a_flare_rating_corrected_down_brings_the_usual_doses_back(harness, clock):
+    """A reviewer typed 8, took the lower doses, then corrected the 8 to 3: the halved doses
+    stayed. A correction that ends the flare day withdraws the offer (or the lower doses) and
+    says so; one that makes the day a flare day offers them."""
+    pid = _flare_setup(harness, clock)
+    offer = await _checkin(harness, clock, 9, 8)
+    await harness.tap(PATIENT, _buttons(offer)[0], offer.message_id)  # lower doses today
+    await harness.send_text(PATIENT, "/plan")
+    assert "• Walking: 15 min" in harness.last(PATIENT).text
+    await harness.send_text(PATIENT, "sorry I meant 3")
+    said = " ".join(harness.texts(PATIENT)[-3:])
+    assert "changed" in said.lower() and "your usual amounts are back for today" in said
+    await harness.send_text(PATIENT, "/plan")
+    assert "• Walking: 30 min" in harness.last(PATIENT).text
+    assert events.for_patient(harness.db, pid, "flare_declined")[-1]["data"] == {
+        "local_date": "2026-03-09",
+        "corrected": True,
+    }
+    # Corrected up again to 8 (a reviewer found this a dead end): the withdrawal was the
+    # correction's, not the person's choice, so the offer comes again and can be taken.
+    await harness.send_text(PATIENT, "no, 8")
+    again = harness.last(PATIENT)
+    assert "For today, about half" in again.text
+    await harness.tap(PATIENT, _buttons(again)[0], again.message_id)
+    await harness.send_text(PATIENT, "/plan")
+    assert "• Walking: 15 min" in harness.last(PATIENT).text
+
+
+async def test_a_declined_offer_is_not_made_again_when_the_rating_is_corrected(harness, clock):
+    pid = _flare_setup(harness, clock)
+    offer = await _checkin(harness, clock, 9, 8)
+    await harness.tap(PATIENT, _buttons(offer)[1], offer.message_id)  # keep my plan: theirs
+    await harness.send_text(PATIENT, "sorry I meant 9")
+    assert "For today, about half" not in harness.last(PATIENT).text
+    assert not events.for_patient(harness.db, pid, "flare_accepted")
+
+
+async def test_an_open_flare_offer_is_withdrawn_when_the_rating_is_corrected(harness, clock):
+    pid = _flare_setup(harness, clock)
+    offer = await _checkin(harness, clock, 9, 7)
+    await harness.send_text(PATIENT, "sorry I meant 4")
+    assert "the lighter amounts I suggested no longer apply" in " ".join(
+        harness.texts(PATIENT)[-3:]
+    )
+    await harness.tap(PATIENT, _buttons(offer)[0], offer.message_id)  # the old offer: expired
+    assert "expired" in harness.last(PATIENT).text
+    assert not events.for_patient(harness.db, pid, "flare_accepted")
+
+
+async def test_a_rating_corrected_up_to_a_flare_day_offers_lower_doses(harness, clock):
+    pid = _flare_setup(harness, clock)
+    await _checkin(harness, clock, 9, 3)
+    assert not events.for_patient(harness.db, pid, "flare_offered")
+    await harness.send_text(PATIENT, "sorry I meant 8")
+    assert "For today, about half of each activity" in harness.last(PATIENT).text
+    assert events.for_patient(harness.db, pid, "flare_offered")

@@ -319,3 +319,40 @@ def test_the_http_stand_in_counts_length_as_telegram_does():
             assert (answer.status_code == 400) == refused, (method, answer.text)
             if refused:
                 assert "too long" in answer.json()["description"]
+
+
+async def test_a_part_refused_midway_is_sent_again_alone_not_the_parts_before(harness):
+    """A long message goes as several parts; when Telegram refuses a later one (429, a network
+    error), the retry sends that part and the rest, never the parts already delivered again."""
+    from jobs.dispatch import dispatch_due
+
+    h = harness
+    chat = h.add_patient(5001) and 5001
+    text = "\n".join(f"line {n}: " + "walk a little further each day " * 3 for n in range(120))
+    parts = telegram_parts(Outgoing(text))
+    assert len(parts) >= 3
+    outbox.enqueue(
+        h.db,
+        chat_id=chat,
+        patient_id=None,
+        kind="reply",
+        due_at=h.clock.now(),
+        now=h.clock.now(),
+        dedupe_key="long-reply",
+        payload=Outgoing(text).as_payload(),
+    )
+    delivered = []
+
+    def refuse_the_second(sent):
+        delivered.append(sent.text)
+        if len(delivered) == 1:
+            h.api.fail_next("429", retry_after=3)
+
+    h.api.on_send = refuse_the_second
+    await dispatch_due(h.rt)
+    assert delivered == [parts[0].text]
+    h.clock.advance(timedelta(seconds=4))
+    await dispatch_due(h.rt)
+    assert delivered == [p.text for p in parts]  # each part once, in order
+    [row] = h.db.query("SELECT status FROM outbox WHERE dedupe_key = 'long-reply'")
+    assert row["status"] == "sent" and h.rt.parts_sent == {}

@@ -20,6 +20,7 @@ from bot.rules.parsing import (
     parse_rating,
     parse_session_end,
     parse_yes_no,
+    parse_yesterday,
 )
 
 WORDS = "zero one two three four five six seven eight nine ten".split()
@@ -418,6 +419,8 @@ def test_correction_and_ending_never_raise(text):
         ("didn't", "not_done"),
         ("couldn't", "not_done"),
         ("I didn't go in the end", "not_done"),
+        ("Not going 😕", "not_done"),
+        ("not going well", None),  # about how it goes, not a cancellation
         ("I did not do it", "not_done"),
         ("not finished yet", None),
         ("still going", None),
@@ -477,3 +480,30 @@ def test_the_typed_choices_never_fail(text):
     assert parse_pause_length(text) in (None, "day", "week", "open")
     assert parse_flare_choice(text) in (None, "use", "keep")
     assert parse_correction(text) is None or 0 <= parse_correction(text) <= 10
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("yesterday was a 5", 5),
+        ("5 yesterday", 5),
+        ("Yesterday: 7/10", 7),
+        ("it was four yesterday", 4),
+        ("last night was a 6", 6),
+        ("yesterday's pain 3", 3),
+        ("last night was awful, 8", 8),  # one clear number among other words
+        ("YESTERDAY WAS 7 actually", 7),
+        ("yesterday was 4/10 tbh", 4),
+        ("yesterday I walked 20 minutes", None),  # a duration, not a rating
+        ("yesterday I did 5 minutes", None),
+        ("yesterday at 8:30 it was bad", None),  # a time
+        ("today 4, yesterday 3", None),  # two numbers: never a guess
+        ("yesterday was bad", None),  # no number: not a rating
+        ("yesterday 4-6", None),  # two numbers: never a guess
+        ("yesterday was 11", None),
+        ("5", None),  # today's, not yesterday's
+        ("", None),
+    ],
+)
+def test_a_rating_typed_for_yesterday(text, expected):
+    assert parse_yesterday(text) == expected

@@ -130,6 +130,28 @@ async def test_a_tick_while_a_pass_runs_is_skipped(clock, fresh_db, db_path, gat
         await h.stop()
 
 
+async def test_a_tick_whose_pass_is_cancelled_by_another_ends_quietly(
+    clock, fresh_db, db_path, gate
+):
+    """The loop that ticks awaits the pass: a pass cancelled by someone else (stop_planning) must
+    end that tick with None, not with CancelledError, or the loop would stop planning for good."""
+    h = await booted(clock, fresh_db, db_path)
+    try:
+        gate.open.set()
+        await plan_done(h.rt)
+        gate.open.clear()
+        clock.advance(timedelta(minutes=15))
+        ticking = asyncio.ensure_future(plan_tick(h.rt))
+        while h.rt.planning is None or h.rt.planning.done():
+            await asyncio.sleep(0)
+        await stop_planning(h.rt)
+        assert await ticking is None  # the tick ended quietly
+        gate.open.set()
+        assert await plan_tick(h.rt) is not None  # and the next one plans
+    finally:
+        await h.stop()
+
+
 async def test_shutdown_cancels_the_pass_between_batches(clock, fresh_db, db_path, gate):
     h = await booted(clock, fresh_db, db_path)
     gate.open.set()

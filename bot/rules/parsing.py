@@ -145,6 +145,35 @@ _NO_PHRASES = frozenset(
 )
 
 
+_YESTERDAY = re.compile(r"\b(?:yesterday|yday|last night)(?:'s)?\b", re.IGNORECASE)
+
+
+def parse_yesterday(text: str | None) -> int | None:
+    """A rating typed for yesterday ("yesterday was a 5", "5 yesterday", "last night 7/10"):
+    the number, or None when the text does not name yesterday or holds no one clear rating."""
+    if not isinstance(text, str) or not _YESTERDAY.search(text):
+        return None
+    rest = _YESTERDAY.sub(" ", text)
+    rating = parse_rating(rest)
+    if isinstance(rating, Rating):
+        return rating.value
+    # One clear number among other words ("last night was awful, 8", "yesterday was 7 tbh"):
+    # never a range, a time, a duration or a second number.
+    s = _NUMBER_WORD.sub(lambda m: _WORDS[m.group(1)], _normalise(rest))
+    if re.search(r"\d\s*(?:-|to)\s*\d", s):
+        return None
+    found = _LONE_NUMBER.findall(s)
+    if len(found) == 1 and 0 <= int(found[0]) <= 10:
+        return int(found[0])
+    return None
+
+
+_LONE_NUMBER = re.compile(
+    r"(?<!\d)(?<!\d[.,:])(\d{1,2})(?:\s*/\s*10)?(?!\d|[.,:]\d)"
+    r"(?!\s*(?:min|mins|minute|minutes|h|hr|hrs|hour|hours|km|k|mile|miles|steps|am|pm)\b)"
+)
+
+
 def parse_yes_no(text: str | None) -> bool | None:
     """Has it settled? True, False, or None when unclear (mixed or unknown answers)."""
     if not isinstance(text, str) or len(text) > _MAX_LEN:
@@ -308,7 +337,9 @@ def parse_correction(text: str | None) -> int | None:
 _NOT_DONE = re.compile(
     r"\b(?:didn't|didnt|did not|couldn't|couldnt|could not|wasn't able|wasnt able|was not able"
     r"|never went|never did|gave up|skipped|skip it|cancel|cancelled|canceled|not today"
-    r"|didn't go|didnt go|did not go|not done it|haven't done it|no walk|no go)\b"
+    r"|didn't go|didnt go|did not go|not done it|haven't done it|no walk|no go"
+    r"|not going(?!\s+(?:well|great|good|so|too|to|bad|badly|fine|ok))|didn't make it"
+    r"|didnt make it)\b"
 )
 _STILL_GOING = re.compile(
     r"\b(?:not (?:done|finished)(?: yet)?|haven't finished|havent finished|not yet|still going"

@@ -72,6 +72,7 @@ def figures(
     status_since: date | None = None,
     rise_since: date | None = None,
     episode_states: dict[str, str] | None = None,
+    asked_from: date | None = None,
 ) -> PatientFigures:
     """All the roster shows about one patient, from their answered check-ins by local date.
 
@@ -122,9 +123,14 @@ def figures(
         else:
             states[flag] = f"{state}, {own}" if own else state
     counts = Counter(v for v in verdicts if v in VERDICTS)  # all sessions, not only this week's
+    # Days a check-in could be answered: from the first one asked (set up after the check-in
+    # time, the first day had none), though a rating given on the first day still counts.
+    asked = start if asked_from is None or asked_from <= start else asked_from
+    if asked > start and start in answered:
+        asked = start
     return PatientFigures(
-        last_7=_adherence(answered, max(start, today - timedelta(days=6)), today),
-        overall=_adherence(answered, start, today),
+        last_7=_adherence(answered, max(asked, today - timedelta(days=6)), today),
+        overall=_adherence(answered, asked, today),
         days_since_answer=since,
         first_week=week.first_week,
         last_week=week.average,
