@@ -52,6 +52,7 @@ from storage import patients
 from storage.db import open_database
 from tests.benchmarks.measure import START, close, fresh, peak_rss_mb, settings_for
 from tests.benchmarks.population import populate
+from tests.benchmarks.report import _late
 
 OVERALL, WINDOW = 30, 1.02  # jobs.dispatch.PACE: 30 sends in any 1.02 s, 1.02 s per chat
 DISPATCH_INTERVAL = timedelta(seconds=5)  # the Sender's bulk lane: every DISPATCH_INTERVAL_SECONDS
@@ -463,19 +464,11 @@ def table(result: dict) -> str:
     ]
     for kind, k in result["kinds"].items():
         lines.append(
-            f"| {kind} | {k['priority']} | {k['rows']:,} | {k['sent']:,} | {_secs(k['p50_s'])} | "
-            f"{_secs(k['p99_s'])} | {_secs(k['max_s'])} | {k['expired']:,} | {k['dropped']:,} | "
+            f"| {kind} | {k['priority']} | {k['rows']:,} | {k['sent']:,} | {_late(k['p50_s'])} | "
+            f"{_late(k['p99_s'])} | {_late(k['max_s'])} | {k['expired']:,} | {k['dropped']:,} | "
             f"{k['skipped']:,} |"
         )
     return "\n".join(lines)
-
-
-def _secs(value: float) -> str:
-    if value >= 120:
-        return f"{value / 60:.1f} min"
-    if value >= 10:
-        return f"{value:.0f} s"
-    return f"{value:.2f} s"
 
 
 def main(argv: list[str] | None = None) -> int:
