@@ -426,6 +426,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
     except (TimedOut, NetworkError) as exc:  # TimedOut is a NetworkError; both may be passing
         error = "timeout" if isinstance(exc, TimedOut) else "network"
         if rt.clock.now() - parse_iso(row["due_at"]) >= RETRY_FOR:
+            rt.parts_sent.pop(row_id, None)
             outbox.mark_final(rt.db, row_id, "failed", error)
             report.failed.append(row_id)
             log.error("giving up after retries", extra={"row": row_id, "kind": kind})
@@ -443,6 +444,7 @@ async def _send_one(rt: Runtime, row: dict, patient: dict | None, report: Dispat
     except TelegramError as exc:  # InvalidToken, ChatMigrated, Conflict: not this message's fault
         error = type(exc).__name__
         if row["attempts"] + 1 >= MAX_ATTEMPTS:
+            rt.parts_sent.pop(row_id, None)
             outbox.mark_final(rt.db, row_id, "failed", error)
             report.failed.append(row_id)
         else:

@@ -40,7 +40,7 @@ from bot.rules.kinds import names
 from bot.rules.localtime import local_date, parse_hhmm, zone
 from bot.rules.schedule import Planned, lesson_time, plan_messages
 from bot.runtime import Runtime
-from jobs import clinic, prompts
+from jobs import clinic, prompts, skipped
 from jobs import outcomes as outcome_flow
 from jobs import sessions as sessions_flow
 from jobs.summary import summary_items
@@ -83,15 +83,6 @@ def _whole(run: Callable[[], int]) -> Steps:
     """A stage that runs in one go: it looks at a few people (or none) per tick."""
     return run()
     yield  # pragma: no cover - unreachable: it makes this function a generator
-
-
-def skipped(stage: str, exc: BaseException, **ids: object) -> None:
-    """One person (or clinician, or row) could not be handled: say who and what kind of failure,
-    never the data (an exception's text can quote it), and carry on with everyone else."""
-    log.error(
-        "skipped one person: their stored data could not be handled",
-        extra={"stage": stage, "error": type(exc).__name__, **ids},
-    )
 
 
 @functools.lru_cache(maxsize=4096)

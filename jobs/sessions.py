@@ -25,7 +25,7 @@ from bot.rules.callbacks import encode
 from bot.rules.localtime import local_date, local_to_utc, parse_hhmm, zone
 from bot.rules.schedule import policy_for
 from bot.runtime import Runtime
-from jobs import flare
+from jobs import flare, skipped
 from jobs import questions as conversation
 from messages import Outgoing, label, rating_rows, render
 from storage import activities, checkins, clinics, events, outbox, patients, questions, sessions
@@ -663,15 +663,7 @@ def decide_overdue_steps(rt: Runtime, size: int = 50) -> Iterator[int]:
             try:
                 decided += _decide_one_overdue(rt, row, now)
             except Exception as exc:  # noqa: BLE001 - one person's bad data must not stop the others
-                log.error(
-                    "skipped one person: their stored data could not be handled",
-                    extra={
-                        "stage": "decide_overdue",
-                        "error": type(exc).__name__,
-                        "patient": row["patient_id"],
-                        "session": row["id"],
-                    },
-                )
+                skipped("decide_overdue", exc, patient=row["patient_id"], session=row["id"])
         yield decided
 
 
