@@ -477,7 +477,7 @@ class Service:
         """What the start-up pass planned as due now goes out as soon as it is planned, not at
         the bulk lane's next turn (an interval later): the pass used to run before the sender."""
         await plan_done(self.rt)
-        await self.sender.pass_once("bulk")
+        self.sender.kick_bulk()
 
     async def _plan(self) -> None:
         await plan_tick(self.rt)  # skipped if the last pass still runs; it beats when done

@@ -559,11 +559,17 @@ class Sender:
         self.rt = rt
         self.interval = interval
         self._wake = asyncio.Event()
+        self._bulk_wake = asyncio.Event()  # kick_bulk: the bulk lane's next pass now
         self._tasks: list[asyncio.Task] = []
         self._passes: set[asyncio.Task] = set()
 
     def kick(self) -> None:
         self._wake.set()
+
+    def kick_bulk(self) -> None:
+        """The bulk lane's next pass now (the start-up plan has just queued what is due), in
+        the lane itself: never a second bulk pass beside it."""
+        self._bulk_wake.set()
 
     def start(self) -> None:
         self._tasks = [
@@ -619,4 +625,9 @@ class Sender:
                 liveness.beat(self.rt.db, "dispatch", self.rt.clock.now())
             except Exception:
                 log.exception("liveness beat failed")
-            await asyncio.sleep(max(0.0, started + self.interval - loop.time()))
+            try:
+                async with asyncio.timeout(max(0.0, started + self.interval - loop.time())):
+                    await self._bulk_wake.wait()
+            except TimeoutError:
+                pass
+            self._bulk_wake.clear()
